@@ -1,0 +1,37 @@
+# The short commands. `make run` and `make test` are the README quick start:
+# each installs what is missing (scripts/deps.sh), builds, and runs.
+BUILD      ?= build
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+
+.PHONY: all build deps run test test-fast asan tsan clean bench
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: $(BUILD)/Makefile
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: deps build
+	$(BUILD)/racefree serve
+
+# Every test, on SQLite and on a throwaway PostgreSQL, in a normal build, an
+# ASan+UBSan build, and the threaded executor/core tests under TSan.
+test: deps
+	@scripts/test.sh
+
+# One build, one pass (no sanitizers): for the edit-test loop.
+test-fast: deps
+	@RF_TEST_VARIANTS=plain scripts/test.sh
+
+bench: deps build
+	@bench/run.sh
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

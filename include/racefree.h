@@ -1,0 +1,233 @@
+/*
+ * racefree.h - the public library API.
+ *
+ * Every rf_<operation>() runs as exactly one database transaction, owned by
+ * the executor (src/exec). Natural keys are enforced by the schema, and every
+ * write is one atomic statement, so a concurrent caller gets an answer (the
+ * existing row or a clear conflict), never a constraint error.
+ *
+ * Threading: an rf handle is safe to share between threads. Output structs are
+ * owned by the caller; functions that fill heap memory say so and pair with an
+ * rf_*_clear() function.
+ */
+#ifndef RACEFREE_H
+#define RACEFREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Ids and keys: 1-128 chars of [A-Za-z0-9._:-]; +1 for the NUL. */
+#define RF_ID_BYTES 129
+#define RF_ROLE_BYTES 16
+#define RF_STATUS_BYTES 16
+#define RF_CURSOR_BYTES 300
+/* An API key as shown to the user: "rfk_<id>_<secret>". */
+#define RF_KEY_SECRET_BYTES 128
+
+/* One error enum for the whole library. Names are stable: rf_err_code()
+ * returns the API's `code` string, and http/respond.c maps each to a status. */
+typedef enum rf_err {
+    RF_OK = 0,
+    RF_ERR_INVALID,               /* invalid_request */
+    RF_ERR_NOT_FOUND,             /* not_found */
+    RF_ERR_ENTITLEMENT_NOT_FOUND, /* entitlement_not_found */
+    RF_ERR_KEY_NOT_FOUND,         /* key_not_found */
+    RF_ERR_UNAUTHENTICATED,       /* unauthenticated */
+    RF_ERR_FORBIDDEN,             /* forbidden */
+    RF_ERR_VERSION_MISMATCH,      /* version_mismatch */
+    RF_ERR_INVALID_STATE,         /* invalid_state */
+    RF_ERR_CONFLICT,              /* conflict: a constraint the flow did not expect */
+    RF_ERR_IDEM_REUSED,           /* idempotency_key_reused */
+    RF_ERR_IDEM_IN_FLIGHT,        /* idempotency_key_in_flight */
+    RF_ERR_OVERLOADED,            /* overloaded: executor queue full */
+    RF_ERR_SHUTTING_DOWN,         /* shutting_down */
+    RF_ERR_UNAVAILABLE,           /* store_unavailable: busy, I/O error, lost connection */
+    RF_ERR_RETRY,                 /* internal: serialization failure, retried by the executor */
+    RF_ERR_SCHEMA_TOO_NEW,        /* schema_too_new */
+    RF_ERR_NOMEM,                 /* out_of_memory */
+    RF_ERR_INTERNAL,              /* internal */
+    RF_ERR__COUNT
+} rf_err;
+
+const char *rf_err_code(rf_err err);
+
+typedef struct rf rf;
+
+enum rf_sync { RF_SYNC_FULL = 0, RF_SYNC_NORMAL = 1 };
+
+/* Zero-initialised options mean "the default" for every field. */
+struct rf_options {
+    enum rf_sync sync;          /* SQLite synchronous; default full */
+    int queue_ops_max;          /* executor queue bound; default RF_QUEUE_OPS_MAX */
+    int batch_ops_max;          /* SQLite group commit batch; default RF_BATCH_OPS_MAX */
+    int pool_conns;             /* PostgreSQL pool size; default RF_POOL_CONNS_DEFAULT */
+    int busy_timeout_ms;        /* SQLite busy_timeout; default RF_BUSY_TIMEOUT_MS */
+    int64_t idem_retention_ms;  /* Idempotency-Key retention; default 24 h */
+    bool no_migrate;            /* do not apply migrations at open */
+    bool test_hooks;            /* honour rf_test_* fault injection (tests only) */
+};
+
+/* url: "sqlite:PATH" or "postgres://..." / "postgresql://...". */
+rf_err rf_open(const char *url, const struct rf_options *options, rf **out);
+/* Drains the executor (finishes queued operations and the current batch). */
+void rf_close(rf *db);
+/* Stop accepting new operations (they get RF_ERR_SHUTTING_DOWN). */
+void rf_shutdown_begin(rf *db);
+
+/* Store reachable and schema current. */
+rf_err rf_ready(rf *db);
+/* Applies migrations; *version_out gets the schema version now in place. */
+rf_err rf_migrate(const char *url, int *version_out);
+int rf_schema_version_latest(void);
+
+/* Executor and store counters, for /metrics. */
+struct rf_stats {
+    int64_t queue_depth;
+    int64_t queue_ops_max;
+    int64_t batches;
+    int64_t batch_ops_total;   /* sum of batch sizes */
+    int64_t batch_ops_hist[8]; /* sizes 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+ */
+    int64_t retries;
+    int64_t overloaded;
+    int64_t store_errors;
+};
+void rf_stats_get(rf *db, struct rf_stats *out);
+const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
+
+/* ---- Idempotency-Key ---------------------------------------------------
+ * Given to a state-changing operation. Inside the operation's transaction:
+ * a stored response for (api_key_id, key) is replayed (replayed = true) or,
+ * if request_hash differs, RF_ERR_IDEM_REUSED; otherwise the operation runs
+ * and, when it succeeds, render() produces the response that is stored with
+ * the effect and returned in `reply`. Failed operations store nothing. */
+struct rf_reply {
+    int status;
+    char *body;     /* malloc'd; rf_reply_clear() */
+    size_t body_len;
+    char *headers;  /* malloc'd "Name: value\n" lines, or NULL */
+};
+void rf_reply_clear(struct rf_reply *r);
+
+typedef rf_err (*rf_render_fn)(void *ctx, const void *result, struct rf_reply *out);
+
+struct rf_idem {
+    const char *key;            /* NULL: no idempotency */
+    const char *api_key_id;     /* scope */
+    uint8_t request_hash[32];   /* over method, path and body */
+    rf_render_fn render;
+    void *render_ctx;
+    /* out */
+    bool replayed;
+    struct rf_reply reply;
+};
+/* Fills request_hash from the request's method, path and body. */
+void rf_idem_hash(struct rf_idem *idem, const char *method, const char *path,
+                  const void *body, size_t body_len);
+
+/* ---- Entitlements ------------------------------------------------------ */
+struct rf_entitlement {
+    char id[RF_ID_BYTES];
+    char user_id[RF_ID_BYTES];
+    char key[RF_ID_BYTES];
+    char status[RF_STATUS_BYTES]; /* active | revoked | expired */
+    char *source;                 /* malloc'd or NULL */
+    char *metadata_json;          /* malloc'd or NULL */
+    int64_t expires_at_ms;        /* 0: never */
+    int64_t granted_at_ms;
+    int64_t revoked_at_ms;        /* 0: not revoked */
+    int64_t updated_at_ms;
+    int64_t version;
+};
+void rf_entitlement_clear(struct rf_entitlement *e);
+
+struct rf_grant_req {
+    const char *user_id;
+    const char *key;
+    const char *source;         /* NULL: none */
+    const char *metadata_json;  /* NULL: none; a JSON object text */
+    int64_t expires_at_ms;      /* 0: never */
+    int64_t if_match_version;   /* 0: unconditional */
+};
+
+struct rf_grant_res {
+    struct rf_entitlement ent;
+    bool created;  /* 201 vs 200 */
+};
+
+rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req,
+                            struct rf_grant_res *res, struct rf_idem *idem);
+rf_err rf_entitlement_revoke(rf *db, const char *user_id, const char *key,
+                             int64_t if_match_version, struct rf_entitlement *out);
+rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
+                          struct rf_entitlement *out);
+
+enum rf_ent_filter { RF_ENT_ACTIVE = 0, RF_ENT_REVOKED, RF_ENT_EXPIRED, RF_ENT_ALL };
+
+struct rf_entitlement_page {
+    struct rf_entitlement *items; /* malloc'd array of n; rf_entitlement_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];   /* "" when no more */
+};
+void rf_entitlement_page_clear(struct rf_entitlement_page *p);
+rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
+                           const char *after, int limit, struct rf_entitlement_page *out);
+
+/* ---- API keys ---------------------------------------------------------- */
+enum rf_role { RF_ROLE_ADMIN = 1, RF_ROLE_SERVICE = 2, RF_ROLE_WORKER = 4, RF_ROLE_READONLY = 8 };
+const char *rf_role_name(enum rf_role role);
+bool rf_role_parse(const char *name, enum rf_role *out);
+
+struct rf_key {
+    char id[RF_ID_BYTES];
+    char name[RF_ID_BYTES];
+    enum rf_role role;
+    int64_t created_at_ms;
+    int64_t revoked_at_ms; /* 0: active */
+};
+
+/* secret_out receives the full key text, shown once and never stored. */
+rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key *out,
+                     char secret_out[RF_KEY_SECRET_BYTES], struct rf_idem *idem);
+/* Creates the first admin key exactly once per store (two processes starting
+ * on an empty store at once create one key between them). *created is false
+ * when a bootstrap key was made before; then out and secret_out are untouched. */
+rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRET_BYTES],
+                        bool *created);
+/* RF_ERR_KEY_NOT_FOUND when unknown or already revoked. */
+rf_err rf_key_revoke(rf *db, const char *id);
+/* RF_ERR_UNAUTHENTICATED for unknown, malformed or revoked keys. */
+rf_err rf_key_authenticate(rf *db, const char *secret, struct rf_key *out);
+rf_err rf_key_count_active(rf *db, int64_t *n_out);
+
+struct rf_key_page {
+    struct rf_key *items; /* malloc'd */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+void rf_key_page_clear(struct rf_key_page *p);
+rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out);
+
+/* ---- Maintenance -------------------------------------------------------
+ * Purges expired Idempotency-Keys, at most batch_max rows per call, in its
+ * own transaction. *purged_out gets the number removed. */
+rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out);
+
+/* ---- Test hooks (only with options.test_hooks) -------------------------- */
+/* The next operation whose name matches fails inside its savepoint with err
+ * (after doing its writes), as a forced fault would. name "*" matches any. */
+void rf_test_fail_next(rf *db, const char *op_name, rf_err err);
+/* Every operation sleeps delay_ms inside its transaction (in-flight tests). */
+void rf_test_set_op_delay(rf *db, int delay_ms);
+/* The next commit fails as a store error would (SQLite: forced IOERR;
+ * PostgreSQL: the connection is dropped before COMMIT). */
+void rf_test_fail_next_commit(rf *db);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# scripts/deps.sh - install the Debian 12 packages racefree needs to build,
+# test and benchmark, but only those that are missing.
+#
+# Fast no-op when everything is present (one dpkg-query call). Otherwise runs
+# `apt-get update` once and installs the missing packages, as root directly or
+# through sudo. The sanitizer runtimes (libasan8, libubsan1, libtsan2) come
+# with gcc 12 itself (libgcc-12-dev depends on them), so no clang is needed.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libsqlite3-dev libpq-dev postgresql
+  libmicrohttpd-dev libjansson-dev libsodium-dev libcmocka-dev
+  wrk curl
+)
+
+missing=()
+# dpkg-query prints one "<name> <status>" line per known package; unknown
+# packages only produce an error on stderr, so they count as missing too.
+installed="$(dpkg-query -W -f='${Package} ${Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)"
+for p in "${PACKAGES[@]}"; do
+  if ! grep -qx "$p install ok installed" <<<"$installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps.sh: installing missing packages: ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo)
+else
+  echo "deps.sh: not root and no sudo; please install: ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

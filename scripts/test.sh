@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the whole test suite, as `make test` runs it.
+#
+# Starts a throwaway PostgreSQL (scripts/pg.sh) that is stopped on any exit,
+# then for each variant in RF_TEST_VARIANTS (default "plain asan tsan"):
+#   plain -> build/       every test (SQLite and PostgreSQL)
+#   asan  -> build-asan/  every test, built with ASan+UBSan
+#   tsan  -> build-tsan/  the threaded library tests only (ctest -L core), TSan
+# Prints one summary line per variant and exits non-zero if any failed.
+# Dependencies are installed by the Makefile's `deps` target beforehand.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VARIANTS="${RF_TEST_VARIANTS:-plain asan tsan}"
+JOBS="$(nproc 2>/dev/null || echo 2)"
+CTEST_JOBS="${RF_CTEST_JOBS:-2}"
+CTEST_TIMEOUT="${RF_CTEST_TIMEOUT:-300}"
+
+for v in $VARIANTS; do
+  case "$v" in
+    plain|asan|tsan) ;;
+    *) echo "test.sh: unknown variant '$v' (plain, asan, tsan)" >&2; exit 2 ;;
+  esac
+done
+
+# ---- throwaway PostgreSQL -------------------------------------------------
+PG_DIR="$(mktemp -d /tmp/rf-test-pg.XXXXXX)"
+LOG_DIR="$(mktemp -d /tmp/rf-test-logs.XXXXXX)"
+cleanup() {
+  local rc=$?
+  scripts/pg.sh stop "$PG_DIR" >/dev/null 2>&1 || true
+  rm -rf "$PG_DIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "== starting a throwaway PostgreSQL in $PG_DIR"
+PG_URL="$(scripts/pg.sh start "$PG_DIR" | tail -n 1)"
+if [ -z "$PG_URL" ]; then
+  echo "test.sh: scripts/pg.sh start printed no URL" >&2
+  exit 1
+fi
+export RACEFREE_TEST_PG_URL="$PG_URL"
+echo "== PostgreSQL at $PG_URL"
+
+# ---- variants -------------------------------------------------------------
+declare -A SUMMARY=()
+failed=0
+
+run_variant() {
+  local v="$1" dir sanitize ctest_args=()
+  case "$v" in
+    plain) dir=build;      sanitize="" ;;
+    asan)  dir=build-asan; sanitize=address ;;
+    tsan)  dir=build-tsan; sanitize=thread; ctest_args=(-L core) ;;
+  esac
+  local log="$LOG_DIR/$v.ctest.log"
+
+  echo "== [$v] configure and build in $dir/"
+  if ! cmake -S . -B "$dir" -DRF_SANITIZE="$sanitize" -DRF_TEST_PG_URL="$PG_URL" >"$LOG_DIR/$v.cmake.log" 2>&1; then
+    cat "$LOG_DIR/$v.cmake.log" >&2
+    SUMMARY[$v]="configure FAILED"
+    return 1
+  fi
+  if ! cmake --build "$dir" -j "$JOBS" >"$LOG_DIR/$v.build.log" 2>&1; then
+    tail -n 80 "$LOG_DIR/$v.build.log" >&2
+    SUMMARY[$v]="build FAILED (log: $LOG_DIR/$v.build.log)"
+    return 1
+  fi
+
+  echo "== [$v] ctest ${ctest_args[*]:-(all)}"
+  local rc=0
+  (
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+    cd "$dir"
+    ctest --output-on-failure --no-tests=error -j "$CTEST_JOBS" --timeout "$CTEST_TIMEOUT" "${ctest_args[@]}"
+  ) 2>&1 | tee "$log" || rc=$?   # pipefail: ctest's status, tee's is 0
+  local line
+  line="$(grep -E '^[0-9]+% tests passed' "$log" | tail -n 1 || true)"
+  if [ "$rc" -eq 0 ]; then
+    SUMMARY[$v]="ok: ${line:-ctest passed}"
+  else
+    SUMMARY[$v]="FAILED: ${line:-ctest exited $rc}"
+    return 1
+  fi
+}
+
+start="$(date +%s)"
+for v in $VARIANTS; do
+  if ! run_variant "$v"; then
+    failed=1
+  fi
+done
+
+echo
+echo "== summary ($(( $(date +%s) - start ))s, logs in $LOG_DIR)"
+for v in $VARIANTS; do
+  printf '%-6s %s\n' "$v" "${SUMMARY[$v]:-not run}"
+done
+exit "$failed"

@@ -1,0 +1,23 @@
+/*
+ * ids.h - server-made ids (UUIDv7: sortable by creation time) and the
+ * validation of client ids ([A-Za-z0-9._:-]{1,128}).
+ */
+#ifndef RF_IDS_H
+#define RF_IDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RF_UUID_TEXT_BYTES 37
+
+void rf_uuid7(int64_t now_ms, char out[RF_UUID_TEXT_BYTES]);
+bool rf_id_valid(const char *s);
+/* printable ASCII, 1..max chars */
+bool rf_printable_valid(const char *s, size_t max_chars);
+/* Copies src into dst[cap] (truncating is a bug: asserted). */
+void rf_strcpy(char *dst, size_t cap, const char *src);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void rf_hex(const uint8_t *bytes, size_t n, char *out);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * limits.h - every bound in racefree, with its unit in the name.
+ * Every loop over outside data is bounded by one of these.
+ */
+#ifndef RF_LIMITS_H
+#define RF_LIMITS_H
+
+#define RF_BODY_BYTES_MAX (64 * 1024)          /* default request body limit */
+#define RF_ID_CHARS_MAX 128                    /* ids, keys, user ids */
+#define RF_IDEM_KEY_CHARS_MAX 255              /* Idempotency-Key header */
+#define RF_SOURCE_CHARS_MAX 256                /* entitlement source */
+#define RF_METADATA_BYTES_MAX (16 * 1024)      /* serialized metadata object */
+#define RF_JSON_DEPTH_MAX 16                   /* nesting in metadata */
+#define RF_LIST_LIMIT_DEFAULT 50
+#define RF_LIST_LIMIT_MAX 500
+
+#define RF_QUEUE_OPS_MAX 4096                  /* executor queue bound */
+#define RF_BATCH_OPS_MAX 128                   /* SQLite group commit batch */
+#define RF_RETRIES_MAX 8                       /* PostgreSQL 40001/40P01 retries */
+#define RF_POOL_CONNS_DEFAULT 16               /* PostgreSQL pool */
+#define RF_POOL_CONNS_MAX 128
+#define RF_POOL_WAIT_MS 5000                   /* wait for a pooled connection */
+#define RF_READERS_MAX 16                      /* SQLite reader connections */
+#define RF_BUSY_TIMEOUT_MS 5000                /* SQLite busy_timeout */
+#define RF_STMT_CACHE_MAX 128                  /* prepared statements per connection */
+#define RF_SQL_PARAMS_MAX 64                   /* parameters in one statement */
+#define RF_PG_CONNECT_TIMEOUT_S 10             /* PostgreSQL connect, unless the url sets one */
+#define RF_INFLIGHT_MAX RF_QUEUE_OPS_MAX       /* in-flight idempotency keys */
+#define RF_IDEM_RETENTION_MS (24LL * 3600 * 1000)
+#define RF_IDEM_PURGE_BATCH 1000
+#define RF_REPLY_BYTES_MAX (256 * 1024)        /* stored idempotent response */
+#define RF_TEST_DELAY_MS_MAX 10000
+
+#define RF_HTTP_CONNS_MAX 1024
+#define RF_HTTP_TIMEOUT_S 30
+#define RF_HTTP_THREAD_STACK_BYTES (512 * 1024)
+#define RF_HEADER_BYTES_MAX 8192
+#define RF_SHUTDOWN_DRAIN_MS 10000
+
+/* HTTP layer (src/http) */
+#define RF_BODY_BYTES_CONFIG_MAX (1024 * 1024) /* largest --body-max-bytes */
+#define RF_BODY_DISCARD_BYTES_MAX (1024 * 1024) /* read and dropped past the limit, then close */
+#define RF_HTTP_CONN_MEMORY_BYTES (32 * 1024)  /* libmicrohttpd per-connection pool (headers) */
+#define RF_HTTP_PATH_BYTES_MAX 1024            /* longer paths match no route */
+#define RF_HTTP_PATH_PARAMS_MAX 4              /* {params} in one route pattern */
+#define RF_HTTP_ROUTES_MAX 64                  /* rows in the route table */
+#define RF_HTTP_FIELDS_MAX 16                  /* fields in one request body spec */
+#define RF_HTTP_ALLOW_BYTES 64                 /* the Allow header of a 405 */
+#define RF_REQUEST_ID_CHARS_MAX 64             /* X-Request-Id */
+#define RF_PROBLEM_DETAIL_BYTES 256            /* problem+json detail text */
+#define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
+#define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
+#define RF_SHUTDOWN_POLL_MS 10                 /* drain wait step */
+
+/* CLI (src/cli) */
+#define RF_IDEM_PURGE_INTERVAL_MS (60 * 1000)  /* maintenance thread period */
+#define RF_IDEM_PURGE_ROUNDS_MAX 16            /* purge batches per period */
+#define RF_IDEM_RETENTION_HOURS_MAX (24 * 366) /* largest --idem-retention-hours */
+#define RF_CLI_LIST_PAGES_MAX 100000           /* `keys list` pages */
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * core.h - what the flows in src/core share: the rf handle and the two ways
+ * an operation reaches the executor (core_write with the Idempotency-Key
+ * layer around it, core_read for reads that decide no write).
+ */
+#ifndef RF_CORE_H
+#define RF_CORE_H
+
+#include <pthread.h>
+
+#include "base/limits.h"
+#include "exec/executor.h"
+#include "store/store.h"
+
+struct rf {
+    struct rf_exec *exec;
+    const struct store_ops *ops;
+    struct rf_options opt;
+    bool test_hooks;
+    /* Idempotency keys whose first request is running in this process:
+     * a second request with the same key gets 409 in flight. */
+    pthread_mutex_t inflight_mu;
+    int inflight_n;
+    uint64_t inflight[RF_INFLIGHT_MAX];
+};
+
+/* Runs fn(tx, ctx) as one write transaction. With idem->key set, the
+ * Idempotency-Key record is read and written in that same transaction:
+ * result is the operation's output struct, given to idem->render. */
+rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *result,
+                  struct rf_idem *idem);
+rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx);
+
+/* Copies a nullable column into a malloc'd string (NULL for NULL). */
+char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col);
+/* Cursor pagination: clamps limit to [1, RF_LIST_LIMIT_MAX]. */
+int core_limit(int limit);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * db.c - the rf handle: open (migrate, start the executor), close, readiness,
+ * stats and test hooks. Flows live in their own files.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "core/core.h"
+
+static rf_err migrate_with(const struct store_ops *ops, const char *url,
+                           const struct rf_options *opt, int *version_out) {
+    struct store_conn *c = NULL;
+    rf_err err = ops->connect(url, opt, false, &c);
+    if (err) return err;
+    err = store_migrate(ops, c, version_out);
+    ops->disconnect(c);
+    return err;
+}
+
+rf_err rf_migrate(const char *url, int *version_out) {
+    if (sodium_init() < 0) return RF_ERR_INTERNAL;
+    const struct store_ops *ops = store_for_url(url);
+    if (!ops) return RF_ERR_INVALID;
+    struct rf_options opt = {0};
+    return migrate_with(ops, url, &opt, version_out);
+}
+
+int rf_schema_version_latest(void) { return store_schema_latest(STORE_SQLITE); }
+
+rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
+    RF_ASSERT(out);
+    if (sodium_init() < 0) return RF_ERR_INTERNAL;
+    const struct store_ops *ops = store_for_url(url);
+    if (!ops) return RF_ERR_INVALID;
+    struct rf_options opt = options ? *options : (struct rf_options){0};
+    if (opt.idem_retention_ms <= 0) opt.idem_retention_ms = RF_IDEM_RETENTION_MS;
+    if (!opt.no_migrate) {
+        rf_err err = migrate_with(ops, url, &opt, NULL);
+        if (err) return err;
+    }
+    rf *db = calloc(1, sizeof *db);
+    if (!db) return RF_ERR_NOMEM;
+    db->ops = ops;
+    db->opt = opt;
+    db->test_hooks = opt.test_hooks;
+    pthread_mutex_init(&db->inflight_mu, NULL);
+    rf_err err = exec_open(url, &opt, db, &db->exec);
+    if (err) {
+        pthread_mutex_destroy(&db->inflight_mu);
+        free(db);
+        return err;
+    }
+    *out = db;
+    return RF_OK;
+}
+
+void rf_shutdown_begin(rf *db) { exec_shutdown_begin(db->exec); }
+
+void rf_close(rf *db) {
+    if (!db) return;
+    exec_close(db->exec);
+    RF_ASSERT(db->inflight_n == 0);
+    pthread_mutex_destroy(&db->inflight_mu);
+    free(db);
+}
+
+static rf_err op_ready(struct rf_tx *tx, void *ctx) {
+    (void)ctx;
+    return store_schema_check(tx->ops, tx->conn);
+}
+
+rf_err rf_ready(rf *db) { return core_read(db, "ready", op_ready, NULL); }
+
+void rf_stats_get(rf *db, struct rf_stats *out) { exec_stats(db->exec, out); }
+
+const char *rf_backend_name(rf *db) { return db->ops->name; }
+
+void rf_test_fail_next(rf *db, const char *op_name, rf_err err) {
+    if (db->test_hooks) exec_test_fail_next(db->exec, op_name, err);
+}
+
+void rf_test_set_op_delay(rf *db, int delay_ms) {
+    if (db->test_hooks) exec_test_set_op_delay(db->exec, delay_ms);
+}
+
+void rf_test_fail_next_commit(rf *db) {
+    if (db->test_hooks) exec_test_fail_next_commit(db->exec);
+}
+
+char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col) {
+    if (store_null(tx, r, col)) return NULL;
+    return strdup(store_text(tx, r, col));
+}
+
+int core_limit(int limit) {
+    if (limit <= 0) return RF_LIST_LIMIT_DEFAULT;
+    return limit > RF_LIST_LIMIT_MAX ? RF_LIST_LIMIT_MAX : limit;
+}

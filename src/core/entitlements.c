@@ -1,0 +1,241 @@
+/*
+ * entitlements.c - idempotent grants and revokes (seed 000).
+ *
+ * The race in the seed: SELECT, then INSERT, and the loser of two concurrent
+ * grants gets "UNIQUE constraint failed" as a 500. Here the grant is ONE
+ * atomic upsert on UNIQUE(user_id, entitlement_key): it inserts, or
+ * re-activates a revoked/expired row (version + 1), or leaves an active row
+ * alone; a re-read in the same transaction then returns the row whichever way
+ * it went. Both callers get the same record; the database decides, not a
+ * prior SELECT.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "core/core.h"
+
+#define ENT_COLS                                                                       \
+    "id, user_id, entitlement_key, status, source, metadata, expires_at, granted_at," \
+    " revoked_at, updated_at, version"
+
+static const char SQL_GRANT[] =
+    "INSERT INTO entitlements (id, user_id, entitlement_key, status, source, metadata,"
+    " expires_at, granted_at, revoked_at, updated_at, version)"
+    " VALUES ($1, $2, $3, 'active', $4, $5, $6, $7, NULL, $7, 1)"
+    " ON CONFLICT (user_id, entitlement_key) DO UPDATE SET status = 'active',"
+    " source = excluded.source, metadata = excluded.metadata,"
+    " expires_at = excluded.expires_at, granted_at = excluded.granted_at, revoked_at = NULL,"
+    " updated_at = excluded.updated_at, version = entitlements.version + 1"
+    " WHERE entitlements.status = 'revoked'"
+    " OR (entitlements.expires_at IS NOT NULL AND entitlements.expires_at <= excluded.granted_at)"
+    " RETURNING " ENT_COLS;
+
+static const char SQL_GET[] =
+    "SELECT " ENT_COLS " FROM entitlements WHERE user_id = $1 AND entitlement_key = $2";
+
+static const char SQL_GET_LOCKED[] =
+    "SELECT " ENT_COLS " FROM entitlements WHERE user_id = $1 AND entitlement_key = $2"
+    " FOR UPDATE";
+
+static const char SQL_REVOKE[] =
+    "UPDATE entitlements SET status = 'revoked', revoked_at = $3, updated_at = $3,"
+    " version = version + 1"
+    " WHERE user_id = $1 AND entitlement_key = $2 AND status = 'active'"
+    " RETURNING " ENT_COLS;
+
+static const char SQL_LIST[] =
+    "SELECT " ENT_COLS " FROM entitlements WHERE user_id = $1 AND id > $2 AND ("
+    " $3 = 'all'"
+    " OR ($3 = 'revoked' AND status = 'revoked')"
+    " OR ($3 = 'active' AND status = 'active' AND (expires_at IS NULL OR expires_at > $4))"
+    " OR ($3 = 'expired' AND status = 'active' AND expires_at IS NOT NULL AND expires_at <= $4))"
+    " ORDER BY id LIMIT $5";
+
+void rf_entitlement_clear(struct rf_entitlement *e) {
+    if (!e) return;
+    free(e->source);
+    free(e->metadata_json);
+    memset(e, 0, sizeof *e);
+}
+
+void rf_entitlement_page_clear(struct rf_entitlement_page *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) rf_entitlement_clear(&p->items[i]);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+/* Reads ENT_COLS; an active row past expires_at reads as "expired". */
+static void read_ent(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct rf_entitlement *e = out;
+    rf_entitlement_clear(e);
+    rf_strcpy(e->id, sizeof e->id, store_text(tx, r, 0));
+    rf_strcpy(e->user_id, sizeof e->user_id, store_text(tx, r, 1));
+    rf_strcpy(e->key, sizeof e->key, store_text(tx, r, 2));
+    rf_strcpy(e->status, sizeof e->status, store_text(tx, r, 3));
+    e->source = core_dup_col(tx, r, 4);
+    e->metadata_json = core_dup_col(tx, r, 5);
+    e->expires_at_ms = store_int(tx, r, 6);
+    e->granted_at_ms = store_int(tx, r, 7);
+    e->revoked_at_ms = store_int(tx, r, 8);
+    e->updated_at_ms = store_int(tx, r, 9);
+    e->version = store_int(tx, r, 10);
+    RF_ASSERT(e->version >= 1);
+    if (strcmp(e->status, "active") == 0 && e->expires_at_ms && e->expires_at_ms <= tx->now_ms)
+        rf_strcpy(e->status, sizeof e->status, "expired");
+}
+
+/* If-Match: the row must exist with exactly this version (row-locked). */
+static rf_err check_version(struct rf_tx *tx, const char *user_id, const char *key,
+                            int64_t want) {
+    if (want == 0) return RF_OK;
+    store_val p[2] = {SV_S(user_id), SV_S(key)};
+    struct rf_entitlement cur = {0};
+    rf_err err = store_query_one(tx, SQL_GET_LOCKED, p, 2, read_ent, &cur);
+    int64_t have = cur.version;
+    rf_entitlement_clear(&cur);
+    if (err == RF_ERR_NOT_FOUND) return RF_ERR_VERSION_MISMATCH;
+    if (err) return err;
+    return have == want ? RF_OK : RF_ERR_VERSION_MISMATCH;
+}
+
+static rf_err op_grant(struct rf_tx *tx, void *ctx) {
+    void **args = ctx;
+    const struct rf_grant_req *req = args[0];
+    struct rf_grant_res *res = args[1];
+    rf_entitlement_clear(&res->ent);
+    res->created = false;
+    rf_err err = check_version(tx, req->user_id, req->key, req->if_match_version);
+    if (err) return err;
+    char id[RF_UUID_TEXT_BYTES];
+    rf_uuid7(tx->now_ms, id);
+    store_val p[7] = {SV_S(id), SV_S(req->user_id), SV_S(req->key), SV_S(req->source),
+                      SV_S(req->metadata_json), SV_I0(req->expires_at_ms), SV_I(tx->now_ms)};
+    err = store_query_one(tx, SQL_GRANT, p, 7, read_ent, &res->ent);
+    if (err == RF_OK) {
+        res->created = strcmp(res->ent.id, id) == 0;
+        return RF_OK;
+    }
+    if (err != RF_ERR_NOT_FOUND) return err;
+    /* Already active: the upsert changed nothing; return the row as it is. */
+    err = store_query_one(tx, SQL_GET, p + 1, 2, read_ent, &res->ent);
+    RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the conflict proved the row exists */
+    return err;
+}
+
+rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req, struct rf_grant_res *res,
+                            struct rf_idem *idem) {
+    RF_ASSERT(db && req && res);
+    if (!rf_id_valid(req->user_id) || !rf_id_valid(req->key) || req->expires_at_ms < 0 ||
+        req->if_match_version < 0)
+        return RF_ERR_INVALID;
+    memset(res, 0, sizeof *res);
+    void *args[2] = {(void *)req, res};
+    rf_err err = core_write(db, "entitlement_grant", op_grant, args, res, idem);
+    if (err) rf_entitlement_clear(&res->ent);
+    return err;
+}
+
+struct revoke_args {
+    const char *user_id;
+    const char *key;
+    int64_t if_match_version;
+    struct rf_entitlement *out;
+};
+
+static rf_err op_revoke(struct rf_tx *tx, void *ctx) {
+    struct revoke_args *a = ctx;
+    rf_entitlement_clear(a->out);
+    rf_err err = check_version(tx, a->user_id, a->key, a->if_match_version);
+    if (err == RF_ERR_VERSION_MISMATCH) {
+        /* A missing or revoked row is "not found", whatever If-Match said. */
+        store_val g[2] = {SV_S(a->user_id), SV_S(a->key)};
+        rf_err e2 = store_query_one(tx, SQL_GET, g, 2, read_ent, a->out);
+        bool gone = e2 == RF_ERR_NOT_FOUND || (e2 == RF_OK && a->out->revoked_at_ms != 0);
+        rf_entitlement_clear(a->out);
+        return gone ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
+    }
+    if (err) return err;
+    store_val p[3] = {SV_S(a->user_id), SV_S(a->key), SV_I(tx->now_ms)};
+    err = store_query_one(tx, SQL_REVOKE, p, 3, read_ent, a->out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
+}
+
+rf_err rf_entitlement_revoke(rf *db, const char *user_id, const char *key,
+                             int64_t if_match_version, struct rf_entitlement *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(user_id) || !rf_id_valid(key) || if_match_version < 0)
+        return RF_ERR_INVALID;
+    struct revoke_args a = {user_id, key, if_match_version, out};
+    rf_err err = core_write(db, "entitlement_revoke", op_revoke, &a, out, NULL);
+    if (err) rf_entitlement_clear(out);
+    return err;
+}
+
+struct get_args {
+    const char *user_id;
+    const char *key;
+    struct rf_entitlement *out;
+};
+
+static rf_err op_get(struct rf_tx *tx, void *ctx) {
+    struct get_args *a = ctx;
+    store_val p[2] = {SV_S(a->user_id), SV_S(a->key)};
+    rf_err err = store_query_one(tx, SQL_GET, p, 2, read_ent, a->out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
+}
+
+rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
+                          struct rf_entitlement *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(user_id) || !rf_id_valid(key)) return RF_ERR_INVALID;
+    struct get_args a = {user_id, key, out};
+    rf_err err = core_read(db, "entitlement_get", op_get, &a);
+    if (err) rf_entitlement_clear(out);
+    return err;
+}
+
+struct list_args {
+    const char *user_id;
+    const char *filter;
+    const char *after;
+    int limit;
+    struct rf_entitlement_page *out;
+};
+
+static void read_page_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct list_args *a = ctx;
+    read_ent(tx, r, &a->out->items[a->out->n++]);
+}
+
+static rf_err op_list(struct rf_tx *tx, void *ctx) {
+    struct list_args *a = ctx;
+    rf_entitlement_page_clear(a->out);
+    a->out->items = calloc((size_t)a->limit + 1, sizeof *a->out->items);
+    if (!a->out->items) return RF_ERR_NOMEM;
+    store_val p[5] = {SV_S(a->user_id), SV_S(a->after), SV_S(a->filter), SV_I(tx->now_ms),
+                      SV_I(a->limit + 1)};
+    rf_err err = store_query_each(tx, SQL_LIST, p, 5, a->limit + 1, read_page_item, a);
+    if (!err && a->out->n > a->limit) { /* one more than asked: there is a next page */
+        rf_entitlement_clear(&a->out->items[--a->out->n]);
+        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
+    }
+    return err;
+}
+
+rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
+                           const char *after, int limit, struct rf_entitlement_page *out) {
+    static const char *const names[] = {"active", "revoked", "expired", "all"};
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(user_id) || (int)filter < 0 || filter > RF_ENT_ALL) return RF_ERR_INVALID;
+    if (after && *after && !rf_id_valid(after)) return RF_ERR_INVALID;
+    struct list_args a = {user_id, names[filter], after ? after : "", core_limit(limit), out};
+    rf_err err = core_read(db, "entitlement_list", op_list, &a);
+    if (err) rf_entitlement_page_clear(out);
+    return err;
+}

@@ -1,0 +1,233 @@
+/*
+ * idempotency.c - the Idempotency-Key layer, and the two doors into the
+ * executor (core_write, core_read).
+ *
+ * The key's record is read and written in the SAME transaction as the effect,
+ * so an effect without its record (or the reverse) can never commit. Only
+ * successful outcomes are stored: a failed request changes nothing, so its
+ * retry with the same key runs again.
+ *
+ * "In flight": while the first request for a key is running, a second one
+ * gets RF_ERR_IDEM_IN_FLIGHT. Within a process an in-memory set catches it
+ * before the operation is queued; across PostgreSQL processes a transaction
+ * advisory lock on the key's hash does (try-lock, never waits). Across SQLite
+ * processes the write lock serializes whole transactions, so the second one
+ * simply finds the record and replays it.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "core/core.h"
+
+#define HASH_HEX_BYTES 65
+
+void rf_reply_clear(struct rf_reply *r) {
+    if (!r) return;
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
+
+void rf_idem_hash(struct rf_idem *idem, const char *method, const char *path,
+                  const void *body, size_t body_len) {
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)method, strlen(method) + 1);
+    crypto_hash_sha256_update(&st, (const unsigned char *)path, strlen(path) + 1);
+    if (body && body_len) crypto_hash_sha256_update(&st, body, body_len);
+    crypto_hash_sha256_final(&st, idem->request_hash);
+}
+
+static uint64_t key_hash64(const struct rf_idem *idem) {
+    crypto_generichash_state st;
+    uint8_t out[8];
+    crypto_generichash_init(&st, NULL, 0, sizeof out);
+    crypto_generichash_update(&st, (const unsigned char *)idem->api_key_id,
+                              strlen(idem->api_key_id) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)idem->key, strlen(idem->key));
+    crypto_generichash_final(&st, out, sizeof out);
+    uint64_t h;
+    memcpy(&h, out, sizeof h);
+    return h ? h : 1; /* 0 never names a key */
+}
+
+/* ---- in-process in-flight set (bounded) -------------------------------- */
+
+static rf_err inflight_add(rf *db, uint64_t h) {
+    rf_err err = RF_OK;
+    pthread_mutex_lock(&db->inflight_mu);
+    for (int i = 0; i < db->inflight_n; i++)
+        if (db->inflight[i] == h) err = RF_ERR_IDEM_IN_FLIGHT;
+    if (!err && db->inflight_n >= RF_INFLIGHT_MAX) err = RF_ERR_OVERLOADED;
+    if (!err) db->inflight[db->inflight_n++] = h;
+    pthread_mutex_unlock(&db->inflight_mu);
+    return err;
+}
+
+static void inflight_remove(rf *db, uint64_t h) {
+    pthread_mutex_lock(&db->inflight_mu);
+    for (int i = 0; i < db->inflight_n; i++) {
+        if (db->inflight[i] == h) {
+            db->inflight[i] = db->inflight[--db->inflight_n];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&db->inflight_mu);
+}
+
+/* ---- inside the transaction -------------------------------------------- */
+
+struct idem_call {
+    exec_fn fn;
+    void *ctx;
+    const void *result;
+    struct rf_idem *idem;
+    uint64_t hash64;
+    int64_t retention_ms;
+};
+
+static const char SQL_PG_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock($1)";
+static const char SQL_IDEM_GET[] =
+    "SELECT request_hash, status, body, headers FROM idempotency_keys"
+    " WHERE key_id = $1 AND idem_key = $2 AND expires_at > $3";
+static const char SQL_IDEM_PUT[] =
+    "INSERT INTO idempotency_keys"
+    " (key_id, idem_key, request_hash, status, body, headers, created_at, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " ON CONFLICT (key_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash,"
+    " status = excluded.status, body = excluded.body, headers = excluded.headers,"
+    " created_at = excluded.created_at, expires_at = excluded.expires_at";
+
+struct stored {
+    char hash[HASH_HEX_BYTES];
+    struct rf_reply reply;
+    bool nomem;
+};
+
+static void read_stored(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct stored *s = out;
+    snprintf(s->hash, sizeof s->hash, "%s", store_text(tx, r, 0));
+    s->reply.status = (int)store_int(tx, r, 1);
+    s->reply.body = strdup(store_text(tx, r, 2));
+    s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
+    s->reply.headers = core_dup_col(tx, r, 3);
+    s->nomem = !s->reply.body;
+}
+
+static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
+    if (tx->ops->backend != STORE_POSTGRES) return RF_OK; /* the writer lock serializes */
+    store_val p[1] = {SV_I((int64_t)h)};
+    char got[8] = "";
+    struct store_rows *r = NULL;
+    rf_err err = store_query(tx, SQL_PG_TRY_LOCK, p, 1, &r);
+    if (err) return err;
+    if (store_next(tx, r) > 0) snprintf(got, sizeof got, "%s", store_text(tx, r, 0));
+    store_close(tx, r);
+    return strcmp(got, "t") == 0 ? RF_OK : RF_ERR_IDEM_IN_FLIGHT;
+}
+
+/* RF_OK with idem->replayed set, RF_ERR_NOT_FOUND when there is no record. */
+static rf_err lookup(struct rf_tx *tx, struct rf_idem *idem, const char *hash_hex) {
+    store_val p[3] = {SV_S(idem->api_key_id), SV_S(idem->key), SV_I(tx->now_ms)};
+    struct stored s = {0};
+    rf_err err = store_query_one(tx, SQL_IDEM_GET, p, 3, read_stored, &s);
+    if (err) return err;
+    if (s.nomem) { rf_reply_clear(&s.reply); return RF_ERR_NOMEM; }
+    if (strcmp(s.hash, hash_hex) != 0) {
+        rf_reply_clear(&s.reply);
+        return RF_ERR_IDEM_REUSED;
+    }
+    idem->reply = s.reply;
+    idem->replayed = true;
+    return RF_OK;
+}
+
+static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
+    const struct rf_reply *rep = &c->idem->reply;
+    if (!rep->body || rep->body_len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
+    store_val p[8] = {SV_S(c->idem->api_key_id), SV_S(c->idem->key), SV_S(hash_hex),
+                      SV_I(rep->status), SV_S(rep->body), SV_S(rep->headers),
+                      SV_I(tx->now_ms), SV_I(tx->now_ms + c->retention_ms)};
+    return store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
+}
+
+static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
+    struct idem_call *c = ctx;
+    struct rf_idem *idem = c->idem;
+    rf_reply_clear(&idem->reply); /* a retried attempt starts clean */
+    idem->replayed = false;
+    char hash_hex[HASH_HEX_BYTES];
+    rf_hex(idem->request_hash, sizeof idem->request_hash, hash_hex);
+    rf_err err = try_lock(tx, c->hash64);
+    if (!err) err = lookup(tx, idem, hash_hex);
+    if (err != RF_ERR_NOT_FOUND) return err; /* replayed, reused, in flight, or a store error */
+    err = c->fn(tx, c->ctx);
+    if (!err) err = idem->render(idem->render_ctx, c->result, &idem->reply);
+    if (!err) err = record(tx, c, hash_hex);
+    if (err) rf_reply_clear(&idem->reply);
+    return err;
+}
+
+static void idem_undo(void *ctx) {
+    struct idem_call *c = ctx;
+    rf_reply_clear(&c->idem->reply);
+    c->idem->replayed = false;
+}
+
+/* ---- the doors --------------------------------------------------------- */
+
+rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *result,
+                  struct rf_idem *idem) {
+    RF_ASSERT(db && name && fn);
+    if (!idem || !idem->key) {
+        struct exec_op op = {.name = name, .fn = fn, .ctx = ctx, .write = true};
+        return exec_run(db->exec, &op);
+    }
+    RF_ASSERT(idem->api_key_id && idem->render);
+    idem->replayed = false;
+    memset(&idem->reply, 0, sizeof idem->reply);
+    struct idem_call call = {fn, ctx, result, idem, key_hash64(idem), db->opt.idem_retention_ms};
+    rf_err err = inflight_add(db, call.hash64);
+    if (err) return err;
+    struct exec_op op = {.name = name, .fn = idem_apply, .undo = idem_undo, .ctx = &call,
+                         .write = true};
+    err = exec_run(db->exec, &op);
+    inflight_remove(db, call.hash64);
+    if (err) rf_reply_clear(&idem->reply);
+    RF_ASSERT(err || idem->reply.body);
+    return err;
+}
+
+rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx) {
+    RF_ASSERT(db && name && fn);
+    struct exec_op op = {.name = name, .fn = fn, .ctx = ctx, .write = false};
+    return exec_run(db->exec, &op);
+}
+
+/* ---- retention --------------------------------------------------------- */
+
+static const char SQL_IDEM_PURGE[] =
+    "DELETE FROM idempotency_keys WHERE (key_id, idem_key) IN"
+    " (SELECT key_id, idem_key FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2)";
+
+struct purge_ctx {
+    int batch_max;
+    int64_t purged;
+};
+
+static rf_err op_purge(struct rf_tx *tx, void *ctx) {
+    struct purge_ctx *c = ctx;
+    store_val p[2] = {SV_I(tx->now_ms), SV_I(c->batch_max)};
+    return store_exec(tx, SQL_IDEM_PURGE, p, 2, &c->purged);
+}
+
+rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out) {
+    if (batch_max <= 0 || batch_max > RF_IDEM_PURGE_BATCH) batch_max = RF_IDEM_PURGE_BATCH;
+    struct purge_ctx c = {batch_max, 0};
+    rf_err err = core_write(db, "idempotency_purge", op_purge, &c, NULL, NULL);
+    if (!err && purged_out) *purged_out = (int)c.purged;
+    return err;
+}

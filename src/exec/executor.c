@@ -1,0 +1,437 @@
+/*
+ * executor.c - the only place that begins and commits transactions.
+ *
+ * SQLite: one writer thread owns the write connection. Callers enqueue write
+ * operations on a bounded queue (full -> RF_ERR_OVERLOADED, never unbounded
+ * memory) and sleep; the writer takes up to batch_ops_max of them, runs them
+ * in ONE "BEGIN IMMEDIATE ... COMMIT" with a SAVEPOINT each (group commit:
+ * one fsync for many operations, and one operation's failure is rolled back
+ * alone), and wakes every caller only after COMMIT returned, so nothing is
+ * acknowledged that is not durable. BEGIN IMMEDIATE takes the file's write
+ * lock, so two racefree processes on one file serialize their batches
+ * (busy_timeout waits). Reads run on their own WAL connections and never wait
+ * for the writer.
+ *
+ * PostgreSQL: a bounded connection pool; each operation is BEGIN ... COMMIT
+ * on one pooled connection, retried a bounded number of times on
+ * serialization failure or deadlock (RF_ERR_RETRY). A broken connection is
+ * dropped and replaced on next use.
+ */
+#include "exec/executor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/assert.h"
+#include "base/clock.h"
+#include "base/limits.h"
+
+struct job {
+    const struct exec_op *op;
+    rf_err err;
+    bool done;
+    pthread_cond_t cond;
+};
+
+/* Connections not in use, plus how many exist; guarded by rf_exec.mu. */
+struct pool {
+    struct store_conn *free[RF_POOL_CONNS_MAX];
+    int n_free;
+    int n_open;
+    int cap;
+    int waiters;
+    pthread_cond_t cond;
+    bool readonly;
+};
+
+struct rf_exec {
+    const struct store_ops *ops;
+    struct rf *db;
+    char *url;
+    struct rf_options opt;
+    pthread_mutex_t mu;
+
+    /* SQLite writer */
+    pthread_t writer;
+    bool writer_running;
+    struct store_conn *wconn;
+    struct job **queue;  /* ring of queue_cap */
+    int q_head, q_len, q_cap;
+    pthread_cond_t q_cond;
+    bool closing;
+
+    struct pool pool;    /* SQLite readers, or the PostgreSQL pool */
+    atomic_bool shutting_down;
+
+    atomic_llong batches, batch_ops_total, retries, overloaded, store_errors;
+    atomic_llong hist[8];
+
+    /* test hooks */
+    char fail_op[64];   /* guarded by mu */
+    rf_err fail_err;
+    atomic_bool fail_armed;
+    atomic_int delay_ms;
+    atomic_bool fail_commit;
+};
+
+/* ---- shared pieces ----------------------------------------------------- */
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Runs one operation's body and applies the fail-next test hook. */
+static rf_err run_one(struct rf_exec *ex, struct rf_tx *tx, const struct exec_op *op) {
+    rf_err err = op->fn(tx, op->ctx);
+    if (err != RF_OK || !atomic_load(&ex->fail_armed)) return err;
+    pthread_mutex_lock(&ex->mu);
+    if (ex->fail_op[0] && (strcmp(ex->fail_op, "*") == 0 || strcmp(ex->fail_op, op->name) == 0)) {
+        err = ex->fail_err;
+        ex->fail_op[0] = '\0';
+        atomic_store(&ex->fail_armed, false);
+    }
+    pthread_mutex_unlock(&ex->mu);
+    return err;
+}
+
+static void undo(const struct exec_op *op) {
+    if (op->undo) op->undo(op->ctx);
+}
+
+static void count_batch(struct rf_exec *ex, int n) {
+    int b = 0;
+    while ((1 << (b + 1)) <= n && b < 7) b++;
+    atomic_fetch_add(&ex->hist[b], 1);
+    atomic_fetch_add(&ex->batches, 1);
+    atomic_fetch_add(&ex->batch_ops_total, n);
+}
+
+static struct rf_tx make_tx(struct rf_exec *ex, struct store_conn *c, bool write) {
+    struct rf_tx tx = {.ops = ex->ops, .conn = c, .db = ex->db, .now_ms = rf_now_ms(),
+                       .write = write};
+    return tx;
+}
+
+/* ---- connection pool --------------------------------------------------- */
+
+static rf_err pool_get(struct rf_exec *ex, struct pool *p, struct store_conn **out) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += RF_POOL_WAIT_MS / 1000;
+    pthread_mutex_lock(&ex->mu);
+    while (p->n_free == 0 && p->n_open >= p->cap) {
+        if (p->waiters >= ex->q_cap) {
+            pthread_mutex_unlock(&ex->mu);
+            atomic_fetch_add(&ex->overloaded, 1);
+            return RF_ERR_OVERLOADED;
+        }
+        p->waiters++;
+        int rc = pthread_cond_timedwait(&p->cond, &ex->mu, &deadline);
+        p->waiters--;
+        if (rc != 0 && p->n_free == 0 && p->n_open >= p->cap) {
+            pthread_mutex_unlock(&ex->mu);
+            atomic_fetch_add(&ex->overloaded, 1);
+            return RF_ERR_OVERLOADED;
+        }
+    }
+    if (p->n_free > 0) {
+        *out = p->free[--p->n_free];
+        pthread_mutex_unlock(&ex->mu);
+        return RF_OK;
+    }
+    p->n_open++; /* reserve the slot, connect outside the lock */
+    pthread_mutex_unlock(&ex->mu);
+    rf_err err = ex->ops->connect(ex->url, &ex->opt, p->readonly, out);
+    if (err) {
+        pthread_mutex_lock(&ex->mu);
+        p->n_open--;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&ex->mu);
+        atomic_fetch_add(&ex->store_errors, 1);
+    }
+    return err;
+}
+
+static void pool_put(struct rf_exec *ex, struct pool *p, struct store_conn *c) {
+    bool drop = ex->ops->broken(c);
+    if (drop) ex->ops->disconnect(c);
+    pthread_mutex_lock(&ex->mu);
+    if (drop) {
+        p->n_open--;
+    } else {
+        RF_ASSERT(p->n_free < RF_POOL_CONNS_MAX);
+        p->free[p->n_free++] = c;
+    }
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+/* ---- one operation in its own transaction (PostgreSQL; reads) ----------- */
+
+static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
+    for (int attempt = 0;; attempt++) {
+        struct rf_tx tx = make_tx(ex, c, op->write);
+        rf_err err = ex->ops->begin(c, op->write);
+        if (!err && op->write && ex->ops->backend == STORE_POSTGRES) {
+            int delay = atomic_load(&ex->delay_ms);
+            if (delay > 0) sleep_ms(delay);
+        }
+        if (!err) err = run_one(ex, &tx, op);
+        if (!err && op->write && atomic_exchange(&ex->fail_commit, false))
+            ex->ops->fail_next_commit(c);
+        if (!err) {
+            err = ex->ops->commit(c);
+            if (err) undo(op);
+        } else {
+            ex->ops->rollback(c);
+        }
+        if (err != RF_ERR_RETRY) {
+            if (err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
+            return err;
+        }
+        if (attempt + 1 >= RF_RETRIES_MAX || ex->ops->broken(c)) return RF_ERR_UNAVAILABLE;
+        atomic_fetch_add(&ex->retries, 1);
+        sleep_ms(1 + (attempt * attempt) % 20 + rand() % 5); /* bounded backoff with jitter */
+    }
+}
+
+static rf_err run_pooled(struct rf_exec *ex, const struct exec_op *op) {
+    struct store_conn *c = NULL;
+    rf_err err = pool_get(ex, &ex->pool, &c);
+    if (err) return err;
+    err = run_in_tx(ex, c, op);
+    pool_put(ex, &ex->pool, c);
+    return err;
+}
+
+/* ---- SQLite writer: group commit ---------------------------------------- */
+
+/* Ends a batch that cannot commit: every operation that had succeeded is
+ * undone and answered as a store error. */
+static void batch_lost(struct rf_exec *ex, struct job **batch, int n) {
+    ex->ops->rollback(ex->wconn);
+    atomic_fetch_add(&ex->store_errors, 1);
+    for (int i = 0; i < n; i++) {
+        if (batch[i]->err == RF_OK) {
+            undo(batch[i]->op);
+            batch[i]->err = RF_ERR_UNAVAILABLE;
+        }
+    }
+}
+
+/* Runs batch[i] inside savepoint 1; false if the transaction itself is lost. */
+static bool batch_step(struct rf_exec *ex, struct rf_tx *tx, struct job *job) {
+    const struct store_ops *ops = ex->ops;
+    rf_err err = ops->savepoint(tx->conn, 1);
+    if (err) { job->err = err; return false; }
+    tx->now_ms = rf_now_ms();
+    job->err = run_one(ex, tx, job->op);
+    if (job->err) {
+        ops->rollback_to(tx->conn, 1);
+        if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
+    }
+    if (ops->release(tx->conn, 1) != RF_OK) {
+        if (job->err == RF_OK) undo(job->op);
+        if (job->err == RF_OK) job->err = RF_ERR_UNAVAILABLE;
+        return false;
+    }
+    return true;
+}
+
+static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
+    RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max);
+    struct rf_tx tx = make_tx(ex, ex->wconn, true);
+    for (int i = 0; i < n; i++) batch[i]->err = RF_OK;
+    rf_err err = ex->ops->begin(ex->wconn, true);
+    if (err) {
+        atomic_fetch_add(&ex->store_errors, 1);
+        for (int i = 0; i < n; i++) batch[i]->err = err;
+        return;
+    }
+    int delay = atomic_load(&ex->delay_ms);
+    if (delay > 0) sleep_ms(delay);
+    for (int i = 0; i < n; i++) {
+        if (!batch_step(ex, &tx, batch[i])) {
+            for (int k = i + 1; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
+            batch_lost(ex, batch, i + 1);
+            return;
+        }
+    }
+    if (atomic_exchange(&ex->fail_commit, false)) ex->ops->fail_next_commit(ex->wconn);
+    if (ex->ops->commit(ex->wconn) != RF_OK) batch_lost(ex, batch, n);
+    count_batch(ex, n);
+}
+
+static void *writer_main(void *arg) {
+    struct rf_exec *ex = arg;
+    struct job *batch[RF_BATCH_OPS_MAX];
+    for (;;) {
+        pthread_mutex_lock(&ex->mu);
+        while (ex->q_len == 0 && !ex->closing) pthread_cond_wait(&ex->q_cond, &ex->mu);
+        if (ex->q_len == 0) { /* closing and drained */
+            pthread_mutex_unlock(&ex->mu);
+            return NULL;
+        }
+        int n = ex->q_len < ex->opt.batch_ops_max ? ex->q_len : ex->opt.batch_ops_max;
+        for (int i = 0; i < n; i++) {
+            batch[i] = ex->queue[ex->q_head];
+            ex->q_head = (ex->q_head + 1) % ex->q_cap;
+        }
+        ex->q_len -= n;
+        pthread_mutex_unlock(&ex->mu);
+
+        run_batch(ex, batch, n);
+
+        pthread_mutex_lock(&ex->mu);
+        for (int i = 0; i < n; i++) {
+            batch[i]->done = true;
+            pthread_cond_signal(&batch[i]->cond);
+        }
+        pthread_mutex_unlock(&ex->mu);
+    }
+}
+
+static rf_err enqueue_and_wait(struct rf_exec *ex, const struct exec_op *op) {
+    struct job job = {.op = op, .err = RF_OK, .done = false};
+    pthread_cond_init(&job.cond, NULL);
+    pthread_mutex_lock(&ex->mu);
+    if (ex->closing) {
+        pthread_mutex_unlock(&ex->mu);
+        pthread_cond_destroy(&job.cond);
+        return RF_ERR_SHUTTING_DOWN;
+    }
+    if (ex->q_len >= ex->q_cap) {
+        pthread_mutex_unlock(&ex->mu);
+        pthread_cond_destroy(&job.cond);
+        atomic_fetch_add(&ex->overloaded, 1);
+        return RF_ERR_OVERLOADED;
+    }
+    ex->queue[(ex->q_head + ex->q_len) % ex->q_cap] = &job;
+    ex->q_len++;
+    pthread_cond_signal(&ex->q_cond);
+    while (!job.done) pthread_cond_wait(&job.cond, &ex->mu);
+    pthread_mutex_unlock(&ex->mu);
+    pthread_cond_destroy(&job.cond);
+    return job.err;
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+rf_err exec_run(struct rf_exec *ex, const struct exec_op *op) {
+    RF_ASSERT(ex && op && op->fn && op->name);
+    if (atomic_load(&ex->shutting_down)) return RF_ERR_SHUTTING_DOWN;
+    if (ex->ops->backend == STORE_SQLITE && op->write) return enqueue_and_wait(ex, op);
+    return run_pooled(ex, op);
+}
+
+static void options_defaults(struct rf_options *o) {
+    if (o->queue_ops_max <= 0) o->queue_ops_max = RF_QUEUE_OPS_MAX;
+    if (o->batch_ops_max <= 0 || o->batch_ops_max > RF_BATCH_OPS_MAX)
+        o->batch_ops_max = RF_BATCH_OPS_MAX;
+    if (o->pool_conns <= 0) o->pool_conns = RF_POOL_CONNS_DEFAULT;
+    if (o->pool_conns > RF_POOL_CONNS_MAX) o->pool_conns = RF_POOL_CONNS_MAX;
+    if (o->busy_timeout_ms <= 0) o->busy_timeout_ms = RF_BUSY_TIMEOUT_MS;
+}
+
+static rf_err start_sqlite(struct rf_exec *ex) {
+    rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &ex->wconn);
+    if (err) return err;
+    ex->pool.cap = RF_READERS_MAX;
+    ex->pool.readonly = true;
+    if (pthread_create(&ex->writer, NULL, writer_main, ex) != 0) return RF_ERR_INTERNAL;
+    ex->writer_running = true;
+    return RF_OK;
+}
+
+static rf_err start_postgres(struct rf_exec *ex) {
+    ex->pool.cap = ex->opt.pool_conns;
+    struct store_conn *c = NULL; /* connect one now: fail fast on a bad url */
+    rf_err err = pool_get(ex, &ex->pool, &c);
+    if (err) return err;
+    pool_put(ex, &ex->pool, c);
+    return RF_OK;
+}
+
+rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
+                 struct rf_exec **out) {
+    const struct store_ops *ops = store_for_url(url);
+    if (!ops) return RF_ERR_INVALID;
+    struct rf_exec *ex = calloc(1, sizeof *ex);
+    if (!ex) return RF_ERR_NOMEM;
+    ex->ops = ops;
+    ex->db = db;
+    ex->url = strdup(url);
+    ex->opt = opt ? *opt : (struct rf_options){0};
+    options_defaults(&ex->opt);
+    ex->q_cap = ex->opt.queue_ops_max;
+    ex->queue = calloc((size_t)ex->q_cap, sizeof *ex->queue);
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_cond_init(&ex->q_cond, NULL);
+    pthread_cond_init(&ex->pool.cond, NULL);
+    rf_err err = (!ex->url || !ex->queue) ? RF_ERR_NOMEM
+                 : ops->backend == STORE_SQLITE ? start_sqlite(ex) : start_postgres(ex);
+    if (err) {
+        exec_close(ex);
+        return err;
+    }
+    *out = ex;
+    return RF_OK;
+}
+
+void exec_shutdown_begin(struct rf_exec *ex) { atomic_store(&ex->shutting_down, true); }
+
+void exec_close(struct rf_exec *ex) {
+    if (!ex) return;
+    atomic_store(&ex->shutting_down, true);
+    pthread_mutex_lock(&ex->mu);
+    ex->closing = true;
+    pthread_cond_broadcast(&ex->q_cond);
+    pthread_mutex_unlock(&ex->mu);
+    if (ex->writer_running) pthread_join(ex->writer, NULL); /* drains the queue */
+    if (ex->wconn) ex->ops->disconnect(ex->wconn);
+    RF_ASSERT(ex->pool.n_free == ex->pool.n_open); /* no connection still lent out */
+    for (int i = 0; i < ex->pool.n_free; i++) ex->ops->disconnect(ex->pool.free[i]);
+    pthread_cond_destroy(&ex->pool.cond);
+    pthread_cond_destroy(&ex->q_cond);
+    pthread_mutex_destroy(&ex->mu);
+    free(ex->queue);
+    free(ex->url);
+    free(ex);
+}
+
+void exec_stats(struct rf_exec *ex, struct rf_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&ex->mu);
+    out->queue_depth = ex->q_len + ex->pool.waiters;
+    pthread_mutex_unlock(&ex->mu);
+    out->queue_ops_max = ex->q_cap;
+    out->batches = atomic_load(&ex->batches);
+    out->batch_ops_total = atomic_load(&ex->batch_ops_total);
+    for (int i = 0; i < 8; i++) out->batch_ops_hist[i] = atomic_load(&ex->hist[i]);
+    out->retries = atomic_load(&ex->retries);
+    out->overloaded = atomic_load(&ex->overloaded);
+    out->store_errors = atomic_load(&ex->store_errors);
+}
+
+const struct store_ops *exec_store(struct rf_exec *ex) { return ex->ops; }
+
+void exec_test_fail_next(struct rf_exec *ex, const char *op_name, rf_err err) {
+    pthread_mutex_lock(&ex->mu);
+    snprintf(ex->fail_op, sizeof ex->fail_op, "%s", op_name ? op_name : "");
+    ex->fail_err = err;
+    atomic_store(&ex->fail_armed, ex->fail_op[0] != '\0');
+    pthread_mutex_unlock(&ex->mu);
+}
+
+void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms) {
+    if (delay_ms < 0) delay_ms = 0;
+    if (delay_ms > RF_TEST_DELAY_MS_MAX) delay_ms = RF_TEST_DELAY_MS_MAX;
+    atomic_store(&ex->delay_ms, delay_ms);
+}
+
+void exec_test_fail_next_commit(struct rf_exec *ex) { atomic_store(&ex->fail_commit, true); }

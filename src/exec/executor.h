@@ -1,0 +1,45 @@
+/*
+ * executor.h - runs operations, each as one transaction (or one savepoint of a
+ * group-committed transaction), on behalf of the public rf_* functions.
+ *
+ * The executor owns every BEGIN/COMMIT. Operations (exec_fn) only issue
+ * statements through the rf_tx they are given, so they compose: one operation
+ * may call another with the same tx.
+ */
+#ifndef RF_EXECUTOR_H
+#define RF_EXECUTOR_H
+
+#include "store/store.h"
+
+typedef rf_err (*exec_fn)(struct rf_tx *tx, void *ctx);
+/* Called when an operation's effect is undone after it returned RF_OK (its
+ * savepoint or transaction rolled back), so it can drop what it rendered. */
+typedef void (*exec_undo_fn)(void *ctx);
+
+struct exec_op {
+    const char *name;   /* for metrics and test hooks, e.g. "entitlement_grant" */
+    exec_fn fn;
+    exec_undo_fn undo;  /* may be NULL */
+    void *ctx;
+    bool write;
+};
+
+struct rf_exec;
+
+rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
+                 struct rf_exec **out);
+/* Blocks until the operation committed or failed. RF_ERR_OVERLOADED when the
+ * queue is full, RF_ERR_SHUTTING_DOWN after exec_shutdown_begin. */
+rf_err exec_run(struct rf_exec *ex, const struct exec_op *op);
+void exec_shutdown_begin(struct rf_exec *ex);
+/* Drains queued operations, then closes every connection. */
+void exec_close(struct rf_exec *ex);
+void exec_stats(struct rf_exec *ex, struct rf_stats *out);
+const struct store_ops *exec_store(struct rf_exec *ex);
+
+/* Test hooks (see rf_test_* in racefree.h). */
+void exec_test_fail_next(struct rf_exec *ex, const char *op_name, rf_err err);
+void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms);
+void exec_test_fail_next_commit(struct rf_exec *ex);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * http.h - the types every file of the HTTP layer shares: the server-wide
+ * context handlers read, one request as handlers see it, and a problem
+ * (an API error before it is rendered).
+ *
+ * Handlers never see libmicrohttpd: server.c fills struct rf_http_req and
+ * turns the struct rf_reply a handler fills into a response. That keeps the
+ * handlers, the parsers and the route table testable without a socket, and
+ * makes the response a handler renders the same bytes the library stores
+ * for an Idempotency-Key replay.
+ */
+#ifndef RF_HTTP_H
+#define RF_HTTP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/limits.h"
+#include "racefree.h"
+
+struct rf_metrics;
+struct rf_match;
+
+/* Shared by all requests of one server; read-only except `draining`. */
+struct rf_http_ctx {
+    rf *db;
+    bool test_hooks;            /* serve the hidden /v1/_test routes */
+    size_t body_max_bytes;      /* the limit of routes with body_max 0 */
+    struct rf_metrics *metrics;
+    atomic_bool draining;       /* shutdown began: new requests get 503 */
+};
+
+/* Header and query lookups: server.c implements them over libmicrohttpd,
+ * tests over arrays. Return NULL when absent. Values live for the request. */
+typedef const char *(*rf_lookup_fn)(void *src, const char *name);
+
+/* One request as a handler sees it. */
+struct rf_http_req {
+    struct rf_http_ctx *ctx;
+    const char *method;
+    const char *path;           /* decoded, without the query string */
+    const char *body;           /* not NUL-terminated; NULL when empty */
+    size_t body_len;
+    const struct rf_match *match; /* route and path parameters */
+    rf_lookup_fn header;
+    rf_lookup_fn query;
+    void *src;                  /* passed to header() and query() */
+    bool authenticated;
+    struct rf_key key;          /* the caller, when authenticated */
+    json_t *json;               /* parsed body; owned, rf_http_req_clear() */
+};
+
+/* An API error before rendering: status, stable code and a detail text. */
+struct rf_problem {
+    int status;
+    const char *code;           /* static string */
+    char detail[RF_PROBLEM_DETAIL_BYTES];
+};
+
+/* Fills p; the detail is printf-formatted and truncated to fit. */
+void rf_problem_set(struct rf_problem *p, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * request.h - turning request text into typed values, with no store access:
+ * the JSON body and its field specs, Idempotency-Key, If-Match, pagination,
+ * query choices, the bearer token and X-Request-Id. Each parser returns
+ * false and fills a struct rf_problem (status 400, a stable code, a detail
+ * naming the offending field or parameter) when the input is not valid.
+ *
+ * Codes: malformed_json, invalid_request (body not an object or missing),
+ * unknown_field, invalid_field (wrong type, bad value, missing required),
+ * invalid_idempotency_key, invalid_if_match, invalid_limit, invalid_cursor,
+ * invalid_query_param. (routes.c adds invalid_path_param.)
+ */
+#ifndef RF_HTTP_REQUEST_H
+#define RF_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "http/http.h"
+
+/* ---- JSON body ----------------------------------------------------------- */
+
+enum rf_field_type {
+    RF_FIELD_STRING, /* max_len: characters (UTF-8 code points) */
+    RF_FIELD_ID,     /* rf_id_valid */
+    RF_FIELD_TIME,   /* RFC 3339 -> num (ms since epoch, > 0) */
+    RF_FIELD_OBJECT, /* depth <= RF_JSON_DEPTH_MAX; max_len: compact sorted bytes */
+    RF_FIELD_BOOL,
+    RF_FIELD_INT,    /* min..max */
+};
+
+struct rf_field_spec {
+    const char *name;
+    enum rf_field_type type;
+    bool required;       /* a null or absent optional field is "not present" */
+    size_t max_len;
+    int64_t min, max;
+};
+
+struct rf_field_val {
+    bool present;
+    const char *str;     /* STRING, ID, TIME: borrowed from the parsed body */
+    int64_t num;         /* INT value, TIME in ms */
+    bool flag;           /* BOOL */
+    char *json_text;     /* OBJECT: compact, sorted keys; malloc'd, rf_fields_clear */
+};
+
+/* Parses a body that must be a JSON object. An empty (or all-whitespace)
+ * body gives *out = NULL when empty_ok, else invalid_request. Duplicate
+ * keys are malformed. */
+bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **out,
+                        struct rf_problem *p);
+/* Validates obj (NULL: no fields) against specs; vals[i] matches specs[i].
+ * Unknown members are rejected. On failure vals hold nothing to free. */
+bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_t n,
+                     struct rf_field_val *vals, struct rf_problem *p);
+void rf_fields_clear(struct rf_field_val *vals, size_t n);
+/* Both, on req's body; the parsed body is kept in req->json. */
+bool rf_req_fields(struct rf_http_req *req, bool empty_ok, const struct rf_field_spec *specs,
+                   size_t n, struct rf_field_val *vals, struct rf_problem *p);
+
+/* ---- Headers --------------------------------------------------------------- */
+
+/* NULL header: *key_out = NULL. Else 1-255 printable ASCII. */
+bool rf_idem_key_parse(const char *value, const char **key_out, struct rf_problem *p);
+/* NULL or "*": 0 (unconditional). "N", W/"N" or N with N >= 1: N. */
+bool rf_if_match_parse(const char *value, int64_t *version_out, struct rf_problem *p);
+bool rf_req_if_match(const struct rf_http_req *req, int64_t *version_out, struct rf_problem *p);
+/* "Bearer <token>" (scheme case-insensitive): the token, or NULL. */
+const char *rf_bearer_token(const char *authorization);
+/* 1-64 chars of [A-Za-z0-9-]. */
+bool rf_request_id_valid(const char *s);
+
+/* ---- Query ----------------------------------------------------------------- */
+
+struct rf_page {
+    int limit;           /* 1..RF_LIST_LIMIT_MAX */
+    const char *after;   /* NULL: from the start */
+};
+
+/* ?limit= (default RF_LIST_LIMIT_DEFAULT) and ?after= (a cursor of at most
+ * RF_CURSOR_BYTES - 1 printable chars). NULL means absent. */
+bool rf_page_parse(const char *limit, const char *after, struct rf_page *out,
+                   struct rf_problem *p);
+bool rf_req_page(const struct rf_http_req *req, struct rf_page *out, struct rf_problem *p);
+/* ?param= must be one of names (absent: dflt); *out gets its index. */
+bool rf_query_choice(const char *value, const char *param, const char *const *names, size_t n,
+                     size_t dflt, size_t *out, struct rf_problem *p);
+
+/* Frees what parsing attached to req (req->json). */
+void rf_http_req_clear(struct rf_http_req *req);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * respond.c - JSON and problem+json replies, header lines, the rf_err ->
+ * HTTP status table, and rf_http_run(), the part every handler shares
+ * (see respond.h). Nothing here knows libmicrohttpd: server.c sends the
+ * struct rf_reply these functions fill.
+ */
+#include "http/respond.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/clock.h"
+#include "base/limits.h"
+#include "http/buf.h"
+#include "http/request.h"
+
+/* ---- The rf_err table --------------------------------------------------- */
+
+struct err_http {
+    int status;
+    bool retry_after;   /* send "Retry-After: 1" */
+    const char *title;
+    const char *detail; /* generic; a handler may pass a better one */
+};
+
+static const struct err_http err_table[RF_ERR__COUNT] = {
+    [RF_OK] = {200, false, "OK", ""},
+    [RF_ERR_INVALID] = {400, false, "Invalid request", "The request is not valid."},
+    [RF_ERR_NOT_FOUND] = {404, false, "Not found", "The resource does not exist."},
+    [RF_ERR_ENTITLEMENT_NOT_FOUND] = {404, false, "Entitlement not found",
+                                      "The entitlement does not exist or is already revoked."},
+    [RF_ERR_KEY_NOT_FOUND] = {404, false, "API key not found",
+                              "The API key does not exist or is already revoked."},
+    [RF_ERR_UNAUTHENTICATED] = {401, false, "Unauthenticated",
+                                "A valid API key is required: Authorization: Bearer <key>."},
+    [RF_ERR_FORBIDDEN] = {403, false, "Forbidden", "The API key's role may not do this."},
+    [RF_ERR_VERSION_MISMATCH] = {412, false, "Version mismatch",
+                                 "The resource has changed since the version in If-Match."},
+    [RF_ERR_INVALID_STATE] = {409, false, "Invalid state",
+                              "The resource's current state does not allow this."},
+    [RF_ERR_CONFLICT] = {409, false, "Conflict", "The request conflicts with the current state."},
+    [RF_ERR_IDEM_REUSED] = {422, false, "Idempotency key reused",
+                            "The Idempotency-Key was used with a different request."},
+    [RF_ERR_IDEM_IN_FLIGHT] = {409, false, "Idempotency key in flight",
+                               "A request with this Idempotency-Key is still running."},
+    [RF_ERR_OVERLOADED] = {503, true, "Overloaded", "The server is overloaded; retry later."},
+    [RF_ERR_SHUTTING_DOWN] = {503, true, "Shutting down", "The server is shutting down."},
+    [RF_ERR_UNAVAILABLE] = {503, true, "Store unavailable", "The store is unavailable; retry."},
+    [RF_ERR_RETRY] = {503, true, "Retry", "The transaction could not complete; retry."},
+    [RF_ERR_SCHEMA_TOO_NEW] = {503, true, "Schema too new",
+                               "The database schema is newer than this server."},
+    [RF_ERR_NOMEM] = {503, true, "Out of memory", "The server is out of memory; retry."},
+    [RF_ERR_INTERNAL] = {500, false, "Internal error", "An internal error occurred."},
+};
+
+static const struct err_http *err_entry(rf_err err) {
+    if ((int)err < 0 || err >= RF_ERR__COUNT) err = RF_ERR_INTERNAL;
+    RF_ASSERT(err_table[err].status != 0);
+    return &err_table[err];
+}
+
+int rf_err_status(rf_err err) { return err_entry(err)->status; }
+
+static const char *status_title(int status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 422: return "Unprocessable Content";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+/* ---- Building replies --------------------------------------------------- */
+
+/* The fallback when a reply cannot be built: an empty 503. */
+static void reply_nomem(struct rf_reply *out) {
+    rf_reply_clear(out);
+    out->status = 503;
+}
+
+void rf_problem_set(struct rf_problem *p, int status, const char *code, const char *fmt, ...) {
+    RF_ASSERT(status >= 400 && status <= 599 && code);
+    p->status = status;
+    p->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->detail, sizeof p->detail, fmt, ap);
+    va_end(ap);
+    /* Details quote client input: keep them printable ASCII so a truncated
+     * UTF-8 sequence can never make the problem body invalid JSON. */
+    for (char *c = p->detail; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
+}
+
+void rf_reply_header(struct rf_reply *out, const char *name, const char *fmt, ...) {
+    char value[RF_HEADER_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    RF_ASSERT(n >= 0 && (size_t)n < sizeof value);
+    RF_ASSERT(!strpbrk(value, "\r\n") && !strpbrk(name, "\r\n: "));
+    struct rf_buf b;
+    rf_buf_init(&b, RF_HEADER_BYTES_MAX);
+    if (out->headers) rf_buf_puts(&b, out->headers);
+    rf_buf_printf(&b, "%s: %s\n", name, value);
+    char *text = rf_buf_take(&b, NULL);
+    if (!text) {
+        reply_nomem(out);
+        return;
+    }
+    free(out->headers);
+    out->headers = text;
+}
+
+void rf_reply_text(struct rf_reply *out, int status, const char *content_type, char *body,
+                   size_t len) {
+    RF_ASSERT(out->body == NULL && status >= 100 && status <= 599);
+    out->status = status;
+    out->body = body;
+    out->body_len = len;
+    rf_reply_header(out, "Content-Type", "%s", content_type);
+}
+
+void rf_reply_json(struct rf_reply *out, int status, json_t *body) {
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        reply_nomem(out);
+        return;
+    }
+    rf_reply_text(out, status, RF_CT_JSON, text, strlen(text));
+}
+
+void rf_reply_empty(struct rf_reply *out, int status) {
+    RF_ASSERT(out->body == NULL);
+    out->status = status;
+}
+
+static void reply_problem(struct rf_reply *out, int status, const char *title, const char *code,
+                          const char *detail) {
+    char type[128];
+    snprintf(type, sizeof type, "%s%s", RF_PROBLEM_TYPE_BASE, code);
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", title, "status",
+                          status, "detail", detail, "code", code);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) {
+        reply_nomem(out);
+        return;
+    }
+    rf_reply_text(out, status, RF_CT_PROBLEM, text, strlen(text));
+}
+
+void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p) {
+    reply_problem(out, p->status, status_title(p->status), p->code, p->detail);
+}
+
+void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail) {
+    RF_ASSERT(err != RF_OK);
+    const struct err_http *e = err_entry(err);
+    reply_problem(out, e->status, e->title, rf_err_code(err), detail ? detail : e->detail);
+    if (e->retry_after) rf_reply_header(out, "Retry-After", "1");
+}
+
+json_t *rf_json_time(int64_t ms) {
+    if (ms == 0) return json_null();
+    char text[RF_TIME_TEXT_BYTES];
+    rf_time_format(ms, text);
+    return json_string(text);
+}
+
+json_t *rf_json_str(const char *s) { return (s && *s) ? json_string(s) : json_null(); }
+
+/* ---- The shared handler shape ------------------------------------------- */
+
+/* Moves the reply the library produced (or replayed) into out. */
+static void take_idem_reply(struct rf_idem *idem, struct rf_reply *out) {
+    if (idem->reply.status < 100 || idem->reply.status > 599) {
+        rf_reply_clear(&idem->reply);
+        rf_reply_error(out, RF_ERR_INTERNAL, "The operation produced no response.");
+        return;
+    }
+    *out = idem->reply;
+    idem->reply = (struct rf_reply){0};
+    if (idem->replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
+}
+
+void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf_reply *out) {
+    RF_ASSERT(op->call && op->render && out->status == 0);
+    struct rf_idem idem = {0};
+    struct rf_idem *use = NULL;
+    if (op->idempotent) {
+        struct rf_problem p;
+        const char *key = NULL;
+        if (!rf_idem_key_parse(req->header(req->src, "Idempotency-Key"), &key, &p)) {
+            rf_reply_problem(out, &p);
+            return;
+        }
+        if (key) {
+            RF_ASSERT(req->authenticated);
+            idem.key = key;
+            idem.api_key_id = req->key.id;
+            idem.render = op->render;
+            idem.render_ctx = op->state;
+            rf_idem_hash(&idem, req->method, req->path, req->body, req->body_len);
+            use = &idem;
+        }
+    }
+    rf_err err = op->call(req, op->state, use);
+    if (err != RF_OK) {
+        rf_reply_error(out, err, NULL);
+    } else if (use) {
+        take_idem_reply(&idem, out);
+    } else {
+        err = op->render(op->state, op->result, out);
+        if (err != RF_OK) {
+            rf_reply_clear(out);
+            rf_reply_error(out, err, NULL);
+        }
+    }
+    rf_reply_clear(&idem.reply);
+    if (op->clear) op->clear(op->state);
+}

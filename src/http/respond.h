@@ -1,0 +1,71 @@
+/*
+ * respond.h - everything a handler sends: JSON bodies, RFC 9457 problems,
+ * header lines, and the one table that maps each rf_err to an HTTP status.
+ *
+ * A response is a struct rf_reply (racefree.h): status, malloc'd body and
+ * malloc'd "Name: value\n" header lines. It is the same struct the library
+ * stores for an Idempotency-Key, so a first response and its replay are the
+ * same bytes by construction. Content-Type is one of the header lines.
+ *
+ * rf_http_run() is the shape every handler shares after parsing: build the
+ * Idempotency-Key record, call the library, send the stored reply or render
+ * the result. Handlers supply only the call and the renderer.
+ */
+#ifndef RF_HTTP_RESPOND_H
+#define RF_HTTP_RESPOND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "http/http.h"
+
+#define RF_CT_JSON "application/json; charset=utf-8"
+#define RF_CT_PROBLEM "application/problem+json"
+#define RF_PROBLEM_TYPE_BASE "https://racefree.dev/problems/"
+
+/* The HTTP status an rf_err is answered with (RF_OK: 200). */
+int rf_err_status(rf_err err);
+
+/* Sets status and a compact JSON body (steals `body`), adds Content-Type.
+ * On allocation failure the reply becomes an empty 503. */
+void rf_reply_json(struct rf_reply *out, int status, json_t *body);
+/* Sets status with no body (204). */
+void rf_reply_empty(struct rf_reply *out, int status);
+/* Takes a malloc'd body of len bytes with the given content type. */
+void rf_reply_text(struct rf_reply *out, int status, const char *content_type, char *body,
+                   size_t len);
+/* application/problem+json from a problem. */
+void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p);
+/* application/problem+json for a library error; detail NULL: the generic
+ * text. Adds Retry-After where the table says so. */
+void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail);
+/* Appends a "Name: value\n" header line; value is printf-formatted and must
+ * not contain CR or LF. */
+void rf_reply_header(struct rf_reply *out, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Renderer helpers: RFC 3339 text or null when ms is 0; string or null. */
+json_t *rf_json_time(int64_t ms);
+json_t *rf_json_str(const char *s);
+
+/* The shape shared by every handler after parsing. */
+struct rf_http_op {
+    /* Calls the library; idem is NULL when the request has no key. */
+    rf_err (*call)(struct rf_http_req *req, void *state, struct rf_idem *idem);
+    /* Renders a successful result; called as render(state, result, out) by
+     * the library (inside the transaction, Idempotency-Key present) or by
+     * rf_http_run (no key). Must be deterministic. */
+    rf_render_fn render;
+    void *state;            /* the handler's arguments and result */
+    const void *result;     /* passed to render when rf_http_run calls it */
+    void (*clear)(void *state); /* frees the result; may be NULL */
+    bool idempotent;        /* the operation accepts an Idempotency-Key */
+};
+
+/* Idempotency-Key header -> struct rf_idem -> call -> reply (stored or
+ * rendered, "Idempotent-Replayed: true" on a replay) or problem. */
+void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf_reply *out);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * routes.h - THE route table: every endpoint the server answers, with the
+ * roles it accepts, its body limit and its handler. The openapi drift test
+ * (tests/unit/test_openapi.c) reads the same table, so the document and the
+ * server cannot disagree.
+ *
+ * Patterns are literal segments and {name} parameters:
+ * "/v1/users/{user_id}/entitlements/{key}". Every parameter must be a valid
+ * id (rf_id_valid); otherwise the request gets 400 `invalid_path_param`
+ * naming it (after authentication, so anonymous callers learn nothing).
+ */
+#ifndef RF_HTTP_ROUTES_H
+#define RF_HTTP_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/http.h"
+
+/* A handler always fills `out`: a success body or a problem. */
+typedef void (*rf_handler_fn)(struct rf_http_req *req, struct rf_reply *out);
+
+#define RF_ROLES_PUBLIC 0u /* no key needed: /healthz, /readyz, /metrics */
+#define RF_ROLES_ALL (RF_ROLE_ADMIN | RF_ROLE_SERVICE | RF_ROLE_WORKER | RF_ROLE_READONLY)
+
+struct rf_route {
+    const char *method;
+    const char *pattern;
+    unsigned roles;      /* enum rf_role bits; RF_ROLES_PUBLIC: no key */
+    size_t body_max;     /* bytes; 0: the server's configured limit */
+    rf_handler_fn fn;
+    bool hidden;         /* test hooks: served only with --test-hooks, undocumented */
+};
+
+extern const struct rf_route rf_routes[];
+extern const size_t rf_routes_count;
+
+enum rf_match_kind {
+    RF_MATCH_OK,         /* route found */
+    RF_MATCH_NO_METHOD,  /* the path exists, the method does not: 405 */
+    RF_MATCH_NONE,       /* no such path: 404 */
+};
+
+struct rf_path_param {
+    const char *name;    /* points into the pattern; name_len chars */
+    size_t name_len;
+    bool valid;          /* rf_id_valid(value) */
+    char value[RF_ID_BYTES];
+};
+
+struct rf_match {
+    enum rf_match_kind kind;
+    const struct rf_route *route;   /* RF_MATCH_OK only */
+    int route_index;                /* index in rf_routes, or -1 */
+    int n_params;
+    struct rf_path_param params[RF_HTTP_PATH_PARAMS_MAX];
+    char allow[RF_HTTP_ALLOW_BYTES]; /* RF_MATCH_NO_METHOD: "GET, PUT" */
+};
+
+/* Matches method and path (without query) against the table. Hidden routes
+ * take part only when test_hooks is set. */
+void rf_route_match(const char *method, const char *path, bool test_hooks, struct rf_match *m);
+
+/* Authenticates (when the route needs a key), checks the role, validates
+ * the path parameters and runs the handler. req->match must be RF_MATCH_OK. */
+void rf_route_serve(struct rf_http_req *req, struct rf_reply *out);
+
+/* The value of a path parameter of the matched route; asserts it exists. */
+const char *rf_path_param(const struct rf_http_req *req, const char *name);
+
+#endif

@@ -1,0 +1,311 @@
+/*
+ * sqlite.c - the SQLite back end of store.h.
+ *
+ * One store_conn is one sqlite3 handle used by one thread at a time (opened
+ * NOMUTEX): the executor's writer thread owns the write connection, readers
+ * take their own WAL connections. Statements are prepared once per connection
+ * and cached by SQL text. "$N" parameters are bound by name, so one SQL text
+ * serves PostgreSQL and SQLite. A trailing " FOR UPDATE [SKIP LOCKED]" is
+ * dropped at prepare time: a SQLite write transaction (BEGIN IMMEDIATE)
+ * already holds the database write lock, which is stronger than a row lock.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/limits.h"
+#include "store/store.h"
+
+#define SQLITE_PARAMS_MAX 32
+#define SQLITE_SQL_BYTES_MAX 8192
+
+struct stmt_entry {
+    const char *key;  /* the caller's SQL pointer */
+    char *text;       /* copy, to verify a pointer is not reused for other text */
+    sqlite3_stmt *stmt;
+    bool in_use;      /* a cursor is open on it */
+};
+
+struct store_conn {
+    sqlite3 *db;
+    bool fail_next_commit;
+    int cached;
+    struct stmt_entry cache[RF_STMT_CACHE_MAX];
+};
+
+struct store_rows {
+    struct store_conn *conn;
+    sqlite3_stmt *stmt;
+    struct stmt_entry *entry; /* NULL: a one-off statement, finalized at close */
+    int rc;
+};
+
+static rf_err map_rc(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return RF_OK;
+    case SQLITE_CONSTRAINT: return RF_ERR_CONFLICT;
+    case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_IOERR: case SQLITE_FULL:
+    case SQLITE_CANTOPEN: case SQLITE_PROTOCOL: case SQLITE_READONLY:
+        return RF_ERR_UNAVAILABLE;
+    case SQLITE_NOMEM: return RF_ERR_NOMEM;
+    default: return RF_ERR_INTERNAL;
+    }
+}
+
+static rf_err report(struct store_conn *c, int rc, const char *what) {
+    rf_err err = map_rc(rc);
+    if (err == RF_ERR_INTERNAL || err == RF_ERR_UNAVAILABLE)
+        fprintf(stderr, "racefree: sqlite %s: %s\n", what, sqlite3_errmsg(c->db));
+    return err;
+}
+
+static rf_err simple(struct store_conn *c, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        rf_err err = map_rc(rc);
+        if (err != RF_ERR_CONFLICT) fprintf(stderr, "racefree: sqlite: %s\n", msg ? msg : "?");
+        sqlite3_free(msg);
+        return err;
+    }
+    return RF_OK;
+}
+
+static rf_err sq_connect(const char *url, const struct rf_options *opt, bool readonly,
+                         struct store_conn **out) {
+    RF_ASSERT(url && strncmp(url, "sqlite:", 7) == 0 && out);
+    const char *path = url + 7;
+    if (*path == '\0') return RF_ERR_INVALID;
+    struct store_conn *c = calloc(1, sizeof *c);
+    if (!c) return RF_ERR_NOMEM;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "racefree: sqlite open %s: %s\n", path,
+                c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        sqlite3_close(c->db);
+        free(c);
+        return RF_ERR_UNAVAILABLE;
+    }
+    int busy_ms = opt && opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : RF_BUSY_TIMEOUT_MS;
+    sqlite3_busy_timeout(c->db, busy_ms);
+    bool normal = opt && opt->sync == RF_SYNC_NORMAL;
+    rf_err err = simple(c, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL");
+    if (!err) err = simple(c, normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+    if (!err) err = simple(c, "PRAGMA foreign_keys=ON");
+    if (err) {
+        sqlite3_close(c->db);
+        free(c);
+        return err;
+    }
+    *out = c;
+    return RF_OK;
+}
+
+static void sq_disconnect(struct store_conn *c) {
+    if (!c) return;
+    for (int i = 0; i < RF_STMT_CACHE_MAX; i++) {
+        RF_ASSERT(!c->cache[i].in_use);
+        sqlite3_finalize(c->cache[i].stmt);
+        free(c->cache[i].text);
+    }
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* Drops a trailing FOR UPDATE clause (see the file comment). */
+static int sql_length_for_sqlite(const char *sql) {
+    size_t n = strlen(sql);
+    RF_ASSERT(n < SQLITE_SQL_BYTES_MAX);
+    static const char *const suffixes[] = {" FOR UPDATE SKIP LOCKED", " FOR UPDATE"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n >= k && strcmp(sql + n - k, suffixes[i]) == 0) return (int)(n - k);
+    }
+    return (int)n;
+}
+
+static rf_err prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out) {
+    int rc = sqlite3_prepare_v3(c->db, sql, sql_length_for_sqlite(sql),
+                                SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc != SQLITE_OK) return report(c, rc, "prepare");
+    return RF_OK;
+}
+
+/* Finds or prepares the cached statement for sql; entry_out is NULL when the
+ * statement is a one-off (cache full, or the cached one has an open cursor). */
+static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stmt_out,
+                       struct stmt_entry **entry_out) {
+    size_t h = ((size_t)(uintptr_t)sql >> 3) % RF_STMT_CACHE_MAX;
+    for (int probe = 0; probe < RF_STMT_CACHE_MAX; probe++) {
+        struct stmt_entry *e = &c->cache[(h + (size_t)probe) % RF_STMT_CACHE_MAX];
+        if (e->key == sql && strcmp(e->text, sql) == 0) {
+            if (e->in_use) break;
+            *stmt_out = e->stmt;
+            *entry_out = e;
+            return RF_OK;
+        }
+        if (e->key == NULL && c->cached < RF_STMT_CACHE_MAX / 2) {
+            rf_err err = prepare(c, sql, &e->stmt);
+            if (err) return err;
+            e->text = strdup(sql);
+            if (!e->text) { sqlite3_finalize(e->stmt); e->stmt = NULL; return RF_ERR_NOMEM; }
+            e->key = sql;
+            c->cached++;
+            *stmt_out = e->stmt;
+            *entry_out = e;
+            return RF_OK;
+        }
+    }
+    *entry_out = NULL;
+    return prepare(c, sql, stmt_out);
+}
+
+static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *p, int n) {
+    RF_ASSERT(n >= 0 && n <= SQLITE_PARAMS_MAX);
+    for (int i = 0; i < n; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "$%d", i + 1);
+        int idx = sqlite3_bind_parameter_index(st, name);
+        if (idx == 0) continue; /* a parameter this text does not use */
+        int rc;
+        if (p[i].type == SV_INT) rc = sqlite3_bind_int64(st, idx, p[i].i);
+        else if (p[i].type == SV_TEXT) rc = sqlite3_bind_text(st, idx, p[i].s, -1, SQLITE_STATIC);
+        else rc = sqlite3_bind_null(st, idx);
+        if (rc != SQLITE_OK) return report(c, rc, "bind");
+    }
+    return RF_OK;
+}
+
+static rf_err sq_query(struct store_conn *c, const char *sql, const store_val *p, int n,
+                       struct store_rows **out) {
+    struct store_rows *r = calloc(1, sizeof *r);
+    if (!r) return RF_ERR_NOMEM;
+    rf_err err = stmt_get(c, sql, &r->stmt, &r->entry);
+    if (!err) err = bind_all(c, r->stmt, p, n);
+    if (err) {
+        if (r->entry) { sqlite3_reset(r->stmt); sqlite3_clear_bindings(r->stmt); }
+        else sqlite3_finalize(r->stmt);
+        free(r);
+        return err;
+    }
+    if (r->entry) r->entry->in_use = true;
+    r->conn = c;
+    *out = r;
+    return RF_OK;
+}
+
+static int sq_rows_next(struct store_rows *r) {
+    r->rc = sqlite3_step(r->stmt);
+    if (r->rc == SQLITE_ROW) return 1;
+    if (r->rc == SQLITE_DONE) return 0;
+    return -1;
+}
+
+static rf_err sq_rows_err(struct store_rows *r) { return report(r->conn, r->rc, "step"); }
+
+static bool sq_rows_null(struct store_rows *r, int col) {
+    return sqlite3_column_type(r->stmt, col) == SQLITE_NULL;
+}
+
+static int64_t sq_rows_int(struct store_rows *r, int col) {
+    return sqlite3_column_int64(r->stmt, col);
+}
+
+static const char *sq_rows_text(struct store_rows *r, int col) {
+    const unsigned char *t = sqlite3_column_text(r->stmt, col);
+    return t ? (const char *)t : "";
+}
+
+static void sq_rows_close(struct store_rows *r) {
+    if (!r) return;
+    if (r->entry) {
+        sqlite3_reset(r->stmt);
+        sqlite3_clear_bindings(r->stmt);
+        r->entry->in_use = false;
+    } else {
+        sqlite3_finalize(r->stmt);
+    }
+    free(r);
+}
+
+static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p, int n,
+                      int64_t *changes_out) {
+    struct store_rows *r = NULL;
+    rf_err err = sq_query(c, sql, p, n, &r);
+    if (err) return err;
+    int rc, rows = 0;
+    while ((rc = sq_rows_next(r)) > 0) rows++; /* RETURNING rows, if any, are dropped */
+    if (rc < 0) err = sq_rows_err(r);
+    else if (changes_out) *changes_out = sqlite3_changes64(c->db);
+    sq_rows_close(r);
+    (void)rows;
+    return err;
+}
+
+static rf_err sq_exec_script(struct store_conn *c, const char *sql) { return simple(c, sql); }
+
+static rf_err sq_begin(struct store_conn *c, bool write) {
+    return simple(c, write ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+static void sq_rollback(struct store_conn *c) {
+    if (!sqlite3_get_autocommit(c->db)) (void)simple(c, "ROLLBACK");
+}
+
+static rf_err sq_commit(struct store_conn *c) {
+    if (c->fail_next_commit) {
+        c->fail_next_commit = false;
+        fprintf(stderr, "racefree: sqlite: forced commit failure (test hook)\n");
+        sq_rollback(c);
+        return RF_ERR_UNAVAILABLE;
+    }
+    rf_err err = simple(c, "COMMIT");
+    if (err) sq_rollback(c);
+    return err;
+}
+
+static rf_err savepoint_cmd(struct store_conn *c, const char *verb, int n) {
+    RF_ASSERT(n >= 0 && n < 1000);
+    char sql[48];
+    snprintf(sql, sizeof sql, "%s sp%d", verb, n);
+    return simple(c, sql);
+}
+
+static rf_err sq_savepoint(struct store_conn *c, int n) { return savepoint_cmd(c, "SAVEPOINT", n); }
+static rf_err sq_release(struct store_conn *c, int n) { return savepoint_cmd(c, "RELEASE", n); }
+static void sq_rollback_to(struct store_conn *c, int n) {
+    (void)savepoint_cmd(c, "ROLLBACK TO", n);
+}
+
+/* A SQLite handle never breaks the way a socket does; errors are per call.
+ * Outside a transaction after BEGIN means SQLite rolled it back itself. */
+static bool sq_broken(struct store_conn *c) { (void)c; return false; }
+
+static void sq_fail_next_commit(struct store_conn *c) { c->fail_next_commit = true; }
+
+const struct store_ops store_sqlite_ops = {
+    .backend = STORE_SQLITE,
+    .name = "sqlite",
+    .connect = sq_connect,
+    .disconnect = sq_disconnect,
+    .exec_script = sq_exec_script,
+    .exec = sq_exec,
+    .query = sq_query,
+    .rows_next = sq_rows_next,
+    .rows_err = sq_rows_err,
+    .rows_null = sq_rows_null,
+    .rows_int = sq_rows_int,
+    .rows_text = sq_rows_text,
+    .rows_close = sq_rows_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .savepoint = sq_savepoint,
+    .release = sq_release,
+    .rollback_to = sq_rollback_to,
+    .broken = sq_broken,
+    .fail_next_commit = sq_fail_next_commit,
+};

@@ -1,0 +1,135 @@
+/*
+ * store.h - the narrow interface between flows and a database back end.
+ *
+ * A back end (sqlite.c, postgres.c) implements struct store_ops. Flows see
+ * only struct rf_tx and the store_* helpers below: exec, query, row accessors.
+ * One SQL text serves both back ends: parameters are written $1..$N, times are
+ * int64 milliseconds passed in from C, booleans are 0/1 integers. A query text
+ * ending in " FOR UPDATE" or " FOR UPDATE SKIP LOCKED" takes row locks on
+ * PostgreSQL; SQLite drops the suffix (its writer already holds the database
+ * lock for the whole transaction).
+ *
+ * Error mapping every back end must follow:
+ *   unique / primary key / check violation -> RF_ERR_CONFLICT
+ *   serialization failure, deadlock (40001, 40P01) -> RF_ERR_RETRY
+ *   busy, locked, I/O error, lost connection -> RF_ERR_UNAVAILABLE
+ *   anything else -> RF_ERR_INTERNAL
+ */
+#ifndef RF_STORE_H
+#define RF_STORE_H
+
+#include "racefree.h"
+
+enum store_backend { STORE_SQLITE = 1, STORE_POSTGRES = 2 };
+
+enum store_val_type { SV_NULL = 0, SV_INT, SV_TEXT };
+
+/* A statement parameter. Text is borrowed for the call. */
+typedef struct store_val {
+    enum store_val_type type;
+    int64_t i;
+    const char *s;
+} store_val;
+
+static inline store_val sv_text(const char *s) {
+    store_val v = {.type = s ? SV_TEXT : SV_NULL, .i = 0, .s = s};
+    return v;
+}
+
+#define SV_I(x) ((store_val){.type = SV_INT, .i = (int64_t)(x), .s = NULL})
+#define SV_S(x) sv_text(x)
+#define SV_N() ((store_val){.type = SV_NULL, .i = 0, .s = NULL})
+/* An optional int: 0 means NULL (unset times, unset versions). */
+#define SV_I0(x) ((x) ? SV_I(x) : SV_N())
+
+struct store_conn;  /* one back-end connection, owned by one thread at a time */
+struct store_rows;  /* a result cursor */
+
+struct store_ops {
+    enum store_backend backend;
+    const char *name;
+    /* url is the full rf_open url. readonly: a reader connection. */
+    rf_err (*connect)(const char *url, const struct rf_options *opt, bool readonly,
+                      struct store_conn **out);
+    void (*disconnect)(struct store_conn *c);
+    /* Multi-statement script (migrations); no parameters, no rows. */
+    rf_err (*exec_script)(struct store_conn *c, const char *sql);
+    /* One statement. changes_out (may be NULL) gets the affected row count. */
+    rf_err (*exec)(struct store_conn *c, const char *sql, const store_val *params,
+                   int n_params, int64_t *changes_out);
+    /* One statement returning rows; *rows_out must be closed. */
+    rf_err (*query)(struct store_conn *c, const char *sql, const store_val *params,
+                    int n_params, struct store_rows **rows_out);
+    /* Advance: 1 row ready, 0 end, <0 error (see rows_err). */
+    int (*rows_next)(struct store_rows *r);
+    rf_err (*rows_err)(struct store_rows *r);
+    bool (*rows_null)(struct store_rows *r, int col);
+    int64_t (*rows_int)(struct store_rows *r, int col);
+    /* Valid until the next rows_next/rows_close; "" for NULL. */
+    const char *(*rows_text)(struct store_rows *r, int col);
+    void (*rows_close)(struct store_rows *r);
+    /* Transactions. begin(write): SQLite BEGIN IMMEDIATE / DEFERRED for reads;
+     * PostgreSQL BEGIN (READ COMMITTED) / BEGIN READ ONLY. */
+    rf_err (*begin)(struct store_conn *c, bool write);
+    rf_err (*commit)(struct store_conn *c);
+    void (*rollback)(struct store_conn *c);
+    /* Savepoints are named sp<n>. */
+    rf_err (*savepoint)(struct store_conn *c, int n);
+    rf_err (*release)(struct store_conn *c, int n);
+    void (*rollback_to)(struct store_conn *c, int n);
+    /* True if the connection is broken and must be replaced (PostgreSQL). */
+    bool (*broken)(struct store_conn *c);
+    /* Test hook: make the next commit fail as a store error. */
+    void (*fail_next_commit)(struct store_conn *c);
+};
+
+extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_postgres_ops;
+
+/* Picks the back end for a url; NULL if the scheme is unknown. */
+const struct store_ops *store_for_url(const char *url);
+
+/* The transaction a core operation runs in. Operations never begin, commit
+ * or roll back: the executor does (src/exec/executor.c). */
+struct rf_tx {
+    const struct store_ops *ops;
+    struct store_conn *conn;
+    struct rf *db;
+    int64_t now_ms;     /* one clock reading per operation */
+    bool write;
+};
+
+/* Convenience wrappers over tx->ops (store.c). */
+rf_err store_exec(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                  int64_t *changes_out);
+rf_err store_query(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                   struct store_rows **rows_out);
+int store_next(struct rf_tx *tx, struct store_rows *r);
+rf_err store_rows_err(struct rf_tx *tx, struct store_rows *r);
+bool store_null(struct rf_tx *tx, struct store_rows *r, int col);
+int64_t store_int(struct rf_tx *tx, struct store_rows *r, int col);
+const char *store_text(struct rf_tx *tx, struct store_rows *r, int col);
+void store_close(struct rf_tx *tx, struct store_rows *r);
+
+/* Runs a query expected to return at most one row; calls row_fn on it.
+ * Returns RF_ERR_NOT_FOUND when there is no row. */
+typedef void (*store_row_fn)(struct rf_tx *tx, struct store_rows *r, void *out);
+rf_err store_query_one(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                       store_row_fn row_fn, void *out);
+/* Runs a query and calls row_fn for each row, at most max_rows rows. */
+rf_err store_query_each(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                        int max_rows, store_row_fn row_fn, void *out);
+
+/* Migrations (migrate.c): embedded numbered SQL files per back end. */
+struct store_migration {
+    int version;
+    const char *name;
+    const char *sql;
+};
+/* Applies pending migrations in one transaction; refuses a newer schema. */
+rf_err store_migrate(const struct store_ops *ops, struct store_conn *c, int *version_out);
+/* Current schema version, or RF_ERR_SCHEMA_TOO_NEW / RF_ERR_INVALID (behind). */
+rf_err store_schema_check(const struct store_ops *ops, struct store_conn *c);
+int store_schema_latest(enum store_backend be);
+
+#endif

@@ -1,0 +1,398 @@
+/*
+ * test_store.c - the store_ops contract, checked directly against one back
+ * end: RF_TEST_DB="sqlite" (a file in /tmp) or a PostgreSQL URL.
+ *
+ * Flows rely on these behaviours being the same on both back ends: $N
+ * parameters in any order, savepoints that undo only their part, constraint
+ * violations as RF_ERR_CONFLICT with the transaction still usable, RETURNING,
+ * ON CONFLICT DO NOTHING, a FOR UPDATE suffix, and the commit fault hook.
+ * Each test uses its own id range in one table with a random name, so runs
+ * against a shared PostgreSQL never collide.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/limits.h"
+#include "store/store.h"
+
+#define SQL_BYTES 512
+
+static struct {
+    const struct store_ops *ops;
+    struct store_conn *c;
+    bool is_pg;
+    char url[512];
+    char sqlite_path[128];
+    char table[64];
+    /* Built once, so every call passes the same pointer (the cached path). */
+    char create[SQL_BYTES], drop[SQL_BYTES], ins[SQL_BYTES], sel[SQL_BYTES],
+        count[SQL_BYTES], ins_ret[SQL_BYTES], ins_ignore[SQL_BYTES],
+        upd_ret[SQL_BYTES], sel_upd[SQL_BYTES], sel_skip[SQL_BYTES], bad[SQL_BYTES],
+        sel_gap[SQL_BYTES];
+} F;
+
+static void sql(char *buf, const char *fmt) {
+    int n = snprintf(buf, SQL_BYTES, fmt, F.table);
+    assert_true(n > 0 && n < SQL_BYTES);
+}
+
+static void must(rf_err err) { assert_int_equal(err, RF_OK); }
+
+/* Inserts (id, name, note, amount); params deliberately bound $2 before $1. */
+static rf_err ins(struct store_conn *c, int64_t id, const char *name, const char *note,
+                  int64_t amount) {
+    store_val p[4] = {SV_I(id), SV_S(name), SV_S(note), SV_I(amount)};
+    int64_t changes = -1;
+    rf_err err = F.ops->exec(c, F.ins, p, 4, &changes);
+    if (!err) assert_int_equal(changes, 1);
+    return err;
+}
+
+/* A one-row, one-column integer query. */
+static int64_t q_int(struct store_conn *c, const char *text, const store_val *p, int n) {
+    struct store_rows *r = NULL;
+    must(F.ops->query(c, text, p, n, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    int64_t v = F.ops->rows_int(r, 0);
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+    return v;
+}
+
+static int64_t count_ids(int64_t lo, int64_t hi) {
+    store_val p[2] = {SV_I(lo), SV_I(hi)};
+    return q_int(F.c, F.count, p, 2);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static void random_hex(char *out, size_t bytes) {
+    unsigned char raw[16];
+    assert_true(bytes <= sizeof raw);
+    int fd = open("/dev/urandom", O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, raw, bytes), (ssize_t)bytes);
+    close(fd);
+    for (size_t i = 0; i < bytes; i++) sprintf(out + 2 * i, "%02x", raw[i]);
+}
+
+static void build_sql(void) {
+    sql(F.create, "CREATE TABLE %s (id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                  " note TEXT, amount BIGINT NOT NULL DEFAULT 0 CHECK (amount >= 0))");
+    sql(F.drop, "DROP TABLE %s");
+    sql(F.ins, "INSERT INTO %s (name, id, note, amount) VALUES ($2, $1, $3, $4)");
+    sql(F.sel, "SELECT id, name, note, amount FROM %s WHERE id = $1");
+    sql(F.count, "SELECT COUNT(*) FROM %s WHERE id >= $1 AND id <= $2");
+    sql(F.ins_ret, "INSERT INTO %s (id, name, amount) VALUES ($1, $2, $3)"
+                   " RETURNING id, name, amount");
+    sql(F.ins_ignore, "INSERT INTO %s (id, name) VALUES ($1, $2)"
+                      " ON CONFLICT (name) DO NOTHING RETURNING id");
+    sql(F.upd_ret, "UPDATE %s SET amount = amount - $1 WHERE id = $2 AND amount >= $1"
+                   " RETURNING amount");
+    sql(F.sel_upd, "SELECT amount FROM %s WHERE id = $1 FOR UPDATE");
+    sql(F.sel_skip, "SELECT id FROM %s WHERE id >= $1 AND id <= $2 ORDER BY id"
+                    " FOR UPDATE SKIP LOCKED");
+    sql(F.bad, "SELECT no_such_column FROM %s");
+    sql(F.sel_gap, "SELECT COUNT(*) FROM %s WHERE id >= $3 AND name <> $1");
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    const char *db = getenv("RF_TEST_DB");
+    if (!db || !*db) db = "sqlite";
+    F.is_pg = strcmp(db, "sqlite") != 0;
+    if (F.is_pg) {
+        snprintf(F.url, sizeof F.url, "%s", db);
+        F.ops = &store_postgres_ops;
+    } else {
+        snprintf(F.sqlite_path, sizeof F.sqlite_path, "/tmp/rf-test-store-%d.db", (int)getpid());
+        unlink(F.sqlite_path);
+        snprintf(F.url, sizeof F.url, "sqlite:%s", F.sqlite_path);
+        F.ops = &store_sqlite_ops;
+    }
+    assert_ptr_equal(store_for_url(F.url), F.ops);
+    char hex[17];
+    random_hex(hex, 8);
+    snprintf(F.table, sizeof F.table, "rf_test_store_%s", hex);
+    build_sql();
+    must(F.ops->connect(F.url, NULL, false, &F.c));
+    must(F.ops->exec_script(F.c, F.create));
+    return 0;
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    if (F.c) {
+        rf_err err = F.ops->exec_script(F.c, F.drop);
+        F.ops->disconnect(F.c);
+        F.c = NULL;
+        if (err) return -1;
+    }
+    if (!F.is_pg) {
+        char p[160];
+        const char *suffixes[] = {"", "-wal", "-shm"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(p, sizeof p, "%s%s", F.sqlite_path, suffixes[i]);
+            unlink(p);
+        }
+    }
+    return 0;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_params_and_rows(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 1, "alice", NULL, 10));
+    must(ins(c, INT64_MAX, "gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac", "a note", 0));
+    must(ins(c, INT64_MIN, "min", "", 0));
+
+    struct store_rows *r = NULL;
+    store_val p1[1] = {SV_I(1)};
+    must(F.ops->query(c, F.sel, p1, 1, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_int_equal(F.ops->rows_int(r, 0), 1);
+    assert_string_equal(F.ops->rows_text(r, 1), "alice");
+    assert_false(F.ops->rows_null(r, 1));
+    assert_true(F.ops->rows_null(r, 2));
+    assert_string_equal(F.ops->rows_text(r, 2), "");
+    assert_int_equal(F.ops->rows_int(r, 3), 10);
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+
+    store_val pmax[1] = {SV_I(INT64_MAX)};
+    must(F.ops->query(c, F.sel, pmax, 1, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_true(F.ops->rows_int(r, 0) == INT64_MAX);
+    assert_string_equal(F.ops->rows_text(r, 1), "gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac");
+    assert_string_equal(F.ops->rows_text(r, 2), "a note");
+    F.ops->rows_close(r);
+
+    /* An empty string is not NULL. */
+    store_val pmin[1] = {SV_I(INT64_MIN)};
+    must(F.ops->query(c, F.sel, pmin, 1, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_true(F.ops->rows_int(r, 0) == INT64_MIN);
+    assert_false(F.ops->rows_null(r, 2));
+    F.ops->rows_close(r);
+    must(F.ops->commit(c));
+
+    must(F.ops->begin(c, false));
+    assert_int_equal(count_ids(1, 1), 1);
+    /* A parameter the text does not use ($2) is accepted and ignored. */
+    store_val gap[3] = {SV_S("nobody"), SV_I(12345), SV_I(INT64_MAX)};
+    assert_int_equal(q_int(c, F.sel_gap, gap, 3), 1);
+    must(F.ops->commit(c));
+}
+
+static void test_savepoint_undoes_only_its_part(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 100, "sp-100", NULL, 0));
+    must(F.ops->savepoint(c, 1));
+    must(ins(c, 101, "sp-101", NULL, 0));
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(F.ops->savepoint(c, 2));
+    must(ins(c, 102, "sp-102", NULL, 0));
+    must(F.ops->release(c, 2));
+    assert_int_equal(count_ids(100, 102), 2);
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(100, 100), 1);
+    assert_int_equal(count_ids(101, 101), 0);
+    assert_int_equal(count_ids(102, 102), 1);
+}
+
+static void test_constraints_conflict_and_tx_stays_usable(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 200, "dup", NULL, 0));
+    must(F.ops->savepoint(c, 1));
+    assert_int_equal(ins(c, 201, "dup", NULL, 0), RF_ERR_CONFLICT); /* unique */
+    F.ops->rollback_to(c, 1);
+    must(F.ops->savepoint(c, 2));
+    assert_int_equal(ins(c, 200, "other", NULL, 0), RF_ERR_CONFLICT); /* primary key */
+    F.ops->rollback_to(c, 2);
+    must(F.ops->savepoint(c, 3));
+    assert_int_equal(ins(c, 202, "negative", NULL, -1), RF_ERR_CONFLICT); /* check */
+    F.ops->rollback_to(c, 3);
+    must(F.ops->savepoint(c, 4));
+    assert_int_equal(ins(c, 204, NULL, NULL, 0), RF_ERR_CONFLICT); /* not null */
+    F.ops->rollback_to(c, 4);
+    must(ins(c, 203, "ok", NULL, 0));
+    assert_int_equal(count_ids(200, 204), 2);
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(200, 204), 2);
+}
+
+static void test_returning(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    struct store_rows *r = NULL;
+    store_val p[3] = {SV_I(300), SV_S("ret"), SV_I(50)};
+    must(F.ops->query(c, F.ins_ret, p, 3, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_int_equal(F.ops->rows_int(r, 0), 300);
+    assert_string_equal(F.ops->rows_text(r, 1), "ret");
+    assert_int_equal(F.ops->rows_int(r, 2), 50);
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+
+    /* ON CONFLICT DO NOTHING: the first insert returns its row, a second
+     * with the same natural key returns none and is no error. */
+    store_val a[2] = {SV_I(301), SV_S("ign")};
+    assert_int_equal(q_int(c, F.ins_ignore, a, 2), 301);
+    store_val b[2] = {SV_I(302), SV_S("ign")};
+    must(F.ops->query(c, F.ins_ignore, b, 2, &r));
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+
+    /* A conditional UPDATE ... RETURNING: a row when the condition holds. */
+    store_val u1[2] = {SV_I(20), SV_I(300)};
+    assert_int_equal(q_int(c, F.upd_ret, u1, 2), 30);
+    store_val u2[2] = {SV_I(40), SV_I(300)};
+    must(F.ops->query(c, F.upd_ret, u2, 2, &r));
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+    int64_t changes = -1;
+    store_val u3[2] = {SV_I(10), SV_I(300)};
+    must(F.ops->exec(c, F.upd_ret, u3, 2, &changes));
+    assert_int_equal(changes, 1);
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(300, 302), 2);
+}
+
+static void test_for_update(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 400, "fu-400", NULL, 7));
+    must(ins(c, 401, "fu-401", NULL, 8));
+    must(F.ops->commit(c));
+
+    must(F.ops->begin(c, true));
+    store_val p[1] = {SV_I(400)};
+    assert_int_equal(q_int(c, F.sel_upd, p, 1), 7);
+    struct store_rows *r = NULL;
+    store_val range[2] = {SV_I(400), SV_I(401)};
+    must(F.ops->query(c, F.sel_skip, range, 2, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_int_equal(F.ops->rows_int(r, 0), 400);
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_int_equal(F.ops->rows_int(r, 0), 401);
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+    must(F.ops->commit(c));
+    if (!F.is_pg) return;
+
+    /* PostgreSQL: a row locked by another transaction is skipped. */
+    struct store_conn *c2 = NULL;
+    must(F.ops->connect(F.url, NULL, false, &c2));
+    must(F.ops->begin(c2, true));
+    assert_int_equal(q_int(c2, F.sel_upd, p, 1), 7);
+    must(F.ops->begin(c, true));
+    assert_int_equal(q_int(c, F.sel_skip, range, 2), 401);
+    must(F.ops->commit(c));
+    must(F.ops->commit(c2));
+    F.ops->disconnect(c2);
+}
+
+static void test_unexpected_error_is_internal(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    struct store_rows *r = NULL;
+    assert_int_equal(F.ops->query(c, F.bad, NULL, 0, &r), RF_ERR_INTERNAL);
+    assert_null(r);
+    F.ops->rollback(c);
+    assert_false(F.ops->broken(c));
+    if (F.is_pg) {
+        /* COMMIT of a transaction an error aborted must not look like success. */
+        must(F.ops->begin(c, true));
+        assert_int_equal(F.ops->exec(c, F.bad, NULL, 0, NULL), RF_ERR_INTERNAL);
+        assert_int_equal(F.ops->commit(c), RF_ERR_INTERNAL);
+        F.ops->rollback(c);
+    }
+    must(F.ops->begin(c, false));
+    assert_int_equal(count_ids(1, 1), 1);
+    must(F.ops->commit(c));
+}
+
+/* Statements are cached per connection by pointer: a reused buffer must not
+ * run its old text, and a full cache must still run every statement. */
+static void test_statement_cache(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    store_val p[1] = {SV_I(40)};
+    must(F.ops->begin(c, false));
+    char buf[64];
+    snprintf(buf, sizeof buf, "SELECT $1 + 1");
+    assert_int_equal(q_int(c, buf, p, 1), 41);
+    snprintf(buf, sizeof buf, "SELECT $1 + 2");
+    assert_int_equal(q_int(c, buf, p, 1), 42);
+
+    enum { N = RF_STMT_CACHE_MAX + 16 };
+    static char texts[N][48];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            snprintf(texts[i], sizeof texts[i], "SELECT $1 + %d", 1000 + i);
+            assert_int_equal(q_int(c, texts[i], p, 1), 1040 + i);
+        }
+    }
+    must(F.ops->commit(c));
+}
+
+static void test_fail_next_commit(void **state) {
+    (void)state;
+    struct store_conn *c2 = NULL;
+    must(F.ops->connect(F.url, NULL, false, &c2));
+    must(F.ops->begin(c2, true));
+    must(ins(c2, 900, "lost", NULL, 0));
+    F.ops->fail_next_commit(c2);
+    assert_int_equal(F.ops->commit(c2), RF_ERR_UNAVAILABLE);
+    if (F.is_pg) {
+        assert_true(F.ops->broken(c2));
+        assert_int_equal(F.ops->begin(c2, true), RF_ERR_UNAVAILABLE);
+    }
+    F.ops->rollback(c2);
+    F.ops->disconnect(c2);
+    assert_int_equal(count_ids(900, 900), 0);
+    assert_false(F.ops->broken(F.c));
+}
+
+static void test_connect_refused(void **state) {
+    (void)state;
+    if (!F.is_pg) skip();
+    struct store_conn *c = NULL;
+    assert_int_equal(F.ops->connect("postgresql://postgres@127.0.0.1:1/postgres", NULL, false, &c),
+                     RF_ERR_UNAVAILABLE);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_params_and_rows),
+        cmocka_unit_test(test_savepoint_undoes_only_its_part),
+        cmocka_unit_test(test_constraints_conflict_and_tx_stays_usable),
+        cmocka_unit_test(test_returning),
+        cmocka_unit_test(test_for_update),
+        cmocka_unit_test(test_unexpected_error_is_internal),
+        cmocka_unit_test(test_statement_cache),
+        cmocka_unit_test(test_fail_next_commit),
+        cmocka_unit_test(test_connect_refused),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
