@@ -166,7 +166,7 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
 static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *p, int n) {
     RF_ASSERT(n >= 0 && n <= SQLITE_PARAMS_MAX);
     for (int i = 0; i < n; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "$%d", i + 1);
         int idx = sqlite3_bind_parameter_index(st, name);
         if (idx == 0) continue; /* a parameter this text does not use */

@@ -1,0 +1,361 @@
+/*
+ * request.c - request parsing and validation (see request.h). Pure
+ * functions of their inputs, so tests/unit/test_request.c checks them
+ * without a server. Every loop runs over text whose length is already
+ * bounded: bodies by the route's body limit, headers by the connection's
+ * memory limit, and each value by the limit named where it is checked.
+ */
+#include "http/request.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/assert.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/limits.h"
+
+#define IF_MATCH_CHARS_MAX 32  /* W/"9223372036854775807" fits */
+#define LIMIT_DIGITS_MAX 10
+
+/* ---- JSON body ----------------------------------------------------------- */
+
+bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **out,
+                        struct rf_problem *p) {
+    *out = NULL;
+    size_t i = 0;
+    while (i < len && isspace((unsigned char)body[i])) i++;
+    if (i == len) {
+        if (empty_ok) return true;
+        rf_problem_set(p, 400, "invalid_request", "a JSON object body is required");
+        return false;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        rf_problem_set(p, 400, "malformed_json", "malformed JSON at line %d, column %d: %s",
+                       e.line, e.column, e.text);
+        return false;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        rf_problem_set(p, 400, "invalid_request", "the body must be a JSON object");
+        return false;
+    }
+    *out = j;
+    return true;
+}
+
+static size_t utf8_chars(const char *s) {
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80) n++;
+    return n;
+}
+
+/* Containers nested at most RF_JSON_DEPTH_MAX deep; `depth` is v's level.
+ * Recursion stops one level past the bound. */
+static bool depth_ok(json_t *v, int depth) {
+    if (!json_is_object(v) && !json_is_array(v)) return true;
+    if (depth > RF_JSON_DEPTH_MAX) return false;
+    json_t *child;
+    if (json_is_object(v)) {
+        const char *k;
+        json_object_foreach(v, k, child) if (!depth_ok(child, depth + 1)) return false;
+    } else {
+        size_t i;
+        json_array_foreach(v, i, child) if (!depth_ok(child, depth + 1)) return false;
+    }
+    return true;
+}
+
+static bool field_object(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
+                         struct rf_problem *p) {
+    if (!json_is_object(v)) {
+        rf_problem_set(p, 400, "invalid_field", "field '%s' must be a JSON object", s->name);
+        return false;
+    }
+    if (!depth_ok(v, 1)) {
+        rf_problem_set(p, 400, "invalid_field", "field '%s' is nested deeper than %d levels",
+                       s->name, RF_JSON_DEPTH_MAX);
+        return false;
+    }
+    const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
+    size_t need = json_dumpb(v, NULL, 0, flags);
+    if (need == 0 || need > s->max_len) {
+        rf_problem_set(p, 400, "invalid_field", "field '%s' is larger than %zu bytes", s->name,
+                       s->max_len);
+        return false;
+    }
+    out->json_text = json_dumps(v, flags);
+    if (!out->json_text) {
+        rf_problem_set(p, 503, "out_of_memory", "out of memory");
+        return false;
+    }
+    return true;
+}
+
+static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
+                         struct rf_problem *p) {
+    if (!json_is_string(v)) {
+        rf_problem_set(p, 400, "invalid_field", "field '%s' must be a string", s->name);
+        return false;
+    }
+    out->str = json_string_value(v);
+    switch (s->type) {
+    case RF_FIELD_STRING:
+        if (utf8_chars(out->str) > s->max_len) {
+            rf_problem_set(p, 400, "invalid_field", "field '%s' is longer than %zu characters",
+                           s->name, s->max_len);
+            return false;
+        }
+        return true;
+    case RF_FIELD_ID:
+        if (!rf_id_valid(out->str)) {
+            rf_problem_set(p, 400, "invalid_field",
+                           "field '%s' must be 1-%d characters of [A-Za-z0-9._:-]", s->name,
+                           RF_ID_CHARS_MAX);
+            return false;
+        }
+        return true;
+    case RF_FIELD_TIME:
+        if (!rf_time_parse(out->str, &out->num) || out->num <= 0) {
+            rf_problem_set(p, 400, "invalid_field",
+                           "field '%s' must be an RFC 3339 time after 1970, such as "
+                           "2026-02-15T10:04:05.123Z",
+                           s->name);
+            return false;
+        }
+        return true;
+    default:
+        RF_ASSERT(0);
+        return false;
+    }
+}
+
+static bool field_parse(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
+                        struct rf_problem *p) {
+    out->present = true;
+    switch (s->type) {
+    case RF_FIELD_STRING:
+    case RF_FIELD_ID:
+    case RF_FIELD_TIME:
+        return field_string(s, v, out, p);
+    case RF_FIELD_OBJECT:
+        return field_object(s, v, out, p);
+    case RF_FIELD_BOOL:
+        if (!json_is_boolean(v)) {
+            rf_problem_set(p, 400, "invalid_field", "field '%s' must be true or false", s->name);
+            return false;
+        }
+        out->flag = json_is_true(v);
+        return true;
+    case RF_FIELD_INT:
+        if (!json_is_integer(v) || json_integer_value(v) < s->min ||
+            json_integer_value(v) > s->max) {
+            rf_problem_set(p, 400, "invalid_field",
+                           "field '%s' must be an integer from %lld to %lld", s->name,
+                           (long long)s->min, (long long)s->max);
+            return false;
+        }
+        out->num = json_integer_value(v);
+        return true;
+    }
+    RF_ASSERT(0);
+    return false;
+}
+
+static bool spec_known(const struct rf_field_spec *specs, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(specs[i].name, name) == 0) return true;
+    return false;
+}
+
+bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_t n,
+                     struct rf_field_val *vals, struct rf_problem *p) {
+    RF_ASSERT(n <= RF_HTTP_FIELDS_MAX);
+    RF_ASSERT(obj == NULL || json_is_object(obj));
+    memset(vals, 0, n * sizeof *vals);
+    json_t *o = (json_t *)obj; /* jansson's iteration API is not const */
+    if (o) {
+        const char *name;
+        json_t *v;
+        json_object_foreach(o, name, v) {
+            if (!spec_known(specs, n, name)) {
+                rf_problem_set(p, 400, "unknown_field", "unknown field '%s'", name);
+                return false;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = o ? json_object_get(o, specs[i].name) : NULL;
+        if (!v || json_is_null(v)) {
+            if (!specs[i].required) continue;
+            rf_problem_set(p, 400, "invalid_field", "field '%s' is required", specs[i].name);
+            rf_fields_clear(vals, n);
+            return false;
+        }
+        if (!field_parse(&specs[i], v, &vals[i], p)) {
+            rf_fields_clear(vals, n);
+            return false;
+        }
+    }
+    return true;
+}
+
+void rf_fields_clear(struct rf_field_val *vals, size_t n) {
+    for (size_t i = 0; i < n; i++) free(vals[i].json_text);
+    memset(vals, 0, n * sizeof *vals);
+}
+
+bool rf_req_fields(struct rf_http_req *req, bool empty_ok, const struct rf_field_spec *specs,
+                   size_t n, struct rf_field_val *vals, struct rf_problem *p) {
+    RF_ASSERT(req->json == NULL);
+    memset(vals, 0, n * sizeof *vals);
+    if (!rf_json_body_parse(req->body, req->body_len, empty_ok, &req->json, p)) return false;
+    return rf_fields_parse(req->json, specs, n, vals, p);
+}
+
+/* ---- Headers --------------------------------------------------------------- */
+
+bool rf_idem_key_parse(const char *value, const char **key_out, struct rf_problem *p) {
+    *key_out = NULL;
+    if (!value) return true;
+    if (!rf_printable_valid(value, RF_IDEM_KEY_CHARS_MAX)) {
+        rf_problem_set(p, 400, "invalid_idempotency_key",
+                       "Idempotency-Key must be 1-%d printable ASCII characters",
+                       RF_IDEM_KEY_CHARS_MAX);
+        return false;
+    }
+    *key_out = value;
+    return true;
+}
+
+/* Digits only, 1..INT64_MAX. */
+static bool parse_version(const char *s, size_t len, int64_t *out) {
+    if (len == 0 || len > 19) return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        int d = s[i] - '0';
+        if (v > (INT64_MAX - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    if (v < 1) return false;
+    *out = v;
+    return true;
+}
+
+bool rf_if_match_parse(const char *value, int64_t *version_out, struct rf_problem *p) {
+    *version_out = 0;
+    if (!value) return true;
+    const char *s = value;
+    while (*s == ' ' || *s == '\t') s++;
+    size_t len = strnlen(s, IF_MATCH_CHARS_MAX + 1);
+    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t')) len--;
+    if (len == 1 && s[0] == '*') return true;
+    if (len >= 2 && s[0] == 'W' && s[1] == '/') {
+        s += 2;
+        len -= 2;
+    }
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+        s++;
+        len -= 2;
+    }
+    if (len <= IF_MATCH_CHARS_MAX && parse_version(s, len, version_out)) return true;
+    *version_out = 0;
+    rf_problem_set(p, 400, "invalid_if_match",
+                   "If-Match must be \"<version>\" with a version >= 1, or *");
+    return false;
+}
+
+bool rf_req_if_match(const struct rf_http_req *req, int64_t *version_out, struct rf_problem *p) {
+    return rf_if_match_parse(req->header(req->src, "If-Match"), version_out, p);
+}
+
+const char *rf_bearer_token(const char *authorization) {
+    if (!authorization) return NULL;
+    const char *s = authorization;
+    while (*s == ' ') s++;
+    if (strncasecmp(s, "Bearer", 6) != 0 || s[6] != ' ') return NULL;
+    s += 6;
+    while (*s == ' ') s++;
+    size_t n = strnlen(s, RF_KEY_SECRET_BYTES);
+    if (n == 0 || n >= RF_KEY_SECRET_BYTES) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] > 0x7e) return NULL;
+    return s;
+}
+
+bool rf_request_id_valid(const char *s) {
+    if (!s) return false;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        if (n >= RF_REQUEST_ID_CHARS_MAX) return false;
+        if (!isalnum((unsigned char)s[n]) && s[n] != '-') return false;
+    }
+    return n >= 1;
+}
+
+/* ---- Query ----------------------------------------------------------------- */
+
+bool rf_page_parse(const char *limit, const char *after, struct rf_page *out,
+                   struct rf_problem *p) {
+    out->limit = RF_LIST_LIMIT_DEFAULT;
+    out->after = NULL;
+    if (limit) {
+        size_t n = strnlen(limit, LIMIT_DIGITS_MAX + 1);
+        long v = 0;
+        bool ok = n >= 1 && n <= LIMIT_DIGITS_MAX;
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = limit[i] >= '0' && limit[i] <= '9';
+            v = v * 10 + (limit[i] - '0');
+        }
+        if (!ok || v < 1 || v > RF_LIST_LIMIT_MAX) {
+            rf_problem_set(p, 400, "invalid_limit", "limit must be an integer from 1 to %d",
+                           RF_LIST_LIMIT_MAX);
+            return false;
+        }
+        out->limit = (int)v;
+    }
+    if (after) {
+        if (!rf_printable_valid(after, RF_CURSOR_BYTES - 1)) {
+            rf_problem_set(p, 400, "invalid_cursor",
+                           "after must be a cursor from a previous page's \"next\"");
+            return false;
+        }
+        out->after = after;
+    }
+    return true;
+}
+
+bool rf_req_page(const struct rf_http_req *req, struct rf_page *out, struct rf_problem *p) {
+    return rf_page_parse(req->query(req->src, "limit"), req->query(req->src, "after"), out, p);
+}
+
+bool rf_query_choice(const char *value, const char *param, const char *const *names, size_t n,
+                     size_t dflt, size_t *out, struct rf_problem *p) {
+    RF_ASSERT(dflt < n);
+    *out = dflt;
+    if (!value) return true;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(value, names[i]) == 0) {
+            *out = i;
+            return true;
+        }
+    }
+    char list[128] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", i ? "|" : "", names[i]);
+    }
+    rf_problem_set(p, 400, "invalid_query_param", "%s must be one of %s", param, list);
+    return false;
+}
+
+void rf_http_req_clear(struct rf_http_req *req) {
+    json_decref(req->json);
+    req->json = NULL;
+}

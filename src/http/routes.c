@@ -1,0 +1,174 @@
+/*
+ * routes.c - THE route table and the one path that every matched request
+ * takes before its handler: authentication, the role check, path parameter
+ * validation. Handlers therefore start with a known caller and valid ids.
+ *
+ * Path parameter errors answer 400 with code `invalid_path_param` (a code of
+ * its own, not `invalid_request`, so clients can tell a bad URL from a bad
+ * body); the detail names the parameter.
+ */
+#include "http/routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "http/handlers.h"
+#include "http/request.h"
+#include "http/respond.h"
+
+#define ADMIN RF_ROLE_ADMIN
+#define SERVICE RF_ROLE_SERVICE
+#define READONLY RF_ROLE_READONLY
+#define ENT_PATH "/v1/users/{user_id}/entitlements/{key}"
+
+const struct rf_route rf_routes[] = {
+    {"GET", "/healthz", RF_ROLES_PUBLIC, 0, h_healthz, false},
+    {"GET", "/readyz", RF_ROLES_PUBLIC, 0, h_readyz, false},
+    {"GET", "/metrics", RF_ROLES_PUBLIC, 0, h_metrics, false},
+
+    {"PUT", ENT_PATH, ADMIN | SERVICE, 0, h_entitlement_put, false},
+    {"DELETE", ENT_PATH, ADMIN | SERVICE, 0, h_entitlement_delete, false},
+    {"GET", ENT_PATH, ADMIN | SERVICE | READONLY, 0, h_entitlement_get, false},
+    {"GET", "/v1/users/{user_id}/entitlements", ADMIN | SERVICE | READONLY, 0, h_entitlement_list,
+     false},
+
+    {"POST", "/v1/keys", ADMIN, 0, h_key_create, false},
+    {"GET", "/v1/keys", ADMIN, 0, h_key_list, false},
+    {"DELETE", "/v1/keys/{id}", ADMIN, 0, h_key_revoke, false},
+
+    {"POST", "/v1/_test/op-delay", ADMIN, 0, h_test_op_delay, true},
+    {"POST", "/v1/_test/fail-next", ADMIN, 0, h_test_fail_next, true},
+    {"POST", "/v1/_test/fail-next-commit", ADMIN, 0, h_test_fail_next_commit, true},
+};
+const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
+
+_Static_assert(sizeof rf_routes / sizeof rf_routes[0] <= RF_HTTP_ROUTES_MAX,
+               "route table exceeds RF_HTTP_ROUTES_MAX");
+
+/* Compares a pattern with a path segment by segment, filling m->params.
+ * Each turn consumes a '/' of the pattern, so the loop is bounded by it. */
+static bool pattern_match(const char *pattern, const char *path, struct rf_match *m) {
+    const char *p = pattern, *q = path;
+    int n = 0;
+    while (*p && *q) {
+        if (*p != '/' || *q != '/') return false;
+        p++;
+        q++;
+        size_t plen = strcspn(p, "/"), qlen = strcspn(q, "/");
+        if (plen > 0 && p[0] == '{') {
+            RF_ASSERT(plen >= 3 && p[plen - 1] == '}' && n < RF_HTTP_PATH_PARAMS_MAX);
+            if (qlen == 0) return false;
+            struct rf_path_param *pp = &m->params[n++];
+            pp->name = p + 1;
+            pp->name_len = plen - 2;
+            pp->valid = false;
+            pp->value[0] = '\0';
+            if (qlen <= RF_ID_CHARS_MAX) {
+                memcpy(pp->value, q, qlen);
+                pp->value[qlen] = '\0';
+                pp->valid = rf_id_valid(pp->value);
+            }
+        } else if (plen != qlen || memcmp(p, q, plen) != 0) {
+            return false;
+        }
+        p += plen;
+        q += qlen;
+    }
+    if (*p || *q) return false;
+    m->n_params = n;
+    return true;
+}
+
+static void allow_add(struct rf_match *m, const char *method) {
+    size_t used = strlen(m->allow);
+    int n = snprintf(m->allow + used, sizeof m->allow - used, "%s%s", used ? ", " : "", method);
+    RF_ASSERT(n > 0 && (size_t)n < sizeof m->allow - used);
+}
+
+void rf_route_match(const char *method, const char *path, bool test_hooks, struct rf_match *m) {
+    memset(m, 0, sizeof *m);
+    m->kind = RF_MATCH_NONE;
+    m->route_index = -1;
+    if (!path || path[0] != '/' || strnlen(path, RF_HTTP_PATH_BYTES_MAX + 1) > RF_HTTP_PATH_BYTES_MAX)
+        return;
+    for (size_t i = 0; i < rf_routes_count; i++) {
+        const struct rf_route *r = &rf_routes[i];
+        if (r->hidden && !test_hooks) continue;
+        if (!pattern_match(r->pattern, path, m)) continue;
+        if (strcmp(r->method, method) == 0) {
+            m->kind = RF_MATCH_OK;
+            m->route = r;
+            m->route_index = (int)i;
+            m->allow[0] = '\0';
+            return;
+        }
+        allow_add(m, r->method);
+    }
+    m->n_params = 0;
+    if (m->allow[0]) m->kind = RF_MATCH_NO_METHOD;
+}
+
+const char *rf_path_param(const struct rf_http_req *req, const char *name) {
+    const struct rf_match *m = req->match;
+    size_t len = strlen(name);
+    for (int i = 0; i < m->n_params; i++) {
+        if (m->params[i].name_len == len && memcmp(m->params[i].name, name, len) == 0) {
+            RF_ASSERT(m->params[i].valid);
+            return m->params[i].value;
+        }
+    }
+    RF_ASSERT(0 && "route has no such path parameter");
+    return NULL;
+}
+
+static void roles_text(unsigned roles, char *out, size_t cap) {
+    static const enum rf_role all[] = {RF_ROLE_ADMIN, RF_ROLE_SERVICE, RF_ROLE_WORKER,
+                                       RF_ROLE_READONLY};
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (!(roles & (unsigned)all[i])) continue;
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, "%s%s", used ? ", " : "", rf_role_name(all[i]));
+    }
+}
+
+/* 401 / 403 / store errors; true when the caller may use the route. */
+static bool authorize(struct rf_http_req *req, unsigned roles, struct rf_reply *out) {
+    const char *token = rf_bearer_token(req->header(req->src, "Authorization"));
+    rf_err err = token ? rf_key_authenticate(req->ctx->db, token, &req->key)
+                       : RF_ERR_UNAUTHENTICATED;
+    if (err != RF_OK) {
+        rf_reply_error(out, err, NULL);
+        if (err == RF_ERR_UNAUTHENTICATED)
+            rf_reply_header(out, "WWW-Authenticate", "Bearer realm=\"racefree\"");
+        return false;
+    }
+    req->authenticated = true;
+    if (roles & (unsigned)req->key.role) return true;
+    char need[64];
+    roles_text(roles, need, sizeof need);
+    struct rf_problem p;
+    rf_problem_set(&p, 403, "forbidden", "this route needs the role %s; the key has role %s",
+                   need, rf_role_name(req->key.role));
+    rf_reply_problem(out, &p);
+    return false;
+}
+
+void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
+    const struct rf_match *m = req->match;
+    RF_ASSERT(m && m->kind == RF_MATCH_OK && m->route);
+    const struct rf_route *r = m->route;
+    if (r->roles != RF_ROLES_PUBLIC && !authorize(req, r->roles, out)) return;
+    for (int i = 0; i < m->n_params; i++) {
+        if (m->params[i].valid) continue;
+        struct rf_problem p;
+        rf_problem_set(&p, 400, "invalid_path_param",
+                       "path parameter '%.*s' must be 1-%d characters of [A-Za-z0-9._:-]",
+                       (int)m->params[i].name_len, m->params[i].name, RF_ID_CHARS_MAX);
+        rf_reply_problem(out, &p);
+        return;
+    }
+    r->fn(req, out);
+}

@@ -1,0 +1,300 @@
+/*
+ * test_entitlements.c - the seed 000 grant race at the library level, on the
+ * back end named by RF_TEST_DB: many threads released together by a barrier
+ * grant the same (user, key); exactly one creates, all see the same record,
+ * one row exists. Also grant/revoke interleavings (versions without gaps)
+ * and the Idempotency-Key layer (replay, reuse, one effect).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "racefree.h"
+#include "testlib/rf_testlib.h"
+
+#define RACE_THREADS 64
+
+static rf *open_db(const struct rf_options *opt) {
+    char url[RF_T_URL_BYTES];
+    assert_int_equal(rf_test_db_url(url, sizeof url), 0);
+    rf *db = NULL;
+    rf_err err = rf_open(url, opt, &db);
+    if (err) fprintf(stderr, "rf_open(%s): %s\n", url, rf_err_code(err));
+    assert_int_equal(err, RF_OK);
+    return db;
+}
+
+struct race {
+    rf *db;
+    char user[64];
+    char key[64];
+    rf_err err[RACE_THREADS];
+    struct rf_grant_res res[RACE_THREADS];
+};
+
+static void grant_one(int idx, void *ctx) {
+    struct race *r = ctx;
+    struct rf_grant_req req = {.user_id = r->user, .key = r->key, .source = "race"};
+    r->err[idx] = rf_entitlement_grant(r->db, &req, &r->res[idx], NULL);
+}
+
+static void test_grant_race(void **state) {
+    (void)state;
+    rf *db = open_db(NULL);
+    for (int round = 0; round < 3; round++) {
+        struct race *r = calloc(1, sizeof *r);
+        r->db = db;
+        rf_rand_id("user", r->user, sizeof r->user);
+        rf_rand_id("pro", r->key, sizeof r->key);
+        assert_int_equal(rf_parallel_fn(RACE_THREADS, grant_one, r), 0);
+        int created = 0;
+        for (int i = 0; i < RACE_THREADS; i++) {
+            assert_int_equal(r->err[i], RF_OK);
+            created += r->res[i].created;
+            assert_string_equal(r->res[i].ent.id, r->res[0].ent.id);
+            assert_int_equal(r->res[i].ent.version, 1);
+            assert_int_equal(r->res[i].ent.granted_at_ms, r->res[0].ent.granted_at_ms);
+            assert_string_equal(r->res[i].ent.status, "active");
+        }
+        assert_int_equal(created, 1);
+        struct rf_entitlement_page page;
+        assert_int_equal(rf_entitlement_list(db, r->user, RF_ENT_ALL, NULL, 10, &page), RF_OK);
+        assert_int_equal(page.n, 1);
+        rf_entitlement_page_clear(&page);
+        for (int i = 0; i < RACE_THREADS; i++) rf_entitlement_clear(&r->res[i].ent);
+        free(r);
+    }
+    rf_close(db);
+}
+
+/* ---- interleaved grants and revokes ------------------------------------ */
+
+#define MIX_THREADS 16
+#define MIX_OPS 12
+
+struct mix {
+    rf *db;
+    char user[64];
+    int revokes_ok[MIX_THREADS];
+    int64_t seen_max[MIX_THREADS * MIX_OPS];
+    int n_seen[MIX_THREADS];
+    rf_err bad[MIX_THREADS];
+};
+
+static void mix_one(int idx, void *ctx) {
+    struct mix *m = ctx;
+    for (int k = 0; k < MIX_OPS; k++) {
+        rf_err err;
+        if ((k + idx) % 2 == 0) {
+            struct rf_grant_req req = {.user_id = m->user, .key = "k"};
+            struct rf_grant_res res;
+            err = rf_entitlement_grant(m->db, &req, &res, NULL);
+            if (!err) {
+                m->seen_max[idx * MIX_OPS + m->n_seen[idx]++] = res.ent.version;
+                rf_entitlement_clear(&res.ent);
+            }
+        } else {
+            struct rf_entitlement e;
+            err = rf_entitlement_revoke(m->db, m->user, "k", 0, &e);
+            if (!err) m->revokes_ok[idx]++;
+            if (err == RF_ERR_ENTITLEMENT_NOT_FOUND) err = RF_OK;
+            rf_entitlement_clear(&e);
+        }
+        if (err) m->bad[idx] = err;
+    }
+}
+
+static void test_grant_revoke_versions(void **state) {
+    (void)state;
+    rf *db = open_db(NULL);
+    struct mix *m = calloc(1, sizeof *m);
+    m->db = db;
+    rf_rand_id("mix", m->user, sizeof m->user);
+    assert_int_equal(rf_parallel_fn(MIX_THREADS, mix_one, m), 0);
+    struct rf_entitlement fin;
+    assert_int_equal(rf_entitlement_get(db, m->user, "k", &fin), RF_OK);
+    int64_t v = fin.version;
+    int revokes = 0;
+    for (int i = 0; i < MIX_THREADS; i++) {
+        assert_int_equal(m->bad[i], RF_OK);
+        revokes += m->revokes_ok[i];
+    }
+    /* versions: 1 active, 2 revoked, 3 active, ... without gaps */
+    assert_string_equal(fin.status, v % 2 ? "active" : "revoked");
+    assert_int_equal(revokes, v / 2);
+    for (int64_t odd = 1; odd <= v; odd += 2) {
+        bool seen = false;
+        for (int i = 0; i < MIX_THREADS * MIX_OPS && !seen; i++) seen = m->seen_max[i] == odd;
+        assert_true(seen);
+    }
+    rf_entitlement_clear(&fin);
+    free(m);
+    rf_close(db);
+}
+
+/* ---- Idempotency-Key ---------------------------------------------------- */
+
+static rf_err render_grant(void *ctx, const void *result, struct rf_reply *out) {
+    (void)ctx;
+    const struct rf_grant_res *res = result;
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"version\":%lld}", res->ent.id,
+                     (long long)res->ent.version);
+    out->status = res->created ? 201 : 200;
+    out->body = strdup(buf);
+    out->body_len = (size_t)n;
+    return RF_OK;
+}
+
+static void idem_init(struct rf_idem *idem, const char *key, const char *body) {
+    memset(idem, 0, sizeof *idem);
+    idem->key = key;
+    idem->api_key_id = "test-key";
+    idem->render = render_grant;
+    rf_idem_hash(idem, "PUT", "/x", body, strlen(body));
+}
+
+struct idem_race {
+    rf *db;
+    char user[64];
+    char ikey[64];
+    rf_err err[32];
+    int status[32];
+    bool replayed[32];
+    char body[32][256];
+};
+
+static void idem_one(int idx, void *ctx) {
+    struct idem_race *r = ctx;
+    struct rf_idem idem;
+    idem_init(&idem, r->ikey, "same");
+    struct rf_grant_req req = {.user_id = r->user, .key = "k"};
+    struct rf_grant_res res;
+    r->err[idx] = rf_entitlement_grant(r->db, &req, &res, &idem);
+    if (!r->err[idx]) {
+        r->status[idx] = idem.reply.status;
+        r->replayed[idx] = idem.replayed;
+        snprintf(r->body[idx], sizeof r->body[idx], "%s", idem.reply.body);
+        rf_reply_clear(&idem.reply);
+        rf_entitlement_clear(&res.ent);
+    }
+}
+
+static void test_idempotency(void **state) {
+    (void)state;
+    rf *db = open_db(NULL);
+    struct idem_race *r = calloc(1, sizeof *r);
+    r->db = db;
+    rf_rand_id("idem", r->user, sizeof r->user);
+    rf_rand_id("ik", r->ikey, sizeof r->ikey);
+    assert_int_equal(rf_parallel_fn(32, idem_one, r), 0);
+    int fresh = 0;
+    const char *first = NULL;
+    for (int i = 0; i < 32; i++) {
+        if (r->err[i] == RF_ERR_IDEM_IN_FLIGHT) continue;
+        assert_int_equal(r->err[i], RF_OK);
+        assert_int_equal(r->status[i], 201); /* the stored first response */
+        fresh += !r->replayed[i];
+        if (!first) first = r->body[i];
+        assert_string_equal(r->body[i], first); /* byte for byte */
+    }
+    assert_int_equal(fresh, 1);
+    /* reuse with another request: 422; a later replay still works */
+    struct rf_idem idem;
+    struct rf_grant_req req = {.user_id = r->user, .key = "k"};
+    struct rf_grant_res res;
+    idem_init(&idem, r->ikey, "different");
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_ERR_IDEM_REUSED);
+    idem_init(&idem, r->ikey, "same");
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_OK);
+    assert_true(idem.replayed);
+    assert_string_equal(idem.reply.body, first);
+    rf_reply_clear(&idem.reply);
+    struct rf_entitlement e;
+    assert_int_equal(rf_entitlement_get(db, r->user, "k", &e), RF_OK);
+    assert_int_equal(e.version, 1);
+    rf_entitlement_clear(&e);
+    free(r);
+    rf_close(db);
+}
+
+static void test_expiry_and_reactivation(void **state) {
+    (void)state;
+    rf *db = open_db(NULL);
+    char user[64];
+    rf_rand_id("exp", user, sizeof user);
+    struct rf_grant_req req = {.user_id = user, .key = "trial", .expires_at_ms = 1000};
+    struct rf_grant_res res;
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK);
+    assert_true(res.created);
+    assert_string_equal(res.ent.status, "expired");
+    rf_entitlement_clear(&res.ent);
+    struct rf_entitlement_page page;
+    assert_int_equal(rf_entitlement_list(db, user, RF_ENT_ACTIVE, NULL, 10, &page), RF_OK);
+    assert_int_equal(page.n, 0);
+    rf_entitlement_page_clear(&page);
+    assert_int_equal(rf_entitlement_list(db, user, RF_ENT_EXPIRED, NULL, 10, &page), RF_OK);
+    assert_int_equal(page.n, 1);
+    rf_entitlement_page_clear(&page);
+    req.expires_at_ms = 0; /* granting an expired one re-activates it */
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK);
+    assert_false(res.created);
+    assert_int_equal(res.ent.version, 2);
+    assert_string_equal(res.ent.status, "active");
+    rf_entitlement_clear(&res.ent);
+    req.if_match_version = 1; /* stale */
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_ERR_VERSION_MISMATCH);
+    struct rf_entitlement e;
+    assert_int_equal(rf_entitlement_revoke(db, user, "trial", 1, &e), RF_ERR_VERSION_MISMATCH);
+    assert_int_equal(rf_entitlement_revoke(db, user, "trial", 2, &e), RF_OK);
+    assert_int_equal(e.version, 3);
+    rf_entitlement_clear(&e);
+    assert_int_equal(rf_entitlement_revoke(db, user, "trial", 0, &e),
+                     RF_ERR_ENTITLEMENT_NOT_FOUND);
+    rf_close(db);
+}
+
+static void test_pagination(void **state) {
+    (void)state;
+    rf *db = open_db(NULL);
+    char user[64];
+    rf_rand_id("page", user, sizeof user);
+    for (int i = 0; i < 7; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        struct rf_grant_req req = {.user_id = user, .key = key};
+        struct rf_grant_res res;
+        assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK);
+        rf_entitlement_clear(&res.ent);
+    }
+    char after[RF_CURSOR_BYTES] = "";
+    int total = 0, pages = 0;
+    do {
+        struct rf_entitlement_page page;
+        assert_int_equal(rf_entitlement_list(db, user, RF_ENT_ALL, after, 3, &page), RF_OK);
+        total += page.n;
+        pages++;
+        snprintf(after, sizeof after, "%s", page.next);
+        rf_entitlement_page_clear(&page);
+    } while (after[0] && pages < 10);
+    assert_int_equal(total, 7);
+    assert_int_equal(pages, 3);
+    rf_close(db);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grant_race),
+        cmocka_unit_test(test_grant_revoke_versions),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_expiry_and_reactivation),
+        cmocka_unit_test(test_pagination),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
