@@ -1,0 +1,222 @@
+/*
+ * test_executor.c - the executor's promises, on the back end in RF_TEST_DB:
+ *  - one failing operation in a group-committed batch is rolled back alone;
+ *  - a store error (forced commit failure; a real SQLITE_BUSY; a dropped
+ *    PostgreSQL connection) answers RF_ERR_UNAVAILABLE to the operations it
+ *    affected and loses none that were acknowledged;
+ *  - a full queue answers RF_ERR_OVERLOADED, and nothing else breaks.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "racefree.h"
+#include "testlib/rf_testlib.h"
+
+static char g_url[RF_T_URL_BYTES];
+
+static rf *open_db(struct rf_options *opt) {
+    if (!g_url[0]) assert_int_equal(rf_test_db_url(g_url, sizeof g_url), 0);
+    opt->test_hooks = true;
+    rf *db = NULL;
+    assert_int_equal(rf_open(g_url, opt, &db), RF_OK);
+    return db;
+}
+
+static rf_err grant(rf *db, const char *user, const char *key, int64_t *version) {
+    struct rf_grant_req req = {.user_id = user, .key = key};
+    struct rf_grant_res res;
+    rf_err err = rf_entitlement_grant(db, &req, &res, NULL);
+    if (!err && version) *version = res.ent.version;
+    rf_entitlement_clear(&res.ent);
+    return err;
+}
+
+static bool exists(rf *db, const char *user, const char *key) {
+    struct rf_entitlement e;
+    rf_err err = rf_entitlement_get(db, user, key, &e);
+    rf_entitlement_clear(&e);
+    assert_true(err == RF_OK || err == RF_ERR_ENTITLEMENT_NOT_FOUND);
+    return err == RF_OK;
+}
+
+#define N_OPS 16
+
+struct batch {
+    rf *db;
+    char user[64];
+    rf_err err[N_OPS];
+};
+
+/* Thread 0 revokes the pre-made "victim"; the others grant k<idx>. */
+static void batch_one(int idx, void *ctx) {
+    struct batch *b = ctx;
+    char key[16];
+    snprintf(key, sizeof key, "k%d", idx);
+    if (idx == 0) {
+        struct rf_entitlement e;
+        b->err[0] = rf_entitlement_revoke(b->db, b->user, "victim", 0, &e);
+        rf_entitlement_clear(&e);
+    } else {
+        b->err[idx] = grant(b->db, b->user, key, NULL);
+    }
+}
+
+static void test_failure_in_batch(void **state) {
+    (void)state;
+    struct rf_options opt = {0};
+    rf *db = open_db(&opt);
+    struct batch b = {.db = db};
+    rf_rand_id("batch", b.user, sizeof b.user);
+    assert_int_equal(grant(db, b.user, "victim", NULL), RF_OK);
+    rf_test_set_op_delay(db, 150); /* let a batch build up behind the first */
+    rf_test_fail_next(db, "entitlement_revoke", RF_ERR_INTERNAL);
+    assert_int_equal(rf_parallel_fn(N_OPS, batch_one, &b), 0);
+    rf_test_set_op_delay(db, 0);
+    assert_int_equal(b.err[0], RF_ERR_INTERNAL);
+    for (int i = 1; i < N_OPS; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(b.err[i], RF_OK);
+        assert_true(exists(db, b.user, key));
+    }
+    /* the failed revoke left nothing: still active at version 1 */
+    struct rf_entitlement e;
+    assert_int_equal(rf_entitlement_get(db, b.user, "victim", &e), RF_OK);
+    assert_string_equal(e.status, "active");
+    assert_int_equal(e.version, 1);
+    rf_entitlement_clear(&e);
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    if (strcmp(rf_backend_name(db), "sqlite") == 0) {
+        int64_t multi = 0; /* group commit really batched */
+        for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
+        assert_true(multi >= 1);
+    }
+    rf_close(db);
+}
+
+static void test_commit_failure(void **state) {
+    (void)state;
+    struct rf_options opt = {0};
+    rf *db = open_db(&opt);
+    char user[64];
+    rf_rand_id("commit", user, sizeof user);
+    assert_int_equal(grant(db, user, "before", NULL), RF_OK); /* acknowledged */
+    rf_test_fail_next_commit(db);
+    assert_int_equal(grant(db, user, "lost", NULL), RF_ERR_UNAVAILABLE);
+    assert_false(exists(db, user, "lost"));
+    assert_int_equal(grant(db, user, "after", NULL), RF_OK); /* the store recovers */
+    rf_close(db);
+    db = open_db(&opt); /* a new process view: acknowledged effects are durable */
+    assert_true(exists(db, user, "before"));
+    assert_true(exists(db, user, "after"));
+    assert_false(exists(db, user, "lost"));
+    rf_close(db);
+}
+
+static void test_sqlite_busy(void **state) {
+    (void)state;
+    if (strncmp(getenv("RF_TEST_DB") ? getenv("RF_TEST_DB") : "", "sqlite", 6) != 0) {
+        /* PostgreSQL's equivalent (a dropped connection) is test_commit_failure. */
+        struct rf_options opt = {0};
+        rf *db = open_db(&opt);
+        char user[64];
+        rf_rand_id("drop", user, sizeof user);
+        for (int i = 0; i < 3; i++) {
+            rf_test_fail_next_commit(db);
+            assert_int_equal(grant(db, user, "x", NULL), RF_ERR_UNAVAILABLE);
+        }
+        assert_int_equal(grant(db, user, "x", NULL), RF_OK);
+        rf_close(db);
+        return;
+    }
+    struct rf_options opt = {.busy_timeout_ms = 100};
+    rf *db = open_db(&opt);
+    char user[64];
+    rf_rand_id("busy", user, sizeof user);
+    assert_int_equal(grant(db, user, "before", NULL), RF_OK);
+    sqlite3 *other = NULL; /* another process's writer holding the lock */
+    assert_int_equal(sqlite3_open(g_url + 7, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(grant(db, user, "blocked", NULL), RF_ERR_UNAVAILABLE);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_false(exists(db, user, "blocked"));
+    assert_int_equal(grant(db, user, "blocked", NULL), RF_OK);
+    assert_true(exists(db, user, "before"));
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    assert_true(st.store_errors >= 1);
+    rf_close(db);
+}
+
+#define FLOOD 48
+
+struct flood {
+    rf *db;
+    char user[64];
+    rf_err err[FLOOD];
+};
+
+static void flood_one(int idx, void *ctx) {
+    struct flood *f = ctx;
+    char key[16];
+    snprintf(key, sizeof key, "f%d", idx);
+    f->err[idx] = grant(f->db, f->user, key, NULL);
+}
+
+static void test_queue_full(void **state) {
+    (void)state;
+    struct rf_options opt = {.queue_ops_max = 4, .batch_ops_max = 2, .pool_conns = 2};
+    rf *db = open_db(&opt);
+    struct flood f = {.db = db};
+    rf_rand_id("flood", f.user, sizeof f.user);
+    rf_test_set_op_delay(db, 200);
+    assert_int_equal(rf_parallel_fn(FLOOD, flood_one, &f), 0);
+    rf_test_set_op_delay(db, 0);
+    int ok = 0, overloaded = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "f%d", i);
+        assert_true(f.err[i] == RF_OK || f.err[i] == RF_ERR_OVERLOADED);
+        ok += f.err[i] == RF_OK;
+        overloaded += f.err[i] == RF_ERR_OVERLOADED;
+        assert_int_equal(exists(db, f.user, key), f.err[i] == RF_OK);
+    }
+    assert_true(ok >= 1);
+    assert_true(overloaded >= 1);
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    assert_int_equal(st.overloaded, overloaded);
+    assert_int_equal(st.queue_depth, 0);
+    rf_close(db);
+}
+
+static void test_shutdown_refuses(void **state) {
+    (void)state;
+    struct rf_options opt = {0};
+    rf *db = open_db(&opt);
+    char user[64];
+    rf_rand_id("shut", user, sizeof user);
+    rf_shutdown_begin(db);
+    assert_int_equal(grant(db, user, "x", NULL), RF_ERR_SHUTTING_DOWN);
+    rf_close(db);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failure_in_batch),
+        cmocka_unit_test(test_commit_failure),
+        cmocka_unit_test(test_sqlite_busy),
+        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_shutdown_refuses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
