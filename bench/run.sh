@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# bench/run.sh - grant throughput and latency with wrk against a real
+# `racefree serve`, on SQLite (--sync full and normal) and PostgreSQL, at 1,
+# 16 and 64 connections. Prints one markdown row per run (with the command
+# that produced it); `make bench` runs it. BENCH_SECONDS (default 10) sets
+# each run's length. Only loopback traffic.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=build/racefree
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNS:-"1 16 64"}
+WORK=$(mktemp -d /tmp/rf-bench.XXXXXX)
+PG_DIR="$WORK/pg"
+SERVER_PID=""
+
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  [ -d "$PG_DIR" ] && scripts/pg.sh stop "$PG_DIR" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { shuf -i 20000-40000 -n 1; }
+
+start_server() { # db_url extra_args...
+  local db=$1; shift
+  PORT=$(free_port)
+  "$BIN" serve --db "$db" --listen "127.0.0.1:$PORT" "$@" >"$WORK/server.out" 2>/dev/null &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "server did not start" >&2; exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+}
+
+run_case() { # label db_url serve_args...
+  local label=$1 db=$2; shift 2
+  local key
+  key=$("$BIN" keys create --db "$db" --role service --name bench | tail -n 1)
+  start_server "$db" "$@"
+  for c in $CONNS; do
+    local t=$(( c < 2 ? 1 : 2 ))
+    local cmd="wrk -t$t -c$c -d${SECONDS_PER_RUN}s -s bench/grant.lua http://127.0.0.1:PORT"
+    local out
+    out=$(RF_BENCH_KEY=$key RF_BENCH_PREFIX="$label-$c-$RANDOM" \
+          wrk -t$t -c$c -d${SECONDS_PER_RUN}s -s bench/grant.lua "http://127.0.0.1:$PORT" | grep '^RESULT')
+    # RESULT requests=N rps=R p50_ms=A p99_ms=B non2xx=E socket_errors=S
+    local rps p50 p99 non2xx
+    rps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$out")
+    p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$out")
+    p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$out")
+    non2xx=$(sed -E 's/.*non2xx=([0-9]+).*/\1/' <<<"$out")
+    echo "| $label | $c | $rps | $p50 | $p99 | $non2xx | \`racefree serve $* ; $cmd\` |"
+  done
+  stop_server
+}
+
+echo "| store | connections | grants/s | p50 ms | p99 ms | non-2xx | command |"
+echo "|---|---|---|---|---|---|---|"
+run_case "sqlite --sync full" "sqlite:$WORK/full.db" --sync full
+run_case "sqlite --sync normal" "sqlite:$WORK/normal.db" --sync normal
+PG_URL=$(scripts/pg.sh start "$PG_DIR" | tail -n 1)
+run_case "postgres" "$PG_URL"
