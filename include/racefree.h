@@ -121,6 +121,11 @@ struct rf_idem {
     uint8_t request_hash[32];   /* over method, path and body */
     rf_render_fn render;
     void *render_ctx;
+    /* Optional: the caller's API key text. When set, the stored response body
+     * is sealed (XChaCha20-Poly1305) under a key derived from it and the
+     * Idempotency-Key, so a response that carries a secret (a new API key)
+     * is never readable at rest; only the same caller can replay it. */
+    const char *seal_secret;
     /* out */
     bool replayed;
     struct rf_reply reply;

@@ -129,6 +129,8 @@ static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
     return strcmp(got, "t") == 0 ? RF_OK : RF_ERR_IDEM_IN_FLIGHT;
 }
 
+static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply);
+
 /* RF_OK with idem->replayed set, RF_ERR_NOT_FOUND when there is no record. */
 static rf_err lookup(struct rf_tx *tx, struct rf_idem *idem, const char *hash_hex) {
     store_val p[3] = {SV_S(idem->api_key_id), SV_S(idem->key), SV_I(tx->now_ms)};
@@ -140,18 +142,96 @@ static rf_err lookup(struct rf_tx *tx, struct rf_idem *idem, const char *hash_he
         rf_reply_clear(&s.reply);
         return RF_ERR_IDEM_REUSED;
     }
+    err = unseal(idem, &s.reply);
+    if (err) { rf_reply_clear(&s.reply); return err; }
     idem->reply = s.reply;
     idem->replayed = true;
+    return RF_OK;
+}
+
+/* ---- sealing stored bodies -------------------------------------------- */
+
+#define SEAL_PREFIX "sealed:"
+
+static void seal_key(const struct rf_idem *idem, uint8_t key[crypto_secretbox_KEYBYTES]) {
+    uint8_t inner[crypto_generichash_KEYBYTES];
+    crypto_generichash(inner, sizeof inner, (const unsigned char *)idem->seal_secret,
+                       strlen(idem->seal_secret), NULL, 0);
+    crypto_generichash(key, crypto_secretbox_KEYBYTES, (const unsigned char *)idem->key,
+                       strlen(idem->key), inner, sizeof inner);
+    sodium_memzero(inner, sizeof inner);
+}
+
+/* "sealed:" + base64(nonce || secretbox(body)); malloc'd. */
+static char *seal(const struct rf_idem *idem, const char *body, size_t len) {
+    uint8_t key[crypto_secretbox_KEYBYTES];
+    seal_key(idem, key);
+    size_t box_len = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + len;
+    uint8_t *box = malloc(box_len);
+    size_t b64_len = sodium_base64_encoded_len(box_len, sodium_base64_VARIANT_ORIGINAL);
+    char *out = malloc(sizeof SEAL_PREFIX + b64_len);
+    if (box && out) {
+        randombytes_buf(box, crypto_secretbox_NONCEBYTES);
+        crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)body, len,
+                              box, key);
+        memcpy(out, SEAL_PREFIX, sizeof SEAL_PREFIX - 1);
+        sodium_bin2base64(out + sizeof SEAL_PREFIX - 1, b64_len, box, box_len,
+                          sodium_base64_VARIANT_ORIGINAL);
+    } else {
+        free(out);
+        out = NULL;
+    }
+    free(box);
+    sodium_memzero(key, sizeof key);
+    return out;
+}
+
+/* Opens a sealed body in place of reply->body; RF_ERR_IDEM_REUSED when the
+ * key does not open it (another caller cannot get here: keys are scoped). */
+static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply) {
+    if (strncmp(reply->body, SEAL_PREFIX, sizeof SEAL_PREFIX - 1) != 0) return RF_OK;
+    if (!idem->seal_secret) return RF_ERR_IDEM_REUSED;
+    const char *b64 = reply->body + sizeof SEAL_PREFIX - 1;
+    size_t cap = strlen(b64), box_len = 0;
+    uint8_t *box = malloc(cap + 1);
+    char *plain = malloc(cap + 1);
+    rf_err err = (!box || !plain) ? RF_ERR_NOMEM : RF_OK;
+    if (!err && (sodium_base642bin(box, cap, b64, cap, NULL, &box_len, NULL,
+                                   sodium_base64_VARIANT_ORIGINAL) != 0 ||
+                 box_len < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES))
+        err = RF_ERR_INTERNAL;
+    uint8_t key[crypto_secretbox_KEYBYTES];
+    seal_key(idem, key);
+    size_t plain_len = box_len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES;
+    if (!err && crypto_secretbox_open_easy((unsigned char *)plain,
+                                           box + crypto_secretbox_NONCEBYTES,
+                                           box_len - crypto_secretbox_NONCEBYTES, box, key) != 0)
+        err = RF_ERR_IDEM_REUSED;
+    sodium_memzero(key, sizeof key);
+    free(box);
+    if (err) { free(plain); return err; }
+    plain[plain_len] = '\0';
+    free(reply->body);
+    reply->body = plain;
+    reply->body_len = plain_len;
     return RF_OK;
 }
 
 static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
     const struct rf_reply *rep = &c->idem->reply;
     if (!rep->body || rep->body_len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
+    RF_ASSERT(strlen(rep->body) == rep->body_len); /* stored as text: no NUL inside */
+    char *sealed = NULL;
+    if (c->idem->seal_secret) {
+        sealed = seal(c->idem, rep->body, rep->body_len);
+        if (!sealed) return RF_ERR_NOMEM;
+    }
     store_val p[8] = {SV_S(c->idem->api_key_id), SV_S(c->idem->key), SV_S(hash_hex),
-                      SV_I(rep->status), SV_S(rep->body), SV_S(rep->headers),
+                      SV_I(rep->status), SV_S(sealed ? sealed : rep->body), SV_S(rep->headers),
                       SV_I(tx->now_ms), SV_I(tx->now_ms + c->retention_ms)};
-    return store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
+    rf_err err = store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
+    free(sealed);
+    return err;
 }
 
 static rf_err idem_apply(struct rf_tx *tx, void *ctx) {

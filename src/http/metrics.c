@@ -6,6 +6,7 @@
  */
 #include "http/metrics.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/assert.h"

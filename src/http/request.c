@@ -33,7 +33,7 @@ bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **ou
         return false;
     }
     json_error_t e;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (!j) {
         rf_problem_set(p, 400, "malformed_json", "malformed JSON at line %d, column %d: %s",
                        e.line, e.column, e.text);
@@ -177,7 +177,7 @@ bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_
                      struct rf_field_val *vals, struct rf_problem *p) {
     RF_ASSERT(n <= RF_HTTP_FIELDS_MAX);
     RF_ASSERT(obj == NULL || json_is_object(obj));
-    memset(vals, 0, n * sizeof *vals);
+    if (n) memset(vals, 0, n * sizeof *vals);
     json_t *o = (json_t *)obj; /* jansson's iteration API is not const */
     if (o) {
         const char *name;
@@ -207,13 +207,13 @@ bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_
 
 void rf_fields_clear(struct rf_field_val *vals, size_t n) {
     for (size_t i = 0; i < n; i++) free(vals[i].json_text);
-    memset(vals, 0, n * sizeof *vals);
+    if (n) memset(vals, 0, n * sizeof *vals);
 }
 
 bool rf_req_fields(struct rf_http_req *req, bool empty_ok, const struct rf_field_spec *specs,
                    size_t n, struct rf_field_val *vals, struct rf_problem *p) {
     RF_ASSERT(req->json == NULL);
-    memset(vals, 0, n * sizeof *vals);
+    if (n) memset(vals, 0, n * sizeof *vals);
     if (!rf_json_body_parse(req->body, req->body_len, empty_ok, &req->json, p)) return false;
     return rf_fields_parse(req->json, specs, n, vals, p);
 }

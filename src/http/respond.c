@@ -174,6 +174,22 @@ void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail) {
     if (e->retry_after) rf_reply_header(out, "Retry-After", "1");
 }
 
+rf_err rf_reply_page(struct rf_reply *out, const void *items, int n, rf_item_json_fn item,
+                     const char *next) {
+    RF_ASSERT(n >= 0 && n <= RF_LIST_LIMIT_MAX);
+    json_t *data = json_array();
+    for (int i = 0; data && i < n; i++) {
+        if (json_array_append_new(data, item(items, i)) != 0) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    json_t *page = data ? json_pack("{s:o, s:o}", "data", data, "next", rf_json_str(next)) : NULL;
+    if (!page) return RF_ERR_NOMEM;
+    rf_reply_json(out, 200, page);
+    return RF_OK;
+}
+
 json_t *rf_json_time(int64_t ms) {
     if (ms == 0) return json_null();
     char text[RF_TIME_TEXT_BYTES];

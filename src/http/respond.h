@@ -46,6 +46,12 @@ void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail);
 void rf_reply_header(struct rf_reply *out, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A list page as a 200: {"data": [item(items, i) for i < n], "next": next
+ * or null when next is ""}. RF_ERR_NOMEM when an item cannot be built. */
+typedef json_t *(*rf_item_json_fn)(const void *items, int i);
+rf_err rf_reply_page(struct rf_reply *out, const void *items, int n, rf_item_json_fn item,
+                     const char *next);
+
 /* Renderer helpers: RFC 3339 text or null when ms is 0; string or null. */
 json_t *rf_json_time(int64_t ms);
 json_t *rf_json_str(const char *s);

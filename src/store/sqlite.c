@@ -18,7 +18,6 @@
 #include "base/limits.h"
 #include "store/store.h"
 
-#define SQLITE_PARAMS_MAX 32
 #define SQLITE_SQL_BYTES_MAX 8192
 
 struct stmt_entry {
@@ -164,7 +163,7 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
 }
 
 static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *p, int n) {
-    RF_ASSERT(n >= 0 && n <= SQLITE_PARAMS_MAX);
+    RF_ASSERT(n >= 0 && n <= RF_SQL_PARAMS_MAX);
     for (int i = 0; i < n; i++) {
         char name[16];
         snprintf(name, sizeof name, "$%d", i + 1);

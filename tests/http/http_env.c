@@ -84,13 +84,11 @@ void hook_fail_next(struct env *e, const char *op, const char *code)
 int64_t etag_version(const struct rf_t_resp *r)
 {
     const char *v = rf_resp_header(r, "ETag");
-    if (!v)
-        return -1;
-    if (strncmp(v, "W/", 2) == 0)
-        return -1;  /* versions are strong validators */
-    long long n;
-    char tail;
-    if (sscanf(v, "\"%lld\"%c", &n, &tail) != 2 || tail != '"')
+    if (!v || v[0] != '"')
+        return -1;  /* absent, or weak (W/"..."): versions are strong validators */
+    char *end;
+    long long n = strtoll(v + 1, &end, 10);
+    if (end == v + 1 || end[0] != '"' || end[1] != '\0')
         return -1;
     return n;
 }
@@ -115,8 +113,8 @@ int list_all_count(struct env *e, const char *user, const char *status)
             fail_msg("GET %s: no next member: %s", path, r.body);
         total += (int)json_array_size(data);
         bool more = json_is_string(next) && json_string_length(next) > 0;
-        if (more)
-            snprintf(after, sizeof after, "%s", json_string_value(next));
+        if (more && rf_urlencode(json_string_value(next), after, sizeof after) != 0)
+            fail_msg("cursor too long: %s", json_string_value(next));
         json_decref(j);
         rf_resp_free(&r);
         if (!more)
@@ -124,4 +122,166 @@ int list_all_count(struct env *e, const char *user, const char *status)
     }
     fail_msg("GET list for %s: more than 100 pages", user);
     return -1;
+}
+
+bool is_rfc3339_ms(const char *s)
+{
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    if (strlen(s) != sizeof pat - 1)
+        return false;
+    for (size_t i = 0; pat[i]; i++) {
+        if (pat[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != pat[i])
+            return false;
+    }
+    return true;
+}
+
+static void want_time_or_null(json_t *j, const char *name, bool nullable, const char *body)
+{
+    json_t *v = json_object_get(j, name);
+    if (!v)
+        fail_msg("entitlement has no \"%s\": %s", name, body);
+    if (json_is_null(v) && nullable)
+        return;
+    if (!json_is_string(v) || !is_rfc3339_ms(json_string_value(v)))
+        fail_msg("entitlement \"%s\" is not an RFC 3339 UTC time with ms: %s", name, body);
+}
+
+json_t *ent_check(const struct rf_t_resp *r, const char *user, const char *key)
+{
+    const char *body = r->body ? r->body : "";
+    const char *ct = rf_resp_header(r, "Content-Type");
+    if (!ct || strncmp(ct, "application/json", 16) != 0)
+        fail_msg("entitlement response Content-Type is %s", ct ? ct : "absent");
+    json_t *j = rf_resp_json(r);
+    if (!json_is_object(j))
+        fail_msg("entitlement response is not a JSON object: %s", body);
+    if (!*rf_t_json_str(j, "id"))
+        fail_msg("entitlement has no id: %s", body);
+    if (strcmp(rf_t_json_str(j, "user_id"), user) != 0 || strcmp(rf_t_json_str(j, "key"), key) != 0)
+        fail_msg("entitlement is not for %s/%s: %s", user, key, body);
+    const char *st = rf_t_json_str(j, "status");
+    if (strcmp(st, "active") && strcmp(st, "revoked") && strcmp(st, "expired"))
+        fail_msg("entitlement status \"%s\" unknown: %s", st, body);
+    json_t *src = json_object_get(j, "source");
+    if (!src || !(json_is_null(src) || json_is_string(src)))
+        fail_msg("entitlement source is missing or not a string/null: %s", body);
+    json_t *md = json_object_get(j, "metadata");
+    if (!md || !(json_is_null(md) || json_is_object(md)))
+        fail_msg("entitlement metadata is missing or not an object/null: %s", body);
+    want_time_or_null(j, "expires_at", true, body);
+    want_time_or_null(j, "granted_at", false, body);
+    want_time_or_null(j, "revoked_at", true, body);
+    want_time_or_null(j, "updated_at", false, body);
+    if (strcmp(st, "revoked") == 0 && json_is_null(json_object_get(j, "revoked_at")))
+        fail_msg("status revoked with revoked_at null: %s", body);
+    int64_t v = rf_t_json_int(j, "version");
+    if (v < 1)
+        fail_msg("entitlement version missing or < 1: %s", body);
+    if (etag_version(r) != v)
+        fail_msg("ETag %s does not match version %lld", rf_resp_header(r, "ETag") ? rf_resp_header(r, "ETag") : "(absent)",
+                 (long long)v);
+    return j;
+}
+
+void check_grant_race(struct env *e, struct rf_par_req *reqs, int n, const char *user,
+                        const char *key)
+{
+    int created = 0;
+    char id[256] = "", granted_at[64] = "";
+    for (int i = 0; i < n; i++) {
+        struct rf_t_resp *r = &reqs[i].resp;
+        if (r->status != 200 && r->status != 201)
+            fail_msg("grant %d/%d: HTTP %d (%s) %s", i, n, r->status, r->errmsg,
+                     r->body ? r->body : "");
+        if (r->status == 201)
+            created++;
+        json_t *j = ent_check(r, user, key);
+        if (strcmp(rf_t_json_str(j, "status"), "active") != 0)
+            fail_msg("grant %d answered a non-active entitlement: %s", i, r->body);
+        if (rf_t_json_int(j, "version") != 1)
+            fail_msg("grant %d: version %lld, expected 1 (no grant may bump an active one): %s",
+                     i, (long long)rf_t_json_int(j, "version"), r->body);
+        if (!id[0]) {
+            snprintf(id, sizeof id, "%s", rf_t_json_str(j, "id"));
+            snprintf(granted_at, sizeof granted_at, "%s", rf_t_json_str(j, "granted_at"));
+        } else {
+            if (strcmp(id, rf_t_json_str(j, "id")) != 0)
+                fail_msg("grant %d: id %s differs from %s", i, rf_t_json_str(j, "id"), id);
+            if (strcmp(granted_at, rf_t_json_str(j, "granted_at")) != 0)
+                fail_msg("grant %d: granted_at %s differs from %s", i,
+                         rf_t_json_str(j, "granted_at"), granted_at);
+        }
+        json_decref(j);
+    }
+    assert_int_equal(created, 1);
+
+    /* One row: the single GET and the list agree. */
+    char path[512];
+    ent_path(path, sizeof path, user, key);
+    struct rf_t_resp g;
+    env_req(e, "GET", path, e->readonly, NULL, NULL, &g);
+    RF_ASSERT_STATUS(&g, 200);
+    json_t *j = ent_check(&g, user, key);
+    assert_string_equal(rf_t_json_str(j, "id"), id);
+    assert_int_equal(rf_t_json_int(j, "version"), 1);
+    json_decref(j);
+    rf_resp_free(&g);
+    assert_int_equal(list_all_count(e, user, "all"), 1);
+    assert_int_equal(list_all_count(e, user, "active"), 1);
+}
+
+/* Number of keys named `name` in GET /v1/keys (following cursors). */
+int keys_named(struct env *e, const char *name)
+{
+    char after[512] = "";
+    int found = 0;
+    for (int page = 0; page < 200; page++) {
+        char path[700];
+        snprintf(path, sizeof path, "/v1/keys?limit=500%s%s", after[0] ? "&after=" : "", after);
+        struct rf_t_resp r;
+        env_req(e, "GET", path, e->admin, NULL, NULL, &r);
+        RF_ASSERT_STATUS(&r, 200);
+        json_t *j = rf_resp_json(&r);
+        json_t *data = json_object_get(j, "data"), *item;
+        if (!json_is_array(data))
+            fail_msg("GET /v1/keys: no data array: %s", r.body);
+        size_t i;
+        json_array_foreach(data, i, item) {
+            if (strcmp(rf_t_json_str(item, "name"), name) == 0)
+                found++;
+            if (json_object_get(item, "key") || json_object_get(item, "secret") ||
+                json_object_get(item, "hash"))
+                fail_msg("GET /v1/keys exposes a secret: %s", r.body);
+        }
+        json_t *next = json_object_get(j, "next");
+        bool more = json_is_string(next) && json_string_length(next) > 0;
+        if (more && rf_urlencode(json_string_value(next), after, sizeof after) != 0)
+            fail_msg("cursor too long");
+        json_decref(j);
+        rf_resp_free(&r);
+        if (!more)
+            return found;
+    }
+    fail_msg("GET /v1/keys: too many pages");
+    return -1;
+}
+
+void key_create_http(struct env *e, const char *role, const char *name, char *id, size_t id_cap,
+                     char *secret, size_t secret_cap)
+{
+    char body[300];
+    snprintf(body, sizeof body, "{\"role\": \"%s\", \"name\": \"%s\"}", role, name);
+    struct rf_t_resp r;
+    env_req(e, "POST", "/v1/keys", e->admin, body, NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    json_t *j = rf_resp_json(&r);
+    if (!*rf_t_json_str(j, "id") || !*rf_t_json_str(j, "key"))
+        fail_msg("POST /v1/keys: no id or key: %s", r.body);
+    if (strcmp(rf_t_json_str(j, "role"), role) != 0 || strcmp(rf_t_json_str(j, "name"), name) != 0)
+        fail_msg("POST /v1/keys: role/name differ: %s", r.body);
+    snprintf(id, id_cap, "%s", rf_t_json_str(j, "id"));
+    snprintf(secret, secret_cap, "%s", rf_t_json_str(j, "key"));
+    json_decref(j);
+    rf_resp_free(&r);
 }

@@ -48,9 +48,29 @@ void hook_fail_next(struct env *e, const char *op, const char *code);
 /* The ETag header as a version ("\"7\"" -> 7), or -1. */
 int64_t etag_version(const struct rf_t_resp *r);
 
-/* GET list ?status=all for a user, following cursors; returns the number of
- * entitlements (and the last page's JSON "data" ids in ids_out when given). */
+/* GET the user's list with ?status=..., following cursors; returns the
+ * number of entitlements. */
 int list_all_count(struct env *e, const char *user, const char *status);
+
+/* Checks that r carries a well-formed entitlement for (user, key): every
+ * member present with its type, times in RFC 3339 UTC with milliseconds, and
+ * an ETag equal to the version. Returns the parsed body (json_decref it). */
+json_t *ent_check(const struct rf_t_resp *r, const char *user, const char *key);
+/* True for "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+bool is_rfc3339_ms(const char *s);
+
+/* The outcome seed 000 asks of n concurrent grants of (user, key) whose
+ * responses are in reqs: all 200/201, exactly one 201, one id and
+ * granted_at, version 1, and exactly one entitlement in the store. */
+void check_grant_race(struct env *e, struct rf_par_req *reqs, int n, const char *user,
+                      const char *key);
+
+/* Number of API keys named `name` in GET /v1/keys (admin, following
+ * cursors); fails the test if a listed key shows a secret. */
+int keys_named(struct env *e, const char *name);
+/* Creates a key over HTTP (admin); its id and secret into the buffers. */
+void key_create_http(struct env *e, const char *role, const char *name, char *id, size_t id_cap,
+                     char *secret, size_t secret_cap);
 
 /* A unique id: "<prefix>-<16 hex>". */
 #define RID(buf, prefix) rf_rand_id((prefix), (buf), sizeof(buf))

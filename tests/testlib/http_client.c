@@ -481,3 +481,26 @@ int rf_req(int port, const char *method, const char *path, const char *api_key, 
     hdrs[n] = NULL;
     return rf_http(port, method, path, hdrs, body, body ? strlen(body) : 0, out);
 }
+
+int rf_urlencode(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= '0' && *p <= '9') || strchr("-._~", *p);
+        if (o + (plain ? 1 : 3) >= cap)
+            return -1;
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    if (o >= cap)
+        return -1;
+    out[o] = '\0';
+    return 0;
+}

@@ -19,5 +19,7 @@ int rf_check_problem(const struct rf_t_resp *r, const char *want_code, char *why
 void rf_problem_code(const struct rf_t_resp *r, char *out, size_t cap);
 
 /* Members of a JSON object; "" / -1 when absent or of another type. */
-const char *rf_json_str(json_t *obj, const char *name);
-int64_t rf_json_int(json_t *obj, const char *name);
+const char *rf_t_json_str(json_t *obj, const char *name);
+int64_t rf_t_json_int(json_t *obj, const char *name);
+
+#endif

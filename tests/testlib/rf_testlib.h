@@ -65,6 +65,8 @@ int rf_req(int port, const char *method, const char *path, const char *api_key,
 /* Case-insensitive header lookup; NULL when absent. */
 const char *rf_resp_header(const struct rf_t_resp *r, const char *name);
 void rf_resp_free(struct rf_t_resp *r);
+/* Percent-encodes everything but [A-Za-z0-9-._~]; -1 when out is too small. */
+int rf_urlencode(const char *in, char *out, size_t cap);
 /* A deep copy (for keeping a response past the thread that got it). */
 void rf_resp_move(struct rf_t_resp *dst, struct rf_t_resp *src);
 
@@ -81,6 +83,10 @@ struct rf_server {
  * (extra_args NULL-terminated, may be NULL) on a free port and waits (at most
  * 20 s) for GET /healthz = 200. */
 int rf_server_start(const char *db_url, const char *const *extra_args, struct rf_server *srv);
+/* The two halves of rf_server_start, for starting several servers at once:
+ * spawn (no wait, no retry) and then wait for /healthz (bounded). */
+int rf_server_spawn(const char *db_url, const char *const *extra_args, struct rf_server *srv);
+int rf_server_wait_healthy(struct rf_server *srv);
 /* SIGTERM, then waitpid at most timeout_ms (0: 30 s); after that SIGKILL.
  * Returns the exit code (0..255) when the process exited on its own, or -1
  * (killed by a signal or by the timeout); the reason is printed on stderr
@@ -150,8 +156,8 @@ int rf_parallel(struct rf_par_req *reqs, int n);
 void rf_par_free(struct rf_par_req *reqs, int n);
 
 /* Milliseconds since an arbitrary start (CLOCK_MONOTONIC). */
-int64_t rf_now_ms(void);
-void rf_sleep_ms(int ms);
+int64_t rf_t_now_ms(void);
+void rf_t_sleep_ms(int ms);
 
 #ifdef __cplusplus
 }

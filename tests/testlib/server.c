@@ -34,14 +34,14 @@
 #define ARGS_MAX 32
 #define LIVE_MAX 64
 
-int64_t rf_now_ms(void)
+int64_t rf_t_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void rf_sleep_ms(int ms)
+void rf_t_sleep_ms(int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -183,16 +183,16 @@ static bool file_contains(const char *path, const char *needle)
  * running, -1 = error. */
 static int wait_bounded(pid_t pid, int timeout_ms, int *status)
 {
-    int64_t deadline = rf_now_ms() + timeout_ms;
+    int64_t deadline = rf_t_now_ms() + timeout_ms;
     for (;;) {
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid)
             return 1;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (rf_now_ms() >= deadline)
+        if (rf_t_now_ms() >= deadline)
             return 0;
-        rf_sleep_ms(20);
+        rf_t_sleep_ms(20);
     }
 }
 
@@ -238,64 +238,85 @@ static pid_t spawn_server(const char *db_url, int port, const char *const *extra
     return pid;
 }
 
-int rf_server_start(const char *db_url, const char *const *extra_args, struct rf_server *srv)
+int rf_server_spawn(const char *db_url, const char *const *extra_args, struct rf_server *srv)
 {
     memset(srv, 0, sizeof *srv);
     snprintf(srv->db_url, sizeof srv->db_url, "%s", db_url);
-    for (int attempt = 0; attempt < START_TRIES; attempt++) {
-        int c = atomic_fetch_add(&counter, 1);
-        snprintf(srv->out_path, sizeof srv->out_path, "/tmp/rf-srv-%d-%d.out", (int)getpid(), c);
-        snprintf(srv->err_path, sizeof srv->err_path, "/tmp/rf-srv-%d-%d.err", (int)getpid(), c);
-        srv->port = free_port();
-        if (srv->port <= 0) {
-            fprintf(stderr, "testlib: no free port: %s\n", strerror(errno));
-            return -1;
-        }
-        srv->pid = spawn_server(db_url, srv->port, extra_args, srv);
-        if (srv->pid < 0) {
-            fprintf(stderr, "testlib: fork: %s\n", strerror(errno));
-            return -1;
-        }
-        live_add(srv->pid);
-        int64_t deadline = rf_now_ms() + START_TIMEOUT_MS;
-        bool died = false;
-        while (rf_now_ms() < deadline) {
-            int status;
-            pid_t r = waitpid(srv->pid, &status, WNOHANG);
-            if (r == srv->pid) {
-                live_del(srv->pid);
-                char how[64];
-                describe_status(status, how, sizeof how);
-                died = true;
-                if (file_contains(srv->err_path, "in use") && attempt + 1 < START_TRIES) {
-                    fprintf(stderr, "testlib: port %d taken, retrying\n", srv->port);
-                    break;
-                }
-                fprintf(stderr, "testlib: `racefree serve --db %s` died at start (%s)\n", db_url,
-                        how);
-                rf_server_dump_log(srv, 8192);
-                srv->pid = 0;
-                return -1;
-            }
-            struct rf_t_resp r2;
-            if (rf_http(srv->port, "GET", "/healthz", NULL, NULL, 0, &r2) == 0 &&
-                r2.status == 200) {
-                rf_resp_free(&r2);
-                return 0;
-            }
-            rf_resp_free(&r2);
-            rf_sleep_ms(50);
-        }
-        if (died)
-            continue;
-        fprintf(stderr, "testlib: server on port %d not healthy after %d ms\n", srv->port,
-                START_TIMEOUT_MS);
-        rf_server_dump_log(srv, 8192);
-        kill(srv->pid, SIGKILL);
-        waitpid(srv->pid, NULL, 0);
-        live_del(srv->pid);
+    int c = atomic_fetch_add(&counter, 1);
+    snprintf(srv->out_path, sizeof srv->out_path, "/tmp/rf-srv-%d-%d.out", (int)getpid(), c);
+    snprintf(srv->err_path, sizeof srv->err_path, "/tmp/rf-srv-%d-%d.err", (int)getpid(), c);
+    srv->port = free_port();
+    if (srv->port <= 0) {
+        fprintf(stderr, "testlib: no free port: %s\n", strerror(errno));
+        return -1;
+    }
+    srv->pid = spawn_server(db_url, srv->port, extra_args, srv);
+    if (srv->pid < 0) {
+        fprintf(stderr, "testlib: fork: %s\n", strerror(errno));
         srv->pid = 0;
         return -1;
+    }
+    live_add(srv->pid);
+    return 0;
+}
+
+/* 0 = healthy; -1 = died or timed out (reaped/killed, logged); -2 = died
+ * because its port was taken (worth another try). */
+static int wait_healthy(struct rf_server *srv, bool retry_port)
+{
+    int64_t deadline = rf_t_now_ms() + START_TIMEOUT_MS;
+    while (rf_t_now_ms() < deadline) {
+        int status;
+        pid_t r = waitpid(srv->pid, &status, WNOHANG);
+        if (r == srv->pid) {
+            live_del(srv->pid);
+            srv->pid = 0;
+            if (retry_port && file_contains(srv->err_path, "in use")) {
+                fprintf(stderr, "testlib: port %d taken, retrying\n", srv->port);
+                return -2;
+            }
+            char how[64];
+            describe_status(status, how, sizeof how);
+            fprintf(stderr, "testlib: `racefree serve --db %s` died at start (%s)\n",
+                    srv->db_url, how);
+            rf_server_dump_log(srv, 8192);
+            return -1;
+        }
+        struct rf_t_resp r2;
+        if (rf_http(srv->port, "GET", "/healthz", NULL, NULL, 0, &r2) == 0 && r2.status == 200) {
+            rf_resp_free(&r2);
+            return 0;
+        }
+        rf_resp_free(&r2);
+        rf_t_sleep_ms(50);
+    }
+    fprintf(stderr, "testlib: server on port %d not healthy after %d ms\n", srv->port,
+            START_TIMEOUT_MS);
+    rf_server_dump_log(srv, 8192);
+    kill(srv->pid, SIGKILL);
+    waitpid(srv->pid, NULL, 0);
+    live_del(srv->pid);
+    srv->pid = 0;
+    return -1;
+}
+
+int rf_server_wait_healthy(struct rf_server *srv)
+{
+    if (srv->pid <= 0)
+        return -1;
+    return wait_healthy(srv, false) == 0 ? 0 : -1;
+}
+
+int rf_server_start(const char *db_url, const char *const *extra_args, struct rf_server *srv)
+{
+    for (int attempt = 0; attempt < START_TRIES; attempt++) {
+        if (rf_server_spawn(db_url, extra_args, srv) != 0)
+            return -1;
+        int rc = wait_healthy(srv, attempt + 1 < START_TRIES);
+        if (rc == 0)
+            return 0;
+        if (rc == -1)
+            return -1;
     }
     return -1;
 }
@@ -399,10 +420,10 @@ int rf_cli_run(const char *const *args, char *out, size_t out_cap, char *err, si
     char scratch[4096];
     struct pollfd pf[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
     int open_fds = 2;
-    int64_t deadline = rf_now_ms() + timeout_ms;
+    int64_t deadline = rf_t_now_ms() + timeout_ms;
     bool timed_out = false;
     while (open_fds > 0) {
-        int64_t left = deadline - rf_now_ms();
+        int64_t left = deadline - rf_t_now_ms();
         if (left <= 0) {
             timed_out = true;
             break;
@@ -445,7 +466,7 @@ int rf_cli_run(const char *const *args, char *out, size_t out_cap, char *err, si
         err[elen] = '\0';
 
     int status = 0;
-    int w = wait_bounded(pid, timed_out ? 0 : (int)(deadline - rf_now_ms() + 1000), &status);
+    int w = wait_bounded(pid, timed_out ? 0 : (int)(deadline - rf_t_now_ms() + 1000), &status);
     if (w != 1) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);

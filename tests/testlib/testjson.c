@@ -15,13 +15,13 @@ json_t *rf_resp_json(const struct rf_t_resp *r)
     return json_loadb(r->body, r->body_len, 0, &e);
 }
 
-const char *rf_json_str(json_t *obj, const char *name)
+const char *rf_t_json_str(json_t *obj, const char *name)
 {
     json_t *v = obj ? json_object_get(obj, name) : NULL;
     return json_is_string(v) ? json_string_value(v) : "";
 }
 
-int64_t rf_json_int(json_t *obj, const char *name)
+int64_t rf_t_json_int(json_t *obj, const char *name)
 {
     json_t *v = obj ? json_object_get(obj, name) : NULL;
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
@@ -30,7 +30,7 @@ int64_t rf_json_int(json_t *obj, const char *name)
 void rf_problem_code(const struct rf_t_resp *r, char *out, size_t cap)
 {
     json_t *j = rf_resp_json(r);
-    snprintf(out, cap, "%s", rf_json_str(j, "code"));
+    snprintf(out, cap, "%s", rf_t_json_str(j, "code"));
     json_decref(j);
 }
 
@@ -48,15 +48,15 @@ int rf_check_problem(const struct rf_t_resp *r, const char *want_code, char *why
         return -1;
     }
     int rc = 0;
-    const char *code = rf_json_str(j, "code");
+    const char *code = rf_t_json_str(j, "code");
     if (!*code || strspn(code, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(code)) {
         snprintf(why, cap, "code \"%s\" is not a snake_case string", code);
         rc = -1;
     } else if (want_code && strcmp(code, want_code) != 0) {
         snprintf(why, cap, "code is \"%s\", expected \"%s\"", code, want_code);
         rc = -1;
-    } else if (rf_json_int(j, "status") != r->status) {
-        snprintf(why, cap, "member status is %lld, HTTP status %d", (long long)rf_json_int(j, "status"),
+    } else if (rf_t_json_int(j, "status") != r->status) {
+        snprintf(why, cap, "member status is %lld, HTTP status %d", (long long)rf_t_json_int(j, "status"),
                  r->status);
         rc = -1;
     } else if (!json_is_string(json_object_get(j, "title")) ||

@@ -1,0 +1,228 @@
+/*
+ * cmd_serve.c - `racefree serve`: open the store (applying migrations),
+ * create the first admin key on an empty store, serve HTTP, purge expired
+ * Idempotency-Keys in the background, and shut down gracefully.
+ *
+ * Signals: SIGTERM and SIGINT are blocked before any thread exists (the
+ * library's executor, libmicrohttpd's threads and the maintenance thread
+ * inherit the mask), and main waits for them with sigwait(), so shutdown
+ * runs as ordinary code: stop accepting, drain in-flight requests, stop the
+ * daemon, stop maintenance, rf_close (which drains the executor), exit 0.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "base/assert.h"
+#include "base/limits.h"
+#include "cli/cli.h"
+#include "http/server.h"
+
+struct serve_args {
+    const char *db;
+    char host[RF_HOST_BYTES];
+    int port;
+    struct rf_options opt;
+    size_t body_max_bytes;
+};
+
+static int serve_flag(int c, struct serve_args *a) {
+    long v = 0;
+    switch (c) {
+    case 'd': a->db = optarg; return 0;
+    case 'l':
+        if (!rf_http_parse_listen(optarg, a->host, &a->port))
+            return cli_usage_error("serve", "--listen must be HOST:PORT, got '%s'", optarg);
+        return 0;
+    case 's':
+        if (strcmp(optarg, "full") == 0) a->opt.sync = RF_SYNC_FULL;
+        else if (strcmp(optarg, "normal") == 0) a->opt.sync = RF_SYNC_NORMAL;
+        else return cli_usage_error("serve", "--sync must be full or normal");
+        return 0;
+    case 'b':
+        if (!cli_parse_long(optarg, 1, RF_BODY_BYTES_CONFIG_MAX, &v))
+            return cli_usage_error("serve", "--body-max-bytes must be 1..%d",
+                                   RF_BODY_BYTES_CONFIG_MAX);
+        a->body_max_bytes = (size_t)v;
+        return 0;
+    case 'r':
+        if (!cli_parse_long(optarg, 1, RF_IDEM_RETENTION_HOURS_MAX, &v))
+            return cli_usage_error("serve", "--idem-retention-hours must be 1..%d",
+                                   RF_IDEM_RETENTION_HOURS_MAX);
+        a->opt.idem_retention_ms = (int64_t)v * 3600 * 1000;
+        return 0;
+    case 'p':
+        if (!cli_parse_long(optarg, 1, RF_POOL_CONNS_MAX, &v))
+            return cli_usage_error("serve", "--pool must be 1..%d", RF_POOL_CONNS_MAX);
+        a->opt.pool_conns = (int)v;
+        return 0;
+    case 't': a->opt.test_hooks = true; return 0;
+    default: return cli_usage_error("serve", "bad option");
+    }
+}
+
+static int serve_parse(int argc, char **argv, struct serve_args *a) {
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"sync", required_argument, NULL, 's'},
+        {"body-max-bytes", required_argument, NULL, 'b'},
+        {"idem-retention-hours", required_argument, NULL, 'r'},
+        {"pool", required_argument, NULL, 'p'},
+        {"test-hooks", no_argument, NULL, 't'},
+        {NULL, 0, NULL, 0}};
+    const char *listen = getenv("RACEFREE_LISTEN");
+    if (!listen || !*listen) listen = CLI_LISTEN_DEFAULT;
+    if (!rf_http_parse_listen(listen, a->host, &a->port))
+        return cli_usage_error("serve", "RACEFREE_LISTEN must be HOST:PORT, got '%s'", listen);
+    optind = 0;
+    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+        int rc = serve_flag(c, a);
+        if (rc) return rc;
+    }
+    if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    a->db = cli_db_url(a->db);
+    return 0;
+}
+
+/* ---- Maintenance: purge expired Idempotency-Keys -------------------------- */
+
+struct maint {
+    rf *db;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;  /* CLOCK_MONOTONIC */
+    bool stop;
+};
+
+static void maint_purge(rf *db) {
+    for (int round = 0; round < RF_IDEM_PURGE_ROUNDS_MAX; round++) {
+        int purged = 0;
+        rf_err err = rf_idem_purge(db, RF_IDEM_PURGE_BATCH, &purged);
+        if (err != RF_OK) {
+            fprintf(stderr, "racefree: idempotency purge: %s\n", rf_err_code(err));
+            return;
+        }
+        if (purged < RF_IDEM_PURGE_BATCH) return;
+    }
+}
+
+static void *maint_main(void *arg) {
+    struct maint *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += RF_IDEM_PURGE_INTERVAL_MS / 1000;
+        while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &until) == 0) {
+        }
+        if (m->stop) break;
+        pthread_mutex_unlock(&m->mu);
+        maint_purge(m->db);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static bool maint_start(struct maint *m, rf *db) {
+    m->db = db;
+    m->stop = false;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&m->mu, NULL);
+    return pthread_create(&m->thread, NULL, maint_main, m) == 0;
+}
+
+static void maint_stop(struct maint *m) {
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+}
+
+/* ---- Serving ----------------------------------------------------------------- */
+
+/* The first admin key, when this start created it (shown once). */
+struct boot_key {
+    bool created;
+    struct rf_key key;
+    char secret[RF_KEY_SECRET_BYTES];
+};
+
+static void boot_key_print(struct boot_key *b, const char *host, int port) {
+    if (!b->created) return;
+    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+    printf("racefree: created the first admin key (id %s). It is shown once, now; store it:\n"
+           "%s\n"
+           "Try it:\n"
+           "  curl -s -H \"Authorization: Bearer %s\" http://%s:%d/v1/keys\n",
+           b->key.id, b->secret, b->secret, host, port);
+    fflush(stdout);
+    sodium_memzero(b->secret, sizeof b->secret);
+}
+
+/* Serves until SIGTERM/SIGINT. The first admin key exists before the server
+ * accepts, and is printed before the "listening" line. */
+static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
+    struct boot_key boot = {0};
+    rf_err err = rf_key_bootstrap(db, &boot.key, boot.secret, &boot.created);
+    if (err != RF_OK) return cli_fail("creating the first admin key", err);
+    char msg[256];
+    struct rf_http_config cfg = {.db = db, .host = a->host, .port = a->port,
+                                 .body_max_bytes = a->body_max_bytes,
+                                 .test_hooks = a->opt.test_hooks};
+    struct rf_http_server *srv = rf_http_start(&cfg, msg, sizeof msg);
+    if (!srv) {
+        fprintf(stderr, "racefree: %s\n", msg);
+        return CLI_EXIT_FAIL;
+    }
+    struct maint m;
+    if (!maint_start(&m, db)) {
+        rf_http_stop(srv);
+        return cli_fail("starting maintenance", RF_ERR_NOMEM);
+    }
+    boot_key_print(&boot, a->host, rf_http_port(srv));
+    if (a->opt.test_hooks) fprintf(stderr, "racefree: test hooks are on (/v1/_test/*)\n");
+    fprintf(stderr, "racefree: listening on http://%s:%d (db: %s)\n", a->host, rf_http_port(srv),
+            rf_backend_name(db));
+    int sig = 0;
+    sigwait(sigs, &sig);
+    fprintf(stderr, "racefree: %s: stopping (draining in-flight requests)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rf_http_stop(srv);
+    maint_stop(&m);
+    return CLI_EXIT_OK;
+}
+
+int cmd_serve(int argc, char **argv) {
+    struct serve_args a = {0};
+    int rc = serve_parse(argc, argv, &a);
+    if (rc) return rc;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    int masked = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    RF_ASSERT(masked == 0);
+    signal(SIGPIPE, SIG_IGN);
+    rf *db = NULL;
+    rc = cli_open(a.db, &a.opt, &db);
+    if (rc) return rc;
+    rc = serve_run(&a, db, &sigs);
+    rf_close(db);
+    if (rc == CLI_EXIT_OK) fprintf(stderr, "racefree: stopped\n");
+    return rc;
+}

@@ -1,0 +1,131 @@
+/*
+ * main.c - the racefree command line: a table mapping command names to
+ * cmd_<name>() in cmd_<name>.c (Redis style), `racefree help [CMD]`, and the
+ * helpers the commands share (see cli.h).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+    {"serve", cmd_serve,
+     "[--db URL] [--listen HOST:PORT] [--sync full|normal] [--body-max-bytes N]\n"
+     "                [--idem-retention-hours N] [--pool N] [--test-hooks]",
+     "run the HTTP API server"},
+    {"migrate", cmd_migrate, "[--db URL]", "apply schema migrations and print the version"},
+    {"keys", cmd_keys,
+     "create --role admin|service|worker|readonly [--name N] [--db URL]\n"
+     "       racefree keys list [--db URL]\n"
+     "       racefree keys revoke ID [--db URL]",
+     "create, list and revoke API keys"},
+    {"help", cmd_help, "[COMMAND]", "show this help or a command's usage"},
+};
+static const size_t commands_count = sizeof commands / sizeof commands[0];
+
+static const struct cli_cmd *find_cmd(const char *name) {
+    for (size_t i = 0; i < commands_count; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void print_usage(FILE *f, const struct cli_cmd *c) {
+    fprintf(f, "usage: racefree %s %s\n", c->name, c->usage);
+}
+
+static void print_help(FILE *f) {
+    fprintf(f, "racefree - race-free transaction service\n\ncommands:\n");
+    for (size_t i = 0; i < commands_count; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nThe database URL is --db, else $RACEFREE_DB, else %s\n"
+               "(sqlite:PATH or postgres://...). serve listens on --listen, else\n"
+               "$RACEFREE_LISTEN, else %s.\n"
+               "Run `racefree help COMMAND` for a command's usage.\n",
+            CLI_DB_DEFAULT, CLI_LISTEN_DEFAULT);
+}
+
+static int cmd_help(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    const struct cli_cmd *c = find_cmd(argv[1]);
+    if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);
+    print_usage(stdout, c);
+    printf("  %s\n", c->summary);
+    return CLI_EXIT_OK;
+}
+
+const char *cli_db_url(const char *flag) {
+    if (flag) return flag;
+    const char *env = getenv("RACEFREE_DB");
+    return (env && *env) ? env : CLI_DB_DEFAULT;
+}
+
+bool cli_parse_long(const char *text, long min, long max, long *out) {
+    if (!text || !*text) return false;
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (*end != '\0' || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    fprintf(stderr, "racefree %s: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    const struct cli_cmd *c = find_cmd(cmd);
+    if (c) print_usage(stderr, c);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_fail(const char *what, rf_err err) {
+    fprintf(stderr, "racefree: %s: %s\n", what, rf_err_code(err));
+    return CLI_EXIT_FAIL;
+}
+
+int cli_open(const char *url, const struct rf_options *opt, rf **out) {
+    rf_err err = rf_open(url, opt, out);
+    if (err == RF_OK) return 0;
+    if (err == RF_ERR_SCHEMA_TOO_NEW) {
+        fprintf(stderr,
+                "racefree: the database schema is newer than this binary (which knows schema "
+                "version %d); run a newer racefree\n",
+                rf_schema_version_latest());
+        return CLI_EXIT_USAGE;
+    }
+    if (err == RF_ERR_INVALID) {
+        fprintf(stderr, "racefree: invalid database URL (use sqlite:PATH or postgres://...)\n");
+        return CLI_EXIT_USAGE;
+    }
+    /* The URL may hold a password: name only the back end. */
+    fprintf(stderr, "racefree: cannot open the %s database: %s\n",
+            strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgres", rf_err_code(err));
+    return CLI_EXIT_FAIL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        print_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    const struct cli_cmd *c = find_cmd(argv[1]);
+    if (!c) {
+        fprintf(stderr, "racefree: unknown command '%s'\n\n", argv[1]);
+        print_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,98 @@
+/*
+ * h_test.c - fault injection for the black-box tests: hidden routes that the
+ * server registers only with `serve --test-hooks` (admin key required), each
+ * a thin wrapper over an rf_test_* library hook. Never documented in
+ * docs/openapi.yaml; never served in production.
+ */
+#include <string.h>
+
+#include "base/limits.h"
+#include "http/handlers.h"
+#include "http/request.h"
+#include "http/respond.h"
+
+/* The hook to run, with its parsed arguments. */
+struct hook_state {
+    enum { HOOK_DELAY, HOOK_FAIL_NEXT, HOOK_FAIL_COMMIT } hook;
+    int64_t ms;
+    const char *op;
+    rf_err err;
+};
+
+static rf_err hook_call(struct rf_http_req *req, void *state, struct rf_idem *idem) {
+    (void)idem;
+    const struct hook_state *s = state;
+    switch (s->hook) {
+    case HOOK_DELAY: rf_test_set_op_delay(req->ctx->db, (int)s->ms); break;
+    case HOOK_FAIL_NEXT: rf_test_fail_next(req->ctx->db, s->op, s->err); break;
+    case HOOK_FAIL_COMMIT: rf_test_fail_next_commit(req->ctx->db); break;
+    }
+    return RF_OK;
+}
+
+static rf_err hook_render(void *ctx, const void *result, struct rf_reply *out) {
+    (void)ctx;
+    (void)result;
+    rf_reply_empty(out, 204);
+    return RF_OK;
+}
+
+/* Runs the parsed hook through the shared handler shape. */
+static void hook_run(struct rf_http_req *req, struct hook_state *s, struct rf_reply *out) {
+    const struct rf_http_op op = {.call = hook_call, .render = hook_render, .state = s};
+    rf_http_run(req, &op, out);
+}
+
+void h_test_op_delay(struct rf_http_req *req, struct rf_reply *out) {
+    static const struct rf_field_spec spec[] = {
+        {"ms", RF_FIELD_INT, true, 0, 0, RF_TEST_DELAY_MS_MAX}};
+    struct rf_field_val v[1];
+    struct rf_problem p;
+    if (!rf_req_fields(req, false, spec, 1, v, &p)) {
+        rf_reply_problem(out, &p);
+        return;
+    }
+    struct hook_state s = {.hook = HOOK_DELAY, .ms = v[0].num};
+    hook_run(req, &s, out);
+}
+
+static bool err_from_code(const char *code, rf_err *out) {
+    for (int e = RF_ERR_INVALID; e < RF_ERR__COUNT; e++) {
+        if (strcmp(rf_err_code((rf_err)e), code) == 0) {
+            *out = (rf_err)e;
+            return true;
+        }
+    }
+    return false;
+}
+
+void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out) {
+    static const struct rf_field_spec spec[] = {
+        {"op", RF_FIELD_STRING, true, RF_ID_CHARS_MAX, 0, 0},
+        {"code", RF_FIELD_STRING, true, RF_ID_CHARS_MAX, 0, 0}};
+    struct rf_field_val v[2];
+    struct rf_problem p;
+    struct hook_state s = {.hook = HOOK_FAIL_NEXT};
+    if (!rf_req_fields(req, false, spec, 2, v, &p)) {
+        rf_reply_problem(out, &p);
+        return;
+    }
+    if (!err_from_code(v[1].str, &s.err)) {
+        rf_problem_set(&p, 400, "invalid_field", "field 'code' must be an error code such as "
+                                                 "store_unavailable");
+        rf_reply_problem(out, &p);
+        return;
+    }
+    s.op = v[0].str;
+    hook_run(req, &s, out);
+}
+
+void h_test_fail_next_commit(struct rf_http_req *req, struct rf_reply *out) {
+    struct rf_problem p;
+    if (!rf_req_fields(req, true, NULL, 0, NULL, &p)) {
+        rf_reply_problem(out, &p);
+        return;
+    }
+    struct hook_state s = {.hook = HOOK_FAIL_COMMIT};
+    hook_run(req, &s, out);
+}

@@ -1,0 +1,208 @@
+/*
+ * test_faults - a failed request changes nothing; acknowledged work is kept.
+ *
+ * Uses the server's fault-injection hooks (serve --test-hooks):
+ *  - an operation forced to fail after doing its writes (fail-next) answers
+ *    its error as problem+json and leaves nothing behind: no row, no version
+ *    bump, and no stored Idempotency-Key response (the retry runs for real);
+ *  - among 16 concurrent grants (held together by op-delay so that on SQLite
+ *    they share a group-commit batch) the one forced to fail is the only one
+ *    missing; the 15 others are committed and answered 201;
+ *  - a commit that fails as a store error would (fail-next-commit) answers
+ *    503 store_unavailable with Retry-After to the operations it carried,
+ *    none of which is in the store, while every operation answered 2xx is.
+ */
+#include "http_env.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define BATCH 16
+
+static void hook_fail_commit(struct env *e)
+{
+    struct rf_t_resp r;
+    env_req(e, "POST", "/v1/_test/fail-next-commit", e->admin, NULL, NULL, &r);
+    if (r.status < 200 || r.status > 299)
+        fail_msg("POST /v1/_test/fail-next-commit: HTTP %d %s", r.status,
+                 r.body ? r.body : r.errmsg);
+    rf_resp_free(&r);
+}
+
+static int get_status(struct env *e, const char *path)
+{
+    struct rf_t_resp r;
+    env_req(e, "GET", path, e->readonly, NULL, NULL, &r);
+    int s = r.status;
+    rf_resp_free(&r);
+    return s;
+}
+
+static void test_forced_error_writes_nothing(void **state)
+{
+    (void)state;
+    struct env e;
+    env_start(&e, true, NULL);
+    char user[64], path[512], ik[64], h[128];
+    RID(user, "u");
+    ent_path(path, sizeof path, user, "pro");
+    RID(ik, "idem");
+    snprintf(h, sizeof h, "Idempotency-Key: %s", ik);
+    const char *hdrs[] = {h, NULL};
+    struct rf_t_resp r;
+
+    /* internal error: 500 problem+json, nothing written */
+    hook_fail_next(&e, "entitlement_grant", "internal");
+    env_req(&e, "PUT", path, e.service, "{\"source\": \"f\"}", hdrs, &r);
+    RF_ASSERT_PROBLEM(&r, 500, "internal");
+    rf_resp_free(&r);
+    assert_int_equal(get_status(&e, path), 404);
+    assert_int_equal(list_all_count(&e, user, "all"), 0);
+
+    /* store unavailable: 503 with Retry-After, nothing written */
+    hook_fail_next(&e, "entitlement_grant", "store_unavailable");
+    env_req(&e, "PUT", path, e.service, "{\"source\": \"f\"}", hdrs, &r);
+    RF_ASSERT_PROBLEM(&r, 503, "store_unavailable");
+    if (!rf_resp_header(&r, "Retry-After"))
+        fail_msg("503 without Retry-After");
+    rf_resp_free(&r);
+    assert_int_equal(get_status(&e, path), 404);
+
+    /* The retry with the same Idempotency-Key runs for real: no stored
+     * failure is replayed. */
+    env_req(&e, "PUT", path, e.service, "{\"source\": \"f\"}", hdrs, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    const char *rp = rf_resp_header(&r, "Idempotent-Replayed");
+    assert_true(rp == NULL || strcasecmp(rp, "true") != 0);
+    json_t *j = ent_check(&r, user, "pro");
+    assert_int_equal(rf_t_json_int(j, "version"), 1);
+    json_decref(j);
+    rf_resp_free(&r);
+
+    /* A revoke forced to fail leaves the entitlement active at version 1. */
+    hook_fail_next(&e, "entitlement_revoke", "internal");
+    env_req(&e, "DELETE", path, e.service, NULL, NULL, &r);
+    RF_ASSERT_PROBLEM(&r, 500, "internal");
+    rf_resp_free(&r);
+    env_req(&e, "GET", path, e.readonly, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    j = ent_check(&r, user, "pro");
+    assert_string_equal(rf_t_json_str(j, "status"), "active");
+    assert_int_equal(rf_t_json_int(j, "version"), 1);
+    json_decref(j);
+    rf_resp_free(&r);
+    env_stop(&e);
+}
+
+static void fill_batch(struct env *e, struct rf_par_req *reqs, const char *user)
+{
+    memset(reqs, 0, sizeof(struct rf_par_req) * BATCH);
+    for (int i = 0; i < BATCH; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "ent-%02d", i);
+        reqs[i].port = e->srv.port;
+        reqs[i].method = "PUT";
+        ent_path(reqs[i].path, sizeof reqs[i].path, user, key);
+        reqs[i].api_key = e->service;
+    }
+}
+
+static void test_one_failure_in_a_batch(void **state)
+{
+    (void)state;
+    struct env e;
+    env_start(&e, true, NULL);
+    char user[64];
+    RID(user, "u");
+    static struct rf_par_req reqs[BATCH];
+    fill_batch(&e, reqs, user);
+    hook_op_delay(&e, 100);
+    hook_fail_next(&e, "entitlement_grant", "internal");
+    assert_int_equal(rf_parallel(reqs, BATCH), 0);
+    hook_op_delay(&e, 0);
+    int failed = 0;
+    for (int i = 0; i < BATCH; i++) {
+        struct rf_t_resp *r = &reqs[i].resp;
+        if (r->status == 201) {
+            assert_int_equal(get_status(&e, reqs[i].path), 200);
+        } else if (r->status == 500) {
+            RF_ASSERT_PROBLEM(r, 500, "internal");
+            failed++;
+            assert_int_equal(get_status(&e, reqs[i].path), 404);
+        } else {
+            fail_msg("grant %d: HTTP %d (%s) %s", i, r->status, r->errmsg, r->body ? r->body : "");
+        }
+    }
+    assert_int_equal(failed, 1);
+    assert_int_equal(list_all_count(&e, user, "all"), BATCH - 1);
+    rf_par_free(reqs, BATCH);
+    env_stop(&e);
+}
+
+static void test_failed_commit(void **state)
+{
+    (void)state;
+    struct env e;
+    env_start(&e, true, NULL);
+    char user[64], path[512];
+    RID(user, "u");
+    ent_path(path, sizeof path, user, "solo");
+    struct rf_t_resp r;
+
+    /* One operation, its commit fails: 503, nothing there; then it works. */
+    hook_fail_commit(&e);
+    env_req(&e, "PUT", path, e.service, NULL, NULL, &r);
+    RF_ASSERT_PROBLEM(&r, 503, "store_unavailable");
+    if (!rf_resp_header(&r, "Retry-After"))
+        fail_msg("503 without Retry-After");
+    rf_resp_free(&r);
+    assert_int_equal(get_status(&e, path), 404);
+    env_req(&e, "PUT", path, e.service, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    rf_resp_free(&r);
+
+    /* A batch whose commit fails: the ones answered 503 are absent, every
+     * one answered 201 is present. */
+    static struct rf_par_req reqs[BATCH];
+    fill_batch(&e, reqs, user);
+    hook_op_delay(&e, 100);
+    hook_fail_commit(&e);
+    assert_int_equal(rf_parallel(reqs, BATCH), 0);
+    hook_op_delay(&e, 0);
+    int ok = 0, unavailable = 0;
+    for (int i = 0; i < BATCH; i++) {
+        struct rf_t_resp *q = &reqs[i].resp;
+        if (q->status == 201) {
+            ok++;
+            assert_int_equal(get_status(&e, reqs[i].path), 200);
+        } else if (q->status == 503) {
+            RF_ASSERT_PROBLEM(q, 503, "store_unavailable");
+            unavailable++;
+            assert_int_equal(get_status(&e, reqs[i].path), 404);
+        } else {
+            fail_msg("grant %d: HTTP %d (%s) %s", i, q->status, q->errmsg,
+                     q->body ? q->body : "");
+        }
+    }
+    print_message("failed commit: %d acknowledged, %d answered 503\n", ok, unavailable);
+    assert_true(unavailable >= 1);
+    assert_int_equal(list_all_count(&e, user, "all"), 1 + ok);
+    /* And the server is healthy afterwards. */
+    env_req(&e, "GET", "/readyz", NULL, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    rf_resp_free(&r);
+    rf_par_free(reqs, BATCH);
+    env_stop(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forced_error_writes_nothing),
+        cmocka_unit_test(test_one_failure_in_a_batch),
+        cmocka_unit_test(test_failed_commit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

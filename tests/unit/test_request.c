@@ -1,0 +1,385 @@
+/*
+ * test_request.c - the HTTP layer's pure parts without a server: the JSON
+ * body and field-spec validator, If-Match, Idempotency-Key, pagination,
+ * query choices, bearer tokens, request ids, route matching with path
+ * parameter validation, the rf_err -> status table and --listen parsing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base/ids.h"
+#include "base/limits.h"
+#include "http/request.h"
+#include "http/respond.h"
+#include "http/routes.h"
+#include "http/server.h"
+
+/* ---- JSON body and field specs --------------------------------------------- */
+
+enum { F_S, F_ID, F_T, F_O, F_B, F_I, N_FIELDS };
+static const struct rf_field_spec specs[N_FIELDS] = {
+    [F_S] = {"s", RF_FIELD_STRING, false, 4, 0, 0},
+    [F_ID] = {"id", RF_FIELD_ID, false, RF_ID_CHARS_MAX, 0, 0},
+    [F_T] = {"t", RF_FIELD_TIME, false, 0, 0, 0},
+    [F_O] = {"o", RF_FIELD_OBJECT, false, 64, 0, 0},
+    [F_B] = {"b", RF_FIELD_BOOL, false, 0, 0, 0},
+    [F_I] = {"i", RF_FIELD_INT, false, 0, -5, 5},
+};
+
+/* Parses text against specs; returns the problem code or NULL on success.
+ * String values borrow from the parsed body, kept until the next call. */
+static const char *check(const char *text, struct rf_field_val *vals) {
+    static struct rf_problem p;
+    static json_t *obj;
+    json_decref(obj);
+    obj = NULL;
+    memset(&p, 0, sizeof p);
+    if (!rf_json_body_parse(text, strlen(text), true, &obj, &p)) return p.code;
+    bool ok = rf_fields_parse(obj, specs, N_FIELDS, vals, &p);
+    if (!ok) {
+        assert_int_equal(p.status, 400);
+        return p.code;
+    }
+    return NULL;
+}
+
+static void test_body_parse(void **state) {
+    (void)state;
+    struct rf_problem p;
+    json_t *obj = (json_t *)1;
+    assert_true(rf_json_body_parse("", 0, true, &obj, &p));
+    assert_null(obj);
+    assert_true(rf_json_body_parse(" \n", 2, true, &obj, &p));
+    assert_null(obj);
+    assert_false(rf_json_body_parse("", 0, false, &obj, &p));
+    assert_string_equal(p.code, "invalid_request");
+    assert_false(rf_json_body_parse("{", 1, true, &obj, &p));
+    assert_string_equal(p.code, "malformed_json");
+    assert_false(rf_json_body_parse("{} x", 4, true, &obj, &p));
+    assert_string_equal(p.code, "malformed_json");
+    const char *dup = "{\"a\":1,\"a\":2}";
+    assert_false(rf_json_body_parse(dup, strlen(dup), true, &obj, &p));
+    assert_string_equal(p.code, "malformed_json");
+    assert_false(rf_json_body_parse("[1]", 3, true, &obj, &p));
+    assert_string_equal(p.code, "invalid_request");
+    assert_false(rf_json_body_parse("\"x\"", 3, true, &obj, &p));
+    assert_string_equal(p.code, "invalid_request");
+}
+
+static void test_fields_ok(void **state) {
+    (void)state;
+    struct rf_field_val v[N_FIELDS];
+    assert_null(check("{}", v));
+    for (int i = 0; i < N_FIELDS; i++) assert_false(v[i].present);
+    assert_null(check("{\"s\":\"h\xc3\xa9ll\",\"id\":\"u-1.a:b_c\",\"t\":\"2026-02-15T10:04:05.123Z\","
+                      "\"o\":{\"z\":1,\"a\":[true]},\"b\":false,\"i\":-5}",
+                      v));
+    assert_string_equal(v[F_S].str, "h\xc3\xa9ll"); /* 4 characters, 5 bytes */
+    assert_string_equal(v[F_ID].str, "u-1.a:b_c");
+    assert_int_equal(v[F_T].num, 1771149845123LL);
+    assert_string_equal(v[F_O].json_text, "{\"a\":[true],\"z\":1}"); /* compact, sorted */
+    assert_true(v[F_B].present);
+    assert_false(v[F_B].flag);
+    assert_int_equal(v[F_I].num, -5);
+    rf_fields_clear(v, N_FIELDS);
+    /* null is "absent" for an optional field */
+    assert_null(check("{\"s\":null,\"o\":null}", v));
+    assert_false(v[F_S].present);
+    assert_false(v[F_O].present);
+}
+
+static void test_fields_rejected(void **state) {
+    (void)state;
+    struct rf_field_val v[N_FIELDS];
+    assert_string_equal(check("{\"x\":1}", v), "unknown_field");
+    assert_string_equal(check("{\"s\":1}", v), "invalid_field");
+    assert_string_equal(check("{\"s\":\"abcde\"}", v), "invalid_field");
+    assert_string_equal(check("{\"id\":\"a b\"}", v), "invalid_field");
+    assert_string_equal(check("{\"id\":\"\"}", v), "invalid_field");
+    assert_string_equal(check("{\"t\":\"2026-02-30T00:00:00Z\"}", v), "invalid_field");
+    assert_string_equal(check("{\"t\":\"yesterday\"}", v), "invalid_field");
+    assert_string_equal(check("{\"t\":5}", v), "invalid_field");
+    assert_string_equal(check("{\"o\":[]}", v), "invalid_field");
+    assert_string_equal(check("{\"o\":{\"k\":\"0123456789012345678901234567890123456789"
+                              "0123456789012345678901234567890123456789\"}}",
+                              v),
+                        "invalid_field"); /* larger than 64 bytes */
+    assert_string_equal(check("{\"b\":1}", v), "invalid_field");
+    assert_string_equal(check("{\"i\":6}", v), "invalid_field");
+    assert_string_equal(check("{\"i\":1.5}", v), "invalid_field");
+    assert_string_equal(check("{\"i\":\"1\"}", v), "invalid_field");
+}
+
+static void test_fields_required_and_depth(void **state) {
+    (void)state;
+    const struct rf_field_spec req[] = {{"role", RF_FIELD_STRING, true, 16, 0, 0},
+                                        {"meta", RF_FIELD_OBJECT, false, 4096, 0, 0}};
+    struct rf_field_val v[2];
+    struct rf_problem p;
+    assert_false(rf_fields_parse(NULL, req, 2, v, &p));
+    assert_string_equal(p.code, "invalid_field");
+    assert_non_null(strstr(p.detail, "'role'"));
+    /* nesting: RF_JSON_DEPTH_MAX levels pass, one more fails */
+    char text[512] = "{\"role\":\"x\",\"meta\":";
+    for (int depth = RF_JSON_DEPTH_MAX; depth <= RF_JSON_DEPTH_MAX + 1; depth++) {
+        size_t n = strlen("{\"role\":\"x\",\"meta\":");
+        text[n] = '\0';
+        for (int i = 0; i < depth - 1; i++) strcat(text, "{\"a\":");
+        strcat(text, "{}");
+        for (int i = 0; i < depth - 1; i++) strcat(text, "}");
+        strcat(text, "}");
+        json_t *obj = json_loads(text, 0, NULL);
+        assert_non_null(obj);
+        bool ok = rf_fields_parse(obj, req, 2, v, &p);
+        json_decref(obj);
+        assert_int_equal(ok, depth <= RF_JSON_DEPTH_MAX);
+        if (ok) rf_fields_clear(v, 2);
+        else assert_string_equal(p.code, "invalid_field");
+    }
+}
+
+/* ---- Headers ------------------------------------------------------------------- */
+
+static void test_if_match(void **state) {
+    (void)state;
+    struct rf_problem p;
+    int64_t v = -1;
+    assert_true(rf_if_match_parse(NULL, &v, &p));
+    assert_int_equal(v, 0);
+    assert_true(rf_if_match_parse("*", &v, &p));
+    assert_int_equal(v, 0);
+    assert_true(rf_if_match_parse("\"3\"", &v, &p));
+    assert_int_equal(v, 3);
+    assert_true(rf_if_match_parse("W/\"42\"", &v, &p));
+    assert_int_equal(v, 42);
+    assert_true(rf_if_match_parse(" 7 ", &v, &p));
+    assert_int_equal(v, 7);
+    assert_true(rf_if_match_parse("\"9223372036854775807\"", &v, &p));
+    assert_int_equal(v, INT64_MAX);
+    const char *bad[] = {"",      "\"0\"",  "0",       "-1",     "\"\"",   "\"3",
+                         "abc",   "\"1\", \"2\"", "W/3x", "\"9223372036854775808\"",
+                         "1.5",   "W/\"\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(rf_if_match_parse(bad[i], &v, &p));
+        assert_string_equal(p.code, "invalid_if_match");
+        assert_int_equal(p.status, 400);
+    }
+}
+
+static void test_idem_key(void **state) {
+    (void)state;
+    struct rf_problem p;
+    const char *k = "x";
+    assert_true(rf_idem_key_parse(NULL, &k, &p));
+    assert_null(k);
+    assert_true(rf_idem_key_parse("order-1 retry", &k, &p));
+    assert_string_equal(k, "order-1 retry");
+    char longk[300];
+    memset(longk, 'a', sizeof longk);
+    longk[255] = '\0';
+    assert_true(rf_idem_key_parse(longk, &k, &p));
+    longk[255] = 'a';
+    longk[256] = '\0';
+    assert_false(rf_idem_key_parse(longk, &k, &p));
+    assert_string_equal(p.code, "invalid_idempotency_key");
+    assert_false(rf_idem_key_parse("", &k, &p));
+    assert_false(rf_idem_key_parse("caf\xc3\xa9", &k, &p));
+    assert_false(rf_idem_key_parse("a\tb", &k, &p));
+}
+
+static void test_bearer_and_request_id(void **state) {
+    (void)state;
+    assert_string_equal(rf_bearer_token("Bearer rfk_a_b"), "rfk_a_b");
+    assert_string_equal(rf_bearer_token("bearer   tok"), "tok");
+    assert_null(rf_bearer_token(NULL));
+    assert_null(rf_bearer_token("Basic dXNlcg=="));
+    assert_null(rf_bearer_token("Bearer"));
+    assert_null(rf_bearer_token("Bearer "));
+    assert_null(rf_bearer_token("Bearertok"));
+    assert_null(rf_bearer_token("Bearer a b"));
+    assert_true(rf_request_id_valid("abc-123-XYZ"));
+    assert_false(rf_request_id_valid(""));
+    assert_false(rf_request_id_valid("a_b"));
+    assert_false(rf_request_id_valid("a b"));
+    char id[80];
+    memset(id, 'a', sizeof id);
+    id[64] = '\0';
+    assert_true(rf_request_id_valid(id));
+    id[64] = 'a';
+    id[65] = '\0';
+    assert_false(rf_request_id_valid(id));
+}
+
+/* ---- Query ---------------------------------------------------------------------- */
+
+static void test_pagination(void **state) {
+    (void)state;
+    struct rf_problem p;
+    struct rf_page pg;
+    assert_true(rf_page_parse(NULL, NULL, &pg, &p));
+    assert_int_equal(pg.limit, RF_LIST_LIMIT_DEFAULT);
+    assert_null(pg.after);
+    assert_true(rf_page_parse("1", "c1", &pg, &p));
+    assert_int_equal(pg.limit, 1);
+    assert_string_equal(pg.after, "c1");
+    assert_true(rf_page_parse("500", NULL, &pg, &p));
+    assert_int_equal(pg.limit, 500);
+    const char *bad_limits[] = {"0", "501", "-1", "", "abc", "1.5", "99999999999", " 5"};
+    for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
+        assert_false(rf_page_parse(bad_limits[i], NULL, &pg, &p));
+        assert_string_equal(p.code, "invalid_limit");
+    }
+    char cursor[RF_CURSOR_BYTES + 1];
+    memset(cursor, 'c', sizeof cursor);
+    cursor[RF_CURSOR_BYTES - 1] = '\0';
+    assert_true(rf_page_parse(NULL, cursor, &pg, &p));
+    cursor[RF_CURSOR_BYTES - 1] = 'c';
+    cursor[RF_CURSOR_BYTES] = '\0';
+    assert_false(rf_page_parse(NULL, cursor, &pg, &p));
+    assert_string_equal(p.code, "invalid_cursor");
+    assert_false(rf_page_parse(NULL, "", &pg, &p));
+    assert_false(rf_page_parse(NULL, "a\nb", &pg, &p));
+    assert_string_equal(p.code, "invalid_cursor");
+}
+
+static void test_query_choice(void **state) {
+    (void)state;
+    static const char *const names[] = {"active", "revoked", "expired", "all"};
+    struct rf_problem p;
+    size_t i = 99;
+    assert_true(rf_query_choice(NULL, "status", names, 4, 0, &i, &p));
+    assert_int_equal(i, 0);
+    assert_true(rf_query_choice("all", "status", names, 4, 0, &i, &p));
+    assert_int_equal(i, 3);
+    assert_false(rf_query_choice("ALL", "status", names, 4, 0, &i, &p));
+    assert_string_equal(p.code, "invalid_query_param");
+    assert_non_null(strstr(p.detail, "status"));
+}
+
+/* ---- Routes and ids --------------------------------------------------------------- */
+
+static void test_ids(void **state) {
+    (void)state;
+    assert_true(rf_id_valid("user_1"));
+    assert_true(rf_id_valid("a.b:c-d"));
+    assert_false(rf_id_valid(""));
+    assert_false(rf_id_valid("a/b"));
+    assert_false(rf_id_valid("a%20b"));
+    char id[RF_ID_CHARS_MAX + 2];
+    memset(id, 'x', sizeof id);
+    id[RF_ID_CHARS_MAX] = '\0';
+    assert_true(rf_id_valid(id));
+    id[RF_ID_CHARS_MAX] = 'x';
+    id[RF_ID_CHARS_MAX + 1] = '\0';
+    assert_false(rf_id_valid(id));
+}
+
+static void test_route_match(void **state) {
+    (void)state;
+    struct rf_match m;
+    rf_route_match("PUT", "/v1/users/u1/entitlements/pro", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_OK);
+    assert_string_equal(m.route->pattern, "/v1/users/{user_id}/entitlements/{key}");
+    assert_int_equal(m.n_params, 2);
+    assert_true(m.params[0].valid && m.params[1].valid);
+    assert_string_equal(m.params[0].value, "u1");
+    assert_string_equal(m.params[1].value, "pro");
+
+    rf_route_match("GET", "/v1/users/bad id/entitlements", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_OK); /* matched; rf_route_serve answers 400 */
+    assert_false(m.params[0].valid);
+
+    char longp[400] = "/v1/keys/";
+    memset(longp + 9, 'k', RF_ID_CHARS_MAX + 1);
+    rf_route_match("DELETE", longp, false, &m);
+    assert_int_equal(m.kind, RF_MATCH_OK);
+    assert_false(m.params[0].valid);
+
+    rf_route_match("PATCH", "/v1/users/u1/entitlements/pro", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_NO_METHOD);
+    assert_string_equal(m.allow, "PUT, DELETE, GET");
+
+    const char *none[] = {"/", "/v1", "/v1/keys/", "/v1/users//entitlements", "/healthz/x",
+                          "/v1/users/u/entitlements/k/x", "healthz", ""};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        rf_route_match("GET", none[i], false, &m);
+        assert_int_equal(m.kind, RF_MATCH_NONE);
+    }
+    rf_route_match("POST", "/v1/_test/op-delay", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_NONE); /* hidden without --test-hooks */
+    rf_route_match("POST", "/v1/_test/op-delay", true, &m);
+    assert_int_equal(m.kind, RF_MATCH_OK);
+}
+
+static void test_route_table(void **state) {
+    (void)state;
+    assert_true(rf_routes_count <= RF_HTTP_ROUTES_MAX);
+    for (size_t i = 0; i < rf_routes_count; i++) {
+        const struct rf_route *r = &rf_routes[i];
+        assert_non_null(r->fn);
+        /* no two rows share a method and pattern */
+        for (size_t j = 0; j < i; j++)
+            assert_false(strcmp(r->method, rf_routes[j].method) == 0 &&
+                         strcmp(r->pattern, rf_routes[j].pattern) == 0);
+        if (r->hidden) assert_int_equal(r->roles, RF_ROLE_ADMIN);
+    }
+}
+
+static void test_err_status(void **state) {
+    (void)state;
+    static const struct { rf_err err; int status; } want[] = {
+        {RF_ERR_INVALID, 400},          {RF_ERR_NOT_FOUND, 404},
+        {RF_ERR_ENTITLEMENT_NOT_FOUND, 404}, {RF_ERR_KEY_NOT_FOUND, 404},
+        {RF_ERR_UNAUTHENTICATED, 401},  {RF_ERR_FORBIDDEN, 403},
+        {RF_ERR_VERSION_MISMATCH, 412}, {RF_ERR_INVALID_STATE, 409},
+        {RF_ERR_CONFLICT, 409},         {RF_ERR_IDEM_REUSED, 422},
+        {RF_ERR_IDEM_IN_FLIGHT, 409},   {RF_ERR_OVERLOADED, 503},
+        {RF_ERR_SHUTTING_DOWN, 503},    {RF_ERR_UNAVAILABLE, 503},
+        {RF_ERR_RETRY, 503},            {RF_ERR_SCHEMA_TOO_NEW, 503},
+        {RF_ERR_NOMEM, 503},            {RF_ERR_INTERNAL, 500},
+    };
+    assert_int_equal(sizeof want / sizeof want[0], RF_ERR__COUNT - 1);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        assert_int_equal(rf_err_status(want[i].err), want[i].status);
+}
+
+static void test_listen(void **state) {
+    (void)state;
+    char host[RF_HOST_BYTES];
+    int port = -1;
+    assert_true(rf_http_parse_listen("127.0.0.1:8080", host, &port));
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 8080);
+    assert_true(rf_http_parse_listen("localhost:0", host, &port));
+    assert_string_equal(host, "localhost");
+    assert_int_equal(port, 0);
+    const char *bad[] = {"8080", ":8080", "host:", "host:65536", "host:80x", "host:123456"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(rf_http_parse_listen(bad[i], host, &port));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_body_parse),
+        cmocka_unit_test(test_fields_ok),
+        cmocka_unit_test(test_fields_rejected),
+        cmocka_unit_test(test_fields_required_and_depth),
+        cmocka_unit_test(test_if_match),
+        cmocka_unit_test(test_idem_key),
+        cmocka_unit_test(test_bearer_and_request_id),
+        cmocka_unit_test(test_pagination),
+        cmocka_unit_test(test_query_choice),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_route_match),
+        cmocka_unit_test(test_route_table),
+        cmocka_unit_test(test_err_status),
+        cmocka_unit_test(test_listen),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
