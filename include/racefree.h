@@ -51,6 +51,16 @@ typedef enum rf_err {
     RF_ERR_SCHEMA_TOO_NEW,        /* schema_too_new */
     RF_ERR_NOMEM,                 /* out_of_memory */
     RF_ERR_INTERNAL,              /* internal */
+    RF_ERR_ACCOUNT_NOT_FOUND,     /* account_not_found */
+    RF_ERR_ACCOUNT_EXISTS,        /* account_exists */
+    RF_ERR_TRANSFER_NOT_FOUND,    /* transfer_not_found */
+    RF_ERR_INSUFFICIENT_FUNDS,    /* insufficient_funds */
+    RF_ERR_CURRENCY_MISMATCH,     /* currency_mismatch */
+    RF_ERR_SAME_ACCOUNT,          /* same_account */
+    RF_ERR_DUPLICATE_REFERENCE,   /* duplicate_reference */
+    RF_ERR_AMOUNT_OVERFLOW,       /* amount_overflow: a balance would leave int64 */
+    RF_ERR_PAYOUT_NOT_FOUND,      /* payout_not_found */
+    RF_ERR_DUPLICATE_PROVIDER_PAYOUT, /* duplicate_provider_payout_id */
     RF_ERR__COUNT
 } rf_err;
 
