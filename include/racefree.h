@@ -227,6 +227,175 @@ struct rf_key_page {
 void rf_key_page_clear(struct rf_key_page *p);
 rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out);
 
+/* ---- Ledger (double entry) ---------------------------------------------
+ * Every transfer debits one account and credits another in one currency, so
+ * per currency the posted balances always sum to zero. A balance changes only
+ * through one guarded UPDATE (... WHERE posted - pending_debits >= amount
+ * unless the account may go negative), never read-modify-write. Each
+ * currency has system accounts "funding:<CUR>" and "payouts:<CUR>" that may
+ * go negative, made on the currency's first use. */
+#define RF_CURRENCY_BYTES 4
+#define RF_KIND_BYTES 8
+
+struct rf_account {
+    char id[RF_ID_BYTES];
+    char currency[RF_CURRENCY_BYTES];
+    char kind[RF_KIND_BYTES];     /* user | system */
+    bool allow_negative;
+    char *metadata_json;          /* malloc'd or NULL */
+    int64_t posted;               /* credits - debits, posted */
+    int64_t pending_debits;       /* held by pending transfers out */
+    int64_t pending_credits;      /* promised by pending transfers in */
+    int64_t available;            /* posted - pending_debits */
+    int64_t version;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+};
+void rf_account_clear(struct rf_account *a);
+
+struct rf_account_req {
+    const char *id;               /* NULL: the server makes one */
+    const char *currency;         /* ISO 4217, three upper-case letters */
+    const char *kind;             /* "user" | "system" */
+    bool allow_negative;
+    const char *metadata_json;
+};
+struct rf_account_res {
+    struct rf_account account;
+    bool created;                 /* false: the same account existed (200) */
+};
+/* An existing id with other attributes: RF_ERR_ACCOUNT_EXISTS. */
+rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
+                         struct rf_idem *idem);
+rf_err rf_account_get(rf *db, const char *id, struct rf_account *out);
+
+struct rf_transfer {
+    char id[RF_ID_BYTES];
+    char debit_account[RF_ID_BYTES];
+    char credit_account[RF_ID_BYTES];
+    int64_t amount_minor;
+    int64_t posted_amount_minor;  /* 0 unless posted */
+    char currency[RF_CURRENCY_BYTES];
+    char status[RF_STATUS_BYTES]; /* posted | pending | voided */
+    bool pending;                 /* created as a hold */
+    char *reference;              /* malloc'd or NULL */
+    char *metadata_json;          /* malloc'd or NULL */
+    int64_t expires_at_ms;        /* 0: never */
+    int64_t created_at_ms;
+    int64_t resolved_at_ms;       /* 0: not resolved */
+    int64_t version;
+};
+void rf_transfer_clear(struct rf_transfer *t);
+
+struct rf_transfer_req {
+    const char *debit_account;
+    const char *credit_account;
+    int64_t amount_minor;         /* > 0 */
+    const char *currency;
+    bool pending;
+    const char *reference;        /* NULL or unique */
+    const char *metadata_json;
+    int64_t expires_at_ms;        /* pending only; 0: never */
+};
+struct rf_transfer_res {
+    struct rf_transfer transfer;
+    char existing_id[RF_ID_BYTES]; /* with RF_ERR_DUPLICATE_REFERENCE */
+};
+rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
+                          struct rf_idem *idem);
+/* Posts a pending transfer: amount_minor 0 posts all, less posts part and
+ * releases the rest. A transfer resolves at most once: RF_ERR_INVALID_STATE. */
+rf_err rf_transfer_post(rf *db, const char *id, int64_t amount_minor,
+                        struct rf_transfer_res *res, struct rf_idem *idem);
+rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
+                        struct rf_idem *idem);
+rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out);
+/* Voids pending transfers past expires_at, at most batch_max per call. */
+rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out);
+
+/* Seed 003: credit an account from its currency's funding account. */
+rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount_minor, const char *reason,
+                       struct rf_transfer_res *res, struct rf_idem *idem);
+
+struct rf_entry {
+    int64_t seq;                  /* the account's version after the entry */
+    char transfer_id[RF_ID_BYTES];
+    char side[RF_KIND_BYTES];     /* debit | credit */
+    int64_t amount_minor;
+    int64_t balance_after;
+    int64_t created_at_ms;
+};
+struct rf_entry_page {
+    struct rf_entry *items;       /* malloc'd */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+void rf_entry_page_clear(struct rf_entry_page *p);
+rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
+                          struct rf_entry_page *out);
+
+/* The ledger's invariants, checked in one read transaction. */
+struct rf_ledger_check {
+    int64_t currencies;
+    int64_t currencies_unbalanced;  /* sum of posted != 0 */
+    int64_t accounts;
+    int64_t accounts_mismatched;    /* posted != sum of entries, or holds != pending transfers */
+};
+rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);
+
+/* ---- Payouts (seed 000, part 2) ---------------------------------------- */
+struct rf_payout {
+    char id[RF_ID_BYTES];
+    char account[RF_ID_BYTES];
+    int64_t amount_minor;
+    char currency[RF_CURRENCY_BYTES];
+    char provider[RF_ID_BYTES];
+    char destination_ref[RF_ID_BYTES];
+    char status[RF_STATUS_BYTES];   /* pending | paid | failed */
+    char hold_transfer_id[RF_ID_BYTES];
+    char provider_idempotency_key[RF_ID_BYTES];
+    char *provider_payout_id;       /* malloc'd or NULL */
+    int64_t attempt_count;
+    int64_t max_attempts;
+    char *last_error;               /* malloc'd or NULL */
+    char *metadata_json;            /* malloc'd or NULL */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t version;
+};
+void rf_payout_clear(struct rf_payout *p);
+
+struct rf_payout_req {
+    const char *account;
+    int64_t amount_minor;
+    const char *currency;
+    const char *provider;
+    const char *destination_ref;
+    const char *metadata_json;
+    int max_attempts;               /* 0: the default, 5 */
+};
+rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
+                        struct rf_idem *idem);
+/* attempt_count + 1, atomically; only while pending. */
+rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out, struct rf_idem *idem);
+/* Posts the hold; a repeat with the same provider id is an idempotent RF_OK. */
+rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
+                           struct rf_payout *out, struct rf_idem *idem);
+/* Records the failure; non-retryable or max_attempts reached voids the hold. */
+rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
+                        struct rf_payout *out, struct rf_idem *idem);
+rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out);
+
+struct rf_payout_page {
+    struct rf_payout *items;        /* malloc'd; rf_payout_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+void rf_payout_page_clear(struct rf_payout_page *p);
+/* status: NULL or "" for all, else pending | paid | failed. */
+rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
+                      struct rf_payout_page *out);
+
 /* ---- Maintenance -------------------------------------------------------
  * Purges expired Idempotency-Keys, at most batch_max rows per call, in its
  * own transaction. *purged_out gets the number removed. */

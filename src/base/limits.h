@@ -30,6 +30,10 @@
 #define RF_IDEM_PURGE_BATCH 1000
 #define RF_REPLY_BYTES_MAX (256 * 1024)        /* stored idempotent response */
 #define RF_TEST_DELAY_MS_MAX 10000
+#define RF_EXPIRE_BATCH_MAX 500                /* holds voided per expiry pass */
+#define RF_PAYOUT_MAX_ATTEMPTS_DEFAULT 5
+#define RF_PAYOUT_MAX_ATTEMPTS_MAX 100
+#define RF_REASON_CHARS_MAX 512               /* failure reasons, credit reasons */
 
 #define RF_HTTP_CONNS_MAX 1024
 #define RF_HTTP_TIMEOUT_S 30

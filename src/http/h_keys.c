@@ -81,7 +81,8 @@ void h_key_create(struct rf_http_req *req, struct rf_reply *out) {
     }
     s.name = v[F_NAME].present ? v[F_NAME].str : NULL;
     const struct rf_http_op op = {.call = create_call, .render = create_render, .state = &s,
-                                  .result = &s.key, .clear = create_clear, .idempotent = true};
+                                  .result = &s.key, .clear = create_clear, .idempotent = true,
+                                  .seal = true};
     rf_http_run(req, &op, out);
     rf_fields_clear(v, CREATE_FIELDS);
 }

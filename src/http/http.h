@@ -51,6 +51,7 @@ struct rf_http_req {
     void *src;                  /* passed to header() and query() */
     bool authenticated;
     struct rf_key key;          /* the caller, when authenticated */
+    const char *bearer;         /* the caller's API key text (never logged) */
     json_t *json;               /* parsed body; owned, rf_http_req_clear() */
 };
 

@@ -27,6 +27,8 @@
 
 /* The HTTP status an rf_err is answered with (RF_OK: 200). */
 int rf_err_status(rf_err err);
+/* The table has a row for err (every rf_err must; a unit test checks). */
+bool rf_err_mapped(rf_err err);
 
 /* Sets status and a compact JSON body (steals `body`), adds Content-Type.
  * On allocation failure the reply becomes an empty 503. */
@@ -68,6 +70,8 @@ struct rf_http_op {
     const void *result;     /* passed to render when rf_http_run calls it */
     void (*clear)(void *state); /* frees the result; may be NULL */
     bool idempotent;        /* the operation accepts an Idempotency-Key */
+    bool seal;              /* the reply carries a secret: the library stores it
+                             * sealed under the caller's key (rf_idem.seal_secret) */
 };
 
 /* Idempotency-Key header -> struct rf_idem -> call -> reply (stored or

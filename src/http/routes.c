@@ -146,6 +146,7 @@ static bool authorize(struct rf_http_req *req, unsigned roles, struct rf_reply *
         return false;
     }
     req->authenticated = true;
+    req->bearer = token;
     if (roles & (unsigned)req->key.role) return true;
     char need[64];
     roles_text(roles, need, sizeof need);

@@ -302,10 +302,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- Lifecycle ----------------------------------------------------------------- */
 
+/* libmicrohttpd's errors, prefixed; a client hanging up is not one. */
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (strncmp(msg, "Connection was closed by remote side", 36) == 0) return;
     fprintf(stderr, "racefree: http: %s%s", msg, strchr(msg, '\n') ? "" : "\n");
 }
 

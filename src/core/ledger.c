@@ -1,0 +1,676 @@
+/*
+ * ledger.c - double-entry accounts, transfers and holds (seed 003).
+ *
+ * The race in the seed: read the balance, add in the application, write it
+ * back; two requests double-apply or lose a credit. Here every balance change
+ * is ONE guarded UPDATE (move_apply): the deltas are applied by the database
+ * to the row it has locked, the funds check and the int64 range check are in
+ * its WHERE clause, and a miss is classified afterwards (not found, currency,
+ * insufficient funds, overflow) in the same transaction. Both accounts of a
+ * transfer are updated in id order, so two opposite transfers cannot
+ * deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
+ * account's new version, so history order is the order of the balance.
+ */
+#include "core/ledger.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+
+#define ACCOUNT_COLS                                                                   \
+    "id, currency, kind, allow_negative, metadata, posted, pending_debits,"           \
+    " pending_credits, version, created_at, updated_at"
+#define TRANSFER_COLS                                                                  \
+    "id, debit_account, credit_account, amount_minor, posted_amount, currency, status," \
+    " was_pending, reference, metadata, expires_at, created_at, resolved_at, version"
+
+bool ledger_currency_valid(const char *c) {
+    if (!c || strlen(c) != 3) return false;
+    for (int i = 0; i < 3; i++)
+        if (c[i] < 'A' || c[i] > 'Z') return false;
+    return true;
+}
+
+void ledger_system_id(const char *role, const char *currency, char *out) {
+    RF_ASSERT(ledger_currency_valid(currency));
+    snprintf(out, RF_ID_BYTES, "%s:%s", role, currency);
+}
+
+void rf_account_clear(struct rf_account *a) {
+    if (!a) return;
+    free(a->metadata_json);
+    memset(a, 0, sizeof *a);
+}
+
+void rf_transfer_clear(struct rf_transfer *t) {
+    if (!t) return;
+    free(t->reference);
+    free(t->metadata_json);
+    memset(t, 0, sizeof *t);
+}
+
+void rf_entry_page_clear(struct rf_entry_page *p) {
+    if (!p) return;
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+static void read_account(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct rf_account *a = out;
+    rf_account_clear(a);
+    rf_strcpy(a->id, sizeof a->id, store_text(tx, r, 0));
+    rf_strcpy(a->currency, sizeof a->currency, store_text(tx, r, 1));
+    rf_strcpy(a->kind, sizeof a->kind, store_text(tx, r, 2));
+    a->allow_negative = store_int(tx, r, 3) != 0;
+    a->metadata_json = core_dup_col(tx, r, 4);
+    a->posted = store_int(tx, r, 5);
+    a->pending_debits = store_int(tx, r, 6);
+    a->pending_credits = store_int(tx, r, 7);
+    a->version = store_int(tx, r, 8);
+    a->created_at_ms = store_int(tx, r, 9);
+    a->updated_at_ms = store_int(tx, r, 10);
+    if (__builtin_sub_overflow(a->posted, a->pending_debits, &a->available))
+        a->available = a->posted < 0 ? INT64_MIN : INT64_MAX;
+    RF_ASSERT(a->pending_debits >= 0 && a->pending_credits >= 0 && a->version >= 1);
+}
+
+static void read_transfer(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct rf_transfer *t = out;
+    rf_transfer_clear(t);
+    rf_strcpy(t->id, sizeof t->id, store_text(tx, r, 0));
+    rf_strcpy(t->debit_account, sizeof t->debit_account, store_text(tx, r, 1));
+    rf_strcpy(t->credit_account, sizeof t->credit_account, store_text(tx, r, 2));
+    t->amount_minor = store_int(tx, r, 3);
+    t->posted_amount_minor = store_int(tx, r, 4);
+    rf_strcpy(t->currency, sizeof t->currency, store_text(tx, r, 5));
+    rf_strcpy(t->status, sizeof t->status, store_text(tx, r, 6));
+    t->pending = store_int(tx, r, 7) != 0;
+    t->reference = core_dup_col(tx, r, 8);
+    t->metadata_json = core_dup_col(tx, r, 9);
+    t->expires_at_ms = store_int(tx, r, 10);
+    t->created_at_ms = store_int(tx, r, 11);
+    t->resolved_at_ms = store_int(tx, r, 12);
+    t->version = store_int(tx, r, 13);
+    RF_ASSERT(t->amount_minor > 0 && t->posted_amount_minor <= t->amount_minor);
+}
+
+/* ---- system accounts ---------------------------------------------------- */
+
+static const char SQL_SYSTEM_ACCOUNT[] =
+    "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
+    " pending_debits, pending_credits, version, created_at, updated_at)"
+    " VALUES ($1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3) ON CONFLICT (id) DO NOTHING";
+
+static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
+    static const char *const roles[] = {"funding", "payouts"};
+    for (int i = 0; i < 2; i++) {
+        char id[RF_ID_BYTES];
+        ledger_system_id(roles[i], currency, id);
+        store_val p[3] = {SV_S(id), SV_S(currency), SV_I(tx->now_ms)};
+        rf_err err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
+        if (err) return err;
+    }
+    return RF_OK;
+}
+
+/* An id of the form funding:CUR / payouts:CUR names a system account. */
+static bool is_system_id(const char *id, const char *currency) {
+    const char *colon = strchr(id, ':');
+    if (!colon || strcmp(colon + 1, currency) != 0) return false;
+    size_t n = (size_t)(colon - id);
+    return (n == 7 && strncmp(id, "funding", 7) == 0) || (n == 7 && strncmp(id, "payouts", 7) == 0);
+}
+
+/* ---- accounts ----------------------------------------------------------- */
+
+static const char SQL_ACCOUNT_INSERT[] =
+    "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
+    " pending_debits, pending_credits, version, created_at, updated_at)"
+    " VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 1, $6, $6) ON CONFLICT (id) DO NOTHING"
+    " RETURNING " ACCOUNT_COLS;
+static const char SQL_ACCOUNT_GET[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1";
+
+struct account_args {
+    const struct rf_account_req *req;
+    struct rf_account_res *res;
+};
+
+static rf_err op_account_create(struct rf_tx *tx, void *ctx) {
+    struct account_args *a = ctx;
+    const struct rf_account_req *req = a->req;
+    rf_account_clear(&a->res->account);
+    char id[RF_ID_BYTES];
+    if (req->id) rf_strcpy(id, sizeof id, req->id);
+    else rf_uuid7(tx->now_ms, id);
+    rf_err err = ensure_system_accounts(tx, req->currency);
+    if (err) return err;
+    store_val p[6] = {SV_S(id), SV_S(req->currency), SV_S(req->kind),
+                      SV_I(req->allow_negative ? 1 : 0), SV_S(req->metadata_json),
+                      SV_I(tx->now_ms)};
+    err = store_query_one(tx, SQL_ACCOUNT_INSERT, p, 6, read_account, &a->res->account);
+    a->res->created = err == RF_OK;
+    if (err != RF_ERR_NOT_FOUND) return err;
+    /* The id exists: the same account is an idempotent 200, another is a conflict. */
+    err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a->res->account);
+    if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
+    const struct rf_account *have = &a->res->account;
+    bool same = strcmp(have->currency, req->currency) == 0 && strcmp(have->kind, req->kind) == 0 &&
+                have->allow_negative == req->allow_negative;
+    return same ? RF_OK : RF_ERR_ACCOUNT_EXISTS;
+}
+
+rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
+                         struct rf_idem *idem) {
+    RF_ASSERT(db && req && res);
+    memset(res, 0, sizeof *res);
+    if ((req->id && !rf_id_valid(req->id)) || !ledger_currency_valid(req->currency) || !req->kind ||
+        (strcmp(req->kind, "user") != 0 && strcmp(req->kind, "system") != 0))
+        return RF_ERR_INVALID;
+    struct account_args a = {req, res};
+    rf_err err = core_write(db, "account_create", op_account_create, &a, res, idem);
+    if (err) rf_account_clear(&res->account);
+    return err;
+}
+
+static rf_err op_account_get(struct rf_tx *tx, void *ctx) {
+    struct rf_account *out = ctx;
+    char id[RF_ID_BYTES]; /* read_account clears out, so keep the id apart */
+    rf_strcpy(id, sizeof id, out->id);
+    store_val p[1] = {SV_S(id)};
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_ACCOUNT_NOT_FOUND : err;
+}
+
+rf_err rf_account_get(rf *db, const char *id, struct rf_account *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(id)) return RF_ERR_INVALID;
+    rf_strcpy(out->id, sizeof out->id, id);
+    rf_err err = core_read(db, "account_get", op_account_get, out);
+    if (err) rf_account_clear(out);
+    return err;
+}
+
+rf_err ledger_account_currency(struct rf_tx *tx, const char *id, char currency[RF_CURRENCY_BYTES]) {
+    struct rf_account a = {0};
+    store_val p[1] = {SV_S(id)};
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a);
+    if (!err) rf_strcpy(currency, RF_CURRENCY_BYTES, a.currency);
+    rf_account_clear(&a);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_ACCOUNT_NOT_FOUND : err;
+}
+
+/* ---- balance moves ------------------------------------------------------ */
+
+/* One account's change. Deltas are applied by the database; the WHERE clause
+ * keeps every column inside int64 and the available balance >= 0 unless the
+ * account may go negative. */
+struct move {
+    const char *account;
+    const char *currency;
+    const char *transfer_id;
+    int64_t d_posted, d_pdebits, d_pcredits;
+};
+
+static const char SQL_MOVE[] =
+    "UPDATE accounts SET posted = posted + $2, pending_debits = pending_debits + $3,"
+    " pending_credits = pending_credits + $4, version = version + 1, updated_at = $5"
+    " WHERE id = $1 AND currency = $6"
+    " AND posted >= $7 AND posted <= $8"
+    " AND pending_debits >= $9 AND pending_debits <= $10"
+    " AND pending_credits >= $11 AND pending_credits <= $12"
+    " AND (CASE WHEN allow_negative = 1 THEN 1 WHEN posted - pending_debits >= $13 THEN 1"
+    " ELSE 0 END) = 1"
+    " RETURNING posted, version";
+
+static const char SQL_ENTRY[] =
+    "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
+    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/* Bounds on a column so that column + d stays inside int64. */
+static void bounds(int64_t d, int64_t *lo, int64_t *hi) {
+    *lo = d < 0 ? INT64_MIN - d : INT64_MIN;
+    *hi = d > 0 ? INT64_MAX - d : INT64_MAX;
+}
+
+struct after {
+    int64_t posted, version;
+};
+
+static void read_after(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct after *a = out;
+    a->posted = store_int(tx, r, 0);
+    a->version = store_int(tx, r, 1);
+}
+
+/* Why a move missed: the account is absent, in another currency, short of
+ * funds, or a balance would leave int64. */
+static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
+    struct rf_account a = {0};
+    store_val p[1] = {SV_S(m->account)};
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a);
+    if (err == RF_ERR_NOT_FOUND) return RF_ERR_ACCOUNT_NOT_FOUND;
+    if (err) return err;
+    bool other_currency = strcmp(a.currency, m->currency) != 0;
+    int64_t need = m->d_pdebits - m->d_posted; /* what availability must cover */
+    bool short_funds = !a.allow_negative && a.posted - a.pending_debits < need;
+    rf_account_clear(&a);
+    if (other_currency) return RF_ERR_CURRENCY_MISMATCH;
+    return short_funds ? RF_ERR_INSUFFICIENT_FUNDS : RF_ERR_AMOUNT_OVERFLOW;
+}
+
+static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *after) {
+    int64_t plo, phi, dlo, dhi, clo, chi;
+    bounds(m->d_posted, &plo, &phi);
+    bounds(m->d_pdebits, &dlo, &dhi);
+    bounds(m->d_pcredits, &clo, &chi);
+    int64_t need = m->d_pdebits - m->d_posted; /* both bounded by transfer amounts */
+    store_val p[13] = {SV_S(m->account), SV_I(m->d_posted), SV_I(m->d_pdebits),
+                       SV_I(m->d_pcredits), SV_I(tx->now_ms), SV_S(m->currency), SV_I(plo),
+                       SV_I(phi), SV_I(dlo), SV_I(dhi), SV_I(clo), SV_I(chi), SV_I(need)};
+    rf_err err = store_query_one(tx, SQL_MOVE, p, 13, read_after, after);
+    return err == RF_ERR_NOT_FOUND ? classify_miss(tx, m) : err;
+}
+
+/* The history row of a posted change; seq is the account's new version. */
+static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct after *after) {
+    if (m->d_posted == 0) return RF_OK;
+    int64_t amount = m->d_posted < 0 ? -m->d_posted : m->d_posted;
+    store_val e[7] = {SV_S(m->account), SV_I(after->version), SV_S(m->transfer_id),
+                      SV_S(m->d_posted < 0 ? "debit" : "credit"), SV_I(amount),
+                      SV_I(after->posted), SV_I(tx->now_ms)};
+    return store_exec(tx, SQL_ENTRY, e, 7, NULL);
+}
+
+/* Applies both sides in account id order (no lock-order deadlocks). */
+static rf_err moves_apply(struct rf_tx *tx, const struct move *debit, const struct move *credit,
+                          struct after after[2]) {
+    bool debit_first = strcmp(debit->account, credit->account) < 0;
+    rf_err err = move_apply(tx, debit_first ? debit : credit, &after[debit_first ? 0 : 1]);
+    if (!err) err = move_apply(tx, debit_first ? credit : debit, &after[debit_first ? 1 : 0]);
+    return err;
+}
+
+static rf_err entries_write(struct rf_tx *tx, const struct move *debit,
+                            const struct move *credit, const struct after after[2]) {
+    rf_err err = entry_write(tx, debit, &after[0]);
+    return err ? err : entry_write(tx, credit, &after[1]);
+}
+
+/* ---- transfers ---------------------------------------------------------- */
+
+static const char SQL_TRANSFER_INSERT[] =
+    "INSERT INTO transfers (id, debit_account, credit_account, amount_minor, posted_amount,"
+    " currency, status, was_pending, reference, metadata, expires_at, created_at, resolved_at,"
+    " version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)"
+    " ON CONFLICT (reference) DO NOTHING RETURNING " TRANSFER_COLS;
+static const char SQL_TRANSFER_BY_REF[] = "SELECT " TRANSFER_COLS " FROM transfers WHERE reference = $1";
+static const char SQL_TRANSFER_GET[] = "SELECT " TRANSFER_COLS " FROM transfers WHERE id = $1";
+
+static rf_err transfer_validate(const struct rf_transfer_req *req) {
+    if (!rf_id_valid(req->debit_account) || !rf_id_valid(req->credit_account) ||
+        !ledger_currency_valid(req->currency) || req->amount_minor <= 0 ||
+        req->expires_at_ms < 0 || (req->expires_at_ms && !req->pending) ||
+        (req->reference && !rf_id_valid(req->reference)))
+        return RF_ERR_INVALID;
+    return strcmp(req->debit_account, req->credit_account) == 0 ? RF_ERR_SAME_ACCOUNT : RF_OK;
+}
+
+/* After the balance moves (which report unknown accounts before the row's
+ * foreign keys could), before the entries that reference it. */
+static rf_err transfer_insert(struct rf_tx *tx, const struct rf_transfer_req *req,
+                              const char *id, struct rf_transfer_res *res) {
+    store_val p[13] = {SV_S(id), SV_S(req->debit_account), SV_S(req->credit_account),
+                       SV_I(req->amount_minor), req->pending ? SV_N() : SV_I(req->amount_minor),
+                       SV_S(req->currency), SV_S(req->pending ? "pending" : "posted"),
+                       SV_I(req->pending ? 1 : 0), SV_S(req->reference),
+                       SV_S(req->metadata_json), SV_I0(req->expires_at_ms), SV_I(tx->now_ms),
+                       req->pending ? SV_N() : SV_I(tx->now_ms)};
+    rf_err err = store_query_one(tx, SQL_TRANSFER_INSERT, p, 13, read_transfer, &res->transfer);
+    if (err != RF_ERR_NOT_FOUND) return err;
+    RF_ASSERT(req->reference); /* only a reference can conflict: ids are fresh */
+    struct rf_transfer existing = {0};
+    store_val r[1] = {SV_S(req->reference)};
+    err = store_query_one(tx, SQL_TRANSFER_BY_REF, r, 1, read_transfer, &existing);
+    if (!err) rf_strcpy(res->existing_id, sizeof res->existing_id, existing.id);
+    rf_transfer_clear(&existing);
+    return err ? err : RF_ERR_DUPLICATE_REFERENCE;
+}
+
+rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
+                       struct rf_transfer_res *res) {
+    rf_transfer_clear(&res->transfer);
+    res->existing_id[0] = '\0';
+    rf_err err = transfer_validate(req);
+    if (err) return err;
+    if (is_system_id(req->debit_account, req->currency) ||
+        is_system_id(req->credit_account, req->currency)) {
+        err = ensure_system_accounts(tx, req->currency);
+        if (err) return err;
+    }
+    char id[RF_ID_BYTES];
+    rf_uuid7(tx->now_ms, id);
+    int64_t amt = req->amount_minor;
+    struct move debit = {req->debit_account, req->currency, id, 0, 0, 0};
+    struct move credit = {req->credit_account, req->currency, id, 0, 0, 0};
+    if (req->pending) {
+        debit.d_pdebits = amt;
+        credit.d_pcredits = amt;
+    } else {
+        debit.d_posted = -amt;
+        credit.d_posted = amt;
+    }
+    struct after after[2];
+    err = moves_apply(tx, &debit, &credit, after);
+    if (!err) err = transfer_insert(tx, req, id, res);
+    if (!err) err = entries_write(tx, &debit, &credit, after);
+    return err;
+}
+
+static rf_err op_transfer(struct rf_tx *tx, void *ctx) {
+    void **args = ctx;
+    return ledger_transfer(tx, args[0], args[1]);
+}
+
+rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
+                          struct rf_idem *idem) {
+    RF_ASSERT(db && req && res);
+    memset(res, 0, sizeof *res);
+    rf_err err = transfer_validate(req);
+    if (err) return err;
+    void *args[2] = {(void *)req, res};
+    err = core_write(db, "transfer_create", op_transfer, args, res, idem);
+    if (err) rf_transfer_clear(&res->transfer);
+    return err;
+}
+
+/* ---- resolving holds ---------------------------------------------------- */
+
+/* $2 = 0 posts the whole hold. */
+static const char SQL_POST[] =
+    "UPDATE transfers SET status = 'posted',"
+    " posted_amount = CASE WHEN $2 = 0 THEN amount_minor ELSE $2 END, resolved_at = $3,"
+    " version = version + 1 WHERE id = $1 AND status = 'pending' AND amount_minor >= $2"
+    " AND (expires_at IS NULL OR expires_at > $3) RETURNING " TRANSFER_COLS;
+static const char SQL_VOID[] =
+    "UPDATE transfers SET status = 'voided', resolved_at = $2, version = version + 1"
+    " WHERE id = $1 AND status = 'pending' RETURNING " TRANSFER_COLS;
+
+/* Why a resolution missed: absent, already resolved (or expired), or more
+ * than the hold. */
+static rf_err classify_resolve(struct rf_tx *tx, const char *id, int64_t amount) {
+    struct rf_transfer t = {0};
+    store_val p[1] = {SV_S(id)};
+    rf_err err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
+    bool pending = !err && strcmp(t.status, "pending") == 0;
+    bool too_much = !err && amount > t.amount_minor;
+    rf_transfer_clear(&t);
+    if (err == RF_ERR_NOT_FOUND) return RF_ERR_TRANSFER_NOT_FOUND;
+    if (err) return err;
+    return pending && too_much ? RF_ERR_INVALID : RF_ERR_INVALID_STATE;
+}
+
+rf_err ledger_resolve(struct rf_tx *tx, const char *id, bool post, int64_t amount,
+                      struct rf_transfer_res *res) {
+    rf_transfer_clear(&res->transfer);
+    if (!rf_id_valid(id) || amount < 0) return RF_ERR_INVALID;
+    rf_err err;
+    if (post) {
+        store_val p[3] = {SV_S(id), SV_I(amount), SV_I(tx->now_ms)};
+        err = store_query_one(tx, SQL_POST, p, 3, read_transfer, &res->transfer);
+    } else {
+        store_val p[2] = {SV_S(id), SV_I(tx->now_ms)};
+        err = store_query_one(tx, SQL_VOID, p, 2, read_transfer, &res->transfer);
+    }
+    if (err == RF_ERR_NOT_FOUND) return classify_resolve(tx, id, amount);
+    if (err) return err;
+    const struct rf_transfer *t = &res->transfer;
+    int64_t amt = t->amount_minor, paid = post ? t->posted_amount_minor : 0;
+    struct move debit = {t->debit_account, t->currency, t->id, -paid, -amt, 0};
+    struct move credit = {t->credit_account, t->currency, t->id, paid, 0, -amt};
+    struct after after[2];
+    err = moves_apply(tx, &debit, &credit, after);
+    return err ? err : entries_write(tx, &debit, &credit, after);
+}
+
+struct resolve_args {
+    const char *id;
+    bool post;
+    int64_t amount;
+    struct rf_transfer_res *res;
+};
+
+static rf_err op_resolve(struct rf_tx *tx, void *ctx) {
+    struct resolve_args *a = ctx;
+    return ledger_resolve(tx, a->id, a->post, a->amount, a->res);
+}
+
+static rf_err resolve(rf *db, const char *id, bool post, int64_t amount,
+                      struct rf_transfer_res *res, struct rf_idem *idem) {
+    RF_ASSERT(db && res);
+    memset(res, 0, sizeof *res);
+    if (!rf_id_valid(id) || amount < 0) return RF_ERR_INVALID;
+    struct resolve_args a = {id, post, amount, res};
+    rf_err err = core_write(db, post ? "transfer_post" : "transfer_void", op_resolve, &a, res,
+                            idem);
+    if (err) rf_transfer_clear(&res->transfer);
+    return err;
+}
+
+rf_err rf_transfer_post(rf *db, const char *id, int64_t amount, struct rf_transfer_res *res,
+                        struct rf_idem *idem) {
+    return resolve(db, id, true, amount, res, idem);
+}
+
+rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
+                        struct rf_idem *idem) {
+    return resolve(db, id, false, 0, res, idem);
+}
+
+static rf_err op_transfer_get(struct rf_tx *tx, void *ctx) {
+    struct rf_transfer *out = ctx;
+    char id[RF_ID_BYTES];
+    rf_strcpy(id, sizeof id, out->id);
+    store_val p[1] = {SV_S(id)};
+    rf_err err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_TRANSFER_NOT_FOUND : err;
+}
+
+rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(id)) return RF_ERR_INVALID;
+    rf_strcpy(out->id, sizeof out->id, id);
+    rf_err err = core_read(db, "transfer_get", op_transfer_get, out);
+    if (err) rf_transfer_clear(out);
+    return err;
+}
+
+/* ---- expiry: void holds past expires_at, in bounded batches ------------- */
+
+static const char SQL_EXPIRED[] =
+    "SELECT id FROM transfers WHERE status = 'pending' AND expires_at IS NOT NULL"
+    " AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
+
+struct expire_args {
+    int batch_max;
+    int n;
+    char (*ids)[RF_ID_BYTES];
+};
+
+static void read_expired(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct expire_args *a = ctx;
+    rf_strcpy(a->ids[a->n++], RF_ID_BYTES, store_text(tx, r, 0));
+}
+
+static rf_err op_expire(struct rf_tx *tx, void *ctx) {
+    struct expire_args *a = ctx;
+    a->n = 0;
+    store_val p[2] = {SV_I(tx->now_ms), SV_I(a->batch_max)};
+    rf_err err = store_query_each(tx, SQL_EXPIRED, p, 2, a->batch_max, read_expired, a);
+    for (int i = 0; !err && i < a->n; i++) {
+        struct rf_transfer_res res = {0};
+        err = ledger_resolve(tx, a->ids[i], false, 0, &res);
+        rf_transfer_clear(&res.transfer);
+    }
+    return err;
+}
+
+rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
+    if (batch_max <= 0 || batch_max > RF_EXPIRE_BATCH_MAX) batch_max = RF_EXPIRE_BATCH_MAX;
+    struct expire_args a = {batch_max, 0, calloc((size_t)batch_max, RF_ID_BYTES)};
+    if (!a.ids) return RF_ERR_NOMEM;
+    rf_err err = core_write(db, "transfer_expire", op_expire, &a, NULL, NULL);
+    if (!err && voided_out) *voided_out = a.n;
+    free(a.ids);
+    return err;
+}
+
+/* ---- credit application (seed 003) ------------------------------------- */
+
+/* {"reason": "..."} with JSON string escaping; malloc'd. */
+static char *reason_metadata(const char *reason) {
+    size_t n = strlen(reason);
+    char *out = malloc(16 + 6 * n), *w = out;
+    if (!out) return NULL;
+    w += sprintf(w, "{\"reason\":\"");
+    for (const unsigned char *c = (const unsigned char *)reason; *c; c++) {
+        if (*c == '"' || *c == '\\') w += sprintf(w, "\\%c", *c);
+        else if (*c < 0x20) w += sprintf(w, "\\u%04x", *c);
+        else *w++ = (char)*c;
+    }
+    strcpy(w, "\"}");
+    return out;
+}
+
+struct credit_args {
+    const char *account_id;
+    int64_t amount;
+    const char *metadata;
+    struct rf_transfer_res *res;
+};
+
+static rf_err op_credit(struct rf_tx *tx, void *ctx) {
+    struct credit_args *a = ctx;
+    char currency[RF_CURRENCY_BYTES], funding[RF_ID_BYTES];
+    rf_err err = ledger_account_currency(tx, a->account_id, currency); /* immutable */
+    if (err) return err;
+    ledger_system_id("funding", currency, funding);
+    struct rf_transfer_req req = {.debit_account = funding, .credit_account = a->account_id,
+                                  .amount_minor = a->amount, .currency = currency,
+                                  .metadata_json = a->metadata};
+    return ledger_transfer(tx, &req, a->res);
+}
+
+rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const char *reason,
+                       struct rf_transfer_res *res, struct rf_idem *idem) {
+    RF_ASSERT(db && res);
+    memset(res, 0, sizeof *res);
+    if (!rf_id_valid(account_id) || amount <= 0) return RF_ERR_INVALID;
+    char *meta = reason ? reason_metadata(reason) : NULL;
+    if (reason && !meta) return RF_ERR_NOMEM;
+    struct credit_args a = {account_id, amount, meta, res};
+    rf_err err = core_write(db, "credit_apply", op_credit, &a, res, idem);
+    free(meta);
+    if (err) rf_transfer_clear(&res->transfer);
+    return err;
+}
+
+/* ---- history ------------------------------------------------------------ */
+
+static const char SQL_ENTRIES[] =
+    "SELECT seq, transfer_id, side, amount_minor, balance_after, created_at FROM entries"
+    " WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+
+struct entries_args {
+    const char *account_id;
+    int64_t after;
+    int limit;
+    struct rf_entry_page *out;
+};
+
+static void read_entry(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct entries_args *a = ctx;
+    struct rf_entry *e = &a->out->items[a->out->n++];
+    e->seq = store_int(tx, r, 0);
+    rf_strcpy(e->transfer_id, sizeof e->transfer_id, store_text(tx, r, 1));
+    rf_strcpy(e->side, sizeof e->side, store_text(tx, r, 2));
+    e->amount_minor = store_int(tx, r, 3);
+    e->balance_after = store_int(tx, r, 4);
+    e->created_at_ms = store_int(tx, r, 5);
+}
+
+static rf_err op_entries(struct rf_tx *tx, void *ctx) {
+    struct entries_args *a = ctx;
+    a->out->n = 0;
+    a->out->next[0] = '\0';
+    char currency[RF_CURRENCY_BYTES];
+    rf_err err = ledger_account_currency(tx, a->account_id, currency);
+    if (err) return err;
+    store_val p[3] = {SV_S(a->account_id), SV_I(a->after), SV_I(a->limit + 1)};
+    err = store_query_each(tx, SQL_ENTRIES, p, 3, a->limit + 1, read_entry, a);
+    if (!err && a->out->n > a->limit) {
+        a->out->n--;
+        snprintf(a->out->next, sizeof a->out->next, "%lld",
+                 (long long)a->out->items[a->out->n - 1].seq);
+    }
+    return err;
+}
+
+rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
+                          struct rf_entry_page *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    char *end = NULL;
+    long long after_seq = after && *after ? strtoll(after, &end, 10) : 0;
+    if (!rf_id_valid(account_id) || (after && *after && (*end || after_seq < 0)))
+        return RF_ERR_INVALID;
+    struct entries_args a = {account_id, after_seq, core_limit(limit), out};
+    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    if (!out->items) return RF_ERR_NOMEM;
+    rf_err err = core_read(db, "account_entries", op_entries, &a);
+    if (err) rf_entry_page_clear(out);
+    return err;
+}
+
+/* ---- invariants ----------------------------------------------------------- */
+
+static const char SQL_CHECK_CURRENCIES[] =
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN total <> 0 THEN 1 ELSE 0 END), 0) FROM"
+    " (SELECT currency, SUM(posted) AS total FROM accounts GROUP BY currency) AS c";
+static const char SQL_CHECK_ACCOUNTS[] =
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN a.posted <> COALESCE((SELECT SUM(CASE WHEN"
+    " e.side = 'credit' THEN e.amount_minor ELSE -e.amount_minor END) FROM entries e"
+    " WHERE e.account_id = a.id), 0)"
+    " OR a.pending_debits <> COALESCE((SELECT SUM(t.amount_minor) FROM transfers t"
+    " WHERE t.debit_account = a.id AND t.status = 'pending'), 0)"
+    " OR a.pending_credits <> COALESCE((SELECT SUM(t.amount_minor) FROM transfers t"
+    " WHERE t.credit_account = a.id AND t.status = 'pending'), 0)"
+    " THEN 1 ELSE 0 END), 0) FROM accounts a";
+
+static void read_pair(struct rf_tx *tx, struct store_rows *r, void *out) {
+    int64_t *pair = out;
+    pair[0] = store_int(tx, r, 0);
+    pair[1] = store_int(tx, r, 1);
+}
+
+static rf_err op_check(struct rf_tx *tx, void *ctx) {
+    struct rf_ledger_check *c = ctx;
+    int64_t cur[2] = {0, 0}, acc[2] = {0, 0};
+    rf_err err = store_query_one(tx, SQL_CHECK_CURRENCIES, NULL, 0, read_pair, cur);
+    if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_pair, acc);
+    c->currencies = cur[0];
+    c->currencies_unbalanced = cur[1];
+    c->accounts = acc[0];
+    c->accounts_mismatched = acc[1];
+    return err;
+}
+
+rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    return core_read(db, "ledger_check", op_check, out);
+}

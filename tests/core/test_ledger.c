@@ -1,0 +1,322 @@
+/*
+ * test_ledger.c - seed 003 at the library level, on the back end in
+ * RF_TEST_DB, with threads released together by a barrier:
+ *  - 64 concurrent credits of 1 (distinct keys): +64 exactly, 64 entries;
+ *    with one shared Idempotency-Key: one effect;
+ *  - 10 units and 64 concurrent debits of 1: exactly 10 succeed;
+ *  - concurrent post and void of one hold: exactly one wins;
+ *  - int64 edges and bad input change nothing;
+ * and after each, the ledger's invariants (rf_ledger_check).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "racefree.h"
+#include "testlib/rf_testlib.h"
+
+static rf *g_db;
+
+static void check_invariants(void) {
+    struct rf_ledger_check c;
+    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_true(c.currencies >= 1);
+    assert_int_equal(c.currencies_unbalanced, 0);
+    assert_int_equal(c.accounts_mismatched, 0);
+}
+
+static void make_account(const char *prefix, char *id, size_t cap, bool allow_negative) {
+    rf_rand_id(prefix, id, cap);
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user",
+                                 .allow_negative = allow_negative};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    assert_true(res.created);
+    rf_account_clear(&res.account);
+}
+
+static int64_t balance(const char *id, int64_t *available) {
+    struct rf_account a;
+    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    int64_t posted = a.posted;
+    if (available) *available = a.available;
+    rf_account_clear(&a);
+    return posted;
+}
+
+static rf_err credit(const char *id, int64_t amount) {
+    struct rf_transfer_res res;
+    rf_err err = rf_credit_apply(g_db, id, amount, "test", &res, NULL);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+static rf_err transfer(const char *from, const char *to, int64_t amount, bool pending,
+                       char *id_out) {
+    struct rf_transfer_req req = {.debit_account = from, .credit_account = to,
+                                  .amount_minor = amount, .currency = "USD", .pending = pending};
+    struct rf_transfer_res res;
+    rf_err err = rf_transfer_create(g_db, &req, &res, NULL);
+    if (!err && id_out) snprintf(id_out, RF_ID_BYTES, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+static rf_err render_transfer(void *ctx, const void *result, struct rf_reply *out) {
+    (void)ctx;
+    const struct rf_transfer_res *res = result;
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\"}", res->transfer.id);
+    out->status = 201;
+    out->body = strdup(buf);
+    out->body_len = (size_t)n;
+    return RF_OK;
+}
+
+#define N 64
+
+struct par {
+    char account[64];
+    char ikey[64];
+    bool shared_key;
+    rf_err err[N];
+    bool replayed[N];
+};
+
+static void credit_one(int idx, void *ctx) {
+    struct par *p = ctx;
+    struct rf_idem idem = {.api_key_id = "k", .render = render_transfer};
+    char key[80];
+    if (p->shared_key) snprintf(key, sizeof key, "%s-shared", p->ikey);
+    else snprintf(key, sizeof key, "%s-%d", p->ikey, idx);
+    idem.key = key;
+    rf_idem_hash(&idem, "POST", "/credits", "1", 1);
+    struct rf_transfer_res res;
+    p->err[idx] = rf_credit_apply(g_db, p->account, 1, "par", &res, &idem);
+    p->replayed[idx] = idem.replayed;
+    rf_reply_clear(&idem.reply);
+    rf_transfer_clear(&res.transfer);
+}
+
+static void test_concurrent_credits(void **state) {
+    (void)state;
+    struct par *p = calloc(1, sizeof *p);
+    make_account("wallet", p->account, sizeof p->account, false);
+    rf_rand_id("ik", p->ikey, sizeof p->ikey);
+    assert_int_equal(rf_parallel_fn(N, credit_one, p), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(p->err[i], RF_OK);
+    assert_int_equal(balance(p->account, NULL), N);
+    struct rf_entry_page page;
+    assert_int_equal(rf_account_entries(g_db, p->account, NULL, 500, &page), RF_OK);
+    assert_int_equal(page.n, N);
+    for (int i = 0; i < N; i++) assert_int_equal(page.items[i].balance_after, i + 1);
+    rf_entry_page_clear(&page);
+    /* one shared key: one effect */
+    p->shared_key = true;
+    assert_int_equal(rf_parallel_fn(N, credit_one, p), 0);
+    int applied = 0;
+    for (int i = 0; i < N; i++) {
+        assert_true(p->err[i] == RF_OK || p->err[i] == RF_ERR_IDEM_IN_FLIGHT);
+        applied += p->err[i] == RF_OK && !p->replayed[i];
+    }
+    assert_int_equal(applied, 1);
+    assert_int_equal(balance(p->account, NULL), N + 1);
+    check_invariants();
+    free(p);
+}
+
+struct debits {
+    char from[64];
+    char to[64];
+    rf_err err[N];
+};
+
+static void debit_one(int idx, void *ctx) {
+    struct debits *d = ctx;
+    d->err[idx] = transfer(d->from, d->to, 1, false, NULL);
+}
+
+static void test_concurrent_debits(void **state) {
+    (void)state;
+    struct debits d;
+    make_account("rich", d.from, sizeof d.from, false);
+    make_account("shop", d.to, sizeof d.to, false);
+    assert_int_equal(credit(d.from, 10), RF_OK);
+    assert_int_equal(rf_parallel_fn(N, debit_one, &d), 0);
+    int ok = 0, short_funds = 0;
+    for (int i = 0; i < N; i++) {
+        ok += d.err[i] == RF_OK;
+        short_funds += d.err[i] == RF_ERR_INSUFFICIENT_FUNDS;
+    }
+    assert_int_equal(ok, 10);
+    assert_int_equal(short_funds, N - 10);
+    assert_int_equal(balance(d.from, NULL), 0);
+    assert_int_equal(balance(d.to, NULL), 10);
+    check_invariants();
+}
+
+struct resolve_race {
+    char hold[RF_ID_BYTES];
+    rf_err err[2];
+};
+
+static void resolve_one(int idx, void *ctx) {
+    struct resolve_race *r = ctx;
+    struct rf_transfer_res res;
+    r->err[idx] = idx == 0 ? rf_transfer_post(g_db, r->hold, 0, &res, NULL)
+                           : rf_transfer_void(g_db, r->hold, &res, NULL);
+    rf_transfer_clear(&res.transfer);
+}
+
+static void test_post_void_race(void **state) {
+    (void)state;
+    char a[64], b[64];
+    make_account("holder", a, sizeof a, false);
+    make_account("payee", b, sizeof b, false);
+    assert_int_equal(credit(a, 100), RF_OK);
+    for (int round = 0; round < 20; round++) {
+        struct resolve_race r;
+        int64_t before = balance(a, NULL), avail = 0;
+        assert_int_equal(transfer(a, b, 5, true, r.hold), RF_OK);
+        balance(a, &avail);
+        assert_int_equal(avail, before - 5); /* held */
+        assert_int_equal(rf_parallel_fn(2, resolve_one, &r), 0);
+        assert_true((r.err[0] == RF_OK) != (r.err[1] == RF_OK));
+        assert_int_equal(r.err[0] == RF_OK ? r.err[1] : r.err[0], RF_ERR_INVALID_STATE);
+        struct rf_transfer t;
+        assert_int_equal(rf_transfer_get(g_db, r.hold, &t), RF_OK);
+        assert_string_equal(t.status, r.err[0] == RF_OK ? "posted" : "voided");
+        rf_transfer_clear(&t);
+        assert_int_equal(balance(a, &avail), r.err[0] == RF_OK ? before - 5 : before);
+        assert_int_equal(avail, balance(a, NULL));
+    }
+    check_invariants();
+}
+
+static void test_partial_post_and_expiry(void **state) {
+    (void)state;
+    char a[64], b[64], hold[RF_ID_BYTES];
+    make_account("part", a, sizeof a, false);
+    make_account("partb", b, sizeof b, false);
+    assert_int_equal(credit(a, 50), RF_OK);
+    assert_int_equal(transfer(a, b, 30, true, hold), RF_OK);
+    struct rf_transfer_res res;
+    assert_int_equal(rf_transfer_post(g_db, hold, 31, &res, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_transfer_post(g_db, hold, 12, &res, NULL), RF_OK);
+    assert_int_equal(res.transfer.posted_amount_minor, 12);
+    rf_transfer_clear(&res.transfer);
+    int64_t avail;
+    assert_int_equal(balance(a, &avail), 38);
+    assert_int_equal(avail, 38);
+    assert_int_equal(balance(b, NULL), 12);
+    /* an expired hold is voided by the sweeper and cannot be posted */
+    struct rf_transfer_req req = {.debit_account = a, .credit_account = b, .amount_minor = 8,
+                                  .currency = "USD", .pending = true, .expires_at_ms = 1000};
+    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
+    snprintf(hold, sizeof hold, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+    assert_int_equal(rf_transfer_post(g_db, hold, 0, &res, NULL), RF_ERR_INVALID_STATE);
+    int voided = 0;
+    assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
+    assert_true(voided >= 1);
+    assert_int_equal(balance(a, &avail), 38);
+    assert_int_equal(avail, 38);
+    check_invariants();
+}
+
+static void test_bad_input_changes_nothing(void **state) {
+    (void)state;
+    char a[64], b[64], eur[64];
+    make_account("bad", a, sizeof a, false);
+    make_account("badb", b, sizeof b, false);
+    rf_rand_id("eur", eur, sizeof eur);
+    struct rf_account_req er = {.id = eur, .currency = "EUR", .kind = "user"};
+    struct rf_account_res ares;
+    assert_int_equal(rf_account_create(g_db, &er, &ares, NULL), RF_OK);
+    rf_account_clear(&ares.account);
+    er.currency = "usd";
+    assert_int_equal(rf_account_create(g_db, &er, &ares, NULL), RF_ERR_INVALID);
+    er.currency = "USD"; /* same id, other currency */
+    assert_int_equal(rf_account_create(g_db, &er, &ares, NULL), RF_ERR_ACCOUNT_EXISTS);
+    assert_int_equal(credit(a, 100), RF_OK);
+    assert_int_equal(transfer(a, b, 0, false, NULL), RF_ERR_INVALID);
+    assert_int_equal(transfer(a, b, -5, false, NULL), RF_ERR_INVALID);
+    assert_int_equal(transfer(a, b, INT64_MIN, false, NULL), RF_ERR_INVALID);
+    assert_int_equal(transfer(a, a, 1, false, NULL), RF_ERR_SAME_ACCOUNT);
+    assert_int_equal(transfer(a, "no-such-account", 1, false, NULL), RF_ERR_ACCOUNT_NOT_FOUND);
+    assert_int_equal(transfer(a, eur, 1, false, NULL), RF_ERR_CURRENCY_MISMATCH);
+    assert_int_equal(transfer(a, b, INT64_MAX, false, NULL), RF_ERR_INSUFFICIENT_FUNDS);
+    assert_int_equal(balance(a, NULL), 100);
+    /* a reference is unique: the second gets the first's id */
+    struct rf_transfer_req req = {.debit_account = a, .credit_account = eur, .amount_minor = 1,
+                                  .currency = "USD", .reference = "ref-x"};
+    char ref[64];
+    rf_rand_id("ref", ref, sizeof ref);
+    req.reference = ref;
+    req.credit_account = "shop-none";
+    struct rf_transfer_res res;
+    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_ACCOUNT_NOT_FOUND);
+    char c[64];
+    make_account("refc", c, sizeof c, false);
+    req.credit_account = c;
+    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
+    char first[RF_ID_BYTES];
+    snprintf(first, sizeof first, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_DUPLICATE_REFERENCE);
+    assert_string_equal(res.existing_id, first);
+    assert_int_equal(balance(a, NULL), 99);
+    check_invariants();
+}
+
+/* Balances at the int64 edges, in a store of their own (ISO test currency
+ * XTS) so the funding account starts at zero. */
+static void test_int64_edges(void **state) {
+    (void)state;
+    rf *shared = g_db;
+    char url[RF_T_URL_BYTES];
+    assert_int_equal(rf_test_db_fresh(url, sizeof url), 0);
+    assert_int_equal(rf_open(url, NULL, &g_db), RF_OK);
+    struct rf_account_req req = {.id = "edge-b", .currency = "XTS", .kind = "user"};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    assert_int_equal(credit("edge-b", INT64_MAX), RF_OK); /* to the edge */
+    assert_int_equal(credit("edge-b", 1), RF_ERR_AMOUNT_OVERFLOW);
+    assert_int_equal(balance("edge-b", NULL), INT64_MAX);
+    assert_int_equal(balance("funding:XTS", NULL), -INT64_MAX);
+    check_invariants();
+    rf_close(g_db);
+    rf_test_db_cleanup(url);
+    g_db = shared;
+}
+
+static int setup(void **state) {
+    (void)state;
+    char url[RF_T_URL_BYTES];
+    if (rf_test_db_url(url, sizeof url) != 0) return -1;
+    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    rf_close(g_db);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_credits),
+        cmocka_unit_test(test_concurrent_debits),
+        cmocka_unit_test(test_post_void_race),
+        cmocka_unit_test(test_partial_post_and_expiry),
+        cmocka_unit_test(test_bad_input_changes_nothing),
+        cmocka_unit_test(test_int64_edges),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
