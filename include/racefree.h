@@ -78,6 +78,7 @@ struct rf_options {
     int pool_conns;             /* PostgreSQL pool size; default RF_POOL_CONNS_DEFAULT */
     int busy_timeout_ms;        /* SQLite busy_timeout; default RF_BUSY_TIMEOUT_MS */
     int64_t idem_retention_ms;  /* Idempotency-Key retention; default 24 h */
+    int payout_max_attempts;    /* failed attempts before a payout fails; default 5 */
     bool no_migrate;            /* do not apply migrations at open */
     bool test_hooks;            /* honour rf_test_* fault injection (tests only) */
 };

@@ -72,13 +72,14 @@ CREATE TABLE payouts (
 );
 CREATE INDEX payouts_status ON payouts (status, id);
 
--- Every attempt and every outcome, numbered by the payout's attempt_count.
+-- Every attempt and every outcome; seq is the payout's version after it.
 CREATE TABLE payout_attempts (
   payout_id   TEXT NOT NULL REFERENCES payouts (id),
+  seq         INTEGER NOT NULL,
   attempt     INTEGER NOT NULL CHECK (attempt >= 1),
   outcome     TEXT NOT NULL CHECK (outcome IN ('started','failed','succeeded')),
   reason      TEXT,
-  retryable   INTEGER,
+  retryable   INTEGER CHECK (retryable IS NULL OR retryable IN (0,1)),
   created_at  INTEGER NOT NULL,
-  PRIMARY KEY (payout_id, attempt, outcome)
+  PRIMARY KEY (payout_id, seq)
 );

@@ -1,0 +1,324 @@
+/*
+ * payouts.c - payouts and their executions (seed 000, part 2).
+ *
+ * The race in the seed: execution attempts were SELECT-then-INSERT on the
+ * ledger entry, so two payout runners blew up on the primary key or lost an
+ * attempt. Here a payout is created with its hold (a pending transfer from
+ * the wallet to payouts:<CUR>) in one transaction; every attempt is one
+ * atomic "attempt_count = attempt_count + 1 ... RETURNING"; every outcome is
+ * one conditional UPDATE on status = 'pending', so of two concurrent
+ * terminal outcomes exactly one happens, and the hold is posted (paid) or
+ * voided (failed) in the same transaction as the status change.
+ * provider_idempotency_key is derived from the payout id: the key a worker
+ * sends to the provider so that the provider never pays twice either.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "core/ledger.h"
+
+#define PAYOUT_COLS                                                                      \
+    "id, account_id, amount_minor, currency, provider, destination_ref, status,"        \
+    " hold_transfer_id, provider_idempotency_key, provider_payout_id, attempt_count,"   \
+    " max_attempts, last_error, metadata, created_at, updated_at, version"
+
+void rf_payout_clear(struct rf_payout *p) {
+    if (!p) return;
+    free(p->provider_payout_id);
+    free(p->last_error);
+    free(p->metadata_json);
+    memset(p, 0, sizeof *p);
+}
+
+void rf_payout_page_clear(struct rf_payout_page *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) rf_payout_clear(&p->items[i]);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+static void read_payout(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct rf_payout *p = out;
+    rf_payout_clear(p);
+    rf_strcpy(p->id, sizeof p->id, store_text(tx, r, 0));
+    rf_strcpy(p->account, sizeof p->account, store_text(tx, r, 1));
+    p->amount_minor = store_int(tx, r, 2);
+    rf_strcpy(p->currency, sizeof p->currency, store_text(tx, r, 3));
+    rf_strcpy(p->provider, sizeof p->provider, store_text(tx, r, 4));
+    rf_strcpy(p->destination_ref, sizeof p->destination_ref, store_text(tx, r, 5));
+    rf_strcpy(p->status, sizeof p->status, store_text(tx, r, 6));
+    rf_strcpy(p->hold_transfer_id, sizeof p->hold_transfer_id, store_text(tx, r, 7));
+    rf_strcpy(p->provider_idempotency_key, sizeof p->provider_idempotency_key,
+              store_text(tx, r, 8));
+    p->provider_payout_id = core_dup_col(tx, r, 9);
+    p->attempt_count = store_int(tx, r, 10);
+    p->max_attempts = store_int(tx, r, 11);
+    p->last_error = core_dup_col(tx, r, 12);
+    p->metadata_json = core_dup_col(tx, r, 13);
+    p->created_at_ms = store_int(tx, r, 14);
+    p->updated_at_ms = store_int(tx, r, 15);
+    p->version = store_int(tx, r, 16);
+    RF_ASSERT(p->attempt_count >= 0 && p->version >= 1);
+}
+
+static const char SQL_PAYOUT_GET[] = "SELECT " PAYOUT_COLS " FROM payouts WHERE id = $1";
+
+static rf_err payout_get(struct rf_tx *tx, const char *id, struct rf_payout *out) {
+    store_val p[1] = {SV_S(id)};
+    rf_err err = store_query_one(tx, SQL_PAYOUT_GET, p, 1, read_payout, out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_PAYOUT_NOT_FOUND : err;
+}
+
+/* ---- create: the hold and the payout in one transaction ------------------ */
+
+static const char SQL_PAYOUT_INSERT[] =
+    "INSERT INTO payouts (id, account_id, amount_minor, currency, provider, destination_ref,"
+    " status, hold_transfer_id, provider_idempotency_key, provider_payout_id, attempt_count,"
+    " max_attempts, last_error, metadata, created_at, updated_at, version)"
+    " VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, NULL, 0, $9, NULL, $10, $11, $11, 1)"
+    " RETURNING " PAYOUT_COLS;
+
+struct create_args {
+    const struct rf_payout_req *req;
+    int max_attempts;
+    struct rf_payout *out;
+};
+
+static rf_err op_payout_create(struct rf_tx *tx, void *ctx) {
+    struct create_args *a = ctx;
+    const struct rf_payout_req *req = a->req;
+    char id[RF_ID_BYTES], clearing[RF_ID_BYTES], pkey[RF_ID_BYTES];
+    rf_uuid7(tx->now_ms, id);
+    snprintf(pkey, sizeof pkey, "rfpo_%.36s", id); /* uuid text: 36 chars */
+    ledger_system_id("payouts", req->currency, clearing);
+    struct rf_transfer_req hold = {.debit_account = req->account, .credit_account = clearing,
+                                   .amount_minor = req->amount_minor, .currency = req->currency,
+                                   .pending = true};
+    struct rf_transfer_res res = {0};
+    rf_err err = ledger_transfer(tx, &hold, &res);
+    if (!err) {
+        store_val p[11] = {SV_S(id), SV_S(req->account), SV_I(req->amount_minor),
+                           SV_S(req->currency), SV_S(req->provider), SV_S(req->destination_ref),
+                           SV_S(res.transfer.id), SV_S(pkey), SV_I(a->max_attempts),
+                           SV_S(req->metadata_json), SV_I(tx->now_ms)};
+        err = store_query_one(tx, SQL_PAYOUT_INSERT, p, 11, read_payout, a->out);
+    }
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
+                        struct rf_idem *idem) {
+    RF_ASSERT(db && req && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(req->account) || req->amount_minor <= 0 ||
+        !ledger_currency_valid(req->currency) || !rf_id_valid(req->provider) ||
+        !rf_id_valid(req->destination_ref) || req->max_attempts < 0 ||
+        req->max_attempts > RF_PAYOUT_MAX_ATTEMPTS_MAX)
+        return RF_ERR_INVALID;
+    int max = req->max_attempts ? req->max_attempts
+              : db->opt.payout_max_attempts ? db->opt.payout_max_attempts
+                                            : RF_PAYOUT_MAX_ATTEMPTS_DEFAULT;
+    struct create_args a = {req, max, out};
+    rf_err err = core_write(db, "payout_create", op_payout_create, &a, out, idem);
+    if (err) rf_payout_clear(out);
+    return err;
+}
+
+/* ---- attempts and outcomes ---------------------------------------------- */
+
+static const char SQL_ATTEMPT[] =
+    "UPDATE payouts SET attempt_count = attempt_count + 1, version = version + 1,"
+    " updated_at = $2 WHERE id = $1 AND status = 'pending' RETURNING " PAYOUT_COLS;
+
+static const char SQL_LOG[] =
+    "INSERT INTO payout_attempts (payout_id, seq, attempt, outcome, reason, retryable,"
+    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/* A failure counts as an attempt of its own when none was recorded. */
+static const char SQL_FAILED[] =
+    "UPDATE payouts SET last_error = $2, version = version + 1, updated_at = $3,"
+    " attempt_count = CASE WHEN attempt_count = 0 THEN 1 ELSE attempt_count END,"
+    " status = CASE WHEN $4 = 0 OR attempt_count >= max_attempts"
+    " OR (attempt_count = 0 AND max_attempts <= 1) THEN 'failed' ELSE 'pending' END"
+    " WHERE id = $1 AND status = 'pending' RETURNING " PAYOUT_COLS;
+
+static const char SQL_SUCCEEDED[] =
+    "UPDATE payouts SET status = 'paid', provider_payout_id = $2, version = version + 1,"
+    " updated_at = $3, attempt_count = CASE WHEN attempt_count = 0 THEN 1 ELSE attempt_count END"
+    " WHERE id = $1 AND status = 'pending' RETURNING " PAYOUT_COLS;
+
+static const char SQL_PROVIDER_ID_TAKEN[] =
+    "SELECT id FROM payouts WHERE provider_payout_id = $1";
+
+static rf_err log_outcome(struct rf_tx *tx, const struct rf_payout *p, const char *outcome,
+                          const char *reason, int retryable) {
+    store_val v[7] = {SV_S(p->id), SV_I(p->version), SV_I(p->attempt_count), SV_S(outcome),
+                      SV_S(reason), retryable < 0 ? SV_N() : SV_I(retryable), SV_I(tx->now_ms)};
+    return store_exec(tx, SQL_LOG, v, 7, NULL);
+}
+
+/* A conditional UPDATE missed: absent, or no longer pending. */
+static rf_err classify(struct rf_tx *tx, const char *id, struct rf_payout *out) {
+    rf_err err = payout_get(tx, id, out);
+    return err ? err : RF_ERR_INVALID_STATE;
+}
+
+struct outcome_args {
+    const char *id;
+    const char *text;   /* provider_payout_id or reason */
+    bool retryable;
+    struct rf_payout *out;
+};
+
+static rf_err op_attempt(struct rf_tx *tx, void *ctx) {
+    struct outcome_args *a = ctx;
+    store_val p[2] = {SV_S(a->id), SV_I(tx->now_ms)};
+    rf_err err = store_query_one(tx, SQL_ATTEMPT, p, 2, read_payout, a->out);
+    if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, a->out);
+    return err ? err : log_outcome(tx, a->out, "started", NULL, -1);
+}
+
+static rf_err provider_id_taken(struct rf_tx *tx, const char *provider_payout_id,
+                                const char *self) {
+    char other[RF_ID_BYTES] = "";
+    struct store_rows *r = NULL;
+    store_val p[1] = {SV_S(provider_payout_id)};
+    rf_err err = store_query(tx, SQL_PROVIDER_ID_TAKEN, p, 1, &r);
+    if (err) return err;
+    if (store_next(tx, r) > 0) rf_strcpy(other, sizeof other, store_text(tx, r, 0));
+    store_close(tx, r);
+    return other[0] && strcmp(other, self) != 0 ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : RF_OK;
+}
+
+static rf_err op_succeeded(struct rf_tx *tx, void *ctx) {
+    struct outcome_args *a = ctx;
+    /* Another payout holding this provider id is a conflict, not a 500. The
+     * UNIQUE constraint stays the guarantee; this read only names the answer. */
+    rf_err err = provider_id_taken(tx, a->text, a->id);
+    if (err) return err;
+    store_val p[3] = {SV_S(a->id), SV_S(a->text), SV_I(tx->now_ms)};
+    err = store_query_one(tx, SQL_SUCCEEDED, p, 3, read_payout, a->out);
+    if (err == RF_ERR_NOT_FOUND) {
+        err = classify(tx, a->id, a->out);
+        bool same = a->out->provider_payout_id && strcmp(a->out->provider_payout_id, a->text) == 0;
+        return err == RF_ERR_INVALID_STATE && same ? RF_OK : err; /* an idempotent repeat */
+    }
+    if (err) return err == RF_ERR_CONFLICT ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : err;
+    err = log_outcome(tx, a->out, "succeeded", NULL, -1);
+    struct rf_transfer_res res = {0};
+    if (!err) err = ledger_resolve(tx, a->out->hold_transfer_id, true, 0, &res);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+static rf_err op_failed(struct rf_tx *tx, void *ctx) {
+    struct outcome_args *a = ctx;
+    store_val p[4] = {SV_S(a->id), SV_S(a->text), SV_I(tx->now_ms), SV_I(a->retryable ? 1 : 0)};
+    rf_err err = store_query_one(tx, SQL_FAILED, p, 4, read_payout, a->out);
+    if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, a->out);
+    if (!err) err = log_outcome(tx, a->out, "failed", a->text, a->retryable ? 1 : 0);
+    if (err || strcmp(a->out->status, "failed") != 0) return err;
+    struct rf_transfer_res res = {0};
+    err = ledger_resolve(tx, a->out->hold_transfer_id, false, 0, &res);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+static rf_err run_outcome(rf *db, const char *name, exec_fn fn, struct outcome_args *a,
+                          struct rf_idem *idem) {
+    RF_ASSERT(db && a->out);
+    memset(a->out, 0, sizeof *a->out);
+    if (!rf_id_valid(a->id)) return RF_ERR_INVALID;
+    rf_err err = core_write(db, name, fn, a, a->out, idem);
+    if (err) rf_payout_clear(a->out);
+    return err;
+}
+
+rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out, struct rf_idem *idem) {
+    struct outcome_args a = {id, NULL, false, out};
+    return run_outcome(db, "payout_attempt", op_attempt, &a, idem);
+}
+
+rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
+                           struct rf_payout *out, struct rf_idem *idem) {
+    if (!rf_id_valid(provider_payout_id)) return RF_ERR_INVALID;
+    struct outcome_args a = {id, provider_payout_id, false, out};
+    return run_outcome(db, "payout_succeeded", op_succeeded, &a, idem);
+}
+
+rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
+                        struct rf_payout *out, struct rf_idem *idem) {
+    if (!reason || !*reason || strlen(reason) > RF_REASON_CHARS_MAX) return RF_ERR_INVALID;
+    struct outcome_args a = {id, reason, retryable, out};
+    return run_outcome(db, "payout_failed", op_failed, &a, idem);
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static rf_err op_payout_get(struct rf_tx *tx, void *ctx) {
+    struct rf_payout *out = ctx;
+    char id[RF_ID_BYTES];
+    rf_strcpy(id, sizeof id, out->id);
+    return payout_get(tx, id, out);
+}
+
+rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(id)) return RF_ERR_INVALID;
+    rf_strcpy(out->id, sizeof out->id, id);
+    rf_err err = core_read(db, "payout_get", op_payout_get, out);
+    if (err) rf_payout_clear(out);
+    return err;
+}
+
+static const char SQL_PAYOUT_LIST[] =
+    "SELECT " PAYOUT_COLS " FROM payouts WHERE id > $1 AND ($2 = '' OR status = $2)"
+    " ORDER BY id LIMIT $3";
+
+struct list_args {
+    const char *status;
+    const char *after;
+    int limit;
+    struct rf_payout_page *out;
+};
+
+static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct list_args *a = ctx;
+    read_payout(tx, r, &a->out->items[a->out->n++]);
+}
+
+static rf_err op_payout_list(struct rf_tx *tx, void *ctx) {
+    struct list_args *a = ctx;
+    for (int i = 0; i < a->out->n; i++) rf_payout_clear(&a->out->items[i]);
+    a->out->n = 0;
+    a->out->next[0] = '\0';
+    store_val p[3] = {SV_S(a->after), SV_S(a->status), SV_I(a->limit + 1)};
+    rf_err err = store_query_each(tx, SQL_PAYOUT_LIST, p, 3, a->limit + 1, read_item, a);
+    if (!err && a->out->n > a->limit) {
+        rf_payout_clear(&a->out->items[--a->out->n]);
+        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
+    }
+    return err;
+}
+
+rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
+                      struct rf_payout_page *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!status) status = "";
+    if (*status && strcmp(status, "pending") != 0 && strcmp(status, "paid") != 0 &&
+        strcmp(status, "failed") != 0)
+        return RF_ERR_INVALID;
+    if (after && *after && !rf_id_valid(after)) return RF_ERR_INVALID;
+    struct list_args a = {status, after ? after : "", core_limit(limit), out};
+    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    if (!out->items) return RF_ERR_NOMEM;
+    rf_err err = core_read(db, "payout_list", op_payout_list, &a);
+    if (err) rf_payout_page_clear(out);
+    return err;
+}

@@ -1,0 +1,225 @@
+/*
+ * test_payouts.c - seed 000 part 2 at the library level, on the back end in
+ * RF_TEST_DB: 32 concurrent attempts count 32 exactly; concurrent succeeded
+ * and failed leave exactly one terminal state with the hold posted or voided
+ * to match; retries up to max_attempts; terminal states never change; and
+ * the ledger's invariants hold afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "racefree.h"
+#include "testlib/rf_testlib.h"
+
+static rf *g_db;
+
+static void check_invariants(void) {
+    struct rf_ledger_check c;
+    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_int_equal(c.currencies_unbalanced, 0);
+    assert_int_equal(c.accounts_mismatched, 0);
+}
+
+static void wallet(char *id, size_t cap, int64_t funds) {
+    rf_rand_id("wallet", id, cap);
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    struct rf_transfer_res t;
+    assert_int_equal(rf_credit_apply(g_db, id, funds, "seed", &t, NULL), RF_OK);
+    rf_transfer_clear(&t.transfer);
+}
+
+static void account(const char *id, int64_t *posted, int64_t *available) {
+    struct rf_account a;
+    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    *posted = a.posted;
+    *available = a.available;
+    rf_account_clear(&a);
+}
+
+static void payout(const char *wallet_id, int64_t amount, int max_attempts,
+                   struct rf_payout *out) {
+    struct rf_payout_req req = {.account = wallet_id, .amount_minor = amount,
+                                .currency = "USD", .provider = "stripe",
+                                .destination_ref = "acct_123", .max_attempts = max_attempts};
+    assert_int_equal(rf_payout_create(g_db, &req, out, NULL), RF_OK);
+    assert_string_equal(out->status, "pending");
+    assert_int_equal(out->attempt_count, 0);
+    assert_true(strncmp(out->provider_idempotency_key, "rfpo_", 5) == 0);
+}
+
+struct attempts {
+    char id[RF_ID_BYTES];
+    rf_err err[32];
+    int64_t count[32];
+};
+
+static void attempt_one(int idx, void *ctx) {
+    struct attempts *a = ctx;
+    struct rf_payout p;
+    a->err[idx] = rf_payout_attempt(g_db, a->id, &p, NULL);
+    a->count[idx] = p.attempt_count;
+    rf_payout_clear(&p);
+}
+
+static void test_concurrent_attempts(void **state) {
+    (void)state;
+    char w[64];
+    wallet(w, sizeof w, 100);
+    struct rf_payout p;
+    payout(w, 40, 0, &p);
+    int64_t posted, avail;
+    account(w, &posted, &avail);
+    assert_int_equal(posted, 100);
+    assert_int_equal(avail, 60); /* held */
+    struct attempts a;
+    snprintf(a.id, sizeof a.id, "%s", p.id);
+    rf_payout_clear(&p);
+    assert_int_equal(rf_parallel_fn(32, attempt_one, &a), 0);
+    bool seen[33] = {false};
+    for (int i = 0; i < 32; i++) {
+        assert_int_equal(a.err[i], RF_OK);
+        assert_true(a.count[i] >= 1 && a.count[i] <= 32);
+        assert_false(seen[a.count[i]]); /* every attempt got its own number */
+        seen[a.count[i]] = true;
+    }
+    assert_int_equal(rf_payout_get(g_db, a.id, &p), RF_OK);
+    assert_int_equal(p.attempt_count, 32);
+    rf_payout_clear(&p);
+    check_invariants();
+}
+
+struct outcome {
+    char id[RF_ID_BYTES];
+    char provider_id[64];
+    rf_err err[2];
+};
+
+static void outcome_one(int idx, void *ctx) {
+    struct outcome *o = ctx;
+    struct rf_payout p;
+    o->err[idx] = idx == 0 ? rf_payout_succeeded(g_db, o->id, o->provider_id, &p, NULL)
+                           : rf_payout_failed(g_db, o->id, "card_declined", false, &p, NULL);
+    rf_payout_clear(&p);
+}
+
+static void test_succeeded_failed_race(void **state) {
+    (void)state;
+    char w[64];
+    wallet(w, sizeof w, 1000);
+    for (int round = 0; round < 16; round++) {
+        struct rf_payout p;
+        int64_t before, avail;
+        account(w, &before, &avail);
+        payout(w, 10, 0, &p);
+        struct outcome o;
+        snprintf(o.id, sizeof o.id, "%s", p.id);
+        rf_rand_id("po", o.provider_id, sizeof o.provider_id);
+        rf_payout_clear(&p);
+        assert_int_equal(rf_parallel_fn(2, outcome_one, &o), 0);
+        assert_true((o.err[0] == RF_OK) != (o.err[1] == RF_OK));
+        assert_int_equal(o.err[0] == RF_OK ? o.err[1] : o.err[0], RF_ERR_INVALID_STATE);
+        assert_int_equal(rf_payout_get(g_db, o.id, &p), RF_OK);
+        struct rf_transfer hold;
+        assert_int_equal(rf_transfer_get(g_db, p.hold_transfer_id, &hold), RF_OK);
+        int64_t after;
+        account(w, &after, &avail);
+        if (o.err[0] == RF_OK) {
+            assert_string_equal(p.status, "paid");
+            assert_string_equal(hold.status, "posted");
+            assert_int_equal(after, before - 10);
+        } else {
+            assert_string_equal(p.status, "failed");
+            assert_string_equal(hold.status, "voided");
+            assert_int_equal(after, before);
+        }
+        assert_int_equal(avail, after); /* no hold left behind */
+        rf_transfer_clear(&hold);
+        rf_payout_clear(&p);
+    }
+    check_invariants();
+}
+
+static void test_retries_and_terminal_states(void **state) {
+    (void)state;
+    char w[64];
+    wallet(w, sizeof w, 100);
+    struct rf_payout p, q;
+    payout(w, 30, 3, &p);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(rf_payout_attempt(g_db, p.id, &q, NULL), RF_OK);
+        assert_int_equal(q.attempt_count, i);
+        rf_payout_clear(&q);
+        assert_int_equal(rf_payout_failed(g_db, p.id, "timeout", true, &q, NULL), RF_OK);
+        assert_string_equal(q.status, i < 3 ? "pending" : "failed");
+        rf_payout_clear(&q);
+    }
+    int64_t posted, avail;
+    account(w, &posted, &avail);
+    assert_int_equal(avail, 100); /* the hold was voided */
+    assert_int_equal(rf_payout_attempt(g_db, p.id, &q, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_payout_succeeded(g_db, p.id, "po_late", &q, NULL), RF_ERR_INVALID_STATE);
+    rf_payout_clear(&p);
+
+    payout(w, 20, 0, &p);
+    char pid[64];
+    rf_rand_id("po", pid, sizeof pid);
+    assert_int_equal(rf_payout_succeeded(g_db, p.id, pid, &q, NULL), RF_OK);
+    assert_string_equal(q.status, "paid");
+    int64_t version = q.version;
+    rf_payout_clear(&q);
+    assert_int_equal(rf_payout_succeeded(g_db, p.id, pid, &q, NULL), RF_OK); /* idempotent */
+    assert_int_equal(q.version, version);
+    rf_payout_clear(&q);
+    assert_int_equal(rf_payout_succeeded(g_db, p.id, "po_other", &q, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_payout_failed(g_db, p.id, "late", false, &q, NULL), RF_ERR_INVALID_STATE);
+    struct rf_payout r;
+    payout(w, 5, 0, &r); /* the provider id belongs to p */
+    assert_int_equal(rf_payout_succeeded(g_db, r.id, pid, &q, NULL),
+                     RF_ERR_DUPLICATE_PROVIDER_PAYOUT);
+    account(w, &posted, &avail);
+    assert_int_equal(posted, 80);
+    assert_int_equal(avail, 75);
+    struct rf_payout_page page;
+    assert_int_equal(rf_payout_list(g_db, "paid", NULL, 500, &page), RF_OK);
+    bool found = false;
+    for (int i = 0; i < page.n; i++) found |= strcmp(page.items[i].id, p.id) == 0;
+    assert_true(found);
+    rf_payout_page_clear(&page);
+    struct rf_payout_req big = {.account = w, .amount_minor = 1000, .currency = "USD",
+                                .provider = "stripe", .destination_ref = "x"};
+    assert_int_equal(rf_payout_create(g_db, &big, &q, NULL), RF_ERR_INSUFFICIENT_FUNDS);
+    rf_payout_clear(&p);
+    rf_payout_clear(&r);
+    check_invariants();
+}
+
+static int setup(void **state) {
+    (void)state;
+    char url[RF_T_URL_BYTES];
+    if (rf_test_db_url(url, sizeof url) != 0) return -1;
+    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    rf_close(g_db);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_attempts),
+        cmocka_unit_test(test_succeeded_failed_race),
+        cmocka_unit_test(test_retries_and_terminal_states),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
