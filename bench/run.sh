@@ -10,6 +10,7 @@ BIN=build/racefree
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNS:-"1 16 64"}
 WORK=$(mktemp -d /tmp/rf-bench.XXXXXX)
+chmod 755 "$WORK" # the postgres user must reach $WORK/pg
 PG_DIR="$WORK/pg"
 SERVER_PID=""
 
@@ -47,7 +48,7 @@ run_case() { # label db_url serve_args...
     local t=$(( c < 2 ? 1 : 2 ))
     local cmd="wrk -t$t -c$c -d${SECONDS_PER_RUN}s -s bench/grant.lua http://127.0.0.1:PORT"
     local out
-    out=$(RF_BENCH_KEY=$key RF_BENCH_PREFIX="$label-$c-$RANDOM" \
+    out=$(RF_BENCH_KEY=$key RF_BENCH_PREFIX="b$c-$RANDOM$RANDOM" \
           wrk -t$t -c$c -d${SECONDS_PER_RUN}s -s bench/grant.lua "http://127.0.0.1:$PORT" | grep '^RESULT')
     # RESULT requests=N rps=R p50_ms=A p99_ms=B non2xx=E socket_errors=S
     local rps p50 p99 non2xx
@@ -64,5 +65,5 @@ echo "| store | connections | grants/s | p50 ms | p99 ms | non-2xx | command |"
 echo "|---|---|---|---|---|---|---|"
 run_case "sqlite --sync full" "sqlite:$WORK/full.db" --sync full
 run_case "sqlite --sync normal" "sqlite:$WORK/normal.db" --sync normal
-PG_URL=$(scripts/pg.sh start "$PG_DIR" | tail -n 1)
+PG_URL=$(RF_PG_DURABLE=1 scripts/pg.sh start "$PG_DIR" | tail -n 1)
 run_case "postgres" "$PG_URL"

@@ -42,6 +42,14 @@ port_busy() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# Test clusters trade durability for speed; RF_PG_DURABLE=1 (benchmarks)
+# keeps PostgreSQL's defaults, so numbers compare with SQLite --sync full.
+durability() {
+    if [[ "${RF_PG_DURABLE:-0}" != 1 ]]; then
+        printf 'fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n'
+    fi
+}
+
 init_cluster() {
     local dir=$1 bin=$2
     # --locale=C: a fresh container may have no generated locales.
@@ -52,9 +60,7 @@ init_cluster() {
 # pg.sh: a throwaway test cluster
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir'
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$(durability)
 max_connections = 300
 shared_buffers = 128MB
 EOF
