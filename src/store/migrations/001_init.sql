@@ -1,6 +1,7 @@
 -- 001_init: API keys, Idempotency-Keys and entitlements.
 -- Every natural key is a UNIQUE or PRIMARY KEY constraint: code never relies
 -- on a prior SELECT to avoid a duplicate. Times are int64 milliseconds (UTC).
+-- One text serves both back ends: BIGINT has INTEGER affinity in SQLite.
 
 CREATE TABLE api_keys (
   id          TEXT PRIMARY KEY,
