@@ -61,6 +61,12 @@ typedef enum rf_err {
     RF_ERR_AMOUNT_OVERFLOW,       /* amount_overflow: a balance would leave int64 */
     RF_ERR_PAYOUT_NOT_FOUND,      /* payout_not_found */
     RF_ERR_DUPLICATE_PROVIDER_PAYOUT, /* duplicate_provider_payout_id */
+    RF_ERR_BINDING_CONFLICT,      /* customer_binding_conflict */
+    RF_ERR_BINDING_NOT_FOUND,     /* customer_binding_not_found */
+    RF_ERR_APPROVAL_NOT_FOUND,    /* approval_not_found */
+    RF_ERR_APPROVAL_EXPIRED,      /* approval_expired */
+    RF_ERR_SELF_APPROVAL,         /* self_approval */
+    RF_ERR_NOT_REQUESTER,         /* not_requester */
     RF_ERR__COUNT
 } rf_err;
 
@@ -396,6 +402,95 @@ void rf_payout_page_clear(struct rf_payout_page *p);
 /* status: NULL or "" for all, else pending | paid | failed. */
 rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
                       struct rf_payout_page *out);
+
+/* ---- Provider-customer bindings (seed 002) -----------------------------
+ * One-to-one per provider in both directions, decided by one atomic insert
+ * and a read in the same transaction: a success never names a customer other
+ * than the one the caller sent. */
+struct rf_binding {
+    char provider[RF_ID_BYTES];
+    char user_id[RF_ID_BYTES];
+    char customer_id[RF_ID_BYTES];
+    int64_t created_at_ms;
+    int64_t version;
+};
+struct rf_bind_res {
+    struct rf_binding binding;   /* the caller's binding, or the one in the way */
+    bool created;                /* 201 vs 200 */
+    /* With RF_ERR_BINDING_CONFLICT: who holds what (empty when not that side). */
+    char existing_customer_id[RF_ID_BYTES]; /* the user is bound to this customer */
+    char existing_user_id[RF_ID_BYTES];     /* the customer is bound to this user */
+};
+rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
+                        const char *customer_id, struct rf_bind_res *res);
+rf_err rf_customer_get_by_user(rf *db, const char *user_id, const char *provider,
+                               struct rf_binding *out);
+rf_err rf_customer_get_by_customer(rf *db, const char *provider, const char *customer_id,
+                                   struct rf_binding *out);
+/* if_match_version 0: unconditional. */
+rf_err rf_customer_unbind(rf *db, const char *user_id, const char *provider,
+                          int64_t if_match_version, struct rf_binding *out);
+
+/* ---- Approvals (seed 004) ----------------------------------------------
+ * An approval carries an action described as data (a transfer, an
+ * entitlement grant, a payout). Approving checks the state and executes the
+ * action in ONE transaction with the row locked, so an approval is never
+ * both executed and rejected, and its action runs exactly once. */
+struct rf_approval {
+    char id[RF_ID_BYTES];
+    char status[RF_STATUS_BYTES];   /* pending | approved | rejected | cancelled | expired */
+    char action_type[RF_ID_BYTES];  /* transfer | entitlement_grant | payout */
+    char *action_json;              /* malloc'd: the action as given */
+    char requested_by[RF_ID_BYTES];
+    bool require_distinct_approver;
+    char *metadata_json;            /* malloc'd or NULL */
+    int64_t expires_at_ms;          /* 0: never */
+    char approved_by[RF_ID_BYTES];  /* "" unless approved */
+    int64_t approved_at_ms;
+    int64_t executed_at_ms;
+    char *result_json;              /* malloc'd or NULL: the action's result */
+    char rejected_by[RF_ID_BYTES];
+    int64_t rejected_at_ms;
+    char *rejection_reason;         /* malloc'd or NULL */
+    int64_t cancelled_at_ms;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t version;
+};
+void rf_approval_clear(struct rf_approval *a);
+
+struct rf_approval_req {
+    const char *action_json;        /* a JSON object with "type"; validated here */
+    const char *requested_by;
+    int64_t expires_at_ms;          /* 0: never */
+    bool require_distinct_approver;
+    const char *metadata_json;
+};
+/* RF_ERR_INVALID with detail_out (if given, cap bytes) naming what is wrong
+ * in the action. */
+rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
+                          struct rf_idem *idem, char *detail_out, size_t detail_cap);
+/* The action's own error (insufficient_funds, ...) leaves the approval pending. */
+rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by,
+                           int64_t if_match_version, struct rf_approval *out,
+                           struct rf_idem *idem);
+rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
+                          int64_t if_match_version, struct rf_approval *out,
+                          struct rf_idem *idem);
+rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
+                          int64_t if_match_version, struct rf_approval *out,
+                          struct rf_idem *idem);
+rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out);
+
+struct rf_approval_page {
+    struct rf_approval *items;      /* malloc'd; rf_approval_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+void rf_approval_page_clear(struct rf_approval_page *p);
+/* status: NULL or "" for all; else pending | approved | rejected | cancelled | expired. */
+rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
+                        struct rf_approval_page *out);
 
 /* ---- Maintenance -------------------------------------------------------
  * Purges expired Idempotency-Keys, at most batch_max rows per call, in its

@@ -35,6 +35,12 @@ static const char *const err_codes[RF_ERR__COUNT] = {
     [RF_ERR_AMOUNT_OVERFLOW] = "amount_overflow",
     [RF_ERR_PAYOUT_NOT_FOUND] = "payout_not_found",
     [RF_ERR_DUPLICATE_PROVIDER_PAYOUT] = "duplicate_provider_payout_id",
+    [RF_ERR_BINDING_CONFLICT] = "customer_binding_conflict",
+    [RF_ERR_BINDING_NOT_FOUND] = "customer_binding_not_found",
+    [RF_ERR_APPROVAL_NOT_FOUND] = "approval_not_found",
+    [RF_ERR_APPROVAL_EXPIRED] = "approval_expired",
+    [RF_ERR_SELF_APPROVAL] = "self_approval",
+    [RF_ERR_NOT_REQUESTER] = "not_requester",
 };
 
 const char *rf_err_code(rf_err err) {

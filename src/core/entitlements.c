@@ -14,7 +14,7 @@
 
 #include "base/assert.h"
 #include "base/ids.h"
-#include "core/core.h"
+#include "core/flows.h"
 
 #define ENT_COLS                                                                       \
     "id, user_id, entitlement_key, status, source, metadata, expires_at, granted_at," \
@@ -101,10 +101,8 @@ static rf_err check_version(struct rf_tx *tx, const char *user_id, const char *k
     return have == want ? RF_OK : RF_ERR_VERSION_MISMATCH;
 }
 
-static rf_err op_grant(struct rf_tx *tx, void *ctx) {
-    void **args = ctx;
-    const struct rf_grant_req *req = args[0];
-    struct rf_grant_res *res = args[1];
+rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
+                           struct rf_grant_res *res) {
     rf_entitlement_clear(&res->ent);
     res->created = false;
     rf_err err = check_version(tx, req->user_id, req->key, req->if_match_version);
@@ -123,6 +121,11 @@ static rf_err op_grant(struct rf_tx *tx, void *ctx) {
     err = store_query_one(tx, SQL_GET, p + 1, 2, read_ent, &res->ent);
     RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the conflict proved the row exists */
     return err;
+}
+
+static rf_err op_grant(struct rf_tx *tx, void *ctx) {
+    void **args = ctx;
+    return entitlement_grant_tx(tx, args[0], args[1]);
 }
 
 rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req, struct rf_grant_res *res,

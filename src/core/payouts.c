@@ -18,7 +18,7 @@
 
 #include "base/assert.h"
 #include "base/ids.h"
-#include "core/ledger.h"
+#include "core/flows.h"
 
 #define PAYOUT_COLS                                                                      \
     "id, account_id, amount_minor, currency, provider, destination_ref, status,"        \
@@ -81,15 +81,11 @@ static const char SQL_PAYOUT_INSERT[] =
     " VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, NULL, 0, $9, NULL, $10, $11, $11, 1)"
     " RETURNING " PAYOUT_COLS;
 
-struct create_args {
-    const struct rf_payout_req *req;
-    int max_attempts;
-    struct rf_payout *out;
-};
-
-static rf_err op_payout_create(struct rf_tx *tx, void *ctx) {
-    struct create_args *a = ctx;
-    const struct rf_payout_req *req = a->req;
+rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req,
+                        struct rf_payout *out) {
+    int max = req->max_attempts ? req->max_attempts
+              : tx->db->opt.payout_max_attempts ? tx->db->opt.payout_max_attempts
+                                                : RF_PAYOUT_MAX_ATTEMPTS_DEFAULT;
     char id[RF_ID_BYTES], clearing[RF_ID_BYTES], pkey[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
     snprintf(pkey, sizeof pkey, "rfpo_%.36s", id); /* uuid text: 36 chars */
@@ -102,28 +98,33 @@ static rf_err op_payout_create(struct rf_tx *tx, void *ctx) {
     if (!err) {
         store_val p[11] = {SV_S(id), SV_S(req->account), SV_I(req->amount_minor),
                            SV_S(req->currency), SV_S(req->provider), SV_S(req->destination_ref),
-                           SV_S(res.transfer.id), SV_S(pkey), SV_I(a->max_attempts),
+                           SV_S(res.transfer.id), SV_S(pkey), SV_I(max),
                            SV_S(req->metadata_json), SV_I(tx->now_ms)};
-        err = store_query_one(tx, SQL_PAYOUT_INSERT, p, 11, read_payout, a->out);
+        err = store_query_one(tx, SQL_PAYOUT_INSERT, p, 11, read_payout, out);
     }
     rf_transfer_clear(&res.transfer);
     return err;
+}
+
+static rf_err op_payout_create(struct rf_tx *tx, void *ctx) {
+    void **args = ctx;
+    return payout_create_tx(tx, args[0], args[1]);
+}
+
+bool payout_req_valid(const struct rf_payout_req *req) {
+    return rf_id_valid(req->account) && req->amount_minor > 0 &&
+           ledger_currency_valid(req->currency) && rf_id_valid(req->provider) &&
+           rf_id_valid(req->destination_ref) && req->max_attempts >= 0 &&
+           req->max_attempts <= RF_PAYOUT_MAX_ATTEMPTS_MAX;
 }
 
 rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
                         struct rf_idem *idem) {
     RF_ASSERT(db && req && out);
     memset(out, 0, sizeof *out);
-    if (!rf_id_valid(req->account) || req->amount_minor <= 0 ||
-        !ledger_currency_valid(req->currency) || !rf_id_valid(req->provider) ||
-        !rf_id_valid(req->destination_ref) || req->max_attempts < 0 ||
-        req->max_attempts > RF_PAYOUT_MAX_ATTEMPTS_MAX)
-        return RF_ERR_INVALID;
-    int max = req->max_attempts ? req->max_attempts
-              : db->opt.payout_max_attempts ? db->opt.payout_max_attempts
-                                            : RF_PAYOUT_MAX_ATTEMPTS_DEFAULT;
-    struct create_args a = {req, max, out};
-    rf_err err = core_write(db, "payout_create", op_payout_create, &a, out, idem);
+    if (!payout_req_valid(req)) return RF_ERR_INVALID;
+    void *args[2] = {(void *)req, out};
+    rf_err err = core_write(db, "payout_create", op_payout_create, args, out, idem);
     if (err) rf_payout_clear(out);
     return err;
 }

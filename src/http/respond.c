@@ -72,6 +72,18 @@ static const struct err_http err_table[RF_ERR__COUNT] = {
     [RF_ERR_PAYOUT_NOT_FOUND] = {404, false, "Payout not found", "The payout does not exist."},
     [RF_ERR_DUPLICATE_PROVIDER_PAYOUT] = {409, false, "Duplicate provider payout id",
                                           "Another payout has this provider_payout_id."},
+    [RF_ERR_BINDING_CONFLICT] = {409, false, "Customer binding conflict",
+                                 "The user or the customer is bound to another."},
+    [RF_ERR_BINDING_NOT_FOUND] = {404, false, "Customer binding not found",
+                                  "The user has no customer at this provider."},
+    [RF_ERR_APPROVAL_NOT_FOUND] = {404, false, "Approval not found",
+                                   "The approval does not exist."},
+    [RF_ERR_APPROVAL_EXPIRED] = {409, false, "Approval expired",
+                                 "The approval expired before it was approved."},
+    [RF_ERR_SELF_APPROVAL] = {403, false, "Self approval",
+                              "The requester may not approve their own request."},
+    [RF_ERR_NOT_REQUESTER] = {403, false, "Not the requester",
+                              "Only the requester may cancel an approval."},
 };
 
 /* An rf_err without a row (a new error not yet mapped) answers 500; the
@@ -172,12 +184,25 @@ void rf_reply_empty(struct rf_reply *out, int status) {
     out->status = status;
 }
 
-static void reply_problem(struct rf_reply *out, int status, const char *title, const char *code,
-                          const char *detail) {
+/* extra (stolen, may be NULL): further members; its "detail" replaces the
+ * detail, the members that identify the problem are kept. */
+static void reply_problem_ext(struct rf_reply *out, int status, const char *title,
+                              const char *code, const char *detail, json_t *extra) {
     char type[128];
     snprintf(type, sizeof type, "%s%s", RF_PROBLEM_TYPE_BASE, code);
     json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", title, "status",
                           status, "detail", detail, "code", code);
+    if (j && extra) {
+        json_object_del(extra, "type");
+        json_object_del(extra, "title");
+        json_object_del(extra, "status");
+        json_object_del(extra, "code");
+        if (json_object_update(j, extra) != 0) {
+            json_decref(j);
+            j = NULL;
+        }
+    }
+    json_decref(extra);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
@@ -187,16 +212,25 @@ static void reply_problem(struct rf_reply *out, int status, const char *title, c
     rf_reply_text(out, status, RF_CT_PROBLEM, text, strlen(text));
 }
 
+static void reply_problem(struct rf_reply *out, int status, const char *title, const char *code,
+                          const char *detail) {
+    reply_problem_ext(out, status, title, code, detail, NULL);
+}
+
 void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p) {
     reply_problem(out, p->status, status_title(p->status), p->code, p->detail);
 }
 
-void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail) {
+void rf_reply_error_ext(struct rf_reply *out, rf_err err, const char *detail, json_t *extra) {
     RF_ASSERT(err != RF_OK);
     const struct err_http *e = err_entry(err);
     const char *code = rf_err_mapped(err) ? rf_err_code(err) : "internal";
-    reply_problem(out, e->status, e->title, code, detail ? detail : e->detail);
+    reply_problem_ext(out, e->status, e->title, code, detail ? detail : e->detail, extra);
     if (e->retry_after) rf_reply_header(out, "Retry-After", "1");
+}
+
+void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail) {
+    rf_reply_error_ext(out, err, detail, NULL);
 }
 
 rf_err rf_reply_page(struct rf_reply *out, const void *items, int n, rf_item_json_fn item,
@@ -240,12 +274,21 @@ static void take_idem_reply(struct rf_idem *idem, struct rf_reply *out) {
 
 void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf_reply *out) {
     RF_ASSERT(op->call && op->render && out->status == 0);
+    RF_ASSERT(op->idempotent || !op->idem_required);
     struct rf_idem idem = {0};
     struct rf_idem *use = NULL;
     if (op->idempotent) {
         struct rf_problem p;
         const char *key = NULL;
         if (!rf_idem_key_parse(req->header(req->src, "Idempotency-Key"), &key, &p)) {
+            rf_reply_problem(out, &p);
+            return;
+        }
+        if (!key && op->idem_required) {
+            rf_problem_set(&p, 400, "idempotency_key_required",
+                           "this operation moves money: send an Idempotency-Key header "
+                           "(1-%d printable ASCII characters)",
+                           RF_IDEM_KEY_CHARS_MAX);
             rf_reply_problem(out, &p);
             return;
         }
@@ -262,7 +305,8 @@ void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf
     }
     rf_err err = op->call(req, op->state, use);
     if (err != RF_OK) {
-        rf_reply_error(out, err, NULL);
+        rf_reply_error_ext(out, err, NULL, op->problem_extra ? op->problem_extra(op->state, err)
+                                                             : NULL);
     } else if (use) {
         take_idem_reply(&idem, out);
     } else {

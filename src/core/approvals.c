@@ -1,0 +1,300 @@
+/*
+ * approvals.c - approvals with versions and exactly-once execution (seed 004).
+ *
+ * The race in the seed: the status was checked outside the transaction, so
+ * one user approved (and the action ran) while another rejected, leaving an
+ * "executed but rejected" record. Here every transition locks the row
+ * (SELECT ... FOR UPDATE on PostgreSQL; the writer lock on SQLite), checks
+ * pending / not expired / If-Match inside the transaction, and for an
+ * approval executes the action with the same transaction before the status
+ * changes. If the action fails, the whole operation rolls back and the
+ * approval stays pending. The schema's CHECKs make a contradictory row
+ * impossible to store, whatever a future code path does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "base/limits.h"
+#include "core/actions.h"
+
+#define APPROVAL_COLS                                                                  \
+    "id, status, action_type, action, requested_by, require_distinct_approver,"       \
+    " metadata, expires_at, approved_by, approved_at, executed_at, result, rejected_by," \
+    " rejected_at, rejection_reason, cancelled_at, created_at, updated_at, version"
+
+void rf_approval_clear(struct rf_approval *a) {
+    if (!a) return;
+    free(a->action_json);
+    free(a->metadata_json);
+    free(a->result_json);
+    free(a->rejection_reason);
+    memset(a, 0, sizeof *a);
+}
+
+void rf_approval_page_clear(struct rf_approval_page *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) rf_approval_clear(&p->items[i]);
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+static bool expired(const struct rf_approval *a, int64_t now_ms) {
+    return a->expires_at_ms && a->expires_at_ms <= now_ms;
+}
+
+/* Reads APPROVAL_COLS; a pending approval past expires_at reads as expired. */
+static void read_approval(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct rf_approval *a = out;
+    rf_approval_clear(a);
+    rf_strcpy(a->id, sizeof a->id, store_text(tx, r, 0));
+    rf_strcpy(a->status, sizeof a->status, store_text(tx, r, 1));
+    rf_strcpy(a->action_type, sizeof a->action_type, store_text(tx, r, 2));
+    a->action_json = core_dup_col(tx, r, 3);
+    rf_strcpy(a->requested_by, sizeof a->requested_by, store_text(tx, r, 4));
+    a->require_distinct_approver = store_int(tx, r, 5) != 0;
+    a->metadata_json = core_dup_col(tx, r, 6);
+    a->expires_at_ms = store_int(tx, r, 7);
+    rf_strcpy(a->approved_by, sizeof a->approved_by, store_text(tx, r, 8));
+    a->approved_at_ms = store_int(tx, r, 9);
+    a->executed_at_ms = store_int(tx, r, 10);
+    a->result_json = core_dup_col(tx, r, 11);
+    rf_strcpy(a->rejected_by, sizeof a->rejected_by, store_text(tx, r, 12));
+    a->rejected_at_ms = store_int(tx, r, 13);
+    a->rejection_reason = core_dup_col(tx, r, 14);
+    a->cancelled_at_ms = store_int(tx, r, 15);
+    a->created_at_ms = store_int(tx, r, 16);
+    a->updated_at_ms = store_int(tx, r, 17);
+    a->version = store_int(tx, r, 18);
+    /* the schema's CHECK: executed if and only if approved */
+    RF_ASSERT((strcmp(a->status, "approved") == 0) == (a->executed_at_ms != 0));
+    if (strcmp(a->status, "pending") == 0 && expired(a, tx->now_ms))
+        rf_strcpy(a->status, sizeof a->status, "expired");
+}
+
+/* ---- create --------------------------------------------------------------- */
+
+static const char SQL_CREATE[] =
+    "INSERT INTO approvals (id, status, action_type, action, requested_by,"
+    " require_distinct_approver, metadata, expires_at, created_at, updated_at, version)"
+    " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, 1) RETURNING " APPROVAL_COLS;
+
+struct create_args {
+    const struct rf_approval_req *req;
+    const char *type;
+    struct rf_approval *out;
+};
+
+static rf_err op_create(struct rf_tx *tx, void *ctx) {
+    struct create_args *a = ctx;
+    const struct rf_approval_req *req = a->req;
+    char id[RF_ID_BYTES];
+    rf_uuid7(tx->now_ms, id);
+    store_val p[8] = {SV_S(id), SV_S(a->type), SV_S(req->action_json), SV_S(req->requested_by),
+                      SV_I(req->require_distinct_approver ? 1 : 0), SV_S(req->metadata_json),
+                      SV_I0(req->expires_at_ms), SV_I(tx->now_ms)};
+    return store_query_one(tx, SQL_CREATE, p, 8, read_approval, a->out);
+}
+
+rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
+                          struct rf_idem *idem, char *detail, size_t cap) {
+    RF_ASSERT(db && req && out);
+    memset(out, 0, sizeof *out);
+    char scratch[8];
+    if (!detail || cap == 0) detail = scratch, cap = sizeof scratch;
+    detail[0] = '\0';
+    if (!rf_id_valid(req->requested_by) || req->expires_at_ms < 0) return RF_ERR_INVALID;
+    struct action act;
+    rf_err err = action_parse(req->action_json, &act, detail, cap); /* validated up front */
+    if (err) return err;
+    struct create_args a = {req, action_type_name(act.type), out};
+    action_clear(&act);
+    err = core_write(db, "approval_create", op_create, &a, out, idem);
+    if (err) rf_approval_clear(out);
+    return err;
+}
+
+/* ---- transitions ---------------------------------------------------------- */
+
+static const char SQL_LOCK[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1 FOR UPDATE";
+
+static const char SQL_APPROVE[] =
+    "UPDATE approvals SET status = 'approved', approved_by = $2, approved_at = $3,"
+    " executed_at = $3, result = $4, updated_at = $3, version = version + 1"
+    " WHERE id = $1 AND status = 'pending' AND version = $5 RETURNING " APPROVAL_COLS;
+static const char SQL_REJECT[] =
+    "UPDATE approvals SET status = 'rejected', rejected_by = $2, rejected_at = $3,"
+    " rejection_reason = $4, updated_at = $3, version = version + 1"
+    " WHERE id = $1 AND status = 'pending' AND version = $5 RETURNING " APPROVAL_COLS;
+static const char SQL_CANCEL[] =
+    "UPDATE approvals SET status = 'cancelled', cancelled_at = $3, updated_at = $3,"
+    " version = version + 1"
+    " WHERE id = $1 AND status = 'pending' AND version = $5 AND requested_by = $2"
+    " RETURNING " APPROVAL_COLS;
+
+enum transition { T_APPROVE, T_REJECT, T_CANCEL };
+
+struct transition_args {
+    enum transition kind;
+    const char *id;
+    const char *who;       /* approved_by, rejected_by or cancelled_by */
+    const char *reason;    /* rejection reason */
+    int64_t if_match;
+    struct rf_approval *out;
+};
+
+/* Locks the row and checks, in this order: exists, If-Match, pending, not
+ * expired. Inside the transaction, so nothing can change between the check
+ * and the write. */
+static rf_err lock_pending(struct rf_tx *tx, const struct transition_args *a) {
+    store_val p[1] = {SV_S(a->id)};
+    rf_err err = store_query_one(tx, SQL_LOCK, p, 1, read_approval, a->out);
+    if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_APPROVAL_NOT_FOUND : err;
+    if (a->if_match && a->if_match != a->out->version) return RF_ERR_VERSION_MISMATCH;
+    if (strcmp(a->out->status, "expired") == 0)
+        return a->kind == T_APPROVE ? RF_ERR_APPROVAL_EXPIRED : RF_ERR_INVALID_STATE;
+    return strcmp(a->out->status, "pending") == 0 ? RF_OK : RF_ERR_INVALID_STATE;
+}
+
+/* Executes the stored action; its error (insufficient_funds, ...) is the
+ * answer and rolls everything back. */
+static rf_err execute(struct rf_tx *tx, const struct rf_approval *cur, char **result) {
+    struct action act;
+    char detail[160];
+    rf_err err = action_parse(cur->action_json, &act, detail, sizeof detail);
+    RF_ASSERT(err != RF_ERR_INVALID || !"an approval holds only valid actions");
+    if (err) return err;
+    err = action_execute(tx, &act, result);
+    action_clear(&act);
+    return err;
+}
+
+static rf_err op_transition(struct rf_tx *tx, void *ctx) {
+    struct transition_args *a = ctx;
+    rf_err err = lock_pending(tx, a);
+    if (err) return err;
+    const struct rf_approval *cur = a->out;
+    if (a->kind == T_APPROVE && cur->require_distinct_approver &&
+        strcmp(a->who, cur->requested_by) == 0)
+        return RF_ERR_SELF_APPROVAL;
+    if (a->kind == T_CANCEL && strcmp(a->who, cur->requested_by) != 0)
+        return RF_ERR_NOT_REQUESTER;
+    char *result = NULL;
+    if (a->kind == T_APPROVE) err = execute(tx, cur, &result);
+    if (err) return err;
+    static const char *const sql[] = {SQL_APPROVE, SQL_REJECT, SQL_CANCEL};
+    const char *text = a->kind == T_APPROVE ? result : a->reason;
+    store_val p[5] = {SV_S(a->id), SV_S(a->who), SV_I(tx->now_ms), SV_S(text),
+                      SV_I(cur->version)};
+    err = store_query_one(tx, sql[a->kind], p, 5, read_approval, a->out);
+    free(result);
+    RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the row is locked and was pending */
+    return err;
+}
+
+static rf_err transition(rf *db, struct transition_args *a, struct rf_idem *idem) {
+    static const char *const names[] = {"approval_approve", "approval_reject", "approval_cancel"};
+    RF_ASSERT(db && a->out);
+    memset(a->out, 0, sizeof *a->out);
+    if (!rf_id_valid(a->id) || !rf_id_valid(a->who) || a->if_match < 0 ||
+        (a->reason && strlen(a->reason) > RF_REASON_CHARS_MAX))
+        return RF_ERR_INVALID;
+    rf_err err = core_write(db, names[a->kind], op_transition, a, a->out, idem);
+    if (err) rf_approval_clear(a->out);
+    return err;
+}
+
+rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by, int64_t if_match,
+                           struct rf_approval *out, struct rf_idem *idem) {
+    struct transition_args a = {T_APPROVE, id, approved_by, NULL, if_match, out};
+    return transition(db, &a, idem);
+}
+
+rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
+                          int64_t if_match, struct rf_approval *out, struct rf_idem *idem) {
+    if (!reason || !*reason) return RF_ERR_INVALID;
+    struct transition_args a = {T_REJECT, id, rejected_by, reason, if_match, out};
+    return transition(db, &a, idem);
+}
+
+rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by, int64_t if_match,
+                          struct rf_approval *out, struct rf_idem *idem) {
+    struct transition_args a = {T_CANCEL, id, cancelled_by, NULL, if_match, out};
+    return transition(db, &a, idem);
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static const char SQL_GET[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1";
+
+static rf_err op_get(struct rf_tx *tx, void *ctx) {
+    struct rf_approval *out = ctx;
+    char id[RF_ID_BYTES];
+    rf_strcpy(id, sizeof id, out->id);
+    store_val p[1] = {SV_S(id)};
+    rf_err err = store_query_one(tx, SQL_GET, p, 1, read_approval, out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_APPROVAL_NOT_FOUND : err;
+}
+
+rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(id)) return RF_ERR_INVALID;
+    rf_strcpy(out->id, sizeof out->id, id);
+    rf_err err = core_read(db, "approval_get", op_get, out);
+    if (err) rf_approval_clear(out);
+    return err;
+}
+
+static const char SQL_LIST[] =
+    "SELECT " APPROVAL_COLS " FROM approvals WHERE id > $1 AND ($2 = ''"
+    " OR ($2 = 'expired' AND status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $3)"
+    " OR ($2 = 'pending' AND status = 'pending' AND (expires_at IS NULL OR expires_at > $3))"
+    " OR ($2 <> 'pending' AND $2 <> 'expired' AND status = $2))"
+    " ORDER BY id LIMIT $4";
+
+struct list_args {
+    const char *status;
+    const char *after;
+    int limit;
+    struct rf_approval_page *out;
+};
+
+static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct list_args *a = ctx;
+    read_approval(tx, r, &a->out->items[a->out->n++]);
+}
+
+static rf_err op_list(struct rf_tx *tx, void *ctx) {
+    struct list_args *a = ctx;
+    for (int i = 0; i < a->out->n; i++) rf_approval_clear(&a->out->items[i]);
+    a->out->n = 0;
+    a->out->next[0] = '\0';
+    store_val p[4] = {SV_S(a->after), SV_S(a->status), SV_I(tx->now_ms), SV_I(a->limit + 1)};
+    rf_err err = store_query_each(tx, SQL_LIST, p, 4, a->limit + 1, read_item, a);
+    if (!err && a->out->n > a->limit) {
+        rf_approval_clear(&a->out->items[--a->out->n]);
+        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
+    }
+    return err;
+}
+
+rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
+                        struct rf_approval_page *out) {
+    static const char *const known[] = {"", "pending", "approved", "rejected", "cancelled",
+                                        "expired"};
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!status) status = "";
+    bool ok = false;
+    for (int i = 0; i < 6; i++) ok |= strcmp(status, known[i]) == 0;
+    if (!ok || (after && *after && !rf_id_valid(after))) return RF_ERR_INVALID;
+    struct list_args a = {status, after ? after : "", core_limit(limit), out};
+    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    if (!out->items) return RF_ERR_NOMEM;
+    rf_err err = core_read(db, "approval_list", op_list, &a);
+    if (err) rf_approval_page_clear(out);
+    return err;
+}

@@ -1,0 +1,160 @@
+/*
+ * customers.c - provider-customer bindings (seed 002).
+ *
+ * The race in the seed: "insert ... on conflict do nothing", then a separate
+ * fallback query outside any transaction, which can report success while
+ * user-1 is mapped to another request's customer. Here the insert (PRIMARY
+ * KEY (provider, user_id) and UNIQUE (provider, customer_id): first writer
+ * wins in both directions) and the read that explains a conflict run in the
+ * same transaction; the answer is created, exactly-this-binding-exists, or a
+ * conflict naming the binding in the way. Never a success for another
+ * customer.
+ */
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "core/core.h"
+
+#define BINDING_COLS "provider, user_id, customer_id, created_at, version"
+
+static const char SQL_BIND[] =
+    "INSERT INTO customer_bindings (provider, user_id, customer_id, created_at, version)"
+    " VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING RETURNING " BINDING_COLS;
+static const char SQL_IN_THE_WAY[] =
+    "SELECT " BINDING_COLS " FROM customer_bindings WHERE provider = $1"
+    " AND (user_id = $2 OR customer_id = $3)";
+static const char SQL_BY_USER[] =
+    "SELECT " BINDING_COLS " FROM customer_bindings WHERE provider = $1 AND user_id = $2";
+static const char SQL_BY_CUSTOMER[] =
+    "SELECT " BINDING_COLS " FROM customer_bindings WHERE provider = $1 AND customer_id = $2";
+static const char SQL_UNBIND[] =
+    "DELETE FROM customer_bindings WHERE provider = $1 AND user_id = $2"
+    " AND (CAST($3 AS BIGINT) = 0 OR version = $3) RETURNING " BINDING_COLS;
+
+static void read_binding(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct rf_binding *b = out;
+    memset(b, 0, sizeof *b);
+    rf_strcpy(b->provider, sizeof b->provider, store_text(tx, r, 0));
+    rf_strcpy(b->user_id, sizeof b->user_id, store_text(tx, r, 1));
+    rf_strcpy(b->customer_id, sizeof b->customer_id, store_text(tx, r, 2));
+    b->created_at_ms = store_int(tx, r, 3);
+    b->version = store_int(tx, r, 4);
+}
+
+struct bind_args {
+    const char *user_id, *provider, *customer_id;
+    struct rf_bind_res *res;
+    int rows;
+};
+
+/* Sorts the (at most two) bindings in the way into the result. */
+static void read_in_the_way(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct bind_args *a = ctx;
+    struct rf_binding b;
+    read_binding(tx, r, &b);
+    bool same_user = strcmp(b.user_id, a->user_id) == 0;
+    bool same_customer = strcmp(b.customer_id, a->customer_id) == 0;
+    if (same_user && same_customer) {
+        a->res->binding = b; /* exactly this binding exists */
+    } else if (same_user) {
+        rf_strcpy(a->res->existing_customer_id, RF_ID_BYTES, b.customer_id);
+        a->res->binding = b;
+    } else {
+        RF_ASSERT(same_customer);
+        rf_strcpy(a->res->existing_user_id, RF_ID_BYTES, b.user_id);
+        if (!a->res->existing_customer_id[0]) a->res->binding = b;
+    }
+    a->rows++;
+}
+
+static rf_err op_bind(struct rf_tx *tx, void *ctx) {
+    struct bind_args *a = ctx;
+    memset(a->res, 0, sizeof *a->res);
+    store_val p[4] = {SV_S(a->provider), SV_S(a->user_id), SV_S(a->customer_id),
+                      SV_I(tx->now_ms)};
+    rf_err err = store_query_one(tx, SQL_BIND, p, 4, read_binding, &a->res->binding);
+    if (err != RF_ERR_NOT_FOUND) {
+        a->res->created = err == RF_OK;
+        return err;
+    }
+    /* A conflict: the rows in the way are committed (the insert waited for
+     * them), so this read in the same transaction sees them. */
+    a->rows = 0;
+    err = store_query_each(tx, SQL_IN_THE_WAY, p, 3, 2, read_in_the_way, a);
+    if (err) return err;
+    if (a->rows == 0) return RF_ERR_RETRY; /* unbound meanwhile: run again */
+    if (a->res->existing_customer_id[0] || a->res->existing_user_id[0])
+        return RF_ERR_BINDING_CONFLICT;
+    return RF_OK; /* 200: exactly this binding */
+}
+
+rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
+                        const char *customer_id, struct rf_bind_res *res) {
+    RF_ASSERT(db && res);
+    memset(res, 0, sizeof *res);
+    if (!rf_id_valid(user_id) || !rf_id_valid(provider) || !rf_id_valid(customer_id))
+        return RF_ERR_INVALID;
+    struct bind_args a = {user_id, provider, customer_id, res, 0};
+    return core_write(db, "customer_bind", op_bind, &a, res, NULL);
+}
+
+struct lookup_args {
+    const char *sql;
+    const char *provider;
+    const char *key;
+    struct rf_binding *out;
+};
+
+static rf_err op_lookup(struct rf_tx *tx, void *ctx) {
+    struct lookup_args *a = ctx;
+    store_val p[2] = {SV_S(a->provider), SV_S(a->key)};
+    rf_err err = store_query_one(tx, a->sql, p, 2, read_binding, a->out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_BINDING_NOT_FOUND : err;
+}
+
+static rf_err lookup(rf *db, const char *sql, const char *provider, const char *key,
+                     struct rf_binding *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(provider) || !rf_id_valid(key)) return RF_ERR_INVALID;
+    struct lookup_args a = {sql, provider, key, out};
+    return core_read(db, "customer_get", op_lookup, &a);
+}
+
+rf_err rf_customer_get_by_user(rf *db, const char *user_id, const char *provider,
+                               struct rf_binding *out) {
+    return lookup(db, SQL_BY_USER, provider, user_id, out);
+}
+
+rf_err rf_customer_get_by_customer(rf *db, const char *provider, const char *customer_id,
+                                   struct rf_binding *out) {
+    return lookup(db, SQL_BY_CUSTOMER, provider, customer_id, out);
+}
+
+struct unbind_args {
+    const char *user_id, *provider;
+    int64_t if_match;
+    struct rf_binding *out;
+};
+
+static rf_err op_unbind(struct rf_tx *tx, void *ctx) {
+    struct unbind_args *a = ctx;
+    store_val p[3] = {SV_S(a->provider), SV_S(a->user_id), SV_I(a->if_match)};
+    rf_err err = store_query_one(tx, SQL_UNBIND, p, 3, read_binding, a->out);
+    if (err != RF_ERR_NOT_FOUND) return err;
+    err = store_query_one(tx, SQL_BY_USER, p, 2, read_binding, a->out);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_BINDING_NOT_FOUND
+           : err                   ? err
+                                   : RF_ERR_VERSION_MISMATCH;
+}
+
+rf_err rf_customer_unbind(rf *db, const char *user_id, const char *provider,
+                          int64_t if_match_version, struct rf_binding *out) {
+    RF_ASSERT(db && out);
+    memset(out, 0, sizeof *out);
+    if (!rf_id_valid(user_id) || !rf_id_valid(provider) || if_match_version < 0)
+        return RF_ERR_INVALID;
+    struct unbind_args a = {user_id, provider, if_match_version, out};
+    return core_write(db, "customer_unbind", op_unbind, &a, out, NULL);
+}

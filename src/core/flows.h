@@ -1,0 +1,18 @@
+/*
+ * flows.h - operations of one flow that another flow composes inside its own
+ * transaction (an approval executes a grant, a transfer or a payout; later a
+ * webhook fulfils a checkout the same way). Like every core operation they
+ * never begin or commit.
+ */
+#ifndef RF_CORE_FLOWS_H
+#define RF_CORE_FLOWS_H
+
+#include "core/ledger.h"
+
+rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
+                            struct rf_grant_res *res);
+
+bool payout_req_valid(const struct rf_payout_req *req);
+rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req, struct rf_payout *out);
+
+#endif

@@ -1,0 +1,272 @@
+/*
+ * test_approvals.c - seed 004 at the library level, on the back end in
+ * RF_TEST_DB: 64 concurrent approve/reject calls on one approval with a
+ * transfer action leave exactly one terminal state, the transfer executed
+ * exactly once if approved and never if rejected, and version 2. Also:
+ * approve racing expiry, stale If-Match, self approval, an action failure
+ * leaves the approval pending and retryable, and bad actions are refused at
+ * creation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "racefree.h"
+#include "testlib/rf_testlib.h"
+
+static rf *g_db;
+
+static void account(char *id, size_t cap, int64_t funds) {
+    rf_rand_id("acct", id, cap);
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    if (funds) {
+        struct rf_transfer_res t;
+        assert_int_equal(rf_credit_apply(g_db, id, funds, "seed", &t, NULL), RF_OK);
+        rf_transfer_clear(&t.transfer);
+    }
+}
+
+static int64_t posted(const char *id) {
+    struct rf_account a;
+    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    int64_t v = a.posted;
+    rf_account_clear(&a);
+    return v;
+}
+
+static void create(const char *action, int64_t expires_at_ms, struct rf_approval *out) {
+    struct rf_approval_req req = {.action_json = action, .requested_by = "alice",
+                                  .expires_at_ms = expires_at_ms,
+                                  .require_distinct_approver = true};
+    char detail[160];
+    rf_err err = rf_approval_create(g_db, &req, out, NULL, detail, sizeof detail);
+    if (err) fprintf(stderr, "create: %s: %s\n", rf_err_code(err), detail);
+    assert_int_equal(err, RF_OK);
+    assert_string_equal(out->status, expires_at_ms == 0 ? "pending" : "expired");
+    assert_int_equal(out->version, 1);
+}
+
+static void transfer_action(char *buf, size_t cap, const char *from, const char *to, int amount) {
+    snprintf(buf, cap,
+             "{\"type\":\"transfer\",\"debit_account\":\"%s\",\"credit_account\":\"%s\","
+             "\"amount_minor\":%d,\"currency\":\"USD\"}",
+             from, to, amount);
+}
+
+#define N 64
+
+struct race {
+    char id[RF_ID_BYTES];
+    rf_err err[N];
+};
+
+static void decide_one(int idx, void *ctx) {
+    struct race *r = ctx;
+    struct rf_approval a;
+    char who[32];
+    snprintf(who, sizeof who, "user%d", idx);
+    r->err[idx] = idx % 2 ? rf_approval_approve(g_db, r->id, who, 0, &a, NULL)
+                          : rf_approval_reject(g_db, r->id, who, "no", 0, &a, NULL);
+    rf_approval_clear(&a);
+}
+
+static void test_approve_reject_race(void **state) {
+    (void)state;
+    char from[64], to[64], action[512];
+    account(from, sizeof from, 1000);
+    account(to, sizeof to, 0);
+    for (int round = 0; round < 4; round++) {
+        transfer_action(action, sizeof action, from, to, 7);
+        struct rf_approval a;
+        create(action, 0, &a);
+        struct race r;
+        snprintf(r.id, sizeof r.id, "%s", a.id);
+        rf_approval_clear(&a);
+        int64_t before = posted(to);
+        assert_int_equal(rf_parallel_fn(N, decide_one, &r), 0);
+        int wins = 0, winner = -1;
+        for (int i = 0; i < N; i++) {
+            if (r.err[i] == RF_OK) wins++, winner = i;
+            else assert_int_equal(r.err[i], RF_ERR_INVALID_STATE);
+        }
+        assert_int_equal(wins, 1);
+        assert_int_equal(rf_approval_get(g_db, r.id, &a), RF_OK);
+        assert_int_equal(a.version, 2);
+        bool approved = winner % 2 == 1;
+        assert_string_equal(a.status, approved ? "approved" : "rejected");
+        assert_int_equal(posted(to), before + (approved ? 7 : 0)); /* exactly once, or never */
+        assert_true(approved ? a.executed_at_ms != 0 : a.executed_at_ms == 0);
+        assert_true(approved ? a.result_json != NULL : a.rejected_by[0] != '\0');
+        rf_approval_clear(&a);
+    }
+}
+
+static void test_failure_expiry_if_match_self(void **state) {
+    (void)state;
+    char poor[64], to[64], action[512];
+    account(poor, sizeof poor, 5);
+    account(to, sizeof to, 0);
+    transfer_action(action, sizeof action, poor, to, 10);
+    struct rf_approval a, b;
+    create(action, 0, &a);
+    /* self approval */
+    assert_int_equal(rf_approval_approve(g_db, a.id, "alice", 0, &b, NULL), RF_ERR_SELF_APPROVAL);
+    /* the action fails: nothing changes, the approval stays pending and retryable */
+    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL),
+                     RF_ERR_INSUFFICIENT_FUNDS);
+    assert_int_equal(rf_approval_get(g_db, a.id, &b), RF_OK);
+    assert_string_equal(b.status, "pending");
+    assert_int_equal(b.version, 1);
+    rf_approval_clear(&b);
+    struct rf_transfer_res t;
+    assert_int_equal(rf_credit_apply(g_db, poor, 5, "top up", &t, NULL), RF_OK);
+    rf_transfer_clear(&t.transfer);
+    /* stale If-Match */
+    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 3, &b, NULL), RF_ERR_VERSION_MISMATCH);
+    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 1, &b, NULL), RF_OK);
+    assert_string_equal(b.status, "approved");
+    assert_string_equal(b.approved_by, "bob");
+    rf_approval_clear(&b);
+    assert_int_equal(posted(poor), 0);
+    assert_int_equal(posted(to), 10);
+    assert_int_equal(rf_approval_reject(g_db, a.id, "carol", "late", 0, &b, NULL),
+                     RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", 0, &b, NULL), RF_ERR_INVALID_STATE);
+    rf_approval_clear(&a);
+    /* expired: reads as expired, refuses approval */
+    create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-exp\",\"key\":\"pro\"}", 1000, &a);
+    assert_string_equal(a.status, "expired");
+    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL), RF_ERR_APPROVAL_EXPIRED);
+    rf_approval_clear(&a);
+    /* cancel by the requester only */
+    create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c\",\"key\":\"pro\"}", 0, &a);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "bob", 0, &b, NULL), RF_ERR_NOT_REQUESTER);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", 0, &b, NULL), RF_OK);
+    assert_string_equal(b.status, "cancelled");
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
+}
+
+struct expiry_race {
+    char id[RF_ID_BYTES];
+    rf_err err;
+};
+
+static void approve_late(int idx, void *ctx) {
+    struct expiry_race *r = ctx;
+    (void)idx;
+    struct rf_approval a;
+    r->err = rf_approval_approve(g_db, r->id, "bob", 0, &a, NULL);
+    rf_approval_clear(&a);
+}
+
+/* Approve racing the expiry instant: approved (and executed) or expired,
+ * never both, and never executed when it reads expired. */
+static void test_approve_racing_expiry(void **state) {
+    (void)state;
+    for (int round = 0; round < 10; round++) {
+        char user[64], action[256];
+        rf_rand_id("u-race", user, sizeof user);
+        snprintf(action, sizeof action,
+                 "{\"type\":\"entitlement_grant\",\"user_id\":\"%s\",\"key\":\"pro\"}", user);
+        struct rf_approval a;
+        struct rf_approval_req req = {.action_json = action, .requested_by = "alice",
+                                      .expires_at_ms = 0};
+        struct expiry_race r;
+        /* expires a few ms from now */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        req.expires_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 3 + round % 3;
+        assert_int_equal(rf_approval_create(g_db, &req, &a, NULL, NULL, 0), RF_OK);
+        snprintf(r.id, sizeof r.id, "%s", a.id);
+        rf_approval_clear(&a);
+        rf_t_sleep_ms(round % 6);
+        assert_int_equal(rf_parallel_fn(1, approve_late, &r), 0);
+        assert_true(r.err == RF_OK || r.err == RF_ERR_APPROVAL_EXPIRED);
+        struct rf_entitlement e;
+        rf_err got = rf_entitlement_get(g_db, user, "pro", &e);
+        rf_entitlement_clear(&e);
+        assert_int_equal(got, r.err == RF_OK ? RF_OK : RF_ERR_ENTITLEMENT_NOT_FOUND);
+        assert_int_equal(rf_approval_get(g_db, r.id, &a), RF_OK);
+        assert_string_equal(a.status, r.err == RF_OK ? "approved" : "expired");
+        rf_approval_clear(&a);
+    }
+}
+
+static void test_bad_actions(void **state) {
+    (void)state;
+    static const char *const bad[] = {
+        "not json", "[]", "{}", "{\"type\":\"launch_missiles\"}",
+        "{\"type\":\"transfer\",\"debit_account\":\"a\",\"credit_account\":\"b\","
+        "\"amount_minor\":-1,\"currency\":\"USD\"}",
+        "{\"type\":\"transfer\",\"debit_account\":\"a\",\"credit_account\":\"a\","
+        "\"amount_minor\":1,\"currency\":\"USD\"}",
+        "{\"type\":\"transfer\",\"debit_account\":\"a\",\"credit_account\":\"b\","
+        "\"amount_minor\":1,\"currency\":\"USD\",\"extra\":1}",
+        "{\"type\":\"entitlement_grant\",\"user_id\":\"u\"}",
+        "{\"type\":\"payout\",\"account\":\"a\",\"amount_minor\":1,\"currency\":\"USD\","
+        "\"destination\":{\"provider\":\"stripe\"}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct rf_approval_req req = {.action_json = bad[i], .requested_by = "alice"};
+        struct rf_approval a;
+        char detail[160] = "";
+        rf_err err = rf_approval_create(g_db, &req, &a, NULL, detail, sizeof detail);
+        assert_true(err == RF_ERR_INVALID || (i == 5 && err == RF_ERR_SAME_ACCOUNT));
+        assert_true(strncmp(detail, "action", 6) == 0);
+    }
+    /* a payout action runs the payout flow: hold placed on approval */
+    char w[64], action[512];
+    account(w, sizeof w, 50);
+    snprintf(action, sizeof action,
+             "{\"type\":\"payout\",\"account\":\"%s\",\"amount_minor\":20,\"currency\":\"USD\","
+             "\"destination\":{\"provider\":\"stripe\",\"ref\":\"acct_1\"}}",
+             w);
+    struct rf_approval a, b;
+    create(action, 0, &a);
+    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL), RF_OK);
+    assert_non_null(strstr(b.result_json, "payout_id"));
+    struct rf_account acc;
+    assert_int_equal(rf_account_get(g_db, w, &acc), RF_OK);
+    assert_int_equal(acc.available, 30);
+    rf_account_clear(&acc);
+    rf_approval_clear(&a);
+    rf_approval_clear(&b);
+    struct rf_approval_page page;
+    assert_int_equal(rf_approval_list(g_db, "approved", NULL, 5, &page), RF_OK);
+    assert_true(page.n >= 1);
+    rf_approval_page_clear(&page);
+    assert_int_equal(rf_approval_list(g_db, "bogus", NULL, 5, &page), RF_ERR_INVALID);
+}
+
+static int setup(void **state) {
+    (void)state;
+    char url[RF_T_URL_BYTES];
+    if (rf_test_db_url(url, sizeof url) != 0) return -1;
+    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    rf_close(g_db);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_approve_reject_race),
+        cmocka_unit_test(test_failure_expiry_if_match_self),
+        cmocka_unit_test(test_approve_racing_expiry),
+        cmocka_unit_test(test_bad_actions),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
