@@ -1,7 +1,8 @@
 /*
  * cmd_serve.c - `racefree serve`: open the store (applying migrations),
- * create the first admin key on an empty store, serve HTTP, purge expired
- * Idempotency-Keys in the background, and shut down gracefully.
+ * create the first admin key on an empty store, serve HTTP, do maintenance
+ * in the background (void expired holds every few seconds, purge expired
+ * Idempotency-Keys every minute), and shut down gracefully.
  *
  * Signals: SIGTERM and SIGINT are blocked before any thread exists (the
  * library's executor, libmicrohttpd's threads and the maintenance thread
@@ -23,6 +24,14 @@
 #include "base/limits.h"
 #include "cli/cli.h"
 #include "http/server.h"
+
+/* Maintenance periods. Expired holds are voided within about this long of
+ * their expires_at, in batches of RF_EXPIRE_BATCH_MAX (bounded rounds per
+ * tick, so a backlog drains over several ticks without starving purges). */
+#define SERVE_MAINT_TICK_MS 5000
+#define SERVE_EXPIRE_ROUNDS_MAX 16
+_Static_assert(RF_IDEM_PURGE_INTERVAL_MS % SERVE_MAINT_TICK_MS == 0,
+               "purges run on a whole number of ticks");
 
 struct serve_args {
     const char *db;
@@ -62,6 +71,12 @@ static int serve_flag(int c, struct serve_args *a) {
             return cli_usage_error("serve", "--pool must be 1..%d", RF_POOL_CONNS_MAX);
         a->opt.pool_conns = (int)v;
         return 0;
+    case 'm':
+        if (!cli_parse_long(optarg, 1, RF_PAYOUT_MAX_ATTEMPTS_MAX, &v))
+            return cli_usage_error("serve", "--payout-max-attempts must be 1..%d",
+                                   RF_PAYOUT_MAX_ATTEMPTS_MAX);
+        a->opt.payout_max_attempts = (int)v;
+        return 0;
     case 't': a->opt.test_hooks = true; return 0;
     default: return cli_usage_error("serve", "bad option");
     }
@@ -75,6 +90,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"body-max-bytes", required_argument, NULL, 'b'},
         {"idem-retention-hours", required_argument, NULL, 'r'},
         {"pool", required_argument, NULL, 'p'},
+        {"payout-max-attempts", required_argument, NULL, 'm'},
         {"test-hooks", no_argument, NULL, 't'},
         {NULL, 0, NULL, 0}};
     const char *listen = getenv("RACEFREE_LISTEN");
@@ -91,7 +107,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
     return 0;
 }
 
-/* ---- Maintenance: purge expired Idempotency-Keys -------------------------- */
+/* ---- Maintenance: void expired holds, purge expired Idempotency-Keys ------- */
 
 struct maint {
     rf *db;
@@ -113,18 +129,34 @@ static void maint_purge(rf *db) {
     }
 }
 
+/* Voids pending transfers past expires_at, RF_EXPIRE_BATCH_MAX at a time. */
+static void maint_expire(rf *db) {
+    for (int round = 0; round < SERVE_EXPIRE_ROUNDS_MAX; round++) {
+        int voided = 0;
+        rf_err err = rf_transfer_expire(db, RF_EXPIRE_BATCH_MAX, &voided);
+        if (err != RF_OK) {
+            fprintf(stderr, "racefree: expiring holds: %s\n", rf_err_code(err));
+            return;
+        }
+        if (voided < RF_EXPIRE_BATCH_MAX) return;
+    }
+}
+
 static void *maint_main(void *arg) {
     struct maint *m = arg;
+    const int purge_ticks = RF_IDEM_PURGE_INTERVAL_MS / SERVE_MAINT_TICK_MS;
+    int tick = 0;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += RF_IDEM_PURGE_INTERVAL_MS / 1000;
+        until.tv_sec += SERVE_MAINT_TICK_MS / 1000;
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &until) == 0) {
         }
         if (m->stop) break;
         pthread_mutex_unlock(&m->mu);
-        maint_purge(m->db);
+        maint_expire(m->db);
+        if (++tick % purge_ticks == 0) maint_purge(m->db);
         pthread_mutex_lock(&m->mu);
     }
     pthread_mutex_unlock(&m->mu);

@@ -15,9 +15,12 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_cmd commands[] = {
     {"serve", cmd_serve,
      "[--db URL] [--listen HOST:PORT] [--sync full|normal] [--body-max-bytes N]\n"
-     "                [--idem-retention-hours N] [--pool N] [--test-hooks]",
+     "                [--idem-retention-hours N] [--pool N] [--payout-max-attempts N]\n"
+     "                [--test-hooks]",
      "run the HTTP API server"},
     {"migrate", cmd_migrate, "[--db URL]", "apply schema migrations and print the version"},
+    {"reconcile", cmd_reconcile, "[--db URL]",
+     "check the ledger's invariants; exit 0 when they hold, 1 when not"},
     {"keys", cmd_keys,
      "create --role admin|service|worker|readonly [--name N] [--db URL]\n"
      "       racefree keys list [--db URL]\n"
@@ -40,7 +43,7 @@ static void print_usage(FILE *f, const struct cli_cmd *c) {
 static void print_help(FILE *f) {
     fprintf(f, "racefree - race-free transaction service\n\ncommands:\n");
     for (size_t i = 0; i < commands_count; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nThe database URL is --db, else $RACEFREE_DB, else %s\n"
                "(sqlite:PATH or postgres://...). serve listens on --listen, else\n"
                "$RACEFREE_LISTEN, else %s.\n"

@@ -157,8 +157,10 @@ static rf_err op_account_create(struct rf_tx *tx, void *ctx) {
     err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a->res->account);
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
     const struct rf_account *have = &a->res->account;
+    const char *meta = req->metadata_json ? req->metadata_json : "";
     bool same = strcmp(have->currency, req->currency) == 0 && strcmp(have->kind, req->kind) == 0 &&
-                have->allow_negative == req->allow_negative;
+                have->allow_negative == req->allow_negative &&
+                strcmp(have->metadata_json ? have->metadata_json : "", meta) == 0;
     return same ? RF_OK : RF_ERR_ACCOUNT_EXISTS;
 }
 
@@ -346,6 +348,7 @@ rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
     res->existing_id[0] = '\0';
     rf_err err = transfer_validate(req);
     if (err) return err;
+    if (req->expires_at_ms && req->expires_at_ms <= tx->now_ms) return RF_ERR_INVALID; /* born expired */
     if (is_system_id(req->debit_account, req->currency) ||
         is_system_id(req->credit_account, req->currency)) {
         err = ensure_system_accounts(tx, req->currency);
@@ -569,7 +572,9 @@ rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const cha
                        struct rf_transfer_res *res, struct rf_idem *idem) {
     RF_ASSERT(db && res);
     memset(res, 0, sizeof *res);
-    if (!rf_id_valid(account_id) || amount <= 0) return RF_ERR_INVALID;
+    if (!rf_id_valid(account_id) || amount <= 0 ||
+        (reason && strlen(reason) > RF_REASON_CHARS_MAX))
+        return RF_ERR_INVALID;
     char *meta = reason ? reason_metadata(reason) : NULL;
     if (reason && !meta) return RF_ERR_NOMEM;
     struct credit_args a = {account_id, amount, meta, res};

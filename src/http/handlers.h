@@ -19,6 +19,26 @@ void h_key_create(struct rf_http_req *req, struct rf_reply *out);
 void h_key_list(struct rf_http_req *req, struct rf_reply *out);
 void h_key_revoke(struct rf_http_req *req, struct rf_reply *out);
 
+/* h_accounts.c */
+void h_account_create(struct rf_http_req *req, struct rf_reply *out);
+void h_account_get(struct rf_http_req *req, struct rf_reply *out);
+void h_account_entries(struct rf_http_req *req, struct rf_reply *out);
+
+/* h_transfers.c (with the credit shorthand, which answers a transfer) */
+void h_transfer_create(struct rf_http_req *req, struct rf_reply *out);
+void h_transfer_get(struct rf_http_req *req, struct rf_reply *out);
+void h_transfer_post(struct rf_http_req *req, struct rf_reply *out);
+void h_transfer_void(struct rf_http_req *req, struct rf_reply *out);
+void h_account_credit(struct rf_http_req *req, struct rf_reply *out);
+
+/* h_payouts.c */
+void h_payout_create(struct rf_http_req *req, struct rf_reply *out);
+void h_payout_attempt(struct rf_http_req *req, struct rf_reply *out);
+void h_payout_succeeded(struct rf_http_req *req, struct rf_reply *out);
+void h_payout_failed(struct rf_http_req *req, struct rf_reply *out);
+void h_payout_get(struct rf_http_req *req, struct rf_reply *out);
+void h_payout_list(struct rf_http_req *req, struct rf_reply *out);
+
 /* h_ops.c */
 void h_healthz(struct rf_http_req *req, struct rf_reply *out);
 void h_readyz(struct rf_http_req *req, struct rf_reply *out);

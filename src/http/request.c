@@ -34,6 +34,16 @@ bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **ou
     }
     json_error_t e;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+    if (!j && json_error_code(&e) == json_error_numeric_overflow) {
+        /* Well-formed JSON whose number does not fit: jansson refuses to
+         * parse an integer beyond int64 (or a real beyond double), so this
+         * is a bad value (such as an amount_minor of 2^63), not bad syntax. */
+        rf_problem_set(p, 400, "invalid_field",
+                       "a number at line %d, column %d is outside the 64-bit integer range "
+                       "(-9223372036854775808 to 9223372036854775807): %s",
+                       e.line, e.column, e.text);
+        return false;
+    }
     if (!j) {
         rf_problem_set(p, 400, "malformed_json", "malformed JSON at line %d, column %d: %s",
                        e.line, e.column, e.text);
@@ -97,6 +107,9 @@ static bool field_object(const struct rf_field_spec *s, json_t *v, struct rf_fie
     return true;
 }
 
+/* A-Z only, whatever the locale. */
+static bool upper_az(char c) { return c >= 'A' && c <= 'Z'; }
+
 static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
                          struct rf_problem *p) {
     if (!json_is_string(v)) {
@@ -117,6 +130,16 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
             rf_problem_set(p, 400, "invalid_field",
                            "field '%s' must be 1-%d characters of [A-Za-z0-9._:-]", s->name,
                            RF_ID_CHARS_MAX);
+            return false;
+        }
+        return true;
+    case RF_FIELD_CURRENCY:
+        if (strlen(out->str) != 3 || !upper_az(out->str[0]) || !upper_az(out->str[1]) ||
+            !upper_az(out->str[2])) {
+            rf_problem_set(p, 400, "invalid_field",
+                           "field '%s' must be an ISO 4217 code: three upper-case letters, "
+                           "such as USD",
+                           s->name);
             return false;
         }
         return true;
@@ -142,6 +165,7 @@ static bool field_parse(const struct rf_field_spec *s, json_t *v, struct rf_fiel
     case RF_FIELD_STRING:
     case RF_FIELD_ID:
     case RF_FIELD_TIME:
+    case RF_FIELD_CURRENCY:
         return field_string(s, v, out, p);
     case RF_FIELD_OBJECT:
         return field_object(s, v, out, p);

@@ -30,6 +30,7 @@ enum rf_field_type {
     RF_FIELD_OBJECT, /* depth <= RF_JSON_DEPTH_MAX; max_len: compact sorted bytes */
     RF_FIELD_BOOL,
     RF_FIELD_INT,    /* min..max */
+    RF_FIELD_CURRENCY, /* ISO 4217 form: three upper-case letters A-Z */
 };
 
 struct rf_field_spec {
@@ -42,7 +43,7 @@ struct rf_field_spec {
 
 struct rf_field_val {
     bool present;
-    const char *str;     /* STRING, ID, TIME: borrowed from the parsed body */
+    const char *str;     /* STRING, ID, TIME, CURRENCY: borrowed from the parsed body */
     int64_t num;         /* INT value, TIME in ms */
     bool flag;           /* BOOL */
     char *json_text;     /* OBJECT: compact, sorted keys; malloc'd, rf_fields_clear */
@@ -50,7 +51,8 @@ struct rf_field_val {
 
 /* Parses a body that must be a JSON object. An empty (or all-whitespace)
  * body gives *out = NULL when empty_ok, else invalid_request. Duplicate
- * keys are malformed. */
+ * keys are malformed. A number outside int64 (or double) is invalid_field,
+ * as an out-of-range value is, not malformed_json. */
 bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **out,
                         struct rf_problem *p);
 /* Validates obj (NULL: no fields) against specs; vals[i] matches specs[i].

@@ -43,6 +43,11 @@ void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p);
 /* application/problem+json for a library error; detail NULL: the generic
  * text. Adds Retry-After where the table says so. */
 void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail);
+/* The same, with further members added to the problem body (RFC 9457
+ * extension members, such as "existing_transfer_id"). `extra` is stolen and
+ * may be NULL; a "detail" member in it replaces the detail; it cannot
+ * replace type, title, status or code. */
+void rf_reply_error_ext(struct rf_reply *out, rf_err err, const char *detail, json_t *extra);
 /* Appends a "Name: value\n" header line; value is printf-formatted and must
  * not contain CR or LF. */
 void rf_reply_header(struct rf_reply *out, const char *name, const char *fmt, ...)
@@ -70,6 +75,11 @@ struct rf_http_op {
     const void *result;     /* passed to render when rf_http_run calls it */
     void (*clear)(void *state); /* frees the result; may be NULL */
     bool idempotent;        /* the operation accepts an Idempotency-Key */
+    bool idem_required;     /* ... and needs one (flows that move money):
+                             * without it, 400 idempotency_key_required */
+    /* Optional: members added to the problem body when call() fails (see
+     * rf_reply_error_ext); NULL or returning NULL: none. */
+    json_t *(*problem_extra)(void *state, rf_err err);
     bool seal;              /* the reply carries a secret: the library stores it
                              * sealed under the caller's key (rf_idem.seal_secret) */
 };

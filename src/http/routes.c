@@ -38,6 +38,24 @@ const struct rf_route rf_routes[] = {
     {"GET", "/v1/keys", ADMIN, 0, h_key_list, false},
     {"DELETE", "/v1/keys/{id}", ADMIN, 0, h_key_revoke, false},
 
+    {"POST", "/v1/accounts", ADMIN | SERVICE, 0, h_account_create, false},
+    {"GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, 0, h_account_get, false},
+    {"GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, 0, h_account_entries,
+     false},
+    {"POST", "/v1/accounts/{id}/credits", ADMIN | SERVICE, 0, h_account_credit, false},
+
+    {"POST", "/v1/transfers", ADMIN | SERVICE, 0, h_transfer_create, false},
+    {"GET", "/v1/transfers/{id}", ADMIN | SERVICE | READONLY, 0, h_transfer_get, false},
+    {"POST", "/v1/transfers/{id}/post", ADMIN | SERVICE, 0, h_transfer_post, false},
+    {"POST", "/v1/transfers/{id}/void", ADMIN | SERVICE, 0, h_transfer_void, false},
+
+    {"POST", "/v1/payouts", ADMIN | SERVICE, 0, h_payout_create, false},
+    {"GET", "/v1/payouts", ADMIN | SERVICE | READONLY, 0, h_payout_list, false},
+    {"GET", "/v1/payouts/{id}", ADMIN | SERVICE | READONLY, 0, h_payout_get, false},
+    {"POST", "/v1/payouts/{id}/attempts", ADMIN | SERVICE, 0, h_payout_attempt, false},
+    {"POST", "/v1/payouts/{id}/succeeded", ADMIN | SERVICE, 0, h_payout_succeeded, false},
+    {"POST", "/v1/payouts/{id}/failed", ADMIN | SERVICE, 0, h_payout_failed, false},
+
     {"POST", "/v1/_test/op-delay", ADMIN, 0, h_test_op_delay, true},
     {"POST", "/v1/_test/fail-next", ADMIN, 0, h_test_fail_next, true},
     {"POST", "/v1/_test/fail-next-commit", ADMIN, 0, h_test_fail_next_commit, true},

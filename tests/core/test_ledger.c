@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -217,9 +218,14 @@ static void test_partial_post_and_expiry(void **state) {
     /* an expired hold is voided by the sweeper and cannot be posted */
     struct rf_transfer_req req = {.debit_account = a, .credit_account = b, .amount_minor = 8,
                                   .currency = "USD", .pending = true, .expires_at_ms = 1000};
+    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_INVALID); /* born expired */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    req.expires_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 50;
     assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
     snprintf(hold, sizeof hold, "%s", res.transfer.id);
     rf_transfer_clear(&res.transfer);
+    rf_t_sleep_ms(120);
     assert_int_equal(rf_transfer_post(g_db, hold, 0, &res, NULL), RF_ERR_INVALID_STATE);
     int voided = 0;
     assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
