@@ -90,6 +90,7 @@ struct create_args {
 static rf_err op_create(struct rf_tx *tx, void *ctx) {
     struct create_args *a = ctx;
     const struct rf_approval_req *req = a->req;
+    if (req->expires_at_ms && req->expires_at_ms <= tx->now_ms) return RF_ERR_INVALID; /* born expired */
     char id[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
     store_val p[8] = {SV_S(id), SV_S(a->type), SV_S(req->action_json), SV_S(req->requested_by),
@@ -106,6 +107,12 @@ rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_a
     if (!detail || cap == 0) detail = scratch, cap = sizeof scratch;
     detail[0] = '\0';
     if (!rf_id_valid(req->requested_by) || req->expires_at_ms < 0) return RF_ERR_INVALID;
+    if (!req->action_json || strlen(req->action_json) > RF_METADATA_BYTES_MAX ||
+        (req->metadata_json && strlen(req->metadata_json) > RF_METADATA_BYTES_MAX)) {
+        snprintf(detail, cap, "action and metadata are at most %d bytes each",
+                 RF_METADATA_BYTES_MAX);
+        return RF_ERR_INVALID;
+    }
     struct action act;
     rf_err err = action_parse(req->action_json, &act, detail, cap); /* validated up front */
     if (err) return err;

@@ -22,6 +22,7 @@
 #define SERVICE RF_ROLE_SERVICE
 #define READONLY RF_ROLE_READONLY
 #define ENT_PATH "/v1/users/{user_id}/entitlements/{key}"
+#define BINDING_PATH "/v1/users/{user_id}/customers/{provider}"
 
 const struct rf_route rf_routes[] = {
     {"GET", "/healthz", RF_ROLES_PUBLIC, 0, h_healthz, false},
@@ -55,6 +56,19 @@ const struct rf_route rf_routes[] = {
     {"POST", "/v1/payouts/{id}/attempts", ADMIN | SERVICE, 0, h_payout_attempt, false},
     {"POST", "/v1/payouts/{id}/succeeded", ADMIN | SERVICE, 0, h_payout_succeeded, false},
     {"POST", "/v1/payouts/{id}/failed", ADMIN | SERVICE, 0, h_payout_failed, false},
+
+    {"PUT", BINDING_PATH, ADMIN | SERVICE, 0, h_customer_bind, false},
+    {"GET", BINDING_PATH, ADMIN | SERVICE | READONLY, 0, h_customer_get, false},
+    {"DELETE", BINDING_PATH, ADMIN, 0, h_customer_unbind, false},
+    {"GET", "/v1/customers/{provider}/{customer_id}", ADMIN | SERVICE | READONLY, 0,
+     h_customer_lookup, false},
+
+    {"POST", "/v1/approvals", ADMIN | SERVICE, 0, h_approval_create, false},
+    {"GET", "/v1/approvals", ADMIN | SERVICE | READONLY, 0, h_approval_list, false},
+    {"GET", "/v1/approvals/{id}", ADMIN | SERVICE | READONLY, 0, h_approval_get, false},
+    {"POST", "/v1/approvals/{id}/approve", ADMIN | SERVICE, 0, h_approval_approve, false},
+    {"POST", "/v1/approvals/{id}/reject", ADMIN | SERVICE, 0, h_approval_reject, false},
+    {"POST", "/v1/approvals/{id}/cancel", ADMIN | SERVICE, 0, h_approval_cancel, false},
 
     {"POST", "/v1/_test/op-delay", ADMIN, 0, h_test_op_delay, true},
     {"POST", "/v1/_test/fail-next", ADMIN, 0, h_test_fail_next, true},

@@ -51,7 +51,7 @@ static void create(const char *action, int64_t expires_at_ms, struct rf_approval
     rf_err err = rf_approval_create(g_db, &req, out, NULL, detail, sizeof detail);
     if (err) fprintf(stderr, "create: %s: %s\n", rf_err_code(err), detail);
     assert_int_equal(err, RF_OK);
-    assert_string_equal(out->status, expires_at_ms == 0 ? "pending" : "expired");
+    assert_string_equal(out->status, "pending");
     assert_int_equal(out->version, 1);
 }
 
@@ -143,8 +143,17 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", 0, &b, NULL), RF_ERR_INVALID_STATE);
     rf_approval_clear(&a);
     /* expired: reads as expired, refuses approval */
-    create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-exp\",\"key\":\"pro\"}", 1000, &a);
-    assert_string_equal(a.status, "expired");
+    struct rf_approval_req past = {
+        .action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-exp\",\"key\":\"pro\"}",
+        .requested_by = "alice", .expires_at_ms = 1000};
+    assert_int_equal(rf_approval_create(g_db, &past, &a, NULL, NULL, 0), RF_ERR_INVALID);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    create(past.action_json, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 40, &a);
+    rf_t_sleep_ms(80);
+    assert_int_equal(rf_approval_get(g_db, a.id, &b), RF_OK);
+    assert_string_equal(b.status, "expired");
+    rf_approval_clear(&b);
     assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL), RF_ERR_APPROVAL_EXPIRED);
     rf_approval_clear(&a);
     /* cancel by the requester only */
