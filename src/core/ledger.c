@@ -643,9 +643,9 @@ rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int
 
 /* ---- invariants ----------------------------------------------------------- */
 
-static const char SQL_CHECK_CURRENCIES[] =
-    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN total <> 0 THEN 1 ELSE 0 END), 0) FROM"
-    " (SELECT currency, SUM(posted) AS total FROM accounts GROUP BY currency) AS c";
+/* Summed in C with 128 bits: a partial sum of int64 balances can leave int64
+ * (SQLite's SUM() then fails) even when the currency's total is zero. */
+static const char SQL_CHECK_BALANCES[] = "SELECT currency, posted FROM accounts ORDER BY currency";
 static const char SQL_CHECK_ACCOUNTS[] =
     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN a.posted <> COALESCE((SELECT SUM(CASE WHEN"
     " e.side = 'credit' THEN e.amount_minor ELSE -e.amount_minor END) FROM entries e"
@@ -662,13 +662,37 @@ static void read_pair(struct rf_tx *tx, struct store_rows *r, void *out) {
     pair[1] = store_int(tx, r, 1);
 }
 
+struct currency_sum {
+    char currency[RF_CURRENCY_BYTES];
+    __int128 total;
+    struct rf_ledger_check *check;
+};
+
+static void end_currency(struct currency_sum *s) {
+    if (!s->currency[0]) return;
+    s->check->currencies++;
+    s->check->currencies_unbalanced += s->total != 0;
+}
+
+static void sum_balance(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct currency_sum *s = ctx;
+    const char *currency = store_text(tx, r, 0);
+    if (strcmp(currency, s->currency) != 0) {
+        end_currency(s);
+        rf_strcpy(s->currency, sizeof s->currency, currency);
+        s->total = 0;
+    }
+    s->total += store_int(tx, r, 1);
+}
+
 static rf_err op_check(struct rf_tx *tx, void *ctx) {
     struct rf_ledger_check *c = ctx;
-    int64_t cur[2] = {0, 0}, acc[2] = {0, 0};
-    rf_err err = store_query_one(tx, SQL_CHECK_CURRENCIES, NULL, 0, read_pair, cur);
+    memset(c, 0, sizeof *c);
+    struct currency_sum sum = {.check = c};
+    int64_t acc[2] = {0, 0};
+    rf_err err = store_query_each(tx, SQL_CHECK_BALANCES, NULL, 0, INT32_MAX, sum_balance, &sum);
+    end_currency(&sum);
     if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_pair, acc);
-    c->currencies = cur[0];
-    c->currencies_unbalanced = cur[1];
     c->accounts = acc[0];
     c->accounts_mismatched = acc[1];
     return err;
