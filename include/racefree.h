@@ -474,6 +474,8 @@ rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_a
 rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by,
                            int64_t if_match_version, struct rf_approval *out,
                            struct rf_idem *idem);
+/* reason may be NULL; cancelled_by may be NULL (no requester check: the
+ * caller's API key is trusted), else it must be the requester. */
 rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
                           int64_t if_match_version, struct rf_approval *out,
                           struct rf_idem *idem);

@@ -138,8 +138,7 @@ static const char SQL_REJECT[] =
 static const char SQL_CANCEL[] =
     "UPDATE approvals SET status = 'cancelled', cancelled_at = $3, updated_at = $3,"
     " version = version + 1"
-    " WHERE id = $1 AND status = 'pending' AND version = $5 AND requested_by = $2"
-    " RETURNING " APPROVAL_COLS;
+    " WHERE id = $1 AND status = 'pending' AND version = $5 RETURNING " APPROVAL_COLS;
 
 enum transition { T_APPROVE, T_REJECT, T_CANCEL };
 
@@ -186,7 +185,7 @@ static rf_err op_transition(struct rf_tx *tx, void *ctx) {
     if (a->kind == T_APPROVE && cur->require_distinct_approver &&
         strcmp(a->who, cur->requested_by) == 0)
         return RF_ERR_SELF_APPROVAL;
-    if (a->kind == T_CANCEL && strcmp(a->who, cur->requested_by) != 0)
+    if (a->kind == T_CANCEL && a->who && strcmp(a->who, cur->requested_by) != 0)
         return RF_ERR_NOT_REQUESTER;
     char *result = NULL;
     if (a->kind == T_APPROVE) err = execute(tx, cur, &result);
@@ -205,8 +204,9 @@ static rf_err transition(rf *db, struct transition_args *a, struct rf_idem *idem
     static const char *const names[] = {"approval_approve", "approval_reject", "approval_cancel"};
     RF_ASSERT(db && a->out);
     memset(a->out, 0, sizeof *a->out);
-    if (!rf_id_valid(a->id) || !rf_id_valid(a->who) || a->if_match < 0 ||
-        (a->reason && strlen(a->reason) > RF_REASON_CHARS_MAX))
+    bool who_optional = a->kind == T_CANCEL && !a->who; /* the caller's key is trusted */
+    if (!rf_id_valid(a->id) || (!who_optional && !rf_id_valid(a->who)) || a->if_match < 0 ||
+        (a->reason && (!*a->reason || strlen(a->reason) > RF_REASON_CHARS_MAX)))
         return RF_ERR_INVALID;
     rf_err err = core_write(db, names[a->kind], op_transition, a, a->out, idem);
     if (err) rf_approval_clear(a->out);
@@ -221,7 +221,6 @@ rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by, int6
 
 rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
                           int64_t if_match, struct rf_approval *out, struct rf_idem *idem) {
-    if (!reason || !*reason) return RF_ERR_INVALID;
     struct transition_args a = {T_REJECT, id, rejected_by, reason, if_match, out};
     return transition(db, &a, idem);
 }

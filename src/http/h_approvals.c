@@ -176,8 +176,8 @@ _Static_assert(offsetof(struct create_state, approval) == 0 &&
                    offsetof(struct transition_state, approval) == 0,
                "approval_state_clear() needs the approval first");
 
-/* Parses If-Match and a body of exactly one required id field (`who`) plus
- * the optional `reason` spec, then runs the transition. */
+/* Parses If-Match and a body of one id field (`who`) plus, for a rejection,
+ * an optional `reason`, then runs the transition. */
 static void transition_run(struct rf_http_req *req, struct transition_state *s,
                            const struct rf_field_spec *specs, size_t n, struct rf_reply *out) {
     struct rf_problem p;
@@ -188,8 +188,8 @@ static void transition_run(struct rf_http_req *req, struct transition_state *s,
         rf_reply_problem(out, &p);
         return;
     }
-    s->who = v[0].str;
-    if (n == 2) {
+    s->who = v[0].present ? v[0].str : NULL;
+    if (n == 2 && v[1].present) {
         /* The library bounds the reason in bytes; say so before it refuses. */
         size_t len = strlen(v[1].str);
         if (len == 0 || len > RF_REASON_CHARS_MAX) {
@@ -218,14 +218,14 @@ void h_approval_approve(struct rf_http_req *req, struct rf_reply *out) {
 void h_approval_reject(struct rf_http_req *req, struct rf_reply *out) {
     static const struct rf_field_spec spec[] = {
         {"rejected_by", RF_FIELD_ID, true, RF_ID_CHARS_MAX, 0, 0},
-        {"reason", RF_FIELD_STRING, true, RF_REASON_CHARS_MAX, 0, 0}};
+        {"reason", RF_FIELD_STRING, false, RF_REASON_CHARS_MAX, 0, 0}};
     struct transition_state s = {.kind = T_REJECT};
     transition_run(req, &s, spec, 2, out);
 }
 
 void h_approval_cancel(struct rf_http_req *req, struct rf_reply *out) {
     static const struct rf_field_spec spec[] = {
-        {"cancelled_by", RF_FIELD_ID, true, RF_ID_CHARS_MAX, 0, 0}};
+        {"cancelled_by", RF_FIELD_ID, false, RF_ID_CHARS_MAX, 0, 0}};
     struct transition_state s = {.kind = T_CANCEL};
     transition_run(req, &s, spec, 1, out);
 }

@@ -163,6 +163,17 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_string_equal(b.status, "cancelled");
     rf_approval_clear(&b);
     rf_approval_clear(&a);
+    /* a rejection reason is optional; so is the canceller (the API key is trusted) */
+    create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-r\",\"key\":\"pro\"}", 0, &a);
+    assert_int_equal(rf_approval_reject(g_db, a.id, "bob", NULL, 0, &b, NULL), RF_OK);
+    assert_null(b.rejection_reason);
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
+    create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c2\",\"key\":\"pro\"}", 0, &a);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, 0, &b, NULL), RF_OK);
+    assert_string_equal(b.status, "cancelled");
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
 }
 
 struct expiry_race {
