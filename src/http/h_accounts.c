@@ -60,7 +60,7 @@ enum { F_ID, F_CURRENCY, F_KIND, F_ALLOW_NEGATIVE, F_METADATA, CREATE_FIELDS };
 static const struct rf_field_spec create_fields[CREATE_FIELDS] = {
     [F_ID] = {"id", RF_FIELD_ID, false, RF_ID_CHARS_MAX, 0, 0},
     [F_CURRENCY] = {"currency", RF_FIELD_CURRENCY, true, 3, 0, 0},
-    [F_KIND] = {"kind", RF_FIELD_STRING, true, RF_ID_CHARS_MAX, 0, 0},
+    [F_KIND] = {"kind", RF_FIELD_STRING, false, RF_ID_CHARS_MAX, 0, 0}, /* default user */
     [F_ALLOW_NEGATIVE] = {"allow_negative", RF_FIELD_BOOL, false, 0, 0, 0},
     [F_METADATA] = {"metadata", RF_FIELD_OBJECT, false, RF_METADATA_BYTES_MAX, 0, 0},
 };
@@ -93,7 +93,7 @@ void h_account_create(struct rf_http_req *req, struct rf_reply *out) {
         rf_reply_problem(out, &p);
         return;
     }
-    const char *kind = v[F_KIND].str;
+    const char *kind = v[F_KIND].present ? v[F_KIND].str : "user";
     if (strcmp(kind, "user") != 0 && strcmp(kind, "system") != 0) {
         rf_fields_clear(v, CREATE_FIELDS);
         rf_problem_set(&p, 400, "invalid_field", "field 'kind' must be user or system");
