@@ -77,6 +77,11 @@ static int serve_flag(int c, struct serve_args *a) {
                                    RF_PAYOUT_MAX_ATTEMPTS_MAX);
         a->opt.payout_max_attempts = (int)v;
         return 0;
+    case 'q':
+        if (!cli_parse_long(optarg, 1, RF_QUEUE_OPS_MAX, &v))
+            return cli_usage_error("serve", "--queue-max must be 1..%d", RF_QUEUE_OPS_MAX);
+        a->opt.queue_ops_max = (int)v;
+        return 0;
     case 't': a->opt.test_hooks = true; return 0;
     default: return cli_usage_error("serve", "bad option");
     }
@@ -91,6 +96,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"idem-retention-hours", required_argument, NULL, 'r'},
         {"pool", required_argument, NULL, 'p'},
         {"payout-max-attempts", required_argument, NULL, 'm'},
+        {"queue-max", required_argument, NULL, 'q'},
         {"test-hooks", no_argument, NULL, 't'},
         {NULL, 0, NULL, 0}};
     const char *listen = getenv("RACEFREE_LISTEN");

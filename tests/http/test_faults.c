@@ -141,6 +141,41 @@ static void test_one_failure_in_a_batch(void **state)
     env_stop(&e);
 }
 
+/* A full executor queue answers 503 overloaded with Retry-After, and a
+ * refused grant leaves nothing behind; the queued ones commit. */
+static void test_full_queue(void **state)
+{
+    (void)state;
+    struct env e;
+    static const char *const args[] = {"--queue-max", "2", "--pool", "2", NULL};
+    env_start(&e, true, args);
+    char user[64];
+    RID(user, "q");
+    static struct rf_par_req reqs[BATCH];
+    fill_batch(&e, reqs, user);
+    hook_op_delay(&e, 300);
+    assert_int_equal(rf_parallel(reqs, BATCH), 0);
+    hook_op_delay(&e, 0);
+    int ok = 0, overloaded = 0;
+    for (int i = 0; i < BATCH; i++) {
+        struct rf_t_resp *r = &reqs[i].resp;
+        if (r->status == 201) {
+            ok++;
+            assert_int_equal(get_status(&e, reqs[i].path), 200);
+        } else {
+            RF_ASSERT_PROBLEM(r, 503, "overloaded");
+            assert_non_null(rf_resp_header(r, "Retry-After"));
+            overloaded++;
+            assert_int_equal(get_status(&e, reqs[i].path), 404);
+        }
+    }
+    assert_true(ok >= 1);
+    assert_true(overloaded >= 1);
+    assert_int_equal(list_all_count(&e, user, "all"), ok);
+    rf_par_free(reqs, BATCH);
+    env_stop(&e);
+}
+
 static void test_failed_commit(void **state)
 {
     (void)state;
@@ -203,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_forced_error_writes_nothing),
         cmocka_unit_test(test_one_failure_in_a_batch),
         cmocka_unit_test(test_failed_commit),
+        cmocka_unit_test(test_full_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
