@@ -5,7 +5,8 @@
 # then for each variant in RF_TEST_VARIANTS (default "plain asan tsan"):
 #   plain -> build/       every test (SQLite and PostgreSQL)
 #   asan  -> build-asan/  every test, built with ASan+UBSan
-#   tsan  -> build-tsan/  the threaded library tests only (ctest -L core), TSan
+#   tsan  -> build-tsan/  the library and black-box tests (ctest -L 'core|http'), TSan:
+#                         the servers the black-box tests start are TSan builds too
 # Prints one summary line per variant and exits non-zero if any failed.
 # Dependencies are installed by the Makefile's `deps` target beforehand.
 set -euo pipefail
@@ -56,7 +57,7 @@ run_variant() {
   case "$v" in
     plain) dir=build;      sanitize="" ;;
     asan)  dir=build-asan; sanitize=address ;;
-    tsan)  dir=build-tsan; sanitize=thread; ctest_args=(-L core) ;;
+    tsan)  dir=build-tsan; sanitize=thread; ctest_args=(-L 'core|http') ;;
   esac
   local log="$LOG_DIR/$v.ctest.log"
 
