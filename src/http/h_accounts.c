@@ -38,12 +38,7 @@ static json_t *account_json(const struct rf_account *a) {
 
 /* status 200 or 201 (with Location), account body, ETag. */
 static rf_err render_account(const struct rf_account *a, int status, struct rf_reply *out) {
-    json_t *j = account_json(a);
-    if (!j) return RF_ERR_INTERNAL;
-    rf_reply_json(out, status, j);
-    rf_reply_header(out, "ETag", "\"%lld\"", (long long)a->version);
-    if (status == 201) rf_reply_header(out, "Location", "/v1/accounts/%s", a->id);
-    return RF_OK;
+    return rf_reply_entity(out, status, account_json(a), a->version, "/v1/accounts/%s", a->id);
 }
 
 static json_t *entry_item(const void *items, int i) {

@@ -69,12 +69,7 @@ static json_t *approval_item(const void *items, int i) {
 
 /* status 200 or 201 (with Location), approval body, ETag. */
 static rf_err render_approval(const struct rf_approval *a, int status, struct rf_reply *out) {
-    json_t *j = approval_json(a);
-    if (!j) return RF_ERR_INTERNAL;
-    rf_reply_json(out, status, j);
-    rf_reply_header(out, "ETag", "\"%lld\"", (long long)a->version);
-    if (status == 201) rf_reply_header(out, "Location", "/v1/approvals/%s", a->id);
-    return RF_OK;
+    return rf_reply_entity(out, status, approval_json(a), a->version, "/v1/approvals/%s", a->id);
 }
 
 static rf_err render_created(void *ctx, const void *result, struct rf_reply *out) {

@@ -28,13 +28,8 @@ static json_t *binding_json(const struct rf_binding *b) {
 
 /* status 200 or 201 (with Location), binding body, ETag. */
 static rf_err render_binding(const struct rf_binding *b, int status, struct rf_reply *out) {
-    json_t *j = binding_json(b);
-    if (!j) return RF_ERR_INTERNAL;
-    rf_reply_json(out, status, j);
-    rf_reply_header(out, "ETag", "\"%lld\"", (long long)b->version);
-    if (status == 201)
-        rf_reply_header(out, "Location", "/v1/users/%s/customers/%s", b->user_id, b->provider);
-    return RF_OK;
+    return rf_reply_entity(out, status, binding_json(b), b->version, "/v1/users/%s/customers/%s",
+                           b->user_id, b->provider);
 }
 
 /* ---- PUT: bind ------------------------------------------------------------- */

@@ -36,13 +36,8 @@ static json_t *ent_item(const void *items, int i) {
 
 /* status 200 or 201 (with Location), entity body, ETag. */
 static rf_err render_ent(const struct rf_entitlement *e, int status, struct rf_reply *out) {
-    json_t *j = ent_json(e);
-    if (!j) return RF_ERR_INTERNAL;
-    rf_reply_json(out, status, j);
-    rf_reply_header(out, "ETag", "\"%lld\"", (long long)e->version);
-    if (status == 201)
-        rf_reply_header(out, "Location", "/v1/users/%s/entitlements/%s", e->user_id, e->key);
-    return RF_OK;
+    return rf_reply_entity(out, status, ent_json(e), e->version, "/v1/users/%s/entitlements/%s",
+                           e->user_id, e->key);
 }
 
 /* ---- PUT: grant ---------------------------------------------------------- */

@@ -57,12 +57,7 @@ static json_t *payout_item(const void *items, int i) {
 
 /* status 200 or 201 (with Location), payout body, ETag. */
 static rf_err render_payout(const struct rf_payout *p, int status, struct rf_reply *out) {
-    json_t *j = payout_json(p);
-    if (!j) return RF_ERR_INTERNAL;
-    rf_reply_json(out, status, j);
-    rf_reply_header(out, "ETag", "\"%lld\"", (long long)p->version);
-    if (status == 201) rf_reply_header(out, "Location", "/v1/payouts/%s", p->id);
-    return RF_OK;
+    return rf_reply_entity(out, status, payout_json(p), p->version, "/v1/payouts/%s", p->id);
 }
 
 static rf_err render_created(void *ctx, const void *result, struct rf_reply *out) {

@@ -47,12 +47,7 @@ static json_t *transfer_json(const struct rf_transfer *t) {
 
 /* status 200 or 201 (with Location), transfer body, ETag. */
 static rf_err render_transfer(const struct rf_transfer *t, int status, struct rf_reply *out) {
-    json_t *j = transfer_json(t);
-    if (!j) return RF_ERR_INTERNAL;
-    rf_reply_json(out, status, j);
-    rf_reply_header(out, "ETag", "\"%lld\"", (long long)t->version);
-    if (status == 201) rf_reply_header(out, "Location", "/v1/transfers/%s", t->id);
-    return RF_OK;
+    return rf_reply_entity(out, status, transfer_json(t), t->version, "/v1/transfers/%s", t->id);
 }
 
 static rf_err render_created(void *ctx, const void *result, struct rf_reply *out) {

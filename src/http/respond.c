@@ -233,6 +233,24 @@ void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail) {
     rf_reply_error_ext(out, err, detail, NULL);
 }
 
+rf_err rf_reply_entity(struct rf_reply *out, int status, json_t *body, int64_t version,
+                       const char *location_fmt, ...) {
+    RF_ASSERT(version >= 1);
+    if (!body) return RF_ERR_INTERNAL;
+    rf_reply_json(out, status, body);
+    rf_reply_header(out, "ETag", "\"%lld\"", (long long)version);
+    if (status == 201) {
+        char location[RF_HTTP_PATH_BYTES_MAX];
+        va_list ap;
+        va_start(ap, location_fmt);
+        int n = vsnprintf(location, sizeof location, location_fmt, ap);
+        va_end(ap);
+        RF_ASSERT(n > 0 && (size_t)n < sizeof location); /* made of validated ids */
+        rf_reply_header(out, "Location", "%s", location);
+    }
+    return RF_OK;
+}
+
 rf_err rf_reply_page(struct rf_reply *out, const void *items, int n, rf_item_json_fn item,
                      const char *next) {
     RF_ASSERT(n >= 0 && n <= RF_LIST_LIMIT_MAX);

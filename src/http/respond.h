@@ -53,6 +53,12 @@ void rf_reply_error_ext(struct rf_reply *out, rf_err err, const char *detail, js
 void rf_reply_header(struct rf_reply *out, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A versioned resource: status, body (stolen), ETag "<version>", and on 201
+ * a Location from location_fmt. RF_ERR_INTERNAL when body is NULL (its
+ * renderer could not build it). */
+rf_err rf_reply_entity(struct rf_reply *out, int status, json_t *body, int64_t version,
+                       const char *location_fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* A list page as a 200: {"data": [item(items, i) for i < n], "next": next
  * or null when next is ""}. RF_ERR_NOMEM when an item cannot be built. */
 typedef json_t *(*rf_item_json_fn)(const void *items, int i);
