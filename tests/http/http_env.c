@@ -3,6 +3,8 @@
  */
 #include "http_env.h"
 
+#include "racefree.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,4 +286,36 @@ void key_create_http(struct env *e, const char *role, const char *name, char *id
     snprintf(secret, secret_cap, "%s", rf_t_json_str(j, "key"));
     json_decref(j);
     rf_resp_free(&r);
+}
+
+void env_no_5xx_one(const char *method, const char *path, const struct rf_t_resp *r)
+{
+    if (r->status == 0 || r->status >= 500)
+        fail_msg("%s %s: HTTP %d %s %s", method, path, r->status, r->errmsg,
+                 r->body ? r->body : "");
+}
+
+void env_no_5xx(const struct rf_par_req *reqs, int n)
+{
+    for (int i = 0; i < n; i++)
+        env_no_5xx_one(reqs[i].method, reqs[i].path, &reqs[i].resp);
+}
+
+void env_ledger_check(struct env *e)
+{
+    rf *db = NULL;
+    struct rf_options opt = {.no_migrate = true};
+    rf_err err = rf_open(e->db, &opt, &db);
+    if (err != RF_OK)
+        fail_msg("rf_open(%s): %s", e->db, rf_err_code(err));
+    struct rf_ledger_check c;
+    err = rf_ledger_check(db, &c);
+    rf_close(db);
+    if (err != RF_OK)
+        fail_msg("rf_ledger_check: %s", rf_err_code(err));
+    if (c.currencies < 1 || c.currencies_unbalanced != 0 || c.accounts_mismatched != 0)
+        fail_msg("ledger invariants broken: %lld currencies (%lld unbalanced), %lld accounts "
+                 "(%lld mismatched)",
+                 (long long)c.currencies, (long long)c.currencies_unbalanced,
+                 (long long)c.accounts, (long long)c.accounts_mismatched);
 }

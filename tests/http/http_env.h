@@ -72,6 +72,15 @@ int keys_named(struct env *e, const char *name);
 void key_create_http(struct env *e, const char *role, const char *name, char *id, size_t id_cap,
                      char *secret, size_t secret_cap);
 
+/* Fails the test when a response is a 5xx or no response at all. */
+void env_no_5xx_one(const char *method, const char *path, const struct rf_t_resp *r);
+void env_no_5xx(const struct rf_par_req *reqs, int n);
+
+/* Opens the env's store with the library (not through the server) and fails
+ * the test unless the ledger's invariants hold: every currency sums to zero,
+ * every balance equals its entries, every hold matches its pending transfers. */
+void env_ledger_check(struct env *e);
+
 /* A unique id: "<prefix>-<16 hex>". */
 #define RID(buf, prefix) rf_rand_id((prefix), (buf), sizeof(buf))
 

@@ -67,25 +67,12 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void no_5xx_one(const char *method, const char *path, const struct rf_t_resp *r)
-{
-    if (r->status == 0 || r->status >= 500)
-        fail_msg("%s %s: HTTP %d %s %s", method, path, r->status, r->errmsg,
-                 r->body ? r->body : "");
-}
-
 /* Every single request goes through here: no 5xx, ever. */
 static void req(const char *method, const char *path, const char *key, const char *body,
                 const char *const *headers, struct rf_t_resp *out)
 {
     env_req(&g_env, method, path, key, body, headers, out);
-    no_5xx_one(method, path, out);
-}
-
-static void no_5xx(const struct rf_par_req *reqs, int n)
-{
-    for (int i = 0; i < n; i++)
-        no_5xx_one(reqs[i].method, reqs[i].path, &reqs[i].resp);
+    env_no_5xx_one(method, path, out);
 }
 
 static bool replayed(const struct rf_t_resp *r)
@@ -358,7 +345,7 @@ static void test_approve_reject_race(void **state)
             reqs[i].body = bodies[i];
         }
         assert_int_equal(rf_parallel(reqs, THREADS), 0);
-        no_5xx(reqs, THREADS);
+        env_no_5xx(reqs, THREADS);
         int winner = -1;
         for (int i = 0; i < THREADS; i++) {
             if (reqs[i].resp.status == 200) {

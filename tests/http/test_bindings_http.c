@@ -50,25 +50,12 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static void no_5xx_one(const char *method, const char *path, const struct rf_t_resp *r)
-{
-    if (r->status == 0 || r->status >= 500)
-        fail_msg("%s %s: HTTP %d %s %s", method, path, r->status, r->errmsg,
-                 r->body ? r->body : "");
-}
-
 /* Every single request goes through here: no 5xx, ever. */
 static void req(const char *method, const char *path, const char *key, const char *body,
                 const char *const *headers, struct rf_t_resp *out)
 {
     env_req(&g_env, method, path, key, body, headers, out);
-    no_5xx_one(method, path, out);
-}
-
-static void no_5xx(const struct rf_par_req *reqs, int n)
-{
-    for (int i = 0; i < n; i++)
-        no_5xx_one(reqs[i].method, reqs[i].path, &reqs[i].resp);
+    env_no_5xx_one(method, path, out);
 }
 
 static void user_path(char *out, size_t cap, const char *user)
@@ -199,7 +186,7 @@ static void test_user_race(void **state)
             reqs[i].body = bodies[i];
         }
         assert_int_equal(rf_parallel(reqs, 2), 0);
-        no_5xx(reqs, 2);
+        env_no_5xx(reqs, 2);
         int w = reqs[0].resp.status == 201 ? 0 : 1, l = 1 - w;
         if (reqs[w].resp.status != 201 || reqs[l].resp.status != 409)
             fail_msg("round %d: expected one 201 and one 409, got %d (%s) and %d (%s)", round,
@@ -246,7 +233,7 @@ static void test_customer_race(void **state)
             reqs[i].body = body;
         }
         assert_int_equal(rf_parallel(reqs, 2), 0);
-        no_5xx(reqs, 2);
+        env_no_5xx(reqs, 2);
         int w = reqs[0].resp.status == 201 ? 0 : 1, l = 1 - w;
         if (reqs[w].resp.status != 201 || reqs[l].resp.status != 409)
             fail_msg("round %d: expected one 201 and one 409, got %d (%s) and %d (%s)", round,
@@ -288,7 +275,7 @@ static void test_same_binding_concurrent(void **state)
         reqs[i].body = body;
     }
     assert_int_equal(rf_parallel(reqs, SAME_BIND_THREADS), 0);
-    no_5xx(reqs, SAME_BIND_THREADS);
+    env_no_5xx(reqs, SAME_BIND_THREADS);
     int created = 0;
     char created_at[64] = "";
     for (int i = 0; i < SAME_BIND_THREADS; i++) {

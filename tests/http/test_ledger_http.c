@@ -195,36 +195,6 @@ static int entries_count(const char *id, int64_t *last_balance)
     return -1;
 }
 
-/* The store's invariants, read with the library (not through the server). */
-static void ledger_check(void)
-{
-    rf *db = NULL;
-    struct rf_options opt = {.no_migrate = true};
-    rf_err err = rf_open(g_env.db, &opt, &db);
-    if (err != RF_OK)
-        fail_msg("rf_open(%s): %s", g_env.db, rf_err_code(err));
-    struct rf_ledger_check c;
-    err = rf_ledger_check(db, &c);
-    rf_close(db);
-    if (err != RF_OK)
-        fail_msg("rf_ledger_check: %s", rf_err_code(err));
-    if (c.currencies < 1 || c.currencies_unbalanced != 0 || c.accounts_mismatched != 0)
-        fail_msg("ledger invariants broken: %lld currencies (%lld unbalanced), %lld accounts "
-                 "(%lld mismatched)",
-                 (long long)c.currencies, (long long)c.currencies_unbalanced,
-                 (long long)c.accounts, (long long)c.accounts_mismatched);
-}
-
-static void no_5xx(const struct rf_par_req *reqs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        const struct rf_t_resp *r = &reqs[i].resp;
-        if (r->status == 0 || r->status >= 500)
-            fail_msg("request %d (%s %s): HTTP %d %s %s", i, reqs[i].method, reqs[i].path,
-                     r->status, r->errmsg, r->body ? r->body : "");
-    }
-}
-
 /* ---- the races ------------------------------------------------------------- */
 
 static char g_hdrs[THREADS][128];
@@ -254,7 +224,7 @@ static void test_concurrent_credits_distinct_keys(void **state)
     static struct rf_par_req reqs[THREADS];
     prep(reqs, THREADS, "POST", path, "{\"amount_minor\": 1, \"reason\": \"race\"}");
     assert_int_equal(rf_parallel(reqs, THREADS), 0);
-    no_5xx(reqs, THREADS);
+    env_no_5xx(reqs, THREADS);
     for (int i = 0; i < THREADS; i++) {
         RF_ASSERT_STATUS(&reqs[i].resp, 201);
         assert_false(replayed(&reqs[i].resp));
@@ -269,7 +239,7 @@ static void test_concurrent_credits_distinct_keys(void **state)
     char funding[32];
     snprintf(funding, sizeof funding, "funding:%s", cur);
     assert_int_equal(balance(funding).posted, -THREADS);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_concurrent_credits_shared_key(void **state)
@@ -288,7 +258,7 @@ static void test_concurrent_credits_shared_key(void **state)
         reqs[i].api_key = g_env.service; /* keys are scoped per API key */
     }
     assert_int_equal(rf_parallel(reqs, THREADS), 0);
-    no_5xx(reqs, THREADS);
+    env_no_5xx(reqs, THREADS);
     int first = -1, replays = 0, in_flight = 0;
     for (int i = 0; i < THREADS; i++) {
         struct rf_t_resp *r = &reqs[i].resp;
@@ -319,7 +289,7 @@ static void test_concurrent_credits_shared_key(void **state)
     rf_par_free(reqs, THREADS);
     assert_int_equal(balance(acct).posted, 6);
     assert_int_equal(entries_count(acct, NULL), 2);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_concurrent_debits(void **state)
@@ -337,7 +307,7 @@ static void test_concurrent_debits(void **state)
     static struct rf_par_req reqs[THREADS];
     prep(reqs, THREADS, "POST", "/v1/transfers", body);
     assert_int_equal(rf_parallel(reqs, THREADS), 0);
-    no_5xx(reqs, THREADS);
+    env_no_5xx(reqs, THREADS);
     int ok = 0, short_funds = 0;
     for (int i = 0; i < THREADS; i++) {
         struct rf_t_resp *r = &reqs[i].resp;
@@ -356,7 +326,7 @@ static void test_concurrent_debits(void **state)
     assert_int_equal(bf.available, 0);
     assert_int_equal(bt.posted, 10);
     assert_int_equal(entries_count(from, NULL), 11);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_post_void_race(void **state)
@@ -396,7 +366,7 @@ static void test_post_void_race(void **state)
             reqs[i].headers[0] = h[i];
         }
         assert_int_equal(rf_parallel(reqs, 2), 0);
-        no_5xx(reqs, 2);
+        env_no_5xx(reqs, 2);
         int winner = reqs[p_at].resp.status == 200 ? p_at : v_at;
         RF_ASSERT_STATUS(&reqs[winner].resp, 200);
         RF_ASSERT_PROBLEM(&reqs[1 - winner].resp, 409, "invalid_state");
@@ -427,7 +397,7 @@ static void test_post_void_race(void **state)
         assert_int_equal(balance(b).posted, payee.posted + (posted ? 5 : 0));
     }
     print_message("post won %d of %d rounds\n", posts, HOLD_ROUNDS);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 /* ---- bad input --------------------------------------------------------------- */
@@ -674,7 +644,7 @@ static void test_bad_input_changes_nothing(void **state)
     assert_int_equal(rf_t_json_int(t, "version"), 1);
     json_decref(t);
     rf_resp_free(&g);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 /* ---- references, partial posts, expiry, accounts ------------------------------- */
@@ -715,7 +685,7 @@ static void test_duplicate_reference(void **state)
     static struct rf_par_req reqs[16];
     prep(reqs, 16, "POST", "/v1/transfers", body);
     assert_int_equal(rf_parallel(reqs, 16), 0);
-    no_5xx(reqs, 16);
+    env_no_5xx(reqs, 16);
     for (int i = 0; i < 16; i++) {
         RF_ASSERT_PROBLEM(&reqs[i].resp, 409, "duplicate_reference");
         p = rf_resp_json(&reqs[i].resp);
@@ -727,7 +697,7 @@ static void test_duplicate_reference(void **state)
     rf_resp_free(&r1);
     assert_int_equal(balance(a).posted, 30);
     assert_int_equal(balance(b).posted, 20);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void time_text(int64_t ms, char *out, size_t cap)
@@ -816,7 +786,7 @@ static void test_partial_post_and_expiry(void **state)
     assert_int_equal(ba.posted, 70);
     assert_int_equal(ba.available, 70);
     assert_int_equal(balance(b).pending_credits, 0);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_accounts(void **state)
@@ -886,7 +856,7 @@ static void test_accounts(void **state)
     json_decref(transfer(id, other, 25, cur, false, 201));
     assert_int_equal(balance(id).posted, -25);
     assert_int_equal(balance(other).posted, 25);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_reconcile_cli(void **state)

@@ -195,35 +195,6 @@ static void payout_do(const char *id, const char *what, const char *body, struct
     env_req(&g_env, "POST", path, g_env.service, body, NULL, out);
 }
 
-static void ledger_check(void)
-{
-    rf *db = NULL;
-    struct rf_options opt = {.no_migrate = true};
-    rf_err err = rf_open(g_env.db, &opt, &db);
-    if (err != RF_OK)
-        fail_msg("rf_open(%s): %s", g_env.db, rf_err_code(err));
-    struct rf_ledger_check c;
-    err = rf_ledger_check(db, &c);
-    rf_close(db);
-    if (err != RF_OK)
-        fail_msg("rf_ledger_check: %s", rf_err_code(err));
-    if (c.currencies < 1 || c.currencies_unbalanced != 0 || c.accounts_mismatched != 0)
-        fail_msg("ledger invariants broken: %lld currencies (%lld unbalanced), %lld accounts "
-                 "(%lld mismatched)",
-                 (long long)c.currencies, (long long)c.currencies_unbalanced,
-                 (long long)c.accounts, (long long)c.accounts_mismatched);
-}
-
-static void no_5xx(const struct rf_par_req *reqs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        const struct rf_t_resp *r = &reqs[i].resp;
-        if (r->status == 0 || r->status >= 500)
-            fail_msg("request %d (%s %s): HTTP %d %s %s", i, reqs[i].method, reqs[i].path,
-                     r->status, r->errmsg, r->body ? r->body : "");
-    }
-}
-
 /* ---- the races ------------------------------------------------------------- */
 
 static void test_concurrent_attempts(void **state)
@@ -243,7 +214,7 @@ static void test_concurrent_attempts(void **state)
         reqs[i].body = (i % 3) ? NULL : "{}";
     }
     assert_int_equal(rf_parallel(reqs, ATTEMPTS), 0);
-    no_5xx(reqs, ATTEMPTS);
+    env_no_5xx(reqs, ATTEMPTS);
     /* Every call counted once: the answers carry distinct counts 1..32. */
     bool seen[ATTEMPTS + 1] = {false};
     for (int i = 0; i < ATTEMPTS; i++) {
@@ -288,7 +259,7 @@ static void test_concurrent_attempts(void **state)
     j = payout_get(po.id);
     assert_int_equal(rf_t_json_int(j, "attempt_count"), ATTEMPTS + 1);
     json_decref(j);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_succeeded_failed_race(void **state)
@@ -327,7 +298,7 @@ static void test_succeeded_failed_race(void **state)
             reqs[i].body = bodies[i == s_at ? 0 : 1];
         }
         assert_int_equal(rf_parallel(reqs, 2), 0);
-        no_5xx(reqs, 2);
+        env_no_5xx(reqs, 2);
         int winner = reqs[s_at].resp.status == 200 ? s_at : f_at;
         RF_ASSERT_STATUS(&reqs[winner].resp, 200);
         RF_ASSERT_PROBLEM(&reqs[1 - winner].resp, 409, "invalid_state");
@@ -356,7 +327,7 @@ static void test_succeeded_failed_race(void **state)
         assert_int_equal(clr2.pending_credits, clr.pending_credits);
     }
     print_message("succeeded won %d of %d rounds\n", paid, RACE_ROUNDS);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_retry_until_max_attempts(void **state)
@@ -418,7 +389,7 @@ static void test_retry_until_max_attempts(void **state)
     json_decref(j);
     rf_resp_free(&r);
     assert_int_equal(balance(wallet).available, 100);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 static void test_succeeded_repeat_idempotent(void **state)
@@ -478,7 +449,7 @@ static void test_succeeded_repeat_idempotent(void **state)
         reqs[i].body = body;
     }
     assert_int_equal(rf_parallel(reqs, 16), 0);
-    no_5xx(reqs, 16);
+    env_no_5xx(reqs, 16);
     for (int i = 0; i < 16; i++)
         RF_ASSERT_STATUS(&reqs[i].resp, 200);
     rf_par_free(reqs, 16);
@@ -488,7 +459,7 @@ static void test_succeeded_repeat_idempotent(void **state)
     assert_int_equal(w.available, 60);
     assert_int_equal(c.posted, 40);
     assert_int_equal(c.pending_credits, 0);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 /* ---- bad input and the list ----------------------------------------------------- */
@@ -657,7 +628,7 @@ static void test_bad_input_and_list(void **state)
     }
     assert_int_equal(found[0], 2);
     assert_int_equal(found[1], 0);
-    ledger_check();
+    env_ledger_check(&g_env);
 }
 
 int main(void)
