@@ -78,8 +78,9 @@ void env_no_5xx(const struct rf_par_req *reqs, int n);
 
 /* Opens the env's store with the library (not through the server) and fails
  * the test unless the ledger's invariants hold: every currency sums to zero,
- * every balance equals its entries, every hold matches its pending transfers. */
-void env_ledger_check(struct env *e);
+ * every balance equals its entries, every hold matches its pending transfers;
+ * and at least min_currencies currencies exist (so the check is not vacuous). */
+void env_ledger_check(struct env *e, int min_currencies);
 
 /* A unique id: "<prefix>-<16 hex>". */
 #define RID(buf, prefix) rf_rand_id((prefix), (buf), sizeof(buf))

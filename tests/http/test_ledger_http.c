@@ -239,7 +239,7 @@ static void test_concurrent_credits_distinct_keys(void **state)
     char funding[32];
     snprintf(funding, sizeof funding, "funding:%s", cur);
     assert_int_equal(balance(funding).posted, -THREADS);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_concurrent_credits_shared_key(void **state)
@@ -289,7 +289,7 @@ static void test_concurrent_credits_shared_key(void **state)
     rf_par_free(reqs, THREADS);
     assert_int_equal(balance(acct).posted, 6);
     assert_int_equal(entries_count(acct, NULL), 2);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_concurrent_debits(void **state)
@@ -326,7 +326,7 @@ static void test_concurrent_debits(void **state)
     assert_int_equal(bf.available, 0);
     assert_int_equal(bt.posted, 10);
     assert_int_equal(entries_count(from, NULL), 11);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_post_void_race(void **state)
@@ -397,7 +397,7 @@ static void test_post_void_race(void **state)
         assert_int_equal(balance(b).posted, payee.posted + (posted ? 5 : 0));
     }
     print_message("post won %d of %d rounds\n", posts, HOLD_ROUNDS);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 /* ---- bad input --------------------------------------------------------------- */
@@ -644,7 +644,7 @@ static void test_bad_input_changes_nothing(void **state)
     assert_int_equal(rf_t_json_int(t, "version"), 1);
     json_decref(t);
     rf_resp_free(&g);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 /* ---- references, partial posts, expiry, accounts ------------------------------- */
@@ -697,7 +697,7 @@ static void test_duplicate_reference(void **state)
     rf_resp_free(&r1);
     assert_int_equal(balance(a).posted, 30);
     assert_int_equal(balance(b).posted, 20);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void time_text(int64_t ms, char *out, size_t cap)
@@ -786,7 +786,7 @@ static void test_partial_post_and_expiry(void **state)
     assert_int_equal(ba.posted, 70);
     assert_int_equal(ba.available, 70);
     assert_int_equal(balance(b).pending_credits, 0);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_accounts(void **state)
@@ -856,7 +856,7 @@ static void test_accounts(void **state)
     json_decref(transfer(id, other, 25, cur, false, 201));
     assert_int_equal(balance(id).posted, -25);
     assert_int_equal(balance(other).posted, 25);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_reconcile_cli(void **state)

@@ -259,7 +259,7 @@ static void test_concurrent_attempts(void **state)
     j = payout_get(po.id);
     assert_int_equal(rf_t_json_int(j, "attempt_count"), ATTEMPTS + 1);
     json_decref(j);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_succeeded_failed_race(void **state)
@@ -327,7 +327,7 @@ static void test_succeeded_failed_race(void **state)
         assert_int_equal(clr2.pending_credits, clr.pending_credits);
     }
     print_message("succeeded won %d of %d rounds\n", paid, RACE_ROUNDS);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_retry_until_max_attempts(void **state)
@@ -389,7 +389,7 @@ static void test_retry_until_max_attempts(void **state)
     json_decref(j);
     rf_resp_free(&r);
     assert_int_equal(balance(wallet).available, 100);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 static void test_succeeded_repeat_idempotent(void **state)
@@ -459,7 +459,7 @@ static void test_succeeded_repeat_idempotent(void **state)
     assert_int_equal(w.available, 60);
     assert_int_equal(c.posted, 40);
     assert_int_equal(c.pending_credits, 0);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 /* ---- bad input and the list ----------------------------------------------------- */
@@ -628,7 +628,7 @@ static void test_bad_input_and_list(void **state)
     }
     assert_int_equal(found[0], 2);
     assert_int_equal(found[1], 0);
-    env_ledger_check(&g_env);
+    env_ledger_check(&g_env, 1);
 }
 
 int main(void)
