@@ -12,10 +12,10 @@
  * (busy_timeout waits). Reads run on their own WAL connections and never wait
  * for the writer.
  *
- * PostgreSQL: a bounded connection pool; each operation is BEGIN ... COMMIT
- * on one pooled connection, retried a bounded number of times on
- * serialization failure or deadlock (RF_ERR_RETRY). A broken connection is
- * dropped and replaced on next use.
+ * PostgreSQL: a bounded connection pool; each write operation is BEGIN ...
+ * COMMIT on one pooled connection, retried a bounded number of times on
+ * serialization failure or deadlock (RF_ERR_RETRY); reads run statement by
+ * statement. A broken connection is dropped and replaced on next use.
  */
 #include "exec/executor.h"
 
@@ -200,11 +200,25 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct e
     }
 }
 
+/* A PostgreSQL read that decides no write runs without BEGIN/COMMIT: under
+ * READ COMMITTED each statement takes its own snapshot either way, so the
+ * transaction would add two round trips and no consistency. (SQLite reads
+ * keep theirs: a WAL read transaction is one snapshot for all statements.) */
+static rf_err run_autocommit_read(struct rf_exec *ex, struct store_conn *c,
+                                  const struct exec_op *op) {
+    RF_ASSERT(!op->write && ex->ops->backend == STORE_POSTGRES);
+    struct rf_tx tx = make_tx(ex, c, false);
+    rf_err err = run_one(ex, &tx, op);
+    if (err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
+    return err == RF_ERR_RETRY ? RF_ERR_UNAVAILABLE : err;
+}
+
 static rf_err run_pooled(struct rf_exec *ex, const struct exec_op *op) {
     struct store_conn *c = NULL;
     rf_err err = pool_get(ex, &ex->pool, &c);
     if (err) return err;
-    err = run_in_tx(ex, c, op);
+    bool autocommit = !op->write && ex->ops->backend == STORE_POSTGRES;
+    err = autocommit ? run_autocommit_read(ex, c, op) : run_in_tx(ex, c, op);
     pool_put(ex, &ex->pool, c);
     return err;
 }
