@@ -22,18 +22,26 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { shuf -i 20000-40000 -n 1; }
+# A port nothing listens on (bash's /dev/tcp refuses to connect).
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$(shuf -i 20000-40000 -n 1)
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  echo "no free port" >&2; exit 1
+}
 
 start_server() { # db_url extra_args...
   local db=$1; shift
   PORT=$(free_port)
-  "$BIN" serve --db "$db" --listen "127.0.0.1:$PORT" "$@" >"$WORK/server.out" 2>/dev/null &
+  "$BIN" serve --db "$db" --listen "127.0.0.1:$PORT" "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
   SERVER_PID=$!
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return 0
     sleep 0.1
   done
-  echo "server did not start" >&2; exit 1
+  echo "server did not start:" >&2; tail -n 20 "$WORK/server.err" >&2; exit 1
 }
 
 stop_server() {
