@@ -69,7 +69,8 @@ struct store_ops {
     const char *(*rows_text)(struct store_rows *r, int col);
     void (*rows_close)(struct store_rows *r);
     /* Transactions. begin(write): SQLite BEGIN IMMEDIATE / DEFERRED for reads;
-     * PostgreSQL BEGIN (READ COMMITTED) / BEGIN READ ONLY. */
+     * PostgreSQL BEGIN (READ COMMITTED) / BEGIN READ ONLY (the executor runs
+     * PostgreSQL reads without one: see run_autocommit_read). */
     rf_err (*begin)(struct store_conn *c, bool write);
     rf_err (*commit)(struct store_conn *c);
     void (*rollback)(struct store_conn *c);
