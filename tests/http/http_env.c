@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 void env_start(struct env *e, bool hooks, const char *const *extra_args)
 {
@@ -319,4 +320,44 @@ void env_ledger_check(struct env *e, int min_currencies)
                  "(%lld mismatched)",
                  (long long)c.currencies, (long long)c.currencies_unbalanced,
                  (long long)c.accounts, (long long)c.accounts_mismatched);
+}
+
+bool resp_replayed(const struct rf_t_resp *r)
+{
+    const char *v = rf_resp_header(r, "Idempotent-Replayed");
+    return v && strcasecmp(v, "true") == 0;
+}
+
+void idem_hdr_fresh(char *buf, size_t cap)
+{
+    char k[64];
+    RID(k, "ik");
+    snprintf(buf, cap, "Idempotency-Key: %s", k);
+}
+
+void rand_currency(char out[4])
+{
+    for (int i = 0; i < 3; i++)
+        out[i] = (char)('A' + rf_rand_below(26));
+    out[3] = '\0';
+}
+
+struct bal env_balance(struct env *e, const char *account_id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/accounts/%s", account_id);
+    struct rf_t_resp r;
+    env_req(e, "GET", path, e->readonly, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    json_t *j = rf_resp_json(&r);
+    struct bal b = {rf_t_json_int(j, "posted"), rf_t_json_int(j, "pending_debits"),
+                    rf_t_json_int(j, "pending_credits"), rf_t_json_int(j, "available"),
+                    rf_t_json_int(j, "version")};
+    if (b.available != b.posted - b.pending_debits)
+        fail_msg("available != posted - pending_debits: %s", r.body);
+    if (etag_version(&r) != b.version)
+        fail_msg("ETag does not match version: %s", r.body);
+    json_decref(j);
+    rf_resp_free(&r);
+    return b;
 }

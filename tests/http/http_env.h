@@ -82,6 +82,22 @@ void env_no_5xx(const struct rf_par_req *reqs, int n);
  * and at least min_currencies currencies exist (so the check is not vacuous). */
 void env_ledger_check(struct env *e, int min_currencies);
 
+/* True when the response carries "Idempotent-Replayed: true". */
+bool resp_replayed(const struct rf_t_resp *r);
+/* "Idempotency-Key: <a fresh random key>" into buf. */
+void idem_hdr_fresh(char *buf, size_t cap);
+/* Three random upper-case letters: a currency (and so funding:<CUR>) that no
+ * other test touches, even on the shared PostgreSQL database. */
+void rand_currency(char out[4]);
+
+/* An account as GET /v1/accounts/{id} reports it (readonly key); fails the
+ * test unless available = posted - pending_debits and the ETag is the
+ * version. */
+struct bal {
+    int64_t posted, pending_debits, pending_credits, available, version;
+};
+struct bal env_balance(struct env *e, const char *account_id);
+
 /* A unique id: "<prefix>-<16 hex>". */
 #define RID(buf, prefix) rf_rand_id((prefix), (buf), sizeof(buf))
 

@@ -75,19 +75,6 @@ static void req(const char *method, const char *path, const char *key, const cha
     env_no_5xx_one(method, path, out);
 }
 
-static bool replayed(const struct rf_t_resp *r)
-{
-    const char *v = rf_resp_header(r, "Idempotent-Replayed");
-    return v && strcasecmp(v, "true") == 0;
-}
-
-static void idem_hdr(char *buf, size_t cap)
-{
-    char k[64];
-    RID(k, "ik");
-    snprintf(buf, cap, "Idempotency-Key: %s", k);
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -120,7 +107,7 @@ static void make_account(char *id, size_t cap, const char *prefix, int64_t funds
         return;
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
     snprintf(body, sizeof body, "{\"amount_minor\": %lld}", (long long)funds);
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     req("POST", path, g_env.service, body, hdrs, &r);
     RF_ASSERT_STATUS(&r, 201);
@@ -132,30 +119,12 @@ static void credit(const char *id, int64_t amount)
     char path[256], body[64], h[128];
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
     snprintf(body, sizeof body, "{\"amount_minor\": %lld}", (long long)amount);
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     struct rf_t_resp r;
     req("POST", path, g_env.service, body, hdrs, &r);
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
-}
-
-struct bal {
-    int64_t posted, available;
-};
-
-static struct bal balance(const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/v1/accounts/%s", id);
-    struct rf_t_resp r;
-    req("GET", path, g_env.readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *j = rf_resp_json(&r);
-    struct bal b = {rf_t_json_int(j, "posted"), rf_t_json_int(j, "available")};
-    json_decref(j);
-    rf_resp_free(&r);
-    return b;
 }
 
 /* The number of history entries of an account (one page is enough here). */
@@ -385,8 +354,8 @@ static void test_approve_reject_race(void **state)
         rf_par_free(reqs, THREADS);
 
         /* The transfer ran exactly once if approved, never if rejected. */
-        assert_int_equal(balance(to).posted, approved ? 100 : 0);
-        assert_int_equal(balance(from).posted, approved ? 900 : 1000);
+        assert_int_equal(env_balance(&g_env, to).posted, approved ? 100 : 0);
+        assert_int_equal(env_balance(&g_env, from).posted, approved ? 900 : 1000);
         assert_int_equal(entries(to), approved ? 1 : 0);
         if (approved) {
             char path[256];
@@ -433,8 +402,8 @@ static void test_stale_if_match(void **state)
     RF_ASSERT_PROBLEM(&r, 400, "invalid_if_match");
     rf_resp_free(&r);
     expect_status(id, "pending", 1);
-    assert_int_equal(balance(to).posted, 0);
-    assert_int_equal(balance(from).posted, 500);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
+    assert_int_equal(env_balance(&g_env, from).posted, 500);
 
     const char *right[] = {"If-Match: \"1\"", NULL};
     decide(id, "approve", "{\"approved_by\": \"boss\"}", right, &r);
@@ -442,7 +411,7 @@ static void test_stale_if_match(void **state)
     json_decref(check_approval(&r));
     assert_int_equal(etag_version(&r), 2);
     rf_resp_free(&r);
-    assert_int_equal(balance(to).posted, 70);
+    assert_int_equal(env_balance(&g_env, to).posted, 70);
     /* The old version is stale now; without If-Match it is the state. */
     decide(id, "reject", "{\"rejected_by\": \"boss\", \"reason\": \"late\"}", right, &r);
     RF_ASSERT_PROBLEM(&r, 412, "version_mismatch");
@@ -454,7 +423,7 @@ static void test_stale_if_match(void **state)
     RF_ASSERT_PROBLEM(&r, 409, "invalid_state");
     rf_resp_free(&r);
     expect_status(id, "approved", 2);
-    assert_int_equal(balance(to).posted, 70); /* once */
+    assert_int_equal(env_balance(&g_env, to).posted, 70); /* once */
 }
 
 static void test_self_approval(void **state)
@@ -474,12 +443,12 @@ static void test_self_approval(void **state)
     RF_ASSERT_PROBLEM(&r, 403, "self_approval");
     rf_resp_free(&r);
     expect_status(id, "pending", 1);
-    assert_int_equal(balance(to).posted, 0);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
     /* Someone else may approve it. */
     decide(id, "approve", "{\"approved_by\": \"bob\"}", NULL, &r);
     RF_ASSERT_STATUS(&r, 200);
     rf_resp_free(&r);
-    assert_int_equal(balance(to).posted, 10);
+    assert_int_equal(env_balance(&g_env, to).posted, 10);
 
     /* Without the requirement the requester may approve. */
     json_decref(create_approval(action, "alice", ", \"require_distinct_approver\": false", id,
@@ -491,7 +460,7 @@ static void test_self_approval(void **state)
     assert_true(json_is_false(json_object_get(j, "require_distinct_approver")));
     json_decref(j);
     rf_resp_free(&r);
-    assert_int_equal(balance(to).posted, 20);
+    assert_int_equal(env_balance(&g_env, to).posted, 20);
 }
 
 static void test_action_failure_retryable(void **state)
@@ -502,7 +471,7 @@ static void test_action_failure_retryable(void **state)
     make_account(to, sizeof to, "wallet", 0);
     transfer_action(action, sizeof action, from, to, 80);
     json_decref(create_approval(action, "requester", "", id, sizeof id));
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     struct rf_t_resp r;
     for (int i = 0; i < 2; i++) {
@@ -516,8 +485,8 @@ static void test_action_failure_retryable(void **state)
     assert_true(json_is_null(json_object_get(j, "executed_at")));
     assert_true(json_is_null(json_object_get(j, "result")));
     json_decref(j);
-    assert_int_equal(balance(from).posted, 50);
-    assert_int_equal(balance(to).posted, 0);
+    assert_int_equal(env_balance(&g_env, from).posted, 50);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
     assert_int_equal(entries(to), 0);
 
     /* After a credit the same approval (and the same Idempotency-Key, as a
@@ -525,7 +494,7 @@ static void test_action_failure_retryable(void **state)
     credit(from, 30);
     decide(id, "approve", "{\"approved_by\": \"boss\"}", hdrs, &r);
     RF_ASSERT_STATUS(&r, 200);
-    assert_false(replayed(&r));
+    assert_false(resp_replayed(&r));
     j = check_approval(&r);
     assert_string_equal(rf_t_json_str(j, "status"), "approved");
     json_decref(j);
@@ -535,11 +504,11 @@ static void test_action_failure_retryable(void **state)
     /* A retry with that key replays the answer and moves nothing. */
     decide(id, "approve", "{\"approved_by\": \"boss\"}", hdrs, &r);
     RF_ASSERT_STATUS(&r, 200);
-    assert_true(replayed(&r));
+    assert_true(resp_replayed(&r));
     assert_string_equal(r.body, first);
     rf_resp_free(&r);
-    assert_int_equal(balance(from).posted, 0);
-    assert_int_equal(balance(to).posted, 80);
+    assert_int_equal(env_balance(&g_env, from).posted, 0);
+    assert_int_equal(env_balance(&g_env, to).posted, 80);
     assert_int_equal(entries(to), 1);
 
     /* An action whose account does not exist fails with its own code. */
@@ -595,7 +564,7 @@ static void test_approve_racing_expiry(void **state)
         while (wall_ms() <= expires + 5)
             rf_t_sleep_ms(2);
         expect_status(id, ok ? "approved" : "expired", ok ? 2 : 1);
-        assert_int_equal(balance(to).posted, ok ? 7 : 0);
+        assert_int_equal(env_balance(&g_env, to).posted, ok ? 7 : 0);
         assert_int_equal(entries(to), ok ? 1 : 0);
         if (!ok) {
             decide(id, "approve", "{\"approved_by\": \"boss2\"}", NULL, &r);
@@ -611,7 +580,7 @@ static void test_approve_racing_expiry(void **state)
         }
     }
     print_message("expiry race: %d approved, %d expired\n", approved, expired);
-    assert_int_equal(balance(from).posted, 10000 - 7 * approved);
+    assert_int_equal(env_balance(&g_env, from).posted, 10000 - 7 * approved);
 }
 
 /* ---- cancel ------------------------------------------------------------------------------- */
@@ -646,7 +615,7 @@ static void test_cancel(void **state)
     RF_ASSERT_PROBLEM(&r, 409, "invalid_state");
     rf_resp_free(&r);
     expect_status(id, "cancelled", 2);
-    assert_int_equal(balance(to).posted, 0);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
 }
 
 /* ---- every action type ---------------------------------------------------------------------- */
@@ -693,7 +662,7 @@ static void test_action_types(void **state)
              "\"acct_1\"}, \"max_attempts\": 3}",
              wallet, g_cur);
     json_decref(create_approval(action, "requester", "", id, sizeof id));
-    assert_int_equal(balance(wallet).available, 300);
+    assert_int_equal(env_balance(&g_env, wallet).available, 300);
     decide(id, "approve", "{\"approved_by\": \"boss\"}", NULL, &r);
     RF_ASSERT_STATUS(&r, 200);
     j = check_approval(&r);
@@ -711,7 +680,7 @@ static void test_action_types(void **state)
     assert_int_equal(rf_t_json_int(j, "max_attempts"), 3);
     json_decref(j);
     rf_resp_free(&r);
-    struct bal b = balance(wallet);
+    struct bal b = env_balance(&g_env, wallet);
     assert_int_equal(b.posted, 300);
     assert_int_equal(b.available, 180); /* held once */
 }
@@ -887,7 +856,7 @@ static void test_bad_input(void **state)
         }
         body[n] = '\0';
         char h[128];
-        idem_hdr(h, sizeof h);
+        idem_hdr_fresh(h, sizeof h);
         const char *hdrs[] = {h, NULL};
         struct rf_t_resp r;
         req("POST", "/v1/approvals", g_env.service, body, (i % 2) ? hdrs : NULL, &r);
@@ -904,8 +873,8 @@ static void test_bad_input(void **state)
     }
     if (requested_since(anchor, who))
         fail_msg("a refused request stored an approval");
-    assert_int_equal(balance(from).posted, 100);
-    assert_int_equal(balance(to).posted, 0);
+    assert_int_equal(env_balance(&g_env, from).posted, 100);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
 
     /* Transition bodies. */
     char long_reason[2 * 520 + 64], wide_reason[2 * 512 + 64];
@@ -942,7 +911,7 @@ static void test_bad_input(void **state)
         rf_resp_free(&r);
     }
     expect_status(anchor, "pending", 1);
-    assert_int_equal(balance(to).posted, 0);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
 
     /* Unknown approvals, bad ids, bad list queries. */
     struct rf_t_resp r;
@@ -981,14 +950,14 @@ static void test_idempotency_and_roles(void **state)
     make_account(to, sizeof to, "wallet", 0);
     transfer_action(action, sizeof action, from, to, 10);
     snprintf(body, sizeof body, "{\"action\": %s, \"requested_by\": \"requester\"}", action);
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     struct rf_t_resp r1, r2, r;
     req("POST", "/v1/approvals", g_env.service, body, hdrs, &r1);
     RF_ASSERT_STATUS(&r1, 201);
     req("POST", "/v1/approvals", g_env.service, body, hdrs, &r2);
     RF_ASSERT_STATUS(&r2, 201);
-    assert_true(replayed(&r2));
+    assert_true(resp_replayed(&r2));
     assert_string_equal(r1.body, r2.body); /* one approval */
     json_t *j = check_approval(&r1);
     char id[RF_ID_BYTES];
@@ -1040,13 +1009,13 @@ static void test_idempotency_and_roles(void **state)
     expect_status(id, "pending", 1);
 
     /* A transition with a key: replayed, once; the key on another body: 422. */
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     snprintf(path, sizeof path, "/v1/approvals/%s/reject", id);
     req("POST", path, g_env.admin, "{\"rejected_by\": \"boss\", \"reason\": \"dup\"}", hdrs, &r1);
     RF_ASSERT_STATUS(&r1, 200);
     req("POST", path, g_env.admin, "{\"rejected_by\": \"boss\", \"reason\": \"dup\"}", hdrs, &r2);
     RF_ASSERT_STATUS(&r2, 200);
-    assert_true(replayed(&r2));
+    assert_true(resp_replayed(&r2));
     assert_string_equal(r1.body, r2.body);
     rf_resp_free(&r1);
     rf_resp_free(&r2);
@@ -1058,7 +1027,7 @@ static void test_idempotency_and_roles(void **state)
     assert_string_equal(rf_t_json_str(j, "status"), "rejected");
     assert_string_equal(rf_t_json_str(j, "rejection_reason"), "dup");
     json_decref(j);
-    assert_int_equal(balance(to).posted, 0);
+    assert_int_equal(env_balance(&g_env, to).posted, 0);
 }
 
 static void test_list_by_status(void **state)

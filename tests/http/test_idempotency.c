@@ -27,12 +27,6 @@
 #include <string.h>
 #include <strings.h>
 
-static bool replayed(const struct rf_t_resp *r)
-{
-    const char *v = rf_resp_header(r, "Idempotent-Replayed");
-    return v && strcasecmp(v, "true") == 0;
-}
-
 static void same_bytes(const struct rf_t_resp *a, const struct rf_t_resp *b)
 {
     if (a->status != b->status || a->body_len != b->body_len ||
@@ -63,14 +57,14 @@ static void test_replay(void **state)
     struct rf_t_resp first, again;
     env_req(&e, "PUT", path, e.service, body, hdrs, &first);
     RF_ASSERT_STATUS(&first, 201);
-    assert_false(replayed(&first));
+    assert_false(resp_replayed(&first));
     json_t *j = ent_check(&first, user, ent);
     assert_int_equal(rf_t_json_int(j, "version"), 1);
     json_decref(j);
 
     for (int i = 0; i < 3; i++) {
         env_req(&e, "PUT", path, e.service, body, hdrs, &again);
-        assert_true(replayed(&again));
+        assert_true(resp_replayed(&again));
         same_bytes(&first, &again);
         assert_int_equal(etag_version(&again), 1);
         rf_resp_free(&again);
@@ -82,7 +76,7 @@ static void test_replay(void **state)
     RF_ASSERT_STATUS(&r, 204);
     rf_resp_free(&r);
     env_req(&e, "PUT", path, e.service, body, hdrs, &again);
-    assert_true(replayed(&again));
+    assert_true(resp_replayed(&again));
     same_bytes(&first, &again);
     rf_resp_free(&again);
     env_req(&e, "GET", path, e.readonly, NULL, NULL, &r);
@@ -96,7 +90,7 @@ static void test_replay(void **state)
     /* Without the key, a grant is a new operation: re-activates (200, v3). */
     env_req(&e, "PUT", path, e.service, body, NULL, &r);
     RF_ASSERT_STATUS(&r, 200);
-    assert_false(replayed(&r));
+    assert_false(resp_replayed(&r));
     j = ent_check(&r, user, ent);
     assert_int_equal(rf_t_json_int(j, "version"), 3);
     json_decref(j);
@@ -129,7 +123,7 @@ static void test_reuse_with_other_request(void **state)
     /* Another body. */
     env_req(&e, "PUT", path, e.admin, "{\"source\": \"b\"}", hdrs, &r);
     RF_ASSERT_PROBLEM(&r, 422, "idempotency_key_reused");
-    assert_false(replayed(&r));
+    assert_false(resp_replayed(&r));
     rf_resp_free(&r);
     /* No body at all. */
     env_req(&e, "PUT", path, e.admin, NULL, hdrs, &r);
@@ -202,9 +196,9 @@ static void test_in_flight(void **state)
         refused = &a.resp;
     }
     RF_ASSERT_PROBLEM(refused, 409, "idempotency_key_in_flight");
-    assert_false(replayed(refused));
+    assert_false(resp_replayed(refused));
     RF_ASSERT_STATUS(orig, 201);
-    assert_false(replayed(orig));
+    assert_false(resp_replayed(orig));
     if (orig == &b) {
         struct rf_t_resp tmp = a.resp;
         a.resp = b;
@@ -214,7 +208,7 @@ static void test_in_flight(void **state)
 
     /* Once done, the same request replays the 201. */
     env_req(&e, "PUT", path, e.service, body, a.hdrs, &b);
-    assert_true(replayed(&b));
+    assert_true(resp_replayed(&b));
     same_bytes(&a.resp, &b);
     rf_resp_free(&b);
     rf_resp_free(&a.resp);
@@ -251,7 +245,7 @@ static void test_concurrent_same_key(void **state)
         const struct rf_t_resp *orig = NULL;
         for (int i = 0; i < SAME_KEY_THREADS; i++) {
             struct rf_t_resp *r = &reqs[i].resp;
-            if (r->status == 201 && !replayed(r)) {
+            if (r->status == 201 && !resp_replayed(r)) {
                 originals++;
                 orig = r;
             } else if (r->status == 201) {
@@ -313,11 +307,11 @@ static void test_scoped_per_api_key(void **state)
      * reuse (no 422), a request of its own. */
     env_req(&e, "PUT", p2, e.service, NULL, hdrs, &b);
     RF_ASSERT_STATUS(&b, 201);
-    assert_false(replayed(&b));
+    assert_false(resp_replayed(&b));
     rf_resp_free(&b);
     /* The admin's key still replays its own first answer. */
     env_req(&e, "PUT", p1, e.admin, NULL, hdrs, &b);
-    assert_true(replayed(&b));
+    assert_true(resp_replayed(&b));
     same_bytes(&a, &b);
     rf_resp_free(&b);
     rf_resp_free(&a);
@@ -330,7 +324,7 @@ static void test_scoped_per_api_key(void **state)
     rf_resp_free(&a);
     env_req(&e, "PUT", p3, e.service, NULL, hdrs2, &b);
     RF_ASSERT_STATUS(&b, 200);
-    assert_false(replayed(&b));
+    assert_false(resp_replayed(&b));
     rf_resp_free(&b);
     assert_int_equal(list_all_count(&e, user, "all"), 3);
     env_stop(&e);
@@ -351,11 +345,11 @@ static void test_post_keys_idempotent(void **state)
     struct rf_t_resp first, again;
     env_req(&e, "POST", "/v1/keys", e.admin, body, hdrs, &first);
     RF_ASSERT_STATUS(&first, 201);
-    assert_false(replayed(&first));
+    assert_false(resp_replayed(&first));
     for (int i = 0; i < 2; i++) {
         env_req(&e, "POST", "/v1/keys", e.admin, body, hdrs, &again);
         RF_ASSERT_STATUS(&again, 201);
-        assert_true(replayed(&again));
+        assert_true(resp_replayed(&again));
         same_bytes(&first, &again);
         rf_resp_free(&again);
     }

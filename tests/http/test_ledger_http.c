@@ -55,34 +55,12 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Three random upper-case letters: a currency (and so funding:<CUR>) that
- * no other test touches, even on the shared PostgreSQL database. */
-static void rand_currency(char out[4])
-{
-    for (int i = 0; i < 3; i++)
-        out[i] = (char)('A' + rf_rand_below(26));
-    out[3] = '\0';
-}
-
-static bool replayed(const struct rf_t_resp *r)
-{
-    const char *v = rf_resp_header(r, "Idempotent-Replayed");
-    return v && strcasecmp(v, "true") == 0;
-}
-
-static void idem_hdr(char *buf, size_t cap)
-{
-    char k[64];
-    RID(k, "ik");
-    snprintf(buf, cap, "Idempotency-Key: %s", k);
-}
-
 /* One request with a fresh Idempotency-Key. */
 static void req_ik(const char *method, const char *path, const char *key, const char *body,
                    struct rf_t_resp *out)
 {
     char h[128];
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     env_req(&g_env, method, path, key, body, hdrs, out);
 }
@@ -98,30 +76,6 @@ static void make_account(char *id, size_t cap, const char *prefix, const char *c
     env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r);
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
-}
-
-struct bal {
-    int64_t posted, pending_debits, pending_credits, available, version;
-};
-
-static struct bal balance(const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/v1/accounts/%s", id);
-    struct rf_t_resp r;
-    env_req(&g_env, "GET", path, g_env.readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *j = rf_resp_json(&r);
-    struct bal b = {rf_t_json_int(j, "posted"), rf_t_json_int(j, "pending_debits"),
-                    rf_t_json_int(j, "pending_credits"), rf_t_json_int(j, "available"),
-                    rf_t_json_int(j, "version")};
-    if (b.available != b.posted - b.pending_debits)
-        fail_msg("available != posted - pending_debits: %s", r.body);
-    if (etag_version(&r) != b.version)
-        fail_msg("ETag does not match version: %s", r.body);
-    json_decref(j);
-    rf_resp_free(&r);
-    return b;
 }
 
 static void credit(const char *id, int64_t amount)
@@ -209,7 +163,7 @@ static void prep(struct rf_par_req *reqs, int n, const char *method, const char 
         snprintf(reqs[i].path, sizeof reqs[i].path, "%s", path);
         reqs[i].api_key = (i % 2) ? g_env.service : g_env.admin;
         reqs[i].body = body;
-        idem_hdr(g_hdrs[i], sizeof g_hdrs[i]);
+        idem_hdr_fresh(g_hdrs[i], sizeof g_hdrs[i]);
         reqs[i].headers[0] = g_hdrs[i];
     }
 }
@@ -227,10 +181,10 @@ static void test_concurrent_credits_distinct_keys(void **state)
     env_no_5xx(reqs, THREADS);
     for (int i = 0; i < THREADS; i++) {
         RF_ASSERT_STATUS(&reqs[i].resp, 201);
-        assert_false(replayed(&reqs[i].resp));
+        assert_false(resp_replayed(&reqs[i].resp));
     }
     rf_par_free(reqs, THREADS);
-    struct bal b = balance(acct);
+    struct bal b = env_balance(&g_env, acct);
     assert_int_equal(b.posted, THREADS);
     assert_int_equal(b.available, THREADS);
     int64_t last = -1;
@@ -238,7 +192,7 @@ static void test_concurrent_credits_distinct_keys(void **state)
     assert_int_equal(last, THREADS);
     char funding[32];
     snprintf(funding, sizeof funding, "funding:%s", cur);
-    assert_int_equal(balance(funding).posted, -THREADS);
+    assert_int_equal(env_balance(&g_env, funding).posted, -THREADS);
     env_ledger_check(&g_env, 1);
 }
 
@@ -252,7 +206,7 @@ static void test_concurrent_credits_shared_key(void **state)
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", acct);
     static struct rf_par_req reqs[THREADS];
     prep(reqs, THREADS, "POST", path, "{\"amount_minor\": 1}");
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     for (int i = 0; i < THREADS; i++) {
         reqs[i].headers[0] = h;
         reqs[i].api_key = g_env.service; /* keys are scoped per API key */
@@ -265,7 +219,7 @@ static void test_concurrent_credits_shared_key(void **state)
         if (r->status == 409) {
             RF_ASSERT_PROBLEM(r, 409, "idempotency_key_in_flight");
             in_flight++;
-        } else if (r->status == 201 && replayed(r)) {
+        } else if (r->status == 201 && resp_replayed(r)) {
             replays++;
         } else if (r->status == 201) {
             if (first >= 0)
@@ -287,7 +241,7 @@ static void test_concurrent_credits_shared_key(void **state)
     }
     assert_int_equal(1 + replays + in_flight, THREADS);
     rf_par_free(reqs, THREADS);
-    assert_int_equal(balance(acct).posted, 6);
+    assert_int_equal(env_balance(&g_env, acct).posted, 6);
     assert_int_equal(entries_count(acct, NULL), 2);
     env_ledger_check(&g_env, 1);
 }
@@ -321,7 +275,7 @@ static void test_concurrent_debits(void **state)
     rf_par_free(reqs, THREADS);
     assert_int_equal(ok, 10);
     assert_int_equal(short_funds, THREADS - 10);
-    struct bal bf = balance(from), bt = balance(to);
+    struct bal bf = env_balance(&g_env, from), bt = env_balance(&g_env, to);
     assert_int_equal(bf.posted, 0);
     assert_int_equal(bf.available, 0);
     assert_int_equal(bt.posted, 10);
@@ -341,17 +295,17 @@ static void test_post_void_race(void **state)
     static char h[2][128];
     int posts = 0;
     for (int round = 0; round < HOLD_ROUNDS; round++) {
-        struct bal before = balance(a), payee = balance(b);
+        struct bal before = env_balance(&g_env, a), payee = env_balance(&g_env, b);
         json_t *t = transfer(a, b, 5, cur, true, 201);
         char id[RF_ID_BYTES];
         snprintf(id, sizeof id, "%s", rf_t_json_str(t, "id"));
         assert_string_equal(rf_t_json_str(t, "status"), "pending");
         assert_true(json_is_null(json_object_get(t, "posted_amount_minor")));
         json_decref(t);
-        struct bal held = balance(a);
+        struct bal held = env_balance(&g_env, a);
         assert_int_equal(held.available, before.available - 5);
         assert_int_equal(held.pending_debits, before.pending_debits + 5);
-        assert_int_equal(balance(b).pending_credits, payee.pending_credits + 5);
+        assert_int_equal(env_balance(&g_env, b).pending_credits, payee.pending_credits + 5);
 
         /* Which one's thread starts first alternates by round. */
         int p_at = round % 2, v_at = 1 - p_at;
@@ -362,7 +316,7 @@ static void test_post_void_race(void **state)
             snprintf(reqs[i].path, sizeof reqs[i].path, "/v1/transfers/%s/%s", id,
                      i == p_at ? "post" : "void");
             reqs[i].api_key = g_env.service;
-            idem_hdr(h[i], sizeof h[i]);
+            idem_hdr_fresh(h[i], sizeof h[i]);
             reqs[i].headers[0] = h[i];
         }
         assert_int_equal(rf_parallel(reqs, 2), 0);
@@ -389,12 +343,12 @@ static void test_post_void_race(void **state)
         json_decref(t);
         rf_resp_free(&g);
         rf_par_free(reqs, 2);
-        struct bal after = balance(a);
+        struct bal after = env_balance(&g_env, a);
         assert_int_equal(after.posted, before.posted - (posted ? 5 : 0));
         assert_int_equal(after.pending_debits, before.pending_debits);
         assert_int_equal(after.available, after.posted);
-        assert_int_equal(balance(b).pending_credits, payee.pending_credits);
-        assert_int_equal(balance(b).posted, payee.posted + (posted ? 5 : 0));
+        assert_int_equal(env_balance(&g_env, b).pending_credits, payee.pending_credits);
+        assert_int_equal(env_balance(&g_env, b).posted, payee.posted + (posted ? 5 : 0));
     }
     print_message("post won %d of %d rounds\n", posts, HOLD_ROUNDS);
     env_ledger_check(&g_env, 1);
@@ -455,7 +409,7 @@ static void test_bad_input_changes_nothing(void **state)
     snprintf(hold_id, sizeof hold_id, "%s", rf_t_json_str(hold, "id"));
     json_decref(hold);
 
-    struct bal ba = balance(a), bb = balance(b), bf = balance(funding), bo = balance(c_other);
+    struct bal ba = env_balance(&g_env, a), bb = env_balance(&g_env, b), bf = env_balance(&g_env, funding), bo = env_balance(&g_env, c_other);
     int ea = entries_count(a, NULL), eb = entries_count(b, NULL);
 
     static char long_reason[700];
@@ -614,7 +568,7 @@ static void test_bad_input_changes_nothing(void **state)
                           : strcmp(c->api_key_role, "worker") == 0   ? g_env.worker
                                                                      : NULL;
         char h[128];
-        idem_hdr(h, sizeof h);
+        idem_hdr_fresh(h, sizeof h);
         const char *hdrs[] = {c->no_key ? NULL : h, NULL};
         struct rf_t_resp r;
         env_req(&g_env, c->method, path, key, c->body ? body : NULL, hdrs, &r);
@@ -627,7 +581,7 @@ static void test_bad_input_changes_nothing(void **state)
     }
 
     /* Nothing moved: balances, holds and histories as before. */
-    struct bal ba2 = balance(a), bb2 = balance(b), bf2 = balance(funding), bo2 = balance(c_other);
+    struct bal ba2 = env_balance(&g_env, a), bb2 = env_balance(&g_env, b), bf2 = env_balance(&g_env, funding), bo2 = env_balance(&g_env, c_other);
     assert_memory_equal(&ba, &ba2, sizeof ba);
     assert_memory_equal(&bb, &bb2, sizeof bb);
     assert_memory_equal(&bf, &bf2, sizeof bf);
@@ -695,8 +649,8 @@ static void test_duplicate_reference(void **state)
     rf_par_free(reqs, 16);
     json_decref(j);
     rf_resp_free(&r1);
-    assert_int_equal(balance(a).posted, 30);
-    assert_int_equal(balance(b).posted, 20);
+    assert_int_equal(env_balance(&g_env, a).posted, 30);
+    assert_int_equal(env_balance(&g_env, b).posted, 20);
     env_ledger_check(&g_env, 1);
 }
 
@@ -741,7 +695,7 @@ static void test_partial_post_and_expiry(void **state)
     assert_true(json_is_true(json_object_get(t, "pending")));
     json_decref(t);
     rf_resp_free(&r);
-    struct bal ba = balance(a), bb = balance(b);
+    struct bal ba = env_balance(&g_env, a), bb = env_balance(&g_env, b);
     assert_int_equal(ba.posted, 70);
     assert_int_equal(ba.available, 70);
     assert_int_equal(ba.pending_debits, 0);
@@ -762,7 +716,7 @@ static void test_partial_post_and_expiry(void **state)
     snprintf(path, sizeof path, "/v1/transfers/%s", rf_t_json_str(t, "id"));
     json_decref(t);
     rf_resp_free(&r);
-    assert_int_equal(balance(a).available, 30);
+    assert_int_equal(env_balance(&g_env, a).available, 30);
     bool voided = false;
     int64_t deadline = rf_t_now_ms() + 15000;
     while (!voided && rf_t_now_ms() < deadline) {
@@ -782,10 +736,10 @@ static void test_partial_post_and_expiry(void **state)
     req_ik("POST", post_path, g_env.service, NULL, &r);
     RF_ASSERT_PROBLEM(&r, 409, "invalid_state");
     rf_resp_free(&r);
-    ba = balance(a);
+    ba = env_balance(&g_env, a);
     assert_int_equal(ba.posted, 70);
     assert_int_equal(ba.available, 70);
-    assert_int_equal(balance(b).pending_credits, 0);
+    assert_int_equal(env_balance(&g_env, b).pending_credits, 0);
     env_ledger_check(&g_env, 1);
 }
 
@@ -820,7 +774,7 @@ static void test_accounts(void **state)
     rf_resp_free(&r2);
     /* An Idempotency-Key replays the first answer. */
     char h[128];
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     char id2[64], body2[256];
     RID(id2, "acct");
@@ -831,7 +785,7 @@ static void test_accounts(void **state)
     struct rf_t_resp r3;
     env_req(&g_env, "POST", "/v1/accounts", g_env.service, body2, hdrs, &r3);
     RF_ASSERT_STATUS(&r3, 201);
-    assert_true(replayed(&r3));
+    assert_true(resp_replayed(&r3));
     assert_string_equal(r2.body, r3.body);
     rf_resp_free(&r3);
     rf_resp_free(&r2);
@@ -854,8 +808,8 @@ static void test_accounts(void **state)
     char other[64];
     make_account(other, sizeof other, "neg-payee", cur, false);
     json_decref(transfer(id, other, 25, cur, false, 201));
-    assert_int_equal(balance(id).posted, -25);
-    assert_int_equal(balance(other).posted, 25);
+    assert_int_equal(env_balance(&g_env, id).posted, -25);
+    assert_int_equal(env_balance(&g_env, other).posted, 25);
     env_ledger_check(&g_env, 1);
 }
 

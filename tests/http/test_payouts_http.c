@@ -51,47 +51,12 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* A currency of this test's own, so payouts:<CUR> and funding:<CUR> see
- * nothing else, even on the shared PostgreSQL database. */
-static void rand_currency(char out[4])
-{
-    for (int i = 0; i < 3; i++)
-        out[i] = (char)('A' + rf_rand_below(26));
-    out[3] = '\0';
-}
-
-static void idem_hdr(char *buf, size_t cap)
-{
-    char k[64];
-    RID(k, "ik");
-    snprintf(buf, cap, "Idempotency-Key: %s", k);
-}
-
 static void req_ik(const char *method, const char *path, const char *body, struct rf_t_resp *out)
 {
     char h[128];
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     env_req(&g_env, method, path, g_env.service, body, hdrs, out);
-}
-
-struct bal {
-    int64_t posted, pending_debits, pending_credits, available;
-};
-
-static struct bal balance(const char *id)
-{
-    char path[256];
-    snprintf(path, sizeof path, "/v1/accounts/%s", id);
-    struct rf_t_resp r;
-    env_req(&g_env, "GET", path, g_env.readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *j = rf_resp_json(&r);
-    struct bal b = {rf_t_json_int(j, "posted"), rf_t_json_int(j, "pending_debits"),
-                    rf_t_json_int(j, "pending_credits"), rf_t_json_int(j, "available")};
-    json_decref(j);
-    rf_resp_free(&r);
-    return b;
 }
 
 /* A wallet in a fresh currency holding `amount`. */
@@ -235,7 +200,7 @@ static void test_concurrent_attempts(void **state)
     assert_string_equal(rf_t_json_str(j, "status"), "pending");
     json_decref(j);
     /* Attempts moved no money: the hold is still in place. */
-    struct bal b = balance(wallet);
+    struct bal b = env_balance(&g_env, wallet);
     assert_int_equal(b.posted, 100);
     assert_int_equal(b.available, 60);
     char st[16];
@@ -243,7 +208,7 @@ static void test_concurrent_attempts(void **state)
     assert_string_equal(st, "pending");
     /* With an Idempotency-Key, a retried attempt counts once. */
     char h[128];
-    idem_hdr(h, sizeof h);
+    idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
     char path[256];
     snprintf(path, sizeof path, "/v1/payouts/%s/attempts", po.id);
@@ -272,14 +237,14 @@ static void test_succeeded_failed_race(void **state)
     static char bodies[2][128];
     int paid = 0;
     for (int round = 0; round < RACE_ROUNDS; round++) {
-        struct bal before = balance(wallet), clr = balance(clearing);
+        struct bal before = env_balance(&g_env, wallet), clr = env_balance(&g_env, clearing);
         struct payout po;
         make_payout(wallet, cur, 10, 0, &po);
         struct rf_t_resp r;
         payout_do(po.id, "attempts", NULL, &r);
         RF_ASSERT_STATUS(&r, 200);
         rf_resp_free(&r);
-        assert_int_equal(balance(wallet).available, before.available - 10);
+        assert_int_equal(env_balance(&g_env, wallet).available, before.available - 10);
 
         char ppid[64];
         RID(ppid, "po");
@@ -319,7 +284,7 @@ static void test_succeeded_failed_race(void **state)
         char st[16];
         hold_status(po.hold, st, sizeof st);
         assert_string_equal(st, was_paid ? "posted" : "voided");
-        struct bal after = balance(wallet), clr2 = balance(clearing);
+        struct bal after = env_balance(&g_env, wallet), clr2 = env_balance(&g_env, clearing);
         assert_int_equal(after.posted, before.posted - (was_paid ? 10 : 0));
         assert_int_equal(after.pending_debits, before.pending_debits);
         assert_int_equal(after.available, after.posted);
@@ -359,7 +324,7 @@ static void test_retry_until_max_attempts(void **state)
         char st[16];
         hold_status(po.hold, st, sizeof st);
         assert_string_equal(st, last ? "voided" : "pending");
-        assert_int_equal(balance(wallet).available, last ? 100 : 70);
+        assert_int_equal(env_balance(&g_env, wallet).available, last ? 100 : 70);
     }
     /* Terminal: nothing changes any more. */
     payout_do(po.id, "attempts", NULL, &r);
@@ -375,7 +340,7 @@ static void test_retry_until_max_attempts(void **state)
     assert_string_equal(rf_t_json_str(j, "status"), "failed");
     assert_string_equal(rf_t_json_str(j, "last_error"), "timeout 3");
     json_decref(j);
-    struct bal b = balance(wallet);
+    struct bal b = env_balance(&g_env, wallet);
     assert_int_equal(b.posted, 100);
     assert_int_equal(b.available, 100);
 
@@ -388,7 +353,7 @@ static void test_retry_until_max_attempts(void **state)
     assert_string_equal(rf_t_json_str(j, "status"), "failed");
     json_decref(j);
     rf_resp_free(&r);
-    assert_int_equal(balance(wallet).available, 100);
+    assert_int_equal(env_balance(&g_env, wallet).available, 100);
     env_ledger_check(&g_env, 1);
 }
 
@@ -426,7 +391,7 @@ static void test_succeeded_repeat_idempotent(void **state)
     RF_ASSERT_PROBLEM(&r2, 409, "invalid_state");
     rf_resp_free(&r2);
     /* Money moved once: 25 paid, 15 still held. */
-    struct bal w = balance(wallet), c = balance(clearing);
+    struct bal w = env_balance(&g_env, wallet), c = env_balance(&g_env, clearing);
     assert_int_equal(w.posted, 75);
     assert_int_equal(w.available, 60);
     assert_int_equal(c.posted, 25);
@@ -453,8 +418,8 @@ static void test_succeeded_repeat_idempotent(void **state)
     for (int i = 0; i < 16; i++)
         RF_ASSERT_STATUS(&reqs[i].resp, 200);
     rf_par_free(reqs, 16);
-    w = balance(wallet);
-    c = balance(clearing);
+    w = env_balance(&g_env, wallet);
+    c = env_balance(&g_env, clearing);
     assert_int_equal(w.posted, 60);
     assert_int_equal(w.available, 60);
     assert_int_equal(c.posted, 40);
@@ -471,7 +436,7 @@ static void test_bad_input_and_list(void **state)
     make_wallet(wallet, sizeof wallet, cur, 50);
     struct payout po;
     make_payout(wallet, cur, 10, 0, &po);
-    struct bal before = balance(wallet);
+    struct bal before = env_balance(&g_env, wallet);
 
     struct {
         const char *what, *body;
@@ -589,7 +554,7 @@ static void test_bad_input_and_list(void **state)
     rf_resp_free(&r);
 
     /* Nothing held or moved by the refusals; the payout untouched. */
-    struct bal after = balance(wallet);
+    struct bal after = env_balance(&g_env, wallet);
     assert_memory_equal(&before, &after, sizeof before);
     json_t *j = payout_get(po.id);
     assert_int_equal(rf_t_json_int(j, "version"), 1);
