@@ -67,6 +67,9 @@ typedef enum rf_err {
     RF_ERR_APPROVAL_EXPIRED,      /* approval_expired */
     RF_ERR_SELF_APPROVAL,         /* self_approval */
     RF_ERR_NOT_REQUESTER,         /* not_requester */
+    RF_ERR_OUTCOME_UNKNOWN,       /* outcome_unknown: COMMIT sent, reply lost; may have committed */
+    RF_ERR_HOLD_OWNED,            /* hold_owned_by_payout: resolve it through its payout */
+    RF_ERR_RESERVED_ID,           /* reserved_id: an id namespace racefree uses itself */
     RF_ERR__COUNT
 } rf_err;
 

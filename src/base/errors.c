@@ -41,6 +41,9 @@ static const char *const err_codes[RF_ERR__COUNT] = {
     [RF_ERR_APPROVAL_EXPIRED] = "approval_expired",
     [RF_ERR_SELF_APPROVAL] = "self_approval",
     [RF_ERR_NOT_REQUESTER] = "not_requester",
+    [RF_ERR_OUTCOME_UNKNOWN] = "outcome_unknown",
+    [RF_ERR_HOLD_OWNED] = "hold_owned_by_payout",
+    [RF_ERR_RESERVED_ID] = "reserved_id",
 };
 
 const char *rf_err_code(rf_err err) {

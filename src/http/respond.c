@@ -84,6 +84,13 @@ static const struct err_http err_table[RF_ERR__COUNT] = {
                               "The requester may not approve their own request."},
     [RF_ERR_NOT_REQUESTER] = {403, false, "Not the requester",
                               "Only the requester may cancel an approval."},
+    [RF_ERR_OUTCOME_UNKNOWN] = {503, true, "Outcome unknown",
+                                "The connection to the store was lost during COMMIT; the change "
+                                "may have committed. Retry with the same Idempotency-Key."},
+    [RF_ERR_HOLD_OWNED] = {409, false, "Hold owned by payout",
+                           "This hold belongs to a payout; it resolves only through the payout."},
+    [RF_ERR_RESERVED_ID] = {400, false, "Reserved id",
+                            "The id is in a namespace racefree reserves for itself."},
 };
 
 /* An rf_err without a row (a new error not yet mapped) answers 500; the
