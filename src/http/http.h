@@ -42,7 +42,8 @@ typedef const char *(*rf_lookup_fn)(void *src, const char *name);
 struct rf_http_req {
     struct rf_http_ctx *ctx;
     const char *method;
-    const char *path;           /* decoded, without the query string */
+    const char *path;           /* raw (not decoded), without the query string */
+    const char *query_raw;      /* raw query string without '?'; "" when none */
     const char *body;           /* not NUL-terminated; NULL when empty */
     size_t body_len;
     const struct rf_match *match; /* route and path parameters */
