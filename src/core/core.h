@@ -31,6 +31,12 @@ rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *r
                   struct rf_idem *idem);
 rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx);
 
+/* The version for a new incarnation of the natural key (resource, scope,
+ * key): above every version that key was ever given, and at least at_least.
+ * Row-locks the key's counter until the transaction ends (versions.c). */
+rf_err core_version_next(struct rf_tx *tx, const char *resource, const char *scope,
+                         const char *key, int64_t at_least, int64_t *out);
+
 /* Copies a nullable column into a malloc'd string (NULL for NULL). */
 char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col);
 /* Cursor pagination: clamps limit to [1, RF_LIST_LIMIT_MAX]. */

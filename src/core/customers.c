@@ -9,6 +9,12 @@
  * same transaction; the answer is created, exactly-this-binding-exists, or a
  * conflict naming the binding in the way. Never a success for another
  * customer.
+ *
+ * Unbinding deletes the row, so a binding made again later takes its version
+ * from version_counters (versions.c): above every version its user's key
+ * and its customer's key were ever given. A stale If-Match (DELETE ... WHERE
+ * version = $n) can then never match a newer binding, whichever view (by
+ * user or by customer) the client read it from.
  */
 #include <string.h>
 
@@ -20,7 +26,7 @@
 
 static const char SQL_BIND[] =
     "INSERT INTO customer_bindings (provider, user_id, customer_id, created_at, version)"
-    " VALUES ($1, $2, $3, $4, 1) ON CONFLICT DO NOTHING RETURNING " BINDING_COLS;
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING " BINDING_COLS;
 static const char SQL_IN_THE_WAY[] =
     "SELECT " BINDING_COLS " FROM customer_bindings WHERE provider = $1"
     " AND (user_id = $2 OR customer_id = $3)";
@@ -68,12 +74,34 @@ static void read_in_the_way(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     a->rows++;
 }
 
+/* The version a binding made now gets: above every version given to this
+ * user's binding and to this customer's, so it never repeats for either
+ * natural key. The counters stay row-locked to the end of the transaction
+ * (user before customer in every bind, so two binds cannot deadlock). If the
+ * bind ends up creating nothing, a committed number is merely skipped. */
+static rf_err take_version(struct rf_tx *tx, const struct bind_args *a, int64_t *out) {
+    int64_t by_user = 0, by_customer = 0;
+    rf_err err = core_version_next(tx, "binding_user", a->provider, a->user_id, 1, &by_user);
+    if (!err)
+        err = core_version_next(tx, "binding_customer", a->provider, a->customer_id, by_user,
+                                &by_customer);
+    if (!err && by_customer > by_user) /* lift the user's counter to the same number */
+        err = core_version_next(tx, "binding_user", a->provider, a->user_id, by_customer,
+                                &by_user);
+    RF_ASSERT(err || by_user == by_customer);
+    *out = by_customer;
+    return err;
+}
+
 static rf_err op_bind(struct rf_tx *tx, void *ctx) {
     struct bind_args *a = ctx;
     memset(a->res, 0, sizeof *a->res);
-    store_val p[4] = {SV_S(a->provider), SV_S(a->user_id), SV_S(a->customer_id),
-                      SV_I(tx->now_ms)};
-    rf_err err = store_query_one(tx, SQL_BIND, p, 4, read_binding, &a->res->binding);
+    int64_t version = 0;
+    rf_err err = take_version(tx, a, &version);
+    if (err) return err;
+    store_val p[5] = {SV_S(a->provider), SV_S(a->user_id), SV_S(a->customer_id),
+                      SV_I(tx->now_ms), SV_I(version)};
+    err = store_query_one(tx, SQL_BIND, p, 5, read_binding, &a->res->binding);
     if (err != RF_ERR_NOT_FOUND) {
         a->res->created = err == RF_OK;
         return err;
