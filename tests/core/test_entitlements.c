@@ -3,7 +3,10 @@
  * back end named by RF_TEST_DB: many threads released together by a barrier
  * grant the same (user, key); exactly one creates, all see the same record,
  * one row exists. Also grant/revoke interleavings (versions without gaps)
- * and the Idempotency-Key layer (replay, reuse, one effect).
+ * and the Idempotency-Key layer (replay, reuse, one effect). Versions carry
+ * on across revoke or expiry and grant again, so no earlier If-Match ever
+ * matches a later grant, also when revokes with old If-Match values race
+ * re-grants.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -260,6 +263,149 @@ static void test_expiry_and_reactivation(void **state) {
     rf_close(db);
 }
 
+/* ---- versions across revoke / expiry and grant again ---------------------- */
+
+#define CYCLES 4
+
+static void assert_unseen(int64_t v, const int64_t *seen, int n) {
+    for (int i = 0; i < n; i++)
+        if (seen[i] == v) fail_msg("version %lld again (seen before as #%d)", (long long)v, i);
+}
+
+/* Every earlier version: grant and revoke with it are 412 and change nothing. */
+static void stale_refused(rf *db, const char *user, const int64_t *seen, int n, int64_t now) {
+    for (int i = 0; i < n; i++) {
+        if (seen[i] == now) continue;
+        struct rf_grant_req req = {.user_id = user, .key = "k", .if_match_version = seen[i]};
+        struct rf_grant_res res;
+        struct rf_entitlement e;
+        assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_ERR_VERSION_MISMATCH);
+        assert_int_equal(rf_entitlement_revoke(db, user, "k", seen[i], &e),
+                         RF_ERR_VERSION_MISMATCH);
+        assert_int_equal(rf_entitlement_get(db, user, "k", &e), RF_OK);
+        assert_int_equal(e.version, now);
+        assert_string_equal(e.status, "active");
+        rf_entitlement_clear(&e);
+    }
+}
+
+/* Revoked and granted again, expired and granted again: one row whose
+ * version carries on, so no earlier If-Match matches a later grant. */
+static void test_regrant_never_repeats_version(void **state) {
+    (void)state;
+    rf *db = open_db(NULL);
+    char user[64];
+    rf_rand_id("again", user, sizeof user);
+    int64_t seen[3 * CYCLES];
+    int n = 0;
+    for (int i = 0; i < CYCLES; i++) {
+        struct rf_grant_req req = {.user_id = user, .key = "k", .expires_at_ms = 1000};
+        struct rf_grant_res res;
+        assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK); /* expired */
+        assert_string_equal(res.ent.status, "expired");
+        assert_unseen(res.ent.version, seen, n);
+        seen[n++] = res.ent.version;
+        rf_entitlement_clear(&res.ent);
+        req.expires_at_ms = 0;
+        assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK); /* active */
+        int64_t now = res.ent.version;
+        rf_entitlement_clear(&res.ent);
+        assert_unseen(now, seen, n);
+        stale_refused(db, user, seen, n, now);
+        seen[n++] = now;
+        struct rf_entitlement e;
+        assert_int_equal(rf_entitlement_revoke(db, user, "k", now, &e), RF_OK);
+        assert_unseen(e.version, seen, n);
+        seen[n++] = e.version;
+        rf_entitlement_clear(&e);
+    }
+    rf_close(db);
+}
+
+/* Grants and revokes with an If-Match read now or earlier, racing on one
+ * (user, key): a revoke succeeds only at the exact version it names. */
+#define STALE_THREADS 16
+#define STALE_OPS 12
+
+struct stale_mix {
+    rf *db;
+    char user[64];
+    int64_t first_version;  /* revoked before the race: stale throughout */
+    pthread_mutex_t mu;
+    int n_revoked;
+    int64_t revoked_at[STALE_THREADS * STALE_OPS]; /* the If-Match of each revoke */
+    rf_err bad[STALE_THREADS];
+};
+
+static void stale_revoke(struct stale_mix *m, int idx, int op, int64_t *older) {
+    struct rf_entitlement e;
+    int64_t now = 0;
+    rf_err err = rf_entitlement_get(m->db, m->user, "k", &e);
+    if (err == RF_OK && strcmp(e.status, "active") == 0) now = e.version;
+    else if (err && err != RF_ERR_ENTITLEMENT_NOT_FOUND) m->bad[idx] = err;
+    rf_entitlement_clear(&e);
+    int64_t if_match = (op % 2 == 0 && now) ? now : *older;
+    if (now) *older = now;
+    err = rf_entitlement_revoke(m->db, m->user, "k", if_match, &e);
+    if (err == RF_OK) {
+        if (e.version != if_match + 1) m->bad[idx] = RF_ERR_INTERNAL; /* not what it named */
+        pthread_mutex_lock(&m->mu);
+        m->revoked_at[m->n_revoked++] = if_match;
+        pthread_mutex_unlock(&m->mu);
+    } else if (err != RF_ERR_VERSION_MISMATCH && err != RF_ERR_ENTITLEMENT_NOT_FOUND) {
+        m->bad[idx] = err;
+    }
+    rf_entitlement_clear(&e);
+}
+
+static void stale_mix_one(int idx, void *ctx) {
+    struct stale_mix *m = ctx;
+    int64_t older = m->first_version;
+    for (int op = 0; op < STALE_OPS; op++) {
+        if (idx % 2) {
+            stale_revoke(m, idx, op, &older);
+            continue;
+        }
+        struct rf_grant_req req = {.user_id = m->user, .key = "k"};
+        struct rf_grant_res res;
+        rf_err err = rf_entitlement_grant(m->db, &req, &res, NULL);
+        if (err) m->bad[idx] = err;
+        rf_entitlement_clear(&res.ent);
+    }
+}
+
+static void test_stale_revoke_race(void **state) {
+    (void)state;
+    struct stale_mix *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    m->db = open_db(NULL);
+    pthread_mutex_init(&m->mu, NULL);
+    rf_rand_id("stale", m->user, sizeof m->user);
+    struct rf_grant_req req = {.user_id = m->user, .key = "k"};
+    struct rf_grant_res res;
+    assert_int_equal(rf_entitlement_grant(m->db, &req, &res, NULL), RF_OK);
+    m->first_version = res.ent.version;
+    rf_entitlement_clear(&res.ent);
+    struct rf_entitlement e;
+    assert_int_equal(rf_entitlement_revoke(m->db, m->user, "k", m->first_version, &e), RF_OK);
+    rf_entitlement_clear(&e);
+    assert_int_equal(rf_parallel_fn(STALE_THREADS, stale_mix_one, m), 0);
+    for (int i = 0; i < STALE_THREADS; i++) assert_int_equal(m->bad[i], RF_OK);
+    for (int i = 0; i < m->n_revoked; i++) { /* each active version revoked at most once */
+        assert_true(m->revoked_at[i] != m->first_version);
+        for (int j = 0; j < i; j++) assert_true(m->revoked_at[j] != m->revoked_at[i]);
+    }
+    assert_int_equal(rf_entitlement_get(m->db, m->user, "k", &e), RF_OK);
+    /* versions: first active, revoked, then one grant and one revoke per step */
+    assert_int_equal(e.version, m->first_version + 1 + 2 * m->n_revoked +
+                                    (strcmp(e.status, "active") == 0));
+    rf_entitlement_clear(&e);
+    print_message("stale revoke race: %d revokes\n", m->n_revoked);
+    pthread_mutex_destroy(&m->mu);
+    rf_close(m->db);
+    free(m);
+}
+
 static void test_pagination(void **state) {
     (void)state;
     rf *db = open_db(NULL);
@@ -294,6 +440,8 @@ int main(void) {
         cmocka_unit_test(test_grant_revoke_versions),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_expiry_and_reactivation),
+        cmocka_unit_test(test_regrant_never_repeats_version),
+        cmocka_unit_test(test_stale_revoke_race),
         cmocka_unit_test(test_pagination),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
