@@ -6,7 +6,8 @@
  * is ONE guarded UPDATE (move_apply): the deltas are applied by the database
  * to the row it has locked, the funds check and the int64 range check are in
  * its WHERE clause, and a miss is classified afterwards (not found, currency,
- * insufficient funds, overflow) in the same transaction. Both accounts of a
+ * insufficient funds, overflow) in the same transaction, on the row locked
+ * (classify_miss), so the answer reflects the state that decided it. Both accounts of a
  * transfer are updated in id order, so two opposite transfers cannot
  * deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
  * account's new version, so history order is the order of the balance.
@@ -248,22 +249,48 @@ static void read_after(struct rf_tx *tx, struct store_rows *r, void *out) {
     a->version = store_int(tx, r, 1);
 }
 
-/* Why a move missed: the account is absent, in another currency, short of
- * funds, or a balance would leave int64. */
+/* The account row, locked until the transaction ends (PostgreSQL; on SQLite
+ * the writer already holds the database lock, and the store drops the
+ * suffix). */
+static const char SQL_ACCOUNT_LOCK[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1"
+                                       " FOR UPDATE";
+
+/* True when column + d leaves int64. */
+static bool leaves_int64(int64_t column, int64_t d) {
+    int64_t sum;
+    return __builtin_add_overflow(column, d, &sum);
+}
+
+/* Why a move missed, decided on the locked row: the account is absent, in
+ * another currency, short of funds, or a balance would leave int64. RF_OK
+ * means the locked state allows the move after all: on PostgreSQL (READ
+ * COMMITTED) another transaction changed the row between the guarded UPDATE
+ * and the lock. Classifying with a plain second read instead would judge a
+ * newer state than the one that decided the miss, and call a shortfall an
+ * overflow once a credit had committed in between. */
 static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
     struct rf_account a = {0};
     store_val p[1] = {SV_S(m->account)};
-    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a);
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_LOCK, p, 1, read_account, &a);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_ACCOUNT_NOT_FOUND;
     if (err) return err;
     bool other_currency = strcmp(a.currency, m->currency) != 0;
     int64_t need = m->d_pdebits - m->d_posted; /* what availability must cover */
-    bool short_funds = !a.allow_negative && a.posted - a.pending_debits < need;
+    int64_t avail;
+    bool short_funds = !a.allow_negative &&
+                       (__builtin_sub_overflow(a.posted, a.pending_debits, &avail) || avail < need);
+    bool overflow = leaves_int64(a.posted, m->d_posted) ||
+                    leaves_int64(a.pending_debits, m->d_pdebits) ||
+                    leaves_int64(a.pending_credits, m->d_pcredits);
     rf_account_clear(&a);
     if (other_currency) return RF_ERR_CURRENCY_MISMATCH;
-    return short_funds ? RF_ERR_INSUFFICIENT_FUNDS : RF_ERR_AMOUNT_OVERFLOW;
+    if (short_funds) return RF_ERR_INSUFFICIENT_FUNDS;
+    return overflow ? RF_ERR_AMOUNT_OVERFLOW : RF_OK;
 }
 
+/* The guarded UPDATE; on a miss the row is locked and the miss classified on
+ * it, and when the locked state allows the move it is applied (the lock
+ * keeps it allowed, so a second try cannot miss; the bound is defensive). */
 static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *after) {
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
@@ -273,8 +300,13 @@ static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *a
     store_val p[13] = {SV_S(m->account), SV_I(m->d_posted), SV_I(m->d_pdebits),
                        SV_I(m->d_pcredits), SV_I(tx->now_ms), SV_S(m->currency), SV_I(plo),
                        SV_I(phi), SV_I(dlo), SV_I(dhi), SV_I(clo), SV_I(chi), SV_I(need)};
-    rf_err err = store_query_one(tx, SQL_MOVE, p, 13, read_after, after);
-    return err == RF_ERR_NOT_FOUND ? classify_miss(tx, m) : err;
+    for (int tries = 0; tries < RF_MOVE_TRIES_MAX; tries++) {
+        rf_err err = store_query_one(tx, SQL_MOVE, p, 13, read_after, after);
+        if (err != RF_ERR_NOT_FOUND) return err;
+        err = classify_miss(tx, m);
+        if (err) return err;
+    }
+    return RF_ERR_INTERNAL; /* the locked row allowed the move, the UPDATE did not */
 }
 
 /* The history row of a posted change; seq is the account's new version. */
