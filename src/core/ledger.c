@@ -98,7 +98,49 @@ static void read_transfer(struct rf_tx *tx, struct store_rows *r, void *out) {
     RF_ASSERT(t->amount_minor > 0 && t->posted_amount_minor <= t->amount_minor);
 }
 
-/* ---- system accounts ---------------------------------------------------- */
+/* ---- system accounts and the id namespaces racefree reserves ------------ */
+
+/* THE list of reserved id namespaces: an id "<ns>:..." can never be created
+ * by a client (a squatted funding:USD in another currency or kind would make
+ * every credit in USD fail for good). A namespace whose accounts only their
+ * own flow moves (client_moves false) is also refused in client transfers,
+ * credits and payouts: payouts:<CUR> holds exactly the payouts' holds, which
+ * reconcile checks against the payouts. funding:<CUR> is the documented
+ * counterparty for money entering and leaving the ledger, so clients may
+ * move money to and from it. A new namespace is one row here. */
+static const struct reserved_ns {
+    const char *ns;
+    bool per_currency;  /* a system account <ns>:<CUR> is made on the currency's first use */
+    bool client_moves;  /* client transfers may name it */
+} RESERVED[] = {
+    {LEDGER_NS_FUNDING, true, true},
+    {LEDGER_NS_PAYOUTS, true, false},
+};
+#define RESERVED_N ((int)(sizeof RESERVED / sizeof RESERVED[0]))
+
+static const struct reserved_ns *reserved_ns_of(const char *id) {
+    for (int i = 0; id && i < RESERVED_N; i++) {
+        size_t n = strlen(RESERVED[i].ns);
+        if (strncmp(id, RESERVED[i].ns, n) == 0 && id[n] == ':') return &RESERVED[i];
+    }
+    return NULL;
+}
+
+bool rf_account_id_reserved(const char *id) { return reserved_ns_of(id) != NULL; }
+
+bool rf_account_id_flow_owned(const char *id) {
+    const struct reserved_ns *r = reserved_ns_of(id);
+    return r && !r->client_moves;
+}
+
+/* RF_ERR_RESERVED_ID when a client transfer names an account only its own
+ * flow moves. */
+static rf_err client_transfer_check(const struct rf_transfer_req *req) {
+    return rf_account_id_flow_owned(req->debit_account) ||
+                   rf_account_id_flow_owned(req->credit_account)
+               ? RF_ERR_RESERVED_ID
+               : RF_OK;
+}
 
 static const char SQL_SYSTEM_ACCOUNT[] =
     "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
@@ -106,10 +148,10 @@ static const char SQL_SYSTEM_ACCOUNT[] =
     " VALUES ($1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3) ON CONFLICT (id) DO NOTHING";
 
 static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
-    static const char *const roles[] = {"funding", "payouts"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < RESERVED_N; i++) {
+        if (!RESERVED[i].per_currency) continue;
         char id[RF_ID_BYTES];
-        ledger_system_id(roles[i], currency, id);
+        ledger_system_id(RESERVED[i].ns, currency, id);
         store_val p[3] = {SV_S(id), SV_S(currency), SV_I(tx->now_ms)};
         rf_err err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
         if (err) return err;
@@ -117,12 +159,11 @@ static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
     return RF_OK;
 }
 
-/* An id of the form funding:CUR / payouts:CUR names a system account. */
+/* An id of the form <ns>:CUR of a per-currency namespace names a system
+ * account. */
 static bool is_system_id(const char *id, const char *currency) {
-    const char *colon = strchr(id, ':');
-    if (!colon || strcmp(colon + 1, currency) != 0) return false;
-    size_t n = (size_t)(colon - id);
-    return (n == 7 && strncmp(id, "funding", 7) == 0) || (n == 7 && strncmp(id, "payouts", 7) == 0);
+    const struct reserved_ns *r = reserved_ns_of(id);
+    return r && r->per_currency && strcmp(id + strlen(r->ns) + 1, currency) == 0;
 }
 
 /* ---- accounts ----------------------------------------------------------- */
@@ -172,6 +213,7 @@ rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_acc
     if ((req->id && !rf_id_valid(req->id)) || !ledger_currency_valid(req->currency) || !req->kind ||
         (strcmp(req->kind, "user") != 0 && strcmp(req->kind, "system") != 0))
         return RF_ERR_INVALID;
+    if (rf_account_id_reserved(req->id)) return RF_ERR_RESERVED_ID;
     struct account_args a = {req, res};
     rf_err err = core_write(db, "account_create", op_account_create, &a, res, idem);
     if (err) rf_account_clear(&res->account);
@@ -415,6 +457,7 @@ rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_t
     RF_ASSERT(db && req && res);
     memset(res, 0, sizeof *res);
     rf_err err = transfer_validate(req);
+    if (!err) err = client_transfer_check(req);
     if (err) return err;
     void *args[2] = {(void *)req, res};
     err = core_write(db, "transfer_create", op_transfer, args, res, idem);
@@ -424,43 +467,60 @@ rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_t
 
 /* ---- resolving holds ---------------------------------------------------- */
 
+/* A hold that a payout owns (payouts.hold_transfer_id) resolves only through
+ * that payout: $4 is the resolving payout's id, '' for anyone else (the
+ * transfer routes, the expiry sweep). The owner is decided inside the guarded
+ * UPDATE itself, so no check-then-act window exists; a payout row is written
+ * in the transaction that creates its hold and never changes hold, so any
+ * snapshot that sees the hold sees its owner. Voiding or posting a payout's
+ * hold outside the payout used to release money the payout could still pay
+ * out, and left the payout pending for good. */
+#define OWNER_GUARD " AND COALESCE((SELECT p.id FROM payouts p WHERE p.hold_transfer_id = $1), '') = $4"
+
 /* $2 = 0 posts the whole hold. */
 static const char SQL_POST[] =
     "UPDATE transfers SET status = 'posted',"
     " posted_amount = CASE WHEN $2 = 0 THEN amount_minor ELSE $2 END, resolved_at = $3,"
     " version = version + 1 WHERE id = $1 AND status = 'pending' AND amount_minor >= $2"
-    " AND (expires_at IS NULL OR expires_at > $3) RETURNING " TRANSFER_COLS;
+    " AND (expires_at IS NULL OR expires_at > $3)" OWNER_GUARD " RETURNING " TRANSFER_COLS;
 static const char SQL_VOID[] =
-    "UPDATE transfers SET status = 'voided', resolved_at = $2, version = version + 1"
-    " WHERE id = $1 AND status = 'pending' RETURNING " TRANSFER_COLS;
+    "UPDATE transfers SET status = 'voided', resolved_at = $3, version = version + 1"
+    " WHERE id = $1 AND status = 'pending' AND $2 = 0" OWNER_GUARD " RETURNING " TRANSFER_COLS;
+static const char SQL_HOLD_OWNER[] = "SELECT id FROM payouts WHERE hold_transfer_id = $1";
 
-/* Why a resolution missed: absent, already resolved (or expired), or more
- * than the hold. */
-static rf_err classify_resolve(struct rf_tx *tx, const char *id, int64_t amount) {
-    struct rf_transfer t = {0};
+static void read_owner(struct rf_tx *tx, struct store_rows *r, void *out) {
+    rf_strcpy(out, RF_ID_BYTES, store_text(tx, r, 0));
+}
+
+/* Why a resolution missed: absent, owned by a payout (other than the one
+ * resolving it), already resolved (or expired), or more than the hold. */
+static rf_err classify_resolve(struct rf_tx *tx, const char *id, const char *owner,
+                               int64_t amount) {
+    char have[RF_ID_BYTES] = "";
     store_val p[1] = {SV_S(id)};
-    rf_err err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
+    rf_err err = store_query_one(tx, SQL_HOLD_OWNER, p, 1, read_owner, have);
+    if (err && err != RF_ERR_NOT_FOUND) return err;
+    struct rf_transfer t = {0};
+    err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
     bool pending = !err && strcmp(t.status, "pending") == 0;
     bool too_much = !err && amount > t.amount_minor;
     rf_transfer_clear(&t);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_TRANSFER_NOT_FOUND;
     if (err) return err;
+    if (strcmp(have, owner) != 0) return RF_ERR_HOLD_OWNED;
     return pending && too_much ? RF_ERR_INVALID : RF_ERR_INVALID_STATE;
 }
 
-rf_err ledger_resolve(struct rf_tx *tx, const char *id, bool post, int64_t amount,
-                      struct rf_transfer_res *res) {
+rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool post,
+                      int64_t amount, struct rf_transfer_res *res) {
     rf_transfer_clear(&res->transfer);
-    if (!rf_id_valid(id) || amount < 0) return RF_ERR_INVALID;
-    rf_err err;
-    if (post) {
-        store_val p[3] = {SV_S(id), SV_I(amount), SV_I(tx->now_ms)};
-        err = store_query_one(tx, SQL_POST, p, 3, read_transfer, &res->transfer);
-    } else {
-        store_val p[2] = {SV_S(id), SV_I(tx->now_ms)};
-        err = store_query_one(tx, SQL_VOID, p, 2, read_transfer, &res->transfer);
-    }
-    if (err == RF_ERR_NOT_FOUND) return classify_resolve(tx, id, amount);
+    if (!owner) owner = "";
+    if (!rf_id_valid(id) || amount < 0 || (!post && amount) || (*owner && !rf_id_valid(owner)))
+        return RF_ERR_INVALID;
+    store_val p[4] = {SV_S(id), SV_I(amount), SV_I(tx->now_ms), SV_S(owner)};
+    rf_err err = store_query_one(tx, post ? SQL_POST : SQL_VOID, p, 4, read_transfer,
+                                 &res->transfer);
+    if (err == RF_ERR_NOT_FOUND) return classify_resolve(tx, id, owner, amount);
     if (err) return err;
     const struct rf_transfer *t = &res->transfer;
     int64_t amt = t->amount_minor, paid = post ? t->posted_amount_minor : 0;
@@ -480,7 +540,7 @@ struct resolve_args {
 
 static rf_err op_resolve(struct rf_tx *tx, void *ctx) {
     struct resolve_args *a = ctx;
-    return ledger_resolve(tx, a->id, a->post, a->amount, a->res);
+    return ledger_resolve(tx, a->id, NULL, a->post, a->amount, a->res);
 }
 
 static rf_err resolve(rf *db, const char *id, bool post, int64_t amount,
@@ -526,9 +586,13 @@ rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out) {
 
 /* ---- expiry: void holds past expires_at, in bounded batches ------------- */
 
+/* A payout's hold never expires: only its payout resolves it (its hold is
+ * made without expires_at; the guard keeps the sweep from ever taking one). */
 static const char SQL_EXPIRED[] =
     "SELECT id FROM transfers WHERE status = 'pending' AND expires_at IS NOT NULL"
-    " AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
+    " AND expires_at <= $1"
+    " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = transfers.id)"
+    " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 struct expire_args {
     int batch_max;
@@ -548,7 +612,7 @@ static rf_err op_expire(struct rf_tx *tx, void *ctx) {
     rf_err err = store_query_each(tx, SQL_EXPIRED, p, 2, a->batch_max, read_expired, a);
     for (int i = 0; !err && i < a->n; i++) {
         struct rf_transfer_res res = {0};
-        err = ledger_resolve(tx, a->ids[i], false, 0, &res);
+        err = ledger_resolve(tx, a->ids[i], NULL, false, 0, &res);
         rf_transfer_clear(&res.transfer);
     }
     return err;
@@ -593,7 +657,7 @@ static rf_err op_credit(struct rf_tx *tx, void *ctx) {
     char currency[RF_CURRENCY_BYTES], funding[RF_ID_BYTES];
     rf_err err = ledger_account_currency(tx, a->account_id, currency); /* immutable */
     if (err) return err;
-    ledger_system_id("funding", currency, funding);
+    ledger_system_id(LEDGER_NS_FUNDING, currency, funding);
     struct rf_transfer_req req = {.debit_account = funding, .credit_account = a->account_id,
                                   .amount_minor = a->amount, .currency = currency,
                                   .metadata_json = a->metadata};
@@ -607,6 +671,7 @@ rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const cha
     if (!rf_id_valid(account_id) || amount <= 0 ||
         (reason && strlen(reason) > RF_REASON_CHARS_MAX))
         return RF_ERR_INVALID;
+    if (rf_account_id_reserved(account_id)) return RF_ERR_RESERVED_ID; /* system accounts */
     char *meta = reason ? reason_metadata(reason) : NULL;
     if (reason && !meta) return RF_ERR_NOMEM;
     struct credit_args a = {account_id, amount, meta, res};
@@ -688,6 +753,24 @@ static const char SQL_CHECK_ACCOUNTS[] =
     " WHERE t.credit_account = a.id AND t.status = 'pending'), 0)"
     " THEN 1 ELSE 0 END), 0) FROM accounts a";
 
+/* Every payout against its hold, in one statement (one snapshot; a payout
+ * and its hold change in one transaction): pending <-> pending, paid <->
+ * posted in full, failed <-> voided, with the payout's amount, account and
+ * currency, from the account to payouts:<CUR>. */
+static const char SQL_CHECK_PAYOUTS[] =
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.id IS NULL OR t.amount_minor <> p.amount_minor"
+    " OR t.currency <> p.currency OR t.debit_account <> p.account_id"
+    " OR t.credit_account <> '" LEDGER_NS_PAYOUTS ":' || p.currency OR t.was_pending <> 1"
+    " OR NOT ((p.status = 'pending' AND t.status = 'pending')"
+    " OR (p.status = 'paid' AND t.status = 'posted' AND t.posted_amount = p.amount_minor)"
+    " OR (p.status = 'failed' AND t.status = 'voided'))"
+    " THEN 1 ELSE 0 END), 0) FROM payouts p LEFT JOIN transfers t ON t.id = p.hold_transfer_id";
+/* payouts:<CUR> is moved by payout holds only. */
+static const char SQL_CHECK_CLEARING[] =
+    "SELECT COUNT(*), 0 FROM transfers t WHERE (substr(t.debit_account, 1, $1) = $2"
+    " OR substr(t.credit_account, 1, $1) = $2)"
+    " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = t.id)";
+
 static void read_pair(struct rf_tx *tx, struct store_rows *r, void *out) {
     int64_t *pair = out;
     pair[0] = store_int(tx, r, 0);
@@ -727,6 +810,15 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_pair, acc);
     c->accounts = acc[0];
     c->accounts_mismatched = acc[1];
+    int64_t pay[2] = {0, 0}, clearing[2] = {0, 0};
+    if (!err) err = store_query_one(tx, SQL_CHECK_PAYOUTS, NULL, 0, read_pair, pay);
+    store_val ns[2] = {SV_I(strlen(LEDGER_NS_PAYOUTS ":")), SV_S(LEDGER_NS_PAYOUTS ":")};
+    if (!err) err = store_query_one(tx, SQL_CHECK_CLEARING, ns, 2, read_pair, clearing);
+    c->payouts = pay[0];
+    c->payouts_mismatched = pay[1];
+    c->clearing_unowned = clearing[0];
+    c->clean = c->currencies_unbalanced == 0 && c->accounts_mismatched == 0 &&
+               c->payouts_mismatched == 0 && c->clearing_unowned == 0;
     return err;
 }
 
