@@ -5,9 +5,10 @@
  * account's balance equals the sum of its entries and its holds equal its
  * pending transfers, every payout's hold matches the payout (pending <->
  * pending, paid <-> posted in full, failed <-> voided, same amount), and no
- * transfer moves a payouts:<CUR> account without a payout owning it. Prints what it checked and what it found; exits 0 when
- * the ledger is clean, 1 when it is not (or the check could not run), so it
- * can gate a deploy or page someone from cron.
+ * transfer moves a payouts:<CUR> account without a payout owning it. Prints
+ * what it checked and what it found; exits 0 when the ledger is clean, 1 when
+ * it is not (or the check could not run), so it can gate a deploy or page
+ * someone from cron.
  */
 #include <getopt.h>
 #include <stdio.h>

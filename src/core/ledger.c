@@ -7,9 +7,9 @@
  * to the row it has locked, the funds check and the int64 range check are in
  * its WHERE clause, and a miss is classified afterwards (not found, currency,
  * insufficient funds, overflow) in the same transaction, on the row locked
- * (classify_miss), so the answer reflects the state that decided it. Both accounts of a
- * transfer are updated in id order, so two opposite transfers cannot
- * deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
+ * (classify_miss), so the answer reflects the state that decided it. Both
+ * accounts of a transfer are updated in id order, so two opposite transfers
+ * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
  * account's new version, so history order is the order of the balance.
  */
 #include "core/ledger.h"
@@ -475,7 +475,8 @@ rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_t
  * snapshot that sees the hold sees its owner. Voiding or posting a payout's
  * hold outside the payout used to release money the payout could still pay
  * out, and left the payout pending for good. */
-#define OWNER_GUARD " AND COALESCE((SELECT p.id FROM payouts p WHERE p.hold_transfer_id = $1), '') = $4"
+#define OWNER_GUARD                                                                    \
+    " AND COALESCE((SELECT p.id FROM payouts p WHERE p.hold_transfer_id = $1), '') = $4"
 
 /* $2 = 0 posts the whole hold. */
 static const char SQL_POST[] =
