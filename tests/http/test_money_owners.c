@@ -13,6 +13,9 @@
  *    library's ledger check and `racefree reconcile` are clean. (Before, a
  *    void answered 200 and released the held money while the payout stayed
  *    pending for good.)
+ *  - Debits and credits racing on one account near zero: every refusal is
+ *    409 insufficient_funds (PostgreSQL answered amount_overflow when the
+ *    miss was classified by a later read), balances equal the 201s.
  *  - Reserved ids: funding:<CUR> and payouts:<CUR> cannot be created by a
  *    client (400 reserved_id, param id), and credits in <CUR> still work
  *    afterwards (a squatted funding:<CUR> in another currency used to make
@@ -253,6 +256,70 @@ static void test_payout_hold_race(void **state)
     reconcile_clean();
 }
 
+/* ---- refusals classified by the state that decided them -------------------- */
+
+/* Debits of 2 and credits of 1 racing on one account near zero (its peer may
+ * go negative): every refusal is 409 insufficient_funds (no balance is near
+ * int64; on PostgreSQL a second read that saw a later credit used to answer
+ * amount_overflow), no 5xx, and the balances equal what the 201s moved. */
+#define MIX_ROUNDS 4
+
+static void test_refusals_classified(void **state)
+{
+    (void)state;
+    char cur[4], hot[64], peer[64], body[2][256];
+    rand_currency(cur);
+    make_account(hot, sizeof hot, "hot", cur);
+    rf_rand_id("peer", peer, sizeof peer);
+    snprintf(body[0], sizeof body[0],
+             "{\"id\": \"%s\", \"currency\": \"%s\", \"allow_negative\": true}", peer, cur);
+    json_decref(post_ik("/v1/accounts", body[0], 201));
+    snprintf(body[0], sizeof body[0],
+             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": 1,"
+             " \"currency\": \"%s\"}", peer, hot, cur);
+    snprintf(body[1], sizeof body[1],
+             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": 2,"
+             " \"currency\": \"%s\"}", hot, peer, cur);
+    struct race *r = malloc(sizeof *r);
+    assert_non_null(r);
+    int64_t moved = 0, refused = 0;
+    for (int round = 0; round < MIX_ROUNDS; round++) {
+        memset(r, 0, sizeof *r);
+        for (int i = 0; i < RACE_REQS; i++) {
+            struct rf_par_req *q = &r->reqs[i];
+            q->port = g_env.srv.port;
+            q->method = "POST";
+            q->api_key = g_env.service;
+            snprintf(q->path, sizeof q->path, "/v1/transfers");
+            q->body = body[(i + round) % 2];
+            idem_hdr_fresh(r->idem[i], sizeof r->idem[i]);
+            q->headers[0] = r->idem[i];
+        }
+        assert_int_equal(rf_parallel(r->reqs, RACE_REQS), 0);
+        env_no_5xx(r->reqs, RACE_REQS);
+        for (int i = 0; i < RACE_REQS; i++) {
+            struct rf_t_resp *resp = &r->reqs[i].resp;
+            bool debit = (i + round) % 2 == 1;
+            if (debit && resp->status == 409) {
+                RF_ASSERT_PROBLEM(resp, 409, "insufficient_funds");
+                refused++;
+                continue;
+            }
+            RF_ASSERT_STATUS(resp, 201);
+            moved += debit ? -2 : 1;
+        }
+        rf_par_free(r->reqs, RACE_REQS);
+        struct bal h = env_balance(&g_env, hot);
+        assert_int_equal(h.posted, moved);
+        assert_true(h.posted >= 0);
+        assert_int_equal(env_balance(&g_env, peer).posted, -moved);
+    }
+    print_message("refusals classified: %lld debits refused\n", (long long)refused);
+    assert_true(refused > 0); /* the shortfall was exercised */
+    free(r);
+    env_ledger_check(&g_env, 1);
+}
+
 /* ---- reserved ids ------------------------------------------------------------ */
 
 static void expect_reserved(const char *method, const char *path, const char *body,
@@ -322,6 +389,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_payout_hold_race),
+        cmocka_unit_test(test_refusals_classified),
         cmocka_unit_test(test_reserved_ids),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
