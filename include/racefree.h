@@ -274,10 +274,18 @@ struct rf_account_res {
     struct rf_account account;
     bool created;                 /* false: the same account existed (200) */
 };
-/* An existing id with other attributes: RF_ERR_ACCOUNT_EXISTS. */
+/* An existing id with other attributes: RF_ERR_ACCOUNT_EXISTS. An id in a
+ * namespace racefree reserves for its system accounts (funding:*, payouts:*):
+ * RF_ERR_RESERVED_ID. */
 rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
                          struct rf_idem *idem);
 rf_err rf_account_get(rf *db, const char *id, struct rf_account *out);
+/* True for an id in a reserved namespace (no client may create it; credits
+ * and payouts may not name it). */
+bool rf_account_id_reserved(const char *id);
+/* True for an id in a reserved namespace that only its own flow moves
+ * (payouts:*): transfers naming one are RF_ERR_RESERVED_ID. */
+bool rf_account_id_flow_owned(const char *id);
 
 struct rf_transfer {
     char id[RF_ID_BYTES];
@@ -314,13 +322,15 @@ struct rf_transfer_res {
 rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
                           struct rf_idem *idem);
 /* Posts a pending transfer: amount_minor 0 posts all, less posts part and
- * releases the rest. A transfer resolves at most once: RF_ERR_INVALID_STATE. */
+ * releases the rest. A transfer resolves at most once: RF_ERR_INVALID_STATE.
+ * A payout's hold resolves only through its payout: RF_ERR_HOLD_OWNED. */
 rf_err rf_transfer_post(rf *db, const char *id, int64_t amount_minor,
                         struct rf_transfer_res *res, struct rf_idem *idem);
 rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
                         struct rf_idem *idem);
 rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out);
-/* Voids pending transfers past expires_at, at most batch_max per call. */
+/* Voids pending transfers past expires_at, at most batch_max per call
+ * (never a payout's hold). */
 rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out);
 
 /* Seed 003: credit an account from its currency's funding account. */
@@ -350,6 +360,12 @@ struct rf_ledger_check {
     int64_t currencies_unbalanced;  /* sum of posted != 0 */
     int64_t accounts;
     int64_t accounts_mismatched;    /* posted != sum of entries, or holds != pending transfers */
+    int64_t payouts;
+    int64_t payouts_mismatched;     /* the hold does not match the payout: pending <-> pending,
+                                       paid <-> posted in full, failed <-> voided; same amount,
+                                       account and currency */
+    int64_t clearing_unowned;       /* transfers on a payouts:<CUR> account no payout owns */
+    bool clean;                     /* every count of a problem above is 0 */
 };
 rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);
 

@@ -1,11 +1,14 @@
 /*
  * cmd_reconcile.c - `racefree reconcile [--db URL]`: checks the ledger's
  * invariants straight against the store (rf_ledger_check, one read
- * transaction): per currency the posted balances sum to zero, and every
+ * transaction): per currency the posted balances sum to zero, every
  * account's balance equals the sum of its entries and its holds equal its
- * pending transfers. Prints what it checked and what it found; exits 0 when
- * the ledger is clean, 1 when it is not (or the check could not run), so it
- * can gate a deploy or page someone from cron.
+ * pending transfers, every payout's hold matches the payout (pending <->
+ * pending, paid <-> posted in full, failed <-> voided, same amount), and no
+ * transfer moves a payouts:<CUR> account without a payout owning it. Prints
+ * what it checked and what it found; exits 0 when the ledger is clean, 1 when
+ * it is not (or the check could not run), so it can gate a deploy or page
+ * someone from cron.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -32,17 +35,23 @@ int cmd_reconcile(int argc, char **argv) {
     rf_err err = rf_ledger_check(db, &c);
     rf_close(db);
     if (err != RF_OK) return cli_fail("reconcile", err);
-    bool clean = c.currencies_unbalanced == 0 && c.accounts_mismatched == 0;
     printf("currencies checked: %lld\n"
            "accounts checked: %lld\n"
+           "payouts checked: %lld\n"
            "currencies unbalanced: %lld\n"
            "accounts mismatched: %lld\n"
+           "payouts mismatched with their hold: %lld\n"
+           "payout clearing transfers without a payout: %lld\n"
            "ledger: %s\n",
-           (long long)c.currencies, (long long)c.accounts, (long long)c.currencies_unbalanced,
-           (long long)c.accounts_mismatched, clean ? "clean" : "NOT CLEAN");
-    if (!clean)
+           (long long)c.currencies, (long long)c.accounts, (long long)c.payouts,
+           (long long)c.currencies_unbalanced, (long long)c.accounts_mismatched,
+           (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
+           c.clean ? "clean" : "NOT CLEAN");
+    if (!c.clean)
         fprintf(stderr, "racefree: reconcile: the ledger's invariants do not hold "
-                        "(%lld unbalanced currencies, %lld mismatched accounts)\n",
-                (long long)c.currencies_unbalanced, (long long)c.accounts_mismatched);
-    return clean ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+                        "(%lld unbalanced currencies, %lld mismatched accounts, %lld mismatched "
+                        "payouts, %lld unowned clearing transfers)\n",
+                (long long)c.currencies_unbalanced, (long long)c.accounts_mismatched,
+                (long long)c.payouts_mismatched, (long long)c.clearing_unowned);
+    return c.clean ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

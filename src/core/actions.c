@@ -105,7 +105,16 @@ void action_clear(struct action *a) {
     memset(a, 0, sizeof *a);
 }
 
-static rf_err fill_transfer(struct action *a, json_t *o) {
+/* An action naming a reserved account is refused up front, as the same
+ * request would be on its own route (and again at execution, for an
+ * approval stored before the namespace was reserved). */
+static rf_err reserved(const char *field, char *detail, size_t cap) {
+    snprintf(detail, cap, "action: field '%s' names an account racefree reserves for itself",
+             field);
+    return RF_ERR_RESERVED_ID;
+}
+
+static rf_err fill_transfer(struct action *a, json_t *o, char *detail, size_t cap) {
     struct rf_transfer_req *t = &a->transfer;
     t->debit_account = str(o, "debit_account");
     t->credit_account = str(o, "credit_account");
@@ -114,6 +123,9 @@ static rf_err fill_transfer(struct action *a, json_t *o) {
     t->pending = json_is_true(json_object_get(o, "pending"));
     t->reference = str(o, "reference");
     t->metadata_json = a->metadata_json = obj_text(o, "metadata");
+    if (rf_account_id_flow_owned(t->debit_account)) return reserved("debit_account", detail, cap);
+    if (rf_account_id_flow_owned(t->credit_account))
+        return reserved("credit_account", detail, cap);
     return strcmp(t->debit_account, t->credit_account) == 0 ? RF_ERR_SAME_ACCOUNT : RF_OK;
 }
 
@@ -133,6 +145,7 @@ static rf_err fill_payout(struct action *a, json_t *o, char *detail, size_t cap)
     if (!check_fields(dest, destination_fields, N_OF(destination_fields), NULL, detail, cap))
         return RF_ERR_INVALID;
     p->account = str(o, "account");
+    if (rf_account_id_reserved(p->account)) return reserved("account", detail, cap);
     p->amount_minor = json_integer_value(json_object_get(o, "amount_minor"));
     p->currency = str(o, "currency");
     p->provider = str(dest, "provider");
@@ -167,7 +180,7 @@ rf_err action_parse(const char *json, struct action *out, char *detail, size_t c
     out->type = (enum action_type)t;
     rf_err err = check_fields(out->root, specs[t], counts[t], "type", detail, cap)
                      ? RF_OK : RF_ERR_INVALID;
-    if (!err && t == ACTION_TRANSFER) err = fill_transfer(out, out->root);
+    if (!err && t == ACTION_TRANSFER) err = fill_transfer(out, out->root, detail, cap);
     if (!err && t == ACTION_GRANT) err = fill_grant(out, out->root);
     if (!err && t == ACTION_PAYOUT) err = fill_payout(out, out->root, detail, cap);
     if (err == RF_ERR_SAME_ACCOUNT) snprintf(detail, cap, "action: the same account on both sides");

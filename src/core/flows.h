@@ -12,7 +12,8 @@
 rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
                             struct rf_grant_res *res);
 
-bool payout_req_valid(const struct rf_payout_req *req);
+/* RF_ERR_INVALID (not valid) or RF_ERR_RESERVED_ID (a system account). */
+rf_err payout_req_check(const struct rf_payout_req *req);
 rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req, struct rf_payout *out);
 
 #endif

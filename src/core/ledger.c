@@ -6,9 +6,10 @@
  * is ONE guarded UPDATE (move_apply): the deltas are applied by the database
  * to the row it has locked, the funds check and the int64 range check are in
  * its WHERE clause, and a miss is classified afterwards (not found, currency,
- * insufficient funds, overflow) in the same transaction. Both accounts of a
- * transfer are updated in id order, so two opposite transfers cannot
- * deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
+ * insufficient funds, overflow) in the same transaction, on the row locked
+ * (classify_miss), so the answer reflects the state that decided it. Both
+ * accounts of a transfer are updated in id order, so two opposite transfers
+ * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
  * account's new version, so history order is the order of the balance.
  */
 #include "core/ledger.h"
@@ -97,7 +98,49 @@ static void read_transfer(struct rf_tx *tx, struct store_rows *r, void *out) {
     RF_ASSERT(t->amount_minor > 0 && t->posted_amount_minor <= t->amount_minor);
 }
 
-/* ---- system accounts ---------------------------------------------------- */
+/* ---- system accounts and the id namespaces racefree reserves ------------ */
+
+/* THE list of reserved id namespaces: an id "<ns>:..." can never be created
+ * by a client (a squatted funding:USD in another currency or kind would make
+ * every credit in USD fail for good). A namespace whose accounts only their
+ * own flow moves (client_moves false) is also refused in client transfers,
+ * credits and payouts: payouts:<CUR> holds exactly the payouts' holds, which
+ * reconcile checks against the payouts. funding:<CUR> is the documented
+ * counterparty for money entering and leaving the ledger, so clients may
+ * move money to and from it. A new namespace is one row here. */
+static const struct reserved_ns {
+    const char *ns;
+    bool per_currency;  /* a system account <ns>:<CUR> is made on the currency's first use */
+    bool client_moves;  /* client transfers may name it */
+} RESERVED[] = {
+    {LEDGER_NS_FUNDING, true, true},
+    {LEDGER_NS_PAYOUTS, true, false},
+};
+#define RESERVED_N ((int)(sizeof RESERVED / sizeof RESERVED[0]))
+
+static const struct reserved_ns *reserved_ns_of(const char *id) {
+    for (int i = 0; id && i < RESERVED_N; i++) {
+        size_t n = strlen(RESERVED[i].ns);
+        if (strncmp(id, RESERVED[i].ns, n) == 0 && id[n] == ':') return &RESERVED[i];
+    }
+    return NULL;
+}
+
+bool rf_account_id_reserved(const char *id) { return reserved_ns_of(id) != NULL; }
+
+bool rf_account_id_flow_owned(const char *id) {
+    const struct reserved_ns *r = reserved_ns_of(id);
+    return r && !r->client_moves;
+}
+
+/* RF_ERR_RESERVED_ID when a client transfer names an account only its own
+ * flow moves. */
+static rf_err client_transfer_check(const struct rf_transfer_req *req) {
+    return rf_account_id_flow_owned(req->debit_account) ||
+                   rf_account_id_flow_owned(req->credit_account)
+               ? RF_ERR_RESERVED_ID
+               : RF_OK;
+}
 
 static const char SQL_SYSTEM_ACCOUNT[] =
     "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
@@ -105,10 +148,10 @@ static const char SQL_SYSTEM_ACCOUNT[] =
     " VALUES ($1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3) ON CONFLICT (id) DO NOTHING";
 
 static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
-    static const char *const roles[] = {"funding", "payouts"};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < RESERVED_N; i++) {
+        if (!RESERVED[i].per_currency) continue;
         char id[RF_ID_BYTES];
-        ledger_system_id(roles[i], currency, id);
+        ledger_system_id(RESERVED[i].ns, currency, id);
         store_val p[3] = {SV_S(id), SV_S(currency), SV_I(tx->now_ms)};
         rf_err err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
         if (err) return err;
@@ -116,12 +159,11 @@ static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
     return RF_OK;
 }
 
-/* An id of the form funding:CUR / payouts:CUR names a system account. */
+/* An id of the form <ns>:CUR of a per-currency namespace names a system
+ * account. */
 static bool is_system_id(const char *id, const char *currency) {
-    const char *colon = strchr(id, ':');
-    if (!colon || strcmp(colon + 1, currency) != 0) return false;
-    size_t n = (size_t)(colon - id);
-    return (n == 7 && strncmp(id, "funding", 7) == 0) || (n == 7 && strncmp(id, "payouts", 7) == 0);
+    const struct reserved_ns *r = reserved_ns_of(id);
+    return r && r->per_currency && strcmp(id + strlen(r->ns) + 1, currency) == 0;
 }
 
 /* ---- accounts ----------------------------------------------------------- */
@@ -171,6 +213,7 @@ rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_acc
     if ((req->id && !rf_id_valid(req->id)) || !ledger_currency_valid(req->currency) || !req->kind ||
         (strcmp(req->kind, "user") != 0 && strcmp(req->kind, "system") != 0))
         return RF_ERR_INVALID;
+    if (rf_account_id_reserved(req->id)) return RF_ERR_RESERVED_ID;
     struct account_args a = {req, res};
     rf_err err = core_write(db, "account_create", op_account_create, &a, res, idem);
     if (err) rf_account_clear(&res->account);
@@ -248,22 +291,48 @@ static void read_after(struct rf_tx *tx, struct store_rows *r, void *out) {
     a->version = store_int(tx, r, 1);
 }
 
-/* Why a move missed: the account is absent, in another currency, short of
- * funds, or a balance would leave int64. */
+/* The account row, locked until the transaction ends (PostgreSQL; on SQLite
+ * the writer already holds the database lock, and the store drops the
+ * suffix). */
+static const char SQL_ACCOUNT_LOCK[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1"
+                                       " FOR UPDATE";
+
+/* True when column + d leaves int64. */
+static bool leaves_int64(int64_t column, int64_t d) {
+    int64_t sum;
+    return __builtin_add_overflow(column, d, &sum);
+}
+
+/* Why a move missed, decided on the locked row: the account is absent, in
+ * another currency, short of funds, or a balance would leave int64. RF_OK
+ * means the locked state allows the move after all: on PostgreSQL (READ
+ * COMMITTED) another transaction changed the row between the guarded UPDATE
+ * and the lock. Classifying with a plain second read instead would judge a
+ * newer state than the one that decided the miss, and call a shortfall an
+ * overflow once a credit had committed in between. */
 static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
     struct rf_account a = {0};
     store_val p[1] = {SV_S(m->account)};
-    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a);
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_LOCK, p, 1, read_account, &a);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_ACCOUNT_NOT_FOUND;
     if (err) return err;
     bool other_currency = strcmp(a.currency, m->currency) != 0;
     int64_t need = m->d_pdebits - m->d_posted; /* what availability must cover */
-    bool short_funds = !a.allow_negative && a.posted - a.pending_debits < need;
+    int64_t avail;
+    bool short_funds = !a.allow_negative &&
+                       (__builtin_sub_overflow(a.posted, a.pending_debits, &avail) || avail < need);
+    bool overflow = leaves_int64(a.posted, m->d_posted) ||
+                    leaves_int64(a.pending_debits, m->d_pdebits) ||
+                    leaves_int64(a.pending_credits, m->d_pcredits);
     rf_account_clear(&a);
     if (other_currency) return RF_ERR_CURRENCY_MISMATCH;
-    return short_funds ? RF_ERR_INSUFFICIENT_FUNDS : RF_ERR_AMOUNT_OVERFLOW;
+    if (short_funds) return RF_ERR_INSUFFICIENT_FUNDS;
+    return overflow ? RF_ERR_AMOUNT_OVERFLOW : RF_OK;
 }
 
+/* The guarded UPDATE; on a miss the row is locked and the miss classified on
+ * it, and when the locked state allows the move it is applied (the lock
+ * keeps it allowed, so a second try cannot miss; the bound is defensive). */
 static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *after) {
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
@@ -273,8 +342,13 @@ static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *a
     store_val p[13] = {SV_S(m->account), SV_I(m->d_posted), SV_I(m->d_pdebits),
                        SV_I(m->d_pcredits), SV_I(tx->now_ms), SV_S(m->currency), SV_I(plo),
                        SV_I(phi), SV_I(dlo), SV_I(dhi), SV_I(clo), SV_I(chi), SV_I(need)};
-    rf_err err = store_query_one(tx, SQL_MOVE, p, 13, read_after, after);
-    return err == RF_ERR_NOT_FOUND ? classify_miss(tx, m) : err;
+    for (int tries = 0; tries < RF_MOVE_TRIES_MAX; tries++) {
+        rf_err err = store_query_one(tx, SQL_MOVE, p, 13, read_after, after);
+        if (err != RF_ERR_NOT_FOUND) return err;
+        err = classify_miss(tx, m);
+        if (err) return err;
+    }
+    return RF_ERR_INTERNAL; /* the locked row allowed the move, the UPDATE did not */
 }
 
 /* The history row of a posted change; seq is the account's new version. */
@@ -383,6 +457,7 @@ rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_t
     RF_ASSERT(db && req && res);
     memset(res, 0, sizeof *res);
     rf_err err = transfer_validate(req);
+    if (!err) err = client_transfer_check(req);
     if (err) return err;
     void *args[2] = {(void *)req, res};
     err = core_write(db, "transfer_create", op_transfer, args, res, idem);
@@ -392,43 +467,61 @@ rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_t
 
 /* ---- resolving holds ---------------------------------------------------- */
 
+/* A hold that a payout owns (payouts.hold_transfer_id) resolves only through
+ * that payout: $4 is the resolving payout's id, '' for anyone else (the
+ * transfer routes, the expiry sweep). The owner is decided inside the guarded
+ * UPDATE itself, so no check-then-act window exists; a payout row is written
+ * in the transaction that creates its hold and never changes hold, so any
+ * snapshot that sees the hold sees its owner. Voiding or posting a payout's
+ * hold outside the payout used to release money the payout could still pay
+ * out, and left the payout pending for good. */
+#define OWNER_GUARD                                                                    \
+    " AND COALESCE((SELECT p.id FROM payouts p WHERE p.hold_transfer_id = $1), '') = $4"
+
 /* $2 = 0 posts the whole hold. */
 static const char SQL_POST[] =
     "UPDATE transfers SET status = 'posted',"
     " posted_amount = CASE WHEN $2 = 0 THEN amount_minor ELSE $2 END, resolved_at = $3,"
     " version = version + 1 WHERE id = $1 AND status = 'pending' AND amount_minor >= $2"
-    " AND (expires_at IS NULL OR expires_at > $3) RETURNING " TRANSFER_COLS;
+    " AND (expires_at IS NULL OR expires_at > $3)" OWNER_GUARD " RETURNING " TRANSFER_COLS;
 static const char SQL_VOID[] =
-    "UPDATE transfers SET status = 'voided', resolved_at = $2, version = version + 1"
-    " WHERE id = $1 AND status = 'pending' RETURNING " TRANSFER_COLS;
+    "UPDATE transfers SET status = 'voided', resolved_at = $3, version = version + 1"
+    " WHERE id = $1 AND status = 'pending' AND $2 = 0" OWNER_GUARD " RETURNING " TRANSFER_COLS;
+static const char SQL_HOLD_OWNER[] = "SELECT id FROM payouts WHERE hold_transfer_id = $1";
 
-/* Why a resolution missed: absent, already resolved (or expired), or more
- * than the hold. */
-static rf_err classify_resolve(struct rf_tx *tx, const char *id, int64_t amount) {
-    struct rf_transfer t = {0};
+static void read_owner(struct rf_tx *tx, struct store_rows *r, void *out) {
+    rf_strcpy(out, RF_ID_BYTES, store_text(tx, r, 0));
+}
+
+/* Why a resolution missed: absent, owned by a payout (other than the one
+ * resolving it), already resolved (or expired), or more than the hold. */
+static rf_err classify_resolve(struct rf_tx *tx, const char *id, const char *owner,
+                               int64_t amount) {
+    char have[RF_ID_BYTES] = "";
     store_val p[1] = {SV_S(id)};
-    rf_err err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
+    rf_err err = store_query_one(tx, SQL_HOLD_OWNER, p, 1, read_owner, have);
+    if (err && err != RF_ERR_NOT_FOUND) return err;
+    struct rf_transfer t = {0};
+    err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
     bool pending = !err && strcmp(t.status, "pending") == 0;
     bool too_much = !err && amount > t.amount_minor;
     rf_transfer_clear(&t);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_TRANSFER_NOT_FOUND;
     if (err) return err;
+    if (strcmp(have, owner) != 0) return RF_ERR_HOLD_OWNED;
     return pending && too_much ? RF_ERR_INVALID : RF_ERR_INVALID_STATE;
 }
 
-rf_err ledger_resolve(struct rf_tx *tx, const char *id, bool post, int64_t amount,
-                      struct rf_transfer_res *res) {
+rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool post,
+                      int64_t amount, struct rf_transfer_res *res) {
     rf_transfer_clear(&res->transfer);
-    if (!rf_id_valid(id) || amount < 0) return RF_ERR_INVALID;
-    rf_err err;
-    if (post) {
-        store_val p[3] = {SV_S(id), SV_I(amount), SV_I(tx->now_ms)};
-        err = store_query_one(tx, SQL_POST, p, 3, read_transfer, &res->transfer);
-    } else {
-        store_val p[2] = {SV_S(id), SV_I(tx->now_ms)};
-        err = store_query_one(tx, SQL_VOID, p, 2, read_transfer, &res->transfer);
-    }
-    if (err == RF_ERR_NOT_FOUND) return classify_resolve(tx, id, amount);
+    if (!owner) owner = "";
+    if (!rf_id_valid(id) || amount < 0 || (!post && amount) || (*owner && !rf_id_valid(owner)))
+        return RF_ERR_INVALID;
+    store_val p[4] = {SV_S(id), SV_I(amount), SV_I(tx->now_ms), SV_S(owner)};
+    rf_err err = store_query_one(tx, post ? SQL_POST : SQL_VOID, p, 4, read_transfer,
+                                 &res->transfer);
+    if (err == RF_ERR_NOT_FOUND) return classify_resolve(tx, id, owner, amount);
     if (err) return err;
     const struct rf_transfer *t = &res->transfer;
     int64_t amt = t->amount_minor, paid = post ? t->posted_amount_minor : 0;
@@ -448,7 +541,7 @@ struct resolve_args {
 
 static rf_err op_resolve(struct rf_tx *tx, void *ctx) {
     struct resolve_args *a = ctx;
-    return ledger_resolve(tx, a->id, a->post, a->amount, a->res);
+    return ledger_resolve(tx, a->id, NULL, a->post, a->amount, a->res);
 }
 
 static rf_err resolve(rf *db, const char *id, bool post, int64_t amount,
@@ -494,9 +587,13 @@ rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out) {
 
 /* ---- expiry: void holds past expires_at, in bounded batches ------------- */
 
+/* A payout's hold never expires: only its payout resolves it (its hold is
+ * made without expires_at; the guard keeps the sweep from ever taking one). */
 static const char SQL_EXPIRED[] =
     "SELECT id FROM transfers WHERE status = 'pending' AND expires_at IS NOT NULL"
-    " AND expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
+    " AND expires_at <= $1"
+    " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = transfers.id)"
+    " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED";
 
 struct expire_args {
     int batch_max;
@@ -516,7 +613,7 @@ static rf_err op_expire(struct rf_tx *tx, void *ctx) {
     rf_err err = store_query_each(tx, SQL_EXPIRED, p, 2, a->batch_max, read_expired, a);
     for (int i = 0; !err && i < a->n; i++) {
         struct rf_transfer_res res = {0};
-        err = ledger_resolve(tx, a->ids[i], false, 0, &res);
+        err = ledger_resolve(tx, a->ids[i], NULL, false, 0, &res);
         rf_transfer_clear(&res.transfer);
     }
     return err;
@@ -561,7 +658,7 @@ static rf_err op_credit(struct rf_tx *tx, void *ctx) {
     char currency[RF_CURRENCY_BYTES], funding[RF_ID_BYTES];
     rf_err err = ledger_account_currency(tx, a->account_id, currency); /* immutable */
     if (err) return err;
-    ledger_system_id("funding", currency, funding);
+    ledger_system_id(LEDGER_NS_FUNDING, currency, funding);
     struct rf_transfer_req req = {.debit_account = funding, .credit_account = a->account_id,
                                   .amount_minor = a->amount, .currency = currency,
                                   .metadata_json = a->metadata};
@@ -575,6 +672,7 @@ rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const cha
     if (!rf_id_valid(account_id) || amount <= 0 ||
         (reason && strlen(reason) > RF_REASON_CHARS_MAX))
         return RF_ERR_INVALID;
+    if (rf_account_id_reserved(account_id)) return RF_ERR_RESERVED_ID; /* system accounts */
     char *meta = reason ? reason_metadata(reason) : NULL;
     if (reason && !meta) return RF_ERR_NOMEM;
     struct credit_args a = {account_id, amount, meta, res};
@@ -656,6 +754,24 @@ static const char SQL_CHECK_ACCOUNTS[] =
     " WHERE t.credit_account = a.id AND t.status = 'pending'), 0)"
     " THEN 1 ELSE 0 END), 0) FROM accounts a";
 
+/* Every payout against its hold, in one statement (one snapshot; a payout
+ * and its hold change in one transaction): pending <-> pending, paid <->
+ * posted in full, failed <-> voided, with the payout's amount, account and
+ * currency, from the account to payouts:<CUR>. */
+static const char SQL_CHECK_PAYOUTS[] =
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.id IS NULL OR t.amount_minor <> p.amount_minor"
+    " OR t.currency <> p.currency OR t.debit_account <> p.account_id"
+    " OR t.credit_account <> '" LEDGER_NS_PAYOUTS ":' || p.currency OR t.was_pending <> 1"
+    " OR NOT ((p.status = 'pending' AND t.status = 'pending')"
+    " OR (p.status = 'paid' AND t.status = 'posted' AND t.posted_amount = p.amount_minor)"
+    " OR (p.status = 'failed' AND t.status = 'voided'))"
+    " THEN 1 ELSE 0 END), 0) FROM payouts p LEFT JOIN transfers t ON t.id = p.hold_transfer_id";
+/* payouts:<CUR> is moved by payout holds only. */
+static const char SQL_CHECK_CLEARING[] =
+    "SELECT COUNT(*), 0 FROM transfers t WHERE (substr(t.debit_account, 1, $1) = $2"
+    " OR substr(t.credit_account, 1, $1) = $2)"
+    " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = t.id)";
+
 static void read_pair(struct rf_tx *tx, struct store_rows *r, void *out) {
     int64_t *pair = out;
     pair[0] = store_int(tx, r, 0);
@@ -695,6 +811,15 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_pair, acc);
     c->accounts = acc[0];
     c->accounts_mismatched = acc[1];
+    int64_t pay[2] = {0, 0}, clearing[2] = {0, 0};
+    if (!err) err = store_query_one(tx, SQL_CHECK_PAYOUTS, NULL, 0, read_pair, pay);
+    store_val ns[2] = {SV_I(strlen(LEDGER_NS_PAYOUTS ":")), SV_S(LEDGER_NS_PAYOUTS ":")};
+    if (!err) err = store_query_one(tx, SQL_CHECK_CLEARING, ns, 2, read_pair, clearing);
+    c->payouts = pay[0];
+    c->payouts_mismatched = pay[1];
+    c->clearing_unowned = clearing[0];
+    c->clean = c->currencies_unbalanced == 0 && c->accounts_mismatched == 0 &&
+               c->payouts_mismatched == 0 && c->clearing_unowned == 0;
     return err;
 }
 

@@ -8,15 +8,23 @@
 
 #include "core/core.h"
 
+/* The reserved namespaces of racefree's system accounts (the one list of
+ * reserved namespaces is in ledger.c). */
+#define LEDGER_NS_FUNDING "funding"
+#define LEDGER_NS_PAYOUTS "payouts"
+
 bool ledger_currency_valid(const char *currency);
-/* "funding:<CUR>" / "payouts:<CUR>" into out[RF_ID_BYTES]. */
-void ledger_system_id(const char *role, const char *currency, char *out);
+/* "<ns>:<CUR>" (LEDGER_NS_FUNDING, LEDGER_NS_PAYOUTS) into out[RF_ID_BYTES]. */
+void ledger_system_id(const char *ns, const char *currency, char *out);
 
 rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
                        struct rf_transfer_res *res);
-/* post == false voids; amount_minor 0 posts the whole hold. */
-rf_err ledger_resolve(struct rf_tx *tx, const char *id, bool post, int64_t amount_minor,
-                      struct rf_transfer_res *res);
+/* post == false voids; amount_minor 0 posts the whole hold. owner is the id
+ * of the payout resolving its own hold, or NULL for anyone else: a hold that
+ * a payout owns refuses every other resolver with RF_ERR_HOLD_OWNED, decided
+ * in the resolving UPDATE. */
+rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool post,
+                      int64_t amount_minor, struct rf_transfer_res *res);
 rf_err ledger_account_currency(struct rf_tx *tx, const char *id,
                                char currency[RF_CURRENCY_BYTES]);
 

@@ -89,7 +89,7 @@ rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req,
     char id[RF_ID_BYTES], clearing[RF_ID_BYTES], pkey[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
     snprintf(pkey, sizeof pkey, "rfpo_%.36s", id); /* uuid text: 36 chars */
-    ledger_system_id("payouts", req->currency, clearing);
+    ledger_system_id(LEDGER_NS_PAYOUTS, req->currency, clearing);
     struct rf_transfer_req hold = {.debit_account = req->account, .credit_account = clearing,
                                    .amount_minor = req->amount_minor, .currency = req->currency,
                                    .pending = true};
@@ -111,20 +111,28 @@ static rf_err op_payout_create(struct rf_tx *tx, void *ctx) {
     return payout_create_tx(tx, args[0], args[1]);
 }
 
-bool payout_req_valid(const struct rf_payout_req *req) {
+static bool payout_req_valid(const struct rf_payout_req *req) {
     return rf_id_valid(req->account) && req->amount_minor > 0 &&
            ledger_currency_valid(req->currency) && rf_id_valid(req->provider) &&
            rf_id_valid(req->destination_ref) && req->max_attempts >= 0 &&
            req->max_attempts <= RF_PAYOUT_MAX_ATTEMPTS_MAX;
 }
 
+/* A payout from a system account (funding:<CUR> may go negative; payouts:<CUR>
+ * is the clearing account itself) would pay out money nobody holds. */
+rf_err payout_req_check(const struct rf_payout_req *req) {
+    if (!payout_req_valid(req)) return RF_ERR_INVALID;
+    return rf_account_id_reserved(req->account) ? RF_ERR_RESERVED_ID : RF_OK;
+}
+
 rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
                         struct rf_idem *idem) {
     RF_ASSERT(db && req && out);
     memset(out, 0, sizeof *out);
-    if (!payout_req_valid(req)) return RF_ERR_INVALID;
+    rf_err err = payout_req_check(req);
+    if (err) return err;
     void *args[2] = {(void *)req, out};
-    rf_err err = core_write(db, "payout_create", op_payout_create, args, out, idem);
+    err = core_write(db, "payout_create", op_payout_create, args, out, idem);
     if (err) rf_payout_clear(out);
     return err;
 }
@@ -211,7 +219,7 @@ static rf_err op_succeeded(struct rf_tx *tx, void *ctx) {
     if (err) return err == RF_ERR_CONFLICT ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : err;
     err = log_outcome(tx, a->out, "succeeded", NULL, -1);
     struct rf_transfer_res res = {0};
-    if (!err) err = ledger_resolve(tx, a->out->hold_transfer_id, true, 0, &res);
+    if (!err) err = ledger_resolve(tx, a->out->hold_transfer_id, a->out->id, true, 0, &res);
     rf_transfer_clear(&res.transfer);
     return err;
 }
@@ -224,7 +232,7 @@ static rf_err op_failed(struct rf_tx *tx, void *ctx) {
     if (!err) err = log_outcome(tx, a->out, "failed", a->text, a->retryable ? 1 : 0);
     if (err || strcmp(a->out->status, "failed") != 0) return err;
     struct rf_transfer_res res = {0};
-    err = ledger_resolve(tx, a->out->hold_transfer_id, false, 0, &res);
+    err = ledger_resolve(tx, a->out->hold_transfer_id, a->out->id, false, 0, &res);
     rf_transfer_clear(&res.transfer);
     return err;
 }

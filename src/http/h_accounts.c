@@ -76,6 +76,13 @@ static rf_err create_render(void *ctx, const void *result, struct rf_reply *out)
     return render_account(&res->account, res->created ? 201 : 200, out);
 }
 
+/* 400 reserved_id: the id is in a namespace racefree reserves (funding:*,
+ * payouts:*), refused by the library. */
+static json_t *create_problem_extra(void *state, rf_err err) {
+    (void)state;
+    return err == RF_ERR_RESERVED_ID ? json_pack("{s:s}", "param", "id") : NULL;
+}
+
 static void create_clear(void *state) {
     rf_account_clear(&((struct create_state *)state)->res.account);
 }
@@ -101,7 +108,8 @@ void h_account_create(struct rf_http_req *req, struct rf_reply *out) {
     s.req.allow_negative = v[F_ALLOW_NEGATIVE].present && v[F_ALLOW_NEGATIVE].flag;
     s.req.metadata_json = v[F_METADATA].json_text;
     const struct rf_http_op op = {.call = create_call, .render = create_render, .state = &s,
-                                  .result = &s.res, .clear = create_clear, .idempotent = true};
+                                  .result = &s.res, .clear = create_clear, .idempotent = true,
+                                  .problem_extra = create_problem_extra};
     rf_http_run(req, &op, out);
     rf_fields_clear(v, CREATE_FIELDS);
 }

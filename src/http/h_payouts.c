@@ -101,6 +101,12 @@ static rf_err create_call(struct rf_http_req *req, void *state, struct rf_idem *
     return rf_payout_create(req->ctx->db, &s->req, &s->payout, idem);
 }
 
+/* 400 reserved_id: a payout from a system account (funding:*, payouts:*). */
+static json_t *create_problem_extra(void *state, rf_err err) {
+    (void)state;
+    return err == RF_ERR_RESERVED_ID ? json_pack("{s:s}", "param", "account") : NULL;
+}
+
 /* The nested destination object, with its field names qualified in the
  * problem detail ("destination.ref"). */
 static bool dest_parse(const json_t *body, struct rf_field_val *v, struct rf_problem *p) {
@@ -134,7 +140,8 @@ void h_payout_create(struct rf_http_req *req, struct rf_reply *out) {
     s.req.max_attempts = v[F_MAX_ATTEMPTS].present ? (int)v[F_MAX_ATTEMPTS].num : 0;
     const struct rf_http_op op = {.call = create_call, .render = render_created, .state = &s,
                                   .result = &s.payout, .clear = payout_state_clear,
-                                  .idempotent = true, .idem_required = true};
+                                  .idempotent = true, .idem_required = true,
+                                  .problem_extra = create_problem_extra};
     rf_http_run(req, &op, out);
     rf_fields_clear(d, DEST_FIELDS);
     rf_fields_clear(v, CREATE_FIELDS);

@@ -101,9 +101,14 @@ static void transfer_res_clear(void *state) {
     rf_transfer_clear(&((struct rf_transfer_res *)state)->transfer);
 }
 
-/* 409 duplicate_reference names the transfer that has the reference. */
+/* 409 duplicate_reference names the transfer that has the reference;
+ * 400 reserved_id names the side that is an account only its own flow moves
+ * (payouts:*). */
 static json_t *create_problem_extra(void *state, rf_err err) {
     const struct create_state *s = state;
+    if (err == RF_ERR_RESERVED_ID)
+        return json_pack("{s:s}", "param", rf_account_id_flow_owned(s->req.debit_account)
+                                               ? "debit_account" : "credit_account");
     if (err != RF_ERR_DUPLICATE_REFERENCE || !s->res.existing_id[0]) return NULL;
     return json_pack("{s:s}", "existing_transfer_id", s->res.existing_id);
 }
@@ -237,6 +242,12 @@ _Static_assert(offsetof(struct create_state, res) == 0 && offsetof(struct get_st
                    offsetof(struct credit_state, res) == 0,
                "transfer_res_clear() needs res first");
 
+/* 400 reserved_id: the path's account is a system account. */
+static json_t *credit_problem_extra(void *state, rf_err err) {
+    (void)state;
+    return err == RF_ERR_RESERVED_ID ? json_pack("{s:s}", "param", "id") : NULL;
+}
+
 void h_account_credit(struct rf_http_req *req, struct rf_reply *out) {
     struct rf_problem p;
     struct rf_field_val v[CREDIT_FIELDS];
@@ -248,7 +259,8 @@ void h_account_credit(struct rf_http_req *req, struct rf_reply *out) {
                              .reason = v[C_REASON].present ? v[C_REASON].str : NULL};
     const struct rf_http_op op = {.call = credit_call, .render = render_created, .state = &s,
                                   .result = &s.res, .clear = transfer_res_clear,
-                                  .idempotent = true, .idem_required = true};
+                                  .idempotent = true, .idem_required = true,
+                                  .problem_extra = credit_problem_extra};
     rf_http_run(req, &op, out);
     rf_fields_clear(v, CREDIT_FIELDS);
 }

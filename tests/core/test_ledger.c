@@ -29,6 +29,9 @@ static void check_invariants(void) {
     assert_true(c.currencies >= 1);
     assert_int_equal(c.currencies_unbalanced, 0);
     assert_int_equal(c.accounts_mismatched, 0);
+    assert_int_equal(c.payouts_mismatched, 0);
+    assert_int_equal(c.clearing_unowned, 0);
+    assert_true(c.clean);
 }
 
 static void make_account(const char *prefix, char *id, size_t cap, bool allow_negative) {
@@ -161,6 +164,55 @@ static void test_concurrent_debits(void **state) {
     check_invariants();
 }
 
+/* Debits and credits racing on one account that hovers around zero. A debit
+ * whose guarded UPDATE misses must be classified against the state that
+ * decided the miss: on PostgreSQL a second plain read sees a credit that
+ * committed after the miss and used to call a plain shortfall
+ * amount_overflow. Every refusal here is insufficient_funds (no balance is
+ * near int64), and every change is in the history. */
+#define MIXED_ROUNDS 24
+
+struct mixed {
+    char hot[64];
+    char peer[64];
+    int ok_credits[N], ok_debits[N], short_funds[N], other[N];
+    rf_err other_err[N];
+};
+
+static void mixed_one(int idx, void *ctx) {
+    struct mixed *m = ctx;
+    for (int i = 0; i < MIXED_ROUNDS; i++) {
+        bool credit_turn = (idx + i) % 2 == 0;
+        rf_err err = credit_turn ? transfer(m->peer, m->hot, 1, false, NULL)
+                                 : transfer(m->hot, m->peer, 2, false, NULL);
+        if (err == RF_OK) credit_turn ? m->ok_credits[idx]++ : m->ok_debits[idx]++;
+        else if (err == RF_ERR_INSUFFICIENT_FUNDS && !credit_turn) m->short_funds[idx]++;
+        else m->other[idx]++, m->other_err[idx] = err;
+    }
+}
+
+static void test_debits_credits_classified(void **state) {
+    (void)state;
+    struct mixed *m = calloc(1, sizeof *m);
+    make_account("hot", m->hot, sizeof m->hot, false);
+    make_account("peer", m->peer, sizeof m->peer, true);
+    assert_int_equal(rf_parallel_fn(N, mixed_one, m), 0);
+    int64_t credits = 0, debits = 0, short_funds = 0;
+    for (int i = 0; i < N; i++) {
+        if (m->other[i]) fail_msg("thread %d: %s", i, rf_err_code(m->other_err[i]));
+        credits += m->ok_credits[i];
+        debits += m->ok_debits[i];
+        short_funds += m->short_funds[i];
+    }
+    assert_true(short_funds > 0); /* the race was exercised */
+    int64_t avail;
+    assert_int_equal(balance(m->hot, &avail), credits - 2 * debits);
+    assert_true(avail >= 0);
+    assert_int_equal(balance(m->peer, NULL), 2 * debits - credits);
+    check_invariants();
+    free(m);
+}
+
 struct resolve_race {
     char hold[RF_ID_BYTES];
     rf_err err[2];
@@ -280,6 +332,59 @@ static void test_bad_input_changes_nothing(void **state) {
     check_invariants();
 }
 
+/* Ids in the namespaces of racefree's system accounts cannot be taken by a
+ * client: a squatted funding:<CUR> in another currency made every credit in
+ * <CUR> fail for good. payouts:<CUR> is moved only by payouts, so client
+ * transfers, credits and payouts naming it are refused too; funding:<CUR>
+ * stays a client transfer's counterparty. Refusals change nothing. */
+static void test_reserved_ids(void **state) {
+    (void)state;
+    const char *taken[] = {"funding:JBB", "payouts:JBB", "funding:USD", "payouts:", "funding:x"};
+    struct rf_account_res res;
+    for (int i = 0; i < 5; i++) {
+        struct rf_account_req req = {.id = taken[i], .currency = "EUR", .kind = "user"};
+        assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_ERR_RESERVED_ID);
+        req.kind = "system";
+        assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_ERR_RESERVED_ID);
+    }
+    assert_false(rf_account_id_reserved("fundingx:USD"));
+    assert_false(rf_account_id_reserved("wallet-funding:USD"));
+    assert_int_equal(rf_account_get(g_db, "funding:JBB", &res.account), RF_ERR_ACCOUNT_NOT_FOUND);
+    char a[64], clearing[] = "payouts:USD";
+    make_account("res", a, sizeof a, false);
+    assert_int_equal(credit(a, 100), RF_OK); /* credits in USD still work */
+    assert_int_equal(credit(clearing, 5), RF_ERR_RESERVED_ID);
+    assert_int_equal(credit("funding:USD", 5), RF_ERR_RESERVED_ID);
+    assert_int_equal(transfer(a, clearing, 5, false, NULL), RF_ERR_RESERVED_ID);
+    assert_int_equal(transfer(clearing, a, 5, true, NULL), RF_ERR_RESERVED_ID);
+    struct rf_payout po;
+    struct rf_payout_req preq = {.account = "funding:USD", .amount_minor = 5, .currency = "USD",
+                                 .provider = "stripe", .destination_ref = "acct_1"};
+    assert_int_equal(rf_payout_create(g_db, &preq, &po, NULL), RF_ERR_RESERVED_ID);
+    preq.account = clearing;
+    assert_int_equal(rf_payout_create(g_db, &preq, &po, NULL), RF_ERR_RESERVED_ID);
+    /* an approval executes what its route would: refused when it is requested */
+    static const char *const actions[] = {
+        "{\"type\":\"transfer\",\"debit_account\":\"payouts:USD\",\"credit_account\":\"x\","
+        "\"amount_minor\":5,\"currency\":\"USD\"}",
+        "{\"type\":\"transfer\",\"debit_account\":\"x\",\"credit_account\":\"payouts:USD\","
+        "\"amount_minor\":5,\"currency\":\"USD\",\"pending\":true}",
+        "{\"type\":\"payout\",\"account\":\"funding:USD\",\"amount_minor\":5,"
+        "\"currency\":\"USD\",\"destination\":{\"provider\":\"p\",\"ref\":\"r\"}}",
+    };
+    for (int i = 0; i < 3; i++) {
+        struct rf_approval ap;
+        char detail[160] = "";
+        struct rf_approval_req areq = {.action_json = actions[i], .requested_by = "agent"};
+        assert_int_equal(rf_approval_create(g_db, &areq, &ap, NULL, detail, sizeof detail),
+                         RF_ERR_RESERVED_ID);
+        assert_non_null(strstr(detail, "reserves"));
+    }
+    assert_int_equal(transfer(a, "funding:USD", 5, false, NULL), RF_OK); /* the outside world */
+    assert_int_equal(balance(a, NULL), 95);
+    check_invariants();
+}
+
 /* Balances at the int64 edges, in a store of their own (ISO test currency
  * XTS) so the funding account starts at zero. */
 static void test_int64_edges(void **state) {
@@ -319,9 +424,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_credits),
         cmocka_unit_test(test_concurrent_debits),
+        cmocka_unit_test(test_debits_credits_classified),
         cmocka_unit_test(test_post_void_race),
         cmocka_unit_test(test_partial_post_and_expiry),
         cmocka_unit_test(test_bad_input_changes_nothing),
+        cmocka_unit_test(test_reserved_ids),
         cmocka_unit_test(test_int64_edges),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

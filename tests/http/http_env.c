@@ -314,12 +314,12 @@ void env_ledger_check(struct env *e, int min_currencies)
     rf_close(db);
     if (err != RF_OK)
         fail_msg("rf_ledger_check: %s", rf_err_code(err));
-    if (c.currencies < min_currencies || c.currencies_unbalanced != 0 ||
-        c.accounts_mismatched != 0)
+    if (c.currencies < min_currencies || !c.clean)
         fail_msg("ledger invariants broken: %lld currencies (%lld unbalanced), %lld accounts "
-                 "(%lld mismatched)",
+                 "(%lld mismatched), %lld payouts (%lld mismatched), %lld unowned clearing",
                  (long long)c.currencies, (long long)c.currencies_unbalanced,
-                 (long long)c.accounts, (long long)c.accounts_mismatched);
+                 (long long)c.accounts, (long long)c.accounts_mismatched, (long long)c.payouts,
+                 (long long)c.payouts_mismatched, (long long)c.clearing_unowned);
 }
 
 bool resp_replayed(const struct rf_t_resp *r)
