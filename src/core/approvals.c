@@ -206,7 +206,7 @@ static rf_err transition(rf *db, struct transition_args *a, struct rf_idem *idem
     memset(a->out, 0, sizeof *a->out);
     bool who_optional = a->kind == T_CANCEL && !a->who; /* the caller's key is trusted */
     if (!rf_id_valid(a->id) || (!who_optional && !rf_id_valid(a->who)) || a->if_match < 0 ||
-        (a->reason && (!*a->reason || strlen(a->reason) > RF_REASON_CHARS_MAX)))
+        (a->reason && (!*a->reason || rf_utf8_chars(a->reason) > RF_REASON_CHARS_MAX)))
         return RF_ERR_INVALID;
     rf_err err = core_write(db, names[a->kind], op_transition, a, a->out, idem);
     if (err) rf_approval_clear(a->out);

@@ -3,9 +3,12 @@
  * takes before its handler: authentication, the role check, path parameter
  * validation. Handlers therefore start with a known caller and valid ids.
  *
- * Path parameter errors answer 400 with code `invalid_path_param` (a code of
- * its own, not `invalid_request`, so clients can tell a bad URL from a bad
- * body); the detail names the parameter.
+ * Routing is on the raw path; each parameter is then percent-decoded by
+ * itself (http/uri.h). Path parameter errors answer 400 with code
+ * `invalid_path_param` (a code of its own, not `invalid_request`, so clients
+ * can tell a bad URL from a bad body); the detail names the parameter. A
+ * request body must be JSON (415 otherwise), checked here once for every
+ * route.
  */
 #include "http/routes.h"
 
@@ -17,6 +20,7 @@
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
+#include "http/uri.h"
 
 #define ADMIN RF_ROLE_ADMIN
 #define SERVICE RF_ROLE_SERVICE
@@ -79,8 +83,10 @@ const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 _Static_assert(sizeof rf_routes / sizeof rf_routes[0] <= RF_HTTP_ROUTES_MAX,
                "route table exceeds RF_HTTP_ROUTES_MAX");
 
-/* Compares a pattern with a path segment by segment, filling m->params.
- * Each turn consumes a '/' of the pattern, so the loop is bounded by it. */
+/* Compares a pattern with a raw path segment by segment, filling m->params.
+ * Literal segments match raw text; a parameter segment is percent-decoded on
+ * its own, so "%2F" never splits it and "%00" never cuts it short. Each turn
+ * consumes a '/' of the pattern, so the loop is bounded by it. */
 static bool pattern_match(const char *pattern, const char *path, struct rf_match *m) {
     const char *p = pattern, *q = path;
     int n = 0;
@@ -95,13 +101,10 @@ static bool pattern_match(const char *pattern, const char *path, struct rf_match
             struct rf_path_param *pp = &m->params[n++];
             pp->name = p + 1;
             pp->name_len = plen - 2;
-            pp->valid = false;
-            pp->value[0] = '\0';
-            if (qlen <= RF_ID_CHARS_MAX) {
-                memcpy(pp->value, q, qlen);
-                pp->value[qlen] = '\0';
-                pp->valid = rf_id_valid(pp->value);
-            }
+            pp->valid = rf_uri_decode(q, qlen, true, pp->value, sizeof pp->value, NULL) ==
+                            RF_URI_OK &&
+                        rf_id_valid(pp->value);
+            if (!pp->valid) pp->value[0] = '\0';
         } else if (plen != qlen || memcmp(p, q, plen) != 0) {
             return false;
         }
@@ -198,8 +201,15 @@ void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
         if (m->params[i].valid) continue;
         struct rf_problem p;
         rf_problem_set(&p, 400, "invalid_path_param",
-                       "path parameter '%.*s' must be 1-%d characters of [A-Za-z0-9._:-]",
+                       "path parameter '%.*s' must be an id: 1-%d characters of "
+                       "[A-Za-z0-9._:-], not '.' or '..', and a segment may not decode to NUL, "
+                       "'/' or another control character",
                        (int)m->params[i].name_len, m->params[i].name, RF_ID_CHARS_MAX);
+        rf_reply_problem(out, &p);
+        return;
+    }
+    struct rf_problem p;
+    if (!rf_req_media_type(req, &p)) {
         rf_reply_problem(out, &p);
         return;
     }

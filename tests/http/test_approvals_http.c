@@ -881,8 +881,8 @@ static void test_bad_input(void **state)
     memset(long_reason, 'r', 513);
     long_reason[513] = '\0';
     wide_reason[0] = '\0';
-    for (int i = 0; i < 300; i++)
-        strcat(wide_reason, "\xc3\xa9"); /* 300 characters, 600 bytes */
+    for (int i = 0; i < 513; i++)
+        strcat(wide_reason, "\xc3\xa9"); /* 513 characters, 1026 bytes (limits count characters) */
     char lr_body[1200], wr_body[1200];
     snprintf(lr_body, sizeof lr_body, "{\"rejected_by\": \"b\", \"reason\": \"%s\"}", long_reason);
     snprintf(wr_body, sizeof wr_body, "{\"rejected_by\": \"b\", \"reason\": \"%s\"}", wide_reason);
@@ -898,7 +898,7 @@ static void test_bad_input(void **state)
         {"reject empty reason", "reject", "{\"rejected_by\": \"b\", \"reason\": \"\"}",
          "invalid_field"},
         {"reject 513-char reason", "reject", lr_body, "invalid_field"},
-        {"reject 600-byte reason", "reject", wr_body, "invalid_field"},
+        {"reject 513-char 2-byte reason", "reject", wr_body, "invalid_field"},
         {"reject without rejected_by", "reject", "{\"reason\": \"no\"}", "invalid_field"},
         {"cancel approved_by instead", "cancel", "{\"approved_by\": \"anchor\"}",
          "unknown_field"},
