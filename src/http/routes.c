@@ -205,6 +205,7 @@ void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
                        "[A-Za-z0-9._:-], not '.' or '..', and a segment may not decode to NUL, "
                        "'/' or another control character",
                        (int)m->params[i].name_len, m->params[i].name, RF_ID_CHARS_MAX);
+        rf_problem_param(&p, m->params[i].name, m->params[i].name_len);
         rf_reply_problem(out, &p);
         return;
     }
