@@ -12,7 +12,9 @@
  * transaction that marks the approval approved; when the action fails its
  * error is the answer (409 insufficient_funds, ...) and the approval stays
  * pending. Concurrent transitions get exactly one winner; the others
- * answer 409 invalid_state.
+ * answer 409 invalid_state. Who asked is the API key, recorded on the
+ * approval (requested_key_id): only that key, or an admin key, may cancel
+ * it (403 not_requester); requested_by and cancelled_by are labels.
  *
  * Every POST accepts an Idempotency-Key (none requires one: creating moves
  * no money, and a transition happens at most once by its nature) and every
@@ -47,10 +49,11 @@ static json_t *approval_json(const struct rf_approval *a) {
         json_decref(result);
         return NULL;
     }
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-                     " s:o, s:o, s:o, s:o, s:I}",
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+                     " s:o, s:o, s:o, s:o, s:o, s:I}",
                      "id", a->id, "status", a->status, "action", action, "action_type",
-                     a->action_type, "requested_by", a->requested_by,
+                     a->action_type, "requested_by", a->requested_by, "requested_key_id",
+                     rf_json_str(a->requested_key),
                      "require_distinct_approver", a->require_distinct_approver, "metadata", meta,
                      "expires_at", rf_json_time(a->expires_at_ms), "approved_by",
                      rf_json_str(a->approved_by), "approved_at", rf_json_time(a->approved_at_ms),
@@ -131,6 +134,7 @@ void h_approval_create(struct rf_http_req *req, struct rf_reply *out) {
     }
     s.req.action_json = v[F_ACTION].json_text;
     s.req.requested_by = v[F_REQUESTED_BY].str;
+    s.req.requested_key = req->key.id; /* who acted: the API key, not the label */
     s.req.expires_at_ms = v[F_EXPIRES_AT].present ? v[F_EXPIRES_AT].num : 0;
     s.req.require_distinct_approver = !v[F_DISTINCT].present || v[F_DISTINCT].flag;
     s.req.metadata_json = v[F_METADATA].json_text;
@@ -162,7 +166,10 @@ static rf_err transition_call(struct rf_http_req *req, void *state, struct rf_id
         return rf_approval_reject(db, id, s->who, s->reason, s->if_match_version, &s->approval,
                                   idem);
     case T_CANCEL:
-        return rf_approval_cancel(db, id, s->who, s->if_match_version, &s->approval, idem);
+        /* An admin key may cancel any approval; another key only its own. */
+        return rf_approval_cancel(db, id, s->who,
+                                  req->key.role == RF_ROLE_ADMIN ? NULL : req->key.id,
+                                  s->if_match_version, &s->approval, idem);
     }
     return RF_ERR_INTERNAL;
 }
@@ -172,14 +179,15 @@ _Static_assert(offsetof(struct create_state, approval) == 0 &&
                "approval_state_clear() needs the approval first");
 
 /* Parses If-Match and a body of one id field (`who`) plus, for a rejection,
- * an optional `reason`, then runs the transition. */
+ * an optional `reason`, then runs the transition. A cancel may have no body
+ * (its one field is optional). */
 static void transition_run(struct rf_http_req *req, struct transition_state *s,
                            const struct rf_field_spec *specs, size_t n, struct rf_reply *out) {
     struct rf_problem p;
     struct rf_field_val v[2];
     RF_ASSERT(n >= 1 && n <= 2);
     if (!rf_req_if_match(req, &s->if_match_version, &p) ||
-        !rf_req_fields(req, false, specs, n, v, &p)) {
+        !rf_req_fields(req, s->kind == T_CANCEL, specs, n, v, &p)) { /* cancel: all optional */
         rf_reply_problem(out, &p);
         return;
     }
