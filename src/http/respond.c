@@ -16,6 +16,7 @@
 #include "base/limits.h"
 #include "http/buf.h"
 #include "http/request.h"
+#include "http/routes.h"
 
 /* ---- The rf_err table --------------------------------------------------- */
 
@@ -328,7 +329,9 @@ void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf
             idem.render = op->render;
             idem.render_ctx = op->state;
             idem.seal_secret = op->seal ? req->bearer : NULL;
-            rf_idem_hash(&idem, req->method, req->path, req->body, req->body_len);
+            char path[RF_HTTP_PATH_BYTES_MAX + 1];
+            rf_route_path(req, path, sizeof path);
+            rf_idem_hash(&idem, req->method, path, req->body, req->body_len);
             use = &idem;
         }
     }

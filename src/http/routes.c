@@ -145,6 +145,35 @@ void rf_route_match(const char *method, const char *path, bool test_hooks, struc
     if (m->allow[0]) m->kind = RF_MATCH_NO_METHOD;
 }
 
+void rf_route_path(const struct rf_http_req *req, char *out, size_t cap) {
+    RF_ASSERT(cap > RF_HTTP_PATH_BYTES_MAX);
+    const struct rf_match *m = req->match;
+    bool canonical = m && m->kind == RF_MATCH_OK;
+    for (int i = 0; canonical && i < m->n_params; i++) canonical = m->params[i].valid;
+    if (!canonical) {
+        snprintf(out, cap, "%s", req->path ? req->path : "");
+        return;
+    }
+    /* A decoded value is never longer than its raw segment, so the result
+     * fits wherever the raw path (at most RF_HTTP_PATH_BYTES_MAX) did. */
+    size_t used = 0;
+    int idx = 0;
+    for (const char *p = m->route->pattern; *p;) {
+        size_t n = *p == '{' ? strlen(m->params[idx].value) : strcspn(p, "{");
+        const char *piece = *p == '{' ? m->params[idx].value : p;
+        RF_ASSERT(used + n < cap);
+        memcpy(out + used, piece, n);
+        used += n;
+        if (*p == '{') {
+            p = strchr(p, '}') + 1;
+            idx++;
+        } else {
+            p += n;
+        }
+    }
+    out[used] = '\0';
+}
+
 const char *rf_path_param(const struct rf_http_req *req, const char *name) {
     const struct rf_match *m = req->match;
     size_t len = strlen(name);

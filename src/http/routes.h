@@ -68,6 +68,14 @@ void rf_route_match(const char *method, const char *path, bool test_hooks, struc
  * the path parameters and the body's media type, and runs the handler. req->match must be RF_MATCH_OK. */
 void rf_route_serve(struct rf_http_req *req, struct rf_reply *out);
 
+/* The matched path spelled canonically: the route's pattern with each
+ * parameter's decoded value ("/v1/accounts/a%3Ab/credits" ->
+ * "/v1/accounts/a:b/credits"), into out[cap] (cap >= RF_HTTP_PATH_BYTES_MAX
+ * + 1). An Idempotency-Key record is bound to it, so two spellings of one
+ * path are one request and a path can only name the resource it routes to.
+ * Without a match (or with an invalid parameter), the raw path. */
+void rf_route_path(const struct rf_http_req *req, char *out, size_t cap);
+
 /* The value of a path parameter of the matched route; asserts it exists. */
 const char *rf_path_param(const struct rf_http_req *req, const char *name);
 

@@ -13,7 +13,9 @@
  *  - those requests act on nothing: key X stays usable, basic%00x grants
  *    nothing, pro%00-trial revokes nothing, ID%00evil reads nothing, and an
  *    Idempotency-Key sent to a credits path carrying %00 never replays the
- *    record of the real credits path (the balance moves once);
+ *    record of the real credits path (the balance moves once), while another
+ *    spelling of the same path (%61 for "a") replays it;
+ *  - "." and ".." are refused as ids in bodies too (400 invalid_field);
  *  - every list answers a malformed cursor (a bad escape, a NUL, a cursor
  *    of the wrong form) with 400 invalid_cursor naming `after`, and bad
  *    escapes in limit and status with invalid_limit / invalid_query_param.
@@ -255,6 +257,43 @@ static void test_account_cut_short(void **state)
         expect_refused("POST", path, g_env.service, body, hdrs);
     }
     assert_int_equal(env_balance(&g_env, acct).posted, 250);
+    /* Another spelling of the same path ("a" as %61) is the same request:
+     * the record is replayed, the balance does not move again. */
+    assert_true(acct[0] == 'a');
+    snprintf(path, sizeof path, "/v1/accounts/%%61%s/credits", acct + 1);
+    env_req(&g_env, "POST", path, g_env.service, body, hdrs, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    if (!resp_replayed(&r))
+        fail_msg("POST %s with the same Idempotency-Key was not a replay: %s", path, r.body);
+    rf_resp_free(&r);
+    assert_int_equal(env_balance(&g_env, acct).posted, 250);
+}
+
+/* "." and ".." are not ids in bodies either: 400 invalid_field naming the field. */
+static void test_dot_ids_in_bodies(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *method, *path, *body, *param;
+    } cases[] = {
+        {"POST", "/v1/accounts", "{\"id\": \".\", \"currency\": \"USD\"}", "id"},
+        {"POST", "/v1/accounts", "{\"id\": \"..\", \"currency\": \"USD\"}", "id"},
+        {"POST", "/v1/keys", "{\"role\": \"readonly\", \"name\": \"..\"}", "name"},
+        {"PUT", "/v1/users/u-1/customers/stripe", "{\"customer_id\": \"..\"}", "customer_id"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct rf_t_resp r;
+        char got[64];
+        env_req(&g_env, cases[i].method, cases[i].path, g_env.admin, cases[i].body, NULL, &r);
+        RF_ASSERT_PROBLEM(&r, 400, "invalid_field");
+        problem_param(&r, got, sizeof got);
+        assert_string_equal(got, cases[i].param);
+        rf_resp_free(&r);
+    }
+    struct rf_t_resp r;
+    env_req(&g_env, "GET", "/v1/accounts/..", g_env.admin, NULL, NULL, &r);
+    RF_ASSERT_PROBLEM(&r, 400, "invalid_path_param");
+    rf_resp_free(&r);
 }
 
 /* Every list: a malformed cursor is 400 invalid_cursor naming `after`. */
@@ -315,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_key_revoke_cut_short),
         cmocka_unit_test(test_entitlement_cut_short),
         cmocka_unit_test(test_account_cut_short),
+        cmocka_unit_test(test_dot_ids_in_bodies),
         cmocka_unit_test(test_list_cursors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -467,6 +467,21 @@ static void test_route_match(void **state) {
         assert_false(m.params[0].valid);
         assert_string_equal(m.params[0].value, "");
     }
+    /* The canonical spelling an Idempotency-Key record is bound to. */
+    char canon[RF_HTTP_PATH_BYTES_MAX + 1];
+    struct rf_http_req creq = {.path = "/v1/users/u%31/entitlements/p%72o", .match = &m};
+    rf_route_match("PUT", creq.path, false, &m);
+    rf_route_path(&creq, canon, sizeof canon);
+    assert_string_equal(canon, "/v1/users/u1/entitlements/pro");
+    creq.path = "/v1/accounts/funding%3AUSD/credits";
+    rf_route_match("POST", creq.path, false, &m);
+    rf_route_path(&creq, canon, sizeof canon);
+    assert_string_equal(canon, "/v1/accounts/funding:USD/credits");
+    creq.path = "/v1/keys/x%00y";
+    rf_route_match("DELETE", creq.path, false, &m);
+    rf_route_path(&creq, canon, sizeof canon);
+    assert_string_equal(canon, "/v1/keys/x%00y"); /* invalid: never served, kept raw */
+
     rf_route_match("POST", "/v1/accounts/a/credits%00", false, &m);
     assert_int_equal(m.kind, RF_MATCH_NONE); /* literal segments match raw text */
     rf_route_match("GET", "/v1/%6Beys", false, &m);
