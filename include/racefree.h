@@ -460,7 +460,8 @@ struct rf_approval {
     char status[RF_STATUS_BYTES];   /* pending | approved | rejected | cancelled | expired */
     char action_type[RF_ID_BYTES];  /* transfer | entitlement_grant | payout */
     char *action_json;              /* malloc'd: the action as given */
-    char requested_by[RF_ID_BYTES];
+    char requested_by[RF_ID_BYTES];  /* a label the client chose */
+    char requested_key[RF_ID_BYTES]; /* the API key that created it; "" when none */
     bool require_distinct_approver;
     char *metadata_json;            /* malloc'd or NULL */
     int64_t expires_at_ms;          /* 0: never */
@@ -481,6 +482,7 @@ void rf_approval_clear(struct rf_approval *a);
 struct rf_approval_req {
     const char *action_json;        /* a JSON object with "type"; validated here */
     const char *requested_by;
+    const char *requested_key;      /* the creating API key's id, or NULL (library use) */
     int64_t expires_at_ms;          /* 0: never */
     bool require_distinct_approver;
     const char *metadata_json;
@@ -493,14 +495,17 @@ rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_a
 rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by,
                            int64_t if_match_version, struct rf_approval *out,
                            struct rf_idem *idem);
-/* reason may be NULL; cancelled_by may be NULL (no requester check: the
- * caller's API key is trusted), else it must be the requester. */
+/* reason may be NULL. */
 rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
                           int64_t if_match_version, struct rf_approval *out,
                           struct rf_idem *idem);
+/* Only the requester cancels. caller_key: the id of the API key asking, which
+ * must be the approval's requested_key (RF_ERR_NOT_REQUESTER otherwise); NULL
+ * for a caller trusted with every approval (an admin key, or the library used
+ * directly). cancelled_by is a label: NULL, or it must equal requested_by. */
 rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
-                          int64_t if_match_version, struct rf_approval *out,
-                          struct rf_idem *idem);
+                          const char *caller_key, int64_t if_match_version,
+                          struct rf_approval *out, struct rf_idem *idem);
 rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out);
 
 struct rf_approval_page {

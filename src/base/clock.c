@@ -58,7 +58,7 @@ bool rf_time_parse(const char *text, int64_t *ms_out) {
         !digits(p + 8, 2, &d) || (p[10] != 'T' && p[10] != 't') || !digits(p + 11, 2, &h) ||
         p[13] != ':' || !digits(p + 14, 2, &mi) || p[16] != ':' || !digits(p + 17, 2, &s))
         return false;
-    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+    if (y < 1 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
         s > 60)
         return false;
     p += 19;
@@ -93,6 +93,8 @@ bool rf_time_parse(const char *text, int64_t *ms_out) {
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
                     .tm_hour = h, .tm_min = mi, .tm_sec = s};
     int64_t secs = (int64_t)timegm(&tm) - (int64_t)offset_min * 60;
-    *ms_out = secs * 1000 + ms;
+    int64_t utc_ms = secs * 1000 + ms;
+    if (utc_ms < RF_TIME_MS_MIN || utc_ms > RF_TIME_MS_MAX) return false;
+    *ms_out = utc_ms;
     return true;
 }

@@ -1,5 +1,6 @@
 /*
- * ids.c - UUIDv7 ids from libsodium randomness, and id validation.
+ * ids.c - UUIDv7 ids from libsodium randomness, and the validation of what
+ * clients send: ids, printable ASCII, and UTF-8 text counted in characters.
  */
 #include "base/ids.h"
 
@@ -33,7 +34,43 @@ bool rf_id_valid(const char *s) {
                   c == '.' || c == '_' || c == ':' || c == '-';
         if (!ok) return false;
     }
-    return n >= 1;
+    /* "." and ".." name no resource: a path holding them as a segment is
+     * rewritten by clients and proxies (RFC 3986 dot-segment removal). */
+    return n >= 1 && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* The length of the UTF-8 sequence that starts with byte c and the smallest
+ * code point it may encode (so overlong forms are refused); 0: not a lead. */
+static int utf8_lead(unsigned char c, uint32_t *cp, uint32_t *min) {
+    static const uint32_t mins[5] = {0, 0, 0x80, 0x800, 0x10000};
+    static const unsigned char masks[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
+    int len = c < 0x80                ? 1
+              : c >= 0xC2 && c <= 0xDF ? 2
+              : c >= 0xE0 && c <= 0xEF ? 3
+              : c >= 0xF0 && c <= 0xF4 ? 4
+                                       : 0;
+    *cp = c & masks[len];
+    *min = mins[len];
+    return len;
+}
+
+size_t rf_utf8_chars(const char *s) {
+    RF_ASSERT(s);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (*p) {
+        uint32_t cp, min;
+        int len = utf8_lead(*p, &cp, &min);
+        if (len == 0) return SIZE_MAX;
+        for (int i = 1; i < len; i++) {
+            if ((p[i] & 0xC0) != 0x80) return SIZE_MAX; /* also stops at the NUL */
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return SIZE_MAX;
+        p += len;
+        n++;
+    }
+    return n;
 }
 
 bool rf_printable_valid(const char *s, size_t max_chars) {

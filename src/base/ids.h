@@ -1,6 +1,7 @@
 /*
  * ids.h - server-made ids (UUIDv7: sortable by creation time) and the
- * validation of client ids ([A-Za-z0-9._:-]{1,128}).
+ * validation of client input: ids ([A-Za-z0-9._:-]{1,128}, not "." or
+ * ".."), printable ASCII, and UTF-8 text whose limits count characters.
  */
 #ifndef RF_IDS_H
 #define RF_IDS_H
@@ -13,6 +14,10 @@
 
 void rf_uuid7(int64_t now_ms, char out[RF_UUID_TEXT_BYTES]);
 bool rf_id_valid(const char *s);
+/* The number of characters (code points) of UTF-8 text; SIZE_MAX when s is
+ * not valid UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short), so a
+ * "chars > limit" check refuses it too. */
+size_t rf_utf8_chars(const char *s);
 /* printable ASCII, 1..max chars */
 bool rf_printable_valid(const char *s, size_t max_chars);
 /* Copies src into dst[cap] (truncating is a bug: asserted). */

@@ -53,6 +53,8 @@
 #define RF_HTTP_ALLOW_BYTES 64                 /* the Allow header of a 405 */
 #define RF_REQUEST_ID_CHARS_MAX 64             /* X-Request-Id */
 #define RF_PROBLEM_DETAIL_BYTES 256            /* problem+json detail text */
+#define RF_QUERY_CHOICE_BYTES 64               /* a decoded ?status= style value */
+#define RF_PROBLEM_PARAM_BYTES 64              /* problem+json param: a field or parameter name */
 #define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
 #define RF_SHUTDOWN_POLL_MS 10                 /* drain wait step */

@@ -57,7 +57,7 @@ static bool kind_ok(json_t *v, enum field_kind kind) {
     int64_t ms;
     switch (kind) {
     case K_ID: return s && rf_id_valid(s);
-    case K_STR: return s && strlen(s) <= RF_SOURCE_CHARS_MAX;
+    case K_STR: return s && rf_utf8_chars(s) <= RF_SOURCE_CHARS_MAX;
     case K_INT: return json_is_integer(v) && json_integer_value(v) > 0;
     case K_BOOL: return json_is_boolean(v);
     case K_TIME: return s && rf_time_parse(s, &ms) && ms > 0;

@@ -23,7 +23,8 @@
 #define APPROVAL_COLS                                                                  \
     "id, status, action_type, action, requested_by, require_distinct_approver,"       \
     " metadata, expires_at, approved_by, approved_at, executed_at, result, rejected_by," \
-    " rejected_at, rejection_reason, cancelled_at, created_at, updated_at, version"
+    " rejected_at, rejection_reason, cancelled_at, created_at, updated_at, version," \
+    " requested_key"
 
 void rf_approval_clear(struct rf_approval *a) {
     if (!a) return;
@@ -68,6 +69,7 @@ static void read_approval(struct rf_tx *tx, struct store_rows *r, void *out) {
     a->created_at_ms = store_int(tx, r, 16);
     a->updated_at_ms = store_int(tx, r, 17);
     a->version = store_int(tx, r, 18);
+    rf_strcpy(a->requested_key, sizeof a->requested_key, store_text(tx, r, 19));
     /* the schema's CHECK: executed if and only if approved */
     RF_ASSERT((strcmp(a->status, "approved") == 0) == (a->executed_at_ms != 0));
     if (strcmp(a->status, "pending") == 0 && expired(a, tx->now_ms))
@@ -78,8 +80,9 @@ static void read_approval(struct rf_tx *tx, struct store_rows *r, void *out) {
 
 static const char SQL_CREATE[] =
     "INSERT INTO approvals (id, status, action_type, action, requested_by,"
-    " require_distinct_approver, metadata, expires_at, created_at, updated_at, version)"
-    " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, 1) RETURNING " APPROVAL_COLS;
+    " require_distinct_approver, metadata, expires_at, created_at, updated_at, version,"
+    " requested_key)"
+    " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, 1, $9) RETURNING " APPROVAL_COLS;
 
 struct create_args {
     const struct rf_approval_req *req;
@@ -93,10 +96,10 @@ static rf_err op_create(struct rf_tx *tx, void *ctx) {
     if (req->expires_at_ms && req->expires_at_ms <= tx->now_ms) return RF_ERR_INVALID; /* born expired */
     char id[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
-    store_val p[8] = {SV_S(id), SV_S(a->type), SV_S(req->action_json), SV_S(req->requested_by),
+    store_val p[9] = {SV_S(id), SV_S(a->type), SV_S(req->action_json), SV_S(req->requested_by),
                       SV_I(req->require_distinct_approver ? 1 : 0), SV_S(req->metadata_json),
-                      SV_I0(req->expires_at_ms), SV_I(tx->now_ms)};
-    return store_query_one(tx, SQL_CREATE, p, 8, read_approval, a->out);
+                      SV_I0(req->expires_at_ms), SV_I(tx->now_ms), SV_S(req->requested_key)};
+    return store_query_one(tx, SQL_CREATE, p, 9, read_approval, a->out);
 }
 
 rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
@@ -106,7 +109,9 @@ rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_a
     char scratch[8];
     if (!detail || cap == 0) detail = scratch, cap = sizeof scratch;
     detail[0] = '\0';
-    if (!rf_id_valid(req->requested_by) || req->expires_at_ms < 0) return RF_ERR_INVALID;
+    if (!rf_id_valid(req->requested_by) || req->expires_at_ms < 0 ||
+        (req->requested_key && !rf_id_valid(req->requested_key)))
+        return RF_ERR_INVALID;
     if (!req->action_json || strlen(req->action_json) > RF_METADATA_BYTES_MAX ||
         (req->metadata_json && strlen(req->metadata_json) > RF_METADATA_BYTES_MAX)) {
         snprintf(detail, cap, "action and metadata are at most %d bytes each",
@@ -147,6 +152,7 @@ struct transition_args {
     const char *id;
     const char *who;       /* approved_by, rejected_by or cancelled_by */
     const char *reason;    /* rejection reason */
+    const char *caller_key; /* cancel: the asking API key, NULL when trusted */
     int64_t if_match;
     struct rf_approval *out;
 };
@@ -185,7 +191,11 @@ static rf_err op_transition(struct rf_tx *tx, void *ctx) {
     if (a->kind == T_APPROVE && cur->require_distinct_approver &&
         strcmp(a->who, cur->requested_by) == 0)
         return RF_ERR_SELF_APPROVAL;
-    if (a->kind == T_CANCEL && a->who && strcmp(a->who, cur->requested_by) != 0)
+    /* Cancelling is the requester's: the key that created the approval (an
+     * approval from before keys were recorded has none, so only a trusted
+     * caller cancels it); the label must not name someone else either. */
+    if (a->kind == T_CANCEL && ((a->caller_key && strcmp(a->caller_key, cur->requested_key) != 0) ||
+                                (a->who && strcmp(a->who, cur->requested_by) != 0)))
         return RF_ERR_NOT_REQUESTER;
     char *result = NULL;
     if (a->kind == T_APPROVE) err = execute(tx, cur, &result);
@@ -206,7 +216,7 @@ static rf_err transition(rf *db, struct transition_args *a, struct rf_idem *idem
     memset(a->out, 0, sizeof *a->out);
     bool who_optional = a->kind == T_CANCEL && !a->who; /* the caller's key is trusted */
     if (!rf_id_valid(a->id) || (!who_optional && !rf_id_valid(a->who)) || a->if_match < 0 ||
-        (a->reason && (!*a->reason || strlen(a->reason) > RF_REASON_CHARS_MAX)))
+        (a->reason && (!*a->reason || rf_utf8_chars(a->reason) > RF_REASON_CHARS_MAX)))
         return RF_ERR_INVALID;
     rf_err err = core_write(db, names[a->kind], op_transition, a, a->out, idem);
     if (err) rf_approval_clear(a->out);
@@ -215,19 +225,21 @@ static rf_err transition(rf *db, struct transition_args *a, struct rf_idem *idem
 
 rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by, int64_t if_match,
                            struct rf_approval *out, struct rf_idem *idem) {
-    struct transition_args a = {T_APPROVE, id, approved_by, NULL, if_match, out};
+    struct transition_args a = {T_APPROVE, id, approved_by, NULL, NULL, if_match, out};
     return transition(db, &a, idem);
 }
 
 rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
                           int64_t if_match, struct rf_approval *out, struct rf_idem *idem) {
-    struct transition_args a = {T_REJECT, id, rejected_by, reason, if_match, out};
+    struct transition_args a = {T_REJECT, id, rejected_by, reason, NULL, if_match, out};
     return transition(db, &a, idem);
 }
 
-rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by, int64_t if_match,
-                          struct rf_approval *out, struct rf_idem *idem) {
-    struct transition_args a = {T_CANCEL, id, cancelled_by, NULL, if_match, out};
+rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
+                          const char *caller_key, int64_t if_match, struct rf_approval *out,
+                          struct rf_idem *idem) {
+    if (caller_key && !rf_id_valid(caller_key)) return RF_ERR_INVALID;
+    struct transition_args a = {T_CANCEL, id, cancelled_by, NULL, caller_key, if_match, out};
     return transition(db, &a, idem);
 }
 

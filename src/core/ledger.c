@@ -670,7 +670,7 @@ rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const cha
     RF_ASSERT(db && res);
     memset(res, 0, sizeof *res);
     if (!rf_id_valid(account_id) || amount <= 0 ||
-        (reason && strlen(reason) > RF_REASON_CHARS_MAX))
+        (reason && rf_utf8_chars(reason) > RF_REASON_CHARS_MAX))
         return RF_ERR_INVALID;
     if (rf_account_id_reserved(account_id)) return RF_ERR_RESERVED_ID; /* system accounts */
     char *meta = reason ? reason_metadata(reason) : NULL;

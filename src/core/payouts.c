@@ -261,7 +261,7 @@ rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_i
 
 rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
                         struct rf_payout *out, struct rf_idem *idem) {
-    if (!reason || !*reason || strlen(reason) > RF_REASON_CHARS_MAX) return RF_ERR_INVALID;
+    if (!reason || !*reason || rf_utf8_chars(reason) > RF_REASON_CHARS_MAX) return RF_ERR_INVALID;
     struct outcome_args a = {id, reason, retryable, out};
     return run_outcome(db, "payout_failed", op_failed, &a, idem);
 }

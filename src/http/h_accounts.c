@@ -176,13 +176,7 @@ static bool seq_cursor_valid(const char *after) {
 void h_account_entries(struct rf_http_req *req, struct rf_reply *out) {
     struct rf_problem p;
     struct entries_state s = {0};
-    if (!rf_req_page(req, &s.page, &p)) {
-        rf_reply_problem(out, &p);
-        return;
-    }
-    if (s.page.after && !seq_cursor_valid(s.page.after)) {
-        rf_problem_set(&p, 400, "invalid_cursor",
-                       "after must be a cursor from a previous page's \"next\"");
+    if (!rf_req_page(req, seq_cursor_valid, &s.page, &p)) {
         rf_reply_problem(out, &p);
         return;
     }

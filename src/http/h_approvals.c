@@ -12,7 +12,9 @@
  * transaction that marks the approval approved; when the action fails its
  * error is the answer (409 insufficient_funds, ...) and the approval stays
  * pending. Concurrent transitions get exactly one winner; the others
- * answer 409 invalid_state.
+ * answer 409 invalid_state. Who asked is the API key, recorded on the
+ * approval (requested_key_id): only that key, or an admin key, may cancel
+ * it (403 not_requester); requested_by and cancelled_by are labels.
  *
  * Every POST accepts an Idempotency-Key (none requires one: creating moves
  * no money, and a transition happens at most once by its nature) and every
@@ -47,10 +49,11 @@ static json_t *approval_json(const struct rf_approval *a) {
         json_decref(result);
         return NULL;
     }
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-                     " s:o, s:o, s:o, s:o, s:I}",
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
+                     " s:o, s:o, s:o, s:o, s:o, s:I}",
                      "id", a->id, "status", a->status, "action", action, "action_type",
-                     a->action_type, "requested_by", a->requested_by,
+                     a->action_type, "requested_by", a->requested_by, "requested_key_id",
+                     rf_json_str(a->requested_key),
                      "require_distinct_approver", a->require_distinct_approver, "metadata", meta,
                      "expires_at", rf_json_time(a->expires_at_ms), "approved_by",
                      rf_json_str(a->approved_by), "approved_at", rf_json_time(a->approved_at_ms),
@@ -131,6 +134,7 @@ void h_approval_create(struct rf_http_req *req, struct rf_reply *out) {
     }
     s.req.action_json = v[F_ACTION].json_text;
     s.req.requested_by = v[F_REQUESTED_BY].str;
+    s.req.requested_key = req->key.id; /* who acted: the API key, not the label */
     s.req.expires_at_ms = v[F_EXPIRES_AT].present ? v[F_EXPIRES_AT].num : 0;
     s.req.require_distinct_approver = !v[F_DISTINCT].present || v[F_DISTINCT].flag;
     s.req.metadata_json = v[F_METADATA].json_text;
@@ -162,7 +166,10 @@ static rf_err transition_call(struct rf_http_req *req, void *state, struct rf_id
         return rf_approval_reject(db, id, s->who, s->reason, s->if_match_version, &s->approval,
                                   idem);
     case T_CANCEL:
-        return rf_approval_cancel(db, id, s->who, s->if_match_version, &s->approval, idem);
+        /* An admin key may cancel any approval; another key only its own. */
+        return rf_approval_cancel(db, id, s->who,
+                                  req->key.role == RF_ROLE_ADMIN ? NULL : req->key.id,
+                                  s->if_match_version, &s->approval, idem);
     }
     return RF_ERR_INTERNAL;
 }
@@ -172,30 +179,20 @@ _Static_assert(offsetof(struct create_state, approval) == 0 &&
                "approval_state_clear() needs the approval first");
 
 /* Parses If-Match and a body of one id field (`who`) plus, for a rejection,
- * an optional `reason`, then runs the transition. */
+ * an optional `reason`, then runs the transition. A cancel may have no body
+ * (its one field is optional). */
 static void transition_run(struct rf_http_req *req, struct transition_state *s,
                            const struct rf_field_spec *specs, size_t n, struct rf_reply *out) {
     struct rf_problem p;
     struct rf_field_val v[2];
     RF_ASSERT(n >= 1 && n <= 2);
     if (!rf_req_if_match(req, &s->if_match_version, &p) ||
-        !rf_req_fields(req, false, specs, n, v, &p)) {
+        !rf_req_fields(req, s->kind == T_CANCEL, specs, n, v, &p)) { /* cancel: all optional */
         rf_reply_problem(out, &p);
         return;
     }
     s->who = v[0].present ? v[0].str : NULL;
-    if (n == 2 && v[1].present) {
-        /* The library bounds the reason in bytes; say so before it refuses. */
-        size_t len = strlen(v[1].str);
-        if (len == 0 || len > RF_REASON_CHARS_MAX) {
-            rf_fields_clear(v, n);
-            rf_problem_set(&p, 400, "invalid_field",
-                           "field 'reason' must be 1-%d bytes of UTF-8", RF_REASON_CHARS_MAX);
-            rf_reply_problem(out, &p);
-            return;
-        }
-        s->reason = v[1].str;
-    }
+    if (n == 2 && v[1].present) s->reason = v[1].str;
     const struct rf_http_op op = {.call = transition_call, .render = render_ok, .state = s,
                                   .result = &s->approval, .clear = approval_state_clear,
                                   .idempotent = true};
@@ -213,7 +210,7 @@ void h_approval_approve(struct rf_http_req *req, struct rf_reply *out) {
 void h_approval_reject(struct rf_http_req *req, struct rf_reply *out) {
     static const struct rf_field_spec spec[] = {
         {"rejected_by", RF_FIELD_ID, true, RF_ID_CHARS_MAX, 0, 0},
-        {"reason", RF_FIELD_STRING, false, RF_REASON_CHARS_MAX, 0, 0}};
+        {"reason", RF_FIELD_STRING, false, RF_REASON_CHARS_MAX, 1, 0}};
     struct transition_state s = {.kind = T_REJECT};
     transition_run(req, &s, spec, 2, out);
 }
@@ -271,15 +268,8 @@ void h_approval_list(struct rf_http_req *req, struct rf_reply *out) {
     struct rf_problem p;
     struct list_state s = {0};
     size_t status;
-    if (!rf_req_page(req, &s.page, &p) ||
-        !rf_query_choice(req->query(req->src, "status"), "status", status_names, STATUS_NAMES,
-                         0, &status, &p)) {
-        rf_reply_problem(out, &p);
-        return;
-    }
-    if (s.page.after && !rf_id_valid(s.page.after)) { /* the cursor is an approval id */
-        rf_problem_set(&p, 400, "invalid_cursor",
-                       "after must be a cursor from a previous page's \"next\"");
+    if (!rf_req_page(req, rf_id_valid, &s.page, &p) || /* the cursor is an approval id */
+        !rf_req_choice(req, "status", status_names, STATUS_NAMES, 0, &status, &p)) {
         rf_reply_problem(out, &p);
         return;
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ids.h"
 #include "base/limits.h"
 #include "http/handlers.h"
 #include "http/request.h"
@@ -178,9 +179,8 @@ void h_entitlement_list(struct rf_http_req *req, struct rf_reply *out) {
     struct rf_problem p;
     struct list_state s = {0};
     size_t filter;
-    if (!rf_req_page(req, &s.page, &p) ||
-        !rf_query_choice(req->query(req->src, "status"), "status", status_names, 4,
-                         RF_ENT_ACTIVE, &filter, &p)) {
+    if (!rf_req_page(req, rf_id_valid, &s.page, &p) || /* the cursor is an entitlement key */
+        !rf_req_choice(req, "status", status_names, 4, RF_ENT_ACTIVE, &filter, &p)) {
         rf_reply_problem(out, &p);
         return;
     }

@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "base/ids.h"
 #include "base/limits.h"
 #include "http/handlers.h"
 #include "http/request.h"
@@ -111,7 +112,7 @@ static void list_clear(void *state) { rf_key_page_clear(&((struct list_state *)s
 void h_key_list(struct rf_http_req *req, struct rf_reply *out) {
     struct rf_problem p;
     struct list_state s = {0};
-    if (!rf_req_page(req, &s.page, &p)) {
+    if (!rf_req_page(req, rf_id_valid, &s.page, &p)) { /* the cursor is a key id */
         rf_reply_problem(out, &p);
         return;
     }

@@ -34,8 +34,9 @@ struct rf_http_ctx {
     atomic_bool draining;       /* shutdown began: new requests get 503 */
 };
 
-/* Header and query lookups: server.c implements them over libmicrohttpd,
- * tests over arrays. Return NULL when absent. Values live for the request. */
+/* Header lookup: server.c implements it over its HTTP library, tests over
+ * arrays. Returns NULL when absent. Values live for the request. Query
+ * values are read from query_raw (rf_req_query in request.h). */
 typedef const char *(*rf_lookup_fn)(void *src, const char *name);
 
 /* One request as a handler sees it. */
@@ -48,8 +49,7 @@ struct rf_http_req {
     size_t body_len;
     const struct rf_match *match; /* route and path parameters */
     rf_lookup_fn header;
-    rf_lookup_fn query;
-    void *src;                  /* passed to header() and query() */
+    void *src;                  /* passed to header() */
     bool authenticated;
     struct rf_key key;          /* the caller, when authenticated */
     const char *bearer;         /* the caller's API key text (never logged) */
@@ -60,11 +60,15 @@ struct rf_http_req {
 struct rf_problem {
     int status;
     const char *code;           /* static string */
+    char param[RF_PROBLEM_PARAM_BYTES]; /* the one field or parameter at fault; "" none */
     char detail[RF_PROBLEM_DETAIL_BYTES];
 };
 
-/* Fills p; the detail is printf-formatted and truncated to fit. */
+/* Fills p (with no param); the detail is printf-formatted and truncated to fit. */
 void rf_problem_set(struct rf_problem *p, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Names the field or parameter at fault (name_len bytes of name): rendered
+ * as the problem's "param" member. */
+void rf_problem_param(struct rf_problem *p, const char *name, size_t name_len);
 
 #endif

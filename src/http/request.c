@@ -8,6 +8,7 @@
 #include "http/request.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +17,7 @@
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/limits.h"
+#include "http/uri.h"
 
 #define IF_MATCH_CHARS_MAX 32  /* W/"9223372036854775807" fits */
 #define LIMIT_DIGITS_MAX 10
@@ -56,13 +58,6 @@ bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **ou
     }
     *out = j;
     return true;
-}
-
-static size_t utf8_chars(const char *s) {
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80) n++;
-    return n;
 }
 
 /* Containers nested at most RF_JSON_DEPTH_MAX deep; `depth` is v's level.
@@ -118,13 +113,16 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
     }
     out->str = json_string_value(v);
     switch (s->type) {
-    case RF_FIELD_STRING:
-        if (utf8_chars(out->str) > s->max_len) {
-            rf_problem_set(p, 400, "invalid_field", "field '%s' is longer than %zu characters",
-                           s->name, s->max_len);
+    case RF_FIELD_STRING: {
+        size_t chars = rf_utf8_chars(out->str); /* SIZE_MAX: not UTF-8 */
+        if (chars > s->max_len || (int64_t)chars < s->min) {
+            rf_problem_set(p, 400, "invalid_field",
+                           "field '%s' must be %lld-%zu characters of UTF-8", s->name,
+                           (long long)s->min, s->max_len);
             return false;
         }
         return true;
+    }
     case RF_FIELD_ID:
         if (!rf_id_valid(out->str)) {
             rf_problem_set(p, 400, "invalid_field",
@@ -146,8 +144,8 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
     case RF_FIELD_TIME:
         if (!rf_time_parse(out->str, &out->num) || out->num <= 0) {
             rf_problem_set(p, 400, "invalid_field",
-                           "field '%s' must be an RFC 3339 time after 1970, such as "
-                           "2026-02-15T10:04:05.123Z",
+                           "field '%s' must be an RFC 3339 time from 1970 to 9999 in UTC, "
+                           "such as 2026-02-15T10:04:05.123Z",
                            s->name);
             return false;
         }
@@ -209,6 +207,7 @@ bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_
         json_object_foreach(o, name, v) {
             if (!spec_known(specs, n, name)) {
                 rf_problem_set(p, 400, "unknown_field", "unknown field '%s'", name);
+                if (strlen(name) < sizeof p->param) rf_problem_param(p, name, strlen(name));
                 return false;
             }
         }
@@ -218,10 +217,12 @@ bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_
         if (!v || json_is_null(v)) {
             if (!specs[i].required) continue;
             rf_problem_set(p, 400, "invalid_field", "field '%s' is required", specs[i].name);
+            rf_problem_param(p, specs[i].name, strlen(specs[i].name));
             rf_fields_clear(vals, n);
             return false;
         }
         if (!field_parse(&specs[i], v, &vals[i], p)) {
+            if (p->status == 400) rf_problem_param(p, specs[i].name, strlen(specs[i].name));
             rf_fields_clear(vals, n);
             return false;
         }
@@ -323,10 +324,64 @@ bool rf_request_id_valid(const char *s) {
     return n >= 1;
 }
 
+/* ---- Media type ------------------------------------------------------------ */
+
+/* s[0..n) with blanks around it dropped, compared case-insensitively. */
+static bool token_is(const char *s, size_t n, const char *want) {
+    while (n > 0 && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    return n == strlen(want) && strncasecmp(s, want, n) == 0;
+}
+
+bool rf_media_type_json(const char *ct) {
+    if (!ct) return false;
+    size_t len = strcspn(ct, ";");
+    if (!token_is(ct, len, "application/json")) return false;
+    /* Parameters: ";name=value" each; a charset must be utf-8 (quoted or not). */
+    for (const char *s = ct + len; *s == ';';) {
+        s++;
+        size_t n = strcspn(s, ";"), name_n = strcspn(s, "=");
+        if (name_n < n && token_is(s, name_n, "charset")) {
+            const char *v = s + name_n + 1;
+            size_t v_n = n - name_n - 1;
+            if (!token_is(v, v_n, "utf-8") && !token_is(v, v_n, "\"utf-8\"")) return false;
+        }
+        s += n;
+    }
+    return true;
+}
+
+bool rf_req_media_type(const struct rf_http_req *req, struct rf_problem *p) {
+    if (req->body_len == 0) return true;
+    if (rf_media_type_json(req->header(req->src, "Content-Type"))) return true;
+    rf_problem_set(p, 415, "unsupported_media_type",
+                   "a request body must be JSON: Content-Type: application/json");
+    rf_problem_param(p, "Content-Type", strlen("Content-Type"));
+    return false;
+}
+
 /* ---- Query ----------------------------------------------------------------- */
 
-bool rf_page_parse(const char *limit, const char *after, struct rf_page *out,
-                   struct rf_problem *p) {
+int rf_req_query(const struct rf_http_req *req, const char *name, char *out, size_t cap) {
+    return rf_uri_query_get(req->query_raw ? req->query_raw : "", name, out, cap);
+}
+
+static bool cursor_problem(struct rf_problem *p) {
+    rf_problem_set(p, 400, "invalid_cursor",
+                   "after must be a cursor from a previous page's \"next\"");
+    rf_problem_param(p, "after", strlen("after"));
+    return false;
+}
+
+static bool limit_problem(struct rf_problem *p) {
+    rf_problem_set(p, 400, "invalid_limit", "limit must be an integer from 1 to %d",
+                   RF_LIST_LIMIT_MAX);
+    rf_problem_param(p, "limit", strlen("limit"));
+    return false;
+}
+
+bool rf_page_parse(const char *limit, const char *after, rf_cursor_valid_fn valid,
+                   struct rf_page *out, struct rf_problem *p) {
     out->limit = RF_LIST_LIMIT_DEFAULT;
     out->after = NULL;
     if (limit) {
@@ -337,26 +392,26 @@ bool rf_page_parse(const char *limit, const char *after, struct rf_page *out,
             ok = limit[i] >= '0' && limit[i] <= '9';
             v = v * 10 + (limit[i] - '0');
         }
-        if (!ok || v < 1 || v > RF_LIST_LIMIT_MAX) {
-            rf_problem_set(p, 400, "invalid_limit", "limit must be an integer from 1 to %d",
-                           RF_LIST_LIMIT_MAX);
-            return false;
-        }
+        if (!ok || v < 1 || v > RF_LIST_LIMIT_MAX) return limit_problem(p);
         out->limit = (int)v;
     }
     if (after) {
-        if (!rf_printable_valid(after, RF_CURSOR_BYTES - 1)) {
-            rf_problem_set(p, 400, "invalid_cursor",
-                           "after must be a cursor from a previous page's \"next\"");
-            return false;
-        }
+        if (!rf_printable_valid(after, RF_CURSOR_BYTES - 1) || (valid && !valid(after)))
+            return cursor_problem(p);
         out->after = after;
     }
     return true;
 }
 
-bool rf_req_page(const struct rf_http_req *req, struct rf_page *out, struct rf_problem *p) {
-    return rf_page_parse(req->query(req->src, "limit"), req->query(req->src, "after"), out, p);
+bool rf_req_page(const struct rf_http_req *req, rf_cursor_valid_fn valid, struct rf_page *out,
+                 struct rf_problem *p) {
+    char limit[LIMIT_DIGITS_MAX + 2];
+    int has_limit = rf_req_query(req, "limit", limit, sizeof limit);
+    if (has_limit < 0) return limit_problem(p);
+    int has_after = rf_req_query(req, "after", out->after_buf, sizeof out->after_buf);
+    if (has_after < 0) return cursor_problem(p);
+    return rf_page_parse(has_limit ? limit : NULL, has_after ? out->after_buf : NULL, valid, out,
+                         p);
 }
 
 bool rf_query_choice(const char *value, const char *param, const char *const *names, size_t n,
@@ -376,7 +431,16 @@ bool rf_query_choice(const char *value, const char *param, const char *const *na
         snprintf(list + used, sizeof list - used, "%s%s", i ? "|" : "", names[i]);
     }
     rf_problem_set(p, 400, "invalid_query_param", "%s must be one of %s", param, list);
+    rf_problem_param(p, param, strlen(param));
     return false;
+}
+
+bool rf_req_choice(const struct rf_http_req *req, const char *param, const char *const *names,
+                   size_t n, size_t dflt, size_t *out, struct rf_problem *p) {
+    char value[RF_QUERY_CHOICE_BYTES];
+    int has = rf_req_query(req, param, value, sizeof value);
+    if (has < 0) value[0] = '\0'; /* malformed: matches no name */
+    return rf_query_choice(has ? value : NULL, param, names, n, dflt, out, p);
 }
 
 void rf_http_req_clear(struct rf_http_req *req) {

@@ -8,7 +8,9 @@
  * Codes: malformed_json, invalid_request (body not an object or missing),
  * unknown_field, invalid_field (wrong type, bad value, missing required),
  * invalid_idempotency_key, invalid_if_match, invalid_limit, invalid_cursor,
- * invalid_query_param. (routes.c adds invalid_path_param.)
+ * invalid_query_param, and 415 unsupported_media_type. The problem names
+ * the field or parameter at fault in its param member. (routes.c adds
+ * invalid_path_param.)
  */
 #ifndef RF_HTTP_REQUEST_H
 #define RF_HTTP_REQUEST_H
@@ -24,9 +26,9 @@
 /* ---- JSON body ----------------------------------------------------------- */
 
 enum rf_field_type {
-    RF_FIELD_STRING, /* max_len: characters (UTF-8 code points) */
+    RF_FIELD_STRING, /* min..max_len characters (UTF-8 code points; min 0 = none) */
     RF_FIELD_ID,     /* rf_id_valid */
-    RF_FIELD_TIME,   /* RFC 3339 -> num (ms since epoch, > 0) */
+    RF_FIELD_TIME,   /* RFC 3339, any offset -> num (UTC ms since epoch, 1970..9999) */
     RF_FIELD_OBJECT, /* depth <= RF_JSON_DEPTH_MAX; max_len: compact sorted bytes */
     RF_FIELD_BOOL,
     RF_FIELD_INT,    /* min..max */
@@ -38,7 +40,7 @@ struct rf_field_spec {
     enum rf_field_type type;
     bool required;       /* a null or absent optional field is "not present" */
     size_t max_len;
-    int64_t min, max;
+    int64_t min, max;    /* INT: the range; STRING: min is the least characters */
 };
 
 struct rf_field_val {
@@ -76,21 +78,46 @@ const char *rf_bearer_token(const char *authorization);
 /* 1-64 chars of [A-Za-z0-9-]. */
 bool rf_request_id_valid(const char *s);
 
+/* ---- Media type ------------------------------------------------------------ */
+
+/* application/json, case-insensitive, with optional parameters (a charset,
+ * when given, must be utf-8). */
+bool rf_media_type_json(const char *content_type);
+/* A non-empty body must come with a JSON Content-Type; otherwise 415
+ * unsupported_media_type. An empty body needs none. */
+bool rf_req_media_type(const struct rf_http_req *req, struct rf_problem *p);
+
 /* ---- Query ----------------------------------------------------------------- */
+
+/* ?name= from req->query_raw, percent-decoded into out[cap]: 1 present,
+ * 0 absent, -1 malformed (a bad escape, a control character, or longer
+ * than cap - 1 bytes). */
+int rf_req_query(const struct rf_http_req *req, const char *name, char *out, size_t cap);
 
 struct rf_page {
     int limit;           /* 1..RF_LIST_LIMIT_MAX */
-    const char *after;   /* NULL: from the start */
+    const char *after;   /* NULL: from the start; rf_req_page points it at after_buf */
+    char after_buf[RF_CURSOR_BYTES];
 };
 
+/* Whether a cursor has the form the list hands out in "next". */
+typedef bool (*rf_cursor_valid_fn)(const char *cursor);
+
 /* ?limit= (default RF_LIST_LIMIT_DEFAULT) and ?after= (a cursor of at most
- * RF_CURSOR_BYTES - 1 printable chars). NULL means absent. */
-bool rf_page_parse(const char *limit, const char *after, struct rf_page *out,
-                   struct rf_problem *p);
-bool rf_req_page(const struct rf_http_req *req, struct rf_page *out, struct rf_problem *p);
+ * RF_CURSOR_BYTES - 1 printable chars that `valid` accepts; valid NULL:
+ * any such). NULL means absent. 400 invalid_limit / invalid_cursor. */
+bool rf_page_parse(const char *limit, const char *after, rf_cursor_valid_fn valid,
+                   struct rf_page *out, struct rf_problem *p);
+/* The same over req->query_raw; a malformed limit or after value is
+ * invalid_limit or invalid_cursor too. */
+bool rf_req_page(const struct rf_http_req *req, rf_cursor_valid_fn valid, struct rf_page *out,
+                 struct rf_problem *p);
 /* ?param= must be one of names (absent: dflt); *out gets its index. */
 bool rf_query_choice(const char *value, const char *param, const char *const *names, size_t n,
                      size_t dflt, size_t *out, struct rf_problem *p);
+/* The same over req->query_raw (a malformed value is not one of names). */
+bool rf_req_choice(const struct rf_http_req *req, const char *param, const char *const *names,
+                   size_t n, size_t dflt, size_t *out, struct rf_problem *p);
 
 /* Frees what parsing attached to req (req->json). */
 void rf_http_req_clear(struct rf_http_req *req);

@@ -16,6 +16,7 @@
 #include "base/limits.h"
 #include "http/buf.h"
 #include "http/request.h"
+#include "http/routes.h"
 
 /* ---- The rf_err table --------------------------------------------------- */
 
@@ -117,6 +118,7 @@ static const char *status_title(int status) {
     case 409: return "Conflict";
     case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -136,6 +138,7 @@ void rf_problem_set(struct rf_problem *p, int status, const char *code, const ch
     RF_ASSERT(status >= 400 && status <= 599 && code);
     p->status = status;
     p->code = code;
+    p->param[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p->detail, sizeof p->detail, fmt, ap);
@@ -144,6 +147,12 @@ void rf_problem_set(struct rf_problem *p, int status, const char *code, const ch
      * UTF-8 sequence can never make the problem body invalid JSON. */
     for (char *c = p->detail; *c; c++)
         if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
+}
+
+void rf_problem_param(struct rf_problem *p, const char *name, size_t name_len) {
+    RF_ASSERT(name && name_len < sizeof p->param); /* names come from specs and patterns */
+    memcpy(p->param, name, name_len);
+    p->param[name_len] = '\0';
 }
 
 void rf_reply_header(struct rf_reply *out, const char *name, const char *fmt, ...) {
@@ -219,13 +228,9 @@ static void reply_problem_ext(struct rf_reply *out, int status, const char *titl
     rf_reply_text(out, status, RF_CT_PROBLEM, text, strlen(text));
 }
 
-static void reply_problem(struct rf_reply *out, int status, const char *title, const char *code,
-                          const char *detail) {
-    reply_problem_ext(out, status, title, code, detail, NULL);
-}
-
 void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p) {
-    reply_problem(out, p->status, status_title(p->status), p->code, p->detail);
+    json_t *extra = p->param[0] ? json_pack("{s:s}", "param", p->param) : NULL;
+    reply_problem_ext(out, p->status, status_title(p->status), p->code, p->detail, extra);
 }
 
 void rf_reply_error_ext(struct rf_reply *out, rf_err err, const char *detail, json_t *extra) {
@@ -324,7 +329,9 @@ void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf
             idem.render = op->render;
             idem.render_ctx = op->state;
             idem.seal_secret = op->seal ? req->bearer : NULL;
-            rf_idem_hash(&idem, req->method, req->path, req->body, req->body_len);
+            char path[RF_HTTP_PATH_BYTES_MAX + 1];
+            rf_route_path(req, path, sizeof path);
+            rf_idem_hash(&idem, req->method, path, req->body, req->body_len);
             use = &idem;
         }
     }

@@ -3,9 +3,12 @@
  * takes before its handler: authentication, the role check, path parameter
  * validation. Handlers therefore start with a known caller and valid ids.
  *
- * Path parameter errors answer 400 with code `invalid_path_param` (a code of
- * its own, not `invalid_request`, so clients can tell a bad URL from a bad
- * body); the detail names the parameter.
+ * Routing is on the raw path; each parameter is then percent-decoded by
+ * itself (http/uri.h). Path parameter errors answer 400 with code
+ * `invalid_path_param` (a code of its own, not `invalid_request`, so clients
+ * can tell a bad URL from a bad body); the detail names the parameter. A
+ * request body must be JSON (415 otherwise), checked here once for every
+ * route.
  */
 #include "http/routes.h"
 
@@ -17,6 +20,7 @@
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
+#include "http/uri.h"
 
 #define ADMIN RF_ROLE_ADMIN
 #define SERVICE RF_ROLE_SERVICE
@@ -79,8 +83,10 @@ const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 _Static_assert(sizeof rf_routes / sizeof rf_routes[0] <= RF_HTTP_ROUTES_MAX,
                "route table exceeds RF_HTTP_ROUTES_MAX");
 
-/* Compares a pattern with a path segment by segment, filling m->params.
- * Each turn consumes a '/' of the pattern, so the loop is bounded by it. */
+/* Compares a pattern with a raw path segment by segment, filling m->params.
+ * Literal segments match raw text; a parameter segment is percent-decoded on
+ * its own, so "%2F" never splits it and "%00" never cuts it short. Each turn
+ * consumes a '/' of the pattern, so the loop is bounded by it. */
 static bool pattern_match(const char *pattern, const char *path, struct rf_match *m) {
     const char *p = pattern, *q = path;
     int n = 0;
@@ -95,13 +101,10 @@ static bool pattern_match(const char *pattern, const char *path, struct rf_match
             struct rf_path_param *pp = &m->params[n++];
             pp->name = p + 1;
             pp->name_len = plen - 2;
-            pp->valid = false;
-            pp->value[0] = '\0';
-            if (qlen <= RF_ID_CHARS_MAX) {
-                memcpy(pp->value, q, qlen);
-                pp->value[qlen] = '\0';
-                pp->valid = rf_id_valid(pp->value);
-            }
+            pp->valid = rf_uri_decode(q, qlen, true, pp->value, sizeof pp->value, NULL) ==
+                            RF_URI_OK &&
+                        rf_id_valid(pp->value);
+            if (!pp->valid) pp->value[0] = '\0';
         } else if (plen != qlen || memcmp(p, q, plen) != 0) {
             return false;
         }
@@ -140,6 +143,35 @@ void rf_route_match(const char *method, const char *path, bool test_hooks, struc
     }
     m->n_params = 0;
     if (m->allow[0]) m->kind = RF_MATCH_NO_METHOD;
+}
+
+void rf_route_path(const struct rf_http_req *req, char *out, size_t cap) {
+    RF_ASSERT(cap > RF_HTTP_PATH_BYTES_MAX);
+    const struct rf_match *m = req->match;
+    bool canonical = m && m->kind == RF_MATCH_OK;
+    for (int i = 0; canonical && i < m->n_params; i++) canonical = m->params[i].valid;
+    if (!canonical) {
+        snprintf(out, cap, "%s", req->path ? req->path : "");
+        return;
+    }
+    /* A decoded value is never longer than its raw segment, so the result
+     * fits wherever the raw path (at most RF_HTTP_PATH_BYTES_MAX) did. */
+    size_t used = 0;
+    int idx = 0;
+    for (const char *p = m->route->pattern; *p;) {
+        size_t n = *p == '{' ? strlen(m->params[idx].value) : strcspn(p, "{");
+        const char *piece = *p == '{' ? m->params[idx].value : p;
+        RF_ASSERT(used + n < cap);
+        memcpy(out + used, piece, n);
+        used += n;
+        if (*p == '{') {
+            p = strchr(p, '}') + 1;
+            idx++;
+        } else {
+            p += n;
+        }
+    }
+    out[used] = '\0';
 }
 
 const char *rf_path_param(const struct rf_http_req *req, const char *name) {
@@ -198,8 +230,16 @@ void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
         if (m->params[i].valid) continue;
         struct rf_problem p;
         rf_problem_set(&p, 400, "invalid_path_param",
-                       "path parameter '%.*s' must be 1-%d characters of [A-Za-z0-9._:-]",
+                       "path parameter '%.*s' must be an id: 1-%d characters of "
+                       "[A-Za-z0-9._:-], not '.' or '..', and a segment may not decode to NUL, "
+                       "'/' or another control character",
                        (int)m->params[i].name_len, m->params[i].name, RF_ID_CHARS_MAX);
+        rf_problem_param(&p, m->params[i].name, m->params[i].name_len);
+        rf_reply_problem(out, &p);
+        return;
+    }
+    struct rf_problem p;
+    if (!rf_req_media_type(req, &p)) {
         rf_reply_problem(out, &p);
         return;
     }

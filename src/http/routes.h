@@ -5,9 +5,12 @@
  * server cannot disagree.
  *
  * Patterns are literal segments and {name} parameters:
- * "/v1/users/{user_id}/entitlements/{key}". Every parameter must be a valid
- * id (rf_id_valid); otherwise the request gets 400 `invalid_path_param`
- * naming it (after authentication, so anonymous callers learn nothing).
+ * "/v1/users/{user_id}/entitlements/{key}", matched against the RAW path:
+ * literal segments compare raw text, and each parameter segment is then
+ * percent-decoded by itself. Every decoded parameter must be a valid id
+ * (rf_id_valid); a bad escape, or one decoding to NUL, '/' or another control
+ * character, or an invalid id gets 400 `invalid_path_param` naming it (after
+ * authentication, so anonymous callers learn nothing).
  */
 #ifndef RF_HTTP_ROUTES_H
 #define RF_HTTP_ROUTES_H
@@ -44,8 +47,8 @@ enum rf_match_kind {
 struct rf_path_param {
     const char *name;    /* points into the pattern; name_len chars */
     size_t name_len;
-    bool valid;          /* rf_id_valid(value) */
-    char value[RF_ID_BYTES];
+    bool valid;          /* decoded cleanly and rf_id_valid(value) */
+    char value[RF_ID_BYTES]; /* percent-decoded; "" unless valid */
 };
 
 struct rf_match {
@@ -57,13 +60,21 @@ struct rf_match {
     char allow[RF_HTTP_ALLOW_BYTES]; /* RF_MATCH_NO_METHOD: "GET, PUT" */
 };
 
-/* Matches method and path (without query) against the table. Hidden routes
+/* Matches method and raw path (without query) against the table. Hidden routes
  * take part only when test_hooks is set. */
 void rf_route_match(const char *method, const char *path, bool test_hooks, struct rf_match *m);
 
 /* Authenticates (when the route needs a key), checks the role, validates
- * the path parameters and runs the handler. req->match must be RF_MATCH_OK. */
+ * the path parameters and the body's media type, and runs the handler. req->match must be RF_MATCH_OK. */
 void rf_route_serve(struct rf_http_req *req, struct rf_reply *out);
+
+/* The matched path spelled canonically: the route's pattern with each
+ * parameter's decoded value ("/v1/accounts/a%3Ab/credits" ->
+ * "/v1/accounts/a:b/credits"), into out[cap] (cap >= RF_HTTP_PATH_BYTES_MAX
+ * + 1). An Idempotency-Key record is bound to it, so two spellings of one
+ * path are one request and a path can only name the resource it routes to.
+ * Without a match (or with an invalid parameter), the raw path. */
+void rf_route_path(const struct rf_http_req *req, char *out, size_t cap);
 
 /* The value of a path parameter of the matched route; asserts it exists. */
 const char *rf_path_param(const struct rf_http_req *req, const char *name);

@@ -52,6 +52,7 @@ struct conn_req {
     struct rf_http_req req;
     struct rf_match match;
     char request_id[RF_REQUEST_ID_CHARS_MAX + 1];
+    char *query_raw;            /* rebuilt from libmicrohttpd's (raw) arguments */
     char *body;
     size_t body_len, body_cap, body_limit;
     size_t discarded;           /* bytes dropped (past the limit, or unwanted) */
@@ -118,8 +119,30 @@ static const char *mhd_header(void *src, const char *name) {
     return MHD_lookup_connection_value(src, MHD_HEADER_KIND, name);
 }
 
-static const char *mhd_query(void *src, const char *name) {
-    return MHD_lookup_connection_value(src, MHD_GET_ARGUMENT_KIND, name);
+/* Leaves the URL and query arguments as sent: routing works on the raw path
+ * and decodes each piece itself (http/uri.h). */
+static size_t mhd_unescape_none(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    return strlen(s);
+}
+
+/* Appends "&key=value" to the raw query; libmicrohttpd has turned '+' into
+ * ' ' (a space cannot come raw from the wire), so it is turned back. */
+static enum MHD_Result query_add(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value) {
+    (void)kind;
+    struct conn_req *cr = cls;
+    size_t used = cr->query_raw ? strlen(cr->query_raw) : 0;
+    size_t need = used + strlen(key) + (value ? strlen(value) + 1 : 0) + 2;
+    char *q = realloc(cr->query_raw, need);
+    if (!q) return MHD_NO;
+    snprintf(q + used, need - used, "%s%s%s%s", used ? "&" : "", key, value ? "=" : "",
+             value ? value : "");
+    for (char *c = q + used; *c; c++)
+        if (*c == ' ') *c = '+';
+    cr->query_raw = q;
+    return MHD_YES;
 }
 
 static void request_id_init(struct conn_req *cr) {
@@ -148,9 +171,10 @@ static struct conn_req *req_begin(struct rf_http_server *srv, struct MHD_Connect
     cr->start_us = rf_mono_us();
     request_id_init(cr);
     rf_route_match(method, url, srv->ctx.test_hooks, &cr->match);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_add, cr);
     cr->req = (struct rf_http_req){.ctx = &srv->ctx, .method = method, .path = url,
-                                   .match = &cr->match, .header = mhd_header,
-                                   .query = mhd_query, .src = conn};
+                                   .query_raw = cr->query_raw ? cr->query_raw : "",
+                                   .match = &cr->match, .header = mhd_header, .src = conn};
     cr->body_limit = srv->ctx.body_max_bytes;
     if (cr->match.kind == RF_MATCH_OK && cr->match.route->body_max)
         cr->body_limit = cr->match.route->body_max;
@@ -295,6 +319,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     rf_http_req_clear(&cr->req);
     rf_reply_clear(&cr->pending);
     free(cr->body);
+    free(cr->query_raw);
     free(cr);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->inflight, 1);
@@ -369,6 +394,7 @@ struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err
         (unsigned)RF_HTTP_CONNS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RF_HTTP_TIMEOUT_S,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)RF_HTTP_THREAD_STACK_BYTES,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RF_HTTP_CONN_MEMORY_BYTES,
+        MHD_OPTION_UNESCAPE_CALLBACK, mhd_unescape_none, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, err_cap, "cannot listen on %s:%d (address in use or not permitted?)",

@@ -140,7 +140,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(posted(to), 10);
     assert_int_equal(rf_approval_reject(g_db, a.id, "carol", "late", 0, &b, NULL),
                      RF_ERR_INVALID_STATE);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", 0, &b, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", NULL, 0, &b, NULL), RF_ERR_INVALID_STATE);
     rf_approval_clear(&a);
     /* expired: reads as expired, refuses approval */
     struct rf_approval_req past = {
@@ -158,8 +158,8 @@ static void test_failure_expiry_if_match_self(void **state) {
     rf_approval_clear(&a);
     /* cancel by the requester only */
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c\",\"key\":\"pro\"}", 0, &a);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "bob", 0, &b, NULL), RF_ERR_NOT_REQUESTER);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "bob", NULL, 0, &b, NULL), RF_ERR_NOT_REQUESTER);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", NULL, 0, &b, NULL), RF_OK);
     assert_string_equal(b.status, "cancelled");
     rf_approval_clear(&b);
     rf_approval_clear(&a);
@@ -170,7 +170,27 @@ static void test_failure_expiry_if_match_self(void **state) {
     rf_approval_clear(&b);
     rf_approval_clear(&a);
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c2\",\"key\":\"pro\"}", 0, &a);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, NULL, 0, &b, NULL), RF_OK);
+    assert_string_equal(b.status, "cancelled");
+    rf_approval_clear(&b);
+    /* an approval without a recorded key: no key may cancel it, a trusted caller may */
+    assert_string_equal(a.requested_key, "");
+    rf_approval_clear(&a);
+    create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c3\",\"key\":\"pro\"}", 0, &a);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, "key-a", 0, &b, NULL),
+                     RF_ERR_NOT_REQUESTER);
+    rf_approval_clear(&a);
+    /* the key that created it cancels; another key may not, even with the label */
+    struct rf_approval_req keyed = {
+        .action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-c4\",\"key\":\"pro\"}",
+        .requested_by = "alice", .requested_key = "key-a"};
+    assert_int_equal(rf_approval_create(g_db, &keyed, &a, NULL, NULL, 0), RF_OK);
+    assert_string_equal(a.requested_key, "key-a");
+    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", "key-b", 0, &b, NULL),
+                     RF_ERR_NOT_REQUESTER);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, "key-b", 0, &b, NULL),
+                     RF_ERR_NOT_REQUESTER);
+    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, "key-a", 0, &b, NULL), RF_OK);
     assert_string_equal(b.status, "cancelled");
     rf_approval_clear(&b);
     rf_approval_clear(&a);

@@ -19,8 +19,9 @@
  *    (even with the same Idempotency-Key) succeeds after a credit;
  *  - approve racing with expiry (expires_at a few ms ahead): either 200 and
  *    the action ran, or 409 approval_expired and it did not; GET agrees;
- *  - cancel by a non-requester: 403 not_requester; by the requester: 200,
- *    and nothing can happen after;
+ *  - cancel by a non-requester (another label, or another API key even with
+ *    the requester's label): 403 not_requester; by the creating key: 200,
+ *    and nothing can happen after; an admin key may cancel any approval;
  *  - every action type (transfer, entitlement_grant, payout) executes on
  *    approval and its result names what it made;
  *  - bad actions (unknown type, unknown member, negative or zero amounts, ...)
@@ -169,10 +170,11 @@ static json_t *check_approval(const struct rf_t_resp *r)
     if (!ct || strncmp(ct, "application/json", 16) != 0)
         fail_msg("approval Content-Type is %s: %s", ct ? ct : "absent", body);
     json_t *j = rf_resp_json(r);
-    if (!json_is_object(j) || json_object_size(j) != 19)
-        fail_msg("approval is not an object of 19 members: %s", body);
+    if (!json_is_object(j) || json_object_size(j) != 20)
+        fail_msg("approval is not an object of 20 members: %s", body);
     static const char *const members[] = {
-        "id", "status", "action", "action_type", "requested_by", "require_distinct_approver",
+        "id", "status", "action", "action_type", "requested_by", "requested_key_id",
+        "require_distinct_approver",
         "metadata", "expires_at", "approved_by", "approved_at", "executed_at", "result",
         "rejected_by", "rejected_at", "rejection_reason", "cancelled_at", "created_at",
         "updated_at", "version"};
@@ -598,6 +600,24 @@ static void test_cancel(void **state)
     RF_ASSERT_PROBLEM(&r, 403, "not_requester");
     rf_resp_free(&r);
     expect_status(id, "pending", 1);
+    /* Who acted is the API key: another service key may not cancel, with or
+     * without the requester's label (before, any key could, without one). */
+    char other_name[64], other_id[RF_ID_BYTES], other[256], path[256];
+    RID(other_name, "other-service");
+    key_create_http(&g_env, "service", other_name, other_id, sizeof other_id, other, sizeof other);
+    snprintf(path, sizeof path, "/v1/approvals/%s/cancel", id);
+    const char *other_bodies[] = {NULL, "{}", "{\"cancelled_by\": \"carol\"}"};
+    for (int i = 0; i < 3; i++) {
+        req("POST", path, other, other_bodies[i], NULL, &r);
+        RF_ASSERT_PROBLEM(&r, 403, "not_requester");
+        rf_resp_free(&r);
+    }
+    expect_status(id, "pending", 1);
+    json_t *got = approval_get(id, NULL, 0);
+    const char *requested_key = rf_t_json_str(got, "requested_key_id");
+    if (!*requested_key || strcmp(requested_key, other_id) == 0)
+        fail_msg("requested_key_id is \"%s\", expected the creating key's id", requested_key);
+    json_decref(got);
     const char *right[] = {"If-Match: \"1\"", NULL};
     decide(id, "cancel", "{\"cancelled_by\": \"carol\"}", right, &r);
     RF_ASSERT_STATUS(&r, 200);
@@ -616,6 +636,14 @@ static void test_cancel(void **state)
     rf_resp_free(&r);
     expect_status(id, "cancelled", 2);
     assert_int_equal(env_balance(&g_env, to).posted, 0);
+
+    /* An admin key may cancel any approval, with no label. */
+    json_decref(create_approval(action, "carol", "", id, sizeof id));
+    snprintf(path, sizeof path, "/v1/approvals/%s/cancel", id);
+    req("POST", path, g_env.admin, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    rf_resp_free(&r);
+    expect_status(id, "cancelled", 2);
 }
 
 /* ---- every action type ---------------------------------------------------------------------- */
@@ -881,8 +909,8 @@ static void test_bad_input(void **state)
     memset(long_reason, 'r', 513);
     long_reason[513] = '\0';
     wide_reason[0] = '\0';
-    for (int i = 0; i < 300; i++)
-        strcat(wide_reason, "\xc3\xa9"); /* 300 characters, 600 bytes */
+    for (int i = 0; i < 513; i++)
+        strcat(wide_reason, "\xc3\xa9"); /* 513 characters, 1026 bytes (limits count characters) */
     char lr_body[1200], wr_body[1200];
     snprintf(lr_body, sizeof lr_body, "{\"rejected_by\": \"b\", \"reason\": \"%s\"}", long_reason);
     snprintf(wr_body, sizeof wr_body, "{\"rejected_by\": \"b\", \"reason\": \"%s\"}", wide_reason);
@@ -898,7 +926,7 @@ static void test_bad_input(void **state)
         {"reject empty reason", "reject", "{\"rejected_by\": \"b\", \"reason\": \"\"}",
          "invalid_field"},
         {"reject 513-char reason", "reject", lr_body, "invalid_field"},
-        {"reject 600-byte reason", "reject", wr_body, "invalid_field"},
+        {"reject 513-char 2-byte reason", "reject", wr_body, "invalid_field"},
         {"reject without rejected_by", "reject", "{\"reason\": \"no\"}", "invalid_field"},
         {"cancel approved_by instead", "cancel", "{\"approved_by\": \"anchor\"}",
          "unknown_field"},

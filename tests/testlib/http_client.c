@@ -414,6 +414,10 @@ int rf_http(int port, const char *method, const char *path, const char *const *h
         goto toolong;
     bool has_ct = false, has_cl = false;
     for (int i = 0; headers && headers[i]; i++) {
+        if (strcasecmp(headers[i], "Content-Type") == 0) {
+            has_ct = true; /* the bare name: send no Content-Type at all */
+            continue;
+        }
         if (strncasecmp(headers[i], "Content-Type:", 13) == 0)
             has_ct = true;
         if (strncasecmp(headers[i], "Content-Length:", 15) == 0)

@@ -50,8 +50,10 @@ struct rf_t_resp {
 };
 
 /* One request. `headers` is a NULL-terminated list of "Name: value" strings
- * (may be NULL). body may be NULL (then Content-Length: 0 is sent for
- * PUT/POST/PATCH/DELETE, nothing for GET/HEAD). Returns 0 when a complete
+ * (may be NULL). A body goes with "Content-Type: application/json" unless
+ * the headers give one; the bare entry "Content-Type" (no colon) sends none.
+ * body may be NULL (then Content-Length: 0 is sent for PUT/POST/PATCH/DELETE,
+ * nothing for GET/HEAD). Returns 0 when a complete
  * response was read, -1 otherwise (out->err and out->errmsg say why). */
 int rf_http(int port, const char *method, const char *path, const char *const *headers,
             const void *body, size_t body_len, struct rf_t_resp *out);

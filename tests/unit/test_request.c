@@ -1,8 +1,10 @@
 /*
  * test_request.c - the HTTP layer's pure parts without a server: the JSON
  * body and field-spec validator, If-Match, Idempotency-Key, pagination,
- * query choices, bearer tokens, request ids, route matching with path
- * parameter validation, the rf_err -> status table and --listen parsing.
+ * query choices (decoded from the raw query), bearer tokens, request ids,
+ * the JSON media type, UTF-8 lengths in characters, RFC 3339 times, route
+ * matching on the raw path with path parameter decoding and validation, the
+ * rf_err -> status table and --listen parsing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "base/clock.h"
 #include "base/ids.h"
 #include "base/limits.h"
 #include "http/request.h"
@@ -100,6 +103,8 @@ static void test_fields_rejected(void **state) {
     assert_string_equal(check("{\"x\":1}", v), "unknown_field");
     assert_string_equal(check("{\"s\":1}", v), "invalid_field");
     assert_string_equal(check("{\"s\":\"abcde\"}", v), "invalid_field");
+    assert_string_equal(check("{\"s\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\"}", v),
+                        "invalid_field"); /* 5 characters */
     assert_string_equal(check("{\"id\":\"a b\"}", v), "invalid_field");
     assert_string_equal(check("{\"id\":\"\"}", v), "invalid_field");
     assert_string_equal(check("{\"t\":\"2026-02-30T00:00:00Z\"}", v), "invalid_field");
@@ -222,29 +227,29 @@ static void test_pagination(void **state) {
     (void)state;
     struct rf_problem p;
     struct rf_page pg;
-    assert_true(rf_page_parse(NULL, NULL, &pg, &p));
+    assert_true(rf_page_parse(NULL, NULL, NULL, &pg, &p));
     assert_int_equal(pg.limit, RF_LIST_LIMIT_DEFAULT);
     assert_null(pg.after);
-    assert_true(rf_page_parse("1", "c1", &pg, &p));
+    assert_true(rf_page_parse("1", "c1", NULL, &pg, &p));
     assert_int_equal(pg.limit, 1);
     assert_string_equal(pg.after, "c1");
-    assert_true(rf_page_parse("500", NULL, &pg, &p));
+    assert_true(rf_page_parse("500", NULL, NULL, &pg, &p));
     assert_int_equal(pg.limit, 500);
     const char *bad_limits[] = {"0", "501", "-1", "", "abc", "1.5", "99999999999", " 5"};
     for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
-        assert_false(rf_page_parse(bad_limits[i], NULL, &pg, &p));
+        assert_false(rf_page_parse(bad_limits[i], NULL, NULL, &pg, &p));
         assert_string_equal(p.code, "invalid_limit");
     }
     char cursor[RF_CURSOR_BYTES + 1];
     memset(cursor, 'c', sizeof cursor);
     cursor[RF_CURSOR_BYTES - 1] = '\0';
-    assert_true(rf_page_parse(NULL, cursor, &pg, &p));
+    assert_true(rf_page_parse(NULL, cursor, NULL, &pg, &p));
     cursor[RF_CURSOR_BYTES - 1] = 'c';
     cursor[RF_CURSOR_BYTES] = '\0';
-    assert_false(rf_page_parse(NULL, cursor, &pg, &p));
+    assert_false(rf_page_parse(NULL, cursor, NULL, &pg, &p));
     assert_string_equal(p.code, "invalid_cursor");
-    assert_false(rf_page_parse(NULL, "", &pg, &p));
-    assert_false(rf_page_parse(NULL, "a\nb", &pg, &p));
+    assert_false(rf_page_parse(NULL, "", NULL, &pg, &p));
+    assert_false(rf_page_parse(NULL, "a\nb", NULL, &pg, &p));
     assert_string_equal(p.code, "invalid_cursor");
 }
 
@@ -262,6 +267,142 @@ static void test_query_choice(void **state) {
     assert_non_null(strstr(p.detail, "status"));
 }
 
+
+/* A request with only a raw query, as the server builds it. */
+static struct rf_http_req query_req(const char *query_raw) {
+    return (struct rf_http_req){.query_raw = query_raw};
+}
+
+static void test_query_decoded(void **state) {
+    (void)state;
+    struct rf_problem p;
+    struct rf_page pg;
+    struct rf_http_req req = query_req("limit=%35&after=c%31");
+    assert_true(rf_req_page(&req, NULL, &pg, &p));
+    assert_int_equal(pg.limit, 5);
+    assert_string_equal(pg.after, "c1");
+    req = query_req("x=1");
+    assert_true(rf_req_page(&req, NULL, &pg, &p));
+    assert_int_equal(pg.limit, RF_LIST_LIMIT_DEFAULT);
+    assert_null(pg.after);
+    /* malformed values: the parameter's own code, and the problem names it */
+    static const struct { const char *q, *code, *param; } bad[] = {
+        {"after=%zz", "invalid_cursor", "after"},    {"after=a%00b", "invalid_cursor", "after"},
+        {"after=a%0Ab", "invalid_cursor", "after"},  {"after=%", "invalid_cursor", "after"},
+        {"after=a%24b", "invalid_cursor", "after"},  /* "a$b" is not an id */
+        {"limit=%zz", "invalid_limit", "limit"},     {"limit=5%00", "invalid_limit", "limit"},
+        {"limit=%35%30%31", "invalid_limit", "limit"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        req = query_req(bad[i].q);
+        memset(&p, 0, sizeof p);
+        assert_false(rf_req_page(&req, rf_id_valid, &pg, &p));
+        assert_int_equal(p.status, 400);
+        assert_string_equal(p.code, bad[i].code);
+        assert_string_equal(p.param, bad[i].param);
+    }
+    static const char *const names[] = {"active", "all"};
+    size_t i = 9;
+    req = query_req("status=%61ll");
+    assert_true(rf_req_choice(&req, "status", names, 2, 0, &i, &p));
+    assert_int_equal(i, 1);
+    const char *bad_status[] = {"status=%zz", "status=all%00", "status=", "status=al%6"};
+    for (size_t k = 0; k < sizeof bad_status / sizeof bad_status[0]; k++) {
+        req = query_req(bad_status[k]);
+        assert_false(rf_req_choice(&req, "status", names, 2, 0, &i, &p));
+        assert_string_equal(p.code, "invalid_query_param");
+        assert_string_equal(p.param, "status");
+    }
+}
+
+static void test_media_type(void **state) {
+    (void)state;
+    const char *good[] = {"application/json", "Application/JSON", "application/json; charset=utf-8",
+                          "application/json;charset=UTF-8", " application/json ",
+                          "application/json; charset=\"utf-8\"", "application/json; v=1"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(rf_media_type_json(good[i]));
+    const char *bad[] = {NULL, "", "text/plain", "application/jsonx", "application/json-patch+json",
+                         "application/x-www-form-urlencoded", "application/json; charset=latin1",
+                         "text/json", "multipart/form-data; boundary=x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(rf_media_type_json(bad[i]));
+}
+
+static void test_utf8_chars(void **state) {
+    (void)state;
+    assert_int_equal(rf_utf8_chars(""), 0);
+    assert_int_equal(rf_utf8_chars("abc"), 3);
+    assert_int_equal(rf_utf8_chars("h\xc3\xa9"), 2);          /* 2-byte */
+    assert_int_equal(rf_utf8_chars("\xe2\x82\xac\xe2\x82\xac"), 2); /* 3-byte */
+    assert_int_equal(rf_utf8_chars("\xf0\x9f\x98\x80"), 1);     /* 4-byte */
+    const char *bad[] = {"\x80", "\xc3", "a\xc3(", "\xc0\xaf" /* overlong '/' */,
+                         "\xe0\x80\xaf", "\xed\xa0\x80" /* surrogate */, "\xf4\x90\x80\x80",
+                         "\xff", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_true(rf_utf8_chars(bad[i]) == SIZE_MAX);
+}
+
+/* A 200-character reason of 3-byte characters (600 bytes) fits a limit of
+ * 512 characters; 513 characters do not; min 1 refuses "". */
+static void test_string_chars(void **state) {
+    (void)state;
+    const struct rf_field_spec spec[] = {{"reason", RF_FIELD_STRING, false, 512, 1, 0}};
+    struct rf_field_val v[1];
+    struct rf_problem p;
+    for (int chars = 200; chars <= 513; chars += 313) {
+        json_t *o = json_object();
+        char *text = malloc(3 * (size_t)chars + 1);
+        assert_non_null(text);
+        for (int i = 0; i < chars; i++) memcpy(text + 3 * i, "\xe2\x82\xac", 3);
+        text[3 * chars] = '\0';
+        json_object_set_new(o, "reason", json_string(text));
+        bool ok = rf_fields_parse(o, spec, 1, v, &p);
+        assert_int_equal(ok, chars <= 512);
+        if (ok) assert_int_equal(strlen(v[0].str), 3 * (size_t)chars);
+        else assert_string_equal(p.param, "reason");
+        rf_fields_clear(v, 1);
+        json_decref(o);
+        free(text);
+    }
+    json_t *o = json_pack("{s:s}", "reason", "");
+    assert_false(rf_fields_parse(o, spec, 1, v, &p));
+    assert_string_equal(p.code, "invalid_field");
+    json_decref(o);
+    /* invalid UTF-8 (jansson keeps it when told not to check): refused */
+    o = json_object();
+    json_object_set_new_nocheck(o, "reason", json_stringn_nocheck("a\xc3(", 3));
+    assert_false(rf_fields_parse(o, spec, 1, v, &p));
+    assert_string_equal(p.code, "invalid_field");
+    json_decref(o);
+}
+
+/* Offsets are normalised to UTC; a UTC instant outside 0001..9999 is refused. */
+static void test_times(void **state) {
+    (void)state;
+    int64_t a = 0, b = 0;
+    assert_true(rf_time_parse("2026-02-15T10:04:05.123Z", &a));
+    assert_true(rf_time_parse("2026-02-15T05:04:05.123-05:00", &b));
+    assert_int_equal(a, b);
+    assert_true(rf_time_parse("2026-02-15T15:34:05.123+05:30", &b));
+    assert_int_equal(a, b);
+    char text[RF_TIME_TEXT_BYTES];
+    rf_time_format(b, text);
+    assert_string_equal(text, "2026-02-15T10:04:05.123Z");
+    assert_true(rf_time_parse("9999-12-31T18:59:59.999-05:00", &b));
+    assert_int_equal(b, RF_TIME_MS_MAX);
+    rf_time_format(b, text);
+    assert_string_equal(text, "9999-12-31T23:59:59.999Z");
+    assert_false(rf_time_parse("9999-12-31T23:00:00-05:00", &b)); /* year 10000 in UTC */
+    assert_false(rf_time_parse("9999-12-31T23:59:59.999-00:01", &b));
+    assert_false(rf_time_parse("0001-01-01T00:00:00+00:01", &b)); /* year 0 in UTC */
+    /* a field: the same refusal, naming it */
+    struct rf_field_val v[N_FIELDS];
+    assert_string_equal(check("{\"t\":\"9999-12-31T23:00:00-05:00\"}", v), "invalid_field");
+    assert_null(check("{\"t\":\"2026-02-15T05:04:05.123-05:00\"}", v));
+    assert_int_equal(v[F_T].num, a);
+}
+
 /* ---- Routes and ids --------------------------------------------------------------- */
 
 static void test_ids(void **state) {
@@ -271,6 +412,11 @@ static void test_ids(void **state) {
     assert_false(rf_id_valid(""));
     assert_false(rf_id_valid("a/b"));
     assert_false(rf_id_valid("a%20b"));
+    assert_false(rf_id_valid("."));
+    assert_false(rf_id_valid(".."));
+    assert_true(rf_id_valid("..."));
+    assert_true(rf_id_valid(".a"));
+    assert_true(rf_id_valid("a.."));
     char id[RF_ID_CHARS_MAX + 2];
     memset(id, 'x', sizeof id);
     id[RF_ID_CHARS_MAX] = '\0';
@@ -300,6 +446,46 @@ static void test_route_match(void **state) {
     rf_route_match("DELETE", longp, false, &m);
     assert_int_equal(m.kind, RF_MATCH_OK);
     assert_false(m.params[0].valid);
+
+    /* Routing is on the raw path; each parameter is decoded by itself. */
+    rf_route_match("GET", "/v1/users/u%31/entitlements/p%72o", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_OK);
+    assert_true(m.params[0].valid && m.params[1].valid);
+    assert_string_equal(m.params[0].value, "u1");
+    assert_string_equal(m.params[1].value, "pro");
+    rf_route_match("GET", "/v1/accounts/ID%2Fentries", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_OK);
+    assert_string_equal(m.route->pattern, "/v1/accounts/{id}"); /* not .../entries */
+    assert_false(m.params[0].valid);
+    const char *bad_segs[] = {"X%00zzz", "X%2Fentries", ".", "..", "%2e%2e", "%2E", "X%0a",
+                              "%zz", "X%", "X%7f", "a%20b"};
+    for (size_t i = 0; i < sizeof bad_segs / sizeof bad_segs[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/keys/%s", bad_segs[i]);
+        rf_route_match("DELETE", path, false, &m);
+        assert_int_equal(m.kind, RF_MATCH_OK);
+        assert_false(m.params[0].valid);
+        assert_string_equal(m.params[0].value, "");
+    }
+    /* The canonical spelling an Idempotency-Key record is bound to. */
+    char canon[RF_HTTP_PATH_BYTES_MAX + 1];
+    struct rf_http_req creq = {.path = "/v1/users/u%31/entitlements/p%72o", .match = &m};
+    rf_route_match("PUT", creq.path, false, &m);
+    rf_route_path(&creq, canon, sizeof canon);
+    assert_string_equal(canon, "/v1/users/u1/entitlements/pro");
+    creq.path = "/v1/accounts/funding%3AUSD/credits";
+    rf_route_match("POST", creq.path, false, &m);
+    rf_route_path(&creq, canon, sizeof canon);
+    assert_string_equal(canon, "/v1/accounts/funding:USD/credits");
+    creq.path = "/v1/keys/x%00y";
+    rf_route_match("DELETE", creq.path, false, &m);
+    rf_route_path(&creq, canon, sizeof canon);
+    assert_string_equal(canon, "/v1/keys/x%00y"); /* invalid: never served, kept raw */
+
+    rf_route_match("POST", "/v1/accounts/a/credits%00", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_NONE); /* literal segments match raw text */
+    rf_route_match("GET", "/v1/%6Beys", false, &m);
+    assert_int_equal(m.kind, RF_MATCH_NONE);
 
     rf_route_match("PATCH", "/v1/users/u1/entitlements/pro", false, &m);
     assert_int_equal(m.kind, RF_MATCH_NO_METHOD);
@@ -381,6 +567,11 @@ int main(void) {
         cmocka_unit_test(test_bearer_and_request_id),
         cmocka_unit_test(test_pagination),
         cmocka_unit_test(test_query_choice),
+        cmocka_unit_test(test_query_decoded),
+        cmocka_unit_test(test_media_type),
+        cmocka_unit_test(test_utf8_chars),
+        cmocka_unit_test(test_string_chars),
+        cmocka_unit_test(test_times),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_route_match),
         cmocka_unit_test(test_route_table),
