@@ -277,12 +277,6 @@ void h_approval_list(struct rf_http_req *req, struct rf_reply *out) {
         rf_reply_problem(out, &p);
         return;
     }
-    if (s.page.after && !rf_id_valid(s.page.after)) { /* the cursor is an approval id */
-        rf_problem_set(&p, 400, "invalid_cursor",
-                       "after must be a cursor from a previous page's \"next\"");
-        rf_reply_problem(out, &p);
-        return;
-    }
     s.status = status == 0 ? "" : status_names[status];
     const struct rf_http_op op = {.call = list_call, .render = list_render, .state = &s,
                                   .result = &s.res, .clear = list_clear};

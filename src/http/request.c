@@ -14,6 +14,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/cursor.h"
 #include "base/ids.h"
 #include "base/limits.h"
 
@@ -345,7 +346,7 @@ bool rf_page_parse(const char *limit, const char *after, struct rf_page *out,
         out->limit = (int)v;
     }
     if (after) {
-        if (!rf_printable_valid(after, RF_CURSOR_BYTES - 1)) {
+        if (!rf_cursor_parse(after, NULL)) { /* one grammar for every list */
             rf_problem_set(p, 400, "invalid_cursor",
                            "after must be a cursor from a previous page's \"next\"");
             return false;

@@ -1,0 +1,73 @@
+/*
+ * listing.h - what every list shares: the cursor, the order, and the page.
+ *
+ * The race a list must close: a consumer pages on with `after=<cursor>` while
+ * writers commit. If rows were ordered by a key taken before commit (an id),
+ * a transaction that took a smaller key but committed after the consumer read
+ * past it would land behind the cursor and never be seen. So lists are in
+ * commit order, and a row is listed only once nothing can still commit before
+ * it:
+ *   - every listed table has a column list_pos set when the row is inserted
+ *     (migration 005): on PostgreSQL the inserting transaction's id
+ *     (txid_current()), on SQLite a counter bumped inside the write
+ *     transaction (writes are serialized, so counter order is commit order);
+ *   - a list returns only rows with list_pos below the view list_horizon: on
+ *     PostgreSQL the oldest transaction id still running in the statement's
+ *     snapshot (every transaction below it has finished, so no row can later
+ *     appear below it), on SQLite no bound at all;
+ *   - rows are ordered by (list_pos, key), and the cursor is the last row's
+ *     (list_pos, key).
+ * A row written before migration 005 has list_pos 0: those come first, in
+ * key order.
+ *
+ * Lists whose rows are already in commit order (an account's entries: seq is
+ * the account's version, taken under the account's row lock) use the same
+ * cursor with pos alone.
+ */
+#ifndef RF_CORE_LISTING_H
+#define RF_CORE_LISTING_H
+
+#include "base/cursor.h"
+#include "racefree.h"
+#include "store/store.h"
+
+/* A position in a list: the rows after (pos, key) in (list_pos, key) order;
+ * a cursor without a key is before every row at pos with a key. The start
+ * of a list is pos -1, key "". */
+#define LIST_START ((struct rf_cursor){.pos = -1, .key = ""})
+
+/* Parses ?after= (NULL or "": the start) into out; RF_ERR_INVALID when it is
+ * not a cursor (base/cursor.h). */
+rf_err list_cursor_parse(const char *after, struct rf_cursor *out);
+
+/* SQL shared by the lists over list_pos. A list query binds the cursor as
+ * $1 (pos) and $2 (key), tests LIST_AFTER(key column) in its WHERE clause,
+ * ends in LIST_ORDER(key column) LIMIT ..., and selects list_pos as one of
+ * its columns. */
+#define LIST_AFTER(key)                                                     \
+    "(list_pos, " key ") > ($1, $2)"                                        \
+    " AND list_pos < (SELECT horizon FROM list_horizon)"
+#define LIST_ORDER(key) " ORDER BY list_pos, " key
+
+/* One page of a list. The caller fills the public part; list_page_run reads
+ * up to limit + 1 rows (the extra row only tells that there is a next page),
+ * calls read for each and drop once for the extra row, and writes next. */
+struct list_page {
+    struct rf_cursor after;     /* from list_cursor_parse; bound as $1, $2 */
+    int limit;                  /* rows asked, 1..RF_LIST_LIMIT_MAX */
+    int pos_col;                /* column of list_pos (or seq) */
+    int key_col;                /* column of the key; -1 when pos alone orders */
+    store_row_fn read;          /* appends one item to ctx's page */
+    void (*drop)(void *ctx);    /* removes the last item read */
+    void *ctx;
+    char *next;                 /* "" when no more; else the cursor */
+    size_t next_bytes;
+    /* private to list_page_run */
+    int n_read;
+    struct rf_cursor last;
+};
+
+rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                     struct list_page *lp);
+
+#endif
