@@ -274,17 +274,12 @@ static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     read_approval(tx, r, &a->out->items[a->out->n++]);
 }
 
-static void drop_item(void *ctx) {
-    struct list_args *a = ctx;
-    rf_approval_clear(&a->out->items[--a->out->n]);
-}
-
 static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     for (int i = 0; i < a->out->n; i++) rf_approval_clear(&a->out->items[i]);
     a->out->n = 0;
     store_val p[5] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->status),
-                      SV_I(tx->now_ms), SV_I(a->page.limit + 1)};
+                      SV_I(tx->now_ms), SV_I(a->page.limit)};
     return list_page_run(tx, SQL_LIST, p, 5, &a->page);
 }
 
@@ -300,10 +295,9 @@ rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit
     struct list_args a = {
         .status = status, .out = out,
         .page = {.limit = core_limit(limit), .pos_col = 19, .key_col = 0, .read = read_item,
-                 .drop = drop_item, .ctx = &a, .next = out->next,
-                 .next_bytes = sizeof out->next}};
+                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
     if (!ok || list_cursor_parse(after, &a.page.after)) return RF_ERR_INVALID;
-    out->items = calloc((size_t)a.page.limit + 1, sizeof *out->items);
+    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "approval_list", op_list, &a);
     if (err) rf_approval_page_clear(out);

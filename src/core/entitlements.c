@@ -218,18 +218,13 @@ static void read_page_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     read_ent(tx, r, &a->out->items[a->out->n++]);
 }
 
-static void drop_page_item(void *ctx) {
-    struct list_args *a = ctx;
-    rf_entitlement_clear(&a->out->items[--a->out->n]);
-}
-
 static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     rf_entitlement_page_clear(a->out);
-    a->out->items = calloc((size_t)a->page.limit + 1, sizeof *a->out->items);
+    a->out->items = calloc((size_t)a->page.limit, sizeof *a->out->items);
     if (!a->out->items) return RF_ERR_NOMEM;
     store_val p[6] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->user_id),
-                      SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit + 1)};
+                      SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit)};
     return list_page_run(tx, SQL_LIST, p, 6, &a->page);
 }
 
@@ -242,7 +237,7 @@ rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filte
     struct list_args a = {
         .user_id = user_id, .filter = names[filter], .out = out,
         .page = {.limit = core_limit(limit), .pos_col = 11, .key_col = 0,
-                 .read = read_page_item, .drop = drop_page_item, .ctx = &a,
+                 .read = read_page_item, .ctx = &a,
                  .next = out->next, .next_bytes = sizeof out->next}};
     if (list_cursor_parse(after, &a.page.after)) return RF_ERR_INVALID;
     rf_err err = core_read(db, "entitlement_list", op_list, &a);

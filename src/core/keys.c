@@ -251,15 +251,10 @@ static void read_key_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     read_key(tx, r, &out->items[out->n++]);
 }
 
-static void drop_key_item(void *ctx) {
-    struct rf_key_page *out = ctx;
-    out->n--;
-}
-
 static rf_err op_key_list(struct rf_tx *tx, void *ctx) {
     struct list_page *page = ctx;
     ((struct rf_key_page *)page->ctx)->n = 0;
-    store_val p[3] = {SV_I(page->after.pos), SV_S(page->after.key), SV_I(page->limit + 1)};
+    store_val p[3] = {SV_I(page->after.pos), SV_S(page->after.key), SV_I(page->limit)};
     return list_page_run(tx, SQL_KEY_LIST, p, 3, page);
 }
 
@@ -273,10 +268,10 @@ rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
     struct list_page page = {.limit = core_limit(limit), .pos_col = 5, .key_col = 0,
-                             .read = read_key_item, .drop = drop_key_item, .ctx = out,
+                             .read = read_key_item, .ctx = out,
                              .next = out->next, .next_bytes = sizeof out->next};
     if (list_cursor_parse(after, &page.after)) return RF_ERR_INVALID;
-    out->items = calloc((size_t)page.limit + 1, sizeof *out->items);
+    out->items = calloc((size_t)page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "key_list", op_key_list, &page);
     if (err) rf_key_page_clear(out);

@@ -611,18 +611,13 @@ static void read_entry(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     e->created_at_ms = store_int(tx, r, 5);
 }
 
-static void drop_entry(void *ctx) {
-    struct entries_args *a = ctx;
-    a->out->n--;
-}
-
 static rf_err op_entries(struct rf_tx *tx, void *ctx) {
     struct entries_args *a = ctx;
     a->out->n = 0;
     char currency[RF_CURRENCY_BYTES];
     rf_err err = ledger_account_currency(tx, a->account_id, currency);
     if (err) return err;
-    store_val p[3] = {SV_I(a->page.after.pos), SV_S(a->account_id), SV_I(a->page.limit + 1)};
+    store_val p[3] = {SV_I(a->page.after.pos), SV_S(a->account_id), SV_I(a->page.limit)};
     return list_page_run(tx, SQL_ENTRIES, p, 3, &a->page);
 }
 
@@ -633,11 +628,10 @@ rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int
     struct entries_args a = {
         .account_id = account_id, .out = out,
         .page = {.limit = core_limit(limit), .pos_col = 0, .key_col = -1, .read = read_entry,
-                 .drop = drop_entry, .ctx = &a, .next = out->next,
-                 .next_bytes = sizeof out->next}};
+                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
     if (!rf_id_valid(account_id) || list_cursor_parse(after, &a.page.after))
         return RF_ERR_INVALID;
-    out->items = calloc((size_t)a.page.limit + 1, sizeof *out->items);
+    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "account_entries", op_entries, &a);
     if (err) rf_entry_page_clear(out);

@@ -16,27 +16,23 @@ rf_err list_cursor_parse(const char *after, struct rf_cursor *out) {
     return rf_cursor_parse(after, out) ? RF_OK : RF_ERR_INVALID;
 }
 
-/* Reads one row; remembers the cursor of the last row the page keeps. */
+/* Reads one row and remembers its cursor. */
 static void page_row(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct list_page *lp = ctx;
     lp->n_read++;
-    if (lp->n_read == lp->limit) {
-        lp->last.pos = store_int(tx, r, lp->pos_col);
-        rf_strcpy(lp->last.key, sizeof lp->last.key,
-                  lp->key_col >= 0 ? store_text(tx, r, lp->key_col) : "");
-    }
+    lp->last.pos = store_int(tx, r, lp->pos_col);
+    rf_strcpy(lp->last.key, sizeof lp->last.key,
+              lp->key_col >= 0 ? store_text(tx, r, lp->key_col) : "");
     lp->read(tx, r, lp->ctx);
 }
 
 rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                      struct list_page *lp) {
-    RF_ASSERT(lp->limit >= 1 && lp->limit <= RF_LIST_LIMIT_MAX && lp->read && lp->drop);
+    RF_ASSERT(lp->limit >= 1 && lp->limit <= RF_LIST_LIMIT_MAX && lp->read);
     RF_ASSERT(lp->next && lp->next_bytes >= RF_CURSOR_BYTES);
     lp->n_read = 0;
     lp->next[0] = '\0';
-    rf_err err = store_query_each(tx, sql, p, n, lp->limit + 1, page_row, lp);
-    if (err || lp->n_read <= lp->limit) return err;
-    lp->drop(lp->ctx); /* one more than asked: there is a next page */
-    rf_cursor_format(&lp->last, lp->next, lp->next_bytes);
-    return RF_OK;
+    rf_err err = store_query_each(tx, sql, p, n, lp->limit, page_row, lp);
+    if (!err && lp->n_read > 0) rf_cursor_format(&lp->last, lp->next, lp->next_bytes);
+    return err;
 }

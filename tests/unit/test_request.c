@@ -225,9 +225,9 @@ static void test_pagination(void **state) {
     assert_true(rf_page_parse(NULL, NULL, &pg, &p));
     assert_int_equal(pg.limit, RF_LIST_LIMIT_DEFAULT);
     assert_null(pg.after);
-    assert_true(rf_page_parse("1", "c1", &pg, &p));
+    assert_true(rf_page_parse("1", "17.c1", &pg, &p));
     assert_int_equal(pg.limit, 1);
-    assert_string_equal(pg.after, "c1");
+    assert_string_equal(pg.after, "17.c1");
     assert_true(rf_page_parse("500", NULL, &pg, &p));
     assert_int_equal(pg.limit, 500);
     const char *bad_limits[] = {"0", "501", "-1", "", "abc", "1.5", "99999999999", " 5"};
@@ -235,17 +235,23 @@ static void test_pagination(void **state) {
         assert_false(rf_page_parse(bad_limits[i], NULL, &pg, &p));
         assert_string_equal(p.code, "invalid_limit");
     }
-    char cursor[RF_CURSOR_BYTES + 1];
-    memset(cursor, 'c', sizeof cursor);
-    cursor[RF_CURSOR_BYTES - 1] = '\0';
-    assert_true(rf_page_parse(NULL, cursor, &pg, &p));
-    cursor[RF_CURSOR_BYTES - 1] = 'c';
-    cursor[RF_CURSOR_BYTES] = '\0';
-    assert_false(rf_page_parse(NULL, cursor, &pg, &p));
-    assert_string_equal(p.code, "invalid_cursor");
-    assert_false(rf_page_parse(NULL, "", &pg, &p));
-    assert_false(rf_page_parse(NULL, "a\nb", &pg, &p));
-    assert_string_equal(p.code, "invalid_cursor");
+    /* One cursor grammar for every list: "<pos>" or "<pos>.<key>", pos in
+     * 0..INT64_MAX, key an id (1-128 id characters). */
+    const char *good[] = {"0", "42", "9223372036854775807", "5.pay-1", "5.a.b:c_d-e",
+                          "0000000000000000007"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(rf_page_parse(NULL, good[i], &pg, &p));
+    char longest[RF_CURSOR_BYTES], too_long_key[RF_CURSOR_BYTES];
+    snprintf(longest, sizeof longest, "9223372036854775807.%0128d", 0);
+    assert_true(rf_page_parse(NULL, longest, &pg, &p));
+    snprintf(too_long_key, sizeof too_long_key, "1.%0129d", 0);
+    const char *bad[] = {"", "a\nb", "c1", "-1", "+1", " 1", "1 ", "1.", "1.a b",
+                         "1.a/b", "1,a", "9223372036854775808", "99999999999999999999",
+                         "00000000000000000001", "1.a%00", too_long_key};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(rf_page_parse(NULL, bad[i], &pg, &p));
+        assert_string_equal(p.code, "invalid_cursor");
+    }
 }
 
 static void test_query_choice(void **state) {
