@@ -193,10 +193,16 @@ rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
 
 enum rf_ent_filter { RF_ENT_ACTIVE = 0, RF_ENT_REVOKED, RF_ENT_EXPIRED, RF_ENT_ALL };
 
+/* Every list (the *_list functions and rf_account_entries) is in commit
+ * order and safe to follow while writes continue: pass a page's next back
+ * as `after` (NULL or "" for the start) and every row is returned exactly
+ * once. next is the opaque cursor after the page's last item; it is ""
+ * only when the page is empty, which means "at the end for now": keep the
+ * cursor and ask again later. A malformed after is RF_ERR_INVALID. */
 struct rf_entitlement_page {
     struct rf_entitlement *items; /* malloc'd array of n; rf_entitlement_page_clear */
     int n;
-    char next[RF_CURSOR_BYTES];   /* "" when no more */
+    char next[RF_CURSOR_BYTES];   /* "" only on an empty page */
 };
 void rf_entitlement_page_clear(struct rf_entitlement_page *p);
 rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
