@@ -13,8 +13,9 @@
  *     transaction (writes are serialized, so counter order is commit order);
  *   - a list returns only rows with list_pos below the view list_horizon: on
  *     PostgreSQL the oldest transaction id still running in the statement's
- *     snapshot (every transaction below it has finished, so no row can later
- *     appear below it), on SQLite no bound at all;
+ *     snapshot, leaving out those shown in another database (every
+ *     transaction below it has finished, so no row can later appear below
+ *     it), on SQLite no bound at all;
  *   - rows are ordered by (list_pos, key), and the cursor is the last row's
  *     (list_pos, key).
  * A row written before migration 005 has list_pos 0: those come first, in
