@@ -70,6 +70,7 @@ typedef enum rf_err {
     RF_ERR_OUTCOME_UNKNOWN,       /* outcome_unknown: COMMIT sent, reply lost; may have committed */
     RF_ERR_HOLD_OWNED,            /* hold_owned_by_payout: resolve it through its payout */
     RF_ERR_RESERVED_ID,           /* reserved_id: an id namespace racefree uses itself */
+    RF_ERR_INVALID_CURSOR,        /* invalid_cursor: ?after= names no row of the list */
     RF_ERR__COUNT
 } rf_err;
 
@@ -193,10 +194,18 @@ rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
 
 enum rf_ent_filter { RF_ENT_ACTIVE = 0, RF_ENT_REVOKED, RF_ENT_EXPIRED, RF_ENT_ALL };
 
+/* Every list (the *_list functions and rf_account_entries) is in commit
+ * order and safe to follow while writes continue: pass a page's next back
+ * as `after` (NULL or "" for the start) and every row is returned exactly
+ * once. A cursor is the id of the last row seen (entries: its seq); next
+ * is the page's last one when more rows follow, "" when the page reached
+ * the end: to see rows committed later, ask again with after = the last
+ * row's id. An after that is not an id, or names no row of the list, is
+ * RF_ERR_INVALID_CURSOR. */
 struct rf_entitlement_page {
     struct rf_entitlement *items; /* malloc'd array of n; rf_entitlement_page_clear */
     int n;
-    char next[RF_CURSOR_BYTES];   /* "" when no more */
+    char next[RF_CURSOR_BYTES];   /* "" when this page reached the end of the list */
 };
 void rf_entitlement_page_clear(struct rf_entitlement_page *p);
 rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,

@@ -44,6 +44,7 @@ static const char *const err_codes[RF_ERR__COUNT] = {
     [RF_ERR_OUTCOME_UNKNOWN] = "outcome_unknown",
     [RF_ERR_HOLD_OWNED] = "hold_owned_by_payout",
     [RF_ERR_RESERVED_ID] = "reserved_id",
+    [RF_ERR_INVALID_CURSOR] = "invalid_cursor",
 };
 
 const char *rf_err_code(rf_err err) {

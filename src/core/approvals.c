@@ -19,6 +19,7 @@
 #include "base/ids.h"
 #include "base/limits.h"
 #include "core/actions.h"
+#include "core/listing.h"
 
 #define APPROVAL_COLS                                                                  \
     "id, status, action_type, action, requested_by, require_distinct_approver,"       \
@@ -266,18 +267,19 @@ rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out) {
     return err;
 }
 
+/* Commit order (core/listing.h): list_pos is column 19. The status filter
+ * is applied when each page is read. */
 static const char SQL_LIST[] =
-    "SELECT " APPROVAL_COLS " FROM approvals WHERE id > $1 AND ($2 = ''"
-    " OR ($2 = 'expired' AND status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $3)"
-    " OR ($2 = 'pending' AND status = 'pending' AND (expires_at IS NULL OR expires_at > $3))"
-    " OR ($2 <> 'pending' AND $2 <> 'expired' AND status = $2))"
-    " ORDER BY id LIMIT $4";
+    "SELECT " APPROVAL_COLS ", list_pos FROM approvals WHERE " LIST_AFTER("id") " AND ($3 = ''"
+    " OR ($3 = 'expired' AND status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $4)"
+    " OR ($3 = 'pending' AND status = 'pending' AND (expires_at IS NULL OR expires_at > $4))"
+    " OR ($3 <> 'pending' AND $3 <> 'expired' AND status = $3))" LIST_ORDER("id") " LIMIT $5";
+static const char SQL_LIST_POS[] = "SELECT list_pos FROM approvals WHERE id = $1";
 
 struct list_args {
     const char *status;
-    const char *after;
-    int limit;
     struct rf_approval_page *out;
+    struct list_page page;
 };
 
 static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
@@ -289,14 +291,9 @@ static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     for (int i = 0; i < a->out->n; i++) rf_approval_clear(&a->out->items[i]);
     a->out->n = 0;
-    a->out->next[0] = '\0';
-    store_val p[4] = {SV_S(a->after), SV_S(a->status), SV_I(tx->now_ms), SV_I(a->limit + 1)};
-    rf_err err = store_query_each(tx, SQL_LIST, p, 4, a->limit + 1, read_item, a);
-    if (!err && a->out->n > a->limit) {
-        rf_approval_clear(&a->out->items[--a->out->n]);
-        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
-    }
-    return err;
+    store_val p[5] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->status),
+                      SV_I(tx->now_ms), SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_LIST, p, 5, &a->page);
 }
 
 rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
@@ -308,9 +305,15 @@ rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit
     if (!status) status = "";
     bool ok = false;
     for (int i = 0; i < 6; i++) ok |= strcmp(status, known[i]) == 0;
-    if (!ok || (after && *after && !rf_id_valid(after))) return RF_ERR_INVALID;
-    struct list_args a = {status, after ? after : "", core_limit(limit), out};
-    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    struct list_args a = {
+        .status = status, .out = out,
+        .page = {.limit = core_limit(limit), .pos_col = 19, .key_col = 0,
+                 .pos_sql = SQL_LIST_POS, .read = read_item,
+                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
+    if (!ok) return RF_ERR_INVALID;
+    rf_err cerr = list_cursor_parse(after, &a.page.after);
+    if (cerr) return cerr;
+    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "approval_list", op_list, &a);
     if (err) rf_approval_page_clear(out);

@@ -15,6 +15,7 @@
 #include "base/assert.h"
 #include "base/ids.h"
 #include "core/flows.h"
+#include "core/listing.h"
 
 #define ENT_COLS                                                                       \
     "id, user_id, entitlement_key, status, source, metadata, expires_at, granted_at," \
@@ -45,13 +46,17 @@ static const char SQL_REVOKE[] =
     " WHERE user_id = $1 AND entitlement_key = $2 AND status = 'active'"
     " RETURNING " ENT_COLS;
 
+/* Commit order (core/listing.h): list_pos is column 11. The filter is
+ * applied when each page is read. */
 static const char SQL_LIST[] =
-    "SELECT " ENT_COLS " FROM entitlements WHERE user_id = $1 AND id > $2 AND ("
-    " $3 = 'all'"
-    " OR ($3 = 'revoked' AND status = 'revoked')"
-    " OR ($3 = 'active' AND status = 'active' AND (expires_at IS NULL OR expires_at > $4))"
-    " OR ($3 = 'expired' AND status = 'active' AND expires_at IS NOT NULL AND expires_at <= $4))"
-    " ORDER BY id LIMIT $5";
+    "SELECT " ENT_COLS ", list_pos FROM entitlements WHERE user_id = $3 AND " LIST_AFTER("id")
+    " AND ("
+    " $4 = 'all'"
+    " OR ($4 = 'revoked' AND status = 'revoked')"
+    " OR ($4 = 'active' AND status = 'active' AND (expires_at IS NULL OR expires_at > $5))"
+    " OR ($4 = 'expired' AND status = 'active' AND expires_at IS NOT NULL AND expires_at <= $5))"
+    LIST_ORDER("id") " LIMIT $6";
+static const char SQL_LIST_POS[] = "SELECT list_pos FROM entitlements WHERE id = $1";
 
 void rf_entitlement_clear(struct rf_entitlement *e) {
     if (!e) return;
@@ -205,9 +210,8 @@ rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
 struct list_args {
     const char *user_id;
     const char *filter;
-    const char *after;
-    int limit;
     struct rf_entitlement_page *out;
+    struct list_page page;
 };
 
 static void read_page_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
@@ -218,16 +222,11 @@ static void read_page_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
 static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     rf_entitlement_page_clear(a->out);
-    a->out->items = calloc((size_t)a->limit + 1, sizeof *a->out->items);
+    a->out->items = calloc((size_t)a->page.limit, sizeof *a->out->items);
     if (!a->out->items) return RF_ERR_NOMEM;
-    store_val p[5] = {SV_S(a->user_id), SV_S(a->after), SV_S(a->filter), SV_I(tx->now_ms),
-                      SV_I(a->limit + 1)};
-    rf_err err = store_query_each(tx, SQL_LIST, p, 5, a->limit + 1, read_page_item, a);
-    if (!err && a->out->n > a->limit) { /* one more than asked: there is a next page */
-        rf_entitlement_clear(&a->out->items[--a->out->n]);
-        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
-    }
-    return err;
+    store_val p[6] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->user_id),
+                      SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_LIST, p, 6, &a->page);
 }
 
 rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
@@ -236,8 +235,13 @@ rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filte
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
     if (!rf_id_valid(user_id) || (int)filter < 0 || filter > RF_ENT_ALL) return RF_ERR_INVALID;
-    if (after && *after && !rf_id_valid(after)) return RF_ERR_INVALID;
-    struct list_args a = {user_id, names[filter], after ? after : "", core_limit(limit), out};
+    struct list_args a = {
+        .user_id = user_id, .filter = names[filter], .out = out,
+        .page = {.limit = core_limit(limit), .pos_col = 11, .key_col = 0, .pos_sql = SQL_LIST_POS,
+                 .read = read_page_item, .ctx = &a,
+                 .next = out->next, .next_bytes = sizeof out->next}};
+    rf_err cerr = list_cursor_parse(after, &a.page.after);
+    if (cerr) return cerr;
     rf_err err = core_read(db, "entitlement_list", op_list, &a);
     if (err) rf_entitlement_page_clear(out);
     return err;

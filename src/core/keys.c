@@ -12,6 +12,7 @@
 #include "base/assert.h"
 #include "base/ids.h"
 #include "core/core.h"
+#include "core/listing.h"
 
 #define KEY_PREFIX "rfk_"
 #define SECRET_BYTES 32
@@ -240,32 +241,22 @@ rf_err rf_key_count_active(rf *db, int64_t *n_out) {
     return core_read(db, "key_count", op_key_count, n_out);
 }
 
+/* Commit order (core/listing.h): list_pos is column 5. */
 static const char SQL_KEY_LIST[] =
-    "SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE id > $1"
-    " ORDER BY id LIMIT $2";
-
-struct key_list_args {
-    const char *after;
-    int limit;
-    struct rf_key_page *out;
-};
+    "SELECT id, name, role, created_at, revoked_at, list_pos FROM api_keys WHERE "
+    LIST_AFTER("id") LIST_ORDER("id") " LIMIT $3";
+static const char SQL_KEY_POS[] = "SELECT list_pos FROM api_keys WHERE id = $1";
 
 static void read_key_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
-    struct key_list_args *a = ctx;
-    read_key(tx, r, &a->out->items[a->out->n++]);
+    struct rf_key_page *out = ctx;
+    read_key(tx, r, &out->items[out->n++]);
 }
 
 static rf_err op_key_list(struct rf_tx *tx, void *ctx) {
-    struct key_list_args *a = ctx;
-    a->out->n = 0;
-    a->out->next[0] = '\0';
-    store_val p[2] = {SV_S(a->after), SV_I(a->limit + 1)};
-    rf_err err = store_query_each(tx, SQL_KEY_LIST, p, 2, a->limit + 1, read_key_item, a);
-    if (!err && a->out->n > a->limit) {
-        a->out->n--;
-        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
-    }
-    return err;
+    struct list_page *page = ctx;
+    ((struct rf_key_page *)page->ctx)->n = 0;
+    store_val p[3] = {SV_I(page->after.pos), SV_S(page->after.key), SV_I(page->limit)};
+    return list_page_run(tx, SQL_KEY_LIST, p, 3, page);
 }
 
 void rf_key_page_clear(struct rf_key_page *p) {
@@ -277,11 +268,15 @@ void rf_key_page_clear(struct rf_key_page *p) {
 rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out) {
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
-    if (after && *after && !rf_id_valid(after)) return RF_ERR_INVALID;
-    struct key_list_args a = {after ? after : "", core_limit(limit), out};
-    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    struct list_page page = {.limit = core_limit(limit), .pos_col = 5, .key_col = 0,
+                             .pos_sql = SQL_KEY_POS,
+                             .read = read_key_item, .ctx = out,
+                             .next = out->next, .next_bytes = sizeof out->next};
+    rf_err cerr = list_cursor_parse(after, &page.after);
+    if (cerr) return cerr;
+    out->items = calloc((size_t)page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
-    rf_err err = core_read(db, "key_list", op_key_list, &a);
+    rf_err err = core_read(db, "key_list", op_key_list, &page);
     if (err) rf_key_page_clear(out);
     return err;
 }

@@ -20,6 +20,7 @@
 
 #include "base/assert.h"
 #include "base/ids.h"
+#include "core/listing.h"
 
 #define ACCOUNT_COLS                                                                   \
     "id, currency, kind, allow_negative, metadata, posted, pending_debits,"           \
@@ -684,15 +685,17 @@ rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const cha
 
 /* ---- history ------------------------------------------------------------ */
 
+/* An account's entries are already in commit order: seq is the account's
+ * version, taken under the account's row lock, so a smaller seq commits
+ * first. The cursor is the seq alone (core/listing.h). */
 static const char SQL_ENTRIES[] =
     "SELECT seq, transfer_id, side, amount_minor, balance_after, created_at FROM entries"
-    " WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+    " WHERE account_id = $2 AND seq > $1 ORDER BY seq LIMIT $3";
 
 struct entries_args {
     const char *account_id;
-    int64_t after;
-    int limit;
     struct rf_entry_page *out;
+    struct list_page page;
 };
 
 static void read_entry(struct rf_tx *tx, struct store_rows *r, void *ctx) {
@@ -709,30 +712,25 @@ static void read_entry(struct rf_tx *tx, struct store_rows *r, void *ctx) {
 static rf_err op_entries(struct rf_tx *tx, void *ctx) {
     struct entries_args *a = ctx;
     a->out->n = 0;
-    a->out->next[0] = '\0';
     char currency[RF_CURRENCY_BYTES];
     rf_err err = ledger_account_currency(tx, a->account_id, currency);
     if (err) return err;
-    store_val p[3] = {SV_S(a->account_id), SV_I(a->after), SV_I(a->limit + 1)};
-    err = store_query_each(tx, SQL_ENTRIES, p, 3, a->limit + 1, read_entry, a);
-    if (!err && a->out->n > a->limit) {
-        a->out->n--;
-        snprintf(a->out->next, sizeof a->out->next, "%lld",
-                 (long long)a->out->items[a->out->n - 1].seq);
-    }
-    return err;
+    store_val p[3] = {SV_I(a->page.after.pos), SV_S(a->account_id), SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_ENTRIES, p, 3, &a->page);
 }
 
 rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
                           struct rf_entry_page *out) {
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
-    char *end = NULL;
-    long long after_seq = after && *after ? strtoll(after, &end, 10) : 0;
-    if (!rf_id_valid(account_id) || (after && *after && (*end || after_seq < 0)))
-        return RF_ERR_INVALID;
-    struct entries_args a = {account_id, after_seq, core_limit(limit), out};
-    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    struct entries_args a = {
+        .account_id = account_id, .out = out,
+        .page = {.limit = core_limit(limit), .pos_col = 0, .key_col = -1, .read = read_entry,
+                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
+    if (!rf_id_valid(account_id)) return RF_ERR_INVALID;
+    rf_err cerr = list_cursor_parse(after, &a.page.after);
+    if (cerr) return cerr;
+    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "account_entries", op_entries, &a);
     if (err) rf_entry_page_clear(out);

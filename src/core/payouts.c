@@ -19,6 +19,7 @@
 #include "base/assert.h"
 #include "base/ids.h"
 #include "core/flows.h"
+#include "core/listing.h"
 
 #define PAYOUT_COLS                                                                      \
     "id, account_id, amount_minor, currency, provider, destination_ref, status,"        \
@@ -285,15 +286,16 @@ rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out) {
     return err;
 }
 
+/* Commit order (core/listing.h): list_pos is column 17. */
 static const char SQL_PAYOUT_LIST[] =
-    "SELECT " PAYOUT_COLS " FROM payouts WHERE id > $1 AND ($2 = '' OR status = $2)"
-    " ORDER BY id LIMIT $3";
+    "SELECT " PAYOUT_COLS ", list_pos FROM payouts WHERE " LIST_AFTER("id")
+    " AND ($3 = '' OR status = $3)" LIST_ORDER("id") " LIMIT $4";
+static const char SQL_PAYOUT_POS[] = "SELECT list_pos FROM payouts WHERE id = $1";
 
 struct list_args {
     const char *status;
-    const char *after;
-    int limit;
     struct rf_payout_page *out;
+    struct list_page page;
 };
 
 static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
@@ -305,14 +307,9 @@ static rf_err op_payout_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     for (int i = 0; i < a->out->n; i++) rf_payout_clear(&a->out->items[i]);
     a->out->n = 0;
-    a->out->next[0] = '\0';
-    store_val p[3] = {SV_S(a->after), SV_S(a->status), SV_I(a->limit + 1)};
-    rf_err err = store_query_each(tx, SQL_PAYOUT_LIST, p, 3, a->limit + 1, read_item, a);
-    if (!err && a->out->n > a->limit) {
-        rf_payout_clear(&a->out->items[--a->out->n]);
-        rf_strcpy(a->out->next, sizeof a->out->next, a->out->items[a->out->n - 1].id);
-    }
-    return err;
+    store_val p[4] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->status),
+                      SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_PAYOUT_LIST, p, 4, &a->page);
 }
 
 rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
@@ -323,9 +320,13 @@ rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
     if (*status && strcmp(status, "pending") != 0 && strcmp(status, "paid") != 0 &&
         strcmp(status, "failed") != 0)
         return RF_ERR_INVALID;
-    if (after && *after && !rf_id_valid(after)) return RF_ERR_INVALID;
-    struct list_args a = {status, after ? after : "", core_limit(limit), out};
-    out->items = calloc((size_t)a.limit + 1, sizeof *out->items);
+    struct list_args a = {
+        .status = status, .out = out,
+        .page = {.limit = core_limit(limit), .pos_col = 17, .key_col = 0, .pos_sql = SQL_PAYOUT_POS, .read = read_item,
+                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
+    rf_err cerr = list_cursor_parse(after, &a.page.after);
+    if (cerr) return cerr;
+    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "payout_list", op_payout_list, &a);
     if (err) rf_payout_page_clear(out);

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ids.h"
 #include "base/limits.h"
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
 
-#define SEQ_DIGITS_MAX 19 /* an entry cursor: the seq, 1..INT64_MAX */
 
 /* ---- Rendering ----------------------------------------------------------- */
 
@@ -164,19 +164,10 @@ static void entries_clear(void *state) {
     rf_entry_page_clear(&((struct entries_state *)state)->res);
 }
 
-/* The entry cursor is a seq: 1-19 decimal digits. */
-static bool seq_cursor_valid(const char *after) {
-    size_t n = strnlen(after, SEQ_DIGITS_MAX + 1);
-    if (n == 0 || n > SEQ_DIGITS_MAX) return false;
-    for (size_t i = 0; i < n; i++)
-        if (after[i] < '0' || after[i] > '9') return false;
-    return n < SEQ_DIGITS_MAX || strcmp(after, "9223372036854775807") <= 0;
-}
-
 void h_account_entries(struct rf_http_req *req, struct rf_reply *out) {
     struct rf_problem p;
     struct entries_state s = {0};
-    if (!rf_req_page(req, seq_cursor_valid, &s.page, &p)) {
+    if (!rf_req_page(req, rf_id_valid, &s.page, &p)) {
         rf_reply_problem(out, &p);
         return;
     }

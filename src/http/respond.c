@@ -92,6 +92,8 @@ static const struct err_http err_table[RF_ERR__COUNT] = {
                            "This hold belongs to a payout; it resolves only through the payout."},
     [RF_ERR_RESERVED_ID] = {400, false, "Reserved id",
                             "The id is in a namespace racefree reserves for itself."},
+    [RF_ERR_INVALID_CURSOR] = {400, false, "Invalid cursor",
+                               "after must be the next of a previous page or a listed row's id."},
 };
 
 /* An rf_err without a row (a new error not yet mapped) answers 500; the

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-void env_start(struct env *e, bool hooks, const char *const *extra_args)
+static void env_start_on(struct env *e, bool fresh, bool hooks, const char *const *extra_args)
 {
     memset(e, 0, sizeof *e);
-    if (rf_test_db_url(e->db, sizeof e->db) != 0)
+    if ((fresh ? rf_test_db_fresh(e->db, sizeof e->db) : rf_test_db_url(e->db, sizeof e->db)) != 0)
         fail_msg("no test database");
     struct {
         const char *role;
@@ -38,6 +38,16 @@ void env_start(struct env *e, bool hooks, const char *const *extra_args)
     if (rf_server_start(e->db, args, &e->srv) != 0)
         fail_msg("racefree serve did not start on %s", e->db);
     e->running = true;
+}
+
+void env_start(struct env *e, bool hooks, const char *const *extra_args)
+{
+    env_start_on(e, false, hooks, extra_args);
+}
+
+void env_start_fresh(struct env *e, bool hooks, const char *const *extra_args)
+{
+    env_start_on(e, true, hooks, extra_args);
 }
 
 void env_stop(struct env *e)

@@ -30,6 +30,9 @@ struct env {
 /* A fresh test database (rf_test_db_url), keys for every role made with the
  * CLI, and a server (with --test-hooks when hooks). Fails the test on error. */
 void env_start(struct env *e, bool hooks, const char *const *extra_args);
+/* The same on a fresh, empty store (rf_test_db_fresh): for tests that read
+ * a whole list and must not see other tests' rows. */
+void env_start_fresh(struct env *e, bool hooks, const char *const *extra_args);
 /* Stops the server (it must exit 0) and removes the test database. */
 void env_stop(struct env *e);
 

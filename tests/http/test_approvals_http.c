@@ -52,7 +52,7 @@ static char g_cur[4]; /* this run's currency: funding:<CUR> is ours alone */
 static int setup(void **state)
 {
     (void)state;
-    env_start(&g_env, false, NULL);
+    env_start_fresh(&g_env, false, NULL); /* lists read from the start */
     for (int i = 0; i < 3; i++)
         g_cur[i] = (char)('A' + rf_rand_below(26));
     g_cur[3] = '\0';
@@ -138,7 +138,7 @@ static int entries(const char *id)
     RF_ASSERT_STATUS(&r, 200);
     json_t *j = rf_resp_json(&r);
     int n = (int)json_array_size(json_object_get(j, "data"));
-    assert_true(json_is_null(json_object_get(j, "next")));
+    assert_true(n < 500); /* the page is not full: it holds every entry */
     json_decref(j);
     rf_resp_free(&r);
     return n;
@@ -715,14 +715,15 @@ static void test_action_types(void **state)
 
 /* ---- bad input ------------------------------------------------------------------------------ */
 
-/* Whether any approval created after `anchor` was requested by `who`. */
-static bool requested_since(const char *anchor, const char *who)
+/* Whether any approval was requested by `who` (the store is this file's
+ * own, so the whole list is short). */
+static bool requested_by(const char *who)
 {
-    char after[RF_ID_BYTES];
-    snprintf(after, sizeof after, "%s", anchor);
+    char after[RF_CURSOR_BYTES] = "";
     for (int page = 0; page < LIST_PAGES_MAX; page++) {
         char path[512];
-        snprintf(path, sizeof path, "/v1/approvals?limit=500&after=%s", after);
+        snprintf(path, sizeof path, "/v1/approvals?limit=500%s%s", after[0] ? "&after=" : "",
+                 after);
         struct rf_t_resp r;
         req("GET", path, g_env.readonly, NULL, NULL, &r);
         RF_ASSERT_STATUS(&r, 200);
@@ -754,7 +755,6 @@ static void test_bad_input(void **state)
     make_account(to, sizeof to, "wallet", 0);
     transfer_action(action, sizeof action, from, to, 10);
     json_decref(create_approval(action, "anchor", "", anchor, sizeof anchor));
-    rf_t_sleep_ms(5); /* later ids sort after the anchor */
     RID(who, "bad");
 
     /* %F, %T: the accounts; %C: the currency; %W: the requester. */
@@ -899,7 +899,7 @@ static void test_bad_input(void **state)
         }
         rf_resp_free(&r);
     }
-    if (requested_since(anchor, who))
+    if (requested_by(who))
         fail_msg("a refused request stored an approval");
     assert_int_equal(env_balance(&g_env, from).posted, 100);
     assert_int_equal(env_balance(&g_env, to).posted, 0);
@@ -1061,12 +1061,10 @@ static void test_idempotency_and_roles(void **state)
 static void test_list_by_status(void **state)
 {
     (void)state;
-    char from[64], to[64], action[512], anchor[RF_ID_BYTES];
+    char from[64], to[64], action[512];
     make_account(from, sizeof from, "treasury", 100);
     make_account(to, sizeof to, "wallet", 0);
     transfer_action(action, sizeof action, from, to, 1);
-    json_decref(create_approval(action, "requester", "", anchor, sizeof anchor));
-    rf_t_sleep_ms(5);
     /* One approval in each state, in this order. */
     static const char *const names[] = {"pending", "approved", "rejected", "cancelled", "expired"};
     char ids[5][RF_ID_BYTES];
@@ -1092,17 +1090,17 @@ static void test_list_by_status(void **state)
     rf_t_sleep_ms(60); /* ids[4] is past expires_at */
     expect_status(ids[4], "expired", 1);
 
-    /* Each filter (and "all", and no filter) after the anchor, two per page. */
+    /* Each filter (and "all", and no filter) from the start, two per page
+     * (the store is this file's own, so the lists are short). */
     for (int f = 0; f < 7; f++) {
         const char *filter = f < 5 ? names[f] : f == 5 ? "all" : NULL;
         int found[5] = {0};
-        char after[RF_ID_BYTES];
-        snprintf(after, sizeof after, "%s", anchor);
+        char after[RF_CURSOR_BYTES] = "";
         int page = 0;
         for (; page < LIST_PAGES_MAX; page++) {
             char path[512];
-            snprintf(path, sizeof path, "/v1/approvals?limit=2&after=%s%s%s", after,
-                     filter ? "&status=" : "", filter ? filter : "");
+            snprintf(path, sizeof path, "/v1/approvals?limit=2%s%s%s%s", after[0] ? "&after=" : "",
+                     after, filter ? "&status=" : "", filter ? filter : "");
             req("GET", path, g_env.readonly, NULL, NULL, &r);
             RF_ASSERT_STATUS(&r, 200);
             json_t *j = rf_resp_json(&r), *data = json_object_get(j, "data"), *item;

@@ -566,11 +566,11 @@ static void test_bad_input_and_list(void **state)
     make_payout(wallet, cur, 1, 0, &p2);
     int found[2] = {0, 0};
     for (int s = 0; s < 2; s++) {
-        char after_id[RF_ID_BYTES] = "";
+        char after[RF_CURSOR_BYTES] = "";
         for (int page = 0; page < 2000; page++) {
             char path[512];
             snprintf(path, sizeof path, "/v1/payouts?status=%s&limit=2%s%s",
-                     s == 0 ? "pending" : "paid", after_id[0] ? "&after=" : "", after_id);
+                     s == 0 ? "pending" : "paid", after[0] ? "&after=" : "", after);
             env_req(&g_env, "GET", path, g_env.readonly, NULL, NULL, &r);
             RF_ASSERT_STATUS(&r, 200);
             json_t *pg = rf_resp_json(&r), *data = json_object_get(pg, "data"), *item;
@@ -584,7 +584,7 @@ static void test_bad_input_and_list(void **state)
             json_t *next = json_object_get(pg, "next");
             bool more = json_is_string(next);
             if (more)
-                snprintf(after_id, sizeof after_id, "%s", json_string_value(next));
+                snprintf(after, sizeof after, "%s", json_string_value(next));
             json_decref(pg);
             rf_resp_free(&r);
             if (!more)

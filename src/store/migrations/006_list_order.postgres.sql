@@ -1,0 +1,42 @@
+-- 006_list_order (PostgreSQL): lists in commit order (src/core/listing.h).
+-- list_pos is the id of the transaction that inserted the row; a list shows
+-- only rows below list_horizon, so no row can ever commit behind a cursor.
+-- Rows from before this migration get 0 and come first, in id order.
+-- Adding the column with DEFAULT 0 and then setting the insert default
+-- fills existing rows without rewriting the tables.
+
+ALTER TABLE entitlements ADD COLUMN list_pos BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE entitlements ALTER COLUMN list_pos SET DEFAULT txid_current();
+ALTER TABLE api_keys ADD COLUMN list_pos BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ALTER COLUMN list_pos SET DEFAULT txid_current();
+ALTER TABLE payouts ADD COLUMN list_pos BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE payouts ALTER COLUMN list_pos SET DEFAULT txid_current();
+ALTER TABLE approvals ADD COLUMN list_pos BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE approvals ALTER COLUMN list_pos SET DEFAULT txid_current();
+
+-- The horizon is the oldest transaction still running in the reading
+-- statement's snapshot (all of them before it have finished: nothing can
+-- commit below it any more), or the snapshot's xmax when none is. Running
+-- transactions that pg_stat_activity shows in another database of the
+-- cluster cannot write these tables and are left out, so a long
+-- transaction elsewhere (CREATE DATABASE, a batch job) does not hold lists
+-- back; one that cannot be placed (finished since, or not shown) counts.
+-- A txid is epoch << 32 | xid.
+CREATE VIEW list_horizon AS
+SELECT COALESCE(
+  (SELECT min(x) FROM txid_snapshot_xip(txid_current_snapshot()) AS x
+    WHERE (x % 4294967296) NOT IN (
+      SELECT a.backend_xid::text::bigint FROM pg_stat_activity a
+       WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database())),
+  txid_snapshot_xmax(txid_current_snapshot())) AS horizon;
+
+-- The list orders replace the id-ordered list indexes.
+DROP INDEX entitlements_user_id;
+CREATE INDEX entitlements_list ON entitlements (user_id, list_pos, id);
+CREATE INDEX api_keys_list ON api_keys (list_pos, id);
+DROP INDEX payouts_status;
+CREATE INDEX payouts_list ON payouts (list_pos, id);
+CREATE INDEX payouts_status_list ON payouts (status, list_pos, id);
+DROP INDEX approvals_status;
+CREATE INDEX approvals_list ON approvals (list_pos, id);
+CREATE INDEX approvals_status_list ON approvals (status, list_pos, id);
