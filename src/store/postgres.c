@@ -641,9 +641,10 @@ static rf_err resolve_commit(struct store_conn *c) {
         else if (strcmp(status, "aborted") == 0) err = RF_ERR_UNAVAILABLE;
         pg_disconnect(q);
     }
-    fprintf(stderr, "racefree: postgres: the answer to COMMIT was lost; transaction %s: %s\n",
-            c->xid, err == RF_OK ? "committed" : err == RF_ERR_UNAVAILABLE ? "aborted"
-                                                                          : status);
+    fprintf(stderr, "racefree: postgres: the answer to COMMIT was lost; transaction %s: %s%s\n",
+            c->xid,
+            err == RF_OK ? "committed" : err == RF_ERR_UNAVAILABLE ? "aborted" : "outcome unknown, ",
+            err == RF_ERR_OUTCOME_UNKNOWN ? status : "");
     return err;
 }
 
