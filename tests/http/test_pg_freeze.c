@@ -8,7 +8,9 @@
  * only the client's own deadline can end a wait. Before the fix every data
  * request and /readyz hung for the whole freeze and then answered 200.
  *  - while frozen: /readyz, reads, grants and a burst of concurrent grants
- *    each answer 503 store_unavailable within the bound plus a margin;
+ *    each answer 503 store_unavailable within the bound plus a margin; so
+ *    does a grant frozen in the middle of its transaction (held there by the
+ *    op-delay hook while the freeze lands);
  *  - after SIGCONT: /readyz is 200 again, every grant that was answered 503
  *    is absent (it changed nothing), and new requests succeed.
  * A watchdog thaws the cluster after FREEZE_MAX_MS whatever happens, so a
@@ -36,6 +38,8 @@
 #define RECOVER_MAX_MS 20000    /* /readyz 200 again after SIGCONT */
 #define BURST 8                 /* concurrent grants while frozen (< the pool) */
 #define FROZEN_MAX 256          /* processes of one cluster */
+#define MID_TX_DELAY_MS 1500    /* op-delay: a write waits this long after BEGIN */
+#define MID_TX_FREEZE_MS 500    /* the freeze lands this long into that wait */
 
 static struct {
     char dir[128];
@@ -205,7 +209,7 @@ static int setup(void **state)
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
         if (rf_key_create_cli(P.url, roles[i].role, NULL, roles[i].out) != 0)
             fail_msg("keys create --role %s failed", roles[i].role);
-    static const char *const args[] = {"--pg-timeout-ms", PG_TIMEOUT_ARG, NULL};
+    static const char *const args[] = {"--pg-timeout-ms", PG_TIMEOUT_ARG, "--test-hooks", NULL};
     snprintf(g_env.db, sizeof g_env.db, "%s", P.url);
     if (rf_server_start(P.url, args, &g_env.srv) != 0)
         fail_msg("racefree serve did not start on %s", P.url);
@@ -262,6 +266,43 @@ static int status_of(const char *method, const char *path, const char *key)
     return s;
 }
 
+/* A grant whose transaction is open (sleeping in op-delay) when the freeze
+ * lands: its next statement hangs on the frozen backend. */
+struct mid_tx {
+    pthread_t thread;
+    char path[256];
+    struct rf_t_resp resp;
+    int64_t took_ms;
+};
+
+static void *mid_tx_main(void *arg)
+{
+    struct mid_tx *m = arg;
+    int64_t t0 = rf_t_now_ms();
+    req("PUT", m->path, g_env.service, &m->resp);
+    m->took_ms = rf_t_now_ms() - t0;
+    return NULL;
+}
+
+static void mid_tx_start(struct mid_tx *m, const char *user)
+{
+    hook_op_delay(&g_env, MID_TX_DELAY_MS);
+    ent_path(m->path, sizeof m->path, user, "mid-tx");
+    assert_int_equal(pthread_create(&m->thread, NULL, mid_tx_main, m), 0);
+    rf_t_sleep_ms(MID_TX_FREEZE_MS);
+}
+
+static void mid_tx_check(struct mid_tx *m)
+{
+    pthread_join(m->thread, NULL);
+    print_message("frozen mid-transaction: PUT %s -> %d in %lld ms\n", m->path, m->resp.status,
+                  (long long)m->took_ms);
+    RF_ASSERT_PROBLEM(&m->resp, 503, "store_unavailable");
+    if (m->took_ms > MID_TX_DELAY_MS + ANSWER_BOUND_MS)
+        fail_msg("the grant frozen mid-transaction answered after %lld ms", (long long)m->took_ms);
+    rf_resp_free(&m->resp);
+}
+
 static void test_frozen_store_answers_503_promptly(void **state)
 {
     (void)state;
@@ -273,6 +314,8 @@ static void test_frozen_store_answers_503_promptly(void **state)
     assert_int_equal(status_of("PUT", ok_path, g_env.service), 201);
     assert_int_equal(status_of("GET", "/readyz", NULL), 200);
 
+    static struct mid_tx mid;
+    mid_tx_start(&mid, user);
     freeze();
     frozen_req("GET", "/readyz", NULL);
     frozen_req("GET", ok_path, g_env.readonly);
@@ -296,6 +339,7 @@ static void test_frozen_store_answers_503_promptly(void **state)
         fail_msg("a burst of %d grants took %lld ms (bound %d ms)", BURST, (long long)took,
                  ANSWER_BOUND_MS);
     frozen_req("GET", "/readyz", NULL); /* still prompt after the burst */
+    mid_tx_check(&mid);
     thaw();
 
     int64_t t1 = rf_t_now_ms();
@@ -304,8 +348,11 @@ static void test_frozen_store_answers_503_promptly(void **state)
             fail_msg("/readyz not 200 within %d ms of SIGCONT", RECOVER_MAX_MS);
         rf_t_sleep_ms(100);
     }
-    /* Answered 503: changed nothing. */
+    hook_op_delay(&g_env, 0);
+    /* Answered 503: changed nothing (the frozen backend rolled back when it
+     * found its connection closed). */
     assert_int_equal(status_of("GET", frozen_path, g_env.readonly), 404);
+    assert_int_equal(status_of("GET", mid.path, g_env.readonly), 404);
     for (int i = 0; i < BURST; i++)
         assert_int_equal(status_of("GET", reqs[i].path, g_env.readonly), 404);
     assert_int_equal(list_all_count(&g_env, user, "all"), 1);
