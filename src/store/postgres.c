@@ -68,9 +68,6 @@ _Static_assert((PG_SLOTS & (PG_SLOTS - 1)) == 0, "PG_SLOTS must be a power of tw
 
 #define PG_TEXT_OID 25        /* pg_type oid of text: fixed in the catalog */
 
-#define PG_STR_(x) #x
-#define PG_STR(x) PG_STR_(x)
-
 struct pg_stmt {
     const char *key; /* the caller's pointer; NULL: empty slot */
     char *text;      /* private copy, to verify a pointer match */
