@@ -626,7 +626,7 @@ static rf_err resolve_commit(struct store_conn *c) {
     if (!c->xid[0]) return RF_ERR_UNAVAILABLE; /* no write transaction: nothing to commit */
     int64_t deadline = rf_mono_ms() + c->timeout_ms;
     struct store_conn *q = NULL;
-    char status[32] = "unreachable";
+    char status[32] = "no answer";
     rf_err err = RF_ERR_OUTCOME_UNKNOWN;
     if (conn_open(c->url, c->timeout_ms, false, &q) == RF_OK) {
         while (xact_status(q, c->xid, status, sizeof status) && /* bounded by the deadline */
