@@ -7,7 +7,7 @@
  * violations as RF_ERR_CONFLICT with the transaction still usable, RETURNING,
  * ON CONFLICT DO NOTHING, a FOR UPDATE suffix, and the commit fault hook.
  * PostgreSQL only: a COMMIT whose answer is lost is resolved (committed ->
- * RF_OK), and every wait is bounded (a statement the server would run
+ * RF_OK; not learnable -> RF_ERR_OUTCOME_UNKNOWN), and every wait is bounded (a statement the server would run
  * forever, a server that accepts TCP and never answers).
  * Each test uses its own id range in one table with a random name, so runs
  * against a shared PostgreSQL never collide.
@@ -30,6 +30,7 @@
 
 #include "base/limits.h"
 #include "store/store.h"
+#include "testlib/rf_testlib.h"
 
 #define SQL_BYTES 512
 
@@ -406,6 +407,43 @@ static void test_lost_commit_answer_resolved(void **state) {
     assert_int_equal(count_ids(950, 952), 3);
 }
 
+/* Runs one parameterless statement on c (no prepared statement: the text
+ * lives in a stack buffer). */
+static void run_text(struct store_conn *c, const char *fmt, const char *arg) {
+    char sql[SQL_BYTES];
+    snprintf(sql, sizeof sql, fmt, arg);
+    must(F.ops->exec_script(c, sql));
+}
+
+/* The answer to COMMIT is lost and the database then refuses the fresh
+ * connection that would learn the outcome: RF_ERR_OUTCOME_UNKNOWN, never
+ * "changed nothing" -- and indeed the transaction had committed. */
+static void test_lost_commit_answer_unknown(void **state) {
+    (void)state;
+    if (!F.is_pg) return; /* SQLite: no answer to lose (see the test above) */
+    char url[512], name[64];
+    assert_int_equal(rf_test_db_fresh(url, sizeof url), 0);
+    const char *at = strstr(url, "rf_t_");
+    assert_non_null(at);
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(at, "?"), at);
+    struct rf_options opt = {.pg_timeout_ms = 1000};
+    struct store_conn *c2 = NULL;
+    must(F.ops->connect(url, &opt, false, &c2));
+    must(F.ops->exec_script(c2, "CREATE TABLE lost (id BIGINT PRIMARY KEY)"));
+    must(F.ops->begin(c2, true));
+    must(F.ops->exec_script(c2, "INSERT INTO lost VALUES (1)"));
+    run_text(F.c, "ALTER DATABASE %s ALLOW_CONNECTIONS false", name);
+    F.ops->lose_next_commit_reply(c2);
+    assert_int_equal(F.ops->commit(c2), RF_ERR_OUTCOME_UNKNOWN);
+    assert_true(F.ops->broken(c2));
+    F.ops->disconnect(c2);
+    run_text(F.c, "ALTER DATABASE %s ALLOW_CONNECTIONS true", name);
+    must(F.ops->connect(url, NULL, false, &c2));
+    assert_int_equal(q_int(c2, "SELECT count(*) FROM lost", NULL, 0), 1);
+    F.ops->disconnect(c2);
+    rf_test_db_cleanup(url);
+}
+
 static int64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -485,6 +523,7 @@ int main(void) {
         cmocka_unit_test(test_fail_next_commit),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_lost_commit_answer_resolved),
+        cmocka_unit_test(test_lost_commit_answer_unknown),
         cmocka_unit_test(test_statement_deadline),
         cmocka_unit_test(test_connect_deadline),
     };
