@@ -89,6 +89,8 @@ struct rf_options {
     int busy_timeout_ms;        /* SQLite busy_timeout; default RF_BUSY_TIMEOUT_MS */
     int64_t idem_retention_ms;  /* Idempotency-Key retention; default 24 h */
     int payout_max_attempts;    /* failed attempts before a payout fails; default 5 */
+    int pg_timeout_ms;          /* PostgreSQL: bound on each wait (connect, statement,
+                                   COMMIT, pool); default RF_PG_TIMEOUT_MS (5 s) */
     bool no_migrate;            /* do not apply migrations at open */
     bool test_hooks;            /* honour rf_test_* fault injection (tests only) */
 };
@@ -541,6 +543,11 @@ void rf_test_set_op_delay(rf *db, int delay_ms);
 /* The next commit fails as a store error would (SQLite: forced IOERR;
  * PostgreSQL: the connection is dropped before COMMIT). */
 void rf_test_fail_next_commit(rf *db);
+/* The next n write commits reach the server, which commits (or refuses),
+ * and their answers are lost, as when the connection dies in between; the
+ * outcome is then resolved on a fresh connection (PostgreSQL; SQLite has no
+ * answer to lose and ignores this). n <= 0 disarms. */
+void rf_test_lose_commit_replies(rf *db, int n);
 
 #ifdef __cplusplus
 }

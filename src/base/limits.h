@@ -24,7 +24,13 @@
 #define RF_BUSY_TIMEOUT_MS 5000                /* SQLite busy_timeout */
 #define RF_STMT_CACHE_MAX 128                  /* prepared statements per connection */
 #define RF_SQL_PARAMS_MAX 64                   /* parameters in one statement */
-#define RF_PG_CONNECT_TIMEOUT_S 10             /* PostgreSQL connect, unless the url sets one */
+#define RF_PG_TIMEOUT_MS 5000                  /* PostgreSQL: each wait (connect, statement,
+                                                  COMMIT, pool), default of --pg-timeout-ms */
+#define RF_PG_TIMEOUT_MS_MIN 100               /* smallest --pg-timeout-ms */
+#define RF_PG_TIMEOUT_MS_MAX (10 * 60 * 1000)  /* largest --pg-timeout-ms */
+#define RF_PG_SERVER_TIMEOUT_MARGIN_PERCENT 10 /* statement_timeout this much below the bound */
+#define RF_PG_SCRIPT_TIMEOUT_MS (30 * 60 * 1000) /* one migration script */
+#define RF_PG_RESOLVE_POLL_MS 10               /* re-asking the status of a lost COMMIT */
 #define RF_INFLIGHT_MAX RF_QUEUE_OPS_MAX       /* in-flight idempotency keys */
 #define RF_IDEM_RETENTION_MS (24LL * 3600 * 1000)
 #define RF_IDEM_PURGE_BATCH 1000

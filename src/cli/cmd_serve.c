@@ -82,6 +82,12 @@ static int serve_flag(int c, struct serve_args *a) {
             return cli_usage_error("serve", "--queue-max must be 1..%d", RF_QUEUE_OPS_MAX);
         a->opt.queue_ops_max = (int)v;
         return 0;
+    case 'T':
+        if (!cli_parse_long(optarg, RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX, &v))
+            return cli_usage_error("serve", "--pg-timeout-ms must be %d..%d",
+                                   RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX);
+        a->opt.pg_timeout_ms = (int)v;
+        return 0;
     case 't': a->opt.test_hooks = true; return 0;
     default: return cli_usage_error("serve", "bad option");
     }
@@ -97,6 +103,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"pool", required_argument, NULL, 'p'},
         {"payout-max-attempts", required_argument, NULL, 'm'},
         {"queue-max", required_argument, NULL, 'q'},
+        {"pg-timeout-ms", required_argument, NULL, 'T'},
         {"test-hooks", no_argument, NULL, 't'},
         {NULL, 0, NULL, 0}};
     const char *listen = getenv("RACEFREE_LISTEN");

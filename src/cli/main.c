@@ -17,6 +17,7 @@ static const struct cli_cmd commands[] = {
      "[--db URL] [--listen HOST:PORT] [--sync full|normal] [--body-max-bytes N]\n"
      "                [--idem-retention-hours N] [--pool N] [--payout-max-attempts N]\n"
      "                [--queue-max N]\n"
+     "                [--pg-timeout-ms MS]\n"
      "                [--test-hooks]",
      "run the HTTP API server"},
     {"migrate", cmd_migrate, "[--db URL]", "apply schema migrations and print the version"},

@@ -89,6 +89,10 @@ void rf_test_fail_next_commit(rf *db) {
     if (db->test_hooks) exec_test_fail_next_commit(db->exec);
 }
 
+void rf_test_lose_commit_replies(rf *db, int n) {
+    if (db->test_hooks) exec_test_lose_commit_replies(db->exec, n);
+}
+
 char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col) {
     if (store_null(tx, r, col)) return NULL;
     return strdup(store_text(tx, r, col));

@@ -15,7 +15,16 @@
  * PostgreSQL: a bounded connection pool; each write operation is BEGIN ...
  * COMMIT on one pooled connection, retried a bounded number of times on
  * serialization failure or deadlock (RF_ERR_RETRY); reads run statement by
- * statement. A broken connection is dropped and replaced on next use.
+ * statement. A broken connection is dropped and replaced on next use. Every
+ * wait is bounded by pg_timeout_ms: the pool wait here, connect, statements
+ * and COMMIT in the store (postgres.c), so a frozen server gives prompt 503s.
+ *
+ * A COMMIT whose answer was lost is never run again: the store resolves it
+ * (committed -> RF_OK, the operation's real result is answered; aborted ->
+ * RF_ERR_UNAVAILABLE; unknown -> RF_ERR_OUTCOME_UNKNOWN) and never reports
+ * it as RF_ERR_RETRY, the only error that re-runs an operation here, and a
+ * broken connection ends the operation instead of being replaced under it.
+ * Re-running a transaction that may have committed would apply it twice.
  */
 #include "exec/executor.h"
 
@@ -76,6 +85,7 @@ struct rf_exec {
     atomic_bool fail_armed;
     atomic_int delay_ms;
     atomic_bool fail_commit;
+    atomic_int lose_replies;  /* commits whose answer the store loses */
 };
 
 /* ---- shared pieces ----------------------------------------------------- */
@@ -119,10 +129,22 @@ static struct rf_tx make_tx(struct rf_exec *ex, struct store_conn *c, bool write
 
 /* ---- connection pool --------------------------------------------------- */
 
+/* The pool wait: PostgreSQL's shares the store's bound (pg_timeout_ms). */
+static struct timespec pool_deadline(const struct rf_exec *ex) {
+    int ms = ex->ops->backend == STORE_POSTGRES ? ex->opt.pg_timeout_ms : RF_POOL_WAIT_MS;
+    struct timespec d;
+    clock_gettime(CLOCK_REALTIME, &d);
+    d.tv_sec += ms / 1000;
+    d.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (d.tv_nsec >= 1000000000L) {
+        d.tv_sec++;
+        d.tv_nsec -= 1000000000L;
+    }
+    return d;
+}
+
 static rf_err pool_get(struct rf_exec *ex, struct pool *p, struct store_conn **out) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += RF_POOL_WAIT_MS / 1000;
+    struct timespec deadline = pool_deadline(ex);
     pthread_mutex_lock(&ex->mu);
     while (p->n_free == 0 && p->n_open >= p->cap) {
         if (p->waiters >= ex->q_cap) {
@@ -173,6 +195,23 @@ static void pool_put(struct rf_exec *ex, struct pool *p, struct store_conn *c) {
 
 /* ---- one operation in its own transaction (PostgreSQL; reads) ----------- */
 
+/* Arms the store's commit test hooks for a write about to commit. */
+static void arm_commit_hooks(struct rf_exec *ex, struct store_conn *c) {
+    if (atomic_exchange(&ex->fail_commit, false)) ex->ops->fail_next_commit(c);
+    int n = atomic_load(&ex->lose_replies);
+    while (n > 0 && ex->ops->lose_next_commit_reply) { /* a CAS loop: at most one per commit */
+        if (atomic_compare_exchange_weak(&ex->lose_replies, &n, n - 1)) {
+            ex->ops->lose_next_commit_reply(c);
+            break;
+        }
+    }
+}
+
+static bool is_store_error(rf_err err) {
+    return err == RF_ERR_UNAVAILABLE || err == RF_ERR_OUTCOME_UNKNOWN;
+}
+
+/* Retries only RF_ERR_RETRY, which a lost COMMIT never is (see the top). */
 static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
     for (int attempt = 0;; attempt++) {
         struct rf_tx tx = make_tx(ex, c, op->write);
@@ -182,16 +221,16 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct e
             if (delay > 0) sleep_ms(delay);
         }
         if (!err) err = run_one(ex, &tx, op);
-        if (!err && op->write && atomic_exchange(&ex->fail_commit, false))
-            ex->ops->fail_next_commit(c);
+        if (!err && op->write) arm_commit_hooks(ex, c);
         if (!err) {
             err = ex->ops->commit(c);
             if (err) undo(op);
+            RF_ASSERT(err != RF_ERR_RETRY || !ex->ops->broken(c)); /* a definite rollback */
         } else {
             ex->ops->rollback(c);
         }
         if (err != RF_ERR_RETRY) {
-            if (err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
+            if (is_store_error(err)) atomic_fetch_add(&ex->store_errors, 1);
             return err;
         }
         if (attempt + 1 >= RF_RETRIES_MAX || ex->ops->broken(c)) return RF_ERR_UNAVAILABLE;
@@ -276,7 +315,7 @@ static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
             return;
         }
     }
-    if (atomic_exchange(&ex->fail_commit, false)) ex->ops->fail_next_commit(ex->wconn);
+    arm_commit_hooks(ex, ex->wconn);
     if (ex->ops->commit(ex->wconn) != RF_OK) batch_lost(ex, batch, n);
     count_batch(ex, n);
 }
@@ -350,6 +389,7 @@ static void options_defaults(struct rf_options *o) {
     if (o->pool_conns <= 0) o->pool_conns = RF_POOL_CONNS_DEFAULT;
     if (o->pool_conns > RF_POOL_CONNS_MAX) o->pool_conns = RF_POOL_CONNS_MAX;
     if (o->busy_timeout_ms <= 0) o->busy_timeout_ms = RF_BUSY_TIMEOUT_MS;
+    if (o->pg_timeout_ms <= 0) o->pg_timeout_ms = RF_PG_TIMEOUT_MS;
 }
 
 static rf_err start_sqlite(struct rf_exec *ex) {
@@ -449,3 +489,7 @@ void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms) {
 }
 
 void exec_test_fail_next_commit(struct rf_exec *ex) { atomic_store(&ex->fail_commit, true); }
+
+void exec_test_lose_commit_replies(struct rf_exec *ex, int n) {
+    atomic_store(&ex->lose_replies, n > 0 ? n : 0);
+}

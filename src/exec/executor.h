@@ -41,5 +41,6 @@ const struct store_ops *exec_store(struct rf_exec *ex);
 void exec_test_fail_next(struct rf_exec *ex, const char *op_name, rf_err err);
 void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms);
 void exec_test_fail_next_commit(struct rf_exec *ex);
+void exec_test_lose_commit_replies(struct rf_exec *ex, int n);
 
 #endif

@@ -13,8 +13,8 @@
 
 /* The hook to run, with its parsed arguments. */
 struct hook_state {
-    enum { HOOK_DELAY, HOOK_FAIL_NEXT, HOOK_FAIL_COMMIT } hook;
-    int64_t ms;
+    enum { HOOK_DELAY, HOOK_FAIL_NEXT, HOOK_FAIL_COMMIT, HOOK_LOSE_REPLIES } hook;
+    int64_t num; /* HOOK_DELAY: milliseconds; HOOK_LOSE_REPLIES: a count */
     const char *op;
     rf_err err;
 };
@@ -23,9 +23,10 @@ static rf_err hook_call(struct rf_http_req *req, void *state, struct rf_idem *id
     (void)idem;
     const struct hook_state *s = state;
     switch (s->hook) {
-    case HOOK_DELAY: rf_test_set_op_delay(req->ctx->db, (int)s->ms); break;
+    case HOOK_DELAY: rf_test_set_op_delay(req->ctx->db, (int)s->num); break;
     case HOOK_FAIL_NEXT: rf_test_fail_next(req->ctx->db, s->op, s->err); break;
     case HOOK_FAIL_COMMIT: rf_test_fail_next_commit(req->ctx->db); break;
+    case HOOK_LOSE_REPLIES: rf_test_lose_commit_replies(req->ctx->db, (int)s->num); break;
     }
     return RF_OK;
 }
@@ -52,7 +53,7 @@ void h_test_op_delay(struct rf_http_req *req, struct rf_reply *out) {
         rf_reply_problem(out, &p);
         return;
     }
-    struct hook_state s = {.hook = HOOK_DELAY, .ms = v[0].num};
+    struct hook_state s = {.hook = HOOK_DELAY, .num = v[0].num};
     hook_run(req, &s, out);
 }
 
@@ -84,6 +85,22 @@ void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out) {
         return;
     }
     s.op = v[0].str;
+    hook_run(req, &s, out);
+}
+
+/* {"count": n}: the next n write commits lose their answer after the server
+ * processed them (PostgreSQL; a no-op on SQLite, which has no answer to
+ * lose). The outcome must then be resolved, never guessed. */
+void h_test_lose_commit_replies(struct rf_http_req *req, struct rf_reply *out) {
+    static const struct rf_field_spec spec[] = {
+        {"count", RF_FIELD_INT, true, 0, 0, RF_QUEUE_OPS_MAX}};
+    struct rf_field_val v[1];
+    struct rf_problem p;
+    if (!rf_req_fields(req, false, spec, 1, v, &p)) {
+        rf_reply_problem(out, &p);
+        return;
+    }
+    struct hook_state s = {.hook = HOOK_LOSE_REPLIES, .num = v[0].num};
     hook_run(req, &s, out);
 }
 

@@ -77,6 +77,7 @@ const struct rf_route rf_routes[] = {
     {"POST", "/v1/_test/op-delay", ADMIN, 0, h_test_op_delay, true},
     {"POST", "/v1/_test/fail-next", ADMIN, 0, h_test_fail_next, true},
     {"POST", "/v1/_test/fail-next-commit", ADMIN, 0, h_test_fail_next_commit, true},
+    {"POST", "/v1/_test/lose-commit-replies", ADMIN, 0, h_test_lose_commit_replies, true},
 };
 const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 

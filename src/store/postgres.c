@@ -18,6 +18,22 @@
  *    unexpected errors are logged, and never with parameter values.
  *  - Results are fetched whole (PGresult); flows bound their row counts with
  *    LIMIT, so a cursor is an index into that result.
+ *  - Every wait is bounded by the connection's timeout (rf_options
+ *    .pg_timeout_ms): connecting, each statement and COMMIT. libpq's blocking
+ *    calls would wait forever on a frozen server (SIGSTOP, a partition: on
+ *    loopback the kernel still accepts and ACKs), so statements are sent with
+ *    the asynchronous API and the socket is polled against a client-side
+ *    deadline. A connection whose deadline passed is dead: it is never reused
+ *    (the executor drops it). The server's statement_timeout is set a little
+ *    below the client's deadline, so a merely slow server answers a definite
+ *    error first and the connection survives.
+ *  - A lost COMMIT is resolved, never guessed: a write transaction learns its
+ *    id with its BEGIN (no extra round trip), and when the answer to COMMIT
+ *    is lost (connection broken or deadline passed after COMMIT was sent), a
+ *    fresh connection asks pg_xact_status() for it: committed -> RF_OK, as if
+ *    the answer had arrived; aborted -> RF_ERR_UNAVAILABLE (changed nothing);
+ *    not learnable within the bound -> RF_ERR_OUTCOME_UNKNOWN (may have
+ *    committed).
  *
  * A store_conn is used by one thread at a time (the executor's pool hands it
  * out); this file keeps no mutable global state.
@@ -25,13 +41,17 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "store/store.h"
 
@@ -43,11 +63,10 @@ _Static_assert((PG_SLOTS & (PG_SLOTS - 1)) == 0, "PG_SLOTS must be a power of tw
 #define PG_INT_TEXT_BYTES 24  /* "-9223372036854775808" + NUL */
 #define PG_CMD_BYTES 48       /* "ROLLBACK TO SAVEPOINT sp<int>" */
 #define PG_LOG_SQL_CHARS 160  /* SQL text shown in an error log line */
+#define PG_XID_TEXT_BYTES 24  /* an xid8 as text: up to 20 digits */
+#define PG_RESULTS_MAX 8      /* results of one sent query string (BEGIN; SELECT ...) */
 
 #define PG_TEXT_OID 25        /* pg_type oid of text: fixed in the catalog */
-
-#define PG_STR_(x) #x
-#define PG_STR(x) PG_STR_(x)
 
 struct pg_stmt {
     const char *key; /* the caller's pointer; NULL: empty slot */
@@ -58,8 +77,13 @@ struct pg_stmt {
 
 struct store_conn {
     PGconn *pg;
+    char *url;        /* to open the fresh connection that resolves a lost COMMIT */
+    int timeout_ms;   /* bound on each wait: connect, statement, COMMIT */
     bool readonly;    /* kept for the interface; PostgreSQL uses one pool */
-    bool fail_commit; /* test hook: drop the connection at the next commit */
+    bool dead;        /* a deadline passed: the protocol state is unknown, never reuse */
+    bool fail_commit; /* test hook: cut the connection before the next COMMIT */
+    bool lose_reply;  /* test hook: lose the answer to the next COMMIT */
+    char xid[PG_XID_TEXT_BYTES]; /* the open write transaction's id; "" if none */
     int n_stmts;      /* prepared so far, <= RF_STMT_CACHE_MAX */
     struct pg_stmt slots[PG_SLOTS];
 };
@@ -97,7 +121,9 @@ static void log_internal(const PGresult *res, const char *state, const char *wha
 static rf_err map_sqlstate(const char *s) {
     if (sqlstate_is(s, "23")) return RF_ERR_CONFLICT; /* unique, check, fk, not null */
     if (!strcmp(s, "40001") || !strcmp(s, "40P01")) return RF_ERR_RETRY;
-    if (sqlstate_is(s, "08") || sqlstate_is(s, "53") || !strcmp(s, "57P01") ||
+    /* 57014: the server's statement_timeout (set below the client's deadline) */
+    if (sqlstate_is(s, "08") || sqlstate_is(s, "53") || !strcmp(s, "57014") ||
+        !strcmp(s, "57P01") ||
         !strcmp(s, "57P02") || !strcmp(s, "57P03") || !strcmp(s, "55P03"))
         return RF_ERR_UNAVAILABLE;
     return RF_ERR_INTERNAL;
@@ -116,10 +142,84 @@ static rf_err check_result(PGconn *pg, const PGresult *res, const char *what) {
     return err;
 }
 
+/* ---- bounded waits --------------------------------------------------- */
+
+/* Waits until the socket is ready for events; false when the deadline (a
+ * rf_mono_ms() time) passed first or the socket failed. */
+static bool wait_socket(int fd, short events, int64_t deadline_ms) {
+    if (fd < 0) return false;
+    for (;;) { /* bounded by the deadline; EINTR only restarts the wait */
+        int64_t left = deadline_ms - rf_mono_ms();
+        if (left <= 0) return false;
+        struct pollfd pfd = {.fd = fd, .events = events, .revents = 0};
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc > 0) return true; /* POLLERR/POLLHUP too: libpq reads the error */
+        if (rc < 0 && errno != EINTR) return false;
+    }
+}
+
+/* Marks c dead after a deadline: its protocol state is unknown (a query may
+ * still be in flight), so it is never used again; broken() reports it. */
+static void conn_dead(struct store_conn *c, const char *what) {
+    if (!c->dead)
+        fprintf(stderr, "racefree: postgres: no answer within %d ms, dropping the connection "
+                        "[%.*s]\n", c->timeout_ms, PG_LOG_SQL_CHARS, what);
+    c->dead = true;
+}
+
+/* Sends what libpq has buffered and waits until a result can be read without
+ * blocking; false when the deadline passed. A broken connection returns true:
+ * libpq then hands out the error as a result. */
+static bool await_result(PGconn *pg, int64_t deadline_ms) {
+    for (;;) { /* bounded by the deadline */
+        int f = PQflush(pg);
+        if (f < 0) return true;
+        if (f == 0) break;
+        if (!wait_socket(PQsocket(pg), POLLOUT | POLLIN, deadline_ms)) return false;
+        if (!PQconsumeInput(pg)) return true;
+    }
+    while (PQisBusy(pg)) { /* bounded by the deadline */
+        if (!wait_socket(PQsocket(pg), POLLIN, deadline_ms)) return false;
+        if (!PQconsumeInput(pg)) return true;
+    }
+    return true;
+}
+
+/* Collects the results of the query string just sent (sent: the PQsend*
+ * return), within c's timeout. Returns the first error, else RF_OK; *out gets
+ * the deciding result (the first error's, else the last one; may be NULL) to
+ * PQclear. After a deadline c is dead and the error is RF_ERR_UNAVAILABLE. */
+static rf_err round_trip(struct store_conn *c, int sent, const char *what, PGresult **out) {
+    *out = NULL;
+    if (!sent) return check_result(c->pg, NULL, what);
+    int64_t deadline = rf_mono_ms() + c->timeout_ms;
+    rf_err err = RF_OK;
+    for (int i = 0; i < PG_RESULTS_MAX; i++) {
+        if (!await_result(c->pg, deadline)) {
+            conn_dead(c, what);
+            PQclear(*out);
+            *out = NULL;
+            return RF_ERR_UNAVAILABLE;
+        }
+        PGresult *res = PQgetResult(c->pg);
+        if (!res) return err;
+        if (err) {
+            PQclear(res); /* the first error decides */
+            continue;
+        }
+        PQclear(*out);
+        *out = res;
+        err = check_result(c->pg, res, what);
+    }
+    RF_ASSERT(!"more results than PG_RESULTS_MAX for one query string");
+    return RF_ERR_INTERNAL;
+}
+
 /* Runs a parameterless command (BEGIN, COMMIT, SAVEPOINT ...). */
 static rf_err run_command(struct store_conn *c, const char *cmd) {
-    PGresult *res = PQexec(c->pg, cmd);
-    rf_err err = check_result(c->pg, res, cmd);
+    if (c->dead) return RF_ERR_UNAVAILABLE;
+    PGresult *res = NULL;
+    rf_err err = round_trip(c, PQsendQuery(c->pg, cmd), cmd, &res);
     PQclear(res);
     return err;
 }
@@ -133,50 +233,99 @@ static void ignore_notice(void *arg, const char *message) {
 
 /* ---- connections ----------------------------------------------------- */
 
-static rf_err pg_connect(const char *url, const struct rf_options *opt, bool readonly,
-                         struct store_conn **out) {
-    RF_ASSERT(url && out);
-    (void)opt;
-    *out = NULL;
+/* Connects with libpq's non-blocking API, so the whole handshake (TCP, the
+ * startup packet, authentication) is bounded by timeout_ms: a frozen server
+ * still accepts TCP connections but never answers the startup packet. */
+static rf_err open_pg(const char *url, int timeout_ms, PGconn **out) {
+    char connect_s[PG_INT_TEXT_BYTES], user_ms[PG_INT_TEXT_BYTES];
+    snprintf(connect_s, sizeof connect_s, "%d", (timeout_ms + 999) / 1000);
+    snprintf(user_ms, sizeof user_ms, "%d", timeout_ms);
     /* Later entries override earlier ones: the url may set its own
-     * connect_timeout, but the encoding is always UTF-8. */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname",
-                                "client_encoding", NULL};
-    const char *const vals[] = {PG_STR(RF_PG_CONNECT_TIMEOUT_S), "racefree", url, "UTF8",
-                                NULL};
-    struct store_conn *c = calloc(1, sizeof *c);
-    if (!c) return RF_ERR_NOMEM;
-    c->pg = PQconnectdbParams(keys, vals, 1);
-    if (!c->pg) {
-        free(c);
-        return RF_ERR_NOMEM;
+     * connect_timeout and tcp_user_timeout (which bound unacknowledged data
+     * on a real partition), but the encoding is always UTF-8. */
+    const char *const keys[] = {"connect_timeout", "tcp_user_timeout", "application_name",
+                                "dbname", "client_encoding", NULL};
+    const char *const vals[] = {connect_s, user_ms, "racefree", url, "UTF8", NULL};
+    *out = NULL;
+    PGconn *pg = PQconnectStartParams(keys, vals, 1);
+    if (!pg) return RF_ERR_NOMEM;
+    int64_t deadline = rf_mono_ms() + timeout_ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (PQstatus(pg) != CONNECTION_BAD && st != PGRES_POLLING_OK) { /* bounded by deadline */
+        if (st == PGRES_POLLING_FAILED) break;
+        short ev = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        if (!wait_socket(PQsocket(pg), ev, deadline)) break;
+        st = PQconnectPoll(pg);
     }
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        PQfinish(c->pg);
-        free(c);
+    if (st != PGRES_POLLING_OK || PQstatus(pg) != CONNECTION_OK) {
+        PQfinish(pg);
         return RF_ERR_UNAVAILABLE;
     }
-    PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
+    *out = pg;
+    return RF_OK;
+}
+
+/* The server cancels a statement a little before the client gives up, so a
+ * slow (not frozen) server answers a definite error on a live connection. */
+static rf_err set_server_timeout(struct store_conn *c) {
+    char cmd[PG_CMD_BYTES];
+    int ms = c->timeout_ms - c->timeout_ms * RF_PG_SERVER_TIMEOUT_MARGIN_PERCENT / 100;
+    snprintf(cmd, sizeof cmd, "SET statement_timeout = %d", ms > 0 ? ms : 1);
+    return run_command(c, cmd);
+}
+
+static rf_err conn_open(const char *url, int timeout_ms, bool readonly,
+                        struct store_conn **out) {
+    RF_ASSERT(url && out && timeout_ms > 0);
+    *out = NULL;
+    struct store_conn *c = calloc(1, sizeof *c);
+    if (!c) return RF_ERR_NOMEM;
+    c->url = strdup(url);
+    c->timeout_ms = timeout_ms;
     c->readonly = readonly;
+    rf_err err = c->url ? open_pg(url, timeout_ms, &c->pg) : RF_ERR_NOMEM;
+    if (!err && PQsetnonblocking(c->pg, 1) != 0) err = RF_ERR_UNAVAILABLE;
+    if (!err) {
+        PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
+        err = set_server_timeout(c);
+    }
+    if (err) {
+        PQfinish(c->pg);
+        free(c->url);
+        free(c);
+        return err;
+    }
     *out = c;
     return RF_OK;
+}
+
+static rf_err pg_connect(const char *url, const struct rf_options *opt, bool readonly,
+                         struct store_conn **out) {
+    int timeout_ms = opt && opt->pg_timeout_ms > 0 ? opt->pg_timeout_ms : RF_PG_TIMEOUT_MS;
+    return conn_open(url, timeout_ms, readonly, out);
 }
 
 static void pg_disconnect(struct store_conn *c) {
     if (!c) return;
     for (int i = 0; i < PG_SLOTS; i++) free(c->slots[i].text);
-    PQfinish(c->pg);
+    PQfinish(c->pg); /* non-blocking: never waits for a frozen server */
+    free(c->url);
     free(c);
 }
 
 static bool pg_broken(struct store_conn *c) {
     RF_ASSERT(c);
-    return PQstatus(c->pg) != CONNECTION_OK;
+    return c->dead || PQstatus(c->pg) != CONNECTION_OK;
 }
 
 static void pg_fail_next_commit(struct store_conn *c) {
     RF_ASSERT(c);
     c->fail_commit = true;
+}
+
+static void pg_lose_next_commit_reply(struct store_conn *c) {
+    RF_ASSERT(c);
+    c->lose_reply = true;
 }
 
 /* ---- prepared statement cache --------------------------------------- */
@@ -231,8 +380,10 @@ static rf_err stmt_prepare(struct store_conn *c, struct pg_stmt *s, const char *
     char name[PG_STMT_NAME_BYTES];
     snprintf(name, sizeof name, "rf_s%d", c->n_stmts);
     Oid types[RF_SQL_PARAMS_MAX];
-    PGresult *res = PQprepare(c->pg, name, sql, n_params, param_types(sql, n_params, types));
-    rf_err err = check_result(c->pg, res, sql);
+    PGresult *res = NULL;
+    rf_err err = round_trip(
+        c, PQsendPrepare(c->pg, name, sql, n_params, param_types(sql, n_params, types)), sql,
+        &res);
     PQclear(res);
     if (err) {
         free(text);
@@ -292,26 +443,32 @@ static rf_err run_statement(struct store_conn *c, const char *sql, const store_v
     RF_ASSERT(n_params >= 0 && n_params <= RF_SQL_PARAMS_MAX);
     RF_ASSERT(n_params == 0 || params);
     *res_out = NULL;
+    if (c->dead) return RF_ERR_UNAVAILABLE;
     struct pg_params pp;
     params_render(&pp, params, n_params);
     char name[PG_STMT_NAME_BYTES];
     rf_err err = stmt_lookup(c, sql, n_params, name);
     if (err) return err;
-    PGresult *res;
     Oid types[RF_SQL_PARAMS_MAX];
-    if (name[0])
-        res = PQexecPrepared(c->pg, name, n_params, pp.values, NULL, NULL, 0);
-    else
-        res = PQexecParams(c->pg, sql, n_params, param_types(sql, n_params, types), pp.values,
-                           NULL, NULL, 0);
-    err = check_result(c->pg, res, sql);
-    *res_out = res;
-    return err;
+    int sent = name[0] ? PQsendQueryPrepared(c->pg, name, n_params, pp.values, NULL, NULL, 0)
+                       : PQsendQueryParams(c->pg, sql, n_params,
+                                           param_types(sql, n_params, types), pp.values, NULL,
+                                           NULL, 0);
+    return round_trip(c, sent, sql, res_out);
 }
 
+/* Migration scripts may rebuild large tables: inside the migration's
+ * transaction they get a bound of their own instead of the per-statement one. */
 static rf_err pg_exec_script(struct store_conn *c, const char *sql) {
     RF_ASSERT(c && sql);
-    return run_command(c, sql);
+    char cmd[PG_CMD_BYTES];
+    snprintf(cmd, sizeof cmd, "SET LOCAL statement_timeout = %d", RF_PG_SCRIPT_TIMEOUT_MS);
+    rf_err err = PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? run_command(c, cmd) : RF_OK;
+    int saved = c->timeout_ms;
+    c->timeout_ms = RF_PG_SCRIPT_TIMEOUT_MS + RF_PG_SCRIPT_TIMEOUT_MS / 10;
+    if (!err) err = run_command(c, sql);
+    c->timeout_ms = saved;
+    return err;
 }
 
 static rf_err pg_exec(struct store_conn *c, const char *sql, const store_val *params,
@@ -396,16 +553,30 @@ static void pg_rows_close(struct store_rows *r) {
 
 /* ---- transactions ---------------------------------------------------- */
 
+/* A write transaction learns its id in BEGIN's own round trip (one query
+ * string, two results): the id must be known before COMMIT is sent, or a
+ * lost answer to COMMIT could not be resolved. It costs an xid for a write
+ * transaction that ends up writing nothing, and no round trip. */
+static const char PG_BEGIN_WRITE[] = "BEGIN; SELECT pg_current_xact_id()::text";
+
 static rf_err pg_begin(struct store_conn *c, bool write) {
     RF_ASSERT(c);
+    c->xid[0] = '\0';
+    if (c->dead) return RF_ERR_UNAVAILABLE;
     /* A BEGIN inside an open transaction only warns on PostgreSQL and would
      * merge two operations into one: the executor must never do that. */
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     RF_ASSERT(ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN);
-    return run_command(c, write ? "BEGIN" : "BEGIN READ ONLY");
+    if (!write) return run_command(c, "BEGIN READ ONLY");
+    PGresult *res = NULL;
+    rf_err err = round_trip(c, PQsendQuery(c->pg, PG_BEGIN_WRITE), PG_BEGIN_WRITE, &res);
+    if (!err && (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))) err = RF_ERR_INTERNAL;
+    if (!err) snprintf(c->xid, sizeof c->xid, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return err;
 }
 
-/* The test hook cuts the socket before COMMIT is sent, so the COMMIT fails
+/* Test hook: cuts the socket before COMMIT is sent, so the COMMIT fails
  * exactly as on a lost connection, and the server rolls back. */
 static void drop_socket(struct store_conn *c) {
     int fd = PQsocket(c->pg);
@@ -413,27 +584,104 @@ static void drop_socket(struct store_conn *c) {
         fprintf(stderr, "racefree: postgres: test hook shutdown: %s\n", strerror(errno));
 }
 
+/* Test hook: COMMIT was sent; waits until its answer is in the socket (the
+ * server has committed or refused), then swaps the socket for a closed one
+ * before libpq reads it: the answer is lost exactly as when the connection
+ * dies between the server's commit and the client's read. */
+static void lose_reply(struct store_conn *c) {
+    int64_t deadline = rf_mono_ms() + c->timeout_ms;
+    int fd = PQsocket(c->pg);
+    while (fd >= 0 && PQflush(c->pg) > 0) /* bounded by the deadline */
+        if (!wait_socket(fd, POLLOUT, deadline)) break;
+    int sv[2];
+    if (fd < 0 || !wait_socket(fd, POLLIN, deadline) ||
+        socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        fprintf(stderr, "racefree: postgres: test hook: the answer to COMMIT did not arrive\n");
+        return;
+    }
+    close(sv[1]);
+    if (dup2(sv[0], fd) < 0) /* closes the real socket: reads now see EOF */
+        fprintf(stderr, "racefree: postgres: test hook dup2: %s\n", strerror(errno));
+    close(sv[0]);
+}
+
+/* One question on a fresh connection: the status of xid ("committed",
+ * "aborted", "in progress"), into status; false when it cannot be learned. */
+static bool xact_status(struct store_conn *q, const char *xid, char *status, size_t cap) {
+    static const char sql[] = "SELECT pg_xact_status($1::xid8)";
+    store_val p[1] = {SV_S(xid)};
+    struct store_rows *r = NULL;
+    if (pg_query(q, sql, p, 1, &r) != RF_OK) return false;
+    bool ok = r->n_rows == 1 && !PQgetisnull(r->res, 0, 0);
+    if (ok) snprintf(status, cap, "%s", PQgetvalue(r->res, 0, 0));
+    pg_rows_close(r);
+    return ok;
+}
+
+/* The answer to COMMIT of transaction c->xid was lost: asks a fresh
+ * connection, within c's timeout, what became of it. "in progress" means the
+ * old backend has not yet seen the connection close (or is still
+ * committing); it is asked again until the deadline. */
+static rf_err resolve_commit(struct store_conn *c) {
+    if (!c->xid[0]) return RF_ERR_UNAVAILABLE; /* no write transaction: nothing to commit */
+    int64_t deadline = rf_mono_ms() + c->timeout_ms;
+    struct store_conn *q = NULL;
+    char status[32] = "no answer";
+    rf_err err = RF_ERR_OUTCOME_UNKNOWN;
+    if (conn_open(c->url, c->timeout_ms, false, &q) == RF_OK) {
+        while (xact_status(q, c->xid, status, sizeof status) && /* bounded by the deadline */
+               strcmp(status, "in progress") == 0 && rf_mono_ms() < deadline) {
+            struct timespec ts = {0, RF_PG_RESOLVE_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (strcmp(status, "committed") == 0) err = RF_OK;
+        else if (strcmp(status, "aborted") == 0) err = RF_ERR_UNAVAILABLE;
+        pg_disconnect(q);
+    }
+    fprintf(stderr, "racefree: postgres: the answer to COMMIT was lost; transaction %s: %s%s\n",
+            c->xid,
+            err == RF_OK ? "committed" : err == RF_ERR_UNAVAILABLE ? "aborted" : "outcome unknown, ",
+            err == RF_ERR_OUTCOME_UNKNOWN ? status : "");
+    return err;
+}
+
+/* RF_OK: committed (also when the answer was lost and a fresh connection
+ * learned that it committed). RF_ERR_OUTCOME_UNKNOWN: may have committed.
+ * Any other error: the server did not commit. Never RF_ERR_RETRY for a COMMIT
+ * whose answer was lost, so the executor never re-runs such a transaction. */
 static rf_err pg_commit(struct store_conn *c) {
     RF_ASSERT(c);
+    if (c->dead || PQstatus(c->pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE; /* not sent */
     if (c->fail_commit) {
         c->fail_commit = false;
         drop_socket(c);
     }
-    PGresult *res = PQexec(c->pg, "COMMIT");
-    rf_err err = check_result(c->pg, res, "COMMIT");
-    /* COMMIT of a transaction an earlier error aborted reports ROLLBACK:
-     * a flow ignored an error, which is a bug, and nothing was written. */
-    if (!err && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+    int sent = PQsendQuery(c->pg, "COMMIT");
+    if (sent && c->lose_reply) {
+        c->lose_reply = false;
+        lose_reply(c);
+    }
+    PGresult *res = NULL;
+    rf_err err = round_trip(c, sent, "COMMIT", &res);
+    if (c->dead || PQstatus(c->pg) != CONNECTION_OK) {
+        err = resolve_commit(c); /* no answer, or the server left after answering */
+        c->dead = true;
+    } else if (!err && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        /* COMMIT of a transaction an earlier error aborted reports ROLLBACK:
+         * a flow ignored an error, which is a bug, and nothing was written. */
         fprintf(stderr, "racefree: postgres: COMMIT of an aborted transaction rolled back\n");
         err = RF_ERR_INTERNAL;
     }
     PQclear(res);
+    c->xid[0] = '\0';
+    RF_ASSERT(err != RF_ERR_RETRY || !pg_broken(c));
     return err;
 }
 
 static void pg_rollback(struct store_conn *c) {
     RF_ASSERT(c);
-    (void)run_command(c, "ROLLBACK");
+    c->xid[0] = '\0';
+    if (!pg_broken(c)) (void)run_command(c, "ROLLBACK");
 }
 
 static rf_err savepoint_command(struct store_conn *c, const char *verb, int n) {
@@ -478,4 +726,5 @@ const struct store_ops store_postgres_ops = {
     .rollback_to = pg_rollback_to,
     .broken = pg_broken,
     .fail_next_commit = pg_fail_next_commit,
+    .lose_next_commit_reply = pg_lose_next_commit_reply,
 };

@@ -12,7 +12,8 @@
  * Error mapping every back end must follow:
  *   unique / primary key / check violation -> RF_ERR_CONFLICT
  *   serialization failure, deadlock (40001, 40P01) -> RF_ERR_RETRY
- *   busy, locked, I/O error, lost connection -> RF_ERR_UNAVAILABLE
+ *   busy, locked, I/O error, lost connection, a wait past the store's
+ *   bound (PostgreSQL: pg_timeout_ms) -> RF_ERR_UNAVAILABLE
  *   anything else -> RF_ERR_INTERNAL
  */
 #ifndef RF_STORE_H
@@ -72,6 +73,11 @@ struct store_ops {
      * PostgreSQL BEGIN (READ COMMITTED) / BEGIN READ ONLY (the executor runs
      * PostgreSQL reads without one: see run_autocommit_read). */
     rf_err (*begin)(struct store_conn *c, bool write);
+    /* RF_OK: committed. RF_ERR_OUTCOME_UNKNOWN: the answer was lost and the
+     * outcome could not be learned, so it may have committed. Any other
+     * error: nothing was committed. A back end whose COMMIT answer can be
+     * lost (PostgreSQL) resolves it before returning, and never returns
+     * RF_ERR_RETRY for it: the executor re-runs only what surely rolled back. */
     rf_err (*commit)(struct store_conn *c);
     void (*rollback)(struct store_conn *c);
     /* Savepoints are named sp<n>. */
@@ -80,8 +86,13 @@ struct store_ops {
     void (*rollback_to)(struct store_conn *c, int n);
     /* True if the connection is broken and must be replaced (PostgreSQL). */
     bool (*broken)(struct store_conn *c);
-    /* Test hook: make the next commit fail as a store error. */
+    /* Test hook: make the next commit fail as a store error (the connection
+     * is cut before COMMIT is sent). */
     void (*fail_next_commit)(struct store_conn *c);
+    /* Test hook: the next COMMIT reaches the server and its answer is lost
+     * (commit must then resolve the outcome). NULL where commit has no answer
+     * to lose (SQLite runs in process). */
+    void (*lose_next_commit_reply)(struct store_conn *c);
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -4,6 +4,8 @@
  *  - a store error (forced commit failure; a real SQLITE_BUSY; a dropped
  *    PostgreSQL connection) answers RF_ERR_UNAVAILABLE to the operations it
  *    affected and loses none that were acknowledged;
+ *  - a COMMIT whose answer is lost after the server committed answers the
+ *    operation's real result, once (PostgreSQL resolves it);
  *  - a full queue answers RF_ERR_OVERLOADED, and nothing else breaks.
  */
 #include <setjmp.h>
@@ -121,6 +123,34 @@ static void test_commit_failure(void **state) {
     rf_close(db);
 }
 
+/* COMMITs whose answer is lost after the server committed: each operation
+ * is answered with its real result (PostgreSQL learns it on a fresh
+ * connection; SQLite commits in process and has no answer to lose), is there
+ * once, and was not run twice (granting again finds version 1). */
+static void test_lost_commit_answer(void **state) {
+    (void)state;
+    struct rf_options opt = {0};
+    rf *db = open_db(&opt);
+    char user[64];
+    rf_rand_id("lost", user, sizeof user);
+    enum { LOST = 4 };
+    rf_test_lose_commit_replies(db, 2 * LOST); /* every commit below */
+    for (int i = 0; i < LOST; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        int64_t version = 0;
+        assert_int_equal(grant(db, user, key, &version), RF_OK);
+        assert_int_equal(version, 1);
+        assert_true(exists(db, user, key));
+        assert_int_equal(grant(db, user, key, &version), RF_OK);
+        assert_int_equal(version, 1);
+    }
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    assert_int_equal(st.store_errors, 0);
+    rf_close(db);
+}
+
 static void test_sqlite_busy(void **state) {
     (void)state;
     if (strncmp(getenv("RF_TEST_DB") ? getenv("RF_TEST_DB") : "", "sqlite", 6) != 0) {
@@ -214,6 +244,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failure_in_batch),
         cmocka_unit_test(test_commit_failure),
+        cmocka_unit_test(test_lost_commit_answer),
         cmocka_unit_test(test_sqlite_busy),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_shutdown_refuses),

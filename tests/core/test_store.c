@@ -6,6 +6,9 @@
  * parameters in any order, savepoints that undo only their part, constraint
  * violations as RF_ERR_CONFLICT with the transaction still usable, RETURNING,
  * ON CONFLICT DO NOTHING, a FOR UPDATE suffix, and the commit fault hook.
+ * PostgreSQL only: a COMMIT whose answer is lost is resolved (committed ->
+ * RF_OK; not learnable -> RF_ERR_OUTCOME_UNKNOWN), and every wait is bounded (a statement the server would run
+ * forever, a server that accepts TCP and never answers).
  * Each test uses its own id range in one table with a random name, so runs
  * against a shared PostgreSQL never collide.
  */
@@ -15,14 +18,19 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/limits.h"
 #include "store/store.h"
+#include "testlib/rf_testlib.h"
 
 #define SQL_BYTES 512
 
@@ -374,6 +382,127 @@ static void test_fail_next_commit(void **state) {
     assert_false(F.ops->broken(F.c));
 }
 
+/* The answer to COMMIT is lost after the server committed: commit resolves
+ * it on a fresh connection and answers RF_OK; the row is there once, and the
+ * connection is never reused. SQLite runs in process: no answer to lose. */
+static void test_lost_commit_answer_resolved(void **state) {
+    (void)state;
+    if (!F.is_pg) {
+        assert_null(F.ops->lose_next_commit_reply);
+        return;
+    }
+    for (int i = 0; i < 3; i++) {
+        struct store_conn *c2 = NULL;
+        must(F.ops->connect(F.url, NULL, false, &c2));
+        must(F.ops->begin(c2, true));
+        char name[16];
+        snprintf(name, sizeof name, "kept%d", i);
+        must(ins(c2, 950 + i, name, NULL, 0));
+        F.ops->lose_next_commit_reply(c2);
+        assert_int_equal(F.ops->commit(c2), RF_OK);
+        assert_true(F.ops->broken(c2));
+        assert_int_equal(F.ops->begin(c2, true), RF_ERR_UNAVAILABLE);
+        F.ops->disconnect(c2);
+    }
+    assert_int_equal(count_ids(950, 952), 3);
+}
+
+/* Runs one parameterless statement on c (no prepared statement: the text
+ * lives in a stack buffer). */
+static void run_text(struct store_conn *c, const char *fmt, const char *arg) {
+    char sql[SQL_BYTES];
+    snprintf(sql, sizeof sql, fmt, arg);
+    must(F.ops->exec_script(c, sql));
+}
+
+/* The answer to COMMIT is lost and the database then refuses the fresh
+ * connection that would learn the outcome: RF_ERR_OUTCOME_UNKNOWN, never
+ * "changed nothing" -- and indeed the transaction had committed. */
+static void test_lost_commit_answer_unknown(void **state) {
+    (void)state;
+    if (!F.is_pg) return; /* SQLite: no answer to lose (see the test above) */
+    char url[512], name[64];
+    assert_int_equal(rf_test_db_fresh(url, sizeof url), 0);
+    const char *at = strstr(url, "rf_t_");
+    assert_non_null(at);
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(at, "?"), at);
+    struct rf_options opt = {.pg_timeout_ms = 1000};
+    struct store_conn *c2 = NULL;
+    must(F.ops->connect(url, &opt, false, &c2));
+    must(F.ops->exec_script(c2, "CREATE TABLE lost (id BIGINT PRIMARY KEY)"));
+    must(F.ops->begin(c2, true));
+    must(F.ops->exec_script(c2, "INSERT INTO lost VALUES (1)"));
+    run_text(F.c, "ALTER DATABASE %s ALLOW_CONNECTIONS false", name);
+    F.ops->lose_next_commit_reply(c2);
+    assert_int_equal(F.ops->commit(c2), RF_ERR_OUTCOME_UNKNOWN);
+    assert_true(F.ops->broken(c2));
+    F.ops->disconnect(c2);
+    run_text(F.c, "ALTER DATABASE %s ALLOW_CONNECTIONS true", name);
+    must(F.ops->connect(url, NULL, false, &c2));
+    assert_int_equal(q_int(c2, "SELECT count(*) FROM lost", NULL, 0), 1);
+    F.ops->disconnect(c2);
+    rf_test_db_cleanup(url);
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define SHORT_TIMEOUT_MS 300
+/* Generous: the point is "not forever" (pg_sleep asks for 30 s). */
+#define SHORT_BOUND_MS (SHORT_TIMEOUT_MS + 2000)
+
+/* A statement the server would run for 30 s: the server's statement_timeout
+ * (just below the bound) cancels it and the connection stays usable; with
+ * that turned off, the client's own deadline ends the wait and drops the
+ * connection. */
+static void test_statement_deadline(void **state) {
+    (void)state;
+    if (!F.is_pg) return; /* SQLite waits only for its file lock: busy_timeout */
+    struct rf_options opt = {.pg_timeout_ms = SHORT_TIMEOUT_MS};
+    struct store_conn *c2 = NULL;
+    must(F.ops->connect(F.url, &opt, false, &c2));
+    static const char sleep_sql[] = "SELECT pg_sleep(30)";
+    int64_t t0 = mono_ms();
+    assert_int_equal(F.ops->exec(c2, sleep_sql, NULL, 0, NULL), RF_ERR_UNAVAILABLE);
+    assert_true(mono_ms() - t0 < SHORT_BOUND_MS);
+    assert_false(F.ops->broken(c2)); /* a definite answer from the server */
+    must(F.ops->exec(c2, "SET statement_timeout = 0", NULL, 0, NULL));
+    t0 = mono_ms();
+    assert_int_equal(F.ops->exec(c2, sleep_sql, NULL, 0, NULL), RF_ERR_UNAVAILABLE);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= SHORT_TIMEOUT_MS - 50 && took < SHORT_BOUND_MS);
+    assert_true(F.ops->broken(c2)); /* never reused */
+    assert_int_equal(F.ops->exec(c2, "SELECT 1", NULL, 0, NULL), RF_ERR_UNAVAILABLE);
+    F.ops->disconnect(c2);
+}
+
+/* A listener that never accepts: the kernel completes the TCP handshake (as
+ * for a frozen server) and the startup packet is never answered. */
+static void test_connect_deadline(void **state) {
+    (void)state;
+    if (!F.is_pg) return; /* SQLite opens a file */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    char url[128];
+    snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/postgres", ntohs(a.sin_port));
+    struct rf_options opt = {.pg_timeout_ms = SHORT_TIMEOUT_MS};
+    struct store_conn *c = NULL;
+    int64_t t0 = mono_ms();
+    assert_int_equal(F.ops->connect(url, &opt, false, &c), RF_ERR_UNAVAILABLE);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= SHORT_TIMEOUT_MS - 50 && took < SHORT_BOUND_MS);
+    close(fd);
+}
+
 static void test_connect_refused(void **state) {
     (void)state;
     if (!F.is_pg) skip();
@@ -393,6 +522,10 @@ int main(void) {
         cmocka_unit_test(test_statement_cache),
         cmocka_unit_test(test_fail_next_commit),
         cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_lost_commit_answer_resolved),
+        cmocka_unit_test(test_lost_commit_answer_unknown),
+        cmocka_unit_test(test_statement_deadline),
+        cmocka_unit_test(test_connect_deadline),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
