@@ -64,7 +64,7 @@ _Static_assert((PG_SLOTS & (PG_SLOTS - 1)) == 0, "PG_SLOTS must be a power of tw
 #define PG_CMD_BYTES 48       /* "ROLLBACK TO SAVEPOINT sp<int>" */
 #define PG_LOG_SQL_CHARS 160  /* SQL text shown in an error log line */
 #define PG_XID_TEXT_BYTES 24  /* an xid8 as text: up to 20 digits */
-#define PG_RESULTS_MAX 8      /* results of one sent query string (BEGIN; SELECT ...) */
+#define PG_RESULTS_MAX 1024   /* results of one sent query string: a migration script's statements */
 
 #define PG_TEXT_OID 25        /* pg_type oid of text: fixed in the catalog */
 
