@@ -3,7 +3,7 @@
  * context handlers read, one request as handlers see it, and a problem
  * (an API error before it is rendered).
  *
- * Handlers never see libmicrohttpd: server.c fills struct rf_http_req and
+ * Handlers never see sockets: exchange.c fills struct rf_http_req and
  * turns the struct rf_reply a handler fills into a response. That keeps the
  * handlers, the parsers and the route table testable without a socket, and
  * makes the response a handler renders the same bytes the library stores
@@ -34,7 +34,7 @@ struct rf_http_ctx {
     atomic_bool draining;       /* shutdown began: new requests get 503 */
 };
 
-/* Header and query lookups: server.c implements them over libmicrohttpd,
+/* Header and query lookups: exchange.c implements them over the parsed head,
  * tests over arrays. Return NULL when absent. Values live for the request. */
 typedef const char *(*rf_lookup_fn)(void *src, const char *name);
 
