@@ -11,11 +11,15 @@
  * the limit gets 413 body_too_large (not a dropped connection), and so does
  * a declared one, before any 100 Continue; Expect: 100-continue works;
  * pipelined requests are answered in order; keep-alive (HTTP/1.1 and
- * HTTP/1.0 with keep-alive) carries several requests.
+ * HTTP/1.0 with keep-alive) carries several requests. On SIGTERM an idle
+ * keep-alive connection is closed, a request in flight is answered (with
+ * Connection: close), and a request completed on an open connection during
+ * the drain gets 503 shutting_down, not a reset.
  */
 #include "http_env.h"
 #include "raw_http.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,11 +265,56 @@ static void test_keep_alive(void **state) {
     raw_close(&c);
 }
 
+/* SIGTERM with an idle, a busy and a half-sent connection open. */
+static void test_drain(void **state) {
+    (void)state;
+    struct env e;
+    env_start(&e, true, NULL);
+    char user[64], req[1024];
+    RID(user, "u");
+    const char *body = "{\"source\": \"drain\"}";
+    snprintf(req, sizeof req, "PUT /v1/users/%s/entitlements/pro HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s", user, e.service, strlen(body), body);
+    struct raw_conn idle, busy, half;
+    struct rf_t_resp r;
+    RF_CHECK(raw_open(&idle, e.srv.port));
+    RF_CHECK(raw_send_str(&idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    RF_CHECK(raw_read(&idle, &r, READ_MS));
+    RF_ASSERT_STATUS(&r, 200);
+    rf_resp_free(&r);
+    RF_CHECK(raw_open(&half, e.srv.port));
+    RF_CHECK(raw_send_str(&half, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+    hook_op_delay(&e, 1500);
+    RF_CHECK(raw_open(&busy, e.srv.port));
+    RF_CHECK(raw_send_str(&busy, req));
+    rf_t_sleep_ms(400); /* the PUT is inside its delay */
+    assert_int_equal(rf_server_signal(&e.srv, SIGTERM), 0);
+    rf_t_sleep_ms(300);
+
+    RF_CHECK(raw_send_str(&half, "\r\n"));
+    RF_CHECK(raw_read(&half, &r, READ_MS));
+    assert_problem_with_id(&r, 503, "shutting_down");
+    assert_string_equal(rf_resp_header(&r, "Connection"), "close");
+    rf_resp_free(&r);
+    assert_true(raw_wait_closed(&idle, READ_MS));
+    RF_CHECK(raw_read(&busy, &r, READ_MS));
+    RF_ASSERT_STATUS(&r, 201);
+    assert_string_equal(rf_resp_header(&r, "Connection"), "close");
+    rf_resp_free(&r);
+    raw_close(&idle);
+    raw_close(&busy);
+    raw_close(&half);
+    assert_int_equal(rf_server_wait(&e.srv, 30000), 0);
+    e.running = false;
+    env_stop(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framing_errors),   cmocka_unit_test(test_chunked_too_large),
         cmocka_unit_test(test_expect_continue),  cmocka_unit_test(test_pipelining),
-        cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_keep_alive),       cmocka_unit_test(test_drain),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
