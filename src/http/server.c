@@ -77,6 +77,8 @@ struct conn {
     size_t out_len, out_off;
     size_t lingered;            /* bytes dropped while lingering */
     struct conn *ret_next;      /* the workers' return queue; the dead list */
+    struct conn *again_next;    /* the loop's list of pipelined requests to parse */
+    bool again;                 /* on that list */
 };
 
 struct clist {
@@ -108,6 +110,7 @@ struct rf_http_server {
     bool drain_begun;
     int64_t drain_deadline;
     struct conn *dead;          /* closed, freed after the event batch */
+    struct conn *again;         /* buffered (pipelined) requests to parse next */
     /* shared, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -292,8 +295,23 @@ static void after_write(struct rf_http_server *s, struct conn *c) {
         set_state(s, c, CS_IDLE, s->cfg.idle_timeout_ms);
         return;
     }
-    set_state(s, c, CS_HEAD, s->cfg.header_timeout_ms); /* a pipelined request */
-    advance(s, c);
+    /* a pipelined request: parsed from the loop, not from here, so a buffer
+     * of requests answered without a worker is a loop, not a recursion */
+    set_state(s, c, CS_HEAD, s->cfg.header_timeout_ms);
+    if (!c->again) {
+        c->again = true;
+        c->again_next = s->again;
+        s->again = c;
+    }
+}
+
+static void run_again(struct rf_http_server *s) {
+    while (s->again) {
+        struct conn *c = s->again;
+        s->again = c->again_next;
+        c->again = false;
+        if (c->fd >= 0) advance(s, c);
+    }
 }
 
 static void try_write(struct rf_http_server *s, struct conn *c) {
@@ -709,17 +727,17 @@ static void *loop_main(void *arg) {
                 continue;
             handle_event(s, &evs[i]);
         }
-        reap_dead(s);
         int64_t now = rf_mono_ms();
         if (now >= next_sweep) {
             sweep(s, now);
             accept_resume(s);
             next_sweep = now + RF_HTTP_SWEEP_MS;
         }
-        if (atomic_load(&s->stop_loop)) {
-            if (!s->drain_begun) drain_begin(s);
-            if (drained(s) || rf_mono_ms() >= s->drain_deadline) break;
-        }
+        bool stop = atomic_load(&s->stop_loop);
+        if (stop && !s->drain_begun) drain_begin(s);
+        run_again(s);
+        reap_dead(s);
+        if (stop && (drained(s) || rf_mono_ms() >= s->drain_deadline)) break;
     }
     return NULL;
 }
@@ -918,6 +936,7 @@ static void final_pass(struct rf_http_server *s) {
         struct conn *c = s->slots[i];
         if (c && (c->state == CS_HEAD || c->state == CS_IDLE)) on_readable(s, c);
     }
+    run_again(s);
     for (int i = 0; i < s->cfg.conns_max; i++)
         if (s->slots[i]) conn_close(s, s->slots[i]);
     reap_dead(s);
