@@ -109,6 +109,7 @@ void rf_x_head_done(struct rf_exchange *x) {
 }
 
 bool rf_x_body_append(struct rf_exchange *x, const char *data, size_t n) {
+    if (n == 0) return true;
     if (n > x->body_limit - x->body_len) return false;
     if (x->body_len + n > x->body_cap) {
         size_t cap = x->body_cap ? x->body_cap : 1024;
