@@ -12,6 +12,11 @@
  * client with no answer at all. Also: a connection that trickles header
  * lines but never ends its header section is answered 408 request_timeout
  * and closed at the header deadline (shortened to 4 s here by a serve flag).
+ * With 4 connections per client: a fifth connection evicts the client's
+ * oldest idle keep-alive connection (others stay served); when the four are
+ * all reading request bodies nothing is evicted and the fifth gets
+ * 503 too_many_connections with Retry-After; idle connections are closed
+ * after --idle-timeout-ms.
  */
 #include "http_env.h"
 #include "raw_http.h"
@@ -185,9 +190,69 @@ static void test_header_deadline(void **state) {
     env_stop(&e);
 }
 
+static void get_ok(struct raw_conn *c) {
+    struct rf_t_resp r;
+    RF_CHECK(raw_send_str(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    RF_CHECK(raw_read(c, &r, 10000));
+    RF_ASSERT_STATUS(&r, 200);
+    rf_resp_free(&r);
+}
+
+static void open_from(struct raw_conn *c, int port, const char *src) {
+    c->len = 0;
+    c->buf = malloc(RAW_BUF_BYTES);
+    assert_non_null(c->buf);
+    c->fd = raw_connect_fd(port, src, false);
+    assert_true(c->fd >= 0);
+}
+
+static void test_client_limits(void **state) {
+    (void)state;
+    static const char *const args[] = {"--max-client-connections", "4", "--idle-timeout-ms",
+                                       "2000", NULL};
+    struct env e;
+    env_start(&e, false, args);
+    struct raw_conn idle[5], body[5];
+    for (int i = 0; i < 4; i++) {
+        open_from(&idle[i], e.srv.port, "127.0.0.2");
+        get_ok(&idle[i]);
+        rf_t_sleep_ms(20); /* distinct ages */
+    }
+    open_from(&idle[4], e.srv.port, "127.0.0.2");
+    get_ok(&idle[4]);
+    assert_true(raw_wait_closed(&idle[0], 5000)); /* the oldest idle one made room */
+    for (int i = 1; i < 5; i++) get_ok(&idle[i]);
+
+    for (int i = 0; i < 4; i++) {
+        open_from(&body[i], e.srv.port, "127.0.0.3");
+        RF_CHECK(raw_send_str(&body[i], "POST /v1/keys HTTP/1.1\r\nHost: x\r\n"
+                                        "Content-Length: 2\r\n\r\n"));
+    }
+    rf_t_sleep_ms(200); /* the server has read their heads */
+    open_from(&body[4], e.srv.port, "127.0.0.3");
+    struct rf_t_resp r;
+    RF_CHECK(raw_read(&body[4], &r, 10000));
+    RF_ASSERT_PROBLEM(&r, 503, "too_many_connections");
+    assert_non_null(rf_resp_header(&r, "Retry-After"));
+    rf_resp_free(&r);
+    for (int i = 0; i < 4; i++) { /* the refused one took nothing from them */
+        RF_CHECK(raw_send_str(&body[i], "{}"));
+        RF_CHECK(raw_read(&body[i], &r, 10000));
+        RF_ASSERT_PROBLEM(&r, 401, "unauthenticated");
+        rf_resp_free(&r);
+    }
+    for (int i = 1; i < 5; i++) assert_true(raw_wait_closed(&idle[i], 2000 + 5000));
+    for (int i = 0; i < 5; i++) {
+        raw_close(&idle[i]);
+        raw_close(&body[i]);
+    }
+    env_stop(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_deadline),
+        cmocka_unit_test(test_client_limits),
         cmocka_unit_test(test_flood),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
