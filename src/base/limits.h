@@ -67,7 +67,6 @@
 #define RF_PROBLEM_DETAIL_BYTES 256            /* problem+json detail text */
 #define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
-#define RF_SHUTDOWN_POLL_MS 10                 /* drain wait step */
 
 /* CLI (src/cli) */
 #define RF_IDEM_PURGE_INTERVAL_MS (60 * 1000)  /* maintenance thread period */

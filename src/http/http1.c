@@ -308,10 +308,10 @@ static enum rf_h1_chunk_rc size_line_done(struct rf_h1_chunked *c) {
     return RF_H1_CHUNK_MORE;
 }
 
-/* One framing byte (every state but CK_DATA). */
-static enum rf_h1_chunk_rc frame_byte(struct rf_h1_chunked *c, unsigned char b) {
+/* A byte of a chunk size line: digits, whitespace, extensions, CRLF. */
+static enum rf_h1_chunk_rc size_byte(struct rf_h1_chunked *c, unsigned char b) {
     unsigned v;
-    if (c->state <= CK_EXT && ++c->line_bytes > RF_HTTP_CHUNK_LINE_BYTES_MAX) return RF_H1_CHUNK_BAD;
+    if (++c->line_bytes > RF_HTTP_CHUNK_LINE_BYTES_MAX) return RF_H1_CHUNK_BAD;
     switch (c->state) {
     case CK_SIZE:
         if (is_hex(b, &v)) {
@@ -333,15 +333,28 @@ static enum rf_h1_chunk_rc frame_byte(struct rf_h1_chunked *c, unsigned char b) 
         else if (b == '\n') return size_line_done(c);
         else if (!is_value_char(b)) return RF_H1_CHUNK_BAD;
         return RF_H1_CHUNK_MORE;
-    case CK_SIZE_LF: return b == '\n' ? size_line_done(c) : RF_H1_CHUNK_BAD;
-    case CK_DATA_CR:
-        if (b == '\n') break;
-        if (b != '\r') return RF_H1_CHUNK_BAD;
+    default: /* CK_SIZE_LF */
+        return b == '\n' ? size_line_done(c) : RF_H1_CHUNK_BAD;
+    }
+}
+
+/* The CRLF after a chunk's data; then the next size line. */
+static enum rf_h1_chunk_rc data_end_byte(struct rf_h1_chunked *c, unsigned char b) {
+    if (c->state == CK_DATA_CR && b == '\r') {
         c->state = CK_DATA_LF;
         return RF_H1_CHUNK_MORE;
-    case CK_DATA_LF:
-        if (b != '\n') return RF_H1_CHUNK_BAD;
-        break;
+    }
+    if (b != '\n') return RF_H1_CHUNK_BAD;
+    c->state = CK_SIZE;
+    c->remaining = 0;
+    c->size_digits = 0;
+    c->line_bytes = 0;
+    return RF_H1_CHUNK_MORE;
+}
+
+/* A byte of the trailer section (after the last chunk). */
+static enum rf_h1_chunk_rc trailer_byte(struct rf_h1_chunked *c, unsigned char b) {
+    switch (c->state) {
     case CK_TRAILER:
         if (b == '\n') return (c->state = CK_DONE), RF_H1_CHUNK_DONE;
         c->state = b == '\r' ? CK_END_LF : CK_TRAILER_LINE;
@@ -356,12 +369,13 @@ static enum rf_h1_chunk_rc frame_byte(struct rf_h1_chunked *c, unsigned char b) 
         return RF_H1_CHUNK_DONE;
     default: return RF_H1_CHUNK_BAD;
     }
-    /* the CRLF after a chunk's data: the next size line */
-    c->state = CK_SIZE;
-    c->remaining = 0;
-    c->size_digits = 0;
-    c->line_bytes = 0;
-    return RF_H1_CHUNK_MORE;
+}
+
+/* One framing byte (every state but CK_DATA). */
+static enum rf_h1_chunk_rc frame_byte(struct rf_h1_chunked *c, unsigned char b) {
+    if (c->state <= CK_SIZE_LF) return size_byte(c, b);
+    if (c->state == CK_DATA_CR || c->state == CK_DATA_LF) return data_end_byte(c, b);
+    return trailer_byte(c, b);
 }
 
 enum rf_h1_chunk_rc rf_h1_chunked_feed(struct rf_h1_chunked *c, const char *in, size_t n,
