@@ -11,7 +11,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libsqlite3-dev libpq-dev postgresql
-  libmicrohttpd-dev libjansson-dev libsodium-dev libcmocka-dev
+  libjansson-dev libsodium-dev libcmocka-dev
   wrk curl
 )
 

@@ -42,16 +42,29 @@
 #define RF_PAYOUT_MAX_ATTEMPTS_MAX 100
 #define RF_REASON_CHARS_MAX 512               /* failure reasons, credit reasons */
 
-#define RF_HTTP_CONNS_MAX 1024
-#define RF_HTTP_TIMEOUT_S 30
-#define RF_HTTP_THREAD_STACK_BYTES (512 * 1024)
-#define RF_HEADER_BYTES_MAX 8192
+#define RF_HEADER_BYTES_MAX 8192                /* a request's header section */
 #define RF_SHUTDOWN_DRAIN_MS 10000
 
 /* HTTP layer (src/http) */
 #define RF_BODY_BYTES_CONFIG_MAX (1024 * 1024) /* largest --body-max-bytes */
 #define RF_BODY_DISCARD_BYTES_MAX (1024 * 1024) /* read and dropped past the limit, then close */
-#define RF_HTTP_CONN_MEMORY_BYTES (32 * 1024)  /* libmicrohttpd per-connection pool (headers) */
+#define RF_HTTP_HEADERS_MAX 100                /* header fields in one request */
+#define RF_HTTP_CHUNK_LINE_BYTES_MAX 1024      /* a chunk size line with its extensions */
+#define RF_HTTP_READ_BYTES (16 * 1024)         /* per-connection input buffer */
+#define RF_HTTP_CONNS_MAX 4096                 /* default --max-connections */
+#define RF_HTTP_CONNS_CONFIG_MAX 16384         /* largest --max-connections */
+#define RF_HTTP_CLIENT_CONNS_MAX 512           /* default --max-client-connections (per IP) */
+#define RF_HTTP_WORKERS_DEFAULT 64             /* default --http-workers (handler threads) */
+#define RF_HTTP_WORKERS_MAX 1024               /* largest --http-workers */
+#define RF_HTTP_THREAD_STACK_BYTES (512 * 1024) /* a worker's stack */
+#define RF_HTTP_HEADER_TIMEOUT_MS 10000        /* a request's whole header section */
+#define RF_HTTP_BODY_TIMEOUT_MS 30000          /* a request's whole body */
+#define RF_HTTP_IDLE_TIMEOUT_MS 30000          /* keep-alive between requests */
+#define RF_HTTP_WRITE_TIMEOUT_MS 30000         /* writing one response */
+#define RF_HTTP_TIMEOUT_CONFIG_MS_MAX 600000   /* largest --*-timeout-ms */
+#define RF_HTTP_LINGER_MS 2000                 /* reading (and dropping) after a closing answer */
+#define RF_HTTP_SWEEP_MS 100                   /* deadline check period */
+#define RF_HTTP_ACCEPT_PAUSE_MS 100            /* accept() paused after EMFILE */
 #define RF_HTTP_PATH_BYTES_MAX 1024            /* longer paths match no route */
 #define RF_HTTP_PATH_PARAMS_MAX 4              /* {params} in one route pattern */
 #define RF_HTTP_ROUTES_MAX 64                  /* rows in the route table */
@@ -63,7 +76,6 @@
 #define RF_PROBLEM_PARAM_BYTES 64              /* problem+json param: a field or parameter name */
 #define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
-#define RF_SHUTDOWN_POLL_MS 10                 /* drain wait step */
 
 /* CLI (src/cli) */
 #define RF_IDEM_PURGE_INTERVAL_MS (60 * 1000)  /* maintenance thread period */

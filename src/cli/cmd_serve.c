@@ -5,12 +5,13 @@
  * Idempotency-Keys every minute), and shut down gracefully.
  *
  * Signals: SIGTERM and SIGINT are blocked before any thread exists (the
- * library's executor, libmicrohttpd's threads and the maintenance thread
+ * library's executor, the HTTP server's threads and the maintenance thread
  * inherit the mask), and main waits for them with sigwait(), so shutdown
  * runs as ordinary code: stop accepting, drain in-flight requests, stop the
  * daemon, stop maintenance, rf_close (which drains the executor), exit 0.
  */
 #include <getopt.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,10 +40,50 @@ struct serve_args {
     int port;
     struct rf_options opt;
     size_t body_max_bytes;
+    struct rf_http_config http;   /* connection handling flags only */
 };
+
+/* Integer flags of the HTTP server: option letter, name, bounds, field. */
+struct http_flag {
+    int c;
+    const char *name;
+    long min, max;
+    size_t offset;                /* an int in struct rf_http_config */
+};
+
+static const struct http_flag http_flags[] = {
+    {'W', "http-workers", 1, RF_HTTP_WORKERS_MAX, offsetof(struct rf_http_config, workers)},
+    {'C', "max-connections", 16, RF_HTTP_CONNS_CONFIG_MAX,
+     offsetof(struct rf_http_config, conns_max)},
+    {'P', "max-client-connections", 1, RF_HTTP_CONNS_CONFIG_MAX,
+     offsetof(struct rf_http_config, client_conns_max)},
+    {'H', "header-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX,
+     offsetof(struct rf_http_config, header_timeout_ms)},
+    {'B', "body-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX,
+     offsetof(struct rf_http_config, body_timeout_ms)},
+    {'I', "idle-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX,
+     offsetof(struct rf_http_config, idle_timeout_ms)},
+};
+#define HTTP_FLAGS (sizeof http_flags / sizeof http_flags[0])
+
+/* 1: not an HTTP flag; 0: parsed; else a usage error. */
+static int http_flag(int c, struct serve_args *a) {
+    for (size_t i = 0; i < HTTP_FLAGS; i++) {
+        const struct http_flag *f = &http_flags[i];
+        if (f->c != c) continue;
+        long v = 0;
+        if (!cli_parse_long(optarg, f->min, f->max, &v))
+            return cli_usage_error("serve", "--%s must be %ld..%ld", f->name, f->min, f->max);
+        *(int *)((char *)&a->http + f->offset) = (int)v;
+        return 0;
+    }
+    return 1;
+}
 
 static int serve_flag(int c, struct serve_args *a) {
     long v = 0;
+    int rc = http_flag(c, a);
+    if (rc != 1) return rc;
     switch (c) {
     case 'd': a->db = optarg; return 0;
     case 'l':
@@ -105,6 +146,12 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"queue-max", required_argument, NULL, 'q'},
         {"pg-timeout-ms", required_argument, NULL, 'T'},
         {"test-hooks", no_argument, NULL, 't'},
+        {"http-workers", required_argument, NULL, 'W'},
+        {"max-connections", required_argument, NULL, 'C'},
+        {"max-client-connections", required_argument, NULL, 'P'},
+        {"header-timeout-ms", required_argument, NULL, 'H'},
+        {"body-timeout-ms", required_argument, NULL, 'B'},
+        {"idle-timeout-ms", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0}};
     const char *listen = getenv("RACEFREE_LISTEN");
     if (!listen || !*listen) listen = CLI_LISTEN_DEFAULT;
@@ -226,9 +273,12 @@ static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
     rf_err err = rf_key_bootstrap(db, &boot.key, boot.secret, &boot.created);
     if (err != RF_OK) return cli_fail("creating the first admin key", err);
     char msg[256];
-    struct rf_http_config cfg = {.db = db, .host = a->host, .port = a->port,
-                                 .body_max_bytes = a->body_max_bytes,
-                                 .test_hooks = a->opt.test_hooks};
+    struct rf_http_config cfg = a->http;
+    cfg.db = db;
+    cfg.host = a->host;
+    cfg.port = a->port;
+    cfg.body_max_bytes = a->body_max_bytes;
+    cfg.test_hooks = a->opt.test_hooks;
     struct rf_http_server *srv = rf_http_start(&cfg, msg, sizeof msg);
     if (!srv) {
         fprintf(stderr, "racefree: %s\n", msg);

@@ -3,7 +3,7 @@
  * context handlers read, one request as handlers see it, and a problem
  * (an API error before it is rendered).
  *
- * Handlers never see libmicrohttpd: server.c fills struct rf_http_req and
+ * Handlers never see sockets: exchange.c fills struct rf_http_req and
  * turns the struct rf_reply a handler fills into a response. That keeps the
  * handlers, the parsers and the route table testable without a socket, and
  * makes the response a handler renders the same bytes the library stores
@@ -34,7 +34,7 @@ struct rf_http_ctx {
     atomic_bool draining;       /* shutdown began: new requests get 503 */
 };
 
-/* Header lookup: server.c implements it over its HTTP library, tests over
+/* Header lookup: exchange.c implements it over the parsed head, tests over
  * arrays. Returns NULL when absent. Values live for the request. Query
  * values are read from query_raw (rf_req_query in request.h). */
 typedef const char *(*rf_lookup_fn)(void *src, const char *name);

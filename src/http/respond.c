@@ -1,7 +1,7 @@
 /*
  * respond.c - JSON and problem+json replies, header lines, the rf_err ->
  * HTTP status table, and rf_http_run(), the part every handler shares
- * (see respond.h). Nothing here knows libmicrohttpd: server.c sends the
+ * (see respond.h). Nothing here knows sockets: exchange.c renders the
  * struct rf_reply these functions fill.
  */
 #include "http/respond.h"
@@ -117,13 +117,18 @@ static const char *status_title(int status) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Error";
     }
 }

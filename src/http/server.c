@@ -1,340 +1,748 @@
 /*
- * server.c - libmicrohttpd lifecycle and the per-request plumbing around the
- * route table: body accumulation under the route's limit, request ids, the
- * access log, metrics, and graceful shutdown. The only file that includes
- * microhttpd.h.
+ * server.c - racefree's HTTP/1.1 server: listening, the connection table,
+ * deadlines, limits, eviction, the handler worker pool and graceful drain.
+ * (http1.c parses; exchange.c turns one request into one response.)
  *
- * Threading: one thread per connection (handlers block on the library's
- * executor), so a request runs start to finish on one thread and its state
- * (struct conn_req) is never shared. Shared state is the read-only config,
- * the atomic metrics, the atomic in-flight count and the draining flag.
+ * Threads: ONE event-loop thread (epoll, level-triggered) accepts, reads,
+ * parses and writes for every connection and enforces every deadline; a
+ * bounded pool of worker threads runs handlers (they block on the library).
+ * A connection belongs to the loop, except while its complete request is
+ * with a worker (state BUSY): the loop then does not touch it, and the
+ * hand-over both ways goes through srv->mu, so no connection field is ever
+ * shared. Idle connections cost a table slot and a few hundred bytes, never
+ * a thread.
  *
- * A request's way: first callback -> match the route, decide the body limit,
- * answer early (404, 405, 413 by Content-Length, 503 while draining); body
- * callbacks -> append up to the limit, then count and drop (413 at the end,
- * the connection is closed past RF_BODY_DISCARD_BYTES_MAX); last callback ->
- * rf_route_serve; completion -> metrics, access log, free.
+ * A connection's way: HEAD (reading the header section, deadline counted
+ * from accept or from the request's first byte) -> BODY (deadline) -> BUSY
+ * (worker) -> WRITE (deadline) -> IDLE (keep-alive, idle timeout) or, after
+ * an answer with Connection: close, LINGER (shut down for writing, read and
+ * drop what the client still sends for a short while, then close, so the
+ * client reads the answer instead of a reset).
+ *
+ * Availability: the table has conns_max slots and each client IP at most
+ * client_conns_max. A new connection over either limit evicts the oldest
+ * connection that is IDLE, else the oldest still in HEAD (of that client,
+ * or of anyone for the global limit); connections in BODY, BUSY and WRITE
+ * are never evicted. Only when nothing can be evicted is the new connection
+ * answered 503 too_many_connections and closed.
  */
 #include "http/server.h"
 
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
-#include "http/http.h"
+#include "http/exchange.h"
 #include "http/metrics.h"
-#include "http/request.h"
 #include "http/respond.h"
-#include "http/routes.h"
+
+#define ACCEPT_BATCH 64
+#define EVENTS_BATCH 256
+#define LISTEN_BACKLOG 4096
+#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+
+enum conn_state { CS_HEAD, CS_BODY, CS_BUSY, CS_WRITE, CS_IDLE, CS_LINGER };
+enum { L_NONE, L_IDLE, L_HEAD, L_COUNT };
+
+struct conn {
+    int fd;
+    uint32_t ip;                /* client IPv4, network order */
+    int slot;                   /* index in srv->slots */
+    enum conn_state state;
+    int64_t deadline_ms;        /* rf_mono_ms; 0: none (BUSY) */
+    int list;                   /* eviction list it is on (L_*) */
+    struct conn *prev, *next;
+    char *in;                   /* RF_HTTP_READ_BYTES, allocated while needed */
+    size_t in_len;
+    bool close_after;           /* the current answer closes the connection */
+    bool chunked;
+    int64_t body_left;          /* Content-Length bytes still to read */
+    struct rf_h1_chunked ck;
+    struct rf_exchange x;
+    char *out;
+    size_t out_len, out_off;
+    size_t lingered;            /* bytes dropped while lingering */
+    struct conn *ret_next;      /* the workers' return queue; the dead list */
+    struct conn *again_next;    /* the loop's list of pipelined requests to parse */
+    bool again;                 /* on that list */
+};
+
+struct clist {
+    struct conn *first, *last;
+};
+
+struct client {
+    uint32_t ip;
+    int n;                      /* 0: free slot */
+};
 
 struct rf_http_server {
-    struct MHD_Daemon *daemon;
     struct rf_http_ctx ctx;
     struct rf_metrics metrics;
-    atomic_int inflight;
-    int port;
+    struct rf_http_config cfg;  /* with defaults filled in */
+    int port, lfd, epfd, evfd;
+    pthread_t loop;
+    pthread_t *workers;
+    int n_workers;
+    /* event-loop thread only */
+    struct conn **slots;
+    int n_conns, n_free;
+    int *free_slots;
+    struct clist lists[L_COUNT];
+    struct client *clients;
+    size_t clients_cap;         /* power of two */
+    int64_t accept_paused_until;
+    bool accepting;
+    bool drain_begun;
+    int64_t drain_deadline;
+    struct conn *dead;          /* closed, freed after the event batch */
+    struct conn *again;         /* buffered (pipelined) requests to parse next */
+    /* shared, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct conn **queue;        /* requests for workers (ring of conns_max) */
+    size_t q_head, q_len;
+    struct conn *ret_first, *ret_last; /* answered by workers, for the loop */
+    bool stopping;
+    atomic_int busy;            /* conns with a worker */
+    atomic_bool stop_loop;
 };
 
-struct conn_req {
-    struct rf_http_server *srv;
-    struct MHD_Connection *conn;
-    struct rf_http_req req;
-    struct rf_match match;
-    char request_id[RF_REQUEST_ID_CHARS_MAX + 1];
-    char *query_raw;            /* rebuilt from libmicrohttpd's (raw) arguments */
-    char *body;
-    size_t body_len, body_cap, body_limit;
-    size_t discarded;           /* bytes dropped (past the limit, or unwanted) */
-    bool too_large;
-    struct rf_reply pending;    /* decided before the body: sent after it */
-    int status;                 /* 0 until a response is queued */
-    int64_t start_us;
-};
+static void advance(struct rf_http_server *s, struct conn *c);
+static void conn_close(struct rf_http_server *s, struct conn *c);
 
-/* ---- Sending ---------------------------------------------------------------- */
+/* ---- per-client counts: open addressing, backward-shift deletion -------------- */
 
-static void free_body(void *p) { free(p); }
+static size_t client_home(const struct rf_http_server *s, uint32_t ip) {
+    return (size_t)((ip * 2654435761u) & (s->clients_cap - 1));
+}
 
-/* Adds the reply's "Name: value\n" lines (edited in place) to resp. A
- * line without ": " (never written by respond.c) is skipped. */
-static void add_reply_headers(struct MHD_Response *resp, char *lines) {
-    while (lines && *lines) {
-        char *end = strchr(lines, '\n');
-        if (end) *end = '\0';
-        char *colon = strstr(lines, ": ");
-        if (colon) {
-            *colon = '\0';
-            MHD_add_response_header(resp, lines, colon + 2);
+static struct client *client_find(struct rf_http_server *s, uint32_t ip, bool create) {
+    for (size_t i = client_home(s, ip), k = 0; k < s->clients_cap; i = (i + 1) & (s->clients_cap - 1), k++) {
+        if (s->clients[i].n && s->clients[i].ip == ip) return &s->clients[i];
+        if (s->clients[i].n == 0) {
+            if (!create) return NULL;
+            s->clients[i].ip = ip;
+            return &s->clients[i];
         }
-        if (!end) return;
-        lines = end + 1;
+    }
+    RF_ASSERT(0 && "client table full (it has twice as many slots as connections)");
+    return NULL;
+}
+
+static void client_dec(struct rf_http_server *s, uint32_t ip) {
+    struct client *cl = client_find(s, ip, false);
+    RF_ASSERT(cl && cl->n > 0);
+    if (--cl->n > 0) return;
+    size_t mask = s->clients_cap - 1, hole = (size_t)(cl - s->clients);
+    for (size_t j = (hole + 1) & mask; s->clients[j].n; j = (j + 1) & mask) {
+        size_t home = client_home(s, s->clients[j].ip);
+        /* move j into the hole unless its home lies cyclically in (hole, j] */
+        bool stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+        if (stays) continue;
+        s->clients[hole] = s->clients[j];
+        s->clients[j].n = 0;
+        hole = j;
     }
 }
 
-/* Queues reply (taking its body) and frees it. */
-static enum MHD_Result send_reply(struct conn_req *cr, struct rf_reply *reply) {
-    RF_ASSERT(reply->status >= 100 && reply->status <= 599 && cr->status == 0);
-    struct MHD_Response *resp =
-        reply->body ? MHD_create_response_from_buffer_with_free_callback(reply->body_len,
-                                                                         reply->body, free_body)
-                    : MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-    if (!resp) {
-        rf_reply_clear(reply);
-        return MHD_NO;
+/* ---- eviction lists and states --------------------------------------------------- */
+
+static void list_del(struct rf_http_server *s, struct conn *c) {
+    if (c->list == L_NONE) return;
+    struct clist *l = &s->lists[c->list];
+    if (c->prev) c->prev->next = c->next;
+    else l->first = c->next;
+    if (c->next) c->next->prev = c->prev;
+    else l->last = c->prev;
+    c->prev = c->next = NULL;
+    c->list = L_NONE;
+}
+
+static void list_add(struct rf_http_server *s, struct conn *c, int which) {
+    struct clist *l = &s->lists[which];
+    c->list = which;
+    c->prev = l->last;
+    c->next = NULL;
+    if (l->last) l->last->next = c;
+    else l->first = c;
+    l->last = c;
+}
+
+static uint32_t state_events(enum conn_state st) {
+    switch (st) {
+    case CS_BUSY: return 0;
+    case CS_WRITE: return EPOLLOUT;
+    default: return EPOLLIN;
     }
-    reply->body = NULL; /* owned by resp now */
-    add_reply_headers(resp, reply->headers);
-    MHD_add_response_header(resp, "X-Request-Id", cr->request_id);
-    if (atomic_load(&cr->srv->ctx.draining)) MHD_add_response_header(resp, "Connection", "close");
-    enum MHD_Result r = MHD_queue_response(cr->conn, (unsigned)reply->status, resp);
-    MHD_destroy_response(resp);
-    if (r == MHD_YES) cr->status = reply->status;
-    rf_reply_clear(reply);
-    return r;
 }
 
-static enum MHD_Result send_too_large(struct conn_req *cr) {
-    struct rf_problem p;
-    rf_problem_set(&p, 413, "body_too_large", "the body is larger than %zu bytes",
-                   cr->body_limit);
-    struct rf_reply reply = {0};
-    rf_reply_problem(&reply, &p);
-    return send_reply(cr, &reply);
+/* Moves c to state st with a deadline timeout_ms from now (0: none). */
+static void set_state(struct rf_http_server *s, struct conn *c, enum conn_state st,
+                      int timeout_ms) {
+    enum conn_state old = c->state;
+    list_del(s, c);
+    c->state = st;
+    c->deadline_ms = timeout_ms > 0 ? rf_mono_ms() + timeout_ms : 0;
+    if (st == CS_IDLE) list_add(s, c, L_IDLE);
+    if (st == CS_HEAD) list_add(s, c, L_HEAD);
+    if (state_events(st) == state_events(old)) return;
+    /* BUSY is off epoll altogether: it would still report hang-ups, level-
+     * triggered, over and over while the handler runs */
+    int op = old == CS_BUSY ? EPOLL_CTL_ADD : st == CS_BUSY ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    struct epoll_event ev = {.events = state_events(st), .data.ptr = c};
+    int rc = epoll_ctl(s->epfd, op, c->fd, &ev);
+    RF_ASSERT(rc == 0);
 }
 
-/* ---- Request callbacks ------------------------------------------------------- */
+/* ---- connections ------------------------------------------------------------------ */
 
-static const char *mhd_header(void *src, const char *name) {
-    return MHD_lookup_connection_value(src, MHD_HEADER_KIND, name);
+static struct conn *conn_new(struct rf_http_server *s, int fd, uint32_t ip) {
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->fd = fd;
+    c->ip = ip;
+    c->state = CS_HEAD;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        free(c);
+        return NULL;
+    }
+    RF_ASSERT(s->n_free > 0);
+    c->slot = s->free_slots[--s->n_free];
+    s->slots[c->slot] = c;
+    s->n_conns++;
+    client_find(s, ip, true)->n++;
+    rf_x_init(&c->x, &s->ctx);
+    list_add(s, c, L_HEAD);
+    c->deadline_ms = rf_mono_ms() + s->cfg.header_timeout_ms;
+    return c;
 }
 
-/* Leaves the URL and query arguments as sent: routing works on the raw path
- * and decodes each piece itself (http/uri.h). */
-static size_t mhd_unescape_none(void *cls, struct MHD_Connection *conn, char *s) {
-    (void)cls;
-    (void)conn;
-    return strlen(s);
+/* Closes c; the memory waits on the dead list until the event batch that
+ * may still name it is over (reap_dead). */
+static void conn_close(struct rf_http_server *s, struct conn *c) {
+    RF_ASSERT(c->state != CS_BUSY && c->fd >= 0);
+    list_del(s, c);
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    client_dec(s, c->ip);
+    s->slots[c->slot] = NULL;
+    s->free_slots[s->n_free++] = c->slot;
+    s->n_conns--;
+    rf_x_clear(&c->x);
+    free(c->in);
+    free(c->out);
+    c->in = c->out = NULL;
+    c->ret_next = s->dead;
+    s->dead = c;
 }
 
-/* Appends "&key=value" to the raw query; libmicrohttpd has turned '+' into
- * ' ' (a space cannot come raw from the wire), so it is turned back. */
-static enum MHD_Result query_add(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 const char *value) {
-    (void)kind;
-    struct conn_req *cr = cls;
-    size_t used = cr->query_raw ? strlen(cr->query_raw) : 0;
-    size_t need = used + strlen(key) + (value ? strlen(value) + 1 : 0) + 2;
-    char *q = realloc(cr->query_raw, need);
-    if (!q) return MHD_NO;
-    snprintf(q + used, need - used, "%s%s%s%s", used ? "&" : "", key, value ? "=" : "",
-             value ? value : "");
-    for (char *c = q + used; *c; c++)
-        if (*c == ' ') *c = '+';
-    cr->query_raw = q;
-    return MHD_YES;
+static void reap_dead(struct rf_http_server *s) {
+    while (s->dead) {
+        struct conn *c = s->dead;
+        s->dead = c->ret_next;
+        free(c);
+    }
 }
 
-static void request_id_init(struct conn_req *cr) {
-    const char *given = mhd_header(cr->conn, "X-Request-Id");
-    if (rf_request_id_valid(given)) {
-        snprintf(cr->request_id, sizeof cr->request_id, "%s", given);
+/* Drops n bytes from the front of the input buffer. */
+static void in_consume(struct conn *c, size_t n) {
+    RF_ASSERT(n <= c->in_len);
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+/* ---- writing answers ---------------------------------------------------------------- */
+
+static void linger_start(struct rf_http_server *s, struct conn *c) {
+    shutdown(c->fd, SHUT_WR);
+    c->in_len = 0;
+    set_state(s, c, CS_LINGER, RF_HTTP_LINGER_MS);
+}
+
+/* The answer is out: next request, keep-alive or close. */
+static void after_write(struct rf_http_server *s, struct conn *c) {
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    rf_x_clear(&c->x);
+    rf_x_init(&c->x, &s->ctx);
+    if (c->close_after || atomic_load(&s->ctx.draining)) {
+        linger_start(s, c);
         return;
     }
-    uint8_t rnd[16];
-    randombytes_buf(rnd, sizeof rnd);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof rnd; i++) {
-        cr->request_id[2 * i] = hex[rnd[i] >> 4];
-        cr->request_id[2 * i + 1] = hex[rnd[i] & 15];
+    c->chunked = false;
+    c->body_left = 0;
+    if (c->in_len == 0) {
+        free(c->in);
+        c->in = NULL;
+        set_state(s, c, CS_IDLE, s->cfg.idle_timeout_ms);
+        return;
     }
-    cr->request_id[2 * sizeof rnd] = '\0';
+    /* a pipelined request: parsed from the loop, not from here, so a buffer
+     * of requests answered without a worker is a loop, not a recursion */
+    set_state(s, c, CS_HEAD, s->cfg.header_timeout_ms);
+    if (!c->again) {
+        c->again = true;
+        c->again_next = s->again;
+        s->again = c;
+    }
 }
 
-static struct conn_req *req_begin(struct rf_http_server *srv, struct MHD_Connection *conn,
-                                  const char *url, const char *method) {
-    struct conn_req *cr = calloc(1, sizeof *cr);
-    if (!cr) return NULL;
-    atomic_fetch_add(&srv->inflight, 1);
-    cr->srv = srv;
-    cr->conn = conn;
-    cr->start_us = rf_mono_us();
-    request_id_init(cr);
-    rf_route_match(method, url, srv->ctx.test_hooks, &cr->match);
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_add, cr);
-    cr->req = (struct rf_http_req){.ctx = &srv->ctx, .method = method, .path = url,
-                                   .query_raw = cr->query_raw ? cr->query_raw : "",
-                                   .match = &cr->match, .header = mhd_header, .src = conn};
-    cr->body_limit = srv->ctx.body_max_bytes;
-    if (cr->match.kind == RF_MATCH_OK && cr->match.route->body_max)
-        cr->body_limit = cr->match.route->body_max;
-    return cr;
+static void run_again(struct rf_http_server *s) {
+    while (s->again) {
+        struct conn *c = s->again;
+        s->again = c->again_next;
+        c->again = false;
+        if (c->fd >= 0) advance(s, c);
+    }
 }
 
-/* Decides what needs no body: 404, 405 and 503 while draining are kept in
- * cr->pending and sent after the body is drained (so the connection stays
- * usable); 413 by Content-Length is sent now, without reading the body. */
-static enum MHD_Result req_early(struct conn_req *cr) {
-    struct rf_problem p;
-    if (atomic_load(&cr->srv->ctx.draining)) {
-        rf_reply_error(&cr->pending, RF_ERR_SHUTTING_DOWN, NULL);
-        return MHD_YES;
-    }
-    if (cr->match.kind == RF_MATCH_NONE) {
-        rf_problem_set(&p, 404, "route_not_found", "no route matches this path");
-        rf_reply_problem(&cr->pending, &p);
-        return MHD_YES;
-    }
-    if (cr->match.kind == RF_MATCH_NO_METHOD) {
-        rf_problem_set(&p, 405, "method_not_allowed", "this path accepts %s", cr->match.allow);
-        rf_reply_problem(&cr->pending, &p);
-        rf_reply_header(&cr->pending, "Allow", "%s", cr->match.allow);
-        return MHD_YES;
-    }
-    const char *cl = mhd_header(cr->conn, "Content-Length");
-    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
-    if (declared > cr->body_limit) {
-        cr->too_large = true;
-        return send_too_large(cr);
-    }
-    if (declared > 0) {
-        cr->body = malloc((size_t)declared);
-        if (!cr->body) return MHD_NO;
-        cr->body_cap = (size_t)declared;
-    }
-    return MHD_YES;
-}
-
-/* Appends a body chunk within the limit; past it, counts and drops. */
-static enum MHD_Result req_body(struct conn_req *cr, const char *data, size_t n) {
-    if (cr->status != 0 || cr->pending.status != 0) {
-        cr->discarded += n;
-        return cr->discarded > RF_BODY_DISCARD_BYTES_MAX ? MHD_NO : MHD_YES;
-    }
-    if (cr->too_large || n > cr->body_limit - cr->body_len) {
-        if (!cr->too_large) {
-            cr->too_large = true;
-            free(cr->body);
-            cr->body = NULL;
-            cr->body_len = cr->body_cap = 0;
+static void try_write(struct rf_http_server *s, struct conn *c) {
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n <= 0) {
+            conn_close(s, c);
+            return;
         }
-        cr->discarded += n;
-        return cr->discarded > RF_BODY_DISCARD_BYTES_MAX ? MHD_NO : MHD_YES;
+        c->out_off += (size_t)n;
     }
-    if (cr->body_len + n > cr->body_cap) {
-        size_t cap = cr->body_cap ? cr->body_cap : 1024;
-        while (cap < cr->body_len + n) cap *= 2;
-        if (cap > cr->body_limit) cap = cr->body_limit;
-        char *p = realloc(cr->body, cap);
-        if (!p) return MHD_NO;
-        cr->body = p;
-        cr->body_cap = cap;
+    after_write(s, c);
+}
+
+/* Starts writing rendered bytes (NULL: out of memory, close). */
+static void start_write(struct rf_http_server *s, struct conn *c, char *bytes, size_t len) {
+    if (!bytes) {
+        conn_close(s, c);
+        return;
     }
-    memcpy(cr->body + cr->body_len, data, n);
-    cr->body_len += n;
-    return MHD_YES;
+    c->out = bytes;
+    c->out_len = len;
+    c->out_off = 0;
+    set_state(s, c, CS_WRITE, RF_HTTP_WRITE_TIMEOUT_MS);
+    try_write(s, c);
 }
 
-static enum MHD_Result req_finish(struct conn_req *cr) {
-    if (cr->pending.status != 0) return send_reply(cr, &cr->pending);
-    if (cr->too_large) return send_too_large(cr);
-    cr->req.body = cr->body;
-    cr->req.body_len = cr->body_len;
-    struct rf_reply reply = {0};
-    rf_route_serve(&cr->req, &reply);
-    return send_reply(cr, &reply);
+/* Answers from the loop (no handler): consumes reply. */
+static void respond(struct rf_http_server *s, struct conn *c, struct rf_reply *reply) {
+    if (atomic_load(&s->ctx.draining)) c->close_after = true;
+    size_t len = 0;
+    char *bytes = rf_x_render(&c->x, reply, c->close_after, &len);
+    start_write(s, c, bytes, len);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
-    (void)version;
-    struct conn_req *cr = *con_cls;
-    if (!cr) {
-        cr = req_begin(cls, conn, url, method);
-        if (!cr) return MHD_NO;
-        *con_cls = cr;
-        return req_early(cr);
+/* A problem answer that ends the connection (framing errors, 413, 408). */
+static void respond_close(struct rf_http_server *s, struct conn *c, int status, const char *code,
+                          const char *detail) {
+    struct rf_reply r = {0};
+    rf_x_problem(&r, status, code, detail);
+    c->close_after = true;
+    respond(s, c, &r);
+}
+
+static void respond_problem_close(struct rf_http_server *s, struct conn *c,
+                                  const struct rf_problem *p) {
+    respond_close(s, c, p->status, p->code, p->detail);
+}
+
+/* ---- workers --------------------------------------------------------------------------- */
+
+static void dispatch(struct rf_http_server *s, struct conn *c) {
+    set_state(s, c, CS_BUSY, 0);
+    atomic_fetch_add(&s->busy, 1);
+    pthread_mutex_lock(&s->mu);
+    RF_ASSERT(s->q_len < (size_t)s->cfg.conns_max);
+    s->queue[(s->q_head + s->q_len++) % (size_t)s->cfg.conns_max] = c;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static struct conn *queue_pop(struct rf_http_server *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->q_len == 0 && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+    struct conn *c = NULL;
+    if (s->q_len > 0) {
+        c = s->queue[s->q_head];
+        s->q_head = (s->q_head + 1) % (size_t)s->cfg.conns_max;
+        s->q_len--;
     }
-    if (*upload_data_size > 0) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        return req_body(cr, upload_data, n);
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
+
+static void wake_loop(struct rf_http_server *s) {
+    uint64_t one = 1;
+    ssize_t n = write(s->evfd, &one, sizeof one);
+    (void)n; /* a full counter still wakes the loop */
+}
+
+static void *worker_main(void *arg) {
+    struct rf_http_server *s = arg;
+    struct conn *c;
+    while ((c = queue_pop(s)) != NULL) {
+        struct rf_reply reply = {0};
+        rf_x_serve(&c->x, &reply);
+        if (atomic_load(&s->ctx.draining)) c->close_after = true;
+        c->out = rf_x_render(&c->x, &reply, c->close_after, &c->out_len);
+        pthread_mutex_lock(&s->mu);
+        c->ret_next = NULL;
+        if (s->ret_last) s->ret_last->ret_next = c;
+        else s->ret_first = c;
+        s->ret_last = c;
+        pthread_mutex_unlock(&s->mu);
+        wake_loop(s);
     }
-    if (cr->status != 0) return MHD_YES; /* answered early */
-    return req_finish(cr);
+    return NULL;
 }
 
-/* ---- Completion: metrics and the access log --------------------------------- */
-
-/* Printable ASCII copy for the log (paths may hold any decoded byte). */
-static void log_text(const char *in, char *out, size_t cap) {
-    size_t i = 0;
-    for (; in && in[i] && i + 1 < cap; i++)
-        out[i] = ((unsigned char)in[i] < 0x20 || (unsigned char)in[i] > 0x7e) ? '?' : in[i];
-    out[i] = '\0';
+/* The loop takes back the connections whose answers the workers rendered. */
+static void take_returns(struct rf_http_server *s) {
+    uint64_t v;
+    ssize_t n = read(s->evfd, &v, sizeof v);
+    (void)n;
+    pthread_mutex_lock(&s->mu);
+    struct conn *c = s->ret_first;
+    s->ret_first = s->ret_last = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (c) {
+        struct conn *next = c->ret_next;
+        atomic_fetch_sub(&s->busy, 1);
+        char *bytes = c->out;
+        c->out = NULL;
+        start_write(s, c, bytes, c->out_len);
+        c = next;
+    }
 }
 
-static void access_log(const struct conn_req *cr, int64_t duration_us) {
-    char ts[RF_TIME_TEXT_BYTES], path[RF_HTTP_PATH_BYTES_MAX + 1], method[32];
-    rf_time_format(rf_now_ms(), ts);
-    log_text(cr->req.path, path, sizeof path);
-    log_text(cr->req.method, method, sizeof method);
-    const struct rf_route *r = cr->match.kind == RF_MATCH_OK ? cr->match.route : NULL;
-    json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:f, s:o}", "ts", ts, "request_id",
-                          cr->request_id, "method", method, "route",
-                          r ? json_string(r->pattern) : json_null(), "path", path, "status",
-                          cr->status, "duration_ms", (double)(duration_us / 1000) +
-                          (double)(duration_us % 1000) / 1000.0, "key_id",
-                          cr->req.authenticated ? json_string(cr->req.key.id) : json_null());
-    char *line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-    json_decref(j);
-    if (line && strlen(line) < RF_ACCESS_LOG_BYTES_MAX) fprintf(stderr, "%s\n", line);
-    free(line);
+/* ---- reading requests --------------------------------------------------------------------- */
+
+/* The request is complete: answer the decided refusal, or hand it to a worker. */
+static void request_ready(struct rf_http_server *s, struct conn *c) {
+    if (c->x.pending.status != 0) {
+        respond(s, c, &c->x.pending);
+        return;
+    }
+    if (atomic_load(&s->ctx.draining)) {
+        struct rf_reply r = {0};
+        rf_reply_error(&r, RF_ERR_SHUTTING_DOWN, NULL);
+        respond(s, c, &r);
+        return;
+    }
+    dispatch(s, c);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-    (void)conn;
-    (void)toe;
-    struct rf_http_server *srv = cls;
-    struct conn_req *cr = *con_cls;
-    if (!cr) return;
-    int64_t duration_us = rf_mono_us() - cr->start_us;
-    if (cr->status != 0)
-        rf_metrics_observe(&srv->metrics, cr->match.route_index, cr->req.method, cr->status,
-                           duration_us);
-    access_log(cr, duration_us);
-    rf_http_req_clear(&cr->req);
-    rf_reply_clear(&cr->pending);
-    free(cr->body);
-    free(cr->query_raw);
-    free(cr);
-    *con_cls = NULL;
-    atomic_fetch_sub(&srv->inflight, 1);
+static void too_large(struct rf_http_server *s, struct conn *c) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "the body is larger than %zu bytes", c->x.body_limit);
+    respond_close(s, c, 413, "body_too_large", detail);
 }
 
-/* ---- Lifecycle ----------------------------------------------------------------- */
-
-/* libmicrohttpd's errors, prefixed; a client hanging up is not one. */
-static void mhd_log(void *cls, const char *fmt, va_list ap) {
-    (void)cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    if (strncmp(msg, "Connection was closed by remote side", 36) == 0) return;
-    fprintf(stderr, "racefree: http: %s%s", msg, strchr(msg, '\n') ? "" : "\n");
+/* "100 Continue" for a request that will be read. Tiny and first on an
+ * emptied socket; a short write means a broken connection. */
+static bool send_continue(struct conn *c) {
+    ssize_t n = send(c->fd, CONTINUE_LINE, strlen(CONTINUE_LINE), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n == (ssize_t)strlen(CONTINUE_LINE);
 }
+
+/* The head is parsed: decide the body. False when the request is answered
+ * (or the connection closed) already. */
+static bool head_done(struct rf_http_server *s, struct conn *c) {
+    struct rf_exchange *x = &c->x;
+    rf_x_head_done(x);
+    c->close_after = !x->h1.keep_alive;
+    bool has_body = x->h1.chunked || x->h1.content_length > 0;
+    if (x->h1.content_length > (int64_t)x->body_limit && x->pending.status == 0) {
+        too_large(s, c);
+        return false;
+    }
+    if (has_body && x->pending.status != 0 && (x->h1.expect_continue ||
+                                               x->h1.content_length > (int64_t)x->body_limit)) {
+        c->close_after = true; /* refused without reading the body */
+        respond(s, c, &x->pending);
+        return false;
+    }
+    if (!has_body) {
+        request_ready(s, c);
+        return false;
+    }
+    if (x->h1.expect_continue && c->in_len == 0 && !send_continue(c)) {
+        conn_close(s, c);
+        return false;
+    }
+    c->chunked = x->h1.chunked;
+    c->body_left = x->h1.content_length;
+    rf_h1_chunked_init(&c->ck);
+    set_state(s, c, CS_BODY, s->cfg.body_timeout_ms);
+    return true;
+}
+
+/* HEAD: parses a complete header section. True to go on (reading a body). */
+static bool step_head(struct rf_http_server *s, struct conn *c) {
+    in_consume(c, rf_h1_skip_empty_lines(c->in, c->in_len));
+    size_t end = rf_h1_head_end(c->in, c->in_len);
+    struct rf_problem p;
+    if (end == 0) {
+        if (c->in_len < RF_HEADER_BYTES_MAX) return false;
+        rf_problem_set(&p, 431, "headers_too_large", "the header section is over %d bytes",
+                       RF_HEADER_BYTES_MAX);
+        respond_problem_close(s, c, &p);
+        return false;
+    }
+    c->x.head = malloc(end + 1);
+    if (!c->x.head) {
+        conn_close(s, c);
+        return false;
+    }
+    memcpy(c->x.head, c->in, end);
+    in_consume(c, end);
+    if (!rf_h1_parse_head(c->x.head, end, &c->x.h1, &p)) {
+        respond_problem_close(s, c, &p);
+        return false;
+    }
+    return head_done(s, c);
+}
+
+/* BODY with Content-Length. */
+static bool step_body_length(struct rf_http_server *s, struct conn *c) {
+    size_t take = c->in_len < (uint64_t)c->body_left ? c->in_len : (size_t)c->body_left;
+    if (!rf_x_body_append(&c->x, c->in, take)) {
+        too_large(s, c);
+        return false;
+    }
+    in_consume(c, take);
+    c->body_left -= (int64_t)take;
+    if (c->body_left > 0) return false;
+    request_ready(s, c);
+    return false;
+}
+
+/* BODY with chunked framing: decodes what is buffered. */
+static bool step_body_chunked(struct rf_http_server *s, struct conn *c) {
+    while (c->in_len > 0) {
+        size_t used = 0, n = 0;
+        const char *data = NULL;
+        enum rf_h1_chunk_rc rc = rf_h1_chunked_feed(&c->ck, c->in, c->in_len, &used, &data, &n);
+        if (n > 0 && !rf_x_body_append(&c->x, data, n)) {
+            too_large(s, c);
+            return false;
+        }
+        in_consume(c, used);
+        if (rc == RF_H1_CHUNK_BAD) {
+            respond_close(s, c, 400, "malformed_chunked_body",
+                          "the chunked body is malformed (chunk size line, CRLF or trailers)");
+            return false;
+        }
+        if (rc == RF_H1_CHUNK_DONE) {
+            request_ready(s, c);
+            return false;
+        }
+    }
+    return false;
+}
+
+/* Parses what is buffered as far as it goes. */
+static void advance(struct rf_http_server *s, struct conn *c) {
+    for (bool more = true; more;) {
+        if (c->state == CS_HEAD && c->in_len > 0) more = step_head(s, c);
+        else if (c->state == CS_BODY) more = c->chunked ? step_body_chunked(s, c)
+                                                        : step_body_length(s, c);
+        else more = false;
+    }
+}
+
+static void linger_read(struct rf_http_server *s, struct conn *c) {
+    char scratch[4096];
+    ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    c->lingered += n > 0 ? (size_t)n : 0;
+    if (n <= 0 || c->lingered > RF_BODY_DISCARD_BYTES_MAX) conn_close(s, c);
+}
+
+static void on_readable(struct rf_http_server *s, struct conn *c) {
+    if (c->state == CS_LINGER) {
+        linger_read(s, c);
+        return;
+    }
+    if (!c->in && !(c->in = malloc(RF_HTTP_READ_BYTES))) {
+        conn_close(s, c);
+        return;
+    }
+    RF_ASSERT(c->in_len < RF_HTTP_READ_BYTES); /* HEAD stops at the header limit, BODY drains */
+    ssize_t n = recv(c->fd, c->in + c->in_len, RF_HTTP_READ_BYTES - c->in_len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+        conn_close(s, c); /* EOF or error: any complete request was already taken */
+        return;
+    }
+    c->in_len += (size_t)n;
+    if (c->state == CS_IDLE) {
+        set_state(s, c, CS_HEAD, s->cfg.header_timeout_ms); /* a request's first byte */
+        rf_x_init(&c->x, &s->ctx);
+    }
+    advance(s, c);
+}
+
+/* ---- accepting and eviction ------------------------------------------------------------------- */
+
+/* Closes the oldest IDLE connection, else the oldest HEAD one (of client ip
+ * when by_ip). False when there is none. */
+static bool evict_one(struct rf_http_server *s, uint32_t ip, bool by_ip) {
+    for (int l = L_IDLE; l <= L_HEAD; l++) {
+        for (struct conn *c = s->lists[l].first; c; c = c->next) {
+            if (by_ip && c->ip != ip) continue;
+            conn_close(s, c);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void refuse(struct rf_http_server *s, int fd) {
+    size_t len = 0;
+    char *bytes = rf_x_refusal(&s->ctx, &len);
+    if (bytes) {
+        ssize_t n = send(fd, bytes, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n; /* best effort: the client is told when its buffer has room */
+        shutdown(fd, SHUT_WR);
+    }
+    free(bytes);
+    close(fd);
+}
+
+static void admit(struct rf_http_server *s, int fd, uint32_t ip) {
+    struct client *cl = client_find(s, ip, false);
+    bool ok = !cl || cl->n < s->cfg.client_conns_max || evict_one(s, ip, true);
+    if (ok && s->n_conns >= s->cfg.conns_max) ok = evict_one(s, 0, false);
+    if (!ok || !conn_new(s, fd, ip)) refuse(s, fd);
+}
+
+static void on_accept(struct rf_http_server *s) {
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_in sa;
+        socklen_t len = sizeof sa;
+        int fd = accept4(s->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                s->accept_paused_until = rf_mono_ms() + RF_HTTP_ACCEPT_PAUSE_MS;
+                epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+                s->accepting = false;
+            }
+            return;
+        }
+        admit(s, fd, sa.sin_addr.s_addr);
+    }
+}
+
+static void accept_resume(struct rf_http_server *s) {
+    if (s->accepting || rf_mono_ms() < s->accept_paused_until) return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) == 0) s->accepting = true;
+}
+
+/* ---- deadlines and drain ------------------------------------------------------------------------- */
+
+static void on_deadline(struct rf_http_server *s, struct conn *c) {
+    if (c->state == CS_HEAD && c->in_len > 0)
+        respond_close(s, c, 408, "request_timeout", "the request headers took too long");
+    else if (c->state == CS_BODY)
+        respond_close(s, c, 408, "request_timeout", "the request body took too long");
+    else
+        conn_close(s, c); /* idle, silent new connection, stuck write, done lingering */
+}
+
+static void sweep(struct rf_http_server *s, int64_t now) {
+    for (int i = 0; i < s->cfg.conns_max; i++) {
+        struct conn *c = s->slots[i];
+        if (c && c->deadline_ms && now >= c->deadline_ms) on_deadline(s, c);
+    }
+}
+
+/* Draining begins: idle keep-alive connections are closed (after reading
+ * what they may have sent already, which then gets its 503). */
+static void drain_begin(struct rf_http_server *s) {
+    s->drain_begun = true;
+    s->drain_deadline = rf_mono_ms() + RF_SHUTDOWN_DRAIN_MS;
+    while (s->lists[L_IDLE].first) {
+        struct conn *c = s->lists[L_IDLE].first;
+        on_readable(s, c);
+        if (c->fd >= 0 && c->state == CS_IDLE) conn_close(s, c);
+    }
+}
+
+/* True when nothing that has a request in hand is left. */
+static bool drained(const struct rf_http_server *s) {
+    if (atomic_load(&s->busy) > 0) return false;
+    for (int i = 0; i < s->cfg.conns_max; i++) {
+        const struct conn *c = s->slots[i];
+        if (c && (c->state == CS_BODY || c->state == CS_WRITE)) return false;
+    }
+    return true;
+}
+
+/* ---- the loop ----------------------------------------------------------------------------------------- */
+
+static void handle_event(struct rf_http_server *s, struct epoll_event *ev) {
+    if (ev->data.ptr == NULL) {
+        on_accept(s);
+        return;
+    }
+    if (ev->data.ptr == s) {
+        take_returns(s);
+        return;
+    }
+    struct conn *c = ev->data.ptr;
+    if (c->state == CS_WRITE) try_write(s, c);
+    else if (c->state != CS_BUSY) on_readable(s, c);
+}
+
+static void *loop_main(void *arg) {
+    struct rf_http_server *s = arg;
+    struct epoll_event evs[EVENTS_BATCH];
+    int64_t next_sweep = rf_mono_ms() + RF_HTTP_SWEEP_MS;
+    for (;;) {
+        int n = epoll_wait(s->epfd, evs, EVENTS_BATCH, RF_HTTP_SWEEP_MS);
+        for (int i = 0; i < n; i++) {
+            /* an earlier event may have closed this connection: events of a
+             * closed fd were removed from epoll, but not from this batch */
+            if (evs[i].data.ptr && evs[i].data.ptr != s &&
+                ((struct conn *)evs[i].data.ptr)->fd < 0)
+                continue;
+            handle_event(s, &evs[i]);
+        }
+        int64_t now = rf_mono_ms();
+        if (now >= next_sweep) {
+            sweep(s, now);
+            accept_resume(s);
+            next_sweep = now + RF_HTTP_SWEEP_MS;
+        }
+        bool stop = atomic_load(&s->stop_loop);
+        if (stop && !s->drain_begun) drain_begin(s);
+        run_again(s);
+        reap_dead(s);
+        if (stop && (drained(s) || rf_mono_ms() >= s->drain_deadline)) break;
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------------------ */
 
 bool rf_http_parse_listen(const char *text, char host[RF_HOST_BYTES], int *port) {
     const char *colon = text ? strrchr(text, ':') : NULL;
@@ -361,6 +769,129 @@ static bool listen_addr(const char *host, int port, struct sockaddr_in *sa) {
     return inet_pton(AF_INET, host, &sa->sin_addr) == 1;
 }
 
+/* Soft RLIMIT_NOFILE up to the hard limit; conns_max shrinks to fit it. */
+static void raise_nofile(struct rf_http_config *cfg) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    const rlim_t reserve = 256; /* store connections, logs, the listener */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->conns_max + reserve) {
+        int fit = rl.rlim_cur > reserve * 2 ? (int)(rl.rlim_cur - reserve) : (int)reserve;
+        fprintf(stderr, "racefree: open file limit %llu: serving at most %d connections\n",
+                (unsigned long long)rl.rlim_cur, fit);
+        cfg->conns_max = fit;
+    }
+}
+
+static void config_defaults(struct rf_http_config *c) {
+    if (!c->body_max_bytes) c->body_max_bytes = RF_BODY_BYTES_MAX;
+    if (c->workers <= 0) c->workers = RF_HTTP_WORKERS_DEFAULT;
+    if (c->conns_max <= 0) c->conns_max = RF_HTTP_CONNS_MAX;
+    if (c->client_conns_max <= 0) c->client_conns_max = RF_HTTP_CLIENT_CONNS_MAX;
+    if (c->header_timeout_ms <= 0) c->header_timeout_ms = RF_HTTP_HEADER_TIMEOUT_MS;
+    if (c->body_timeout_ms <= 0) c->body_timeout_ms = RF_HTTP_BODY_TIMEOUT_MS;
+    if (c->idle_timeout_ms <= 0) c->idle_timeout_ms = RF_HTTP_IDLE_TIMEOUT_MS;
+    raise_nofile(c);
+}
+
+static int listen_socket(const struct sockaddr_in *sa, int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in bound;
+    socklen_t len = sizeof bound;
+    if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(bound.sin_port);
+    return fd;
+}
+
+/* Tables, epoll, the eventfd; false on failure (server_free cleans up). */
+static bool server_alloc(struct rf_http_server *s) {
+    int n = s->cfg.conns_max;
+    s->clients_cap = 1;
+    while (s->clients_cap < (size_t)n * 2) s->clients_cap *= 2;
+    s->slots = calloc((size_t)n, sizeof *s->slots);
+    s->free_slots = calloc((size_t)n, sizeof *s->free_slots);
+    s->queue = calloc((size_t)n, sizeof *s->queue);
+    s->clients = calloc(s->clients_cap, sizeof *s->clients);
+    s->workers = calloc((size_t)s->cfg.workers, sizeof *s->workers);
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!s->slots || !s->free_slots || !s->queue || !s->clients || !s->workers || s->epfd < 0 ||
+        s->evfd < 0)
+        return false;
+    for (int i = 0; i < n; i++) s->free_slots[i] = n - 1 - i;
+    s->n_free = n;
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event eev = {.events = EPOLLIN, .data.ptr = s};
+    s->accepting = true;
+    return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &lev) == 0 &&
+           epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &eev) == 0;
+}
+
+static void server_free(struct rf_http_server *s) {
+    if (s->epfd >= 0) close(s->epfd);
+    if (s->evfd >= 0) close(s->evfd);
+    if (s->lfd >= 0) close(s->lfd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->slots);
+    free(s->free_slots);
+    free(s->queue);
+    free(s->clients);
+    free(s->workers);
+    free(s);
+}
+
+static bool threads_start(struct rf_http_server *s) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, RF_HTTP_THREAD_STACK_BYTES);
+    bool ok = true;
+    for (; ok && s->n_workers < s->cfg.workers; s->n_workers++)
+        ok = pthread_create(&s->workers[s->n_workers], &attr, worker_main, s) == 0;
+    if (!ok) s->n_workers--;
+    pthread_attr_destroy(&attr);
+    return ok && pthread_create(&s->loop, NULL, loop_main, s) == 0;
+}
+
+static void workers_join(struct rf_http_server *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+    s->n_workers = 0;
+}
+
+static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
+    struct rf_http_server *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->cfg = *cfg;
+    config_defaults(&s->cfg);
+    s->lfd = s->epfd = s->evfd = -1;
+    s->ctx.db = cfg->db;
+    s->ctx.test_hooks = cfg->test_hooks;
+    s->ctx.body_max_bytes = s->cfg.body_max_bytes;
+    s->ctx.metrics = &s->metrics;
+    atomic_init(&s->ctx.draining, false);
+    atomic_init(&s->busy, 0);
+    atomic_init(&s->stop_loop, false);
+    rf_metrics_init(&s->metrics);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    return s;
+}
+
 struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err,
                                      size_t err_cap) {
     RF_ASSERT(cfg->db && cfg->host && cfg->port >= 0 && cfg->port <= 65535);
@@ -373,56 +904,55 @@ struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err
         snprintf(err, err_cap, "libsodium failed to initialise");
         return NULL;
     }
-    struct rf_http_server *s = calloc(1, sizeof *s);
+    struct rf_http_server *s = server_new(cfg);
     if (!s) {
         snprintf(err, err_cap, "out of memory");
         return NULL;
     }
-    s->ctx.db = cfg->db;
-    s->ctx.test_hooks = cfg->test_hooks;
-    s->ctx.body_max_bytes = cfg->body_max_bytes ? cfg->body_max_bytes : RF_BODY_BYTES_MAX;
-    s->ctx.metrics = &s->metrics;
-    atomic_init(&s->ctx.draining, false);
-    atomic_init(&s->inflight, 0);
-    rf_metrics_init(&s->metrics);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    s->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)RF_HTTP_CONNS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)RF_HTTP_TIMEOUT_S,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)RF_HTTP_THREAD_STACK_BYTES,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)RF_HTTP_CONN_MEMORY_BYTES,
-        MHD_OPTION_UNESCAPE_CALLBACK, mhd_unescape_none, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-    if (!s->daemon) {
+    s->lfd = listen_socket(&sa, &s->port);
+    if (s->lfd < 0) {
         snprintf(err, err_cap, "cannot listen on %s:%d (address in use or not permitted?)",
                  cfg->host, cfg->port);
-        free(s);
+        server_free(s);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : cfg->port;
+    if (!server_alloc(s) || !threads_start(s)) {
+        snprintf(err, err_cap, "cannot start the HTTP server (out of memory or threads)");
+        workers_join(s);
+        server_free(s);
+        return NULL;
+    }
     return s;
 }
 
 int rf_http_port(const struct rf_http_server *s) { return s->port; }
 
+/* After the loop and the workers stopped: send what is ready, answer what
+ * was received, then close everything. */
+static void final_pass(struct rf_http_server *s) {
+    take_returns(s);
+    on_accept(s);
+    for (int i = 0; i < s->cfg.conns_max; i++) {
+        struct conn *c = s->slots[i];
+        if (c && (c->state == CS_HEAD || c->state == CS_IDLE)) on_readable(s, c);
+    }
+    run_again(s);
+    for (int i = 0; i < s->cfg.conns_max; i++)
+        if (s->slots[i]) conn_close(s, s->slots[i]);
+    reap_dead(s);
+}
+
 void rf_http_stop(struct rf_http_server *s) {
     if (!s) return;
     atomic_store(&s->ctx.draining, true);
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    int64_t deadline = rf_mono_ms() + RF_SHUTDOWN_DRAIN_MS;
-    while (atomic_load(&s->inflight) > 0 && rf_mono_ms() < deadline) {
-        struct timespec step = {0, RF_SHUTDOWN_POLL_MS * 1000000L};
-        nanosleep(&step, NULL);
-    }
-    int left = atomic_load(&s->inflight);
+    atomic_store(&s->stop_loop, true);
+    wake_loop(s);
+    pthread_join(s->loop, NULL);
+    int left = atomic_load(&s->busy);
     if (left > 0)
-        fprintf(stderr, "racefree: %d request(s) still running after %d ms; stopping anyway\n",
+        fprintf(stderr, "racefree: %d request(s) still running after %d ms; waiting for them\n",
                 left, RF_SHUTDOWN_DRAIN_MS);
-    MHD_stop_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
-    free(s);
+    workers_join(s);
+    final_pass(s);
+    server_free(s);
 }

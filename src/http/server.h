@@ -1,6 +1,8 @@
 /*
  * server.h - the HTTP server's lifecycle: start listening, stop gracefully.
- * The only interface between the CLI and libmicrohttpd.
+ * The only interface between the CLI and racefree's own HTTP/1.1 server
+ * (server.c: connections, deadlines, limits; exchange.c: one request;
+ * http1.c: the parser).
  */
 #ifndef RF_HTTP_SERVER_H
 #define RF_HTTP_SERVER_H
@@ -18,6 +20,13 @@ struct rf_http_config {
     int port;               /* 0: any free port (see rf_http_port) */
     size_t body_max_bytes;  /* 0: RF_BODY_BYTES_MAX */
     bool test_hooks;        /* serve the hidden /v1/_test routes */
+    /* Connection handling; 0 means the default from limits.h. */
+    int workers;            /* handler threads: RF_HTTP_WORKERS_DEFAULT */
+    int conns_max;          /* open connections: RF_HTTP_CONNS_MAX */
+    int client_conns_max;   /* open connections per client IP: RF_HTTP_CLIENT_CONNS_MAX */
+    int header_timeout_ms;  /* a request's header section: RF_HTTP_HEADER_TIMEOUT_MS */
+    int body_timeout_ms;    /* a request's body: RF_HTTP_BODY_TIMEOUT_MS */
+    int idle_timeout_ms;    /* keep-alive between requests: RF_HTTP_IDLE_TIMEOUT_MS */
 };
 
 struct rf_http_server;
@@ -25,13 +34,16 @@ struct rf_http_server;
 /* Parses "HOST:PORT" (port 0-65535). */
 bool rf_http_parse_listen(const char *text, char host[RF_HOST_BYTES], int *port);
 
-/* Starts serving on internal threads. NULL and a message in err on failure. */
+/* Starts serving on internal threads (one event loop, cfg->workers handler
+ * threads). Raises RLIMIT_NOFILE's soft limit to the hard limit. NULL and a
+ * message in err on failure. */
 struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err, size_t err_cap);
 /* The port actually bound. */
 int rf_http_port(const struct rf_http_server *s);
-/* Stops accepting connections, answers new requests on open connections with
- * 503 shutting_down, waits for in-flight requests (at most
- * RF_SHUTDOWN_DRAIN_MS), stops the daemon and frees s. */
+/* Drains and stops: closes idle keep-alive connections, finishes the
+ * requests already read, answers every request that arrives meanwhile with
+ * 503 shutting_down and Connection: close (at most RF_SHUTDOWN_DRAIN_MS),
+ * then closes everything and frees s. */
 void rf_http_stop(struct rf_http_server *s);
 
 #endif

@@ -1,0 +1,320 @@
+/*
+ * test_http_framing - HTTP/1.1 framing at the server's edge, over raw sockets.
+ *
+ * Proves: every framing error (bad request line, unsupported version,
+ * oversized or too many headers, a header that is not "Name: value", no
+ * Host on HTTP/1.1, bad/negative/overflowing/conflicting Content-Length,
+ * Content-Length with Transfer-Encoding, a transfer coding other than
+ * chunked, malformed chunked framing) is answered application/problem+json
+ * with its stable code, a request_id equal to the X-Request-Id header, and
+ * Connection: close, and the connection is then closed; a chunked body over
+ * the limit gets 413 body_too_large (not a dropped connection), and so does
+ * a declared one, before any 100 Continue; Expect: 100-continue works;
+ * pipelined requests are answered in order; keep-alive (HTTP/1.1 and
+ * HTTP/1.0 with keep-alive) carries several requests. On SIGTERM an idle
+ * keep-alive connection is closed, a request in flight is answered (with
+ * Connection: close), and a request completed on an open connection during
+ * the drain gets 503 shutting_down, not a reset.
+ */
+#include "http_env.h"
+#include "raw_http.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_MS 10000
+
+static struct env E;
+
+static int setup(void **state) {
+    (void)state;
+    env_start(&E, false, NULL);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    env_stop(&E);
+    return 0;
+}
+
+/* A problem whose request_id member equals the X-Request-Id header. */
+static void assert_problem_with_id(const struct rf_t_resp *r, int status, const char *code) {
+    RF_ASSERT_PROBLEM(r, status, code);
+    const char *hdr = rf_resp_header(r, "X-Request-Id");
+    json_t *j = rf_resp_json(r);
+    const char *id = rf_t_json_str(j, "request_id");
+    if (!hdr || !*hdr || strcmp(hdr, id) != 0)
+        fail_msg("request_id \"%s\" vs X-Request-Id \"%s\"", id, hdr ? hdr : "(none)");
+    json_decref(j);
+}
+
+/* bytes on a fresh connection -> one problem answer, then the server closes. */
+static void expect_framing_error(const char *what, const char *bytes, size_t len, int status,
+                                 const char *code) {
+    struct raw_conn c;
+    RF_CHECK(raw_open(&c, E.srv.port));
+    RF_CHECK(raw_send(&c, bytes, len));
+    struct rf_t_resp r;
+    if (raw_read(&c, &r, READ_MS) != 0) fail_msg("%s: no answer: %s", what, r.errmsg);
+    print_message("%-34s -> %d %s\n", what, r.status, r.body);
+    assert_problem_with_id(&r, status, code);
+    const char *conn = rf_resp_header(&r, "Connection");
+    if (!conn || strcmp(conn, "close") != 0) fail_msg("%s: no Connection: close", what);
+    if (!raw_wait_closed(&c, READ_MS)) fail_msg("%s: the connection stayed open", what);
+    rf_resp_free(&r);
+    raw_close(&c);
+}
+
+static void expect_framing_error_str(const char *what, const char *bytes, int status,
+                                     const char *code) {
+    expect_framing_error(what, bytes, strlen(bytes), status, code);
+}
+
+static void test_framing_errors(void **state) {
+    (void)state;
+    struct { const char *what, *bytes; int status; const char *code; } cases[] = {
+        {"no HTTP version", "GET /healthz\r\nHost: x\r\n\r\n", 400, "invalid_request_line"},
+        {"two spaces", "GET  /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request_line"},
+        {"target not a path", "GET healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+         "invalid_request_line"},
+        {"HTTP/2.0", "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505,
+         "http_version_not_supported"},
+        {"space before colon", "GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n", 400,
+         "invalid_header"},
+        {"folded header", "GET /healthz HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n", 400,
+         "invalid_header"},
+        {"HTTP/1.1 without Host", "GET /healthz HTTP/1.1\r\n\r\n", 400, "missing_host"},
+        {"Content-Length abc", "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+         400, "invalid_content_length"},
+        {"Content-Length -1", "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+         400, "invalid_content_length"},
+        {"Content-Length overflow",
+         "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400,
+         "invalid_content_length"},
+        {"two Content-Lengths",
+         "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
+         400, "invalid_content_length"},
+        {"Content-Length and chunked",
+         "POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         400, "invalid_content_length"},
+        {"Transfer-Encoding gzip",
+         "POST /v1/keys HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+         "unsupported_transfer_encoding"},
+        {"chunk size not hex",
+         "POST /v1/keys HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n", 400,
+         "malformed_chunked_body"},
+        {"chunk longer than its size",
+         "POST /v1/keys HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+         400, "malformed_chunked_body"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_framing_error_str(cases[i].what, cases[i].bytes, cases[i].status, cases[i].code);
+
+    /* a header section over RF_HEADER_BYTES_MAX (8 KiB), and 200 fields */
+    static char big[16 * 1024];
+    int n = snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'a', 9000);
+    n += 9000;
+    n += snprintf(big + n, sizeof big - (size_t)n, "\r\n\r\n");
+    expect_framing_error("9000-byte header", big, (size_t)n, 431, "headers_too_large");
+    n = snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 200; i++) n += snprintf(big + n, sizeof big - (size_t)n, "X-%d: 1\r\n", i);
+    n += snprintf(big + n, sizeof big - (size_t)n, "\r\n");
+    expect_framing_error("200 header fields", big, (size_t)n, 431, "headers_too_large");
+}
+
+static void auth_line(char *out, size_t cap) {
+    snprintf(out, cap, "Authorization: Bearer %s\r\n", E.admin);
+}
+
+/* A chunked body over the 64 KiB limit: 413 body_too_large, the answer read
+ * after the whole body was sent (the server drops the rest, then closes). */
+static void test_chunked_too_large(void **state) {
+    (void)state;
+    char auth[RF_T_KEY_BYTES + 64];
+    auth_line(auth, sizeof auth);
+    size_t cap = 200 * 1024;
+    char *req = malloc(cap);
+    assert_non_null(req);
+    int n = snprintf(req, cap, "POST /v1/keys HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
+                     "application/json\r\nTransfer-Encoding: chunked\r\n\r\n", auth);
+    for (int i = 0; i < 20; i++) { /* 20 x 4 KiB = 80 KiB */
+        n += snprintf(req + n, cap - (size_t)n, "1000\r\n");
+        memset(req + n, ' ', 4096);
+        n += 4096;
+        n += snprintf(req + n, cap - (size_t)n, "\r\n");
+    }
+    n += snprintf(req + n, cap - (size_t)n, "0\r\n\r\n");
+    struct raw_conn c;
+    RF_CHECK(raw_open(&c, E.srv.port));
+    RF_CHECK(raw_send(&c, req, (size_t)n));
+    free(req);
+    struct rf_t_resp r;
+    if (raw_read(&c, &r, READ_MS) != 0) fail_msg("no answer: %s", r.errmsg);
+    assert_problem_with_id(&r, 413, "body_too_large");
+    assert_true(raw_wait_closed(&c, READ_MS));
+    rf_resp_free(&r);
+    raw_close(&c);
+}
+
+/* Expect: 100-continue: "100 Continue" then the answer; no 100 for a body
+ * refused by its Content-Length or for a path that does not exist. */
+static void test_expect_continue(void **state) {
+    (void)state;
+    char auth[RF_T_KEY_BYTES + 64], head[1024];
+    auth_line(auth, sizeof auth);
+    const char *body = "{\"role\":\"readonly\",\"name\":\"expect-continue\"}";
+    snprintf(head, sizeof head, "POST /v1/keys HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
+             "application/json\r\nContent-Length: %zu\r\nExpect: 100-continue\r\n\r\n",
+             auth, strlen(body));
+    struct raw_conn c;
+    struct rf_t_resp r;
+    RF_CHECK(raw_open(&c, E.srv.port));
+    RF_CHECK(raw_send_str(&c, head));
+    RF_CHECK(raw_read(&c, &r, READ_MS));
+    assert_int_equal(r.status, 100);
+    rf_resp_free(&r);
+    RF_CHECK(raw_send_str(&c, body));
+    RF_CHECK(raw_read(&c, &r, READ_MS));
+    RF_ASSERT_STATUS(&r, 201);
+    rf_resp_free(&r);
+    raw_close(&c);
+
+    snprintf(head, sizeof head, "POST /v1/keys HTTP/1.1\r\nHost: x\r\n%sContent-Length: 100000"
+             "\r\nExpect: 100-continue\r\n\r\n", auth);
+    RF_CHECK(raw_open(&c, E.srv.port));
+    RF_CHECK(raw_send_str(&c, head));
+    RF_CHECK(raw_read(&c, &r, READ_MS));
+    assert_problem_with_id(&r, 413, "body_too_large");
+    rf_resp_free(&r);
+    raw_close(&c);
+
+    RF_CHECK(raw_open(&c, E.srv.port));
+    RF_CHECK(raw_send_str(&c, "POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+                              "Expect: 100-continue\r\n\r\n"));
+    RF_CHECK(raw_read(&c, &r, READ_MS));
+    assert_problem_with_id(&r, 404, "route_not_found");
+    rf_resp_free(&r);
+    raw_close(&c);
+}
+
+static void read_expect(struct raw_conn *c, int status, const char *request_id) {
+    struct rf_t_resp r;
+    if (raw_read(c, &r, READ_MS) != 0) fail_msg("no answer for %s: %s", request_id, r.errmsg);
+    RF_ASSERT_STATUS(&r, status);
+    const char *id = rf_resp_header(&r, "X-Request-Id");
+    if (!id || strcmp(id, request_id) != 0)
+        fail_msg("expected the answer to %s, got X-Request-Id %s", request_id, id ? id : "-");
+    rf_resp_free(&r);
+}
+
+/* Three requests in one write: three answers in order; the connection
+ * stays open for a fourth. */
+static void test_pipelining(void **state) {
+    (void)state;
+    char auth[RF_T_KEY_BYTES + 64], reqs[4096];
+    auth_line(auth, sizeof auth);
+    snprintf(reqs, sizeof reqs,
+             "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-1\r\n\r\n"
+             "GET /v1/keys?limit=1 HTTP/1.1\r\nHost: x\r\n%sX-Request-Id: pipe-2\r\n\r\n"
+             "GET /v1/nowhere HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-3\r\n\r\n", auth);
+    struct raw_conn c;
+    RF_CHECK(raw_open(&c, E.srv.port));
+    RF_CHECK(raw_send_str(&c, reqs));
+    read_expect(&c, 200, "pipe-1");
+    read_expect(&c, 200, "pipe-2");
+    read_expect(&c, 404, "pipe-3");
+    RF_CHECK(raw_send_str(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-4\r\n\r\n"));
+    read_expect(&c, 200, "pipe-4");
+    raw_close(&c);
+}
+
+/* Keep-alive: several requests, with bodies, one after another on one
+ * connection; HTTP/1.0 keeps the connection only when asked. */
+static void test_keep_alive(void **state) {
+    (void)state;
+    char auth[RF_T_KEY_BYTES + 64], req[2048];
+    auth_line(auth, sizeof auth);
+    struct raw_conn c;
+    RF_CHECK(raw_open(&c, E.srv.port));
+    for (int i = 0; i < 5; i++) {
+        char id[32], body[128];
+        snprintf(id, sizeof id, "keep-%d", i);
+        snprintf(body, sizeof body, "{\"role\":\"readonly\",\"name\":\"keep-%d\"}", i);
+        snprintf(req, sizeof req, "POST /v1/keys HTTP/1.1\r\nHost: x\r\n%sX-Request-Id: %s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", auth, id,
+                 strlen(body), body);
+        RF_CHECK(raw_send_str(&c, req));
+        read_expect(&c, 201, id);
+    }
+    raw_close(&c);
+
+    RF_CHECK(raw_open(&c, E.srv.port));
+    for (int i = 0; i < 2; i++) {
+        RF_CHECK(raw_send_str(&c, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n"
+                                  "X-Request-Id: ten\r\n\r\n"));
+        read_expect(&c, 200, "ten");
+    }
+    RF_CHECK(raw_send_str(&c, "GET /healthz HTTP/1.0\r\nX-Request-Id: ten-last\r\n\r\n"));
+    read_expect(&c, 200, "ten-last");
+    assert_true(raw_wait_closed(&c, READ_MS));
+    raw_close(&c);
+}
+
+/* SIGTERM with an idle, a busy and a half-sent connection open. */
+static void test_drain(void **state) {
+    (void)state;
+    struct env e;
+    env_start(&e, true, NULL);
+    char user[64], req[1024];
+    RID(user, "u");
+    const char *body = "{\"source\": \"drain\"}";
+    snprintf(req, sizeof req, "PUT /v1/users/%s/entitlements/pro HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s", user, e.service, strlen(body), body);
+    struct raw_conn idle, busy, half;
+    struct rf_t_resp r;
+    RF_CHECK(raw_open(&idle, e.srv.port));
+    RF_CHECK(raw_send_str(&idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    RF_CHECK(raw_read(&idle, &r, READ_MS));
+    RF_ASSERT_STATUS(&r, 200);
+    rf_resp_free(&r);
+    RF_CHECK(raw_open(&half, e.srv.port));
+    RF_CHECK(raw_send_str(&half, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+    hook_op_delay(&e, 1500);
+    RF_CHECK(raw_open(&busy, e.srv.port));
+    RF_CHECK(raw_send_str(&busy, req));
+    rf_t_sleep_ms(400); /* the PUT is inside its delay */
+    assert_int_equal(rf_server_signal(&e.srv, SIGTERM), 0);
+    rf_t_sleep_ms(300);
+
+    RF_CHECK(raw_send_str(&half, "\r\n"));
+    RF_CHECK(raw_read(&half, &r, READ_MS));
+    assert_problem_with_id(&r, 503, "shutting_down");
+    assert_string_equal(rf_resp_header(&r, "Connection"), "close");
+    rf_resp_free(&r);
+    assert_true(raw_wait_closed(&idle, READ_MS));
+    RF_CHECK(raw_read(&busy, &r, READ_MS));
+    RF_ASSERT_STATUS(&r, 201);
+    assert_string_equal(rf_resp_header(&r, "Connection"), "close");
+    rf_resp_free(&r);
+    raw_close(&idle);
+    raw_close(&busy);
+    raw_close(&half);
+    assert_int_equal(rf_server_wait(&e.srv, 30000), 0);
+    e.running = false;
+    env_stop(&e);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_framing_errors),   cmocka_unit_test(test_chunked_too_large),
+        cmocka_unit_test(test_expect_continue),  cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_keep_alive),       cmocka_unit_test(test_drain),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
