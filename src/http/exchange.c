@@ -116,31 +116,6 @@ void rf_x_serve(struct rf_exchange *x, struct rf_reply *out) {
 
 /* ---- rendering ------------------------------------------------------------------ */
 
-static const char *reason(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
-    }
-}
-
 /* True when the "Name: value\n" lines hold a line starting with prefix. */
 static bool has_line(const char *lines, const char *prefix) {
     size_t n = strlen(prefix);
@@ -192,7 +167,7 @@ static char *render_bytes(const struct rf_exchange *x, const struct rf_reply *r,
     bool head = x->parsed && strcmp(x->h1.method, "HEAD") == 0;
     struct rf_buf b;
     rf_buf_init(&b, RESPONSE_HEAD_BYTES_MAX + r->body_len + 1);
-    rf_buf_printf(&b, "HTTP/1.1 %d %s\r\n", r->status, reason(r->status));
+    rf_buf_printf(&b, "HTTP/1.1 %d %s\r\n", r->status, rf_status_reason(r->status));
     put_headers(&b, r->headers);
     rf_buf_printf(&b, "X-Request-Id: %s\r\n", x->request_id);
     put_date(&b);

@@ -110,8 +110,11 @@ bool rf_err_mapped(rf_err err) {
     return (int)err >= 0 && err < RF_ERR__COUNT && err_table[err].status != 0;
 }
 
-static const char *status_title(int status) {
+const char *rf_status_reason(int status) {
     switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -129,7 +132,7 @@ static const char *status_title(int status) {
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    default: return "Status";
     }
 }
 
@@ -237,7 +240,7 @@ static void reply_problem_ext(struct rf_reply *out, int status, const char *titl
 
 void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p) {
     json_t *extra = p->param[0] ? json_pack("{s:s}", "param", p->param) : NULL;
-    reply_problem_ext(out, p->status, status_title(p->status), p->code, p->detail, extra);
+    reply_problem_ext(out, p->status, rf_status_reason(p->status), p->code, p->detail, extra);
 }
 
 void rf_reply_error_ext(struct rf_reply *out, rf_err err, const char *detail, json_t *extra) {

@@ -27,6 +27,9 @@
 
 /* The HTTP status an rf_err is answered with (RF_OK: 200). */
 int rf_err_status(rf_err err);
+/* The HTTP reason phrase of status (also the title of problems that have
+ * no rf_err, such as framing errors); "Status" for one not listed. */
+const char *rf_status_reason(int status);
 /* The table has a row for err (every rf_err must; a unit test checks). */
 bool rf_err_mapped(rf_err err);
 

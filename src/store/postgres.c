@@ -61,7 +61,7 @@ _Static_assert((PG_SLOTS & (PG_SLOTS - 1)) == 0, "PG_SLOTS must be a power of tw
 
 #define PG_STMT_NAME_BYTES 16 /* "rf_s" + up to 11 digits */
 #define PG_INT_TEXT_BYTES 24  /* "-9223372036854775808" + NUL */
-#define PG_CMD_BYTES 48       /* "ROLLBACK TO SAVEPOINT sp<int>" */
+#define PG_CMD_BYTES 64       /* "SET idle_in_transaction_session_timeout = <int>" */
 #define PG_LOG_SQL_CHARS 160  /* SQL text shown in an error log line */
 #define PG_XID_TEXT_BYTES 24  /* an xid8 as text: up to 20 digits */
 #define PG_RESULTS_MAX 1024   /* results of one sent query string: a migration script's statements */
@@ -266,11 +266,20 @@ static rf_err open_pg(const char *url, int timeout_ms, PGconn **out) {
 }
 
 /* The server cancels a statement a little before the client gives up, so a
- * slow (not frozen) server answers a definite error on a live connection. */
+ * slow (not frozen) server answers a definite error on a live connection.
+ * It also ends a transaction left idle by a racefree process that stopped
+ * (frozen, partitioned) mid-transaction: an open write transaction holds
+ * its row locks and holds back every list (core/listing.h) until it ends. */
 static rf_err set_server_timeout(struct store_conn *c) {
     char cmd[PG_CMD_BYTES];
     int ms = c->timeout_ms - c->timeout_ms * RF_PG_SERVER_TIMEOUT_MARGIN_PERCENT / 100;
     snprintf(cmd, sizeof cmd, "SET statement_timeout = %d", ms > 0 ? ms : 1);
+    rf_err err = run_command(c, cmd);
+    if (err) return err;
+    /* Longer than any pause racefree makes inside a transaction (the test
+     * hooks' op delay included). */
+    snprintf(cmd, sizeof cmd, "SET idle_in_transaction_session_timeout = %d",
+             c->timeout_ms * 2 + RF_TEST_DELAY_MS_MAX);
     return run_command(c, cmd);
 }
 

@@ -209,6 +209,8 @@ static void approve_late(int idx, void *ctx) {
     rf_approval_clear(&a);
 }
 
+#define EXPIRY_LEAD_MS 100
+
 /* Approve racing the expiry instant: approved (and executed) or expired,
  * never both, and never executed when it reads expired. */
 static void test_approve_racing_expiry(void **state) {
@@ -222,14 +224,17 @@ static void test_approve_racing_expiry(void **state) {
         struct rf_approval_req req = {.action_json = action, .requested_by = "alice",
                                       .expires_at_ms = 0};
         struct expiry_race r;
-        /* expires a few ms from now */
+        /* Expires EXPIRY_LEAD_MS from now, and the approval comes near that
+         * instant (before or after it by a few ms). The lead leaves room for a
+         * loaded machine to create the approval before it expires. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        req.expires_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 3 + round % 3;
+        req.expires_at_ms =
+            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + EXPIRY_LEAD_MS + round % 3;
         assert_int_equal(rf_approval_create(g_db, &req, &a, NULL, NULL, 0), RF_OK);
         snprintf(r.id, sizeof r.id, "%s", a.id);
         rf_approval_clear(&a);
-        rf_t_sleep_ms(round % 6);
+        rf_t_sleep_ms(EXPIRY_LEAD_MS - 3 + round % 6);
         assert_int_equal(rf_parallel_fn(1, approve_late, &r), 0);
         assert_true(r.err == RF_OK || r.err == RF_ERR_APPROVAL_EXPIRED);
         struct rf_entitlement e;

@@ -50,6 +50,22 @@ void env_start_fresh(struct env *e, bool hooks, const char *const *extra_args)
     env_start_on(e, true, hooks, extra_args);
 }
 
+struct env g_env;
+
+int env_group_setup(void **state)
+{
+    (void)state;
+    env_start(&g_env, false, NULL);
+    return 0;
+}
+
+int env_group_teardown(void **state)
+{
+    (void)state;
+    env_stop(&g_env);
+    return 0;
+}
+
 void env_stop(struct env *e)
 {
     if (e->running) {
@@ -370,4 +386,16 @@ struct bal env_balance(struct env *e, const char *account_id)
     json_decref(j);
     rf_resp_free(&r);
     return b;
+}
+
+void env_account_create(struct env *e, const char *id, const char *currency,
+                        bool allow_negative)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"user\"%s}",
+             id, currency, allow_negative ? ", \"allow_negative\": true" : "");
+    struct rf_t_resp r;
+    env_req(e, "POST", "/v1/accounts", e->service, body, NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    rf_resp_free(&r);
 }

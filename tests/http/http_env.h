@@ -30,6 +30,11 @@ struct env {
 /* A fresh test database (rf_test_db_url), keys for every role made with the
  * CLI, and a server (with --test-hooks when hooks). Fails the test on error. */
 void env_start(struct env *e, bool hooks, const char *const *extra_args);
+/* The server most test files share for all their tests, and the cmocka
+ * group fixture that starts it (env_start without hooks) and stops it. */
+extern struct env g_env;
+int env_group_setup(void **state);
+int env_group_teardown(void **state);
 /* The same on a fresh, empty store (rf_test_db_fresh): for tests that read
  * a whole list and must not see other tests' rows. */
 void env_start_fresh(struct env *e, bool hooks, const char *const *extra_args);
@@ -92,6 +97,10 @@ void idem_hdr_fresh(char *buf, size_t cap);
 /* Three random upper-case letters: a currency (and so funding:<CUR>) that no
  * other test touches, even on the shared PostgreSQL database. */
 void rand_currency(char out[4]);
+/* POST /v1/accounts {id, currency, kind user[, allow_negative]} as the
+ * service key; fails the test unless it is 201. */
+void env_account_create(struct env *e, const char *id, const char *currency,
+                        bool allow_negative);
 
 /* An account as GET /v1/accounts/{id} reports it (readonly key); fails the
  * test unless available = posted - pending_debits and the ETag is the

@@ -46,7 +46,6 @@
 #define EXPIRY_LEAD_MS 150
 #define LIST_PAGES_MAX 2000
 
-static struct env g_env;
 static char g_cur[4]; /* this run's currency: funding:<CUR> is ours alone */
 
 static int setup(void **state)
@@ -56,13 +55,6 @@ static int setup(void **state)
     for (int i = 0; i < 3; i++)
         g_cur[i] = (char)('A' + rf_rand_below(26));
     g_cur[3] = '\0';
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
     return 0;
 }
 
@@ -1145,5 +1137,5 @@ int main(void)
         cmocka_unit_test(test_idempotency_and_roles),
         cmocka_unit_test(test_list_by_status),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }

@@ -32,22 +32,6 @@
 #define SAME_BIND_THREADS 16
 #define PROVIDER "stripe"
 
-static struct env g_env;
-
-static int setup(void **state)
-{
-    (void)state;
-    env_start(&g_env, false, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------- */
 
 /* Every single request goes through here: no 5xx, ever. */
@@ -515,5 +499,5 @@ int main(void)
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

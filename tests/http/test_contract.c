@@ -25,22 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct env g_env;
-
-static int setup(void **state)
-{
-    (void)state;
-    env_start(&g_env, false, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
-    return 0;
-}
-
 /* The problem's "param" member must be `param`. */
 static void assert_param(const struct rf_t_resp *r, const char *param)
 {
@@ -58,16 +42,6 @@ static void ent_status(const char *user, const char *key, int status)
     struct rf_t_resp r;
     env_req(&g_env, "GET", path, g_env.admin, NULL, NULL, &r);
     RF_ASSERT_STATUS(&r, status);
-    rf_resp_free(&r);
-}
-
-static void account_make(const char *id, const char *currency)
-{
-    char body[256];
-    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\"}", id, currency);
-    struct rf_t_resp r;
-    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r);
-    RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
 }
 
@@ -104,7 +78,7 @@ static void test_bodies_must_be_json(void **state)
     /* The same for a money flow: the balance does not move. */
     RID(acct, "acct");
     rand_currency(cur);
-    account_make(acct, cur);
+    env_account_create(&g_env, acct, cur, false);
     struct rf_t_resp r;
     credit(acct, "{\"amount_minor\": 5}", "Content-Type: text/plain", &r);
     RF_ASSERT_PROBLEM(&r, 415, "unsupported_media_type");
@@ -178,7 +152,7 @@ static void test_lengths_in_characters(void **state)
     char acct[64], cur[4];
     RID(acct, "acct");
     rand_currency(cur);
-    account_make(acct, cur);
+    env_account_create(&g_env, acct, cur, false);
     char *euro200 = repeat("\xe2\x82\xac", 200);   /* 200 characters, 600 bytes */
     char *emoji512 = repeat("\xf0\x9f\x98\x80", 512); /* 512 characters, 2048 bytes */
     char *e513 = repeat("\xc3\xa9", 513);          /* 513 characters */
@@ -361,5 +335,5 @@ int main(void)
         cmocka_unit_test(test_times_in_utc),
         cmocka_unit_test(test_account_create_again),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

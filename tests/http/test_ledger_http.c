@@ -37,22 +37,6 @@
 #define THREADS 64
 #define HOLD_ROUNDS 8
 
-static struct env g_env;
-
-static int setup(void **state)
-{
-    (void)state;
-    env_start(&g_env, false, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------- */
 
 /* One request with a fresh Idempotency-Key. */
@@ -69,13 +53,7 @@ static void make_account(char *id, size_t cap, const char *prefix, const char *c
                          bool allow_negative)
 {
     rf_rand_id(prefix, id, cap);
-    char body[256];
-    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"user\"%s}", id,
-             currency, allow_negative ? ", \"allow_negative\": true" : "");
-    struct rf_t_resp r;
-    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r);
-    RF_ASSERT_STATUS(&r, 201);
-    rf_resp_free(&r);
+    env_account_create(&g_env, id, currency, allow_negative);
 }
 
 static void credit(const char *id, int64_t amount)
@@ -839,5 +817,5 @@ int main(void)
         cmocka_unit_test(test_accounts),
         cmocka_unit_test(test_reconcile_cli),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

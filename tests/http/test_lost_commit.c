@@ -31,21 +31,12 @@
 #define PROVIDER "stripe"
 #define WALLET_FUNDS 1000000
 
-static struct env g_env;
-
 static int setup(void **state)
 {
     (void)state;
     if (!rf_test_db_is_pg())
         fail_msg("test_lost_commit is registered for PostgreSQL only");
     env_start(&g_env, true, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
     return 0;
 }
 
@@ -223,13 +214,7 @@ static void make_account(char *id, size_t cap, char cur[4])
 {
     rand_currency(cur);
     rf_rand_id("lcw", id, cap);
-    char body[256];
-    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"user\"}", id,
-             cur);
-    struct rf_t_resp r;
-    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r);
-    RF_ASSERT_STATUS(&r, 201);
-    rf_resp_free(&r);
+    env_account_create(&g_env, id, cur, false);
 }
 
 /* POST with a fresh Idempotency-Key, expecting 201; the body's "id" into id. */
@@ -342,5 +327,5 @@ int main(void)
         cmocka_unit_test(test_payout_attempts),
         cmocka_unit_test(test_credits),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }

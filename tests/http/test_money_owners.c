@@ -36,22 +36,6 @@
 #define PAYOUT_AMOUNT 100
 #define SPEND_AMOUNT 20
 
-static struct env g_env;
-
-static int setup(void **state)
-{
-    (void)state;
-    env_start(&g_env, false, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
-    return 0;
-}
-
 static void req_ik(const char *method, const char *path, const char *body, struct rf_t_resp *out)
 {
     char h[128];
@@ -392,5 +376,5 @@ int main(void)
         cmocka_unit_test(test_refusals_classified),
         cmocka_unit_test(test_reserved_ids),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

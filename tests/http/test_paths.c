@@ -28,22 +28,6 @@
 
 #include "http/routes.h"
 
-static struct env g_env;
-
-static int setup(void **state)
-{
-    (void)state;
-    env_start(&g_env, false, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
-    return 0;
-}
-
 static const char *const hostile[] = {"X%00zzz", "X%2Fentries", ".",   "..",
                                       "%2e%2e",  "X%0a",        "%zz"};
 #define N_HOSTILE (sizeof hostile / sizeof hostile[0])
@@ -214,23 +198,13 @@ static void test_entitlement_cut_short(void **state)
     expect_ent(user, "pro", 200);
 }
 
-static void account_create(const char *id, const char *currency)
-{
-    char body[256];
-    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\"}", id, currency);
-    struct rf_t_resp r;
-    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r);
-    RF_ASSERT_STATUS(&r, 201);
-    rf_resp_free(&r);
-}
-
 static void test_account_cut_short(void **state)
 {
     (void)state;
     char acct[64], cur[4], path[300];
     RID(acct, "acct");
     rand_currency(cur);
-    account_create(acct, cur);
+    env_account_create(&g_env, acct, cur, false);
     const char *reads[] = {"%s%%00evil", "%s%%2Fentries", "%s%%2F"};
     for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++) {
         char fmt[64];
@@ -357,5 +331,5 @@ int main(void)
         cmocka_unit_test(test_dot_ids_in_bodies),
         cmocka_unit_test(test_list_cursors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

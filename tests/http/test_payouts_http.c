@@ -32,20 +32,11 @@
 #define RACE_ROUNDS 6
 #define SERVER_MAX_ATTEMPTS 3
 
-static struct env g_env;
-
 static int setup(void **state)
 {
     (void)state;
     static const char *const args[] = {"--payout-max-attempts", "3", NULL};
     env_start(&g_env, false, args);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
     return 0;
 }
 
@@ -64,13 +55,9 @@ static void make_wallet(char *id, size_t cap, char cur[4], int64_t amount)
 {
     rand_currency(cur);
     rf_rand_id("wallet", id, cap);
+    env_account_create(&g_env, id, cur, false);
     char body[256];
-    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"user\"}", id,
-             cur);
     struct rf_t_resp r;
-    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r);
-    RF_ASSERT_STATUS(&r, 201);
-    rf_resp_free(&r);
     char path[256];
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
     snprintf(body, sizeof body, "{\"amount_minor\": %lld}", (long long)amount);
@@ -605,5 +592,5 @@ int main(void)
         cmocka_unit_test(test_succeeded_repeat_idempotent),
         cmocka_unit_test(test_bad_input_and_list),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }

@@ -54,8 +54,6 @@ static struct {
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* The server on the cluster; env_stop is not used (the database is ours). */
-static struct env g_env;
-
 /* ---- the cluster ---------------------------------------------------------- */
 
 /* Runs `scripts/pg.sh verb dir`; its output into out. Returns the exit code. */

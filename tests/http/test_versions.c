@@ -31,22 +31,6 @@
 #define RACE_OPS 12
 #define RACE_RECORDS (RACE_THREADS * RACE_OPS + 1)
 
-static struct env g_env;
-
-static int setup(void **state)
-{
-    (void)state;
-    env_start(&g_env, false, NULL);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    env_stop(&g_env);
-    return 0;
-}
-
 /* ---- helpers ----------------------------------------------------------------- */
 
 static void req(const char *method, const char *path, const char *key, const char *body,
@@ -505,5 +489,5 @@ int main(void)
         cmocka_unit_test(test_account_created_again),
         cmocka_unit_test(test_stale_if_match_race),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

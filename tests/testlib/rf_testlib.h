@@ -124,13 +124,14 @@ int rf_last_line(const char *text, char *out, size_t cap);
 bool rf_test_db_is_pg(void);
 /* A database URL for one test: for SQLite a fresh file
  * /tmp/rf-http-<pid>-<counter>.db ("sqlite:/tmp/..."), for PostgreSQL the
- * shared database of RF_TEST_DB. */
+ * process's own database on the server of RF_TEST_DB (rf_p_<random>, made
+ * on the first call; every later call returns the same one). */
 int rf_test_db_url(char *out, size_t cap);
 /* A fresh, empty store: for SQLite as above, for PostgreSQL a new database
  * (CREATE DATABASE rf_t_<random>) on the server of RF_TEST_DB. */
 int rf_test_db_fresh(char *out, size_t cap);
 /* Removes what rf_test_db_url/rf_test_db_fresh made (the SQLite file with
- * its -wal and -shm, or the fresh PostgreSQL database). Keeps the shared one. */
+ * its -wal and -shm, or the fresh PostgreSQL database). Keeps the process's one. */
 void rf_test_db_cleanup(const char *url);
 
 /* "<prefix>-<16 random hex digits>" into out. */

@@ -2,13 +2,19 @@
  * testdb.c - the database a black-box test runs against, and random ids.
  *
  * RF_TEST_DB is "sqlite" (each test gets a fresh file under /tmp) or a
- * PostgreSQL URL. A PostgreSQL database is shared by every test and every
- * rerun, so tests make their ids unique with rf_rand_id(); a test that needs
- * an empty store gets a database of its own from rf_test_db_fresh().
+ * PostgreSQL URL. On PostgreSQL each test process gets a database of its
+ * own on that server (rf_test_db_url: the same one for the whole process),
+ * because tests that run at once in one database see each other: a list
+ * shows a row only once every older write transaction in its database has
+ * finished, so a test holding a transaction open on purpose would stall
+ * another test's lists. Tests still make their ids unique with rf_rand_id()
+ * (a process may start several servers on its database); a test that needs
+ * an empty store gets one from rf_test_db_fresh().
  */
 #include "testlib/rf_testlib.h"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,15 +79,6 @@ static int sqlite_fresh(char *out, size_t cap)
     return 0;
 }
 
-int rf_test_db_url(char *out, size_t cap)
-{
-    if (!rf_test_db_is_pg())
-        return sqlite_fresh(out, cap);
-    if ((size_t)snprintf(out, cap, "%s", test_db()) >= cap)
-        return -1;
-    return 0;
-}
-
 /* Splits a postgres URL around its database name: [0, *db_at) is the part
  * before the name, *rest_at starts the query string (or the end). */
 static int pg_url_split(const char *url, size_t *db_at, size_t *rest_at)
@@ -121,14 +118,14 @@ static int pg_exec(const char *url, const char *sql)
     return rc;
 }
 
-int rf_test_db_fresh(char *out, size_t cap)
+/* Creates a database named <prefix>_<hex> on the RF_TEST_DB server and
+ * writes its URL into out. */
+static int pg_create(const char *prefix, char *out, size_t cap)
 {
-    if (!rf_test_db_is_pg())
-        return sqlite_fresh(out, cap);
     const char *base = test_db();
     char name[64], sql[128];
-    rf_rand_id("rf_t", name, sizeof name);
-    name[4] = '_';  /* "rf_t_<hex>": a plain identifier */
+    rf_rand_id(prefix, name, sizeof name);
+    name[strlen(prefix)] = '_';  /* "<prefix>_<hex>": a plain identifier */
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
     if (pg_exec(base, sql) != 0)
         return -1;
@@ -139,6 +136,30 @@ int rf_test_db_fresh(char *out, size_t cap)
     int n = snprintf(out, cap, "%.*s%s%s%s", (int)db_at, base, kind == 1 ? "/" : "", name,
                      base + rest_at);
     return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+int rf_test_db_fresh(char *out, size_t cap)
+{
+    if (!rf_test_db_is_pg())
+        return sqlite_fresh(out, cap);
+    return pg_create("rf_t", out, cap);
+}
+
+/* The process's own database ("rf_p_...": rf_test_db_cleanup leaves it; it
+ * goes with the throwaway server). */
+static pthread_mutex_t proc_db_lock = PTHREAD_MUTEX_INITIALIZER;
+static char proc_db_url[600];
+
+int rf_test_db_url(char *out, size_t cap)
+{
+    if (!rf_test_db_is_pg())
+        return sqlite_fresh(out, cap);
+    pthread_mutex_lock(&proc_db_lock);
+    int rc = proc_db_url[0] ? 0 : pg_create("rf_p", proc_db_url, sizeof proc_db_url);
+    pthread_mutex_unlock(&proc_db_lock);
+    if (rc != 0 || (size_t)snprintf(out, cap, "%s", proc_db_url) >= cap)
+        return -1;
+    return 0;
 }
 
 void rf_test_db_cleanup(const char *url)
