@@ -5,7 +5,7 @@
  *  - /healthz and /readyz answer 200 without a key; /metrics is Prometheus
  *    text with racefree_http_requests_total and racefree_executor_queue_depth,
  *    and counts the requests made;
- *  - SIGTERM while 16 grants are in flight (each held 500 ms in its
+ *  - SIGTERM while 16 grants are in flight (each held 1500 ms in its
  *    transaction by the op-delay test hook) lets every one of them finish with
  *    a 2xx, the process exits 0, and all 16 grants are there after a restart
  *    on the same database: acknowledged work is never lost at shutdown;
@@ -116,10 +116,12 @@ static void test_sigterm_drains_in_flight(void **state)
         f.reqs[i].api_key = e.service;
         f.reqs[i].body = "{\"source\": \"shutdown\"}";
     }
-    hook_op_delay(&e, 500);
+    hook_op_delay(&e, 1500);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, flight_main, &f), 0);
-    rf_t_sleep_ms(300);  /* the requests are in the server, inside op-delay */
+    /* The requests are in the server, inside op-delay: 800 ms leaves room
+     * for a slow (sanitizer) build to have read all of them. */
+    rf_t_sleep_ms(800);
     int64_t term_ms = rf_t_now_ms();
     assert_int_equal(rf_server_signal(&e.srv, SIGTERM), 0);
 
