@@ -44,6 +44,7 @@
 
 #define RF_HEADER_BYTES_MAX 8192                /* a request's header section */
 #define RF_SHUTDOWN_DRAIN_MS 10000
+#define RF_SHUTDOWN_LINGER_MS 500              /* open connections may finish sending a request after the listener closes */
 
 /* HTTP layer (src/http) */
 #define RF_BODY_BYTES_CONFIG_MAX (1024 * 1024) /* largest --body-max-bytes */

@@ -109,6 +109,7 @@ struct rf_http_server {
     bool accepting;
     bool drain_begun;
     int64_t drain_deadline;
+    int64_t linger_deadline;    /* 0 until the listener is closed at the drain's end */
     struct conn *dead;          /* closed, freed after the event batch */
     struct conn *again;         /* buffered (pipelined) requests to parse next */
     /* shared, under mu */
@@ -652,7 +653,7 @@ static void on_accept(struct rf_http_server *s) {
 }
 
 static void accept_resume(struct rf_http_server *s) {
-    if (s->accepting || rf_mono_ms() < s->accept_paused_until) return;
+    if (s->lfd < 0 || s->accepting || rf_mono_ms() < s->accept_paused_until) return;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) == 0) s->accepting = true;
 }
@@ -685,6 +686,34 @@ static void drain_begin(struct rf_http_server *s) {
         on_readable(s, c);
         if (c->fd >= 0 && c->state == CS_IDLE) conn_close(s, c);
     }
+}
+
+static bool drained(const struct rf_http_server *s);
+
+/* The drain's end: what is already in the listen backlog is accepted (a
+ * backlog closed with connections in it resets them), then the listener is
+ * closed, so a client that connects from now on is refused cleanly. Open
+ * connections then get up to RF_SHUTDOWN_LINGER_MS to send the request they
+ * may be sending, which is answered 503 shutting_down, rather than being
+ * closed under it. */
+static void stop_listening(struct rf_http_server *s, int64_t now) {
+    for (int i = 0; i < s->cfg.conns_max / ACCEPT_BATCH + 1 && s->n_conns < s->cfg.conns_max; i++)
+        on_accept(s);
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+    close(s->lfd);
+    s->lfd = -1;
+    s->accepting = false;
+    s->linger_deadline = now + RF_SHUTDOWN_LINGER_MS;
+}
+
+/* True when the loop may stop: nothing with a request in hand, and then
+ * no connection left that may still be sending one (or the linger is over). */
+static bool drain_done(struct rf_http_server *s, int64_t now) {
+    if (now >= s->drain_deadline) return true;
+    if (!drained(s)) return false;
+    if (s->lfd >= 0) stop_listening(s, now);
+    bool quiet = !s->lists[L_HEAD].first && !s->lists[L_IDLE].first;
+    return quiet || now >= s->linger_deadline;
 }
 
 /* True when nothing that has a request in hand is left. */
@@ -737,7 +766,7 @@ static void *loop_main(void *arg) {
         if (stop && !s->drain_begun) drain_begin(s);
         run_again(s);
         reap_dead(s);
-        if (stop && (drained(s) || rf_mono_ms() >= s->drain_deadline)) break;
+        if (stop && drain_done(s, rf_mono_ms())) break;
     }
     return NULL;
 }

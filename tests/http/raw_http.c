@@ -31,7 +31,9 @@ int raw_connect_fd(int port, const char *src_ip, bool nonblock) {
         }
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno; /* ECONNREFUSED tells a refused connection apart */
         close(fd);
+        errno = e;
         return -1;
     }
     if (nonblock) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

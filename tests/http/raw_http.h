@@ -24,7 +24,8 @@ struct raw_conn {
 /* Connects to 127.0.0.1:port from src_ip ("127.0.0.2"; NULL: any). -1 on
  * failure. nonblock: the socket stays non-blocking (for floods). */
 int raw_connect_fd(int port, const char *src_ip, bool nonblock);
-/* A blocking connection with a buffer; 0 or -1. */
+/* A blocking connection with a buffer; 0 or -1 (errno ECONNREFUSED when
+ * nothing listens). */
 int raw_open(struct raw_conn *c, int port);
 void raw_close(struct raw_conn *c);
 /* Sends all of data (len bytes); 0 or -1. */
