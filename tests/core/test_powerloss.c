@@ -36,7 +36,7 @@
 
 #define THREADS 16
 #define OPS_MAX 100000          /* per thread: the cut comes long before */
-#define ACKS_BEFORE_CUT 400     /* the power fails after this many acknowledgements */
+#define ACKS_BEFORE_CUT 256     /* the power fails after this many acknowledgements */
 #define LOAD_WAIT_MS 30000      /* bound on waiting for them */
 
 struct ack { int32_t thread, op; }; /* op -1: an operation failed */
