@@ -130,6 +130,15 @@ static void expect_attempts(struct attempts before, int64_t runs, int64_t retrie
     assert_int_equal(now.retries - before.retries, retries);
 }
 
+/* Each test starts with every hook off, whatever the last one left armed. */
+static int hooks_off(void **state) {
+    (void)state;
+    rf_test_fail_serialization(g_db, 0);
+    rf_test_set_serializable(g_db, false);
+    rf_test_set_op_delay(g_db, 0);
+    return 0;
+}
+
 /* ---- a raw session beside racefree --------------------------------------- */
 
 static PGconn *raw_connect(void) {
@@ -238,8 +247,7 @@ static void test_serialization_failure_is_retried(void **state) {
     wait_for_backend(watcher, "state = 'idle in transaction' AND backend_xid IS NOT NULL");
     assert_int_equal(credit(other, p.a, 5), RF_OK); /* commits inside the pause */
     rf_err err = bg_join(&t);
-    rf_test_set_op_delay(g_db, 0);
-    rf_test_set_serializable(g_db, false);
+    hooks_off(NULL); /* before the checks' reads and writes */
     PQfinish(watcher);
     rf_close(other);
     assert_int_equal(err, RF_OK);
@@ -352,11 +360,11 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deadlock_is_retried),
-        cmocka_unit_test(test_serialization_failure_is_retried),
-        cmocka_unit_test(test_serialization_failures_bounded_retry),
-        cmocka_unit_test(test_serialization_failures_exhaust_retries),
-        cmocka_unit_test(test_commit_failure_then_keyed_retry),
+        cmocka_unit_test_setup(test_deadlock_is_retried, hooks_off),
+        cmocka_unit_test_setup(test_serialization_failure_is_retried, hooks_off),
+        cmocka_unit_test_setup(test_serialization_failures_bounded_retry, hooks_off),
+        cmocka_unit_test_setup(test_serialization_failures_exhaust_retries, hooks_off),
+        cmocka_unit_test_setup(test_commit_failure_then_keyed_retry, hooks_off),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
