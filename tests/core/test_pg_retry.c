@@ -10,8 +10,8 @@
  *    transfer applies once;
  *  - a serialization failure (40001): with racefree at SERIALIZABLE (test
  *    hook), a credit from a second racefree handle commits between the
- *    transfer's snapshot and its write; the transfer runs once more and both
- *    apply once;
+ *    transfer's snapshot and its write (ordered by lock waits, no sleeps);
+ *    the transfer runs once more and both apply once;
  *  - 40001 raised by the server in k attempts: k + 1 runs, applied once; in
  *    RF_RETRIES_MAX attempts: RF_ERR_UNAVAILABLE promptly, nothing applied;
  *  - a COMMIT that fails after the operation ran: RF_ERR_UNAVAILABLE, not
@@ -36,7 +36,6 @@
 
 #define WAIT_MS_MAX 20000      /* a backend reaching the state a test waits for */
 #define POLL_MS 5
-#define SNAPSHOT_DELAY_MS 1500 /* the transfer's pause between snapshot and write */
 #define EXHAUST_MS_MAX 10000   /* RF_RETRIES_MAX failed attempts answer within this */
 
 static char g_url[RF_T_URL_BYTES];
@@ -156,10 +155,10 @@ static void raw_exec(PGconn *pg, const char *sql, const char *param) {
     PQclear(res);
 }
 
-/* Waits (bounded) until another backend on this test's database matches
- * `where` (a condition on pg_stat_activity). The watcher must be outside a
- * transaction: one keeps its first view of pg_stat_activity. */
-static void wait_for_backend(PGconn *watcher, const char *where) {
+/* Waits (bounded) until at least n other backends on this test's database
+ * match `where` (a condition on pg_stat_activity). The watcher must be
+ * outside a transaction: one keeps its first view of pg_stat_activity. */
+static void wait_for_backends(PGconn *watcher, const char *where, int n) {
     char sql[512];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -167,34 +166,41 @@ static void wait_for_backend(PGconn *watcher, const char *where) {
     int64_t deadline = rf_t_now_ms() + WAIT_MS_MAX;
     while (rf_t_now_ms() < deadline) {
         PGresult *res = PQexec(watcher, sql);
-        bool found = PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) > 0;
+        bool found = PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) >= n;
         PQclear(res);
         if (found) return;
         rf_t_sleep_ms(POLL_MS);
     }
-    fail_msg("no backend reached: %s", where);
+    fail_msg("fewer than %d backends reached: %s", n, where);
 }
 
-/* A transfer a -> b of `amount` on its own thread. */
-struct bg_transfer {
+#define WAITING_FOR_LOCK "wait_event_type = 'Lock'"
+
+/* On its own thread: a transfer a -> b, or a credit to a, of `amount`. */
+struct bg_op {
     pthread_t thread;
+    rf *db;
     const struct pair *p;
     int64_t amount;
+    bool credit;
     rf_err err;
 };
 
 static void *bg_main(void *arg) {
-    struct bg_transfer *t = arg;
-    t->err = transfer(g_db, t->p->a, t->p->b, t->amount, NULL);
+    struct bg_op *t = arg;
+    t->err = t->credit ? credit(t->db, t->p->a, t->amount)
+                       : transfer(t->db, t->p->a, t->p->b, t->amount, NULL);
     return NULL;
 }
 
-static void bg_start(struct bg_transfer *t, const struct pair *p, int64_t amount) {
-    *t = (struct bg_transfer){.p = p, .amount = amount, .err = RF_ERR_INTERNAL};
+static void bg_start(struct bg_op *t, rf *db, const struct pair *p, int64_t amount,
+                     bool credit) {
+    *t = (struct bg_op){.db = db, .p = p, .amount = amount, .credit = credit,
+                        .err = RF_ERR_INTERNAL};
     assert_int_equal(pthread_create(&t->thread, NULL, bg_main, t), 0);
 }
 
-static rf_err bg_join(struct bg_transfer *t) {
+static rf_err bg_join(struct bg_op *t) {
     assert_int_equal(pthread_join(t->thread, NULL), 0);
     return t->err;
 }
@@ -214,9 +220,9 @@ static void test_deadlock_is_retried(void **state) {
     raw_exec(s, "BEGIN", NULL);
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.b);
     struct attempts before = attempts_now();
-    struct bg_transfer t;
-    bg_start(&t, &p, 30);
-    wait_for_backend(watcher, "wait_event_type = 'Lock'"); /* racefree holds a, waits for b */
+    struct bg_op t;
+    bg_start(&t, g_db, &p, 30, false);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 1); /* racefree holds a, waits for b */
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a); /* the cycle */
     raw_exec(s, "ROLLBACK", NULL); /* only after racefree's first attempt was aborted */
     PQfinish(s);
@@ -228,9 +234,11 @@ static void test_deadlock_is_retried(void **state) {
 
 /* ---- 40001: a real serialization failure ---------------------------------- */
 
-/* The transfer (SERIALIZABLE, test hook) takes its snapshot in BEGIN's round
- * trip and then pauses (op delay); a credit to a from a second handle commits
- * in the pause; the transfer's write to a then fails with 40001. */
+/* Ordered by lock waits, not by timing: a raw session locks a; a credit to
+ * a from a second racefree handle queues for it; then the transfer
+ * (SERIALIZABLE, test hook) takes its snapshot in BEGIN's round trip and
+ * queues behind the credit. The session lets go, the credit commits, and the
+ * transfer's write to a, changed after its snapshot, fails with 40001. */
 static void test_serialization_failure_is_retried(void **state) {
     (void)state;
     struct pair p;
@@ -238,17 +246,22 @@ static void test_serialization_failure_is_retried(void **state) {
     struct rf_options opt = {0};
     rf *other = NULL;
     assert_int_equal(rf_open(g_url, &opt, &other), RF_OK);
-    PGconn *watcher = raw_connect();
+    PGconn *s = raw_connect(), *watcher = raw_connect();
+    raw_exec(s, "BEGIN", NULL);
+    raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
+    struct bg_op c, t;
+    bg_start(&c, other, &p, 5, true);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
     rf_test_set_serializable(g_db, true);
-    rf_test_set_op_delay(g_db, SNAPSHOT_DELAY_MS);
     struct attempts before = attempts_now();
-    struct bg_transfer t;
-    bg_start(&t, &p, 30);
-    wait_for_backend(watcher, "state = 'idle in transaction' AND backend_xid IS NOT NULL");
-    assert_int_equal(credit(other, p.a, 5), RF_OK); /* commits inside the pause */
-    rf_err err = bg_join(&t);
-    hooks_off(NULL); /* before the checks' reads and writes */
+    bg_start(&t, g_db, &p, 30, false);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 2);
+    raw_exec(s, "ROLLBACK", NULL);
+    PQfinish(s);
     PQfinish(watcher);
+    assert_int_equal(bg_join(&c), RF_OK);
+    rf_err err = bg_join(&t);
+    hooks_off(NULL);
     rf_close(other);
     assert_int_equal(err, RF_OK);
     expect_attempts(before, 2, 1);
