@@ -14,7 +14,8 @@
  *
  * PostgreSQL: a bounded connection pool; each write operation is BEGIN ...
  * COMMIT on one pooled connection, retried a bounded number of times on
- * serialization failure or deadlock (RF_ERR_RETRY); reads run statement by
+ * serialization failure or deadlock (RF_ERR_RETRY; after RF_RETRIES_MAX
+ * attempts RF_ERR_UNAVAILABLE, nothing applied); reads run statement by
  * statement. A broken connection is dropped and replaced on next use. Every
  * wait is bounded by pg_timeout_ms: the pool wait here, connect, statements
  * and COMMIT in the store (postgres.c), so a frozen server gives prompt 503s.
