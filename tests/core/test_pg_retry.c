@@ -209,7 +209,8 @@ static rf_err bg_join(struct bg_op *t) {
 
 /* racefree's transfer locks a then b; the raw session locks b, waits until
  * racefree holds a and waits for b, then asks for a: a lock cycle.
- * The session's deadlock_timeout is long, so racefree's backend (waiting
+ * The session's deadlock_timeout is long (setting it needs a superuser, as
+ * the test clusters of scripts/pg.sh give), so racefree's backend (waiting
  * since before, at the default 1 s) finds the cycle and is the one aborted. */
 static void test_deadlock_is_retried(void **state) {
     (void)state;
