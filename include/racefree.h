@@ -548,6 +548,18 @@ void rf_test_fail_next_commit(rf *db);
  * outcome is then resolved on a fresh connection (PostgreSQL; SQLite has no
  * answer to lose and ignores this). n <= 0 disarms. */
 void rf_test_lose_commit_replies(rf *db, int n);
+/* The next n write attempts fail with a serialization failure (SQLSTATE
+ * 40001) raised by PostgreSQL inside their transaction after the operation's
+ * body ran; the executor retries each like a real one. SQLite ignores this.
+ * n <= 0 disarms. */
+void rf_test_fail_serialization(rf *db, int n);
+/* While on, write transactions run at SERIALIZABLE instead of READ COMMITTED
+ * (PostgreSQL; SQLite ignores this), so a row another transaction changed
+ * after this one's snapshot fails it with a genuine serialization failure. */
+void rf_test_set_serializable(rf *db, bool on);
+/* How many times the executor has run an operation's body (every attempt
+ * counts, retries included); 0 without options.test_hooks. */
+int64_t rf_test_op_runs(rf *db);
 
 #ifdef __cplusplus
 }

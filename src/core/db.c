@@ -93,6 +93,16 @@ void rf_test_lose_commit_replies(rf *db, int n) {
     if (db->test_hooks) exec_test_lose_commit_replies(db->exec, n);
 }
 
+void rf_test_fail_serialization(rf *db, int n) {
+    if (db->test_hooks) exec_test_fail_serialization(db->exec, n);
+}
+
+void rf_test_set_serializable(rf *db, bool on) {
+    if (db->test_hooks) exec_test_set_serializable(db->exec, on);
+}
+
+int64_t rf_test_op_runs(rf *db) { return db->test_hooks ? exec_test_op_runs(db->exec) : 0; }
+
 char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col) {
     if (store_null(tx, r, col)) return NULL;
     return strdup(store_text(tx, r, col));

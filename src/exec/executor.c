@@ -14,7 +14,8 @@
  *
  * PostgreSQL: a bounded connection pool; each write operation is BEGIN ...
  * COMMIT on one pooled connection, retried a bounded number of times on
- * serialization failure or deadlock (RF_ERR_RETRY); reads run statement by
+ * serialization failure or deadlock (RF_ERR_RETRY; after RF_RETRIES_MAX
+ * attempts RF_ERR_UNAVAILABLE, nothing applied); reads run statement by
  * statement. A broken connection is dropped and replaced on next use. Every
  * wait is bounded by pg_timeout_ms: the pool wait here, connect, statements
  * and COMMIT in the store (postgres.c), so a frozen server gives prompt 503s.
@@ -86,6 +87,9 @@ struct rf_exec {
     atomic_int delay_ms;
     atomic_bool fail_commit;
     atomic_int lose_replies;  /* commits whose answer the store loses */
+    atomic_int fail_serial;   /* write attempts that raise a genuine 40001 */
+    atomic_bool serializable; /* write transactions at SERIALIZABLE */
+    atomic_llong op_runs;     /* operation bodies run, each retry included */
 };
 
 /* ---- shared pieces ----------------------------------------------------- */
@@ -97,6 +101,7 @@ static void sleep_ms(int ms) {
 
 /* Runs one operation's body and applies the fail-next test hook. */
 static rf_err run_one(struct rf_exec *ex, struct rf_tx *tx, const struct exec_op *op) {
+    atomic_fetch_add(&ex->op_runs, 1);
     rf_err err = op->fn(tx, op->ctx);
     if (err != RF_OK || !atomic_load(&ex->fail_armed)) return err;
     pthread_mutex_lock(&ex->mu);
@@ -195,16 +200,33 @@ static void pool_put(struct rf_exec *ex, struct pool *p, struct store_conn *c) {
 
 /* ---- one operation in its own transaction (PostgreSQL; reads) ----------- */
 
+/* Takes one from a test hook's counter; true if one was left. */
+static bool take_one(atomic_int *counter) {
+    int n = atomic_load(counter);
+    while (n > 0) /* a CAS loop: exactly one per call */
+        if (atomic_compare_exchange_weak(counter, &n, n - 1)) return true;
+    return false;
+}
+
 /* Arms the store's commit test hooks for a write about to commit. */
 static void arm_commit_hooks(struct rf_exec *ex, struct store_conn *c) {
     if (atomic_exchange(&ex->fail_commit, false)) ex->ops->fail_next_commit(c);
-    int n = atomic_load(&ex->lose_replies);
-    while (n > 0 && ex->ops->lose_next_commit_reply) { /* a CAS loop: at most one per commit */
-        if (atomic_compare_exchange_weak(&ex->lose_replies, &n, n - 1)) {
-            ex->ops->lose_next_commit_reply(c);
-            break;
-        }
-    }
+    if (ex->ops->lose_next_commit_reply && take_one(&ex->lose_replies))
+        ex->ops->lose_next_commit_reply(c);
+}
+
+/* Test hook: a serialization failure raised by the server itself inside the
+ * transaction, after the operation's body ran, so it travels the store's
+ * real SQLSTATE mapping and rollback like one PostgreSQL detected. */
+static const char SQL_RAISE_40001[] =
+    "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$";
+
+static rf_err test_serialization_failure(struct rf_exec *ex, struct store_conn *c,
+                                         const struct exec_op *op) {
+    if (ex->ops->backend != STORE_POSTGRES || !take_one(&ex->fail_serial)) return RF_OK;
+    rf_err err = ex->ops->exec(c, SQL_RAISE_40001, NULL, 0, NULL);
+    if (err) undo(op); /* the body had succeeded */
+    return err;
 }
 
 static bool is_store_error(rf_err err) {
@@ -215,12 +237,15 @@ static bool is_store_error(rf_err err) {
 static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
     for (int attempt = 0;; attempt++) {
         struct rf_tx tx = make_tx(ex, c, op->write);
+        if (op->write && atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
+            ex->ops->serializable_next_begin(c);
         rf_err err = ex->ops->begin(c, op->write);
         if (!err && op->write && ex->ops->backend == STORE_POSTGRES) {
             int delay = atomic_load(&ex->delay_ms);
             if (delay > 0) sleep_ms(delay);
         }
         if (!err) err = run_one(ex, &tx, op);
+        if (!err && op->write) err = test_serialization_failure(ex, c, op);
         if (!err && op->write) arm_commit_hooks(ex, c);
         if (!err) {
             err = ex->ops->commit(c);
@@ -493,3 +518,13 @@ void exec_test_fail_next_commit(struct rf_exec *ex) { atomic_store(&ex->fail_com
 void exec_test_lose_commit_replies(struct rf_exec *ex, int n) {
     atomic_store(&ex->lose_replies, n > 0 ? n : 0);
 }
+
+void exec_test_fail_serialization(struct rf_exec *ex, int n) {
+    atomic_store(&ex->fail_serial, n > 0 ? n : 0);
+}
+
+void exec_test_set_serializable(struct rf_exec *ex, bool on) {
+    atomic_store(&ex->serializable, on);
+}
+
+int64_t exec_test_op_runs(struct rf_exec *ex) { return atomic_load(&ex->op_runs); }

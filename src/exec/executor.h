@@ -29,7 +29,9 @@ struct rf_exec;
 rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
                  struct rf_exec **out);
 /* Blocks until the operation committed or failed. RF_ERR_OVERLOADED when the
- * queue is full, RF_ERR_SHUTTING_DOWN after exec_shutdown_begin. */
+ * queue is full, RF_ERR_SHUTTING_DOWN after exec_shutdown_begin,
+ * RF_ERR_UNAVAILABLE when a PostgreSQL operation met a serialization failure
+ * or deadlock in each of RF_RETRIES_MAX attempts (nothing was applied). */
 rf_err exec_run(struct rf_exec *ex, const struct exec_op *op);
 void exec_shutdown_begin(struct rf_exec *ex);
 /* Drains queued operations, then closes every connection. */
@@ -42,5 +44,8 @@ void exec_test_fail_next(struct rf_exec *ex, const char *op_name, rf_err err);
 void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms);
 void exec_test_fail_next_commit(struct rf_exec *ex);
 void exec_test_lose_commit_replies(struct rf_exec *ex, int n);
+void exec_test_fail_serialization(struct rf_exec *ex, int n);
+void exec_test_set_serializable(struct rf_exec *ex, bool on);
+int64_t exec_test_op_runs(struct rf_exec *ex);
 
 #endif

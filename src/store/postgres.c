@@ -83,6 +83,7 @@ struct store_conn {
     bool dead;        /* a deadline passed: the protocol state is unknown, never reuse */
     bool fail_commit; /* test hook: cut the connection before the next COMMIT */
     bool lose_reply;  /* test hook: lose the answer to the next COMMIT */
+    bool serializable; /* test hook: the next write transaction at SERIALIZABLE */
     char xid[PG_XID_TEXT_BYTES]; /* the open write transaction's id; "" if none */
     int n_stmts;      /* prepared so far, <= RF_STMT_CACHE_MAX */
     struct pg_stmt slots[PG_SLOTS];
@@ -337,6 +338,11 @@ static void pg_lose_next_commit_reply(struct store_conn *c) {
     c->lose_reply = true;
 }
 
+static void pg_serializable_next_begin(struct store_conn *c) {
+    RF_ASSERT(c);
+    c->serializable = true;
+}
+
 /* ---- prepared statement cache --------------------------------------- */
 
 static unsigned slot_hash(const char *key) {
@@ -567,6 +573,10 @@ static void pg_rows_close(struct store_rows *r) {
  * lost answer to COMMIT could not be resolved. It costs an xid for a write
  * transaction that ends up writing nothing, and no round trip. */
 static const char PG_BEGIN_WRITE[] = "BEGIN; SELECT pg_current_xact_id()::text";
+/* Test hook: the SELECT takes the transaction's snapshot, so a row changed
+ * by another transaction that commits after BEGIN cannot be written. */
+static const char PG_BEGIN_SERIALIZABLE[] =
+    "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT pg_current_xact_id()::text";
 
 static rf_err pg_begin(struct store_conn *c, bool write) {
     RF_ASSERT(c);
@@ -577,8 +587,10 @@ static rf_err pg_begin(struct store_conn *c, bool write) {
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     RF_ASSERT(ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN);
     if (!write) return run_command(c, "BEGIN READ ONLY");
+    const char *sql = c->serializable ? PG_BEGIN_SERIALIZABLE : PG_BEGIN_WRITE;
+    c->serializable = false;
     PGresult *res = NULL;
-    rf_err err = round_trip(c, PQsendQuery(c->pg, PG_BEGIN_WRITE), PG_BEGIN_WRITE, &res);
+    rf_err err = round_trip(c, PQsendQuery(c->pg, sql), sql, &res);
     if (!err && (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))) err = RF_ERR_INTERNAL;
     if (!err) snprintf(c->xid, sizeof c->xid, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -736,4 +748,5 @@ const struct store_ops store_postgres_ops = {
     .broken = pg_broken,
     .fail_next_commit = pg_fail_next_commit,
     .lose_next_commit_reply = pg_lose_next_commit_reply,
+    .serializable_next_begin = pg_serializable_next_begin,
 };

@@ -93,6 +93,9 @@ struct store_ops {
      * (commit must then resolve the outcome). NULL where commit has no answer
      * to lose (SQLite runs in process). */
     void (*lose_next_commit_reply)(struct store_conn *c);
+    /* Test hook: the next write transaction begins at SERIALIZABLE. NULL
+     * where there is no weaker level to leave (SQLite). */
+    void (*serializable_next_begin)(struct store_conn *c);
 };
 
 extern const struct store_ops store_sqlite_ops;

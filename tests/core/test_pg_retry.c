@@ -1,0 +1,384 @@
+/*
+ * test_pg_retry.c - the PostgreSQL executor's fault paths, forced for real
+ * (PostgreSQL only: SQLite's single writer can neither deadlock nor fail to
+ * serialize). Each test counts the attempts (rf_test_op_runs: operation
+ * bodies run; rf_stats.retries: re-runs) and checks the money against the
+ * history (balances, entries, rf_ledger_check):
+ *  - a deadlock (40P01): a second session locks the transfer's two accounts
+ *    in the opposite order; PostgreSQL aborts racefree's transaction, the
+ *    executor runs the transfer once more, the caller gets RF_OK, the
+ *    transfer applies once;
+ *  - a serialization failure (40001): with racefree at SERIALIZABLE (test
+ *    hook), a credit from a second racefree handle commits between the
+ *    transfer's snapshot and its write (ordered by lock waits, no sleeps);
+ *    the transfer runs once more and both apply once;
+ *  - 40001 raised by the server in k attempts: k + 1 runs, applied once; in
+ *    RF_RETRIES_MAX attempts: RF_ERR_UNAVAILABLE promptly, nothing applied;
+ *  - a COMMIT that fails after the operation ran: RF_ERR_UNAVAILABLE, not
+ *    re-run, nothing applied; the client's retry with the same
+ *    Idempotency-Key (meeting a serialization failure of its own) applies
+ *    once, and a third call replays it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#include "base/limits.h"
+#include "racefree.h"
+#include "testlib/rf_testlib.h"
+
+#define WAIT_MS_MAX 20000      /* a backend reaching the state a test waits for */
+#define POLL_MS 5
+#define EXHAUST_MS_MAX 10000   /* RF_RETRIES_MAX failed attempts answer within this */
+
+static char g_url[RF_T_URL_BYTES];
+static rf *g_db;
+
+/* ---- accounts and money ------------------------------------------------- */
+
+struct pair {
+    char a[64], b[64]; /* a < b: racefree moves a first (id order) */
+};
+
+static void make_account(char *id, size_t cap, const char *prefix) {
+    rf_rand_id(prefix, id, cap);
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+}
+
+static rf_err credit(rf *db, const char *id, int64_t amount) {
+    struct rf_transfer_res res;
+    rf_err err = rf_credit_apply(db, id, amount, "test", &res, NULL);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+/* Two accounts, a funded with 100. */
+static void make_pair(struct pair *p) {
+    make_account(p->a, sizeof p->a, "acct-a");
+    make_account(p->b, sizeof p->b, "acct-b");
+    assert_true(strcmp(p->a, p->b) < 0);
+    assert_int_equal(credit(g_db, p->a, 100), RF_OK);
+}
+
+static rf_err transfer(rf *db, const char *from, const char *to, int64_t amount,
+                       struct rf_idem *idem) {
+    struct rf_transfer_req req = {.debit_account = from, .credit_account = to,
+                                  .amount_minor = amount, .currency = "USD"};
+    struct rf_transfer_res res;
+    rf_err err = rf_transfer_create(db, &req, &res, idem);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+static int64_t posted(const char *id) {
+    struct rf_account a;
+    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    int64_t v = a.posted;
+    rf_account_clear(&a);
+    return v;
+}
+
+static int entries(const char *id) {
+    struct rf_entry_page page;
+    assert_int_equal(rf_account_entries(g_db, id, NULL, 100, &page), RF_OK);
+    int n = page.n;
+    rf_entry_page_clear(&page);
+    return n;
+}
+
+/* Balances and history agree, and each account has the expected entries. */
+static void expect_money(const struct pair *p, int64_t a, int64_t b, int entries_a,
+                         int entries_b) {
+    assert_int_equal(posted(p->a), a);
+    assert_int_equal(posted(p->b), b);
+    assert_int_equal(entries(p->a), entries_a);
+    assert_int_equal(entries(p->b), entries_b);
+    struct rf_ledger_check c;
+    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_int_equal(c.accounts_mismatched, 0);
+    assert_int_equal(c.currencies_unbalanced, 0);
+    assert_true(c.clean);
+}
+
+/* ---- attempts ------------------------------------------------------------- */
+
+struct attempts {
+    int64_t runs, retries;
+};
+
+static struct attempts attempts_now(void) {
+    struct rf_stats s;
+    rf_stats_get(g_db, &s);
+    return (struct attempts){rf_test_op_runs(g_db), s.retries};
+}
+
+/* The operations since `before` ran `runs` bodies, `retries` of them re-runs. */
+static void expect_attempts(struct attempts before, int64_t runs, int64_t retries) {
+    struct attempts now = attempts_now();
+    assert_int_equal(now.runs - before.runs, runs);
+    assert_int_equal(now.retries - before.retries, retries);
+}
+
+/* Each test starts with every hook off, whatever the last one left armed. */
+static int hooks_off(void **state) {
+    (void)state;
+    rf_test_fail_serialization(g_db, 0);
+    rf_test_set_serializable(g_db, false);
+    rf_test_set_op_delay(g_db, 0);
+    return 0;
+}
+
+/* ---- a raw session beside racefree --------------------------------------- */
+
+static PGconn *raw_connect(void) {
+    PGconn *pg = PQconnectdb(g_url);
+    if (PQstatus(pg) != CONNECTION_OK) fail_msg("raw session: %s", PQerrorMessage(pg));
+    return pg;
+}
+
+/* One statement with at most one parameter; fails the test on an error. */
+static void raw_exec(PGconn *pg, const char *sql, const char *param) {
+    PGresult *res = PQexecParams(pg, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("raw session: %s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* Waits (bounded) until at least n other backends on this test's database
+ * match `where` (a condition on pg_stat_activity). The watcher must be
+ * outside a transaction: one keeps its first view of pg_stat_activity. */
+static void wait_for_backends(PGconn *watcher, const char *where, int n) {
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+             " AND pid <> pg_backend_pid() AND %s", where);
+    int64_t deadline = rf_t_now_ms() + WAIT_MS_MAX;
+    while (rf_t_now_ms() < deadline) {
+        PGresult *res = PQexec(watcher, sql);
+        bool found = PQresultStatus(res) == PGRES_TUPLES_OK && atoi(PQgetvalue(res, 0, 0)) >= n;
+        PQclear(res);
+        if (found) return;
+        rf_t_sleep_ms(POLL_MS);
+    }
+    fail_msg("fewer than %d backends reached: %s", n, where);
+}
+
+#define WAITING_FOR_LOCK "wait_event_type = 'Lock'"
+
+/* On its own thread: a transfer a -> b, or a credit to a, of `amount`. */
+struct bg_op {
+    pthread_t thread;
+    rf *db;
+    const struct pair *p;
+    int64_t amount;
+    bool credit;
+    rf_err err;
+};
+
+static void *bg_main(void *arg) {
+    struct bg_op *t = arg;
+    t->err = t->credit ? credit(t->db, t->p->a, t->amount)
+                       : transfer(t->db, t->p->a, t->p->b, t->amount, NULL);
+    return NULL;
+}
+
+static void bg_start(struct bg_op *t, rf *db, const struct pair *p, int64_t amount,
+                     bool credit) {
+    *t = (struct bg_op){.db = db, .p = p, .amount = amount, .credit = credit,
+                        .err = RF_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&t->thread, NULL, bg_main, t), 0);
+}
+
+static rf_err bg_join(struct bg_op *t) {
+    assert_int_equal(pthread_join(t->thread, NULL), 0);
+    return t->err;
+}
+
+/* ---- 40P01: a real deadlock ------------------------------------------------ */
+
+/* racefree's transfer locks a then b; the raw session locks b, waits until
+ * racefree holds a and waits for b, then asks for a: a lock cycle.
+ * The session's deadlock_timeout is long (setting it needs a superuser, as
+ * the test clusters of scripts/pg.sh give), so racefree's backend (waiting
+ * since before, at the default 1 s) finds the cycle and is the one aborted. */
+static void test_deadlock_is_retried(void **state) {
+    (void)state;
+    struct pair p;
+    make_pair(&p);
+    PGconn *s = raw_connect(), *watcher = raw_connect();
+    raw_exec(s, "SET deadlock_timeout = '60s'", NULL);
+    raw_exec(s, "BEGIN", NULL);
+    raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.b);
+    struct attempts before = attempts_now();
+    struct bg_op t;
+    bg_start(&t, g_db, &p, 30, false);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 1); /* racefree holds a, waits for b */
+    raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a); /* the cycle */
+    raw_exec(s, "ROLLBACK", NULL); /* only after racefree's first attempt was aborted */
+    PQfinish(s);
+    PQfinish(watcher);
+    assert_int_equal(bg_join(&t), RF_OK);
+    expect_attempts(before, 2, 1);
+    expect_money(&p, 70, 30, 2, 1);
+}
+
+/* ---- 40001: a real serialization failure ---------------------------------- */
+
+/* Ordered by lock waits, not by timing: a raw session locks a; a credit to
+ * a from a second racefree handle queues for it; then the transfer
+ * (SERIALIZABLE, test hook) takes its snapshot in BEGIN's round trip and
+ * queues behind the credit. The session lets go, the credit commits, and the
+ * transfer's write to a, changed after its snapshot, fails with 40001. */
+static void test_serialization_failure_is_retried(void **state) {
+    (void)state;
+    struct pair p;
+    make_pair(&p);
+    struct rf_options opt = {0};
+    rf *other = NULL;
+    assert_int_equal(rf_open(g_url, &opt, &other), RF_OK);
+    PGconn *s = raw_connect(), *watcher = raw_connect();
+    raw_exec(s, "BEGIN", NULL);
+    raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
+    struct bg_op c, t;
+    bg_start(&c, other, &p, 5, true);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
+    rf_test_set_serializable(g_db, true);
+    struct attempts before = attempts_now();
+    bg_start(&t, g_db, &p, 30, false);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 2);
+    raw_exec(s, "ROLLBACK", NULL);
+    PQfinish(s);
+    PQfinish(watcher);
+    assert_int_equal(bg_join(&c), RF_OK);
+    rf_err err = bg_join(&t);
+    hooks_off(NULL);
+    rf_close(other);
+    assert_int_equal(err, RF_OK);
+    expect_attempts(before, 2, 1);
+    expect_money(&p, 75, 30, 3, 1);
+}
+
+/* ---- 40001 raised in a number of attempts ---------------------------------- */
+
+static void test_serialization_failures_bounded_retry(void **state) {
+    (void)state;
+    struct pair p;
+    make_pair(&p);
+    struct attempts before = attempts_now();
+    rf_test_fail_serialization(g_db, 3);
+    assert_int_equal(transfer(g_db, p.a, p.b, 10, NULL), RF_OK);
+    expect_attempts(before, 4, 3);
+    expect_money(&p, 90, 10, 2, 1);
+}
+
+/* Every attempt fails: the documented RF_ERR_UNAVAILABLE after exactly
+ * RF_RETRIES_MAX attempts, promptly, and nothing applied; the hook is then
+ * used up, so the next transfer runs once. */
+static void test_serialization_failures_exhaust_retries(void **state) {
+    (void)state;
+    struct pair p;
+    make_pair(&p);
+    struct attempts before = attempts_now();
+    rf_test_fail_serialization(g_db, RF_RETRIES_MAX);
+    int64_t t0 = rf_t_now_ms();
+    assert_int_equal(transfer(g_db, p.a, p.b, 10, NULL), RF_ERR_UNAVAILABLE);
+    assert_true(rf_t_now_ms() - t0 < EXHAUST_MS_MAX);
+    expect_attempts(before, RF_RETRIES_MAX, RF_RETRIES_MAX - 1);
+    expect_money(&p, 100, 0, 1, 0);
+    before = attempts_now();
+    assert_int_equal(transfer(g_db, p.a, p.b, 10, NULL), RF_OK);
+    expect_attempts(before, 1, 0);
+    expect_money(&p, 90, 10, 2, 1);
+}
+
+/* ---- a COMMIT that fails after the operation ran --------------------------- */
+
+static rf_err render_transfer(void *ctx, const void *result, struct rf_reply *out) {
+    (void)ctx;
+    const struct rf_transfer_res *res = result;
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\"}", res->transfer.id);
+    out->status = 201;
+    out->body = strdup(buf);
+    out->body_len = (size_t)n;
+    return RF_OK;
+}
+
+/* One transfer a -> b of 25 under Idempotency-Key `key`; the reply's body
+ * (or "" when none) into body. */
+static rf_err keyed_transfer(const struct pair *p, const char *key, bool *replayed,
+                             char *body, size_t cap) {
+    struct rf_idem idem = {.key = key, .api_key_id = "k", .render = render_transfer};
+    rf_idem_hash(&idem, "POST", "/v1/transfers", "25", 2);
+    rf_err err = transfer(g_db, p->a, p->b, 25, &idem);
+    *replayed = idem.replayed;
+    snprintf(body, cap, "%s", idem.reply.body ? idem.reply.body : "");
+    rf_reply_clear(&idem.reply);
+    return err;
+}
+
+static void test_commit_failure_then_keyed_retry(void **state) {
+    (void)state;
+    struct pair p;
+    make_pair(&p);
+    char key[64], first[256], second[256], third[256];
+    rf_rand_id("ik", key, sizeof key);
+    bool replayed = true;
+    struct attempts before = attempts_now();
+    rf_test_fail_next_commit(g_db);
+    assert_int_equal(keyed_transfer(&p, key, &replayed, first, sizeof first), RF_ERR_UNAVAILABLE);
+    assert_string_equal(first, "");
+    expect_attempts(before, 1, 0); /* a COMMIT that may not be repeated is not */
+    expect_money(&p, 100, 0, 1, 0);
+
+    before = attempts_now();
+    rf_test_fail_serialization(g_db, 1); /* the client's retry meets a 40001 */
+    assert_int_equal(keyed_transfer(&p, key, &replayed, second, sizeof second), RF_OK);
+    assert_false(replayed);
+    assert_non_null(strstr(second, "\"id\":\""));
+    expect_attempts(before, 2, 1);
+    expect_money(&p, 75, 25, 2, 1);
+
+    assert_int_equal(keyed_transfer(&p, key, &replayed, third, sizeof third), RF_OK);
+    assert_true(replayed);
+    assert_string_equal(third, second);
+    expect_money(&p, 75, 25, 2, 1);
+}
+
+/* ---- fixture ---------------------------------------------------------------- */
+
+static int setup(void **state) {
+    (void)state;
+    if (!rf_test_db_is_pg()) return -1;
+    if (rf_test_db_url(g_url, sizeof g_url) != 0) return -1;
+    struct rf_options opt = {.test_hooks = true};
+    return rf_open(g_url, &opt, &g_db) == RF_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    rf_close(g_db);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_deadlock_is_retried, hooks_off),
+        cmocka_unit_test_setup(test_serialization_failure_is_retried, hooks_off),
+        cmocka_unit_test_setup(test_serialization_failures_bounded_retry, hooks_off),
+        cmocka_unit_test_setup(test_serialization_failures_exhaust_retries, hooks_off),
+        cmocka_unit_test_setup(test_commit_failure_then_keyed_retry, hooks_off),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
