@@ -9,7 +9,9 @@
  * approval executes the action with the same transaction before the status
  * changes. If the action fails, the whole operation rolls back and the
  * approval stays pending. The schema's CHECKs make a contradictory row
- * impossible to store, whatever a future code path does.
+ * impossible to store, whatever a future code path does. approvals_check
+ * (for rf_ledger_check) finds an approved approval whose action never ran:
+ * the effect its result names is not in the store.
  */
 #include <jansson.h>
 #include <stdio.h>

@@ -11,6 +11,8 @@
  * accounts of a transfer are updated in id order, so two opposite transfers
  * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
  * account's new version, so history order is the order of the balance.
+ * rf_ledger_check reads every invariant (the ledger's, the payouts', the
+ * approvals' through approvals_check) in one snapshot.
  */
 #include "core/ledger.h"
 
