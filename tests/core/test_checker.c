@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "base/limits.h"
 #include "core/tamper.h"
 #include "racefree.h"
 #include "testlib/rf_testlib.h"
@@ -284,6 +285,40 @@ static void test_approval_executed_is_its_action_run(void **state) {
     destroy(&l);
 }
 
+/* The approvals are read a page at a time: a violation past the first page
+ * (300 copies of the approved transfer's approval, then one whose
+ * entitlement was never granted, last in id order) is still found. */
+static void test_approval_past_the_first_page(void **state) {
+    (void)state;
+    struct ledger l;
+    build(&l);
+    static const char copy[] =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
+        " INSERT INTO approvals (id, status, action_type, action, requested_by,"
+        " require_distinct_approver, approved_by, approved_at, executed_at, result,"
+        " created_at, updated_at, version) SELECT 'copy_' || CAST(n.i AS TEXT), status,"
+        " action_type, action, requested_by, require_distinct_approver, approved_by,"
+        " approved_at, executed_at, result, created_at, updated_at, version"
+        " FROM approvals, n WHERE status = 'approved' AND action_type = 'transfer'";
+    tamper(l.url, copy, NULL, NULL, 300);
+    tamper(l.url, "UPDATE approvals SET id = 'zz_last', status = 'approved',"
+                  " approved_by = 'bob', approved_at = 1, executed_at = 1, result ="
+                  " '{\"entitlement_id\":\"ent_never\",\"type\":\"entitlement_grant\"}'"
+                  " WHERE id = $1", l.pending_approval, NULL, 1);
+    struct rf_ledger_check c;
+    assert_int_equal(rf_ledger_check(l.db, &c), RF_OK);
+    assert_true(RF_CHECK_PAGE_ROWS < 2 + 300);
+    assert_int_equal(c.approvals, 2 + 300 + 1);
+    assert_int_equal(c.approvals_unexecuted, 1);
+    assert_false(c.clean);
+    reconcile_reports(l.url, "\napproved approvals whose action did not run: 1\n");
+    tamper(l.url, "DELETE FROM approvals WHERE id = 'zz_last'", NULL, NULL, 1);
+    assert_int_equal(rf_ledger_check(l.db, &c), RF_OK);
+    assert_int_equal(c.approvals, 2 + 300);
+    assert_true(c.clean);
+    destroy(&l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_balance_changed_without_entry),
@@ -292,6 +327,7 @@ int main(void) {
         cmocka_unit_test(test_pending_totals_not_open_holds),
         cmocka_unit_test(test_payout_paid_hold_pending),
         cmocka_unit_test(test_approval_executed_is_its_action_run),
+        cmocka_unit_test(test_approval_past_the_first_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
