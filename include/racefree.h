@@ -370,12 +370,17 @@ struct rf_ledger_check {
     int64_t currencies;
     int64_t currencies_unbalanced;  /* sum of posted != 0 */
     int64_t accounts;
-    int64_t accounts_mismatched;    /* posted != sum of entries, or holds != pending transfers */
+    int64_t accounts_mismatched;    /* either of the next two */
+    int64_t accounts_entries_mismatched; /* posted != the sum of the account's entries */
+    int64_t accounts_holds_mismatched;   /* pending debits/credits != its pending transfers */
     int64_t payouts;
     int64_t payouts_mismatched;     /* the hold does not match the payout: pending <-> pending,
                                        paid <-> posted in full, failed <-> voided; same amount,
                                        account and currency */
     int64_t clearing_unowned;       /* transfers on a payouts:<CUR> account no payout owns */
+    int64_t approvals;              /* approved approvals checked */
+    int64_t approvals_unexecuted;   /* approved, but the transfer, entitlement or payout its
+                                       result names is not in the store: the action never ran */
     bool clean;                     /* every count of a problem above is 0 */
 };
 rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);

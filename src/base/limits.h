@@ -38,6 +38,7 @@
 #define RF_TEST_DELAY_MS_MAX 10000
 #define RF_EXPIRE_BATCH_MAX 500                /* holds voided per expiry pass */
 #define RF_MOVE_TRIES_MAX 2                    /* guarded balance UPDATEs per account move */
+#define RF_CHECK_PAGE_ROWS 256                 /* approvals the ledger check holds at once */
 #define RF_PAYOUT_MAX_ATTEMPTS_DEFAULT 5
 #define RF_PAYOUT_MAX_ATTEMPTS_MAX 100
 #define RF_REASON_CHARS_MAX 512               /* failure reasons, credit reasons */

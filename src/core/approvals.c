@@ -9,8 +9,11 @@
  * approval executes the action with the same transaction before the status
  * changes. If the action fails, the whole operation rolls back and the
  * approval stays pending. The schema's CHECKs make a contradictory row
- * impossible to store, whatever a future code path does.
+ * impossible to store, whatever a future code path does. approvals_check
+ * (for rf_ledger_check) finds an approved approval whose action never ran:
+ * the effect its result names is not in the store.
  */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,5 +320,86 @@ rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit
     if (!out->items) return RF_ERR_NOMEM;
     rf_err err = core_read(db, "approval_list", op_list, &a);
     if (err) rf_approval_page_clear(out);
+    return err;
+}
+
+/* ---- invariant ------------------------------------------------------------ */
+
+/* An approved approval's result names the effect its action made (see
+ * action_execute); the effect must be in the store, or the approval says
+ * "executed" for an action that never ran. Paged by id so the check holds
+ * RF_CHECK_PAGE_ROWS approvals at a time, all in the caller's one read
+ * transaction (one snapshot). */
+static const char SQL_CHECK_APPROVED[] =
+    "SELECT id, action_type, result FROM approvals WHERE status = 'approved' AND id > $1"
+    " ORDER BY id LIMIT $2";
+
+static const struct {
+    const char *type, *key, *sql;
+} EFFECTS[] = {
+    {"transfer", "transfer_id", "SELECT COUNT(*) FROM transfers WHERE id = $1"},
+    {"entitlement_grant", "entitlement_id", "SELECT COUNT(*) FROM entitlements WHERE id = $1"},
+    {"payout", "payout_id", "SELECT COUNT(*) FROM payouts WHERE id = $1"},
+};
+
+struct approved_page {
+    int n;
+    char last[RF_ID_BYTES];
+    struct {
+        int effect;             /* index in EFFECTS, -1 when the result names none */
+        char id[RF_ID_BYTES];
+    } items[RF_CHECK_PAGE_ROWS];
+};
+
+static void read_approved(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct approved_page *pg = ctx;
+    RF_ASSERT(pg->n < RF_CHECK_PAGE_ROWS);
+    rf_strcpy(pg->last, sizeof pg->last, store_text(tx, r, 0));
+    const char *type = store_text(tx, r, 1);
+    json_t *result = store_null(tx, r, 2) ? NULL : json_loads(store_text(tx, r, 2), 0, NULL);
+    int effect = (int)(sizeof EFFECTS / sizeof EFFECTS[0]) - 1;
+    while (effect >= 0 && strcmp(EFFECTS[effect].type, type) != 0) effect--;
+    json_t *id = effect >= 0 ? json_object_get(result, EFFECTS[effect].key) : NULL;
+    pg->items[pg->n].effect = json_is_string(id) ? effect : -1;
+    rf_strcpy(pg->items[pg->n].id, sizeof pg->items[pg->n].id,
+              json_is_string(id) ? json_string_value(id) : "");
+    pg->n++;
+    json_decref(result);
+}
+
+static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
+    *(int64_t *)out = store_int(tx, r, 0);
+}
+
+static rf_err check_page(struct rf_tx *tx, const struct approved_page *pg, int64_t *unexecuted) {
+    for (int i = 0; i < pg->n; i++) {
+        int64_t found = 0;
+        if (pg->items[i].effect >= 0) {
+            store_val p[1] = {SV_S(pg->items[i].id)};
+            rf_err err = store_query_one(tx, EFFECTS[pg->items[i].effect].sql, p, 1,
+                                         read_count, &found);
+            if (err) return err;
+        }
+        *unexecuted += found == 0;
+    }
+    return RF_OK;
+}
+
+rf_err approvals_check(struct rf_tx *tx, int64_t *checked, int64_t *unexecuted) {
+    RF_ASSERT(tx && checked && unexecuted);
+    struct approved_page *pg = calloc(1, sizeof *pg);
+    if (!pg) return RF_ERR_NOMEM;
+    char after[RF_ID_BYTES] = "";
+    rf_err err;
+    do {
+        pg->n = 0;
+        store_val p[2] = {SV_S(after), SV_I(RF_CHECK_PAGE_ROWS)};
+        err = store_query_each(tx, SQL_CHECK_APPROVED, p, 2, RF_CHECK_PAGE_ROWS, read_approved,
+                               pg);
+        if (!err) err = check_page(tx, pg, unexecuted);
+        *checked += pg->n;
+        rf_strcpy(after, sizeof after, pg->last);
+    } while (!err && pg->n == RF_CHECK_PAGE_ROWS);
+    free(pg);
     return err;
 }

@@ -16,4 +16,9 @@ rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
 rf_err payout_req_check(const struct rf_payout_req *req);
 rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req, struct rf_payout *out);
 
+/* The ledger check's approvals invariant: every approved approval's action
+ * ran, i.e. the effect its result names is in the store. Counts the approved
+ * approvals checked and those whose effect is missing. */
+rf_err approvals_check(struct rf_tx *tx, int64_t *checked, int64_t *unexecuted);
+
 #endif

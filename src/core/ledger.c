@@ -11,6 +11,8 @@
  * accounts of a transfer are updated in id order, so two opposite transfers
  * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
  * account's new version, so history order is the order of the balance.
+ * rf_ledger_check reads every invariant (the ledger's, the payouts', the
+ * approvals' through approvals_check) in one snapshot.
  */
 #include "core/ledger.h"
 
@@ -20,6 +22,7 @@
 
 #include "base/assert.h"
 #include "base/ids.h"
+#include "core/flows.h"
 #include "core/listing.h"
 
 #define ACCOUNT_COLS                                                                   \
@@ -742,15 +745,19 @@ rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int
 /* Summed in C with 128 bits: a partial sum of int64 balances can leave int64
  * (SQLite's SUM() then fails) even when the currency's total is zero. */
 static const char SQL_CHECK_BALANCES[] = "SELECT currency, posted FROM accounts ORDER BY currency";
+/* Per account: posted against the sum of its entries, and its pending totals
+ * against its pending transfers (its open holds), counted apart. */
 static const char SQL_CHECK_ACCOUNTS[] =
-    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN a.posted <> COALESCE((SELECT SUM(CASE WHEN"
-    " e.side = 'credit' THEN e.amount_minor ELSE -e.amount_minor END) FROM entries e"
-    " WHERE e.account_id = a.id), 0)"
-    " OR a.pending_debits <> COALESCE((SELECT SUM(t.amount_minor) FROM transfers t"
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN entries_off + holds_off > 0 THEN 1 ELSE 0 END), 0),"
+    " COALESCE(SUM(entries_off), 0), COALESCE(SUM(holds_off), 0) FROM (SELECT"
+    " CASE WHEN a.posted <> COALESCE((SELECT SUM(CASE WHEN e.side = 'credit'"
+    " THEN e.amount_minor ELSE -e.amount_minor END) FROM entries e"
+    " WHERE e.account_id = a.id), 0) THEN 1 ELSE 0 END AS entries_off,"
+    " CASE WHEN a.pending_debits <> COALESCE((SELECT SUM(t.amount_minor) FROM transfers t"
     " WHERE t.debit_account = a.id AND t.status = 'pending'), 0)"
     " OR a.pending_credits <> COALESCE((SELECT SUM(t.amount_minor) FROM transfers t"
     " WHERE t.credit_account = a.id AND t.status = 'pending'), 0)"
-    " THEN 1 ELSE 0 END), 0) FROM accounts a";
+    " THEN 1 ELSE 0 END AS holds_off FROM accounts a) per_account";
 
 /* Every payout against its hold, in one statement (one snapshot; a payout
  * and its hold change in one transaction): pending <-> pending, paid <->
@@ -766,14 +773,20 @@ static const char SQL_CHECK_PAYOUTS[] =
     " THEN 1 ELSE 0 END), 0) FROM payouts p LEFT JOIN transfers t ON t.id = p.hold_transfer_id";
 /* payouts:<CUR> is moved by payout holds only. */
 static const char SQL_CHECK_CLEARING[] =
-    "SELECT COUNT(*), 0 FROM transfers t WHERE (substr(t.debit_account, 1, $1) = $2"
+    "SELECT COUNT(*) FROM transfers t WHERE (substr(t.debit_account, 1, $1) = $2"
     " OR substr(t.credit_account, 1, $1) = $2)"
     " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = t.id)";
 
-static void read_pair(struct rf_tx *tx, struct store_rows *r, void *out) {
-    int64_t *pair = out;
-    pair[0] = store_int(tx, r, 0);
-    pair[1] = store_int(tx, r, 1);
+/* The first n columns of a row of counts. */
+struct counts {
+    int n;
+    int64_t v[4];
+};
+
+static void read_counts(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct counts *c = out;
+    RF_ASSERT(c->n > 0 && c->n <= (int)(sizeof c->v / sizeof c->v[0]));
+    for (int i = 0; i < c->n; i++) c->v[i] = store_int(tx, r, i);
 }
 
 struct currency_sum {
@@ -799,25 +812,39 @@ static void sum_balance(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     s->total += store_int(tx, r, 1);
 }
 
+/* Every invariant in one read transaction. On PostgreSQL a read runs at READ
+ * COMMITTED, where each statement sees its own snapshot; REPEATABLE READ makes
+ * the statements below one snapshot, so an operation committing between them
+ * cannot look like a violation (on SQLite a read transaction already is one). */
+static rf_err check_snapshot(struct rf_tx *tx) {
+    if (tx->ops->backend != STORE_POSTGRES) return RF_OK;
+    return store_exec(tx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", NULL, 0, NULL);
+}
+
 static rf_err op_check(struct rf_tx *tx, void *ctx) {
     struct rf_ledger_check *c = ctx;
     memset(c, 0, sizeof *c);
     struct currency_sum sum = {.check = c};
-    int64_t acc[2] = {0, 0};
-    rf_err err = store_query_each(tx, SQL_CHECK_BALANCES, NULL, 0, INT32_MAX, sum_balance, &sum);
+    struct counts acc = {.n = 4}, pay = {.n = 2}, clearing = {.n = 1};
+    rf_err err = check_snapshot(tx);
+    if (!err)
+        err = store_query_each(tx, SQL_CHECK_BALANCES, NULL, 0, INT32_MAX, sum_balance, &sum);
     end_currency(&sum);
-    if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_pair, acc);
-    c->accounts = acc[0];
-    c->accounts_mismatched = acc[1];
-    int64_t pay[2] = {0, 0}, clearing[2] = {0, 0};
-    if (!err) err = store_query_one(tx, SQL_CHECK_PAYOUTS, NULL, 0, read_pair, pay);
+    if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_counts, &acc);
+    if (!err) err = store_query_one(tx, SQL_CHECK_PAYOUTS, NULL, 0, read_counts, &pay);
     store_val ns[2] = {SV_I(strlen(LEDGER_NS_PAYOUTS ":")), SV_S(LEDGER_NS_PAYOUTS ":")};
-    if (!err) err = store_query_one(tx, SQL_CHECK_CLEARING, ns, 2, read_pair, clearing);
-    c->payouts = pay[0];
-    c->payouts_mismatched = pay[1];
-    c->clearing_unowned = clearing[0];
+    if (!err) err = store_query_one(tx, SQL_CHECK_CLEARING, ns, 2, read_counts, &clearing);
+    if (!err) err = approvals_check(tx, &c->approvals, &c->approvals_unexecuted);
+    c->accounts = acc.v[0];
+    c->accounts_mismatched = acc.v[1];
+    c->accounts_entries_mismatched = acc.v[2];
+    c->accounts_holds_mismatched = acc.v[3];
+    c->payouts = pay.v[0];
+    c->payouts_mismatched = pay.v[1];
+    c->clearing_unowned = clearing.v[0];
     c->clean = c->currencies_unbalanced == 0 && c->accounts_mismatched == 0 &&
-               c->payouts_mismatched == 0 && c->clearing_unowned == 0;
+               c->payouts_mismatched == 0 && c->clearing_unowned == 0 &&
+               c->approvals_unexecuted == 0;
     return err;
 }
 

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "core/tamper.h"
 #include "racefree.h"
 #include "store/store.h"
 #include "testlib/rf_testlib.h"
@@ -280,19 +281,6 @@ static void test_hold_resolves_only_through_payout(void **state) {
  * and `racefree reconcile` exits 1 on it. Also the expiry sweep leaves a
  * payout's hold alone even when the row says it expired. In a store of its
  * own, so the drift never reaches the shared one. */
-static void raw_sql(const char *url, const char *sql, const char *id) {
-    const struct store_ops *ops = store_for_url(url);
-    struct store_conn *c = NULL;
-    struct rf_options opt = {0};
-    assert_non_null(ops);
-    assert_int_equal(ops->connect(url, &opt, false, &c), RF_OK);
-    store_val p[1] = {SV_S(id)};
-    int64_t changes = 0;
-    assert_int_equal(ops->exec(c, sql, p, 1, &changes), RF_OK);
-    assert_int_equal(changes, 1);
-    ops->disconnect(c);
-}
-
 static void check_drift(int64_t payouts_mismatched, int64_t clearing_unowned) {
     struct rf_ledger_check c;
     assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
@@ -301,13 +289,6 @@ static void check_drift(int64_t payouts_mismatched, int64_t clearing_unowned) {
     assert_int_equal(c.clearing_unowned, clearing_unowned);
     assert_int_equal(c.clean, payouts_mismatched == 0 && clearing_unowned == 0 &&
                                   c.accounts_mismatched == 0 && c.currencies_unbalanced == 0);
-}
-
-static void reconcile_reports(const char *url, const char *line) {
-    const char *args[] = {"reconcile", "--db", url, NULL};
-    char out[4096], err[4096];
-    assert_int_equal(rf_cli_run(args, out, sizeof out, err, sizeof err, 0), 1);
-    if (!strstr(out, line)) fail_msg("reconcile printed:\n%s", out);
 }
 
 static void test_check_catches_payout_drift(void **state) {
@@ -322,7 +303,8 @@ static void test_check_catches_payout_drift(void **state) {
     for (int i = 0; i < 4; i++) payout(w, 10 + i, 0, &p[i]);
     check_drift(0, 0);
     /* the sweep never voids a payout's hold, even one marked expired */
-    raw_sql(url, "UPDATE transfers SET expires_at = 1 WHERE id = $1", p[3].hold_transfer_id);
+    tamper(url, "UPDATE transfers SET expires_at = 1 WHERE id = $1", p[3].hold_transfer_id, NULL,
+           1);
     int voided = -1;
     assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
     assert_int_equal(voided, 0);
@@ -331,9 +313,10 @@ static void test_check_catches_payout_drift(void **state) {
     rf_payout_clear(&q);
     check_drift(0, 0);
     /* failed while the hold is still pending; a payout of another amount */
-    raw_sql(url, "UPDATE payouts SET status = 'failed' WHERE id = $1", p[0].id);
+    tamper(url, "UPDATE payouts SET status = 'failed' WHERE id = $1", p[0].id, NULL, 1);
     check_drift(1, 0);
-    raw_sql(url, "UPDATE payouts SET amount_minor = amount_minor + 1 WHERE id = $1", p[1].id);
+    tamper(url, "UPDATE payouts SET amount_minor = amount_minor + 1 WHERE id = $1", p[1].id, NULL,
+           1);
     check_drift(2, 0);
     reconcile_reports(url, "payouts mismatched with their hold: 2\n");
     /* a hold on payouts:USD that no payout owns */
@@ -341,8 +324,8 @@ static void test_check_catches_payout_drift(void **state) {
                                   .amount_minor = 5, .currency = "USD", .pending = true};
     struct rf_transfer_res t;
     assert_int_equal(rf_transfer_create(g_db, &req, &t, NULL), RF_OK);
-    raw_sql(url, "UPDATE transfers SET credit_account = 'payouts:USD' WHERE id = $1",
-            t.transfer.id);
+    tamper(url, "UPDATE transfers SET credit_account = 'payouts:USD' WHERE id = $1",
+           t.transfer.id, NULL, 1);
     rf_transfer_clear(&t.transfer);
     check_drift(2, 1);
     reconcile_reports(url, "payout clearing transfers without a payout: 1\n");

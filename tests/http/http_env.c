@@ -342,10 +342,12 @@ void env_ledger_check(struct env *e, int min_currencies)
         fail_msg("rf_ledger_check: %s", rf_err_code(err));
     if (c.currencies < min_currencies || !c.clean)
         fail_msg("ledger invariants broken: %lld currencies (%lld unbalanced), %lld accounts "
-                 "(%lld mismatched), %lld payouts (%lld mismatched), %lld unowned clearing",
+                 "(%lld mismatched), %lld payouts (%lld mismatched), %lld unowned clearing, "
+                 "%lld approved approvals (%lld whose action did not run)",
                  (long long)c.currencies, (long long)c.currencies_unbalanced,
                  (long long)c.accounts, (long long)c.accounts_mismatched, (long long)c.payouts,
-                 (long long)c.payouts_mismatched, (long long)c.clearing_unowned);
+                 (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
+                 (long long)c.approvals, (long long)c.approvals_unexecuted);
 }
 
 bool resp_replayed(const struct rf_t_resp *r)

@@ -1,0 +1,28 @@
+/*
+ * tamper.h - the shapes the checker tests share: change a store behind
+ * racefree's back (plain SQL on a connection of its own, as a bad migration,
+ * a manual fix or a bug in another writer would) and ask `racefree
+ * reconcile` what it sees.
+ */
+#ifndef RF_TESTS_CORE_TAMPER_H
+#define RF_TESTS_CORE_TAMPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "racefree.h"
+
+/* Runs sql with $1 = a and $2 = b (each NULL: fewer parameters) and returns
+ * the store's answer; *rows_out (if given) the rows it changed. */
+rf_err tamper_try(const char *url, const char *sql, const char *a, const char *b,
+                  int64_t *rows_out);
+/* The same, and fails the test unless it ran and changed exactly rows rows
+ * (rows < 0: any number, for a statement that reports none). */
+void tamper(const char *url, const char *sql, const char *a, const char *b, int64_t rows);
+
+/* `racefree reconcile --db url`: its exit code, stdout in out. */
+int reconcile_run(const char *url, char *out, size_t cap);
+/* Fails the test unless reconcile exits 1 and prints line. */
+void reconcile_reports(const char *url, const char *line);
+
+#endif
