@@ -37,6 +37,10 @@ LOGS="$OUT/logs"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 CTEST_JOBS="${RF_MUTANTS_JOBS:-1}"
 mkdir -p "$TREE" "$BUILD" "$LOGS"
+# git apply inside $TREE must not find the checkout's repository above it:
+# from a repository's subdirectory it would skip, silently, every path
+# outside that subdirectory.
+export GIT_CEILING_DIRECTORIES="$OUT"
 
 APPLIED=""   # the patch now applied to $TREE, reverted by the EXIT trap
 PG_DIR=""
@@ -154,6 +158,9 @@ for p in "${PATCHES[@]}"; do
   echo "== [$name] apply, build, run: $tests"
   (cd "$TREE" && git apply "$ROOT/$p") || { echo "mutants.sh: $p does not apply" >&2; exit 1; }
   APPLIED="$ROOT/$p"
+  for f in $(sed -n 's|^+++ b/||p' "$p"); do
+    ! cmp -s "$f" "$TREE/$f" || { echo "mutants.sh: $p left $f unchanged in $TREE" >&2; exit 1; }
+  done
   declare -A got=([sqlite]="" [postgres]="")
   declare -A na=([sqlite]="$(header_field "$p" sqlite)" [postgres]="$(header_field "$p" postgres)")
   if ! build; then
