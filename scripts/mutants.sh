@@ -158,9 +158,9 @@ for p in "${PATCHES[@]}"; do
   echo "== [$name] apply, build, run: $tests"
   (cd "$TREE" && git apply "$ROOT/$p") || { echo "mutants.sh: $p does not apply" >&2; exit 1; }
   APPLIED="$ROOT/$p"
-  for f in $(sed -n 's|^+++ b/||p' "$p"); do
+  while IFS= read -r f; do
     ! cmp -s "$f" "$TREE/$f" || { echo "mutants.sh: $p left $f unchanged in $TREE" >&2; exit 1; }
-  done
+  done < <(sed -n 's|^+++ b/||p' "$p")
   declare -A got=([sqlite]="" [postgres]="")
   declare -A na=([sqlite]="$(header_field "$p" sqlite)" [postgres]="$(header_field "$p" postgres)")
   if ! build; then
