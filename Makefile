@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all build deps run test test-fast asan tsan clean bench
+.PHONY: all build deps run test test-fast asan tsan clean bench mutants
 
 all: build
 
@@ -30,8 +30,14 @@ test: deps
 test-fast: deps
 	@RF_TEST_VARIANTS=plain scripts/test.sh
 
+# Re-introduces each bug class in tests/mutants/ one at a time and runs the
+# tests that must catch it, on SQLite and PostgreSQL (docs/TESTING.md).
+# Not part of `make test`: it rebuilds once per mutant.
+mutants: deps
+	@scripts/mutants.sh
+
 bench: deps build
 	@bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-mutants
