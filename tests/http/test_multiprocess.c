@@ -11,6 +11,10 @@
  * Also: 32 requests with one Idempotency-Key split over the two processes
  * make one effect; each answer is the original 201, a byte-identical replay,
  * or 409 in flight (the key record lives in the store, not in one process).
+ * And the same for money: rounds of 32 credits with one Idempotency-Key over
+ * two processes move the balance once. A record written in a transaction of
+ * its own, after the effect's, lets the other process run the effect again
+ * in between: the in-process in-flight check cannot see across processes.
  */
 #include "http_env.h"
 
@@ -138,10 +142,71 @@ static void test_two_processes_same_store(void **state)
     env_stop(&e);
 }
 
+#define CREDIT_ROUNDS 6
+#define CREDIT_MINOR 700
+
+/* One round: PER_SERVER credits of one key over both processes. */
+static void same_key_credit_round(struct env *e, int second_port, const char *acct)
+{
+    static struct rf_par_req reqs[PER_SERVER];
+    char h[160], path[256];
+    idem_hdr_fresh(h, sizeof h);
+    snprintf(path, sizeof path, "/v1/accounts/%s/credits", acct);
+    memset(reqs, 0, sizeof reqs);
+    for (int i = 0; i < PER_SERVER; i++) {
+        reqs[i].port = (i % 2) ? second_port : e->srv.port;
+        reqs[i].method = "POST";
+        snprintf(reqs[i].path, sizeof reqs[i].path, "%s", path);
+        reqs[i].api_key = e->service;
+        reqs[i].body = "{\"amount_minor\": 700}";
+        reqs[i].headers[0] = h;
+    }
+    assert_int_equal(rf_parallel(reqs, PER_SERVER), 0);
+    int originals = 0;
+    for (int i = 0; i < PER_SERVER; i++) {
+        const struct rf_t_resp *q = &reqs[i].resp;
+        if (q->status == 201 && !resp_replayed(q))
+            originals++;
+        else if (q->status == 409)
+            RF_ASSERT_PROBLEM(q, 409, "idempotency_key_in_flight");
+        else if (q->status != 201)
+            fail_msg("credit %d (port %d): HTTP %d (%s) %s", i, reqs[i].port, q->status,
+                     q->errmsg, q->body ? q->body : "");
+    }
+    assert_int_equal(originals, 1);
+    rf_par_free(reqs, PER_SERVER);
+}
+
+static void test_same_key_credit_two_processes(void **state)
+{
+    (void)state;
+    struct env e;
+    env_start(&e, false, NULL);
+    struct rf_server second;
+    if (rf_server_start(e.db, NULL, &second) != 0)
+        fail_msg("second racefree serve did not start on %s", e.db);
+    char acct[64], cur[4];
+    rand_currency(cur);
+    RID(acct, "wallet");
+    env_account_create(&e, acct, cur, false);
+    for (int round = 0; round < CREDIT_ROUNDS; round++) {
+        same_key_credit_round(&e, second.port, acct);
+        struct bal b = env_balance(&e, acct);
+        if (b.posted != (int64_t)(round + 1) * CREDIT_MINOR)
+            fail_msg("round %d: balance %lld, expected %lld: one key applied twice", round,
+                     (long long)b.posted, (long long)(round + 1) * CREDIT_MINOR);
+    }
+    int rc = rf_server_stop(&second, 0);
+    if (rc != 0)
+        fail_msg("second server did not exit 0 (got %d)", rc);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_processes_same_store),
+        cmocka_unit_test(test_same_key_credit_two_processes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
