@@ -273,11 +273,15 @@ static void test_partial_post_and_expiry(void **state) {
     assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_INVALID); /* born expired */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    req.expires_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 50;
+    /* 300 ms: room to create it on a loaded machine before it expires */
+    req.expires_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 300;
     assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
     snprintf(hold, sizeof hold, "%s", res.transfer.id);
     rf_transfer_clear(&res.transfer);
-    rf_t_sleep_ms(120);
+    do { /* until past expires_at */
+        rf_t_sleep_ms(20);
+        clock_gettime(CLOCK_REALTIME, &now);
+    } while ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 <= req.expires_at_ms);
     assert_int_equal(rf_transfer_post(g_db, hold, 0, &res, NULL), RF_ERR_INVALID_STATE);
     int voided = 0;
     assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
