@@ -20,8 +20,14 @@
 
 #include "racefree.h"
 #include "testlib/rf_testlib.h"
+#include "ledger_clean.h"
 
 static rf *g_db;
+
+static int clean_before(void **state) {
+    (void)state;
+    return ledger_clean_before(g_db);
+}
 
 static void check_invariants(void) {
     struct rf_ledger_check c;
@@ -426,14 +432,14 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_credits),
-        cmocka_unit_test(test_concurrent_debits),
-        cmocka_unit_test(test_debits_credits_classified),
-        cmocka_unit_test(test_post_void_race),
-        cmocka_unit_test(test_partial_post_and_expiry),
-        cmocka_unit_test(test_bad_input_changes_nothing),
-        cmocka_unit_test(test_reserved_ids),
-        cmocka_unit_test(test_int64_edges),
+        cmocka_unit_test_setup(test_concurrent_credits, clean_before),
+        cmocka_unit_test_setup(test_concurrent_debits, clean_before),
+        cmocka_unit_test_setup(test_debits_credits_classified, clean_before),
+        cmocka_unit_test_setup(test_post_void_race, clean_before),
+        cmocka_unit_test_setup(test_partial_post_and_expiry, clean_before),
+        cmocka_unit_test_setup(test_bad_input_changes_nothing, clean_before),
+        cmocka_unit_test_setup(test_reserved_ids, clean_before),
+        cmocka_unit_test_setup(test_int64_edges, clean_before),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -54,9 +54,7 @@ static int setup(void **state)
 {
     (void)state;
     env_start_fresh(&g_env, false, NULL); /* lists read from the start */
-    for (int i = 0; i < 3; i++)
-        g_cur[i] = (char)('A' + rf_rand_below(26));
-    g_cur[3] = '\0';
+    rand_currency(g_cur);
     return 0;
 }
 

@@ -833,15 +833,15 @@ static int setup(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_credits_distinct_keys),
-        cmocka_unit_test(test_concurrent_credits_shared_key),
-        cmocka_unit_test(test_concurrent_debits),
-        cmocka_unit_test(test_post_void_race),
-        cmocka_unit_test(test_bad_input_changes_nothing),
-        cmocka_unit_test(test_duplicate_reference),
-        cmocka_unit_test(test_partial_post_and_expiry),
-        cmocka_unit_test(test_accounts),
-        cmocka_unit_test(test_reconcile_cli),
+        cmocka_unit_test_setup(test_concurrent_credits_distinct_keys, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_concurrent_credits_shared_key, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_concurrent_debits, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_post_void_race, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_bad_input_changes_nothing, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_duplicate_reference, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_partial_post_and_expiry, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_accounts, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_reconcile_cli, env_ledger_clean_before),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
