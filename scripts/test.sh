@@ -73,7 +73,16 @@ run_variant() {
     return 1
   fi
 
-  echo "== [$v] ctest ${ctest_args[*]:-(all)}"
+  # The PostgreSQL variants must be part of the run (see the guard test in
+  # tests/CMakeLists.txt): a run without them is not complete.
+  local pg_tests
+  pg_tests="$(cd "$dir" && ctest -N -L postgres | sed -n 's/^Total Tests: //p')"
+  if [ "${pg_tests:-0}" -eq 0 ]; then
+    SUMMARY[$v]="FAILED: no test labelled postgres registered in $dir/"
+    return 1
+  fi
+
+  echo "== [$v] ctest ${ctest_args[*]:-(all)} ($pg_tests on PostgreSQL)"
   local rc=0
   (
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"

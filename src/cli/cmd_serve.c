@@ -33,6 +33,7 @@
 #define SERVE_EXPIRE_ROUNDS_MAX 16
 _Static_assert(RF_IDEM_PURGE_INTERVAL_MS % SERVE_MAINT_TICK_MS == 0,
                "purges run on a whole number of ticks");
+_Static_assert(RF_MAINT_TICK_TEST_MS_MIN <= SERVE_MAINT_TICK_MS, "the default is allowed");
 
 struct serve_args {
     const char *db;
@@ -41,6 +42,7 @@ struct serve_args {
     struct rf_options opt;
     size_t body_max_bytes;
     struct rf_http_config http;   /* connection handling flags only */
+    int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
 };
 
 /* Integer flags of the HTTP server: option letter, name, bounds, field. */
@@ -130,6 +132,12 @@ static int serve_flag(int c, struct serve_args *a) {
         a->opt.pg_timeout_ms = (int)v;
         return 0;
     case 't': a->opt.test_hooks = true; return 0;
+    case 'M':
+        if (!cli_parse_long(optarg, RF_MAINT_TICK_TEST_MS_MIN, SERVE_MAINT_TICK_MS, &v))
+            return cli_usage_error("serve", "--maintenance-interval-ms must be %d..%d",
+                                   RF_MAINT_TICK_TEST_MS_MIN, SERVE_MAINT_TICK_MS);
+        a->maint_tick_ms = (int)v;
+        return 0;
     default: return cli_usage_error("serve", "bad option");
     }
 }
@@ -146,6 +154,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"queue-max", required_argument, NULL, 'q'},
         {"pg-timeout-ms", required_argument, NULL, 'T'},
         {"test-hooks", no_argument, NULL, 't'},
+        {"maintenance-interval-ms", required_argument, NULL, 'M'},
         {"http-workers", required_argument, NULL, 'W'},
         {"max-connections", required_argument, NULL, 'C'},
         {"max-client-connections", required_argument, NULL, 'P'},
@@ -163,6 +172,10 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         if (rc) return rc;
     }
     if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    /* A shorter tick exists so tests need not wait out the real one. */
+    if (a->maint_tick_ms && !a->opt.test_hooks)
+        return cli_usage_error("serve", "--maintenance-interval-ms needs --test-hooks");
+    if (!a->maint_tick_ms) a->maint_tick_ms = SERVE_MAINT_TICK_MS;
     a->db = cli_db_url(a->db);
     return 0;
 }
@@ -175,6 +188,7 @@ struct maint {
     pthread_mutex_t mu;
     pthread_cond_t cv;  /* CLOCK_MONOTONIC */
     bool stop;
+    int tick_ms;        /* SERVE_MAINT_TICK_MS, or shorter under test hooks */
 };
 
 static void maint_purge(rf *db) {
@@ -204,13 +218,15 @@ static void maint_expire(rf *db) {
 
 static void *maint_main(void *arg) {
     struct maint *m = arg;
-    const int purge_ticks = RF_IDEM_PURGE_INTERVAL_MS / SERVE_MAINT_TICK_MS;
+    const int purge_ticks = RF_IDEM_PURGE_INTERVAL_MS / m->tick_ms;
     int tick = 0;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += SERVE_MAINT_TICK_MS / 1000;
+        int64_t ns = until.tv_nsec + (int64_t)(m->tick_ms % 1000) * 1000000;
+        until.tv_sec += m->tick_ms / 1000 + (time_t)(ns / 1000000000);
+        until.tv_nsec = (long)(ns % 1000000000);
         while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &until) == 0) {
         }
         if (m->stop) break;
@@ -223,8 +239,10 @@ static void *maint_main(void *arg) {
     return NULL;
 }
 
-static bool maint_start(struct maint *m, rf *db) {
+static bool maint_start(struct maint *m, rf *db, int tick_ms) {
+    RF_ASSERT(tick_ms >= RF_MAINT_TICK_TEST_MS_MIN && tick_ms <= SERVE_MAINT_TICK_MS);
     m->db = db;
+    m->tick_ms = tick_ms;
     m->stop = false;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -285,7 +303,7 @@ static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
         return CLI_EXIT_FAIL;
     }
     struct maint m;
-    if (!maint_start(&m, db)) {
+    if (!maint_start(&m, db, a->maint_tick_ms)) {
         rf_http_stop(srv);
         return cli_fail("starting maintenance", RF_ERR_NOMEM);
     }

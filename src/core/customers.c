@@ -171,6 +171,10 @@ static rf_err op_unbind(struct rf_tx *tx, void *ctx) {
     store_val p[3] = {SV_S(a->provider), SV_S(a->user_id), SV_I(a->if_match)};
     rf_err err = store_query_one(tx, SQL_UNBIND, p, 3, read_binding, a->out);
     if (err != RF_ERR_NOT_FOUND) return err;
+    /* Nothing deleted. Without If-Match a binding this read finds was
+     * committed after the delete's snapshot (a bind racing this unbind): the
+     * unbind came first and found nothing, never a version mismatch. */
+    if (a->if_match == 0) return RF_ERR_BINDING_NOT_FOUND;
     err = store_query_one(tx, SQL_BY_USER, p, 2, read_binding, a->out);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_BINDING_NOT_FOUND
            : err                   ? err

@@ -110,6 +110,23 @@ static void test_approve_reject_race(void **state) {
     }
 }
 
+/* ---- approve and reject racing the expiry instant ------------------------- */
+
+#define EXPIRY_THREADS 8   /* half approve, half reject */
+#define EXPIRY_LEAD_MS 300 /* room to create the approval before it expires */
+#define EXPIRY_ROUNDS 14
+
+/* Where a round's deciders land around expires_at, in ms: the outer rounds
+ * land clearly before or after it (so both outcomes occur), the inner ones
+ * straddle the instant itself. */
+static const int expiry_shift_ms[] = {-25, -4, -2, -1, 0, 1, 2, 4, 25, -3, 0, 3, -25, 25};
+
+static void sleep_until_wall_ms(int64_t ms) {
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) != 0) {
+    }
+}
+
 static void test_failure_expiry_if_match_self(void **state) {
     (void)state;
     char poor[64], to[64], action[512];
@@ -149,8 +166,9 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(rf_approval_create(g_db, &past, &a, NULL, NULL, 0), RF_ERR_INVALID);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    create(past.action_json, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 40, &a);
-    rf_t_sleep_ms(80);
+    int64_t soon = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + EXPIRY_LEAD_MS;
+    create(past.action_json, soon, &a); /* the lead: room to create it under load */
+    sleep_until_wall_ms(soon + 1);
     assert_int_equal(rf_approval_get(g_db, a.id, &b), RF_OK);
     assert_string_equal(b.status, "expired");
     rf_approval_clear(&b);
@@ -198,53 +216,75 @@ static void test_failure_expiry_if_match_self(void **state) {
 
 struct expiry_race {
     char id[RF_ID_BYTES];
-    rf_err err;
+    int64_t expires_at_ms;
+    int shift_ms;
+    rf_err err[EXPIRY_THREADS];
 };
 
-static void approve_late(int idx, void *ctx) {
+/* Released with the others, then waits for its instant: the shift, spread
+ * over a few ms by thread. */
+static void decide_at_expiry(int idx, void *ctx) {
     struct expiry_race *r = ctx;
-    (void)idx;
+    sleep_until_wall_ms(r->expires_at_ms + r->shift_ms + idx % 4 - 2);
     struct rf_approval a;
-    r->err = rf_approval_approve(g_db, r->id, "bob", 0, &a, NULL);
+    char who[32];
+    snprintf(who, sizeof who, "bob%d", idx);
+    r->err[idx] = idx % 2 ? rf_approval_approve(g_db, r->id, who, 0, &a, NULL)
+                          : rf_approval_reject(g_db, r->id, who, "no", 0, &a, NULL);
     rf_approval_clear(&a);
 }
 
-#define EXPIRY_LEAD_MS 100
+/* Exactly one terminal state: one decision won before expires_at (by the
+ * store's clock) and the action ran iff it was an approval, or none won and
+ * the approval reads expired with nothing executed. Returns whether one won. */
+static bool check_expiry_round(const struct expiry_race *r, const char *user) {
+    int wins = 0, winner = -1;
+    for (int i = 0; i < EXPIRY_THREADS; i++) {
+        if (r->err[i] == RF_OK) wins++, winner = i;
+        else if (!(r->err[i] == RF_ERR_INVALID_STATE ||
+                   (i % 2 && r->err[i] == RF_ERR_APPROVAL_EXPIRED)))
+            fail_msg("thread %d: %s", i, rf_err_code(r->err[i]));
+    }
+    assert_true(wins <= 1);
+    struct rf_approval a;
+    assert_int_equal(rf_approval_get(g_db, r->id, &a), RF_OK);
+    bool approved = wins == 1 && winner % 2 == 1;
+    assert_string_equal(a.status, wins == 0 ? "expired" : approved ? "approved" : "rejected");
+    assert_int_equal(a.version, wins == 0 ? 1 : 2);
+    if (wins) /* decided strictly before it expired */
+        assert_true((approved ? a.approved_at_ms : a.rejected_at_ms) < r->expires_at_ms);
+    assert_true(approved ? a.executed_at_ms != 0 : a.executed_at_ms == 0);
+    rf_approval_clear(&a);
+    struct rf_entitlement e;
+    rf_err got = rf_entitlement_get(g_db, user, "pro", &e);
+    rf_entitlement_clear(&e);
+    assert_int_equal(got, approved ? RF_OK : RF_ERR_ENTITLEMENT_NOT_FOUND); /* executed iff */
+    return wins == 1;
+}
 
-/* Approve racing the expiry instant: approved (and executed) or expired,
- * never both, and never executed when it reads expired. */
+/* Approvers and rejecters released together at the expiry instant. */
 static void test_approve_racing_expiry(void **state) {
     (void)state;
-    for (int round = 0; round < 10; round++) {
+    int decided = 0, expired = 0;
+    for (int round = 0; round < EXPIRY_ROUNDS; round++) {
         char user[64], action[256];
         rf_rand_id("u-race", user, sizeof user);
         snprintf(action, sizeof action,
                  "{\"type\":\"entitlement_grant\",\"user_id\":\"%s\",\"key\":\"pro\"}", user);
-        struct rf_approval a;
-        struct rf_approval_req req = {.action_json = action, .requested_by = "alice",
-                                      .expires_at_ms = 0};
-        struct expiry_race r;
-        /* Expires EXPIRY_LEAD_MS from now, and the approval comes near that
-         * instant (before or after it by a few ms). The lead leaves room for a
-         * loaded machine to create the approval before it expires. */
+        struct expiry_race r = {.shift_ms = expiry_shift_ms[round]};
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        req.expires_at_ms =
-            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + EXPIRY_LEAD_MS + round % 3;
-        assert_int_equal(rf_approval_create(g_db, &req, &a, NULL, NULL, 0), RF_OK);
+        r.expires_at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + EXPIRY_LEAD_MS;
+        struct rf_approval a;
+        create(action, r.expires_at_ms, &a);
         snprintf(r.id, sizeof r.id, "%s", a.id);
         rf_approval_clear(&a);
-        rf_t_sleep_ms(EXPIRY_LEAD_MS - 3 + round % 6);
-        assert_int_equal(rf_parallel_fn(1, approve_late, &r), 0);
-        assert_true(r.err == RF_OK || r.err == RF_ERR_APPROVAL_EXPIRED);
-        struct rf_entitlement e;
-        rf_err got = rf_entitlement_get(g_db, user, "pro", &e);
-        rf_entitlement_clear(&e);
-        assert_int_equal(got, r.err == RF_OK ? RF_OK : RF_ERR_ENTITLEMENT_NOT_FOUND);
-        assert_int_equal(rf_approval_get(g_db, r.id, &a), RF_OK);
-        assert_string_equal(a.status, r.err == RF_OK ? "approved" : "expired");
-        rf_approval_clear(&a);
+        assert_int_equal(rf_parallel_fn(EXPIRY_THREADS, decide_at_expiry, &r), 0);
+        if (check_expiry_round(&r, user)) decided++;
+        else expired++;
     }
+    print_message("expiry race: %d decided, %d expired\n", decided, expired);
+    assert_true(decided > 0 && expired > 0); /* else the rounds did not race the instant */
 }
 
 static void test_bad_actions(void **state) {

@@ -14,6 +14,12 @@
  * and every unbind removed exactly the binding its If-Match named. A store
  * upgraded from before migration 004 (whose bindings were all version 1)
  * never hands out version 1 again.
+ *
+ * Bind racing unbind: many threads bind one user to one customer while others
+ * unbind it, released together. A bind whose insert met a binding that an
+ * unbind then removed must run again, never answer success with no binding:
+ * every successful bind names the customer it bound, every unbind removed a
+ * binding some bind created, and the store ends as the answers add up to.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +40,10 @@
 #define RACE_THREADS 16   /* half re-bind, half unbind with an old If-Match */
 #define RACE_OPS 20       /* operations per thread */
 #define RACE_RECORDS (RACE_THREADS * RACE_OPS + 1)
+#define FLIP_THREADS 16   /* a quarter bind, the rest unbind one (provider, user) */
+#define FLIP_OPS 60       /* operations per thread */
+#define FLIP_RECORDS (FLIP_THREADS * FLIP_OPS)
+#define FLIP_ROUNDS 5     /* each on a fresh user: the window is narrow */
 
 static rf *g_db;
 
@@ -309,6 +319,103 @@ static void test_stale_unbind_race(void **state) {
     free(r);
 }
 
+/* ---- bind racing unbind on one (provider, user) --------------------------- */
+
+struct flip_race {
+    char user[64], cus[64];
+    pthread_mutex_t mu;
+    int n_created, n_existing, n_removed;
+    int64_t created_v[FLIP_RECORDS], existing_v[FLIP_RECORDS], removed_v[FLIP_RECORDS];
+    char bad[FLIP_THREADS][400]; /* an answer no interleaving allows */
+};
+
+static void flip_record(struct flip_race *r, int64_t *list, int *n, int64_t v) {
+    pthread_mutex_lock(&r->mu);
+    list[(*n)++] = v;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void flip_bind(struct flip_race *r, int idx) {
+    struct rf_bind_res res;
+    rf_err err = rf_customer_bind(g_db, r->user, "stripe", r->cus, &res);
+    if (err) {
+        snprintf(r->bad[idx], sizeof r->bad[idx], "bind: %s", rf_err_code(err));
+    } else if (strcmp(res.binding.customer_id, r->cus) || strcmp(res.binding.user_id, r->user) ||
+               res.binding.version < 1) {
+        snprintf(r->bad[idx], sizeof r->bad[idx],
+                 "bind answered OK (created %d) with binding '%s'/'%s' v%lld", res.created,
+                 res.binding.user_id, res.binding.customer_id, (long long)res.binding.version);
+    } else if (res.created) {
+        flip_record(r, r->created_v, &r->n_created, res.binding.version);
+    } else {
+        flip_record(r, r->existing_v, &r->n_existing, res.binding.version);
+    }
+}
+
+static void flip_unbind(struct flip_race *r, int idx) {
+    struct rf_binding b;
+    rf_err err = rf_customer_unbind(g_db, r->user, "stripe", 0, &b);
+    if (err == RF_ERR_BINDING_NOT_FOUND) return;
+    if (err || strcmp(b.customer_id, r->cus))
+        snprintf(r->bad[idx], sizeof r->bad[idx], "unbind: %s, binding '%s'", rf_err_code(err),
+                 b.customer_id);
+    else flip_record(r, r->removed_v, &r->n_removed, b.version);
+}
+
+static void flip_race_one(int idx, void *ctx) {
+    struct flip_race *r = ctx;
+    for (int op = 0; op < FLIP_OPS && !r->bad[idx][0]; op++) {
+        if (idx % 4) flip_unbind(r, idx); /* most unbind: a bind meets a binding that */
+        else flip_bind(r, idx);           /* goes away before it reads it back */
+    }
+}
+
+static bool flip_listed(const int64_t *list, int n, int64_t v) {
+    for (int i = 0; i < n; i++)
+        if (list[i] == v) return true;
+    return false;
+}
+
+static void check_flip_race(struct flip_race *r) {
+    for (int i = 0; i < FLIP_THREADS; i++)
+        if (r->bad[i][0]) fail_msg("thread %d: %s", i, r->bad[i]);
+    for (int i = 0; i < r->n_created; i++) /* each binding made once, removed at most once */
+        for (int j = 0; j < i; j++) assert_true(r->created_v[i] != r->created_v[j]);
+    for (int i = 0; i < r->n_removed; i++) {
+        assert_true(flip_listed(r->created_v, r->n_created, r->removed_v[i]));
+        for (int j = 0; j < i; j++) assert_true(r->removed_v[i] != r->removed_v[j]);
+    }
+    for (int i = 0; i < r->n_existing; i++) /* "exactly this binding" names a made one */
+        assert_true(flip_listed(r->created_v, r->n_created, r->existing_v[i]));
+    struct rf_binding b;
+    rf_err err = rf_customer_get_by_user(g_db, r->user, "stripe", &b);
+    assert_true(err == RF_OK || err == RF_ERR_BINDING_NOT_FOUND);
+    assert_int_equal(r->n_created, r->n_removed + (err == RF_OK));
+    if (err == RF_OK) {
+        assert_string_equal(b.customer_id, r->cus);
+        assert_true(flip_listed(r->created_v, r->n_created, b.version));
+        assert_false(flip_listed(r->removed_v, r->n_removed, b.version));
+    }
+}
+
+static void test_bind_races_unbind(void **state) {
+    (void)state;
+    for (int round = 0; round < FLIP_ROUNDS; round++) {
+        struct flip_race *r = calloc(1, sizeof *r);
+        assert_non_null(r);
+        pthread_mutex_init(&r->mu, NULL);
+        rf_rand_id("user", r->user, sizeof r->user);
+        rf_rand_id("cus", r->cus, sizeof r->cus);
+        assert_int_equal(rf_parallel_fn(FLIP_THREADS, flip_race_one, r), 0);
+        print_message("bind vs unbind: %d created, %d already bound, %d removed\n",
+                      r->n_created, r->n_existing, r->n_removed);
+        check_flip_race(r);
+        assert_true(r->n_created >= 2 && r->n_removed >= 1); /* it flipped: the threads raced */
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+    }
+}
+
 /* A store made by a binary before migration 004: every binding it made was
  * version 1, and the unbound ones left no row. After the upgrade no binding
  * is version 1 again, so an If-Match read before the upgrade cannot match. */
@@ -387,6 +494,7 @@ int main(void) {
         cmocka_unit_test(test_rebind_never_repeats_version_by_user),
         cmocka_unit_test(test_rebind_never_repeats_version_by_customer),
         cmocka_unit_test(test_stale_unbind_race),
+        cmocka_unit_test(test_bind_races_unbind),
         cmocka_unit_test(test_upgrade_keeps_versions_from_repeating),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -20,8 +20,14 @@
 
 #include "racefree.h"
 #include "testlib/rf_testlib.h"
+#include "ledger_clean.h"
 
 static rf *g_db;
+
+static int clean_before(void **state) {
+    (void)state;
+    return ledger_clean_before(g_db);
+}
 
 static void check_invariants(void) {
     struct rf_ledger_check c;
@@ -273,11 +279,15 @@ static void test_partial_post_and_expiry(void **state) {
     assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_INVALID); /* born expired */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    req.expires_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 50;
+    /* 300 ms: room to create it on a loaded machine before it expires */
+    req.expires_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 300;
     assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
     snprintf(hold, sizeof hold, "%s", res.transfer.id);
     rf_transfer_clear(&res.transfer);
-    rf_t_sleep_ms(120);
+    do { /* until past expires_at */
+        rf_t_sleep_ms(20);
+        clock_gettime(CLOCK_REALTIME, &now);
+    } while ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 <= req.expires_at_ms);
     assert_int_equal(rf_transfer_post(g_db, hold, 0, &res, NULL), RF_ERR_INVALID_STATE);
     int voided = 0;
     assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
@@ -422,14 +432,14 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_credits),
-        cmocka_unit_test(test_concurrent_debits),
-        cmocka_unit_test(test_debits_credits_classified),
-        cmocka_unit_test(test_post_void_race),
-        cmocka_unit_test(test_partial_post_and_expiry),
-        cmocka_unit_test(test_bad_input_changes_nothing),
-        cmocka_unit_test(test_reserved_ids),
-        cmocka_unit_test(test_int64_edges),
+        cmocka_unit_test_setup(test_concurrent_credits, clean_before),
+        cmocka_unit_test_setup(test_concurrent_debits, clean_before),
+        cmocka_unit_test_setup(test_debits_credits_classified, clean_before),
+        cmocka_unit_test_setup(test_post_void_race, clean_before),
+        cmocka_unit_test_setup(test_partial_post_and_expiry, clean_before),
+        cmocka_unit_test_setup(test_bad_input_changes_nothing, clean_before),
+        cmocka_unit_test_setup(test_reserved_ids, clean_before),
+        cmocka_unit_test_setup(test_int64_edges, clean_before),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -18,8 +18,14 @@
 #include "racefree.h"
 #include "store/store.h"
 #include "testlib/rf_testlib.h"
+#include "ledger_clean.h"
 
 static rf *g_db;
+
+static int clean_before(void **state) {
+    (void)state;
+    return ledger_clean_before(g_db);
+}
 
 static void check_invariants(void) {
     struct rf_ledger_check c;
@@ -350,11 +356,11 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_attempts),
-        cmocka_unit_test(test_succeeded_failed_race),
-        cmocka_unit_test(test_retries_and_terminal_states),
-        cmocka_unit_test(test_hold_resolves_only_through_payout),
-        cmocka_unit_test(test_check_catches_payout_drift),
+        cmocka_unit_test_setup(test_concurrent_attempts, clean_before),
+        cmocka_unit_test_setup(test_succeeded_failed_race, clean_before),
+        cmocka_unit_test_setup(test_retries_and_terminal_states, clean_before),
+        cmocka_unit_test_setup(test_hold_resolves_only_through_payout, clean_before),
+        cmocka_unit_test_setup(test_check_catches_payout_drift, clean_before),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 
 #include "racefree.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,7 +329,7 @@ void env_no_5xx(const struct rf_par_req *reqs, int n)
         env_no_5xx_one(reqs[i].method, reqs[i].path, &reqs[i].resp);
 }
 
-void env_ledger_check(struct env *e, int min_currencies)
+static void ledger_check_or_fail(struct env *e, int min_currencies, const char *when)
 {
     rf *db = NULL;
     struct rf_options opt = {.no_migrate = true};
@@ -341,13 +342,26 @@ void env_ledger_check(struct env *e, int min_currencies)
     if (err != RF_OK)
         fail_msg("rf_ledger_check: %s", rf_err_code(err));
     if (c.currencies < min_currencies || !c.clean)
-        fail_msg("ledger invariants broken: %lld currencies (%lld unbalanced), %lld accounts "
+        fail_msg("ledger invariants broken %s: %lld currencies (%lld unbalanced), %lld accounts "
                  "(%lld mismatched), %lld payouts (%lld mismatched), %lld unowned clearing, "
                  "%lld approved approvals (%lld whose action did not run)",
-                 (long long)c.currencies, (long long)c.currencies_unbalanced,
+                 when, (long long)c.currencies, (long long)c.currencies_unbalanced,
                  (long long)c.accounts, (long long)c.accounts_mismatched, (long long)c.payouts,
                  (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
                  (long long)c.approvals, (long long)c.approvals_unexecuted);
+}
+
+void env_ledger_check(struct env *e, int min_currencies)
+{
+    ledger_check_or_fail(e, min_currencies, "after this test's requests");
+}
+
+int env_ledger_clean_before(void **state)
+{
+    (void)state;
+    ledger_check_or_fail(&g_env, 0,
+                         "BEFORE this test ran: an earlier test in this process broke them");
+    return 0;
 }
 
 bool resp_replayed(const struct rf_t_resp *r)
@@ -363,10 +377,21 @@ void idem_hdr_fresh(char *buf, size_t cap)
     snprintf(buf, cap, "Idempotency-Key: %s", k);
 }
 
+/* Never the same one twice in a process, so no two tests share a
+ * currency's accounts (funding:<CUR>, payouts:<CUR>) in their database. */
 void rand_currency(char out[4])
 {
-    for (int i = 0; i < 3; i++)
-        out[i] = (char)('A' + rf_rand_below(26));
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static bool used[26 * 26 * 26];
+    pthread_mutex_lock(&mu);
+    uint32_t n;
+    do
+        n = rf_rand_below(26 * 26 * 26);
+    while (used[n]);
+    used[n] = true;
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < 3; i++, n /= 26)
+        out[i] = (char)('A' + n % 26);
     out[3] = '\0';
 }
 

@@ -89,6 +89,10 @@ void env_no_5xx(const struct rf_par_req *reqs, int n);
  * every balance equals its entries, every hold matches its pending transfers;
  * and at least min_currencies currencies exist (so the check is not vacuous). */
 void env_ledger_check(struct env *e, int min_currencies);
+/* A cmocka per-test setup: g_env's ledger is clean before the test runs, so
+ * a broken check at its end is that test's doing (the database is this
+ * process's own; its tests run one after another). */
+int env_ledger_clean_before(void **state);
 
 /* True when the response carries "Idempotent-Replayed: true". */
 bool resp_replayed(const struct rf_t_resp *r);

@@ -17,8 +17,9 @@
  *  - an action that fails (insufficient_funds): 409 insufficient_funds, the
  *    approval stays pending at version 1, nothing moved, and approving again
  *    (even with the same Idempotency-Key) succeeds after a credit;
- *  - approve racing with expiry (expires_at a few ms ahead): either 200 and
- *    the action ran, or 409 approval_expired and it did not; GET agrees;
+ *  - approve racing with expiry (from 20 ms before expires_at to 20 ms after):
+ *    either 200 approved strictly before expires_at and the action ran, or
+ *    409 approval_expired and it did not; GET agrees; both outcomes occur;
  *  - cancel by a non-requester (another label, or another API key even with
  *    the requester's label): 403 not_requester; by the creating key: 200,
  *    and nothing can happen after; an admin key may cancel any approval;
@@ -43,7 +44,8 @@
 #define THREADS 64
 #define RACE_ROUNDS 4
 #define EXPIRY_ROUNDS 10
-#define EXPIRY_LEAD_MS 150
+#define EXPIRY_LEAD_MS 300
+#define EXPIRY_SPREAD_MS 20 /* approvals land from this much before to after expiry */
 #define LIST_PAGES_MAX 2000
 
 static char g_cur[4]; /* this run's currency: funding:<CUR> is ours alone */
@@ -52,9 +54,7 @@ static int setup(void **state)
 {
     (void)state;
     env_start_fresh(&g_env, false, NULL); /* lists read from the start */
-    for (int i = 0; i < 3; i++)
-        g_cur[i] = (char)('A' + rf_rand_below(26));
-    g_cur[3] = '\0';
+    rand_currency(g_cur);
     return 0;
 }
 
@@ -540,14 +540,21 @@ static void test_approve_racing_expiry(void **state)
         assert_string_equal(rf_t_json_str(j, "expires_at"), when);
         json_decref(j);
         rf_resp_free(&r);
-        /* Approve from a little before to a little after expires_at. */
-        int64_t target = expires - 8 + 2 * round;
+        /* Approve from well before to well after expires_at, through the
+         * instant itself. */
+        int64_t target = expires - EXPIRY_SPREAD_MS + 2 * EXPIRY_SPREAD_MS * round /
+                                                         (EXPIRY_ROUNDS - 1);
         while (wall_ms() < target)
             rf_t_sleep_ms(1);
         decide(id, "approve", "{\"approved_by\": \"boss\"}", NULL, &r);
         bool ok = r.status == 200;
-        if (ok) {
-            json_decref(check_approval(&r));
+        if (ok) { /* approved strictly before it expired, by the server's clock */
+            j = check_approval(&r);
+            const char *at = rf_t_json_str(j, "approved_at");
+            assert_int_equal(strlen(at), strlen(when)); /* one format: compares as text */
+            if (strcmp(at, when) >= 0)
+                fail_msg("round %d: approved at %s, expires at %s", round, at, when);
+            json_decref(j);
             approved++;
         } else {
             RF_ASSERT_PROBLEM(&r, 409, "approval_expired");
@@ -574,6 +581,7 @@ static void test_approve_racing_expiry(void **state)
         }
     }
     print_message("expiry race: %d approved, %d expired\n", approved, expired);
+    assert_true(approved > 0 && expired > 0); /* else the rounds did not race the instant */
     assert_int_equal(env_balance(&g_env, from).posted, 10000 - 7 * approved);
 }
 
@@ -1061,11 +1069,13 @@ static void test_list_by_status(void **state)
     static const char *const names[] = {"pending", "approved", "rejected", "cancelled", "expired"};
     char ids[5][RF_ID_BYTES];
     struct rf_t_resp r;
+    int64_t expires = 0;
     for (int s = 0; s < 5; s++) {
         char extra[96] = "";
-        if (s == 4) {
+        if (s == 4) { /* the lead: room to create it under load */
             char when[40];
-            fmt_time(wall_ms() + 30, when, sizeof when);
+            expires = wall_ms() + EXPIRY_LEAD_MS;
+            fmt_time(expires, when, sizeof when);
             snprintf(extra, sizeof extra, ", \"expires_at\": \"%s\"", when);
         }
         json_decref(create_approval(action, "requester", extra, ids[s], sizeof ids[s]));
@@ -1079,7 +1089,8 @@ static void test_list_by_status(void **state)
     decide(ids[3], "cancel", "{\"cancelled_by\": \"requester\"}", NULL, &r);
     RF_ASSERT_STATUS(&r, 200);
     rf_resp_free(&r);
-    rf_t_sleep_ms(60); /* ids[4] is past expires_at */
+    while (wall_ms() <= expires) /* until ids[4] is past expires_at */
+        rf_t_sleep_ms(5);
     expect_status(ids[4], "expired", 1);
 
     /* Each filter (and "all", and no filter) from the start, two per page

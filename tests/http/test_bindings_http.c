@@ -12,6 +12,10 @@
  *  - 100 rounds of two users racing for one customer: one 201, one 409 whose
  *    existing_user_id names the winner; the loser has no binding;
  *  - 16 concurrent PUTs of the same binding: one 201, fifteen 200, one row;
+ *  - bind racing unbind: rounds of 8 PUTs and 8 DELETEs (no If-Match) of one
+ *    (provider, user) released together: every 200/201 names the customer
+ *    it bound (never an empty binding), every DELETE is 204 or 404, and the
+ *    store after each round is what the 201s and 204s add up to;
  *  - re-PUT of an existing binding is 200 with the identical body; DELETE
  *    with a stale If-Match is 412 and changes nothing, with the right one 204,
  *    then 404, and both sides are free to bind again;
@@ -285,6 +289,63 @@ static void test_same_binding_concurrent(void **state)
     expect_customer(cus, user);
 }
 
+/* ---- bind racing unbind ---------------------------------------------------- */
+
+#define FLIP_ROUNDS 30
+#define FLIP_REQS 16 /* half PUT, half DELETE */
+
+/* One round; adds its 201s and 204s to *created and *removed. */
+static void flip_round(struct rf_par_req *reqs, const char *user, const char *cus,
+                       int *created, int *removed)
+{
+    char body[256];
+    bind_body(body, sizeof body, cus);
+    memset(reqs, 0, sizeof(struct rf_par_req) * FLIP_REQS);
+    for (int i = 0; i < FLIP_REQS; i++) {
+        reqs[i].port = g_env.srv.port;
+        reqs[i].method = i % 2 ? "DELETE" : "PUT";
+        user_path(reqs[i].path, sizeof reqs[i].path, user);
+        reqs[i].api_key = i % 2 ? g_env.admin : g_env.service;
+        reqs[i].body = i % 2 ? NULL : body;
+    }
+    assert_int_equal(rf_parallel(reqs, FLIP_REQS), 0);
+    env_no_5xx(reqs, FLIP_REQS);
+    for (int i = 0; i < FLIP_REQS; i++) {
+        struct rf_t_resp *r = &reqs[i].resp;
+        if (i % 2 == 0 && (r->status == 200 || r->status == 201)) {
+            check_binding(r, user, cus);
+            *created += r->status == 201;
+        } else if (i % 2 == 1 && r->status == 204) {
+            (*removed)++;
+        } else if (i % 2 == 1 && r->status == 404) {
+            RF_ASSERT_PROBLEM(r, 404, "customer_binding_not_found");
+        } else {
+            fail_msg("%s %d: HTTP %d %s", reqs[i].method, i, r->status, r->body);
+        }
+    }
+    rf_par_free(reqs, FLIP_REQS);
+}
+
+static void test_bind_races_unbind(void **state)
+{
+    (void)state;
+    static struct rf_par_req reqs[FLIP_REQS];
+    char user[64], cus[64];
+    RID(user, "user");
+    RID(cus, "cus");
+    int created = 0, removed = 0;
+    for (int round = 0; round < FLIP_ROUNDS; round++) {
+        flip_round(reqs, user, cus, &created, &removed);
+        int bound = created - removed; /* every bind and unbind the answers admit */
+        if (bound != 0 && bound != 1)
+            fail_msg("round %d: %d created, %d removed", round, created, removed);
+        expect_user(user, bound ? cus : NULL);
+        expect_customer(cus, bound ? user : NULL);
+    }
+    print_message("bind vs unbind over HTTP: %d created, %d removed\n", created, removed);
+    assert_true(created >= 2 && removed >= 1); /* it flipped: the requests raced */
+}
+
 /* ---- re-PUT, DELETE with If-Match ---------------------------------------------- */
 
 static void test_reput_and_delete(void **state)
@@ -495,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_user_race),
         cmocka_unit_test(test_customer_race),
         cmocka_unit_test(test_same_binding_concurrent),
+        cmocka_unit_test(test_bind_races_unbind),
         cmocka_unit_test(test_reput_and_delete),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_bad_input),

@@ -5,15 +5,19 @@
  *  - an operation forced to fail after doing its writes (fail-next) answers
  *    its error as problem+json and leaves nothing behind: no row, no version
  *    bump, and no stored Idempotency-Key response (the retry runs for real);
- *  - among 16 concurrent grants (held together by op-delay so that on SQLite
- *    they share a group-commit batch) the one forced to fail is the only one
- *    missing; the 15 others are committed and answered 201;
+ *  - among 16 concurrent grants the one forced to fail is the only one
+ *    missing; the 15 others are committed and answered 201. On SQLite they
+ *    queue behind a blocker held in the writer by op-delay, so all 16 run in
+ *    one group-commit batch, and /metrics must show exactly that batch (the
+ *    blocker's, and one of at least 16 operations), else the test fails as
+ *    not having shared a batch;
  *  - a commit that fails as a store error would (fail-next-commit) answers
  *    503 store_unavailable with Retry-After to the operations it carried,
  *    none of which is in the store, while every operation answered 2xx is.
  */
 #include "http_env.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,19 +113,75 @@ static void fill_batch(struct env *e, struct rf_par_req *reqs, const char *user)
     }
 }
 
+/* The value of the /metrics sample named exactly `name`. */
+static int64_t metric(struct env *e, const char *name)
+{
+    struct rf_t_resp r;
+    env_req(e, "GET", "/metrics", NULL, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    size_t n = strlen(name);
+    for (const char *p = r.body; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == ' ') {
+            int64_t v = strtoll(p + n + 1, NULL, 10);
+            rf_resp_free(&r);
+            return v;
+        }
+    }
+    fail_msg("/metrics has no %s", name);
+    rf_resp_free(&r);
+    return -1;
+}
+
+#define BATCHES "racefree_executor_batches_total"
+#define SMALL_BATCHES "racefree_executor_batch_ops_bucket{le=\"15\"}"
+#define BLOCKER_DELAY_MS 1000 /* the writer holds each batch this long before running it */
+
+struct blocker {
+    struct env *e;
+    char path[300];
+    int status;
+};
+
+/* A write that is no grant (revoking what does not exist: 404), so fail-next
+ * does not fire on it: it occupies the writer while the grants queue. */
+static void *run_blocker(void *arg)
+{
+    struct blocker *b = arg;
+    struct rf_t_resp r;
+    env_req(b->e, "DELETE", b->path, b->e->service, NULL, NULL, &r);
+    b->status = r.status;
+    rf_resp_free(&r);
+    return NULL;
+}
+
 static void test_one_failure_in_a_batch(void **state)
 {
     (void)state;
     struct env e;
     env_start(&e, true, NULL);
+    bool sqlite = strncmp(e.db, "sqlite", 6) == 0; /* PostgreSQL runs each op alone */
     char user[64];
     RID(user, "u");
     static struct rf_par_req reqs[BATCH];
     fill_batch(&e, reqs, user);
-    hook_op_delay(&e, 100);
+    int64_t batches = sqlite ? metric(&e, BATCHES) : 0;
+    int64_t small = sqlite ? metric(&e, SMALL_BATCHES) : 0;
+    hook_op_delay(&e, BLOCKER_DELAY_MS);
     hook_fail_next(&e, "entitlement_grant", "internal");
+    struct blocker b = {.e = &e};
+    ent_path(b.path, sizeof b.path, user, "blocker");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_blocker, &b), 0);
+    rf_t_sleep_ms(BLOCKER_DELAY_MS / 4); /* the blocker's batch is now in its delay */
     assert_int_equal(rf_parallel(reqs, BATCH), 0);
+    pthread_join(t, NULL);
     hook_op_delay(&e, 0);
+    assert_int_equal(b.status, 404);
+    if (sqlite) { /* two batches: the blocker's alone, then all 16 grants together */
+        assert_int_equal(metric(&e, BATCHES) - batches, 2);
+        if (metric(&e, SMALL_BATCHES) - small != 1)
+            fail_msg("the grants did not share one batch (the test did not test a batch)");
+    }
     int failed = 0;
     for (int i = 0; i < BATCH; i++) {
         struct rf_t_resp *r = &reqs[i].resp;

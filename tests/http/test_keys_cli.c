@@ -37,15 +37,34 @@ static bool find_key(const char *text, char *out, size_t cap)
     return true;
 }
 
-/* Polls the server's stdout (at most 5 s) for a key. */
+/* Whether the server has logged its "listening" line on stderr, which it
+ * writes only after the first admin key (if it made one) is on stdout. */
+static bool listening(const struct rf_server *srv)
+{
+    char buf[8192];
+    FILE *f = fopen(srv->err_path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, "racefree: listening on") != NULL;
+}
+
+/* The key the server printed, if it printed one: polls its stdout until the
+ * key shows or the server is listening without one (at most 10 s). */
 static bool wait_key(struct rf_server *srv, char *out, size_t cap, char *key, size_t key_cap)
 {
-    for (int i = 0; i < 100; i++) {
+    for (int64_t deadline = rf_t_now_ms() + 10000; rf_t_now_ms() < deadline;) {
+        bool done = listening(srv); /* before reading stdout: the key precedes it */
         rf_server_read_stdout(srv, out, cap);
         if (find_key(out, key, key_cap))
             return true;
-        rf_t_sleep_ms(50);
+        if (done)
+            return false;
+        rf_t_sleep_ms(10);
     }
+    fail_msg("the server neither printed a key nor logged listening within 10 s");
     return false;
 }
 
@@ -70,8 +89,7 @@ static void test_bootstrap_admin_key(void **state)
     static char out[65536];
     char key[RF_T_KEY_BYTES];
     if (!wait_key(&srv, out, sizeof out, key, sizeof key))
-        fail_msg("first start printed no admin key on stdout within 5 s (not flushed?):\n%s",
-                 out);
+        fail_msg("first start printed no admin key on stdout before listening:\n%s", out);
     if (!strstr(out, "curl"))
         fail_msg("first start printed no curl example:\n%s", out);
     assert_int_equal(get_status(srv.port, "/v1/keys", key), 200);
@@ -81,10 +99,8 @@ static void test_bootstrap_admin_key(void **state)
     /* Second start: no new key; the first still works; one key in the store. */
     if (rf_server_start(db, NULL, &srv) != 0)
         fail_msg("second start failed");
-    rf_t_sleep_ms(300);
-    rf_server_read_stdout(&srv, out, sizeof out);
     char key2[RF_T_KEY_BYTES];
-    if (find_key(out, key2, sizeof key2))
+    if (wait_key(&srv, out, sizeof out, key2, sizeof key2))
         fail_msg("second start printed a key again:\n%s", out);
     assert_int_equal(get_status(srv.port, "/v1/keys", key), 200);
     struct rf_t_resp r;

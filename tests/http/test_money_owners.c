@@ -372,9 +372,9 @@ static void test_reserved_ids(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_payout_hold_race),
-        cmocka_unit_test(test_refusals_classified),
-        cmocka_unit_test(test_reserved_ids),
+        cmocka_unit_test_setup(test_payout_hold_race, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_refusals_classified, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_reserved_ids, env_ledger_clean_before),
     };
     return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }

@@ -586,11 +586,11 @@ static void test_bad_input_and_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_concurrent_attempts),
-        cmocka_unit_test(test_succeeded_failed_race),
-        cmocka_unit_test(test_retry_until_max_attempts),
-        cmocka_unit_test(test_succeeded_repeat_idempotent),
-        cmocka_unit_test(test_bad_input_and_list),
+        cmocka_unit_test_setup(test_concurrent_attempts, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_succeeded_failed_race, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_retry_until_max_attempts, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_succeeded_repeat_idempotent, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_bad_input_and_list, env_ledger_clean_before),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
