@@ -97,8 +97,10 @@ run_tests() {
   log="$LOGS/ctest.$backend.log"
   local listed
   listed=$(cd "$BUILD" && ctest -N -R "$re" | sed -n 's/^ *Test *#[0-9]*: //p' | wc -l)
-  if ((listed != $#)); then
-    echo "mutants.sh: $backend: $listed of $# tests registered for: $*" >&2
+  # A test may exist on one back end only (rf_sqlite_test, rf_postgres_test):
+  # those of the list registered for this back end run; none at all is an error.
+  if ((listed == 0)); then
+    echo "mutants.sh: $backend: none of these tests is registered: $*" >&2
     return 2
   fi
   (cd "$BUILD" && ctest -R "$re" -j "$CTEST_JOBS" --output-on-failure >"$log" 2>&1) || true
