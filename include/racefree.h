@@ -548,6 +548,9 @@ void rf_test_set_op_delay(rf *db, int delay_ms);
 /* The next commit fails as a store error would (SQLite: forced IOERR;
  * PostgreSQL: the connection is dropped before COMMIT). */
 void rf_test_fail_next_commit(rf *db);
+/* The process exits at once right after the next commit that includes an
+ * operation named op_name: a power cut between a request's transactions. */
+void rf_test_crash_after_commit(rf *db, const char *op_name);
 /* The next n write commits reach the server, which commits (or refuses),
  * and their answers are lost, as when the connection dies in between; the
  * outcome is then resolved on a fresh connection (PostgreSQL; SQLite has no

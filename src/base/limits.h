@@ -36,6 +36,7 @@
 #define RF_IDEM_PURGE_BATCH 1000
 #define RF_REPLY_BYTES_MAX (256 * 1024)        /* stored idempotent response */
 #define RF_TEST_DELAY_MS_MAX 10000
+#define RF_TEST_CRASH_EXIT_CODE 86             /* the crash-after-commit test hook's exit status */
 #define RF_EXPIRE_BATCH_MAX 500                /* holds voided per expiry pass */
 #define RF_MOVE_TRIES_MAX 2                    /* guarded balance UPDATEs per account move */
 #define RF_CHECK_PAGE_ROWS 256                 /* approvals the ledger check holds at once */

@@ -85,6 +85,10 @@ void rf_test_set_op_delay(rf *db, int delay_ms) {
     if (db->test_hooks) exec_test_set_op_delay(db->exec, delay_ms);
 }
 
+void rf_test_crash_after_commit(rf *db, const char *op_name) {
+    if (db->test_hooks) exec_test_crash_after_commit(db->exec, op_name);
+}
+
 void rf_test_fail_next_commit(rf *db) {
     if (db->test_hooks) exec_test_fail_next_commit(db->exec);
 }

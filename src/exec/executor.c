@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/assert.h"
 #include "base/clock.h"
@@ -90,6 +91,8 @@ struct rf_exec {
     atomic_int fail_serial;   /* write attempts that raise a genuine 40001 */
     atomic_bool serializable; /* write transactions at SERIALIZABLE */
     atomic_llong op_runs;     /* operation bodies run, each retry included */
+    char crash_op[64];        /* written before crash_armed is set */
+    atomic_bool crash_armed;  /* exit right after the commit of crash_op */
 };
 
 /* ---- shared pieces ----------------------------------------------------- */
@@ -208,6 +211,15 @@ static bool take_one(atomic_int *counter) {
     return false;
 }
 
+/* Test hook: a power cut right after a commit that included op (the process
+ * exits at once: nobody is answered, nothing later runs). Shows what a crash
+ * between two transactions of one request would leave behind. */
+static void crash_if_armed(struct rf_exec *ex, const struct exec_op *op) {
+    if (!atomic_load(&ex->crash_armed) || strcmp(ex->crash_op, op->name) != 0) return;
+    fprintf(stderr, "racefree: test hook: exiting right after the commit of %s\n", op->name);
+    _exit(RF_TEST_CRASH_EXIT_CODE);
+}
+
 /* Arms the store's commit test hooks for a write about to commit. */
 static void arm_commit_hooks(struct rf_exec *ex, struct store_conn *c) {
     if (atomic_exchange(&ex->fail_commit, false)) ex->ops->fail_next_commit(c);
@@ -250,6 +262,7 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct e
         if (!err) {
             err = ex->ops->commit(c);
             if (err) undo(op);
+            if (!err && op->write) crash_if_armed(ex, op);
             RF_ASSERT(err != RF_ERR_RETRY || !ex->ops->broken(c)); /* a definite rollback */
         } else {
             ex->ops->rollback(c);
@@ -341,7 +354,11 @@ static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
         }
     }
     arm_commit_hooks(ex, ex->wconn);
-    if (ex->ops->commit(ex->wconn) != RF_OK) batch_lost(ex, batch, n);
+    if (ex->ops->commit(ex->wconn) != RF_OK) {
+        batch_lost(ex, batch, n);
+    } else {
+        for (int i = 0; i < n; i++) crash_if_armed(ex, batch[i]->op);
+    }
     count_batch(ex, n);
 }
 
@@ -514,6 +531,12 @@ void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms) {
 }
 
 void exec_test_fail_next_commit(struct rf_exec *ex) { atomic_store(&ex->fail_commit, true); }
+
+void exec_test_crash_after_commit(struct rf_exec *ex, const char *op_name) {
+    RF_ASSERT(op_name && !atomic_load(&ex->crash_armed));
+    snprintf(ex->crash_op, sizeof ex->crash_op, "%s", op_name);
+    atomic_store(&ex->crash_armed, true);
+}
 
 void exec_test_lose_commit_replies(struct rf_exec *ex, int n) {
     atomic_store(&ex->lose_replies, n > 0 ? n : 0);

@@ -13,7 +13,7 @@
 
 /* The hook to run, with its parsed arguments. */
 struct hook_state {
-    enum { HOOK_DELAY, HOOK_FAIL_NEXT, HOOK_FAIL_COMMIT, HOOK_LOSE_REPLIES } hook;
+    enum { HOOK_DELAY, HOOK_FAIL_NEXT, HOOK_FAIL_COMMIT, HOOK_LOSE_REPLIES, HOOK_CRASH } hook;
     int64_t num; /* HOOK_DELAY: milliseconds; HOOK_LOSE_REPLIES: a count */
     const char *op;
     rf_err err;
@@ -27,6 +27,7 @@ static rf_err hook_call(struct rf_http_req *req, void *state, struct rf_idem *id
     case HOOK_FAIL_NEXT: rf_test_fail_next(req->ctx->db, s->op, s->err); break;
     case HOOK_FAIL_COMMIT: rf_test_fail_next_commit(req->ctx->db); break;
     case HOOK_LOSE_REPLIES: rf_test_lose_commit_replies(req->ctx->db, (int)s->num); break;
+    case HOOK_CRASH: rf_test_crash_after_commit(req->ctx->db, s->op); break;
     }
     return RF_OK;
 }
@@ -85,6 +86,22 @@ void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out) {
         return;
     }
     s.op = v[0].str;
+    hook_run(req, &s, out);
+}
+
+/* {"op": name}: the process exits at once right after the next commit that
+ * includes that operation, like a power cut: whatever a request still had to
+ * do in a later transaction never happens. */
+void h_test_crash_after_commit(struct rf_http_req *req, struct rf_reply *out) {
+    static const struct rf_field_spec spec[] = {
+        {"op", RF_FIELD_STRING, true, RF_ID_CHARS_MAX, 0, 0}};
+    struct rf_field_val v[1];
+    struct rf_problem p;
+    if (!rf_req_fields(req, false, spec, 1, v, &p)) {
+        rf_reply_problem(out, &p);
+        return;
+    }
+    struct hook_state s = {.hook = HOOK_CRASH, .op = v[0].str};
     hook_run(req, &s, out);
 }
 

@@ -78,6 +78,7 @@ const struct rf_route rf_routes[] = {
     {"POST", "/v1/_test/fail-next", ADMIN, 0, h_test_fail_next, true},
     {"POST", "/v1/_test/fail-next-commit", ADMIN, 0, h_test_fail_next_commit, true},
     {"POST", "/v1/_test/lose-commit-replies", ADMIN, 0, h_test_lose_commit_replies, true},
+    {"POST", "/v1/_test/crash-after-commit", ADMIN, 0, h_test_crash_after_commit, true},
 };
 const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 

@@ -10,12 +10,20 @@
  * answer may or may not exist; either is correct; no other grant exists (the
  * user's list counts exactly the acknowledged ones and the unanswered ones
  * found). Worker threads only record; the main thread asserts.
+ *
+ * And a crash at the worst instant for an Idempotency-Key: the process exits
+ * right after the commit of a keyed credit (a test hook), before answering.
+ * The client retries with the same key on the restarted server and gets the
+ * original answer replayed, and the balance moved once: the key's record
+ * was committed with the effect. A record written in a later transaction
+ * would be missing, and the retry would credit again.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/limits.h"
 #include "http_env.h"
 
 #define CLIENTS 16
@@ -121,9 +129,44 @@ static void test_kill_during_load(void **state) {
     env_stop(&e);
 }
 
+static void test_crash_after_keyed_commit(void **state) {
+    (void)state;
+    struct env e;
+    env_start(&e, true, NULL);
+    char acct[64], cur[4], path[256], ik[160], hook[128];
+    rand_currency(cur);
+    RID(acct, "crash-wallet");
+    env_account_create(&e, acct, cur, false);
+    snprintf(path, sizeof path, "/v1/accounts/%s/credits", acct);
+    idem_hdr_fresh(ik, sizeof ik);
+    const char *hdrs[] = {ik, NULL};
+    const char *body = "{\"amount_minor\": 1200}";
+    struct rf_t_resp r;
+    snprintf(hook, sizeof hook, "{\"op\": \"credit_apply\"}");
+    env_req(&e, "POST", "/v1/_test/crash-after-commit", e.admin, hook, NULL, &r);
+    RF_ASSERT_STATUS(&r, 204);
+    rf_resp_free(&r);
+    env_req(&e, "POST", path, e.service, body, hdrs, &r);
+    if (r.status != 0)
+        fail_msg("the credit was answered (HTTP %d) though the server exits after its commit",
+                 r.status);
+    rf_resp_free(&r);
+    assert_int_equal(rf_server_wait(&e.srv, 10000), RF_TEST_CRASH_EXIT_CODE);
+    assert_int_equal(rf_server_start(e.db, NULL, &e.srv), 0);
+    env_req(&e, "POST", path, e.service, body, hdrs, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    if (!resp_replayed(&r))
+        fail_msg("the retry ran the credit again instead of replaying it: %s", r.body);
+    rf_resp_free(&r);
+    struct bal b = env_balance(&e, acct);
+    assert_int_equal(b.posted, 1200);
+    env_stop(&e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kill_during_load),
+        cmocka_unit_test(test_crash_after_keyed_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
