@@ -273,10 +273,10 @@ rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out) {
 /* Commit order (core/listing.h): list_pos is column 19. The status filter
  * is applied when each page is read. */
 static const char SQL_LIST[] =
-    "SELECT " APPROVAL_COLS ", list_pos FROM approvals WHERE " LIST_AFTER("id") " AND ($3 = ''"
-    " OR ($3 = 'expired' AND status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $4)"
-    " OR ($3 = 'pending' AND status = 'pending' AND (expires_at IS NULL OR expires_at > $4))"
-    " OR ($3 <> 'pending' AND $3 <> 'expired' AND status = $3))" LIST_ORDER("id") " LIMIT $5";
+    "SELECT " APPROVAL_COLS ", list_pos FROM approvals WHERE " LIST_AFTER("id") " AND ($4 = ''"
+    " OR ($4 = 'expired' AND status = 'pending' AND expires_at IS NOT NULL AND expires_at <= $5)"
+    " OR ($4 = 'pending' AND status = 'pending' AND (expires_at IS NULL OR expires_at > $5))"
+    " OR ($4 <> 'pending' AND $4 <> 'expired' AND status = $4))" LIST_ORDER("id") " LIMIT $6";
 static const char SQL_LIST_POS[] = "SELECT list_pos FROM approvals WHERE id = $1";
 
 struct list_args {
@@ -294,9 +294,9 @@ static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     for (int i = 0; i < a->out->n; i++) rf_approval_clear(&a->out->items[i]);
     a->out->n = 0;
-    store_val p[5] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->status),
-                      SV_I(tx->now_ms), SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_LIST, p, 5, &a->page);
+    store_val p[6] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
+                      SV_S(a->status), SV_I(tx->now_ms), SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_LIST, p, 6, &a->page);
 }
 
 rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,

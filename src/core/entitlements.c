@@ -49,13 +49,13 @@ static const char SQL_REVOKE[] =
 /* Commit order (core/listing.h): list_pos is column 11. The filter is
  * applied when each page is read. */
 static const char SQL_LIST[] =
-    "SELECT " ENT_COLS ", list_pos FROM entitlements WHERE user_id = $3 AND " LIST_AFTER("id")
+    "SELECT " ENT_COLS ", list_pos FROM entitlements WHERE user_id = $4 AND " LIST_AFTER("id")
     " AND ("
-    " $4 = 'all'"
-    " OR ($4 = 'revoked' AND status = 'revoked')"
-    " OR ($4 = 'active' AND status = 'active' AND (expires_at IS NULL OR expires_at > $5))"
-    " OR ($4 = 'expired' AND status = 'active' AND expires_at IS NOT NULL AND expires_at <= $5))"
-    LIST_ORDER("id") " LIMIT $6";
+    " $5 = 'all'"
+    " OR ($5 = 'revoked' AND status = 'revoked')"
+    " OR ($5 = 'active' AND status = 'active' AND (expires_at IS NULL OR expires_at > $6))"
+    " OR ($5 = 'expired' AND status = 'active' AND expires_at IS NOT NULL AND expires_at <= $6))"
+    LIST_ORDER("id") " LIMIT $7";
 static const char SQL_LIST_POS[] = "SELECT list_pos FROM entitlements WHERE id = $1";
 
 void rf_entitlement_clear(struct rf_entitlement *e) {
@@ -224,9 +224,9 @@ static rf_err op_list(struct rf_tx *tx, void *ctx) {
     rf_entitlement_page_clear(a->out);
     a->out->items = calloc((size_t)a->page.limit, sizeof *a->out->items);
     if (!a->out->items) return RF_ERR_NOMEM;
-    store_val p[6] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->user_id),
-                      SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_LIST, p, 6, &a->page);
+    store_val p[7] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
+                      SV_S(a->user_id), SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_LIST, p, 7, &a->page);
 }
 
 rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,

@@ -244,7 +244,7 @@ rf_err rf_key_count_active(rf *db, int64_t *n_out) {
 /* Commit order (core/listing.h): list_pos is column 5. */
 static const char SQL_KEY_LIST[] =
     "SELECT id, name, role, created_at, revoked_at, list_pos FROM api_keys WHERE "
-    LIST_AFTER("id") LIST_ORDER("id") " LIMIT $3";
+    LIST_AFTER("id") LIST_ORDER("id") " LIMIT $4";
 static const char SQL_KEY_POS[] = "SELECT list_pos FROM api_keys WHERE id = $1";
 
 static void read_key_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
@@ -255,8 +255,9 @@ static void read_key_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
 static rf_err op_key_list(struct rf_tx *tx, void *ctx) {
     struct list_page *page = ctx;
     ((struct rf_key_page *)page->ctx)->n = 0;
-    store_val p[3] = {SV_I(page->after.pos), SV_S(page->after.key), SV_I(page->limit)};
-    return list_page_run(tx, SQL_KEY_LIST, p, 3, page);
+    store_val p[4] = {SV_I(page->after.pos), SV_S(page->after.key), LIST_HORIZON_SLOT,
+                      SV_I(page->limit)};
+    return list_page_run(tx, SQL_KEY_LIST, p, 4, page);
 }
 
 void rf_key_page_clear(struct rf_key_page *p) {

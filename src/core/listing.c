@@ -35,6 +35,9 @@ static bool decimal_pos(const char *s, int64_t *out) {
     return true;
 }
 
+/* Its own statement, before the rows' (listing.h). */
+static const char SQL_HORIZON[] = "SELECT horizon FROM list_horizon";
+
 static void read_pos(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     *(int64_t *)ctx = store_int(tx, r, 0);
 }
@@ -69,7 +72,7 @@ rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int 
                      struct list_page *lp) {
     RF_ASSERT(lp->limit >= 1 && lp->limit <= RF_LIST_LIMIT_MAX && lp->read);
     RF_ASSERT(lp->next && lp->next_bytes >= RF_CURSOR_BYTES);
-    RF_ASSERT(n >= (lp->key_col >= 0 ? 3 : 2) && n <= RF_SQL_PARAMS_MAX);
+    RF_ASSERT(n >= (lp->key_col >= 0 ? 4 : 2) && n <= RF_SQL_PARAMS_MAX);
     lp->n_seen = 0;
     lp->next[0] = '\0';
     rf_err err = cursor_resolve(tx, lp);
@@ -77,7 +80,13 @@ rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int 
     store_val params[RF_SQL_PARAMS_MAX];
     memcpy(params, p, (size_t)n * sizeof *p);
     params[0] = (store_val)SV_I(lp->after.pos);
-    if (lp->key_col >= 0) params[1] = (store_val)SV_S(lp->after.key);
+    if (lp->key_col >= 0) {
+        int64_t horizon = 0;
+        err = store_query_one(tx, SQL_HORIZON, NULL, 0, read_pos, &horizon);
+        if (err) return err;
+        params[1] = (store_val)SV_S(lp->after.key);
+        params[2] = (store_val)SV_I(horizon);
+    }
     params[n - 1] = (store_val)SV_I(lp->limit + 1);
     err = store_query_each(tx, sql, params, n, lp->limit + 1, page_row, lp);
     if (err || lp->n_seen <= lp->limit) return err;

@@ -49,12 +49,21 @@ struct list_cursor {
 rf_err list_cursor_parse(const char *after, struct list_cursor *out);
 
 /* SQL shared by the lists over list_pos. A list query binds the cursor as
- * $1 (pos) and $2 (key), tests LIST_AFTER(key column) in its WHERE clause,
- * ends in LIST_ORDER(key column) LIMIT $n with the limit as its LAST
- * parameter, and selects list_pos as one of its columns. */
+ * $1 (pos) and $2 (key) and the horizon as $3 (LIST_HORIZON_SLOT, filled by
+ * list_page_run), tests LIST_AFTER(key column) in its WHERE clause, ends in
+ * LIST_ORDER(key column) LIMIT $n with the limit as its LAST parameter, and
+ * selects list_pos as one of its columns.
+ *
+ * The horizon is read by a statement of its own, BEFORE the statement that
+ * reads the rows (PostgreSQL reads run statement by statement, each with a
+ * newer snapshot): every transaction below it had finished, or belongs to
+ * another database, when it was computed, so the later snapshot sees all of
+ * their rows. That lets the view leave out transactions that finished
+ * between its snapshot and its look at pg_stat_activity (txid_status), so
+ * a busy neighbour database does not hold this one's lists back. */
 #define LIST_AFTER(key)                                                     \
-    "(list_pos, " key ") > ($1, $2)"                                        \
-    " AND list_pos < (SELECT horizon FROM list_horizon)"
+    "(list_pos, " key ") > ($1, $2) AND list_pos < $3"
+#define LIST_HORIZON_SLOT SV_I(0)
 #define LIST_ORDER(key) " ORDER BY list_pos, " key
 
 /* One page of a list. The caller fills the public part; list_page_run

@@ -289,7 +289,7 @@ rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out) {
 /* Commit order (core/listing.h): list_pos is column 17. */
 static const char SQL_PAYOUT_LIST[] =
     "SELECT " PAYOUT_COLS ", list_pos FROM payouts WHERE " LIST_AFTER("id")
-    " AND ($3 = '' OR status = $3)" LIST_ORDER("id") " LIMIT $4";
+    " AND ($4 = '' OR status = $4)" LIST_ORDER("id") " LIMIT $5";
 static const char SQL_PAYOUT_POS[] = "SELECT list_pos FROM payouts WHERE id = $1";
 
 struct list_args {
@@ -307,9 +307,9 @@ static rf_err op_payout_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
     for (int i = 0; i < a->out->n; i++) rf_payout_clear(&a->out->items[i]);
     a->out->n = 0;
-    store_val p[4] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), SV_S(a->status),
-                      SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_PAYOUT_LIST, p, 4, &a->page);
+    store_val p[5] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
+                      SV_S(a->status), SV_I(a->page.limit)};
+    return list_page_run(tx, SQL_PAYOUT_LIST, p, 5, &a->page);
 }
 
 rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,

@@ -14,18 +14,20 @@ ALTER TABLE payouts ALTER COLUMN list_pos SET DEFAULT txid_current();
 ALTER TABLE approvals ADD COLUMN list_pos BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE approvals ALTER COLUMN list_pos SET DEFAULT txid_current();
 
--- The horizon is the oldest transaction still running in the reading
--- statement's snapshot (all of them before it have finished: nothing can
--- commit below it any more), or the snapshot's xmax when none is. Running
--- transactions that pg_stat_activity shows in another database of the
--- cluster cannot write these tables and are left out, so a long
--- transaction elsewhere (CREATE DATABASE, a batch job) does not hold lists
--- back; one that cannot be placed (finished since, or not shown) counts.
+-- The horizon is the oldest transaction still running as the view is read
+-- (all those before it have finished: nothing can commit below it any
+-- more), or the snapshot's xmax when none is. A transaction of the
+-- snapshot that has finished since is left out (txid_status): a list reads
+-- its rows in a later statement, with a later snapshot that sees them
+-- (src/core/listing.h). Running transactions that pg_stat_activity shows in
+-- another database of the cluster cannot write these tables and are left
+-- out too, so a long transaction elsewhere (CREATE DATABASE, a batch job)
+-- does not hold lists back; one that cannot be placed counts.
 -- A txid is epoch << 32 | xid.
 CREATE VIEW list_horizon AS
 SELECT COALESCE(
   (SELECT min(x) FROM txid_snapshot_xip(txid_current_snapshot()) AS x
-    WHERE (x % 4294967296) NOT IN (
+    WHERE txid_status(x) = 'in progress' AND (x % 4294967296) NOT IN (
       SELECT a.backend_xid::text::bigint FROM pg_stat_activity a
        WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database())),
   txid_snapshot_xmax(txid_current_snapshot())) AS horizon;
