@@ -123,8 +123,40 @@ int64_t etag_version(const struct rf_t_resp *r)
     return n;
 }
 
+/* Waits until every write acknowledged so far is listable. A list shows a
+ * row once every older write transaction has finished (src/core/listing.h):
+ * on a loaded PostgreSQL a row answered 201 a moment ago may still wait for
+ * an older transaction. So: write a marker (a newer transaction than every
+ * acknowledged write), and wait until the marker is listed; from then on
+ * nothing acknowledged before it is held back. Bounded by LIST_SETTLE_MS. */
+#define LIST_SETTLE_MS 10000
+static void list_settle(struct env *e)
+{
+    char user[64], path[256];
+    RID(user, "settle");
+    snprintf(path, sizeof path, "/v1/users/%s/entitlements/marker", user);
+    struct rf_t_resp r;
+    env_req(e, "PUT", path, e->service, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    rf_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/users/%s/entitlements?status=all", user);
+    int64_t deadline = rf_t_now_ms() + LIST_SETTLE_MS;
+    for (;;) {
+        env_req(e, "GET", path, e->admin, NULL, NULL, &r);
+        RF_ASSERT_STATUS(&r, 200);
+        bool listed = r.body && strstr(r.body, "\"marker\"") != NULL;
+        rf_resp_free(&r);
+        if (listed)
+            return;
+        if (rf_t_now_ms() > deadline)
+            fail_msg("a row answered 201 was not listed within %d ms", LIST_SETTLE_MS);
+        rf_t_sleep_ms(5);
+    }
+}
+
 int list_all_count(struct env *e, const char *user, const char *status)
 {
+    list_settle(e);
     char after[512] = "";
     int total = 0;
     for (int page = 0; page < 100; page++) {

@@ -57,7 +57,9 @@ void hook_fail_next(struct env *e, const char *op, const char *code);
 int64_t etag_version(const struct rf_t_resp *r);
 
 /* GET the user's list with ?status=..., following cursors; returns the
- * number of entitlements. */
+ * number of entitlements. It first waits (bounded) until every write
+ * acknowledged so far is listable: a list may hold a new row back for as
+ * long as an older write transaction runs. */
 int list_all_count(struct env *e, const char *user, const char *status);
 
 /* Checks that r carries a well-formed entitlement for (user, key): every
