@@ -22,15 +22,22 @@ ALTER TABLE approvals ALTER COLUMN list_pos SET DEFAULT txid_current();
 -- (src/core/listing.h). Running transactions that pg_stat_activity shows in
 -- another database of the cluster cannot write these tables and are left
 -- out too, so a long transaction elsewhere (CREATE DATABASE, a batch job)
--- does not hold lists back; one that cannot be placed counts.
--- A txid is epoch << 32 | xid.
+-- does not hold lists back. The CTEs fix the order: pg_stat_activity is
+-- read before any txid_status call, so a transaction still running at that
+-- call was running, and shown, when pg_stat_activity was read; one that
+-- cannot be placed counts. A txid is epoch << 32 | xid.
 CREATE VIEW list_horizon AS
+WITH other_db AS MATERIALIZED (
+  SELECT a.backend_xid::text::bigint AS xid FROM pg_stat_activity a
+   WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database()),
+snap AS MATERIALIZED (
+  SELECT txid_current_snapshot() AS s, (SELECT count(*) FROM other_db) AS n_other),
+mine AS MATERIALIZED (
+  SELECT x FROM snap, txid_snapshot_xip(snap.s) AS x
+   WHERE snap.n_other >= 0 AND (x % 4294967296) NOT IN (SELECT xid FROM other_db))
 SELECT COALESCE(
-  (SELECT min(x) FROM txid_snapshot_xip(txid_current_snapshot()) AS x
-    WHERE txid_status(x) = 'in progress' AND (x % 4294967296) NOT IN (
-      SELECT a.backend_xid::text::bigint FROM pg_stat_activity a
-       WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database())),
-  txid_snapshot_xmax(txid_current_snapshot())) AS horizon;
+  (SELECT min(x) FROM mine WHERE txid_status(x) = 'in progress'),
+  (SELECT txid_snapshot_xmax(s) FROM snap)) AS horizon;
 
 -- The list orders replace the id-ordered list indexes.
 DROP INDEX entitlements_user_id;
