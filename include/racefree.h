@@ -71,6 +71,8 @@ typedef enum rf_err {
     RF_ERR_HOLD_OWNED,            /* hold_owned_by_payout: resolve it through its payout */
     RF_ERR_RESERVED_ID,           /* reserved_id: an id namespace racefree uses itself */
     RF_ERR_INVALID_CURSOR,        /* invalid_cursor: ?after= names no row of the list */
+    RF_ERR_INVALID_FIELD, /* TEMP until the error list lands */
+    RF_ERR_UNKNOWN_FIELD, /* TEMP */
     RF_ERR__COUNT
 } rf_err;
 
@@ -121,6 +123,92 @@ struct rf_stats {
 };
 void rf_stats_get(rf *db, struct rf_stats *out);
 const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
+
+/* ---- Operations ----------------------------------------------------------
+ * Every operation is one row of one table (src/core/api.c): its name, its
+ * request struct and the one field spec that validates it, its transaction
+ * function, its typed result. rf_op_run() is the one door: it validates the
+ * request, runs the operation as one transaction (with the Idempotency-Key
+ * record in that same transaction when idem->key is set) and fills the
+ * typed result, also on a replay. The rf_<operation>() functions below are
+ * thin wrappers over it. The name is the executor's operation name (metrics,
+ * test hooks) and the Idempotency-Key record's. */
+#define RF_OPS(X)                                          \
+    X(RF_OP_ENTITLEMENT_GRANT, "entitlement_grant")        \
+    X(RF_OP_ENTITLEMENT_REVOKE, "entitlement_revoke")      \
+    X(RF_OP_ENTITLEMENT_GET, "entitlement_get")            \
+    X(RF_OP_ENTITLEMENT_LIST, "entitlement_list")          \
+    X(RF_OP_KEY_CREATE, "key_create")                      \
+    X(RF_OP_KEY_REVOKE, "key_revoke")                      \
+    X(RF_OP_KEY_LIST, "key_list")                          \
+    X(RF_OP_ACCOUNT_CREATE, "account_create")              \
+    X(RF_OP_ACCOUNT_GET, "account_get")                    \
+    X(RF_OP_ACCOUNT_ENTRIES, "account_entries")            \
+    X(RF_OP_TRANSFER_CREATE, "transfer_create")            \
+    X(RF_OP_TRANSFER_GET, "transfer_get")                  \
+    X(RF_OP_TRANSFER_POST, "transfer_post")                \
+    X(RF_OP_TRANSFER_VOID, "transfer_void")                \
+    X(RF_OP_CREDIT_APPLY, "credit_apply")                  \
+    X(RF_OP_PAYOUT_CREATE, "payout_create")                \
+    X(RF_OP_PAYOUT_ATTEMPT, "payout_attempt")              \
+    X(RF_OP_PAYOUT_SUCCEEDED, "payout_succeeded")          \
+    X(RF_OP_PAYOUT_FAILED, "payout_failed")                \
+    X(RF_OP_PAYOUT_GET, "payout_get")                      \
+    X(RF_OP_PAYOUT_LIST, "payout_list")                    \
+    X(RF_OP_CUSTOMER_BIND, "customer_bind")                \
+    X(RF_OP_CUSTOMER_GET, "customer_get")                  \
+    X(RF_OP_CUSTOMER_LOOKUP, "customer_lookup")            \
+    X(RF_OP_CUSTOMER_UNBIND, "customer_unbind")            \
+    X(RF_OP_APPROVAL_CREATE, "approval_create")            \
+    X(RF_OP_APPROVAL_APPROVE, "approval_approve")          \
+    X(RF_OP_APPROVAL_REJECT, "approval_reject")            \
+    X(RF_OP_APPROVAL_CANCEL, "approval_cancel")            \
+    X(RF_OP_APPROVAL_GET, "approval_get")                  \
+    X(RF_OP_APPROVAL_LIST, "approval_list")
+
+typedef enum rf_op {
+#define RF_OP_ENUM_(id, name) id,
+    RF_OPS(RF_OP_ENUM_)
+#undef RF_OP_ENUM_
+    RF_OP__COUNT
+} rf_op;
+
+/* The operation's name ("entitlement_grant"); NULL for an unknown op. */
+const char *rf_op_name(rf_op op);
+
+/* What was wrong with a request, when validation refused it: the field at
+ * fault and a sentence. code is the API code to show (invalid_field,
+ * unknown_field, or the operation's own error). */
+#define RF_FAULT_PARAM_BYTES 64
+#define RF_FAULT_DETAIL_BYTES 256
+struct rf_fault {
+    rf_err code;
+    char param[RF_FAULT_PARAM_BYTES];   /* "" when no single field is at fault */
+    char detail[RF_FAULT_DETAIL_BYTES]; /* "" when the error's generic text fits */
+    struct {
+        const char *name;               /* NULL: none; e.g. "existing_transfer_id" */
+        char value[RF_ID_BYTES];
+    } extra[2];                         /* what the failure names besides the field */
+};
+
+struct rf_idem;
+/* Runs op with its request struct req (the op's rf_*_req) and fills res (the
+ * op's result struct, zeroed first; cleared again on failure). idem may be
+ * NULL or carry no key; fault may be NULL. A request the op's field spec
+ * refuses is RF_ERR_INVALID with fault filled. */
+rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                 struct rf_fault *fault);
+
+/* The request of every list: scope is the list's owner where it has one (a
+ * user, an account), status a filter of the list's own enum (0: its
+ * default), after a cursor (NULL or "": from the start), limit rows (0: the
+ * default; at most RF_LIST_LIMIT_MAX). */
+struct rf_list_req {
+    const char *scope;
+    int64_t status;
+    const char *after;
+    int64_t limit;
+};
 
 /* ---- Idempotency-Key ---------------------------------------------------
  * Given to a state-changing operation. Inside the operation's transaction:
@@ -185,6 +273,13 @@ struct rf_grant_req {
 struct rf_grant_res {
     struct rf_entitlement ent;
     bool created;  /* 201 vs 200 */
+};
+
+/* Names one entitlement: revoke (with If-Match; 0: unconditional) and get. */
+struct rf_ent_ref {
+    const char *user_id;
+    const char *key;
+    int64_t if_match_version;
 };
 
 rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req,

@@ -72,6 +72,8 @@
 #define RF_HTTP_PATH_PARAMS_MAX 4              /* {params} in one route pattern */
 #define RF_HTTP_ROUTES_MAX 64                  /* rows in the route table */
 #define RF_HTTP_FIELDS_MAX 16                  /* fields in one request body spec */
+#define RF_OP_REQ_BYTES_MAX 512                /* an operation's request struct */
+#define RF_OP_RES_BYTES_MAX 4096               /* an operation's result struct */
 #define RF_HTTP_ALLOW_BYTES 64                 /* the Allow header of a 405 */
 #define RF_REQUEST_ID_CHARS_MAX 64             /* X-Request-Id */
 #define RF_PROBLEM_DETAIL_BYTES 256            /* problem+json detail text */

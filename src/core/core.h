@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "base/limits.h"
+#include "core/codec.h"
 #include "exec/executor.h"
 #include "store/store.h"
 
@@ -30,6 +31,21 @@ struct rf {
 rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *result,
                   struct rf_idem *idem);
 rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx);
+
+/* An operation's typed result, as the Idempotency-Key record stores it. */
+struct core_result {
+    const struct rf_codec *codec;
+    void *res;
+    size_t res_size;
+    void (*clear)(void *res);   /* NULL: res owns nothing */
+    bool seal;                  /* stored sealed under idem->seal_secret */
+};
+/* Runs fn(tx, ctx) as one write transaction with the Idempotency-Key record
+ * (idem->key set) read and written in it: a record of the same request
+ * fills r->res from the stored result (idem->replayed); none runs fn and
+ * stores r->res; a different request is RF_ERR_IDEM_REUSED. */
+rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
+                         const struct core_result *r, struct rf_idem *idem);
 
 /* The version for a new incarnation of the natural key (resource, scope,
  * key): above every version that key was ever given, and at least at_least.

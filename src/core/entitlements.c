@@ -16,6 +16,7 @@
 #include "base/ids.h"
 #include "core/flows.h"
 #include "core/listing.h"
+#include "core/ops.h"
 
 #define ENT_COLS                                                                       \
     "id, user_id, entitlement_key, status, source, metadata, expires_at, granted_at," \
@@ -128,83 +129,55 @@ rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
     return err;
 }
 
-static rf_err op_grant(struct rf_tx *tx, void *ctx) {
-    void **args = ctx;
-    return entitlement_grant_tx(tx, args[0], args[1]);
+/* ---- the operation table's rows (core/ops.h) ------------------------------ */
+
+rf_err op_entitlement_grant(struct rf_tx *tx, const void *req, void *res) {
+    return entitlement_grant_tx(tx, req, res);
 }
 
-rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req, struct rf_grant_res *res,
-                            struct rf_idem *idem) {
-    RF_ASSERT(db && req && res);
-    if (!rf_id_valid(req->user_id) || !rf_id_valid(req->key) || req->expires_at_ms < 0 ||
-        req->if_match_version < 0)
-        return RF_ERR_INVALID;
-    memset(res, 0, sizeof *res);
-    void *args[2] = {(void *)req, res};
-    rf_err err = core_write(db, "entitlement_grant", op_grant, args, res, idem);
-    if (err) rf_entitlement_clear(&res->ent);
-    return err;
-}
-
-struct revoke_args {
-    const char *user_id;
-    const char *key;
-    int64_t if_match_version;
-    struct rf_entitlement *out;
-};
-
-static rf_err op_revoke(struct rf_tx *tx, void *ctx) {
-    struct revoke_args *a = ctx;
-    rf_entitlement_clear(a->out);
+rf_err op_entitlement_revoke(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_ent_ref *a = req;
+    struct rf_entitlement *out = res;
     rf_err err = check_version(tx, a->user_id, a->key, a->if_match_version);
     if (err == RF_ERR_VERSION_MISMATCH) {
         /* A missing or revoked row is "not found", whatever If-Match said. */
         store_val g[2] = {SV_S(a->user_id), SV_S(a->key)};
-        rf_err e2 = store_query_one(tx, SQL_GET, g, 2, read_ent, a->out);
-        bool gone = e2 == RF_ERR_NOT_FOUND || (e2 == RF_OK && a->out->revoked_at_ms != 0);
-        rf_entitlement_clear(a->out);
+        rf_err e2 = store_query_one(tx, SQL_GET, g, 2, read_ent, out);
+        bool gone = e2 == RF_ERR_NOT_FOUND || (e2 == RF_OK && out->revoked_at_ms != 0);
+        rf_entitlement_clear(out);
         return gone ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
     }
     if (err) return err;
     store_val p[3] = {SV_S(a->user_id), SV_S(a->key), SV_I(tx->now_ms)};
-    err = store_query_one(tx, SQL_REVOKE, p, 3, read_ent, a->out);
+    err = store_query_one(tx, SQL_REVOKE, p, 3, read_ent, out);
+    if (!err) RF_ASSERT(strcmp(out->status, "revoked") == 0 && out->revoked_at_ms == tx->now_ms);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
+}
+
+rf_err op_entitlement_get(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_ent_ref *a = req;
+    store_val p[2] = {SV_S(a->user_id), SV_S(a->key)};
+    rf_err err = store_query_one(tx, SQL_GET, p, 2, read_ent, res);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
+}
+
+/* ---- the public functions: thin wrappers over rf_op_run ------------------- */
+
+rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req, struct rf_grant_res *res,
+                            struct rf_idem *idem) {
+    return rf_op_run(db, RF_OP_ENTITLEMENT_GRANT, req, res, idem, NULL);
 }
 
 rf_err rf_entitlement_revoke(rf *db, const char *user_id, const char *key,
                              int64_t if_match_version, struct rf_entitlement *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(user_id) || !rf_id_valid(key) || if_match_version < 0)
-        return RF_ERR_INVALID;
-    struct revoke_args a = {user_id, key, if_match_version, out};
-    rf_err err = core_write(db, "entitlement_revoke", op_revoke, &a, out, NULL);
-    if (err) rf_entitlement_clear(out);
-    return err;
-}
-
-struct get_args {
-    const char *user_id;
-    const char *key;
-    struct rf_entitlement *out;
-};
-
-static rf_err op_get(struct rf_tx *tx, void *ctx) {
-    struct get_args *a = ctx;
-    store_val p[2] = {SV_S(a->user_id), SV_S(a->key)};
-    rf_err err = store_query_one(tx, SQL_GET, p, 2, read_ent, a->out);
-    return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
+    struct rf_ent_ref req = {user_id, key, if_match_version};
+    return rf_op_run(db, RF_OP_ENTITLEMENT_REVOKE, &req, out, NULL, NULL);
 }
 
 rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
                           struct rf_entitlement *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(user_id) || !rf_id_valid(key)) return RF_ERR_INVALID;
-    struct get_args a = {user_id, key, out};
-    rf_err err = core_read(db, "entitlement_get", op_get, &a);
-    if (err) rf_entitlement_clear(out);
-    return err;
+    struct rf_ent_ref req = {user_id, key, 0};
+    return rf_op_run(db, RF_OP_ENTITLEMENT_GET, &req, out, NULL, NULL);
 }
 
 struct list_args {

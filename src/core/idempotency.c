@@ -87,7 +87,13 @@ struct idem_call {
     struct rf_idem *idem;
     uint64_t hash64;
     int64_t retention_ms;
+    const struct core_result *typed; /* NULL: the reply rendered by idem->render */
 };
+
+/* A record's status column: 0 marks a typed result (the body is the
+ * operation's result text, rf_codec); others are replies rendered before
+ * results were stored (status, body, headers). */
+#define STATUS_TYPED 0
 
 static const char SQL_PG_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock($1)";
 static const char SQL_IDEM_GET[] =
@@ -129,10 +135,13 @@ static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
     return strcmp(got, "t") == 0 ? RF_OK : RF_ERR_IDEM_IN_FLIGHT;
 }
 
+
 static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply);
+static rf_err replay_typed(const struct idem_call *c, struct rf_reply *stored);
 
 /* RF_OK with idem->replayed set, RF_ERR_NOT_FOUND when there is no record. */
-static rf_err lookup(struct rf_tx *tx, struct rf_idem *idem, const char *hash_hex) {
+static rf_err lookup(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
+    struct rf_idem *idem = c->idem;
     store_val p[3] = {SV_S(idem->api_key_id), SV_S(idem->key), SV_I(tx->now_ms)};
     struct stored s = {0};
     rf_err err = store_query_one(tx, SQL_IDEM_GET, p, 3, read_stored, &s);
@@ -141,6 +150,12 @@ static rf_err lookup(struct rf_tx *tx, struct rf_idem *idem, const char *hash_he
     if (strcmp(s.hash, hash_hex) != 0) {
         rf_reply_clear(&s.reply);
         return RF_ERR_IDEM_REUSED;
+    }
+    if (c->typed) return replay_typed(c, &s.reply);
+    /* A typed record cannot serve a caller that wants a rendered reply. */
+    if (s.reply.status == STATUS_TYPED) {
+        rf_reply_clear(&s.reply);
+        return RF_ERR_CONFLICT;
     }
     err = unseal(idem, &s.reply);
     if (err) { rf_reply_clear(&s.reply); return err; }
@@ -186,12 +201,13 @@ static char *seal(const struct rf_idem *idem, const char *body, size_t len) {
     return out;
 }
 
-/* Opens a sealed body in place of reply->body; RF_ERR_IDEM_REUSED when the
- * key does not open it (another caller cannot get here: keys are scoped). */
-static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply) {
-    if (strncmp(reply->body, SEAL_PREFIX, sizeof SEAL_PREFIX - 1) != 0) return RF_OK;
+/* Opens a sealed body in place of *body (malloc'd; *len its length);
+ * RF_ERR_IDEM_REUSED when the key does not open it (another caller cannot
+ * get here: keys are scoped). */
+static rf_err unseal_text(const struct rf_idem *idem, char **body, size_t *len) {
+    if (strncmp(*body, SEAL_PREFIX, sizeof SEAL_PREFIX - 1) != 0) return RF_OK;
     if (!idem->seal_secret) return RF_ERR_IDEM_REUSED;
-    const char *b64 = reply->body + sizeof SEAL_PREFIX - 1;
+    const char *b64 = *body + sizeof SEAL_PREFIX - 1;
     size_t cap = strlen(b64), box_len = 0;
     uint8_t *box = malloc(cap + 1);
     char *plain = malloc(cap + 1);
@@ -211,27 +227,61 @@ static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply) {
     free(box);
     if (err) { free(plain); return err; }
     plain[plain_len] = '\0';
-    free(reply->body);
-    reply->body = plain;
-    reply->body_len = plain_len;
+    free(*body);
+    *body = plain;
+    *len = plain_len;
     return RF_OK;
 }
 
-static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
-    const struct rf_reply *rep = &c->idem->reply;
-    if (!rep->body || rep->body_len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
-    RF_ASSERT(strlen(rep->body) == rep->body_len); /* stored as text: no NUL inside */
+static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply) {
+    return unseal_text(idem, &reply->body, &reply->body_len);
+}
+
+/* ---- typed results -------------------------------------------------------- */
+
+/* Fills the caller's result from a stored typed record (stored is consumed).
+ * A record rendered before results were stored cannot be decoded: the
+ * effect happened, so the answer is a conflict, never a second run. */
+static rf_err replay_typed(const struct idem_call *c, struct rf_reply *stored) {
+    const struct core_result *r = c->typed;
+    rf_err err = stored->status == STATUS_TYPED ? RF_OK : RF_ERR_CONFLICT;
+    if (!err) err = unseal(c->idem, stored);
+    if (r->clear) r->clear(r->res);
+    memset(r->res, 0, r->res_size);
+    if (!err) err = rf_codec_decode(r->codec, stored->body, r->res);
+    rf_reply_clear(stored);
+    if (err && r->clear) r->clear(r->res);
+    if (!err) c->idem->replayed = true;
+    return err;
+}
+
+static rf_err put(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex, int status,
+                  const char *body, size_t len, const char *headers) {
+    if (!body || len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
+    RF_ASSERT(strlen(body) == len); /* stored as text: no NUL inside */
     char *sealed = NULL;
-    if (c->idem->seal_secret) {
-        sealed = seal(c->idem, rep->body, rep->body_len);
+    if (c->idem->seal_secret && (!c->typed || c->typed->seal)) {
+        sealed = seal(c->idem, body, len);
         if (!sealed) return RF_ERR_NOMEM;
     }
     store_val p[8] = {SV_S(c->idem->api_key_id), SV_S(c->idem->key), SV_S(hash_hex),
-                      SV_I(rep->status), SV_S(sealed ? sealed : rep->body), SV_S(rep->headers),
+                      SV_I(status), SV_S(sealed ? sealed : body), SV_S(headers),
                       SV_I(tx->now_ms), SV_I(tx->now_ms + c->retention_ms)};
     rf_err err = store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
     free(sealed);
     return err;
+}
+
+static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
+    if (c->typed) {
+        char *text = rf_codec_encode(c->typed->codec, c->typed->res);
+        if (!text) return RF_ERR_NOMEM;
+        rf_err err = put(tx, c, hash_hex, STATUS_TYPED, text, strlen(text), NULL);
+        free(text);
+        return err;
+    }
+    const struct rf_reply *rep = &c->idem->reply;
+    return put(tx, c, hash_hex, rep->status, rep->body, rep->body_len, rep->headers);
 }
 
 static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
@@ -242,10 +292,10 @@ static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
     char hash_hex[HASH_HEX_BYTES];
     rf_hex(idem->request_hash, sizeof idem->request_hash, hash_hex);
     rf_err err = try_lock(tx, c->hash64);
-    if (!err) err = lookup(tx, idem, hash_hex);
+    if (!err) err = lookup(tx, c, hash_hex);
     if (err != RF_ERR_NOT_FOUND) return err; /* replayed, reused, in flight, or a store error */
     err = c->fn(tx, c->ctx);
-    if (!err) err = idem->render(idem->render_ctx, c->result, &idem->reply);
+    if (!err && !c->typed) err = idem->render(idem->render_ctx, c->result, &idem->reply);
     if (!err) err = record(tx, c, hash_hex);
     if (err) rf_reply_clear(&idem->reply);
     return err;
@@ -255,9 +305,20 @@ static void idem_undo(void *ctx) {
     struct idem_call *c = ctx;
     rf_reply_clear(&c->idem->reply);
     c->idem->replayed = false;
+    if (c->typed && c->typed->clear) c->typed->clear(c->typed->res);
 }
 
 /* ---- the doors --------------------------------------------------------- */
+
+static rf_err run_keyed(rf *db, const char *name, struct idem_call *call) {
+    rf_err err = inflight_add(db, call->hash64);
+    if (err) return err;
+    struct exec_op op = {.name = name, .fn = idem_apply, .undo = idem_undo, .ctx = call,
+                         .write = true};
+    err = exec_run(db->exec, &op);
+    inflight_remove(db, call->hash64);
+    return err;
+}
 
 rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *result,
                   struct rf_idem *idem) {
@@ -269,15 +330,24 @@ rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *r
     RF_ASSERT(idem->api_key_id && idem->render);
     idem->replayed = false;
     memset(&idem->reply, 0, sizeof idem->reply);
-    struct idem_call call = {fn, ctx, result, idem, key_hash64(idem), db->opt.idem_retention_ms};
-    rf_err err = inflight_add(db, call.hash64);
-    if (err) return err;
-    struct exec_op op = {.name = name, .fn = idem_apply, .undo = idem_undo, .ctx = &call,
-                         .write = true};
-    err = exec_run(db->exec, &op);
-    inflight_remove(db, call.hash64);
+    struct idem_call call = {fn,   ctx, result, idem, key_hash64(idem), db->opt.idem_retention_ms,
+                             NULL};
+    rf_err err = run_keyed(db, name, &call);
     if (err) rf_reply_clear(&idem->reply);
     RF_ASSERT(err || idem->reply.body);
+    return err;
+}
+
+rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
+                         const struct core_result *r, struct rf_idem *idem) {
+    RF_ASSERT(db && name && fn && r && r->codec && r->res && idem && idem->key);
+    RF_ASSERT(idem->api_key_id && (!r->seal || idem->seal_secret));
+    idem->replayed = false;
+    memset(&idem->reply, 0, sizeof idem->reply);
+    struct idem_call call = {fn,   ctx, NULL, idem, key_hash64(idem), db->opt.idem_retention_ms,
+                             r};
+    rf_err err = run_keyed(db, name, &call);
+    RF_ASSERT(idem->reply.body == NULL); /* typed results render at the edge */
     return err;
 }
 

@@ -8,10 +8,10 @@
 
 #include "http/routes.h"
 
+/* h_op.c: every route that names an operation */
+void h_op(struct rf_http_req *req, struct rf_reply *out);
+
 /* h_entitlements.c */
-void h_entitlement_put(struct rf_http_req *req, struct rf_reply *out);
-void h_entitlement_delete(struct rf_http_req *req, struct rf_reply *out);
-void h_entitlement_get(struct rf_http_req *req, struct rf_reply *out);
 void h_entitlement_list(struct rf_http_req *req, struct rf_reply *out);
 
 /* h_keys.c */

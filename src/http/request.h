@@ -21,19 +21,12 @@
 
 #include <jansson.h>
 
+#include "core/fields.h"
 #include "http/http.h"
 
 /* ---- JSON body ----------------------------------------------------------- */
 
-enum rf_field_type {
-    RF_FIELD_STRING, /* min..max_len characters (UTF-8 code points; min 0 = none) */
-    RF_FIELD_ID,     /* rf_id_valid */
-    RF_FIELD_TIME,   /* RFC 3339, any offset -> num (UTC ms since epoch, 1970..9999) */
-    RF_FIELD_OBJECT, /* depth <= RF_JSON_DEPTH_MAX; max_len: compact sorted bytes */
-    RF_FIELD_BOOL,
-    RF_FIELD_INT,    /* min..max */
-    RF_FIELD_CURRENCY, /* ISO 4217 form: three upper-case letters A-Z */
-};
+/* enum rf_field_type: core/fields.h, the one validator. */
 
 struct rf_field_spec {
     const char *name;

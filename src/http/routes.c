@@ -26,59 +26,69 @@
 #define SERVICE RF_ROLE_SERVICE
 #define READONLY RF_ROLE_READONLY
 #define ENT_PATH "/v1/users/{user_id}/entitlements/{key}"
+
+/* A route with its own handler (fn), a hidden test route, and a route that
+ * runs an operation (h_op.c): its view, how it answers, its Idempotency-Key. */
+#define ROUTE(m, pat, roles_, fn_) {.method = m, .pattern = pat, .roles = roles_, .fn = fn_}
+#define HIDDEN(m, pat, roles_, fn_) \
+    {.method = m, .pattern = pat, .roles = roles_, .fn = fn_, .hidden = true}
+#define OP(m, pat, roles_, op_, view_, reply_, idem_)                                  \
+    {.method = m, .pattern = pat, .roles = roles_, .op = op_, .view = &(view_),       \
+     .reply = reply_, .idem = idem_}
 #define BINDING_PATH "/v1/users/{user_id}/customers/{provider}"
 
 const struct rf_route rf_routes[] = {
-    {"GET", "/healthz", RF_ROLES_PUBLIC, 0, h_healthz, false},
-    {"GET", "/readyz", RF_ROLES_PUBLIC, 0, h_readyz, false},
-    {"GET", "/metrics", RF_ROLES_PUBLIC, 0, h_metrics, false},
+    ROUTE("GET", "/healthz", RF_ROLES_PUBLIC, h_healthz),
+    ROUTE("GET", "/readyz", RF_ROLES_PUBLIC, h_readyz),
+    ROUTE("GET", "/metrics", RF_ROLES_PUBLIC, h_metrics),
 
-    {"PUT", ENT_PATH, ADMIN | SERVICE, 0, h_entitlement_put, false},
-    {"DELETE", ENT_PATH, ADMIN | SERVICE, 0, h_entitlement_delete, false},
-    {"GET", ENT_PATH, ADMIN | SERVICE | READONLY, 0, h_entitlement_get, false},
-    {"GET", "/v1/users/{user_id}/entitlements", ADMIN | SERVICE | READONLY, 0, h_entitlement_list,
-     false},
+    OP("PUT", ENT_PATH, ADMIN | SERVICE, RF_OP_ENTITLEMENT_GRANT, rf_view_entitlement,
+       RF_REPLY_UPSERT, RF_IDEM_OPTIONAL),
+    OP("DELETE", ENT_PATH, ADMIN | SERVICE, RF_OP_ENTITLEMENT_REVOKE, rf_view_entitlement,
+       RF_REPLY_EMPTY, RF_IDEM_NONE),
+    OP("GET", ENT_PATH, ADMIN | SERVICE | READONLY, RF_OP_ENTITLEMENT_GET, rf_view_entitlement,
+       RF_REPLY_ENTITY, RF_IDEM_NONE),
+    ROUTE("GET", "/v1/users/{user_id}/entitlements", ADMIN | SERVICE | READONLY, h_entitlement_list),
 
-    {"POST", "/v1/keys", ADMIN, 0, h_key_create, false},
-    {"GET", "/v1/keys", ADMIN, 0, h_key_list, false},
-    {"DELETE", "/v1/keys/{id}", ADMIN, 0, h_key_revoke, false},
+    ROUTE("POST", "/v1/keys", ADMIN, h_key_create),
+    ROUTE("GET", "/v1/keys", ADMIN, h_key_list),
+    ROUTE("DELETE", "/v1/keys/{id}", ADMIN, h_key_revoke),
 
-    {"POST", "/v1/accounts", ADMIN | SERVICE, 0, h_account_create, false},
-    {"GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, 0, h_account_get, false},
-    {"GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, 0, h_account_entries,
-     false},
-    {"POST", "/v1/accounts/{id}/credits", ADMIN | SERVICE, 0, h_account_credit, false},
+    ROUTE("POST", "/v1/accounts", ADMIN | SERVICE, h_account_create),
+    ROUTE("GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, h_account_get),
+    ROUTE("GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, h_account_entries),
+    ROUTE("POST", "/v1/accounts/{id}/credits", ADMIN | SERVICE, h_account_credit),
 
-    {"POST", "/v1/transfers", ADMIN | SERVICE, 0, h_transfer_create, false},
-    {"GET", "/v1/transfers/{id}", ADMIN | SERVICE | READONLY, 0, h_transfer_get, false},
-    {"POST", "/v1/transfers/{id}/post", ADMIN | SERVICE, 0, h_transfer_post, false},
-    {"POST", "/v1/transfers/{id}/void", ADMIN | SERVICE, 0, h_transfer_void, false},
+    ROUTE("POST", "/v1/transfers", ADMIN | SERVICE, h_transfer_create),
+    ROUTE("GET", "/v1/transfers/{id}", ADMIN | SERVICE | READONLY, h_transfer_get),
+    ROUTE("POST", "/v1/transfers/{id}/post", ADMIN | SERVICE, h_transfer_post),
+    ROUTE("POST", "/v1/transfers/{id}/void", ADMIN | SERVICE, h_transfer_void),
 
-    {"POST", "/v1/payouts", ADMIN | SERVICE, 0, h_payout_create, false},
-    {"GET", "/v1/payouts", ADMIN | SERVICE | READONLY, 0, h_payout_list, false},
-    {"GET", "/v1/payouts/{id}", ADMIN | SERVICE | READONLY, 0, h_payout_get, false},
-    {"POST", "/v1/payouts/{id}/attempts", ADMIN | SERVICE, 0, h_payout_attempt, false},
-    {"POST", "/v1/payouts/{id}/succeeded", ADMIN | SERVICE, 0, h_payout_succeeded, false},
-    {"POST", "/v1/payouts/{id}/failed", ADMIN | SERVICE, 0, h_payout_failed, false},
+    ROUTE("POST", "/v1/payouts", ADMIN | SERVICE, h_payout_create),
+    ROUTE("GET", "/v1/payouts", ADMIN | SERVICE | READONLY, h_payout_list),
+    ROUTE("GET", "/v1/payouts/{id}", ADMIN | SERVICE | READONLY, h_payout_get),
+    ROUTE("POST", "/v1/payouts/{id}/attempts", ADMIN | SERVICE, h_payout_attempt),
+    ROUTE("POST", "/v1/payouts/{id}/succeeded", ADMIN | SERVICE, h_payout_succeeded),
+    ROUTE("POST", "/v1/payouts/{id}/failed", ADMIN | SERVICE, h_payout_failed),
 
-    {"PUT", BINDING_PATH, ADMIN | SERVICE, 0, h_customer_bind, false},
-    {"GET", BINDING_PATH, ADMIN | SERVICE | READONLY, 0, h_customer_get, false},
-    {"DELETE", BINDING_PATH, ADMIN, 0, h_customer_unbind, false},
-    {"GET", "/v1/customers/{provider}/{customer_id}", ADMIN | SERVICE | READONLY, 0,
-     h_customer_lookup, false},
+    ROUTE("PUT", BINDING_PATH, ADMIN | SERVICE, h_customer_bind),
+    ROUTE("GET", BINDING_PATH, ADMIN | SERVICE | READONLY, h_customer_get),
+    ROUTE("DELETE", BINDING_PATH, ADMIN, h_customer_unbind),
+    ROUTE("GET", "/v1/customers/{provider}/{customer_id}", ADMIN | SERVICE | READONLY,
+          h_customer_lookup),
 
-    {"POST", "/v1/approvals", ADMIN | SERVICE, 0, h_approval_create, false},
-    {"GET", "/v1/approvals", ADMIN | SERVICE | READONLY, 0, h_approval_list, false},
-    {"GET", "/v1/approvals/{id}", ADMIN | SERVICE | READONLY, 0, h_approval_get, false},
-    {"POST", "/v1/approvals/{id}/approve", ADMIN | SERVICE, 0, h_approval_approve, false},
-    {"POST", "/v1/approvals/{id}/reject", ADMIN | SERVICE, 0, h_approval_reject, false},
-    {"POST", "/v1/approvals/{id}/cancel", ADMIN | SERVICE, 0, h_approval_cancel, false},
+    ROUTE("POST", "/v1/approvals", ADMIN | SERVICE, h_approval_create),
+    ROUTE("GET", "/v1/approvals", ADMIN | SERVICE | READONLY, h_approval_list),
+    ROUTE("GET", "/v1/approvals/{id}", ADMIN | SERVICE | READONLY, h_approval_get),
+    ROUTE("POST", "/v1/approvals/{id}/approve", ADMIN | SERVICE, h_approval_approve),
+    ROUTE("POST", "/v1/approvals/{id}/reject", ADMIN | SERVICE, h_approval_reject),
+    ROUTE("POST", "/v1/approvals/{id}/cancel", ADMIN | SERVICE, h_approval_cancel),
 
-    {"POST", "/v1/_test/op-delay", ADMIN, 0, h_test_op_delay, true},
-    {"POST", "/v1/_test/fail-next", ADMIN, 0, h_test_fail_next, true},
-    {"POST", "/v1/_test/fail-next-commit", ADMIN, 0, h_test_fail_next_commit, true},
-    {"POST", "/v1/_test/lose-commit-replies", ADMIN, 0, h_test_lose_commit_replies, true},
-    {"POST", "/v1/_test/crash-after-commit", ADMIN, 0, h_test_crash_after_commit, true},
+    HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
+    HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
+    HIDDEN("POST", "/v1/_test/fail-next-commit", ADMIN, h_test_fail_next_commit),
+    HIDDEN("POST", "/v1/_test/lose-commit-replies", ADMIN, h_test_lose_commit_replies),
+    HIDDEN("POST", "/v1/_test/crash-after-commit", ADMIN, h_test_crash_after_commit),
 };
 const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 
@@ -245,5 +255,8 @@ void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
         rf_reply_problem(out, &p);
         return;
     }
-    r->fn(req, out);
+    if (r->fn)
+        r->fn(req, out);
+    else
+        h_op(req, out);
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "http/http.h"
+#include "http/view.h"
 
 /* A handler always fills `out`: a success body or a problem. */
 typedef void (*rf_handler_fn)(struct rf_http_req *req, struct rf_reply *out);
@@ -26,13 +27,24 @@ typedef void (*rf_handler_fn)(struct rf_http_req *req, struct rf_reply *out);
 #define RF_ROLES_PUBLIC 0u /* no key needed: /healthz, /readyz, /metrics */
 #define RF_ROLES_ALL (RF_ROLE_ADMIN | RF_ROLE_SERVICE | RF_ROLE_WORKER | RF_ROLE_READONLY)
 
+enum rf_idem_use {
+    RF_IDEM_NONE = 0,    /* the route takes no Idempotency-Key */
+    RF_IDEM_OPTIONAL,
+    RF_IDEM_REQUIRED,    /* moves money: 400 idempotency_key_required without one */
+};
+
 struct rf_route {
     const char *method;
     const char *pattern;
     unsigned roles;      /* enum rf_role bits; RF_ROLES_PUBLIC: no key */
     size_t body_max;     /* bytes; 0: the server's configured limit */
-    rf_handler_fn fn;
+    rf_handler_fn fn;    /* NULL: the operation below, run by h_op (h_op.c) */
     bool hidden;         /* test hooks: served only with --test-hooks, undocumented */
+    rf_op op;            /* fn NULL: the operation the route runs */
+    const struct rf_view *view;       /* how its result renders */
+    enum rf_reply_kind reply;
+    enum rf_idem_use idem;
+    const struct rf_list_query *list; /* RF_REPLY_PAGE: the list's query */
 };
 
 extern const struct rf_route rf_routes[];

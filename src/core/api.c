@@ -1,0 +1,208 @@
+/*
+ * api.c - THE operation table (see api.h) and rf_op_run, the one path from
+ * a typed request to a typed result: validate with the operation's field
+ * spec and rules, run its transaction function as one transaction (with the
+ * Idempotency-Key record in the same transaction), and on failure say what
+ * was wrong. Everything here is data or the shared shape; the flows' logic
+ * lives in their own files.
+ */
+#include "core/api.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/limits.h"
+#include "core/core.h"
+#include "core/ops.h"
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define FIELDS(spec) .fields = (spec), .n_fields = N_OF(spec)
+#define EXTRAS(list) .extras = (list), .n_extras = N_OF(list)
+
+/* Shared field shapes. */
+#define F_ID(T, member, name_, at_) \
+    {name_, RF_FIELD_ID, true, RF_ID_CHARS_MAX, 0, 0, offsetof(T, member), at_}
+#define F_IF_MATCH(T, member) \
+    {"if_match_version", RF_FIELD_INT, false, 0, 0, INT64_MAX, offsetof(T, member), RF_AT_IF_MATCH}
+#define F_METADATA(T, member) \
+    {"metadata", RF_FIELD_OBJECT, false, RF_METADATA_BYTES_MAX, 0, 0, offsetof(T, member), 0}
+#define F_LIST_QUERY(n_statuses)                                                                \
+    {"status", RF_FIELD_INT, false, 0, 0, (n_statuses) - 1, offsetof(struct rf_list_req, status), \
+     RF_AT_QUERY},                                                                              \
+    {"after", RF_FIELD_STRING, false, RF_CURSOR_BYTES - 1, 0, 0,                                 \
+     offsetof(struct rf_list_req, after), RF_AT_QUERY},                                          \
+    {"limit", RF_FIELD_INT, false, 0, 1, RF_LIST_LIMIT_MAX, offsetof(struct rf_list_req, limit),  \
+     RF_AT_QUERY}
+
+/* ---- entitlements -------------------------------------------------------- */
+
+static const struct rf_field grant_fields[] = {
+    F_ID(struct rf_grant_req, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_grant_req, key, "key", RF_AT_PATH),
+    {"source", RF_FIELD_STRING, false, RF_SOURCE_CHARS_MAX, 0, 0,
+     offsetof(struct rf_grant_req, source), 0},
+    {"expires_at", RF_FIELD_TIME, false, 0, 0, 0, offsetof(struct rf_grant_req, expires_at_ms), 0},
+    F_METADATA(struct rf_grant_req, metadata_json),
+    F_IF_MATCH(struct rf_grant_req, if_match_version),
+};
+static const struct rf_field ent_get_fields[] = {
+    F_ID(struct rf_ent_ref, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_ent_ref, key, "key", RF_AT_PATH),
+};
+static const struct rf_field ent_ref_fields[] = {
+    F_ID(struct rf_ent_ref, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_ent_ref, key, "key", RF_AT_PATH),
+    F_IF_MATCH(struct rf_ent_ref, if_match_version),
+};
+
+static const struct rf_member grant_members[] = {
+    RF_MEMBER(struct rf_grant_res, ent.id, CHARS),
+    RF_MEMBER(struct rf_grant_res, ent.user_id, CHARS),
+    RF_MEMBER(struct rf_grant_res, ent.key, CHARS),
+    RF_MEMBER(struct rf_grant_res, ent.status, CHARS),
+    RF_MEMBER(struct rf_grant_res, ent.source, TEXT),
+    RF_MEMBER(struct rf_grant_res, ent.metadata_json, TEXT),
+    RF_MEMBER(struct rf_grant_res, ent.expires_at_ms, I64),
+    RF_MEMBER(struct rf_grant_res, ent.granted_at_ms, I64),
+    RF_MEMBER(struct rf_grant_res, ent.revoked_at_ms, I64),
+    RF_MEMBER(struct rf_grant_res, ent.updated_at_ms, I64),
+    RF_MEMBER(struct rf_grant_res, ent.version, I64),
+    RF_MEMBER(struct rf_grant_res, created, BOOL),
+};
+static const struct rf_codec grant_codec = RF_CODEC(grant_members);
+
+static void grant_res_clear(void *res) { rf_entitlement_clear(&((struct rf_grant_res *)res)->ent); }
+static void ent_clear(void *res) { rf_entitlement_clear(res); }
+
+/* ---- the table ------------------------------------------------------------- */
+
+static const struct rf_op_row rows[RF_OP__COUNT] = {
+    [RF_OP_ENTITLEMENT_GRANT] = {.write = true, FIELDS(grant_fields),
+                                 .req_size = sizeof(struct rf_grant_req),
+                                 .tx = op_entitlement_grant,
+                                 .res_size = sizeof(struct rf_grant_res),
+                                 .res_clear = grant_res_clear, .codec = &grant_codec,
+                                 .created_offset = offsetof(struct rf_grant_res, created)},
+    [RF_OP_ENTITLEMENT_REVOKE] = {.write = true, FIELDS(ent_ref_fields),
+                                  .req_size = sizeof(struct rf_ent_ref),
+                                  .tx = op_entitlement_revoke,
+                                  .res_size = sizeof(struct rf_entitlement),
+                                  .res_clear = ent_clear},
+    [RF_OP_ENTITLEMENT_GET] = {FIELDS(ent_get_fields), .req_size = sizeof(struct rf_ent_ref),
+                               .tx = op_entitlement_get,
+                               .res_size = sizeof(struct rf_entitlement), .res_clear = ent_clear},
+};
+
+static const char *const op_names[RF_OP__COUNT] = {
+#define RF_OP_NAME_(id, name) [id] = name,
+    RF_OPS(RF_OP_NAME_)
+#undef RF_OP_NAME_
+};
+
+const char *rf_op_name(rf_op op) {
+    return (int)op >= 0 && op < RF_OP__COUNT ? op_names[op] : NULL;
+}
+
+bool rf_op_has_row(rf_op op) { return (int)op >= 0 && op < RF_OP__COUNT && rows[op].tx; }
+
+const struct rf_op_row *rf_op_row(rf_op op) {
+    RF_ASSERT(rf_op_has_row(op));
+    const struct rf_op_row *row = &rows[op];
+    RF_ASSERT(row->req_size > 0 && row->res_size > 0 && row->n_fields <= RF_HTTP_FIELDS_MAX);
+    RF_ASSERT(row->write || !row->codec); /* only writes store a result */
+    RF_ASSERT(row->n_extras <= RF_OP_EXTRAS_MAX);
+    return row;
+}
+
+/* ---- rf_op_run ----------------------------------------------------------------- */
+
+struct op_call {
+    const struct rf_op_row *row;
+    const void *req;
+    void *res;
+};
+
+/* Every attempt (the executor retries) starts from a zeroed result. */
+static rf_err op_exec(struct rf_tx *tx, void *ctx) {
+    struct op_call *c = ctx;
+    if (c->row->res_clear) c->row->res_clear(c->res);
+    memset(c->res, 0, c->row->res_size);
+    return c->row->tx(tx, c->req, c->res);
+}
+
+static rf_err op_validate(const struct rf_op_row *row, const void *req, struct rf_fault *fault) {
+    rf_err err = rf_fields_check(row->fields, row->n_fields, req, fault);
+    if (!err && row->check) err = row->check(req, fault);
+    return err;
+}
+
+/* What a failure shows: its code (a validation fault keeps its own), the
+ * row's extras, the row's explanation. */
+static void op_explain(const struct rf_op_row *row, const void *req, const void *res, rf_err err,
+                       struct rf_fault *fault) {
+    if (fault->code == RF_OK) fault->code = err;
+    int k = 0;
+    for (size_t i = 0; i < row->n_extras; i++) {
+        const struct rf_op_extra *x = &row->extras[i];
+        if (x->err != err) continue;
+        const char *v = x->of_result ? (const char *)res + x->offset
+                                     : *(const char *const *)((const char *)req + x->offset);
+        if (!v || !*v) continue;
+        fault->extra[k].name = x->name;
+        snprintf(fault->extra[k].value, sizeof fault->extra[k].value, "%s", v);
+        k++;
+    }
+    if (row->explain) row->explain(req, res, err, fault);
+}
+
+static rf_err op_submit(rf *db, rf_op op, const struct rf_op_row *row, struct op_call *call,
+                        struct rf_idem *idem, struct rf_fault *fault) {
+    if (!row->write) return core_read(db, rf_op_name(op), op_exec, call);
+    if (!idem || !idem->key) return core_write(db, rf_op_name(op), op_exec, call, NULL, NULL);
+    if (!row->codec) {
+        rf_fault_set(fault, RF_ERR_INVALID, NULL, "%s takes no Idempotency-Key", rf_op_name(op));
+        return RF_ERR_INVALID;
+    }
+    if (row->seal && !idem->seal_secret) {
+        rf_fault_set(fault, RF_ERR_INVALID, NULL,
+                     "%s answers a secret: an Idempotency-Key needs seal_secret", rf_op_name(op));
+        return RF_ERR_INVALID;
+    }
+    struct core_result r = {row->codec, call->res, row->res_size, row->res_clear, row->seal};
+    return core_write_result(db, rf_op_name(op), op_exec, call, &r, idem);
+}
+
+rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                 struct rf_fault *fault) {
+    RF_ASSERT(db && req && res);
+    const struct rf_op_row *row = rf_op_row(op);
+    struct rf_fault scratch;
+    if (!fault) fault = &scratch;
+    memset(fault, 0, sizeof *fault);
+    memset(res, 0, row->res_size);
+    if (idem) idem->replayed = false;
+    struct op_call call = {row, req, res};
+    rf_err err = op_validate(row, req, fault);
+    if (!err) err = op_submit(db, op, row, &call, idem, fault);
+    if (err) {
+        op_explain(row, req, res, err, fault);
+        if (row->res_clear) row->res_clear(res);
+        memset(res, 0, row->res_size);
+    }
+    RF_ASSERT(err || fault->code == RF_OK);
+    return err;
+}
+
+rf_err rf_op_run_tx(struct rf_tx *tx, rf_op op, const void *req, void *res,
+                    struct rf_fault *fault) {
+    RF_ASSERT(tx && req && res && fault);
+    const struct rf_op_row *row = rf_op_row(op);
+    RF_ASSERT(row->write); /* composed inside a write */
+    struct op_call call = {row, req, res};
+    rf_err err = op_validate(row, req, fault);
+    if (!err) err = op_exec(tx, &call);
+    if (err) op_explain(row, req, res, err, fault);
+    return err;
+}

@@ -1,0 +1,51 @@
+/*
+ * codec.h - an operation's typed result as text, for the Idempotency-Key
+ * record: the record stores the result (not a rendered reply), and a replay
+ * decodes it into the same struct, so the edge renders the first answer and
+ * every replay with the same code, byte for byte, outside the transaction.
+ *
+ * A codec lists every member of a result struct the edge may read. The text
+ * is a compact JSON object {"member": value} (null for an absent string), so
+ * a record written by one version is read by the next as long as member
+ * names stay.
+ */
+#ifndef RF_CORE_CODEC_H
+#define RF_CORE_CODEC_H
+
+#include <stddef.h>
+
+#include "racefree.h"
+
+enum rf_member_type {
+    RF_MEMBER_CHARS, /* char[size], NUL-terminated */
+    RF_MEMBER_TEXT,  /* char *, malloc'd or NULL */
+    RF_MEMBER_I64,   /* int64_t */
+    RF_MEMBER_INT,   /* int (enums) */
+    RF_MEMBER_BOOL,  /* bool */
+};
+
+struct rf_member {
+    const char *name;
+    enum rf_member_type type;
+    size_t offset;
+    size_t size;
+};
+
+struct rf_codec {
+    const struct rf_member *members;
+    size_t n;
+};
+
+/* Members of struct type T, by their C path ("ent.id" for a nested one). */
+#define RF_MEMBER(T, path, kind) \
+    {#path, RF_MEMBER_##kind, offsetof(T, path), sizeof(((T *)0)->path)}
+#define RF_CODEC(members) {(members), sizeof(members) / sizeof((members)[0])}
+
+/* The text of res (malloc'd), or NULL when out of memory. */
+char *rf_codec_encode(const struct rf_codec *c, const void *res);
+/* Fills res (zeroed by the caller) from text; RF_ERR_INTERNAL when the text
+ * does not fit the codec, RF_ERR_NOMEM. On failure the TEXT members that
+ * were filled are left for the result's clear function. */
+rf_err rf_codec_decode(const struct rf_codec *c, const char *text, void *res);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * ops.h - the transaction functions the operation table (api.c) points at,
+ * one section per flow file. Each has the table's shape: it never begins or
+ * commits, reads its typed request and fills its typed result (zeroed
+ * before every attempt).
+ */
+#ifndef RF_CORE_OPS_H
+#define RF_CORE_OPS_H
+
+#include "core/api.h"
+
+/* entitlements.c */
+rf_err op_entitlement_grant(struct rf_tx *tx, const void *req, void *res);
+rf_err op_entitlement_revoke(struct rf_tx *tx, const void *req, void *res);
+rf_err op_entitlement_get(struct rf_tx *tx, const void *req, void *res);
+
+/* keys.c */
+
+/* ledger.c */
+
+/* payouts.c */
+
+/* customers.c */
+
+/* approvals.c */
+
+#endif

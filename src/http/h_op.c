@@ -1,0 +1,203 @@
+/*
+ * h_op.c - the one handler of every route that names an operation: parse
+ * the request into the operation's typed request struct with the
+ * operation's own field spec (core/fields.h: path parameters, If-Match,
+ * the caller, the list query, the JSON body), run it (rf_op_run, with the
+ * Idempotency-Key record in the same transaction), and render the typed
+ * result with the route's view, or the failure as problem+json.
+ *
+ * Rendering happens here, on the request's own thread, after the
+ * transaction: never on the writer thread. A replay decodes the stored
+ * result into the same struct and comes through the same render, so it is
+ * byte for byte the first answer, plus "Idempotent-Replayed: true".
+ *
+ * Order of checks (each refuses before the next is looked at): If-Match,
+ * list query, body, Idempotency-Key.
+ */
+#include <stdalign.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/limits.h"
+#include "core/api.h"
+#include "http/handlers.h"
+#include "http/request.h"
+#include "http/respond.h"
+
+struct op_req {
+    alignas(max_align_t) unsigned char req[RF_OP_REQ_BYTES_MAX];
+    alignas(max_align_t) unsigned char res[RF_OP_RES_BYTES_MAX];
+    struct rf_decoded decoded;
+    struct rf_page page;
+};
+
+static const char **str_at(void *req, const struct rf_field *f) {
+    return (const char **)((char *)req + f->offset);
+}
+static int64_t *int_at(void *req, const struct rf_field *f) {
+    return (int64_t *)((char *)req + f->offset);
+}
+
+/* The fields that do not come from the body. */
+static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
+                         const struct rf_op_row *row, struct op_req *s, struct rf_problem *p) {
+    for (size_t i = 0; i < row->n_fields; i++) {
+        const struct rf_field *f = &row->fields[i];
+        if (RF_FIELD_AT(f) == RF_AT_PATH) *str_at(s->req, f) = rf_path_param(req, f->name);
+        if (RF_FIELD_AT(f) == RF_AT_CALLER) *str_at(s->req, f) = req->key.id;
+        if (RF_FIELD_AT(f) == RF_AT_IF_MATCH && !rf_req_if_match(req, int_at(s->req, f), p))
+            return false;
+    }
+    if (route->reply != RF_REPLY_PAGE) return true;
+    const struct rf_list_query *q = route->list;
+    RF_ASSERT(q && row->req_size == sizeof(struct rf_list_req));
+    struct rf_list_req *lr = (struct rf_list_req *)s->req;
+    if (!rf_req_page(req, q->cursor_valid, &s->page, p)) return false;
+    size_t status = 0;
+    if (q->statuses && !rf_req_choice(req, "status", q->statuses, q->n_statuses,
+                                      q->status_default, &status, p))
+        return false;
+    lr->status = (int64_t)status;
+    lr->after = s->page.after;
+    lr->limit = s->page.limit;
+    return true;
+}
+
+/* A failure: the code the library or the validator named, its detail, the
+ * field at fault and what the failure names besides. */
+static void reply_fault(struct rf_reply *out, rf_err err, const struct rf_fault *f) {
+    rf_err code = f->code != RF_OK ? f->code : err;
+    json_t *extra = json_object();
+    if (extra && f->param[0]) json_object_set_new(extra, "param", json_string(f->param));
+    for (int i = 0; extra && i < 2; i++)
+        if (f->extra[i].name)
+            json_object_set_new(extra, f->extra[i].name, json_string(f->extra[i].value));
+    rf_reply_error_ext(out, code, f->detail[0] ? f->detail : NULL, extra);
+}
+
+/* The JSON body, for methods that carry one: empty is allowed when the
+ * operation has no required body field. */
+static bool fill_body(struct rf_http_req *req, const struct rf_op_row *row, struct op_req *s,
+                      struct rf_reply *out) {
+    if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0) return true;
+    bool empty_ok = true;
+    for (size_t i = 0; i < row->n_fields; i++)
+        if (RF_FIELD_AT(&row->fields[i]) == RF_AT_BODY && row->fields[i].required)
+            empty_ok = false;
+    struct rf_problem p;
+    if (!rf_json_body_parse(req->body, req->body_len, empty_ok, &req->json, &p)) {
+        rf_reply_problem(out, &p);
+        return false;
+    }
+    struct rf_fault fault = {0};
+    rf_err err = rf_fields_decode(req->json, row->fields, row->n_fields, RF_AT_BODY, NULL, s->req,
+                                  &s->decoded, &fault);
+    if (err) reply_fault(out, err, &fault);
+    return !err;
+}
+
+/* Idempotency-Key header -> idem (use stays NULL without a key). */
+static bool fill_idem(struct rf_http_req *req, const struct rf_route *route,
+                      const struct rf_op_row *row, struct rf_idem *idem, struct rf_idem **use,
+                      struct rf_reply *out) {
+    *use = NULL;
+    if (route->idem == RF_IDEM_NONE) return true;
+    struct rf_problem p;
+    const char *key = NULL;
+    if (!rf_idem_key_parse(req->header(req->src, "Idempotency-Key"), &key, &p)) {
+        rf_reply_problem(out, &p);
+        return false;
+    }
+    if (!key && route->idem == RF_IDEM_REQUIRED) {
+        rf_problem_set(&p, 400, "idempotency_key_required",
+                       "this operation moves money: send an Idempotency-Key header "
+                       "(1-%d printable ASCII characters)",
+                       RF_IDEM_KEY_CHARS_MAX);
+        rf_reply_problem(out, &p);
+        return false;
+    }
+    if (!key) return true;
+    RF_ASSERT(req->authenticated);
+    idem->key = key;
+    idem->api_key_id = req->key.id;
+    idem->seal_secret = row->seal ? req->bearer : NULL;
+    char path[RF_HTTP_PATH_BYTES_MAX + 1];
+    rf_route_path(req, path, sizeof path);
+    rf_idem_hash(idem, req->method, path, req->body, req->body_len);
+    *use = idem;
+    return true;
+}
+
+static const char *member(const void *entity, size_t offset) {
+    return (const char *)entity + offset;
+}
+
+/* Every page struct of racefree.h has this shape (a static assert per list
+ * in the resource's view file). */
+struct any_page {
+    void *items;
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+
+static rf_err render_page(const struct rf_view *v, const void *res, struct rf_reply *out) {
+    const struct any_page *pg = res;
+    RF_ASSERT(pg->n >= 0 && pg->n <= RF_LIST_LIMIT_MAX && v->entity_size > 0);
+    json_t *data = json_array();
+    for (int i = 0; data && i < pg->n; i++) {
+        json_t *item = v->json((const char *)pg->items + (size_t)i * v->entity_size);
+        if (json_array_append_new(data, item) != 0) {
+            json_decref(data);
+            data = NULL;
+        }
+    }
+    json_t *page = data ? json_pack("{s:o, s:o}", "data", data, "next", rf_json_str(pg->next))
+                        : NULL;
+    if (!page) return RF_ERR_NOMEM;
+    rf_reply_json(out, 200, page);
+    return RF_OK;
+}
+
+static rf_err render(const struct rf_route *route, const struct rf_op_row *row, const void *res,
+                     struct rf_reply *out) {
+    const struct rf_view *v = route->view;
+    if (route->reply == RF_REPLY_PAGE) return render_page(v, res, out);
+    int64_t version = *(const int64_t *)member(res, v->version_offset);
+    if (route->reply == RF_REPLY_EMPTY) {
+        rf_reply_empty(out, 204);
+        rf_reply_header(out, "ETag", "\"%lld\"", (long long)version);
+        return RF_OK;
+    }
+    bool created = route->reply == RF_REPLY_CREATED ||
+                   (route->reply == RF_REPLY_UPSERT && *(const bool *)member(res, row->created_offset));
+    const char *a = v->n_location > 0 ? member(res, v->location_offsets[0]) : "";
+    const char *b = v->n_location > 1 ? member(res, v->location_offsets[1]) : "";
+    return rf_reply_entity(out, created ? 201 : 200, v->json(res), version, v->location_fmt, a, b);
+}
+
+void h_op(struct rf_http_req *req, struct rf_reply *out) {
+    const struct rf_route *route = req->match->route;
+    const struct rf_op_row *row = rf_op_row(route->op);
+    RF_ASSERT(row->req_size <= RF_OP_REQ_BYTES_MAX && row->res_size <= RF_OP_RES_BYTES_MAX);
+    RF_ASSERT(route->view && out->status == 0);
+    struct op_req s;
+    memset(s.req, 0, row->req_size);
+    s.decoded.n = 0;
+    struct rf_problem p;
+    struct rf_idem idem = {0}, *use = NULL;
+    if (!fill_context(req, route, row, &s, &p)) {
+        rf_reply_problem(out, &p);
+        return;
+    }
+    if (!fill_body(req, row, &s, out)) return;
+    if (fill_idem(req, route, row, &idem, &use, out)) {
+        struct rf_fault fault;
+        rf_err err = rf_op_run(req->ctx->db, route->op, s.req, s.res, use, &fault);
+        if (!err) err = render(route, row, s.res, out);
+        if (err && out->status == 0) reply_fault(out, err, &fault);
+        else if (!err && use && idem.replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
+        if (row->res_clear) row->res_clear(s.res);
+    }
+    rf_decoded_clear(&s.decoded);
+}

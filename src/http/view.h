@@ -1,0 +1,47 @@
+/*
+ * view.h - how a resource renders: its JSON (written in its h_<resource>.c,
+ * the only place that resource becomes JSON), its ETag version, its
+ * Location. A route row that names an operation names the view of the
+ * operation's result and how it answers (rf_reply_kind); h_op.c does the
+ * rest for every such route, so a first answer, its Idempotency-Key replay,
+ * a read and a list item of one resource are the same shape by
+ * construction.
+ */
+#ifndef RF_HTTP_VIEW_H
+#define RF_HTTP_VIEW_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "racefree.h"
+
+struct rf_view {
+    json_t *(*json)(const void *entity); /* NULL when it cannot be built */
+    size_t version_offset;              /* int64_t: the ETag */
+    const char *location_fmt;           /* 201 Location, with n_location %s */
+    size_t location_offsets[2];         /* char[] members of the entity */
+    int n_location;
+    size_t entity_size;                 /* a list item */
+};
+
+enum rf_reply_kind {
+    RF_REPLY_ENTITY = 0, /* 200 with the entity and its ETag */
+    RF_REPLY_CREATED,    /* 201 with Location */
+    RF_REPLY_UPSERT,     /* 201 when the result says created, else 200 */
+    RF_REPLY_EMPTY,      /* 204 with the entity's ETag */
+    RF_REPLY_PAGE,       /* a list page: {"data": [...], "next": ...} */
+};
+
+/* What a list route reads from its query: ?status= among names (absent:
+ * index status_default), ?after= of the cursor's form, ?limit=. */
+struct rf_list_query {
+    const char *const *statuses;        /* NULL: the list has no ?status= */
+    size_t n_statuses;
+    size_t status_default;
+    bool (*cursor_valid)(const char *cursor);
+};
+
+extern const struct rf_view rf_view_entitlement;
+
+#endif
