@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "racefree_errors.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,54 +31,24 @@ extern "C" {
 /* An API key as shown to the user: "rfk_<id>_<secret>". */
 #define RF_KEY_SECRET_BYTES 128
 
-/* One error enum for the whole library. Names are stable: rf_err_code()
- * returns the API's `code` string, and http/respond.c maps each to a status. */
+/* One error enum for the whole library and its HTTP edge, generated from
+ * the list in racefree_errors.h. Names are stable: rf_err_code() returns the
+ * API's `code` string, and http/respond.c answers each with its row's status. */
+#define RF_ERR_ENUM_ROW_(name, code, status, retry_after, title, detail) name,
+#define RF_ERR_COUNT_ROW_(name, code, status, retry_after, title, detail) +1
 typedef enum rf_err {
-    RF_OK = 0,
-    RF_ERR_INVALID,               /* invalid_request */
-    RF_ERR_NOT_FOUND,             /* not_found */
-    RF_ERR_ENTITLEMENT_NOT_FOUND, /* entitlement_not_found */
-    RF_ERR_KEY_NOT_FOUND,         /* key_not_found */
-    RF_ERR_UNAUTHENTICATED,       /* unauthenticated */
-    RF_ERR_FORBIDDEN,             /* forbidden */
-    RF_ERR_VERSION_MISMATCH,      /* version_mismatch */
-    RF_ERR_INVALID_STATE,         /* invalid_state */
-    RF_ERR_CONFLICT,              /* conflict: a constraint the flow did not expect */
-    RF_ERR_IDEM_REUSED,           /* idempotency_key_reused */
-    RF_ERR_IDEM_IN_FLIGHT,        /* idempotency_key_in_flight */
-    RF_ERR_OVERLOADED,            /* overloaded: executor queue full */
-    RF_ERR_SHUTTING_DOWN,         /* shutting_down */
-    RF_ERR_UNAVAILABLE,           /* store_unavailable: busy, I/O error, lost connection */
-    RF_ERR_RETRY,                 /* internal: serialization failure, retried by the executor */
-    RF_ERR_SCHEMA_TOO_NEW,        /* schema_too_new */
-    RF_ERR_NOMEM,                 /* out_of_memory */
-    RF_ERR_INTERNAL,              /* internal */
-    RF_ERR_ACCOUNT_NOT_FOUND,     /* account_not_found */
-    RF_ERR_ACCOUNT_EXISTS,        /* account_exists */
-    RF_ERR_TRANSFER_NOT_FOUND,    /* transfer_not_found */
-    RF_ERR_INSUFFICIENT_FUNDS,    /* insufficient_funds */
-    RF_ERR_CURRENCY_MISMATCH,     /* currency_mismatch */
-    RF_ERR_SAME_ACCOUNT,          /* same_account */
-    RF_ERR_DUPLICATE_REFERENCE,   /* duplicate_reference */
-    RF_ERR_AMOUNT_OVERFLOW,       /* amount_overflow: a balance would leave int64 */
-    RF_ERR_PAYOUT_NOT_FOUND,      /* payout_not_found */
-    RF_ERR_DUPLICATE_PROVIDER_PAYOUT, /* duplicate_provider_payout_id */
-    RF_ERR_BINDING_CONFLICT,      /* customer_binding_conflict */
-    RF_ERR_BINDING_NOT_FOUND,     /* customer_binding_not_found */
-    RF_ERR_APPROVAL_NOT_FOUND,    /* approval_not_found */
-    RF_ERR_APPROVAL_EXPIRED,      /* approval_expired */
-    RF_ERR_SELF_APPROVAL,         /* self_approval */
-    RF_ERR_NOT_REQUESTER,         /* not_requester */
-    RF_ERR_OUTCOME_UNKNOWN,       /* outcome_unknown: COMMIT sent, reply lost; may have committed */
-    RF_ERR_HOLD_OWNED,            /* hold_owned_by_payout: resolve it through its payout */
-    RF_ERR_RESERVED_ID,           /* reserved_id: an id namespace racefree uses itself */
-    RF_ERR_INVALID_CURSOR,        /* invalid_cursor: ?after= names no row of the list */
-    RF_ERR_INVALID_FIELD, /* TEMP until the error list lands */
-    RF_ERR_UNKNOWN_FIELD, /* TEMP */
-    RF_ERR__COUNT
+    RF_ERRORS(RF_ERR_ENUM_ROW_)
+    RF_ERR__COUNT,
+    /* Values below this are the library's; the rest only the HTTP edge answers. */
+    RF_ERR__LIBRARY_COUNT = 0 RF_ERRORS_LIBRARY(RF_ERR_COUNT_ROW_)
 } rf_err;
+#undef RF_ERR_ENUM_ROW_
+#undef RF_ERR_COUNT_ROW_
 
 const char *rf_err_code(rf_err err);
+/* The rf_err whose code is `code` (any row, RF_OK's "ok" included); false
+ * when no row has it. */
+bool rf_err_parse(const char *code, rf_err *out);
 
 typedef struct rf rf;
 

@@ -61,10 +61,10 @@ static void early_refusal(struct rf_exchange *x) {
     if (atomic_load(&x->ctx->draining)) {
         rf_reply_error(&x->pending, RF_ERR_SHUTTING_DOWN, NULL);
     } else if (x->match.kind == RF_MATCH_NONE) {
-        rf_problem_set(&p, 404, "route_not_found", "no route matches this path");
+        rf_problem_set(&p, RF_ERR_ROUTE_NOT_FOUND, "no route matches this path");
         rf_reply_problem(&x->pending, &p);
     } else if (x->match.kind == RF_MATCH_NO_METHOD) {
-        rf_problem_set(&p, 405, "method_not_allowed", "this path accepts %s", x->match.allow);
+        rf_problem_set(&p, RF_ERR_METHOD_NOT_ALLOWED, "this path accepts %s", x->match.allow);
         rf_reply_problem(&x->pending, &p);
         rf_reply_header(&x->pending, "Allow", "%s", x->match.allow);
     }
@@ -100,11 +100,8 @@ bool rf_x_body_append(struct rf_exchange *x, const char *data, size_t n) {
     return true;
 }
 
-void rf_x_problem(struct rf_reply *out, int status, const char *code, const char *detail) {
-    struct rf_problem p;
-    rf_problem_set(&p, status, code, "%s", detail);
-    rf_reply_problem(out, &p);
-    if (status == 503) rf_reply_header(out, "Retry-After", "1");
+void rf_x_problem(struct rf_reply *out, rf_err err, const char *detail) {
+    rf_reply_error(out, err, detail);
 }
 
 void rf_x_serve(struct rf_exchange *x, struct rf_reply *out) {
@@ -233,7 +230,7 @@ char *rf_x_refusal(struct rf_http_ctx *ctx, size_t *len_out) {
     struct rf_exchange x;
     rf_x_init(&x, ctx);
     struct rf_reply r = {0};
-    rf_x_problem(&r, 503, "too_many_connections",
+    rf_x_problem(&r, RF_ERR_TOO_MANY_CONNECTIONS,
                  "this client (or the server) has too many open connections; retry later");
     char *bytes = rf_x_render(&x, &r, true, len_out);
     rf_x_clear(&x);

@@ -45,8 +45,9 @@ void rf_x_head_done(struct rf_exchange *x);
 /* Appends body bytes; false when the body would pass x->body_limit (or no
  * memory: the caller answers 413 either way; memory is bounded by the limit). */
 bool rf_x_body_append(struct rf_exchange *x, const char *data, size_t n);
-/* A problem answer (framing error, 413, 408, 503) into out. */
-void rf_x_problem(struct rf_reply *out, int status, const char *code, const char *detail);
+/* A problem answer (framing error, 413, 408, 503) into out: status, title
+ * and Retry-After from err's row. */
+void rf_x_problem(struct rf_reply *out, rf_err err, const char *detail);
 /* Runs the route (worker threads): authentication, handler. */
 void rf_x_serve(struct rf_exchange *x, struct rf_reply *out);
 /* Renders reply (consumed) as response bytes, logs and counts the exchange.

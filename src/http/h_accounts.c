@@ -98,7 +98,7 @@ void h_account_create(struct rf_http_req *req, struct rf_reply *out) {
     const char *kind = v[F_KIND].present ? v[F_KIND].str : "user";
     if (strcmp(kind, "user") != 0 && strcmp(kind, "system") != 0) {
         rf_fields_clear(v, CREATE_FIELDS);
-        rf_problem_set(&p, 400, "invalid_field", "field 'kind' must be user or system");
+        rf_problem_set(&p, RF_ERR_INVALID_FIELD, "field 'kind' must be user or system");
         rf_reply_problem(out, &p);
         return;
     }

@@ -120,7 +120,7 @@ static json_t *create_problem_extra(void *state, rf_err err) {
     (void)err;
     if (!s->detail[0]) return NULL;
     struct rf_problem p;
-    rf_problem_set(&p, 400, "invalid_request", "%s", s->detail);
+    rf_problem_set(&p, RF_ERR_INVALID, "%s", s->detail);
     return json_pack("{s:s}", "detail", p.detail);
 }
 

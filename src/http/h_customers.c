@@ -63,7 +63,7 @@ static json_t *bind_problem_extra(void *state, rf_err err) {
     if (err != RF_ERR_BINDING_CONFLICT) return NULL;
     const char *cus = s->res.existing_customer_id, *user = s->res.existing_user_id;
     struct rf_problem p;
-    rf_problem_set(&p, 409, "customer_binding_conflict", "%s%s%s%s%s",
+    rf_problem_set(&p, RF_ERR_BINDING_CONFLICT, "%s%s%s%s%s",
                    cus[0] ? "the user is bound to customer " : "", cus,
                    cus[0] && user[0] ? "; " : "", user[0] ? "the customer is bound to user " : "",
                    user);

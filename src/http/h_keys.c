@@ -75,7 +75,7 @@ void h_key_create(struct rf_http_req *req, struct rf_reply *out) {
     }
     if (!rf_role_parse(v[F_ROLE].str, &s.role)) {
         rf_fields_clear(v, CREATE_FIELDS);
-        rf_problem_set(&p, 400, "invalid_field",
+        rf_problem_set(&p, RF_ERR_INVALID_FIELD,
                        "field 'role' must be one of admin|service|worker|readonly");
         rf_reply_problem(out, &p);
         return;

@@ -114,7 +114,7 @@ static bool dest_parse(const json_t *body, struct rf_field_val *v, struct rf_pro
         return true;
     char inner[RF_PROBLEM_DETAIL_BYTES];
     snprintf(inner, sizeof inner, "%s", p->detail);
-    rf_problem_set(p, p->status, p->code, "in 'destination': %s", inner);
+    rf_problem_set(p, p->err, "in 'destination': %s", inner);
     return false;
 }
 

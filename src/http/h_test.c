@@ -58,16 +58,6 @@ void h_test_op_delay(struct rf_http_req *req, struct rf_reply *out) {
     hook_run(req, &s, out);
 }
 
-static bool err_from_code(const char *code, rf_err *out) {
-    for (int e = RF_ERR_INVALID; e < RF_ERR__COUNT; e++) {
-        if (strcmp(rf_err_code((rf_err)e), code) == 0) {
-            *out = (rf_err)e;
-            return true;
-        }
-    }
-    return false;
-}
-
 void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out) {
     static const struct rf_field_spec spec[] = {
         {"op", RF_FIELD_STRING, true, RF_ID_CHARS_MAX, 0, 0},
@@ -79,9 +69,11 @@ void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out) {
         rf_reply_problem(out, &p);
         return;
     }
-    if (!err_from_code(v[1].str, &s.err)) {
-        rf_problem_set(&p, 400, "invalid_field", "field 'code' must be an error code such as "
-                                                 "store_unavailable");
+    /* Only an error the library returns can be injected into an operation. */
+    bool library = rf_err_parse(v[1].str, &s.err) && s.err != RF_OK;
+    if (!library || s.err >= RF_ERR__LIBRARY_COUNT) {
+        rf_problem_set(&p, RF_ERR_INVALID_FIELD, "field 'code' must be an error code such as %s",
+                       rf_err_code(RF_ERR_UNAVAILABLE));
         rf_reply_problem(out, &p);
         return;
     }

@@ -124,7 +124,7 @@ void h_transfer_create(struct rf_http_req *req, struct rf_reply *out) {
     bool pending = v[F_PENDING].present && v[F_PENDING].flag;
     if (v[F_EXPIRES_AT].present && !pending) {
         rf_fields_clear(v, CREATE_FIELDS);
-        rf_problem_set(&p, 400, "invalid_field",
+        rf_problem_set(&p, RF_ERR_INVALID_FIELD,
                        "field 'expires_at' is for pending transfers only (\"pending\": true)");
         rf_reply_problem(out, &p);
         return;

@@ -56,17 +56,17 @@ struct rf_http_req {
     json_t *json;               /* parsed body; owned, rf_http_req_clear() */
 };
 
-/* An API error before rendering: status, stable code and a detail text. */
+/* An API error before rendering: its rf_err (the code, status and title
+ * come from the list in racefree_errors.h) and a detail text. */
 struct rf_problem {
-    int status;
-    const char *code;           /* static string */
+    rf_err err;
     char param[RF_PROBLEM_PARAM_BYTES]; /* the one field or parameter at fault; "" none */
     char detail[RF_PROBLEM_DETAIL_BYTES];
 };
 
 /* Fills p (with no param); the detail is printf-formatted and truncated to fit. */
-void rf_problem_set(struct rf_problem *p, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void rf_problem_set(struct rf_problem *p, rf_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Names the field or parameter at fault (name_len bytes of name): rendered
  * as the problem's "param" member. */
 void rf_problem_param(struct rf_problem *p, const char *name, size_t name_len);

@@ -105,7 +105,7 @@ static bool split_target(char *t, struct rf_h1_req *r) {
 }
 
 static bool bad_line(struct rf_problem *p, const char *why) {
-    rf_problem_set(p, 400, "invalid_request_line", "the request line %s", why);
+    rf_problem_set(p, RF_ERR_INVALID_REQUEST_LINE, "the request line %s", why);
     return false;
 }
 
@@ -126,7 +126,7 @@ static bool parse_request_line(char *line, struct rf_h1_req *r, struct rf_proble
     int v = parse_version(version, &r->minor);
     if (v == 0) return bad_line(p, "has no valid HTTP version");
     if (v < 0) {
-        rf_problem_set(p, 505, "http_version_not_supported", "only HTTP/1.0 and HTTP/1.1 are served");
+        rf_problem_set(p, RF_ERR_HTTP_VERSION, "only HTTP/1.0 and HTTP/1.1 are served");
         return false;
     }
     return true;
@@ -140,7 +140,7 @@ static bool parse_field(char *line, struct rf_h1_field *f, struct rf_problem *p)
     bool ok = nlen > 0;
     for (size_t i = 0; ok && i < nlen; i++) ok = is_tchar((unsigned char)line[i]);
     if (!ok) {
-        rf_problem_set(p, 400, "invalid_header", "a header line is not 'Name: value' "
+        rf_problem_set(p, RF_ERR_INVALID_HEADER, "a header line is not 'Name: value' "
                        "(no whitespace before ':', no line folding)");
         return false;
     }
@@ -151,7 +151,7 @@ static bool parse_field(char *line, struct rf_h1_field *f, struct rf_problem *p)
     while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) v[--vlen] = '\0';
     for (size_t i = 0; i < vlen; i++) {
         if (!is_value_char((unsigned char)v[i])) {
-            rf_problem_set(p, 400, "invalid_header", "header %s has a control character", line);
+            rf_problem_set(p, RF_ERR_INVALID_HEADER, "header %s has a control character", line);
             return false;
         }
     }
@@ -175,7 +175,7 @@ static bool list_has(const char *list, const char *token) {
 }
 
 static bool bad_cl(struct rf_problem *p, const char *why) {
-    rf_problem_set(p, 400, "invalid_content_length", "%s", why);
+    rf_problem_set(p, RF_ERR_INVALID_CONTENT_LENGTH, "%s", why);
     return false;
 }
 
@@ -202,7 +202,7 @@ static bool parse_cl_value(const char *v, int64_t *io, struct rf_problem *p) {
 /* The framing fields, once every line is parsed. */
 static bool check_framing(struct rf_h1_req *r, const char *te, int hosts, struct rf_problem *p) {
     if (r->minor == 1 && hosts != 1) {
-        rf_problem_set(p, 400, "missing_host", "HTTP/1.1 needs exactly one Host header (got %d)",
+        rf_problem_set(p, RF_ERR_MISSING_HOST, "HTTP/1.1 needs exactly one Host header (got %d)",
                        hosts);
         return false;
     }
@@ -211,7 +211,7 @@ static bool check_framing(struct rf_h1_req *r, const char *te, int hosts, struct
     if (te) {
         bool only_chunked = strcasecmp(te, "chunked") == 0;
         if (!only_chunked || r->minor == 0) {
-            rf_problem_set(p, 501, "unsupported_transfer_encoding",
+            rf_problem_set(p, RF_ERR_UNSUPPORTED_TRANSFER_ENCODING,
                            "only 'Transfer-Encoding: chunked' on HTTP/1.1 is supported");
             return false;
         }
@@ -232,7 +232,7 @@ static bool note_field(struct rf_h1_req *r, const struct rf_h1_field *f, const c
     if (strcasecmp(f->name, "Host") == 0) (*hosts)++;
     if (strcasecmp(f->name, "Transfer-Encoding") == 0) {
         if (*te) {
-            rf_problem_set(p, 501, "unsupported_transfer_encoding",
+            rf_problem_set(p, RF_ERR_UNSUPPORTED_TRANSFER_ENCODING,
                            "only one Transfer-Encoding (chunked) is supported");
             return false;
         }
@@ -245,7 +245,7 @@ bool rf_h1_parse_head(char *head, size_t len, struct rf_h1_req *r, struct rf_pro
     memset(r, 0, sizeof *r);
     r->content_length = -1;
     if (len > RF_HEADER_BYTES_MAX) {
-        rf_problem_set(p, 431, "headers_too_large", "the header section is over %d bytes",
+        rf_problem_set(p, RF_ERR_HEADERS_TOO_LARGE, "the header section is over %d bytes",
                        RF_HEADER_BYTES_MAX);
         return false;
     }
@@ -259,12 +259,12 @@ bool rf_h1_parse_head(char *head, size_t len, struct rf_h1_req *r, struct rf_pro
     int hosts = 0;
     while ((line = next_line(&cur, end, &bad)) != NULL && *line) {
         if (bad || line[0] == ' ' || line[0] == '\t') {
-            rf_problem_set(p, 400, "invalid_header", "a header line has a bare CR, a NUL or "
+            rf_problem_set(p, RF_ERR_INVALID_HEADER, "a header line has a bare CR, a NUL or "
                            "is folded");
             return false;
         }
         if (r->n_fields == RF_HTTP_HEADERS_MAX) {
-            rf_problem_set(p, 431, "headers_too_large", "more than %d header fields",
+            rf_problem_set(p, RF_ERR_HEADERS_TOO_LARGE, "more than %d header fields",
                            RF_HTTP_HEADERS_MAX);
             return false;
         }

@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/limits.h"
+#include "http/respond.h"
 #include "http/uri.h"
 
 #define IF_MATCH_CHARS_MAX 32  /* W/"9223372036854775807" fits */
@@ -31,7 +32,7 @@ bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **ou
     while (i < len && isspace((unsigned char)body[i])) i++;
     if (i == len) {
         if (empty_ok) return true;
-        rf_problem_set(p, 400, "invalid_request", "a JSON object body is required");
+        rf_problem_set(p, RF_ERR_INVALID, "a JSON object body is required");
         return false;
     }
     json_error_t e;
@@ -40,20 +41,20 @@ bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **ou
         /* Well-formed JSON whose number does not fit: jansson refuses to
          * parse an integer beyond int64 (or a real beyond double), so this
          * is a bad value (such as an amount_minor of 2^63), not bad syntax. */
-        rf_problem_set(p, 400, "invalid_field",
+        rf_problem_set(p, RF_ERR_INVALID_FIELD,
                        "a number at line %d, column %d is outside the 64-bit integer range "
                        "(-9223372036854775808 to 9223372036854775807): %s",
                        e.line, e.column, e.text);
         return false;
     }
     if (!j) {
-        rf_problem_set(p, 400, "malformed_json", "malformed JSON at line %d, column %d: %s",
+        rf_problem_set(p, RF_ERR_MALFORMED_JSON, "malformed JSON at line %d, column %d: %s",
                        e.line, e.column, e.text);
         return false;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        rf_problem_set(p, 400, "invalid_request", "the body must be a JSON object");
+        rf_problem_set(p, RF_ERR_INVALID, "the body must be a JSON object");
         return false;
     }
     *out = j;
@@ -79,24 +80,24 @@ static bool depth_ok(json_t *v, int depth) {
 static bool field_object(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
                          struct rf_problem *p) {
     if (!json_is_object(v)) {
-        rf_problem_set(p, 400, "invalid_field", "field '%s' must be a JSON object", s->name);
+        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' must be a JSON object", s->name);
         return false;
     }
     if (!depth_ok(v, 1)) {
-        rf_problem_set(p, 400, "invalid_field", "field '%s' is nested deeper than %d levels",
+        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' is nested deeper than %d levels",
                        s->name, RF_JSON_DEPTH_MAX);
         return false;
     }
     const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
     size_t need = json_dumpb(v, NULL, 0, flags);
     if (need == 0 || need > s->max_len) {
-        rf_problem_set(p, 400, "invalid_field", "field '%s' is larger than %zu bytes", s->name,
+        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' is larger than %zu bytes", s->name,
                        s->max_len);
         return false;
     }
     out->json_text = json_dumps(v, flags);
     if (!out->json_text) {
-        rf_problem_set(p, 503, "out_of_memory", "out of memory");
+        rf_problem_set(p, RF_ERR_NOMEM, "out of memory");
         return false;
     }
     return true;
@@ -108,7 +109,7 @@ static bool upper_az(char c) { return c >= 'A' && c <= 'Z'; }
 static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
                          struct rf_problem *p) {
     if (!json_is_string(v)) {
-        rf_problem_set(p, 400, "invalid_field", "field '%s' must be a string", s->name);
+        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' must be a string", s->name);
         return false;
     }
     out->str = json_string_value(v);
@@ -116,7 +117,7 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
     case RF_FIELD_STRING: {
         size_t chars = rf_utf8_chars(out->str); /* SIZE_MAX: not UTF-8 */
         if (chars > s->max_len || (int64_t)chars < s->min) {
-            rf_problem_set(p, 400, "invalid_field",
+            rf_problem_set(p, RF_ERR_INVALID_FIELD,
                            "field '%s' must be %lld-%zu characters of UTF-8", s->name,
                            (long long)s->min, s->max_len);
             return false;
@@ -125,7 +126,7 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
     }
     case RF_FIELD_ID:
         if (!rf_id_valid(out->str)) {
-            rf_problem_set(p, 400, "invalid_field",
+            rf_problem_set(p, RF_ERR_INVALID_FIELD,
                            "field '%s' must be 1-%d characters of [A-Za-z0-9._:-]", s->name,
                            RF_ID_CHARS_MAX);
             return false;
@@ -134,7 +135,7 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
     case RF_FIELD_CURRENCY:
         if (strlen(out->str) != 3 || !upper_az(out->str[0]) || !upper_az(out->str[1]) ||
             !upper_az(out->str[2])) {
-            rf_problem_set(p, 400, "invalid_field",
+            rf_problem_set(p, RF_ERR_INVALID_FIELD,
                            "field '%s' must be an ISO 4217 code: three upper-case letters, "
                            "such as USD",
                            s->name);
@@ -143,7 +144,7 @@ static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_fie
         return true;
     case RF_FIELD_TIME:
         if (!rf_time_parse(out->str, &out->num) || out->num <= 0) {
-            rf_problem_set(p, 400, "invalid_field",
+            rf_problem_set(p, RF_ERR_INVALID_FIELD,
                            "field '%s' must be an RFC 3339 time from 1970 to 9999 in UTC, "
                            "such as 2026-02-15T10:04:05.123Z",
                            s->name);
@@ -169,7 +170,7 @@ static bool field_parse(const struct rf_field_spec *s, json_t *v, struct rf_fiel
         return field_object(s, v, out, p);
     case RF_FIELD_BOOL:
         if (!json_is_boolean(v)) {
-            rf_problem_set(p, 400, "invalid_field", "field '%s' must be true or false", s->name);
+            rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' must be true or false", s->name);
             return false;
         }
         out->flag = json_is_true(v);
@@ -177,7 +178,7 @@ static bool field_parse(const struct rf_field_spec *s, json_t *v, struct rf_fiel
     case RF_FIELD_INT:
         if (!json_is_integer(v) || json_integer_value(v) < s->min ||
             json_integer_value(v) > s->max) {
-            rf_problem_set(p, 400, "invalid_field",
+            rf_problem_set(p, RF_ERR_INVALID_FIELD,
                            "field '%s' must be an integer from %lld to %lld", s->name,
                            (long long)s->min, (long long)s->max);
             return false;
@@ -206,7 +207,7 @@ bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_
         json_t *v;
         json_object_foreach(o, name, v) {
             if (!spec_known(specs, n, name)) {
-                rf_problem_set(p, 400, "unknown_field", "unknown field '%s'", name);
+                rf_problem_set(p, RF_ERR_UNKNOWN_FIELD, "unknown field '%s'", name);
                 if (strlen(name) < sizeof p->param) rf_problem_param(p, name, strlen(name));
                 return false;
             }
@@ -216,13 +217,14 @@ bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_
         json_t *v = o ? json_object_get(o, specs[i].name) : NULL;
         if (!v || json_is_null(v)) {
             if (!specs[i].required) continue;
-            rf_problem_set(p, 400, "invalid_field", "field '%s' is required", specs[i].name);
+            rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' is required", specs[i].name);
             rf_problem_param(p, specs[i].name, strlen(specs[i].name));
             rf_fields_clear(vals, n);
             return false;
         }
         if (!field_parse(&specs[i], v, &vals[i], p)) {
-            if (p->status == 400) rf_problem_param(p, specs[i].name, strlen(specs[i].name));
+            if (rf_err_status(p->err) == 400)
+                rf_problem_param(p, specs[i].name, strlen(specs[i].name));
             rf_fields_clear(vals, n);
             return false;
         }
@@ -249,7 +251,7 @@ bool rf_idem_key_parse(const char *value, const char **key_out, struct rf_proble
     *key_out = NULL;
     if (!value) return true;
     if (!rf_printable_valid(value, RF_IDEM_KEY_CHARS_MAX)) {
-        rf_problem_set(p, 400, "invalid_idempotency_key",
+        rf_problem_set(p, RF_ERR_INVALID_IDEM_KEY,
                        "Idempotency-Key must be 1-%d printable ASCII characters",
                        RF_IDEM_KEY_CHARS_MAX);
         return false;
@@ -291,7 +293,7 @@ bool rf_if_match_parse(const char *value, int64_t *version_out, struct rf_proble
     }
     if (len <= IF_MATCH_CHARS_MAX && parse_version(s, len, version_out)) return true;
     *version_out = 0;
-    rf_problem_set(p, 400, "invalid_if_match",
+    rf_problem_set(p, RF_ERR_INVALID_IF_MATCH,
                    "If-Match must be \"<version>\" with a version >= 1, or *");
     return false;
 }
@@ -354,7 +356,7 @@ bool rf_media_type_json(const char *ct) {
 bool rf_req_media_type(const struct rf_http_req *req, struct rf_problem *p) {
     if (req->body_len == 0) return true;
     if (rf_media_type_json(req->header(req->src, "Content-Type"))) return true;
-    rf_problem_set(p, 415, "unsupported_media_type",
+    rf_problem_set(p, RF_ERR_UNSUPPORTED_MEDIA_TYPE,
                    "a request body must be JSON: Content-Type: application/json");
     rf_problem_param(p, "Content-Type", strlen("Content-Type"));
     return false;
@@ -367,14 +369,14 @@ int rf_req_query(const struct rf_http_req *req, const char *name, char *out, siz
 }
 
 static bool cursor_problem(struct rf_problem *p) {
-    rf_problem_set(p, 400, "invalid_cursor",
+    rf_problem_set(p, RF_ERR_INVALID_CURSOR,
                    "after must be a cursor from a previous page's \"next\"");
     rf_problem_param(p, "after", strlen("after"));
     return false;
 }
 
 static bool limit_problem(struct rf_problem *p) {
-    rf_problem_set(p, 400, "invalid_limit", "limit must be an integer from 1 to %d",
+    rf_problem_set(p, RF_ERR_INVALID_LIMIT, "limit must be an integer from 1 to %d",
                    RF_LIST_LIMIT_MAX);
     rf_problem_param(p, "limit", strlen("limit"));
     return false;
@@ -430,7 +432,7 @@ bool rf_query_choice(const char *value, const char *param, const char *const *na
         size_t used = strlen(list);
         snprintf(list + used, sizeof list - used, "%s%s", i ? "|" : "", names[i]);
     }
-    rf_problem_set(p, 400, "invalid_query_param", "%s must be one of %s", param, list);
+    rf_problem_set(p, RF_ERR_INVALID_QUERY_PARAM, "%s must be one of %s", param, list);
     rf_problem_param(p, param, strlen(param));
     return false;
 }

@@ -20,95 +20,28 @@
 
 /* ---- The rf_err table --------------------------------------------------- */
 
+/* How each rf_err is answered, generated from racefree_errors.h. */
 struct err_http {
     int status;
-    bool retry_after;   /* send "Retry-After: 1" */
+    int retry_after_s;  /* seconds for "Retry-After"; 0: no header */
     const char *title;
     const char *detail; /* generic; a handler may pass a better one */
 };
 
-static const struct err_http err_table[RF_ERR__COUNT] = {
-    [RF_OK] = {200, false, "OK", ""},
-    [RF_ERR_INVALID] = {400, false, "Invalid request", "The request is not valid."},
-    [RF_ERR_NOT_FOUND] = {404, false, "Not found", "The resource does not exist."},
-    [RF_ERR_ENTITLEMENT_NOT_FOUND] = {404, false, "Entitlement not found",
-                                      "The entitlement does not exist or is already revoked."},
-    [RF_ERR_KEY_NOT_FOUND] = {404, false, "API key not found",
-                              "The API key does not exist or is already revoked."},
-    [RF_ERR_UNAUTHENTICATED] = {401, false, "Unauthenticated",
-                                "A valid API key is required: Authorization: Bearer <key>."},
-    [RF_ERR_FORBIDDEN] = {403, false, "Forbidden", "The API key's role may not do this."},
-    [RF_ERR_VERSION_MISMATCH] = {412, false, "Version mismatch",
-                                 "The resource has changed since the version in If-Match."},
-    [RF_ERR_INVALID_STATE] = {409, false, "Invalid state",
-                              "The resource's current state does not allow this."},
-    [RF_ERR_CONFLICT] = {409, false, "Conflict", "The request conflicts with the current state."},
-    [RF_ERR_IDEM_REUSED] = {422, false, "Idempotency key reused",
-                            "The Idempotency-Key was used with a different request."},
-    [RF_ERR_IDEM_IN_FLIGHT] = {409, false, "Idempotency key in flight",
-                               "A request with this Idempotency-Key is still running."},
-    [RF_ERR_OVERLOADED] = {503, true, "Overloaded", "The server is overloaded; retry later."},
-    [RF_ERR_SHUTTING_DOWN] = {503, true, "Shutting down", "The server is shutting down."},
-    [RF_ERR_UNAVAILABLE] = {503, true, "Store unavailable", "The store is unavailable; retry."},
-    [RF_ERR_RETRY] = {503, true, "Retry", "The transaction could not complete; retry."},
-    [RF_ERR_SCHEMA_TOO_NEW] = {503, true, "Schema too new",
-                               "The database schema is newer than this server."},
-    [RF_ERR_NOMEM] = {503, true, "Out of memory", "The server is out of memory; retry."},
-    [RF_ERR_INTERNAL] = {500, false, "Internal error", "An internal error occurred."},
-    [RF_ERR_ACCOUNT_NOT_FOUND] = {404, false, "Account not found", "The account does not exist."},
-    [RF_ERR_ACCOUNT_EXISTS] = {409, false, "Account exists",
-                               "An account with this id exists with other attributes."},
-    [RF_ERR_TRANSFER_NOT_FOUND] = {404, false, "Transfer not found",
-                                   "The transfer does not exist."},
-    [RF_ERR_INSUFFICIENT_FUNDS] = {409, false, "Insufficient funds",
-                                   "The debit would overdraw the account."},
-    [RF_ERR_CURRENCY_MISMATCH] = {400, false, "Currency mismatch",
-                                  "The currency does not match the account's currency."},
-    [RF_ERR_SAME_ACCOUNT] = {400, false, "Same account",
-                             "A transfer needs two different accounts."},
-    [RF_ERR_DUPLICATE_REFERENCE] = {409, false, "Duplicate reference",
-                                    "A transfer with this reference exists."},
-    [RF_ERR_AMOUNT_OVERFLOW] = {409, false, "Amount overflow",
-                                "The balance would leave the int64 range."},
-    [RF_ERR_PAYOUT_NOT_FOUND] = {404, false, "Payout not found", "The payout does not exist."},
-    [RF_ERR_DUPLICATE_PROVIDER_PAYOUT] = {409, false, "Duplicate provider payout id",
-                                          "Another payout has this provider_payout_id."},
-    [RF_ERR_BINDING_CONFLICT] = {409, false, "Customer binding conflict",
-                                 "The user or the customer is bound to another."},
-    [RF_ERR_BINDING_NOT_FOUND] = {404, false, "Customer binding not found",
-                                  "The user has no customer at this provider."},
-    [RF_ERR_APPROVAL_NOT_FOUND] = {404, false, "Approval not found",
-                                   "The approval does not exist."},
-    [RF_ERR_APPROVAL_EXPIRED] = {409, false, "Approval expired",
-                                 "The approval expired before it was approved."},
-    [RF_ERR_SELF_APPROVAL] = {403, false, "Self approval",
-                              "The requester may not approve their own request."},
-    [RF_ERR_NOT_REQUESTER] = {403, false, "Not the requester",
-                              "Only the requester may cancel an approval."},
-    [RF_ERR_OUTCOME_UNKNOWN] = {503, true, "Outcome unknown",
-                                "The connection to the store was lost during COMMIT; the change "
-                                "may have committed. Retry with the same Idempotency-Key."},
-    [RF_ERR_HOLD_OWNED] = {409, false, "Hold owned by payout",
-                           "This hold belongs to a payout; it resolves only through the payout."},
-    [RF_ERR_RESERVED_ID] = {400, false, "Reserved id",
-                            "The id is in a namespace racefree reserves for itself."},
-    [RF_ERR_INVALID_CURSOR] = {400, false, "Invalid cursor",
-                               "after must be the next of a previous page or a listed row's id."},
-};
+#define HTTP_ROW(name, code, status, retry_after, title, detail) \
+    [name] = {status, retry_after, title, detail},
+static const struct err_http err_table[RF_ERR__COUNT] = {RF_ERRORS(HTTP_ROW)};
+#undef HTTP_ROW
 
-/* An rf_err without a row (a new error not yet mapped) answers 500; the
- * unit test test_err_status fails until it gets one. */
+/* An out-of-range value (never made by the list) answers as internal. */
 static const struct err_http *err_entry(rf_err err) {
-    if ((int)err < 0 || err >= RF_ERR__COUNT || err_table[err].status == 0)
-        err = RF_ERR_INTERNAL;
+    if ((int)err < 0 || err >= RF_ERR__COUNT) err = RF_ERR_INTERNAL;
     return &err_table[err];
 }
 
 int rf_err_status(rf_err err) { return err_entry(err)->status; }
 
-bool rf_err_mapped(rf_err err) {
-    return (int)err >= 0 && err < RF_ERR__COUNT && err_table[err].status != 0;
-}
+const char *rf_err_title(rf_err err) { return err_entry(err)->title; }
 
 const char *rf_status_reason(int status) {
     switch (status) {
@@ -144,10 +77,9 @@ static void reply_nomem(struct rf_reply *out) {
     out->status = 503;
 }
 
-void rf_problem_set(struct rf_problem *p, int status, const char *code, const char *fmt, ...) {
-    RF_ASSERT(status >= 400 && status <= 599 && code);
-    p->status = status;
-    p->code = code;
+void rf_problem_set(struct rf_problem *p, rf_err err, const char *fmt, ...) {
+    RF_ASSERT(err != RF_OK && (int)err >= 0 && err < RF_ERR__COUNT);
+    p->err = err;
     p->param[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
@@ -240,15 +172,16 @@ static void reply_problem_ext(struct rf_reply *out, int status, const char *titl
 
 void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p) {
     json_t *extra = p->param[0] ? json_pack("{s:s}", "param", p->param) : NULL;
-    reply_problem_ext(out, p->status, rf_status_reason(p->status), p->code, p->detail, extra);
+    const struct err_http *e = err_entry(p->err);
+    reply_problem_ext(out, e->status, e->title, rf_err_code(p->err), p->detail, extra);
 }
 
 void rf_reply_error_ext(struct rf_reply *out, rf_err err, const char *detail, json_t *extra) {
     RF_ASSERT(err != RF_OK);
     const struct err_http *e = err_entry(err);
-    const char *code = rf_err_mapped(err) ? rf_err_code(err) : "internal";
-    reply_problem_ext(out, e->status, e->title, code, detail ? detail : e->detail, extra);
-    if (e->retry_after) rf_reply_header(out, "Retry-After", "1");
+    reply_problem_ext(out, e->status, e->title, rf_err_code(err), detail ? detail : e->detail,
+                      extra);
+    if (e->retry_after_s) rf_reply_header(out, "Retry-After", "%d", e->retry_after_s);
 }
 
 void rf_reply_error(struct rf_reply *out, rf_err err, const char *detail) {
@@ -325,7 +258,7 @@ void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf
             return;
         }
         if (!key && op->idem_required) {
-            rf_problem_set(&p, 400, "idempotency_key_required",
+            rf_problem_set(&p, RF_ERR_IDEM_REQUIRED,
                            "this operation moves money: send an Idempotency-Key header "
                            "(1-%d printable ASCII characters)",
                            RF_IDEM_KEY_CHARS_MAX);

@@ -27,11 +27,11 @@
 
 /* The HTTP status an rf_err is answered with (RF_OK: 200). */
 int rf_err_status(rf_err err);
-/* The HTTP reason phrase of status (also the title of problems that have
- * no rf_err, such as framing errors); "Status" for one not listed. */
+/* The problem title of an rf_err (one per code, from racefree_errors.h). */
+const char *rf_err_title(rf_err err);
+/* The HTTP reason phrase of status, for the status line; "Status" for one
+ * not listed. */
 const char *rf_status_reason(int status);
-/* The table has a row for err (every rf_err must; a unit test checks). */
-bool rf_err_mapped(rf_err err);
 
 /* Sets status and a compact JSON body (steals `body`), adds Content-Type.
  * On allocation failure the reply becomes an empty 503. */
@@ -41,7 +41,8 @@ void rf_reply_empty(struct rf_reply *out, int status);
 /* Takes a malloc'd body of len bytes with the given content type. */
 void rf_reply_text(struct rf_reply *out, int status, const char *content_type, char *body,
                    size_t len);
-/* application/problem+json from a problem. */
+/* application/problem+json from a problem: status and title from its
+ * rf_err's row (no Retry-After: a handler's problem never asks for one). */
 void rf_reply_problem(struct rf_reply *out, const struct rf_problem *p);
 /* application/problem+json for a library error; detail NULL: the generic
  * text. Adds Retry-After where the table says so. */

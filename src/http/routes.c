@@ -227,7 +227,7 @@ static bool authorize(struct rf_http_req *req, unsigned roles, struct rf_reply *
     char need[64];
     roles_text(roles, need, sizeof need);
     struct rf_problem p;
-    rf_problem_set(&p, 403, "forbidden", "this route needs the role %s; the key has role %s",
+    rf_problem_set(&p, RF_ERR_FORBIDDEN, "this route needs the role %s; the key has role %s",
                    need, rf_role_name(req->key.role));
     rf_reply_problem(out, &p);
     return false;
@@ -241,7 +241,7 @@ void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
     for (int i = 0; i < m->n_params; i++) {
         if (m->params[i].valid) continue;
         struct rf_problem p;
-        rf_problem_set(&p, 400, "invalid_path_param",
+        rf_problem_set(&p, RF_ERR_INVALID_PATH_PARAM,
                        "path parameter '%.*s' must be an id: 1-%d characters of "
                        "[A-Za-z0-9._:-], not '.' or '..', and a segment may not decode to NUL, "
                        "'/' or another control character",

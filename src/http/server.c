@@ -351,17 +351,17 @@ static void respond(struct rf_http_server *s, struct conn *c, struct rf_reply *r
 }
 
 /* A problem answer that ends the connection (framing errors, 413, 408). */
-static void respond_close(struct rf_http_server *s, struct conn *c, int status, const char *code,
+static void respond_close(struct rf_http_server *s, struct conn *c, rf_err err,
                           const char *detail) {
     struct rf_reply r = {0};
-    rf_x_problem(&r, status, code, detail);
+    rf_x_problem(&r, err, detail);
     c->close_after = true;
     respond(s, c, &r);
 }
 
 static void respond_problem_close(struct rf_http_server *s, struct conn *c,
                                   const struct rf_problem *p) {
-    respond_close(s, c, p->status, p->code, p->detail);
+    respond_close(s, c, p->err, p->detail);
 }
 
 /* ---- workers --------------------------------------------------------------------------- */
@@ -453,7 +453,7 @@ static void request_ready(struct rf_http_server *s, struct conn *c) {
 static void too_large(struct rf_http_server *s, struct conn *c) {
     char detail[96];
     snprintf(detail, sizeof detail, "the body is larger than %zu bytes", c->x.body_limit);
-    respond_close(s, c, 413, "body_too_large", detail);
+    respond_close(s, c, RF_ERR_BODY_TOO_LARGE, detail);
 }
 
 /* "100 Continue" for a request that will be read. Tiny and first on an
@@ -502,7 +502,7 @@ static bool step_head(struct rf_http_server *s, struct conn *c) {
     struct rf_problem p;
     if (end == 0) {
         if (c->in_len < RF_HEADER_BYTES_MAX) return false;
-        rf_problem_set(&p, 431, "headers_too_large", "the header section is over %d bytes",
+        rf_problem_set(&p, RF_ERR_HEADERS_TOO_LARGE, "the header section is over %d bytes",
                        RF_HEADER_BYTES_MAX);
         respond_problem_close(s, c, &p);
         return false;
@@ -547,7 +547,7 @@ static bool step_body_chunked(struct rf_http_server *s, struct conn *c) {
         }
         in_consume(c, used);
         if (rc == RF_H1_CHUNK_BAD) {
-            respond_close(s, c, 400, "malformed_chunked_body",
+            respond_close(s, c, RF_ERR_MALFORMED_CHUNKED_BODY,
                           "the chunked body is malformed (chunk size line, CRLF or trailers)");
             return false;
         }
@@ -662,9 +662,9 @@ static void accept_resume(struct rf_http_server *s) {
 
 static void on_deadline(struct rf_http_server *s, struct conn *c) {
     if (c->state == CS_HEAD && c->in_len > 0)
-        respond_close(s, c, 408, "request_timeout", "the request headers took too long");
+        respond_close(s, c, RF_ERR_REQUEST_TIMEOUT, "the request headers took too long");
     else if (c->state == CS_BODY)
-        respond_close(s, c, 408, "request_timeout", "the request body took too long");
+        respond_close(s, c, RF_ERR_REQUEST_TIMEOUT, "the request body took too long");
     else
         conn_close(s, c); /* idle, silent new connection, stuck write, done lingering */
 }

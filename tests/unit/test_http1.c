@@ -15,6 +15,7 @@
 
 #include "base/limits.h"
 #include "http/http1.h"
+#include "http/respond.h"
 
 /* Parses text as a complete head; returns the problem code or NULL. The
  * parsed request stays valid until the next call. */
@@ -29,13 +30,13 @@ static const char *parse(const char *text) {
     size_t end = rf_h1_head_end(headbuf, len);
     assert_int_equal(end, len); /* the cases are whole heads */
     memset(&prob, 0, sizeof prob);
-    return rf_h1_parse_head(headbuf, end, &req, &prob) ? NULL : prob.code;
+    return rf_h1_parse_head(headbuf, end, &req, &prob) ? NULL : rf_err_code(prob.err);
 }
 
 static void expect_error(const char *text, int status, const char *code) {
     const char *got = parse(text);
-    if (!got || strcmp(got, code) != 0 || prob.status != status)
-        fail_msg("%s: expected %d %s, got %d %s", text, status, code, prob.status,
+    if (!got || strcmp(got, code) != 0 || rf_err_status(prob.err) != status)
+        fail_msg("%s: expected %d %s, got %d %s", text, status, code, rf_err_status(prob.err),
                  got ? got : "(parsed)");
 }
 

@@ -2,12 +2,15 @@
  * test_openapi.c - docs/openapi.yaml and the route table never drift:
  * every non-hidden route (method + pattern) is in the document with the
  * same roles (x-roles), every operation in the document is served by the
- * table, and hidden (test hook) routes stay undocumented.
+ * table, and hidden (test hook) routes stay undocumented; the problem
+ * `code` enum lists exactly the codes of the error list (RF_ERRORS in
+ * racefree_errors.h, "ok" aside).
  *
  * The YAML is read line by line, as the document is written: under the
  * top-level `paths:`, a path is a key indented two spaces ("  /v1/keys:"),
  * an operation a method key indented four ("    get:"), and its roles a
- * line indented six ("      x-roles: [admin, service]").
+ * line indented six ("      x-roles: [admin, service]"). The code enum is
+ * the flow list ("enum: [a, b,\n c]") right after the one "code:" key.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #include "http/routes.h"
 
 #define OPS_MAX 256
+#define CODES_MAX 256
 #define LINE_BYTES 1024
 
 struct doc_op {
@@ -34,6 +38,8 @@ struct doc_op {
 
 static struct doc_op ops[OPS_MAX];
 static int n_ops;
+static char codes[CODES_MAX][64]; /* the Problem schema's code enum */
+static int n_codes;
 
 static const char *doc_path(void) {
     static char path[1024];
@@ -109,6 +115,28 @@ static void paths_line(const char *line, char *cur_path, size_t cap) {
     }
 }
 
+/* Scans a line for the code enum: after "code:", the "enum: [" list up to
+ * its "]" (which may span lines). *state: 0 before, 1 after "code:", 2 in
+ * the list, 3 done. */
+static void codes_line(const char *line, int *state) {
+    const char *s = line + indent_of(line);
+    if (*state == 0 && strcmp(s, "code:") == 0) *state = 1;
+    if (*state == 1 && strncmp(s, "enum: [", 7) == 0) {
+        *state = 2;
+        s += 7;
+    }
+    if (*state != 2) return;
+    while (*s && *state == 2) {
+        size_t n = strcspn(s, ", ]");
+        if (n > 0) {
+            assert_true(n_codes < CODES_MAX && n < sizeof codes[0]);
+            snprintf(codes[n_codes++], sizeof codes[0], "%.*s", (int)n, s);
+        }
+        if (s[n] == ']') *state = 3;
+        s += n + (s[n] != '\0');
+    }
+}
+
 static int setup(void **state) {
     (void)state;
     FILE *f = fopen(doc_path(), "r");
@@ -118,9 +146,12 @@ static int setup(void **state) {
     }
     char line[LINE_BYTES], cur_path[256] = "";
     bool in_paths = false;
+    int code_state = 0;
     n_ops = 0;
+    n_codes = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
+        codes_line(line, &code_state);
         if (line[0] && line[0] != ' ' && line[0] != '#') {
             in_paths = strcmp(line, "paths:") == 0;
             continue;
@@ -128,7 +159,7 @@ static int setup(void **state) {
         if (in_paths && line[0]) paths_line(line, cur_path, sizeof cur_path);
     }
     fclose(f);
-    return n_ops > 0 ? 0 : -1;
+    return n_ops > 0 && code_state == 3 && n_codes > 0 ? 0 : -1;
 }
 
 static const struct doc_op *find_op(const char *method, const char *path) {
@@ -167,10 +198,31 @@ static void test_every_documented_op_served(void **state) {
     }
 }
 
+static bool doc_has_code(const char *code) {
+    for (int i = 0; i < n_codes; i++)
+        if (strcmp(codes[i], code) == 0) return true;
+    return false;
+}
+
+static void test_error_codes_documented(void **state) {
+    (void)state;
+    for (int e = RF_OK + 1; e < RF_ERR__COUNT; e++)
+        if (!doc_has_code(rf_err_code((rf_err)e)))
+            fail_msg("code %s is not in docs/openapi.yaml's code enum", rf_err_code((rf_err)e));
+    for (int i = 0; i < n_codes; i++) {
+        rf_err e;
+        if (!rf_err_parse(codes[i], &e) || e == RF_OK)
+            fail_msg("docs/openapi.yaml lists code %s, which is not in RF_ERRORS", codes[i]);
+        for (int j = 0; j < i; j++)
+            if (strcmp(codes[i], codes[j]) == 0) fail_msg("%s is listed twice", codes[i]);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_route_documented),
         cmocka_unit_test(test_every_documented_op_served),
+        cmocka_unit_test(test_error_codes_documented),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

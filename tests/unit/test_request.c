@@ -44,11 +44,11 @@ static const char *check(const char *text, struct rf_field_val *vals) {
     json_decref(obj);
     obj = NULL;
     memset(&p, 0, sizeof p);
-    if (!rf_json_body_parse(text, strlen(text), true, &obj, &p)) return p.code;
+    if (!rf_json_body_parse(text, strlen(text), true, &obj, &p)) return rf_err_code(p.err);
     bool ok = rf_fields_parse(obj, specs, N_FIELDS, vals, &p);
     if (!ok) {
-        assert_int_equal(p.status, 400);
-        return p.code;
+        assert_int_equal(rf_err_status(p.err), 400);
+        return rf_err_code(p.err);
     }
     return NULL;
 }
@@ -62,18 +62,18 @@ static void test_body_parse(void **state) {
     assert_true(rf_json_body_parse(" \n", 2, true, &obj, &p));
     assert_null(obj);
     assert_false(rf_json_body_parse("", 0, false, &obj, &p));
-    assert_string_equal(p.code, "invalid_request");
+    assert_string_equal(rf_err_code(p.err), "invalid_request");
     assert_false(rf_json_body_parse("{", 1, true, &obj, &p));
-    assert_string_equal(p.code, "malformed_json");
+    assert_string_equal(rf_err_code(p.err), "malformed_json");
     assert_false(rf_json_body_parse("{} x", 4, true, &obj, &p));
-    assert_string_equal(p.code, "malformed_json");
+    assert_string_equal(rf_err_code(p.err), "malformed_json");
     const char *dup = "{\"a\":1,\"a\":2}";
     assert_false(rf_json_body_parse(dup, strlen(dup), true, &obj, &p));
-    assert_string_equal(p.code, "malformed_json");
+    assert_string_equal(rf_err_code(p.err), "malformed_json");
     assert_false(rf_json_body_parse("[1]", 3, true, &obj, &p));
-    assert_string_equal(p.code, "invalid_request");
+    assert_string_equal(rf_err_code(p.err), "invalid_request");
     assert_false(rf_json_body_parse("\"x\"", 3, true, &obj, &p));
-    assert_string_equal(p.code, "invalid_request");
+    assert_string_equal(rf_err_code(p.err), "invalid_request");
 }
 
 static void test_fields_ok(void **state) {
@@ -129,7 +129,7 @@ static void test_fields_required_and_depth(void **state) {
     struct rf_field_val v[2];
     struct rf_problem p;
     assert_false(rf_fields_parse(NULL, req, 2, v, &p));
-    assert_string_equal(p.code, "invalid_field");
+    assert_string_equal(rf_err_code(p.err), "invalid_field");
     assert_non_null(strstr(p.detail, "'role'"));
     /* nesting: RF_JSON_DEPTH_MAX levels pass, one more fails */
     char text[512] = "{\"role\":\"x\",\"meta\":";
@@ -146,7 +146,7 @@ static void test_fields_required_and_depth(void **state) {
         json_decref(obj);
         assert_int_equal(ok, depth <= RF_JSON_DEPTH_MAX);
         if (ok) rf_fields_clear(v, 2);
-        else assert_string_equal(p.code, "invalid_field");
+        else assert_string_equal(rf_err_code(p.err), "invalid_field");
     }
 }
 
@@ -173,8 +173,8 @@ static void test_if_match(void **state) {
                          "1.5",   "W/\"\""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_false(rf_if_match_parse(bad[i], &v, &p));
-        assert_string_equal(p.code, "invalid_if_match");
-        assert_int_equal(p.status, 400);
+        assert_string_equal(rf_err_code(p.err), "invalid_if_match");
+        assert_int_equal(rf_err_status(p.err), 400);
     }
 }
 
@@ -193,7 +193,7 @@ static void test_idem_key(void **state) {
     longk[255] = 'a';
     longk[256] = '\0';
     assert_false(rf_idem_key_parse(longk, &k, &p));
-    assert_string_equal(p.code, "invalid_idempotency_key");
+    assert_string_equal(rf_err_code(p.err), "invalid_idempotency_key");
     assert_false(rf_idem_key_parse("", &k, &p));
     assert_false(rf_idem_key_parse("caf\xc3\xa9", &k, &p));
     assert_false(rf_idem_key_parse("a\tb", &k, &p));
@@ -239,7 +239,7 @@ static void test_pagination(void **state) {
     const char *bad_limits[] = {"0", "501", "-1", "", "abc", "1.5", "99999999999", " 5"};
     for (size_t i = 0; i < sizeof bad_limits / sizeof bad_limits[0]; i++) {
         assert_false(rf_page_parse(bad_limits[i], NULL, NULL, &pg, &p));
-        assert_string_equal(p.code, "invalid_limit");
+        assert_string_equal(rf_err_code(p.err), "invalid_limit");
     }
     char cursor[RF_CURSOR_BYTES + 1];
     memset(cursor, 'c', sizeof cursor);
@@ -248,10 +248,10 @@ static void test_pagination(void **state) {
     cursor[RF_CURSOR_BYTES - 1] = 'c';
     cursor[RF_CURSOR_BYTES] = '\0';
     assert_false(rf_page_parse(NULL, cursor, NULL, &pg, &p));
-    assert_string_equal(p.code, "invalid_cursor");
+    assert_string_equal(rf_err_code(p.err), "invalid_cursor");
     assert_false(rf_page_parse(NULL, "", NULL, &pg, &p));
     assert_false(rf_page_parse(NULL, "a\nb", NULL, &pg, &p));
-    assert_string_equal(p.code, "invalid_cursor");
+    assert_string_equal(rf_err_code(p.err), "invalid_cursor");
 }
 
 static void test_query_choice(void **state) {
@@ -264,7 +264,7 @@ static void test_query_choice(void **state) {
     assert_true(rf_query_choice("all", "status", names, 4, 0, &i, &p));
     assert_int_equal(i, 3);
     assert_false(rf_query_choice("ALL", "status", names, 4, 0, &i, &p));
-    assert_string_equal(p.code, "invalid_query_param");
+    assert_string_equal(rf_err_code(p.err), "invalid_query_param");
     assert_non_null(strstr(p.detail, "status"));
 }
 
@@ -298,8 +298,8 @@ static void test_query_decoded(void **state) {
         req = query_req(bad[i].q);
         memset(&p, 0, sizeof p);
         assert_false(rf_req_page(&req, rf_id_valid, &pg, &p));
-        assert_int_equal(p.status, 400);
-        assert_string_equal(p.code, bad[i].code);
+        assert_int_equal(rf_err_status(p.err), 400);
+        assert_string_equal(rf_err_code(p.err), bad[i].code);
         assert_string_equal(p.param, bad[i].param);
     }
     static const char *const names[] = {"active", "all"};
@@ -311,7 +311,7 @@ static void test_query_decoded(void **state) {
     for (size_t k = 0; k < sizeof bad_status / sizeof bad_status[0]; k++) {
         req = query_req(bad_status[k]);
         assert_false(rf_req_choice(&req, "status", names, 2, 0, &i, &p));
-        assert_string_equal(p.code, "invalid_query_param");
+        assert_string_equal(rf_err_code(p.err), "invalid_query_param");
         assert_string_equal(p.param, "status");
     }
 }
@@ -368,13 +368,13 @@ static void test_string_chars(void **state) {
     }
     json_t *o = json_pack("{s:s}", "reason", "");
     assert_false(rf_fields_parse(o, spec, 1, v, &p));
-    assert_string_equal(p.code, "invalid_field");
+    assert_string_equal(rf_err_code(p.err), "invalid_field");
     json_decref(o);
     /* invalid UTF-8 (jansson keeps it when told not to check): refused */
     o = json_object();
     json_object_set_new_nocheck(o, "reason", json_stringn_nocheck("a\xc3(", 3));
     assert_false(rf_fields_parse(o, spec, 1, v, &p));
-    assert_string_equal(p.code, "invalid_field");
+    assert_string_equal(rf_err_code(p.err), "invalid_field");
     json_decref(o);
 }
 
@@ -531,16 +531,70 @@ static void test_err_status(void **state) {
         {RF_ERR_SHUTTING_DOWN, 503},    {RF_ERR_UNAVAILABLE, 503},
         {RF_ERR_RETRY, 503},            {RF_ERR_SCHEMA_TOO_NEW, 503},
         {RF_ERR_NOMEM, 503},            {RF_ERR_INTERNAL, 500},
+        {RF_ERR_UNSUPPORTED_MEDIA_TYPE, 415}, {RF_ERR_HEADERS_TOO_LARGE, 431},
+        {RF_ERR_TOO_MANY_CONNECTIONS, 503},   {RF_ERR_HTTP_VERSION, 505},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         assert_int_equal(rf_err_status(want[i].err), want[i].status);
-    /* every error, including ones added later, has a row in respond.c */
+}
+
+/* The one list (racefree_errors.h): every row a distinct code, an error
+ * status and a title; the library's codes first, with their ABI values. */
+static void test_error_list(void **state) {
+    (void)state;
+    assert_int_equal(RF_OK, 0);
+    assert_int_equal(RF_ERR_INVALID_CURSOR + 1, RF_ERR__LIBRARY_COUNT);
+    assert_true(RF_ERR__LIBRARY_COUNT < RF_ERR__COUNT);
     for (int e = RF_OK; e < RF_ERR__COUNT; e++) {
-        if (!rf_err_mapped((rf_err)e))
-            fail_msg("rf_err %d (%s) has no HTTP status in respond.c", e, rf_err_code((rf_err)e));
+        const char *code = rf_err_code((rf_err)e);
+        assert_true(code && *code);
+        for (int o = RF_OK; o < e; o++)
+            if (strcmp(code, rf_err_code((rf_err)o)) == 0)
+                fail_msg("code %s is in the list twice (rows %d and %d)", code, o, e);
+        for (const char *c = code; *c; c++) assert_true((*c >= 'a' && *c <= 'z') || *c == '_');
         int st = rf_err_status((rf_err)e);
-        assert_true(e == RF_OK ? st == 200 : (st >= 400 && st <= 599));
+        if (e == RF_OK) assert_int_equal(st, 200);
+        else if (st < 400 || st > 599) fail_msg("%s has status %d", code, st);
+        const char *title = rf_err_title((rf_err)e);
+        assert_true(title && *title);
+        rf_err back = RF_ERR__COUNT;
+        assert_true(rf_err_parse(code, &back));
+        assert_int_equal(back, e);
     }
+    rf_err out = RF_ERR_INTERNAL;
+    assert_false(rf_err_parse("no_such_code", &out));
+    assert_false(rf_err_parse("", &out));
+    assert_false(rf_err_parse("Invalid_request", &out));
+    assert_int_equal(out, RF_ERR_INTERNAL);
+    assert_string_equal(rf_err_code(RF_ERR__COUNT), "internal");
+}
+
+/* A problem takes its status, title and code from its rf_err's row. */
+static void test_problem_from_list(void **state) {
+    (void)state;
+    static const rf_err errs[] = {RF_ERR_INVALID_FIELD, RF_ERR_HEADERS_TOO_LARGE,
+                                  RF_ERR_BINDING_CONFLICT, RF_ERR_NOMEM,
+                                  RF_ERR_METHOD_NOT_ALLOWED};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        struct rf_problem p;
+        rf_problem_set(&p, errs[i], "detail %d", 7);
+        assert_int_equal(p.err, errs[i]);
+        struct rf_reply r = {0};
+        rf_reply_problem(&r, &p);
+        assert_int_equal(r.status, rf_err_status(errs[i]));
+        json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_integer_value(json_object_get(j, "status")), r.status);
+        assert_string_equal(json_string_value(json_object_get(j, "code")), rf_err_code(errs[i]));
+        assert_string_equal(json_string_value(json_object_get(j, "title")),
+                            rf_err_title(errs[i]));
+        assert_string_equal(json_string_value(json_object_get(j, "detail")), "detail 7");
+        json_decref(j);
+        rf_reply_clear(&r);
+    }
+    /* an edge code keeps the reason phrase of its status as its title */
+    assert_string_equal(rf_err_title(RF_ERR_HEADERS_TOO_LARGE),
+                        rf_status_reason(rf_err_status(RF_ERR_HEADERS_TOO_LARGE)));
 }
 
 static void test_listen(void **state) {
@@ -578,6 +632,8 @@ int main(void) {
         cmocka_unit_test(test_route_match),
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_err_status),
+        cmocka_unit_test(test_error_list),
+        cmocka_unit_test(test_problem_from_list),
         cmocka_unit_test(test_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
