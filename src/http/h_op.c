@@ -110,7 +110,7 @@ static bool fill_idem(struct rf_http_req *req, const struct rf_route *route,
         return false;
     }
     if (!key && route->idem == RF_IDEM_REQUIRED) {
-        rf_problem_set(&p, RF_ERR_IDEMPOTENCY_KEY_REQUIRED,
+        rf_problem_set(&p, RF_ERR_IDEM_REQUIRED,
                        "this operation moves money: send an Idempotency-Key header "
                        "(1-%d printable ASCII characters)",
                        RF_IDEM_KEY_CHARS_MAX);
