@@ -23,27 +23,29 @@
 
 /* Shared field shapes. */
 #define F_ID(T, member, name_, at_) \
-    {name_, RF_FIELD_ID, true, RF_ID_CHARS_MAX, 0, 0, offsetof(T, member), at_}
+    RF_F(T, member, name_, RF_FIELD_ID, true, .max_len = RF_ID_CHARS_MAX, .at = at_)
 #define F_IF_MATCH(T, member) \
-    {"if_match_version", RF_FIELD_INT, false, 0, 0, INT64_MAX, offsetof(T, member), RF_AT_IF_MATCH}
+    RF_F(T, member, "if_match_version", RF_FIELD_INT, false, .max = INT64_MAX, .at = RF_AT_IF_MATCH)
 #define F_METADATA(T, member) \
-    {"metadata", RF_FIELD_OBJECT, false, RF_METADATA_BYTES_MAX, 0, 0, offsetof(T, member), 0}
-#define F_LIST_QUERY(n_statuses)                                                                \
-    {"status", RF_FIELD_INT, false, 0, 0, (n_statuses) - 1, offsetof(struct rf_list_req, status), \
-     RF_AT_QUERY},                                                                              \
-    {"after", RF_FIELD_STRING, false, RF_CURSOR_BYTES - 1, 0, 0,                                 \
-     offsetof(struct rf_list_req, after), RF_AT_QUERY},                                          \
-    {"limit", RF_FIELD_INT, false, 0, 1, RF_LIST_LIMIT_MAX, offsetof(struct rf_list_req, limit),  \
-     RF_AT_QUERY}
+    RF_F(T, member, "metadata", RF_FIELD_OBJECT, false, .max_len = RF_METADATA_BYTES_MAX)
+#define F_TIME(T, member, name_) RF_F(T, member, name_, RF_FIELD_TIME, false, .at = 0)
+/* Every list: ?status= (an index into the route's names), ?after=, ?limit=. */
+#define F_LIST_QUERY(n_statuses)                                                              \
+    RF_F(struct rf_list_req, status, "status", RF_FIELD_INT, false, .max = (n_statuses) - 1,  \
+         .at = RF_AT_QUERY),                                                                  \
+        RF_F(struct rf_list_req, after, "after", RF_FIELD_STRING, false,                      \
+             .max_len = RF_CURSOR_BYTES - 1, .at = RF_AT_QUERY),                              \
+        RF_F(struct rf_list_req, limit, "limit", RF_FIELD_INT, false, .min = 1,              \
+             .max = RF_LIST_LIMIT_MAX, .at = RF_AT_QUERY)
 
 /* ---- entitlements -------------------------------------------------------- */
 
 static const struct rf_field grant_fields[] = {
     F_ID(struct rf_grant_req, user_id, "user_id", RF_AT_PATH),
     F_ID(struct rf_grant_req, key, "key", RF_AT_PATH),
-    {"source", RF_FIELD_STRING, false, RF_SOURCE_CHARS_MAX, 0, 0,
-     offsetof(struct rf_grant_req, source), 0},
-    {"expires_at", RF_FIELD_TIME, false, 0, 0, 0, offsetof(struct rf_grant_req, expires_at_ms), 0},
+    RF_F(struct rf_grant_req, source, "source", RF_FIELD_STRING, false,
+         .max_len = RF_SOURCE_CHARS_MAX),
+    F_TIME(struct rf_grant_req, expires_at_ms, "expires_at"),
     F_METADATA(struct rf_grant_req, metadata_json),
     F_IF_MATCH(struct rf_grant_req, if_match_version),
 };

@@ -53,6 +53,15 @@ static rf_err bad(struct rf_fault *fault, const struct rf_field *f, const char *
     return RF_ERR_INVALID;
 }
 
+/* A nested field's fault, qualified: "in 'destination': field 'ref' ...". */
+static rf_err nested_fault(const struct rf_field *f, rf_err err, struct rf_fault *fault) {
+    if (!fault || err == RF_ERR_NOMEM) return err;
+    char inner[RF_FAULT_DETAIL_BYTES];
+    snprintf(inner, sizeof inner, "%s", fault->detail);
+    rf_fault_set(fault, fault->code, NULL, "in '%s': %s", f->name, inner);
+    return err;
+}
+
 static bool upper_az(char c) { return c >= 'A' && c <= 'Z'; }
 
 /* Containers nested at most RF_JSON_DEPTH_MAX deep; `depth` is v's level.
@@ -154,9 +163,17 @@ static rf_err decode_object(const struct rf_field *f, json_t *v, void *req, stru
     return RF_OK;
 }
 
+static rf_err decode_fields(json_t *o, const struct rf_field *f, size_t n, unsigned at,
+                           const char *skip, void *req, struct rf_decoded *d,
+                           struct rf_fault *fault);
+
 static rf_err decode_one(const struct rf_field *f, json_t *v, void *req, struct rf_decoded *d,
                          struct rf_fault *fault) {
     switch (f->type) {
+    case RF_FIELD_NESTED:
+        if (!json_is_object(v)) return bad(fault, f, "field '%s' must be a JSON object", f->name);
+        return nested_fault(f, decode_fields(v, f->sub, f->n_sub, ~0u, NULL, req, d, fault),
+                            fault);
     case RF_FIELD_OBJECT:
         return decode_object(f, v, req, d, fault);
     case RF_FIELD_BOOL:
@@ -189,11 +206,9 @@ static const struct rf_field *spec_find(const struct rf_field *f, size_t n, unsi
     return NULL;
 }
 
-rf_err rf_fields_decode(const json_t *obj, const struct rf_field *f, size_t n, unsigned at,
-                        const char *skip, void *req, struct rf_decoded *d, struct rf_fault *fault) {
-    RF_ASSERT(n <= RF_HTTP_FIELDS_MAX && req && d && d->n == 0);
-    RF_ASSERT(obj == NULL || json_is_object(obj));
-    json_t *o = (json_t *)obj; /* jansson's iteration API is not const */
+static rf_err decode_fields(json_t *o, const struct rf_field *f, size_t n, unsigned at,
+                           const char *skip, void *req, struct rf_decoded *d,
+                           struct rf_fault *fault) {
     const char *name;
     json_t *v;
     json_object_foreach(o, name, v) {
@@ -208,16 +223,22 @@ rf_err rf_fields_decode(const json_t *obj, const struct rf_field *f, size_t n, u
         v = o ? json_object_get(o, f[i].name) : NULL;
         if (!v || json_is_null(v)) {
             if (!f[i].required) continue;
-            rf_decoded_clear(d);
             return bad(fault, &f[i], "field '%s' is required", f[i].name);
         }
         rf_err err = decode_one(&f[i], v, req, d, fault);
-        if (err) {
-            rf_decoded_clear(d);
-            return err;
-        }
+        if (err) return err;
     }
     return RF_OK;
+}
+
+rf_err rf_fields_decode(const json_t *obj, const struct rf_field *f, size_t n, unsigned at,
+                        const char *skip, void *req, struct rf_decoded *d, struct rf_fault *fault) {
+    RF_ASSERT(n <= RF_HTTP_FIELDS_MAX && req && d && d->n == 0);
+    RF_ASSERT(obj == NULL || json_is_object(obj));
+    /* jansson's iteration API is not const */
+    rf_err err = decode_fields((json_t *)obj, f, n, at, skip, req, d, fault);
+    if (err) rf_decoded_clear(d);
+    return err;
 }
 
 /* ---- request struct ---------------------------------------------------------- */
@@ -227,6 +248,8 @@ static rf_err check_one(const struct rf_field *f, const void *req, struct rf_fau
     switch (f->type) {
     case RF_FIELD_BOOL:
         return RF_OK;
+    case RF_FIELD_NESTED:
+        return nested_fault(f, rf_fields_check(f->sub, f->n_sub, req, fault), fault);
     case RF_FIELD_INT: {
         int64_t v = *int_at(r, f);
         if (v == 0 && !f->required) return RF_OK;

@@ -30,6 +30,8 @@ enum rf_field_type {
     RF_FIELD_BOOL,     /* bool */
     RF_FIELD_INT,      /* int64_t in min..max; optional: 0 is absent */
     RF_FIELD_CURRENCY, /* const char *: ISO 4217 form, three upper-case letters A-Z */
+    RF_FIELD_NESTED,   /* a JSON object whose members are the fields `sub` (their offsets
+                        * are in the same request struct); faults name "in 'name': ..." */
 };
 
 /* Where a field comes from at the HTTP edge. An approval's action object
@@ -50,7 +52,14 @@ struct rf_field {
     int64_t min, max;    /* INT: the range; STRING: min is the fewest characters */
     size_t offset;       /* of the member in the request struct */
     enum rf_field_at at; /* 0 means RF_AT_BODY */
+    const struct rf_field *sub; /* NESTED: its fields */
+    size_t n_sub;
 };
+
+/* Field shapes, with designated initializers (T: the request struct). */
+#define RF_F(T, member, name_, type_, required_, ...)                                  \
+    {.name = name_, .type = type_, .required = required_, .offset = offsetof(T, member), \
+     __VA_ARGS__}
 
 #define RF_FIELD_AT(f) ((f)->at ? (f)->at : RF_AT_BODY)
 
