@@ -64,6 +64,7 @@ static rf_err cursor_resolve(struct rf_tx *tx, struct list_page *lp) {
 static void page_row(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct list_page *lp = ctx;
     if (++lp->n_seen > lp->limit) return;
+    RF_ASSERT(lp->n < lp->limit); /* the array holds limit items */
     lp->last.pos = store_int(tx, r, lp->pos_col);
     rf_strcpy(lp->last.key, sizeof lp->last.key,
               lp->key_col >= 0 ? store_text(tx, r, lp->key_col) : "");
