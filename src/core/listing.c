@@ -71,13 +71,13 @@ static void page_row(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     lp->read_row(tx, r, (char *)lp->items + (size_t)lp->n++ * lp->item_size);
 }
 
-/* Empties the page: what an earlier attempt of a retried transaction read
- * is not part of this one's answer. */
 static void items_clear(void *items, int n, size_t item_size, list_clear_fn clear_item) {
     if (clear_item)
         for (int i = 0; i < n; i++) clear_item((char *)items + (size_t)i * item_size);
 }
 
+/* Empties the page: what an earlier attempt of a retried transaction read
+ * is not part of this one's answer. */
 static void page_reset(struct list_page *lp) {
     items_clear(lp->items, lp->n, lp->item_size, lp->clear_item);
     memset(lp->items, 0, (size_t)lp->limit * lp->item_size);

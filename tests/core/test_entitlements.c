@@ -6,7 +6,7 @@
  * and the Idempotency-Key layer (replay, reuse, one effect). Versions carry
  * on across revoke or expiry and grant again, so no earlier If-Match ever
  * matches a later grant, also when revokes with old If-Match values race
- * re-grants.
+ * re-grants. A list read that is retried answers a clean page.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -21,8 +21,10 @@
  * or identical accounts; no Idempotency-Key; unknown fields; ...) each gets
  * a 4xx problem+json with its code and changes no balance; a duplicate
  * reference is 409 with existing_transfer_id; partial posts; holds past
- * expires_at are voided by the server's maintenance; roles; and
- * `racefree reconcile` exits 0 on the clean store.
+ * expires_at are voided by the server's maintenance; roles;
+ * `racefree reconcile` exits 0 on the clean store; and a credit's reason
+ * (quotes, backslashes, control characters, non-ASCII) renders as its
+ * metadata with the same bytes as ever.
  */
 #include "http_env.h"
 
