@@ -39,10 +39,11 @@ void rf_approval_clear(struct rf_approval *a) {
     memset(a, 0, sizeof *a);
 }
 
+static void clear_approval(void *a) { rf_approval_clear(a); }
+
 void rf_approval_page_clear(struct rf_approval_page *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) rf_approval_clear(&p->items[i]);
-    free(p->items);
+    page_clear(p->items, p->n, sizeof *p->items, clear_approval);
     memset(p, 0, sizeof *p);
 }
 
@@ -281,19 +282,11 @@ static const char SQL_LIST_POS[] = "SELECT list_pos FROM approvals WHERE id = $1
 
 struct list_args {
     const char *status;
-    struct rf_approval_page *out;
     struct list_page page;
 };
 
-static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
-    struct list_args *a = ctx;
-    read_approval(tx, r, &a->out->items[a->out->n++]);
-}
-
 static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
-    for (int i = 0; i < a->out->n; i++) rf_approval_clear(&a->out->items[i]);
-    a->out->n = 0;
     store_val p[6] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
                       SV_S(a->status), SV_I(tx->now_ms), SV_I(a->page.limit)};
     return list_page_run(tx, SQL_LIST, p, 6, &a->page);
@@ -308,18 +301,15 @@ rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit
     if (!status) status = "";
     bool ok = false;
     for (int i = 0; i < 6; i++) ok |= strcmp(status, known[i]) == 0;
-    struct list_args a = {
-        .status = status, .out = out,
-        .page = {.limit = core_limit(limit), .pos_col = 19, .key_col = 0,
-                 .pos_sql = SQL_LIST_POS, .read = read_item,
-                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
     if (!ok) return RF_ERR_INVALID;
-    rf_err cerr = list_cursor_parse(after, &a.page.after);
-    if (cerr) return cerr;
-    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
-    if (!out->items) return RF_ERR_NOMEM;
-    rf_err err = core_read(db, "approval_list", op_list, &a);
-    if (err) rf_approval_page_clear(out);
+    struct list_args a = {
+        .status = status,
+        .page = {.limit = core_limit(limit), .pos_col = 19, .key_col = 0, .pos_sql = SQL_LIST_POS,
+                 .read_row = read_approval, .clear_item = clear_approval, LIST_OUT(out)}};
+    rf_err err = list_cursor_parse(after, &a.page.after);
+    if (!err) err = list_read(db, "approval_list", op_list, &a, &a.page);
+    out->items = a.page.items;
+    out->n = a.page.n;
     return err;
 }
 

@@ -66,10 +66,11 @@ void rf_entitlement_clear(struct rf_entitlement *e) {
     memset(e, 0, sizeof *e);
 }
 
+static void clear_ent(void *e) { rf_entitlement_clear(e); }
+
 void rf_entitlement_page_clear(struct rf_entitlement_page *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) rf_entitlement_clear(&p->items[i]);
-    free(p->items);
+    page_clear(p->items, p->n, sizeof *p->items, clear_ent);
     memset(p, 0, sizeof *p);
 }
 
@@ -183,20 +184,11 @@ rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
 struct list_args {
     const char *user_id;
     const char *filter;
-    struct rf_entitlement_page *out;
     struct list_page page;
 };
 
-static void read_page_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
-    struct list_args *a = ctx;
-    read_ent(tx, r, &a->out->items[a->out->n++]);
-}
-
 static rf_err op_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
-    rf_entitlement_page_clear(a->out);
-    a->out->items = calloc((size_t)a->page.limit, sizeof *a->out->items);
-    if (!a->out->items) return RF_ERR_NOMEM;
     store_val p[7] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
                       SV_S(a->user_id), SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit)};
     return list_page_run(tx, SQL_LIST, p, 7, &a->page);
@@ -209,13 +201,12 @@ rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filte
     memset(out, 0, sizeof *out);
     if (!rf_id_valid(user_id) || (int)filter < 0 || filter > RF_ENT_ALL) return RF_ERR_INVALID;
     struct list_args a = {
-        .user_id = user_id, .filter = names[filter], .out = out,
+        .user_id = user_id, .filter = names[filter],
         .page = {.limit = core_limit(limit), .pos_col = 11, .key_col = 0, .pos_sql = SQL_LIST_POS,
-                 .read = read_page_item, .ctx = &a,
-                 .next = out->next, .next_bytes = sizeof out->next}};
-    rf_err cerr = list_cursor_parse(after, &a.page.after);
-    if (cerr) return cerr;
-    rf_err err = core_read(db, "entitlement_list", op_list, &a);
-    if (err) rf_entitlement_page_clear(out);
+                 .read_row = read_ent, .clear_item = clear_ent, LIST_OUT(out)}};
+    rf_err err = list_cursor_parse(after, &a.page.after);
+    if (!err) err = list_read(db, "entitlement_list", op_list, &a, &a.page);
+    out->items = a.page.items;
+    out->n = a.page.n;
     return err;
 }

@@ -247,14 +247,8 @@ static const char SQL_KEY_LIST[] =
     LIST_AFTER("id") LIST_ORDER("id") " LIMIT $4";
 static const char SQL_KEY_POS[] = "SELECT list_pos FROM api_keys WHERE id = $1";
 
-static void read_key_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
-    struct rf_key_page *out = ctx;
-    read_key(tx, r, &out->items[out->n++]);
-}
-
 static rf_err op_key_list(struct rf_tx *tx, void *ctx) {
     struct list_page *page = ctx;
-    ((struct rf_key_page *)page->ctx)->n = 0;
     store_val p[4] = {SV_I(page->after.pos), SV_S(page->after.key), LIST_HORIZON_SLOT,
                       SV_I(page->limit)};
     return list_page_run(tx, SQL_KEY_LIST, p, 4, page);
@@ -262,7 +256,7 @@ static rf_err op_key_list(struct rf_tx *tx, void *ctx) {
 
 void rf_key_page_clear(struct rf_key_page *p) {
     if (!p) return;
-    free(p->items);
+    page_clear(p->items, p->n, sizeof *p->items, NULL);
     memset(p, 0, sizeof *p);
 }
 
@@ -270,14 +264,10 @@ rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
     struct list_page page = {.limit = core_limit(limit), .pos_col = 5, .key_col = 0,
-                             .pos_sql = SQL_KEY_POS,
-                             .read = read_key_item, .ctx = out,
-                             .next = out->next, .next_bytes = sizeof out->next};
-    rf_err cerr = list_cursor_parse(after, &page.after);
-    if (cerr) return cerr;
-    out->items = calloc((size_t)page.limit, sizeof *out->items);
-    if (!out->items) return RF_ERR_NOMEM;
-    rf_err err = core_read(db, "key_list", op_key_list, &page);
-    if (err) rf_key_page_clear(out);
+                             .pos_sql = SQL_KEY_POS, .read_row = read_key, LIST_OUT(out)};
+    rf_err err = list_cursor_parse(after, &page.after);
+    if (!err) err = list_read(db, "key_list", op_key_list, &page, &page);
+    out->items = page.items;
+    out->n = page.n;
     return err;
 }

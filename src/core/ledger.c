@@ -16,6 +16,7 @@
  */
 #include "core/ledger.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,7 @@ void rf_transfer_clear(struct rf_transfer *t) {
 
 void rf_entry_page_clear(struct rf_entry_page *p) {
     if (!p) return;
-    free(p->items);
+    page_clear(p->items, p->n, sizeof *p->items, NULL);
     memset(p, 0, sizeof *p);
 }
 
@@ -635,18 +636,12 @@ rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
 
 /* ---- credit application (seed 003) ------------------------------------- */
 
-/* {"reason": "..."} with JSON string escaping; malloc'd. */
+/* {"reason":"..."}, compact with sorted keys; malloc'd, NULL when out of
+ * memory (rf_credit_apply has checked reason is UTF-8). */
 static char *reason_metadata(const char *reason) {
-    size_t n = strlen(reason);
-    char *out = malloc(16 + 6 * n), *w = out;
-    if (!out) return NULL;
-    w += sprintf(w, "{\"reason\":\"");
-    for (const unsigned char *c = (const unsigned char *)reason; *c; c++) {
-        if (*c == '"' || *c == '\\') w += sprintf(w, "\\%c", *c);
-        else if (*c < 0x20) w += sprintf(w, "\\u%04x", *c);
-        else *w++ = (char)*c;
-    }
-    strcpy(w, "\"}");
+    json_t *meta = json_pack("{s:s}", "reason", reason);
+    char *out = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(meta);
     return out;
 }
 
@@ -697,13 +692,11 @@ static const char SQL_ENTRIES[] =
 
 struct entries_args {
     const char *account_id;
-    struct rf_entry_page *out;
     struct list_page page;
 };
 
-static void read_entry(struct rf_tx *tx, struct store_rows *r, void *ctx) {
-    struct entries_args *a = ctx;
-    struct rf_entry *e = &a->out->items[a->out->n++];
+static void read_entry(struct rf_tx *tx, struct store_rows *r, void *item) {
+    struct rf_entry *e = item;
     e->seq = store_int(tx, r, 0);
     rf_strcpy(e->transfer_id, sizeof e->transfer_id, store_text(tx, r, 1));
     rf_strcpy(e->side, sizeof e->side, store_text(tx, r, 2));
@@ -714,7 +707,6 @@ static void read_entry(struct rf_tx *tx, struct store_rows *r, void *ctx) {
 
 static rf_err op_entries(struct rf_tx *tx, void *ctx) {
     struct entries_args *a = ctx;
-    a->out->n = 0;
     char currency[RF_CURRENCY_BYTES];
     rf_err err = ledger_account_currency(tx, a->account_id, currency);
     if (err) return err;
@@ -727,16 +719,14 @@ rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
     struct entries_args a = {
-        .account_id = account_id, .out = out,
-        .page = {.limit = core_limit(limit), .pos_col = 0, .key_col = -1, .read = read_entry,
-                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
+        .account_id = account_id,
+        .page = {.limit = core_limit(limit), .pos_col = 0, .key_col = -1,
+                 .read_row = read_entry, LIST_OUT(out)}};
     if (!rf_id_valid(account_id)) return RF_ERR_INVALID;
-    rf_err cerr = list_cursor_parse(after, &a.page.after);
-    if (cerr) return cerr;
-    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
-    if (!out->items) return RF_ERR_NOMEM;
-    rf_err err = core_read(db, "account_entries", op_entries, &a);
-    if (err) rf_entry_page_clear(out);
+    rf_err err = list_cursor_parse(after, &a.page.after);
+    if (!err) err = list_read(db, "account_entries", op_entries, &a, &a.page);
+    out->items = a.page.items;
+    out->n = a.page.n;
     return err;
 }
 

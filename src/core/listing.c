@@ -6,11 +6,13 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
 #include "base/ids.h"
 #include "base/limits.h"
+#include "core/core.h"
 
 rf_err list_cursor_parse(const char *after, struct list_cursor *out) {
     *out = LIST_START;
@@ -62,19 +64,35 @@ static rf_err cursor_resolve(struct rf_tx *tx, struct list_page *lp) {
 static void page_row(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct list_page *lp = ctx;
     if (++lp->n_seen > lp->limit) return;
+    RF_ASSERT(lp->n < lp->limit); /* the array holds limit items */
     lp->last.pos = store_int(tx, r, lp->pos_col);
     rf_strcpy(lp->last.key, sizeof lp->last.key,
               lp->key_col >= 0 ? store_text(tx, r, lp->key_col) : "");
-    lp->read(tx, r, lp->ctx);
+    lp->read_row(tx, r, (char *)lp->items + (size_t)lp->n++ * lp->item_size);
+}
+
+static void items_clear(void *items, int n, size_t item_size, list_clear_fn clear_item) {
+    if (clear_item)
+        for (int i = 0; i < n; i++) clear_item((char *)items + (size_t)i * item_size);
+}
+
+/* Empties the page: what an earlier attempt of a retried transaction read
+ * is not part of this one's answer. */
+static void page_reset(struct list_page *lp) {
+    items_clear(lp->items, lp->n, lp->item_size, lp->clear_item);
+    memset(lp->items, 0, (size_t)lp->limit * lp->item_size);
+    lp->n = 0;
+    lp->next[0] = '\0';
 }
 
 rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                      struct list_page *lp) {
-    RF_ASSERT(lp->limit >= 1 && lp->limit <= RF_LIST_LIMIT_MAX && lp->read);
+    RF_ASSERT(lp->limit >= 1 && lp->limit <= RF_LIST_LIMIT_MAX && lp->read_row);
+    RF_ASSERT(lp->items && lp->item_size > 0);
     RF_ASSERT(lp->next && lp->next_bytes >= RF_CURSOR_BYTES);
     RF_ASSERT(n >= (lp->key_col >= 0 ? 4 : 2) && n <= RF_SQL_PARAMS_MAX);
+    page_reset(lp);
     lp->n_seen = 0;
-    lp->next[0] = '\0';
     rf_err err = cursor_resolve(tx, lp);
     if (err) return err;
     store_val params[RF_SQL_PARAMS_MAX];
@@ -95,4 +113,23 @@ rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int 
     else
         snprintf(lp->next, lp->next_bytes, "%" PRId64, lp->last.pos);
     return RF_OK;
+}
+
+rf_err list_read(rf *db, const char *name, exec_fn op, void *ctx, struct list_page *lp) {
+    RF_ASSERT(lp->limit >= 1 && lp->limit <= RF_LIST_LIMIT_MAX && lp->item_size > 0);
+    lp->n = 0;
+    lp->items = calloc((size_t)lp->limit, lp->item_size);
+    if (!lp->items) return RF_ERR_NOMEM;
+    rf_err err = core_read(db, name, op, ctx);
+    if (!err) return RF_OK;
+    page_clear(lp->items, lp->n, lp->item_size, lp->clear_item);
+    lp->items = NULL;
+    lp->n = 0;
+    lp->next[0] = '\0';
+    return err;
+}
+
+void page_clear(void *items, int n, size_t item_size, list_clear_fn clear_item) {
+    items_clear(items, n, item_size, clear_item);
+    free(items);
 }

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "racefree.h"
+#include "exec/executor.h"
 #include "store/store.h"
 
 /* A position in a list: the rows after (pos, key) in (list_pos, key) order.
@@ -66,30 +67,54 @@ rf_err list_cursor_parse(const char *after, struct list_cursor *out);
 #define LIST_HORIZON_SLOT SV_I(0)
 #define LIST_ORDER(key) " ORDER BY list_pos, " key
 
-/* One page of a list. The caller fills the public part; list_page_run
- * resolves the cursor, reads up to limit rows (asking for one more to know
- * whether the page ended the list), calls read for each, and writes next:
- * the last row's key (entries: its pos) when more rows follow, "" when this
- * page reached the end for now. A consumer that later asks again with
- * after = the last key it saw gets exactly the rows committed since. */
+/* Fills one item in place from a row (the item is zeroed when called). */
+typedef void (*list_item_fn)(struct rf_tx *tx, struct store_rows *r, void *item);
+/* Frees what an item owns; NULL when items own no memory. */
+typedef void (*list_clear_fn)(void *item);
+
+/* One page of a list. The caller fills the public part; list_read
+ * allocates items (limit of item_size each) before the operation is
+ * queued, so nothing allocates inside the transaction. list_page_run
+ * empties the page (a retried transaction starts clean), resolves the
+ * cursor, reads up to limit rows (asking for one more to know whether the
+ * page ended the list), fills items[n++] with read_row for each, and
+ * writes next: the last row's key (entries: its pos) when more rows
+ * follow, "" when this page reached the end for now. A consumer that
+ * later asks again with after = the last key it saw gets exactly the rows
+ * committed since. */
 struct list_page {
     struct list_cursor after;   /* from list_cursor_parse; bound as $1, $2 */
     int limit;                  /* rows asked, 1..RF_LIST_LIMIT_MAX */
     int pos_col;                /* column of list_pos (or seq) */
     int key_col;                /* column of the key; -1 when pos alone orders */
     const char *pos_sql;        /* key_col >= 0: "SELECT list_pos FROM t WHERE id = $1" */
-    store_row_fn read;          /* appends one item to ctx's page */
-    void *ctx;
+    size_t item_size;
+    list_item_fn read_row;
+    list_clear_fn clear_item;
     char *next;                 /* out, RF_CURSOR_BYTES */
     size_t next_bytes;
+    void *items;                /* out: limit items, the first n filled */
+    int n;
     /* private to list_page_run */
     int n_seen;
     struct list_cursor last;
 };
 
+/* The part of a list_page taken from the rf_*_page `out` it fills. */
+#define LIST_OUT(out) \
+    .item_size = sizeof *(out)->items, .next = (out)->next, .next_bytes = sizeof (out)->next
+
 /* p[n - 1] must be the LIMIT parameter: list_page_run binds limit + 1 there.
  * RF_ERR_INVALID_CURSOR when the cursor names no row of the table. */
 rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                      struct list_page *lp);
+
+/* Runs op (which ends in list_page_run) as a read over lp's items. On
+ * success lp->items holds lp->n items for the caller's page (freed with
+ * page_clear); on failure nothing is left (items NULL, n 0, next ""). */
+rf_err list_read(rf *db, const char *name, exec_fn op, void *ctx, struct list_page *lp);
+
+/* What every rf_*_page_clear does: clears the n items, frees the array. */
+void page_clear(void *items, int n, size_t item_size, list_clear_fn clear_item);
 
 #endif

@@ -34,10 +34,11 @@ void rf_payout_clear(struct rf_payout *p) {
     memset(p, 0, sizeof *p);
 }
 
+static void clear_payout(void *p) { rf_payout_clear(p); }
+
 void rf_payout_page_clear(struct rf_payout_page *p) {
     if (!p) return;
-    for (int i = 0; i < p->n; i++) rf_payout_clear(&p->items[i]);
-    free(p->items);
+    page_clear(p->items, p->n, sizeof *p->items, clear_payout);
     memset(p, 0, sizeof *p);
 }
 
@@ -294,19 +295,11 @@ static const char SQL_PAYOUT_POS[] = "SELECT list_pos FROM payouts WHERE id = $1
 
 struct list_args {
     const char *status;
-    struct rf_payout_page *out;
     struct list_page page;
 };
 
-static void read_item(struct rf_tx *tx, struct store_rows *r, void *ctx) {
-    struct list_args *a = ctx;
-    read_payout(tx, r, &a->out->items[a->out->n++]);
-}
-
 static rf_err op_payout_list(struct rf_tx *tx, void *ctx) {
     struct list_args *a = ctx;
-    for (int i = 0; i < a->out->n; i++) rf_payout_clear(&a->out->items[i]);
-    a->out->n = 0;
     store_val p[5] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
                       SV_S(a->status), SV_I(a->page.limit)};
     return list_page_run(tx, SQL_PAYOUT_LIST, p, 5, &a->page);
@@ -321,14 +314,12 @@ rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
         strcmp(status, "failed") != 0)
         return RF_ERR_INVALID;
     struct list_args a = {
-        .status = status, .out = out,
-        .page = {.limit = core_limit(limit), .pos_col = 17, .key_col = 0, .pos_sql = SQL_PAYOUT_POS, .read = read_item,
-                 .ctx = &a, .next = out->next, .next_bytes = sizeof out->next}};
-    rf_err cerr = list_cursor_parse(after, &a.page.after);
-    if (cerr) return cerr;
-    out->items = calloc((size_t)a.page.limit, sizeof *out->items);
-    if (!out->items) return RF_ERR_NOMEM;
-    rf_err err = core_read(db, "payout_list", op_payout_list, &a);
-    if (err) rf_payout_page_clear(out);
+        .status = status,
+        .page = {.limit = core_limit(limit), .pos_col = 17, .key_col = 0, .pos_sql = SQL_PAYOUT_POS,
+                 .read_row = read_payout, .clear_item = clear_payout, LIST_OUT(out)}};
+    rf_err err = list_cursor_parse(after, &a.page.after);
+    if (!err) err = list_read(db, "payout_list", op_payout_list, &a, &a.page);
+    out->items = a.page.items;
+    out->n = a.page.n;
     return err;
 }

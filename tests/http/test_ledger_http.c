@@ -21,8 +21,10 @@
  * or identical accounts; no Idempotency-Key; unknown fields; ...) each gets
  * a 4xx problem+json with its code and changes no balance; a duplicate
  * reference is 409 with existing_transfer_id; partial posts; holds past
- * expires_at are voided by the server's maintenance; roles; and
- * `racefree reconcile` exits 0 on the clean store.
+ * expires_at are voided by the server's maintenance; roles;
+ * `racefree reconcile` exits 0 on the clean store; and a credit's reason
+ * (quotes, backslashes, control characters, non-ASCII) renders as its
+ * metadata with the same bytes as ever.
  */
 #include "http_env.h"
 
@@ -594,6 +596,38 @@ static void test_bad_input_changes_nothing(void **state)
     env_ledger_check(&g_env, 1);
 }
 
+/* A credit's reason comes back as the metadata {"reason": ...}, escaped as
+ * JSON: quotes, backslashes, control characters and non-ASCII text are the
+ * same string again, and the response bytes are those of every release so
+ * far, on the credit and on a later read. */
+static void test_credit_reason_metadata(void **state)
+{
+    (void)state;
+    char acct[64], path[256];
+    make_account(acct, sizeof acct, "reason", "USD", false);
+    snprintf(path, sizeof path, "/v1/accounts/%s/credits", acct);
+    static const char body[] = "{\"amount_minor\": 3, \"reason\": "
+                               "\"q\\\"b\\\\s/\\u0001\\u001f\\b\\f\\n\\r\\t\\u007f \xc3\xa9 "
+                               "\xe2\x82\xac \xf0\x9f\x98\x80\"}";
+    static const char reason[] = "q\"b\\s/\x01\x1f\b\f\n\r\t\x7f \xc3\xa9 \xe2\x82\xac "
+                                 "\xf0\x9f\x98\x80";
+    static const char rendered[] = "\"metadata\":{\"reason\":\"q\\\"b\\\\s/\\u0001\\u001F\\b"
+                                   "\\f\\n\\r\\t\x7f \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}";
+    struct rf_t_resp r, g;
+    req_ik("POST", path, g_env.service, body, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    json_t *t = rf_resp_json(&r);
+    assert_string_equal(rf_t_json_str(json_object_get(t, "metadata"), "reason"), reason);
+    assert_non_null(strstr(r.body, rendered));
+    snprintf(path, sizeof path, "/v1/transfers/%s", rf_t_json_str(t, "id"));
+    env_req(&g_env, "GET", path, g_env.readonly, NULL, NULL, &g);
+    RF_ASSERT_STATUS(&g, 200);
+    assert_non_null(strstr(g.body, rendered));
+    json_decref(t);
+    rf_resp_free(&r);
+    rf_resp_free(&g);
+}
+
 /* ---- references, partial posts, expiry, accounts ------------------------------- */
 
 static void test_duplicate_reference(void **state)
@@ -838,6 +872,7 @@ int main(void)
         cmocka_unit_test_setup(test_concurrent_debits, env_ledger_clean_before),
         cmocka_unit_test_setup(test_post_void_race, env_ledger_clean_before),
         cmocka_unit_test_setup(test_bad_input_changes_nothing, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_credit_reason_metadata, env_ledger_clean_before),
         cmocka_unit_test_setup(test_duplicate_reference, env_ledger_clean_before),
         cmocka_unit_test_setup(test_partial_post_and_expiry, env_ledger_clean_before),
         cmocka_unit_test_setup(test_accounts, env_ledger_clean_before),
