@@ -10,11 +10,13 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
 #include "base/limits.h"
 #include "core/core.h"
+#include "core/listing.h"
 #include "core/ops.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -36,7 +38,7 @@
         RF_F(struct rf_list_req, after, "after", RF_FIELD_STRING, false,                      \
              .max_len = RF_CURSOR_BYTES - 1, .at = RF_AT_QUERY),                              \
         RF_F(struct rf_list_req, limit, "limit", RF_FIELD_INT, false, .min = 1,              \
-             .max = RF_LIST_LIMIT_MAX, .at = RF_AT_QUERY)
+             .max = INT32_MAX, .at = RF_AT_QUERY) /* more than RF_LIST_LIMIT_MAX: the max */
 
 /* ---- entitlements -------------------------------------------------------- */
 
@@ -59,6 +61,11 @@ static const struct rf_field ent_ref_fields[] = {
     F_IF_MATCH(struct rf_ent_ref, if_match_version),
 };
 
+static const struct rf_field ent_list_fields[] = {
+    F_ID(struct rf_list_req, scope, "user_id", RF_AT_PATH),
+    F_LIST_QUERY(RF_ENT_ALL + 1),
+};
+
 static const struct rf_member grant_members[] = {
     RF_MEMBER(struct rf_grant_res, ent.id, CHARS),
     RF_MEMBER(struct rf_grant_res, ent.user_id, CHARS),
@@ -77,6 +84,19 @@ static const struct rf_codec grant_codec = RF_CODEC(grant_members);
 
 static void grant_res_clear(void *res) { rf_entitlement_clear(&((struct rf_grant_res *)res)->ent); }
 static void ent_clear(void *res) { rf_entitlement_clear(res); }
+static void ent_page_clear(void *res) { rf_entitlement_page_clear(res); }
+
+#define PAGE_SHAPE(T)                                                                         \
+    _Static_assert(offsetof(T, items) == offsetof(struct list_out, items) &&                  \
+                       offsetof(T, n) == offsetof(struct list_out, n) &&                      \
+                       offsetof(T, next) == offsetof(struct list_out, next) &&                \
+                       sizeof(T) == sizeof(struct list_out),                                  \
+                   #T " has the shape of every page")
+PAGE_SHAPE(struct rf_entitlement_page);
+PAGE_SHAPE(struct rf_key_page);
+PAGE_SHAPE(struct rf_entry_page);
+PAGE_SHAPE(struct rf_payout_page);
+PAGE_SHAPE(struct rf_approval_page);
 
 /* ---- the table ------------------------------------------------------------- */
 
@@ -95,6 +115,11 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
     [RF_OP_ENTITLEMENT_GET] = {FIELDS(ent_get_fields), .req_size = sizeof(struct rf_ent_ref),
                                .tx = op_entitlement_get,
                                .res_size = sizeof(struct rf_entitlement), .res_clear = ent_clear},
+    [RF_OP_ENTITLEMENT_LIST] = {FIELDS(ent_list_fields), .req_size = sizeof(struct rf_list_req),
+                                .tx = op_entitlement_list,
+                                .res_size = sizeof(struct rf_entitlement_page),
+                                .res_clear = ent_page_clear,
+                                .page_item_size = sizeof(struct rf_entitlement)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {
@@ -126,12 +151,29 @@ struct op_call {
     void *res;
 };
 
-/* Every attempt (the executor retries) starts from a zeroed result. */
+/* Every attempt (the executor retries) starts from a zeroed result; a
+ * page keeps its items, which list_page_run empties. */
 static rf_err op_exec(struct rf_tx *tx, void *ctx) {
     struct op_call *c = ctx;
-    if (c->row->res_clear) c->row->res_clear(c->res);
-    memset(c->res, 0, c->row->res_size);
-    return c->row->tx(tx, c->req, c->res);
+    if (!c->row->page_item_size) {
+        if (c->row->res_clear) c->row->res_clear(c->res);
+        memset(c->res, 0, c->row->res_size);
+    }
+    rf_err err = c->row->tx(tx, c->req, c->res);
+    if (c->row->page_item_size && !err) {
+        const struct list_out *pg = c->res;
+        RF_ASSERT(pg->n >= 0 && pg->n <= core_limit((int)((const struct rf_list_req *)c->req)->limit));
+    }
+    return err;
+}
+
+/* A list's items, allocated before the read is queued (never inside the
+ * transaction): as many as the request may get. */
+static rf_err page_alloc(const struct rf_op_row *row, const void *req, void *res) {
+    int limit = core_limit((int)((const struct rf_list_req *)req)->limit);
+    struct list_out *pg = res;
+    pg->items = calloc((size_t)limit, row->page_item_size);
+    return pg->items ? RF_OK : RF_ERR_NOMEM;
 }
 
 static rf_err op_validate(const struct rf_op_row *row, const void *req, struct rf_fault *fault) {
@@ -187,6 +229,7 @@ rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *i
     if (idem) idem->replayed = false;
     struct op_call call = {row, req, res};
     rf_err err = op_validate(row, req, fault);
+    if (!err && row->page_item_size) err = page_alloc(row, req, res);
     if (!err) err = op_submit(db, op, row, &call, idem, fault);
     if (err) {
         op_explain(row, req, res, err, fault);

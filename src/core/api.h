@@ -40,6 +40,11 @@ struct rf_op_row {
     rf_err (*tx)(struct rf_tx *tx, const void *req, void *res);
     size_t res_size;
     void (*res_clear)(void *res);     /* frees what res owns; NULL: nothing */
+    /* Lists: the request is a struct rf_list_req and the result a page
+     * (struct list_out's shape) of items this size; rf_op_run allocates
+     * the items before the read is queued, and list_page_run empties the
+     * page at the start of every attempt. 0: not a list. */
+    size_t page_item_size;
     /* Idempotency-Key: the stored form of the result (NULL: the operation
      * takes no key). seal: the result carries a secret, stored sealed under
      * the caller's seal_secret (required with a key). */

@@ -181,32 +181,30 @@ rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
     return rf_op_run(db, RF_OP_ENTITLEMENT_GET, &req, out, NULL, NULL);
 }
 
-struct list_args {
-    const char *user_id;
-    const char *filter;
-    struct list_page page;
-};
+/* The list's ?status= values, in enum rf_ent_filter's order. */
+static const char *const list_filters[] = {"active", "revoked", "expired", "all"};
+_Static_assert(RF_ENT_ACTIVE == 0 && RF_ENT_REVOKED == 1 && RF_ENT_EXPIRED == 2 &&
+                   RF_ENT_ALL == 3,
+               "list_filters follows enum rf_ent_filter");
 
-static rf_err op_list(struct rf_tx *tx, void *ctx) {
-    struct list_args *a = ctx;
-    store_val p[7] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
-                      SV_S(a->user_id), SV_S(a->filter), SV_I(tx->now_ms), SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_LIST, p, 7, &a->page);
+rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_list_req *r = req;
+    struct rf_entitlement_page *out = res;
+    RF_ASSERT(r->status >= 0 && r->status <= RF_ENT_ALL);
+    struct list_page lp = {.pos_col = 11, .key_col = 0, .pos_sql = SQL_LIST_POS,
+                           .read_row = read_ent, .clear_item = clear_ent,
+                           LIST_INTO(out, core_limit((int)r->limit))};
+    rf_err err = list_cursor_parse(r->after, &lp.after);
+    if (err) return err;
+    store_val p[7] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT, SV_S(r->scope),
+                      SV_S(list_filters[r->status]), SV_I(tx->now_ms), SV_I(lp.limit)};
+    err = list_page_run(tx, SQL_LIST, p, 7, &lp);
+    out->n = lp.n;
+    return err;
 }
 
 rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
                            const char *after, int limit, struct rf_entitlement_page *out) {
-    static const char *const names[] = {"active", "revoked", "expired", "all"};
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(user_id) || (int)filter < 0 || filter > RF_ENT_ALL) return RF_ERR_INVALID;
-    struct list_args a = {
-        .user_id = user_id, .filter = names[filter],
-        .page = {.limit = core_limit(limit), .pos_col = 11, .key_col = 0, .pos_sql = SQL_LIST_POS,
-                 .read_row = read_ent, .clear_item = clear_ent, LIST_OUT(out)}};
-    rf_err err = list_cursor_parse(after, &a.page.after);
-    if (!err) err = list_read(db, "entitlement_list", op_list, &a, &a.page);
-    out->items = a.page.items;
-    out->n = a.page.n;
-    return err;
+    struct rf_list_req req = {user_id, (int64_t)filter, after, limit};
+    return rf_op_run(db, RF_OP_ENTITLEMENT_LIST, &req, out, NULL, NULL);
 }

@@ -104,6 +104,19 @@ struct list_page {
 #define LIST_OUT(out) \
     .item_size = sizeof *(out)->items, .next = (out)->next, .next_bytes = sizeof (out)->next
 
+/* The shape every public rf_*_page has (api.c asserts it for each). */
+struct list_out {
+    void *items;
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+
+/* A list_page over the page `out` of a list operation, whose items
+ * rf_op_run allocated (limit of them). */
+#define LIST_INTO(out, limit_)                                                          \
+    .limit = (limit_), .items = (out)->items, .item_size = sizeof *(out)->items,      \
+    .next = (out)->next, .next_bytes = sizeof (out)->next
+
 /* p[n - 1] must be the LIMIT parameter: list_page_run binds limit + 1 there.
  * RF_ERR_INVALID_CURSOR when the cursor names no row of the table. */
 rf_err list_page_run(struct rf_tx *tx, const char *sql, const store_val *p, int n,

@@ -13,6 +13,7 @@
 rf_err op_entitlement_grant(struct rf_tx *tx, const void *req, void *res);
 rf_err op_entitlement_revoke(struct rf_tx *tx, const void *req, void *res);
 rf_err op_entitlement_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 
 /* keys.c */
 

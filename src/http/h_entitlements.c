@@ -5,18 +5,16 @@
  * read and a list item are the same shape.
  */
 #include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "base/ids.h"
 #include "base/limits.h"
-#include "http/handlers.h"
-#include "http/request.h"
 #include "http/respond.h"
+#include "http/view.h"
 
 /* ---- Rendering ----------------------------------------------------------- */
 
-static json_t *ent_json(const struct rf_entitlement *e) {
+static json_t *ent_json(const void *entity) {
+    const struct rf_entitlement *e = entity;
     json_t *meta = json_null();
     if (e->metadata_json) {
         meta = json_loads(e->metadata_json, 0, NULL);
@@ -30,15 +28,9 @@ static json_t *ent_json(const struct rf_entitlement *e) {
                      rf_json_time(e->updated_at_ms), "version", (json_int_t)e->version);
 }
 
-static json_t *ent_item(const void *items, int i) {
-    return ent_json(&((const struct rf_entitlement *)items)[i]);
-}
-
-static json_t *ent_view_json(const void *entity) { return ent_json(entity); }
-
 _Static_assert(offsetof(struct rf_grant_res, ent) == 0, "a grant's result starts with it");
 const struct rf_view rf_view_entitlement = {
-    .json = ent_view_json,
+    .json = ent_json,
     .version_offset = offsetof(struct rf_entitlement, version),
     .location_fmt = "/v1/users/%s/entitlements/%s",
     .location_offsets = {offsetof(struct rf_entitlement, user_id),
@@ -47,47 +39,12 @@ const struct rf_view rf_view_entitlement = {
     .entity_size = sizeof(struct rf_entitlement),
 };
 
-/* ---- GET: list ------------------------------------------------------------- */
-
+/* GET /v1/users/{user_id}/entitlements: ?status= in enum rf_ent_filter's
+ * order; the cursor is an entitlement key. */
 static const char *const status_names[] = {"active", "revoked", "expired", "all"};
 _Static_assert(RF_ENT_ACTIVE == 0 && RF_ENT_REVOKED == 1 && RF_ENT_EXPIRED == 2 &&
                    RF_ENT_ALL == 3,
                "status_names follows enum rf_ent_filter");
-
-struct list_state {
-    struct rf_page page;
-    enum rf_ent_filter filter;
-    struct rf_entitlement_page res;
-};
-
-static rf_err list_call(struct rf_http_req *req, void *state, struct rf_idem *idem) {
-    (void)idem;
-    struct list_state *s = state;
-    return rf_entitlement_list(req->ctx->db, rf_path_param(req, "user_id"), s->filter,
-                               s->page.after, s->page.limit, &s->res);
-}
-
-static rf_err list_render(void *ctx, const void *result, struct rf_reply *out) {
-    (void)ctx;
-    const struct rf_entitlement_page *pg = result;
-    return rf_reply_page(out, pg->items, pg->n, ent_item, pg->next);
-}
-
-static void list_clear(void *state) {
-    rf_entitlement_page_clear(&((struct list_state *)state)->res);
-}
-
-void h_entitlement_list(struct rf_http_req *req, struct rf_reply *out) {
-    struct rf_problem p;
-    struct list_state s = {0};
-    size_t filter;
-    if (!rf_req_page(req, rf_id_valid, &s.page, &p) || /* the cursor is an entitlement key */
-        !rf_req_choice(req, "status", status_names, 4, RF_ENT_ACTIVE, &filter, &p)) {
-        rf_reply_problem(out, &p);
-        return;
-    }
-    s.filter = (enum rf_ent_filter)filter;
-    const struct rf_http_op op = {.call = list_call, .render = list_render, .state = &s,
-                                  .result = &s.res, .clear = list_clear};
-    rf_http_run(req, &op, out);
-}
+const struct rf_list_query rf_list_entitlements = {
+    .statuses = status_names, .n_statuses = 4, .status_default = RF_ENT_ACTIVE,
+    .cursor_valid = rf_id_valid};

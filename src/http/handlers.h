@@ -11,8 +11,6 @@
 /* h_op.c: every route that names an operation */
 void h_op(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_entitlements.c */
-void h_entitlement_list(struct rf_http_req *req, struct rf_reply *out);
 
 /* h_keys.c */
 void h_key_create(struct rf_http_req *req, struct rf_reply *out);

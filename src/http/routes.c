@@ -35,6 +35,9 @@
 #define OP(m, pat, roles_, op_, view_, reply_, idem_)                                  \
     {.method = m, .pattern = pat, .roles = roles_, .op = op_, .view = &(view_),       \
      .reply = reply_, .idem = idem_}
+#define LIST(m, pat, roles_, op_, view_, list_)                                           \
+    {.method = m, .pattern = pat, .roles = roles_, .op = op_, .view = &(view_),       \
+     .reply = RF_REPLY_PAGE, .list = &(list_)}
 #define BINDING_PATH "/v1/users/{user_id}/customers/{provider}"
 
 const struct rf_route rf_routes[] = {
@@ -48,7 +51,8 @@ const struct rf_route rf_routes[] = {
        RF_REPLY_EMPTY, RF_IDEM_NONE),
     OP("GET", ENT_PATH, ADMIN | SERVICE | READONLY, RF_OP_ENTITLEMENT_GET, rf_view_entitlement,
        RF_REPLY_ENTITY, RF_IDEM_NONE),
-    ROUTE("GET", "/v1/users/{user_id}/entitlements", ADMIN | SERVICE | READONLY, h_entitlement_list),
+    LIST("GET", "/v1/users/{user_id}/entitlements", ADMIN | SERVICE | READONLY,
+         RF_OP_ENTITLEMENT_LIST, rf_view_entitlement, rf_list_entitlements),
 
     ROUTE("POST", "/v1/keys", ADMIN, h_key_create),
     ROUTE("GET", "/v1/keys", ADMIN, h_key_list),

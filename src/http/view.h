@@ -10,6 +10,7 @@
 #ifndef RF_HTTP_VIEW_H
 #define RF_HTTP_VIEW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -43,5 +44,6 @@ struct rf_list_query {
 };
 
 extern const struct rf_view rf_view_entitlement;
+extern const struct rf_list_query rf_list_entitlements;
 
 #endif
