@@ -104,7 +104,10 @@ static rf_err op_create(struct rf_tx *tx, void *ctx) {
     store_val p[9] = {SV_S(id), SV_S(a->type), SV_S(req->action_json), SV_S(req->requested_by),
                       SV_I(req->require_distinct_approver ? 1 : 0), SV_S(req->metadata_json),
                       SV_I0(req->expires_at_ms), SV_I(tx->now_ms), SV_S(req->requested_key)};
-    return store_query_one(tx, SQL_CREATE, p, 9, read_approval, a->out);
+    rf_err err = store_query_one(tx, SQL_CREATE, p, 9, read_approval, a->out);
+    RF_ASSERT(err || (strcmp(a->out->status, "pending") == 0 && a->out->version == 1 &&
+                      a->out->created_at_ms == tx->now_ms));
+    return err;
 }
 
 rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
@@ -188,6 +191,21 @@ static rf_err execute(struct rf_tx *tx, const struct rf_approval *cur, char **re
     return err;
 }
 
+/* The edge just taken, read back from the UPDATE: pending -> the kind's
+ * status at exactly the locked version + 1 (the row stayed locked), with the
+ * timestamps that status says were set now, and executed only if approved. */
+static void transition_done(const struct rf_tx *tx, const struct transition_args *a,
+                            int64_t locked_version) {
+    static const char *const status[] = {"approved", "rejected", "cancelled"};
+    const struct rf_approval *ap = a->out;
+    RF_ASSERT(strcmp(ap->status, status[a->kind]) == 0 && ap->version == locked_version + 1);
+    int64_t now = tx->now_ms;
+    RF_ASSERT(ap->updated_at_ms == now && (ap->executed_at_ms == now) == (a->kind == T_APPROVE));
+    RF_ASSERT(a->kind != T_APPROVE || ap->approved_at_ms == now);
+    RF_ASSERT(a->kind != T_REJECT || ap->rejected_at_ms == now);
+    RF_ASSERT(a->kind != T_CANCEL || ap->cancelled_at_ms == now);
+}
+
 static rf_err op_transition(struct rf_tx *tx, void *ctx) {
     struct transition_args *a = ctx;
     rf_err err = lock_pending(tx, a);
@@ -207,11 +225,13 @@ static rf_err op_transition(struct rf_tx *tx, void *ctx) {
     if (err) return err;
     static const char *const sql[] = {SQL_APPROVE, SQL_REJECT, SQL_CANCEL};
     const char *text = a->kind == T_APPROVE ? result : a->reason;
+    int64_t locked_version = cur->version; /* cur is a->out: the UPDATE overwrites it */
     store_val p[5] = {SV_S(a->id), SV_S(a->who), SV_I(tx->now_ms), SV_S(text),
-                      SV_I(cur->version)};
+                      SV_I(locked_version)};
     err = store_query_one(tx, sql[a->kind], p, 5, read_approval, a->out);
     free(result);
     RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the row is locked and was pending */
+    if (!err) transition_done(tx, a, locked_version);
     return err;
 }
 

@@ -104,6 +104,10 @@ static rf_err op_bind(struct rf_tx *tx, void *ctx) {
     err = store_query_one(tx, SQL_BIND, p, 5, read_binding, &a->res->binding);
     if (err != RF_ERR_NOT_FOUND) {
         a->res->created = err == RF_OK;
+        /* made: exactly this pair, at the version taken for it */
+        RF_ASSERT(err || (a->res->binding.version == version &&
+                          strcmp(a->res->binding.customer_id, a->customer_id) == 0 &&
+                          strcmp(a->res->binding.user_id, a->user_id) == 0));
         return err;
     }
     /* A conflict: the rows in the way are committed (the insert waited for
@@ -170,6 +174,9 @@ static rf_err op_unbind(struct rf_tx *tx, void *ctx) {
     struct unbind_args *a = ctx;
     store_val p[3] = {SV_S(a->provider), SV_S(a->user_id), SV_I(a->if_match)};
     rf_err err = store_query_one(tx, SQL_UNBIND, p, 3, read_binding, a->out);
+    /* deleted: this user's binding, the very version If-Match named */
+    RF_ASSERT(err || ((a->if_match == 0 || a->out->version == a->if_match) &&
+                      strcmp(a->out->user_id, a->user_id) == 0));
     if (err != RF_ERR_NOT_FOUND) return err;
     /* Nothing deleted. Without If-Match a binding this read finds was
      * committed after the delete's snapshot (a bind racing this unbind): the

@@ -108,6 +108,18 @@ static rf_err check_version(struct rf_tx *tx, const char *user_id, const char *k
     return have == want ? RF_OK : RF_ERR_VERSION_MISMATCH;
 }
 
+/* The upsert wrote the row: inserted at version 1 (created), or a revoked or
+ * expired row granted again one version up, from the version If-Match
+ * locked; granted now and not revoked either way. */
+static void grant_done(const struct rf_tx *tx, const struct rf_grant_req *req,
+                       const struct rf_grant_res *res) {
+    const struct rf_entitlement *e = &res->ent;
+    RF_ASSERT(res->created == (e->version == 1));
+    RF_ASSERT(!req->if_match_version || e->version == req->if_match_version + 1);
+    RF_ASSERT(e->granted_at_ms == tx->now_ms && e->updated_at_ms == tx->now_ms &&
+              e->revoked_at_ms == 0);
+}
+
 rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
                            struct rf_grant_res *res) {
     rf_entitlement_clear(&res->ent);
@@ -121,12 +133,16 @@ rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
     err = store_query_one(tx, SQL_GRANT, p, 7, read_ent, &res->ent);
     if (err == RF_OK) {
         res->created = strcmp(res->ent.id, id) == 0;
+        grant_done(tx, req, res);
         return RF_OK;
     }
     if (err != RF_ERR_NOT_FOUND) return err;
     /* Already active: the upsert changed nothing; return the row as it is. */
     err = store_query_one(tx, SQL_GET, p + 1, 2, read_ent, &res->ent);
     RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the conflict proved the row exists */
+    /* untouched: the version If-Match locked, still granted */
+    RF_ASSERT(err || ((!req->if_match_version || res->ent.version == req->if_match_version) &&
+                      res->ent.revoked_at_ms == 0));
     return err;
 }
 
@@ -151,7 +167,10 @@ rf_err op_entitlement_revoke(struct rf_tx *tx, const void *req, void *res) {
     if (err) return err;
     store_val p[3] = {SV_S(a->user_id), SV_S(a->key), SV_I(tx->now_ms)};
     err = store_query_one(tx, SQL_REVOKE, p, 3, read_ent, out);
-    if (!err) RF_ASSERT(strcmp(out->status, "revoked") == 0 && out->revoked_at_ms == tx->now_ms);
+    /* active -> revoked now, one version past the one If-Match locked */
+    RF_ASSERT(err || (strcmp(out->status, "revoked") == 0 && out->version >= 2 &&
+                      out->revoked_at_ms == tx->now_ms));
+    RF_ASSERT(err || !a->if_match_version || out->version == a->if_match_version + 1);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
 }
 

@@ -274,7 +274,7 @@ static const char SQL_MOVE[] =
     " AND pending_credits >= $11 AND pending_credits <= $12"
     " AND (CASE WHEN allow_negative = 1 THEN 1 WHEN posted - pending_debits >= $13 THEN 1"
     " ELSE 0 END) = 1"
-    " RETURNING posted, version";
+    " RETURNING posted, version, pending_debits, pending_credits, allow_negative";
 
 static const char SQL_ENTRY[] =
     "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
@@ -286,14 +286,32 @@ static void bounds(int64_t d, int64_t *lo, int64_t *hi) {
     *hi = d > 0 ? INT64_MAX - d : INT64_MAX;
 }
 
+/* The moved row as SQL_MOVE returns it (the later columns only for
+ * move_done's checks). */
 struct after {
-    int64_t posted, version;
+    int64_t posted, version, pending_debits, pending_credits;
+    bool allow_negative;
 };
 
 static void read_after(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct after *a = out;
     a->posted = store_int(tx, r, 0);
     a->version = store_int(tx, r, 1);
+    a->pending_debits = store_int(tx, r, 2);
+    a->pending_credits = store_int(tx, r, 3);
+    a->allow_negative = store_int(tx, r, 4) != 0;
+}
+
+/* What the guarded UPDATE guarantees of the row it moved: its version went
+ * past the insert's 1 (the entry's seq is that version), and an account that
+ * may not go negative still has available = posted - pending_debits >= 0,
+ * since the WHERE clause required the old available to cover the move. The
+ * pending totals stay >= 0: a release only ever takes back its own hold. */
+static void move_done(const struct move *m, const struct after *a) {
+    RF_ASSERT(a->version >= 2);
+    RF_ASSERT(a->pending_debits >= 0 && a->pending_credits >= 0);
+    RF_ASSERT(a->allow_negative || a->posted >= a->pending_debits);
+    RF_ASSERT(m->d_posted || m->d_pdebits || m->d_pcredits); /* a move moves something */
 }
 
 /* The account row, locked until the transaction ends (PostgreSQL; on SQLite
@@ -349,6 +367,7 @@ static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *a
                        SV_I(phi), SV_I(dlo), SV_I(dhi), SV_I(clo), SV_I(chi), SV_I(need)};
     for (int tries = 0; tries < RF_MOVE_TRIES_MAX; tries++) {
         rf_err err = store_query_one(tx, SQL_MOVE, p, 13, read_after, after);
+        if (err == RF_OK) move_done(m, after);
         if (err != RF_ERR_NOT_FOUND) return err;
         err = classify_miss(tx, m);
         if (err) return err;
@@ -360,15 +379,23 @@ static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *a
 static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct after *after) {
     if (m->d_posted == 0) return RF_OK;
     int64_t amount = m->d_posted < 0 ? -m->d_posted : m->d_posted;
+    RF_ASSERT(amount > 0 && after->version >= 2); /* seq 1 is no change's */
     store_val e[7] = {SV_S(m->account), SV_I(after->version), SV_S(m->transfer_id),
                       SV_S(m->d_posted < 0 ? "debit" : "credit"), SV_I(amount),
                       SV_I(after->posted), SV_I(tx->now_ms)};
     return store_exec(tx, SQL_ENTRY, e, 7, NULL);
 }
 
-/* Applies both sides in account id order (no lock-order deadlocks). */
+/* Applies both sides in account id order (no lock-order deadlocks). Double
+ * entry: what the debit side's posted total loses the credit side's gains,
+ * and a hold raises (or its resolution lowers) the debit side's pending
+ * debits and the credit side's pending credits by the same amount. */
 static rf_err moves_apply(struct rf_tx *tx, const struct move *debit, const struct move *credit,
                           struct after after[2]) {
+    RF_ASSERT(debit->d_posted <= 0 && debit->d_posted == -credit->d_posted);
+    RF_ASSERT(debit->d_pdebits == credit->d_pcredits && debit->d_pcredits == 0 &&
+              credit->d_pdebits == 0);
+    RF_ASSERT(strcmp(debit->account, credit->account) != 0);
     bool debit_first = strcmp(debit->account, credit->account) < 0;
     rf_err err = move_apply(tx, debit_first ? debit : credit, &after[debit_first ? 0 : 1]);
     if (!err) err = move_apply(tx, debit_first ? credit : debit, &after[debit_first ? 1 : 0]);
@@ -411,6 +438,13 @@ static rf_err transfer_insert(struct rf_tx *tx, const struct rf_transfer_req *re
                        SV_S(req->metadata_json), SV_I0(req->expires_at_ms), SV_I(tx->now_ms),
                        req->pending ? SV_N() : SV_I(tx->now_ms)};
     rf_err err = store_query_one(tx, SQL_TRANSFER_INSERT, p, 13, read_transfer, &res->transfer);
+    if (err == RF_OK) { /* the row as asked, at version 1; a posted one resolved now */
+        const struct rf_transfer *t = &res->transfer;
+        RF_ASSERT(t->amount_minor == req->amount_minor && t->version == 1 &&
+                  t->pending == req->pending);
+        RF_ASSERT(strcmp(t->status, req->pending ? "pending" : "posted") == 0 &&
+                  t->resolved_at_ms == (req->pending ? 0 : tx->now_ms));
+    }
     if (err != RF_ERR_NOT_FOUND) return err;
     RF_ASSERT(req->reference); /* only a reference can conflict: ids are fresh */
     struct rf_transfer existing = {0};
@@ -530,6 +564,11 @@ rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool 
     if (err) return err;
     const struct rf_transfer *t = &res->transfer;
     int64_t amt = t->amount_minor, paid = post ? t->posted_amount_minor : 0;
+    /* The guarded UPDATE took a hold that was pending: resolved now, and a
+     * post pays exactly what was asked (the whole hold for 0), never more. */
+    RF_ASSERT(t->pending && t->version >= 2 && t->resolved_at_ms == tx->now_ms &&
+              strcmp(t->status, post ? "posted" : "voided") == 0);
+    RF_ASSERT(!post || (paid == (amount ? amount : amt) && paid > 0 && paid <= amt));
     struct move debit = {t->debit_account, t->currency, t->id, -paid, -amt, 0};
     struct move credit = {t->credit_account, t->currency, t->id, paid, 0, -amt};
     struct after after[2];

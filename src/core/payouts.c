@@ -104,6 +104,10 @@ rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req,
                            SV_S(req->metadata_json), SV_I(tx->now_ms)};
         err = store_query_one(tx, SQL_PAYOUT_INSERT, p, 11, read_payout, out);
     }
+    /* born pending, at version 1, with no attempt yet, owning the hold just made */
+    RF_ASSERT(err || (strcmp(out->status, "pending") == 0 && out->version == 1 &&
+                      out->attempt_count == 0 && out->amount_minor == req->amount_minor));
+    RF_ASSERT(err || strcmp(out->hold_transfer_id, res.transfer.id) == 0);
     rf_transfer_clear(&res.transfer);
     return err;
 }
@@ -172,6 +176,16 @@ static rf_err log_outcome(struct rf_tx *tx, const struct rf_payout *p, const cha
     return store_exec(tx, SQL_LOG, v, 7, NULL);
 }
 
+/* A conditional UPDATE on status = 'pending' returned p: it changed now, its
+ * version went past the insert's 1, it counts at least one attempt, and its
+ * status is the edge's end (want), or pending again when may_stay (a
+ * retryable failure with attempts left). */
+static void payout_moved(const struct rf_tx *tx, const struct rf_payout *p, const char *want,
+                         bool may_stay) {
+    RF_ASSERT(p->version >= 2 && p->updated_at_ms == tx->now_ms && p->attempt_count >= 1);
+    RF_ASSERT(strcmp(p->status, want) == 0 || (may_stay && strcmp(p->status, "pending") == 0));
+}
+
 /* A conditional UPDATE missed: absent, or no longer pending. */
 static rf_err classify(struct rf_tx *tx, const char *id, struct rf_payout *out) {
     rf_err err = payout_get(tx, id, out);
@@ -190,7 +204,9 @@ static rf_err op_attempt(struct rf_tx *tx, void *ctx) {
     store_val p[2] = {SV_S(a->id), SV_I(tx->now_ms)};
     rf_err err = store_query_one(tx, SQL_ATTEMPT, p, 2, read_payout, a->out);
     if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, a->out);
-    return err ? err : log_outcome(tx, a->out, "started", NULL, -1);
+    if (err) return err;
+    payout_moved(tx, a->out, "pending", false);
+    return log_outcome(tx, a->out, "started", NULL, -1);
 }
 
 static rf_err provider_id_taken(struct rf_tx *tx, const char *provider_payout_id,
@@ -216,12 +232,17 @@ static rf_err op_succeeded(struct rf_tx *tx, void *ctx) {
     if (err == RF_ERR_NOT_FOUND) {
         err = classify(tx, a->id, a->out);
         bool same = a->out->provider_payout_id && strcmp(a->out->provider_payout_id, a->text) == 0;
+        RF_ASSERT(err || !same || strcmp(a->out->status, "paid") == 0); /* only paid has one */
         return err == RF_ERR_INVALID_STATE && same ? RF_OK : err; /* an idempotent repeat */
     }
     if (err) return err == RF_ERR_CONFLICT ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : err;
+    payout_moved(tx, a->out, "paid", false);
+    RF_ASSERT(a->out->provider_payout_id && strcmp(a->out->provider_payout_id, a->text) == 0);
     err = log_outcome(tx, a->out, "succeeded", NULL, -1);
     struct rf_transfer_res res = {0};
     if (!err) err = ledger_resolve(tx, a->out->hold_transfer_id, a->out->id, true, 0, &res);
+    /* paid: its whole hold, which is the payout's amount, is posted */
+    RF_ASSERT(err || res.transfer.posted_amount_minor == a->out->amount_minor);
     rf_transfer_clear(&res.transfer);
     return err;
 }
@@ -231,10 +252,12 @@ static rf_err op_failed(struct rf_tx *tx, void *ctx) {
     store_val p[4] = {SV_S(a->id), SV_S(a->text), SV_I(tx->now_ms), SV_I(a->retryable ? 1 : 0)};
     rf_err err = store_query_one(tx, SQL_FAILED, p, 4, read_payout, a->out);
     if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, a->out);
+    if (!err) payout_moved(tx, a->out, "failed", a->retryable);
     if (!err) err = log_outcome(tx, a->out, "failed", a->text, a->retryable ? 1 : 0);
     if (err || strcmp(a->out->status, "failed") != 0) return err;
     struct rf_transfer_res res = {0};
     err = ledger_resolve(tx, a->out->hold_transfer_id, a->out->id, false, 0, &res);
+    RF_ASSERT(err || res.transfer.amount_minor == a->out->amount_minor); /* its own hold */
     rf_transfer_clear(&res.transfer);
     return err;
 }

@@ -45,6 +45,7 @@ struct job {
     const struct exec_op *op;
     rf_err err;
     bool done;
+    bool decided; /* its batch's BEGIN failed, its COMMIT returned, or it was rolled back */
     pthread_cond_t cond;
 };
 
@@ -174,6 +175,7 @@ static rf_err pool_get(struct rf_exec *ex, struct pool *p, struct store_conn **o
         pthread_mutex_unlock(&ex->mu);
         return RF_OK;
     }
+    RF_ASSERT(p->n_open < p->cap && p->cap <= RF_POOL_CONNS_MAX);
     p->n_open++; /* reserve the slot, connect outside the lock */
     pthread_mutex_unlock(&ex->mu);
     rf_err err = ex->ops->connect(ex->url, &ex->opt, p->readonly, out);
@@ -197,6 +199,7 @@ static void pool_put(struct rf_exec *ex, struct pool *p, struct store_conn *c) {
         RF_ASSERT(p->n_free < RF_POOL_CONNS_MAX);
         p->free[p->n_free++] = c;
     }
+    RF_ASSERT(p->n_free <= p->n_open && p->n_open >= 0); /* a free one is an open one */
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&ex->mu);
 }
@@ -248,6 +251,7 @@ static bool is_store_error(rf_err err) {
 /* Retries only RF_ERR_RETRY, which a lost COMMIT never is (see the top). */
 static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
     for (int attempt = 0;; attempt++) {
+        RF_ASSERT(attempt < RF_RETRIES_MAX); /* the bound below ends the loop first */
         struct rf_tx tx = make_tx(ex, c, op->write);
         if (op->write && atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
             ex->ops->serializable_next_begin(c);
@@ -302,6 +306,11 @@ static rf_err run_pooled(struct rf_exec *ex, const struct exec_op *op) {
 
 /* ---- SQLite writer: group commit ---------------------------------------- */
 
+/* The batch's outcome is final: what run_batch answers is what the store has. */
+static void batch_decided(struct job **batch, int n) {
+    for (int i = 0; i < n; i++) batch[i]->decided = true;
+}
+
 /* Ends a batch that cannot commit: every operation that had succeeded is
  * undone and answered as a store error. */
 static void batch_lost(struct rf_exec *ex, struct job **batch, int n) {
@@ -312,6 +321,7 @@ static void batch_lost(struct rf_exec *ex, struct job **batch, int n) {
             undo(batch[i]->op);
             batch[i]->err = RF_ERR_UNAVAILABLE;
         }
+        RF_ASSERT(batch[i]->err != RF_OK); /* rolled back: nobody is told success */
     }
 }
 
@@ -322,6 +332,7 @@ static bool batch_step(struct rf_exec *ex, struct rf_tx *tx, struct job *job) {
     if (err) { job->err = err; return false; }
     tx->now_ms = rf_now_ms();
     job->err = run_one(ex, tx, job->op);
+    RF_ASSERT(job->err != RF_ERR_RETRY); /* SQLite has no serialization failure to re-run */
     if (job->err) {
         ops->rollback_to(tx->conn, 1);
         if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
@@ -329,19 +340,21 @@ static bool batch_step(struct rf_exec *ex, struct rf_tx *tx, struct job *job) {
     if (ops->release(tx->conn, 1) != RF_OK) {
         if (job->err == RF_OK) undo(job->op);
         if (job->err == RF_OK) job->err = RF_ERR_UNAVAILABLE;
+        RF_ASSERT(job->err != RF_OK); /* its savepoint is gone: never a success */
         return false;
     }
     return true;
 }
 
 static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
-    RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max);
+    RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max && ex->opt.batch_ops_max <= RF_BATCH_OPS_MAX);
     struct rf_tx tx = make_tx(ex, ex->wconn, true);
     for (int i = 0; i < n; i++) batch[i]->err = RF_OK;
     rf_err err = ex->ops->begin(ex->wconn, true);
     if (err) {
         atomic_fetch_add(&ex->store_errors, 1);
         for (int i = 0; i < n; i++) batch[i]->err = err;
+        batch_decided(batch, n);
         return;
     }
     int delay = atomic_load(&ex->delay_ms);
@@ -350,6 +363,7 @@ static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
         if (!batch_step(ex, &tx, batch[i])) {
             for (int k = i + 1; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
             batch_lost(ex, batch, i + 1);
+            batch_decided(batch, n);
             return;
         }
     }
@@ -359,6 +373,7 @@ static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
     } else {
         for (int i = 0; i < n; i++) crash_if_armed(ex, batch[i]->op);
     }
+    batch_decided(batch, n);
     count_batch(ex, n);
 }
 
@@ -373,6 +388,7 @@ static void *writer_main(void *arg) {
             return NULL;
         }
         int n = ex->q_len < ex->opt.batch_ops_max ? ex->q_len : ex->opt.batch_ops_max;
+        RF_ASSERT(n >= 1 && n <= RF_BATCH_OPS_MAX && ex->q_len <= ex->q_cap); /* batch[] holds it */
         for (int i = 0; i < n; i++) {
             batch[i] = ex->queue[ex->q_head];
             ex->q_head = (ex->q_head + 1) % ex->q_cap;
@@ -383,7 +399,8 @@ static void *writer_main(void *arg) {
         run_batch(ex, batch, n);
 
         pthread_mutex_lock(&ex->mu);
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++) { /* woken once, after its COMMIT or rollback returned */
+            RF_ASSERT(!batch[i]->done && batch[i]->decided);
             batch[i]->done = true;
             pthread_cond_signal(&batch[i]->cond);
         }
@@ -408,6 +425,7 @@ static rf_err enqueue_and_wait(struct rf_exec *ex, const struct exec_op *op) {
     }
     ex->queue[(ex->q_head + ex->q_len) % ex->q_cap] = &job;
     ex->q_len++;
+    RF_ASSERT(ex->q_len <= ex->q_cap); /* checked full above, under the same lock */
     pthread_cond_signal(&ex->q_cond);
     while (!job.done) pthread_cond_wait(&job.cond, &ex->mu);
     pthread_mutex_unlock(&ex->mu);

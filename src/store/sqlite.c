@@ -162,8 +162,20 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
     return prepare(c, sql, stmt_out);
 }
 
+/* Every parameter the text names is one of $1..$n: a parameter past the
+ * caller's count would silently bind NULL. */
+static bool params_within(sqlite3_stmt *st, int n) {
+    for (int i = 1; i <= sqlite3_bind_parameter_count(st); i++) {
+        const char *name = sqlite3_bind_parameter_name(st, i);
+        long k = name && name[0] == '$' ? strtol(name + 1, NULL, 10) : 0;
+        if (k < 1 || k > n) return false;
+    }
+    return true;
+}
+
 static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *p, int n) {
-    RF_ASSERT(n >= 0 && n <= RF_SQL_PARAMS_MAX);
+    RF_ASSERT(n >= 0 && n <= RF_SQL_PARAMS_MAX && (n == 0 || p));
+    RF_ASSERT(params_within(st, n));
     for (int i = 0; i < n; i++) {
         char name[16];
         snprintf(name, sizeof name, "$%d", i + 1);
@@ -205,15 +217,24 @@ static int sq_rows_next(struct store_rows *r) {
 
 static rf_err sq_rows_err(struct store_rows *r) { return report(r->conn, r->rc, "step"); }
 
+/* A cell of the current row: a row was stepped to, col is one of its columns. */
+static void cell_check(const struct store_rows *r, int col) {
+    RF_ASSERT(r && r->rc == SQLITE_ROW);
+    RF_ASSERT(col >= 0 && col < sqlite3_column_count(r->stmt));
+}
+
 static bool sq_rows_null(struct store_rows *r, int col) {
+    cell_check(r, col);
     return sqlite3_column_type(r->stmt, col) == SQLITE_NULL;
 }
 
 static int64_t sq_rows_int(struct store_rows *r, int col) {
+    cell_check(r, col);
     return sqlite3_column_int64(r->stmt, col);
 }
 
 static const char *sq_rows_text(struct store_rows *r, int col) {
+    cell_check(r, col);
     const unsigned char *t = sqlite3_column_text(r->stmt, col);
     return t ? (const char *)t : "";
 }

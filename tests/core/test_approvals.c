@@ -18,26 +18,25 @@
 #include <cmocka.h>
 
 #include "racefree.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
-
-static rf *g_db;
 
 static void account(char *id, size_t cap, int64_t funds) {
     rf_rand_id("acct", id, cap);
     struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
     struct rf_account_res res;
-    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
     if (funds) {
         struct rf_transfer_res t;
-        assert_int_equal(rf_credit_apply(g_db, id, funds, "seed", &t, NULL), RF_OK);
+        assert_int_equal(rf_credit_apply(rf_core_fx.db, id, funds, "seed", &t, NULL), RF_OK);
         rf_transfer_clear(&t.transfer);
     }
 }
 
 static int64_t posted(const char *id) {
     struct rf_account a;
-    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    assert_int_equal(rf_account_get(rf_core_fx.db, id, &a), RF_OK);
     int64_t v = a.posted;
     rf_account_clear(&a);
     return v;
@@ -48,7 +47,7 @@ static void create(const char *action, int64_t expires_at_ms, struct rf_approval
                                   .expires_at_ms = expires_at_ms,
                                   .require_distinct_approver = true};
     char detail[160];
-    rf_err err = rf_approval_create(g_db, &req, out, NULL, detail, sizeof detail);
+    rf_err err = rf_approval_create(rf_core_fx.db, &req, out, NULL, detail, sizeof detail);
     if (err) fprintf(stderr, "create: %s: %s\n", rf_err_code(err), detail);
     assert_int_equal(err, RF_OK);
     assert_string_equal(out->status, "pending");
@@ -74,8 +73,8 @@ static void decide_one(int idx, void *ctx) {
     struct rf_approval a;
     char who[32];
     snprintf(who, sizeof who, "user%d", idx);
-    r->err[idx] = idx % 2 ? rf_approval_approve(g_db, r->id, who, 0, &a, NULL)
-                          : rf_approval_reject(g_db, r->id, who, "no", 0, &a, NULL);
+    r->err[idx] = idx % 2 ? rf_approval_approve(rf_core_fx.db, r->id, who, 0, &a, NULL)
+                          : rf_approval_reject(rf_core_fx.db, r->id, who, "no", 0, &a, NULL);
     rf_approval_clear(&a);
 }
 
@@ -99,7 +98,7 @@ static void test_approve_reject_race(void **state) {
             else assert_int_equal(r.err[i], RF_ERR_INVALID_STATE);
         }
         assert_int_equal(wins, 1);
-        assert_int_equal(rf_approval_get(g_db, r.id, &a), RF_OK);
+        assert_int_equal(rf_approval_get(rf_core_fx.db, r.id, &a), RF_OK);
         assert_int_equal(a.version, 2);
         bool approved = winner % 2 == 1;
         assert_string_equal(a.status, approved ? "approved" : "rejected");
@@ -136,79 +135,84 @@ static void test_failure_expiry_if_match_self(void **state) {
     struct rf_approval a, b;
     create(action, 0, &a);
     /* self approval */
-    assert_int_equal(rf_approval_approve(g_db, a.id, "alice", 0, &b, NULL), RF_ERR_SELF_APPROVAL);
+    assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "alice", 0, &b, NULL),
+                     RF_ERR_SELF_APPROVAL);
     /* the action fails: nothing changes, the approval stays pending and retryable */
-    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL),
+    assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 0, &b, NULL),
                      RF_ERR_INSUFFICIENT_FUNDS);
-    assert_int_equal(rf_approval_get(g_db, a.id, &b), RF_OK);
+    assert_int_equal(rf_approval_get(rf_core_fx.db, a.id, &b), RF_OK);
     assert_string_equal(b.status, "pending");
     assert_int_equal(b.version, 1);
     rf_approval_clear(&b);
     struct rf_transfer_res t;
-    assert_int_equal(rf_credit_apply(g_db, poor, 5, "top up", &t, NULL), RF_OK);
+    assert_int_equal(rf_credit_apply(rf_core_fx.db, poor, 5, "top up", &t, NULL), RF_OK);
     rf_transfer_clear(&t.transfer);
     /* stale If-Match */
-    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 3, &b, NULL), RF_ERR_VERSION_MISMATCH);
-    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 1, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 3, &b, NULL),
+                     RF_ERR_VERSION_MISMATCH);
+    assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 1, &b, NULL), RF_OK);
     assert_string_equal(b.status, "approved");
     assert_string_equal(b.approved_by, "bob");
     rf_approval_clear(&b);
     assert_int_equal(posted(poor), 0);
     assert_int_equal(posted(to), 10);
-    assert_int_equal(rf_approval_reject(g_db, a.id, "carol", "late", 0, &b, NULL),
+    assert_int_equal(rf_approval_reject(rf_core_fx.db, a.id, "carol", "late", 0, &b, NULL),
                      RF_ERR_INVALID_STATE);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", NULL, 0, &b, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, "alice", NULL, 0, &b, NULL),
+                     RF_ERR_INVALID_STATE);
     rf_approval_clear(&a);
     /* expired: reads as expired, refuses approval */
     struct rf_approval_req past = {
         .action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-exp\",\"key\":\"pro\"}",
         .requested_by = "alice", .expires_at_ms = 1000};
-    assert_int_equal(rf_approval_create(g_db, &past, &a, NULL, NULL, 0), RF_ERR_INVALID);
+    assert_int_equal(rf_approval_create(rf_core_fx.db, &past, &a, NULL, NULL, 0), RF_ERR_INVALID);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t soon = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + EXPIRY_LEAD_MS;
     create(past.action_json, soon, &a); /* the lead: room to create it under load */
     sleep_until_wall_ms(soon + 1);
-    assert_int_equal(rf_approval_get(g_db, a.id, &b), RF_OK);
+    assert_int_equal(rf_approval_get(rf_core_fx.db, a.id, &b), RF_OK);
     assert_string_equal(b.status, "expired");
     rf_approval_clear(&b);
-    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL), RF_ERR_APPROVAL_EXPIRED);
+    assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 0, &b, NULL),
+                     RF_ERR_APPROVAL_EXPIRED);
     rf_approval_clear(&a);
     /* cancel by the requester only */
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c\",\"key\":\"pro\"}", 0, &a);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "bob", NULL, 0, &b, NULL), RF_ERR_NOT_REQUESTER);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", NULL, 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, "bob", NULL, 0, &b, NULL),
+                     RF_ERR_NOT_REQUESTER);
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, "alice", NULL, 0, &b, NULL), RF_OK);
     assert_string_equal(b.status, "cancelled");
     rf_approval_clear(&b);
     rf_approval_clear(&a);
     /* a rejection reason is optional; so is the canceller (the API key is trusted) */
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-r\",\"key\":\"pro\"}", 0, &a);
-    assert_int_equal(rf_approval_reject(g_db, a.id, "bob", NULL, 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_reject(rf_core_fx.db, a.id, "bob", NULL, 0, &b, NULL), RF_OK);
     assert_null(b.rejection_reason);
     rf_approval_clear(&b);
     rf_approval_clear(&a);
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c2\",\"key\":\"pro\"}", 0, &a);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, NULL, 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, NULL, 0, &b, NULL), RF_OK);
     assert_string_equal(b.status, "cancelled");
     rf_approval_clear(&b);
     /* an approval without a recorded key: no key may cancel it, a trusted caller may */
     assert_string_equal(a.requested_key, "");
     rf_approval_clear(&a);
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c3\",\"key\":\"pro\"}", 0, &a);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, "key-a", 0, &b, NULL),
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, "key-a", 0, &b, NULL),
                      RF_ERR_NOT_REQUESTER);
     rf_approval_clear(&a);
     /* the key that created it cancels; another key may not, even with the label */
     struct rf_approval_req keyed = {
         .action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-c4\",\"key\":\"pro\"}",
         .requested_by = "alice", .requested_key = "key-a"};
-    assert_int_equal(rf_approval_create(g_db, &keyed, &a, NULL, NULL, 0), RF_OK);
+    assert_int_equal(rf_approval_create(rf_core_fx.db, &keyed, &a, NULL, NULL, 0), RF_OK);
     assert_string_equal(a.requested_key, "key-a");
-    assert_int_equal(rf_approval_cancel(g_db, a.id, "alice", "key-b", 0, &b, NULL),
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, "alice", "key-b", 0, &b, NULL),
                      RF_ERR_NOT_REQUESTER);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, "key-b", 0, &b, NULL),
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, "key-b", 0, &b, NULL),
                      RF_ERR_NOT_REQUESTER);
-    assert_int_equal(rf_approval_cancel(g_db, a.id, NULL, "key-a", 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, "key-a", 0, &b, NULL), RF_OK);
     assert_string_equal(b.status, "cancelled");
     rf_approval_clear(&b);
     rf_approval_clear(&a);
@@ -229,8 +233,8 @@ static void decide_at_expiry(int idx, void *ctx) {
     struct rf_approval a;
     char who[32];
     snprintf(who, sizeof who, "bob%d", idx);
-    r->err[idx] = idx % 2 ? rf_approval_approve(g_db, r->id, who, 0, &a, NULL)
-                          : rf_approval_reject(g_db, r->id, who, "no", 0, &a, NULL);
+    r->err[idx] = idx % 2 ? rf_approval_approve(rf_core_fx.db, r->id, who, 0, &a, NULL)
+                          : rf_approval_reject(rf_core_fx.db, r->id, who, "no", 0, &a, NULL);
     rf_approval_clear(&a);
 }
 
@@ -247,7 +251,7 @@ static bool check_expiry_round(const struct expiry_race *r, const char *user) {
     }
     assert_true(wins <= 1);
     struct rf_approval a;
-    assert_int_equal(rf_approval_get(g_db, r->id, &a), RF_OK);
+    assert_int_equal(rf_approval_get(rf_core_fx.db, r->id, &a), RF_OK);
     bool approved = wins == 1 && winner % 2 == 1;
     assert_string_equal(a.status, wins == 0 ? "expired" : approved ? "approved" : "rejected");
     assert_int_equal(a.version, wins == 0 ? 1 : 2);
@@ -256,7 +260,7 @@ static bool check_expiry_round(const struct expiry_race *r, const char *user) {
     assert_true(approved ? a.executed_at_ms != 0 : a.executed_at_ms == 0);
     rf_approval_clear(&a);
     struct rf_entitlement e;
-    rf_err got = rf_entitlement_get(g_db, user, "pro", &e);
+    rf_err got = rf_entitlement_get(rf_core_fx.db, user, "pro", &e);
     rf_entitlement_clear(&e);
     assert_int_equal(got, approved ? RF_OK : RF_ERR_ENTITLEMENT_NOT_FOUND); /* executed iff */
     return wins == 1;
@@ -305,7 +309,7 @@ static void test_bad_actions(void **state) {
         struct rf_approval_req req = {.action_json = bad[i], .requested_by = "alice"};
         struct rf_approval a;
         char detail[160] = "";
-        rf_err err = rf_approval_create(g_db, &req, &a, NULL, detail, sizeof detail);
+        rf_err err = rf_approval_create(rf_core_fx.db, &req, &a, NULL, detail, sizeof detail);
         assert_true(err == RF_ERR_INVALID || (i == 5 && err == RF_ERR_SAME_ACCOUNT));
         assert_true(strncmp(detail, "action", 6) == 0);
     }
@@ -318,32 +322,19 @@ static void test_bad_actions(void **state) {
              w);
     struct rf_approval a, b;
     create(action, 0, &a);
-    assert_int_equal(rf_approval_approve(g_db, a.id, "bob", 0, &b, NULL), RF_OK);
+    assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 0, &b, NULL), RF_OK);
     assert_non_null(strstr(b.result_json, "payout_id"));
     struct rf_account acc;
-    assert_int_equal(rf_account_get(g_db, w, &acc), RF_OK);
+    assert_int_equal(rf_account_get(rf_core_fx.db, w, &acc), RF_OK);
     assert_int_equal(acc.available, 30);
     rf_account_clear(&acc);
     rf_approval_clear(&a);
     rf_approval_clear(&b);
     struct rf_approval_page page;
-    assert_int_equal(rf_approval_list(g_db, "approved", NULL, 5, &page), RF_OK);
+    assert_int_equal(rf_approval_list(rf_core_fx.db, "approved", NULL, 5, &page), RF_OK);
     assert_true(page.n >= 1);
     rf_approval_page_clear(&page);
-    assert_int_equal(rf_approval_list(g_db, "bogus", NULL, 5, &page), RF_ERR_INVALID);
-}
-
-static int setup(void **state) {
-    (void)state;
-    char url[RF_T_URL_BYTES];
-    if (rf_test_db_url(url, sizeof url) != 0) return -1;
-    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    rf_close(g_db);
-    return 0;
+    assert_int_equal(rf_approval_list(rf_core_fx.db, "bogus", NULL, 5, &page), RF_ERR_INVALID);
 }
 
 int main(void) {
@@ -353,5 +344,5 @@ int main(void) {
         cmocka_unit_test(test_approve_racing_expiry),
         cmocka_unit_test(test_bad_actions),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);
 }

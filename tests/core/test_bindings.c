@@ -33,6 +33,7 @@
 
 #include "racefree.h"
 #include "store/store.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 
 #define ROUNDS 100
@@ -45,8 +46,6 @@
 #define FLIP_RECORDS (FLIP_THREADS * FLIP_OPS)
 #define FLIP_ROUNDS 5     /* each on a fresh user: the window is narrow */
 
-static rf *g_db;
-
 struct race {
     char user[2][64];
     char customer[2][64];
@@ -56,7 +55,8 @@ struct race {
 
 static void bind_one(int idx, void *ctx) {
     struct race *r = ctx;
-    r->err[idx] = rf_customer_bind(g_db, r->user[idx], "stripe", r->customer[idx], &r->res[idx]);
+    r->err[idx] =
+        rf_customer_bind(rf_core_fx.db, r->user[idx], "stripe", r->customer[idx], &r->res[idx]);
 }
 
 /* Exactly one winner; the loser's conflict names the winner's side. */
@@ -70,15 +70,16 @@ static int check_round(struct race *r, bool same_user) {
     if (same_user) assert_string_equal(r->res[l].existing_customer_id, r->customer[w]);
     else assert_string_equal(r->res[l].existing_user_id, r->user[w]);
     struct rf_binding b;
-    assert_int_equal(rf_customer_get_by_user(g_db, r->user[w], "stripe", &b), RF_OK);
+    assert_int_equal(rf_customer_get_by_user(rf_core_fx.db, r->user[w], "stripe", &b), RF_OK);
     assert_string_equal(b.customer_id, r->customer[w]);
-    assert_int_equal(rf_customer_get_by_customer(g_db, "stripe", r->customer[w], &b), RF_OK);
+    assert_int_equal(rf_customer_get_by_customer(rf_core_fx.db, "stripe", r->customer[w], &b),
+                     RF_OK);
     assert_string_equal(b.user_id, r->user[w]);
     if (same_user) /* the loser's customer is bound to nobody */
-        assert_int_equal(rf_customer_get_by_customer(g_db, "stripe", r->customer[l], &b),
+        assert_int_equal(rf_customer_get_by_customer(rf_core_fx.db, "stripe", r->customer[l], &b),
                          RF_ERR_BINDING_NOT_FOUND);
     else
-        assert_int_equal(rf_customer_get_by_user(g_db, r->user[l], "stripe", &b),
+        assert_int_equal(rf_customer_get_by_user(rf_core_fx.db, r->user[l], "stripe", &b),
                          RF_ERR_BINDING_NOT_FOUND);
     return w;
 }
@@ -117,24 +118,27 @@ static void test_rebind_and_unbind(void **state) {
     rf_rand_id("user", user, sizeof user);
     rf_rand_id("cus", cus, sizeof cus);
     struct rf_bind_res res;
-    assert_int_equal(rf_customer_bind(g_db, user, "stripe", cus, &res), RF_OK);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", cus, &res), RF_OK);
     assert_true(res.created);
-    assert_int_equal(rf_customer_bind(g_db, user, "stripe", cus, &res), RF_OK);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", cus, &res), RF_OK);
     assert_false(res.created); /* 200: exactly this binding exists */
     int64_t v = res.binding.version; /* >= 1; 1 only in a fresh store */
     assert_true(v >= 1);
     char other[64];
     rf_rand_id("cus_pp", other, sizeof other);
-    assert_int_equal(rf_customer_bind(g_db, user, "paypal", other, &res), RF_OK);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "paypal", other, &res), RF_OK);
     assert_true(res.created); /* per provider */
     struct rf_binding b;
-    assert_int_equal(rf_customer_unbind(g_db, user, "stripe", v + 6, &b), RF_ERR_VERSION_MISMATCH);
-    assert_int_equal(rf_customer_unbind(g_db, user, "stripe", v, &b), RF_OK);
-    assert_int_equal(rf_customer_unbind(g_db, user, "stripe", 0, &b), RF_ERR_BINDING_NOT_FOUND);
+    assert_int_equal(rf_customer_unbind(rf_core_fx.db, user, "stripe", v + 6, &b),
+                     RF_ERR_VERSION_MISMATCH);
+    assert_int_equal(rf_customer_unbind(rf_core_fx.db, user, "stripe", v, &b), RF_OK);
+    assert_int_equal(rf_customer_unbind(rf_core_fx.db, user, "stripe", 0, &b),
+                     RF_ERR_BINDING_NOT_FOUND);
     rf_rand_id("cus_new", other, sizeof other);
-    assert_int_equal(rf_customer_bind(g_db, user, "stripe", other, &res), RF_OK);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", other, &res), RF_OK);
     assert_true(res.created);
-    assert_int_equal(rf_customer_bind(g_db, "bad id", "stripe", cus, &res), RF_ERR_INVALID);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, "bad id", "stripe", cus, &res),
+                     RF_ERR_INVALID);
 }
 
 /* ---- versions across unbind and re-bind ---------------------------------- */
@@ -155,21 +159,21 @@ static void test_rebind_never_repeats_version_by_user(void **state) {
     for (int i = 0; i < CYCLES; i++) {
         rf_rand_id("cus", cus[i], sizeof cus[i]);
         struct rf_bind_res res;
-        assert_int_equal(rf_customer_bind(g_db, user, "stripe", cus[i], &res), RF_OK);
+        assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", cus[i], &res), RF_OK);
         assert_true(res.created);
         assert_new_version(res.binding.version, seen, i);
         seen[i] = res.binding.version;
         struct rf_binding b;
         for (int old = 0; old < i; old++) { /* every stale If-Match: 412, nothing changes */
-            assert_int_equal(rf_customer_unbind(g_db, user, "stripe", seen[old], &b),
+            assert_int_equal(rf_customer_unbind(rf_core_fx.db, user, "stripe", seen[old], &b),
                              RF_ERR_VERSION_MISMATCH);
-            assert_int_equal(rf_customer_get_by_user(g_db, user, "stripe", &b), RF_OK);
+            assert_int_equal(rf_customer_get_by_user(rf_core_fx.db, user, "stripe", &b), RF_OK);
             assert_string_equal(b.customer_id, cus[i]);
             assert_int_equal(b.version, seen[i]);
         }
-        assert_int_equal(rf_customer_get_by_customer(g_db, "stripe", cus[i], &b), RF_OK);
+        assert_int_equal(rf_customer_get_by_customer(rf_core_fx.db, "stripe", cus[i], &b), RF_OK);
         assert_int_equal(b.version, seen[i]);
-        assert_int_equal(rf_customer_unbind(g_db, user, "stripe", seen[i], &b), RF_OK);
+        assert_int_equal(rf_customer_unbind(rf_core_fx.db, user, "stripe", seen[i], &b), RF_OK);
         assert_string_equal(b.customer_id, cus[i]);
         assert_int_equal(b.version, seen[i]);
     }
@@ -185,18 +189,18 @@ static void test_rebind_never_repeats_version_by_customer(void **state) {
     for (int i = 0; i < CYCLES; i++) {
         rf_rand_id("user", user[i], sizeof user[i]);
         struct rf_bind_res res;
-        assert_int_equal(rf_customer_bind(g_db, user[i], "stripe", cus, &res), RF_OK);
+        assert_int_equal(rf_customer_bind(rf_core_fx.db, user[i], "stripe", cus, &res), RF_OK);
         assert_true(res.created);
         assert_new_version(res.binding.version, seen, i);
         seen[i] = res.binding.version;
         struct rf_binding b;
         if (i > 0) /* the version read from the customer's previous binding */
-            assert_int_equal(rf_customer_unbind(g_db, user[i], "stripe", seen[i - 1], &b),
+            assert_int_equal(rf_customer_unbind(rf_core_fx.db, user[i], "stripe", seen[i - 1], &b),
                              RF_ERR_VERSION_MISMATCH);
-        assert_int_equal(rf_customer_get_by_customer(g_db, "stripe", cus, &b), RF_OK);
+        assert_int_equal(rf_customer_get_by_customer(rf_core_fx.db, "stripe", cus, &b), RF_OK);
         assert_string_equal(b.user_id, user[i]);
         assert_int_equal(b.version, seen[i]);
-        assert_int_equal(rf_customer_unbind(g_db, user[i], "stripe", seen[i], &b), RF_OK);
+        assert_int_equal(rf_customer_unbind(rf_core_fx.db, user[i], "stripe", seen[i], &b), RF_OK);
     }
 }
 
@@ -218,7 +222,7 @@ static void race_rebind(struct stale_race *r, int idx) {
     char cus[64];
     rf_rand_id("cus", cus, sizeof cus);
     struct rf_bind_res res;
-    rf_err err = rf_customer_bind(g_db, r->user, "stripe", cus, &res);
+    rf_err err = rf_customer_bind(rf_core_fx.db, r->user, "stripe", cus, &res);
     if (err == RF_ERR_BINDING_CONFLICT) return; /* still bound to another customer */
     if (err || !res.created) {
         r->bad[idx] = err ? err : RF_ERR_INTERNAL;
@@ -235,12 +239,12 @@ static void race_rebind(struct stale_race *r, int idx) {
 static void race_unbind(struct stale_race *r, int idx, int op, int64_t *older) {
     struct rf_binding b;
     int64_t now = 0;
-    rf_err err = rf_customer_get_by_user(g_db, r->user, "stripe", &b);
+    rf_err err = rf_customer_get_by_user(rf_core_fx.db, r->user, "stripe", &b);
     if (err == RF_OK) now = b.version;
     else if (err != RF_ERR_BINDING_NOT_FOUND) r->bad[idx] = err;
     int64_t if_match = (op % 2 == 0 && now) ? now : *older;
     if (now) *older = now;
-    err = rf_customer_unbind(g_db, r->user, "stripe", if_match, &b);
+    err = rf_customer_unbind(rf_core_fx.db, r->user, "stripe", if_match, &b);
     if (err == RF_ERR_VERSION_MISMATCH || err == RF_ERR_BINDING_NOT_FOUND) return;
     if (err) {
         r->bad[idx] = err;
@@ -286,9 +290,10 @@ static void check_stale_race(struct stale_race *r) {
         for (int j = 0; j < i; j++) assert_true(r->removed_v[j] != r->removed_v[i]);
     }
     struct rf_binding b; /* every binding made is removed, or is the one left */
-    rf_err err = rf_customer_get_by_user(g_db, r->user, "stripe", &b);
+    rf_err err = rf_customer_get_by_user(rf_core_fx.db, r->user, "stripe", &b);
     assert_true(err == RF_OK || err == RF_ERR_BINDING_NOT_FOUND);
-    if (err == RF_OK) assert_string_equal(b.customer_id, r->created_cus[created_with(r, b.version)]);
+    if (err == RF_OK)
+        assert_string_equal(b.customer_id, r->created_cus[created_with(r, b.version)]);
     assert_int_equal(r->n_created, r->n_removed + (err == RF_OK));
 }
 
@@ -301,10 +306,11 @@ static void test_stale_unbind_race(void **state) {
     char cus[64];
     rf_rand_id("cus", cus, sizeof cus);
     struct rf_bind_res res;
-    assert_int_equal(rf_customer_bind(g_db, r->user, "stripe", cus, &res), RF_OK);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, r->user, "stripe", cus, &res), RF_OK);
     r->first_version = res.binding.version;
     struct rf_binding b;
-    assert_int_equal(rf_customer_unbind(g_db, r->user, "stripe", r->first_version, &b), RF_OK);
+    assert_int_equal(rf_customer_unbind(rf_core_fx.db, r->user, "stripe", r->first_version, &b),
+                     RF_OK);
     r->created_v[0] = r->first_version; /* the first binding counts among the versions */
     snprintf(r->created_cus[0], RF_ID_BYTES, "%s", cus);
     r->removed_if_match[0] = r->removed_v[0] = r->first_version;
@@ -337,7 +343,7 @@ static void flip_record(struct flip_race *r, int64_t *list, int *n, int64_t v) {
 
 static void flip_bind(struct flip_race *r, int idx) {
     struct rf_bind_res res;
-    rf_err err = rf_customer_bind(g_db, r->user, "stripe", r->cus, &res);
+    rf_err err = rf_customer_bind(rf_core_fx.db, r->user, "stripe", r->cus, &res);
     if (err) {
         snprintf(r->bad[idx], sizeof r->bad[idx], "bind: %s", rf_err_code(err));
     } else if (strcmp(res.binding.customer_id, r->cus) || strcmp(res.binding.user_id, r->user) ||
@@ -354,7 +360,7 @@ static void flip_bind(struct flip_race *r, int idx) {
 
 static void flip_unbind(struct flip_race *r, int idx) {
     struct rf_binding b;
-    rf_err err = rf_customer_unbind(g_db, r->user, "stripe", 0, &b);
+    rf_err err = rf_customer_unbind(rf_core_fx.db, r->user, "stripe", 0, &b);
     if (err == RF_ERR_BINDING_NOT_FOUND) return;
     if (err || strcmp(b.customer_id, r->cus))
         snprintf(r->bad[idx], sizeof r->bad[idx], "unbind: %s, binding '%s'", rf_err_code(err),
@@ -388,7 +394,7 @@ static void check_flip_race(struct flip_race *r) {
     for (int i = 0; i < r->n_existing; i++) /* "exactly this binding" names a made one */
         assert_true(flip_listed(r->created_v, r->n_created, r->existing_v[i]));
     struct rf_binding b;
-    rf_err err = rf_customer_get_by_user(g_db, r->user, "stripe", &b);
+    rf_err err = rf_customer_get_by_user(rf_core_fx.db, r->user, "stripe", &b);
     assert_true(err == RF_OK || err == RF_ERR_BINDING_NOT_FOUND);
     assert_int_equal(r->n_created, r->n_removed + (err == RF_OK));
     if (err == RF_OK) {
@@ -473,19 +479,6 @@ static void test_upgrade_keeps_versions_from_repeating(void **state) {
     rf_test_db_cleanup(url);
 }
 
-static int setup(void **state) {
-    (void)state;
-    char url[RF_T_URL_BYTES];
-    if (rf_test_db_url(url, sizeof url) != 0) return -1;
-    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    rf_close(g_db);
-    return 0;
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_user_two_customers),
@@ -497,5 +490,5 @@ int main(void) {
         cmocka_unit_test(test_bind_races_unbind),
         cmocka_unit_test(test_upgrade_keeps_versions_from_repeating),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);
 }

@@ -23,11 +23,11 @@
 #include "base/limits.h"
 #include "core/tamper.h"
 #include "racefree.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 
 struct ledger {
-    char url[RF_T_URL_BYTES];
-    rf *db;
+    struct rf_core_fixture fx; /* a store of its own: the checker sees exact totals */
     char a[64], b[64];
     char transfer[RF_ID_BYTES], hold[RF_ID_BYTES];
     char payout[RF_ID_BYTES], pending_approval[RF_ID_BYTES];
@@ -43,10 +43,10 @@ static void wallet(struct ledger *l, char *id, size_t cap, int64_t funds) {
     rf_rand_id("wallet", id, cap);
     struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
     struct rf_account_res res;
-    assert_int_equal(rf_account_create(l->db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_account_create(l->fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
     struct rf_transfer_res t;
-    assert_int_equal(rf_credit_apply(l->db, id, funds, "seed", &t, NULL), RF_OK);
+    assert_int_equal(rf_credit_apply(l->fx.db, id, funds, "seed", &t, NULL), RF_OK);
     rf_transfer_clear(&t.transfer);
 }
 
@@ -55,7 +55,7 @@ static void transfer(struct ledger *l, int64_t amount, bool pending, char *id_ou
                                   .amount_minor = amount, .currency = "USD",
                                   .pending = pending};
     struct rf_transfer_res t;
-    assert_int_equal(rf_transfer_create(l->db, &req, &t, NULL), RF_OK);
+    assert_int_equal(rf_transfer_create(l->fx.db, &req, &t, NULL), RF_OK);
     snprintf(id_out, RF_ID_BYTES, "%s", t.transfer.id);
     rf_transfer_clear(&t.transfer);
 }
@@ -70,10 +70,10 @@ static void approval(struct ledger *l, const char *action, bool approve, const c
     struct rf_approval_req req = {.action_json = json, .requested_by = "alice"};
     struct rf_approval ap, done;
     char detail[256];
-    assert_int_equal(rf_approval_create(l->db, &req, &ap, NULL, detail, sizeof detail), RF_OK);
+    assert_int_equal(rf_approval_create(l->fx.db, &req, &ap, NULL, detail, sizeof detail), RF_OK);
     if (id_out) snprintf(id_out, RF_ID_BYTES, "%s", ap.id);
     if (approve) {
-        assert_int_equal(rf_approval_approve(l->db, ap.id, "bob", 0, &done, NULL), RF_OK);
+        assert_int_equal(rf_approval_approve(l->fx.db, ap.id, "bob", 0, &done, NULL), RF_OK);
         const char *at = strstr(done.result_json, result_key);
         assert_non_null(at);
         at += strlen(result_key) + 3; /* past `key":"` */
@@ -92,8 +92,7 @@ static const struct want CLEAN = {0};
 /* The ledger above, checked clean before any test breaks it. */
 static void build(struct ledger *l) {
     memset(l, 0, sizeof *l);
-    assert_int_equal(rf_test_db_fresh(l->url, sizeof l->url), 0);
-    assert_int_equal(rf_open(l->url, NULL, &l->db), RF_OK);
+    assert_int_equal(rf_core_fixture_open_fresh(&l->fx, NULL), 0);
     wallet(l, l->a, sizeof l->a, 1000);
     wallet(l, l->b, sizeof l->b, 50);
     transfer(l, 40, false, l->transfer);
@@ -111,14 +110,13 @@ static void build(struct ledger *l) {
 }
 
 static void destroy(struct ledger *l) {
-    rf_close(l->db);
-    rf_test_db_cleanup(l->url);
+    rf_core_fixture_close(&l->fx);
 }
 
 /* rf_ledger_check and `racefree reconcile` both report exactly w. */
 static void expect(struct ledger *l, const struct want *w) {
     struct rf_ledger_check c;
-    assert_int_equal(rf_ledger_check(l->db, &c), RF_OK);
+    assert_int_equal(rf_ledger_check(l->fx.db, &c), RF_OK);
     /* funding:USD, A, B and payouts:USD; two approved approvals */
     assert_int_equal(c.currencies, 1);
     assert_int_equal(c.accounts, 4);
@@ -134,7 +132,7 @@ static void expect(struct ledger *l, const struct want *w) {
     bool clean = !memcmp(w, &(struct want){0}, sizeof *w);
     assert_int_equal(c.clean, clean);
     char out[4096], line[160];
-    assert_int_equal(reconcile_run(l->url, out, sizeof out), clean ? 0 : 1);
+    assert_int_equal(reconcile_run(l->fx.url, out, sizeof out), clean ? 0 : 1);
     const struct { const char *label; int64_t n; } lines[] = {
         {"currencies unbalanced", w->currencies_unbalanced},
         {"accounts mismatched", w->accounts_either},
@@ -162,14 +160,14 @@ static void test_balance_changed_without_entry(void **state) {
     build(&l);
     static const char move[] = "UPDATE accounts SET posted = posted +"
                                " CASE WHEN id = $1 THEN -5 ELSE 5 END WHERE id IN ($1, $2)";
-    tamper(l.url, move, l.a, l.b, 2);
+    tamper(l.fx.url, move, l.a, l.b, 2);
     expect(&l, &(struct want){.accounts_entries = 2, .accounts_either = 2});
-    tamper(l.url, move, l.b, l.a, 2);
+    tamper(l.fx.url, move, l.b, l.a, 2);
     expect(&l, &CLEAN);
-    tamper(l.url, "UPDATE accounts SET posted = posted + 5 WHERE id = $1", l.a, NULL, 1);
+    tamper(l.fx.url, "UPDATE accounts SET posted = posted + 5 WHERE id = $1", l.a, NULL, 1);
     expect(&l, &(struct want){.accounts_entries = 1, .accounts_either = 1,
                               .currencies_unbalanced = 1});
-    tamper(l.url, "UPDATE accounts SET posted = posted - 5 WHERE id = $1", l.a, NULL, 1);
+    tamper(l.fx.url, "UPDATE accounts SET posted = posted - 5 WHERE id = $1", l.a, NULL, 1);
     expect(&l, &CLEAN);
     destroy(&l);
 }
@@ -183,17 +181,17 @@ static void test_entry_changed_or_deleted(void **state) {
     static const char where[] = " WHERE account_id = $1 AND transfer_id = $2";
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE entries SET amount_minor = amount_minor + 3%s", where);
-    tamper(l.url, sql, l.b, l.transfer, 1);
+    tamper(l.fx.url, sql, l.b, l.transfer, 1);
     expect(&l, &(struct want){.accounts_entries = 1, .accounts_either = 1});
     snprintf(sql, sizeof sql, "UPDATE entries SET amount_minor = amount_minor - 3%s", where);
-    tamper(l.url, sql, l.b, l.transfer, 1);
+    tamper(l.fx.url, sql, l.b, l.transfer, 1);
     expect(&l, &CLEAN);
     snprintf(sql, sizeof sql, "CREATE TABLE kept AS SELECT * FROM entries%s", where);
-    tamper(l.url, sql, l.b, l.transfer, -1);
+    tamper(l.fx.url, sql, l.b, l.transfer, -1);
     snprintf(sql, sizeof sql, "DELETE FROM entries%s", where);
-    tamper(l.url, sql, l.b, l.transfer, 1);
+    tamper(l.fx.url, sql, l.b, l.transfer, 1);
     expect(&l, &(struct want){.accounts_entries = 1, .accounts_either = 1});
-    tamper(l.url, "INSERT INTO entries SELECT * FROM kept", NULL, NULL, 1);
+    tamper(l.fx.url, "INSERT INTO entries SELECT * FROM kept", NULL, NULL, 1);
     expect(&l, &CLEAN);
     destroy(&l);
 }
@@ -205,13 +203,13 @@ static void test_currency_does_not_sum_to_zero(void **state) {
     struct ledger l;
     build(&l);
     /* B's credit entry for the transfer, and B's balance with it */
-    tamper(l.url, "UPDATE entries SET amount_minor = amount_minor + 9"
+    tamper(l.fx.url, "UPDATE entries SET amount_minor = amount_minor + 9"
                   " WHERE account_id = $1 AND transfer_id = $2", l.b, l.transfer, 1);
-    tamper(l.url, "UPDATE accounts SET posted = posted + 9 WHERE id = $1", l.b, NULL, 1);
+    tamper(l.fx.url, "UPDATE accounts SET posted = posted + 9 WHERE id = $1", l.b, NULL, 1);
     expect(&l, &(struct want){.currencies_unbalanced = 1});
-    tamper(l.url, "UPDATE entries SET amount_minor = amount_minor - 9"
+    tamper(l.fx.url, "UPDATE entries SET amount_minor = amount_minor - 9"
                   " WHERE account_id = $1 AND transfer_id = $2", l.b, l.transfer, 1);
-    tamper(l.url, "UPDATE accounts SET posted = posted - 9 WHERE id = $1", l.b, NULL, 1);
+    tamper(l.fx.url, "UPDATE accounts SET posted = posted - 9 WHERE id = $1", l.b, NULL, 1);
     expect(&l, &CLEAN);
     destroy(&l);
 }
@@ -222,22 +220,22 @@ static void test_pending_totals_not_open_holds(void **state) {
     (void)state;
     struct ledger l;
     build(&l);
-    tamper(l.url, "UPDATE accounts SET pending_debits = pending_debits + 3 WHERE id = $1", l.a,
+    tamper(l.fx.url, "UPDATE accounts SET pending_debits = pending_debits + 3 WHERE id = $1", l.a,
            NULL, 1);
     expect(&l, &(struct want){.accounts_holds = 1, .accounts_either = 1});
-    tamper(l.url, "UPDATE accounts SET pending_debits = pending_debits - 3 WHERE id = $1", l.a,
+    tamper(l.fx.url, "UPDATE accounts SET pending_debits = pending_debits - 3 WHERE id = $1", l.a,
            NULL, 1);
     expect(&l, &CLEAN);
     /* A's pending debits and B's pending credits both disagree now */
-    tamper(l.url, "UPDATE transfers SET amount_minor = amount_minor + 3 WHERE id = $1", l.hold,
+    tamper(l.fx.url, "UPDATE transfers SET amount_minor = amount_minor + 3 WHERE id = $1", l.hold,
            NULL, 1);
     expect(&l, &(struct want){.accounts_holds = 2, .accounts_either = 2});
-    tamper(l.url, "UPDATE transfers SET amount_minor = amount_minor - 3 WHERE id = $1", l.hold,
+    tamper(l.fx.url, "UPDATE transfers SET amount_minor = amount_minor - 3 WHERE id = $1", l.hold,
            NULL, 1);
     expect(&l, &CLEAN);
-    tamper(l.url, "UPDATE transfers SET status = 'voided' WHERE id = $1", l.hold, NULL, 1);
+    tamper(l.fx.url, "UPDATE transfers SET status = 'voided' WHERE id = $1", l.hold, NULL, 1);
     expect(&l, &(struct want){.accounts_holds = 2, .accounts_either = 2});
-    tamper(l.url, "UPDATE transfers SET status = 'pending' WHERE id = $1", l.hold, NULL, 1);
+    tamper(l.fx.url, "UPDATE transfers SET status = 'pending' WHERE id = $1", l.hold, NULL, 1);
     expect(&l, &CLEAN);
     destroy(&l);
 }
@@ -248,10 +246,10 @@ static void test_payout_paid_hold_pending(void **state) {
     (void)state;
     struct ledger l;
     build(&l);
-    tamper(l.url, "UPDATE payouts SET status = 'paid', provider_payout_id = 'po_x' WHERE id = $1",
+    tamper(l.fx.url, "UPDATE payouts SET status = 'paid', provider_payout_id = 'po_x' WHERE id = $1",
            l.payout, NULL, 1);
     expect(&l, &(struct want){.payouts = 1});
-    tamper(l.url, "UPDATE payouts SET status = 'pending', provider_payout_id = NULL"
+    tamper(l.fx.url, "UPDATE payouts SET status = 'pending', provider_payout_id = NULL"
                   " WHERE id = $1", l.payout, NULL, 1);
     expect(&l, &CLEAN);
     destroy(&l);
@@ -266,17 +264,17 @@ static void test_approval_executed_is_its_action_run(void **state) {
     (void)state;
     struct ledger l;
     build(&l);
-    tamper(l.url, "UPDATE approvals SET status = 'approved', approved_by = 'bob',"
+    tamper(l.fx.url, "UPDATE approvals SET status = 'approved', approved_by = 'bob',"
                   " approved_at = 1, executed_at = 1, version = version + 1, result ="
                   " '{\"created\":true,\"entitlement_id\":\"ent_never\","
                   "\"type\":\"entitlement_grant\",\"version\":1}' WHERE id = $1",
            l.pending_approval, NULL, 1);
     expect(&l, &(struct want){.approvals_unexecuted = 1});
-    tamper(l.url, "UPDATE approvals SET status = 'pending', approved_by = NULL,"
+    tamper(l.fx.url, "UPDATE approvals SET status = 'pending', approved_by = NULL,"
                   " approved_at = NULL, executed_at = NULL, result = NULL WHERE id = $1",
            l.pending_approval, NULL, 1);
     expect(&l, &CLEAN);
-    assert_int_not_equal(tamper_try(l.url, "UPDATE approvals SET status = 'rejected',"
+    assert_int_not_equal(tamper_try(l.fx.url, "UPDATE approvals SET status = 'rejected',"
                                            " rejected_by = 'carol', rejected_at = 1"
                                            " WHERE status = 'approved'",
                                     NULL, NULL, NULL),
@@ -300,20 +298,20 @@ static void test_approval_past_the_first_page(void **state) {
         " action_type, action, requested_by, require_distinct_approver, approved_by,"
         " approved_at, executed_at, result, created_at, updated_at, version"
         " FROM approvals, n WHERE status = 'approved' AND action_type = 'transfer'";
-    tamper(l.url, copy, NULL, NULL, 300);
-    tamper(l.url, "UPDATE approvals SET id = 'zz_last', status = 'approved',"
+    tamper(l.fx.url, copy, NULL, NULL, 300);
+    tamper(l.fx.url, "UPDATE approvals SET id = 'zz_last', status = 'approved',"
                   " approved_by = 'bob', approved_at = 1, executed_at = 1, result ="
                   " '{\"entitlement_id\":\"ent_never\",\"type\":\"entitlement_grant\"}'"
                   " WHERE id = $1", l.pending_approval, NULL, 1);
     struct rf_ledger_check c;
-    assert_int_equal(rf_ledger_check(l.db, &c), RF_OK);
+    assert_int_equal(rf_ledger_check(l.fx.db, &c), RF_OK);
     assert_true(RF_CHECK_PAGE_ROWS < 2 + 300);
     assert_int_equal(c.approvals, 2 + 300 + 1);
     assert_int_equal(c.approvals_unexecuted, 1);
     assert_false(c.clean);
-    reconcile_reports(l.url, "\napproved approvals whose action did not run: 1\n");
-    tamper(l.url, "DELETE FROM approvals WHERE id = 'zz_last'", NULL, NULL, 1);
-    assert_int_equal(rf_ledger_check(l.db, &c), RF_OK);
+    reconcile_reports(l.fx.url, "\napproved approvals whose action did not run: 1\n");
+    tamper(l.fx.url, "DELETE FROM approvals WHERE id = 'zz_last'", NULL, NULL, 1);
+    assert_int_equal(rf_ledger_check(l.fx.db, &c), RF_OK);
     assert_int_equal(c.approvals, 2 + 300);
     assert_true(c.clean);
     destroy(&l);

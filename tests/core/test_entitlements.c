@@ -19,19 +19,10 @@
 #include <pthread.h>
 
 #include "racefree.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 
 #define RACE_THREADS 64
-
-static rf *open_db(const struct rf_options *opt) {
-    char url[RF_T_URL_BYTES];
-    assert_int_equal(rf_test_db_url(url, sizeof url), 0);
-    rf *db = NULL;
-    rf_err err = rf_open(url, opt, &db);
-    if (err) fprintf(stderr, "rf_open(%s): %s\n", url, rf_err_code(err));
-    assert_int_equal(err, RF_OK);
-    return db;
-}
 
 struct race {
     rf *db;
@@ -49,7 +40,7 @@ static void grant_one(int idx, void *ctx) {
 
 static void test_grant_race(void **state) {
     (void)state;
-    rf *db = open_db(NULL);
+    rf *db = rf_core_fx.db;
     for (int round = 0; round < 3; round++) {
         struct race *r = calloc(1, sizeof *r);
         r->db = db;
@@ -73,7 +64,6 @@ static void test_grant_race(void **state) {
         for (int i = 0; i < RACE_THREADS; i++) rf_entitlement_clear(&r->res[i].ent);
         free(r);
     }
-    rf_close(db);
 }
 
 /* ---- interleaved grants and revokes ------------------------------------ */
@@ -115,7 +105,7 @@ static void mix_one(int idx, void *ctx) {
 
 static void test_grant_revoke_versions(void **state) {
     (void)state;
-    rf *db = open_db(NULL);
+    rf *db = rf_core_fx.db;
     struct mix *m = calloc(1, sizeof *m);
     m->db = db;
     rf_rand_id("mix", m->user, sizeof m->user);
@@ -138,7 +128,6 @@ static void test_grant_revoke_versions(void **state) {
     }
     rf_entitlement_clear(&fin);
     free(m);
-    rf_close(db);
 }
 
 /* ---- Idempotency-Key ---------------------------------------------------- */
@@ -192,7 +181,7 @@ static void idem_one(int idx, void *ctx) {
 
 static void test_idempotency(void **state) {
     (void)state;
-    rf *db = open_db(NULL);
+    rf *db = rf_core_fx.db;
     struct idem_race *r = calloc(1, sizeof *r);
     r->db = db;
     rf_rand_id("idem", r->user, sizeof r->user);
@@ -228,12 +217,11 @@ static void test_idempotency(void **state) {
     assert_int_equal(e.version, 1);
     rf_entitlement_clear(&e);
     free(r);
-    rf_close(db);
 }
 
 static void test_expiry_and_reactivation(void **state) {
     (void)state;
-    rf *db = open_db(NULL);
+    rf *db = rf_core_fx.db;
     char user[64];
     rf_rand_id("exp", user, sizeof user);
     struct rf_grant_req req = {.user_id = user, .key = "trial", .expires_at_ms = 1000};
@@ -264,7 +252,6 @@ static void test_expiry_and_reactivation(void **state) {
     rf_entitlement_clear(&e);
     assert_int_equal(rf_entitlement_revoke(db, user, "trial", 0, &e),
                      RF_ERR_ENTITLEMENT_NOT_FOUND);
-    rf_close(db);
 }
 
 /* ---- versions across revoke / expiry and grant again ---------------------- */
@@ -297,7 +284,7 @@ static void stale_refused(rf *db, const char *user, const int64_t *seen, int n, 
  * version carries on, so no earlier If-Match matches a later grant. */
 static void test_regrant_never_repeats_version(void **state) {
     (void)state;
-    rf *db = open_db(NULL);
+    rf *db = rf_core_fx.db;
     char user[64];
     rf_rand_id("again", user, sizeof user);
     int64_t seen[3 * CYCLES];
@@ -323,7 +310,6 @@ static void test_regrant_never_repeats_version(void **state) {
         seen[n++] = e.version;
         rf_entitlement_clear(&e);
     }
-    rf_close(db);
 }
 
 /* Grants and revokes with an If-Match read now or earlier, racing on one
@@ -382,7 +368,7 @@ static void test_stale_revoke_race(void **state) {
     (void)state;
     struct stale_mix *m = calloc(1, sizeof *m);
     assert_non_null(m);
-    m->db = open_db(NULL);
+    m->db = rf_core_fx.db;
     pthread_mutex_init(&m->mu, NULL);
     rf_rand_id("stale", m->user, sizeof m->user);
     struct rf_grant_req req = {.user_id = m->user, .key = "k"};
@@ -406,13 +392,12 @@ static void test_stale_revoke_race(void **state) {
     rf_entitlement_clear(&e);
     print_message("stale revoke race: %d revokes\n", m->n_revoked);
     pthread_mutex_destroy(&m->mu);
-    rf_close(m->db);
     free(m);
 }
 
 static void test_pagination(void **state) {
     (void)state;
-    rf *db = open_db(NULL);
+    rf *db = rf_core_fx.db;
     char user[64];
     rf_rand_id("page", user, sizeof user);
     for (int i = 0; i < 7; i++) {
@@ -435,7 +420,6 @@ static void test_pagination(void **state) {
     } while (after[0] && pages < 10);
     assert_int_equal(total, 7);
     assert_int_equal(pages, 3); /* 3 + 3 + 1: the short page ends it (next "") */
-    rf_close(db);
 }
 
 /* A list read that is retried starts from an empty page: what the failed
@@ -445,7 +429,9 @@ static void test_pagination(void **state) {
 static void test_pagination_retried(void **state) {
     (void)state;
     struct rf_options opt = {.test_hooks = true};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    assert_int_equal(rf_core_fixture_open(&fx, &opt), 0);
+    rf *db = fx.db;
     char user[64];
     rf_rand_id("retry", user, sizeof user);
     for (int i = 0; i < 4; i++) {
@@ -480,19 +466,19 @@ static void test_pagination_retried(void **state) {
     }
     rf_entitlement_page_clear(&page);
     rf_entitlement_page_clear(&want);
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grant_race),
-        cmocka_unit_test(test_grant_revoke_versions),
-        cmocka_unit_test(test_idempotency),
-        cmocka_unit_test(test_expiry_and_reactivation),
-        cmocka_unit_test(test_regrant_never_repeats_version),
-        cmocka_unit_test(test_stale_revoke_race),
-        cmocka_unit_test(test_pagination),
-        cmocka_unit_test(test_pagination_retried),
+        rf_core_unit_test(test_grant_race),
+        rf_core_unit_test(test_grant_revoke_versions),
+        rf_core_unit_test(test_idempotency),
+        rf_core_unit_test(test_expiry_and_reactivation),
+        rf_core_unit_test(test_regrant_never_repeats_version),
+        rf_core_unit_test(test_stale_revoke_race),
+        rf_core_unit_test(test_pagination),
+        cmocka_unit_test(test_pagination_retried), /* a fixture of its own: test hooks */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,16 +19,14 @@
 #include <sqlite3.h>
 
 #include "racefree.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 
-static char g_url[RF_T_URL_BYTES];
-
-static rf *open_db(struct rf_options *opt) {
-    if (!g_url[0]) assert_int_equal(rf_test_db_url(g_url, sizeof g_url), 0);
+/* fx opened with opt and the test hooks on. */
+static rf *open_db(struct rf_core_fixture *fx, struct rf_options *opt) {
     opt->test_hooks = true;
-    rf *db = NULL;
-    assert_int_equal(rf_open(g_url, opt, &db), RF_OK);
-    return db;
+    assert_int_equal(rf_core_fixture_open(fx, opt), 0);
+    return fx->db;
 }
 
 static rf_err grant(rf *db, const char *user, const char *key, int64_t *version) {
@@ -73,7 +71,8 @@ static void batch_one(int idx, void *ctx) {
 static void test_failure_in_batch(void **state) {
     (void)state;
     struct rf_options opt = {0};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
     struct batch b = {.db = db};
     rf_rand_id("batch", b.user, sizeof b.user);
     assert_int_equal(grant(db, b.user, "victim", NULL), RF_OK);
@@ -101,13 +100,14 @@ static void test_failure_in_batch(void **state) {
         for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
         assert_true(multi >= 1);
     }
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 static void test_commit_failure(void **state) {
     (void)state;
     struct rf_options opt = {0};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
     char user[64];
     rf_rand_id("commit", user, sizeof user);
     assert_int_equal(grant(db, user, "before", NULL), RF_OK); /* acknowledged */
@@ -115,12 +115,13 @@ static void test_commit_failure(void **state) {
     assert_int_equal(grant(db, user, "lost", NULL), RF_ERR_UNAVAILABLE);
     assert_false(exists(db, user, "lost"));
     assert_int_equal(grant(db, user, "after", NULL), RF_OK); /* the store recovers */
-    rf_close(db);
-    db = open_db(&opt); /* a new process view: acknowledged effects are durable */
+    /* a new process view: acknowledged effects are durable */
+    assert_int_equal(rf_core_fixture_reopen(&fx, &opt), 0);
+    db = fx.db;
     assert_true(exists(db, user, "before"));
     assert_true(exists(db, user, "after"));
     assert_false(exists(db, user, "lost"));
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 /* COMMITs whose answer is lost after the server committed: each operation
@@ -130,7 +131,8 @@ static void test_commit_failure(void **state) {
 static void test_lost_commit_answer(void **state) {
     (void)state;
     struct rf_options opt = {0};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
     char user[64];
     rf_rand_id("lost", user, sizeof user);
     enum { LOST = 4 };
@@ -148,7 +150,7 @@ static void test_lost_commit_answer(void **state) {
     struct rf_stats st;
     rf_stats_get(db, &st);
     assert_int_equal(st.store_errors, 0);
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 static void test_sqlite_busy(void **state) {
@@ -156,7 +158,8 @@ static void test_sqlite_busy(void **state) {
     if (strncmp(getenv("RF_TEST_DB") ? getenv("RF_TEST_DB") : "", "sqlite", 6) != 0) {
         /* PostgreSQL's equivalent (a dropped connection) is test_commit_failure. */
         struct rf_options opt = {0};
-        rf *db = open_db(&opt);
+        struct rf_core_fixture fx;
+        rf *db = open_db(&fx, &opt);
         char user[64];
         rf_rand_id("drop", user, sizeof user);
         for (int i = 0; i < 3; i++) {
@@ -164,16 +167,17 @@ static void test_sqlite_busy(void **state) {
             assert_int_equal(grant(db, user, "x", NULL), RF_ERR_UNAVAILABLE);
         }
         assert_int_equal(grant(db, user, "x", NULL), RF_OK);
-        rf_close(db);
+        rf_core_fixture_close(&fx);
         return;
     }
     struct rf_options opt = {.busy_timeout_ms = 100};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
     char user[64];
     rf_rand_id("busy", user, sizeof user);
     assert_int_equal(grant(db, user, "before", NULL), RF_OK);
     sqlite3 *other = NULL; /* another process's writer holding the lock */
-    assert_int_equal(sqlite3_open(g_url + 7, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_open(fx.url + 7, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(grant(db, user, "blocked", NULL), RF_ERR_UNAVAILABLE);
     assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
@@ -184,7 +188,7 @@ static void test_sqlite_busy(void **state) {
     struct rf_stats st;
     rf_stats_get(db, &st);
     assert_true(st.store_errors >= 1);
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 #define FLOOD 48
@@ -205,7 +209,8 @@ static void flood_one(int idx, void *ctx) {
 static void test_queue_full(void **state) {
     (void)state;
     struct rf_options opt = {.queue_ops_max = 4, .batch_ops_max = 2, .pool_conns = 2};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
     struct flood f = {.db = db};
     rf_rand_id("flood", f.user, sizeof f.user);
     rf_test_set_op_delay(db, 200);
@@ -226,18 +231,19 @@ static void test_queue_full(void **state) {
     rf_stats_get(db, &st);
     assert_int_equal(st.overloaded, overloaded);
     assert_int_equal(st.queue_depth, 0);
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 static void test_shutdown_refuses(void **state) {
     (void)state;
     struct rf_options opt = {0};
-    rf *db = open_db(&opt);
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
     char user[64];
     rf_rand_id("shut", user, sizeof user);
     rf_shutdown_begin(db);
     assert_int_equal(grant(db, user, "x", NULL), RF_ERR_SHUTTING_DOWN);
-    rf_close(db);
+    rf_core_fixture_close(&fx);
 }
 
 int main(void) {

@@ -19,19 +19,18 @@
 #include <cmocka.h>
 
 #include "racefree.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 #include "ledger_clean.h"
 
-static rf *g_db;
-
 static int clean_before(void **state) {
     (void)state;
-    return ledger_clean_before(g_db);
+    return ledger_clean_before(rf_core_fx.db);
 }
 
 static void check_invariants(void) {
     struct rf_ledger_check c;
-    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_int_equal(rf_ledger_check(rf_core_fx.db, &c), RF_OK);
     assert_true(c.currencies >= 1);
     assert_int_equal(c.currencies_unbalanced, 0);
     assert_int_equal(c.accounts_mismatched, 0);
@@ -45,14 +44,14 @@ static void make_account(const char *prefix, char *id, size_t cap, bool allow_ne
     struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user",
                                  .allow_negative = allow_negative};
     struct rf_account_res res;
-    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     assert_true(res.created);
     rf_account_clear(&res.account);
 }
 
 static int64_t balance(const char *id, int64_t *available) {
     struct rf_account a;
-    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    assert_int_equal(rf_account_get(rf_core_fx.db, id, &a), RF_OK);
     int64_t posted = a.posted;
     if (available) *available = a.available;
     rf_account_clear(&a);
@@ -61,7 +60,7 @@ static int64_t balance(const char *id, int64_t *available) {
 
 static rf_err credit(const char *id, int64_t amount) {
     struct rf_transfer_res res;
-    rf_err err = rf_credit_apply(g_db, id, amount, "test", &res, NULL);
+    rf_err err = rf_credit_apply(rf_core_fx.db, id, amount, "test", &res, NULL);
     rf_transfer_clear(&res.transfer);
     return err;
 }
@@ -71,7 +70,7 @@ static rf_err transfer(const char *from, const char *to, int64_t amount, bool pe
     struct rf_transfer_req req = {.debit_account = from, .credit_account = to,
                                   .amount_minor = amount, .currency = "USD", .pending = pending};
     struct rf_transfer_res res;
-    rf_err err = rf_transfer_create(g_db, &req, &res, NULL);
+    rf_err err = rf_transfer_create(rf_core_fx.db, &req, &res, NULL);
     if (!err && id_out) snprintf(id_out, RF_ID_BYTES, "%s", res.transfer.id);
     rf_transfer_clear(&res.transfer);
     return err;
@@ -107,7 +106,7 @@ static void credit_one(int idx, void *ctx) {
     idem.key = key;
     rf_idem_hash(&idem, "POST", "/credits", "1", 1);
     struct rf_transfer_res res;
-    p->err[idx] = rf_credit_apply(g_db, p->account, 1, "par", &res, &idem);
+    p->err[idx] = rf_credit_apply(rf_core_fx.db, p->account, 1, "par", &res, &idem);
     p->replayed[idx] = idem.replayed;
     rf_reply_clear(&idem.reply);
     rf_transfer_clear(&res.transfer);
@@ -122,7 +121,7 @@ static void test_concurrent_credits(void **state) {
     for (int i = 0; i < N; i++) assert_int_equal(p->err[i], RF_OK);
     assert_int_equal(balance(p->account, NULL), N);
     struct rf_entry_page page;
-    assert_int_equal(rf_account_entries(g_db, p->account, NULL, 500, &page), RF_OK);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, p->account, NULL, 500, &page), RF_OK);
     assert_int_equal(page.n, N);
     for (int i = 0; i < N; i++) assert_int_equal(page.items[i].balance_after, i + 1);
     rf_entry_page_clear(&page);
@@ -227,8 +226,8 @@ struct resolve_race {
 static void resolve_one(int idx, void *ctx) {
     struct resolve_race *r = ctx;
     struct rf_transfer_res res;
-    r->err[idx] = idx == 0 ? rf_transfer_post(g_db, r->hold, 0, &res, NULL)
-                           : rf_transfer_void(g_db, r->hold, &res, NULL);
+    r->err[idx] = idx == 0 ? rf_transfer_post(rf_core_fx.db, r->hold, 0, &res, NULL)
+                           : rf_transfer_void(rf_core_fx.db, r->hold, &res, NULL);
     rf_transfer_clear(&res.transfer);
 }
 
@@ -248,7 +247,7 @@ static void test_post_void_race(void **state) {
         assert_true((r.err[0] == RF_OK) != (r.err[1] == RF_OK));
         assert_int_equal(r.err[0] == RF_OK ? r.err[1] : r.err[0], RF_ERR_INVALID_STATE);
         struct rf_transfer t;
-        assert_int_equal(rf_transfer_get(g_db, r.hold, &t), RF_OK);
+        assert_int_equal(rf_transfer_get(rf_core_fx.db, r.hold, &t), RF_OK);
         assert_string_equal(t.status, r.err[0] == RF_OK ? "posted" : "voided");
         rf_transfer_clear(&t);
         assert_int_equal(balance(a, &avail), r.err[0] == RF_OK ? before - 5 : before);
@@ -265,8 +264,8 @@ static void test_partial_post_and_expiry(void **state) {
     assert_int_equal(credit(a, 50), RF_OK);
     assert_int_equal(transfer(a, b, 30, true, hold), RF_OK);
     struct rf_transfer_res res;
-    assert_int_equal(rf_transfer_post(g_db, hold, 31, &res, NULL), RF_ERR_INVALID);
-    assert_int_equal(rf_transfer_post(g_db, hold, 12, &res, NULL), RF_OK);
+    assert_int_equal(rf_transfer_post(rf_core_fx.db, hold, 31, &res, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_transfer_post(rf_core_fx.db, hold, 12, &res, NULL), RF_OK);
     assert_int_equal(res.transfer.posted_amount_minor, 12);
     rf_transfer_clear(&res.transfer);
     int64_t avail;
@@ -276,21 +275,22 @@ static void test_partial_post_and_expiry(void **state) {
     /* an expired hold is voided by the sweeper and cannot be posted */
     struct rf_transfer_req req = {.debit_account = a, .credit_account = b, .amount_minor = 8,
                                   .currency = "USD", .pending = true, .expires_at_ms = 1000};
-    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_INVALID); /* born expired */
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &req, &res, NULL),
+                     RF_ERR_INVALID); /* born expired */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     /* 300 ms: room to create it on a loaded machine before it expires */
     req.expires_at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 300;
-    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     snprintf(hold, sizeof hold, "%s", res.transfer.id);
     rf_transfer_clear(&res.transfer);
     do { /* until past expires_at */
         rf_t_sleep_ms(20);
         clock_gettime(CLOCK_REALTIME, &now);
     } while ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 <= req.expires_at_ms);
-    assert_int_equal(rf_transfer_post(g_db, hold, 0, &res, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_transfer_post(rf_core_fx.db, hold, 0, &res, NULL), RF_ERR_INVALID_STATE);
     int voided = 0;
-    assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
+    assert_int_equal(rf_transfer_expire(rf_core_fx.db, 100, &voided), RF_OK);
     assert_true(voided >= 1);
     assert_int_equal(balance(a, &avail), 38);
     assert_int_equal(avail, 38);
@@ -305,12 +305,12 @@ static void test_bad_input_changes_nothing(void **state) {
     rf_rand_id("eur", eur, sizeof eur);
     struct rf_account_req er = {.id = eur, .currency = "EUR", .kind = "user"};
     struct rf_account_res ares;
-    assert_int_equal(rf_account_create(g_db, &er, &ares, NULL), RF_OK);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &er, &ares, NULL), RF_OK);
     rf_account_clear(&ares.account);
     er.currency = "usd";
-    assert_int_equal(rf_account_create(g_db, &er, &ares, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &er, &ares, NULL), RF_ERR_INVALID);
     er.currency = "USD"; /* same id, other currency */
-    assert_int_equal(rf_account_create(g_db, &er, &ares, NULL), RF_ERR_ACCOUNT_EXISTS);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &er, &ares, NULL), RF_ERR_ACCOUNT_EXISTS);
     assert_int_equal(credit(a, 100), RF_OK);
     assert_int_equal(transfer(a, b, 0, false, NULL), RF_ERR_INVALID);
     assert_int_equal(transfer(a, b, -5, false, NULL), RF_ERR_INVALID);
@@ -328,15 +328,16 @@ static void test_bad_input_changes_nothing(void **state) {
     req.reference = ref;
     req.credit_account = "shop-none";
     struct rf_transfer_res res;
-    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_ACCOUNT_NOT_FOUND);
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_ACCOUNT_NOT_FOUND);
     char c[64];
     make_account("refc", c, sizeof c, false);
     req.credit_account = c;
-    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     char first[RF_ID_BYTES];
     snprintf(first, sizeof first, "%s", res.transfer.id);
     rf_transfer_clear(&res.transfer);
-    assert_int_equal(rf_transfer_create(g_db, &req, &res, NULL), RF_ERR_DUPLICATE_REFERENCE);
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &req, &res, NULL),
+                     RF_ERR_DUPLICATE_REFERENCE);
     assert_string_equal(res.existing_id, first);
     assert_int_equal(balance(a, NULL), 99);
     check_invariants();
@@ -353,13 +354,14 @@ static void test_reserved_ids(void **state) {
     struct rf_account_res res;
     for (int i = 0; i < 5; i++) {
         struct rf_account_req req = {.id = taken[i], .currency = "EUR", .kind = "user"};
-        assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_ERR_RESERVED_ID);
+        assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_RESERVED_ID);
         req.kind = "system";
-        assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_ERR_RESERVED_ID);
+        assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_RESERVED_ID);
     }
     assert_false(rf_account_id_reserved("fundingx:USD"));
     assert_false(rf_account_id_reserved("wallet-funding:USD"));
-    assert_int_equal(rf_account_get(g_db, "funding:JBB", &res.account), RF_ERR_ACCOUNT_NOT_FOUND);
+    assert_int_equal(rf_account_get(rf_core_fx.db, "funding:JBB", &res.account),
+                     RF_ERR_ACCOUNT_NOT_FOUND);
     char a[64], clearing[] = "payouts:USD";
     make_account("res", a, sizeof a, false);
     assert_int_equal(credit(a, 100), RF_OK); /* credits in USD still work */
@@ -370,9 +372,9 @@ static void test_reserved_ids(void **state) {
     struct rf_payout po;
     struct rf_payout_req preq = {.account = "funding:USD", .amount_minor = 5, .currency = "USD",
                                  .provider = "stripe", .destination_ref = "acct_1"};
-    assert_int_equal(rf_payout_create(g_db, &preq, &po, NULL), RF_ERR_RESERVED_ID);
+    assert_int_equal(rf_payout_create(rf_core_fx.db, &preq, &po, NULL), RF_ERR_RESERVED_ID);
     preq.account = clearing;
-    assert_int_equal(rf_payout_create(g_db, &preq, &po, NULL), RF_ERR_RESERVED_ID);
+    assert_int_equal(rf_payout_create(rf_core_fx.db, &preq, &po, NULL), RF_ERR_RESERVED_ID);
     /* an approval executes what its route would: refused when it is requested */
     static const char *const actions[] = {
         "{\"type\":\"transfer\",\"debit_account\":\"payouts:USD\",\"credit_account\":\"x\","
@@ -386,7 +388,7 @@ static void test_reserved_ids(void **state) {
         struct rf_approval ap;
         char detail[160] = "";
         struct rf_approval_req areq = {.action_json = actions[i], .requested_by = "agent"};
-        assert_int_equal(rf_approval_create(g_db, &areq, &ap, NULL, detail, sizeof detail),
+        assert_int_equal(rf_approval_create(rf_core_fx.db, &areq, &ap, NULL, detail, sizeof detail),
                          RF_ERR_RESERVED_ID);
         assert_non_null(strstr(detail, "reserves"));
     }
@@ -399,35 +401,19 @@ static void test_reserved_ids(void **state) {
  * XTS) so the funding account starts at zero. */
 static void test_int64_edges(void **state) {
     (void)state;
-    rf *shared = g_db;
-    char url[RF_T_URL_BYTES];
-    assert_int_equal(rf_test_db_fresh(url, sizeof url), 0);
-    assert_int_equal(rf_open(url, NULL, &g_db), RF_OK);
+    struct rf_core_fixture shared = rf_core_fx; /* back after this store of its own */
+    assert_int_equal(rf_core_fixture_open_fresh(&rf_core_fx, NULL), 0);
     struct rf_account_req req = {.id = "edge-b", .currency = "XTS", .kind = "user"};
     struct rf_account_res res;
-    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
     assert_int_equal(credit("edge-b", INT64_MAX), RF_OK); /* to the edge */
     assert_int_equal(credit("edge-b", 1), RF_ERR_AMOUNT_OVERFLOW);
     assert_int_equal(balance("edge-b", NULL), INT64_MAX);
     assert_int_equal(balance("funding:XTS", NULL), -INT64_MAX);
     check_invariants();
-    rf_close(g_db);
-    rf_test_db_cleanup(url);
-    g_db = shared;
-}
-
-static int setup(void **state) {
-    (void)state;
-    char url[RF_T_URL_BYTES];
-    if (rf_test_db_url(url, sizeof url) != 0) return -1;
-    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    rf_close(g_db);
-    return 0;
+    rf_core_fixture_close(&rf_core_fx);
+    rf_core_fx = shared;
 }
 
 int main(void) {
@@ -441,5 +427,5 @@ int main(void) {
         cmocka_unit_test_setup(test_reserved_ids, clean_before),
         cmocka_unit_test_setup(test_int64_edges, clean_before),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);
 }

@@ -17,19 +17,18 @@
 #include "core/tamper.h"
 #include "racefree.h"
 #include "store/store.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 #include "ledger_clean.h"
 
-static rf *g_db;
-
 static int clean_before(void **state) {
     (void)state;
-    return ledger_clean_before(g_db);
+    return ledger_clean_before(rf_core_fx.db);
 }
 
 static void check_invariants(void) {
     struct rf_ledger_check c;
-    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_int_equal(rf_ledger_check(rf_core_fx.db, &c), RF_OK);
     assert_int_equal(c.currencies_unbalanced, 0);
     assert_int_equal(c.accounts_mismatched, 0);
     assert_int_equal(c.payouts_mismatched, 0);
@@ -41,16 +40,16 @@ static void wallet(char *id, size_t cap, int64_t funds) {
     rf_rand_id("wallet", id, cap);
     struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
     struct rf_account_res res;
-    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
     struct rf_transfer_res t;
-    assert_int_equal(rf_credit_apply(g_db, id, funds, "seed", &t, NULL), RF_OK);
+    assert_int_equal(rf_credit_apply(rf_core_fx.db, id, funds, "seed", &t, NULL), RF_OK);
     rf_transfer_clear(&t.transfer);
 }
 
 static void account(const char *id, int64_t *posted, int64_t *available) {
     struct rf_account a;
-    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    assert_int_equal(rf_account_get(rf_core_fx.db, id, &a), RF_OK);
     *posted = a.posted;
     *available = a.available;
     rf_account_clear(&a);
@@ -61,7 +60,7 @@ static void payout(const char *wallet_id, int64_t amount, int max_attempts,
     struct rf_payout_req req = {.account = wallet_id, .amount_minor = amount,
                                 .currency = "USD", .provider = "stripe",
                                 .destination_ref = "acct_123", .max_attempts = max_attempts};
-    assert_int_equal(rf_payout_create(g_db, &req, out, NULL), RF_OK);
+    assert_int_equal(rf_payout_create(rf_core_fx.db, &req, out, NULL), RF_OK);
     assert_string_equal(out->status, "pending");
     assert_int_equal(out->attempt_count, 0);
     assert_true(strncmp(out->provider_idempotency_key, "rfpo_", 5) == 0);
@@ -76,7 +75,7 @@ struct attempts {
 static void attempt_one(int idx, void *ctx) {
     struct attempts *a = ctx;
     struct rf_payout p;
-    a->err[idx] = rf_payout_attempt(g_db, a->id, &p, NULL);
+    a->err[idx] = rf_payout_attempt(rf_core_fx.db, a->id, &p, NULL);
     a->count[idx] = p.attempt_count;
     rf_payout_clear(&p);
 }
@@ -102,7 +101,7 @@ static void test_concurrent_attempts(void **state) {
         assert_false(seen[a.count[i]]); /* every attempt got its own number */
         seen[a.count[i]] = true;
     }
-    assert_int_equal(rf_payout_get(g_db, a.id, &p), RF_OK);
+    assert_int_equal(rf_payout_get(rf_core_fx.db, a.id, &p), RF_OK);
     assert_int_equal(p.attempt_count, 32);
     rf_payout_clear(&p);
     check_invariants();
@@ -117,8 +116,9 @@ struct outcome {
 static void outcome_one(int idx, void *ctx) {
     struct outcome *o = ctx;
     struct rf_payout p;
-    o->err[idx] = idx == 0 ? rf_payout_succeeded(g_db, o->id, o->provider_id, &p, NULL)
-                           : rf_payout_failed(g_db, o->id, "card_declined", false, &p, NULL);
+    o->err[idx] = idx == 0
+                      ? rf_payout_succeeded(rf_core_fx.db, o->id, o->provider_id, &p, NULL)
+                      : rf_payout_failed(rf_core_fx.db, o->id, "card_declined", false, &p, NULL);
     rf_payout_clear(&p);
 }
 
@@ -138,9 +138,9 @@ static void test_succeeded_failed_race(void **state) {
         assert_int_equal(rf_parallel_fn(2, outcome_one, &o), 0);
         assert_true((o.err[0] == RF_OK) != (o.err[1] == RF_OK));
         assert_int_equal(o.err[0] == RF_OK ? o.err[1] : o.err[0], RF_ERR_INVALID_STATE);
-        assert_int_equal(rf_payout_get(g_db, o.id, &p), RF_OK);
+        assert_int_equal(rf_payout_get(rf_core_fx.db, o.id, &p), RF_OK);
         struct rf_transfer hold;
-        assert_int_equal(rf_transfer_get(g_db, p.hold_transfer_id, &hold), RF_OK);
+        assert_int_equal(rf_transfer_get(rf_core_fx.db, p.hold_transfer_id, &hold), RF_OK);
         int64_t after;
         account(w, &after, &avail);
         if (o.err[0] == RF_OK) {
@@ -166,35 +166,39 @@ static void test_retries_and_terminal_states(void **state) {
     struct rf_payout p, q;
     payout(w, 30, 3, &p);
     for (int i = 1; i <= 3; i++) {
-        assert_int_equal(rf_payout_attempt(g_db, p.id, &q, NULL), RF_OK);
+        assert_int_equal(rf_payout_attempt(rf_core_fx.db, p.id, &q, NULL), RF_OK);
         assert_int_equal(q.attempt_count, i);
         rf_payout_clear(&q);
-        assert_int_equal(rf_payout_failed(g_db, p.id, "timeout", true, &q, NULL), RF_OK);
+        assert_int_equal(rf_payout_failed(rf_core_fx.db, p.id, "timeout", true, &q, NULL), RF_OK);
         assert_string_equal(q.status, i < 3 ? "pending" : "failed");
         rf_payout_clear(&q);
     }
     int64_t posted, avail;
     account(w, &posted, &avail);
     assert_int_equal(avail, 100); /* the hold was voided */
-    assert_int_equal(rf_payout_attempt(g_db, p.id, &q, NULL), RF_ERR_INVALID_STATE);
-    assert_int_equal(rf_payout_succeeded(g_db, p.id, "po_late", &q, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_payout_attempt(rf_core_fx.db, p.id, &q, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_payout_succeeded(rf_core_fx.db, p.id, "po_late", &q, NULL),
+                     RF_ERR_INVALID_STATE);
     rf_payout_clear(&p);
 
     payout(w, 20, 0, &p);
     char pid[64];
     rf_rand_id("po", pid, sizeof pid);
-    assert_int_equal(rf_payout_succeeded(g_db, p.id, pid, &q, NULL), RF_OK);
+    assert_int_equal(rf_payout_succeeded(rf_core_fx.db, p.id, pid, &q, NULL), RF_OK);
     assert_string_equal(q.status, "paid");
     int64_t version = q.version;
     rf_payout_clear(&q);
-    assert_int_equal(rf_payout_succeeded(g_db, p.id, pid, &q, NULL), RF_OK); /* idempotent */
+    /* idempotent */
+    assert_int_equal(rf_payout_succeeded(rf_core_fx.db, p.id, pid, &q, NULL), RF_OK);
     assert_int_equal(q.version, version);
     rf_payout_clear(&q);
-    assert_int_equal(rf_payout_succeeded(g_db, p.id, "po_other", &q, NULL), RF_ERR_INVALID_STATE);
-    assert_int_equal(rf_payout_failed(g_db, p.id, "late", false, &q, NULL), RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_payout_succeeded(rf_core_fx.db, p.id, "po_other", &q, NULL),
+                     RF_ERR_INVALID_STATE);
+    assert_int_equal(rf_payout_failed(rf_core_fx.db, p.id, "late", false, &q, NULL),
+                     RF_ERR_INVALID_STATE);
     struct rf_payout r;
     payout(w, 5, 0, &r); /* the provider id belongs to p */
-    assert_int_equal(rf_payout_succeeded(g_db, r.id, pid, &q, NULL),
+    assert_int_equal(rf_payout_succeeded(rf_core_fx.db, r.id, pid, &q, NULL),
                      RF_ERR_DUPLICATE_PROVIDER_PAYOUT);
     account(w, &posted, &avail);
     assert_int_equal(posted, 80);
@@ -203,7 +207,7 @@ static void test_retries_and_terminal_states(void **state) {
     char after[RF_CURSOR_BYTES] = "";
     for (int pages = 0; pages < 1000 && !found; pages++) {
         struct rf_payout_page page;
-        assert_int_equal(rf_payout_list(g_db, "paid", after, 500, &page), RF_OK);
+        assert_int_equal(rf_payout_list(rf_core_fx.db, "paid", after, 500, &page), RF_OK);
         for (int i = 0; i < page.n; i++) {
             found |= strcmp(page.items[i].id, p.id) == 0;
             assert_string_equal(page.items[i].status, "paid");
@@ -215,7 +219,7 @@ static void test_retries_and_terminal_states(void **state) {
     assert_true(found);
     struct rf_payout_req big = {.account = w, .amount_minor = 1000, .currency = "USD",
                                 .provider = "stripe", .destination_ref = "x"};
-    assert_int_equal(rf_payout_create(g_db, &big, &q, NULL), RF_ERR_INSUFFICIENT_FUNDS);
+    assert_int_equal(rf_payout_create(rf_core_fx.db, &big, &q, NULL), RF_ERR_INSUFFICIENT_FUNDS);
     rf_payout_clear(&p);
     rf_payout_clear(&r);
     check_invariants();
@@ -238,10 +242,12 @@ static void hold_race_one(int idx, void *ctx) {
     struct rf_transfer_res t;
     memset(&p, 0, sizeof p);
     memset(&t, 0, sizeof t);
-    if (idx == 0) h->err[idx] = rf_payout_succeeded(g_db, h->payout, h->provider_id, &p, NULL);
-    else if (idx == 1) h->err[idx] = rf_payout_failed(g_db, h->payout, "declined", false, &p, NULL);
-    else if (idx % 3 == 0) h->err[idx] = rf_transfer_void(g_db, h->hold, &t, NULL);
-    else h->err[idx] = rf_transfer_post(g_db, h->hold, idx % 2 ? 0 : 1, &t, NULL);
+    if (idx == 0)
+        h->err[idx] = rf_payout_succeeded(rf_core_fx.db, h->payout, h->provider_id, &p, NULL);
+    else if (idx == 1)
+        h->err[idx] = rf_payout_failed(rf_core_fx.db, h->payout, "declined", false, &p, NULL);
+    else if (idx % 3 == 0) h->err[idx] = rf_transfer_void(rf_core_fx.db, h->hold, &t, NULL);
+    else h->err[idx] = rf_transfer_post(rf_core_fx.db, h->hold, idx % 2 ? 0 : 1, &t, NULL);
     rf_payout_clear(&p);
     rf_transfer_clear(&t.transfer);
 }
@@ -261,15 +267,15 @@ static void test_hold_resolves_only_through_payout(void **state) {
         rf_rand_id("po", h.provider_id, sizeof h.provider_id);
         rf_payout_clear(&p);
         struct rf_transfer_res t;
-        assert_int_equal(rf_transfer_void(g_db, h.hold, &t, NULL), RF_ERR_HOLD_OWNED);
-        assert_int_equal(rf_transfer_post(g_db, h.hold, 3, &t, NULL), RF_ERR_HOLD_OWNED);
+        assert_int_equal(rf_transfer_void(rf_core_fx.db, h.hold, &t, NULL), RF_ERR_HOLD_OWNED);
+        assert_int_equal(rf_transfer_post(rf_core_fx.db, h.hold, 3, &t, NULL), RF_ERR_HOLD_OWNED);
         assert_int_equal(rf_parallel_fn(8, hold_race_one, &h), 0);
         assert_true((h.err[0] == RF_OK) != (h.err[1] == RF_OK));
         for (int i = 2; i < 8; i++) assert_int_equal(h.err[i], RF_ERR_HOLD_OWNED);
-        assert_int_equal(rf_transfer_void(g_db, h.hold, &t, NULL), RF_ERR_HOLD_OWNED);
-        assert_int_equal(rf_payout_get(g_db, h.payout, &p), RF_OK);
+        assert_int_equal(rf_transfer_void(rf_core_fx.db, h.hold, &t, NULL), RF_ERR_HOLD_OWNED);
+        assert_int_equal(rf_payout_get(rf_core_fx.db, h.payout, &p), RF_OK);
         struct rf_transfer hold;
-        assert_int_equal(rf_transfer_get(g_db, h.hold, &hold), RF_OK);
+        assert_int_equal(rf_transfer_get(rf_core_fx.db, h.hold, &hold), RF_OK);
         account(w, &after, &avail);
         bool paid = h.err[0] == RF_OK;
         assert_string_equal(p.status, paid ? "paid" : "failed");
@@ -289,7 +295,7 @@ static void test_hold_resolves_only_through_payout(void **state) {
  * own, so the drift never reaches the shared one. */
 static void check_drift(int64_t payouts_mismatched, int64_t clearing_unowned) {
     struct rf_ledger_check c;
-    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_int_equal(rf_ledger_check(rf_core_fx.db, &c), RF_OK);
     assert_int_equal(c.payouts, 4);
     assert_int_equal(c.payouts_mismatched, payouts_mismatched);
     assert_int_equal(c.clearing_unowned, clearing_unowned);
@@ -299,10 +305,10 @@ static void check_drift(int64_t payouts_mismatched, int64_t clearing_unowned) {
 
 static void test_check_catches_payout_drift(void **state) {
     (void)state;
-    rf *shared = g_db;
-    char url[RF_T_URL_BYTES], w[64], other[64];
-    assert_int_equal(rf_test_db_fresh(url, sizeof url), 0);
-    assert_int_equal(rf_open(url, NULL, &g_db), RF_OK);
+    struct rf_core_fixture shared = rf_core_fx; /* back after this store of its own */
+    assert_int_equal(rf_core_fixture_open_fresh(&rf_core_fx, NULL), 0);
+    const char *url = rf_core_fx.url;
+    char w[64], other[64];
     wallet(w, sizeof w, 1000);
     wallet(other, sizeof other, 1);
     struct rf_payout p[4];
@@ -312,10 +318,10 @@ static void test_check_catches_payout_drift(void **state) {
     tamper(url, "UPDATE transfers SET expires_at = 1 WHERE id = $1", p[3].hold_transfer_id, NULL,
            1);
     int voided = -1;
-    assert_int_equal(rf_transfer_expire(g_db, 100, &voided), RF_OK);
+    assert_int_equal(rf_transfer_expire(rf_core_fx.db, 100, &voided), RF_OK);
     assert_int_equal(voided, 0);
     struct rf_payout q;
-    assert_int_equal(rf_payout_failed(g_db, p[3].id, "declined", false, &q, NULL), RF_OK);
+    assert_int_equal(rf_payout_failed(rf_core_fx.db, p[3].id, "declined", false, &q, NULL), RF_OK);
     rf_payout_clear(&q);
     check_drift(0, 0);
     /* failed while the hold is still pending; a payout of another amount */
@@ -329,29 +335,15 @@ static void test_check_catches_payout_drift(void **state) {
     struct rf_transfer_req req = {.debit_account = w, .credit_account = other,
                                   .amount_minor = 5, .currency = "USD", .pending = true};
     struct rf_transfer_res t;
-    assert_int_equal(rf_transfer_create(g_db, &req, &t, NULL), RF_OK);
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &req, &t, NULL), RF_OK);
     tamper(url, "UPDATE transfers SET credit_account = 'payouts:USD' WHERE id = $1",
            t.transfer.id, NULL, 1);
     rf_transfer_clear(&t.transfer);
     check_drift(2, 1);
     reconcile_reports(url, "payout clearing transfers without a payout: 1\n");
     for (int i = 0; i < 4; i++) rf_payout_clear(&p[i]);
-    rf_close(g_db);
-    rf_test_db_cleanup(url);
-    g_db = shared;
-}
-
-static int setup(void **state) {
-    (void)state;
-    char url[RF_T_URL_BYTES];
-    if (rf_test_db_url(url, sizeof url) != 0) return -1;
-    return rf_open(url, NULL, &g_db) == RF_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    rf_close(g_db);
-    return 0;
+    rf_core_fixture_close(&rf_core_fx);
+    rf_core_fx = shared;
 }
 
 int main(void) {
@@ -362,5 +354,5 @@ int main(void) {
         cmocka_unit_test_setup(test_hold_resolves_only_through_payout, clean_before),
         cmocka_unit_test_setup(test_check_catches_payout_drift, clean_before),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);
 }

@@ -32,14 +32,12 @@
 
 #include "base/limits.h"
 #include "racefree.h"
+#include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
 
 #define WAIT_MS_MAX 20000      /* a backend reaching the state a test waits for */
 #define POLL_MS 5
 #define EXHAUST_MS_MAX 10000   /* RF_RETRIES_MAX failed attempts answer within this */
-
-static char g_url[RF_T_URL_BYTES];
-static rf *g_db;
 
 /* ---- accounts and money ------------------------------------------------- */
 
@@ -51,7 +49,7 @@ static void make_account(char *id, size_t cap, const char *prefix) {
     rf_rand_id(prefix, id, cap);
     struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
     struct rf_account_res res;
-    assert_int_equal(rf_account_create(g_db, &req, &res, NULL), RF_OK);
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
 }
 
@@ -67,7 +65,7 @@ static void make_pair(struct pair *p) {
     make_account(p->a, sizeof p->a, "acct-a");
     make_account(p->b, sizeof p->b, "acct-b");
     assert_true(strcmp(p->a, p->b) < 0);
-    assert_int_equal(credit(g_db, p->a, 100), RF_OK);
+    assert_int_equal(credit(rf_core_fx.db, p->a, 100), RF_OK);
 }
 
 static rf_err transfer(rf *db, const char *from, const char *to, int64_t amount,
@@ -82,7 +80,7 @@ static rf_err transfer(rf *db, const char *from, const char *to, int64_t amount,
 
 static int64_t posted(const char *id) {
     struct rf_account a;
-    assert_int_equal(rf_account_get(g_db, id, &a), RF_OK);
+    assert_int_equal(rf_account_get(rf_core_fx.db, id, &a), RF_OK);
     int64_t v = a.posted;
     rf_account_clear(&a);
     return v;
@@ -90,7 +88,7 @@ static int64_t posted(const char *id) {
 
 static int entries(const char *id) {
     struct rf_entry_page page;
-    assert_int_equal(rf_account_entries(g_db, id, NULL, 100, &page), RF_OK);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, id, NULL, 100, &page), RF_OK);
     int n = page.n;
     rf_entry_page_clear(&page);
     return n;
@@ -104,7 +102,7 @@ static void expect_money(const struct pair *p, int64_t a, int64_t b, int entries
     assert_int_equal(entries(p->a), entries_a);
     assert_int_equal(entries(p->b), entries_b);
     struct rf_ledger_check c;
-    assert_int_equal(rf_ledger_check(g_db, &c), RF_OK);
+    assert_int_equal(rf_ledger_check(rf_core_fx.db, &c), RF_OK);
     assert_int_equal(c.accounts_mismatched, 0);
     assert_int_equal(c.currencies_unbalanced, 0);
     assert_true(c.clean);
@@ -118,8 +116,8 @@ struct attempts {
 
 static struct attempts attempts_now(void) {
     struct rf_stats s;
-    rf_stats_get(g_db, &s);
-    return (struct attempts){rf_test_op_runs(g_db), s.retries};
+    rf_stats_get(rf_core_fx.db, &s);
+    return (struct attempts){rf_test_op_runs(rf_core_fx.db), s.retries};
 }
 
 /* The operations since `before` ran `runs` bodies, `retries` of them re-runs. */
@@ -132,16 +130,16 @@ static void expect_attempts(struct attempts before, int64_t runs, int64_t retrie
 /* Each test starts with every hook off, whatever the last one left armed. */
 static int hooks_off(void **state) {
     (void)state;
-    rf_test_fail_serialization(g_db, 0);
-    rf_test_set_serializable(g_db, false);
-    rf_test_set_op_delay(g_db, 0);
+    rf_test_fail_serialization(rf_core_fx.db, 0);
+    rf_test_set_serializable(rf_core_fx.db, false);
+    rf_test_set_op_delay(rf_core_fx.db, 0);
     return 0;
 }
 
 /* ---- a raw session beside racefree --------------------------------------- */
 
 static PGconn *raw_connect(void) {
-    PGconn *pg = PQconnectdb(g_url);
+    PGconn *pg = PQconnectdb(rf_core_fx.url);
     if (PQstatus(pg) != CONNECTION_OK) fail_msg("raw session: %s", PQerrorMessage(pg));
     return pg;
 }
@@ -222,7 +220,7 @@ static void test_deadlock_is_retried(void **state) {
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.b);
     struct attempts before = attempts_now();
     struct bg_op t;
-    bg_start(&t, g_db, &p, 30, false);
+    bg_start(&t, rf_core_fx.db, &p, 30, false);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 1); /* racefree holds a, waits for b */
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a); /* the cycle */
     raw_exec(s, "ROLLBACK", NULL); /* only after racefree's first attempt was aborted */
@@ -246,16 +244,16 @@ static void test_serialization_failure_is_retried(void **state) {
     make_pair(&p);
     struct rf_options opt = {0};
     rf *other = NULL;
-    assert_int_equal(rf_open(g_url, &opt, &other), RF_OK);
+    assert_int_equal(rf_open(rf_core_fx.url, &opt, &other), RF_OK);
     PGconn *s = raw_connect(), *watcher = raw_connect();
     raw_exec(s, "BEGIN", NULL);
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
     struct bg_op c, t;
     bg_start(&c, other, &p, 5, true);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
-    rf_test_set_serializable(g_db, true);
+    rf_test_set_serializable(rf_core_fx.db, true);
     struct attempts before = attempts_now();
-    bg_start(&t, g_db, &p, 30, false);
+    bg_start(&t, rf_core_fx.db, &p, 30, false);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 2);
     raw_exec(s, "ROLLBACK", NULL);
     PQfinish(s);
@@ -276,8 +274,8 @@ static void test_serialization_failures_bounded_retry(void **state) {
     struct pair p;
     make_pair(&p);
     struct attempts before = attempts_now();
-    rf_test_fail_serialization(g_db, 3);
-    assert_int_equal(transfer(g_db, p.a, p.b, 10, NULL), RF_OK);
+    rf_test_fail_serialization(rf_core_fx.db, 3);
+    assert_int_equal(transfer(rf_core_fx.db, p.a, p.b, 10, NULL), RF_OK);
     expect_attempts(before, 4, 3);
     expect_money(&p, 90, 10, 2, 1);
 }
@@ -290,14 +288,14 @@ static void test_serialization_failures_exhaust_retries(void **state) {
     struct pair p;
     make_pair(&p);
     struct attempts before = attempts_now();
-    rf_test_fail_serialization(g_db, RF_RETRIES_MAX);
+    rf_test_fail_serialization(rf_core_fx.db, RF_RETRIES_MAX);
     int64_t t0 = rf_t_now_ms();
-    assert_int_equal(transfer(g_db, p.a, p.b, 10, NULL), RF_ERR_UNAVAILABLE);
+    assert_int_equal(transfer(rf_core_fx.db, p.a, p.b, 10, NULL), RF_ERR_UNAVAILABLE);
     assert_true(rf_t_now_ms() - t0 < EXHAUST_MS_MAX);
     expect_attempts(before, RF_RETRIES_MAX, RF_RETRIES_MAX - 1);
     expect_money(&p, 100, 0, 1, 0);
     before = attempts_now();
-    assert_int_equal(transfer(g_db, p.a, p.b, 10, NULL), RF_OK);
+    assert_int_equal(transfer(rf_core_fx.db, p.a, p.b, 10, NULL), RF_OK);
     expect_attempts(before, 1, 0);
     expect_money(&p, 90, 10, 2, 1);
 }
@@ -321,7 +319,7 @@ static rf_err keyed_transfer(const struct pair *p, const char *key, bool *replay
                              char *body, size_t cap) {
     struct rf_idem idem = {.key = key, .api_key_id = "k", .render = render_transfer};
     rf_idem_hash(&idem, "POST", "/v1/transfers", "25", 2);
-    rf_err err = transfer(g_db, p->a, p->b, 25, &idem);
+    rf_err err = transfer(rf_core_fx.db, p->a, p->b, 25, &idem);
     *replayed = idem.replayed;
     snprintf(body, cap, "%s", idem.reply.body ? idem.reply.body : "");
     rf_reply_clear(&idem.reply);
@@ -336,14 +334,14 @@ static void test_commit_failure_then_keyed_retry(void **state) {
     rf_rand_id("ik", key, sizeof key);
     bool replayed = true;
     struct attempts before = attempts_now();
-    rf_test_fail_next_commit(g_db);
+    rf_test_fail_next_commit(rf_core_fx.db);
     assert_int_equal(keyed_transfer(&p, key, &replayed, first, sizeof first), RF_ERR_UNAVAILABLE);
     assert_string_equal(first, "");
     expect_attempts(before, 1, 0); /* a COMMIT that may not be repeated is not */
     expect_money(&p, 100, 0, 1, 0);
 
     before = attempts_now();
-    rf_test_fail_serialization(g_db, 1); /* the client's retry meets a 40001 */
+    rf_test_fail_serialization(rf_core_fx.db, 1); /* the client's retry meets a 40001 */
     assert_int_equal(keyed_transfer(&p, key, &replayed, second, sizeof second), RF_OK);
     assert_false(replayed);
     assert_non_null(strstr(second, "\"id\":\""));
@@ -358,18 +356,12 @@ static void test_commit_failure_then_keyed_retry(void **state) {
 
 /* ---- fixture ---------------------------------------------------------------- */
 
+/* rf_core_fx with the test hooks (forced SERIALIZABLE, failed COMMIT). */
 static int setup(void **state) {
-    (void)state;
+    *state = &rf_core_fx;
     if (!rf_test_db_is_pg()) return -1;
-    if (rf_test_db_url(g_url, sizeof g_url) != 0) return -1;
     struct rf_options opt = {.test_hooks = true};
-    return rf_open(g_url, &opt, &g_db) == RF_OK ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    rf_close(g_db);
-    return 0;
+    return rf_core_fixture_open(&rf_core_fx, &opt);
 }
 
 int main(void) {
@@ -380,5 +372,5 @@ int main(void) {
         cmocka_unit_test_setup(test_serialization_failures_exhaust_retries, hooks_off),
         cmocka_unit_test_setup(test_commit_failure_then_keyed_retry, hooks_off),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, rf_core_teardown);
 }
