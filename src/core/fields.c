@@ -136,6 +136,23 @@ static rf_err object_check(const struct rf_field *f, json_t *v, struct rf_fault 
     return RF_OK;
 }
 
+/* CHOICE: the C value of name, or -1 when name is not one of the choices. */
+static int choice_of(const struct rf_field *f, const char *name) {
+    for (int i = 0; f->choices[i]; i++)
+        if (strcmp(f->choices[i], name) == 0) return f->choice_values ? f->choice_values[i] : i;
+    return -1;
+}
+
+static bool choice_valid(const struct rf_field *f, int v) {
+    for (int i = 0; f->choices[i]; i++)
+        if ((f->choice_values ? f->choice_values[i] : i) == v) return true;
+    return false;
+}
+
+static rf_err choice_bad(const struct rf_field *f, struct rf_fault *fault) {
+    return bad(fault, f, "field '%s' must be %s", f->name, f->choice_text);
+}
+
 static const char **str_at(void *req, const struct rf_field *f) {
     return (const char **)((char *)req + f->offset);
 }
@@ -144,6 +161,9 @@ static int64_t *int_at(void *req, const struct rf_field *f) {
 }
 static bool *bool_at(void *req, const struct rf_field *f) {
     return (bool *)((char *)req + f->offset);
+}
+static int *enum_at(void *req, const struct rf_field *f) {
+    return (int *)((char *)req + f->offset);
 }
 
 /* ---- JSON -> request struct ------------------------------------------------ */
@@ -189,6 +209,12 @@ static rf_err decode_one(const struct rf_field *f, json_t *v, void *req, struct 
     }
     if (!json_is_string(v)) return bad(fault, f, "field '%s' must be a string", f->name);
     const char *s = json_string_value(v);
+    if (f->type == RF_FIELD_CHOICE) {
+        int c = choice_of(f, s);
+        if (c < 0) return choice_bad(f, fault);
+        *enum_at(req, f) = c;
+        return RF_OK;
+    }
     if (f->type == RF_FIELD_TIME) {
         int64_t ms;
         if (!rf_time_parse(s, &ms) || ms <= 0) return time_bad(f, fault);
@@ -250,6 +276,11 @@ static rf_err check_one(const struct rf_field *f, const void *req, struct rf_fau
         return RF_OK;
     case RF_FIELD_NESTED:
         return nested_fault(f, rf_fields_check(f->sub, f->n_sub, req, fault), fault);
+    case RF_FIELD_CHOICE: {
+        int v = *enum_at(r, f);
+        if (v == 0 && !f->required) return RF_OK;
+        return choice_valid(f, v) ? RF_OK : choice_bad(f, fault);
+    }
     case RF_FIELD_INT: {
         int64_t v = *int_at(r, f);
         if (v == 0 && !f->required) return RF_OK;

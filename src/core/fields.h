@@ -30,6 +30,8 @@ enum rf_field_type {
     RF_FIELD_BOOL,     /* bool */
     RF_FIELD_INT,      /* int64_t in min..max; optional: 0 is absent */
     RF_FIELD_CURRENCY, /* const char *: ISO 4217 form, three upper-case letters A-Z */
+    RF_FIELD_CHOICE,   /* int: a C enum; JSON: one of the strings `choices` (NULL-terminated),
+                        * stored as choice_values[i] (NULL: i); optional and absent: 0 */
     RF_FIELD_NESTED,   /* a JSON object whose members are the fields `sub` (their offsets
                         * are in the same request struct); faults name "in 'name': ..." */
 };
@@ -54,6 +56,9 @@ struct rf_field {
     enum rf_field_at at; /* 0 means RF_AT_BODY */
     const struct rf_field *sub; /* NESTED: its fields */
     size_t n_sub;
+    const char *const *choices; /* CHOICE: the names, NULL-terminated */
+    const int *choice_values;   /* CHOICE: the C value of each name (NULL: its index) */
+    const char *choice_text;    /* CHOICE: the detail's end: "user or system" */
 };
 
 /* Field shapes, with designated initializers (T: the request struct). */

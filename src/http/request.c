@@ -161,7 +161,8 @@ static bool field_parse(const struct rf_field_spec *s, json_t *v, struct rf_fiel
                         struct rf_problem *p) {
     out->present = true;
     switch (s->type) {
-    case RF_FIELD_NESTED: /* only core/fields.c decodes nested fields */
+    case RF_FIELD_NESTED: /* only core/fields.c decodes these two */
+    case RF_FIELD_CHOICE:
         break;
     case RF_FIELD_STRING:
     case RF_FIELD_ID:
