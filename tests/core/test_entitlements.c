@@ -21,6 +21,7 @@
 #include "racefree.h"
 #include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
+#include "tamper.h"
 
 #define RACE_THREADS 64
 
@@ -217,6 +218,35 @@ static void test_idempotency(void **state) {
     assert_int_equal(e.version, 1);
     rf_entitlement_clear(&e);
     free(r);
+}
+
+/* A record written before results were stored (a rendered reply, status
+ * column != 0) cannot be decoded into a result: its effect happened, so the
+ * retry is answered 409 conflict and never runs the operation again. The
+ * store is edited behind racefree's back to make such a record. */
+static void test_legacy_record_never_reruns(void **state) {
+    (void)state;
+    rf *db = rf_core_fx.db;
+    char user[64], ikey[64];
+    rf_rand_id("legacy", user, sizeof user);
+    rf_rand_id("lk", ikey, sizeof ikey);
+    struct rf_idem idem;
+    struct rf_grant_req req = {.user_id = user, .key = "k"};
+    struct rf_grant_res res;
+    idem_init(&idem, ikey, "same");
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_OK);
+    rf_entitlement_clear(&res.ent);
+    tamper(rf_core_fx.url, "UPDATE idempotency_keys SET status = 201 WHERE idem_key = $1", ikey,
+           NULL, 1);
+    struct rf_entitlement e;
+    assert_int_equal(rf_entitlement_revoke(db, user, "k", 0, &e), RF_OK);
+    rf_entitlement_clear(&e);
+    idem_init(&idem, ikey, "same");
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_ERR_CONFLICT);
+    assert_false(idem.replayed);
+    assert_int_equal(rf_entitlement_get(db, user, "k", &e), RF_OK);
+    assert_string_equal(e.status, "revoked"); /* the grant did not run again */
+    rf_entitlement_clear(&e);
 }
 
 static void test_expiry_and_reactivation(void **state) {
@@ -474,6 +504,7 @@ int main(void) {
         rf_core_unit_test(test_grant_race),
         rf_core_unit_test(test_grant_revoke_versions),
         rf_core_unit_test(test_idempotency),
+        rf_core_unit_test(test_legacy_record_never_reruns),
         rf_core_unit_test(test_expiry_and_reactivation),
         rf_core_unit_test(test_regrant_never_repeats_version),
         rf_core_unit_test(test_stale_revoke_race),
