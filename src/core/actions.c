@@ -1,15 +1,9 @@
 /*
- * actions.c - racefree operations described as data, for approvals: parsed
- * and validated at creation (so an approval never holds an action that
- * cannot run for a reason visible up front), executed inside the approving
- * transaction by calling the flow's own composable operation.
- *
- *   {"type": "transfer", "debit_account", "credit_account", "amount_minor",
- *    "currency", "pending"?, "reference"?, "metadata"?}
- *   {"type": "entitlement_grant", "user_id", "key", "source"?, "expires_at"?,
- *    "metadata"?}
- *   {"type": "payout", "account", "amount_minor", "currency",
- *    "destination": {"provider", "ref"}, "metadata"?, "max_attempts"?}
+ * actions.c - racefree operations described as data, for approvals (see
+ * actions.h). An action is validated when the approval is created, by the
+ * named operation's own field spec and rules, so an approval never holds an
+ * action that the same request on its own route would refuse; at approval it
+ * runs through the operation table inside the approving transaction.
  */
 #include "core/actions.h"
 
@@ -19,215 +13,107 @@
 #include <string.h>
 
 #include "base/assert.h"
-#include "base/clock.h"
-#include "base/ids.h"
-#include "base/limits.h"
+#include "core/api.h"
 
-enum field_kind { K_ID, K_STR, K_INT, K_BOOL, K_TIME, K_OBJ, K_CUR };
-
-struct field {
+static const struct {
     const char *name;
-    enum field_kind kind;
-    bool required;
+    rf_op op;
+} kinds[] = {
+    [ACTION_TRANSFER] = {"transfer", RF_OP_TRANSFER_CREATE},
+    [ACTION_GRANT] = {"entitlement_grant", RF_OP_ENTITLEMENT_GRANT},
+    [ACTION_PAYOUT] = {"payout", RF_OP_PAYOUT_CREATE},
 };
+#define N_KINDS ((int)(sizeof kinds / sizeof kinds[0]))
 
-static const struct field transfer_fields[] = {
-    {"debit_account", K_ID, true}, {"credit_account", K_ID, true},
-    {"amount_minor", K_INT, true}, {"currency", K_CUR, true},
-    {"pending", K_BOOL, false},    {"reference", K_ID, false},
-    {"metadata", K_OBJ, false},
-};
-static const struct field grant_fields[] = {
-    {"user_id", K_ID, true},      {"key", K_ID, true},       {"source", K_STR, false},
-    {"expires_at", K_TIME, false}, {"metadata", K_OBJ, false},
-};
-static const struct field payout_fields[] = {
-    {"account", K_ID, true},       {"amount_minor", K_INT, true}, {"currency", K_CUR, true},
-    {"destination", K_OBJ, true},  {"metadata", K_OBJ, false},    {"max_attempts", K_INT, false},
-};
-static const struct field destination_fields[] = {
-    {"provider", K_ID, true},
-    {"ref", K_ID, true},
-};
-
-#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
-static bool kind_ok(json_t *v, enum field_kind kind) {
-    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
-    int64_t ms;
-    switch (kind) {
-    case K_ID: return s && rf_id_valid(s);
-    case K_STR: return s && rf_utf8_chars(s) <= RF_SOURCE_CHARS_MAX;
-    case K_INT: return json_is_integer(v) && json_integer_value(v) > 0;
-    case K_BOOL: return json_is_boolean(v);
-    case K_TIME: return s && rf_time_parse(s, &ms) && ms > 0;
-    case K_OBJ: return json_is_object(v);
-    case K_CUR: return s && ledger_currency_valid(s);
-    }
-    return false;
-}
-
-/* Every member known and well typed, every required one present. */
-static bool check_fields(json_t *obj, const struct field *f, int n, const char *skip,
-                         char *detail, size_t cap) {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        int i = 0;
-        while (i < n && strcmp(f[i].name, key) != 0) i++;
-        if (skip && strcmp(key, skip) == 0) continue;
-        if (i == n) return snprintf(detail, cap, "action: unknown field '%s'", key), false;
-        if (!json_is_null(v) && !kind_ok(v, f[i].kind))
-            return snprintf(detail, cap, "action: field '%s' is not valid", key), false;
-    }
-    for (int i = 0; i < n; i++) {
-        v = json_object_get(obj, f[i].name);
-        if (f[i].required && (!v || json_is_null(v)))
-            return snprintf(detail, cap, "action: field '%s' is required", f[i].name), false;
-    }
-    return true;
-}
-
-static const char *str(json_t *obj, const char *name) {
-    json_t *v = json_object_get(obj, name);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* Compact text of an optional object member, malloc'd (NULL when absent). */
-static char *obj_text(json_t *obj, const char *name) {
-    json_t *v = json_object_get(obj, name);
-    return json_is_object(v) ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+const char *action_type_name(enum action_type t) {
+    RF_ASSERT((int)t >= 0 && (int)t < N_KINDS);
+    return kinds[t].name;
 }
 
 void action_clear(struct action *a) {
+    rf_decoded_clear(&a->decoded);
     json_decref(a->root);
-    free(a->metadata_json);
     memset(a, 0, sizeof *a);
 }
 
-/* An action naming a reserved account is refused up front, as the same
- * request would be on its own route (and again at execution, for an
- * approval stored before the namespace was reserved). */
-static rf_err reserved(const char *field, char *detail, size_t cap) {
-    snprintf(detail, cap, "action: field '%s' names an account racefree reserves for itself",
-             field);
-    return RF_ERR_RESERVED_ID;
-}
-
-static rf_err fill_transfer(struct action *a, json_t *o, char *detail, size_t cap) {
-    struct rf_transfer_req *t = &a->transfer;
-    t->debit_account = str(o, "debit_account");
-    t->credit_account = str(o, "credit_account");
-    t->amount_minor = json_integer_value(json_object_get(o, "amount_minor"));
-    t->currency = str(o, "currency");
-    t->pending = json_is_true(json_object_get(o, "pending"));
-    t->reference = str(o, "reference");
-    t->metadata_json = a->metadata_json = obj_text(o, "metadata");
-    if (rf_account_id_flow_owned(t->debit_account)) return reserved("debit_account", detail, cap);
-    if (rf_account_id_flow_owned(t->credit_account))
-        return reserved("credit_account", detail, cap);
-    return strcmp(t->debit_account, t->credit_account) == 0 ? RF_ERR_SAME_ACCOUNT : RF_OK;
-}
-
-static rf_err fill_grant(struct action *a, json_t *o) {
-    struct rf_grant_req *g = &a->grant;
-    g->user_id = str(o, "user_id");
-    g->key = str(o, "key");
-    g->source = str(o, "source");
-    if (str(o, "expires_at")) rf_time_parse(str(o, "expires_at"), &g->expires_at_ms);
-    g->metadata_json = a->metadata_json = obj_text(o, "metadata");
-    return RF_OK;
-}
-
-static rf_err fill_payout(struct action *a, json_t *o, char *detail, size_t cap) {
-    struct rf_payout_req *p = &a->payout;
-    json_t *dest = json_object_get(o, "destination");
-    if (!check_fields(dest, destination_fields, N_OF(destination_fields), NULL, detail, cap))
-        return RF_ERR_INVALID;
-    p->account = str(o, "account");
-    if (rf_account_id_reserved(p->account)) return reserved("account", detail, cap);
-    p->amount_minor = json_integer_value(json_object_get(o, "amount_minor"));
-    p->currency = str(o, "currency");
-    p->provider = str(dest, "provider");
-    p->destination_ref = str(dest, "ref");
-    json_int_t max = json_integer_value(json_object_get(o, "max_attempts"));
-    if (max > RF_PAYOUT_MAX_ATTEMPTS_MAX) {
-        snprintf(detail, cap, "action: max_attempts is at most %d", RF_PAYOUT_MAX_ATTEMPTS_MAX);
-        return RF_ERR_INVALID;
-    }
-    p->max_attempts = (int)max;
-    p->metadata_json = a->metadata_json = obj_text(o, "metadata");
-    return RF_OK;
+/* The refusal as one sentence about the action. */
+static rf_err refuse(struct action *a, rf_err err, const struct rf_fault *f, char *detail,
+                     size_t cap) {
+    if (err == RF_ERR_RESERVED_ID && f->param[0])
+        snprintf(detail, cap,
+                 "action: field '%s' names an account racefree reserves for itself", f->param);
+    else if (err == RF_ERR_SAME_ACCOUNT)
+        snprintf(detail, cap, "action: the same account on both sides");
+    else if (f->detail[0])
+        snprintf(detail, cap, "action: %s", f->detail);
+    else
+        snprintf(detail, cap, "action: %s", rf_err_code(err));
+    action_clear(a);
+    return err;
 }
 
 rf_err action_parse(const char *json, struct action *out, char *detail, size_t cap) {
     RF_ASSERT(out && detail && cap > 0);
     memset(out, 0, sizeof *out);
     detail[0] = '\0';
-    json_error_t jerr;
-    out->root = json ? json_loads(json, JSON_REJECT_DUPLICATES, &jerr) : NULL;
-    const char *type = out->root ? str(out->root, "type") : NULL;
-    static const char *const types[] = {"transfer", "entitlement_grant", "payout"};
-    static const struct field *const specs[] = {transfer_fields, grant_fields, payout_fields};
-    static const int counts[] = {N_OF(transfer_fields), N_OF(grant_fields), N_OF(payout_fields)};
+    out->root = json ? json_loads(json, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_t *type = json_object_get(out->root, "type");
     int t = 0;
-    while (type && t < 3 && strcmp(types[t], type) != 0) t++;
-    if (!json_is_object(out->root) || !type || t == 3) {
+    while (json_is_string(type) && t < N_KINDS && strcmp(kinds[t].name, json_string_value(type)))
+        t++;
+    if (!json_is_object(out->root) || !json_is_string(type) || t == N_KINDS) {
         snprintf(detail, cap, "action: an object with type transfer, entitlement_grant or payout");
         action_clear(out);
         return RF_ERR_INVALID;
     }
     out->type = (enum action_type)t;
-    rf_err err = check_fields(out->root, specs[t], counts[t], "type", detail, cap)
-                     ? RF_OK : RF_ERR_INVALID;
-    if (!err && t == ACTION_TRANSFER) err = fill_transfer(out, out->root, detail, cap);
-    if (!err && t == ACTION_GRANT) err = fill_grant(out, out->root);
-    if (!err && t == ACTION_PAYOUT) err = fill_payout(out, out->root, detail, cap);
-    if (err == RF_ERR_SAME_ACCOUNT) snprintf(detail, cap, "action: the same account on both sides");
-    if (err) action_clear(out);
-    return err;
-}
-
-const char *action_type_name(enum action_type t) {
-    static const char *const names[] = {"transfer", "entitlement_grant", "payout"};
-    RF_ASSERT((int)t >= 0 && t <= ACTION_PAYOUT);
-    return names[t];
+    const struct rf_op_row *row = rf_op_row(kinds[t].op);
+    RF_ASSERT(row->req_size <= sizeof out->req);
+    struct rf_fault f = {0};
+    /* The body's fields and those a route takes from its path (a grant's
+     * user and key); never If-Match or the caller. */
+    rf_err err = rf_fields_decode(out->root, row->fields, row->n_fields, RF_AT_BODY | RF_AT_PATH,
+                                  "type", &out->req, &out->decoded, &f);
+    if (!err) err = rf_op_check(kinds[t].op, &out->req, &f);
+    return err ? refuse(out, err, &f, detail, cap) : RF_OK;
 }
 
 /* ---- execution -------------------------------------------------------- */
 
-static char *result_text(json_t *j) {
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(j);
-    return s;
+/* The action's result as the approval records it: what ran, by id. */
+static json_t *result_json(enum action_type t, const void *res) {
+    if (t == ACTION_TRANSFER) {
+        const struct rf_transfer_res *r = res;
+        return json_pack("{s:s, s:s, s:s}", "type", "transfer", "transfer_id", r->transfer.id,
+                         "status", r->transfer.status);
+    }
+    if (t == ACTION_GRANT) {
+        const struct rf_grant_res *r = res;
+        return json_pack("{s:s, s:s, s:I, s:b}", "type", "entitlement_grant", "entitlement_id",
+                         r->ent.id, "version", (json_int_t)r->ent.version, "created", r->created);
+    }
+    const struct rf_payout *r = res;
+    return json_pack("{s:s, s:s, s:s}", "type", "payout", "payout_id", r->id, "hold_transfer_id",
+                     r->hold_transfer_id);
 }
 
 rf_err action_execute(struct rf_tx *tx, const struct action *a, char **result_out) {
-    RF_ASSERT(tx && a && result_out);
+    RF_ASSERT(tx && a && result_out && (int)a->type >= 0 && (int)a->type < N_KINDS);
     *result_out = NULL;
-    rf_err err = RF_OK;
-    json_t *j = NULL;
-    if (a->type == ACTION_TRANSFER) {
-        struct rf_transfer_res res = {0};
-        err = ledger_transfer(tx, &a->transfer, &res);
-        if (!err) j = json_pack("{s:s, s:s, s:s}", "type", "transfer", "transfer_id",
-                                res.transfer.id, "status", res.transfer.status);
-        rf_transfer_clear(&res.transfer);
-    } else if (a->type == ACTION_GRANT) {
-        struct rf_grant_res res = {0};
-        err = entitlement_grant_tx(tx, &a->grant, &res);
-        if (!err) j = json_pack("{s:s, s:s, s:I, s:b}", "type", "entitlement_grant",
-                                "entitlement_id", res.ent.id, "version",
-                                (json_int_t)res.ent.version, "created", res.created);
-        rf_entitlement_clear(&res.ent);
-    } else {
-        struct rf_payout res = {0};
-        err = payout_create_tx(tx, &a->payout, &res);
-        if (!err) j = json_pack("{s:s, s:s, s:s}", "type", "payout", "payout_id", res.id,
-                                "hold_transfer_id", res.hold_transfer_id);
-        rf_payout_clear(&res);
-    }
+    const struct rf_op_row *row = rf_op_row(kinds[a->type].op);
+    union {
+        struct rf_transfer_res transfer;
+        struct rf_grant_res grant;
+        struct rf_payout payout;
+    } res;
+    RF_ASSERT(row->res_size <= sizeof res);
+    memset(&res, 0, sizeof res);
+    struct rf_fault f = {0};
+    rf_err err = rf_op_run_tx(tx, kinds[a->type].op, &a->req, &res, &f);
+    json_t *j = err ? NULL : result_json(a->type, &res);
+    if (row->res_clear) row->res_clear(&res);
     if (err) return err;
-    *result_out = result_text(j);
+    *result_out = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
     return *result_out ? RF_OK : RF_ERR_NOMEM;
 }

@@ -1,9 +1,14 @@
 /*
- * actions.h - an operation described as data (approvals.c executes one).
+ * actions.h - an operation described as data (approvals.c executes one):
+ * {"type": "transfer" | "entitlement_grant" | "payout", ...} carries the
+ * fields of the operation it names, decoded and validated with that
+ * operation's own field spec and rules (core/api.c), and run with
+ * rf_op_run_tx inside the approving transaction.
  */
 #ifndef RF_CORE_ACTIONS_H
 #define RF_CORE_ACTIONS_H
 
+#include "core/fields.h"
 #include "core/flows.h"
 
 enum action_type { ACTION_TRANSFER = 0, ACTION_GRANT = 1, ACTION_PAYOUT = 2 };
@@ -11,10 +16,12 @@ enum action_type { ACTION_TRANSFER = 0, ACTION_GRANT = 1, ACTION_PAYOUT = 2 };
 struct action {
     enum action_type type;
     struct json_t *root;         /* the parsed JSON; the request strings point into it */
-    char *metadata_json;         /* malloc'd compact metadata, or NULL */
-    struct rf_transfer_req transfer;
-    struct rf_grant_req grant;
-    struct rf_payout_req payout;
+    struct rf_decoded decoded;   /* what decoding allocated (compact metadata) */
+    union {                      /* the operation's own request struct */
+        struct rf_transfer_req transfer;
+        struct rf_grant_req grant;
+        struct rf_payout_req payout;
+    } req;
 };
 
 /* RF_ERR_INVALID with a sentence in detail when the action is not valid. */

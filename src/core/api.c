@@ -240,6 +240,11 @@ rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *i
     return err;
 }
 
+rf_err rf_op_check(rf_op op, const void *req, struct rf_fault *fault) {
+    RF_ASSERT(req && fault);
+    return op_validate(rf_op_row(op), req, fault);
+}
+
 rf_err rf_op_run_tx(struct rf_tx *tx, rf_op op, const void *req, void *res,
                     struct rf_fault *fault) {
     RF_ASSERT(tx && req && res && fault);

@@ -63,6 +63,10 @@ const struct rf_op_row *rf_op_row(rf_op op);
 /* Whether op has a row yet (every op of RF_OPS must; a unit test checks). */
 bool rf_op_has_row(rf_op op);
 
+/* Validates req with op's field spec and rules (no store access): what
+ * rf_op_run checks before it queues; an approval checks its action so. */
+rf_err rf_op_check(rf_op op, const void *req, struct rf_fault *fault);
+
 /* Composable entry for flows that run another operation inside their own
  * transaction (approvals): validates req with the op's spec and runs its
  * transaction function with tx. */
