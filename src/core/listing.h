@@ -112,10 +112,12 @@ struct list_out {
 };
 
 /* A list_page over the page `out` of a list operation, whose items
- * rf_op_run allocated (limit of them). */
+ * rf_op_run allocated (limit of them). It takes out->n too: a retried
+ * attempt's page_reset then clears what the failed attempt read. The
+ * operation ends with out->n = lp.n, also on failure. */
 #define LIST_INTO(out, limit_)                                                          \
     .limit = (limit_), .items = (out)->items, .item_size = sizeof *(out)->items,      \
-    .next = (out)->next, .next_bytes = sizeof (out)->next
+    .n = (out)->n, .next = (out)->next, .next_bytes = sizeof (out)->next
 
 /* p[n - 1] must be the LIMIT parameter: list_page_run binds limit + 1 there.
  * RF_ERR_INVALID_CURSOR when the cursor names no row of the table. */
