@@ -517,11 +517,23 @@ struct rf_binding {
     int64_t version;
 };
 struct rf_bind_res {
-    struct rf_binding binding;   /* the caller's binding, or the one in the way */
+    struct rf_binding binding;   /* the caller's binding (zeroed on any failure) */
     bool created;                /* 201 vs 200 */
-    /* With RF_ERR_BINDING_CONFLICT: who holds what (empty when not that side). */
+    /* With RF_ERR_BINDING_CONFLICT: who holds what (empty when not that side);
+     * the only members a failure leaves set. */
     char existing_customer_id[RF_ID_BYTES]; /* the user is bound to this customer */
     char existing_user_id[RF_ID_BYTES];     /* the customer is bound to this user */
+};
+
+/* The request of every binding operation; each reads its own members:
+ * bind (user_id, provider, customer_id), get by user (user_id, provider),
+ * lookup by customer (provider, customer_id), unbind (user_id, provider,
+ * if_match_version; 0: unconditional). */
+struct rf_bind_req {
+    const char *user_id;
+    const char *provider;
+    const char *customer_id;
+    int64_t if_match_version;
 };
 rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
                         const char *customer_id, struct rf_bind_res *res);

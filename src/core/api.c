@@ -86,6 +86,55 @@ static void grant_res_clear(void *res) { rf_entitlement_clear(&((struct rf_grant
 static void ent_clear(void *res) { rf_entitlement_clear(res); }
 static void ent_page_clear(void *res) { rf_entitlement_page_clear(res); }
 
+/* ---- customers ------------------------------------------------------------- */
+
+static const struct rf_field bind_fields[] = {
+    F_ID(struct rf_bind_req, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_bind_req, provider, "provider", RF_AT_PATH),
+    F_ID(struct rf_bind_req, customer_id, "customer_id", RF_AT_BODY),
+};
+static const struct rf_field bind_get_fields[] = {
+    F_ID(struct rf_bind_req, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_bind_req, provider, "provider", RF_AT_PATH),
+};
+static const struct rf_field bind_lookup_fields[] = {
+    F_ID(struct rf_bind_req, provider, "provider", RF_AT_PATH),
+    F_ID(struct rf_bind_req, customer_id, "customer_id", RF_AT_PATH),
+};
+static const struct rf_field unbind_fields[] = {
+    F_ID(struct rf_bind_req, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_bind_req, provider, "provider", RF_AT_PATH),
+    F_IF_MATCH(struct rf_bind_req, if_match_version),
+};
+
+/* 409 customer_binding_conflict names what is in the way: the customer the
+ * user is bound to, and/or the user the customer is bound to. */
+static const struct rf_op_extra bind_extras[] = {
+    {RF_ERR_BINDING_CONFLICT, "existing_customer_id", true,
+     offsetof(struct rf_bind_res, existing_customer_id)},
+    {RF_ERR_BINDING_CONFLICT, "existing_user_id", true,
+     offsetof(struct rf_bind_res, existing_user_id)},
+};
+
+static void bind_explain(const void *req, const void *res, rf_err err, struct rf_fault *fault) {
+    (void)req;
+    if (err != RF_ERR_BINDING_CONFLICT) return;
+    const struct rf_bind_res *r = res;
+    const char *cus = r->existing_customer_id, *user = r->existing_user_id;
+    RF_ASSERT(cus[0] || user[0]); /* a conflict has a binding in the way */
+    rf_fault_set(fault, err, NULL, "%s%s%s%s%s", cus[0] ? "the user is bound to customer " : "",
+                 cus, cus[0] && user[0] ? "; " : "",
+                 user[0] ? "the customer is bound to user " : "", user);
+}
+
+/* The table's 404 text speaks of the user; this lookup starts from the customer. */
+static void lookup_explain(const void *req, const void *res, rf_err err, struct rf_fault *fault) {
+    (void)req;
+    (void)res;
+    if (err == RF_ERR_BINDING_NOT_FOUND)
+        rf_fault_set(fault, err, NULL, "No user is bound to this customer at this provider.");
+}
+
 #define PAGE_SHAPE(T)                                                                         \
     _Static_assert(offsetof(T, items) == offsetof(struct list_out, items) &&                  \
                        offsetof(T, n) == offsetof(struct list_out, n) &&                      \
@@ -120,6 +169,20 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                 .res_size = sizeof(struct rf_entitlement_page),
                                 .res_clear = ent_page_clear,
                                 .page_item_size = sizeof(struct rf_entitlement)},
+
+    [RF_OP_CUSTOMER_BIND] = {.write = true, FIELDS(bind_fields),
+                             .req_size = sizeof(struct rf_bind_req), .tx = op_customer_bind,
+                             .res_size = sizeof(struct rf_bind_res),
+                             .created_offset = offsetof(struct rf_bind_res, created),
+                             EXTRAS(bind_extras), .explain = bind_explain},
+    [RF_OP_CUSTOMER_GET] = {FIELDS(bind_get_fields), .req_size = sizeof(struct rf_bind_req),
+                            .tx = op_customer_get, .res_size = sizeof(struct rf_binding)},
+    [RF_OP_CUSTOMER_LOOKUP] = {FIELDS(bind_lookup_fields), .req_size = sizeof(struct rf_bind_req),
+                               .tx = op_customer_lookup, .res_size = sizeof(struct rf_binding),
+                               .explain = lookup_explain},
+    [RF_OP_CUSTOMER_UNBIND] = {.write = true, FIELDS(unbind_fields),
+                               .req_size = sizeof(struct rf_bind_req), .tx = op_customer_unbind,
+                               .res_size = sizeof(struct rf_binding)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

@@ -21,6 +21,7 @@
 #include "base/assert.h"
 #include "base/ids.h"
 #include "core/core.h"
+#include "core/ops.h"
 
 #define BINDING_COLS "provider, user_id, customer_id, created_at, version"
 
@@ -93,9 +94,8 @@ static rf_err take_version(struct rf_tx *tx, const struct bind_args *a, int64_t 
     return err;
 }
 
-static rf_err op_bind(struct rf_tx *tx, void *ctx) {
-    struct bind_args *a = ctx;
-    memset(a->res, 0, sizeof *a->res);
+static rf_err bind_tx(struct rf_tx *tx, struct bind_args *a) {
+    RF_ASSERT(a->res->binding.version == 0 && !a->res->created); /* each attempt starts zeroed */
     int64_t version = 0;
     rf_err err = take_version(tx, a, &version);
     if (err) return err;
@@ -121,79 +121,95 @@ static rf_err op_bind(struct rf_tx *tx, void *ctx) {
     return RF_OK; /* 200: exactly this binding */
 }
 
-rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
-                        const char *customer_id, struct rf_bind_res *res) {
-    RF_ASSERT(db && res);
-    memset(res, 0, sizeof *res);
-    if (!rf_id_valid(user_id) || !rf_id_valid(provider) || !rf_id_valid(customer_id))
-        return RF_ERR_INVALID;
-    struct bind_args a = {user_id, provider, customer_id, res, 0};
-    return core_write(db, "customer_bind", op_bind, &a, res, NULL);
+/* ---- the operations (rows of core/api.c) ------------------------------------ */
+
+rf_err op_customer_bind(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_bind_req *r = req;
+    struct bind_args a = {r->user_id, r->provider, r->customer_id, res, 0};
+    return bind_tx(tx, &a);
 }
 
-struct lookup_args {
-    const char *sql;
-    const char *provider;
-    const char *key;
-    struct rf_binding *out;
-};
-
-static rf_err op_lookup(struct rf_tx *tx, void *ctx) {
-    struct lookup_args *a = ctx;
-    store_val p[2] = {SV_S(a->provider), SV_S(a->key)};
-    rf_err err = store_query_one(tx, a->sql, p, 2, read_binding, a->out);
+/* The one binding whose provider and key (user or customer) match. */
+static rf_err lookup(struct rf_tx *tx, const char *sql, const char *provider, const char *key,
+                     struct rf_binding *out) {
+    store_val p[2] = {SV_S(provider), SV_S(key)};
+    rf_err err = store_query_one(tx, sql, p, 2, read_binding, out);
+    RF_ASSERT(err || (strcmp(out->provider, provider) == 0 && out->version >= 1));
     return err == RF_ERR_NOT_FOUND ? RF_ERR_BINDING_NOT_FOUND : err;
 }
 
-static rf_err lookup(rf *db, const char *sql, const char *provider, const char *key,
-                     struct rf_binding *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(provider) || !rf_id_valid(key)) return RF_ERR_INVALID;
-    struct lookup_args a = {sql, provider, key, out};
-    return core_read(db, "customer_get", op_lookup, &a);
+rf_err op_customer_get(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_bind_req *r = req;
+    rf_err err = lookup(tx, SQL_BY_USER, r->provider, r->user_id, res);
+    RF_ASSERT(err || strcmp(((struct rf_binding *)res)->user_id, r->user_id) == 0);
+    return err;
 }
 
-rf_err rf_customer_get_by_user(rf *db, const char *user_id, const char *provider,
-                               struct rf_binding *out) {
-    return lookup(db, SQL_BY_USER, provider, user_id, out);
+rf_err op_customer_lookup(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_bind_req *r = req;
+    rf_err err = lookup(tx, SQL_BY_CUSTOMER, r->provider, r->customer_id, res);
+    RF_ASSERT(err || strcmp(((struct rf_binding *)res)->customer_id, r->customer_id) == 0);
+    return err;
 }
 
-rf_err rf_customer_get_by_customer(rf *db, const char *provider, const char *customer_id,
-                                   struct rf_binding *out) {
-    return lookup(db, SQL_BY_CUSTOMER, provider, customer_id, out);
-}
-
-struct unbind_args {
-    const char *user_id, *provider;
-    int64_t if_match;
-    struct rf_binding *out;
-};
-
-static rf_err op_unbind(struct rf_tx *tx, void *ctx) {
-    struct unbind_args *a = ctx;
-    store_val p[3] = {SV_S(a->provider), SV_S(a->user_id), SV_I(a->if_match)};
-    rf_err err = store_query_one(tx, SQL_UNBIND, p, 3, read_binding, a->out);
+rf_err op_customer_unbind(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_bind_req *a = req;
+    struct rf_binding *out = res;
+    store_val p[3] = {SV_S(a->provider), SV_S(a->user_id), SV_I(a->if_match_version)};
+    rf_err err = store_query_one(tx, SQL_UNBIND, p, 3, read_binding, out);
     /* deleted: this user's binding, the very version If-Match named */
-    RF_ASSERT(err || ((a->if_match == 0 || a->out->version == a->if_match) &&
-                      strcmp(a->out->user_id, a->user_id) == 0));
+    RF_ASSERT(err || ((a->if_match_version == 0 || out->version == a->if_match_version) &&
+                      strcmp(out->user_id, a->user_id) == 0));
     if (err != RF_ERR_NOT_FOUND) return err;
     /* Nothing deleted. Without If-Match a binding this read finds was
      * committed after the delete's snapshot (a bind racing this unbind): the
      * unbind came first and found nothing, never a version mismatch. */
-    if (a->if_match == 0) return RF_ERR_BINDING_NOT_FOUND;
-    err = store_query_one(tx, SQL_BY_USER, p, 2, read_binding, a->out);
+    if (a->if_match_version == 0) return RF_ERR_BINDING_NOT_FOUND;
+    err = store_query_one(tx, SQL_BY_USER, p, 2, read_binding, out);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_BINDING_NOT_FOUND
            : err                   ? err
                                    : RF_ERR_VERSION_MISMATCH;
 }
 
+/* ---- the public functions: thin wrappers over rf_op_run ------------------- */
+
+/* rf_op_run clears a failure's result and shows what the row's extras name
+ * (who holds what, with RF_ERR_BINDING_CONFLICT) in the fault: this puts
+ * them back where a C caller of rf_customer_bind reads them. */
+static rf_err bind_extras_kept(rf_err err, const struct rf_fault *f, struct rf_bind_res *res) {
+    const struct rf_op_row *row = rf_op_row(RF_OP_CUSTOMER_BIND);
+    for (size_t i = 0; i < row->n_extras; i++) {
+        const struct rf_op_extra *x = &row->extras[i];
+        RF_ASSERT(x->of_result && x->offset + RF_ID_BYTES <= sizeof *res);
+        for (int k = 0; x->err == err && k < 2; k++)
+            if (f->extra[k].name && strcmp(f->extra[k].name, x->name) == 0)
+                rf_strcpy((char *)res + x->offset, RF_ID_BYTES, f->extra[k].value);
+    }
+    return err;
+}
+
+rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
+                        const char *customer_id, struct rf_bind_res *res) {
+    struct rf_bind_req req = {user_id, provider, customer_id, 0};
+    struct rf_fault fault;
+    rf_err err = rf_op_run(db, RF_OP_CUSTOMER_BIND, &req, res, NULL, &fault);
+    return bind_extras_kept(err, &fault, res);
+}
+
+rf_err rf_customer_get_by_user(rf *db, const char *user_id, const char *provider,
+                               struct rf_binding *out) {
+    struct rf_bind_req req = {.user_id = user_id, .provider = provider};
+    return rf_op_run(db, RF_OP_CUSTOMER_GET, &req, out, NULL, NULL);
+}
+
+rf_err rf_customer_get_by_customer(rf *db, const char *provider, const char *customer_id,
+                                   struct rf_binding *out) {
+    struct rf_bind_req req = {.provider = provider, .customer_id = customer_id};
+    return rf_op_run(db, RF_OP_CUSTOMER_LOOKUP, &req, out, NULL, NULL);
+}
+
 rf_err rf_customer_unbind(rf *db, const char *user_id, const char *provider,
                           int64_t if_match_version, struct rf_binding *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(user_id) || !rf_id_valid(provider) || if_match_version < 0)
-        return RF_ERR_INVALID;
-    struct unbind_args a = {user_id, provider, if_match_version, out};
-    return core_write(db, "customer_unbind", op_unbind, &a, out, NULL);
+    struct rf_bind_req req = {user_id, provider, NULL, if_match_version};
+    return rf_op_run(db, RF_OP_CUSTOMER_UNBIND, &req, out, NULL, NULL);
 }

@@ -22,6 +22,10 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 /* payouts.c */
 
 /* customers.c */
+rf_err op_customer_bind(struct rf_tx *tx, const void *req, void *res);
+rf_err op_customer_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_customer_lookup(struct rf_tx *tx, const void *req, void *res);
+rf_err op_customer_unbind(struct rf_tx *tx, const void *req, void *res);
 
 /* approvals.c */
 

@@ -163,6 +163,10 @@ static rf_err render(const struct rf_route *route, const struct rf_op_row *row, 
                      struct rf_reply *out) {
     const struct rf_view *v = route->view;
     if (route->reply == RF_REPLY_PAGE) return render_page(v, res, out);
+    if (route->reply == RF_REPLY_GONE) {
+        rf_reply_empty(out, 204);
+        return RF_OK;
+    }
     int64_t version = *(const int64_t *)member(res, v->version_offset);
     if (route->reply == RF_REPLY_EMPTY) {
         rf_reply_empty(out, 204);

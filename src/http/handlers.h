@@ -37,12 +37,6 @@ void h_payout_failed(struct rf_http_req *req, struct rf_reply *out);
 void h_payout_get(struct rf_http_req *req, struct rf_reply *out);
 void h_payout_list(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_customers.c */
-void h_customer_bind(struct rf_http_req *req, struct rf_reply *out);
-void h_customer_get(struct rf_http_req *req, struct rf_reply *out);
-void h_customer_unbind(struct rf_http_req *req, struct rf_reply *out);
-void h_customer_lookup(struct rf_http_req *req, struct rf_reply *out);
-
 /* h_approvals.c */
 void h_approval_create(struct rf_http_req *req, struct rf_reply *out);
 void h_approval_list(struct rf_http_req *req, struct rf_reply *out);

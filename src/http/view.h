@@ -31,6 +31,7 @@ enum rf_reply_kind {
     RF_REPLY_CREATED,    /* 201 with Location */
     RF_REPLY_UPSERT,     /* 201 when the result says created, else 200 */
     RF_REPLY_EMPTY,      /* 204 with the entity's ETag */
+    RF_REPLY_GONE,       /* 204 without ETag: the entity is gone, no version left to name */
     RF_REPLY_PAGE,       /* a list page: {"data": [...], "next": ...} */
 };
 
@@ -45,5 +46,7 @@ struct rf_list_query {
 
 extern const struct rf_view rf_view_entitlement;
 extern const struct rf_list_query rf_list_entitlements;
+
+extern const struct rf_view rf_view_binding;
 
 #endif

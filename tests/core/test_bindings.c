@@ -137,8 +137,27 @@ static void test_rebind_and_unbind(void **state) {
     rf_rand_id("cus_new", other, sizeof other);
     assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", other, &res), RF_OK);
     assert_true(res.created);
+    /* Both sides in the way: the user holds `other`, user2 holds cus. The
+     * conflict names both and leaves no binding in the result. */
+    char user2[64];
+    rf_rand_id("user2", user2, sizeof user2);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user2, "stripe", cus, &res), RF_OK);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", cus, &res),
+                     RF_ERR_BINDING_CONFLICT);
+    assert_string_equal(res.existing_customer_id, other);
+    assert_string_equal(res.existing_user_id, user2);
+    assert_int_equal(res.binding.version, 0);
+    assert_false(res.created);
+    /* Bad input, whichever function gets it: RF_ERR_INVALID. */
     assert_int_equal(rf_customer_bind(rf_core_fx.db, "bad id", "stripe", cus, &res),
                      RF_ERR_INVALID);
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", NULL, &res), RF_ERR_INVALID);
+    assert_int_equal(rf_customer_get_by_user(rf_core_fx.db, user, "..", &b), RF_ERR_INVALID);
+    assert_int_equal(rf_customer_get_by_customer(rf_core_fx.db, "stripe", "a/b", &b),
+                     RF_ERR_INVALID);
+    assert_int_equal(rf_customer_unbind(rf_core_fx.db, user, "stripe", -1, &b), RF_ERR_INVALID);
+    assert_int_equal(rf_customer_get_by_user(rf_core_fx.db, user, "stripe", &b), RF_OK);
+    assert_string_equal(b.customer_id, other); /* none of them changed anything */
 }
 
 /* ---- versions across unbind and re-bind ---------------------------------- */

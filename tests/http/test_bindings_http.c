@@ -22,6 +22,10 @@
  *  - roles: readonly cannot PUT, service cannot DELETE, worker cannot GET;
  *  - bad input (missing customer_id, unknown field, bad ids, bad JSON, bad
  *    If-Match, bad path ids): 400 problem+json and nothing written;
+ *  - the answers byte for byte (a fixed X-Request-Id): the 409 naming both
+ *    sides in the way (its detail sentence and member order), the reverse
+ *    lookup's own 404 sentence, 201's Location, 204 with no ETag (nothing
+ *    left to name), and a PUT ignoring Idempotency-Key and If-Match;
  * and no response anywhere is a 5xx.
  */
 #include "http_env.h"
@@ -550,6 +554,123 @@ static void test_bad_input(void **state)
     expect_user(user, NULL);
 }
 
+/* ---- the answers, byte for byte ------------------------------------------------------- */
+
+/* One request with a fixed X-Request-Id, so a problem body is exact text. */
+static void req_rid(const char *method, const char *path, const char *key, const char *body,
+                    const char *extra_header, struct rf_t_resp *out)
+{
+    const char *headers[] = {"X-Request-Id: rid-bindings", extra_header, NULL};
+    req(method, path, key, body, headers, out);
+}
+
+static void assert_body(const struct rf_t_resp *r, const char *want)
+{
+    if (!r->body || strcmp(r->body, want) != 0)
+        fail_msg("HTTP %d body\n  %s\nwanted\n  %s", r->status, r->body ? r->body : "(none)", want);
+}
+
+static void assert_no_header(const struct rf_t_resp *r, const char *name)
+{
+    if (rf_resp_header(r, name))
+        fail_msg("HTTP %d carries %s: %s", r->status, name, rf_resp_header(r, name));
+}
+
+#define PROBLEM_PREFIX(code_, title_, status_) \
+    "{\"type\":\"https://racefree.dev/problems/" code_ "\",\"title\":\"" title_ "\",\"status\":" status_
+
+static void test_answers_exact(void **state)
+{
+    (void)state;
+    char user[64], user2[64], cus[64], cus2[64], path[256], path2[256], cpath[256];
+    char body[256], want[1024];
+    RID(user, "user");
+    RID(user2, "user");
+    RID(cus, "cus");
+    RID(cus2, "cus");
+    user_path(path, sizeof path, user);
+    user_path(path2, sizeof path2, user2);
+
+    /* A PUT reads no Idempotency-Key and no If-Match (even malformed ones). */
+    struct rf_t_resp r;
+    char long_key[300]; /* 256 characters: a malformed key where one is read */
+    snprintf(long_key, sizeof long_key, "Idempotency-Key: %0256d", 7);
+    bind_body(body, sizeof body, cus);
+    req_rid("PUT", path, g_env.service, body, long_key, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    check_binding(&r, user, cus);
+    assert_string_equal(rf_resp_header(&r, "Location"), path);
+    assert_no_header(&r, "Idempotent-Replayed");
+    rf_resp_free(&r);
+    req_rid("PUT", path, g_env.service, body, "If-Match: \"one\"", &r);
+    RF_ASSERT_STATUS(&r, 200);
+    assert_no_header(&r, "Location");
+    rf_resp_free(&r);
+    bind_ok(user2, cus2, 201, NULL);
+
+    /* user -> cus2: the user is bound to cus, cus2 to user2. */
+    bind_body(body, sizeof body, cus2);
+    req_rid("PUT", path, g_env.service, body, "Idempotency-Key: k1", &r);
+    snprintf(want, sizeof want,
+             PROBLEM_PREFIX("customer_binding_conflict", "Customer binding conflict", "409")
+             ",\"detail\":\"the user is bound to customer %s; the customer is bound to user %s\""
+             ",\"code\":\"customer_binding_conflict\",\"existing_customer_id\":\"%s\""
+             ",\"existing_user_id\":\"%s\",\"request_id\":\"rid-bindings\"}",
+             cus, user2, cus, user2);
+    assert_body(&r, want);
+    assert_no_header(&r, "ETag");
+    rf_resp_free(&r);
+    /* user2 -> cus: both sides again, the other way round. */
+    bind_body(body, sizeof body, cus);
+    req_rid("PUT", path2, g_env.service, body, NULL, &r);
+    snprintf(want, sizeof want,
+             PROBLEM_PREFIX("customer_binding_conflict", "Customer binding conflict", "409")
+             ",\"detail\":\"the user is bound to customer %s; the customer is bound to user %s\""
+             ",\"code\":\"customer_binding_conflict\",\"existing_customer_id\":\"%s\""
+             ",\"existing_user_id\":\"%s\",\"request_id\":\"rid-bindings\"}",
+             cus2, user, cus2, user);
+    assert_body(&r, want);
+    rf_resp_free(&r);
+
+    /* Unbind user2; user2 -> cus then names only the user holding cus. */
+    req_rid("DELETE", path2, g_env.admin, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 204);
+    assert_int_equal((int)r.body_len, 0);
+    assert_no_header(&r, "ETag");
+    assert_no_header(&r, "Content-Type");
+    rf_resp_free(&r);
+    req_rid("PUT", path2, g_env.service, body, NULL, &r);
+    snprintf(want, sizeof want,
+             PROBLEM_PREFIX("customer_binding_conflict", "Customer binding conflict", "409")
+             ",\"detail\":\"the customer is bound to user %s\""
+             ",\"code\":\"customer_binding_conflict\",\"existing_user_id\":\"%s\""
+             ",\"request_id\":\"rid-bindings\"}",
+             user, user);
+    assert_body(&r, want);
+    rf_resp_free(&r);
+
+    /* The two 404 sentences: from the user, and from the customer. */
+    req_rid("GET", path2, g_env.readonly, NULL, NULL, &r);
+    assert_body(&r, PROBLEM_PREFIX("customer_binding_not_found", "Customer binding not found",
+                                   "404")
+                ",\"detail\":\"The user has no customer at this provider.\""
+                ",\"code\":\"customer_binding_not_found\",\"request_id\":\"rid-bindings\"}");
+    rf_resp_free(&r);
+    customer_path(cpath, sizeof cpath, cus2);
+    req_rid("GET", cpath, g_env.readonly, NULL, NULL, &r);
+    assert_body(&r, PROBLEM_PREFIX("customer_binding_not_found", "Customer binding not found",
+                                   "404")
+                ",\"detail\":\"No user is bound to this customer at this provider.\""
+                ",\"code\":\"customer_binding_not_found\",\"request_id\":\"rid-bindings\"}");
+    rf_resp_free(&r);
+    req_rid("DELETE", path2, g_env.admin, NULL, NULL, &r);
+    assert_body(&r, PROBLEM_PREFIX("customer_binding_not_found", "Customer binding not found",
+                                   "404")
+                ",\"detail\":\"The user has no customer at this provider.\""
+                ",\"code\":\"customer_binding_not_found\",\"request_id\":\"rid-bindings\"}");
+    rf_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_reput_and_delete),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_answers_exact),
     };
     return cmocka_run_group_tests(tests, env_group_setup, env_group_teardown);
 }
