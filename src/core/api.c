@@ -122,16 +122,20 @@ static rf_err reserved_id(struct rf_fault *fault, const char *param) {
     return RF_ERR_RESERVED_ID;
 }
 
-/* A client's transfer, in the order they were always reported: expires_at
- * only with a hold, two different accounts, and neither an account only its
- * own flow moves (payouts:*; payouts place their holds through ledger.h). */
+/* expires_at only with a hold (no param: the answer was always without). */
+static rf_err transfer_body_check(const void *req, struct rf_fault *fault) {
+    const struct rf_transfer_req *r = req;
+    if (!r->expires_at_ms || r->pending) return RF_OK;
+    rf_fault_set(fault, RF_ERR_INVALID_FIELD, NULL,
+                 "field 'expires_at' is for pending transfers only (\"pending\": true)");
+    return RF_ERR_INVALID;
+}
+
+/* A client's transfer, in the order they were always reported: two
+ * different accounts, and neither an account only its own flow moves
+ * (payouts:*; payouts place their holds through ledger.h). */
 static rf_err transfer_check(const void *req, struct rf_fault *fault) {
     const struct rf_transfer_req *r = req;
-    if (r->expires_at_ms && !r->pending) {
-        rf_fault_set(fault, RF_ERR_INVALID_FIELD, NULL,
-                     "field 'expires_at' is for pending transfers only (\"pending\": true)");
-        return RF_ERR_INVALID;
-    }
     if (strcmp(r->debit_account, r->credit_account) == 0) return RF_ERR_SAME_ACCOUNT;
     if (rf_account_id_flow_owned(r->debit_account)) return reserved_id(fault, "debit_account");
     if (rf_account_id_flow_owned(r->credit_account)) return reserved_id(fault, "credit_account");
@@ -225,7 +229,8 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
 
     [RF_OP_TRANSFER_CREATE] = {TRANSFER_WRITE(transfer_fields, struct rf_transfer_req,
                                               op_transfer_create),
-                               .check = transfer_check, EXTRAS(transfer_extras)},
+                               .body_check = transfer_body_check, .check = transfer_check,
+                               EXTRAS(transfer_extras)},
     [RF_OP_TRANSFER_GET] = {FIELDS(transfer_get_fields), .req_size = sizeof(struct rf_transfer_ref),
                             .tx = op_transfer_get, .res_size = sizeof(struct rf_transfer),
                             .res_clear = transfer_clear},
@@ -294,6 +299,7 @@ static rf_err page_alloc(const struct rf_op_row *row, const void *req, void *res
 
 static rf_err op_validate(const struct rf_op_row *row, const void *req, struct rf_fault *fault) {
     rf_err err = rf_fields_check(row->fields, row->n_fields, req, fault);
+    if (!err && row->body_check) err = row->body_check(req, fault);
     if (!err && row->check) err = row->check(req, fault);
     return err;
 }
