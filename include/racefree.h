@@ -397,6 +397,21 @@ struct rf_transfer_res {
     struct rf_transfer transfer;
     char existing_id[RF_ID_BYTES]; /* with RF_ERR_DUPLICATE_REFERENCE */
 };
+/* Names one transfer: get, post (amount_minor 0 posts the whole hold, less
+ * posts part and releases the rest) and void (amount_minor 0). */
+struct rf_transfer_ref {
+    const char *id;
+    int64_t amount_minor;
+};
+/* Credits account `id` (the path's {id}) with amount_minor (> 0) from its
+ * currency's funding account; reason (NULL: none) is kept as the transfer's
+ * metadata {"reason": ...}. */
+struct rf_credit_req {
+    const char *id;
+    int64_t amount_minor;
+    const char *reason;
+};
+
 rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
                           struct rf_idem *idem);
 /* Posts a pending transfer: amount_minor 0 posts all, less posts part and

@@ -135,6 +135,112 @@ static void lookup_explain(const void *req, const void *res, rf_err err, struct 
         rf_fault_set(fault, err, NULL, "No user is bound to this customer at this provider.");
 }
 
+/* ---- transfers and credits ------------------------------------------------- */
+
+#define F_AMOUNT(T, required_) \
+    RF_F(T, amount_minor, "amount_minor", RF_FIELD_INT, required_, .min = 1, .max = INT64_MAX)
+
+static const struct rf_field transfer_fields[] = {
+    F_ID(struct rf_transfer_req, debit_account, "debit_account", RF_AT_BODY),
+    F_ID(struct rf_transfer_req, credit_account, "credit_account", RF_AT_BODY),
+    F_AMOUNT(struct rf_transfer_req, true),
+    RF_F(struct rf_transfer_req, currency, "currency", RF_FIELD_CURRENCY, true, .max_len = 3),
+    RF_F(struct rf_transfer_req, pending, "pending", RF_FIELD_BOOL, false, .at = RF_AT_BODY),
+    RF_F(struct rf_transfer_req, reference, "reference", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX),
+    F_METADATA(struct rf_transfer_req, metadata_json),
+    F_TIME(struct rf_transfer_req, expires_at_ms, "expires_at"),
+};
+static const struct rf_field transfer_get_fields[] = {
+    F_ID(struct rf_transfer_ref, id, "id", RF_AT_PATH),
+};
+static const struct rf_field transfer_post_fields[] = {
+    F_ID(struct rf_transfer_ref, id, "id", RF_AT_PATH),
+    F_AMOUNT(struct rf_transfer_ref, false), /* absent: the whole hold */
+};
+static const struct rf_field credit_fields[] = {
+    F_ID(struct rf_credit_req, id, "id", RF_AT_PATH),
+    F_AMOUNT(struct rf_credit_req, true),
+    RF_F(struct rf_credit_req, reason, "reason", RF_FIELD_STRING, false,
+         .max_len = RF_REASON_CHARS_MAX),
+};
+
+/* RF_ERR_RESERVED_ID naming the field that names a reserved account. */
+static rf_err reserved_id(struct rf_fault *fault, const char *param) {
+    rf_fault_set(fault, RF_ERR_RESERVED_ID, param, "%s", "");
+    return RF_ERR_RESERVED_ID;
+}
+
+/* expires_at only with a hold (no param: the answer was always without). */
+static rf_err transfer_body_check(const void *req, struct rf_fault *fault) {
+    const struct rf_transfer_req *r = req;
+    if (!r->expires_at_ms || r->pending) return RF_OK;
+    rf_fault_set(fault, RF_ERR_INVALID_FIELD, NULL,
+                 "field 'expires_at' is for pending transfers only (\"pending\": true)");
+    return RF_ERR_INVALID;
+}
+
+/* A client's transfer, in the order they were always reported: two
+ * different accounts, and neither an account only its own flow moves
+ * (payouts:*; payouts place their holds through ledger.h). */
+static rf_err transfer_check(const void *req, struct rf_fault *fault) {
+    const struct rf_transfer_req *r = req;
+    if (strcmp(r->debit_account, r->credit_account) == 0) return RF_ERR_SAME_ACCOUNT;
+    if (rf_account_id_flow_owned(r->debit_account)) return reserved_id(fault, "debit_account");
+    if (rf_account_id_flow_owned(r->credit_account)) return reserved_id(fault, "credit_account");
+    return RF_OK;
+}
+
+/* A credit comes from the system accounts: it may not credit one. */
+static rf_err credit_check(const void *req, struct rf_fault *fault) {
+    const struct rf_credit_req *r = req;
+    return rf_account_id_reserved(r->id) ? reserved_id(fault, "id") : RF_OK;
+}
+
+/* The post's one invalid_request past its fields: more than the hold. */
+static void post_explain(const void *req, const void *res, rf_err err, struct rf_fault *fault) {
+    (void)res;
+    const struct rf_transfer_ref *r = req;
+    if (err == RF_ERR_INVALID && fault->code == RF_ERR_INVALID && !fault->detail[0] &&
+        r->amount_minor)
+        rf_fault_set(fault, RF_ERR_INVALID, NULL,
+                     "amount_minor is more than the pending transfer holds");
+}
+
+static const struct rf_op_extra transfer_extras[] = {
+    {RF_ERR_DUPLICATE_REFERENCE, "existing_transfer_id", true,
+     offsetof(struct rf_transfer_res, existing_id)},
+};
+
+static const struct rf_member transfer_members[] = {
+    RF_MEMBER(struct rf_transfer_res, transfer.id, CHARS),
+    RF_MEMBER(struct rf_transfer_res, transfer.debit_account, CHARS),
+    RF_MEMBER(struct rf_transfer_res, transfer.credit_account, CHARS),
+    RF_MEMBER(struct rf_transfer_res, transfer.amount_minor, I64),
+    RF_MEMBER(struct rf_transfer_res, transfer.posted_amount_minor, I64),
+    RF_MEMBER(struct rf_transfer_res, transfer.currency, CHARS),
+    RF_MEMBER(struct rf_transfer_res, transfer.status, CHARS),
+    RF_MEMBER(struct rf_transfer_res, transfer.pending, BOOL),
+    RF_MEMBER(struct rf_transfer_res, transfer.reference, TEXT),
+    RF_MEMBER(struct rf_transfer_res, transfer.metadata_json, TEXT),
+    RF_MEMBER(struct rf_transfer_res, transfer.expires_at_ms, I64),
+    RF_MEMBER(struct rf_transfer_res, transfer.created_at_ms, I64),
+    RF_MEMBER(struct rf_transfer_res, transfer.resolved_at_ms, I64),
+    RF_MEMBER(struct rf_transfer_res, transfer.version, I64),
+};
+static const struct rf_codec transfer_codec = RF_CODEC(transfer_members);
+
+static void transfer_res_clear(void *res) {
+    rf_transfer_clear(&((struct rf_transfer_res *)res)->transfer);
+}
+static void transfer_clear(void *res) { rf_transfer_clear(res); }
+
+/* Every write of a transfer answers one, stored for its Idempotency-Key. */
+#define TRANSFER_WRITE(fields_, req_t, tx_)                                                   \
+    .write = true, FIELDS(fields_), .req_size = sizeof(req_t), .tx = (tx_),                   \
+    .res_size = sizeof(struct rf_transfer_res), .res_clear = transfer_res_clear,              \
+    .codec = &transfer_codec
+
 #define PAGE_SHAPE(T)                                                                         \
     _Static_assert(offsetof(T, items) == offsetof(struct list_out, items) &&                  \
                        offsetof(T, n) == offsetof(struct list_out, n) &&                      \
@@ -183,6 +289,20 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
     [RF_OP_CUSTOMER_UNBIND] = {.write = true, FIELDS(unbind_fields),
                                .req_size = sizeof(struct rf_bind_req), .tx = op_customer_unbind,
                                .res_size = sizeof(struct rf_binding)},
+    [RF_OP_TRANSFER_CREATE] = {TRANSFER_WRITE(transfer_fields, struct rf_transfer_req,
+                                              op_transfer_create),
+                               .body_check = transfer_body_check, .check = transfer_check,
+                               EXTRAS(transfer_extras)},
+    [RF_OP_TRANSFER_GET] = {FIELDS(transfer_get_fields), .req_size = sizeof(struct rf_transfer_ref),
+                            .tx = op_transfer_get, .res_size = sizeof(struct rf_transfer),
+                            .res_clear = transfer_clear},
+    [RF_OP_TRANSFER_POST] = {TRANSFER_WRITE(transfer_post_fields, struct rf_transfer_ref,
+                                            op_transfer_post),
+                             .explain = post_explain},
+    [RF_OP_TRANSFER_VOID] = {TRANSFER_WRITE(transfer_get_fields, struct rf_transfer_ref,
+                                            op_transfer_void)},
+    [RF_OP_CREDIT_APPLY] = {TRANSFER_WRITE(credit_fields, struct rf_credit_req, op_credit_apply),
+                            .check = credit_check},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {
@@ -241,6 +361,7 @@ static rf_err page_alloc(const struct rf_op_row *row, const void *req, void *res
 
 static rf_err op_validate(const struct rf_op_row *row, const void *req, struct rf_fault *fault) {
     rf_err err = rf_fields_check(row->fields, row->n_fields, req, fault);
+    if (!err && row->body_check) err = row->body_check(req, fault);
     if (!err && row->check) err = row->check(req, fault);
     return err;
 }

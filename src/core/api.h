@@ -34,7 +34,12 @@ struct rf_op_row {
     const struct rf_field *fields;    /* the request's one field spec */
     size_t n_fields;
     size_t req_size;
-    /* Rules across fields, beyond each field's own (NULL: none); fills fault. */
+    /* Rules across the body's own fields (NULL: none); fills fault. They are
+     * part of the body: the HTTP edge applies them right after decoding it,
+     * before the Idempotency-Key is looked at (h_op.c). */
+    rf_err (*body_check)(const void *req, struct rf_fault *fault);
+    /* Rules across fields, beyond each field's own (NULL: none); fills fault.
+     * Run after the body_check, when the operation is submitted. */
     rf_err (*check)(const void *req, struct rf_fault *fault);
     /* The transaction body: never begins or commits; res starts zeroed. */
     rf_err (*tx)(struct rf_tx *tx, const void *req, void *res);

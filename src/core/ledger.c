@@ -25,6 +25,7 @@
 #include "base/ids.h"
 #include "core/flows.h"
 #include "core/listing.h"
+#include "core/ops.h"
 
 #define ACCOUNT_COLS                                                                   \
     "id, currency, kind, allow_negative, metadata, posted, pending_debits,"           \
@@ -136,15 +137,6 @@ bool rf_account_id_reserved(const char *id) { return reserved_ns_of(id) != NULL;
 bool rf_account_id_flow_owned(const char *id) {
     const struct reserved_ns *r = reserved_ns_of(id);
     return r && !r->client_moves;
-}
-
-/* RF_ERR_RESERVED_ID when a client transfer names an account only its own
- * flow moves. */
-static rf_err client_transfer_check(const struct rf_transfer_req *req) {
-    return rf_account_id_flow_owned(req->debit_account) ||
-                   rf_account_id_flow_owned(req->credit_account)
-               ? RF_ERR_RESERVED_ID
-               : RF_OK;
 }
 
 static const char SQL_SYSTEM_ACCOUNT[] =
@@ -486,22 +478,13 @@ rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
     return err;
 }
 
-static rf_err op_transfer(struct rf_tx *tx, void *ctx) {
-    void **args = ctx;
-    return ledger_transfer(tx, args[0], args[1]);
-}
-
-rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
-                          struct rf_idem *idem) {
-    RF_ASSERT(db && req && res);
-    memset(res, 0, sizeof *res);
-    rf_err err = transfer_validate(req);
-    if (!err) err = client_transfer_check(req);
-    if (err) return err;
-    void *args[2] = {(void *)req, res};
-    err = core_write(db, "transfer_create", op_transfer, args, res, idem);
-    if (err) rf_transfer_clear(&res->transfer);
-    return err;
+/* A client's transfer: the operation table has checked its fields and that
+ * it names no account only its own flow moves (payouts:*). */
+rf_err op_transfer_create(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_transfer_req *r = req;
+    RF_ASSERT(!rf_account_id_flow_owned(r->debit_account) &&
+              !rf_account_id_flow_owned(r->credit_account));
+    return ledger_transfer(tx, r, res);
 }
 
 /* ---- resolving holds ---------------------------------------------------- */
@@ -576,57 +559,24 @@ rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool 
     return err ? err : entries_write(tx, &debit, &credit, after);
 }
 
-struct resolve_args {
-    const char *id;
-    bool post;
-    int64_t amount;
-    struct rf_transfer_res *res;
-};
-
-static rf_err op_resolve(struct rf_tx *tx, void *ctx) {
-    struct resolve_args *a = ctx;
-    return ledger_resolve(tx, a->id, NULL, a->post, a->amount, a->res);
+/* Anyone but a payout resolves a hold here (owner NULL): a payout's own
+ * hold answers RF_ERR_HOLD_OWNED. */
+rf_err op_transfer_post(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_transfer_ref *r = req;
+    RF_ASSERT(r->amount_minor >= 0);
+    return ledger_resolve(tx, r->id, NULL, true, r->amount_minor, res);
 }
 
-static rf_err resolve(rf *db, const char *id, bool post, int64_t amount,
-                      struct rf_transfer_res *res, struct rf_idem *idem) {
-    RF_ASSERT(db && res);
-    memset(res, 0, sizeof *res);
-    if (!rf_id_valid(id) || amount < 0) return RF_ERR_INVALID;
-    struct resolve_args a = {id, post, amount, res};
-    rf_err err = core_write(db, post ? "transfer_post" : "transfer_void", op_resolve, &a, res,
-                            idem);
-    if (err) rf_transfer_clear(&res->transfer);
-    return err;
+rf_err op_transfer_void(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_transfer_ref *r = req;
+    return ledger_resolve(tx, r->id, NULL, false, r->amount_minor, res);
 }
 
-rf_err rf_transfer_post(rf *db, const char *id, int64_t amount, struct rf_transfer_res *res,
-                        struct rf_idem *idem) {
-    return resolve(db, id, true, amount, res, idem);
-}
-
-rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
-                        struct rf_idem *idem) {
-    return resolve(db, id, false, 0, res, idem);
-}
-
-static rf_err op_transfer_get(struct rf_tx *tx, void *ctx) {
-    struct rf_transfer *out = ctx;
-    char id[RF_ID_BYTES];
-    rf_strcpy(id, sizeof id, out->id);
-    store_val p[1] = {SV_S(id)};
-    rf_err err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, out);
+rf_err op_transfer_get(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_transfer_ref *r = req;
+    store_val p[1] = {SV_S(r->id)};
+    rf_err err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, res);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_TRANSFER_NOT_FOUND : err;
-}
-
-rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(id)) return RF_ERR_INVALID;
-    rf_strcpy(out->id, sizeof out->id, id);
-    rf_err err = core_read(db, "transfer_get", op_transfer_get, out);
-    if (err) rf_transfer_clear(out);
-    return err;
 }
 
 /* ---- expiry: void holds past expires_at, in bounded batches ------------- */
@@ -676,7 +626,7 @@ rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
 /* ---- credit application (seed 003) ------------------------------------- */
 
 /* {"reason":"..."}, compact with sorted keys; malloc'd, NULL when out of
- * memory (rf_credit_apply has checked reason is UTF-8). */
+ * memory (the operation table has checked reason is UTF-8). */
 static char *reason_metadata(const char *reason) {
     json_t *meta = json_pack("{s:s}", "reason", reason);
     char *out = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -684,40 +634,57 @@ static char *reason_metadata(const char *reason) {
     return out;
 }
 
-struct credit_args {
-    const char *account_id;
-    int64_t amount;
-    const char *metadata;
-    struct rf_transfer_res *res;
-};
-
-static rf_err op_credit(struct rf_tx *tx, void *ctx) {
-    struct credit_args *a = ctx;
+/* A transfer from funding:<CUR> of the account's currency; the table has
+ * refused a reserved (system) account. */
+rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_credit_req *r = req;
+    RF_ASSERT(r->amount_minor > 0 && !rf_account_id_reserved(r->id));
     char currency[RF_CURRENCY_BYTES], funding[RF_ID_BYTES];
-    rf_err err = ledger_account_currency(tx, a->account_id, currency); /* immutable */
+    rf_err err = ledger_account_currency(tx, r->id, currency); /* immutable */
     if (err) return err;
     ledger_system_id(LEDGER_NS_FUNDING, currency, funding);
-    struct rf_transfer_req req = {.debit_account = funding, .credit_account = a->account_id,
-                                  .amount_minor = a->amount, .currency = currency,
-                                  .metadata_json = a->metadata};
-    return ledger_transfer(tx, &req, a->res);
+    char *meta = r->reason ? reason_metadata(r->reason) : NULL;
+    if (r->reason && !meta) return RF_ERR_NOMEM;
+    struct rf_transfer_req t = {.debit_account = funding, .credit_account = r->id,
+                                .amount_minor = r->amount_minor, .currency = currency,
+                                .metadata_json = meta};
+    err = ledger_transfer(tx, &t, res);
+    free(meta);
+    return err;
+}
+
+/* ---- transfers and credits: the public functions, over rf_op_run ---------- */
+
+/* A duplicate reference names the transfer that has it (the fault's extra,
+ * back into the result for C callers). */
+rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
+                          struct rf_idem *idem) {
+    struct rf_fault fault;
+    rf_err err = rf_op_run(db, RF_OP_TRANSFER_CREATE, req, res, idem, &fault);
+    if (err == RF_ERR_DUPLICATE_REFERENCE && fault.extra[0].name)
+        rf_strcpy(res->existing_id, sizeof res->existing_id, fault.extra[0].value);
+    return err;
+}
+
+rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out) {
+    return rf_op_run(db, RF_OP_TRANSFER_GET, &(struct rf_transfer_ref){id, 0}, out, NULL, NULL);
+}
+
+rf_err rf_transfer_post(rf *db, const char *id, int64_t amount, struct rf_transfer_res *res,
+                        struct rf_idem *idem) {
+    return rf_op_run(db, RF_OP_TRANSFER_POST, &(struct rf_transfer_ref){id, amount}, res, idem,
+                     NULL);
+}
+
+rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
+                        struct rf_idem *idem) {
+    return rf_op_run(db, RF_OP_TRANSFER_VOID, &(struct rf_transfer_ref){id, 0}, res, idem, NULL);
 }
 
 rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount, const char *reason,
                        struct rf_transfer_res *res, struct rf_idem *idem) {
-    RF_ASSERT(db && res);
-    memset(res, 0, sizeof *res);
-    if (!rf_id_valid(account_id) || amount <= 0 ||
-        (reason && rf_utf8_chars(reason) > RF_REASON_CHARS_MAX))
-        return RF_ERR_INVALID;
-    if (rf_account_id_reserved(account_id)) return RF_ERR_RESERVED_ID; /* system accounts */
-    char *meta = reason ? reason_metadata(reason) : NULL;
-    if (reason && !meta) return RF_ERR_NOMEM;
-    struct credit_args a = {account_id, amount, meta, res};
-    rf_err err = core_write(db, "credit_apply", op_credit, &a, res, idem);
-    free(meta);
-    if (err) rf_transfer_clear(&res->transfer);
-    return err;
+    return rf_op_run(db, RF_OP_CREDIT_APPLY, &(struct rf_credit_req){account_id, amount, reason},
+                     res, idem, NULL);
 }
 
 /* ---- history ------------------------------------------------------------ */

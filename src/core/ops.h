@@ -19,6 +19,13 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 
 /* ledger.c */
 
+/* ledger.c: transfers and credits */
+rf_err op_transfer_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_transfer_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_transfer_post(struct rf_tx *tx, const void *req, void *res);
+rf_err op_transfer_void(struct rf_tx *tx, const void *req, void *res);
+rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res);
+
 /* payouts.c */
 
 /* customers.c */

@@ -93,6 +93,7 @@ static bool fill_body(struct rf_http_req *req, const struct rf_op_row *row, stru
     struct rf_fault fault = {0};
     rf_err err = rf_fields_decode(req->json, row->fields, row->n_fields, RF_AT_BODY, NULL, s->req,
                                   &s->decoded, &fault);
+    if (!err && row->body_check) err = row->body_check(s->req, &fault);
     if (err) reply_fault(out, err, &fault);
     return !err;
 }

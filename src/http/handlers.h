@@ -22,13 +22,6 @@ void h_account_create(struct rf_http_req *req, struct rf_reply *out);
 void h_account_get(struct rf_http_req *req, struct rf_reply *out);
 void h_account_entries(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_transfers.c (with the credit shorthand, which answers a transfer) */
-void h_transfer_create(struct rf_http_req *req, struct rf_reply *out);
-void h_transfer_get(struct rf_http_req *req, struct rf_reply *out);
-void h_transfer_post(struct rf_http_req *req, struct rf_reply *out);
-void h_transfer_void(struct rf_http_req *req, struct rf_reply *out);
-void h_account_credit(struct rf_http_req *req, struct rf_reply *out);
-
 /* h_payouts.c */
 void h_payout_create(struct rf_http_req *req, struct rf_reply *out);
 void h_payout_attempt(struct rf_http_req *req, struct rf_reply *out);

@@ -48,5 +48,6 @@ extern const struct rf_view rf_view_entitlement;
 extern const struct rf_list_query rf_list_entitlements;
 
 extern const struct rf_view rf_view_binding;
+extern const struct rf_view rf_view_transfer; /* transfers and credits */
 
 #endif

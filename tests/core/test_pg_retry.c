@@ -302,27 +302,23 @@ static void test_serialization_failures_exhaust_retries(void **state) {
 
 /* ---- a COMMIT that fails after the operation ran --------------------------- */
 
-static rf_err render_transfer(void *ctx, const void *result, struct rf_reply *out) {
-    (void)ctx;
-    const struct rf_transfer_res *res = result;
-    char buf[128];
-    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\"}", res->transfer.id);
-    out->status = 201;
-    out->body = strdup(buf);
-    out->body_len = (size_t)n;
-    return RF_OK;
-}
-
-/* One transfer a -> b of 25 under Idempotency-Key `key`; the reply's body
- * (or "" when none) into body. */
+/* One transfer a -> b of 25 under Idempotency-Key `key`; the typed result
+ * (the stored one on a replay) as text into body, "" when it failed. */
 static rf_err keyed_transfer(const struct pair *p, const char *key, bool *replayed,
                              char *body, size_t cap) {
-    struct rf_idem idem = {.key = key, .api_key_id = "k", .render = render_transfer};
+    struct rf_idem idem = {.key = key, .api_key_id = "k"};
     rf_idem_hash(&idem, "POST", "/v1/transfers", "25", 2);
-    rf_err err = transfer(rf_core_fx.db, p->a, p->b, 25, &idem);
+    struct rf_transfer_req req = {.debit_account = p->a, .credit_account = p->b,
+                                  .amount_minor = 25, .currency = "USD"};
+    struct rf_transfer_res res;
+    rf_err err = rf_transfer_create(rf_core_fx.db, &req, &res, &idem);
     *replayed = idem.replayed;
-    snprintf(body, cap, "%s", idem.reply.body ? idem.reply.body : "");
-    rf_reply_clear(&idem.reply);
+    const struct rf_transfer *t = &res.transfer;
+    if (err) snprintf(body, cap, "%s", "");
+    else
+        snprintf(body, cap, "{\"id\":\"%s\"} %s %lld %lld %lld", t->id, t->status,
+                 (long long)t->amount_minor, (long long)t->created_at_ms, (long long)t->version);
+    rf_transfer_clear(&res.transfer);
     return err;
 }
 

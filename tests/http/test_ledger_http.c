@@ -20,7 +20,10 @@
  * -2^63, a balance overflow; currency missing, wrong or lower case; unknown
  * or identical accounts; no Idempotency-Key; unknown fields; ...) each gets
  * a 4xx problem+json with its code and changes no balance; a duplicate
- * reference is 409 with existing_transfer_id; partial posts; holds past
+ * reference is 409 with existing_transfer_id; the hold rule on expires_at
+ * and a post of more than the hold answer exactly as ever (before a missing
+ * Idempotency-Key), a post's and a void's replay are byte for byte the
+ * first answer; partial posts; holds past
  * expires_at are voided by the server's maintenance; roles;
  * `racefree reconcile` exits 0 on the clean store; and a credit's reason
  * (quotes, backslashes, control characters, non-ASCII) renders as its
@@ -771,6 +774,100 @@ static void test_partial_post_and_expiry(void **state)
     env_ledger_check(&g_env, 1);
 }
 
+/* The problem body without its request_id, compact, members in order. */
+static void problem_text(const struct rf_t_resp *r, char *out, size_t cap)
+{
+    json_t *j = rf_resp_json(r);
+    assert_int_equal(json_object_del(j, "request_id"), 0);
+    char *text = json_dumps(j, JSON_COMPACT);
+    snprintf(out, cap, "%s", text);
+    free(text);
+    json_decref(j);
+}
+
+#define PROBLEM_BASE "{\"type\":\"https://racefree.dev/problems/"
+
+/* Answers whose every member is the contract, compared whole: the rule that
+ * expires_at needs a hold (no param; reported with the body, so before a
+ * missing Idempotency-Key), a post of more than the hold, and a post's and
+ * a void's replay, byte for byte with the same ETag. */
+static void test_exact_answers(void **state)
+{
+    (void)state;
+    char cur[4], a[64], b[64], body[512], text[1024], exp[40], path[256];
+    rand_currency(cur);
+    make_account(a, sizeof a, "exact-a", cur, false);
+    make_account(b, sizeof b, "exact-b", cur, false);
+    credit(a, 100);
+    time_text(wall_ms() + 3600 * 1000, exp, sizeof exp);
+    snprintf(body, sizeof body,
+             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": 1,"
+             " \"currency\": \"%s\", \"expires_at\": \"%s\"}",
+             a, b, cur, exp);
+    static const char hold_rule[] =
+        PROBLEM_BASE "invalid_field\",\"title\":\"Bad Request\",\"status\":400,"
+        "\"detail\":\"field 'expires_at' is for pending transfers only (\\\"pending\\\": "
+        "true)\",\"code\":\"invalid_field\"}";
+    for (int with_key = 0; with_key < 2; with_key++) {
+        struct rf_t_resp r;
+        if (with_key)
+            req_ik("POST", "/v1/transfers", g_env.service, body, &r);
+        else
+            env_req(&g_env, "POST", "/v1/transfers", g_env.service, body, NULL, &r);
+        RF_ASSERT_STATUS(&r, 400);
+        problem_text(&r, text, sizeof text);
+        assert_string_equal(text, hold_rule);
+        rf_resp_free(&r);
+    }
+
+    json_t *hold = transfer(a, b, 7, cur, true, 201);
+    snprintf(path, sizeof path, "/v1/transfers/%s/post", rf_t_json_str(hold, "id"));
+    json_decref(hold);
+    struct rf_t_resp r;
+    req_ik("POST", path, g_env.service, "{\"amount_minor\": 8}", &r);
+    RF_ASSERT_STATUS(&r, 400);
+    problem_text(&r, text, sizeof text);
+    assert_string_equal(text, PROBLEM_BASE "invalid_request\",\"title\":\"Invalid request\","
+                              "\"status\":400,\"detail\":\"amount_minor is more than the "
+                              "pending transfer holds\",\"code\":\"invalid_request\"}");
+    rf_resp_free(&r);
+
+    /* post 3 of the 7, then void another hold: each replayed whole */
+    json_t *other = transfer(a, b, 5, cur, true, 201);
+    char void_path[256];
+    snprintf(void_path, sizeof void_path, "/v1/transfers/%s/void", rf_t_json_str(other, "id"));
+    json_decref(other);
+    const char *const paths[2] = {path, void_path};
+    const char *const bodies[2] = {"{\"amount_minor\": 3}", NULL};
+    const char *const statuses[2] = {"posted", "voided"};
+    for (int i = 0; i < 2; i++) {
+        char h[128];
+        idem_hdr_fresh(h, sizeof h);
+        const char *hdrs[] = {h, NULL};
+        struct rf_t_resp first, again;
+        env_req(&g_env, "POST", paths[i], g_env.service, bodies[i], hdrs, &first);
+        env_req(&g_env, "POST", paths[i], g_env.service, bodies[i], hdrs, &again);
+        RF_ASSERT_STATUS(&first, 200);
+        RF_ASSERT_STATUS(&again, 200);
+        assert_false(resp_replayed(&first));
+        assert_true(resp_replayed(&again));
+        assert_string_equal(rf_resp_header(&again, "ETag"), "\"2\"");
+        assert_string_equal(rf_resp_header(&first, "ETag"), "\"2\"");
+        assert_int_equal(again.body_len, first.body_len);
+        assert_memory_equal(again.body, first.body, first.body_len);
+        json_t *t = rf_resp_json(&again);
+        assert_string_equal(rf_t_json_str(t, "status"), statuses[i]);
+        json_decref(t);
+        rf_resp_free(&first);
+        rf_resp_free(&again);
+    }
+    struct bal ba = env_balance(&g_env, a);
+    assert_int_equal(ba.posted, 97);
+    assert_int_equal(ba.pending_debits, 0);
+    assert_int_equal(env_balance(&g_env, b).posted, 3);
+    env_ledger_check(&g_env, 1);
+}
+
 static void test_accounts(void **state)
 {
     (void)state;
@@ -875,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup(test_credit_reason_metadata, env_ledger_clean_before),
         cmocka_unit_test_setup(test_duplicate_reference, env_ledger_clean_before),
         cmocka_unit_test_setup(test_partial_post_and_expiry, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_exact_answers, env_ledger_clean_before),
         cmocka_unit_test_setup(test_accounts, env_ledger_clean_before),
         cmocka_unit_test_setup(test_reconcile_cli, env_ledger_clean_before),
     };
