@@ -24,5 +24,11 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 /* customers.c */
 
 /* approvals.c */
+rf_err op_approval_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_approve(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_reject(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_cancel(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res);
 
 #endif
