@@ -129,8 +129,8 @@ static const struct rf_field approval_reject_fields[] = {
 };
 /* Cancelling: who asks is the calling key and its role (an admin key may
  * cancel any approval; core/approvals.c decides). */
-static const char *const role_names[] = {"admin", "service", "worker", "readonly", NULL};
-static const int role_values[] = {RF_ROLE_ADMIN, RF_ROLE_SERVICE, RF_ROLE_WORKER,
+static const char *const caller_role_names[] = {"admin", "service", "worker", "readonly", NULL};
+static const int caller_role_values[] = {RF_ROLE_ADMIN, RF_ROLE_SERVICE, RF_ROLE_WORKER,
                                   RF_ROLE_READONLY};
 static const struct rf_field approval_cancel_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
@@ -139,7 +139,7 @@ static const struct rf_field approval_cancel_fields[] = {
     RF_F(struct rf_approval_ref, caller_key, "caller_key", RF_FIELD_ID, false,
          .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
     RF_F(struct rf_approval_ref, caller_role, "caller_role", RF_FIELD_CHOICE, false,
-         .at = RF_AT_CALLER_ROLE, .choices = role_names, .choice_values = role_values,
+         .at = RF_AT_CALLER_ROLE, .choices = caller_role_names, .choice_values = caller_role_values,
          .choice_text = "admin, service, worker or readonly"),
     F_IF_MATCH(struct rf_approval_ref, if_match_version),
 };
