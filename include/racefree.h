@@ -598,9 +598,24 @@ struct rf_approval_req {
     const char *metadata_json;
 };
 /* RF_ERR_INVALID with detail_out (if given, cap bytes) naming what is wrong
- * in the action. */
+ * in the action (the fault's detail, "" when the error's generic text fits). */
 rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
                           struct rf_idem *idem, char *detail_out, size_t detail_cap);
+/* Names one approval (get) and, for a transition out of pending, who moves
+ * it: the request of approve, reject and cancel. */
+struct rf_approval_ref {
+    const char *id;
+    const char *by;             /* approved_by, rejected_by (required); cancelled_by: NULL,
+                                   or it must equal requested_by */
+    const char *reason;         /* reject: NULL or 1..RF_REASON_CHARS_MAX characters */
+    /* cancel: who asks. caller_key is the asking API key's id, NULL for a
+     * caller trusted with every approval (the library used directly); an
+     * asking key whose caller_role is RF_ROLE_ADMIN is trusted too. */
+    const char *caller_key;
+    int caller_role;            /* enum rf_role; 0: none given */
+    int64_t if_match_version;   /* 0: unconditional */
+};
+
 /* The action's own error (insufficient_funds, ...) leaves the approval pending. */
 rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by,
                            int64_t if_match_version, struct rf_approval *out,
@@ -624,6 +639,16 @@ struct rf_approval_page {
     char next[RF_CURSOR_BYTES];
 };
 void rf_approval_page_clear(struct rf_approval_page *p);
+/* The list's ?status= filter (struct rf_list_req's status): pending reads
+ * only those not past expires_at, expired the pending ones past it. */
+enum rf_approval_filter {
+    RF_APPROVAL_ALL = 0,
+    RF_APPROVAL_PENDING,
+    RF_APPROVAL_APPROVED,
+    RF_APPROVAL_REJECTED,
+    RF_APPROVAL_CANCELLED,
+    RF_APPROVAL_EXPIRED,
+};
 /* status: NULL or "" for all; else pending | approved | rejected | cancelled | expired. */
 rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
                         struct rf_approval_page *out);

@@ -15,6 +15,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "core/actions.h"
 #include "core/core.h"
 #include "core/listing.h"
 #include "core/ops.h"
@@ -253,6 +254,100 @@ PAGE_SHAPE(struct rf_entry_page);
 PAGE_SHAPE(struct rf_payout_page);
 PAGE_SHAPE(struct rf_approval_page);
 
+/* ---- approvals ------------------------------------------------------------ */
+
+static const struct rf_field approval_create_fields[] = {
+    RF_F(struct rf_approval_req, action_json, "action", RF_FIELD_OBJECT, true,
+         .max_len = RF_METADATA_BYTES_MAX),
+    F_ID(struct rf_approval_req, requested_by, "requested_by", RF_AT_BODY),
+    F_TIME(struct rf_approval_req, expires_at_ms, "expires_at"),
+    RF_F(struct rf_approval_req, require_distinct_approver, "require_distinct_approver",
+         RF_FIELD_BOOL, false, .min = 1), /* absent: true */
+    F_METADATA(struct rf_approval_req, metadata_json),
+    RF_F(struct rf_approval_req, requested_key, "requested_key", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
+};
+static const struct rf_field approval_get_fields[] = {
+    F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
+};
+static const struct rf_field approval_approve_fields[] = {
+    F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
+    F_ID(struct rf_approval_ref, by, "approved_by", RF_AT_BODY),
+    F_IF_MATCH(struct rf_approval_ref, if_match_version),
+};
+static const struct rf_field approval_reject_fields[] = {
+    F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
+    F_ID(struct rf_approval_ref, by, "rejected_by", RF_AT_BODY),
+    RF_F(struct rf_approval_ref, reason, "reason", RF_FIELD_STRING, false,
+         .max_len = RF_REASON_CHARS_MAX, .min = 1),
+    F_IF_MATCH(struct rf_approval_ref, if_match_version),
+};
+/* Cancelling: who asks is the calling key and its role (an admin key may
+ * cancel any approval; core/approvals.c decides). */
+static const char *const caller_role_names[] = {"admin", "service", "worker", "readonly", NULL};
+static const int caller_role_values[] = {RF_ROLE_ADMIN, RF_ROLE_SERVICE, RF_ROLE_WORKER,
+                                  RF_ROLE_READONLY};
+static const struct rf_field approval_cancel_fields[] = {
+    F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
+    RF_F(struct rf_approval_ref, by, "cancelled_by", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX),
+    RF_F(struct rf_approval_ref, caller_key, "caller_key", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
+    RF_F(struct rf_approval_ref, caller_role, "caller_role", RF_FIELD_CHOICE, false,
+         .at = RF_AT_CALLER_ROLE, .choices = caller_role_names, .choice_values = caller_role_values,
+         .choice_text = "admin, service, worker or readonly"),
+    F_IF_MATCH(struct rf_approval_ref, if_match_version),
+};
+static const struct rf_field approval_list_fields[] = {
+    F_LIST_QUERY(RF_APPROVAL_EXPIRED + 1),
+};
+
+/* The action's own fields are core/actions.c's to check: its sentence
+ * ("action: unknown field 'x'") is the fault's detail, its error the code
+ * (invalid_request; same_account, reserved_id for those rules). */
+static rf_err approval_create_check(const void *req, struct rf_fault *fault) {
+    struct action act;
+    char detail[RF_FAULT_DETAIL_BYTES];
+    rf_err err = action_parse(((const struct rf_approval_req *)req)->action_json, &act, detail,
+                              sizeof detail);
+    if (err) rf_fault_set(fault, err, NULL, "%s", detail);
+    else action_clear(&act);
+    return err;
+}
+
+static const struct rf_member approval_members[] = {
+    RF_MEMBER(struct rf_approval, id, CHARS),
+    RF_MEMBER(struct rf_approval, status, CHARS),
+    RF_MEMBER(struct rf_approval, action_type, CHARS),
+    RF_MEMBER(struct rf_approval, action_json, TEXT),
+    RF_MEMBER(struct rf_approval, requested_by, CHARS),
+    RF_MEMBER(struct rf_approval, requested_key, CHARS),
+    RF_MEMBER(struct rf_approval, require_distinct_approver, BOOL),
+    RF_MEMBER(struct rf_approval, metadata_json, TEXT),
+    RF_MEMBER(struct rf_approval, expires_at_ms, I64),
+    RF_MEMBER(struct rf_approval, approved_by, CHARS),
+    RF_MEMBER(struct rf_approval, approved_at_ms, I64),
+    RF_MEMBER(struct rf_approval, executed_at_ms, I64),
+    RF_MEMBER(struct rf_approval, result_json, TEXT),
+    RF_MEMBER(struct rf_approval, rejected_by, CHARS),
+    RF_MEMBER(struct rf_approval, rejected_at_ms, I64),
+    RF_MEMBER(struct rf_approval, rejection_reason, TEXT),
+    RF_MEMBER(struct rf_approval, cancelled_at_ms, I64),
+    RF_MEMBER(struct rf_approval, created_at_ms, I64),
+    RF_MEMBER(struct rf_approval, updated_at_ms, I64),
+    RF_MEMBER(struct rf_approval, version, I64),
+};
+static const struct rf_codec approval_codec = RF_CODEC(approval_members);
+
+static void approval_clear(void *res) { rf_approval_clear(res); }
+static void approval_page_clear(void *res) { rf_approval_page_clear(res); }
+
+/* Approve, reject and cancel: one shape, each its own fields and function. */
+#define APPROVAL_TRANSITION(spec, fn)                                                      \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_approval_ref), .tx = fn,   \
+     .res_size = sizeof(struct rf_approval), .res_clear = approval_clear,                 \
+     .codec = &approval_codec}
+
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
@@ -303,6 +398,22 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                             op_transfer_void)},
     [RF_OP_CREDIT_APPLY] = {TRANSFER_WRITE(credit_fields, struct rf_credit_req, op_credit_apply),
                             .check = credit_check},
+    [RF_OP_APPROVAL_CREATE] = {.write = true, FIELDS(approval_create_fields),
+                               .req_size = sizeof(struct rf_approval_req),
+                               .check = approval_create_check, .tx = op_approval_create,
+                               .res_size = sizeof(struct rf_approval),
+                               .res_clear = approval_clear, .codec = &approval_codec},
+    [RF_OP_APPROVAL_APPROVE] = APPROVAL_TRANSITION(approval_approve_fields, op_approval_approve),
+    [RF_OP_APPROVAL_REJECT] = APPROVAL_TRANSITION(approval_reject_fields, op_approval_reject),
+    [RF_OP_APPROVAL_CANCEL] = APPROVAL_TRANSITION(approval_cancel_fields, op_approval_cancel),
+    [RF_OP_APPROVAL_GET] = {FIELDS(approval_get_fields),
+                            .req_size = sizeof(struct rf_approval_ref), .tx = op_approval_get,
+                            .res_size = sizeof(struct rf_approval), .res_clear = approval_clear},
+    [RF_OP_APPROVAL_LIST] = {FIELDS(approval_list_fields), .req_size = sizeof(struct rf_list_req),
+                             .tx = op_approval_list,
+                             .res_size = sizeof(struct rf_approval_page),
+                             .res_clear = approval_page_clear,
+                             .page_item_size = sizeof(struct rf_approval)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

@@ -12,6 +12,10 @@
  * impossible to store, whatever a future code path does. approvals_check
  * (for rf_ledger_check) finds an approved approval whose action never ran:
  * the effect its result names is not in the store.
+ *
+ * Each operation is a row of core/api.c (its fields, the action's check,
+ * its typed result): the op_approval_* functions here are the rows'
+ * transactions, and the public rf_approval_* thin wrappers over rf_op_run.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include "base/limits.h"
 #include "core/actions.h"
 #include "core/listing.h"
+#include "core/ops.h"
 
 #define APPROVAL_COLS                                                                  \
     "id, status, action_type, action, requested_by, require_distinct_approver,"       \
@@ -89,50 +94,27 @@ static const char SQL_CREATE[] =
     " requested_key)"
     " VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8, 1, $9) RETURNING " APPROVAL_COLS;
 
-struct create_args {
-    const struct rf_approval_req *req;
-    const char *type;
-    struct rf_approval *out;
-};
-
-static rf_err op_create(struct rf_tx *tx, void *ctx) {
-    struct create_args *a = ctx;
-    const struct rf_approval_req *req = a->req;
+/* The action was validated before the transaction (the operation's check:
+ * action_parse); parsed again here for its type, a refusal now (a rule that
+ * reads the clock) is still the answer and nothing is written. */
+rf_err op_approval_create(struct rf_tx *tx, const void *request, void *res) {
+    const struct rf_approval_req *req = request;
+    struct rf_approval *out = res;
     if (req->expires_at_ms && req->expires_at_ms <= tx->now_ms) return RF_ERR_INVALID; /* born expired */
+    struct action act;
+    char detail[RF_FAULT_DETAIL_BYTES];
+    rf_err err = action_parse(req->action_json, &act, detail, sizeof detail);
+    if (err) return err;
+    const char *type = action_type_name(act.type); /* a static name */
+    action_clear(&act);
     char id[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
-    store_val p[9] = {SV_S(id), SV_S(a->type), SV_S(req->action_json), SV_S(req->requested_by),
+    store_val p[9] = {SV_S(id), SV_S(type), SV_S(req->action_json), SV_S(req->requested_by),
                       SV_I(req->require_distinct_approver ? 1 : 0), SV_S(req->metadata_json),
                       SV_I0(req->expires_at_ms), SV_I(tx->now_ms), SV_S(req->requested_key)};
-    rf_err err = store_query_one(tx, SQL_CREATE, p, 9, read_approval, a->out);
-    RF_ASSERT(err || (strcmp(a->out->status, "pending") == 0 && a->out->version == 1 &&
-                      a->out->created_at_ms == tx->now_ms));
-    return err;
-}
-
-rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
-                          struct rf_idem *idem, char *detail, size_t cap) {
-    RF_ASSERT(db && req && out);
-    memset(out, 0, sizeof *out);
-    char scratch[8];
-    if (!detail || cap == 0) detail = scratch, cap = sizeof scratch;
-    detail[0] = '\0';
-    if (!rf_id_valid(req->requested_by) || req->expires_at_ms < 0 ||
-        (req->requested_key && !rf_id_valid(req->requested_key)))
-        return RF_ERR_INVALID;
-    if (!req->action_json || strlen(req->action_json) > RF_METADATA_BYTES_MAX ||
-        (req->metadata_json && strlen(req->metadata_json) > RF_METADATA_BYTES_MAX)) {
-        snprintf(detail, cap, "action and metadata are at most %d bytes each",
-                 RF_METADATA_BYTES_MAX);
-        return RF_ERR_INVALID;
-    }
-    struct action act;
-    rf_err err = action_parse(req->action_json, &act, detail, cap); /* validated up front */
-    if (err) return err;
-    struct create_args a = {req, action_type_name(act.type), out};
-    action_clear(&act);
-    err = core_write(db, "approval_create", op_create, &a, out, idem);
-    if (err) rf_approval_clear(out);
+    err = store_query_one(tx, SQL_CREATE, p, 9, read_approval, out);
+    RF_ASSERT(err || (strcmp(out->status, "pending") == 0 && out->version == 1 &&
+                      out->created_at_ms == tx->now_ms));
     return err;
 }
 
@@ -157,11 +139,7 @@ enum transition { T_APPROVE, T_REJECT, T_CANCEL };
 
 struct transition_args {
     enum transition kind;
-    const char *id;
-    const char *who;       /* approved_by, rejected_by or cancelled_by */
-    const char *reason;    /* rejection reason */
-    const char *caller_key; /* cancel: the asking API key, NULL when trusted */
-    int64_t if_match;
+    const struct rf_approval_ref *req;
     struct rf_approval *out;
 };
 
@@ -169,10 +147,11 @@ struct transition_args {
  * expired. Inside the transaction, so nothing can change between the check
  * and the write. */
 static rf_err lock_pending(struct rf_tx *tx, const struct transition_args *a) {
-    store_val p[1] = {SV_S(a->id)};
+    store_val p[1] = {SV_S(a->req->id)};
     rf_err err = store_query_one(tx, SQL_LOCK, p, 1, read_approval, a->out);
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_APPROVAL_NOT_FOUND : err;
-    if (a->if_match && a->if_match != a->out->version) return RF_ERR_VERSION_MISMATCH;
+    int64_t if_match = a->req->if_match_version;
+    if (if_match && if_match != a->out->version) return RF_ERR_VERSION_MISMATCH;
     if (strcmp(a->out->status, "expired") == 0)
         return a->kind == T_APPROVE ? RF_ERR_APPROVAL_EXPIRED : RF_ERR_INVALID_STATE;
     return strcmp(a->out->status, "pending") == 0 ? RF_OK : RF_ERR_INVALID_STATE;
@@ -206,27 +185,32 @@ static void transition_done(const struct rf_tx *tx, const struct transition_args
     RF_ASSERT(a->kind != T_CANCEL || ap->cancelled_at_ms == now);
 }
 
-static rf_err op_transition(struct rf_tx *tx, void *ctx) {
-    struct transition_args *a = ctx;
+/* Cancelling is the requester's: the key that created the approval (an
+ * approval from before keys were recorded has none, so only a trusted
+ * caller cancels it), or a trusted caller (no key given: the library used
+ * directly; an admin key); the label must not name someone else either. */
+static bool may_cancel(const struct rf_approval_ref *r, const struct rf_approval *cur) {
+    bool trusted = !r->caller_key || r->caller_role == RF_ROLE_ADMIN;
+    if (!trusted && strcmp(r->caller_key, cur->requested_key) != 0) return false;
+    return !r->by || strcmp(r->by, cur->requested_by) == 0;
+}
+
+static rf_err transition(struct rf_tx *tx, const struct transition_args *a) {
+    const struct rf_approval_ref *r = a->req;
     rf_err err = lock_pending(tx, a);
     if (err) return err;
     const struct rf_approval *cur = a->out;
     if (a->kind == T_APPROVE && cur->require_distinct_approver &&
-        strcmp(a->who, cur->requested_by) == 0)
+        strcmp(r->by, cur->requested_by) == 0)
         return RF_ERR_SELF_APPROVAL;
-    /* Cancelling is the requester's: the key that created the approval (an
-     * approval from before keys were recorded has none, so only a trusted
-     * caller cancels it); the label must not name someone else either. */
-    if (a->kind == T_CANCEL && ((a->caller_key && strcmp(a->caller_key, cur->requested_key) != 0) ||
-                                (a->who && strcmp(a->who, cur->requested_by) != 0)))
-        return RF_ERR_NOT_REQUESTER;
+    if (a->kind == T_CANCEL && !may_cancel(r, cur)) return RF_ERR_NOT_REQUESTER;
     char *result = NULL;
     if (a->kind == T_APPROVE) err = execute(tx, cur, &result);
     if (err) return err;
     static const char *const sql[] = {SQL_APPROVE, SQL_REJECT, SQL_CANCEL};
-    const char *text = a->kind == T_APPROVE ? result : a->reason;
+    const char *text = a->kind == T_APPROVE ? result : a->kind == T_REJECT ? r->reason : NULL;
     int64_t locked_version = cur->version; /* cur is a->out: the UPDATE overwrites it */
-    store_val p[5] = {SV_S(a->id), SV_S(a->who), SV_I(tx->now_ms), SV_S(text),
+    store_val p[5] = {SV_S(r->id), SV_S(r->by), SV_I(tx->now_ms), SV_S(text),
                       SV_I(locked_version)};
     err = store_query_one(tx, sql[a->kind], p, 5, read_approval, a->out);
     free(result);
@@ -235,63 +219,35 @@ static rf_err op_transition(struct rf_tx *tx, void *ctx) {
     return err;
 }
 
-static rf_err transition(rf *db, struct transition_args *a, struct rf_idem *idem) {
-    static const char *const names[] = {"approval_approve", "approval_reject", "approval_cancel"};
-    RF_ASSERT(db && a->out);
-    memset(a->out, 0, sizeof *a->out);
-    bool who_optional = a->kind == T_CANCEL && !a->who; /* the caller's key is trusted */
-    if (!rf_id_valid(a->id) || (!who_optional && !rf_id_valid(a->who)) || a->if_match < 0 ||
-        (a->reason && (!*a->reason || rf_utf8_chars(a->reason) > RF_REASON_CHARS_MAX)))
-        return RF_ERR_INVALID;
-    rf_err err = core_write(db, names[a->kind], op_transition, a, a->out, idem);
-    if (err) rf_approval_clear(a->out);
-    return err;
+rf_err op_approval_approve(struct rf_tx *tx, const void *req, void *res) {
+    const struct transition_args a = {T_APPROVE, req, res};
+    RF_ASSERT(a.req->by); /* the field spec requires approved_by */
+    return transition(tx, &a);
 }
 
-rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by, int64_t if_match,
-                           struct rf_approval *out, struct rf_idem *idem) {
-    struct transition_args a = {T_APPROVE, id, approved_by, NULL, NULL, if_match, out};
-    return transition(db, &a, idem);
+rf_err op_approval_reject(struct rf_tx *tx, const void *req, void *res) {
+    const struct transition_args a = {T_REJECT, req, res};
+    RF_ASSERT(a.req->by); /* the field spec requires rejected_by */
+    return transition(tx, &a);
 }
 
-rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
-                          int64_t if_match, struct rf_approval *out, struct rf_idem *idem) {
-    struct transition_args a = {T_REJECT, id, rejected_by, reason, NULL, if_match, out};
-    return transition(db, &a, idem);
-}
-
-rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
-                          const char *caller_key, int64_t if_match, struct rf_approval *out,
-                          struct rf_idem *idem) {
-    if (caller_key && !rf_id_valid(caller_key)) return RF_ERR_INVALID;
-    struct transition_args a = {T_CANCEL, id, cancelled_by, NULL, caller_key, if_match, out};
-    return transition(db, &a, idem);
+rf_err op_approval_cancel(struct rf_tx *tx, const void *req, void *res) {
+    const struct transition_args a = {T_CANCEL, req, res};
+    return transition(tx, &a);
 }
 
 /* ---- reads -------------------------------------------------------------- */
 
 static const char SQL_GET[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE id = $1";
 
-static rf_err op_get(struct rf_tx *tx, void *ctx) {
-    struct rf_approval *out = ctx;
-    char id[RF_ID_BYTES];
-    rf_strcpy(id, sizeof id, out->id);
-    store_val p[1] = {SV_S(id)};
-    rf_err err = store_query_one(tx, SQL_GET, p, 1, read_approval, out);
+rf_err op_approval_get(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_approval_ref *r = req;
+    store_val p[1] = {SV_S(r->id)};
+    rf_err err = store_query_one(tx, SQL_GET, p, 1, read_approval, res);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_APPROVAL_NOT_FOUND : err;
 }
 
-rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(id)) return RF_ERR_INVALID;
-    rf_strcpy(out->id, sizeof out->id, id);
-    rf_err err = core_read(db, "approval_get", op_get, out);
-    if (err) rf_approval_clear(out);
-    return err;
-}
-
-/* Commit order (core/listing.h): list_pos is column 19. The status filter
+/* Commit order (core/listing.h): list_pos is column 20. The status filter
  * is applied when each page is read. */
 static const char SQL_LIST[] =
     "SELECT " APPROVAL_COLS ", list_pos FROM approvals WHERE " LIST_AFTER("id") " AND ($4 = ''"
@@ -300,37 +256,80 @@ static const char SQL_LIST[] =
     " OR ($4 <> 'pending' AND $4 <> 'expired' AND status = $4))" LIST_ORDER("id") " LIMIT $6";
 static const char SQL_LIST_POS[] = "SELECT list_pos FROM approvals WHERE id = $1";
 
-struct list_args {
-    const char *status;
-    struct list_page page;
-};
+/* The SQL's $4 for each enum rf_approval_filter ("" for all); the library's
+ * status names (rf_approval_list) are the same but for "all". */
+static const char *const list_statuses[] = {"", "pending", "approved", "rejected", "cancelled",
+                                            "expired"};
+_Static_assert(RF_APPROVAL_ALL == 0 && RF_APPROVAL_PENDING == 1 && RF_APPROVAL_APPROVED == 2 &&
+                   RF_APPROVAL_REJECTED == 3 && RF_APPROVAL_CANCELLED == 4 &&
+                   RF_APPROVAL_EXPIRED == 5,
+               "list_statuses follows enum rf_approval_filter");
 
-static rf_err op_list(struct rf_tx *tx, void *ctx) {
-    struct list_args *a = ctx;
-    store_val p[6] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
-                      SV_S(a->status), SV_I(tx->now_ms), SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_LIST, p, 6, &a->page);
+rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_list_req *r = req;
+    struct rf_approval_page *out = res;
+    RF_ASSERT(r->status >= RF_APPROVAL_ALL && r->status <= RF_APPROVAL_EXPIRED);
+    struct list_page lp = {.pos_col = 20, .key_col = 0, .pos_sql = SQL_LIST_POS,
+                           .read_row = read_approval, .clear_item = clear_approval,
+                           LIST_INTO(out, core_limit((int)r->limit))};
+    rf_err err = list_cursor_parse(r->after, &lp.after);
+    if (err) return err;
+    store_val p[6] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
+                      SV_S(list_statuses[r->status]), SV_I(tx->now_ms), SV_I(lp.limit)};
+    err = list_page_run(tx, SQL_LIST, p, 6, &lp);
+    out->n = lp.n;
+    return err;
+}
+
+/* ---- the public functions: thin wrappers over rf_op_run ------------------- */
+
+rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
+                          struct rf_idem *idem, char *detail, size_t cap) {
+    struct rf_fault fault;
+    rf_err err = rf_op_run(db, RF_OP_APPROVAL_CREATE, req, out, idem, &fault);
+    if (detail && cap) snprintf(detail, cap, "%s", err ? fault.detail : "");
+    return err;
+}
+
+rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by, int64_t if_match,
+                           struct rf_approval *out, struct rf_idem *idem) {
+    struct rf_approval_ref req = {.id = id, .by = approved_by, .if_match_version = if_match};
+    return rf_op_run(db, RF_OP_APPROVAL_APPROVE, &req, out, idem, NULL);
+}
+
+rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
+                          int64_t if_match, struct rf_approval *out, struct rf_idem *idem) {
+    struct rf_approval_ref req = {.id = id, .by = rejected_by, .reason = reason,
+                                  .if_match_version = if_match};
+    return rf_op_run(db, RF_OP_APPROVAL_REJECT, &req, out, idem, NULL);
+}
+
+rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
+                          const char *caller_key, int64_t if_match, struct rf_approval *out,
+                          struct rf_idem *idem) {
+    struct rf_approval_ref req = {.id = id, .by = cancelled_by, .caller_key = caller_key,
+                                  .if_match_version = if_match};
+    return rf_op_run(db, RF_OP_APPROVAL_CANCEL, &req, out, idem, NULL);
+}
+
+rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out) {
+    struct rf_approval_ref req = {.id = id};
+    return rf_op_run(db, RF_OP_APPROVAL_GET, &req, out, NULL, NULL);
+}
+
+/* status: a name of list_statuses but "" (NULL and "" are all); any other
+ * is -1, which the list's field spec refuses. */
+static int64_t list_filter(const char *status) {
+    if (!status || !*status) return RF_APPROVAL_ALL;
+    for (int i = RF_APPROVAL_PENDING; i <= RF_APPROVAL_EXPIRED; i++)
+        if (strcmp(status, list_statuses[i]) == 0) return i;
+    return -1;
 }
 
 rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
                         struct rf_approval_page *out) {
-    static const char *const known[] = {"", "pending", "approved", "rejected", "cancelled",
-                                        "expired"};
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!status) status = "";
-    bool ok = false;
-    for (int i = 0; i < 6; i++) ok |= strcmp(status, known[i]) == 0;
-    if (!ok) return RF_ERR_INVALID;
-    struct list_args a = {
-        .status = status,
-        .page = {.limit = core_limit(limit), .pos_col = 19, .key_col = 0, .pos_sql = SQL_LIST_POS,
-                 .read_row = read_approval, .clear_item = clear_approval, LIST_OUT(out)}};
-    rf_err err = list_cursor_parse(after, &a.page.after);
-    if (!err) err = list_read(db, "approval_list", op_list, &a, &a.page);
-    out->items = a.page.items;
-    out->n = a.page.n;
-    return err;
+    struct rf_list_req req = {NULL, list_filter(status), after, limit};
+    return rf_op_run(db, RF_OP_APPROVAL_LIST, &req, out, NULL, NULL);
 }
 
 /* ---- invariant ------------------------------------------------------------ */

@@ -248,6 +248,7 @@ static rf_err decode_fields(json_t *o, const struct rf_field *f, size_t n, unsig
         if (!(RF_FIELD_AT(&f[i]) & at)) continue;
         v = o ? json_object_get(o, f[i].name) : NULL;
         if (!v || json_is_null(v)) {
+            if (f[i].type == RF_FIELD_BOOL && f[i].min) *bool_at(req, &f[i]) = true;
             if (!f[i].required) continue;
             return bad(fault, &f[i], "field '%s' is required", f[i].name);
         }

@@ -27,7 +27,7 @@ enum rf_field_type {
     RF_FIELD_TIME,     /* int64_t ms since epoch, 1970..9999 (JSON: RFC 3339); 0: absent */
     RF_FIELD_OBJECT,   /* const char *: a JSON object's text, depth <= RF_JSON_DEPTH_MAX,
                         * at most max_len bytes compact (JSON: compacted with sorted keys) */
-    RF_FIELD_BOOL,     /* bool */
+    RF_FIELD_BOOL,     /* bool; absent from JSON: min != 0 (its default) */
     RF_FIELD_INT,      /* int64_t in min..max; optional: 0 is absent */
     RF_FIELD_CURRENCY, /* const char *: ISO 4217 form, three upper-case letters A-Z */
     RF_FIELD_CHOICE,   /* int: a C enum; JSON: one of the strings `choices` (NULL-terminated),
@@ -44,6 +44,7 @@ enum rf_field_at {
     RF_AT_IF_MATCH = 4, /* the If-Match header (INT, 0: unconditional) */
     RF_AT_CALLER = 8,   /* the calling API key's id */
     RF_AT_QUERY = 16,   /* lists: ?status=, ?after=, ?limit= */
+    RF_AT_CALLER_ROLE = 32, /* the calling API key's role (CHOICE of enum rf_role) */
 };
 
 struct rf_field {

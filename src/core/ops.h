@@ -35,5 +35,11 @@ rf_err op_customer_lookup(struct rf_tx *tx, const void *req, void *res);
 rf_err op_customer_unbind(struct rf_tx *tx, const void *req, void *res);
 
 /* approvals.c */
+rf_err op_approval_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_approve(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_reject(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_cancel(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res);
 
 #endif

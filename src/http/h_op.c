@@ -46,6 +46,8 @@ static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
         const struct rf_field *f = &row->fields[i];
         if (RF_FIELD_AT(f) == RF_AT_PATH) *str_at(s->req, f) = rf_path_param(req, f->name);
         if (RF_FIELD_AT(f) == RF_AT_CALLER) *str_at(s->req, f) = req->key.id;
+        if (RF_FIELD_AT(f) == RF_AT_CALLER_ROLE)
+            *(int *)(void *)(s->req + f->offset) = (int)req->key.role;
         if (RF_FIELD_AT(f) == RF_AT_IF_MATCH && !rf_req_if_match(req, int_at(s->req, f), p))
             return false;
     }

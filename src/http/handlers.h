@@ -30,13 +30,6 @@ void h_payout_failed(struct rf_http_req *req, struct rf_reply *out);
 void h_payout_get(struct rf_http_req *req, struct rf_reply *out);
 void h_payout_list(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_approvals.c */
-void h_approval_create(struct rf_http_req *req, struct rf_reply *out);
-void h_approval_list(struct rf_http_req *req, struct rf_reply *out);
-void h_approval_get(struct rf_http_req *req, struct rf_reply *out);
-void h_approval_approve(struct rf_http_req *req, struct rf_reply *out);
-void h_approval_reject(struct rf_http_req *req, struct rf_reply *out);
-void h_approval_cancel(struct rf_http_req *req, struct rf_reply *out);
 
 /* h_ops.c */
 void h_healthz(struct rf_http_req *req, struct rf_reply *out);

@@ -49,5 +49,7 @@ extern const struct rf_list_query rf_list_entitlements;
 
 extern const struct rf_view rf_view_binding;
 extern const struct rf_view rf_view_transfer; /* transfers and credits */
+extern const struct rf_view rf_view_approval;
+extern const struct rf_list_query rf_list_approvals;
 
 #endif
