@@ -17,11 +17,6 @@ void h_key_create(struct rf_http_req *req, struct rf_reply *out);
 void h_key_list(struct rf_http_req *req, struct rf_reply *out);
 void h_key_revoke(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_accounts.c */
-void h_account_create(struct rf_http_req *req, struct rf_reply *out);
-void h_account_get(struct rf_http_req *req, struct rf_reply *out);
-void h_account_entries(struct rf_http_req *req, struct rf_reply *out);
-
 /* h_transfers.c (with the credit shorthand, which answers a transfer) */
 void h_transfer_create(struct rf_http_req *req, struct rf_reply *out);
 void h_transfer_get(struct rf_http_req *req, struct rf_reply *out);

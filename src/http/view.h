@@ -46,4 +46,8 @@ struct rf_list_query {
 extern const struct rf_view rf_view_entitlement;
 extern const struct rf_list_query rf_list_entitlements;
 
+extern const struct rf_view rf_view_account;
+extern const struct rf_view rf_view_entry;
+extern const struct rf_list_query rf_list_entries;
+
 #endif

@@ -41,7 +41,7 @@ static void check_invariants(void) {
 
 static void make_account(const char *prefix, char *id, size_t cap, bool allow_negative) {
     rf_rand_id(prefix, id, cap);
-    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user",
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER,
                                  .allow_negative = allow_negative};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
@@ -303,7 +303,7 @@ static void test_bad_input_changes_nothing(void **state) {
     make_account("bad", a, sizeof a, false);
     make_account("badb", b, sizeof b, false);
     rf_rand_id("eur", eur, sizeof eur);
-    struct rf_account_req er = {.id = eur, .currency = "EUR", .kind = "user"};
+    struct rf_account_req er = {.id = eur, .currency = "EUR", .kind = RF_ACCOUNT_USER};
     struct rf_account_res ares;
     assert_int_equal(rf_account_create(rf_core_fx.db, &er, &ares, NULL), RF_OK);
     rf_account_clear(&ares.account);
@@ -353,9 +353,9 @@ static void test_reserved_ids(void **state) {
     const char *taken[] = {"funding:JBB", "payouts:JBB", "funding:USD", "payouts:", "funding:x"};
     struct rf_account_res res;
     for (int i = 0; i < 5; i++) {
-        struct rf_account_req req = {.id = taken[i], .currency = "EUR", .kind = "user"};
+        struct rf_account_req req = {.id = taken[i], .currency = "EUR", .kind = RF_ACCOUNT_USER};
         assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_RESERVED_ID);
-        req.kind = "system";
+        req.kind = RF_ACCOUNT_SYSTEM;
         assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_RESERVED_ID);
     }
     assert_false(rf_account_id_reserved("fundingx:USD"));
@@ -403,7 +403,7 @@ static void test_int64_edges(void **state) {
     (void)state;
     struct rf_core_fixture shared = rf_core_fx; /* back after this store of its own */
     assert_int_equal(rf_core_fixture_open_fresh(&rf_core_fx, NULL), 0);
-    struct rf_account_req req = {.id = "edge-b", .currency = "XTS", .kind = "user"};
+    struct rf_account_req req = {.id = "edge-b", .currency = "XTS", .kind = RF_ACCOUNT_USER};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
