@@ -89,13 +89,15 @@ static void ent_page_clear(void *res) { rf_entitlement_page_clear(res); }
 
 /* ---- accounts ------------------------------------------------------------- */
 
+/* kind comes last: a bad kind has always been reported after every other
+ * field (absent: user). */
 static const struct rf_field account_create_fields[] = {
     RF_F(struct rf_account_req, id, "id", RF_FIELD_ID, false, .max_len = RF_ID_CHARS_MAX),
     RF_F(struct rf_account_req, currency, "currency", RF_FIELD_CURRENCY, true),
-    RF_F(struct rf_account_req, kind, "kind", RF_FIELD_CHOICE, false,
-         .choices = ledger_account_kinds, .choice_text = "user or system"), /* absent: user */
     RF_F(struct rf_account_req, allow_negative, "allow_negative", RF_FIELD_BOOL, false),
     F_METADATA(struct rf_account_req, metadata_json),
+    RF_F(struct rf_account_req, kind, "kind", RF_FIELD_CHOICE, false,
+         .choices = ledger_account_kinds, .choice_text = "user or system"),
 };
 static const struct rf_field account_get_fields[] = {
     F_ID(struct rf_account_ref, id, "id", RF_AT_PATH),
