@@ -774,10 +774,11 @@ rf_err op_account_entries(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = list_cursor_parse(r->after, &lp.after);
     char currency[RF_CURRENCY_BYTES];
     if (!err) err = ledger_account_currency(tx, r->scope, currency);
-    if (err) return err;
-    store_val p[3] = {SV_I(lp.after.pos), SV_S(r->scope), SV_I(lp.limit)};
-    err = list_page_run(tx, SQL_ENTRIES, p, 3, &lp);
-    out->n = lp.n;
+    if (!err) {
+        store_val p[3] = {SV_I(lp.after.pos), SV_S(r->scope), SV_I(lp.limit)};
+        err = list_page_run(tx, SQL_ENTRIES, p, 3, &lp);
+    }
+    out->n = lp.n; /* also on failure: what the page holds */
     return err;
 }
 
