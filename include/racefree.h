@@ -325,10 +325,16 @@ rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out
 #define RF_CURRENCY_BYTES 4
 #define RF_KIND_BYTES 8
 
+/* An account's kind: the names "user" and "system" appear only at the edge
+ * (JSON, the database's kind column). user (0) is the default. */
+enum rf_account_kind { RF_ACCOUNT_USER = 0, RF_ACCOUNT_SYSTEM };
+/* "user" | "system"; NULL for a value that is no kind. */
+const char *rf_account_kind_name(enum rf_account_kind kind);
+
 struct rf_account {
     char id[RF_ID_BYTES];
     char currency[RF_CURRENCY_BYTES];
-    char kind[RF_KIND_BYTES];     /* user | system */
+    enum rf_account_kind kind;
     bool allow_negative;
     char *metadata_json;          /* malloc'd or NULL */
     int64_t posted;               /* credits - debits, posted */
@@ -344,7 +350,7 @@ void rf_account_clear(struct rf_account *a);
 struct rf_account_req {
     const char *id;               /* NULL: the server makes one */
     const char *currency;         /* ISO 4217, three upper-case letters */
-    const char *kind;             /* "user" | "system" */
+    enum rf_account_kind kind;    /* 0: user */
     bool allow_negative;
     const char *metadata_json;
 };
@@ -358,6 +364,11 @@ struct rf_account_res {
 rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
                          struct rf_idem *idem);
 rf_err rf_account_get(rf *db, const char *id, struct rf_account *out);
+/* Names one account: RF_OP_ACCOUNT_GET's request (its entries are an
+ * rf_list_req whose scope is the account's id). */
+struct rf_account_ref {
+    const char *id;
+};
 /* True for an id in a reserved namespace (no client may create it; credits
  * and payouts may not name it). */
 bool rf_account_id_reserved(const char *id);

@@ -17,6 +17,7 @@
 #include "base/limits.h"
 #include "core/actions.h"
 #include "core/core.h"
+#include "core/ledger.h"
 #include "core/listing.h"
 #include "core/ops.h"
 
@@ -241,6 +242,59 @@ static void transfer_clear(void *res) { rf_transfer_clear(res); }
     .write = true, FIELDS(fields_), .req_size = sizeof(req_t), .tx = (tx_),                   \
     .res_size = sizeof(struct rf_transfer_res), .res_clear = transfer_res_clear,              \
     .codec = &transfer_codec
+/* ---- accounts ------------------------------------------------------------- */
+
+/* kind comes last: a bad kind has always been reported after every other
+ * field (absent: user). */
+static const struct rf_field account_create_fields[] = {
+    RF_F(struct rf_account_req, id, "id", RF_FIELD_ID, false, .max_len = RF_ID_CHARS_MAX),
+    RF_F(struct rf_account_req, currency, "currency", RF_FIELD_CURRENCY, true),
+    RF_F(struct rf_account_req, allow_negative, "allow_negative", RF_FIELD_BOOL, false),
+    F_METADATA(struct rf_account_req, metadata_json),
+    RF_F(struct rf_account_req, kind, "kind", RF_FIELD_CHOICE, false,
+         .choices = ledger_account_kinds, .choice_text = "user or system"),
+};
+static const struct rf_field account_get_fields[] = {
+    F_ID(struct rf_account_ref, id, "id", RF_AT_PATH),
+};
+/* No ?status=; the cursor is an entry's seq (its form is checked in the
+ * transaction, after the account is found). */
+static const struct rf_field account_entries_fields[] = {
+    F_ID(struct rf_list_req, scope, "id", RF_AT_PATH),
+    F_LIST_QUERY(1),
+};
+
+/* An id in a namespace racefree reserves for its system accounts
+ * (funding:*, payouts:*): no client creates one. */
+static rf_err account_create_check(const void *req, struct rf_fault *fault) {
+    if (!rf_account_id_reserved(((const struct rf_account_req *)req)->id)) return RF_OK;
+    rf_fault_set(fault, RF_ERR_RESERVED_ID, "id", "%s", ""); /* the code's own detail */
+    return RF_ERR_RESERVED_ID;
+}
+
+static const struct rf_member account_members[] = {
+    RF_MEMBER(struct rf_account_res, account.id, CHARS),
+    RF_MEMBER(struct rf_account_res, account.currency, CHARS),
+    RF_MEMBER(struct rf_account_res, account.kind, INT),
+    RF_MEMBER(struct rf_account_res, account.allow_negative, BOOL),
+    RF_MEMBER(struct rf_account_res, account.metadata_json, TEXT),
+    RF_MEMBER(struct rf_account_res, account.posted, I64),
+    RF_MEMBER(struct rf_account_res, account.pending_debits, I64),
+    RF_MEMBER(struct rf_account_res, account.pending_credits, I64),
+    RF_MEMBER(struct rf_account_res, account.available, I64),
+    RF_MEMBER(struct rf_account_res, account.version, I64),
+    RF_MEMBER(struct rf_account_res, account.created_at_ms, I64),
+    RF_MEMBER(struct rf_account_res, account.updated_at_ms, I64),
+    RF_MEMBER(struct rf_account_res, created, BOOL),
+};
+static const struct rf_codec account_codec = RF_CODEC(account_members);
+_Static_assert(sizeof(enum rf_account_kind) == sizeof(int), "a kind is stored as an INT member");
+
+static void account_res_clear(void *res) {
+    rf_account_clear(&((struct rf_account_res *)res)->account);
+}
+static void account_clear(void *res) { rf_account_clear(res); }
+static void entry_page_clear(void *res) { rf_entry_page_clear(res); }
 
 #define PAGE_SHAPE(T)                                                                         \
     _Static_assert(offsetof(T, items) == offsetof(struct list_out, items) &&                  \
@@ -414,6 +468,21 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                              .res_size = sizeof(struct rf_approval_page),
                              .res_clear = approval_page_clear,
                              .page_item_size = sizeof(struct rf_approval)},
+    [RF_OP_ACCOUNT_CREATE] = {.write = true, FIELDS(account_create_fields),
+                              .req_size = sizeof(struct rf_account_req),
+                              .check = account_create_check, .tx = op_account_create,
+                              .res_size = sizeof(struct rf_account_res),
+                              .res_clear = account_res_clear, .codec = &account_codec,
+                              .created_offset = offsetof(struct rf_account_res, created)},
+    [RF_OP_ACCOUNT_GET] = {FIELDS(account_get_fields), .req_size = sizeof(struct rf_account_ref),
+                           .tx = op_account_get, .res_size = sizeof(struct rf_account),
+                           .res_clear = account_clear},
+    [RF_OP_ACCOUNT_ENTRIES] = {FIELDS(account_entries_fields),
+                               .req_size = sizeof(struct rf_list_req),
+                               .tx = op_account_entries,
+                               .res_size = sizeof(struct rf_entry_page),
+                               .res_clear = entry_page_clear,
+                               .page_item_size = sizeof(struct rf_entry)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

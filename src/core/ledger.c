@@ -65,12 +65,30 @@ void rf_entry_page_clear(struct rf_entry_page *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* THE names of enum rf_account_kind, in its order: the JSON's and the kind
+ * column's (migration 002 lets the column hold only these). */
+const char *const ledger_account_kinds[] = {"user", "system", NULL};
+_Static_assert(RF_ACCOUNT_USER == 0 && RF_ACCOUNT_SYSTEM == 1,
+               "ledger_account_kinds follows enum rf_account_kind");
+
+const char *rf_account_kind_name(enum rf_account_kind kind) {
+    return kind == RF_ACCOUNT_USER || kind == RF_ACCOUNT_SYSTEM ? ledger_account_kinds[kind]
+                                                                 : NULL;
+}
+
+/* The kind column's text as the enum (the column holds one of the names). */
+static enum rf_account_kind kind_of(const char *name) {
+    bool system = strcmp(name, ledger_account_kinds[RF_ACCOUNT_SYSTEM]) == 0;
+    RF_ASSERT(system || strcmp(name, ledger_account_kinds[RF_ACCOUNT_USER]) == 0);
+    return system ? RF_ACCOUNT_SYSTEM : RF_ACCOUNT_USER;
+}
+
 static void read_account(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct rf_account *a = out;
     rf_account_clear(a);
     rf_strcpy(a->id, sizeof a->id, store_text(tx, r, 0));
     rf_strcpy(a->currency, sizeof a->currency, store_text(tx, r, 1));
-    rf_strcpy(a->kind, sizeof a->kind, store_text(tx, r, 2));
+    a->kind = kind_of(store_text(tx, r, 2));
     a->allow_negative = store_int(tx, r, 3) != 0;
     a->metadata_json = core_dup_col(tx, r, 4);
     a->posted = store_int(tx, r, 5);
@@ -172,68 +190,74 @@ static const char SQL_ACCOUNT_INSERT[] =
     " RETURNING " ACCOUNT_COLS;
 static const char SQL_ACCOUNT_GET[] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1";
 
-struct account_args {
-    const struct rf_account_req *req;
-    struct rf_account_res *res;
-};
-
-static rf_err op_account_create(struct rf_tx *tx, void *ctx) {
-    struct account_args *a = ctx;
-    const struct rf_account_req *req = a->req;
-    rf_account_clear(&a->res->account);
-    char id[RF_ID_BYTES];
-    if (req->id) rf_strcpy(id, sizeof id, req->id);
-    else rf_uuid7(tx->now_ms, id);
-    rf_err err = ensure_system_accounts(tx, req->currency);
-    if (err) return err;
-    store_val p[6] = {SV_S(id), SV_S(req->currency), SV_S(req->kind),
-                      SV_I(req->allow_negative ? 1 : 0), SV_S(req->metadata_json),
-                      SV_I(tx->now_ms)};
-    err = store_query_one(tx, SQL_ACCOUNT_INSERT, p, 6, read_account, &a->res->account);
-    a->res->created = err == RF_OK;
-    if (err != RF_ERR_NOT_FOUND) return err;
-    /* The id exists: the same account is an idempotent 200, another is a conflict. */
-    err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a->res->account);
-    if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
-    const struct rf_account *have = &a->res->account;
+/* The create found the id taken: the same account is an idempotent 200,
+ * another is a conflict. */
+static rf_err account_existing(struct rf_tx *tx, const struct rf_account_req *req,
+                               const store_val *id, struct rf_account_res *res) {
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, id, 1, read_account, &res->account);
+    if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err; /* accounts stay */
+    const struct rf_account *have = &res->account;
     const char *meta = req->metadata_json ? req->metadata_json : "";
-    bool same = strcmp(have->currency, req->currency) == 0 && strcmp(have->kind, req->kind) == 0 &&
+    bool same = strcmp(have->currency, req->currency) == 0 && have->kind == req->kind &&
                 have->allow_negative == req->allow_negative &&
                 strcmp(have->metadata_json ? have->metadata_json : "", meta) == 0;
     return same ? RF_OK : RF_ERR_ACCOUNT_EXISTS;
 }
 
-rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
-                         struct rf_idem *idem) {
-    RF_ASSERT(db && req && res);
-    memset(res, 0, sizeof *res);
-    if ((req->id && !rf_id_valid(req->id)) || !ledger_currency_valid(req->currency) || !req->kind ||
-        (strcmp(req->kind, "user") != 0 && strcmp(req->kind, "system") != 0))
-        return RF_ERR_INVALID;
-    if (rf_account_id_reserved(req->id)) return RF_ERR_RESERVED_ID;
-    struct account_args a = {req, res};
-    rf_err err = core_write(db, "account_create", op_account_create, &a, res, idem);
-    if (err) rf_account_clear(&res->account);
-    return err;
+/* What a created account is: the request's attributes, nothing moved yet,
+ * at version 1, made now. */
+static void account_created(const struct rf_tx *tx, const struct rf_account_req *req,
+                            const struct rf_account *a) {
+    RF_ASSERT(a->version == 1 && a->created_at_ms == tx->now_ms &&
+              a->updated_at_ms == tx->now_ms);
+    RF_ASSERT(a->posted == 0 && a->pending_debits == 0 && a->pending_credits == 0 &&
+              a->available == 0);
+    RF_ASSERT(a->kind == req->kind && a->allow_negative == req->allow_negative &&
+              strcmp(a->currency, req->currency) == 0);
 }
 
-static rf_err op_account_get(struct rf_tx *tx, void *ctx) {
-    struct rf_account *out = ctx;
-    char id[RF_ID_BYTES]; /* read_account clears out, so keep the id apart */
-    rf_strcpy(id, sizeof id, out->id);
-    store_val p[1] = {SV_S(id)};
-    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, out);
+/* ---- the operation table's rows (core/ops.h) ------------------------------ */
+
+/* Insert-or-find in one statement (INSERT .. ON CONFLICT DO NOTHING
+ * RETURNING), never check-then-insert: two creates of one id make one
+ * account, and the second answers it (or a conflict). */
+rf_err op_account_create(struct rf_tx *tx, const void *request, void *result) {
+    const struct rf_account_req *req = request;
+    struct rf_account_res *res = result;
+    RF_ASSERT(!rf_account_id_reserved(req->id)); /* the row's check refused it */
+    rf_account_clear(&res->account);
+    char id[RF_ID_BYTES];
+    if (req->id) rf_strcpy(id, sizeof id, req->id);
+    else rf_uuid7(tx->now_ms, id);
+    rf_err err = ensure_system_accounts(tx, req->currency);
+    if (err) return err;
+    store_val p[6] = {SV_S(id), SV_S(req->currency), SV_S(rf_account_kind_name(req->kind)),
+                      SV_I(req->allow_negative ? 1 : 0), SV_S(req->metadata_json),
+                      SV_I(tx->now_ms)};
+    err = store_query_one(tx, SQL_ACCOUNT_INSERT, p, 6, read_account, &res->account);
+    res->created = err == RF_OK;
+    if (err == RF_OK) account_created(tx, req, &res->account);
+    if (err != RF_ERR_NOT_FOUND) return err;
+    return account_existing(tx, req, p, res);
+}
+
+rf_err op_account_get(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_account_ref *a = req;
+    store_val p[1] = {SV_S(a->id)};
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, res);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_ACCOUNT_NOT_FOUND : err;
 }
 
+/* ---- the public functions: thin wrappers over rf_op_run ------------------- */
+
+rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
+                         struct rf_idem *idem) {
+    return rf_op_run(db, RF_OP_ACCOUNT_CREATE, req, res, idem, NULL);
+}
+
 rf_err rf_account_get(rf *db, const char *id, struct rf_account *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(id)) return RF_ERR_INVALID;
-    rf_strcpy(out->id, sizeof out->id, id);
-    rf_err err = core_read(db, "account_get", op_account_get, out);
-    if (err) rf_account_clear(out);
-    return err;
+    struct rf_account_ref req = {id};
+    return rf_op_run(db, RF_OP_ACCOUNT_GET, &req, out, NULL, NULL);
 }
 
 rf_err ledger_account_currency(struct rf_tx *tx, const char *id, char currency[RF_CURRENCY_BYTES]) {
@@ -696,11 +720,6 @@ static const char SQL_ENTRIES[] =
     "SELECT seq, transfer_id, side, amount_minor, balance_after, created_at FROM entries"
     " WHERE account_id = $2 AND seq > $1 ORDER BY seq LIMIT $3";
 
-struct entries_args {
-    const char *account_id;
-    struct list_page page;
-};
-
 static void read_entry(struct rf_tx *tx, struct store_rows *r, void *item) {
     struct rf_entry *e = item;
     e->seq = store_int(tx, r, 0);
@@ -711,29 +730,28 @@ static void read_entry(struct rf_tx *tx, struct store_rows *r, void *item) {
     e->created_at_ms = store_int(tx, r, 5);
 }
 
-static rf_err op_entries(struct rf_tx *tx, void *ctx) {
-    struct entries_args *a = ctx;
+/* In today's order: a cursor that is not an id, then an unknown account,
+ * then a cursor that is no seq (list_page_run resolves it). */
+rf_err op_account_entries(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_list_req *r = req;
+    struct rf_entry_page *out = res;
+    struct list_page lp = {.pos_col = 0, .key_col = -1, .read_row = read_entry,
+                           LIST_INTO(out, core_limit((int)r->limit))};
+    rf_err err = list_cursor_parse(r->after, &lp.after);
     char currency[RF_CURRENCY_BYTES];
-    rf_err err = ledger_account_currency(tx, a->account_id, currency);
-    if (err) return err;
-    store_val p[3] = {SV_I(a->page.after.pos), SV_S(a->account_id), SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_ENTRIES, p, 3, &a->page);
+    if (!err) err = ledger_account_currency(tx, r->scope, currency);
+    if (!err) {
+        store_val p[3] = {SV_I(lp.after.pos), SV_S(r->scope), SV_I(lp.limit)};
+        err = list_page_run(tx, SQL_ENTRIES, p, 3, &lp);
+    }
+    out->n = lp.n; /* also on failure: what the page holds */
+    return err;
 }
 
 rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
                           struct rf_entry_page *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    struct entries_args a = {
-        .account_id = account_id,
-        .page = {.limit = core_limit(limit), .pos_col = 0, .key_col = -1,
-                 .read_row = read_entry, LIST_OUT(out)}};
-    if (!rf_id_valid(account_id)) return RF_ERR_INVALID;
-    rf_err err = list_cursor_parse(after, &a.page.after);
-    if (!err) err = list_read(db, "account_entries", op_entries, &a, &a.page);
-    out->items = a.page.items;
-    out->n = a.page.n;
-    return err;
+    struct rf_list_req req = {account_id, 0, after, limit};
+    return rf_op_run(db, RF_OP_ACCOUNT_ENTRIES, &req, out, NULL, NULL);
 }
 
 /* ---- invariants ----------------------------------------------------------- */

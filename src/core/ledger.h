@@ -13,6 +13,10 @@
 #define LEDGER_NS_FUNDING "funding"
 #define LEDGER_NS_PAYOUTS "payouts"
 
+/* The names of enum rf_account_kind in its order, NULL-terminated (the
+ * field spec of an account's create takes them as its choices). */
+extern const char *const ledger_account_kinds[];
+
 bool ledger_currency_valid(const char *currency);
 /* "<ns>:<CUR>" (LEDGER_NS_FUNDING, LEDGER_NS_PAYOUTS) into out[RF_ID_BYTES]. */
 void ledger_system_id(const char *ns, const char *currency, char *out);

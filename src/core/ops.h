@@ -17,6 +17,11 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 
 /* keys.c */
 
+/* ledger.c: accounts */
+rf_err op_account_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_account_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_account_entries(struct rf_tx *tx, const void *req, void *res);
+
 /* ledger.c */
 
 /* ledger.c: transfers and credits */

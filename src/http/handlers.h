@@ -17,10 +17,6 @@ void h_key_create(struct rf_http_req *req, struct rf_reply *out);
 void h_key_list(struct rf_http_req *req, struct rf_reply *out);
 void h_key_revoke(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_accounts.c */
-void h_account_create(struct rf_http_req *req, struct rf_reply *out);
-void h_account_get(struct rf_http_req *req, struct rf_reply *out);
-void h_account_entries(struct rf_http_req *req, struct rf_reply *out);
 
 /* h_payouts.c */
 void h_payout_create(struct rf_http_req *req, struct rf_reply *out);

@@ -58,9 +58,12 @@ const struct rf_route rf_routes[] = {
     ROUTE("GET", "/v1/keys", ADMIN, h_key_list),
     ROUTE("DELETE", "/v1/keys/{id}", ADMIN, h_key_revoke),
 
-    ROUTE("POST", "/v1/accounts", ADMIN | SERVICE, h_account_create),
-    ROUTE("GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, h_account_get),
-    ROUTE("GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, h_account_entries),
+    OP("POST", "/v1/accounts", ADMIN | SERVICE, RF_OP_ACCOUNT_CREATE, rf_view_account,
+       RF_REPLY_UPSERT, RF_IDEM_OPTIONAL),
+    OP("GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_GET,
+       rf_view_account, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    LIST("GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_ENTRIES,
+         rf_view_entry, rf_list_entries),
     OP("POST", "/v1/accounts/{id}/credits", ADMIN | SERVICE, RF_OP_CREDIT_APPLY, rf_view_transfer,
        RF_REPLY_CREATED, RF_IDEM_REQUIRED),
 

@@ -51,5 +51,8 @@ extern const struct rf_view rf_view_binding;
 extern const struct rf_view rf_view_transfer; /* transfers and credits */
 extern const struct rf_view rf_view_approval;
 extern const struct rf_list_query rf_list_approvals;
+extern const struct rf_view rf_view_account;
+extern const struct rf_view rf_view_entry;
+extern const struct rf_list_query rf_list_entries;
 
 #endif

@@ -25,7 +25,7 @@
 
 static void account(char *id, size_t cap, int64_t funds) {
     rf_rand_id("acct", id, cap);
-    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);

@@ -41,7 +41,7 @@ struct want {
 
 static void wallet(struct ledger *l, char *id, size_t cap, int64_t funds) {
     rf_rand_id("wallet", id, cap);
-    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(l->fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);

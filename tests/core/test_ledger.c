@@ -6,6 +6,11 @@
  *  - 10 units and 64 concurrent debits of 1: exactly 10 succeed;
  *  - concurrent post and void of one hold: exactly one wins;
  *  - int64 edges and bad input change nothing;
+ *  - an account's kind is validated once (the create's field spec) with the
+ *    fault HTTP shows; a reserved id names the id; entries refuse a bad
+ *    cursor and an unknown account in today's order;
+ *  - 32 concurrent creates of one account: one account; with one
+ *    Idempotency-Key the replay is the stored typed result (created);
  * and after each, the ledger's invariants (rf_ledger_check).
  */
 #include <setjmp.h>
@@ -41,7 +46,7 @@ static void check_invariants(void) {
 
 static void make_account(const char *prefix, char *id, size_t cap, bool allow_negative) {
     rf_rand_id(prefix, id, cap);
-    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user",
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER,
                                  .allow_negative = allow_negative};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
@@ -297,7 +302,7 @@ static void test_bad_input_changes_nothing(void **state) {
     make_account("bad", a, sizeof a, false);
     make_account("badb", b, sizeof b, false);
     rf_rand_id("eur", eur, sizeof eur);
-    struct rf_account_req er = {.id = eur, .currency = "EUR", .kind = "user"};
+    struct rf_account_req er = {.id = eur, .currency = "EUR", .kind = RF_ACCOUNT_USER};
     struct rf_account_res ares;
     assert_int_equal(rf_account_create(rf_core_fx.db, &er, &ares, NULL), RF_OK);
     rf_account_clear(&ares.account);
@@ -347,9 +352,9 @@ static void test_reserved_ids(void **state) {
     const char *taken[] = {"funding:JBB", "payouts:JBB", "funding:USD", "payouts:", "funding:x"};
     struct rf_account_res res;
     for (int i = 0; i < 5; i++) {
-        struct rf_account_req req = {.id = taken[i], .currency = "EUR", .kind = "user"};
+        struct rf_account_req req = {.id = taken[i], .currency = "EUR", .kind = RF_ACCOUNT_USER};
         assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_RESERVED_ID);
-        req.kind = "system";
+        req.kind = RF_ACCOUNT_SYSTEM;
         assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_RESERVED_ID);
     }
     assert_false(rf_account_id_reserved("fundingx:USD"));
@@ -391,13 +396,169 @@ static void test_reserved_ids(void **state) {
     check_invariants();
 }
 
+/* An account's kind is enum rf_account_kind, validated once by the create's
+ * field spec: a value that is no kind is refused with the same fault HTTP
+ * shows (field kind, "must be user or system") and writes nothing; absent
+ * is user. A reserved id is refused by the row's check, naming the id. */
+static void test_account_kind_and_faults(void **state) {
+    (void)state;
+    char id[64];
+    rf_rand_id("kind", id, sizeof id);
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = (enum rf_account_kind)7};
+    struct rf_account_res res;
+    struct rf_fault fault;
+    assert_int_equal(rf_op_run(rf_core_fx.db, RF_OP_ACCOUNT_CREATE, &req, &res, NULL, &fault),
+                     RF_ERR_INVALID);
+    assert_int_equal(fault.code, RF_ERR_INVALID_FIELD);
+    assert_string_equal(fault.param, "kind");
+    assert_string_equal(fault.detail, "field 'kind' must be user or system");
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_INVALID);
+    struct rf_account a;
+    assert_int_equal(rf_account_get(rf_core_fx.db, id, &a), RF_ERR_ACCOUNT_NOT_FOUND);
+    assert_null(rf_account_kind_name((enum rf_account_kind)7));
+    /* absent (0) is user; system round-trips through the kind column */
+    req.kind = 0;
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
+    assert_true(res.created && res.account.kind == RF_ACCOUNT_USER);
+    rf_account_clear(&res.account);
+    char sys[64];
+    rf_rand_id("kind-sys", sys, sizeof sys);
+    struct rf_account_req sreq = {.id = sys, .currency = "USD", .kind = RF_ACCOUNT_SYSTEM};
+    assert_int_equal(rf_account_create(rf_core_fx.db, &sreq, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    assert_int_equal(rf_account_get(rf_core_fx.db, sys, &a), RF_OK);
+    assert_int_equal(a.kind, RF_ACCOUNT_SYSTEM);
+    assert_string_equal(rf_account_kind_name(a.kind), "system");
+    rf_account_clear(&a);
+    /* the same id with the other kind is another account */
+    req.kind = RF_ACCOUNT_SYSTEM;
+    assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_ERR_ACCOUNT_EXISTS);
+    /* reserved: its own code, the id named, the code's own detail */
+    req.id = "payouts:USD";
+    assert_int_equal(rf_op_run(rf_core_fx.db, RF_OP_ACCOUNT_CREATE, &req, &res, NULL, &fault),
+                     RF_ERR_RESERVED_ID);
+    assert_int_equal(fault.code, RF_ERR_RESERVED_ID);
+    assert_string_equal(fault.param, "id");
+    assert_string_equal(fault.detail, "");
+    /* metadata is checked for C callers too */
+    req.id = id;
+    req.kind = RF_ACCOUNT_USER;
+    req.metadata_json = "[1]";
+    assert_int_equal(rf_op_run(rf_core_fx.db, RF_OP_ACCOUNT_CREATE, &req, &res, NULL, &fault),
+                     RF_ERR_INVALID);
+    assert_string_equal(fault.param, "metadata");
+}
+
+/* Entries: a cursor that is not an id is refused before the account is
+ * looked up; an unknown account before a cursor that is no seq. */
+static void test_entries_faults(void **state) {
+    (void)state;
+    char a[64];
+    make_account("ent", a, sizeof a, false);
+    assert_int_equal(credit(a, 3), RF_OK);
+    struct rf_entry_page pg;
+    assert_int_equal(rf_account_entries(rf_core_fx.db, a, "x1", 10, &pg), RF_ERR_INVALID_CURSOR);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, "no-such", "x1", 10, &pg),
+                     RF_ERR_ACCOUNT_NOT_FOUND);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, "no-such", "a b", 10, &pg),
+                     RF_ERR_INVALID_CURSOR);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, "a b", NULL, 10, &pg), RF_ERR_INVALID);
+    assert_null(pg.items);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, a, NULL, 10, &pg), RF_OK);
+    assert_int_equal(pg.n, 1);
+    assert_int_equal(pg.items[0].amount_minor, 3);
+    assert_string_equal(pg.items[0].side, "credit");
+    assert_string_equal(pg.next, "");
+    char after[32];
+    snprintf(after, sizeof after, "%lld", (long long)pg.items[0].seq);
+    rf_entry_page_clear(&pg);
+    assert_int_equal(rf_account_entries(rf_core_fx.db, a, after, 10, &pg), RF_OK);
+    assert_int_equal(pg.n, 0);
+    rf_entry_page_clear(&pg);
+}
+
+/* 32 creates of one account at once, all with one Idempotency-Key: one
+ * account (INSERT .. ON CONFLICT, never check-then-insert), one fresh
+ * answer, every other a replay of the stored typed result (created, as the
+ * first) or in flight; and 32 at once without a key: one created, 31 find
+ * the same account. */
+struct create_race {
+    char id[64];
+    char ikey[64];
+    bool with_key;
+    rf_err err[32];
+    bool created[32], replayed[32], same[32];
+    int64_t version[32], created_at[32];
+};
+
+static void create_one(int idx, void *ctx) {
+    struct create_race *r = ctx;
+    struct rf_account_req req = {.id = r->id, .currency = "USD", .kind = RF_ACCOUNT_SYSTEM,
+                                 .metadata_json = "{\"a\":1}"};
+    struct rf_account_res res;
+    struct rf_idem idem = {.key = r->ikey, .api_key_id = "k"};
+    rf_idem_hash(&idem, "POST", "/v1/accounts", "same", 4);
+    r->err[idx] = rf_account_create(rf_core_fx.db, &req, &res, r->with_key ? &idem : NULL);
+    if (r->err[idx]) return;
+    /* cmocka's asserts are for the main thread: kept, checked there */
+    r->same[idx] = res.account.kind == RF_ACCOUNT_SYSTEM && strcmp(res.account.id, r->id) == 0 &&
+                   res.account.metadata_json &&
+                   strcmp(res.account.metadata_json, "{\"a\":1}") == 0;
+    r->created[idx] = res.created;
+    r->replayed[idx] = idem.replayed;
+    r->version[idx] = res.account.version;
+    r->created_at[idx] = res.account.created_at_ms;
+    rf_account_clear(&res.account);
+}
+
+static void test_create_race(void **state) {
+    (void)state;
+    for (int keyed = 0; keyed < 2; keyed++) {
+        struct create_race *r = calloc(1, sizeof *r);
+        rf_rand_id("race", r->id, sizeof r->id);
+        rf_rand_id("ik", r->ikey, sizeof r->ikey);
+        r->with_key = keyed;
+        assert_int_equal(rf_parallel_fn(32, create_one, r), 0);
+        int created = 0, fresh = 0, answered = 0;
+        int64_t at = 0; /* the one account's created_at, as every answer shows it */
+        for (int i = 0; i < 32; i++) {
+            if (keyed && r->err[i] == RF_ERR_IDEM_IN_FLIGHT) continue;
+            assert_int_equal(r->err[i], RF_OK);
+            if (!answered++) at = r->created_at[i];
+            assert_true(r->same[i]);
+            created += r->created[i];
+            fresh += !r->replayed[i];
+            assert_int_equal(r->version[i], 1);
+            assert_int_equal(r->created_at[i], at);
+        }
+        /* keyed: every answer is the first (created); unkeyed: one creates */
+        assert_int_equal(created, keyed ? answered : 1);
+        assert_int_equal(fresh, keyed ? 1 : 32);
+        /* once the race is over, the key replays the first answer for sure */
+        create_one(0, r);
+        assert_int_equal(r->err[0], RF_OK);
+        assert_true(r->same[0] && r->created[0] == (bool)keyed && r->replayed[0] == (bool)keyed);
+        assert_int_equal(r->version[0], 1);
+        assert_int_equal(r->created_at[0], at);
+        if (keyed) { /* the key with another request */
+            struct rf_account_req other = {.id = r->id, .currency = "EUR"};
+            struct rf_idem idem = {.key = r->ikey, .api_key_id = "k"};
+            rf_idem_hash(&idem, "POST", "/v1/accounts", "other", 5);
+            struct rf_account_res res;
+            assert_int_equal(rf_account_create(rf_core_fx.db, &other, &res, &idem),
+                             RF_ERR_IDEM_REUSED);
+        }
+        free(r);
+    }
+}
+
 /* Balances at the int64 edges, in a store of their own (ISO test currency
  * XTS) so the funding account starts at zero. */
 static void test_int64_edges(void **state) {
     (void)state;
     struct rf_core_fixture shared = rf_core_fx; /* back after this store of its own */
     assert_int_equal(rf_core_fixture_open_fresh(&rf_core_fx, NULL), 0);
-    struct rf_account_req req = {.id = "edge-b", .currency = "XTS", .kind = "user"};
+    struct rf_account_req req = {.id = "edge-b", .currency = "XTS", .kind = RF_ACCOUNT_USER};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);
@@ -419,6 +580,9 @@ int main(void) {
         cmocka_unit_test_setup(test_partial_post_and_expiry, clean_before),
         cmocka_unit_test_setup(test_bad_input_changes_nothing, clean_before),
         cmocka_unit_test_setup(test_reserved_ids, clean_before),
+        cmocka_unit_test_setup(test_account_kind_and_faults, clean_before),
+        cmocka_unit_test_setup(test_entries_faults, clean_before),
+        cmocka_unit_test_setup(test_create_race, clean_before),
         cmocka_unit_test_setup(test_int64_edges, clean_before),
     };
     return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);

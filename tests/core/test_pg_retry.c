@@ -47,7 +47,7 @@ struct pair {
 
 static void make_account(char *id, size_t cap, const char *prefix) {
     rf_rand_id(prefix, id, cap);
-    struct rf_account_req req = {.id = id, .currency = "USD", .kind = "user"};
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER};
     struct rf_account_res res;
     assert_int_equal(rf_account_create(rf_core_fx.db, &req, &res, NULL), RF_OK);
     rf_account_clear(&res.account);

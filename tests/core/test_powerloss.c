@@ -83,7 +83,7 @@ static void setup_store(const char *url) {
     for (int t = 0; t < THREADS; t++) {
         char user[64], key[32], account[64];
         ids(t, 0, user, key, account);
-        struct rf_account_req req = {.id = account, .currency = "EUR", .kind = "user"};
+        struct rf_account_req req = {.id = account, .currency = "EUR", .kind = RF_ACCOUNT_USER};
         struct rf_account_res res;
         assert_int_equal(rf_account_create(db, &req, &res, NULL), RF_OK);
         rf_account_clear(&res.account);

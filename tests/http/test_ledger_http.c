@@ -25,7 +25,9 @@
  * Idempotency-Key), a post's and a void's replay are byte for byte the
  * first answer; partial posts; holds past
  * expires_at are voided by the server's maintenance; roles;
- * `racefree reconcile` exits 0 on the clean store; and a credit's reason
+ * `racefree reconcile` exits 0 on the clean store; an account create's
+ * replay and its refusals (bad kind with param kind, after the other fields;
+ * reserved_id after every field) as they have always been; and a credit's reason
  * (quotes, backslashes, control characters, non-ASCII) renders as its
  * metadata with the same bytes as ever.
  */
@@ -938,6 +940,82 @@ static void test_accounts(void **state)
     env_ledger_check(&g_env, 1);
 }
 
+/* A create's answer and every way it can be refused, as the API has always
+ * shown them: an Idempotency-Key replay is the first answer with the same
+ * body, ETag and Location; an absent kind is user; a kind that is none is
+ * 400 invalid_field naming kind, reported after every other field; a
+ * reserved id is 400 reserved_id naming id, after the fields. Nothing
+ * refused is written. */
+static void test_account_create_answers(void **state)
+{
+    (void)state;
+    char cur[4], fresh[4], id[64], body[256], h[128];
+    rand_currency(cur);
+    do rand_currency(fresh); while (strcmp(fresh, cur) == 0); /* never used before */
+    RID(id, "ans");
+    idem_hdr_fresh(h, sizeof h);
+    const char *hdrs[] = {h, NULL};
+    snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\"}", id, cur);
+    struct rf_t_resp r1, r2;
+    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, hdrs, &r1);
+    RF_ASSERT_STATUS(&r1, 201);
+    assert_false(resp_replayed(&r1));
+    json_t *j = rf_resp_json(&r1);
+    assert_string_equal(rf_t_json_str(j, "kind"), "user");
+    json_decref(j);
+    env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, hdrs, &r2);
+    RF_ASSERT_STATUS(&r2, 201);
+    assert_true(resp_replayed(&r2));
+    assert_string_equal(r1.body, r2.body);
+    assert_string_equal(rf_resp_header(&r1, "ETag"), rf_resp_header(&r2, "ETag"));
+    assert_string_equal(rf_resp_header(&r1, "Location"), rf_resp_header(&r2, "Location"));
+    rf_resp_free(&r2);
+    rf_resp_free(&r1);
+    char bad_id[64];
+    RID(bad_id, "ans-bad");
+    static const struct {
+        const char *fmt; /* %s: the id, the currency, then a currency never used */
+        const char *code, *param, *detail;
+    } cases[] = {
+        {"{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"robot\"}", "invalid_field",
+         "kind", "field 'kind' must be user or system"},
+        {"{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"User\"}", "invalid_field", "kind",
+         "field 'kind' must be user or system"},
+        {"{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": 1}", "invalid_field", "kind",
+         "field 'kind' must be a string"},
+        {"{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"robot\", \"allow_negative\": 1}",
+         "invalid_field", "allow_negative", "field 'allow_negative' must be true or false"},
+        {"{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"robot\", \"metadata\": 1}",
+         "invalid_field", "metadata", "field 'metadata' must be a JSON object"},
+        {"{\"id\": \"payouts:%.0s%.0s%s\", \"currency\": \"EUR\", \"kind\": \"robot\"}",
+         "invalid_field", "kind", "field 'kind' must be user or system"},
+        {"{\"id\": \"payouts:%.0s%.0s%s\", \"currency\": \"%s\", \"kind\": \"system\"}",
+         "reserved_id", "id", "The id is in a namespace racefree reserves for itself."},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, cases[i].fmt, bad_id, cur, fresh, fresh);
+        env_req(&g_env, "POST", "/v1/accounts", g_env.service, body, NULL, &r1);
+        RF_ASSERT_PROBLEM(&r1, 400, cases[i].code);
+        j = rf_resp_json(&r1);
+        assert_string_equal(rf_t_json_str(j, "param"), cases[i].param);
+        assert_string_equal(rf_t_json_str(j, "detail"), cases[i].detail);
+        json_decref(j);
+        rf_resp_free(&r1);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/v1/accounts/%s", bad_id);
+    env_req(&g_env, "GET", path, g_env.readonly, NULL, NULL, &r1);
+    RF_ASSERT_PROBLEM(&r1, 404, "account_not_found");
+    rf_resp_free(&r1);
+    /* the refused reserved create did not even make fresh's system accounts */
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "/v1/accounts/%s:%s", k ? "funding" : "payouts", fresh);
+        env_req(&g_env, "GET", path, g_env.readonly, NULL, NULL, &r1);
+        RF_ASSERT_PROBLEM(&r1, 404, "account_not_found");
+        rf_resp_free(&r1);
+    }
+}
+
 static void test_reconcile_cli(void **state)
 {
     (void)state;
@@ -974,6 +1052,7 @@ int main(void)
         cmocka_unit_test_setup(test_partial_post_and_expiry, env_ledger_clean_before),
         cmocka_unit_test_setup(test_exact_answers, env_ledger_clean_before),
         cmocka_unit_test_setup(test_accounts, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_account_create_answers, env_ledger_clean_before),
         cmocka_unit_test_setup(test_reconcile_cli, env_ledger_clean_before),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
