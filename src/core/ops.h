@@ -20,6 +20,12 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 /* ledger.c */
 
 /* payouts.c */
+rf_err op_payout_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_attempt(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_succeeded(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_failed(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_list(struct rf_tx *tx, const void *req, void *res);
 
 /* customers.c */
 

@@ -29,14 +29,6 @@ void h_transfer_post(struct rf_http_req *req, struct rf_reply *out);
 void h_transfer_void(struct rf_http_req *req, struct rf_reply *out);
 void h_account_credit(struct rf_http_req *req, struct rf_reply *out);
 
-/* h_payouts.c */
-void h_payout_create(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_attempt(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_succeeded(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_failed(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_get(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_list(struct rf_http_req *req, struct rf_reply *out);
-
 /* h_customers.c */
 void h_customer_bind(struct rf_http_req *req, struct rf_reply *out);
 void h_customer_get(struct rf_http_req *req, struct rf_reply *out);

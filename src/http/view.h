@@ -46,4 +46,7 @@ struct rf_list_query {
 extern const struct rf_view rf_view_entitlement;
 extern const struct rf_list_query rf_list_entitlements;
 
+extern const struct rf_view rf_view_payout;
+extern const struct rf_list_query rf_list_payouts;
+
 #endif
