@@ -55,7 +55,7 @@ static rf_err bad(struct rf_fault *fault, const struct rf_field *f, const char *
 
 /* A nested field's fault, qualified: "in 'destination': field 'ref' ...". */
 static rf_err nested_fault(const struct rf_field *f, rf_err err, struct rf_fault *fault) {
-    if (!fault || err == RF_ERR_NOMEM) return err;
+    if (!fault || err == RF_OK || err == RF_ERR_NOMEM) return err;
     char inner[RF_FAULT_DETAIL_BYTES];
     snprintf(inner, sizeof inner, "%s", fault->detail);
     rf_fault_set(fault, fault->code, NULL, "in '%s': %s", f->name, inner);
