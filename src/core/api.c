@@ -151,7 +151,10 @@ static void payout_clear(void *res) { rf_payout_clear(res); }
 static void payout_page_clear(void *res) { rf_payout_page_clear(res); }
 
 /* Every payout write: its result is the payout, stored for a replay. */
-#define PAYOUT_WRITE(spec, tx_)                                                                  {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_payout_outcome_req),               .tx = tx_, .res_size = sizeof(struct rf_payout), .res_clear = payout_clear,                  .codec = &payout_codec}
+#define PAYOUT_WRITE(spec, tx_)                                                              \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_payout_outcome_req),          \
+     .tx = tx_, .res_size = sizeof(struct rf_payout), .res_clear = payout_clear,             \
+     .codec = &payout_codec}
 
 #define PAGE_SHAPE(T)                                                                         \
     _Static_assert(offsetof(T, items) == offsetof(struct list_out, items) &&                  \
