@@ -507,7 +507,15 @@ struct rf_payout_req {
     const char *provider;
     const char *destination_ref;
     const char *metadata_json;
-    int max_attempts;               /* 0: the default, 5 */
+    int64_t max_attempts;           /* 0: the default, 5 */
+};
+/* Names one payout: an attempt, an outcome (succeeded: provider_payout_id;
+ * failed: reason and retryable) and a read. */
+struct rf_payout_outcome_req {
+    const char *id;
+    const char *provider_payout_id; /* succeeded */
+    const char *reason;             /* failed */
+    bool retryable;                 /* failed */
 };
 rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
                         struct rf_idem *idem);
@@ -527,6 +535,8 @@ struct rf_payout_page {
     char next[RF_CURSOR_BYTES];
 };
 void rf_payout_page_clear(struct rf_payout_page *p);
+/* The list's filter (rf_list_req.status), in this order. */
+enum rf_payout_filter { RF_PAYOUT_ALL = 0, RF_PAYOUT_PENDING, RF_PAYOUT_PAID, RF_PAYOUT_FAILED };
 /* status: NULL or "" for all, else pending | paid | failed. */
 rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
                       struct rf_payout_page *out);

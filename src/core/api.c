@@ -295,6 +295,75 @@ static void account_res_clear(void *res) {
 }
 static void account_clear(void *res) { rf_account_clear(res); }
 static void entry_page_clear(void *res) { rf_entry_page_clear(res); }
+/* ---- payouts ------------------------------------------------------------- */
+
+static const struct rf_field payout_destination_fields[] = {
+    F_ID(struct rf_payout_req, provider, "provider", RF_AT_BODY),
+    F_ID(struct rf_payout_req, destination_ref, "ref", RF_AT_BODY),
+};
+static const struct rf_field payout_create_fields[] = {
+    F_ID(struct rf_payout_req, account, "account", RF_AT_BODY),
+    RF_F(struct rf_payout_req, amount_minor, "amount_minor", RF_FIELD_INT, true, .min = 1,
+         .max = INT64_MAX),
+    RF_F(struct rf_payout_req, currency, "currency", RF_FIELD_CURRENCY, true),
+    RF_F(struct rf_payout_req, provider, "destination", RF_FIELD_NESTED, true,
+         .max_len = RF_METADATA_BYTES_MAX, .sub = payout_destination_fields,
+         .n_sub = N_OF(payout_destination_fields)),
+    F_METADATA(struct rf_payout_req, metadata_json),
+    RF_F(struct rf_payout_req, max_attempts, "max_attempts", RF_FIELD_INT, false, .min = 1,
+         .max = RF_PAYOUT_MAX_ATTEMPTS_MAX),
+};
+#define F_PAYOUT_ID F_ID(struct rf_payout_outcome_req, id, "id", RF_AT_PATH)
+static const struct rf_field payout_ref_fields[] = {F_PAYOUT_ID};
+static const struct rf_field payout_succeeded_fields[] = {
+    F_PAYOUT_ID,
+    F_ID(struct rf_payout_outcome_req, provider_payout_id, "provider_payout_id", RF_AT_BODY),
+};
+static const struct rf_field payout_failed_fields[] = {
+    F_PAYOUT_ID,
+    RF_F(struct rf_payout_outcome_req, reason, "reason", RF_FIELD_STRING, true, .min = 1,
+         .max_len = RF_REASON_CHARS_MAX),
+    RF_F(struct rf_payout_outcome_req, retryable, "retryable", RF_FIELD_BOOL, true),
+};
+static const struct rf_field payout_list_fields[] = {F_LIST_QUERY(RF_PAYOUT_FAILED + 1)};
+
+/* A payout from a system account (funding:<CUR> may go negative; payouts:<CUR>
+ * is the clearing account itself) would pay out money nobody holds. */
+static rf_err payout_create_check(const void *req, struct rf_fault *fault) {
+    if (!rf_account_id_reserved(((const struct rf_payout_req *)req)->account)) return RF_OK;
+    rf_fault_set(fault, RF_ERR_RESERVED_ID, "account", "%s", "");
+    return RF_ERR_RESERVED_ID;
+}
+
+static const struct rf_member payout_members[] = {
+    RF_MEMBER(struct rf_payout, id, CHARS),
+    RF_MEMBER(struct rf_payout, account, CHARS),
+    RF_MEMBER(struct rf_payout, amount_minor, I64),
+    RF_MEMBER(struct rf_payout, currency, CHARS),
+    RF_MEMBER(struct rf_payout, provider, CHARS),
+    RF_MEMBER(struct rf_payout, destination_ref, CHARS),
+    RF_MEMBER(struct rf_payout, status, CHARS),
+    RF_MEMBER(struct rf_payout, hold_transfer_id, CHARS),
+    RF_MEMBER(struct rf_payout, provider_idempotency_key, CHARS),
+    RF_MEMBER(struct rf_payout, provider_payout_id, TEXT),
+    RF_MEMBER(struct rf_payout, attempt_count, I64),
+    RF_MEMBER(struct rf_payout, max_attempts, I64),
+    RF_MEMBER(struct rf_payout, last_error, TEXT),
+    RF_MEMBER(struct rf_payout, metadata_json, TEXT),
+    RF_MEMBER(struct rf_payout, created_at_ms, I64),
+    RF_MEMBER(struct rf_payout, updated_at_ms, I64),
+    RF_MEMBER(struct rf_payout, version, I64),
+};
+static const struct rf_codec payout_codec = RF_CODEC(payout_members);
+
+static void payout_clear(void *res) { rf_payout_clear(res); }
+static void payout_page_clear(void *res) { rf_payout_page_clear(res); }
+
+/* Every payout write: its result is the payout, stored for a replay. */
+#define PAYOUT_WRITE(spec, tx_)                                                              \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_payout_outcome_req),          \
+     .tx = tx_, .res_size = sizeof(struct rf_payout), .res_clear = payout_clear,             \
+     .codec = &payout_codec}
 
 #define PAGE_SHAPE(T)                                                                         \
     _Static_assert(offsetof(T, items) == offsetof(struct list_out, items) &&                  \
@@ -483,6 +552,22 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                .res_size = sizeof(struct rf_entry_page),
                                .res_clear = entry_page_clear,
                                .page_item_size = sizeof(struct rf_entry)},
+    [RF_OP_PAYOUT_CREATE] = {.write = true, FIELDS(payout_create_fields),
+                             .req_size = sizeof(struct rf_payout_req),
+                             .check = payout_create_check, .tx = op_payout_create,
+                             .res_size = sizeof(struct rf_payout), .res_clear = payout_clear,
+                             .codec = &payout_codec},
+    [RF_OP_PAYOUT_ATTEMPT] = PAYOUT_WRITE(payout_ref_fields, op_payout_attempt),
+    [RF_OP_PAYOUT_SUCCEEDED] = PAYOUT_WRITE(payout_succeeded_fields, op_payout_succeeded),
+    [RF_OP_PAYOUT_FAILED] = PAYOUT_WRITE(payout_failed_fields, op_payout_failed),
+    [RF_OP_PAYOUT_GET] = {FIELDS(payout_ref_fields),
+                          .req_size = sizeof(struct rf_payout_outcome_req),
+                          .tx = op_payout_get, .res_size = sizeof(struct rf_payout),
+                          .res_clear = payout_clear},
+    [RF_OP_PAYOUT_LIST] = {FIELDS(payout_list_fields), .req_size = sizeof(struct rf_list_req),
+                           .tx = op_payout_list, .res_size = sizeof(struct rf_payout_page),
+                           .res_clear = payout_page_clear,
+                           .page_item_size = sizeof(struct rf_payout)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

@@ -55,7 +55,7 @@ static rf_err bad(struct rf_fault *fault, const struct rf_field *f, const char *
 
 /* A nested field's fault, qualified: "in 'destination': field 'ref' ...". */
 static rf_err nested_fault(const struct rf_field *f, rf_err err, struct rf_fault *fault) {
-    if (!fault || err == RF_ERR_NOMEM) return err;
+    if (!fault || err == RF_OK || err == RF_ERR_NOMEM) return err;
     char inner[RF_FAULT_DETAIL_BYTES];
     snprintf(inner, sizeof inner, "%s", fault->detail);
     rf_fault_set(fault, fault->code, NULL, "in '%s': %s", f->name, inner);
@@ -190,10 +190,10 @@ static rf_err decode_fields(json_t *o, const struct rf_field *f, size_t n, unsig
 static rf_err decode_one(const struct rf_field *f, json_t *v, void *req, struct rf_decoded *d,
                          struct rf_fault *fault) {
     switch (f->type) {
-    case RF_FIELD_NESTED:
+    case RF_FIELD_NESTED: /* its members: decode_nested, once the level is done */
+        if (f->max_len) return object_check(f, v, fault);
         if (!json_is_object(v)) return bad(fault, f, "field '%s' must be a JSON object", f->name);
-        return nested_fault(f, decode_fields(v, f->sub, f->n_sub, ~0u, NULL, req, d, fault),
-                            fault);
+        return RF_OK;
     case RF_FIELD_OBJECT:
         return decode_object(f, v, req, d, fault);
     case RF_FIELD_BOOL:
@@ -232,6 +232,20 @@ static const struct rf_field *spec_find(const struct rf_field *f, size_t n, unsi
     return NULL;
 }
 
+/* The members of each nested object present at this level, after every
+ * field of the level itself (the order the edge has always reported). */
+static rf_err decode_nested(json_t *o, const struct rf_field *f, size_t n, unsigned at,
+                            void *req, struct rf_decoded *d, struct rf_fault *fault) {
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].type != RF_FIELD_NESTED || !(RF_FIELD_AT(&f[i]) & at)) continue;
+        json_t *v = o ? json_object_get(o, f[i].name) : NULL;
+        if (!v || json_is_null(v)) continue;
+        rf_err err = decode_fields(v, f[i].sub, f[i].n_sub, ~0u, NULL, req, d, fault);
+        if (err) return nested_fault(&f[i], err, fault);
+    }
+    return RF_OK;
+}
+
 static rf_err decode_fields(json_t *o, const struct rf_field *f, size_t n, unsigned at,
                            const char *skip, void *req, struct rf_decoded *d,
                            struct rf_fault *fault) {
@@ -255,7 +269,7 @@ static rf_err decode_fields(json_t *o, const struct rf_field *f, size_t n, unsig
         rf_err err = decode_one(&f[i], v, req, d, fault);
         if (err) return err;
     }
-    return RF_OK;
+    return decode_nested(o, f, n, at, req, d, fault);
 }
 
 rf_err rf_fields_decode(const json_t *obj, const struct rf_field *f, size_t n, unsigned at,

@@ -33,7 +33,9 @@ enum rf_field_type {
     RF_FIELD_CHOICE,   /* int: a C enum; JSON: one of the strings `choices` (NULL-terminated),
                         * stored as choice_values[i] (NULL: i); optional and absent: 0 */
     RF_FIELD_NESTED,   /* a JSON object whose members are the fields `sub` (their offsets
-                        * are in the same request struct); faults name "in 'name': ..." */
+                        * are in the same request struct); faults name "in 'name': ...".
+                        * Decoded after the other fields of its level; max_len (0: none)
+                        * bounds it and its depth as an OBJECT's */
 };
 
 /* Where a field comes from at the HTTP edge. An approval's action object
@@ -51,7 +53,7 @@ struct rf_field {
     const char *name;
     enum rf_field_type type;
     bool required;       /* a null or absent optional member is "not present" */
-    size_t max_len;      /* STRING: characters; OBJECT: bytes */
+    size_t max_len;      /* STRING: characters; OBJECT, NESTED: bytes */
     int64_t min, max;    /* INT: the range; STRING: min is the fewest characters */
     size_t offset;       /* of the member in the request struct */
     enum rf_field_at at; /* 0 means RF_AT_BODY */

@@ -12,8 +12,6 @@
 rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
                             struct rf_grant_res *res);
 
-/* RF_ERR_INVALID (not valid) or RF_ERR_RESERVED_ID (a system account). */
-rf_err payout_req_check(const struct rf_payout_req *req);
 rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req, struct rf_payout *out);
 
 /* The ledger check's approvals invariant: every approved approval's action

@@ -32,6 +32,12 @@ rf_err op_transfer_void(struct rf_tx *tx, const void *req, void *res);
 rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res);
 
 /* payouts.c */
+rf_err op_payout_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_attempt(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_succeeded(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_failed(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_payout_list(struct rf_tx *tx, const void *req, void *res);
 
 /* customers.c */
 rf_err op_customer_bind(struct rf_tx *tx, const void *req, void *res);

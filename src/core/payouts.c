@@ -11,6 +11,10 @@
  * voided (failed) in the same transaction as the status change.
  * provider_idempotency_key is derived from the payout id: the key a worker
  * sends to the provider so that the provider never pays twice either.
+ *
+ * The op_payout_* functions are the operation table's rows (core/api.c
+ * holds their field specs); the public rf_payout_* are wrappers over
+ * rf_op_run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 #include "base/ids.h"
 #include "core/flows.h"
 #include "core/listing.h"
+#include "core/ops.h"
 
 #define PAYOUT_COLS                                                                      \
     "id, account_id, amount_minor, currency, provider, destination_ref, status,"        \
@@ -85,9 +90,9 @@ static const char SQL_PAYOUT_INSERT[] =
 
 rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req,
                         struct rf_payout *out) {
-    int max = req->max_attempts ? req->max_attempts
-              : tx->db->opt.payout_max_attempts ? tx->db->opt.payout_max_attempts
-                                                : RF_PAYOUT_MAX_ATTEMPTS_DEFAULT;
+    int64_t max = req->max_attempts ? req->max_attempts
+                  : tx->db->opt.payout_max_attempts ? tx->db->opt.payout_max_attempts
+                                                    : RF_PAYOUT_MAX_ATTEMPTS_DEFAULT;
     char id[RF_ID_BYTES], clearing[RF_ID_BYTES], pkey[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
     snprintf(pkey, sizeof pkey, "rfpo_%.36s", id); /* uuid text: 36 chars */
@@ -109,37 +114,6 @@ rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req,
                       out->attempt_count == 0 && out->amount_minor == req->amount_minor));
     RF_ASSERT(err || strcmp(out->hold_transfer_id, res.transfer.id) == 0);
     rf_transfer_clear(&res.transfer);
-    return err;
-}
-
-static rf_err op_payout_create(struct rf_tx *tx, void *ctx) {
-    void **args = ctx;
-    return payout_create_tx(tx, args[0], args[1]);
-}
-
-static bool payout_req_valid(const struct rf_payout_req *req) {
-    return rf_id_valid(req->account) && req->amount_minor > 0 &&
-           ledger_currency_valid(req->currency) && rf_id_valid(req->provider) &&
-           rf_id_valid(req->destination_ref) && req->max_attempts >= 0 &&
-           req->max_attempts <= RF_PAYOUT_MAX_ATTEMPTS_MAX;
-}
-
-/* A payout from a system account (funding:<CUR> may go negative; payouts:<CUR>
- * is the clearing account itself) would pay out money nobody holds. */
-rf_err payout_req_check(const struct rf_payout_req *req) {
-    if (!payout_req_valid(req)) return RF_ERR_INVALID;
-    return rf_account_id_reserved(req->account) ? RF_ERR_RESERVED_ID : RF_OK;
-}
-
-rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
-                        struct rf_idem *idem) {
-    RF_ASSERT(db && req && out);
-    memset(out, 0, sizeof *out);
-    rf_err err = payout_req_check(req);
-    if (err) return err;
-    void *args[2] = {(void *)req, out};
-    err = core_write(db, "payout_create", op_payout_create, args, out, idem);
-    if (err) rf_payout_clear(out);
     return err;
 }
 
@@ -192,21 +166,15 @@ static rf_err classify(struct rf_tx *tx, const char *id, struct rf_payout *out) 
     return err ? err : RF_ERR_INVALID_STATE;
 }
 
-struct outcome_args {
-    const char *id;
-    const char *text;   /* provider_payout_id or reason */
-    bool retryable;
-    struct rf_payout *out;
-};
-
-static rf_err op_attempt(struct rf_tx *tx, void *ctx) {
-    struct outcome_args *a = ctx;
+rf_err op_payout_attempt(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_payout_outcome_req *a = req;
+    struct rf_payout *out = res;
     store_val p[2] = {SV_S(a->id), SV_I(tx->now_ms)};
-    rf_err err = store_query_one(tx, SQL_ATTEMPT, p, 2, read_payout, a->out);
-    if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, a->out);
+    rf_err err = store_query_one(tx, SQL_ATTEMPT, p, 2, read_payout, out);
+    if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, out);
     if (err) return err;
-    payout_moved(tx, a->out, "pending", false);
-    return log_outcome(tx, a->out, "started", NULL, -1);
+    payout_moved(tx, out, "pending", false);
+    return log_outcome(tx, out, "started", NULL, -1);
 }
 
 static rf_err provider_id_taken(struct rf_tx *tx, const char *provider_payout_id,
@@ -221,93 +189,58 @@ static rf_err provider_id_taken(struct rf_tx *tx, const char *provider_payout_id
     return other[0] && strcmp(other, self) != 0 ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : RF_OK;
 }
 
-static rf_err op_succeeded(struct rf_tx *tx, void *ctx) {
-    struct outcome_args *a = ctx;
+rf_err op_payout_succeeded(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_payout_outcome_req *a = req;
+    struct rf_payout *out = res;
     /* Another payout holding this provider id is a conflict, not a 500. The
      * UNIQUE constraint stays the guarantee; this read only names the answer. */
-    rf_err err = provider_id_taken(tx, a->text, a->id);
+    rf_err err = provider_id_taken(tx, a->provider_payout_id, a->id);
     if (err) return err;
-    store_val p[3] = {SV_S(a->id), SV_S(a->text), SV_I(tx->now_ms)};
-    err = store_query_one(tx, SQL_SUCCEEDED, p, 3, read_payout, a->out);
+    store_val p[3] = {SV_S(a->id), SV_S(a->provider_payout_id), SV_I(tx->now_ms)};
+    err = store_query_one(tx, SQL_SUCCEEDED, p, 3, read_payout, out);
     if (err == RF_ERR_NOT_FOUND) {
-        err = classify(tx, a->id, a->out);
-        bool same = a->out->provider_payout_id && strcmp(a->out->provider_payout_id, a->text) == 0;
-        RF_ASSERT(err || !same || strcmp(a->out->status, "paid") == 0); /* only paid has one */
+        err = classify(tx, a->id, out);
+        bool same = out->provider_payout_id &&
+                    strcmp(out->provider_payout_id, a->provider_payout_id) == 0;
+        RF_ASSERT(err || !same || strcmp(out->status, "paid") == 0); /* only paid has one */
         return err == RF_ERR_INVALID_STATE && same ? RF_OK : err; /* an idempotent repeat */
     }
     if (err) return err == RF_ERR_CONFLICT ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : err;
-    payout_moved(tx, a->out, "paid", false);
-    RF_ASSERT(a->out->provider_payout_id && strcmp(a->out->provider_payout_id, a->text) == 0);
-    err = log_outcome(tx, a->out, "succeeded", NULL, -1);
-    struct rf_transfer_res res = {0};
-    if (!err) err = ledger_resolve(tx, a->out->hold_transfer_id, a->out->id, true, 0, &res);
+    payout_moved(tx, out, "paid", false);
+    RF_ASSERT(out->provider_payout_id &&
+              strcmp(out->provider_payout_id, a->provider_payout_id) == 0);
+    err = log_outcome(tx, out, "succeeded", NULL, -1);
+    struct rf_transfer_res hold = {0};
+    if (!err) err = ledger_resolve(tx, out->hold_transfer_id, out->id, true, 0, &hold);
     /* paid: its whole hold, which is the payout's amount, is posted */
-    RF_ASSERT(err || res.transfer.posted_amount_minor == a->out->amount_minor);
-    rf_transfer_clear(&res.transfer);
+    RF_ASSERT(err || hold.transfer.posted_amount_minor == out->amount_minor);
+    rf_transfer_clear(&hold.transfer);
     return err;
 }
 
-static rf_err op_failed(struct rf_tx *tx, void *ctx) {
-    struct outcome_args *a = ctx;
-    store_val p[4] = {SV_S(a->id), SV_S(a->text), SV_I(tx->now_ms), SV_I(a->retryable ? 1 : 0)};
-    rf_err err = store_query_one(tx, SQL_FAILED, p, 4, read_payout, a->out);
-    if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, a->out);
-    if (!err) payout_moved(tx, a->out, "failed", a->retryable);
-    if (!err) err = log_outcome(tx, a->out, "failed", a->text, a->retryable ? 1 : 0);
-    if (err || strcmp(a->out->status, "failed") != 0) return err;
-    struct rf_transfer_res res = {0};
-    err = ledger_resolve(tx, a->out->hold_transfer_id, a->out->id, false, 0, &res);
-    RF_ASSERT(err || res.transfer.amount_minor == a->out->amount_minor); /* its own hold */
-    rf_transfer_clear(&res.transfer);
+rf_err op_payout_failed(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_payout_outcome_req *a = req;
+    struct rf_payout *out = res;
+    store_val p[4] = {SV_S(a->id), SV_S(a->reason), SV_I(tx->now_ms),
+                      SV_I(a->retryable ? 1 : 0)};
+    rf_err err = store_query_one(tx, SQL_FAILED, p, 4, read_payout, out);
+    if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, out);
+    if (!err) payout_moved(tx, out, "failed", a->retryable);
+    if (!err) err = log_outcome(tx, out, "failed", a->reason, a->retryable ? 1 : 0);
+    if (err || strcmp(out->status, "failed") != 0) return err;
+    struct rf_transfer_res hold = {0};
+    err = ledger_resolve(tx, out->hold_transfer_id, out->id, false, 0, &hold);
+    RF_ASSERT(err || hold.transfer.amount_minor == out->amount_minor); /* its own hold */
+    rf_transfer_clear(&hold.transfer);
     return err;
 }
 
-static rf_err run_outcome(rf *db, const char *name, exec_fn fn, struct outcome_args *a,
-                          struct rf_idem *idem) {
-    RF_ASSERT(db && a->out);
-    memset(a->out, 0, sizeof *a->out);
-    if (!rf_id_valid(a->id)) return RF_ERR_INVALID;
-    rf_err err = core_write(db, name, fn, a, a->out, idem);
-    if (err) rf_payout_clear(a->out);
-    return err;
+rf_err op_payout_create(struct rf_tx *tx, const void *req, void *res) {
+    return payout_create_tx(tx, req, res);
 }
 
-rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out, struct rf_idem *idem) {
-    struct outcome_args a = {id, NULL, false, out};
-    return run_outcome(db, "payout_attempt", op_attempt, &a, idem);
-}
-
-rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
-                           struct rf_payout *out, struct rf_idem *idem) {
-    if (!rf_id_valid(provider_payout_id)) return RF_ERR_INVALID;
-    struct outcome_args a = {id, provider_payout_id, false, out};
-    return run_outcome(db, "payout_succeeded", op_succeeded, &a, idem);
-}
-
-rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
-                        struct rf_payout *out, struct rf_idem *idem) {
-    if (!reason || !*reason || rf_utf8_chars(reason) > RF_REASON_CHARS_MAX) return RF_ERR_INVALID;
-    struct outcome_args a = {id, reason, retryable, out};
-    return run_outcome(db, "payout_failed", op_failed, &a, idem);
-}
-
-/* ---- reads -------------------------------------------------------------- */
-
-static rf_err op_payout_get(struct rf_tx *tx, void *ctx) {
-    struct rf_payout *out = ctx;
-    char id[RF_ID_BYTES];
-    rf_strcpy(id, sizeof id, out->id);
-    return payout_get(tx, id, out);
-}
-
-rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!rf_id_valid(id)) return RF_ERR_INVALID;
-    rf_strcpy(out->id, sizeof out->id, id);
-    rf_err err = core_read(db, "payout_get", op_payout_get, out);
-    if (err) rf_payout_clear(out);
-    return err;
+rf_err op_payout_get(struct rf_tx *tx, const void *req, void *res) {
+    return payout_get(tx, ((const struct rf_payout_outcome_req *)req)->id, res);
 }
 
 /* Commit order (core/listing.h): list_pos is column 17. */
@@ -316,33 +249,73 @@ static const char SQL_PAYOUT_LIST[] =
     " AND ($4 = '' OR status = $4)" LIST_ORDER("id") " LIMIT $5";
 static const char SQL_PAYOUT_POS[] = "SELECT list_pos FROM payouts WHERE id = $1";
 
-struct list_args {
-    const char *status;
-    struct list_page page;
-};
+/* The status each filter lists, in enum rf_payout_filter's order ("": any). */
+static const char *const list_statuses[] = {"", "pending", "paid", "failed"};
+_Static_assert(RF_PAYOUT_ALL == 0 && RF_PAYOUT_PENDING == 1 && RF_PAYOUT_PAID == 2 &&
+                   RF_PAYOUT_FAILED == 3,
+               "list_statuses follows enum rf_payout_filter");
 
-static rf_err op_payout_list(struct rf_tx *tx, void *ctx) {
-    struct list_args *a = ctx;
-    store_val p[5] = {SV_I(a->page.after.pos), SV_S(a->page.after.key), LIST_HORIZON_SLOT,
-                      SV_S(a->status), SV_I(a->page.limit)};
-    return list_page_run(tx, SQL_PAYOUT_LIST, p, 5, &a->page);
+rf_err op_payout_list(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_list_req *r = req;
+    struct rf_payout_page *out = res;
+    RF_ASSERT(r->status >= RF_PAYOUT_ALL && r->status <= RF_PAYOUT_FAILED);
+    struct list_page lp = {.pos_col = 17, .key_col = 0, .pos_sql = SQL_PAYOUT_POS,
+                           .read_row = read_payout, .clear_item = clear_payout,
+                           LIST_INTO(out, core_limit((int)r->limit))};
+    rf_err err = list_cursor_parse(r->after, &lp.after);
+    if (err) return err;
+    store_val p[5] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
+                      SV_S(list_statuses[r->status]), SV_I(lp.limit)};
+    err = list_page_run(tx, SQL_PAYOUT_LIST, p, 5, &lp);
+    out->n = lp.n;
+    return err;
 }
 
+/* ---- the public functions: thin wrappers over rf_op_run ------------------- */
+
+rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
+                        struct rf_idem *idem) {
+    return rf_op_run(db, RF_OP_PAYOUT_CREATE, req, out, idem, NULL);
+}
+
+rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out, struct rf_idem *idem) {
+    struct rf_payout_outcome_req req = {.id = id};
+    return rf_op_run(db, RF_OP_PAYOUT_ATTEMPT, &req, out, idem, NULL);
+}
+
+rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
+                           struct rf_payout *out, struct rf_idem *idem) {
+    struct rf_payout_outcome_req req = {.id = id, .provider_payout_id = provider_payout_id};
+    return rf_op_run(db, RF_OP_PAYOUT_SUCCEEDED, &req, out, idem, NULL);
+}
+
+rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
+                        struct rf_payout *out, struct rf_idem *idem) {
+    struct rf_payout_outcome_req req = {.id = id, .reason = reason, .retryable = retryable};
+    return rf_op_run(db, RF_OP_PAYOUT_FAILED, &req, out, idem, NULL);
+}
+
+rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out) {
+    struct rf_payout_outcome_req req = {.id = id};
+    return rf_op_run(db, RF_OP_PAYOUT_GET, &req, out, NULL, NULL);
+}
+
+/* The filter named status (NULL or "": all); -1 for no such name. */
+static int64_t list_filter(const char *status) {
+    if (!status || !*status) return RF_PAYOUT_ALL;
+    for (int64_t f = RF_PAYOUT_PENDING; f <= RF_PAYOUT_FAILED; f++)
+        if (strcmp(status, list_statuses[f]) == 0) return f;
+    return -1;
+}
+
+/* A limit of 0 or less is the default. */
 rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
                       struct rf_payout_page *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    if (!status) status = "";
-    if (*status && strcmp(status, "pending") != 0 && strcmp(status, "paid") != 0 &&
-        strcmp(status, "failed") != 0)
+    struct rf_list_req req = {.status = list_filter(status), .after = after,
+                              .limit = limit > 0 ? limit : 0};
+    if (req.status < 0) {
+        memset(out, 0, sizeof *out);
         return RF_ERR_INVALID;
-    struct list_args a = {
-        .status = status,
-        .page = {.limit = core_limit(limit), .pos_col = 17, .key_col = 0, .pos_sql = SQL_PAYOUT_POS,
-                 .read_row = read_payout, .clear_item = clear_payout, LIST_OUT(out)}};
-    rf_err err = list_cursor_parse(after, &a.page.after);
-    if (!err) err = list_read(db, "payout_list", op_payout_list, &a, &a.page);
-    out->items = a.page.items;
-    out->n = a.page.n;
-    return err;
+    }
+    return rf_op_run(db, RF_OP_PAYOUT_LIST, &req, out, NULL, NULL);
 }

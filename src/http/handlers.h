@@ -18,14 +18,6 @@ void h_key_list(struct rf_http_req *req, struct rf_reply *out);
 void h_key_revoke(struct rf_http_req *req, struct rf_reply *out);
 
 
-/* h_payouts.c */
-void h_payout_create(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_attempt(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_succeeded(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_failed(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_get(struct rf_http_req *req, struct rf_reply *out);
-void h_payout_list(struct rf_http_req *req, struct rf_reply *out);
-
 
 /* h_ops.c */
 void h_healthz(struct rf_http_req *req, struct rf_reply *out);

@@ -54,5 +54,7 @@ extern const struct rf_list_query rf_list_approvals;
 extern const struct rf_view rf_view_account;
 extern const struct rf_view rf_view_entry;
 extern const struct rf_list_query rf_list_entries;
+extern const struct rf_view rf_view_payout;
+extern const struct rf_list_query rf_list_payouts;
 
 #endif

@@ -288,6 +288,143 @@ static void test_hold_resolves_only_through_payout(void **state) {
     check_invariants();
 }
 
+/* ---- Idempotency-Key: the typed result ------------------------------------ */
+
+static void idem_init(struct rf_idem *idem, const char *key, const char *request) {
+    memset(idem, 0, sizeof *idem);
+    idem->key = key;
+    idem->api_key_id = "test-key";
+    rf_idem_hash(idem, "POST", "/x", request, strlen(request));
+}
+
+static void text_equal(const char *a, const char *b) {
+    assert_true((a == NULL) == (b == NULL));
+    if (a) assert_string_equal(a, b);
+}
+
+/* Every member the edge renders. */
+static void payout_equal(const struct rf_payout *a, const struct rf_payout *b) {
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->account, b->account);
+    assert_int_equal(a->amount_minor, b->amount_minor);
+    assert_string_equal(a->currency, b->currency);
+    assert_string_equal(a->provider, b->provider);
+    assert_string_equal(a->destination_ref, b->destination_ref);
+    assert_string_equal(a->status, b->status);
+    assert_string_equal(a->hold_transfer_id, b->hold_transfer_id);
+    assert_string_equal(a->provider_idempotency_key, b->provider_idempotency_key);
+    text_equal(a->provider_payout_id, b->provider_payout_id);
+    assert_int_equal(a->attempt_count, b->attempt_count);
+    assert_int_equal(a->max_attempts, b->max_attempts);
+    text_equal(a->last_error, b->last_error);
+    text_equal(a->metadata_json, b->metadata_json);
+    assert_int_equal(a->created_at_ms, b->created_at_ms);
+    assert_int_equal(a->updated_at_ms, b->updated_at_ms);
+    assert_int_equal(a->version, b->version);
+}
+
+enum { STEP_CREATE, STEP_FAILED, STEP_SUCCEEDED, STEPS };
+
+static rf_err idem_step(int step, const struct rf_payout_req *req, const char *id,
+                        struct rf_payout *out, struct rf_idem *idem) {
+    rf *db = rf_core_fx.db;
+    if (step == STEP_CREATE) return rf_payout_create(db, req, out, idem);
+    if (step == STEP_FAILED) return rf_payout_failed(db, id, "timeout", true, out, idem);
+    return rf_payout_succeeded(db, id, "po_idem_1", out, idem);
+}
+
+/* A replay answers the first result, member for member, after the payout
+ * moved on: the record holds the result itself, not a re-read; another
+ * request under a used key is refused and changes nothing. */
+static void test_replay_is_the_first_result(void **state) {
+    (void)state;
+    char w[64], keys[STEPS][64];
+    wallet(w, sizeof w, 100);
+    struct rf_payout_req req = {.account = w, .amount_minor = 30, .currency = "USD",
+                                .provider = "stripe", .destination_ref = "acct_9",
+                                .metadata_json = "{\"order\":\"o-1\"}", .max_attempts = 4};
+    struct rf_payout first[STEPS], again;
+    struct rf_idem idem;
+    char id[RF_ID_BYTES] = "";
+    for (int step = 0; step < STEPS; step++) {
+        rf_rand_id("ik", keys[step], sizeof keys[step]);
+        idem_init(&idem, keys[step], "same");
+        assert_int_equal(idem_step(step, &req, id, &first[step], &idem), RF_OK);
+        assert_false(idem.replayed);
+        memcpy(id, first[step].id, sizeof id); /* both RF_ID_BYTES */
+    }
+    assert_string_equal(first[STEP_FAILED].last_error, "timeout");
+    assert_string_equal(first[STEP_SUCCEEDED].provider_payout_id, "po_idem_1");
+    for (int step = 0; step < STEPS; step++) {
+        idem_init(&idem, keys[step], "same");
+        assert_int_equal(idem_step(step, &req, id, &again, &idem), RF_OK);
+        assert_true(idem.replayed);
+        payout_equal(&again, &first[step]);
+        rf_payout_clear(&again);
+        idem_init(&idem, keys[step], "different");
+        assert_int_equal(idem_step(step, &req, id, &again, &idem), RF_ERR_IDEM_REUSED);
+        assert_null(again.metadata_json); /* cleared on failure */
+    }
+    assert_string_equal(first[STEP_CREATE].status, "pending");
+    assert_int_equal(first[STEP_CREATE].max_attempts, 4);
+    assert_int_equal(rf_payout_get(rf_core_fx.db, id, &again), RF_OK);
+    payout_equal(&again, &first[STEP_SUCCEEDED]); /* one payout, paid once */
+    rf_payout_clear(&again);
+    for (int step = 0; step < STEPS; step++) rf_payout_clear(&first[step]);
+    int64_t posted, avail;
+    account(w, &posted, &avail);
+    assert_int_equal(posted, 70);
+    assert_int_equal(avail, 70);
+    check_invariants();
+}
+
+/* The library refuses what the edge refuses, with its old codes: bad ids,
+ * amounts and attempts are RF_ERR_INVALID, a system account is
+ * RF_ERR_RESERVED_ID, an unknown list filter RF_ERR_INVALID; a limit of 0
+ * or less is the default. */
+static void test_library_refusals(void **state) {
+    (void)state;
+    rf *db = rf_core_fx.db;
+    char w[64];
+    wallet(w, sizeof w, 10);
+    struct rf_payout p;
+    const struct rf_payout_req bad[] = {
+        {.account = "a b", .amount_minor = 1, .currency = "USD", .provider = "p",
+         .destination_ref = "r"},
+        {.account = w, .amount_minor = 0, .currency = "USD", .provider = "p",
+         .destination_ref = "r"},
+        {.account = w, .amount_minor = 1, .currency = "usd", .provider = "p",
+         .destination_ref = "r"},
+        {.account = w, .amount_minor = 1, .currency = "USD", .destination_ref = "r"},
+        {.account = w, .amount_minor = 1, .currency = "USD", .provider = "p"},
+        {.account = w, .amount_minor = 1, .currency = "USD", .provider = "p",
+         .destination_ref = "r", .max_attempts = 100 + 1},
+        {.account = w, .amount_minor = 1, .currency = "USD", .provider = "p",
+         .destination_ref = "r", .max_attempts = -1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(rf_payout_create(db, &bad[i], &p, NULL), RF_ERR_INVALID);
+    struct rf_payout_req sys = bad[0];
+    sys.account = "payouts:USD";
+    assert_int_equal(rf_payout_create(db, &sys, &p, NULL), RF_ERR_RESERVED_ID);
+    assert_int_equal(rf_payout_attempt(db, "a b", &p, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_payout_attempt(db, "no-such", &p, NULL), RF_ERR_PAYOUT_NOT_FOUND);
+    assert_int_equal(rf_payout_succeeded(db, "no-such", "a b", &p, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_payout_failed(db, "no-such", "", true, &p, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_payout_failed(db, "no-such", NULL, true, &p, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_payout_get(db, "a b", &p), RF_ERR_INVALID);
+    struct rf_payout_page page;
+    assert_int_equal(rf_payout_list(db, "all", NULL, 10, &page), RF_ERR_INVALID);
+    assert_null(page.items);
+    assert_int_equal(rf_payout_list(db, "a b", NULL, 10, &page), RF_ERR_INVALID);
+    assert_int_equal(rf_payout_list(db, NULL, "a b", 10, &page), RF_ERR_INVALID_CURSOR);
+    assert_int_equal(rf_payout_list(db, "paid", NULL, -5, &page), RF_OK);
+    rf_payout_page_clear(&page);
+    int64_t posted, avail;
+    account(w, &posted, &avail);
+    assert_int_equal(avail, 10); /* nothing held */
+}
+
 /* The check compares every payout with its hold: drift planted straight in
  * the store (as an outside resolution or a bug would leave it) is reported,
  * and `racefree reconcile` exits 1 on it. Also the expiry sweep leaves a
@@ -352,6 +489,8 @@ int main(void) {
         cmocka_unit_test_setup(test_succeeded_failed_race, clean_before),
         cmocka_unit_test_setup(test_retries_and_terminal_states, clean_before),
         cmocka_unit_test_setup(test_hold_resolves_only_through_payout, clean_before),
+        cmocka_unit_test_setup(test_replay_is_the_first_result, clean_before),
+        cmocka_unit_test_setup(test_library_refusals, clean_before),
         cmocka_unit_test_setup(test_check_catches_payout_drift, clean_before),
     };
     return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);

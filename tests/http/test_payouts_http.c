@@ -583,6 +583,121 @@ static void test_bad_input_and_list(void **state)
     env_ledger_check(&g_env, 1);
 }
 
+/* ---- every refusal's exact body ------------------------------------------------- */
+
+/* One refusal of POST /v1/payouts. In body, %W is the wallet, %C its
+ * currency, %F the filler. detail and param are the exact members (param
+ * NULL: the problem has none). */
+struct problem_case {
+    const char *what, *body;
+    const char *filler;
+    int status;
+    const char *code, *detail, *param;
+};
+
+static char *body_fill(const char *fmt, const char *wallet, const char *cur, const char *filler)
+{
+    size_t cap = strlen(fmt) + 4 * (strlen(wallet) + strlen(filler)) + 16, n = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    for (const char *s = fmt; *s; s++) {
+        const char *with = NULL;
+        if (s[0] == '%' && s[1] == 'W') with = wallet;
+        if (s[0] == '%' && s[1] == 'C') with = cur;
+        if (s[0] == '%' && s[1] == 'F') with = filler;
+        if (with) {
+            n += (size_t)snprintf(body + n, cap - n, "%s", with);
+            s++;
+        } else {
+            body[n++] = *s;
+        }
+        assert_true(n < cap);
+    }
+    body[n] = '\0';
+    return body;
+}
+
+static void problem_check(const struct problem_case *c, const char *wallet, const char *cur)
+{
+    char *body = body_fill(c->body, wallet, cur, c->filler ? c->filler : "");
+    struct rf_t_resp r;
+    req_ik("POST", "/v1/payouts", body, &r);
+    print_message("%-30s -> %d %.200s\n", c->what, r.status, r.body ? r.body : "");
+    RF_ASSERT_PROBLEM(&r, c->status, c->code);
+    json_t *j = rf_resp_json(&r);
+    assert_string_equal(rf_t_json_str(j, "detail"), c->detail);
+    if (c->param)
+        assert_string_equal(rf_t_json_str(j, "param"), c->param);
+    else
+        assert_null(json_object_get(j, "param"));
+    json_decref(j);
+    rf_resp_free(&r);
+    free(body);
+}
+
+/* What a status and a code do not show: the sentence, the member at fault,
+ * and which of two bad inputs is named (every top-level field before
+ * destination's own members). A nested object too deep or too large is
+ * refused as a whole, as an object field is; a refusal from the ledger
+ * carries its code's own sentence and nothing left over from checking the
+ * nested field. */
+static void test_problem_details(void **state)
+{
+    (void)state;
+    char wallet[64], cur[4], other[64], other_cur[4];
+    make_wallet(wallet, sizeof wallet, cur, 50);
+    make_wallet(other, sizeof other, other_cur, 50);
+    char *big = malloc(20001);
+    assert_non_null(big);
+    memset(big, 'x', 20000);
+    big[20000] = '\0';
+    char deep[200] = "";
+    for (int i = 0; i < 20; i++) strcat(deep, "{\"a\":");
+    strcat(deep, "1");
+    for (int i = 0; i < 20; i++) strcat(deep, "}");
+#define HEAD "{\"account\": \"%W\", \"amount_minor\": 5, \"currency\": \"%C\", "
+#define DEST "\"destination\": {\"provider\": \"p\", \"ref\": \"r\"}"
+    const struct problem_case cases[] = {
+        {"destination too deep", HEAD "\"destination\": {\"provider\": \"p\", \"d\": %F}}", deep,
+         400, "invalid_field", "field 'destination' is nested deeper than 16 levels",
+         "destination"},
+        {"destination too large", HEAD "\"destination\": {\"ref\": \"r\", \"big\": \"%F\"}}", big,
+         400, "invalid_field", "field 'destination' is larger than 16384 bytes", "destination"},
+        {"bad ref, bad max_attempts",
+         HEAD "\"destination\": {\"provider\": \"p\", \"ref\": \"a b\"}, \"max_attempts\": 0}",
+         NULL, 400, "invalid_field", "field 'max_attempts' must be an integer from 1 to 100",
+         "max_attempts"},
+        {"no ref, bad metadata", HEAD "\"destination\": {\"provider\": \"p\"}, \"metadata\": 1}",
+         NULL, 400, "invalid_field", "field 'metadata' must be a JSON object", "metadata"},
+        {"destination without ref", HEAD "\"destination\": {\"provider\": \"p\"}}", NULL, 400,
+         "invalid_field", "in 'destination': field 'ref' is required", NULL},
+        {"destination unknown member",
+         HEAD "\"destination\": {\"provider\": \"p\", \"ref\": \"r\", \"iban\": 1}}", NULL, 400,
+         "unknown_field", "in 'destination': unknown field 'iban'", NULL},
+        {"destination a string", HEAD "\"destination\": \"p:r\"}", NULL, 400, "invalid_field",
+         "field 'destination' must be a JSON object", "destination"},
+        {"system account",
+         "{\"account\": \"funding:%C\", \"amount_minor\": 5, \"currency\": \"%C\", " DEST "}",
+         NULL, 400, "reserved_id", "The id is in a namespace racefree reserves for itself.",
+         "account"},
+        {"currency mismatch",
+         "{\"account\": \"%W\", \"amount_minor\": 5, \"currency\": \"%F\", " DEST "}", other_cur,
+         400, "currency_mismatch", "The currency does not match the account's currency.", NULL},
+        {"insufficient funds",
+         "{\"account\": \"%W\", \"amount_minor\": 51, \"currency\": \"%C\", " DEST "}", NULL,
+         409, "insufficient_funds", "The debit would overdraw the account.", NULL},
+    };
+#undef HEAD
+#undef DEST
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        problem_check(&cases[i], wallet, cur);
+    free(big);
+    /* Nothing held by any refusal. */
+    struct bal b = env_balance(&g_env, wallet);
+    assert_int_equal(b.posted, 50);
+    assert_int_equal(b.available, 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -591,6 +706,7 @@ int main(void)
         cmocka_unit_test_setup(test_retry_until_max_attempts, env_ledger_clean_before),
         cmocka_unit_test_setup(test_succeeded_repeat_idempotent, env_ledger_clean_before),
         cmocka_unit_test_setup(test_bad_input_and_list, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_problem_details, env_ledger_clean_before),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
