@@ -159,10 +159,26 @@ static rf_err render_page(const struct rf_view *v, const void *res, struct rf_re
     return RF_OK;
 }
 
+/* A resource without a version (an API key): no ETag, no Location. */
+static rf_err render_unversioned(const struct rf_route *route, const void *res,
+                                 struct rf_reply *out) {
+    RF_ASSERT(route->reply == RF_REPLY_CREATED || route->reply == RF_REPLY_EMPTY ||
+              route->reply == RF_REPLY_ENTITY);
+    if (route->reply == RF_REPLY_EMPTY) {
+        rf_reply_empty(out, 204);
+        return RF_OK;
+    }
+    json_t *j = route->view->json(res);
+    if (!j) return RF_ERR_NOMEM;
+    rf_reply_json(out, route->reply == RF_REPLY_CREATED ? 201 : 200, j);
+    return RF_OK;
+}
+
 static rf_err render(const struct rf_route *route, const struct rf_op_row *row, const void *res,
                      struct rf_reply *out) {
     const struct rf_view *v = route->view;
     if (route->reply == RF_REPLY_PAGE) return render_page(v, res, out);
+    if (v->no_version) return render_unversioned(route, res, out);
     int64_t version = *(const int64_t *)member(res, v->version_offset);
     if (route->reply == RF_REPLY_EMPTY) {
         rf_reply_empty(out, 204);
@@ -195,6 +211,8 @@ void h_op(struct rf_http_req *req, struct rf_reply *out) {
         struct rf_fault fault;
         rf_err err = rf_op_run(req->ctx->db, route->op, s.req, s.res, use, &fault);
         if (!err) err = render(route, row, s.res, out);
+        /* A result that carries a secret is never kept by a cache. */
+        if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
         if (err && out->status == 0) reply_fault(out, err, &fault);
         else if (!err && use && idem.replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
         if (row->res_clear) row->res_clear(s.res);

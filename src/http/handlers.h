@@ -12,11 +12,6 @@
 void h_op(struct rf_http_req *req, struct rf_reply *out);
 
 
-/* h_keys.c */
-void h_key_create(struct rf_http_req *req, struct rf_reply *out);
-void h_key_list(struct rf_http_req *req, struct rf_reply *out);
-void h_key_revoke(struct rf_http_req *req, struct rf_reply *out);
-
 /* h_accounts.c */
 void h_account_create(struct rf_http_req *req, struct rf_reply *out);
 void h_account_get(struct rf_http_req *req, struct rf_reply *out);
