@@ -159,6 +159,23 @@ static rf_err render_page(const struct rf_view *v, const void *res, struct rf_re
     return RF_OK;
 }
 
+static rf_err render(const struct rf_route *route, const struct rf_op_row *row, const void *res,
+                     struct rf_reply *out) {
+    const struct rf_view *v = route->view;
+    if (route->reply == RF_REPLY_PAGE) return render_page(v, res, out);
+    int64_t version = *(const int64_t *)member(res, v->version_offset);
+    if (route->reply == RF_REPLY_EMPTY) {
+        rf_reply_empty(out, 204);
+        rf_reply_header(out, "ETag", "\"%lld\"", (long long)version);
+        return RF_OK;
+    }
+    bool created = route->reply == RF_REPLY_CREATED ||
+                   (route->reply == RF_REPLY_UPSERT && *(const bool *)member(res, row->created_offset));
+    const char *a = v->n_location > 0 ? member(res, v->location_offsets[0]) : "";
+    const char *b = v->n_location > 1 ? member(res, v->location_offsets[1]) : "";
+    return rf_reply_entity(out, created ? 201 : 200, v->json(res), version, v->location_fmt, a, b);
+}
+
 /* A resource without a version (an API key): no ETag, no Location. */
 static rf_err render_unversioned(const struct rf_route *route, const void *res,
                                  struct rf_reply *out) {
@@ -172,24 +189,6 @@ static rf_err render_unversioned(const struct rf_route *route, const void *res,
     if (!j) return RF_ERR_NOMEM;
     rf_reply_json(out, route->reply == RF_REPLY_CREATED ? 201 : 200, j);
     return RF_OK;
-}
-
-static rf_err render(const struct rf_route *route, const struct rf_op_row *row, const void *res,
-                     struct rf_reply *out) {
-    const struct rf_view *v = route->view;
-    if (route->reply == RF_REPLY_PAGE) return render_page(v, res, out);
-    if (v->no_version) return render_unversioned(route, res, out);
-    int64_t version = *(const int64_t *)member(res, v->version_offset);
-    if (route->reply == RF_REPLY_EMPTY) {
-        rf_reply_empty(out, 204);
-        rf_reply_header(out, "ETag", "\"%lld\"", (long long)version);
-        return RF_OK;
-    }
-    bool created = route->reply == RF_REPLY_CREATED ||
-                   (route->reply == RF_REPLY_UPSERT && *(const bool *)member(res, row->created_offset));
-    const char *a = v->n_location > 0 ? member(res, v->location_offsets[0]) : "";
-    const char *b = v->n_location > 1 ? member(res, v->location_offsets[1]) : "";
-    return rf_reply_entity(out, created ? 201 : 200, v->json(res), version, v->location_fmt, a, b);
 }
 
 void h_op(struct rf_http_req *req, struct rf_reply *out) {
@@ -210,7 +209,9 @@ void h_op(struct rf_http_req *req, struct rf_reply *out) {
     if (fill_idem(req, route, row, &idem, &use, out)) {
         struct rf_fault fault;
         rf_err err = rf_op_run(req->ctx->db, route->op, s.req, s.res, use, &fault);
-        if (!err) err = render(route, row, s.res, out);
+        if (!err)
+            err = route->view->no_version ? render_unversioned(route, s.res, out)
+                                          : render(route, row, s.res, out);
         /* A result that carries a secret is never kept by a cache. */
         if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
         if (err && out->status == 0) reply_fault(out, err, &fault);

@@ -44,11 +44,11 @@ struct rf_list_query {
     bool (*cursor_valid)(const char *cursor);
 };
 
-extern const struct rf_view rf_view_entitlement;
-extern const struct rf_list_query rf_list_entitlements;
-
 extern const struct rf_view rf_view_key;
 extern const struct rf_view rf_view_key_created;
 extern const struct rf_list_query rf_list_keys;
+
+extern const struct rf_view rf_view_entitlement;
+extern const struct rf_list_query rf_list_entitlements;
 
 #endif
