@@ -131,6 +131,18 @@ PAGE_SHAPE(struct rf_approval_page);
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
+    [RF_OP_KEY_CREATE] = {.write = true, FIELDS(key_create_fields),
+                          .req_size = sizeof(struct rf_key_create_req), .tx = op_key_create,
+                          .res_size = sizeof(struct rf_key_created),
+                          .res_clear = key_created_clear, .codec = &key_created_codec,
+                          .seal = true},
+    [RF_OP_KEY_REVOKE] = {.write = true, FIELDS(key_ref_fields),
+                          .req_size = sizeof(struct rf_key_ref), .tx = op_key_revoke,
+                          .res_size = sizeof(struct rf_key)},
+    [RF_OP_KEY_LIST] = {FIELDS(key_list_fields), .req_size = sizeof(struct rf_list_req),
+                        .tx = op_key_list, .res_size = sizeof(struct rf_key_page),
+                        .res_clear = key_page_clear, .page_item_size = sizeof(struct rf_key)},
+
     [RF_OP_ENTITLEMENT_GRANT] = {.write = true, FIELDS(grant_fields),
                                  .req_size = sizeof(struct rf_grant_req),
                                  .tx = op_entitlement_grant,
@@ -151,17 +163,6 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                 .res_clear = ent_page_clear,
                                 .page_item_size = sizeof(struct rf_entitlement)},
 
-    [RF_OP_KEY_CREATE] = {.write = true, FIELDS(key_create_fields),
-                          .req_size = sizeof(struct rf_key_create_req), .tx = op_key_create,
-                          .res_size = sizeof(struct rf_key_created),
-                          .res_clear = key_created_clear, .codec = &key_created_codec,
-                          .seal = true},
-    [RF_OP_KEY_REVOKE] = {.write = true, FIELDS(key_ref_fields),
-                          .req_size = sizeof(struct rf_key_ref), .tx = op_key_revoke,
-                          .res_size = sizeof(struct rf_key)},
-    [RF_OP_KEY_LIST] = {FIELDS(key_list_fields), .req_size = sizeof(struct rf_list_req),
-                        .tx = op_key_list, .res_size = sizeof(struct rf_key_page),
-                        .res_clear = key_page_clear, .page_item_size = sizeof(struct rf_key)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {
