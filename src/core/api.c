@@ -162,7 +162,6 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                 .res_size = sizeof(struct rf_entitlement_page),
                                 .res_clear = ent_page_clear,
                                 .page_item_size = sizeof(struct rf_entitlement)},
-
 };
 
 static const char *const op_names[RF_OP__COUNT] = {
