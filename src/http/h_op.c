@@ -210,8 +210,9 @@ void h_op(struct rf_http_req *req, struct rf_reply *out) {
         struct rf_fault fault;
         rf_err err = rf_op_run(req->ctx->db, route->op, s.req, s.res, use, &fault);
         if (!err)
-            err = route->view->no_version ? render_unversioned(route, s.res, out)
-                                          : render(route, row, s.res, out);
+            err = route->reply != RF_REPLY_PAGE && route->view->no_version
+                      ? render_unversioned(route, s.res, out)
+                      : render(route, row, s.res, out);
         /* A result that carries a secret is never kept by a cache. */
         if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
         if (err && out->status == 0) reply_fault(out, err, &fault);
