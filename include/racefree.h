@@ -293,9 +293,29 @@ struct rf_key {
     int64_t revoked_at_ms; /* 0: active */
 };
 
-/* secret_out receives the full key text, shown once and never stored. */
-rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key *out,
-                     char secret_out[RF_KEY_SECRET_BYTES], struct rf_idem *idem);
+/* The request of RF_OP_KEY_CREATE: role one of enum rf_role; name an id,
+ * NULL (or "" from C) for the role's name. */
+struct rf_key_create_req {
+    enum rf_role role;
+    const char *name;
+};
+
+/* A new key and its secret: the full key text, shown once and never stored
+ * (an Idempotency-Key record keeps it sealed under the caller's key).
+ * rf_key_created_clear wipes the secret. */
+struct rf_key_created {
+    struct rf_key key;
+    char secret[RF_KEY_SECRET_BYTES];
+};
+void rf_key_created_clear(struct rf_key_created *c);
+
+/* Names one key: RF_OP_KEY_REVOKE. */
+struct rf_key_ref {
+    const char *id;
+};
+
+rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_created *out,
+                     struct rf_idem *idem);
 /* Creates the first admin key exactly once per store (two processes starting
  * on an empty store at once create one key between them). *created is false
  * when a bootstrap key was made before; then out and secret_out are untouched. */

@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/limits.h"
@@ -57,14 +55,13 @@ static int keys_check(bool create, bool revoke, struct keys_args *a) {
 }
 
 static int keys_create(const struct keys_args *a, rf *db) {
-    struct rf_key key;
-    char secret[RF_KEY_SECRET_BYTES];
-    rf_err err = rf_key_create(db, a->role_parsed, a->name, &key, secret, NULL);
+    struct rf_key_created made;
+    rf_err err = rf_key_create(db, a->role_parsed, a->name, &made, NULL);
     if (err != RF_OK) return cli_fail("keys create", err);
-    printf("id: %s\nrole: %s\n", key.id, rf_role_name(key.role));
-    if (key.name[0]) printf("name: %s\n", key.name);
-    printf("The key is shown once; store it now:\n%s\n", secret);
-    sodium_memzero(secret, sizeof secret);
+    printf("id: %s\nrole: %s\n", made.key.id, rf_role_name(made.key.role));
+    if (made.key.name[0]) printf("name: %s\n", made.key.name);
+    printf("The key is shown once; store it now:\n%s\n", made.secret);
+    rf_key_created_clear(&made);
     return CLI_EXIT_OK;
 }
 

@@ -42,6 +42,36 @@
         RF_F(struct rf_list_req, limit, "limit", RF_FIELD_INT, false, .min = 1,              \
              .max = INT32_MAX, .at = RF_AT_QUERY) /* more than RF_LIST_LIMIT_MAX: the max */
 
+/* ---- API keys ------------------------------------------------------------ */
+
+_Static_assert(sizeof(enum rf_role) == sizeof(int), "a CHOICE member is an int");
+static const struct rf_field key_create_fields[] = {
+    RF_F(struct rf_key_create_req, role, "role", RF_FIELD_CHOICE, true,
+         .choices = key_role_names, .choice_values = key_role_values,
+         .choice_text = "one of admin|service|worker|readonly"),
+    RF_F(struct rf_key_create_req, name, "name", RF_FIELD_ID, false, .max_len = RF_ID_CHARS_MAX),
+};
+static const struct rf_field key_ref_fields[] = {
+    F_ID(struct rf_key_ref, id, "id", RF_AT_PATH),
+};
+static const struct rf_field key_list_fields[] = {
+    F_LIST_QUERY(1), /* no ?status=: every key */
+};
+
+/* The secret is in the record, which the row's seal keeps sealed at rest. */
+static const struct rf_member key_created_members[] = {
+    RF_MEMBER(struct rf_key_created, key.id, CHARS),
+    RF_MEMBER(struct rf_key_created, key.name, CHARS),
+    RF_MEMBER(struct rf_key_created, key.role, INT),
+    RF_MEMBER(struct rf_key_created, key.created_at_ms, I64),
+    RF_MEMBER(struct rf_key_created, key.revoked_at_ms, I64),
+    RF_MEMBER(struct rf_key_created, secret, CHARS),
+};
+static const struct rf_codec key_created_codec = RF_CODEC(key_created_members);
+
+static void key_created_clear(void *res) { rf_key_created_clear(res); }
+static void key_page_clear(void *res) { rf_key_page_clear(res); }
+
 /* ---- entitlements -------------------------------------------------------- */
 
 static const struct rf_field grant_fields[] = {
@@ -474,6 +504,18 @@ static void approval_page_clear(void *res) { rf_approval_page_clear(res); }
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
+    [RF_OP_KEY_CREATE] = {.write = true, FIELDS(key_create_fields),
+                          .req_size = sizeof(struct rf_key_create_req), .tx = op_key_create,
+                          .res_size = sizeof(struct rf_key_created),
+                          .res_clear = key_created_clear, .codec = &key_created_codec,
+                          .seal = true},
+    [RF_OP_KEY_REVOKE] = {.write = true, FIELDS(key_ref_fields),
+                          .req_size = sizeof(struct rf_key_ref), .tx = op_key_revoke,
+                          .res_size = sizeof(struct rf_key)},
+    [RF_OP_KEY_LIST] = {FIELDS(key_list_fields), .req_size = sizeof(struct rf_list_req),
+                        .tx = op_key_list, .res_size = sizeof(struct rf_key_page),
+                        .res_clear = key_page_clear, .page_item_size = sizeof(struct rf_key)},
+
     [RF_OP_ENTITLEMENT_GRANT] = {.write = true, FIELDS(grant_fields),
                                  .req_size = sizeof(struct rf_grant_req),
                                  .tx = op_entitlement_grant,

@@ -3,6 +3,11 @@
  * only as a BLAKE2b hash and compared in constant time. The id in the key
  * text finds the row; the hash comparison decides. A slow password hash is
  * not needed: the secret is random, not chosen by a person.
+ *
+ * Create, revoke and list are operations of the table (core/api.c): their
+ * transaction functions are here, their public functions thin wrappers over
+ * rf_op_run. Bootstrap, authenticate and count run on every request or at
+ * start and stay direct.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -13,29 +18,34 @@
 #include "base/ids.h"
 #include "core/core.h"
 #include "core/listing.h"
+#include "core/ops.h"
 
 #define KEY_PREFIX "rfk_"
 #define SECRET_BYTES 32
 #define SECRET_HEX_BYTES (2 * SECRET_BYTES + 1)
 #define HASH_BYTES 32
 #define HASH_HEX_BYTES (2 * HASH_BYTES + 1)
+/* "rfk_<uuid>_<64 hex>" */
+#define KEY_TEXT_CHARS (sizeof KEY_PREFIX - 1 + RF_UUID_TEXT_BYTES - 1 + 1 + SECRET_HEX_BYTES - 1)
+_Static_assert(KEY_TEXT_CHARS < RF_KEY_SECRET_BYTES, "a key text fits RF_KEY_SECRET_BYTES");
 
-static const char *const role_names[] = {"admin", "service", "worker", "readonly"};
+/* The roles by name, in enum rf_role's bit order: the one list that the
+ * create request's field spec, rf_role_name and rf_role_parse all read. */
+const char *const key_role_names[KEY_ROLES_COUNT + 1] = {"admin", "service", "worker", "readonly",
+                                                        NULL};
+const int key_role_values[KEY_ROLES_COUNT] = {RF_ROLE_ADMIN, RF_ROLE_SERVICE, RF_ROLE_WORKER,
+                                             RF_ROLE_READONLY};
 
 const char *rf_role_name(enum rf_role role) {
-    switch (role) {
-    case RF_ROLE_ADMIN: return "admin";
-    case RF_ROLE_SERVICE: return "service";
-    case RF_ROLE_WORKER: return "worker";
-    case RF_ROLE_READONLY: return "readonly";
-    }
+    for (int i = 0; i < KEY_ROLES_COUNT; i++)
+        if ((int)role == key_role_values[i]) return key_role_names[i];
     return "unknown";
 }
 
 bool rf_role_parse(const char *name, enum rf_role *out) {
-    for (int i = 0; i < 4; i++) {
-        if (name && strcmp(name, role_names[i]) == 0) {
-            *out = (enum rf_role)(1 << i);
+    for (int i = 0; name && i < KEY_ROLES_COUNT; i++) {
+        if (strcmp(name, key_role_names[i]) == 0) {
+            *out = (enum rf_role)key_role_values[i];
             return true;
         }
     }
@@ -66,20 +76,17 @@ static const char SQL_KEY_INSERT[] =
     "INSERT INTO api_keys (id, name, role, secret_hash, created_at, revoked_at)"
     " VALUES ($1, $2, $3, $4, $5, NULL)";
 
-struct create_args {
-    enum rf_role role;
-    const char *name;
-    struct rf_key *out;
-    char *secret_out;
-};
-
-static rf_err insert_key(struct rf_tx *tx, struct create_args *a) {
-    struct rf_key *k = a->out;
-    memset(k, 0, sizeof *k);
+/* A new key: a fresh id and secret, only the secret's hash stored. The id is
+ * made here, so two creates never meet on one row. */
+static rf_err insert_key(struct rf_tx *tx, enum rf_role role, const char *name,
+                         struct rf_key_created *out) {
+    struct rf_key *k = &out->key;
+    RF_ASSERT(strcmp(rf_role_name(role), "unknown") != 0);
     rf_uuid7(tx->now_ms, k->id);
-    rf_strcpy(k->name, sizeof k->name, a->name && *a->name ? a->name : rf_role_name(a->role));
-    k->role = a->role;
+    rf_strcpy(k->name, sizeof k->name, name && *name ? name : rf_role_name(role));
+    k->role = role;
     k->created_at_ms = tx->now_ms;
+    k->revoked_at_ms = 0;
     uint8_t raw[SECRET_BYTES];
     char secret_hex[SECRET_HEX_BYTES], hash_hex[HASH_HEX_BYTES];
     randombytes_buf(raw, sizeof raw);
@@ -87,26 +94,30 @@ static rf_err insert_key(struct rf_tx *tx, struct create_args *a) {
     sodium_memzero(raw, sizeof raw);
     secret_hash(secret_hex, hash_hex);
     RF_ASSERT(strlen(k->id) == RF_UUID_TEXT_BYTES - 1);
-    snprintf(a->secret_out, RF_KEY_SECRET_BYTES, KEY_PREFIX "%.36s_%.64s", k->id, secret_hex);
+    snprintf(out->secret, sizeof out->secret, KEY_PREFIX "%.36s_%.64s", k->id, secret_hex);
     sodium_memzero(secret_hex, sizeof secret_hex);
-    store_val p[5] = {SV_S(k->id), SV_S(k->name), SV_S(rf_role_name(a->role)), SV_S(hash_hex),
+    /* the key text names its row: rf_key_authenticate finds it by this id */
+    RF_ASSERT(strlen(out->secret) == KEY_TEXT_CHARS &&
+              strncmp(out->secret + strlen(KEY_PREFIX), k->id, RF_UUID_TEXT_BYTES - 1) == 0);
+    store_val p[5] = {SV_S(k->id), SV_S(k->name), SV_S(rf_role_name(role)), SV_S(hash_hex),
                       SV_I(tx->now_ms)};
     return store_exec(tx, SQL_KEY_INSERT, p, 5, NULL);
 }
 
-static rf_err op_key_create(struct rf_tx *tx, void *ctx) { return insert_key(tx, ctx); }
+rf_err op_key_create(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_key_create_req *r = req;
+    return insert_key(tx, r->role, r->name, res);
+}
 
-rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key *out,
-                     char secret_out[RF_KEY_SECRET_BYTES], struct rf_idem *idem) {
-    RF_ASSERT(db && out && secret_out);
-    const char *role_name = rf_role_name(role);
-    if (strcmp(role_name, "unknown") == 0) return RF_ERR_INVALID;
-    if (name && *name && !rf_id_valid(name)) return RF_ERR_INVALID;
-    struct create_args a = {role, name, out, secret_out};
-    secret_out[0] = '\0';
-    rf_err err = core_write(db, "key_create", op_key_create, &a, out, idem);
-    if (err) sodium_memzero(secret_out, RF_KEY_SECRET_BYTES);
-    return err;
+void rf_key_created_clear(struct rf_key_created *c) {
+    if (c) sodium_memzero(c, sizeof *c);
+}
+
+rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_created *out,
+                     struct rf_idem *idem) {
+    /* "" from C names the key by its role, as NULL does (the edge refuses "") */
+    struct rf_key_create_req req = {role, name && *name ? name : NULL};
+    return rf_op_run(db, RF_OP_KEY_CREATE, &req, out, idem, NULL);
 }
 
 /* ---- bootstrap: the first admin key, exactly once per store ------------ */
@@ -119,7 +130,7 @@ static const char SQL_BOOTSTRAP_CLAIM[] =
 static const char SQL_BOOTSTRAP_SET[] = "UPDATE bootstrap SET key_id = $1 WHERE id = 1";
 
 struct bootstrap_args {
-    struct create_args create;
+    struct rf_key_created made;
     bool created;
 };
 
@@ -129,9 +140,9 @@ static rf_err op_bootstrap(struct rf_tx *tx, void *ctx) {
     store_val p[1] = {SV_I(tx->now_ms)};
     rf_err err = store_exec(tx, SQL_BOOTSTRAP_CLAIM, p, 1, &changes);
     if (err || changes == 0) return err;
-    err = insert_key(tx, &a->create);
+    err = insert_key(tx, RF_ROLE_ADMIN, "bootstrap", &a->made);
     if (err) return err;
-    store_val q[1] = {SV_S(a->create.out->id)};
+    store_val q[1] = {SV_S(a->made.key.id)};
     err = store_exec(tx, SQL_BOOTSTRAP_SET, q, 1, NULL);
     a->created = err == RF_OK;
     return err;
@@ -140,17 +151,15 @@ static rf_err op_bootstrap(struct rf_tx *tx, void *ctx) {
 rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRET_BYTES],
                         bool *created) {
     RF_ASSERT(db && out && secret_out && created);
-    struct rf_key tmp;
-    char secret[RF_KEY_SECRET_BYTES];
-    struct bootstrap_args a = {{RF_ROLE_ADMIN, "bootstrap", &tmp, secret}, false};
+    struct bootstrap_args a = {.created = false};
     *created = false;
     rf_err err = core_write(db, "key_bootstrap", op_bootstrap, &a, NULL, NULL);
     if (!err && a.created) {
-        *out = tmp;
-        memcpy(secret_out, secret, RF_KEY_SECRET_BYTES);
+        *out = a.made.key;
+        memcpy(secret_out, a.made.secret, RF_KEY_SECRET_BYTES);
         *created = true;
     }
-    sodium_memzero(secret, sizeof secret);
+    rf_key_created_clear(&a.made);
     return err;
 }
 
@@ -209,21 +218,26 @@ rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
 
 /* ---- revoke, count, list ---------------------------------------------- */
 
+/* Guarded UPDATE: only an active key turns revoked, so two revokes at once
+ * see one success and one key_not_found, never a read-modify-write. */
 static const char SQL_KEY_REVOKE[] =
-    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+    " RETURNING id, name, role, created_at, revoked_at";
 
-static rf_err op_key_revoke(struct rf_tx *tx, void *ctx) {
-    int64_t changes = 0;
-    store_val p[2] = {SV_S((const char *)ctx), SV_I(tx->now_ms)};
-    rf_err err = store_exec(tx, SQL_KEY_REVOKE, p, 2, &changes);
-    if (err) return err;
-    return changes == 1 ? RF_OK : RF_ERR_KEY_NOT_FOUND;
+rf_err op_key_revoke(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_key_ref *r = req;
+    store_val p[2] = {SV_S(r->id), SV_I(tx->now_ms)};
+    rf_err err = store_query_one(tx, SQL_KEY_REVOKE, p, 2, read_key, res);
+    /* active -> revoked now, on the row named */
+    RF_ASSERT(err || (((const struct rf_key *)res)->revoked_at_ms == tx->now_ms &&
+                      strcmp(((const struct rf_key *)res)->id, r->id) == 0));
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_KEY_NOT_FOUND : err;
 }
 
 rf_err rf_key_revoke(rf *db, const char *id) {
-    RF_ASSERT(db);
-    if (!rf_id_valid(id)) return RF_ERR_INVALID;
-    return core_write(db, "key_revoke", op_key_revoke, (void *)id, NULL, NULL);
+    struct rf_key_ref req = {id};
+    struct rf_key revoked;
+    return rf_op_run(db, RF_OP_KEY_REVOKE, &req, &revoked, NULL, NULL);
 }
 
 static const char SQL_KEY_COUNT[] = "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL";
@@ -247,11 +261,19 @@ static const char SQL_KEY_LIST[] =
     LIST_AFTER("id") LIST_ORDER("id") " LIMIT $4";
 static const char SQL_KEY_POS[] = "SELECT list_pos FROM api_keys WHERE id = $1";
 
-static rf_err op_key_list(struct rf_tx *tx, void *ctx) {
-    struct list_page *page = ctx;
-    store_val p[4] = {SV_I(page->after.pos), SV_S(page->after.key), LIST_HORIZON_SLOT,
-                      SV_I(page->limit)};
-    return list_page_run(tx, SQL_KEY_LIST, p, 4, page);
+rf_err op_key_list(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_list_req *r = req;
+    struct rf_key_page *out = res;
+    RF_ASSERT(r->status == 0 && !r->scope); /* every key, one list */
+    struct list_page lp = {.pos_col = 5, .key_col = 0, .pos_sql = SQL_KEY_POS,
+                           .read_row = read_key, LIST_INTO(out, core_limit((int)r->limit))};
+    rf_err err = list_cursor_parse(r->after, &lp.after);
+    if (err) return err;
+    store_val p[4] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
+                      SV_I(lp.limit)};
+    err = list_page_run(tx, SQL_KEY_LIST, p, 4, &lp);
+    out->n = lp.n;
+    return err;
 }
 
 void rf_key_page_clear(struct rf_key_page *p) {
@@ -261,13 +283,6 @@ void rf_key_page_clear(struct rf_key_page *p) {
 }
 
 rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out) {
-    RF_ASSERT(db && out);
-    memset(out, 0, sizeof *out);
-    struct list_page page = {.limit = core_limit(limit), .pos_col = 5, .key_col = 0,
-                             .pos_sql = SQL_KEY_POS, .read_row = read_key, LIST_OUT(out)};
-    rf_err err = list_cursor_parse(after, &page.after);
-    if (!err) err = list_read(db, "key_list", op_key_list, &page, &page);
-    out->items = page.items;
-    out->n = page.n;
-    return err;
+    struct rf_list_req req = {NULL, 0, after, limit};
+    return rf_op_run(db, RF_OP_KEY_LIST, &req, out, NULL, NULL);
 }

@@ -183,6 +183,21 @@ static rf_err render(const struct rf_route *route, const struct rf_op_row *row, 
     return rf_reply_entity(out, created ? 201 : 200, v->json(res), version, v->location_fmt, a, b);
 }
 
+/* A resource without a version (an API key): no ETag, no Location. */
+static rf_err render_unversioned(const struct rf_route *route, const void *res,
+                                 struct rf_reply *out) {
+    RF_ASSERT(route->reply == RF_REPLY_CREATED || route->reply == RF_REPLY_EMPTY ||
+              route->reply == RF_REPLY_ENTITY);
+    if (route->reply == RF_REPLY_EMPTY) {
+        rf_reply_empty(out, 204);
+        return RF_OK;
+    }
+    json_t *j = route->view->json(res);
+    if (!j) return RF_ERR_NOMEM;
+    rf_reply_json(out, route->reply == RF_REPLY_CREATED ? 201 : 200, j);
+    return RF_OK;
+}
+
 void h_op(struct rf_http_req *req, struct rf_reply *out) {
     const struct rf_route *route = req->match->route;
     const struct rf_op_row *row = rf_op_row(route->op);
@@ -201,7 +216,12 @@ void h_op(struct rf_http_req *req, struct rf_reply *out) {
     if (fill_idem(req, route, row, &idem, &use, out)) {
         struct rf_fault fault;
         rf_err err = rf_op_run(req->ctx->db, route->op, s.req, s.res, use, &fault);
-        if (!err) err = render(route, row, s.res, out);
+        if (!err)
+            err = route->reply != RF_REPLY_PAGE && route->view->no_version
+                      ? render_unversioned(route, s.res, out)
+                      : render(route, row, s.res, out);
+        /* A result that carries a secret is never kept by a cache. */
+        if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
         if (err && out->status == 0) reply_fault(out, err, &fault);
         else if (!err && use && idem.replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
         if (row->res_clear) row->res_clear(s.res);

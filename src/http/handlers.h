@@ -1,7 +1,9 @@
 /*
- * handlers.h - the handlers the route table points at, one h_<resource>.c
- * each. Every handler has the shape parse -> call library -> render, with
- * the shared part in respond.c (rf_http_run).
+ * handlers.h - the handlers the route table points at. Every route that
+ * names an operation runs h_op (h_op.c: request struct in, typed result
+ * rendered out with the resource's view from its h_<resource>.c); the few
+ * routes that are not operations (health, metrics, test hooks) have their
+ * own.
  */
 #ifndef RF_HTTP_HANDLERS_H
 #define RF_HTTP_HANDLERS_H
@@ -10,14 +12,6 @@
 
 /* h_op.c: every route that names an operation */
 void h_op(struct rf_http_req *req, struct rf_reply *out);
-
-
-/* h_keys.c */
-void h_key_create(struct rf_http_req *req, struct rf_reply *out);
-void h_key_list(struct rf_http_req *req, struct rf_reply *out);
-void h_key_revoke(struct rf_http_req *req, struct rf_reply *out);
-
-
 
 /* h_ops.c */
 void h_healthz(struct rf_http_req *req, struct rf_reply *out);

@@ -54,9 +54,11 @@ const struct rf_route rf_routes[] = {
     LIST("GET", "/v1/users/{user_id}/entitlements", ADMIN | SERVICE | READONLY,
          RF_OP_ENTITLEMENT_LIST, rf_view_entitlement, rf_list_entitlements),
 
-    ROUTE("POST", "/v1/keys", ADMIN, h_key_create),
-    ROUTE("GET", "/v1/keys", ADMIN, h_key_list),
-    ROUTE("DELETE", "/v1/keys/{id}", ADMIN, h_key_revoke),
+    OP("POST", "/v1/keys", ADMIN, RF_OP_KEY_CREATE, rf_view_key_created, RF_REPLY_CREATED,
+       RF_IDEM_OPTIONAL),
+    LIST("GET", "/v1/keys", ADMIN, RF_OP_KEY_LIST, rf_view_key, rf_list_keys),
+    OP("DELETE", "/v1/keys/{id}", ADMIN, RF_OP_KEY_REVOKE, rf_view_key, RF_REPLY_EMPTY,
+       RF_IDEM_NONE),
 
     OP("POST", "/v1/accounts", ADMIN | SERVICE, RF_OP_ACCOUNT_CREATE, rf_view_account,
        RF_REPLY_UPSERT, RF_IDEM_OPTIONAL),

@@ -24,6 +24,7 @@ struct rf_view {
     size_t location_offsets[2];         /* char[] members of the entity */
     int n_location;
     size_t entity_size;                 /* a list item */
+    bool no_version;                    /* no version: no ETag, no Location */
 };
 
 enum rf_reply_kind {
@@ -43,6 +44,10 @@ struct rf_list_query {
     size_t status_default;
     bool (*cursor_valid)(const char *cursor);
 };
+
+extern const struct rf_view rf_view_key;
+extern const struct rf_view rf_view_key_created;
+extern const struct rf_list_query rf_list_keys;
 
 extern const struct rf_view rf_view_entitlement;
 extern const struct rf_list_query rf_list_entitlements;

@@ -251,6 +251,14 @@ static void test_bad_key_bodies(void **state)
         RF_ASSERT_4XX_PROBLEM(&r);
         if (i == 1)
             RF_ASSERT_PROBLEM(&r, 400, "unknown_field");
+        if (i == 0) { /* an unknown role: the sentence of today, naming the field */
+            RF_ASSERT_PROBLEM(&r, 400, "invalid_field");
+            json_t *j = rf_resp_json(&r);
+            assert_string_equal(rf_t_json_str(j, "detail"),
+                                "field 'role' must be one of admin|service|worker|readonly");
+            assert_string_equal(rf_t_json_str(j, "param"), "role");
+            json_decref(j);
+        }
         rf_resp_free(&r);
     }
     assert_int_equal(keys_named(&e, name), 0);

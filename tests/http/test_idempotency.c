@@ -17,7 +17,8 @@
  *  - keys are scoped per API key: another API key's same Idempotency-Key is
  *    independent;
  *  - POST /v1/keys with an Idempotency-Key creates one key however often it
- *    is replayed.
+ *    is replayed, and the first answer and every replay say Cache-Control:
+ *    no-store (they carry the secret) with no ETag or Location.
  */
 #include "http_env.h"
 
@@ -330,6 +331,17 @@ static void test_scoped_per_api_key(void **state)
     env_stop(&e);
 }
 
+/* A new key's answer, first or replayed: never cached, and no ETag or
+ * Location (a key has no version). */
+static void assert_key_headers(const struct rf_t_resp *r)
+{
+    const char *cc = rf_resp_header(r, "Cache-Control");
+    if (!cc || strcmp(cc, "no-store") != 0)
+        fail_msg("POST /v1/keys answered Cache-Control %s", cc ? cc : "(none)");
+    assert_null(rf_resp_header(r, "ETag"));
+    assert_null(rf_resp_header(r, "Location"));
+}
+
 static void test_post_keys_idempotent(void **state)
 {
     (void)state;
@@ -346,11 +358,13 @@ static void test_post_keys_idempotent(void **state)
     env_req(&e, "POST", "/v1/keys", e.admin, body, hdrs, &first);
     RF_ASSERT_STATUS(&first, 201);
     assert_false(resp_replayed(&first));
+    assert_key_headers(&first);
     for (int i = 0; i < 2; i++) {
         env_req(&e, "POST", "/v1/keys", e.admin, body, hdrs, &again);
         RF_ASSERT_STATUS(&again, 201);
         assert_true(resp_replayed(&again));
         same_bytes(&first, &again);
+        assert_key_headers(&again);
         rf_resp_free(&again);
     }
     /* Another body with the same key: 422, no key made. */
