@@ -183,39 +183,32 @@ struct rf_list_req {
 };
 
 /* ---- Idempotency-Key ---------------------------------------------------
- * Given to a state-changing operation. Inside the operation's transaction:
- * a stored response for (api_key_id, key) is replayed (replayed = true) or,
- * if request_hash differs, RF_ERR_IDEM_REUSED; otherwise the operation runs
- * and, when it succeeds, render() produces the response that is stored with
- * the effect and returned in `reply`. Failed operations store nothing. */
-struct rf_reply {
-    int status;
-    char *body;     /* malloc'd; rf_reply_clear() */
-    size_t body_len;
-    char *headers;  /* malloc'd "Name: value\n" lines, or NULL */
-};
-void rf_reply_clear(struct rf_reply *r);
-
-typedef rf_err (*rf_render_fn)(void *ctx, const void *result, struct rf_reply *out);
-
+ * Given to a state-changing operation that takes one. Inside the
+ * operation's transaction: a stored result for (api_key_id, key) fills the
+ * caller's result struct (replayed = true) or, if request_hash differs,
+ * RF_ERR_IDEM_REUSED; otherwise the operation runs and, when it succeeds,
+ * its typed result is stored with the effect. Failed operations store
+ * nothing. A record written by a version before typed results cannot be
+ * replayed: RF_ERR_CONFLICT (the effect happened; it never runs again). */
 struct rf_idem {
     const char *key;            /* NULL: no idempotency */
     const char *api_key_id;     /* scope */
-    uint8_t request_hash[32];   /* over method, path and body */
-    rf_render_fn render;
-    void *render_ctx;
-    /* Optional: the caller's API key text. When set, the stored response body
-     * is sealed (XChaCha20-Poly1305) under a key derived from it and the
-     * Idempotency-Key, so a response that carries a secret (a new API key)
-     * is never readable at rest; only the same caller can replay it. */
+    uint8_t request_hash[32];   /* what identifies the request: rf_idem_hash */
+    /* The caller's secret (the server: the caller's API key text). An
+     * operation whose result carries a secret (a new API key) stores it
+     * sealed (XChaCha20-Poly1305) under a key derived from this and the
+     * Idempotency-Key, so it is never readable at rest and only the same
+     * caller can replay it; such an operation refuses a key without one. */
     const char *seal_secret;
     /* out */
     bool replayed;
-    struct rf_reply reply;
 };
-/* Fills request_hash from the request's method, path and body. */
-void rf_idem_hash(struct rf_idem *idem, const char *method, const char *path,
-                  const void *body, size_t body_len);
+#define RF_IDEM_HASH_PARTS_MAX 8
+/* Fills request_hash over the parts that identify the request, in order
+ * (the server: the method and the path, each with its NUL, then the body).
+ * At most RF_IDEM_HASH_PARTS_MAX parts; a NULL or empty part adds nothing. */
+void rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
+                  const size_t lens[]);
 
 /* ---- Entitlements ------------------------------------------------------ */
 struct rf_entitlement {

@@ -695,7 +695,7 @@ static void op_explain(const struct rf_op_row *row, const void *req, const void 
 static rf_err op_submit(rf *db, rf_op op, const struct rf_op_row *row, struct op_call *call,
                         struct rf_idem *idem, struct rf_fault *fault) {
     if (!row->write) return core_read(db, rf_op_name(op), op_exec, call);
-    if (!idem || !idem->key) return core_write(db, rf_op_name(op), op_exec, call, NULL, NULL);
+    if (!idem || !idem->key) return core_write(db, rf_op_name(op), op_exec, call);
     if (!row->codec) {
         rf_fault_set(fault, RF_ERR_INVALID, NULL, "%s takes no Idempotency-Key", rf_op_name(op));
         return RF_ERR_INVALID;

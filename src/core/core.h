@@ -25,11 +25,8 @@ struct rf {
     uint64_t inflight[RF_INFLIGHT_MAX];
 };
 
-/* Runs fn(tx, ctx) as one write transaction. With idem->key set, the
- * Idempotency-Key record is read and written in that same transaction:
- * result is the operation's output struct, given to idem->render. */
-rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *result,
-                  struct rf_idem *idem);
+/* Runs fn(tx, ctx) as one write transaction (core_read: one read). */
+rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx);
 rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx);
 
 /* An operation's typed result, as the Idempotency-Key record stores it. */

@@ -5,7 +5,10 @@
  * The key's record is read and written in the SAME transaction as the effect,
  * so an effect without its record (or the reverse) can never commit. Only
  * successful outcomes are stored: a failed request changes nothing, so its
- * retry with the same key runs again.
+ * retry with the same key runs again. The record holds the operation's typed
+ * result (core/codec.h), not a rendered reply: a replay decodes it into the
+ * caller's result struct, and the edge renders the first answer and every
+ * replay with the same code, outside the transaction.
  *
  * "In flight": while the first request for a key is running, a second one
  * gets RF_ERR_IDEM_IN_FLIGHT. Within a process an in-memory set catches it
@@ -24,20 +27,13 @@
 
 #define HASH_HEX_BYTES 65
 
-void rf_reply_clear(struct rf_reply *r) {
-    if (!r) return;
-    free(r->body);
-    free(r->headers);
-    memset(r, 0, sizeof *r);
-}
-
-void rf_idem_hash(struct rf_idem *idem, const char *method, const char *path,
-                  const void *body, size_t body_len) {
+void rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
+                  const size_t lens[]) {
+    RF_ASSERT(idem && n_parts >= 0 && n_parts <= RF_IDEM_HASH_PARTS_MAX);
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)method, strlen(method) + 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)path, strlen(path) + 1);
-    if (body && body_len) crypto_hash_sha256_update(&st, body, body_len);
+    for (int i = 0; i < n_parts; i++)
+        if (parts[i] && lens[i]) crypto_hash_sha256_update(&st, parts[i], lens[i]);
     crypto_hash_sha256_final(&st, idem->request_hash);
 }
 
@@ -83,21 +79,20 @@ static void inflight_remove(rf *db, uint64_t h) {
 struct idem_call {
     exec_fn fn;
     void *ctx;
-    const void *result;
     struct rf_idem *idem;
     uint64_t hash64;
     int64_t retention_ms;
-    const struct core_result *typed; /* NULL: the reply rendered by idem->render */
+    const struct core_result *typed;
 };
 
 /* A record's status column: 0 marks a typed result (the body is the
- * operation's result text, rf_codec); others are replies rendered before
- * results were stored (status, body, headers). */
+ * operation's result text, rf_codec); other values are replies rendered by
+ * versions before results were stored (status, body, headers). */
 #define STATUS_TYPED 0
 
 static const char SQL_PG_TRY_LOCK[] = "SELECT pg_try_advisory_xact_lock($1)";
 static const char SQL_IDEM_GET[] =
-    "SELECT request_hash, status, body, headers FROM idempotency_keys"
+    "SELECT request_hash, status, body FROM idempotency_keys"
     " WHERE key_id = $1 AND idem_key = $2 AND expires_at > $3";
 static const char SQL_IDEM_PUT[] =
     "INSERT INTO idempotency_keys"
@@ -109,18 +104,17 @@ static const char SQL_IDEM_PUT[] =
 
 struct stored {
     char hash[HASH_HEX_BYTES];
-    struct rf_reply reply;
-    bool nomem;
+    int64_t status;
+    char *body; /* malloc'd */
+    size_t body_len;
 };
 
 static void read_stored(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct stored *s = out;
     snprintf(s->hash, sizeof s->hash, "%s", store_text(tx, r, 0));
-    s->reply.status = (int)store_int(tx, r, 1);
-    s->reply.body = strdup(store_text(tx, r, 2));
-    s->reply.body_len = s->reply.body ? strlen(s->reply.body) : 0;
-    s->reply.headers = core_dup_col(tx, r, 3);
-    s->nomem = !s->reply.body;
+    s->status = store_int(tx, r, 1);
+    s->body = strdup(store_text(tx, r, 2));
+    s->body_len = s->body ? strlen(s->body) : 0;
 }
 
 static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
@@ -136,8 +130,7 @@ static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
 }
 
 
-static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply);
-static rf_err replay_typed(const struct idem_call *c, struct rf_reply *stored);
+static rf_err replay_typed(const struct idem_call *c, struct stored *s);
 
 /* RF_OK with idem->replayed set, RF_ERR_NOT_FOUND when there is no record. */
 static rf_err lookup(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
@@ -146,22 +139,10 @@ static rf_err lookup(struct rf_tx *tx, const struct idem_call *c, const char *ha
     struct stored s = {0};
     rf_err err = store_query_one(tx, SQL_IDEM_GET, p, 3, read_stored, &s);
     if (err) return err;
-    if (s.nomem) { rf_reply_clear(&s.reply); return RF_ERR_NOMEM; }
-    if (strcmp(s.hash, hash_hex) != 0) {
-        rf_reply_clear(&s.reply);
-        return RF_ERR_IDEM_REUSED;
-    }
-    if (c->typed) return replay_typed(c, &s.reply);
-    /* A typed record cannot serve a caller that wants a rendered reply. */
-    if (s.reply.status == STATUS_TYPED) {
-        rf_reply_clear(&s.reply);
-        return RF_ERR_CONFLICT;
-    }
-    err = unseal(idem, &s.reply);
-    if (err) { rf_reply_clear(&s.reply); return err; }
-    idem->reply = s.reply;
-    idem->replayed = true;
-    return RF_OK;
+    if (!s.body) return RF_ERR_NOMEM;
+    err = strcmp(s.hash, hash_hex) == 0 ? replay_typed(c, &s) : RF_ERR_IDEM_REUSED;
+    free(s.body);
+    return err;
 }
 
 /* ---- sealing stored bodies -------------------------------------------- */
@@ -233,39 +214,36 @@ static rf_err unseal_text(const struct rf_idem *idem, char **body, size_t *len) 
     return RF_OK;
 }
 
-static rf_err unseal(const struct rf_idem *idem, struct rf_reply *reply) {
-    return unseal_text(idem, &reply->body, &reply->body_len);
-}
 
 /* ---- typed results -------------------------------------------------------- */
 
-/* Fills the caller's result from a stored typed record (stored is consumed).
- * A record rendered before results were stored cannot be decoded: the
- * effect happened, so the answer is a conflict, never a second run. */
-static rf_err replay_typed(const struct idem_call *c, struct rf_reply *stored) {
+/* Fills the caller's result from a stored typed record. A record rendered
+ * before results were stored cannot be decoded: the effect happened, so the
+ * answer is a conflict, never a second run. */
+static rf_err replay_typed(const struct idem_call *c, struct stored *s) {
     const struct core_result *r = c->typed;
-    rf_err err = stored->status == STATUS_TYPED ? RF_OK : RF_ERR_CONFLICT;
-    if (!err) err = unseal(c->idem, stored);
+    rf_err err = s->status == STATUS_TYPED ? RF_OK : RF_ERR_CONFLICT;
+    if (!err) err = unseal_text(c->idem, &s->body, &s->body_len);
     if (r->clear) r->clear(r->res);
     memset(r->res, 0, r->res_size);
-    if (!err) err = rf_codec_decode(r->codec, stored->body, r->res);
-    rf_reply_clear(stored);
+    if (!err) err = rf_codec_decode(r->codec, s->body, r->res);
     if (err && r->clear) r->clear(r->res);
     if (!err) c->idem->replayed = true;
     return err;
 }
 
-static rf_err put(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex, int status,
-                  const char *body, size_t len, const char *headers) {
+static rf_err put(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex,
+                  const char *body, size_t len) {
     if (!body || len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
     RF_ASSERT(strlen(body) == len); /* stored as text: no NUL inside */
     char *sealed = NULL;
-    if (c->idem->seal_secret && (!c->typed || c->typed->seal)) {
+    if (c->typed->seal) {
+        RF_ASSERT(c->idem->seal_secret); /* rf_op_run refuses a sealed op's key without one */
         sealed = seal(c->idem, body, len);
         if (!sealed) return RF_ERR_NOMEM;
     }
     store_val p[8] = {SV_S(c->idem->api_key_id), SV_S(c->idem->key), SV_S(hash_hex),
-                      SV_I(status), SV_S(sealed ? sealed : body), SV_S(headers),
+                      SV_I(STATUS_TYPED), SV_S(sealed ? sealed : body), SV_S(NULL),
                       SV_I(tx->now_ms), SV_I(tx->now_ms + c->retention_ms)};
     rf_err err = store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
     free(sealed);
@@ -273,39 +251,31 @@ static rf_err put(struct rf_tx *tx, const struct idem_call *c, const char *hash_
 }
 
 static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
-    if (c->typed) {
-        char *text = rf_codec_encode(c->typed->codec, c->typed->res);
-        if (!text) return RF_ERR_NOMEM;
-        rf_err err = put(tx, c, hash_hex, STATUS_TYPED, text, strlen(text), NULL);
-        free(text);
-        return err;
-    }
-    const struct rf_reply *rep = &c->idem->reply;
-    return put(tx, c, hash_hex, rep->status, rep->body, rep->body_len, rep->headers);
+    char *text = rf_codec_encode(c->typed->codec, c->typed->res);
+    if (!text) return RF_ERR_NOMEM;
+    rf_err err = put(tx, c, hash_hex, text, strlen(text));
+    free(text);
+    return err;
 }
 
 static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
     struct idem_call *c = ctx;
     struct rf_idem *idem = c->idem;
-    rf_reply_clear(&idem->reply); /* a retried attempt starts clean */
-    idem->replayed = false;
+    idem->replayed = false; /* a retried attempt starts clean */
     char hash_hex[HASH_HEX_BYTES];
     rf_hex(idem->request_hash, sizeof idem->request_hash, hash_hex);
     rf_err err = try_lock(tx, c->hash64);
     if (!err) err = lookup(tx, c, hash_hex);
     if (err != RF_ERR_NOT_FOUND) return err; /* replayed, reused, in flight, or a store error */
     err = c->fn(tx, c->ctx);
-    if (!err && !c->typed) err = idem->render(idem->render_ctx, c->result, &idem->reply);
     if (!err) err = record(tx, c, hash_hex);
-    if (err) rf_reply_clear(&idem->reply);
     return err;
 }
 
 static void idem_undo(void *ctx) {
     struct idem_call *c = ctx;
-    rf_reply_clear(&c->idem->reply);
     c->idem->replayed = false;
-    if (c->typed && c->typed->clear) c->typed->clear(c->typed->res);
+    if (c->typed->clear) c->typed->clear(c->typed->res);
 }
 
 /* ---- the doors --------------------------------------------------------- */
@@ -320,22 +290,10 @@ static rf_err run_keyed(rf *db, const char *name, struct idem_call *call) {
     return err;
 }
 
-rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx, const void *result,
-                  struct rf_idem *idem) {
+rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx) {
     RF_ASSERT(db && name && fn);
-    if (!idem || !idem->key) {
-        struct exec_op op = {.name = name, .fn = fn, .ctx = ctx, .write = true};
-        return exec_run(db->exec, &op);
-    }
-    RF_ASSERT(idem->api_key_id && idem->render);
-    idem->replayed = false;
-    memset(&idem->reply, 0, sizeof idem->reply);
-    struct idem_call call = {fn,   ctx, result, idem, key_hash64(idem), db->opt.idem_retention_ms,
-                             NULL};
-    rf_err err = run_keyed(db, name, &call);
-    if (err) rf_reply_clear(&idem->reply);
-    RF_ASSERT(err || idem->reply.body);
-    return err;
+    struct exec_op op = {.name = name, .fn = fn, .ctx = ctx, .write = true};
+    return exec_run(db->exec, &op);
 }
 
 rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
@@ -343,12 +301,8 @@ rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
     RF_ASSERT(db && name && fn && r && r->codec && r->res && idem && idem->key);
     RF_ASSERT(idem->api_key_id && (!r->seal || idem->seal_secret));
     idem->replayed = false;
-    memset(&idem->reply, 0, sizeof idem->reply);
-    struct idem_call call = {fn,   ctx, NULL, idem, key_hash64(idem), db->opt.idem_retention_ms,
-                             r};
-    rf_err err = run_keyed(db, name, &call);
-    RF_ASSERT(idem->reply.body == NULL); /* typed results render at the edge */
-    return err;
+    struct idem_call call = {fn, ctx, idem, key_hash64(idem), db->opt.idem_retention_ms, r};
+    return run_keyed(db, name, &call);
 }
 
 rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx) {
@@ -377,7 +331,7 @@ static rf_err op_purge(struct rf_tx *tx, void *ctx) {
 rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out) {
     if (batch_max <= 0 || batch_max > RF_IDEM_PURGE_BATCH) batch_max = RF_IDEM_PURGE_BATCH;
     struct purge_ctx c = {batch_max, 0};
-    rf_err err = core_write(db, "idempotency_purge", op_purge, &c, NULL, NULL);
+    rf_err err = core_write(db, "idempotency_purge", op_purge, &c);
     if (!err && purged_out) *purged_out = (int)c.purged;
     return err;
 }

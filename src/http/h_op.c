@@ -66,37 +66,15 @@ static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
     return true;
 }
 
-/* A failure: the code the library or the validator named, its detail, the
- * field at fault and what the failure names besides. */
-static void reply_fault(struct rf_reply *out, rf_err err, const struct rf_fault *f) {
-    rf_err code = f->code != RF_OK ? f->code : err;
-    json_t *extra = json_object();
-    if (extra && f->param[0]) json_object_set_new(extra, "param", json_string(f->param));
-    for (int i = 0; extra && i < 2; i++)
-        if (f->extra[i].name)
-            json_object_set_new(extra, f->extra[i].name, json_string(f->extra[i].value));
-    rf_reply_error_ext(out, code, f->detail[0] ? f->detail : NULL, extra);
-}
-
 /* The JSON body, for methods that carry one: empty is allowed when the
  * operation has no required body field. */
 static bool fill_body(struct rf_http_req *req, const struct rf_op_row *row, struct op_req *s,
                       struct rf_reply *out) {
     if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0) return true;
-    bool empty_ok = true;
-    for (size_t i = 0; i < row->n_fields; i++)
-        if (RF_FIELD_AT(&row->fields[i]) == RF_AT_BODY && row->fields[i].required)
-            empty_ok = false;
-    struct rf_problem p;
-    if (!rf_json_body_parse(req->body, req->body_len, empty_ok, &req->json, &p)) {
-        rf_reply_problem(out, &p);
-        return false;
-    }
+    if (!rf_req_body(req, row->fields, row->n_fields, s->req, &s->decoded, out)) return false;
     struct rf_fault fault = {0};
-    rf_err err = rf_fields_decode(req->json, row->fields, row->n_fields, RF_AT_BODY, NULL, s->req,
-                                  &s->decoded, &fault);
-    if (!err && row->body_check) err = row->body_check(s->req, &fault);
-    if (err) reply_fault(out, err, &fault);
+    rf_err err = row->body_check ? row->body_check(s->req, &fault) : RF_OK;
+    if (err) rf_reply_fault(out, err, &fault);
     return !err;
 }
 
@@ -127,7 +105,9 @@ static bool fill_idem(struct rf_http_req *req, const struct rf_route *route,
     idem->seal_secret = row->seal ? req->bearer : NULL;
     char path[RF_HTTP_PATH_BYTES_MAX + 1];
     rf_route_path(req, path, sizeof path);
-    rf_idem_hash(idem, req->method, path, req->body, req->body_len);
+    const void *parts[3] = {req->method, path, req->body};
+    const size_t lens[3] = {strlen(req->method) + 1, strlen(path) + 1, req->body_len};
+    rf_idem_hash(idem, 3, parts, lens);
     *use = idem;
     return true;
 }
@@ -222,7 +202,7 @@ void h_op(struct rf_http_req *req, struct rf_reply *out) {
                       : render(route, row, s.res, out);
         /* A result that carries a secret is never kept by a cache. */
         if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
-        if (err && out->status == 0) reply_fault(out, err, &fault);
+        if (err && out->status == 0) rf_reply_fault(out, err, &fault);
         else if (!err && use && idem.replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
         if (row->res_clear) row->res_clear(s.res);
     }

@@ -22,6 +22,16 @@
 #include "base/limits.h"
 #include "racefree.h"
 
+/* A response as a handler fills it: status, malloc'd body and malloc'd
+ * "Name: value\n" header lines (Content-Type is one of them). */
+struct rf_reply {
+    int status;
+    char *body;     /* malloc'd; rf_reply_clear() */
+    size_t body_len;
+    char *headers;  /* malloc'd "Name: value\n" lines, or NULL */
+};
+void rf_reply_clear(struct rf_reply *r);
+
 struct rf_metrics;
 struct rf_match;
 

@@ -61,191 +61,21 @@ bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **ou
     return true;
 }
 
-/* Containers nested at most RF_JSON_DEPTH_MAX deep; `depth` is v's level.
- * Recursion stops one level past the bound. */
-static bool depth_ok(json_t *v, int depth) {
-    if (!json_is_object(v) && !json_is_array(v)) return true;
-    if (depth > RF_JSON_DEPTH_MAX) return false;
-    json_t *child;
-    if (json_is_object(v)) {
-        const char *k;
-        json_object_foreach(v, k, child) if (!depth_ok(child, depth + 1)) return false;
-    } else {
-        size_t i;
-        json_array_foreach(v, i, child) if (!depth_ok(child, depth + 1)) return false;
-    }
-    return true;
-}
-
-static bool field_object(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
-                         struct rf_problem *p) {
-    if (!json_is_object(v)) {
-        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' must be a JSON object", s->name);
-        return false;
-    }
-    if (!depth_ok(v, 1)) {
-        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' is nested deeper than %d levels",
-                       s->name, RF_JSON_DEPTH_MAX);
-        return false;
-    }
-    const size_t flags = JSON_COMPACT | JSON_SORT_KEYS;
-    size_t need = json_dumpb(v, NULL, 0, flags);
-    if (need == 0 || need > s->max_len) {
-        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' is larger than %zu bytes", s->name,
-                       s->max_len);
-        return false;
-    }
-    out->json_text = json_dumps(v, flags);
-    if (!out->json_text) {
-        rf_problem_set(p, RF_ERR_NOMEM, "out of memory");
-        return false;
-    }
-    return true;
-}
-
-/* A-Z only, whatever the locale. */
-static bool upper_az(char c) { return c >= 'A' && c <= 'Z'; }
-
-static bool field_string(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
-                         struct rf_problem *p) {
-    if (!json_is_string(v)) {
-        rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' must be a string", s->name);
-        return false;
-    }
-    out->str = json_string_value(v);
-    switch (s->type) {
-    case RF_FIELD_STRING: {
-        size_t chars = rf_utf8_chars(out->str); /* SIZE_MAX: not UTF-8 */
-        if (chars > s->max_len || (int64_t)chars < s->min) {
-            rf_problem_set(p, RF_ERR_INVALID_FIELD,
-                           "field '%s' must be %lld-%zu characters of UTF-8", s->name,
-                           (long long)s->min, s->max_len);
-            return false;
-        }
-        return true;
-    }
-    case RF_FIELD_ID:
-        if (!rf_id_valid(out->str)) {
-            rf_problem_set(p, RF_ERR_INVALID_FIELD,
-                           "field '%s' must be 1-%d characters of [A-Za-z0-9._:-]", s->name,
-                           RF_ID_CHARS_MAX);
-            return false;
-        }
-        return true;
-    case RF_FIELD_CURRENCY:
-        if (strlen(out->str) != 3 || !upper_az(out->str[0]) || !upper_az(out->str[1]) ||
-            !upper_az(out->str[2])) {
-            rf_problem_set(p, RF_ERR_INVALID_FIELD,
-                           "field '%s' must be an ISO 4217 code: three upper-case letters, "
-                           "such as USD",
-                           s->name);
-            return false;
-        }
-        return true;
-    case RF_FIELD_TIME:
-        if (!rf_time_parse(out->str, &out->num) || out->num <= 0) {
-            rf_problem_set(p, RF_ERR_INVALID_FIELD,
-                           "field '%s' must be an RFC 3339 time from 1970 to 9999 in UTC, "
-                           "such as 2026-02-15T10:04:05.123Z",
-                           s->name);
-            return false;
-        }
-        return true;
-    default:
-        RF_ASSERT(0);
-        return false;
-    }
-}
-
-static bool field_parse(const struct rf_field_spec *s, json_t *v, struct rf_field_val *out,
-                        struct rf_problem *p) {
-    out->present = true;
-    switch (s->type) {
-    case RF_FIELD_NESTED: /* only core/fields.c decodes these two */
-    case RF_FIELD_CHOICE:
-        break;
-    case RF_FIELD_STRING:
-    case RF_FIELD_ID:
-    case RF_FIELD_TIME:
-    case RF_FIELD_CURRENCY:
-        return field_string(s, v, out, p);
-    case RF_FIELD_OBJECT:
-        return field_object(s, v, out, p);
-    case RF_FIELD_BOOL:
-        if (!json_is_boolean(v)) {
-            rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' must be true or false", s->name);
-            return false;
-        }
-        out->flag = json_is_true(v);
-        return true;
-    case RF_FIELD_INT:
-        if (!json_is_integer(v) || json_integer_value(v) < s->min ||
-            json_integer_value(v) > s->max) {
-            rf_problem_set(p, RF_ERR_INVALID_FIELD,
-                           "field '%s' must be an integer from %lld to %lld", s->name,
-                           (long long)s->min, (long long)s->max);
-            return false;
-        }
-        out->num = json_integer_value(v);
-        return true;
-    }
-    RF_ASSERT(0);
-    return false;
-}
-
-static bool spec_known(const struct rf_field_spec *specs, size_t n, const char *name) {
+bool rf_req_body(struct rf_http_req *req, const struct rf_field *f, size_t n, void *dst,
+                 struct rf_decoded *d, struct rf_reply *out) {
+    RF_ASSERT(req->json == NULL && d->n == 0);
+    bool empty_ok = true;
     for (size_t i = 0; i < n; i++)
-        if (strcmp(specs[i].name, name) == 0) return true;
-    return false;
-}
-
-bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_t n,
-                     struct rf_field_val *vals, struct rf_problem *p) {
-    RF_ASSERT(n <= RF_HTTP_FIELDS_MAX);
-    RF_ASSERT(obj == NULL || json_is_object(obj));
-    if (n) memset(vals, 0, n * sizeof *vals);
-    json_t *o = (json_t *)obj; /* jansson's iteration API is not const */
-    if (o) {
-        const char *name;
-        json_t *v;
-        json_object_foreach(o, name, v) {
-            if (!spec_known(specs, n, name)) {
-                rf_problem_set(p, RF_ERR_UNKNOWN_FIELD, "unknown field '%s'", name);
-                if (strlen(name) < sizeof p->param) rf_problem_param(p, name, strlen(name));
-                return false;
-            }
-        }
+        if (RF_FIELD_AT(&f[i]) == RF_AT_BODY && f[i].required) empty_ok = false;
+    struct rf_problem p;
+    if (!rf_json_body_parse(req->body, req->body_len, empty_ok, &req->json, &p)) {
+        rf_reply_problem(out, &p);
+        return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *v = o ? json_object_get(o, specs[i].name) : NULL;
-        if (!v || json_is_null(v)) {
-            if (!specs[i].required) continue;
-            rf_problem_set(p, RF_ERR_INVALID_FIELD, "field '%s' is required", specs[i].name);
-            rf_problem_param(p, specs[i].name, strlen(specs[i].name));
-            rf_fields_clear(vals, n);
-            return false;
-        }
-        if (!field_parse(&specs[i], v, &vals[i], p)) {
-            if (rf_err_status(p->err) == 400)
-                rf_problem_param(p, specs[i].name, strlen(specs[i].name));
-            rf_fields_clear(vals, n);
-            return false;
-        }
-    }
-    return true;
-}
-
-void rf_fields_clear(struct rf_field_val *vals, size_t n) {
-    for (size_t i = 0; i < n; i++) free(vals[i].json_text);
-    if (n) memset(vals, 0, n * sizeof *vals);
-}
-
-bool rf_req_fields(struct rf_http_req *req, bool empty_ok, const struct rf_field_spec *specs,
-                   size_t n, struct rf_field_val *vals, struct rf_problem *p) {
-    RF_ASSERT(req->json == NULL);
-    if (n) memset(vals, 0, n * sizeof *vals);
-    if (!rf_json_body_parse(req->body, req->body_len, empty_ok, &req->json, p)) return false;
-    return rf_fields_parse(req->json, specs, n, vals, p);
+    struct rf_fault fault = {0};
+    rf_err err = rf_fields_decode(req->json, f, n, RF_AT_BODY, NULL, dst, d, &fault);
+    if (err) rf_reply_fault(out, err, &fault);
+    return !err;
 }
 
 /* ---- Headers --------------------------------------------------------------- */

@@ -6,7 +6,8 @@
  * naming the offending field or parameter) when the input is not valid.
  *
  * Codes: malformed_json, invalid_request (body not an object or missing),
- * unknown_field, invalid_field (wrong type, bad value, missing required),
+ * unknown_field, invalid_field (wrong type, bad value, missing required:
+ * from the one validator, core/fields.h),
  * invalid_idempotency_key, invalid_if_match, invalid_limit, invalid_cursor,
  * invalid_query_param, and 415 unsupported_media_type. The problem names
  * the field or parameter at fault in its param member. (routes.c adds
@@ -26,38 +27,19 @@
 
 /* ---- JSON body ----------------------------------------------------------- */
 
-/* enum rf_field_type: core/fields.h, the one validator. */
-
-struct rf_field_spec {
-    const char *name;
-    enum rf_field_type type;
-    bool required;       /* a null or absent optional field is "not present" */
-    size_t max_len;
-    int64_t min, max;    /* INT: the range; STRING: min is the least characters */
-};
-
-struct rf_field_val {
-    bool present;
-    const char *str;     /* STRING, ID, TIME, CURRENCY: borrowed from the parsed body */
-    int64_t num;         /* INT value, TIME in ms */
-    bool flag;           /* BOOL */
-    char *json_text;     /* OBJECT: compact, sorted keys; malloc'd, rf_fields_clear */
-};
-
 /* Parses a body that must be a JSON object. An empty (or all-whitespace)
  * body gives *out = NULL when empty_ok, else invalid_request. Duplicate
  * keys are malformed. A number outside int64 (or double) is invalid_field,
  * as an out-of-range value is, not malformed_json. */
 bool rf_json_body_parse(const char *body, size_t len, bool empty_ok, json_t **out,
                         struct rf_problem *p);
-/* Validates obj (NULL: no fields) against specs; vals[i] matches specs[i].
- * Unknown members are rejected. On failure vals hold nothing to free. */
-bool rf_fields_parse(const json_t *obj, const struct rf_field_spec *specs, size_t n,
-                     struct rf_field_val *vals, struct rf_problem *p);
-void rf_fields_clear(struct rf_field_val *vals, size_t n);
-/* Both, on req's body; the parsed body is kept in req->json. */
-bool rf_req_fields(struct rf_http_req *req, bool empty_ok, const struct rf_field_spec *specs,
-                   size_t n, struct rf_field_val *vals, struct rf_problem *p);
+/* Parses req's body (kept in req->json) and decodes its members into dst
+ * with the one validator (core/fields.h): the fields at RF_AT_BODY of f;
+ * an empty body is allowed when none of them is required. On failure out
+ * holds the problem and dst nothing to free; on success d what dst points
+ * into (rf_decoded_clear). */
+bool rf_req_body(struct rf_http_req *req, const struct rf_field *f, size_t n, void *dst,
+                 struct rf_decoded *d, struct rf_reply *out);
 
 /* ---- Headers --------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
  * respond.c - JSON and problem+json replies, header lines, the rf_err ->
- * HTTP status table, and rf_http_run(), the part every handler shares
- * (see respond.h). Nothing here knows sockets: exchange.c renders the
+ * HTTP status table (from the one error list) and the rendering of an
+ * operation's fault (see respond.h). Nothing here knows sockets: exchange.c renders the
  * struct rf_reply these functions fill.
  */
 #include "http/respond.h"
@@ -70,6 +70,13 @@ const char *rf_status_reason(int status) {
 }
 
 /* ---- Building replies --------------------------------------------------- */
+
+void rf_reply_clear(struct rf_reply *r) {
+    if (!r) return;
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof *r);
+}
 
 /* The fallback when a reply cannot be built: an empty 503. */
 static void reply_nomem(struct rf_reply *out) {
@@ -231,66 +238,15 @@ json_t *rf_json_time(int64_t ms) {
 
 json_t *rf_json_str(const char *s) { return (s && *s) ? json_string(s) : json_null(); }
 
-/* ---- The shared handler shape ------------------------------------------- */
+/* ---- Failures of operations --------------------------------------------- */
 
-/* Moves the reply the library produced (or replayed) into out. */
-static void take_idem_reply(struct rf_idem *idem, struct rf_reply *out) {
-    if (idem->reply.status < 100 || idem->reply.status > 599) {
-        rf_reply_clear(&idem->reply);
-        rf_reply_error(out, RF_ERR_INTERNAL, "The operation produced no response.");
-        return;
-    }
-    *out = idem->reply;
-    idem->reply = (struct rf_reply){0};
-    if (idem->replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
-}
-
-void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf_reply *out) {
-    RF_ASSERT(op->call && op->render && out->status == 0);
-    RF_ASSERT(op->idempotent || !op->idem_required);
-    struct rf_idem idem = {0};
-    struct rf_idem *use = NULL;
-    if (op->idempotent) {
-        struct rf_problem p;
-        const char *key = NULL;
-        if (!rf_idem_key_parse(req->header(req->src, "Idempotency-Key"), &key, &p)) {
-            rf_reply_problem(out, &p);
-            return;
-        }
-        if (!key && op->idem_required) {
-            rf_problem_set(&p, RF_ERR_IDEM_REQUIRED,
-                           "this operation moves money: send an Idempotency-Key header "
-                           "(1-%d printable ASCII characters)",
-                           RF_IDEM_KEY_CHARS_MAX);
-            rf_reply_problem(out, &p);
-            return;
-        }
-        if (key) {
-            RF_ASSERT(req->authenticated);
-            idem.key = key;
-            idem.api_key_id = req->key.id;
-            idem.render = op->render;
-            idem.render_ctx = op->state;
-            idem.seal_secret = op->seal ? req->bearer : NULL;
-            char path[RF_HTTP_PATH_BYTES_MAX + 1];
-            rf_route_path(req, path, sizeof path);
-            rf_idem_hash(&idem, req->method, path, req->body, req->body_len);
-            use = &idem;
-        }
-    }
-    rf_err err = op->call(req, op->state, use);
-    if (err != RF_OK) {
-        rf_reply_error_ext(out, err, NULL, op->problem_extra ? op->problem_extra(op->state, err)
-                                                             : NULL);
-    } else if (use) {
-        take_idem_reply(&idem, out);
-    } else {
-        err = op->render(op->state, op->result, out);
-        if (err != RF_OK) {
-            rf_reply_clear(out);
-            rf_reply_error(out, err, NULL);
-        }
-    }
-    rf_reply_clear(&idem.reply);
-    if (op->clear) op->clear(op->state);
+void rf_reply_fault(struct rf_reply *out, rf_err err, const struct rf_fault *f) {
+    RF_ASSERT(err != RF_OK && f);
+    rf_err code = f->code != RF_OK ? f->code : err;
+    json_t *extra = json_object();
+    if (extra && f->param[0]) json_object_set_new(extra, "param", json_string(f->param));
+    for (int i = 0; extra && i < 2; i++)
+        if (f->extra[i].name)
+            json_object_set_new(extra, f->extra[i].name, json_string(f->extra[i].value));
+    rf_reply_error_ext(out, code, f->detail[0] ? f->detail : NULL, extra);
 }

@@ -2,14 +2,10 @@
  * respond.h - everything a handler sends: JSON bodies, RFC 9457 problems,
  * header lines, and the one table that maps each rf_err to an HTTP status.
  *
- * A response is a struct rf_reply (racefree.h): status, malloc'd body and
- * malloc'd "Name: value\n" header lines. It is the same struct the library
- * stores for an Idempotency-Key, so a first response and its replay are the
- * same bytes by construction. Content-Type is one of the header lines.
- *
- * rf_http_run() is the shape every handler shares after parsing: build the
- * Idempotency-Key record, call the library, send the stored reply or render
- * the result. Handlers supply only the call and the renderer.
+ * A response is a struct rf_reply (http.h): status, malloc'd body and
+ * malloc'd "Name: value\n" header lines; Content-Type is one of them.
+ * Operation routes render typed results through h_op.c, so a first answer
+ * and its Idempotency-Key replay are the same bytes by construction.
  */
 #ifndef RF_HTTP_RESPOND_H
 #define RF_HTTP_RESPOND_H
@@ -73,29 +69,9 @@ rf_err rf_reply_page(struct rf_reply *out, const void *items, int n, rf_item_jso
 json_t *rf_json_time(int64_t ms);
 json_t *rf_json_str(const char *s);
 
-/* The shape shared by every handler after parsing. */
-struct rf_http_op {
-    /* Calls the library; idem is NULL when the request has no key. */
-    rf_err (*call)(struct rf_http_req *req, void *state, struct rf_idem *idem);
-    /* Renders a successful result; called as render(state, result, out) by
-     * the library (inside the transaction, Idempotency-Key present) or by
-     * rf_http_run (no key). Must be deterministic. */
-    rf_render_fn render;
-    void *state;            /* the handler's arguments and result */
-    const void *result;     /* passed to render when rf_http_run calls it */
-    void (*clear)(void *state); /* frees the result; may be NULL */
-    bool idempotent;        /* the operation accepts an Idempotency-Key */
-    bool idem_required;     /* ... and needs one (flows that move money):
-                             * without it, 400 idempotency_key_required */
-    /* Optional: members added to the problem body when call() fails (see
-     * rf_reply_error_ext); NULL or returning NULL: none. */
-    json_t *(*problem_extra)(void *state, rf_err err);
-    bool seal;              /* the reply carries a secret: the library stores it
-                             * sealed under the caller's key (rf_idem.seal_secret) */
-};
-
-/* Idempotency-Key header -> struct rf_idem -> call -> reply (stored or
- * rendered, "Idempotent-Replayed: true" on a replay) or problem. */
-void rf_http_run(struct rf_http_req *req, const struct rf_http_op *op, struct rf_reply *out);
+/* A refusal or failure of an operation (rf_op_run, the field validator):
+ * the fault's code when it has one (else err), its detail (else the code's
+ * generic text), its param and its extension members. */
+void rf_reply_fault(struct rf_reply *out, rf_err err, const struct rf_fault *f);
 
 #endif

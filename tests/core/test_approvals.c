@@ -348,7 +348,7 @@ static void idem_init(struct rf_idem *idem, const char *key, const char *body) {
     memset(idem, 0, sizeof *idem);
     idem->key = key;
     idem->api_key_id = "test-key";
-    rf_idem_hash(idem, "POST", "/x", body, strlen(body));
+    rf_core_idem_hash(idem, "POST", "/x", body, strlen(body));
 }
 
 static void assert_text_equal(const char *a, const char *b) {

@@ -133,24 +133,11 @@ static void test_grant_revoke_versions(void **state) {
 
 /* ---- Idempotency-Key ---------------------------------------------------- */
 
-static rf_err render_grant(void *ctx, const void *result, struct rf_reply *out) {
-    (void)ctx;
-    const struct rf_grant_res *res = result;
-    char buf[256];
-    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"version\":%lld}", res->ent.id,
-                     (long long)res->ent.version);
-    out->status = res->created ? 201 : 200;
-    out->body = strdup(buf);
-    out->body_len = (size_t)n;
-    return RF_OK;
-}
-
 static void idem_init(struct rf_idem *idem, const char *key, const char *body) {
     memset(idem, 0, sizeof *idem);
     idem->key = key;
     idem->api_key_id = "test-key";
-    idem->render = render_grant;
-    rf_idem_hash(idem, "PUT", "/x", body, strlen(body));
+    rf_core_idem_hash(idem, "PUT", "/x", body, strlen(body));
 }
 
 struct idem_race {

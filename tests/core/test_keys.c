@@ -135,7 +135,7 @@ static void idem_init(struct rf_idem *idem, const char *ikey, const char *body,
     idem->key = ikey;
     idem->api_key_id = "test-admin";
     idem->seal_secret = seal_secret;
-    rf_idem_hash(idem, "POST", "/v1/keys", body, strlen(body));
+    rf_core_idem_hash(idem, "POST", "/v1/keys", body, strlen(body));
 }
 
 static void create_one(int idx, void *ctx) {

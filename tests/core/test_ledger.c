@@ -99,7 +99,7 @@ static void credit_one(int idx, void *ctx) {
     if (p->shared_key) snprintf(key, sizeof key, "%s-shared", p->ikey);
     else snprintf(key, sizeof key, "%s-%d", p->ikey, idx);
     idem.key = key;
-    rf_idem_hash(&idem, "POST", "/credits", "1", 1);
+    rf_core_idem_hash(&idem, "POST", "/credits", "1", 1);
     struct rf_transfer_res res;
     p->err[idx] = rf_credit_apply(rf_core_fx.db, p->account, 1, "par", &res, &idem);
     p->replayed[idx] = idem.replayed;
@@ -497,7 +497,7 @@ static void create_one(int idx, void *ctx) {
                                  .metadata_json = "{\"a\":1}"};
     struct rf_account_res res;
     struct rf_idem idem = {.key = r->ikey, .api_key_id = "k"};
-    rf_idem_hash(&idem, "POST", "/v1/accounts", "same", 4);
+    rf_core_idem_hash(&idem, "POST", "/v1/accounts", "same", 4);
     r->err[idx] = rf_account_create(rf_core_fx.db, &req, &res, r->with_key ? &idem : NULL);
     if (r->err[idx]) return;
     /* cmocka's asserts are for the main thread: kept, checked there */
@@ -543,7 +543,7 @@ static void test_create_race(void **state) {
         if (keyed) { /* the key with another request */
             struct rf_account_req other = {.id = r->id, .currency = "EUR"};
             struct rf_idem idem = {.key = r->ikey, .api_key_id = "k"};
-            rf_idem_hash(&idem, "POST", "/v1/accounts", "other", 5);
+            rf_core_idem_hash(&idem, "POST", "/v1/accounts", "other", 5);
             struct rf_account_res res;
             assert_int_equal(rf_account_create(rf_core_fx.db, &other, &res, &idem),
                              RF_ERR_IDEM_REUSED);

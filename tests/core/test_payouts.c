@@ -294,7 +294,7 @@ static void idem_init(struct rf_idem *idem, const char *key, const char *request
     memset(idem, 0, sizeof *idem);
     idem->key = key;
     idem->api_key_id = "test-key";
-    rf_idem_hash(idem, "POST", "/x", request, strlen(request));
+    rf_core_idem_hash(idem, "POST", "/x", request, strlen(request));
 }
 
 static void text_equal(const char *a, const char *b) {

@@ -307,7 +307,7 @@ static void test_serialization_failures_exhaust_retries(void **state) {
 static rf_err keyed_transfer(const struct pair *p, const char *key, bool *replayed,
                              char *body, size_t cap) {
     struct rf_idem idem = {.key = key, .api_key_id = "k"};
-    rf_idem_hash(&idem, "POST", "/v1/transfers", "25", 2);
+    rf_core_idem_hash(&idem, "POST", "/v1/transfers", "25", 2);
     struct rf_transfer_req req = {.debit_account = p->a, .credit_account = p->b,
                                   .amount_minor = 25, .currency = "USD"};
     struct rf_transfer_res res;

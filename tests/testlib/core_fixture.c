@@ -72,3 +72,10 @@ int rf_core_teardown(void **state)
     rf_core_fixture_close(&rf_core_fx);
     return 0;
 }
+
+void rf_core_idem_hash(struct rf_idem *idem, const char *method, const char *path,
+                       const char *body, size_t body_len) {
+    const void *parts[3] = {method, path, body};
+    const size_t lens[3] = {strlen(method) + 1, strlen(path) + 1, body_len};
+    rf_idem_hash(idem, 3, parts, lens);
+}

@@ -44,4 +44,10 @@ int rf_core_setup(void **state);
 int rf_core_teardown(void **state);
 #define rf_core_unit_test(t) cmocka_unit_test_setup_teardown(t, rf_core_setup, rf_core_teardown)
 
+/* Fills idem->request_hash as the server does for method, path and body
+ * (each of the first two with its NUL), so a test's keyed requests are told
+ * apart the same way. */
+void rf_core_idem_hash(struct rf_idem *idem, const char *method, const char *path,
+                       const char *body, size_t body_len);
+
 #endif

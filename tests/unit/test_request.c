@@ -26,29 +26,38 @@
 
 /* ---- JSON body and field specs --------------------------------------------- */
 
-enum { F_S, F_ID, F_T, F_O, F_B, F_I, N_FIELDS };
-static const struct rf_field_spec specs[N_FIELDS] = {
-    [F_S] = {"s", RF_FIELD_STRING, false, 4, 0, 0},
-    [F_ID] = {"id", RF_FIELD_ID, false, RF_ID_CHARS_MAX, 0, 0},
-    [F_T] = {"t", RF_FIELD_TIME, false, 0, 0, 0},
-    [F_O] = {"o", RF_FIELD_OBJECT, false, 64, 0, 0},
-    [F_B] = {"b", RF_FIELD_BOOL, false, 0, 0, 0},
-    [F_I] = {"i", RF_FIELD_INT, false, 0, -5, 5},
+/* The one validator (core/fields.h) over a JSON body, as h_op uses it. */
+struct six {
+    const char *s, *id, *o;
+    int64_t t, i;
+    bool b;
 };
+static const struct rf_field specs[] = {
+    RF_F(struct six, s, "s", RF_FIELD_STRING, false, .max_len = 4),
+    RF_F(struct six, id, "id", RF_FIELD_ID, false, .max_len = RF_ID_CHARS_MAX),
+    RF_F(struct six, t, "t", RF_FIELD_TIME, false, .at = 0),
+    RF_F(struct six, o, "o", RF_FIELD_OBJECT, false, .max_len = 64),
+    RF_F(struct six, b, "b", RF_FIELD_BOOL, false, .at = 0),
+    RF_F(struct six, i, "i", RF_FIELD_INT, false, .min = -5, .max = 5),
+};
+#define N_FIELDS (sizeof specs / sizeof specs[0])
 
 /* Parses text against specs; returns the problem code or NULL on success.
  * String values borrow from the parsed body, kept until the next call. */
-static const char *check(const char *text, struct rf_field_val *vals) {
+static const char *check(const char *text, struct six *vals) {
     static struct rf_problem p;
     static json_t *obj;
+    static struct rf_decoded d;
     json_decref(obj);
     obj = NULL;
+    rf_decoded_clear(&d);
     memset(&p, 0, sizeof p);
+    memset(vals, 0, sizeof *vals);
     if (!rf_json_body_parse(text, strlen(text), true, &obj, &p)) return rf_err_code(p.err);
-    bool ok = rf_fields_parse(obj, specs, N_FIELDS, vals, &p);
-    if (!ok) {
-        assert_int_equal(rf_err_status(p.err), 400);
-        return rf_err_code(p.err);
+    struct rf_fault f = {0};
+    if (rf_fields_decode(obj, specs, N_FIELDS, RF_AT_BODY, NULL, vals, &d, &f) != RF_OK) {
+        assert_int_equal(rf_err_status(f.code), 400);
+        return rf_err_code(f.code);
     }
     return NULL;
 }
@@ -78,59 +87,64 @@ static void test_body_parse(void **state) {
 
 static void test_fields_ok(void **state) {
     (void)state;
-    struct rf_field_val v[N_FIELDS];
-    assert_null(check("{}", v));
-    for (int i = 0; i < N_FIELDS; i++) assert_false(v[i].present);
+    struct six v;
+    assert_null(check("{}", &v));
+    assert_null(v.s);
+    assert_null(v.o);
     assert_null(check("{\"s\":\"h\xc3\xa9ll\",\"id\":\"u-1.a:b_c\",\"t\":\"2026-02-15T10:04:05.123Z\","
                       "\"o\":{\"z\":1,\"a\":[true]},\"b\":false,\"i\":-5}",
-                      v));
-    assert_string_equal(v[F_S].str, "h\xc3\xa9ll"); /* 4 characters, 5 bytes */
-    assert_string_equal(v[F_ID].str, "u-1.a:b_c");
-    assert_int_equal(v[F_T].num, 1771149845123LL);
-    assert_string_equal(v[F_O].json_text, "{\"a\":[true],\"z\":1}"); /* compact, sorted */
-    assert_true(v[F_B].present);
-    assert_false(v[F_B].flag);
-    assert_int_equal(v[F_I].num, -5);
-    rf_fields_clear(v, N_FIELDS);
+                      &v));
+    assert_string_equal(v.s, "h\xc3\xa9ll"); /* 4 characters, 5 bytes */
+    assert_string_equal(v.id, "u-1.a:b_c");
+    assert_int_equal(v.t, 1771149845123LL);
+    assert_string_equal(v.o, "{\"a\":[true],\"z\":1}"); /* compact, sorted */
+    assert_false(v.b);
+    assert_int_equal(v.i, -5);
     /* null is "absent" for an optional field */
-    assert_null(check("{\"s\":null,\"o\":null}", v));
-    assert_false(v[F_S].present);
-    assert_false(v[F_O].present);
+    assert_null(check("{\"s\":null,\"o\":null}", &v));
+    assert_null(v.s);
+    assert_null(v.o);
 }
 
 static void test_fields_rejected(void **state) {
     (void)state;
-    struct rf_field_val v[N_FIELDS];
-    assert_string_equal(check("{\"x\":1}", v), "unknown_field");
-    assert_string_equal(check("{\"s\":1}", v), "invalid_field");
-    assert_string_equal(check("{\"s\":\"abcde\"}", v), "invalid_field");
-    assert_string_equal(check("{\"s\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\"}", v),
+    struct six v;
+    assert_string_equal(check("{\"x\":1}", &v), "unknown_field");
+    assert_string_equal(check("{\"s\":1}", &v), "invalid_field");
+    assert_string_equal(check("{\"s\":\"abcde\"}", &v), "invalid_field");
+    assert_string_equal(check("{\"s\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\"}", &v),
                         "invalid_field"); /* 5 characters */
-    assert_string_equal(check("{\"id\":\"a b\"}", v), "invalid_field");
-    assert_string_equal(check("{\"id\":\"\"}", v), "invalid_field");
-    assert_string_equal(check("{\"t\":\"2026-02-30T00:00:00Z\"}", v), "invalid_field");
-    assert_string_equal(check("{\"t\":\"yesterday\"}", v), "invalid_field");
-    assert_string_equal(check("{\"t\":5}", v), "invalid_field");
-    assert_string_equal(check("{\"o\":[]}", v), "invalid_field");
+    assert_string_equal(check("{\"id\":\"a b\"}", &v), "invalid_field");
+    assert_string_equal(check("{\"id\":\"\"}", &v), "invalid_field");
+    assert_string_equal(check("{\"t\":\"2026-02-30T00:00:00Z\"}", &v), "invalid_field");
+    assert_string_equal(check("{\"t\":\"yesterday\"}", &v), "invalid_field");
+    assert_string_equal(check("{\"t\":5}", &v), "invalid_field");
+    assert_string_equal(check("{\"o\":[]}", &v), "invalid_field");
     assert_string_equal(check("{\"o\":{\"k\":\"0123456789012345678901234567890123456789"
                               "0123456789012345678901234567890123456789\"}}",
-                              v),
+                              &v),
                         "invalid_field"); /* larger than 64 bytes */
-    assert_string_equal(check("{\"b\":1}", v), "invalid_field");
-    assert_string_equal(check("{\"i\":6}", v), "invalid_field");
-    assert_string_equal(check("{\"i\":1.5}", v), "invalid_field");
-    assert_string_equal(check("{\"i\":\"1\"}", v), "invalid_field");
+    assert_string_equal(check("{\"b\":1}", &v), "invalid_field");
+    assert_string_equal(check("{\"i\":6}", &v), "invalid_field");
+    assert_string_equal(check("{\"i\":1.5}", &v), "invalid_field");
+    assert_string_equal(check("{\"i\":\"1\"}", &v), "invalid_field");
 }
+
+struct role_meta {
+    const char *role, *meta;
+};
 
 static void test_fields_required_and_depth(void **state) {
     (void)state;
-    const struct rf_field_spec req[] = {{"role", RF_FIELD_STRING, true, 16, 0, 0},
-                                        {"meta", RF_FIELD_OBJECT, false, 4096, 0, 0}};
-    struct rf_field_val v[2];
-    struct rf_problem p;
-    assert_false(rf_fields_parse(NULL, req, 2, v, &p));
-    assert_string_equal(rf_err_code(p.err), "invalid_field");
-    assert_non_null(strstr(p.detail, "'role'"));
+    const struct rf_field req[] = {
+        RF_F(struct role_meta, role, "role", RF_FIELD_STRING, true, .max_len = 16),
+        RF_F(struct role_meta, meta, "meta", RF_FIELD_OBJECT, false, .max_len = 4096)};
+    struct role_meta v = {0};
+    struct rf_decoded d = {0};
+    struct rf_fault f = {0};
+    assert_int_equal(rf_fields_decode(NULL, req, 2, RF_AT_BODY, NULL, &v, &d, &f), RF_ERR_INVALID);
+    assert_string_equal(rf_err_code(f.code), "invalid_field");
+    assert_non_null(strstr(f.detail, "'role'"));
     /* nesting: RF_JSON_DEPTH_MAX levels pass, one more fails */
     char text[512] = "{\"role\":\"x\",\"meta\":";
     for (int depth = RF_JSON_DEPTH_MAX; depth <= RF_JSON_DEPTH_MAX + 1; depth++) {
@@ -142,12 +156,17 @@ static void test_fields_required_and_depth(void **state) {
         strcat(text, "}");
         json_t *obj = json_loads(text, 0, NULL);
         assert_non_null(obj);
-        bool ok = rf_fields_parse(obj, req, 2, v, &p);
+        bool ok = rf_fields_decode(obj, req, 2, RF_AT_BODY, NULL, &v, &d, &f) == RF_OK;
         json_decref(obj);
         assert_int_equal(ok, depth <= RF_JSON_DEPTH_MAX);
-        if (ok) rf_fields_clear(v, 2);
-        else assert_string_equal(rf_err_code(p.err), "invalid_field");
+        if (ok) rf_decoded_clear(&d);
+        else assert_string_equal(rf_err_code(f.code), "invalid_field");
     }
+    const char *bad[] = {"\x80", "\xc3", "a\xc3(", "\xc0\xaf" /* overlong '/' */,
+                         "\xe0\x80\xaf", "\xed\xa0\x80" /* surrogate */, "\xf4\x90\x80\x80",
+                         "\xff", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_true(rf_utf8_chars(bad[i]) == SIZE_MAX);
 }
 
 /* ---- Headers ------------------------------------------------------------------- */
@@ -346,11 +365,25 @@ static void test_utf8_chars(void **state) {
 
 /* A 200-character reason of 3-byte characters (600 bytes) fits a limit of
  * 512 characters; 513 characters do not; min 1 refuses "". */
+struct reason {
+    const char *reason;
+};
+
+static rf_err decode_reason(json_t *o, struct reason *v, struct rf_fault *f) {
+    static const struct rf_field spec[] = {
+        RF_F(struct reason, reason, "reason", RF_FIELD_STRING, false, .min = 1, .max_len = 512)};
+    struct rf_decoded d = {0};
+    memset(v, 0, sizeof *v);
+    memset(f, 0, sizeof *f);
+    rf_err err = rf_fields_decode(o, spec, 1, RF_AT_BODY, NULL, v, &d, f);
+    rf_decoded_clear(&d);
+    return err;
+}
+
 static void test_string_chars(void **state) {
     (void)state;
-    const struct rf_field_spec spec[] = {{"reason", RF_FIELD_STRING, false, 512, 1, 0}};
-    struct rf_field_val v[1];
-    struct rf_problem p;
+    struct reason v;
+    struct rf_fault f;
     for (int chars = 200; chars <= 513; chars += 313) {
         json_t *o = json_object();
         char *text = malloc(3 * (size_t)chars + 1);
@@ -358,23 +391,22 @@ static void test_string_chars(void **state) {
         for (int i = 0; i < chars; i++) memcpy(text + 3 * i, "\xe2\x82\xac", 3);
         text[3 * chars] = '\0';
         json_object_set_new(o, "reason", json_string(text));
-        bool ok = rf_fields_parse(o, spec, 1, v, &p);
+        bool ok = decode_reason(o, &v, &f) == RF_OK;
         assert_int_equal(ok, chars <= 512);
-        if (ok) assert_int_equal(strlen(v[0].str), 3 * (size_t)chars);
-        else assert_string_equal(p.param, "reason");
-        rf_fields_clear(v, 1);
+        if (ok) assert_int_equal(strlen(v.reason), 3 * (size_t)chars);
+        else assert_string_equal(f.param, "reason");
         json_decref(o);
         free(text);
     }
     json_t *o = json_pack("{s:s}", "reason", "");
-    assert_false(rf_fields_parse(o, spec, 1, v, &p));
-    assert_string_equal(rf_err_code(p.err), "invalid_field");
+    assert_int_equal(decode_reason(o, &v, &f), RF_ERR_INVALID);
+    assert_string_equal(rf_err_code(f.code), "invalid_field");
     json_decref(o);
     /* invalid UTF-8 (jansson keeps it when told not to check): refused */
     o = json_object();
     json_object_set_new_nocheck(o, "reason", json_stringn_nocheck("a\xc3(", 3));
-    assert_false(rf_fields_parse(o, spec, 1, v, &p));
-    assert_string_equal(rf_err_code(p.err), "invalid_field");
+    assert_int_equal(decode_reason(o, &v, &f), RF_ERR_INVALID);
+    assert_string_equal(rf_err_code(f.code), "invalid_field");
     json_decref(o);
 }
 
@@ -398,10 +430,10 @@ static void test_times(void **state) {
     assert_false(rf_time_parse("9999-12-31T23:59:59.999-00:01", &b));
     assert_false(rf_time_parse("0001-01-01T00:00:00+00:01", &b)); /* year 0 in UTC */
     /* a field: the same refusal, naming it */
-    struct rf_field_val v[N_FIELDS];
-    assert_string_equal(check("{\"t\":\"9999-12-31T23:00:00-05:00\"}", v), "invalid_field");
-    assert_null(check("{\"t\":\"2026-02-15T05:04:05.123-05:00\"}", v));
-    assert_int_equal(v[F_T].num, a);
+    struct six v;
+    assert_string_equal(check("{\"t\":\"9999-12-31T23:00:00-05:00\"}", &v), "invalid_field");
+    assert_null(check("{\"t\":\"2026-02-15T05:04:05.123-05:00\"}", &v));
+    assert_int_equal(v.t, a);
 }
 
 /* ---- Routes and ids --------------------------------------------------------------- */
