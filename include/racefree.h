@@ -113,6 +113,7 @@ const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_KEY_CREATE, "key_create")                      \
     X(RF_OP_KEY_REVOKE, "key_revoke")                      \
     X(RF_OP_KEY_LIST, "key_list")                          \
+    X(RF_OP_KEY_GET, "key_get")                            \
     X(RF_OP_ACCOUNT_CREATE, "account_create")              \
     X(RF_OP_ACCOUNT_GET, "account_get")                    \
     X(RF_OP_ACCOUNT_ENTRIES, "account_entries")            \
@@ -316,6 +317,9 @@ rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRE
                         bool *created);
 /* RF_ERR_KEY_NOT_FOUND when unknown or already revoked. */
 rf_err rf_key_revoke(rf *db, const char *id);
+/* One key, active or revoked (never its secret); RF_ERR_KEY_NOT_FOUND when
+ * no key has the id. */
+rf_err rf_key_get(rf *db, const char *id, struct rf_key *out);
 /* RF_ERR_UNAUTHENTICATED for unknown, malformed or revoked keys. */
 rf_err rf_key_authenticate(rf *db, const char *secret, struct rf_key *out);
 rf_err rf_key_count_active(rf *db, int64_t *n_out);

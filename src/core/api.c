@@ -512,6 +512,8 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
     [RF_OP_KEY_REVOKE] = {.write = true, FIELDS(key_ref_fields),
                           .req_size = sizeof(struct rf_key_ref), .tx = op_key_revoke,
                           .res_size = sizeof(struct rf_key)},
+    [RF_OP_KEY_GET] = {FIELDS(key_ref_fields), .req_size = sizeof(struct rf_key_ref),
+                       .tx = op_key_get, .res_size = sizeof(struct rf_key)},
     [RF_OP_KEY_LIST] = {FIELDS(key_list_fields), .req_size = sizeof(struct rf_list_req),
                         .tx = op_key_list, .res_size = sizeof(struct rf_key_page),
                         .res_clear = key_page_clear, .page_item_size = sizeof(struct rf_key)},

@@ -240,6 +240,22 @@ rf_err rf_key_revoke(rf *db, const char *id) {
     return rf_op_run(db, RF_OP_KEY_REVOKE, &req, &revoked, NULL, NULL);
 }
 
+static const char SQL_KEY_GET[] =
+    "SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE id = $1";
+
+rf_err op_key_get(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_key_ref *r = req;
+    store_val p[1] = {SV_S(r->id)};
+    rf_err err = store_query_one(tx, SQL_KEY_GET, p, 1, read_key, res);
+    RF_ASSERT(err || strcmp(((const struct rf_key *)res)->id, r->id) == 0);
+    return err == RF_ERR_NOT_FOUND ? RF_ERR_KEY_NOT_FOUND : err;
+}
+
+rf_err rf_key_get(rf *db, const char *id, struct rf_key *out) {
+    struct rf_key_ref req = {id};
+    return rf_op_run(db, RF_OP_KEY_GET, &req, out, NULL, NULL);
+}
+
 static const char SQL_KEY_COUNT[] = "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL";
 
 static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {

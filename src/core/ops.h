@@ -18,6 +18,7 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
 /* keys.c */
 rf_err op_key_create(struct rf_tx *tx, const void *req, void *res);
 rf_err op_key_revoke(struct rf_tx *tx, const void *req, void *res);
+rf_err op_key_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_key_list(struct rf_tx *tx, const void *req, void *res);
 /* The roles' names (NULL-terminated) and enum rf_role values, in bit order. */
 #define KEY_ROLES_COUNT 4

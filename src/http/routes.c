@@ -57,6 +57,7 @@ const struct rf_route rf_routes[] = {
     OP("POST", "/v1/keys", ADMIN, RF_OP_KEY_CREATE, rf_view_key_created, RF_REPLY_CREATED,
        RF_IDEM_OPTIONAL),
     LIST("GET", "/v1/keys", ADMIN, RF_OP_KEY_LIST, rf_view_key, rf_list_keys),
+    OP("GET", "/v1/keys/{id}", ADMIN, RF_OP_KEY_GET, rf_view_key, RF_REPLY_ENTITY, RF_IDEM_NONE),
     OP("DELETE", "/v1/keys/{id}", ADMIN, RF_OP_KEY_REVOKE, rf_view_key, RF_REPLY_EMPTY,
        RF_IDEM_NONE),
 

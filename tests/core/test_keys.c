@@ -250,6 +250,15 @@ static void test_revoke_race(void **state) {
         assert_int_equal(rf_key_authenticate(db, made.secret, &who), RF_ERR_UNAUTHENTICATED);
         assert_int_equal(rf_key_revoke(db, "no-such-key"), RF_ERR_KEY_NOT_FOUND);
         assert_int_equal(rf_key_revoke(db, ".."), RF_ERR_INVALID);
+        /* the revoked key still reads, with the time it was revoked */
+        struct rf_key got;
+        assert_int_equal(rf_key_get(db, made.key.id, &got), RF_OK);
+        assert_string_equal(got.id, made.key.id);
+        assert_int_equal(got.role, RF_ROLE_WORKER);
+        assert_int_equal(got.created_at_ms, made.key.created_at_ms);
+        assert_true(got.revoked_at_ms >= got.created_at_ms);
+        assert_int_equal(rf_key_get(db, "no-such-key", &got), RF_ERR_KEY_NOT_FOUND);
+        assert_int_equal(rf_key_get(db, "a b", &got), RF_ERR_INVALID);
         rf_key_created_clear(&made);
         free(r);
     }

@@ -27,7 +27,7 @@ struct cred {
 
 enum route {
     PUT_ENT, DELETE_ENT, GET_ENT, GET_ENT_MISSING, LIST_ENT, POST_KEYS, GET_KEYS, DELETE_KEY,
-    DELETE_KEY_MISSING, ROUTES
+    DELETE_KEY_MISSING, GET_KEY_MISSING, ROUTES
 };
 static const struct {
     const char *name;
@@ -43,6 +43,7 @@ static const struct {
     [GET_KEYS] = {"GET /v1/keys", R_ADMIN},
     [DELETE_KEY] = {"DELETE /v1/keys/{id}", R_ADMIN},
     [DELETE_KEY_MISSING] = {"DELETE /v1/keys/{missing}", R_ADMIN},
+    [GET_KEY_MISSING] = {"GET /v1/keys/{missing}", R_ADMIN},
 };
 
 static void expect_refused(const struct cred *c, int rt, const struct rf_t_resp *r)
@@ -121,6 +122,9 @@ static void run_cred(struct env *e, const struct cred *c)
         case DELETE_KEY:
         case DELETE_KEY_MISSING:
             method = "DELETE";
+            snprintf(p, sizeof p, "/v1/keys/%s", "no-such-key-id");
+            break;
+        case GET_KEY_MISSING:
             snprintf(p, sizeof p, "/v1/keys/%s", "no-such-key-id");
             break;
         }
@@ -204,6 +208,7 @@ static void run_cred(struct env *e, const struct cred *c)
             break;
         }
         case DELETE_KEY_MISSING:
+        case GET_KEY_MISSING:
             RF_ASSERT_PROBLEM(&r, 404, "key_not_found");
             break;
         }
@@ -287,6 +292,63 @@ static void test_cli_revoked_key_refused(void **state)
     env_req(&e, "GET", path, secret, NULL, NULL, &r);
     RF_ASSERT_PROBLEM(&r, 401, "unauthenticated");
     rf_resp_free(&r);
+    /* GET /v1/keys/{id}: the key, revoked now, never its secret */
+    char kp[300];
+    snprintf(kp, sizeof kp, "/v1/keys/%s", id);
+    env_req(&e, "GET", kp, e.admin, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    json_t *k = rf_resp_json(&r);
+    assert_string_equal(rf_t_json_str(k, "id"), id);
+    assert_string_equal(rf_t_json_str(k, "name"), name);
+    assert_string_equal(rf_t_json_str(k, "role"), "service");
+    assert_non_null(rf_t_json_str(k, "revoked_at"));
+    assert_null(json_object_get(k, "key"));
+    assert_null(strstr(r.body, secret + 4)); /* no part of the key text */
+    json_decref(k);
+    rf_resp_free(&r);
+    env_stop(&e);
+}
+
+/* GET /v1/keys/{id} of an active key: the same member for member as the
+ * key's item in GET /v1/keys (one view renders both). */
+static void test_key_get_matches_list(void **state)
+{
+    (void)state;
+    struct env e;
+    env_start(&e, false, NULL);
+    char name[64], id[256], secret[RF_T_KEY_BYTES], kp[300];
+    RID(name, "ro");
+    key_create_http(&e, "readonly", name, id, sizeof id, secret, sizeof secret);
+    snprintf(kp, sizeof kp, "/v1/keys/%s", id);
+    struct rf_t_resp r;
+    env_req(&e, "GET", kp, e.admin, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    assert_null(rf_resp_header(&r, "ETag")); /* a key has no version */
+    json_t *one = rf_resp_json(&r);
+    rf_resp_free(&r);
+    assert_true(json_is_null(json_object_get(one, "revoked_at")));
+    json_t *found = NULL;
+    char lp[400] = "/v1/keys?limit=500";
+    for (int pages = 0; !found && pages < 100; pages++) {
+        env_req(&e, "GET", lp, e.admin, NULL, NULL, &r);
+        RF_ASSERT_STATUS(&r, 200);
+        json_t *pg = rf_resp_json(&r);
+        rf_resp_free(&r);
+        size_t i;
+        json_t *item;
+        json_array_foreach(json_object_get(pg, "data"), i, item) if (
+            strcmp(rf_t_json_str(item, "id"), id) == 0) found = json_incref(item);
+        const char *next = rf_t_json_str(pg, "next");
+        if (!found && !next) fail_msg("key %s not listed", id);
+        if (next) snprintf(lp, sizeof lp, "/v1/keys?limit=500&after=%s", next);
+        json_decref(pg);
+    }
+    assert_true(json_equal(one, found));
+    json_decref(one);
+    json_decref(found);
+    env_req(&e, "GET", kp, secret, NULL, NULL, &r); /* readonly may not */
+    RF_ASSERT_PROBLEM(&r, 403, "forbidden");
+    rf_resp_free(&r);
     env_stop(&e);
 }
 
@@ -295,6 +357,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_credential_every_route),
         cmocka_unit_test(test_cli_revoked_key_refused),
+        cmocka_unit_test(test_key_get_matches_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
