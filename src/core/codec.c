@@ -23,6 +23,12 @@ static json_t *member_json(const struct rf_member *m, const char *at) {
     case RF_MEMBER_I64: return json_integer(*(const int64_t *)at);
     case RF_MEMBER_INT: return json_integer(*(const int *)at);
     case RF_MEMBER_BOOL: return json_boolean(*(const bool *)at);
+    case RF_MEMBER_ENUM: {
+        int v = *(const int *)at;
+        RF_ASSERT(m->names && v >= 0);
+        for (int i = 0; i <= v; i++) RF_ASSERT(m->names[i]); /* v names a value */
+        return json_string(m->names[v]);
+    }
     }
     RF_ASSERT(0);
     return NULL;
@@ -66,6 +72,14 @@ static rf_err member_fill(const struct rf_member *m, json_t *v, char *at) {
         if (!json_is_boolean(v)) return RF_ERR_INTERNAL;
         *(bool *)at = json_is_true(v);
         return RF_OK;
+    case RF_MEMBER_ENUM:
+        if (!json_is_string(v)) return RF_ERR_INTERNAL;
+        for (int i = 0; m->names[i]; i++) {
+            if (strcmp(m->names[i], json_string_value(v)) != 0) continue;
+            *(int *)at = i;
+            return RF_OK;
+        }
+        return RF_ERR_INTERNAL;
     }
     return RF_ERR_INTERNAL;
 }

@@ -22,6 +22,8 @@ enum rf_member_type {
     RF_MEMBER_I64,   /* int64_t */
     RF_MEMBER_INT,   /* int (enums) */
     RF_MEMBER_BOOL,  /* bool */
+    RF_MEMBER_ENUM,  /* int, 0..n-1: stored as its name in `names` (NULL-terminated), so a
+                      * record stays readable when an enum gains values */
 };
 
 struct rf_member {
@@ -29,6 +31,7 @@ struct rf_member {
     enum rf_member_type type;
     size_t offset;
     size_t size;
+    const char *const *names; /* ENUM: the name of each value */
 };
 
 struct rf_codec {
@@ -37,8 +40,13 @@ struct rf_codec {
 };
 
 /* Members of struct type T, by their C path ("ent.id" for a nested one). */
-#define RF_MEMBER(T, path, kind) \
-    {#path, RF_MEMBER_##kind, offsetof(T, path), sizeof(((T *)0)->path)}
+#define RF_MEMBER(T, path, kind)                                                          \
+    {.name = #path, .type = RF_MEMBER_##kind, .offset = offsetof(T, path),              \
+     .size = sizeof(((T *)0)->path)}
+/* An enum member (int) stored by name: names is NULL-terminated, in value order. */
+#define RF_MEMBER_NAMED(T, path, names_)                                                  \
+    {.name = #path, .type = RF_MEMBER_ENUM, .offset = offsetof(T, path),                \
+     .size = sizeof(((T *)0)->path), .names = (names_)}
 #define RF_CODEC(members) {(members), sizeof(members) / sizeof((members)[0])}
 
 /* The text of res (malloc'd), or NULL when out of memory. */

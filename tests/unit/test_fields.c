@@ -170,19 +170,23 @@ struct demo_res {
     } ent;
     bool created;
     int kind;
+    int state;
 };
+static const char *const states[] = {"open", "shut", NULL};
 static const struct rf_member demo_members[] = {
     RF_MEMBER(struct demo_res, ent.id, CHARS),
     RF_MEMBER(struct demo_res, ent.note, TEXT),
     RF_MEMBER(struct demo_res, ent.version, I64),
     RF_MEMBER(struct demo_res, created, BOOL),
     RF_MEMBER(struct demo_res, kind, INT),
+    RF_MEMBER_NAMED(struct demo_res, state, states),
 };
 static const struct rf_codec demo_codec = RF_CODEC(demo_members);
 
 static void test_codec_round_trip(void **state) {
     (void)state;
-    struct demo_res a = {.ent = {"abc", "n\"\xe2\x82\xac\n", INT64_MAX}, .created = true, .kind = 3};
+    struct demo_res a = {.ent = {"abc", "n\"\xe2\x82\xac\n", INT64_MAX}, .created = true, .kind = 3,
+                         .state = 1};
     char *text = rf_codec_encode(&demo_codec, &a);
     assert_non_null(text);
     struct demo_res b = {0};
@@ -192,6 +196,8 @@ static void test_codec_round_trip(void **state) {
     assert_int_equal(b.ent.version, INT64_MAX);
     assert_true(b.created);
     assert_int_equal(b.kind, 3);
+    assert_int_equal(b.state, 1);
+    assert_non_null(strstr(text, "\"state\":\"shut\"")); /* stored by name */
     char *again = rf_codec_encode(&demo_codec, &b);
     assert_string_equal(again, text); /* the replay renders from the same values */
     free(b.ent.note);
@@ -206,7 +212,14 @@ static void test_codec_round_trip(void **state) {
     assert_int_equal(rf_codec_decode(&demo_codec, "{\"created\":true}", &c), RF_ERR_INTERNAL);
     assert_int_equal(rf_codec_decode(&demo_codec,
                                      "{\"ent.id\":\"12345678\",\"ent.note\":null,"
-                                     "\"ent.version\":1,\"created\":true,\"kind\":0}",
+                                     "\"ent.version\":1,\"created\":true,\"kind\":0,"
+                                     "\"state\":\"open\"}",
+                                     &c),
+                     RF_ERR_INTERNAL);
+    /* a name the enum does not have */
+    assert_int_equal(rf_codec_decode(&demo_codec,
+                                     "{\"ent.id\":\"1\",\"ent.note\":null,\"ent.version\":1,"
+                                     "\"created\":true,\"kind\":0,\"state\":\"ajar\"}",
                                      &c),
                      RF_ERR_INTERNAL);
     free(text);
