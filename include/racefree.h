@@ -212,11 +212,27 @@ void rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
                   const size_t lens[]);
 
 /* ---- Entitlements ------------------------------------------------------ */
+/* The list's ?status= filter (struct rf_list_req's status), in this order:
+ * active, revoked or expired entitlements (enum rf_ent_status), or all. */
+enum rf_ent_filter { RF_ENT_ACTIVE = 0, RF_ENT_REVOKED, RF_ENT_EXPIRED, RF_ENT_ALL };
+
+/* An entitlement's state; the names "active", "revoked" and "expired"
+ * appear only at the edge (JSON, the database's status column). expired is
+ * never stored: an active row read past its expires_at is expired. Each
+ * value equals the filter that lists it (RF_ENT_STATUS_X == RF_ENT_X). */
+enum rf_ent_status {
+    RF_ENT_STATUS_ACTIVE = RF_ENT_ACTIVE,
+    RF_ENT_STATUS_REVOKED = RF_ENT_REVOKED,
+    RF_ENT_STATUS_EXPIRED = RF_ENT_EXPIRED,
+};
+/* "active" | "revoked" | "expired"; NULL for a value that is no status. */
+const char *rf_ent_status_name(enum rf_ent_status status);
+
 struct rf_entitlement {
     char id[RF_ID_BYTES];
     char user_id[RF_ID_BYTES];
     char key[RF_ID_BYTES];
-    char status[RF_STATUS_BYTES]; /* active | revoked | expired */
+    enum rf_ent_status status;
     char *source;                 /* malloc'd or NULL */
     char *metadata_json;          /* malloc'd or NULL */
     int64_t expires_at_ms;        /* 0: never */
@@ -254,8 +270,6 @@ rf_err rf_entitlement_revoke(rf *db, const char *user_id, const char *key,
                              int64_t if_match_version, struct rf_entitlement *out);
 rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
                           struct rf_entitlement *out);
-
-enum rf_ent_filter { RF_ENT_ACTIVE = 0, RF_ENT_REVOKED, RF_ENT_EXPIRED, RF_ENT_ALL };
 
 /* Every list (the *_list functions and rf_account_entries) is in commit
  * order and safe to follow while writes continue: pass a page's next back

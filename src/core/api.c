@@ -102,7 +102,7 @@ static const struct rf_member grant_members[] = {
     RF_MEMBER(struct rf_grant_res, ent.id, CHARS),
     RF_MEMBER(struct rf_grant_res, ent.user_id, CHARS),
     RF_MEMBER(struct rf_grant_res, ent.key, CHARS),
-    RF_MEMBER(struct rf_grant_res, ent.status, CHARS),
+    RF_MEMBER_NAMED(struct rf_grant_res, ent.status, ent_status_names),
     RF_MEMBER(struct rf_grant_res, ent.source, TEXT),
     RF_MEMBER(struct rf_grant_res, ent.metadata_json, TEXT),
     RF_MEMBER(struct rf_grant_res, ent.expires_at_ms, I64),

@@ -74,14 +74,32 @@ void rf_entitlement_page_clear(struct rf_entitlement_page *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Reads ENT_COLS; an active row past expires_at reads as "expired". */
+/* THE names of enum rf_ent_status, in its order: the JSON's and the status
+ * column's (its CHECK lets it hold active and revoked; expired is read). */
+const char *const ent_status_names[] = {"active", "revoked", "expired", NULL};
+_Static_assert(RF_ENT_STATUS_ACTIVE == 0 && RF_ENT_STATUS_REVOKED == 1 &&
+                   RF_ENT_STATUS_EXPIRED == 2,
+               "ent_status_names follows enum rf_ent_status");
+
+const char *rf_ent_status_name(enum rf_ent_status status) {
+    return (unsigned)status <= RF_ENT_STATUS_EXPIRED ? ent_status_names[status] : NULL;
+}
+
+/* The status column's text as the enum (the column holds active or revoked). */
+static enum rf_ent_status status_of(const char *name) {
+    bool revoked = strcmp(name, ent_status_names[RF_ENT_STATUS_REVOKED]) == 0;
+    RF_ASSERT(revoked || strcmp(name, ent_status_names[RF_ENT_STATUS_ACTIVE]) == 0);
+    return revoked ? RF_ENT_STATUS_REVOKED : RF_ENT_STATUS_ACTIVE;
+}
+
+/* Reads ENT_COLS; an active row past expires_at reads as expired. */
 static void read_ent(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct rf_entitlement *e = out;
     rf_entitlement_clear(e);
     rf_strcpy(e->id, sizeof e->id, store_text(tx, r, 0));
     rf_strcpy(e->user_id, sizeof e->user_id, store_text(tx, r, 1));
     rf_strcpy(e->key, sizeof e->key, store_text(tx, r, 2));
-    rf_strcpy(e->status, sizeof e->status, store_text(tx, r, 3));
+    e->status = status_of(store_text(tx, r, 3));
     e->source = core_dup_col(tx, r, 4);
     e->metadata_json = core_dup_col(tx, r, 5);
     e->expires_at_ms = store_int(tx, r, 6);
@@ -90,8 +108,8 @@ static void read_ent(struct rf_tx *tx, struct store_rows *r, void *out) {
     e->updated_at_ms = store_int(tx, r, 9);
     e->version = store_int(tx, r, 10);
     RF_ASSERT(e->version >= 1);
-    if (strcmp(e->status, "active") == 0 && e->expires_at_ms && e->expires_at_ms <= tx->now_ms)
-        rf_strcpy(e->status, sizeof e->status, "expired");
+    if (e->status == RF_ENT_STATUS_ACTIVE && e->expires_at_ms && e->expires_at_ms <= tx->now_ms)
+        e->status = RF_ENT_STATUS_EXPIRED;
 }
 
 /* If-Match: the row must exist with exactly this version (row-locked). */
@@ -117,7 +135,7 @@ static void grant_done(const struct rf_tx *tx, const struct rf_grant_req *req,
     RF_ASSERT(res->created == (e->version == 1));
     RF_ASSERT(!req->if_match_version || e->version == req->if_match_version + 1);
     RF_ASSERT(e->granted_at_ms == tx->now_ms && e->updated_at_ms == tx->now_ms &&
-              e->revoked_at_ms == 0);
+              e->revoked_at_ms == 0 && e->status != RF_ENT_STATUS_REVOKED);
 }
 
 rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
@@ -140,9 +158,9 @@ rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
     /* Already active: the upsert changed nothing; return the row as it is. */
     err = store_query_one(tx, SQL_GET, p + 1, 2, read_ent, &res->ent);
     RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the conflict proved the row exists */
-    /* untouched: the version If-Match locked, still granted */
+    /* untouched: the version If-Match locked, still granted and not expired */
     RF_ASSERT(err || ((!req->if_match_version || res->ent.version == req->if_match_version) &&
-                      res->ent.revoked_at_ms == 0));
+                      res->ent.revoked_at_ms == 0 && res->ent.status == RF_ENT_STATUS_ACTIVE));
     return err;
 }
 
@@ -168,7 +186,7 @@ rf_err op_entitlement_revoke(struct rf_tx *tx, const void *req, void *res) {
     store_val p[3] = {SV_S(a->user_id), SV_S(a->key), SV_I(tx->now_ms)};
     err = store_query_one(tx, SQL_REVOKE, p, 3, read_ent, out);
     /* active -> revoked now, one version past the one If-Match locked */
-    RF_ASSERT(err || (strcmp(out->status, "revoked") == 0 && out->version >= 2 &&
+    RF_ASSERT(err || (out->status == RF_ENT_STATUS_REVOKED && out->version >= 2 &&
                       out->revoked_at_ms == tx->now_ms));
     RF_ASSERT(err || !a->if_match_version || out->version == a->if_match_version + 1);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_ENTITLEMENT_NOT_FOUND : err;
@@ -200,11 +218,15 @@ rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
     return rf_op_run(db, RF_OP_ENTITLEMENT_GET, &req, out, NULL, NULL);
 }
 
-/* The list's ?status= values, in enum rf_ent_filter's order. */
-static const char *const list_filters[] = {"active", "revoked", "expired", "all"};
-_Static_assert(RF_ENT_ACTIVE == 0 && RF_ENT_REVOKED == 1 && RF_ENT_EXPIRED == 2 &&
-                   RF_ENT_ALL == 3,
-               "list_filters follows enum rf_ent_filter");
+/* The list's ?status= value, SQL_LIST's $5: a filter other than all lists
+ * the entitlements of the status of the same value and name. */
+_Static_assert(RF_ENT_ACTIVE == (int)RF_ENT_STATUS_ACTIVE &&
+                   RF_ENT_REVOKED == (int)RF_ENT_STATUS_REVOKED &&
+                   RF_ENT_EXPIRED == (int)RF_ENT_STATUS_EXPIRED && RF_ENT_ALL == 3,
+               "enum rf_ent_filter is enum rf_ent_status, then all");
+static const char *list_filter(int64_t filter) {
+    return filter == RF_ENT_ALL ? "all" : rf_ent_status_name((enum rf_ent_status)filter);
+}
 
 rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_list_req *r = req;
@@ -216,7 +238,7 @@ rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = list_cursor_parse(r->after, &lp.after);
     if (err) return err;
     store_val p[7] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT, SV_S(r->scope),
-                      SV_S(list_filters[r->status]), SV_I(tx->now_ms), SV_I(lp.limit)};
+                      SV_S(list_filter(r->status)), SV_I(tx->now_ms), SV_I(lp.limit)};
     err = list_page_run(tx, SQL_LIST, p, 7, &lp);
     out->n = lp.n;
     return err;

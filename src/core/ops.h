@@ -14,6 +14,8 @@ rf_err op_entitlement_grant(struct rf_tx *tx, const void *req, void *res);
 rf_err op_entitlement_revoke(struct rf_tx *tx, const void *req, void *res);
 rf_err op_entitlement_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_entitlement_list(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_ent_status (NULL-terminated), in its order. */
+extern const char *const ent_status_names[];
 
 /* keys.c */
 rf_err op_key_create(struct rf_tx *tx, const void *req, void *res);

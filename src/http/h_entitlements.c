@@ -21,10 +21,11 @@ static json_t *ent_json(const void *entity) {
         if (!meta) return NULL;
     }
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I}", "id", e->id,
-                     "user_id", e->user_id, "key", e->key, "status", e->status, "source",
-                     rf_json_str(e->source), "expires_at", rf_json_time(e->expires_at_ms),
-                     "metadata", meta, "granted_at", rf_json_time(e->granted_at_ms),
-                     "revoked_at", rf_json_time(e->revoked_at_ms), "updated_at",
+                     "user_id", e->user_id, "key", e->key, "status",
+                     rf_ent_status_name(e->status), "source", rf_json_str(e->source),
+                     "expires_at", rf_json_time(e->expires_at_ms), "metadata", meta,
+                     "granted_at", rf_json_time(e->granted_at_ms), "revoked_at",
+                     rf_json_time(e->revoked_at_ms), "updated_at",
                      rf_json_time(e->updated_at_ms), "version", (json_int_t)e->version);
 }
 

@@ -55,7 +55,7 @@ static void test_grant_race(void **state) {
             assert_string_equal(r->res[i].ent.id, r->res[0].ent.id);
             assert_int_equal(r->res[i].ent.version, 1);
             assert_int_equal(r->res[i].ent.granted_at_ms, r->res[0].ent.granted_at_ms);
-            assert_string_equal(r->res[i].ent.status, "active");
+            assert_int_equal(r->res[i].ent.status, RF_ENT_STATUS_ACTIVE);
         }
         assert_int_equal(created, 1);
         struct rf_entitlement_page page;
@@ -120,7 +120,7 @@ static void test_grant_revoke_versions(void **state) {
         revokes += m->revokes_ok[i];
     }
     /* versions: 1 active, 2 revoked, 3 active, ... without gaps */
-    assert_string_equal(fin.status, v % 2 ? "active" : "revoked");
+    assert_int_equal(fin.status, v % 2 ? RF_ENT_STATUS_ACTIVE : RF_ENT_STATUS_REVOKED);
     assert_int_equal(revokes, v / 2);
     for (int64_t odd = 1; odd <= v; odd += 2) {
         bool seen = false;
@@ -161,8 +161,9 @@ static void idem_one(int idx, void *ctx) {
         /* the typed result, also on a replay: the stored first one */
         r->status[idx] = res.created ? 201 : 200;
         r->replayed[idx] = idem.replayed;
-        snprintf(r->body[idx], sizeof r->body[idx], "%s %lld %lld %s", res.ent.id,
-                 (long long)res.ent.version, (long long)res.ent.granted_at_ms, res.ent.status);
+        snprintf(r->body[idx], sizeof r->body[idx], "%s %lld %lld %d", res.ent.id,
+                 (long long)res.ent.version, (long long)res.ent.granted_at_ms,
+                 (int)res.ent.status);
         rf_entitlement_clear(&res.ent);
     }
 }
@@ -196,8 +197,8 @@ static void test_idempotency(void **state) {
     assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_OK);
     assert_true(idem.replayed);
     char again[256];
-    snprintf(again, sizeof again, "%s %lld %lld %s", res.ent.id, (long long)res.ent.version,
-             (long long)res.ent.granted_at_ms, res.ent.status);
+    snprintf(again, sizeof again, "%s %lld %lld %d", res.ent.id, (long long)res.ent.version,
+             (long long)res.ent.granted_at_ms, (int)res.ent.status);
     assert_string_equal(again, first);
     rf_entitlement_clear(&res.ent);
     struct rf_entitlement e;
@@ -232,8 +233,41 @@ static void test_legacy_record_never_reruns(void **state) {
     assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_ERR_CONFLICT);
     assert_false(idem.replayed);
     assert_int_equal(rf_entitlement_get(db, user, "k", &e), RF_OK);
-    assert_string_equal(e.status, "revoked"); /* the grant did not run again */
+    assert_int_equal(e.status, RF_ENT_STATUS_REVOKED); /* the grant did not run again */
     rf_entitlement_clear(&e);
+}
+
+/* The status is an enum in C and its name in a stored result: a record
+ * keeps the text form records had when the status was a string, and a
+ * replay reads the enum back from the name. The record is edited behind
+ * racefree's back (active -> revoked) to show the replay decodes the name. */
+static void test_record_stores_status_name(void **state) {
+    (void)state;
+    rf *db = rf_core_fx.db;
+    char user[64], ikey[64];
+    rf_rand_id("named", user, sizeof user);
+    rf_rand_id("nk", ikey, sizeof ikey);
+    struct rf_idem idem;
+    struct rf_grant_req req = {.user_id = user, .key = "k"};
+    struct rf_grant_res res;
+    idem_init(&idem, ikey, "same");
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_OK);
+    assert_int_equal(res.ent.status, RF_ENT_STATUS_ACTIVE);
+    rf_entitlement_clear(&res.ent);
+    tamper(rf_core_fx.url,
+           "UPDATE idempotency_keys SET body = replace(body, '\"ent.status\":\"active\"',"
+           " '\"ent.status\":\"revoked\"') WHERE idem_key = $1"
+           " AND body LIKE '%\"ent.status\":\"active\"%'",
+           ikey, NULL, 1);
+    idem_init(&idem, ikey, "same");
+    assert_int_equal(rf_entitlement_grant(db, &req, &res, &idem), RF_OK);
+    assert_true(idem.replayed);
+    assert_int_equal(res.ent.status, RF_ENT_STATUS_REVOKED);
+    rf_entitlement_clear(&res.ent);
+    assert_string_equal(rf_ent_status_name(RF_ENT_STATUS_ACTIVE), "active");
+    assert_string_equal(rf_ent_status_name(RF_ENT_STATUS_REVOKED), "revoked");
+    assert_string_equal(rf_ent_status_name(RF_ENT_STATUS_EXPIRED), "expired");
+    assert_null(rf_ent_status_name((enum rf_ent_status)(RF_ENT_STATUS_EXPIRED + 1)));
 }
 
 static void test_expiry_and_reactivation(void **state) {
@@ -245,7 +279,7 @@ static void test_expiry_and_reactivation(void **state) {
     struct rf_grant_res res;
     assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK);
     assert_true(res.created);
-    assert_string_equal(res.ent.status, "expired");
+    assert_int_equal(res.ent.status, RF_ENT_STATUS_EXPIRED);
     rf_entitlement_clear(&res.ent);
     struct rf_entitlement_page page;
     assert_int_equal(rf_entitlement_list(db, user, RF_ENT_ACTIVE, NULL, 10, &page), RF_OK);
@@ -258,7 +292,7 @@ static void test_expiry_and_reactivation(void **state) {
     assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK);
     assert_false(res.created);
     assert_int_equal(res.ent.version, 2);
-    assert_string_equal(res.ent.status, "active");
+    assert_int_equal(res.ent.status, RF_ENT_STATUS_ACTIVE);
     rf_entitlement_clear(&res.ent);
     req.if_match_version = 1; /* stale */
     assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_ERR_VERSION_MISMATCH);
@@ -292,7 +326,7 @@ static void stale_refused(rf *db, const char *user, const int64_t *seen, int n, 
                          RF_ERR_VERSION_MISMATCH);
         assert_int_equal(rf_entitlement_get(db, user, "k", &e), RF_OK);
         assert_int_equal(e.version, now);
-        assert_string_equal(e.status, "active");
+        assert_int_equal(e.status, RF_ENT_STATUS_ACTIVE);
         rf_entitlement_clear(&e);
     }
 }
@@ -310,7 +344,7 @@ static void test_regrant_never_repeats_version(void **state) {
         struct rf_grant_req req = {.user_id = user, .key = "k", .expires_at_ms = 1000};
         struct rf_grant_res res;
         assert_int_equal(rf_entitlement_grant(db, &req, &res, NULL), RF_OK); /* expired */
-        assert_string_equal(res.ent.status, "expired");
+        assert_int_equal(res.ent.status, RF_ENT_STATUS_EXPIRED);
         assert_unseen(res.ent.version, seen, n);
         seen[n++] = res.ent.version;
         rf_entitlement_clear(&res.ent);
@@ -348,7 +382,7 @@ static void stale_revoke(struct stale_mix *m, int idx, int op, int64_t *older) {
     struct rf_entitlement e;
     int64_t now = 0;
     rf_err err = rf_entitlement_get(m->db, m->user, "k", &e);
-    if (err == RF_OK && strcmp(e.status, "active") == 0) now = e.version;
+    if (err == RF_OK && e.status == RF_ENT_STATUS_ACTIVE) now = e.version;
     else if (err && err != RF_ERR_ENTITLEMENT_NOT_FOUND) m->bad[idx] = err;
     rf_entitlement_clear(&e);
     int64_t if_match = (op % 2 == 0 && now) ? now : *older;
@@ -405,7 +439,7 @@ static void test_stale_revoke_race(void **state) {
     assert_int_equal(rf_entitlement_get(m->db, m->user, "k", &e), RF_OK);
     /* versions: first active, revoked, then one grant and one revoke per step */
     assert_int_equal(e.version, m->first_version + 1 + 2 * m->n_revoked +
-                                    (strcmp(e.status, "active") == 0));
+                                    (e.status == RF_ENT_STATUS_ACTIVE));
     rf_entitlement_clear(&e);
     print_message("stale revoke race: %d revokes\n", m->n_revoked);
     pthread_mutex_destroy(&m->mu);
@@ -492,6 +526,7 @@ int main(void) {
         rf_core_unit_test(test_grant_revoke_versions),
         rf_core_unit_test(test_idempotency),
         rf_core_unit_test(test_legacy_record_never_reruns),
+        rf_core_unit_test(test_record_stores_status_name),
         rf_core_unit_test(test_expiry_and_reactivation),
         rf_core_unit_test(test_regrant_never_repeats_version),
         rf_core_unit_test(test_stale_revoke_race),

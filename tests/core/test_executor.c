@@ -90,7 +90,7 @@ static void test_failure_in_batch(void **state) {
     /* the failed revoke left nothing: still active at version 1 */
     struct rf_entitlement e;
     assert_int_equal(rf_entitlement_get(db, b.user, "victim", &e), RF_OK);
-    assert_string_equal(e.status, "active");
+    assert_int_equal(e.status, RF_ENT_STATUS_ACTIVE);
     assert_int_equal(e.version, 1);
     rf_entitlement_clear(&e);
     struct rf_stats st;
