@@ -617,10 +617,29 @@ rf_err rf_customer_unbind(rf *db, const char *user_id, const char *provider,
  * entitlement grant, a payout). Approving checks the state and executes the
  * action in ONE transaction with the row locked, so an approval is never
  * both executed and rejected, and its action runs exactly once. */
+/* A new approval is pending; each transition leaves it for good. expired is
+ * how a pending approval past expires_at reads (the row still says pending). */
+enum rf_approval_status {
+    RF_APPROVAL_STATUS_PENDING = 0,
+    RF_APPROVAL_STATUS_APPROVED,
+    RF_APPROVAL_STATUS_REJECTED,
+    RF_APPROVAL_STATUS_CANCELLED,
+    RF_APPROVAL_STATUS_EXPIRED,
+};
+/* The API's name ("pending", ...); NULL for a value outside the enum. */
+const char *rf_approval_status_name(enum rf_approval_status status);
+/* The operation an approval carries (its action's "type"). */
+enum rf_action_type {
+    RF_ACTION_TRANSFER = 0,
+    RF_ACTION_ENTITLEMENT_GRANT,
+    RF_ACTION_PAYOUT,
+};
+/* The API's name ("transfer", "entitlement_grant", "payout"); NULL outside the enum. */
+const char *rf_action_type_name(enum rf_action_type type);
 struct rf_approval {
     char id[RF_ID_BYTES];
-    char status[RF_STATUS_BYTES];   /* pending | approved | rejected | cancelled | expired */
-    char action_type[RF_ID_BYTES];  /* transfer | entitlement_grant | payout */
+    enum rf_approval_status status;
+    enum rf_action_type action_type;
     char *action_json;              /* malloc'd: the action as given */
     char requested_by[RF_ID_BYTES];  /* a label the client chose */
     char requested_key[RF_ID_BYTES]; /* the API key that created it; "" when none */

@@ -11,10 +11,14 @@
 #include "core/fields.h"
 #include "core/flows.h"
 
-enum action_type { ACTION_TRANSFER = 0, ACTION_GRANT = 1, ACTION_PAYOUT = 2 };
+/* THE names of enum rf_action_type, in its order, NULL-terminated: the
+ * action's "type", the approvals.action_type column and the codec's text. */
+extern const char *const action_type_names[];
+/* The enum named by name; false when it names none. */
+bool action_type_parse(const char *name, enum rf_action_type *out);
 
 struct action {
-    enum action_type type;
+    enum rf_action_type type;
     struct json_t *root;         /* the parsed JSON; the request strings point into it */
     struct rf_decoded decoded;   /* what decoding allocated (compact metadata) */
     union {                      /* the operation's own request struct */
@@ -27,7 +31,6 @@ struct action {
 /* RF_ERR_INVALID with a sentence in detail when the action is not valid. */
 rf_err action_parse(const char *json, struct action *out, char *detail, size_t cap);
 void action_clear(struct action *a);
-const char *action_type_name(enum action_type t);
 /* Runs the action in tx; *result_out gets a malloc'd JSON object text. */
 rf_err action_execute(struct rf_tx *tx, const struct action *a, char **result_out);
 

@@ -470,8 +470,8 @@ static rf_err approval_create_check(const void *req, struct rf_fault *fault) {
 
 static const struct rf_member approval_members[] = {
     RF_MEMBER(struct rf_approval, id, CHARS),
-    RF_MEMBER(struct rf_approval, status, CHARS),
-    RF_MEMBER(struct rf_approval, action_type, CHARS),
+    RF_MEMBER_NAMED(struct rf_approval, status, approval_status_names),
+    RF_MEMBER_NAMED(struct rf_approval, action_type, action_type_names),
     RF_MEMBER(struct rf_approval, action_json, TEXT),
     RF_MEMBER(struct rf_approval, requested_by, CHARS),
     RF_MEMBER(struct rf_approval, requested_key, CHARS),

@@ -52,6 +52,37 @@ void rf_approval_page_clear(struct rf_approval_page *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* THE names of enum rf_approval_status, in its order: the API's, the codec's
+ * and the status column's (its CHECK allows only the first four: expired is
+ * how a pending row past expires_at reads). */
+const char *const approval_status_names[] = {"pending", "approved", "rejected", "cancelled",
+                                             "expired", NULL};
+_Static_assert(RF_APPROVAL_STATUS_PENDING == 0 && RF_APPROVAL_STATUS_APPROVED == 1 &&
+                   RF_APPROVAL_STATUS_REJECTED == 2 && RF_APPROVAL_STATUS_CANCELLED == 3 &&
+                   RF_APPROVAL_STATUS_EXPIRED == 4,
+               "approval_status_names follows enum rf_approval_status");
+
+const char *rf_approval_status_name(enum rf_approval_status status) {
+    return (int)status >= 0 && status <= RF_APPROVAL_STATUS_EXPIRED ? approval_status_names[status]
+                                                                     : NULL;
+}
+
+/* The status column's text as the enum (the schema's CHECK allows no other). */
+static enum rf_approval_status status_of(const char *name) {
+    int s = RF_APPROVAL_STATUS_PENDING;
+    while (s < RF_APPROVAL_STATUS_EXPIRED && strcmp(approval_status_names[s], name) != 0) s++;
+    RF_ASSERT(s < RF_APPROVAL_STATUS_EXPIRED || !"a status the schema allows");
+    return (enum rf_approval_status)s;
+}
+
+/* The action_type column's text as the enum (written from the enum's name). */
+static enum rf_action_type action_type_of(const char *name) {
+    enum rf_action_type t = RF_ACTION_TRANSFER;
+    bool known = action_type_parse(name, &t);
+    RF_ASSERT(known || !"an action type racefree wrote");
+    return t;
+}
+
 static bool expired(const struct rf_approval *a, int64_t now_ms) {
     return a->expires_at_ms && a->expires_at_ms <= now_ms;
 }
@@ -61,8 +92,8 @@ static void read_approval(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct rf_approval *a = out;
     rf_approval_clear(a);
     rf_strcpy(a->id, sizeof a->id, store_text(tx, r, 0));
-    rf_strcpy(a->status, sizeof a->status, store_text(tx, r, 1));
-    rf_strcpy(a->action_type, sizeof a->action_type, store_text(tx, r, 2));
+    a->status = status_of(store_text(tx, r, 1));
+    a->action_type = action_type_of(store_text(tx, r, 2));
     a->action_json = core_dup_col(tx, r, 3);
     rf_strcpy(a->requested_by, sizeof a->requested_by, store_text(tx, r, 4));
     a->require_distinct_approver = store_int(tx, r, 5) != 0;
@@ -81,9 +112,9 @@ static void read_approval(struct rf_tx *tx, struct store_rows *r, void *out) {
     a->version = store_int(tx, r, 18);
     rf_strcpy(a->requested_key, sizeof a->requested_key, store_text(tx, r, 19));
     /* the schema's CHECK: executed if and only if approved */
-    RF_ASSERT((strcmp(a->status, "approved") == 0) == (a->executed_at_ms != 0));
-    if (strcmp(a->status, "pending") == 0 && expired(a, tx->now_ms))
-        rf_strcpy(a->status, sizeof a->status, "expired");
+    RF_ASSERT((a->status == RF_APPROVAL_STATUS_APPROVED) == (a->executed_at_ms != 0));
+    if (a->status == RF_APPROVAL_STATUS_PENDING && expired(a, tx->now_ms))
+        a->status = RF_APPROVAL_STATUS_EXPIRED;
 }
 
 /* ---- create --------------------------------------------------------------- */
@@ -105,7 +136,7 @@ rf_err op_approval_create(struct rf_tx *tx, const void *request, void *res) {
     char detail[RF_FAULT_DETAIL_BYTES];
     rf_err err = action_parse(req->action_json, &act, detail, sizeof detail);
     if (err) return err;
-    const char *type = action_type_name(act.type); /* a static name */
+    const char *type = rf_action_type_name(act.type); /* a static name */
     action_clear(&act);
     char id[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
@@ -113,7 +144,7 @@ rf_err op_approval_create(struct rf_tx *tx, const void *request, void *res) {
                       SV_I(req->require_distinct_approver ? 1 : 0), SV_S(req->metadata_json),
                       SV_I0(req->expires_at_ms), SV_I(tx->now_ms), SV_S(req->requested_key)};
     err = store_query_one(tx, SQL_CREATE, p, 9, read_approval, out);
-    RF_ASSERT(err || (strcmp(out->status, "pending") == 0 && out->version == 1 &&
+    RF_ASSERT(err || (out->status == RF_APPROVAL_STATUS_PENDING && out->version == 1 &&
                       out->created_at_ms == tx->now_ms));
     return err;
 }
@@ -152,9 +183,9 @@ static rf_err lock_pending(struct rf_tx *tx, const struct transition_args *a) {
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_APPROVAL_NOT_FOUND : err;
     int64_t if_match = a->req->if_match_version;
     if (if_match && if_match != a->out->version) return RF_ERR_VERSION_MISMATCH;
-    if (strcmp(a->out->status, "expired") == 0)
+    if (a->out->status == RF_APPROVAL_STATUS_EXPIRED)
         return a->kind == T_APPROVE ? RF_ERR_APPROVAL_EXPIRED : RF_ERR_INVALID_STATE;
-    return strcmp(a->out->status, "pending") == 0 ? RF_OK : RF_ERR_INVALID_STATE;
+    return a->out->status == RF_APPROVAL_STATUS_PENDING ? RF_OK : RF_ERR_INVALID_STATE;
 }
 
 /* Executes the stored action; its error (insufficient_funds, ...) is the
@@ -175,9 +206,13 @@ static rf_err execute(struct rf_tx *tx, const struct rf_approval *cur, char **re
  * timestamps that status says were set now, and executed only if approved. */
 static void transition_done(const struct rf_tx *tx, const struct transition_args *a,
                             int64_t locked_version) {
-    static const char *const status[] = {"approved", "rejected", "cancelled"};
+    static const enum rf_approval_status status[] = {
+        [T_APPROVE] = RF_APPROVAL_STATUS_APPROVED,
+        [T_REJECT] = RF_APPROVAL_STATUS_REJECTED,
+        [T_CANCEL] = RF_APPROVAL_STATUS_CANCELLED,
+    };
     const struct rf_approval *ap = a->out;
-    RF_ASSERT(strcmp(ap->status, status[a->kind]) == 0 && ap->version == locked_version + 1);
+    RF_ASSERT(ap->status == status[a->kind] && ap->version == locked_version + 1);
     int64_t now = tx->now_ms;
     RF_ASSERT(ap->updated_at_ms == now && (ap->executed_at_ms == now) == (a->kind == T_APPROVE));
     RF_ASSERT(a->kind != T_APPROVE || ap->approved_at_ms == now);
@@ -256,14 +291,20 @@ static const char SQL_LIST[] =
     " OR ($4 <> 'pending' AND $4 <> 'expired' AND status = $4))" LIST_ORDER("id") " LIMIT $6";
 static const char SQL_LIST_POS[] = "SELECT list_pos FROM approvals WHERE id = $1";
 
-/* The SQL's $4 for each enum rf_approval_filter ("" for all); the library's
- * status names (rf_approval_list) are the same but for "all". */
-static const char *const list_statuses[] = {"", "pending", "approved", "rejected", "cancelled",
-                                            "expired"};
-_Static_assert(RF_APPROVAL_ALL == 0 && RF_APPROVAL_PENDING == 1 && RF_APPROVAL_APPROVED == 2 &&
-                   RF_APPROVAL_REJECTED == 3 && RF_APPROVAL_CANCELLED == 4 &&
-                   RF_APPROVAL_EXPIRED == 5,
-               "list_statuses follows enum rf_approval_filter");
+/* enum rf_approval_filter is "all", then each enum rf_approval_status in its
+ * order: the SQL's $4 is the status's name ("" for all), and so are the
+ * library's names (rf_approval_list). */
+_Static_assert(RF_APPROVAL_ALL == 0 &&
+                   RF_APPROVAL_PENDING == RF_APPROVAL_STATUS_PENDING + 1 &&
+                   RF_APPROVAL_APPROVED == RF_APPROVAL_STATUS_APPROVED + 1 &&
+                   RF_APPROVAL_REJECTED == RF_APPROVAL_STATUS_REJECTED + 1 &&
+                   RF_APPROVAL_CANCELLED == RF_APPROVAL_STATUS_CANCELLED + 1 &&
+                   RF_APPROVAL_EXPIRED == RF_APPROVAL_STATUS_EXPIRED + 1,
+               "enum rf_approval_filter follows enum rf_approval_status");
+
+static const char *filter_status(int64_t filter) {
+    return filter == RF_APPROVAL_ALL ? "" : approval_status_names[filter - 1];
+}
 
 rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_list_req *r = req;
@@ -275,7 +316,7 @@ rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = list_cursor_parse(r->after, &lp.after);
     if (err) return err;
     store_val p[6] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
-                      SV_S(list_statuses[r->status]), SV_I(tx->now_ms), SV_I(lp.limit)};
+                      SV_S(filter_status(r->status)), SV_I(tx->now_ms), SV_I(lp.limit)};
     err = list_page_run(tx, SQL_LIST, p, 6, &lp);
     out->n = lp.n;
     return err;
@@ -317,12 +358,12 @@ rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out) {
     return rf_op_run(db, RF_OP_APPROVAL_GET, &req, out, NULL, NULL);
 }
 
-/* status: a name of list_statuses but "" (NULL and "" are all); any other
- * is -1, which the list's field spec refuses. */
+/* status: a name of enum rf_approval_status (NULL and "" are all); any
+ * other is -1, which the list's field spec refuses. */
 static int64_t list_filter(const char *status) {
     if (!status || !*status) return RF_APPROVAL_ALL;
     for (int i = RF_APPROVAL_PENDING; i <= RF_APPROVAL_EXPIRED; i++)
-        if (strcmp(status, list_statuses[i]) == 0) return i;
+        if (strcmp(status, filter_status(i)) == 0) return i;
     return -1;
 }
 
@@ -343,12 +384,14 @@ static const char SQL_CHECK_APPROVED[] =
     "SELECT id, action_type, result FROM approvals WHERE status = 'approved' AND id > $1"
     " ORDER BY id LIMIT $2";
 
+/* Each action type's effect: its id's key in the result and where it lives. */
 static const struct {
-    const char *type, *key, *sql;
+    const char *key, *sql;
 } EFFECTS[] = {
-    {"transfer", "transfer_id", "SELECT COUNT(*) FROM transfers WHERE id = $1"},
-    {"entitlement_grant", "entitlement_id", "SELECT COUNT(*) FROM entitlements WHERE id = $1"},
-    {"payout", "payout_id", "SELECT COUNT(*) FROM payouts WHERE id = $1"},
+    [RF_ACTION_TRANSFER] = {"transfer_id", "SELECT COUNT(*) FROM transfers WHERE id = $1"},
+    [RF_ACTION_ENTITLEMENT_GRANT] = {"entitlement_id",
+                                     "SELECT COUNT(*) FROM entitlements WHERE id = $1"},
+    [RF_ACTION_PAYOUT] = {"payout_id", "SELECT COUNT(*) FROM payouts WHERE id = $1"},
 };
 
 struct approved_page {
@@ -364,11 +407,9 @@ static void read_approved(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct approved_page *pg = ctx;
     RF_ASSERT(pg->n < RF_CHECK_PAGE_ROWS);
     rf_strcpy(pg->last, sizeof pg->last, store_text(tx, r, 0));
-    const char *type = store_text(tx, r, 1);
+    int effect = (int)action_type_of(store_text(tx, r, 1));
     json_t *result = store_null(tx, r, 2) ? NULL : json_loads(store_text(tx, r, 2), 0, NULL);
-    int effect = (int)(sizeof EFFECTS / sizeof EFFECTS[0]) - 1;
-    while (effect >= 0 && strcmp(EFFECTS[effect].type, type) != 0) effect--;
-    json_t *id = effect >= 0 ? json_object_get(result, EFFECTS[effect].key) : NULL;
+    json_t *id = json_object_get(result, EFFECTS[effect].key);
     pg->items[pg->n].effect = json_is_string(id) ? effect : -1;
     rf_strcpy(pg->items[pg->n].id, sizeof pg->items[pg->n].id,
               json_is_string(id) ? json_string_value(id) : "");

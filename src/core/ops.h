@@ -62,5 +62,8 @@ rf_err op_approval_reject(struct rf_tx *tx, const void *req, void *res);
 rf_err op_approval_cancel(struct rf_tx *tx, const void *req, void *res);
 rf_err op_approval_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_approval_status, in its order, NULL-terminated (the
+ * action types' are core/actions.h's action_type_names). */
+extern const char *const approval_status_names[];
 
 #endif

@@ -36,8 +36,9 @@ static json_t *approval_json(const void *entity) {
     }
     return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
                      " s:o, s:o, s:o, s:o, s:o, s:I}",
-                     "id", a->id, "status", a->status, "action", action, "action_type",
-                     a->action_type, "requested_by", a->requested_by, "requested_key_id",
+                     "id", a->id, "status", rf_approval_status_name(a->status), "action", action,
+                     "action_type", rf_action_type_name(a->action_type), "requested_by",
+                     a->requested_by, "requested_key_id",
                      rf_json_str(a->requested_key),
                      "require_distinct_approver", a->require_distinct_approver, "metadata", meta,
                      "expires_at", rf_json_time(a->expires_at_ms), "approved_by",

@@ -52,7 +52,7 @@ static void create(const char *action, int64_t expires_at_ms, struct rf_approval
     rf_err err = rf_approval_create(rf_core_fx.db, &req, out, NULL, detail, sizeof detail);
     if (err) fprintf(stderr, "create: %s: %s\n", rf_err_code(err), detail);
     assert_int_equal(err, RF_OK);
-    assert_string_equal(out->status, "pending");
+    assert_int_equal(out->status, RF_APPROVAL_STATUS_PENDING);
     assert_int_equal(out->version, 1);
 }
 
@@ -103,7 +103,8 @@ static void test_approve_reject_race(void **state) {
         assert_int_equal(rf_approval_get(rf_core_fx.db, r.id, &a), RF_OK);
         assert_int_equal(a.version, 2);
         bool approved = winner % 2 == 1;
-        assert_string_equal(a.status, approved ? "approved" : "rejected");
+        assert_int_equal(a.status,
+                         approved ? RF_APPROVAL_STATUS_APPROVED : RF_APPROVAL_STATUS_REJECTED);
         assert_int_equal(posted(to), before + (approved ? 7 : 0)); /* exactly once, or never */
         assert_true(approved ? a.executed_at_ms != 0 : a.executed_at_ms == 0);
         assert_true(approved ? a.result_json != NULL : a.rejected_by[0] != '\0');
@@ -143,7 +144,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 0, &b, NULL),
                      RF_ERR_INSUFFICIENT_FUNDS);
     assert_int_equal(rf_approval_get(rf_core_fx.db, a.id, &b), RF_OK);
-    assert_string_equal(b.status, "pending");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_PENDING);
     assert_int_equal(b.version, 1);
     rf_approval_clear(&b);
     struct rf_transfer_res t;
@@ -153,7 +154,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 3, &b, NULL),
                      RF_ERR_VERSION_MISMATCH);
     assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 1, &b, NULL), RF_OK);
-    assert_string_equal(b.status, "approved");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_APPROVED);
     assert_string_equal(b.approved_by, "bob");
     rf_approval_clear(&b);
     assert_int_equal(posted(poor), 0);
@@ -174,7 +175,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     create(past.action_json, soon, &a); /* the lead: room to create it under load */
     sleep_until_wall_ms(soon + 1);
     assert_int_equal(rf_approval_get(rf_core_fx.db, a.id, &b), RF_OK);
-    assert_string_equal(b.status, "expired");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_EXPIRED);
     rf_approval_clear(&b);
     assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 0, &b, NULL),
                      RF_ERR_APPROVAL_EXPIRED);
@@ -184,7 +185,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, "bob", NULL, 0, &b, NULL),
                      RF_ERR_NOT_REQUESTER);
     assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, "alice", NULL, 0, &b, NULL), RF_OK);
-    assert_string_equal(b.status, "cancelled");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_CANCELLED);
     rf_approval_clear(&b);
     rf_approval_clear(&a);
     /* a rejection reason is optional; so is the canceller (the API key is trusted) */
@@ -195,7 +196,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     rf_approval_clear(&a);
     create("{\"type\":\"entitlement_grant\",\"user_id\":\"u-c2\",\"key\":\"pro\"}", 0, &a);
     assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, NULL, 0, &b, NULL), RF_OK);
-    assert_string_equal(b.status, "cancelled");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_CANCELLED);
     rf_approval_clear(&b);
     /* an approval without a recorded key: no key may cancel it, a trusted caller may */
     assert_string_equal(a.requested_key, "");
@@ -215,7 +216,7 @@ static void test_failure_expiry_if_match_self(void **state) {
     assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, "key-b", 0, &b, NULL),
                      RF_ERR_NOT_REQUESTER);
     assert_int_equal(rf_approval_cancel(rf_core_fx.db, a.id, NULL, "key-a", 0, &b, NULL), RF_OK);
-    assert_string_equal(b.status, "cancelled");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_CANCELLED);
     rf_approval_clear(&b);
     rf_approval_clear(&a);
 }
@@ -255,7 +256,9 @@ static bool check_expiry_round(const struct expiry_race *r, const char *user) {
     struct rf_approval a;
     assert_int_equal(rf_approval_get(rf_core_fx.db, r->id, &a), RF_OK);
     bool approved = wins == 1 && winner % 2 == 1;
-    assert_string_equal(a.status, wins == 0 ? "expired" : approved ? "approved" : "rejected");
+    assert_int_equal(a.status, wins == 0  ? RF_APPROVAL_STATUS_EXPIRED
+                               : approved ? RF_APPROVAL_STATUS_APPROVED
+                                          : RF_APPROVAL_STATUS_REJECTED);
     assert_int_equal(a.version, wins == 0 ? 1 : 2);
     if (wins) /* decided strictly before it expired */
         assert_true((approved ? a.approved_at_ms : a.rejected_at_ms) < r->expires_at_ms);
@@ -329,6 +332,7 @@ static void test_bad_actions(void **state) {
     create(action, 0, &a);
     assert_int_equal(rf_approval_approve(rf_core_fx.db, a.id, "bob", 0, &b, NULL), RF_OK);
     assert_non_null(strstr(b.result_json, "payout_id"));
+    assert_int_equal(b.action_type, RF_ACTION_PAYOUT);
     struct rf_account acc;
     assert_int_equal(rf_account_get(rf_core_fx.db, w, &acc), RF_OK);
     assert_int_equal(acc.available, 30);
@@ -338,6 +342,8 @@ static void test_bad_actions(void **state) {
     struct rf_approval_page page;
     assert_int_equal(rf_approval_list(rf_core_fx.db, "approved", NULL, 5, &page), RF_OK);
     assert_true(page.n >= 1);
+    for (int i = 0; i < page.n; i++)
+        assert_int_equal(page.items[i].status, RF_APPROVAL_STATUS_APPROVED);
     rf_approval_page_clear(&page);
     assert_int_equal(rf_approval_list(rf_core_fx.db, "bogus", NULL, 5, &page), RF_ERR_INVALID);
 }
@@ -359,8 +365,8 @@ static void assert_text_equal(const char *a, const char *b) {
 /* Every member the edge renders. */
 static void assert_same_approval(const struct rf_approval *a, const struct rf_approval *b) {
     assert_string_equal(a->id, b->id);
-    assert_string_equal(a->status, b->status);
-    assert_string_equal(a->action_type, b->action_type);
+    assert_int_equal(a->status, b->status);
+    assert_int_equal(a->action_type, b->action_type);
     assert_text_equal(a->action_json, b->action_json);
     assert_string_equal(a->requested_by, b->requested_by);
     assert_string_equal(a->requested_key, b->requested_key);
@@ -451,7 +457,7 @@ static void test_cancel_caller_role(void **state) {
                      RF_ERR_NOT_REQUESTER);
     ref.by = NULL;
     assert_int_equal(rf_op_run(db, RF_OP_APPROVAL_CANCEL, &ref, &b, NULL, &fault), RF_OK);
-    assert_string_equal(b.status, "cancelled");
+    assert_int_equal(b.status, RF_APPROVAL_STATUS_CANCELLED);
     assert_int_equal(b.version, 2);
     rf_approval_clear(&b);
     rf_approval_clear(&a);
