@@ -510,6 +510,17 @@ struct rf_ledger_check {
 rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);
 
 /* ---- Payouts (seed 000, part 2) ---------------------------------------- */
+/* A payout's state: the names "pending", "paid" and "failed" appear only at
+ * the edge (JSON, the database's status column). A payout is born pending
+ * and leaves it once, to paid or failed. */
+enum rf_payout_status {
+    RF_PAYOUT_STATUS_PENDING = 0,
+    RF_PAYOUT_STATUS_PAID,
+    RF_PAYOUT_STATUS_FAILED,
+};
+/* "pending" | "paid" | "failed"; NULL for a value that is no status. */
+const char *rf_payout_status_name(enum rf_payout_status status);
+
 struct rf_payout {
     char id[RF_ID_BYTES];
     char account[RF_ID_BYTES];
@@ -517,7 +528,7 @@ struct rf_payout {
     char currency[RF_CURRENCY_BYTES];
     char provider[RF_ID_BYTES];
     char destination_ref[RF_ID_BYTES];
-    char status[RF_STATUS_BYTES];   /* pending | paid | failed */
+    enum rf_payout_status status;
     char hold_transfer_id[RF_ID_BYTES];
     char provider_idempotency_key[RF_ID_BYTES];
     char *provider_payout_id;       /* malloc'd or NULL */

@@ -372,7 +372,7 @@ static const struct rf_member payout_members[] = {
     RF_MEMBER(struct rf_payout, currency, CHARS),
     RF_MEMBER(struct rf_payout, provider, CHARS),
     RF_MEMBER(struct rf_payout, destination_ref, CHARS),
-    RF_MEMBER(struct rf_payout, status, CHARS),
+    RF_MEMBER_NAMED(struct rf_payout, status, payout_status_names),
     RF_MEMBER(struct rf_payout, hold_transfer_id, CHARS),
     RF_MEMBER(struct rf_payout, provider_idempotency_key, CHARS),
     RF_MEMBER(struct rf_payout, provider_payout_id, TEXT),

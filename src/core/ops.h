@@ -48,6 +48,8 @@ rf_err op_payout_succeeded(struct rf_tx *tx, const void *req, void *res);
 rf_err op_payout_failed(struct rf_tx *tx, const void *req, void *res);
 rf_err op_payout_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_payout_list(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_payout_status (NULL-terminated), in its order. */
+extern const char *const payout_status_names[];
 
 /* customers.c */
 rf_err op_customer_bind(struct rf_tx *tx, const void *req, void *res);

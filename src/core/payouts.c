@@ -47,6 +47,27 @@ void rf_payout_page_clear(struct rf_payout_page *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* THE names of enum rf_payout_status, in its order: the JSON's, the status
+ * column's (its CHECK lets it hold only these) and the list filter's. */
+const char *const payout_status_names[] = {"pending", "paid", "failed", NULL};
+_Static_assert(RF_PAYOUT_STATUS_PENDING == 0 && RF_PAYOUT_STATUS_PAID == 1 &&
+                   RF_PAYOUT_STATUS_FAILED == 2,
+               "payout_status_names follows enum rf_payout_status");
+
+const char *rf_payout_status_name(enum rf_payout_status status) {
+    return status >= RF_PAYOUT_STATUS_PENDING && status <= RF_PAYOUT_STATUS_FAILED
+               ? payout_status_names[status]
+               : NULL;
+}
+
+/* The status column's text as the enum (the column holds one of the names). */
+static enum rf_payout_status status_of(const char *name) {
+    enum rf_payout_status s = RF_PAYOUT_STATUS_PENDING;
+    while (s < RF_PAYOUT_STATUS_FAILED && strcmp(name, payout_status_names[s]) != 0) s++;
+    RF_ASSERT(strcmp(name, payout_status_names[s]) == 0);
+    return s;
+}
+
 static void read_payout(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct rf_payout *p = out;
     rf_payout_clear(p);
@@ -56,7 +77,7 @@ static void read_payout(struct rf_tx *tx, struct store_rows *r, void *out) {
     rf_strcpy(p->currency, sizeof p->currency, store_text(tx, r, 3));
     rf_strcpy(p->provider, sizeof p->provider, store_text(tx, r, 4));
     rf_strcpy(p->destination_ref, sizeof p->destination_ref, store_text(tx, r, 5));
-    rf_strcpy(p->status, sizeof p->status, store_text(tx, r, 6));
+    p->status = status_of(store_text(tx, r, 6));
     rf_strcpy(p->hold_transfer_id, sizeof p->hold_transfer_id, store_text(tx, r, 7));
     rf_strcpy(p->provider_idempotency_key, sizeof p->provider_idempotency_key,
               store_text(tx, r, 8));
@@ -110,7 +131,7 @@ rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req,
         err = store_query_one(tx, SQL_PAYOUT_INSERT, p, 11, read_payout, out);
     }
     /* born pending, at version 1, with no attempt yet, owning the hold just made */
-    RF_ASSERT(err || (strcmp(out->status, "pending") == 0 && out->version == 1 &&
+    RF_ASSERT(err || (out->status == RF_PAYOUT_STATUS_PENDING && out->version == 1 &&
                       out->attempt_count == 0 && out->amount_minor == req->amount_minor));
     RF_ASSERT(err || strcmp(out->hold_transfer_id, res.transfer.id) == 0);
     rf_transfer_clear(&res.transfer);
@@ -154,10 +175,10 @@ static rf_err log_outcome(struct rf_tx *tx, const struct rf_payout *p, const cha
  * version went past the insert's 1, it counts at least one attempt, and its
  * status is the edge's end (want), or pending again when may_stay (a
  * retryable failure with attempts left). */
-static void payout_moved(const struct rf_tx *tx, const struct rf_payout *p, const char *want,
-                         bool may_stay) {
+static void payout_moved(const struct rf_tx *tx, const struct rf_payout *p,
+                         enum rf_payout_status want, bool may_stay) {
     RF_ASSERT(p->version >= 2 && p->updated_at_ms == tx->now_ms && p->attempt_count >= 1);
-    RF_ASSERT(strcmp(p->status, want) == 0 || (may_stay && strcmp(p->status, "pending") == 0));
+    RF_ASSERT(p->status == want || (may_stay && p->status == RF_PAYOUT_STATUS_PENDING));
 }
 
 /* A conditional UPDATE missed: absent, or no longer pending. */
@@ -173,7 +194,7 @@ rf_err op_payout_attempt(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = store_query_one(tx, SQL_ATTEMPT, p, 2, read_payout, out);
     if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, out);
     if (err) return err;
-    payout_moved(tx, out, "pending", false);
+    payout_moved(tx, out, RF_PAYOUT_STATUS_PENDING, false);
     return log_outcome(tx, out, "started", NULL, -1);
 }
 
@@ -202,11 +223,11 @@ rf_err op_payout_succeeded(struct rf_tx *tx, const void *req, void *res) {
         err = classify(tx, a->id, out);
         bool same = out->provider_payout_id &&
                     strcmp(out->provider_payout_id, a->provider_payout_id) == 0;
-        RF_ASSERT(err || !same || strcmp(out->status, "paid") == 0); /* only paid has one */
+        RF_ASSERT(err || !same || out->status == RF_PAYOUT_STATUS_PAID); /* only paid has one */
         return err == RF_ERR_INVALID_STATE && same ? RF_OK : err; /* an idempotent repeat */
     }
     if (err) return err == RF_ERR_CONFLICT ? RF_ERR_DUPLICATE_PROVIDER_PAYOUT : err;
-    payout_moved(tx, out, "paid", false);
+    payout_moved(tx, out, RF_PAYOUT_STATUS_PAID, false);
     RF_ASSERT(out->provider_payout_id &&
               strcmp(out->provider_payout_id, a->provider_payout_id) == 0);
     err = log_outcome(tx, out, "succeeded", NULL, -1);
@@ -225,9 +246,9 @@ rf_err op_payout_failed(struct rf_tx *tx, const void *req, void *res) {
                       SV_I(a->retryable ? 1 : 0)};
     rf_err err = store_query_one(tx, SQL_FAILED, p, 4, read_payout, out);
     if (err == RF_ERR_NOT_FOUND) return classify(tx, a->id, out);
-    if (!err) payout_moved(tx, out, "failed", a->retryable);
+    if (!err) payout_moved(tx, out, RF_PAYOUT_STATUS_FAILED, a->retryable);
     if (!err) err = log_outcome(tx, out, "failed", a->reason, a->retryable ? 1 : 0);
-    if (err || strcmp(out->status, "failed") != 0) return err;
+    if (err || out->status != RF_PAYOUT_STATUS_FAILED) return err;
     struct rf_transfer_res hold = {0};
     err = ledger_resolve(tx, out->hold_transfer_id, out->id, false, 0, &hold);
     RF_ASSERT(err || hold.transfer.amount_minor == out->amount_minor); /* its own hold */
@@ -249,11 +270,17 @@ static const char SQL_PAYOUT_LIST[] =
     " AND ($4 = '' OR status = $4)" LIST_ORDER("id") " LIMIT $5";
 static const char SQL_PAYOUT_POS[] = "SELECT list_pos FROM payouts WHERE id = $1";
 
-/* The status each filter lists, in enum rf_payout_filter's order ("": any). */
-static const char *const list_statuses[] = {"", "pending", "paid", "failed"};
-_Static_assert(RF_PAYOUT_ALL == 0 && RF_PAYOUT_PENDING == 1 && RF_PAYOUT_PAID == 2 &&
-                   RF_PAYOUT_FAILED == 3,
-               "list_statuses follows enum rf_payout_filter");
+/* A filter other than all lists one status: the one after it in
+ * enum rf_payout_filter's order (all is 0). */
+_Static_assert(RF_PAYOUT_ALL == 0 && RF_PAYOUT_PENDING - 1 == RF_PAYOUT_STATUS_PENDING &&
+                   RF_PAYOUT_PAID - 1 == RF_PAYOUT_STATUS_PAID &&
+                   RF_PAYOUT_FAILED - 1 == RF_PAYOUT_STATUS_FAILED,
+               "enum rf_payout_filter follows enum rf_payout_status");
+
+/* The status column's text filter f lists ("": any). */
+static const char *list_status(int64_t f) {
+    return f == RF_PAYOUT_ALL ? "" : payout_status_names[f - 1];
+}
 
 rf_err op_payout_list(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_list_req *r = req;
@@ -265,7 +292,7 @@ rf_err op_payout_list(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = list_cursor_parse(r->after, &lp.after);
     if (err) return err;
     store_val p[5] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
-                      SV_S(list_statuses[r->status]), SV_I(lp.limit)};
+                      SV_S(list_status(r->status)), SV_I(lp.limit)};
     err = list_page_run(tx, SQL_PAYOUT_LIST, p, 5, &lp);
     out->n = lp.n;
     return err;
@@ -304,7 +331,7 @@ rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out) {
 static int64_t list_filter(const char *status) {
     if (!status || !*status) return RF_PAYOUT_ALL;
     for (int64_t f = RF_PAYOUT_PENDING; f <= RF_PAYOUT_FAILED; f++)
-        if (strcmp(status, list_statuses[f]) == 0) return f;
+        if (strcmp(status, list_status(f)) == 0) return f;
     return -1;
 }
 

@@ -61,7 +61,7 @@ static void payout(const char *wallet_id, int64_t amount, int max_attempts,
                                 .currency = "USD", .provider = "stripe",
                                 .destination_ref = "acct_123", .max_attempts = max_attempts};
     assert_int_equal(rf_payout_create(rf_core_fx.db, &req, out, NULL), RF_OK);
-    assert_string_equal(out->status, "pending");
+    assert_int_equal(out->status, RF_PAYOUT_STATUS_PENDING);
     assert_int_equal(out->attempt_count, 0);
     assert_true(strncmp(out->provider_idempotency_key, "rfpo_", 5) == 0);
 }
@@ -144,11 +144,11 @@ static void test_succeeded_failed_race(void **state) {
         int64_t after;
         account(w, &after, &avail);
         if (o.err[0] == RF_OK) {
-            assert_string_equal(p.status, "paid");
+            assert_int_equal(p.status, RF_PAYOUT_STATUS_PAID);
             assert_string_equal(hold.status, "posted");
             assert_int_equal(after, before - 10);
         } else {
-            assert_string_equal(p.status, "failed");
+            assert_int_equal(p.status, RF_PAYOUT_STATUS_FAILED);
             assert_string_equal(hold.status, "voided");
             assert_int_equal(after, before);
         }
@@ -170,7 +170,7 @@ static void test_retries_and_terminal_states(void **state) {
         assert_int_equal(q.attempt_count, i);
         rf_payout_clear(&q);
         assert_int_equal(rf_payout_failed(rf_core_fx.db, p.id, "timeout", true, &q, NULL), RF_OK);
-        assert_string_equal(q.status, i < 3 ? "pending" : "failed");
+        assert_int_equal(q.status, i < 3 ? RF_PAYOUT_STATUS_PENDING : RF_PAYOUT_STATUS_FAILED);
         rf_payout_clear(&q);
     }
     int64_t posted, avail;
@@ -185,7 +185,7 @@ static void test_retries_and_terminal_states(void **state) {
     char pid[64];
     rf_rand_id("po", pid, sizeof pid);
     assert_int_equal(rf_payout_succeeded(rf_core_fx.db, p.id, pid, &q, NULL), RF_OK);
-    assert_string_equal(q.status, "paid");
+    assert_int_equal(q.status, RF_PAYOUT_STATUS_PAID);
     int64_t version = q.version;
     rf_payout_clear(&q);
     /* idempotent */
@@ -210,7 +210,7 @@ static void test_retries_and_terminal_states(void **state) {
         assert_int_equal(rf_payout_list(rf_core_fx.db, "paid", after, 500, &page), RF_OK);
         for (int i = 0; i < page.n; i++) {
             found |= strcmp(page.items[i].id, p.id) == 0;
-            assert_string_equal(page.items[i].status, "paid");
+            assert_int_equal(page.items[i].status, RF_PAYOUT_STATUS_PAID);
         }
         snprintf(after, sizeof after, "%s", page.next);
         rf_payout_page_clear(&page);
@@ -278,7 +278,7 @@ static void test_hold_resolves_only_through_payout(void **state) {
         assert_int_equal(rf_transfer_get(rf_core_fx.db, h.hold, &hold), RF_OK);
         account(w, &after, &avail);
         bool paid = h.err[0] == RF_OK;
-        assert_string_equal(p.status, paid ? "paid" : "failed");
+        assert_int_equal(p.status, paid ? RF_PAYOUT_STATUS_PAID : RF_PAYOUT_STATUS_FAILED);
         assert_string_equal(hold.status, paid ? "posted" : "voided");
         assert_int_equal(after, paid ? before - 10 : before);
         assert_int_equal(avail, after);
@@ -310,7 +310,7 @@ static void payout_equal(const struct rf_payout *a, const struct rf_payout *b) {
     assert_string_equal(a->currency, b->currency);
     assert_string_equal(a->provider, b->provider);
     assert_string_equal(a->destination_ref, b->destination_ref);
-    assert_string_equal(a->status, b->status);
+    assert_int_equal(a->status, b->status);
     assert_string_equal(a->hold_transfer_id, b->hold_transfer_id);
     assert_string_equal(a->provider_idempotency_key, b->provider_idempotency_key);
     text_equal(a->provider_payout_id, b->provider_payout_id);
@@ -365,7 +365,7 @@ static void test_replay_is_the_first_result(void **state) {
         assert_int_equal(idem_step(step, &req, id, &again, &idem), RF_ERR_IDEM_REUSED);
         assert_null(again.metadata_json); /* cleared on failure */
     }
-    assert_string_equal(first[STEP_CREATE].status, "pending");
+    assert_int_equal(first[STEP_CREATE].status, RF_PAYOUT_STATUS_PENDING);
     assert_int_equal(first[STEP_CREATE].max_attempts, 4);
     assert_int_equal(rf_payout_get(rf_core_fx.db, id, &again), RF_OK);
     payout_equal(&again, &first[STEP_SUCCEEDED]); /* one payout, paid once */
