@@ -354,7 +354,6 @@ rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out
  * currency has system accounts "funding:<CUR>" and "payouts:<CUR>" that may
  * go negative, made on the currency's first use. */
 #define RF_CURRENCY_BYTES 4
-#define RF_KIND_BYTES 8
 
 /* An account's kind: the names "user" and "system" appear only at the edge
  * (JSON, the database's kind column). user (0) is the default. */
@@ -407,6 +406,14 @@ bool rf_account_id_reserved(const char *id);
  * (payouts:*): transfers naming one are RF_ERR_RESERVED_ID. */
 bool rf_account_id_flow_owned(const char *id);
 
+/* A transfer's status: the names "posted", "pending" and "voided" appear
+ * only at the edge (JSON, the database's status column). A transfer starts
+ * posted, or pending when it is a hold; a hold resolves once, to posted or
+ * voided. */
+enum rf_transfer_status { RF_TRANSFER_POSTED = 0, RF_TRANSFER_PENDING, RF_TRANSFER_VOIDED };
+/* "posted" | "pending" | "voided"; NULL for a value that is no status. */
+const char *rf_transfer_status_name(enum rf_transfer_status status);
+
 struct rf_transfer {
     char id[RF_ID_BYTES];
     char debit_account[RF_ID_BYTES];
@@ -414,7 +421,7 @@ struct rf_transfer {
     int64_t amount_minor;
     int64_t posted_amount_minor;  /* 0 unless posted */
     char currency[RF_CURRENCY_BYTES];
-    char status[RF_STATUS_BYTES]; /* posted | pending | voided */
+    enum rf_transfer_status status;
     bool pending;                 /* created as a hold */
     char *reference;              /* malloc'd or NULL */
     char *metadata_json;          /* malloc'd or NULL */
@@ -472,10 +479,16 @@ rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out);
 rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount_minor, const char *reason,
                        struct rf_transfer_res *res, struct rf_idem *idem);
 
+/* Which side of its transfer an entry records: the names "debit" and
+ * "credit" appear only at the edge (JSON, the entries' side column). */
+enum rf_entry_side { RF_ENTRY_DEBIT = 0, RF_ENTRY_CREDIT };
+/* "debit" | "credit"; NULL for a value that is no side. */
+const char *rf_entry_side_name(enum rf_entry_side side);
+
 struct rf_entry {
     int64_t seq;                  /* the account's version after the entry */
     char transfer_id[RF_ID_BYTES];
-    char side[RF_KIND_BYTES];     /* debit | credit */
+    enum rf_entry_side side;
     int64_t amount_minor;
     int64_t balance_after;
     int64_t created_at_ms;

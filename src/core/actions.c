@@ -93,7 +93,7 @@ static json_t *result_json(enum rf_action_type t, const void *res) {
     if (t == RF_ACTION_TRANSFER) {
         const struct rf_transfer_res *r = res;
         return json_pack("{s:s, s:s, s:s}", "type", type, "transfer_id", r->transfer.id,
-                         "status", r->transfer.status);
+                         "status", rf_transfer_status_name(r->transfer.status));
     }
     if (t == RF_ACTION_ENTITLEMENT_GRANT) {
         const struct rf_grant_res *r = res;

@@ -251,7 +251,7 @@ static const struct rf_member transfer_members[] = {
     RF_MEMBER(struct rf_transfer_res, transfer.amount_minor, I64),
     RF_MEMBER(struct rf_transfer_res, transfer.posted_amount_minor, I64),
     RF_MEMBER(struct rf_transfer_res, transfer.currency, CHARS),
-    RF_MEMBER(struct rf_transfer_res, transfer.status, CHARS),
+    RF_MEMBER_NAMED(struct rf_transfer_res, transfer.status, ledger_transfer_statuses),
     RF_MEMBER(struct rf_transfer_res, transfer.pending, BOOL),
     RF_MEMBER(struct rf_transfer_res, transfer.reference, TEXT),
     RF_MEMBER(struct rf_transfer_res, transfer.metadata_json, TEXT),
@@ -261,6 +261,8 @@ static const struct rf_member transfer_members[] = {
     RF_MEMBER(struct rf_transfer_res, transfer.version, I64),
 };
 static const struct rf_codec transfer_codec = RF_CODEC(transfer_members);
+_Static_assert(sizeof(enum rf_transfer_status) == sizeof(int),
+               "a transfer's status is stored as an enum (int) member");
 
 static void transfer_res_clear(void *res) {
     rf_transfer_clear(&((struct rf_transfer_res *)res)->transfer);

@@ -76,11 +76,34 @@ const char *rf_account_kind_name(enum rf_account_kind kind) {
                                                                  : NULL;
 }
 
-/* The kind column's text as the enum (the column holds one of the names). */
-static enum rf_account_kind kind_of(const char *name) {
-    bool system = strcmp(name, ledger_account_kinds[RF_ACCOUNT_SYSTEM]) == 0;
-    RF_ASSERT(system || strcmp(name, ledger_account_kinds[RF_ACCOUNT_USER]) == 0);
-    return system ? RF_ACCOUNT_SYSTEM : RF_ACCOUNT_USER;
+/* THE names of enum rf_transfer_status, in its order: the JSON's, the
+ * status column's (its CHECK lets it hold only these) and the stored
+ * result's (the transfer's codec). */
+const char *const ledger_transfer_statuses[] = {"posted", "pending", "voided", NULL};
+_Static_assert(RF_TRANSFER_POSTED == 0 && RF_TRANSFER_PENDING == 1 && RF_TRANSFER_VOIDED == 2,
+               "ledger_transfer_statuses follows enum rf_transfer_status");
+
+const char *rf_transfer_status_name(enum rf_transfer_status status) {
+    return (unsigned)status <= RF_TRANSFER_VOIDED ? ledger_transfer_statuses[status] : NULL;
+}
+
+/* THE names of enum rf_entry_side, in its order: the JSON's and the side
+ * column's (its CHECK lets it hold only these). */
+static const char *const entry_sides[] = {"debit", "credit", NULL};
+_Static_assert(RF_ENTRY_DEBIT == 0 && RF_ENTRY_CREDIT == 1,
+               "entry_sides follows enum rf_entry_side");
+
+const char *rf_entry_side_name(enum rf_entry_side side) {
+    return (unsigned)side <= RF_ENTRY_CREDIT ? entry_sides[side] : NULL;
+}
+
+/* A column's text as the index of its name in names (NULL-terminated): the
+ * schema's CHECK lets the column hold only those names. */
+static int column_enum(const char *const names[], const char *text) {
+    int i = 0;
+    while (names[i] && strcmp(names[i], text) != 0) i++;
+    RF_ASSERT(names[i]); /* a known name */
+    return i;
 }
 
 static void read_account(struct rf_tx *tx, struct store_rows *r, void *out) {
@@ -88,7 +111,7 @@ static void read_account(struct rf_tx *tx, struct store_rows *r, void *out) {
     rf_account_clear(a);
     rf_strcpy(a->id, sizeof a->id, store_text(tx, r, 0));
     rf_strcpy(a->currency, sizeof a->currency, store_text(tx, r, 1));
-    a->kind = kind_of(store_text(tx, r, 2));
+    a->kind = column_enum(ledger_account_kinds, store_text(tx, r, 2));
     a->allow_negative = store_int(tx, r, 3) != 0;
     a->metadata_json = core_dup_col(tx, r, 4);
     a->posted = store_int(tx, r, 5);
@@ -111,7 +134,7 @@ static void read_transfer(struct rf_tx *tx, struct store_rows *r, void *out) {
     t->amount_minor = store_int(tx, r, 3);
     t->posted_amount_minor = store_int(tx, r, 4);
     rf_strcpy(t->currency, sizeof t->currency, store_text(tx, r, 5));
-    rf_strcpy(t->status, sizeof t->status, store_text(tx, r, 6));
+    t->status = column_enum(ledger_transfer_statuses, store_text(tx, r, 6));
     t->pending = store_int(tx, r, 7) != 0;
     t->reference = core_dup_col(tx, r, 8);
     t->metadata_json = core_dup_col(tx, r, 9);
@@ -396,9 +419,10 @@ static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct a
     if (m->d_posted == 0) return RF_OK;
     int64_t amount = m->d_posted < 0 ? -m->d_posted : m->d_posted;
     RF_ASSERT(amount > 0 && after->version >= 2); /* seq 1 is no change's */
+    enum rf_entry_side side = m->d_posted < 0 ? RF_ENTRY_DEBIT : RF_ENTRY_CREDIT;
     store_val e[7] = {SV_S(m->account), SV_I(after->version), SV_S(m->transfer_id),
-                      SV_S(m->d_posted < 0 ? "debit" : "credit"), SV_I(amount),
-                      SV_I(after->posted), SV_I(tx->now_ms)};
+                      SV_S(entry_sides[side]), SV_I(amount), SV_I(after->posted),
+                      SV_I(tx->now_ms)};
     return store_exec(tx, SQL_ENTRY, e, 7, NULL);
 }
 
@@ -447,9 +471,10 @@ static rf_err transfer_validate(const struct rf_transfer_req *req) {
  * foreign keys could), before the entries that reference it. */
 static rf_err transfer_insert(struct rf_tx *tx, const struct rf_transfer_req *req,
                               const char *id, struct rf_transfer_res *res) {
+    enum rf_transfer_status status = req->pending ? RF_TRANSFER_PENDING : RF_TRANSFER_POSTED;
     store_val p[13] = {SV_S(id), SV_S(req->debit_account), SV_S(req->credit_account),
                        SV_I(req->amount_minor), req->pending ? SV_N() : SV_I(req->amount_minor),
-                       SV_S(req->currency), SV_S(req->pending ? "pending" : "posted"),
+                       SV_S(req->currency), SV_S(ledger_transfer_statuses[status]),
                        SV_I(req->pending ? 1 : 0), SV_S(req->reference),
                        SV_S(req->metadata_json), SV_I0(req->expires_at_ms), SV_I(tx->now_ms),
                        req->pending ? SV_N() : SV_I(tx->now_ms)};
@@ -458,7 +483,7 @@ static rf_err transfer_insert(struct rf_tx *tx, const struct rf_transfer_req *re
         const struct rf_transfer *t = &res->transfer;
         RF_ASSERT(t->amount_minor == req->amount_minor && t->version == 1 &&
                   t->pending == req->pending);
-        RF_ASSERT(strcmp(t->status, req->pending ? "pending" : "posted") == 0 &&
+        RF_ASSERT(t->status == status &&
                   t->resolved_at_ms == (req->pending ? 0 : tx->now_ms));
     }
     if (err != RF_ERR_NOT_FOUND) return err;
@@ -549,7 +574,7 @@ static rf_err classify_resolve(struct rf_tx *tx, const char *id, const char *own
     if (err && err != RF_ERR_NOT_FOUND) return err;
     struct rf_transfer t = {0};
     err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
-    bool pending = !err && strcmp(t.status, "pending") == 0;
+    bool pending = !err && t.status == RF_TRANSFER_PENDING;
     bool too_much = !err && amount > t.amount_minor;
     rf_transfer_clear(&t);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_TRANSFER_NOT_FOUND;
@@ -574,7 +599,7 @@ rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool 
     /* The guarded UPDATE took a hold that was pending: resolved now, and a
      * post pays exactly what was asked (the whole hold for 0), never more. */
     RF_ASSERT(t->pending && t->version >= 2 && t->resolved_at_ms == tx->now_ms &&
-              strcmp(t->status, post ? "posted" : "voided") == 0);
+              t->status == (post ? RF_TRANSFER_POSTED : RF_TRANSFER_VOIDED));
     RF_ASSERT(!post || (paid == (amount ? amount : amt) && paid > 0 && paid <= amt));
     struct move debit = {t->debit_account, t->currency, t->id, -paid, -amt, 0};
     struct move credit = {t->credit_account, t->currency, t->id, paid, 0, -amt};
@@ -724,7 +749,7 @@ static void read_entry(struct rf_tx *tx, struct store_rows *r, void *item) {
     struct rf_entry *e = item;
     e->seq = store_int(tx, r, 0);
     rf_strcpy(e->transfer_id, sizeof e->transfer_id, store_text(tx, r, 1));
-    rf_strcpy(e->side, sizeof e->side, store_text(tx, r, 2));
+    e->side = column_enum(entry_sides, store_text(tx, r, 2));
     e->amount_minor = store_int(tx, r, 3);
     e->balance_after = store_int(tx, r, 4);
     e->created_at_ms = store_int(tx, r, 5);

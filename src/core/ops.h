@@ -32,7 +32,9 @@ rf_err op_account_create(struct rf_tx *tx, const void *req, void *res);
 rf_err op_account_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_account_entries(struct rf_tx *tx, const void *req, void *res);
 
-/* ledger.c */
+/* ledger.c: the names of enum rf_transfer_status, in its order,
+ * NULL-terminated (a transfer's codec stores its status by name). */
+extern const char *const ledger_transfer_statuses[];
 
 /* ledger.c: transfers and credits */
 rf_err op_transfer_create(struct rf_tx *tx, const void *req, void *res);

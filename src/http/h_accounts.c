@@ -36,9 +36,9 @@ static json_t *account_json(const void *entity) {
 static json_t *entry_json(const void *entity) {
     const struct rf_entry *e = entity;
     return json_pack("{s:I, s:s, s:s, s:I, s:I, s:o}", "seq", (json_int_t)e->seq, "transfer_id",
-                     e->transfer_id, "side", e->side, "amount_minor", (json_int_t)e->amount_minor,
-                     "balance_after", (json_int_t)e->balance_after, "created_at",
-                     rf_json_time(e->created_at_ms));
+                     e->transfer_id, "side", rf_entry_side_name(e->side), "amount_minor",
+                     (json_int_t)e->amount_minor, "balance_after", (json_int_t)e->balance_after,
+                     "created_at", rf_json_time(e->created_at_ms));
 }
 
 _Static_assert(offsetof(struct rf_account_res, account) == 0, "a create's result starts with it");

@@ -29,17 +29,18 @@ static json_t *transfer_json(const void *entity) {
         meta = json_loads(t->metadata_json, 0, NULL);
         if (!meta) return NULL;
     }
-    bool posted = strcmp(t->status, "posted") == 0;
+    bool posted = t->status == RF_TRANSFER_POSTED;
     json_t *posted_amount = posted ? json_integer((json_int_t)t->posted_amount_minor)
                                    : json_null();
     return json_pack("{s:s, s:s, s:s, s:I, s:o, s:s, s:s, s:b, s:o, s:o, s:o, s:o, s:o, s:I}",
                      "id", t->id, "debit_account", t->debit_account, "credit_account",
                      t->credit_account, "amount_minor", (json_int_t)t->amount_minor,
                      "posted_amount_minor", posted_amount, "currency", t->currency, "status",
-                     t->status, "pending", t->pending, "reference", rf_json_str(t->reference),
-                     "metadata", meta, "expires_at", rf_json_time(t->expires_at_ms),
-                     "created_at", rf_json_time(t->created_at_ms), "resolved_at",
-                     rf_json_time(t->resolved_at_ms), "version", (json_int_t)t->version);
+                     rf_transfer_status_name(t->status), "pending", t->pending, "reference",
+                     rf_json_str(t->reference), "metadata", meta, "expires_at",
+                     rf_json_time(t->expires_at_ms), "created_at", rf_json_time(t->created_at_ms),
+                     "resolved_at", rf_json_time(t->resolved_at_ms), "version",
+                     (json_int_t)t->version);
 }
 
 /* A write's result (struct rf_transfer_res) and a read's (struct

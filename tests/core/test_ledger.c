@@ -247,7 +247,7 @@ static void test_post_void_race(void **state) {
         assert_int_equal(r.err[0] == RF_OK ? r.err[1] : r.err[0], RF_ERR_INVALID_STATE);
         struct rf_transfer t;
         assert_int_equal(rf_transfer_get(rf_core_fx.db, r.hold, &t), RF_OK);
-        assert_string_equal(t.status, r.err[0] == RF_OK ? "posted" : "voided");
+        assert_int_equal(t.status, r.err[0] == RF_OK ? RF_TRANSFER_POSTED : RF_TRANSFER_VOIDED);
         rf_transfer_clear(&t);
         assert_int_equal(balance(a, &avail), r.err[0] == RF_OK ? before - 5 : before);
         assert_int_equal(avail, balance(a, NULL));
@@ -467,7 +467,7 @@ static void test_entries_faults(void **state) {
     assert_int_equal(rf_account_entries(rf_core_fx.db, a, NULL, 10, &pg), RF_OK);
     assert_int_equal(pg.n, 1);
     assert_int_equal(pg.items[0].amount_minor, 3);
-    assert_string_equal(pg.items[0].side, "credit");
+    assert_int_equal(pg.items[0].side, RF_ENTRY_CREDIT);
     assert_string_equal(pg.next, "");
     char after[32];
     snprintf(after, sizeof after, "%lld", (long long)pg.items[0].seq);

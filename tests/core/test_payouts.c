@@ -145,11 +145,11 @@ static void test_succeeded_failed_race(void **state) {
         account(w, &after, &avail);
         if (o.err[0] == RF_OK) {
             assert_int_equal(p.status, RF_PAYOUT_STATUS_PAID);
-            assert_string_equal(hold.status, "posted");
+            assert_int_equal(hold.status, RF_TRANSFER_POSTED);
             assert_int_equal(after, before - 10);
         } else {
             assert_int_equal(p.status, RF_PAYOUT_STATUS_FAILED);
-            assert_string_equal(hold.status, "voided");
+            assert_int_equal(hold.status, RF_TRANSFER_VOIDED);
             assert_int_equal(after, before);
         }
         assert_int_equal(avail, after); /* no hold left behind */
@@ -279,7 +279,7 @@ static void test_hold_resolves_only_through_payout(void **state) {
         account(w, &after, &avail);
         bool paid = h.err[0] == RF_OK;
         assert_int_equal(p.status, paid ? RF_PAYOUT_STATUS_PAID : RF_PAYOUT_STATUS_FAILED);
-        assert_string_equal(hold.status, paid ? "posted" : "voided");
+        assert_int_equal(hold.status, paid ? RF_TRANSFER_POSTED : RF_TRANSFER_VOIDED);
         assert_int_equal(after, paid ? before - 10 : before);
         assert_int_equal(avail, after);
         rf_transfer_clear(&hold);

@@ -316,7 +316,8 @@ static rf_err keyed_transfer(const struct pair *p, const char *key, bool *replay
     const struct rf_transfer *t = &res.transfer;
     if (err) snprintf(body, cap, "%s", "");
     else
-        snprintf(body, cap, "{\"id\":\"%s\"} %s %lld %lld %lld", t->id, t->status,
+        snprintf(body, cap, "{\"id\":\"%s\"} %s %lld %lld %lld", t->id,
+                 rf_transfer_status_name(t->status),
                  (long long)t->amount_minor, (long long)t->created_at_ms, (long long)t->version);
     rf_transfer_clear(&res.transfer);
     return err;
