@@ -511,7 +511,7 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                           .res_size = sizeof(struct rf_key_created),
                           .res_clear = key_created_clear, .codec = &key_created_codec,
                           .seal = true},
-    [RF_OP_KEY_REVOKE] = {.write = true, FIELDS(key_ref_fields),
+    [RF_OP_KEY_REVOKE] = {.write = true, FIELDS(key_ref_fields), .committed = key_revoked,
                           .req_size = sizeof(struct rf_key_ref), .tx = op_key_revoke,
                           .res_size = sizeof(struct rf_key)},
     [RF_OP_KEY_GET] = {FIELDS(key_ref_fields), .req_size = sizeof(struct rf_key_ref),
@@ -726,6 +726,7 @@ rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *i
     rf_err err = op_validate(row, req, fault);
     if (!err && row->page_item_size) err = page_alloc(row, req, res);
     if (!err) err = op_submit(db, op, row, &call, idem, fault);
+    if (!err && row->committed && !(idem && idem->replayed)) row->committed(db, req, res);
     if (err) {
         op_explain(row, req, res, err, fault);
         if (row->res_clear) row->res_clear(res);

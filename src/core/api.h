@@ -58,6 +58,9 @@ struct rf_op_row {
     size_t created_offset;            /* bool in res: created (201) vs found (200) */
     const struct rf_op_extra *extras; /* up to RF_OP_EXTRAS_MAX, or NULL */
     size_t n_extras;
+    /* Called after a write committed (not on an Idempotency-Key replay):
+     * what this process must forget at once (NULL: nothing). */
+    void (*committed)(rf *db, const void *req, const void *res);
     /* Fills fault's detail or param for a failure of tx (NULL: the code's
      * generic text). */
     void (*explain)(const void *req, const void *res, rf_err err, struct rf_fault *fault);

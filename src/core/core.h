@@ -23,7 +23,13 @@ struct rf {
     pthread_mutex_t inflight_mu;
     int inflight_n;
     uint64_t inflight[RF_INFLIGHT_MAX];
+    /* API keys recently read from the store (keys.c). */
+    struct key_cache *key_cache;
 };
+
+/* keys.c: the authentication cache's life, with the handle's. */
+rf_err key_cache_open(rf *db);
+void key_cache_close(rf *db);
 
 /* Runs fn(tx, ctx) as one write transaction (core_read: one read). */
 rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx);

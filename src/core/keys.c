@@ -9,12 +9,14 @@
  * rf_op_run. Bootstrap, authenticate and count run on every request or at
  * start and stay direct.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/ids.h"
 #include "core/core.h"
 #include "core/listing.h"
@@ -198,15 +200,108 @@ static bool parse_key(const char *text, char id[RF_UUID_TEXT_BYTES], const char 
     return true;
 }
 
+/* ---- the authentication cache ---------------------------------------------
+ * Every request authenticates; without a cache each one is a store read.
+ * A key's row (its role, its secret's hash, whether it is revoked) is kept
+ * for at most RF_KEY_CACHE_TTL_MS, in a fixed table (no allocation per
+ * request). A revoke committed by this process forgets the key at once; a
+ * read that began before that commit cannot put the old row back, because
+ * every forget moves the cache's epoch and an insert from an older epoch is
+ * dropped. A revoke by another process is seen within the TTL. */
+struct key_cache_entry {
+    char id[RF_UUID_TEXT_BYTES]; /* "" : free */
+    char hash[HASH_HEX_BYTES];
+    struct rf_key key;
+    int64_t fetched_mono_ms;
+};
+
+struct key_cache {
+    pthread_mutex_t mu;
+    uint64_t epoch;
+    struct key_cache_entry e[RF_KEY_CACHE_ENTRIES];
+};
+
+rf_err key_cache_open(rf *db) {
+    db->key_cache = calloc(1, sizeof *db->key_cache);
+    if (!db->key_cache) return RF_ERR_NOMEM;
+    pthread_mutex_init(&db->key_cache->mu, NULL);
+    return RF_OK;
+}
+
+void key_cache_close(rf *db) {
+    if (!db->key_cache) return;
+    pthread_mutex_destroy(&db->key_cache->mu);
+    free(db->key_cache);
+    db->key_cache = NULL;
+}
+
+static struct key_cache_entry *cache_slot(struct key_cache *c, const char *id) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a: spreads uuid7's shared time prefix */
+    for (const char *p = id; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+    return &c->e[h % RF_KEY_CACHE_ENTRIES];
+}
+
+/* A fresh row for id, or false. */
+static bool cache_get(rf *db, const char *id, struct auth_args *a) {
+    struct key_cache *c = db->key_cache;
+    int64_t now = rf_mono_ms();
+    pthread_mutex_lock(&c->mu);
+    struct key_cache_entry *e = cache_slot(c, id);
+    bool hit = strcmp(e->id, id) == 0 && now - e->fetched_mono_ms < RF_KEY_CACHE_TTL_MS;
+    if (hit) {
+        a->key = e->key;
+        memcpy(a->hash, e->hash, sizeof a->hash);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+static void cache_put(rf *db, const struct auth_args *a, uint64_t epoch, int64_t fetched_ms) {
+    struct key_cache *c = db->key_cache;
+    pthread_mutex_lock(&c->mu);
+    if (c->epoch == epoch) { /* no revoke committed since the read began */
+        struct key_cache_entry *e = cache_slot(c, a->id);
+        rf_strcpy(e->id, sizeof e->id, a->id);
+        memcpy(e->hash, a->hash, sizeof e->hash);
+        e->key = a->key;
+        e->fetched_mono_ms = fetched_ms;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void key_revoked(rf *db, const void *req, const void *res) {
+    (void)res;
+    const struct rf_key_ref *r = req;
+    struct key_cache *c = db->key_cache;
+    pthread_mutex_lock(&c->mu);
+    c->epoch++;
+    struct key_cache_entry *e = cache_slot(c, r->id);
+    if (strcmp(e->id, r->id) == 0) e->id[0] = '\0';
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The key's row, from the cache or the store. */
+static rf_err key_row(rf *db, struct auth_args *a) {
+    if (cache_get(db, a->id, a)) return RF_OK;
+    pthread_mutex_lock(&db->key_cache->mu);
+    uint64_t epoch = db->key_cache->epoch;
+    pthread_mutex_unlock(&db->key_cache->mu);
+    int64_t fetched_ms = rf_mono_ms(); /* before the read: the TTL counts from it */
+    rf_err err = core_read(db, "key_authenticate", op_key_auth, a);
+    if (!err) cache_put(db, a, epoch, fetched_ms);
+    return err;
+}
+
 rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
     RF_ASSERT(db && out);
     char id[RF_UUID_TEXT_BYTES];
     const char *secret = NULL;
     if (!parse_key(text, id, &secret)) return RF_ERR_UNAUTHENTICATED;
     struct auth_args a = {.id = id};
-    rf_err err = core_read(db, "key_authenticate", op_key_auth, &a);
+    rf_err err = key_row(db, &a);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_UNAUTHENTICATED;
     if (err) return err;
+    RF_ASSERT(strcmp(a.key.id, id) == 0);
     char want[HASH_HEX_BYTES];
     secret_hash(secret, want);
     bool match = strlen(a.hash) == HASH_HEX_BYTES - 1 &&

@@ -20,6 +20,8 @@ extern const char *const ent_status_names[];
 /* keys.c */
 rf_err op_key_create(struct rf_tx *tx, const void *req, void *res);
 rf_err op_key_revoke(struct rf_tx *tx, const void *req, void *res);
+/* After a revoke committed: this process forgets the key at once. */
+void key_revoked(rf *db, const void *req, const void *res);
 rf_err op_key_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_key_list(struct rf_tx *tx, const void *req, void *res);
 /* The roles' names (NULL-terminated) and enum rf_role values, in bit order. */

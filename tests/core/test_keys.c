@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -264,6 +265,84 @@ static void test_revoke_race(void **state) {
     }
 }
 
+/* The authentication cache: a key revoked by this process stops working at
+ * once. Threads authenticate in a loop while the key is revoked; a call that
+ * began after rf_key_revoke returned must be refused, even when a read that
+ * began before the revoke committed was still putting the key back into the
+ * cache. */
+struct auth_race {
+    rf *db;
+    char secret[RF_KEY_SECRET_BYTES];
+    atomic_bool revoked; /* rf_key_revoke returned */
+    atomic_bool stop;
+    atomic_int late_ok;  /* began after the revoke returned, and succeeded */
+    atomic_int ok_before;
+};
+
+static void auth_loop(int idx, void *ctx) {
+    struct auth_race *r = ctx;
+    if (idx == 0) { /* the revoker, once the others are running */
+        for (int ms = 0; atomic_load(&r->ok_before) < 200 && ms < 10000; ms++) rf_t_sleep_ms(1);
+        char id[RF_ID_BYTES];
+        snprintf(id, sizeof id, "%.36s", r->secret + 4);
+        assert_int_equal(rf_key_revoke(r->db, id), RF_OK);
+        atomic_store(&r->revoked, true);
+        return;
+    }
+    for (int n = 0; n < 200000 && !atomic_load(&r->stop); n++) {
+        bool after = atomic_load(&r->revoked);
+        struct rf_key k;
+        rf_err err = rf_key_authenticate(r->db, r->secret, &k);
+        if (err == RF_OK && after) atomic_fetch_add(&r->late_ok, 1);
+        if (err == RF_OK && !after) atomic_fetch_add(&r->ok_before, 1);
+        if (err == RF_ERR_UNAUTHENTICATED && after) break; /* seen */
+        assert_true(err == RF_OK || err == RF_ERR_UNAUTHENTICATED);
+    }
+}
+
+static void test_revoked_at_once_here(void **state) {
+    (void)state;
+    rf *db = rf_core_fx.db;
+    for (int round = 0; round < 3; round++) {
+        struct rf_key_created made;
+        assert_int_equal(rf_key_create(db, RF_ROLE_SERVICE, NULL, &made, NULL), RF_OK);
+        struct auth_race *r = calloc(1, sizeof *r);
+        r->db = db;
+        snprintf(r->secret, sizeof r->secret, "%s", made.secret);
+        assert_int_equal(strncmp(made.secret + 4, made.key.id, strlen(made.key.id)), 0);
+        assert_int_equal(rf_parallel_fn(THREADS, auth_loop, r), 0);
+        assert_true(atomic_load(&r->revoked));
+        assert_int_equal(atomic_load(&r->late_ok), 0);
+        struct rf_key k;
+        assert_int_equal(rf_key_authenticate(db, made.secret, &k), RF_ERR_UNAUTHENTICATED);
+        rf_key_created_clear(&made);
+        free(r);
+    }
+}
+
+/* Another process's revoke (here: the store changed behind this process's
+ * back, as `racefree keys revoke` does) is seen within the cache's TTL. */
+static void test_revoked_elsewhere_within_ttl(void **state) {
+    (void)state;
+    rf *db = rf_core_fx.db;
+    struct rf_key_created made;
+    assert_int_equal(rf_key_create(db, RF_ROLE_SERVICE, NULL, &made, NULL), RF_OK);
+    struct rf_key k;
+    assert_int_equal(rf_key_authenticate(db, made.secret, &k), RF_OK); /* now cached */
+    rf *other = NULL;
+    assert_int_equal(rf_open(rf_core_fx.url, NULL, &other), RF_OK);
+    assert_int_equal(rf_key_revoke(other, made.key.id), RF_OK);
+    rf_close(other);
+    int64_t t0 = rf_t_now_ms(), waited = 0;
+    while (rf_key_authenticate(db, made.secret, &k) == RF_OK) {
+        waited = rf_t_now_ms() - t0;
+        if (waited > 3000) fail_msg("revoked key still accepted after %lld ms", (long long)waited);
+        rf_t_sleep_ms(20);
+    }
+    assert_true(rf_t_now_ms() - t0 <= 1000 + 1000); /* the TTL, and scheduling slack */
+    rf_key_created_clear(&made);
+}
+
 static void test_list_pages(void **state) {
     (void)state;
     rf *db = rf_core_fx.db;
@@ -311,6 +390,8 @@ int main(void) {
         rf_core_unit_test(test_create_refuses_bad_input),
         rf_core_unit_test(test_idempotent_create_sealed),
         rf_core_unit_test(test_revoke_race),
+        rf_core_unit_test(test_revoked_at_once_here),
+        rf_core_unit_test(test_revoked_elsewhere_within_ttl),
         rf_core_unit_test(test_list_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -458,3 +458,23 @@ void env_account_create(struct env *e, const char *id, const char *currency,
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
 }
+
+void env_wait_revoked(struct env *e, const char *path, const char *api_key)
+{
+    int64_t t0 = rf_t_now_ms();
+    for (;;) {
+        struct rf_t_resp r;
+        env_req(e, "GET", path, api_key, NULL, NULL, &r);
+        int status = r.status;
+        if (status != 200 && status != 401)
+            fail_msg("GET %s with a revoked key: HTTP %d %s", path, status, r.body);
+        if (status == 401) RF_ASSERT_PROBLEM(&r, 401, "unauthenticated");
+        rf_resp_free(&r);
+        int64_t waited_ms = rf_t_now_ms() - t0;
+        if (status == 401) return;
+        if (waited_ms > 1000 + 1000)
+            fail_msg("a key revoked by another process still works after %lld ms",
+                     (long long)waited_ms);
+        rf_t_sleep_ms(20);
+    }
+}

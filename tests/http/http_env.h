@@ -49,6 +49,12 @@ void ent_path(char *out, size_t cap, const char *user, const char *key);
 void env_req(struct env *e, const char *method, const char *path, const char *api_key,
              const char *body, const char *const *headers, struct rf_t_resp *out);
 
+/* A key revoked by ANOTHER process (the CLI) stops working on a running
+ * server within its key cache's TTL (RF_KEY_CACHE_TTL_MS, 1 s): asks GET
+ * path with api_key until it answers 401, and fails unless that happened
+ * within the TTL plus scheduling slack. */
+void env_wait_revoked(struct env *e, const char *path, const char *api_key);
+
 /* Test hooks (admin key; server started with hooks). */
 void hook_op_delay(struct env *e, int ms);
 void hook_fail_next(struct env *e, const char *op, const char *code);

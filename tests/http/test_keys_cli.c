@@ -9,8 +9,8 @@
  *  - `racefree keys create` prints the key alone on its last stdout line, and
  *    the key authenticates with its role;
  *  - `racefree keys list` shows it (never the secret);
- *  - `racefree keys revoke ID` makes it 401 from then on, on the running
- *    server;
+ *  - `racefree keys revoke ID` makes it 401 on the running server within its
+ *    key cache's TTL (1 s) and from then on;
  *  - bad CLI input (unknown role) fails with a non-zero exit and makes nothing.
  * On PostgreSQL the empty store is a database of its own, made for the test.
  */
@@ -224,6 +224,7 @@ static void test_keys_create_list_revoke(void **state)
     rc = rf_cli_run(rargs, out, sizeof out, err, sizeof err, 0);
     if (rc != 0)
         fail_msg("keys revoke exited %d:\n%s\n%s", rc, out, err);
+    env_wait_revoked(&e, lpath, key);
     env_req(&e, "GET", lpath, key, NULL, NULL, &r);
     RF_ASSERT_PROBLEM(&r, 401, "unauthenticated");
     rf_resp_free(&r);
