@@ -73,6 +73,11 @@ size_t rf_utf8_chars(const char *s) {
     return n;
 }
 
+void rf_printable_force(char *s) {
+    for (char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
+}
+
 bool rf_printable_valid(const char *s, size_t max_chars) {
     if (!s) return false;
     size_t n = 0;

@@ -20,6 +20,10 @@ bool rf_id_valid(const char *s);
 size_t rf_utf8_chars(const char *s);
 /* printable ASCII, 1..max chars */
 bool rf_printable_valid(const char *s, size_t max_chars);
+/* Replaces, in place, every byte outside printable ASCII with '?': problem
+ * details quote client input, and a truncated UTF-8 sequence must never make
+ * a problem body invalid JSON. */
+void rf_printable_force(char *s);
 /* Copies src into dst[cap] (truncating is a bug: asserted). */
 void rf_strcpy(char *dst, size_t cap, const char *src);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */

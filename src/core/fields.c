@@ -26,10 +26,7 @@ void rf_fault_set(struct rf_fault *fault, rf_err code, const char *param, const 
     va_start(ap, fmt);
     vsnprintf(fault->detail, sizeof fault->detail, fmt, ap);
     va_end(ap);
-    /* Details quote client input: printable ASCII only, so a truncated
-     * UTF-8 sequence never makes a problem body invalid JSON. */
-    for (char *c = fault->detail; *c; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
+    rf_printable_force(fault->detail);
 }
 
 void rf_decoded_clear(struct rf_decoded *d) {
@@ -153,12 +150,6 @@ static rf_err choice_bad(const struct rf_field *f, struct rf_fault *fault) {
     return bad(fault, f, "field '%s' must be %s", f->name, f->choice_text);
 }
 
-static const char **str_at(void *req, const struct rf_field *f) {
-    return (const char **)((char *)req + f->offset);
-}
-static int64_t *int_at(void *req, const struct rf_field *f) {
-    return (int64_t *)((char *)req + f->offset);
-}
 static bool *bool_at(void *req, const struct rf_field *f) {
     return (bool *)((char *)req + f->offset);
 }
@@ -179,7 +170,7 @@ static rf_err decode_object(const struct rf_field *f, json_t *v, void *req, stru
         return RF_ERR_NOMEM;
     }
     d->texts[d->n++] = text;
-    *str_at(req, f) = text;
+    *rf_field_str(req, f) = text;
     return RF_OK;
 }
 
@@ -202,8 +193,8 @@ static rf_err decode_one(const struct rf_field *f, json_t *v, void *req, struct 
         return RF_OK;
     case RF_FIELD_INT:
         if (!json_is_integer(v)) return int_bad(f, fault);
-        *int_at(req, f) = json_integer_value(v);
-        return int_check(f, *int_at(req, f), fault);
+        *rf_field_i64(req, f) = json_integer_value(v);
+        return int_check(f, *rf_field_i64(req, f), fault);
     default:
         break;
     }
@@ -218,10 +209,10 @@ static rf_err decode_one(const struct rf_field *f, json_t *v, void *req, struct 
     if (f->type == RF_FIELD_TIME) {
         int64_t ms;
         if (!rf_time_parse(s, &ms) || ms <= 0) return time_bad(f, fault);
-        *int_at(req, f) = ms;
+        *rf_field_i64(req, f) = ms;
         return RF_OK;
     }
-    *str_at(req, f) = s;
+    *rf_field_str(req, f) = s;
     return text_check(f, s, fault);
 }
 
@@ -297,19 +288,19 @@ static rf_err check_one(const struct rf_field *f, const void *req, struct rf_fau
         return choice_valid(f, v) ? RF_OK : choice_bad(f, fault);
     }
     case RF_FIELD_INT: {
-        int64_t v = *int_at(r, f);
+        int64_t v = *rf_field_i64(r, f);
         if (v == 0 && !f->required) return RF_OK;
         return int_check(f, v, fault);
     }
     case RF_FIELD_TIME: {
-        int64_t ms = *int_at(r, f);
+        int64_t ms = *rf_field_i64(r, f);
         if (ms == 0) return f->required ? bad(fault, f, "field '%s' is required", f->name) : RF_OK;
         return ms > 0 && ms <= RF_TIME_MS_MAX ? RF_OK : time_bad(f, fault);
     }
     default:
         break;
     }
-    const char *s = *str_at(r, f);
+    const char *s = *rf_field_str(r, f);
     if (!s) return f->required ? bad(fault, f, "field '%s' is required", f->name) : RF_OK;
     if (f->type != RF_FIELD_OBJECT) return text_check(f, s, fault);
     json_t *v = json_loads(s, JSON_REJECT_DUPLICATES, NULL);

@@ -71,6 +71,14 @@ struct rf_field {
 
 #define RF_FIELD_AT(f) ((f)->at ? (f)->at : RF_AT_BODY)
 
+/* The member a field names in its request struct. */
+static inline const char **rf_field_str(void *req, const struct rf_field *f) {
+    return (const char **)((char *)req + f->offset);
+}
+static inline int64_t *rf_field_i64(void *req, const struct rf_field *f) {
+    return (int64_t *)((char *)req + f->offset);
+}
+
 /* Memory a decode allocated (compacted object texts) that the request
  * struct points into; rf_decoded_clear frees it. */
 struct rf_decoded {

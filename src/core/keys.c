@@ -241,8 +241,9 @@ static struct key_cache_entry *cache_slot(struct key_cache *c, const char *id) {
     return &c->e[h % RF_KEY_CACHE_ENTRIES];
 }
 
-/* A fresh row for id, or false. */
-static bool cache_get(rf *db, const char *id, struct auth_args *a) {
+/* A fresh row for id, or false with *epoch_out the epoch a store read that
+ * starts now must still see to put its row in. */
+static bool cache_get(rf *db, const char *id, struct auth_args *a, uint64_t *epoch_out) {
     struct key_cache *c = db->key_cache;
     int64_t now = rf_mono_ms();
     pthread_mutex_lock(&c->mu);
@@ -252,6 +253,7 @@ static bool cache_get(rf *db, const char *id, struct auth_args *a) {
         a->key = e->key;
         memcpy(a->hash, e->hash, sizeof a->hash);
     }
+    *epoch_out = c->epoch;
     pthread_mutex_unlock(&c->mu);
     return hit;
 }
@@ -282,10 +284,8 @@ void key_revoked(rf *db, const void *req, const void *res) {
 
 /* The key's row, from the cache or the store. */
 static rf_err key_row(rf *db, struct auth_args *a) {
-    if (cache_get(db, a->id, a)) return RF_OK;
-    pthread_mutex_lock(&db->key_cache->mu);
-    uint64_t epoch = db->key_cache->epoch;
-    pthread_mutex_unlock(&db->key_cache->mu);
+    uint64_t epoch = 0;
+    if (cache_get(db, a->id, a, &epoch)) return RF_OK;
     int64_t fetched_ms = rf_mono_ms(); /* before the read: the TTL counts from it */
     rf_err err = core_read(db, "key_authenticate", op_key_auth, a);
     if (!err) cache_put(db, a, epoch, fetched_ms);

@@ -32,23 +32,17 @@ struct op_req {
     struct rf_page page;
 };
 
-static const char **str_at(void *req, const struct rf_field *f) {
-    return (const char **)((char *)req + f->offset);
-}
-static int64_t *int_at(void *req, const struct rf_field *f) {
-    return (int64_t *)((char *)req + f->offset);
-}
 
 /* The fields that do not come from the body. */
 static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
                          const struct rf_op_row *row, struct op_req *s, struct rf_problem *p) {
     for (size_t i = 0; i < row->n_fields; i++) {
         const struct rf_field *f = &row->fields[i];
-        if (RF_FIELD_AT(f) == RF_AT_PATH) *str_at(s->req, f) = rf_path_param(req, f->name);
-        if (RF_FIELD_AT(f) == RF_AT_CALLER) *str_at(s->req, f) = req->key.id;
+        if (RF_FIELD_AT(f) == RF_AT_PATH) *rf_field_str(s->req, f) = rf_path_param(req, f->name);
+        if (RF_FIELD_AT(f) == RF_AT_CALLER) *rf_field_str(s->req, f) = req->key.id;
         if (RF_FIELD_AT(f) == RF_AT_CALLER_ROLE)
             *(int *)(void *)(s->req + f->offset) = (int)req->key.role;
-        if (RF_FIELD_AT(f) == RF_AT_IF_MATCH && !rf_req_if_match(req, int_at(s->req, f), p))
+        if (RF_FIELD_AT(f) == RF_AT_IF_MATCH && !rf_req_if_match(req, rf_field_i64(s->req, f), p))
             return false;
     }
     if (route->reply != RF_REPLY_PAGE) return true;

@@ -13,6 +13,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/ids.h"
 #include "base/limits.h"
 #include "http/buf.h"
 #include "http/request.h"
@@ -92,10 +93,7 @@ void rf_problem_set(struct rf_problem *p, rf_err err, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(p->detail, sizeof p->detail, fmt, ap);
     va_end(ap);
-    /* Details quote client input: keep them printable ASCII so a truncated
-     * UTF-8 sequence can never make the problem body invalid JSON. */
-    for (char *c = p->detail; *c; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) *c = '?';
+    rf_printable_force(p->detail);
 }
 
 void rf_problem_param(struct rf_problem *p, const char *name, size_t name_len) {
