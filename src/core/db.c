@@ -47,7 +47,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     db->test_hooks = opt.test_hooks;
     pthread_mutex_init(&db->inflight_mu, NULL);
     rf_err err = key_cache_open(db);
-    if (!err) err = exec_open(url, &opt, db, &db->exec);
+    if (!err) err = exec_open(url, &opt, db, NULL, &db->exec);
     if (err) {
         key_cache_close(db);
         pthread_mutex_destroy(&db->inflight_mu);

@@ -62,6 +62,7 @@ struct pool {
 
 struct rf_exec {
     const struct store_ops *ops;
+    const struct exec_defer_ops *defer_ops; /* NULL: nothing is deferred */
     struct rf *db;
     char *url;
     struct rf_options opt;
@@ -435,6 +436,13 @@ static rf_err enqueue_and_wait(struct rf_exec *ex, const struct exec_op *op) {
 
 /* ---- public ------------------------------------------------------------ */
 
+/* For now the submitting thread runs the operation and waits; the executor
+ * threads will answer through done once they complete operations themselves. */
+void exec_submit(struct rf_exec *ex, const struct exec_op *op, exec_done_fn done, void *arg) {
+    RF_ASSERT(done);
+    done(arg, exec_run(ex, op));
+}
+
 rf_err exec_run(struct rf_exec *ex, const struct exec_op *op) {
     RF_ASSERT(ex && op && op->fn && op->name);
     if (atomic_load(&ex->shutting_down)) return RF_ERR_SHUTTING_DOWN;
@@ -472,13 +480,14 @@ static rf_err start_postgres(struct rf_exec *ex) {
 }
 
 rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
-                 struct rf_exec **out) {
+                 const struct exec_defer_ops *defer, struct rf_exec **out) {
     const struct store_ops *ops = store_for_url(url);
     if (!ops) return RF_ERR_INVALID;
     struct rf_exec *ex = calloc(1, sizeof *ex);
     if (!ex) return RF_ERR_NOMEM;
     ex->ops = ops;
     ex->db = db;
+    ex->defer_ops = defer;
     ex->url = strdup(url);
     ex->opt = opt ? *opt : (struct rf_options){0};
     options_defaults(&ex->opt);

@@ -26,13 +26,36 @@ struct exec_op {
 
 struct rf_exec;
 
+/* Work an operation defers to the end of its transaction (core/deferred.c:
+ * the hot system accounts' balance moves, applied once per transaction in a
+ * fixed order, so no row that every operation touches is locked across a
+ * batch). The executor owns one buffer per transaction (tx->defer), resets it
+ * at BEGIN, rewinds it to the operation's mark when the operation's savepoint
+ * rolls back, and calls flush right before COMMIT; a flush error fails the
+ * transaction as a whole (a batch then falls back to one operation each). */
+struct exec_defer_ops {
+    size_t buf_bytes;
+    void (*reset)(void *buf);
+    int (*mark)(const void *buf);
+    void (*rewind)(void *buf, int mark);
+    rf_err (*flush)(struct rf_tx *tx);
+};
+
+/* defer may be NULL: tx->defer is then NULL and operations apply at once. */
 rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
-                 struct rf_exec **out);
+                 const struct exec_defer_ops *defer, struct rf_exec **out);
 /* Blocks until the operation committed or failed. RF_ERR_OVERLOADED when the
  * queue is full, RF_ERR_SHUTTING_DOWN after exec_shutdown_begin,
  * RF_ERR_UNAVAILABLE when a PostgreSQL operation met a serialization failure
  * or deadlock in each of RF_RETRIES_MAX attempts (nothing was applied). */
 rf_err exec_run(struct rf_exec *ex, const struct exec_op *op);
+/* Called exactly once per submitted operation with its outcome: on an
+ * executor thread after its COMMIT or rollback returned, or on the caller's
+ * thread before exec_submit returns when it was refused (overloaded,
+ * shutting down). It must be short and must not call into the executor. */
+typedef void (*exec_done_fn)(void *arg, rf_err err);
+/* Queues op without waiting; op (and its ctx) must live until done ran. */
+void exec_submit(struct rf_exec *ex, const struct exec_op *op, exec_done_fn done, void *arg);
 void exec_shutdown_begin(struct rf_exec *ex);
 /* Drains queued operations, then closes every connection. */
 void exec_close(struct rf_exec *ex);

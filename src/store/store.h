@@ -112,6 +112,7 @@ struct rf_tx {
     struct rf *db;
     int64_t now_ms;     /* one clock reading per operation */
     bool write;
+    void *defer;        /* the transaction's deferred work (exec_defer_ops); NULL: none */
 };
 
 /* Convenience wrappers over tx->ops (store.c). */
