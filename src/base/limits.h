@@ -16,6 +16,10 @@
 
 #define RF_QUEUE_OPS_MAX 4096                  /* executor queue bound */
 #define RF_BATCH_OPS_MAX 128                   /* SQLite group commit batch */
+/* A PostgreSQL backend caches 64 subtransaction ids (one per savepoint that
+ * wrote); a batch with more overflows to pg_subtrans, which slows every
+ * other backend's snapshots. */
+#define RF_PG_BATCH_OPS_MAX 64
 #define RF_WRITERS_DEFAULT 4                   /* PostgreSQL batch committers */
 #define RF_WRITERS_MAX 16
 #define RF_PG_BATCH_LOCK_WAIT_MS 200           /* a row lock wait inside a batch (a bare literal: pasted into SQL) */

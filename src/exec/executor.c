@@ -433,15 +433,15 @@ static void batch_rerun_all(struct rf_exec *ex, struct committer *cm, struct job
     }
 }
 
-/* Runs job inside savepoint 1; false if the transaction itself is lost. An
- * operation that met a serialization failure or deadlock (PostgreSQL) is
- * rolled back to its savepoint, which also releases the row locks it took,
- * and marked to run again in a transaction of its own once the batch ends. */
+/* Runs job inside savepoint 1 (set before it), then releases it and, unless
+ * job is the batch's last, sets it again for the next one (one round trip);
+ * false if the transaction itself is lost. An operation that met a
+ * serialization failure or deadlock (PostgreSQL) is rolled back to its
+ * savepoint, which also releases the row locks it took, and marked to run
+ * again in a transaction of its own once the batch ends. */
 static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *tx,
-                       struct job *job) {
+                       struct job *job, bool last) {
     const struct store_ops *ops = ex->ops;
-    rf_err err = ops->savepoint(tx->conn, 1);
-    if (err) { job->err = err; return false; }
     int mark = defer_mark(ex, cm);
     tx->now_ms = rf_now_ms();
     job->err = run_one(ex, tx, job->op);
@@ -454,7 +454,8 @@ static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *t
         if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
         if (job->err == RF_ERR_RETRY) job->rerun = true;
     }
-    if (ops->release(tx->conn, 1) != RF_OK) {
+    rf_err err = last ? ops->release(tx->conn, 1) : ops->release_savepoint(tx->conn, 1);
+    if (err != RF_OK) {
         if (job->err == RF_OK) undo(job->op);
         if (job->err == RF_OK || job->rerun) job->err = RF_ERR_UNAVAILABLE;
         job->rerun = false;
@@ -483,8 +484,13 @@ static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
     struct rf_tx tx = committer_tx(ex, cm);
     int delay = atomic_load(&ex->delay_ms);
     if (delay > 0) sleep_ms(delay);
+    if (ex->ops->savepoint(cm->conn, 1) != RF_OK) {
+        for (int k = 0; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
+        batch_lost(ex, cm, batch, 0, RF_ERR_UNAVAILABLE);
+        return;
+    }
     for (int i = 0; i < n; i++) {
-        if (!batch_step(ex, cm, &tx, batch[i])) {
+        if (!batch_step(ex, cm, &tx, batch[i], i == n - 1)) {
             for (int k = i + 1; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
             batch_lost(ex, cm, batch, i + 1, RF_ERR_UNAVAILABLE);
             return;
@@ -688,6 +694,7 @@ static rf_err start_sqlite(struct rf_exec *ex) {
 
 static rf_err start_postgres(struct rf_exec *ex) {
     ex->pool.cap = ex->opt.pool_conns;
+    if (ex->opt.batch_ops_max > RF_PG_BATCH_OPS_MAX) ex->opt.batch_ops_max = RF_PG_BATCH_OPS_MAX;
     struct store_conn *c = NULL; /* connect one now: fail fast on a bad url */
     rf_err err = pool_get(ex, &ex->pool, &c);
     if (err) return err;

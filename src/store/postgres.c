@@ -738,6 +738,14 @@ static rf_err pg_release(struct store_conn *c, int n) {
     return savepoint_command(c, "RELEASE SAVEPOINT", n);
 }
 
+static rf_err pg_release_savepoint(struct store_conn *c, int n) {
+    RF_ASSERT(c && n >= 0);
+    char cmd[PG_CMD_BYTES];
+    int len = snprintf(cmd, sizeof cmd, "RELEASE SAVEPOINT sp%d; SAVEPOINT sp%d", n, n);
+    RF_ASSERT(len > 0 && (size_t)len < sizeof cmd);
+    return run_command(c, cmd);
+}
+
 static void pg_rollback_to(struct store_conn *c, int n) {
     (void)savepoint_command(c, "ROLLBACK TO SAVEPOINT", n);
 }
@@ -762,6 +770,7 @@ const struct store_ops store_postgres_ops = {
     .savepoint = pg_savepoint,
     .release = pg_release,
     .rollback_to = pg_rollback_to,
+    .release_savepoint = pg_release_savepoint,
     .broken = pg_broken,
     .fail_next_commit = pg_fail_next_commit,
     .lose_next_commit_reply = pg_lose_next_commit_reply,

@@ -296,6 +296,10 @@ static rf_err savepoint_cmd(struct store_conn *c, const char *verb, int n) {
 
 static rf_err sq_savepoint(struct store_conn *c, int n) { return savepoint_cmd(c, "SAVEPOINT", n); }
 static rf_err sq_release(struct store_conn *c, int n) { return savepoint_cmd(c, "RELEASE", n); }
+static rf_err sq_release_savepoint(struct store_conn *c, int n) {
+    rf_err err = sq_release(c, n);
+    return err ? err : sq_savepoint(c, n);
+}
 static void sq_rollback_to(struct store_conn *c, int n) {
     (void)savepoint_cmd(c, "ROLLBACK TO", n);
 }
@@ -326,6 +330,7 @@ const struct store_ops store_sqlite_ops = {
     .savepoint = sq_savepoint,
     .release = sq_release,
     .rollback_to = sq_rollback_to,
+    .release_savepoint = sq_release_savepoint,
     .broken = sq_broken,
     .fail_next_commit = sq_fail_next_commit,
 };

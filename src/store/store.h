@@ -84,6 +84,9 @@ struct store_ops {
     rf_err (*savepoint)(struct store_conn *c, int n);
     rf_err (*release)(struct store_conn *c, int n);
     void (*rollback_to)(struct store_conn *c, int n);
+    /* RELEASE savepoint n, then SAVEPOINT n again: between two operations of
+     * a batch, in one round trip where the store is remote. */
+    rf_err (*release_savepoint)(struct store_conn *c, int n);
     /* True if the connection is broken and must be replaced (PostgreSQL). */
     bool (*broken)(struct store_conn *c);
     /* Test hook: make the next commit fail as a store error (the connection
