@@ -59,7 +59,8 @@ struct job {
     bool rerun;   /* its batch could not decide it: it runs again in its own transaction */
     exec_done_fn done_fn; /* exec_submit's; NULL: a waiter sleeps on cond */
     void *done_arg;
-    struct job *next_free;
+    struct job *next;      /* in its committer's queue */
+    struct job *next_free; /* in the free slots */
     pthread_cond_t cond;
 };
 
@@ -72,6 +73,9 @@ struct committer {
     bool running;
     struct store_conn *conn; /* NULL until connected; a broken one is dropped */
     void *defer;             /* the transaction's deferred work, or NULL */
+    struct job *head, *tail; /* its queue, guarded by rf_exec.mu */
+    int q_len;
+    pthread_cond_t cond;     /* its queue is not empty, or closing */
 };
 
 /* Connections not in use, plus how many exist; guarded by rf_exec.mu. */
@@ -98,9 +102,7 @@ struct rf_exec {
     int n_committers;
     struct job *slots;   /* queue_cap + every committer's batch; guarded by mu */
     struct job *free_slots;
-    struct job **queue;  /* ring of queue_cap */
-    int q_head, q_len, q_cap;
-    pthread_cond_t q_cond;
+    int q_len, q_cap;    /* queued in all committers' queues, and the bound */
     bool closing;
 
     struct pool pool;    /* SQLite readers, or the PostgreSQL pool */
@@ -553,16 +555,18 @@ static void answer(struct rf_exec *ex, struct job **batch, int n) {
     for (int i = 0; i < n_calls; i++) calls[i].fn(calls[i].arg, calls[i].err);
 }
 
-/* Takes up to batch_ops_max queued jobs; 0 when closing and drained. */
-static int take_batch(struct rf_exec *ex, struct job **batch) {
+/* Takes up to batch_ops_max of cm's queued jobs; 0 when closing and drained. */
+static int take_batch(struct rf_exec *ex, struct committer *cm, struct job **batch) {
     pthread_mutex_lock(&ex->mu);
-    while (ex->q_len == 0 && !ex->closing) pthread_cond_wait(&ex->q_cond, &ex->mu);
-    int n = ex->q_len < ex->opt.batch_ops_max ? ex->q_len : ex->opt.batch_ops_max;
-    RF_ASSERT(n >= 0 && n <= RF_BATCH_OPS_MAX && ex->q_len <= ex->q_cap); /* batch[] holds it */
+    while (cm->q_len == 0 && !ex->closing) pthread_cond_wait(&cm->cond, &ex->mu);
+    int n = cm->q_len < ex->opt.batch_ops_max ? cm->q_len : ex->opt.batch_ops_max;
+    RF_ASSERT(n >= 0 && n <= RF_BATCH_OPS_MAX && cm->q_len <= ex->q_len); /* batch[] holds it */
     for (int i = 0; i < n; i++) {
-        batch[i] = ex->queue[ex->q_head];
-        ex->q_head = (ex->q_head + 1) % ex->q_cap;
+        batch[i] = cm->head;
+        cm->head = cm->head->next;
     }
+    if (!cm->head) cm->tail = NULL;
+    cm->q_len -= n;
     ex->q_len -= n;
     pthread_mutex_unlock(&ex->mu);
     return n;
@@ -573,7 +577,7 @@ static void *committer_main(void *arg) {
     struct rf_exec *ex = cm->ex;
     struct job *batch[RF_BATCH_OPS_MAX];
     for (;;) {
-        int n = take_batch(ex, batch);
+        int n = take_batch(ex, cm, batch);
         if (n == 0) return NULL;
         run_batch(ex, cm, batch, n);
         rerun_alone(ex, cm, batch, n);
@@ -583,17 +587,33 @@ static void *committer_main(void *arg) {
     }
 }
 
-/* Queues job; false (nothing queued) when closing or full. */
+/* The committer for job: operations with one shard (one natural key) go to
+ * one committer, in queue order, so a process's batches never wait for each
+ * other's locks on a hot row; the rest to the shortest queue. */
+static struct committer *committer_for(struct rf_exec *ex, const struct job *job) {
+    if (job->op->shard) return &ex->committers[job->op->shard % (uint32_t)ex->n_committers];
+    struct committer *best = &ex->committers[0];
+    for (int i = 1; i < ex->n_committers; i++)
+        if (ex->committers[i].q_len < best->q_len) best = &ex->committers[i];
+    return best;
+}
+
+/* Queues job (under mu); an error (nothing queued) when closing or full. */
 static rf_err enqueue(struct rf_exec *ex, struct job *job) {
     if (ex->closing) return RF_ERR_SHUTTING_DOWN;
     if (ex->q_len >= ex->q_cap) {
         atomic_fetch_add(&ex->overloaded, 1);
         return RF_ERR_OVERLOADED;
     }
-    ex->queue[(ex->q_head + ex->q_len) % ex->q_cap] = job;
+    struct committer *cm = committer_for(ex, job);
+    job->next = NULL;
+    if (cm->tail) cm->tail->next = job;
+    else cm->head = job;
+    cm->tail = job;
+    cm->q_len++;
     ex->q_len++;
     RF_ASSERT(ex->q_len <= ex->q_cap); /* checked full above, under the same lock */
-    pthread_cond_signal(&ex->q_cond);
+    pthread_cond_signal(&cm->cond);
     return RF_OK;
 }
 
@@ -661,6 +681,7 @@ static rf_err start_committers(struct rf_exec *ex) {
     for (int i = 0; i < ex->n_committers; i++) {
         struct committer *cm = &ex->committers[i];
         cm->ex = ex;
+        pthread_cond_init(&cm->cond, NULL);
         if (ex->defer_ops && !(cm->defer = calloc(1, ex->defer_ops->buf_bytes)))
             return RF_ERR_NOMEM;
         if (sqlite) {
@@ -715,11 +736,9 @@ rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
     ex->opt = opt ? *opt : (struct rf_options){0};
     options_defaults(&ex->opt);
     ex->q_cap = ex->opt.queue_ops_max;
-    ex->queue = calloc((size_t)ex->q_cap, sizeof *ex->queue);
     pthread_mutex_init(&ex->mu, NULL);
-    pthread_cond_init(&ex->q_cond, NULL);
     pthread_cond_init(&ex->pool.cond, NULL);
-    rf_err err = (!ex->url || !ex->queue) ? RF_ERR_NOMEM : slots_alloc(ex);
+    rf_err err = !ex->url ? RF_ERR_NOMEM : slots_alloc(ex);
     if (!err) err = ops->backend == STORE_SQLITE ? start_sqlite(ex) : start_postgres(ex);
     if (err) {
         exec_close(ex);
@@ -736,21 +755,21 @@ void exec_close(struct rf_exec *ex) {
     atomic_store(&ex->shutting_down, true);
     pthread_mutex_lock(&ex->mu);
     ex->closing = true;
-    pthread_cond_broadcast(&ex->q_cond);
+    for (int i = 0; i < ex->n_committers; i++)
+        if (ex->committers[i].ex) pthread_cond_broadcast(&ex->committers[i].cond);
     pthread_mutex_unlock(&ex->mu);
     for (int i = 0; i < ex->n_committers; i++) { /* they drain the queue, then end */
         struct committer *cm = &ex->committers[i];
         if (cm->running) pthread_join(cm->thread, NULL);
         if (cm->conn) ex->ops->disconnect(cm->conn);
         free(cm->defer);
+        if (cm->ex) pthread_cond_destroy(&cm->cond);
     }
     free(ex->slots);
     RF_ASSERT(ex->pool.n_free == ex->pool.n_open); /* no connection still lent out */
     for (int i = 0; i < ex->pool.n_free; i++) ex->ops->disconnect(ex->pool.free[i]);
     pthread_cond_destroy(&ex->pool.cond);
-    pthread_cond_destroy(&ex->q_cond);
     pthread_mutex_destroy(&ex->mu);
-    free(ex->queue);
     free(ex->url);
     free(ex);
 }

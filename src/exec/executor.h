@@ -22,6 +22,9 @@ struct exec_op {
     exec_undo_fn undo;  /* may be NULL */
     void *ctx;
     bool write;
+    /* Writes: a hash of the operation's natural key (0: none). Operations
+     * with one shard run on one committer, in the order they were queued. */
+    uint32_t shard;
 };
 
 struct rf_exec;
