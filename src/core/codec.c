@@ -11,41 +11,113 @@
 #include "base/assert.h"
 #include "base/ids.h"
 
-static json_t *member_json(const struct rf_member *m, const char *at) {
+/* ---- encoding: JSON text written directly ---------------------------------
+ * Every keyed write encodes its result inside the transaction, so this is a
+ * hot path: one pass counts, one pass writes into one allocation, no tree of
+ * JSON values and no printf. Keys in strcmp order (the text jansson's
+ * JSON_SORT_KEYS wrote before, so a record reads the same either way). */
+
+#define CODEC_MEMBERS_MAX 64
+
+/* Counts (out NULL) or writes. */
+struct jw {
+    char *out;
+    size_t len;
+};
+
+static void jw_put(struct jw *w, const char *s, size_t n) {
+    if (w->out) memcpy(w->out + w->len, s, n);
+    w->len += n;
+}
+
+static void jw_str(struct jw *w, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    jw_put(w, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            jw_put(w, e, 2);
+        } else if (*p < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            jw_put(w, e, 6);
+        } else {
+            jw_put(w, (const char *)p, 1);
+        }
+    }
+    jw_put(w, "\"", 1);
+}
+
+static void jw_i64(struct jw *w, int64_t v) {
+    char digits[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) digits[n++] = '-';
+    RF_ASSERT(n <= (int)sizeof digits);
+    for (int i = n - 1; i >= 0; i--) jw_put(w, &digits[i], 1);
+}
+
+static void member_write(struct jw *w, const struct rf_member *m, const char *at) {
     switch (m->type) {
     case RF_MEMBER_CHARS:
         RF_ASSERT(memchr(at, '\0', m->size) != NULL);
-        return json_string(at);
+        jw_str(w, at);
+        return;
     case RF_MEMBER_TEXT: {
         const char *s = *(char *const *)at;
-        return s ? json_string(s) : json_null();
+        if (s) jw_str(w, s);
+        else jw_put(w, "null", 4);
+        return;
     }
-    case RF_MEMBER_I64: return json_integer(*(const int64_t *)at);
-    case RF_MEMBER_INT: return json_integer(*(const int *)at);
-    case RF_MEMBER_BOOL: return json_boolean(*(const bool *)at);
+    case RF_MEMBER_I64: jw_i64(w, *(const int64_t *)at); return;
+    case RF_MEMBER_INT: jw_i64(w, *(const int *)at); return;
+    case RF_MEMBER_BOOL:
+        if (*(const bool *)at) jw_put(w, "true", 4);
+        else jw_put(w, "false", 5);
+        return;
     case RF_MEMBER_ENUM: {
         int v = *(const int *)at;
         RF_ASSERT(m->names && v >= 0);
         for (int i = 0; i <= v; i++) RF_ASSERT(m->names[i]); /* v names a value */
-        return json_string(m->names[v]);
+        jw_str(w, m->names[v]);
+        return;
     }
     }
     RF_ASSERT(0);
-    return NULL;
+}
+
+static void encode(struct jw *w, const struct rf_codec *c, const size_t *order, const void *res) {
+    jw_put(w, "{", 1);
+    for (size_t k = 0; k < c->n; k++) {
+        const struct rf_member *m = &c->members[order[k]];
+        if (k) jw_put(w, ",", 1);
+        jw_str(w, m->name);
+        jw_put(w, ":", 1);
+        member_write(w, m, (const char *)res + m->offset);
+    }
+    jw_put(w, "}", 1);
 }
 
 char *rf_codec_encode(const struct rf_codec *c, const void *res) {
-    RF_ASSERT(c && c->n > 0 && res);
-    json_t *o = json_object();
-    for (size_t i = 0; o && i < c->n; i++) {
-        const struct rf_member *m = &c->members[i];
-        if (json_object_set_new(o, m->name, member_json(m, (const char *)res + m->offset)) != 0) {
-            json_decref(o);
-            o = NULL;
-        }
+    RF_ASSERT(c && c->n > 0 && c->n <= CODEC_MEMBERS_MAX && res);
+    size_t order[CODEC_MEMBERS_MAX];
+    for (size_t i = 0; i < c->n; i++) { /* insertion sort by name: a handful of members */
+        size_t k = i;
+        for (; k > 0 && strcmp(c->members[order[k - 1]].name, c->members[i].name) > 0; k--)
+            order[k] = order[k - 1];
+        order[k] = i;
     }
-    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(o);
+    struct jw count = {NULL, 0};
+    encode(&count, c, order, res);
+    char *text = malloc(count.len + 1);
+    if (!text) return NULL;
+    struct jw w = {text, 0};
+    encode(&w, c, order, res);
+    RF_ASSERT(w.len == count.len);
+    text[w.len] = '\0';
     return text;
 }
 

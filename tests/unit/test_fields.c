@@ -198,15 +198,22 @@ static void test_codec_round_trip(void **state) {
     assert_int_equal(b.kind, 3);
     assert_int_equal(b.state, 1);
     assert_non_null(strstr(text, "\"state\":\"shut\"")); /* stored by name */
+    /* the exact text: keys in strcmp order, compact, escapes, int64 edges */
+    assert_string_equal(text, "{\"created\":true,\"ent.id\":\"abc\",\"ent.note\":\"n\\\"\xe2\x82\xac"
+                              "\\u000a\",\"ent.version\":9223372036854775807,\"kind\":3,"
+                              "\"state\":\"shut\"}");
     char *again = rf_codec_encode(&demo_codec, &b);
     assert_string_equal(again, text); /* the replay renders from the same values */
     free(b.ent.note);
     b.ent.note = NULL;
     a.ent.note = NULL; /* a NULL text survives as NULL */
     free(text);
+    a.ent.version = INT64_MIN;
     text = rf_codec_encode(&demo_codec, &a);
+    assert_non_null(strstr(text, "\"ent.note\":null,\"ent.version\":-9223372036854775808,"));
     assert_int_equal(rf_codec_decode(&demo_codec, text, &b), RF_OK);
     assert_null(b.ent.note);
+    assert_int_equal(b.ent.version, INT64_MIN);
     /* text that does not fit: a missing member, a too-long id */
     struct demo_res c = {0};
     assert_int_equal(rf_codec_decode(&demo_codec, "{\"created\":true}", &c), RF_ERR_INTERNAL);
