@@ -14,12 +14,21 @@
 #define RF_LIST_LIMIT_DEFAULT 50
 #define RF_LIST_LIMIT_MAX 500
 
+/* A limit's value as a string literal, for limits pasted into SQL text (such
+ * a limit must be a bare integer literal). */
+#define RF_STR_(x) #x
+#define RF_STR(x) RF_STR_(x)
+
 #define RF_QUEUE_OPS_MAX 4096                  /* executor queue bound */
 #define RF_BATCH_OPS_MAX 128                   /* SQLite group commit batch */
 /* A PostgreSQL backend caches 64 subtransaction ids (one per savepoint that
  * wrote); a batch with more overflows to pg_subtrans, which slows every
  * other backend's snapshots. */
 #define RF_PG_BATCH_OPS_MAX 64
+/* SQLite: the write connection's page cache (negative: KiB, SQLite's
+ * convention), and the WAL length at which the checkpointer thread runs. */
+#define RF_SQLITE_WRITER_CACHE_KIB -65536
+#define RF_SQLITE_CHECKPOINT_PAGES 1000
 #define RF_WRITERS_DEFAULT 4                   /* PostgreSQL batch committers */
 #define RF_WRITERS_MAX 16
 #define RF_PG_BATCH_LOCK_WAIT_MS 200           /* a row lock wait inside a batch (a bare literal: pasted into SQL) */

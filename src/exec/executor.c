@@ -15,7 +15,9 @@
  * SQLite: one committer owns the write connection (BEGIN IMMEDIATE takes the
  * file's write lock, so two racefree processes on one file serialize their
  * batches; busy_timeout waits). Reads run on their own WAL connections and
- * never wait for the writer.
+ * never wait for the writer. A checkpointer thread with its own connection
+ * copies the WAL back into the database once it passes
+ * RF_SQLITE_CHECKPOINT_PAGES, so a COMMIT never does (it only appends).
  *
  * PostgreSQL: opt.writers committers, each on its own connection, so batches
  * overlap on the server. A row lock wait inside a batch is bounded
@@ -103,6 +105,14 @@ struct rf_exec {
     struct job *slots;   /* queue_cap + every committer's batch; guarded by mu */
     struct job *free_slots;
     int q_len, q_cap;    /* queued in all committers' queues, and the bound */
+
+    /* SQLite: the WAL checkpointer (its own thread and connection) */
+    pthread_t ckpt_thread;
+    bool ckpt_running;
+    struct store_conn *ckpt_conn;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cond;
+    bool ckpt_due, ckpt_stop; /* guarded by ckpt_mu */
     bool closing;
 
     struct pool pool;    /* SQLite readers, or the PostgreSQL pool */
@@ -707,10 +717,56 @@ static rf_err slots_alloc(struct rf_exec *ex) {
     return RF_OK;
 }
 
+/* ---- SQLite: checkpoints off the writer ---------------------------------- */
+
+/* After each commit (on the committer): a WAL past RF_SQLITE_CHECKPOINT_PAGES
+ * wakes the checkpointer. The committer never copies pages back into the
+ * database or waits for that fsync itself: its COMMITs only append. */
+static void wal_grew(void *arg, int pages) {
+    struct rf_exec *ex = arg;
+    if (pages < RF_SQLITE_CHECKPOINT_PAGES) return;
+    pthread_mutex_lock(&ex->ckpt_mu);
+    ex->ckpt_due = true;
+    pthread_cond_signal(&ex->ckpt_cond);
+    pthread_mutex_unlock(&ex->ckpt_mu);
+}
+
+static void *checkpointer_main(void *arg) {
+    struct rf_exec *ex = arg;
+    for (;;) {
+        pthread_mutex_lock(&ex->ckpt_mu);
+        while (!ex->ckpt_due && !ex->ckpt_stop) pthread_cond_wait(&ex->ckpt_cond, &ex->ckpt_mu);
+        bool stop = ex->ckpt_stop;
+        ex->ckpt_due = false;
+        pthread_mutex_unlock(&ex->ckpt_mu);
+        if (stop) return NULL;
+        if (ex->ops->checkpoint(ex->ckpt_conn) != RF_OK) atomic_fetch_add(&ex->store_errors, 1);
+    }
+}
+
+static rf_err start_checkpointer(struct rf_exec *ex) {
+    rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &ex->ckpt_conn);
+    if (err) return err;
+    ex->ops->on_wal(ex->committers[0].conn, wal_grew, ex);
+    if (pthread_create(&ex->ckpt_thread, NULL, checkpointer_main, ex) != 0) return RF_ERR_INTERNAL;
+    ex->ckpt_running = true;
+    return RF_OK;
+}
+
+static void stop_checkpointer(struct rf_exec *ex) {
+    pthread_mutex_lock(&ex->ckpt_mu);
+    ex->ckpt_stop = true;
+    pthread_cond_signal(&ex->ckpt_cond);
+    pthread_mutex_unlock(&ex->ckpt_mu);
+    if (ex->ckpt_running) pthread_join(ex->ckpt_thread, NULL);
+    if (ex->ckpt_conn) ex->ops->disconnect(ex->ckpt_conn);
+}
+
 static rf_err start_sqlite(struct rf_exec *ex) {
     ex->pool.cap = RF_READERS_MAX;
     ex->pool.readonly = true;
-    return start_committers(ex);
+    rf_err err = start_committers(ex);
+    return err ? err : start_checkpointer(ex);
 }
 
 static rf_err start_postgres(struct rf_exec *ex) {
@@ -737,6 +793,8 @@ rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
     options_defaults(&ex->opt);
     ex->q_cap = ex->opt.queue_ops_max;
     pthread_mutex_init(&ex->mu, NULL);
+    pthread_mutex_init(&ex->ckpt_mu, NULL);
+    pthread_cond_init(&ex->ckpt_cond, NULL);
     pthread_cond_init(&ex->pool.cond, NULL);
     rf_err err = !ex->url ? RF_ERR_NOMEM : slots_alloc(ex);
     if (!err) err = ops->backend == STORE_SQLITE ? start_sqlite(ex) : start_postgres(ex);
@@ -766,6 +824,9 @@ void exec_close(struct rf_exec *ex) {
         if (cm->ex) pthread_cond_destroy(&cm->cond);
     }
     free(ex->slots);
+    stop_checkpointer(ex); /* after the committers: their last commits may have woken it */
+    pthread_cond_destroy(&ex->ckpt_cond);
+    pthread_mutex_destroy(&ex->ckpt_mu);
     RF_ASSERT(ex->pool.n_free == ex->pool.n_open); /* no connection still lent out */
     for (int i = 0; i < ex->pool.n_free; i++) ex->ops->disconnect(ex->pool.free[i]);
     pthread_cond_destroy(&ex->pool.cond);

@@ -584,9 +584,7 @@ static const char PG_BEGIN_WRITE[] = "BEGIN; SELECT pg_current_xact_id()::text";
  * by another transaction that commits after BEGIN cannot be written. */
 static const char PG_BEGIN_SERIALIZABLE[] =
     "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT pg_current_xact_id()::text";
-#define PG_STR_(x) #x
-#define PG_STR(x) PG_STR_(x)
-#define PG_BATCH_LOCK_WAIT "SET LOCAL lock_timeout = " PG_STR(RF_PG_BATCH_LOCK_WAIT_MS) "; "
+#define PG_BATCH_LOCK_WAIT "SET LOCAL lock_timeout = " RF_STR(RF_PG_BATCH_LOCK_WAIT_MS) "; "
 static const char PG_BEGIN_BATCH[] =
     "BEGIN; " PG_BATCH_LOCK_WAIT "SELECT pg_current_xact_id()::text";
 static const char PG_BEGIN_BATCH_SERIALIZABLE[] =

@@ -27,9 +27,16 @@ struct stmt_entry {
     bool in_use;      /* a cursor is open on it */
 };
 
+/* What sqlite3_wal_hook's callback hands the WAL length to (sq_on_wal). */
+struct wal_watch {
+    void (*fn)(void *arg, int pages);
+    void *arg;
+};
+
 struct store_conn {
     sqlite3 *db;
     bool fail_next_commit;
+    struct wal_watch wal_watch;
     int cached;
     struct stmt_entry cache[RF_STMT_CACHE_MAX];
 };
@@ -94,6 +101,8 @@ static rf_err sq_connect(const char *url, const struct rf_options *opt, bool rea
     rf_err err = simple(c, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL");
     if (!err) err = simple(c, normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
     if (!err) err = simple(c, "PRAGMA foreign_keys=ON");
+    if (!err) err = simple(c, "PRAGMA temp_store=MEMORY"); /* savepoint journals */
+    if (!err && !readonly) err = simple(c, "PRAGMA cache_size=" RF_STR(RF_SQLITE_WRITER_CACHE_KIB));
     if (err) {
         sqlite3_close(c->db);
         free(c);
@@ -310,6 +319,27 @@ static bool sq_broken(struct store_conn *c) { (void)c; return false; }
 
 static void sq_fail_next_commit(struct store_conn *c) { c->fail_next_commit = true; }
 
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages) {
+    (void)db;
+    (void)name;
+    const struct wal_watch *w = ctx;
+    w->fn(w->arg, pages);
+    return SQLITE_OK;
+}
+
+/* Replaces the connection's automatic checkpoint (itself a WAL hook), which
+ * would copy pages and fsync the database inside a COMMIT of the writer. */
+static void sq_on_wal(struct store_conn *c, void (*fn)(void *arg, int pages), void *arg) {
+    c->wal_watch.fn = fn;
+    c->wal_watch.arg = arg;
+    sqlite3_wal_hook(c->db, wal_hook, &c->wal_watch);
+}
+
+static rf_err sq_checkpoint(struct store_conn *c) {
+    int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return rc == SQLITE_OK || rc == SQLITE_BUSY ? RF_OK : report(c, rc, "checkpoint");
+}
+
 const struct store_ops store_sqlite_ops = {
     .backend = STORE_SQLITE,
     .name = "sqlite",
@@ -333,4 +363,6 @@ const struct store_ops store_sqlite_ops = {
     .release_savepoint = sq_release_savepoint,
     .broken = sq_broken,
     .fail_next_commit = sq_fail_next_commit,
+    .on_wal = sq_on_wal,
+    .checkpoint = sq_checkpoint,
 };

@@ -105,6 +105,12 @@ struct store_ops {
      * part in a fraction of the server's deadlock_timeout. NULL where one
      * writer holds the whole store (SQLite). */
     void (*batch_next_begin)(struct store_conn *c);
+    /* SQLite: after each commit on c, fn(arg, pages) learns the WAL's length
+     * in pages, and c no longer checkpoints inside COMMIT (the executor runs
+     * checkpoints on a thread of their own). NULL where there is no WAL. */
+    void (*on_wal)(struct store_conn *c, void (*fn)(void *arg, int pages), void *arg);
+    /* SQLite: a PASSIVE checkpoint (never waits for readers or the writer). */
+    rf_err (*checkpoint)(struct store_conn *c);
 };
 
 extern const struct store_ops store_sqlite_ops;
