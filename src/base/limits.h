@@ -29,6 +29,7 @@
  * convention), and the WAL length at which the checkpointer thread runs. */
 #define RF_SQLITE_WRITER_CACHE_KIB -65536
 #define RF_SQLITE_CHECKPOINT_PAGES 1000
+#define RF_SQLITE_WAL_PAGES_MAX 4000           /* then the writer checkpoints the rest */
 #define RF_WRITERS_DEFAULT 4                   /* PostgreSQL batch committers */
 #define RF_WRITERS_MAX 16
 #define RF_PG_BATCH_LOCK_WAIT_MS 200           /* a row lock wait inside a batch (a bare literal: pasted into SQL) */

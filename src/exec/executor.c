@@ -720,15 +720,20 @@ static rf_err slots_alloc(struct rf_exec *ex) {
 /* ---- SQLite: checkpoints off the writer ---------------------------------- */
 
 /* After each commit (on the committer): a WAL past RF_SQLITE_CHECKPOINT_PAGES
- * wakes the checkpointer. The committer never copies pages back into the
- * database or waits for that fsync itself: its COMMITs only append. */
-static void wal_grew(void *arg, int pages) {
+ * wakes the checkpointer, which copies pages back into the database and
+ * fsyncs it while the committer goes on appending. A checkpoint running
+ * beside a busy writer never catches up with it, and only a WAL whose every
+ * frame is copied back starts over, so past RF_SQLITE_WAL_PAGES_MAX the
+ * committer finishes the job itself between two batches (true: checkpoint
+ * here): what is left is the few frames since the background pass. */
+static bool wal_grew(void *arg, int pages) {
     struct rf_exec *ex = arg;
-    if (pages < RF_SQLITE_CHECKPOINT_PAGES) return;
+    if (pages < RF_SQLITE_CHECKPOINT_PAGES) return false;
     pthread_mutex_lock(&ex->ckpt_mu);
     ex->ckpt_due = true;
     pthread_cond_signal(&ex->ckpt_cond);
     pthread_mutex_unlock(&ex->ckpt_mu);
+    return pages >= RF_SQLITE_WAL_PAGES_MAX;
 }
 
 static void *checkpointer_main(void *arg) {

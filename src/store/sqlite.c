@@ -29,7 +29,7 @@ struct stmt_entry {
 
 /* What sqlite3_wal_hook's callback hands the WAL length to (sq_on_wal). */
 struct wal_watch {
-    void (*fn)(void *arg, int pages);
+    bool (*fn)(void *arg, int pages);
     void *arg;
 };
 
@@ -320,16 +320,16 @@ static bool sq_broken(struct store_conn *c) { (void)c; return false; }
 static void sq_fail_next_commit(struct store_conn *c) { c->fail_next_commit = true; }
 
 static int wal_hook(void *ctx, sqlite3 *db, const char *name, int pages) {
-    (void)db;
     (void)name;
     const struct wal_watch *w = ctx;
-    w->fn(w->arg, pages);
+    if (w->fn(w->arg, pages)) (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                                               NULL, NULL);
     return SQLITE_OK;
 }
 
 /* Replaces the connection's automatic checkpoint (itself a WAL hook), which
  * would copy pages and fsync the database inside a COMMIT of the writer. */
-static void sq_on_wal(struct store_conn *c, void (*fn)(void *arg, int pages), void *arg) {
+static void sq_on_wal(struct store_conn *c, bool (*fn)(void *arg, int pages), void *arg) {
     c->wal_watch.fn = fn;
     c->wal_watch.arg = arg;
     sqlite3_wal_hook(c->db, wal_hook, &c->wal_watch);

@@ -106,9 +106,9 @@ struct store_ops {
      * writer holds the whole store (SQLite). */
     void (*batch_next_begin)(struct store_conn *c);
     /* SQLite: after each commit on c, fn(arg, pages) learns the WAL's length
-     * in pages, and c no longer checkpoints inside COMMIT (the executor runs
-     * checkpoints on a thread of their own). NULL where there is no WAL. */
-    void (*on_wal)(struct store_conn *c, void (*fn)(void *arg, int pages), void *arg);
+     * in pages; c checkpoints (passive) only when fn returns true, instead of
+     * at SQLite's automatic threshold. NULL where there is no WAL. */
+    void (*on_wal)(struct store_conn *c, bool (*fn)(void *arg, int pages), void *arg);
     /* SQLite: a PASSIVE checkpoint (never waits for readers or the writer). */
     rf_err (*checkpoint)(struct store_conn *c);
 };
