@@ -33,8 +33,19 @@ struct wal_watch {
     void *arg;
 };
 
+/* Transaction control statements, prepared once per connection: parsing
+ * "SAVEPOINT sp1" for every operation of a batch cost more than many of the
+ * operations' own statements. */
+enum ctl { CTL_BEGIN_IMMEDIATE, CTL_BEGIN, CTL_COMMIT, CTL_ROLLBACK, CTL_SAVEPOINT,
+           CTL_RELEASE, CTL_ROLLBACK_TO, CTL_COUNT };
+static const char *const ctl_sql[CTL_COUNT] = {
+    "BEGIN IMMEDIATE", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT sp1", "RELEASE sp1",
+    "ROLLBACK TO sp1"};
+#define CTL_SAVEPOINT_N 1 /* the savepoint the prepared statements name */
+
 struct store_conn {
     sqlite3 *db;
+    sqlite3_stmt *ctl[CTL_COUNT]; /* NULL until first used */
     bool fail_next_commit;
     struct wal_watch wal_watch;
     int cached;
@@ -64,6 +75,22 @@ static rf_err report(struct store_conn *c, int rc, const char *what) {
     rf_err err = map_rc(rc);
     if (err == RF_ERR_INTERNAL || err == RF_ERR_UNAVAILABLE)
         fprintf(stderr, "racefree: sqlite %s: %s\n", what, sqlite3_errmsg(c->db));
+    return err;
+}
+
+static rf_err control(struct store_conn *c, enum ctl k) {
+    RF_ASSERT(k >= 0 && k < CTL_COUNT);
+    if (!c->ctl[k]) {
+        int rc = sqlite3_prepare_v3(c->db, ctl_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->ctl[k],
+                                    NULL);
+        if (rc != SQLITE_OK) return report(c, rc, ctl_sql[k]);
+    }
+    int rc = sqlite3_step(c->ctl[k]);
+    sqlite3_reset(c->ctl[k]);
+    if (rc == SQLITE_DONE) return RF_OK;
+    rf_err err = map_rc(rc);
+    if (err != RF_ERR_CONFLICT)
+        fprintf(stderr, "racefree: sqlite: %s: %s\n", ctl_sql[k], sqlite3_errmsg(c->db));
     return err;
 }
 
@@ -119,6 +146,7 @@ static void sq_disconnect(struct store_conn *c) {
         sqlite3_finalize(c->cache[i].stmt);
         free(c->cache[i].text);
     }
+    for (int k = 0; k < CTL_COUNT; k++) sqlite3_finalize(c->ctl[k]);
     sqlite3_close(c->db);
     free(c);
 }
@@ -277,11 +305,11 @@ static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p,
 static rf_err sq_exec_script(struct store_conn *c, const char *sql) { return simple(c, sql); }
 
 static rf_err sq_begin(struct store_conn *c, bool write) {
-    return simple(c, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    return control(c, write ? CTL_BEGIN_IMMEDIATE : CTL_BEGIN);
 }
 
 static void sq_rollback(struct store_conn *c) {
-    if (!sqlite3_get_autocommit(c->db)) (void)simple(c, "ROLLBACK");
+    if (!sqlite3_get_autocommit(c->db)) (void)control(c, CTL_ROLLBACK);
 }
 
 static rf_err sq_commit(struct store_conn *c) {
@@ -291,26 +319,30 @@ static rf_err sq_commit(struct store_conn *c) {
         sq_rollback(c);
         return RF_ERR_UNAVAILABLE;
     }
-    rf_err err = simple(c, "COMMIT");
+    rf_err err = control(c, CTL_COMMIT);
     if (err) sq_rollback(c);
     return err;
 }
 
-static rf_err savepoint_cmd(struct store_conn *c, const char *verb, int n) {
+/* k: CTL_SAVEPOINT, CTL_RELEASE or CTL_ROLLBACK_TO, of savepoint n. */
+static rf_err savepoint_cmd(struct store_conn *c, enum ctl k, int n) {
     RF_ASSERT(n >= 0 && n < 1000);
+    RF_ASSERT(k == CTL_SAVEPOINT || k == CTL_RELEASE || k == CTL_ROLLBACK_TO);
+    if (n == CTL_SAVEPOINT_N) return control(c, k); /* the executor's */
+    const char *verb = k == CTL_SAVEPOINT ? "SAVEPOINT" : k == CTL_RELEASE ? "RELEASE" : "ROLLBACK TO";
     char sql[48];
     snprintf(sql, sizeof sql, "%s sp%d", verb, n);
     return simple(c, sql);
 }
 
-static rf_err sq_savepoint(struct store_conn *c, int n) { return savepoint_cmd(c, "SAVEPOINT", n); }
-static rf_err sq_release(struct store_conn *c, int n) { return savepoint_cmd(c, "RELEASE", n); }
+static rf_err sq_savepoint(struct store_conn *c, int n) { return savepoint_cmd(c, CTL_SAVEPOINT, n); }
+static rf_err sq_release(struct store_conn *c, int n) { return savepoint_cmd(c, CTL_RELEASE, n); }
 static rf_err sq_release_savepoint(struct store_conn *c, int n) {
     rf_err err = sq_release(c, n);
     return err ? err : sq_savepoint(c, n);
 }
 static void sq_rollback_to(struct store_conn *c, int n) {
-    (void)savepoint_cmd(c, "ROLLBACK TO", n);
+    (void)savepoint_cmd(c, CTL_ROLLBACK_TO, n);
 }
 
 /* A SQLite handle never breaks the way a socket does; errors are per call.
