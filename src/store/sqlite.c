@@ -25,6 +25,8 @@ struct stmt_entry {
     char *text;       /* copy, to verify a pointer is not reused for other text */
     sqlite3_stmt *stmt;
     bool in_use;      /* a cursor is open on it */
+    int n_mapped;     /* param_index holds the first n_mapped parameters */
+    uint8_t param_index[RF_SQL_PARAMS_MAX]; /* SQLite's index of "$<i+1>"; 0: unused */
 };
 
 /* What sqlite3_wal_hook's callback hands the WAL length to (sq_on_wal). */
@@ -210,13 +212,37 @@ static bool params_within(sqlite3_stmt *st, int n) {
     return true;
 }
 
-static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *p, int n) {
+/* SQLite numbers "$N" parameters in order of first appearance, not by N:
+ * looks up the index of "$<i+1>" for i in [from, n) (no printf: it ran for
+ * every parameter of every statement). */
+static void param_map(sqlite3_stmt *st, int from, int n, uint8_t *index) {
+    _Static_assert(RF_SQL_PARAMS_MAX < 100, "two digits name a parameter");
+    for (int i = from; i < n; i++) {
+        char name[4] = {'$', 0, 0, 0};
+        int v = i + 1;
+        if (v >= 10) {
+            name[1] = (char)('0' + v / 10);
+            name[2] = (char)('0' + v % 10);
+        } else {
+            name[1] = (char)('0' + v);
+        }
+        index[i] = (uint8_t)sqlite3_bind_parameter_index(st, name);
+    }
+}
+
+static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, struct stmt_entry *e,
+                       const store_val *p, int n) {
     RF_ASSERT(n >= 0 && n <= RF_SQL_PARAMS_MAX && (n == 0 || p));
     RF_ASSERT(params_within(st, n));
+    uint8_t one_off[RF_SQL_PARAMS_MAX];
+    uint8_t *index = e ? e->param_index : one_off;
+    if (!e) param_map(st, 0, n, index);
+    else if (e->n_mapped < n) {
+        param_map(st, e->n_mapped, n, index);
+        e->n_mapped = n;
+    }
     for (int i = 0; i < n; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "$%d", i + 1);
-        int idx = sqlite3_bind_parameter_index(st, name);
+        int idx = index[i];
         if (idx == 0) continue; /* a parameter this text does not use */
         int rc;
         if (p[i].type == SV_INT) rc = sqlite3_bind_int64(st, idx, p[i].i);
@@ -232,7 +258,7 @@ static rf_err sq_query(struct store_conn *c, const char *sql, const store_val *p
     struct store_rows *r = calloc(1, sizeof *r);
     if (!r) return RF_ERR_NOMEM;
     rf_err err = stmt_get(c, sql, &r->stmt, &r->entry);
-    if (!err) err = bind_all(c, r->stmt, p, n);
+    if (!err) err = bind_all(c, r->stmt, r->entry, p, n);
     if (err) {
         if (r->entry) { sqlite3_reset(r->stmt); sqlite3_clear_bindings(r->stmt); }
         else sqlite3_finalize(r->stmt);
