@@ -33,16 +33,20 @@ static void jw_put(struct jw *w, const char *s, size_t n) {
 static void jw_str(struct jw *w, const char *s) {
     static const char hex[] = "0123456789abcdef";
     jw_put(w, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (;;) {
+        const unsigned char *run = p; /* bytes that need no escape go in one piece */
+        while (*p && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+        jw_put(w, (const char *)run, (size_t)(p - run));
+        if (!*p) break;
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
             jw_put(w, e, 2);
-        } else if (*p < 0x20) {
+        } else {
             char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
             jw_put(w, e, 6);
-        } else {
-            jw_put(w, (const char *)p, 1);
         }
+        p++;
     }
     jw_put(w, "\"", 1);
 }
