@@ -26,7 +26,8 @@
 #include "testlib/rf_testlib.h"
 
 #define N_CREDITS 1000
-#define WAIT_S 30 /* a generous bound: all callbacks arrive well within it */
+#define WAIT_MS 30000 /* a generous bound: all callbacks arrive well within it */
+#define MORE_MS 200    /* how long a test watches for a callback too many */
 
 /* Counts callbacks; the submitting thread waits on it at the end only. */
 struct flight {
@@ -73,11 +74,16 @@ static void on_done(void *arg, rf_err err) {
     pthread_mutex_unlock(&c->f->mu);
 }
 
-/* Waits (bounded) until n callbacks arrived; returns how many did. */
-static int flight_wait(struct flight *f, int n) {
+/* Waits at most ms until n callbacks arrived; returns how many did. */
+static int flight_wait(struct flight *f, int n, int ms) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += WAIT_S;
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&f->mu);
     while (f->done < n && pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0) {
     }
@@ -145,7 +151,7 @@ static void test_many_credits_one_thread(void **state) {
         want += 1 + i % 3;
         submit(&calls[i], i % 2 == 0); /* half without a fault: it may be NULL */
     }
-    assert_int_equal(flight_wait(&f, N_CREDITS), N_CREDITS);
+    assert_int_equal(flight_wait(&f, N_CREDITS, WAIT_MS), N_CREDITS);
     for (int i = 0; i < N_CREDITS; i++) {
         assert_int_equal(calls[i].calls, 1);
         assert_int_equal(calls[i].err, RF_OK);
@@ -158,7 +164,7 @@ static void test_many_credits_one_thread(void **state) {
     }
     assert_true(balance(account) == want);
     /* nothing more arrives later */
-    assert_int_equal(flight_wait(&f, N_CREDITS + 1), N_CREDITS);
+    assert_int_equal(flight_wait(&f, N_CREDITS + 1, MORE_MS), N_CREDITS);
     check_ledger();
     flight_destroy(&f);
     free(calls);
@@ -178,7 +184,7 @@ static void test_replay_in_the_same_flight(void **state) {
     call_init(&c[1], &f, account, key, 5);
     call_init(&c[2], &f, account, key, 7);
     for (int i = 0; i < 3; i++) submit(&c[i], true);
-    assert_int_equal(flight_wait(&f, 3), 3);
+    assert_int_equal(flight_wait(&f, 3, WAIT_MS), 3);
     assert_int_equal(c[0].err, RF_OK);
     assert_false(c[0].replayed);
     /* as concurrent rf_op_run calls: a replay of the first answer, or in flight */
@@ -196,7 +202,7 @@ static void test_replay_in_the_same_flight(void **state) {
 
     call_init(&c[3], &f, account, key, 5); /* the flight is over: a replay, always */
     submit(&c[3], true);
-    assert_int_equal(flight_wait(&f, 4), 4);
+    assert_int_equal(flight_wait(&f, 4, WAIT_MS), 4);
     assert_int_equal(c[3].err, RF_OK);
     assert_true(c[3].replayed);
     assert_string_equal(c[3].res.transfer.id, c[0].res.transfer.id);
@@ -234,7 +240,7 @@ static void refused_as_run_refuses(const char *account, int64_t amount, rf_err w
     assert_string_equal(c.fault.param, param);
     assert_string_equal(c.fault.param, run.fault.param);
     assert_string_equal(c.fault.detail, run.fault.detail);
-    assert_int_equal(flight_wait(&f, 2), 1);
+    assert_int_equal(flight_wait(&f, 2, MORE_MS), 1);
     flight_destroy(&f);
 }
 
