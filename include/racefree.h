@@ -366,6 +366,11 @@ rf_err rf_key_revoke(rf *db, const char *id);
 rf_err rf_key_get(rf *db, const char *id, struct rf_key *out);
 /* RF_ERR_UNAUTHENTICATED for unknown, malformed or revoked keys. */
 rf_err rf_key_authenticate(rf *db, const char *secret, struct rf_key *out);
+/* rf_key_authenticate's answer (in *err, and *out on RF_OK) when it needs
+ * no store read: a malformed key, or a key this process checked within
+ * the last second. False when it would read the store (for an event loop
+ * that must not block: call rf_key_authenticate from a thread that may). */
+bool rf_key_authenticate_cached(rf *db, const char *secret, struct rf_key *out, rf_err *err);
 rf_err rf_key_count_active(rf *db, int64_t *n_out);
 
 struct rf_key_page {
