@@ -16,6 +16,9 @@
 
 #define RF_QUEUE_OPS_MAX 4096                  /* executor queue bound */
 #define RF_BATCH_OPS_MAX 128                   /* SQLite group commit batch */
+#define RF_WRITERS_DEFAULT 4                   /* PostgreSQL batch committers */
+#define RF_WRITERS_MAX 16
+#define RF_PG_BATCH_LOCK_WAIT_MS 200           /* a row lock wait inside a batch (a bare literal: pasted into SQL) */
 #define RF_RETRIES_MAX 8                       /* PostgreSQL 40001/40P01 retries */
 #define RF_POOL_CONNS_DEFAULT 16               /* PostgreSQL pool */
 #define RF_POOL_CONNS_MAX 128

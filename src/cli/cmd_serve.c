@@ -45,38 +45,38 @@ struct serve_args {
     int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
 };
 
-/* Integer flags of the HTTP server: option letter, name, bounds, field. */
-struct http_flag {
+/* Plain integer flags: option letter, name, bounds, field. */
+struct int_flag {
     int c;
     const char *name;
     long min, max;
-    size_t offset;                /* an int in struct rf_http_config */
+    size_t offset;                /* an int in struct serve_args */
 };
 
-static const struct http_flag http_flags[] = {
-    {'W', "http-workers", 1, RF_HTTP_WORKERS_MAX, offsetof(struct rf_http_config, workers)},
-    {'C', "max-connections", 16, RF_HTTP_CONNS_CONFIG_MAX,
-     offsetof(struct rf_http_config, conns_max)},
-    {'P', "max-client-connections", 1, RF_HTTP_CONNS_CONFIG_MAX,
-     offsetof(struct rf_http_config, client_conns_max)},
-    {'H', "header-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX,
-     offsetof(struct rf_http_config, header_timeout_ms)},
-    {'B', "body-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX,
-     offsetof(struct rf_http_config, body_timeout_ms)},
-    {'I', "idle-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX,
-     offsetof(struct rf_http_config, idle_timeout_ms)},
+#define ARG(field) offsetof(struct serve_args, field)
+static const struct int_flag int_flags[] = {
+    {'W', "http-workers", 1, RF_HTTP_WORKERS_MAX, ARG(http.workers)},
+    {'C', "max-connections", 16, RF_HTTP_CONNS_CONFIG_MAX, ARG(http.conns_max)},
+    {'P', "max-client-connections", 1, RF_HTTP_CONNS_CONFIG_MAX, ARG(http.client_conns_max)},
+    {'H', "header-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX, ARG(http.header_timeout_ms)},
+    {'B', "body-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX, ARG(http.body_timeout_ms)},
+    {'I', "idle-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX, ARG(http.idle_timeout_ms)},
+    {'p', "pool", 1, RF_POOL_CONNS_MAX, ARG(opt.pool_conns)},
+    {'q', "queue-max", 1, RF_QUEUE_OPS_MAX, ARG(opt.queue_ops_max)},
+    {'x', "batch-max", 1, RF_BATCH_OPS_MAX, ARG(opt.batch_ops_max)},
+    {'w', "writers", 1, RF_WRITERS_MAX, ARG(opt.writers)},
 };
-#define HTTP_FLAGS (sizeof http_flags / sizeof http_flags[0])
+#define INT_FLAGS (sizeof int_flags / sizeof int_flags[0])
 
-/* 1: not an HTTP flag; 0: parsed; else a usage error. */
-static int http_flag(int c, struct serve_args *a) {
-    for (size_t i = 0; i < HTTP_FLAGS; i++) {
-        const struct http_flag *f = &http_flags[i];
+/* 1: not an integer flag; 0: parsed; else a usage error. */
+static int int_flag(int c, struct serve_args *a) {
+    for (size_t i = 0; i < INT_FLAGS; i++) {
+        const struct int_flag *f = &int_flags[i];
         if (f->c != c) continue;
         long v = 0;
         if (!cli_parse_long(optarg, f->min, f->max, &v))
             return cli_usage_error("serve", "--%s must be %ld..%ld", f->name, f->min, f->max);
-        *(int *)((char *)&a->http + f->offset) = (int)v;
+        *(int *)((char *)a + f->offset) = (int)v;
         return 0;
     }
     return 1;
@@ -84,7 +84,7 @@ static int http_flag(int c, struct serve_args *a) {
 
 static int serve_flag(int c, struct serve_args *a) {
     long v = 0;
-    int rc = http_flag(c, a);
+    int rc = int_flag(c, a);
     if (rc != 1) return rc;
     switch (c) {
     case 'd': a->db = optarg; return 0;
@@ -109,21 +109,11 @@ static int serve_flag(int c, struct serve_args *a) {
                                    RF_IDEM_RETENTION_HOURS_MAX);
         a->opt.idem_retention_ms = (int64_t)v * 3600 * 1000;
         return 0;
-    case 'p':
-        if (!cli_parse_long(optarg, 1, RF_POOL_CONNS_MAX, &v))
-            return cli_usage_error("serve", "--pool must be 1..%d", RF_POOL_CONNS_MAX);
-        a->opt.pool_conns = (int)v;
-        return 0;
     case 'm':
         if (!cli_parse_long(optarg, 1, RF_PAYOUT_MAX_ATTEMPTS_MAX, &v))
             return cli_usage_error("serve", "--payout-max-attempts must be 1..%d",
                                    RF_PAYOUT_MAX_ATTEMPTS_MAX);
         a->opt.payout_max_attempts = (int)v;
-        return 0;
-    case 'q':
-        if (!cli_parse_long(optarg, 1, RF_QUEUE_OPS_MAX, &v))
-            return cli_usage_error("serve", "--queue-max must be 1..%d", RF_QUEUE_OPS_MAX);
-        a->opt.queue_ops_max = (int)v;
         return 0;
     case 'T':
         if (!cli_parse_long(optarg, RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX, &v))
@@ -152,6 +142,8 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"pool", required_argument, NULL, 'p'},
         {"payout-max-attempts", required_argument, NULL, 'm'},
         {"queue-max", required_argument, NULL, 'q'},
+        {"batch-max", required_argument, NULL, 'x'},
+        {"writers", required_argument, NULL, 'w'},
         {"pg-timeout-ms", required_argument, NULL, 'T'},
         {"test-hooks", no_argument, NULL, 't'},
         {"maintenance-interval-ms", required_argument, NULL, 'M'},

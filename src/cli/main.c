@@ -16,7 +16,8 @@ static const struct cli_cmd commands[] = {
     {"serve", cmd_serve,
      "[--db URL] [--listen HOST:PORT] [--sync full|normal] [--body-max-bytes N]\n"
      "                [--idem-retention-hours N] [--pool N] [--payout-max-attempts N]\n"
-     "                [--queue-max N] [--http-workers N] [--max-connections N]\n"
+     "                [--queue-max N] [--batch-max N] [--writers N] [--http-workers N]\n"
+     "                [--max-connections N]\n"
      "                [--max-client-connections N] [--header-timeout-ms N]\n"
      "                [--body-timeout-ms N] [--idle-timeout-ms N]\n"
      "                [--test-hooks [--maintenance-interval-ms N]]",

@@ -1,30 +1,40 @@
 /*
  * executor.c - the only place that begins and commits transactions.
  *
- * SQLite: one writer thread owns the write connection. Callers enqueue write
- * operations on a bounded queue (full -> RF_ERR_OVERLOADED, never unbounded
- * memory) and sleep; the writer takes up to batch_ops_max of them, runs them
- * in ONE "BEGIN IMMEDIATE ... COMMIT" with a SAVEPOINT each (group commit:
- * one fsync for many operations, and one operation's failure is rolled back
- * alone), and wakes every caller only after COMMIT returned, so nothing is
- * acknowledged that is not durable. BEGIN IMMEDIATE takes the file's write
- * lock, so two racefree processes on one file serialize their batches
- * (busy_timeout waits). Reads run on their own WAL connections and never wait
- * for the writer.
+ * Writes, both back ends: callers enqueue write operations on a bounded
+ * queue (full -> RF_ERR_OVERLOADED, never unbounded memory) and either sleep
+ * (exec_run) or go on (exec_submit, answered through a callback). Committer
+ * threads take up to batch_ops_max queued operations and run them in ONE
+ * transaction with a SAVEPOINT each (group commit: one commit, one fsync for
+ * many operations, and one operation's failure is rolled back alone), then
+ * answer every caller only after COMMIT returned, so nothing is acknowledged
+ * that is not durable. Work an operation defers (exec_defer_ops: the hot
+ * system accounts' balances) is applied once per transaction, right before
+ * COMMIT.
  *
- * PostgreSQL: a bounded connection pool; each write operation is BEGIN ...
- * COMMIT on one pooled connection, retried a bounded number of times on
- * serialization failure or deadlock (RF_ERR_RETRY; after RF_RETRIES_MAX
- * attempts RF_ERR_UNAVAILABLE, nothing applied); reads run statement by
- * statement. A broken connection is dropped and replaced on next use. Every
- * wait is bounded by pg_timeout_ms: the pool wait here, connect, statements
- * and COMMIT in the store (postgres.c), so a frozen server gives prompt 503s.
+ * SQLite: one committer owns the write connection (BEGIN IMMEDIATE takes the
+ * file's write lock, so two racefree processes on one file serialize their
+ * batches; busy_timeout waits). Reads run on their own WAL connections and
+ * never wait for the writer.
+ *
+ * PostgreSQL: opt.writers committers, each on its own connection, so batches
+ * overlap on the server. A row lock wait inside a batch is bounded
+ * (RF_PG_BATCH_LOCK_WAIT_MS): an operation that meets it, a deadlock or a
+ * serialization failure (RF_ERR_RETRY) is rolled back to its savepoint,
+ * which releases the locks it took, and runs again alone in its own
+ * transaction once the batch committed, with a bounded number of attempts
+ * (after RF_RETRIES_MAX in all: RF_ERR_UNAVAILABLE, nothing applied). A batch
+ * whose COMMIT or deferred work fails that way runs each operation alone the
+ * same way. Reads run statement by statement on a bounded pool. A broken
+ * connection is dropped and replaced on next use. Every wait is bounded by
+ * pg_timeout_ms: the pool wait here, connect, statements and COMMIT in the
+ * store (postgres.c), so a frozen server gives prompt 503s.
  *
  * A COMMIT whose answer was lost is never run again: the store resolves it
- * (committed -> RF_OK, the operation's real result is answered; aborted ->
+ * (committed -> RF_OK, every operation's real result is answered; aborted ->
  * RF_ERR_UNAVAILABLE; unknown -> RF_ERR_OUTCOME_UNKNOWN) and never reports
  * it as RF_ERR_RETRY, the only error that re-runs an operation here, and a
- * broken connection ends the operation instead of being replaced under it.
+ * broken connection ends the batch instead of being replaced under it.
  * Re-running a transaction that may have committed would apply it twice.
  */
 #include "exec/executor.h"
@@ -44,9 +54,24 @@
 struct job {
     const struct exec_op *op;
     rf_err err;
-    bool done;
+    bool done;    /* answered (exec_run's waiter) */
     bool decided; /* its batch's BEGIN failed, its COMMIT returned, or it was rolled back */
+    bool rerun;   /* its batch could not decide it: it runs again in its own transaction */
+    exec_done_fn done_fn; /* exec_submit's; NULL: a waiter sleeps on cond */
+    void *done_arg;
+    struct job *next_free;
     pthread_cond_t cond;
+};
+
+/* A thread that takes batches off the queue and commits them on its own
+ * write connection: one for SQLite (the file has one writer anyway), several
+ * for PostgreSQL (batches of different committers overlap on the server). */
+struct committer {
+    struct rf_exec *ex;
+    pthread_t thread;
+    bool running;
+    struct store_conn *conn; /* NULL until connected; a broken one is dropped */
+    void *defer;             /* the transaction's deferred work, or NULL */
 };
 
 /* Connections not in use, plus how many exist; guarded by rf_exec.mu. */
@@ -68,10 +93,11 @@ struct rf_exec {
     struct rf_options opt;
     pthread_mutex_t mu;
 
-    /* SQLite writer */
-    pthread_t writer;
-    bool writer_running;
-    struct store_conn *wconn;
+    /* write operations: a bounded queue, committers, slots for submitted jobs */
+    struct committer committers[RF_WRITERS_MAX];
+    int n_committers;
+    struct job *slots;   /* queue_cap + every committer's batch; guarded by mu */
+    struct job *free_slots;
     struct job **queue;  /* ring of queue_cap */
     int q_head, q_len, q_cap;
     pthread_cond_t q_cond;
@@ -135,6 +161,40 @@ static struct rf_tx make_tx(struct rf_exec *ex, struct store_conn *c, bool write
     struct rf_tx tx = {.ops = ex->ops, .conn = c, .db = ex->db, .now_ms = rf_now_ms(),
                        .write = write};
     return tx;
+}
+
+
+/* ---- deferred work (exec_defer_ops) --------------------------------------- */
+
+static void defer_reset(struct rf_exec *ex, void *buf) {
+    if (buf) ex->defer_ops->reset(buf);
+}
+
+static int defer_mark(struct rf_exec *ex, const struct committer *cm) {
+    return cm->defer ? ex->defer_ops->mark(cm->defer) : 0;
+}
+
+static void defer_rewind(struct rf_exec *ex, struct committer *cm, int mark) {
+    if (cm->defer) ex->defer_ops->rewind(cm->defer, mark);
+}
+
+static rf_err defer_flush(struct rf_exec *ex, struct rf_tx *tx) {
+    return tx->defer ? ex->defer_ops->flush(tx) : RF_OK;
+}
+
+/* ---- slots for submitted jobs (guarded by mu) ------------------------------ */
+
+static struct job *job_alloc(struct rf_exec *ex) {
+    struct job *j = ex->free_slots;
+    if (j) ex->free_slots = j->next_free;
+    return j;
+}
+
+static void job_free(struct rf_exec *ex, struct job *j) {
+    RF_ASSERT(j >= ex->slots && j->done_fn); /* only submitted jobs live in slots */
+    j->done_fn = NULL;
+    j->next_free = ex->free_slots;
+    ex->free_slots = j;
 }
 
 /* ---- connection pool --------------------------------------------------- */
@@ -205,7 +265,7 @@ static void pool_put(struct rf_exec *ex, struct pool *p, struct store_conn *c) {
     pthread_mutex_unlock(&ex->mu);
 }
 
-/* ---- one operation in its own transaction (PostgreSQL; reads) ----------- */
+/* ---- one operation in its own transaction (reads; re-runs) -------------- */
 
 /* Takes one from a test hook's counter; true if one was left. */
 static bool take_one(atomic_int *counter) {
@@ -250,10 +310,14 @@ static bool is_store_error(rf_err err) {
 }
 
 /* Retries only RF_ERR_RETRY, which a lost COMMIT never is (see the top). */
-static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
-    for (int attempt = 0;; attempt++) {
+static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, void *defer,
+                        const struct exec_op *op, int attempts_used) {
+    RF_ASSERT(attempts_used >= 0 && attempts_used < RF_RETRIES_MAX);
+    for (int attempt = attempts_used;; attempt++) {
         RF_ASSERT(attempt < RF_RETRIES_MAX); /* the bound below ends the loop first */
         struct rf_tx tx = make_tx(ex, c, op->write);
+        tx.defer = op->write ? defer : NULL;
+        defer_reset(ex, tx.defer);
         if (op->write && atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
             ex->ops->serializable_next_begin(c);
         rf_err err = ex->ops->begin(c, op->write);
@@ -263,6 +327,10 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct e
         }
         if (!err) err = run_one(ex, &tx, op);
         if (!err && op->write) err = test_serialization_failure(ex, c, op);
+        if (!err && op->write) {
+            err = defer_flush(ex, &tx);
+            if (err) undo(op);
+        }
         if (!err && op->write) arm_commit_hooks(ex, c);
         if (!err) {
             err = ex->ops->commit(c);
@@ -300,12 +368,35 @@ static rf_err run_pooled(struct rf_exec *ex, const struct exec_op *op) {
     rf_err err = pool_get(ex, &ex->pool, &c);
     if (err) return err;
     bool autocommit = !op->write && ex->ops->backend == STORE_POSTGRES;
-    err = autocommit ? run_autocommit_read(ex, c, op) : run_in_tx(ex, c, op);
+    err = autocommit ? run_autocommit_read(ex, c, op) : run_in_tx(ex, c, NULL, op, 0);
     pool_put(ex, &ex->pool, c);
     return err;
 }
 
-/* ---- SQLite writer: group commit ---------------------------------------- */
+/* ---- committers: group commit on both back ends ------------------------- */
+
+/* A committer's write connection, (re)connected on first use and after a
+ * broken one was dropped. */
+static rf_err committer_connect(struct rf_exec *ex, struct committer *cm) {
+    if (cm->conn) return RF_OK;
+    rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &cm->conn);
+    if (err) cm->conn = NULL;
+    return err;
+}
+
+/* Drops a connection that broke (PostgreSQL), so the next batch reconnects. */
+static void committer_check(struct rf_exec *ex, struct committer *cm) {
+    if (!cm->conn || !ex->ops->broken(cm->conn)) return;
+    ex->ops->disconnect(cm->conn);
+    cm->conn = NULL;
+}
+
+static struct rf_tx committer_tx(struct rf_exec *ex, struct committer *cm) {
+    struct rf_tx tx = make_tx(ex, cm->conn, true);
+    tx.defer = cm->defer;
+    defer_reset(ex, tx.defer);
+    return tx;
+}
 
 /* The batch's outcome is final: what run_batch answers is what the store has. */
 static void batch_decided(struct job **batch, int n) {
@@ -313,141 +404,234 @@ static void batch_decided(struct job **batch, int n) {
 }
 
 /* Ends a batch that cannot commit: every operation that had succeeded is
- * undone and answered as a store error. */
-static void batch_lost(struct rf_exec *ex, struct job **batch, int n) {
-    ex->ops->rollback(ex->wconn);
+ * undone and answered err (a store error: nothing it did is in the store, or
+ * RF_ERR_OUTCOME_UNKNOWN when a lost COMMIT could not be resolved). */
+static void batch_lost(struct rf_exec *ex, struct committer *cm, struct job **batch, int n,
+                       rf_err err) {
+    RF_ASSERT(err != RF_OK && err != RF_ERR_RETRY);
+    ex->ops->rollback(cm->conn);
     atomic_fetch_add(&ex->store_errors, 1);
     for (int i = 0; i < n; i++) {
         if (batch[i]->err == RF_OK) {
             undo(batch[i]->op);
-            batch[i]->err = RF_ERR_UNAVAILABLE;
+            batch[i]->err = err;
         }
         RF_ASSERT(batch[i]->err != RF_OK); /* rolled back: nobody is told success */
     }
 }
 
-/* Runs batch[i] inside savepoint 1; false if the transaction itself is lost. */
-static bool batch_step(struct rf_exec *ex, struct rf_tx *tx, struct job *job) {
+/* The batch's transaction rolled back for a reason a lone transaction may
+ * not meet (a serialization failure or deadlock at COMMIT or in the deferred
+ * work): every operation that had succeeded runs again, alone. */
+static void batch_rerun_all(struct rf_exec *ex, struct committer *cm, struct job **batch, int n) {
+    ex->ops->rollback(cm->conn);
+    for (int i = 0; i < n; i++) {
+        if (batch[i]->err != RF_OK) continue;
+        undo(batch[i]->op);
+        batch[i]->err = RF_ERR_RETRY;
+        batch[i]->rerun = true;
+    }
+}
+
+/* Runs job inside savepoint 1; false if the transaction itself is lost. An
+ * operation that met a serialization failure or deadlock (PostgreSQL) is
+ * rolled back to its savepoint, which also releases the row locks it took,
+ * and marked to run again in a transaction of its own once the batch ends. */
+static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *tx,
+                       struct job *job) {
     const struct store_ops *ops = ex->ops;
     rf_err err = ops->savepoint(tx->conn, 1);
     if (err) { job->err = err; return false; }
+    int mark = defer_mark(ex, cm);
     tx->now_ms = rf_now_ms();
     job->err = run_one(ex, tx, job->op);
-    RF_ASSERT(job->err != RF_ERR_RETRY); /* SQLite has no serialization failure to re-run */
+    if (!job->err && ops->backend == STORE_POSTGRES)
+        job->err = test_serialization_failure(ex, tx->conn, job->op);
+    RF_ASSERT(job->err != RF_ERR_RETRY || ops->backend == STORE_POSTGRES);
     if (job->err) {
         ops->rollback_to(tx->conn, 1);
+        defer_rewind(ex, cm, mark);
         if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
+        if (job->err == RF_ERR_RETRY) job->rerun = true;
     }
     if (ops->release(tx->conn, 1) != RF_OK) {
         if (job->err == RF_OK) undo(job->op);
-        if (job->err == RF_OK) job->err = RF_ERR_UNAVAILABLE;
+        if (job->err == RF_OK || job->rerun) job->err = RF_ERR_UNAVAILABLE;
+        job->rerun = false;
         RF_ASSERT(job->err != RF_OK); /* its savepoint is gone: never a success */
         return false;
     }
     return true;
 }
 
-static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
+/* BEGIN, one savepoint per operation, the deferred work, COMMIT. */
+static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **batch, int n) {
     RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max && ex->opt.batch_ops_max <= RF_BATCH_OPS_MAX);
-    struct rf_tx tx = make_tx(ex, ex->wconn, true);
     for (int i = 0; i < n; i++) batch[i]->err = RF_OK;
-    rf_err err = ex->ops->begin(ex->wconn, true);
+    rf_err err = committer_connect(ex, cm);
+    if (!err) {
+        if (atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
+            ex->ops->serializable_next_begin(cm->conn);
+        if (ex->ops->batch_next_begin) ex->ops->batch_next_begin(cm->conn);
+        err = ex->ops->begin(cm->conn, true);
+    }
     if (err) {
         atomic_fetch_add(&ex->store_errors, 1);
         for (int i = 0; i < n; i++) batch[i]->err = err;
-        batch_decided(batch, n);
         return;
     }
+    struct rf_tx tx = committer_tx(ex, cm);
     int delay = atomic_load(&ex->delay_ms);
     if (delay > 0) sleep_ms(delay);
     for (int i = 0; i < n; i++) {
-        if (!batch_step(ex, &tx, batch[i])) {
+        if (!batch_step(ex, cm, &tx, batch[i])) {
             for (int k = i + 1; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
-            batch_lost(ex, batch, i + 1);
-            batch_decided(batch, n);
+            batch_lost(ex, cm, batch, i + 1, RF_ERR_UNAVAILABLE);
             return;
         }
     }
-    arm_commit_hooks(ex, ex->wconn);
-    if (ex->ops->commit(ex->wconn) != RF_OK) {
-        batch_lost(ex, batch, n);
-    } else {
-        for (int i = 0; i < n; i++) crash_if_armed(ex, batch[i]->op);
+    err = defer_flush(ex, &tx);
+    if (err) {
+        batch_rerun_all(ex, cm, batch, n);
+        return;
     }
-    batch_decided(batch, n);
+    arm_commit_hooks(ex, cm->conn);
+    err = ex->ops->commit(cm->conn);
+    if (err == RF_ERR_RETRY) {
+        batch_rerun_all(ex, cm, batch, n); /* the store says: surely rolled back */
+    } else if (err) {
+        batch_lost(ex, cm, batch, n, err == RF_ERR_OUTCOME_UNKNOWN ? err : RF_ERR_UNAVAILABLE);
+    } else {
+        for (int i = 0; i < n; i++)
+            if (batch[i]->err == RF_OK) crash_if_armed(ex, batch[i]->op);
+    }
     count_batch(ex, n);
 }
 
-static void *writer_main(void *arg) {
-    struct rf_exec *ex = arg;
+/* The operations a batch could not decide run one per transaction, with the
+ * bounded retry of run_in_tx: a batch that keeps failing degrades to what
+ * PostgreSQL did before batching, never to an error a lone operation would
+ * not meet. */
+static void rerun_alone(struct rf_exec *ex, struct committer *cm, struct job **batch, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!batch[i]->rerun) continue;
+        RF_ASSERT(batch[i]->err == RF_ERR_RETRY);
+        batch[i]->rerun = false;
+        atomic_fetch_add(&ex->retries, 1);
+        rf_err err = committer_connect(ex, cm);
+        batch[i]->err = err ? err : run_in_tx(ex, cm->conn, cm->defer, batch[i]->op, 1);
+    }
+}
+
+/* Answers every job of a finished batch: a waiter is woken, a submitted job's
+ * done runs (outside the lock) and its slot goes back to the free list. */
+static void answer(struct rf_exec *ex, struct job **batch, int n) {
+    struct { exec_done_fn fn; void *arg; rf_err err; } calls[RF_BATCH_OPS_MAX];
+    int n_calls = 0;
+    pthread_mutex_lock(&ex->mu);
+    for (int i = 0; i < n; i++) { /* answered once, after its COMMIT or rollback returned */
+        struct job *j = batch[i];
+        RF_ASSERT(!j->done && j->decided && !j->rerun && j->err != RF_ERR_RETRY);
+        if (j->done_fn) {
+            calls[n_calls].fn = j->done_fn;
+            calls[n_calls].arg = j->done_arg;
+            calls[n_calls].err = j->err;
+            n_calls++;
+            job_free(ex, j);
+        } else {
+            j->done = true;
+            pthread_cond_signal(&j->cond);
+        }
+    }
+    pthread_mutex_unlock(&ex->mu);
+    for (int i = 0; i < n_calls; i++) calls[i].fn(calls[i].arg, calls[i].err);
+}
+
+/* Takes up to batch_ops_max queued jobs; 0 when closing and drained. */
+static int take_batch(struct rf_exec *ex, struct job **batch) {
+    pthread_mutex_lock(&ex->mu);
+    while (ex->q_len == 0 && !ex->closing) pthread_cond_wait(&ex->q_cond, &ex->mu);
+    int n = ex->q_len < ex->opt.batch_ops_max ? ex->q_len : ex->opt.batch_ops_max;
+    RF_ASSERT(n >= 0 && n <= RF_BATCH_OPS_MAX && ex->q_len <= ex->q_cap); /* batch[] holds it */
+    for (int i = 0; i < n; i++) {
+        batch[i] = ex->queue[ex->q_head];
+        ex->q_head = (ex->q_head + 1) % ex->q_cap;
+    }
+    ex->q_len -= n;
+    pthread_mutex_unlock(&ex->mu);
+    return n;
+}
+
+static void *committer_main(void *arg) {
+    struct committer *cm = arg;
+    struct rf_exec *ex = cm->ex;
     struct job *batch[RF_BATCH_OPS_MAX];
     for (;;) {
-        pthread_mutex_lock(&ex->mu);
-        while (ex->q_len == 0 && !ex->closing) pthread_cond_wait(&ex->q_cond, &ex->mu);
-        if (ex->q_len == 0) { /* closing and drained */
-            pthread_mutex_unlock(&ex->mu);
-            return NULL;
-        }
-        int n = ex->q_len < ex->opt.batch_ops_max ? ex->q_len : ex->opt.batch_ops_max;
-        RF_ASSERT(n >= 1 && n <= RF_BATCH_OPS_MAX && ex->q_len <= ex->q_cap); /* batch[] holds it */
-        for (int i = 0; i < n; i++) {
-            batch[i] = ex->queue[ex->q_head];
-            ex->q_head = (ex->q_head + 1) % ex->q_cap;
-        }
-        ex->q_len -= n;
-        pthread_mutex_unlock(&ex->mu);
-
-        run_batch(ex, batch, n);
-
-        pthread_mutex_lock(&ex->mu);
-        for (int i = 0; i < n; i++) { /* woken once, after its COMMIT or rollback returned */
-            RF_ASSERT(!batch[i]->done && batch[i]->decided);
-            batch[i]->done = true;
-            pthread_cond_signal(&batch[i]->cond);
-        }
-        pthread_mutex_unlock(&ex->mu);
+        int n = take_batch(ex, batch);
+        if (n == 0) return NULL;
+        run_batch(ex, cm, batch, n);
+        rerun_alone(ex, cm, batch, n);
+        batch_decided(batch, n);
+        committer_check(ex, cm);
+        answer(ex, batch, n);
     }
+}
+
+/* Queues job; false (nothing queued) when closing or full. */
+static rf_err enqueue(struct rf_exec *ex, struct job *job) {
+    if (ex->closing) return RF_ERR_SHUTTING_DOWN;
+    if (ex->q_len >= ex->q_cap) {
+        atomic_fetch_add(&ex->overloaded, 1);
+        return RF_ERR_OVERLOADED;
+    }
+    ex->queue[(ex->q_head + ex->q_len) % ex->q_cap] = job;
+    ex->q_len++;
+    RF_ASSERT(ex->q_len <= ex->q_cap); /* checked full above, under the same lock */
+    pthread_cond_signal(&ex->q_cond);
+    return RF_OK;
 }
 
 static rf_err enqueue_and_wait(struct rf_exec *ex, const struct exec_op *op) {
     struct job job = {.op = op, .err = RF_OK, .done = false};
     pthread_cond_init(&job.cond, NULL);
     pthread_mutex_lock(&ex->mu);
-    if (ex->closing) {
-        pthread_mutex_unlock(&ex->mu);
-        pthread_cond_destroy(&job.cond);
-        return RF_ERR_SHUTTING_DOWN;
+    rf_err err = enqueue(ex, &job);
+    if (!err) {
+        while (!job.done) pthread_cond_wait(&job.cond, &ex->mu);
+        err = job.err;
     }
-    if (ex->q_len >= ex->q_cap) {
-        pthread_mutex_unlock(&ex->mu);
-        pthread_cond_destroy(&job.cond);
-        atomic_fetch_add(&ex->overloaded, 1);
-        return RF_ERR_OVERLOADED;
-    }
-    ex->queue[(ex->q_head + ex->q_len) % ex->q_cap] = &job;
-    ex->q_len++;
-    RF_ASSERT(ex->q_len <= ex->q_cap); /* checked full above, under the same lock */
-    pthread_cond_signal(&ex->q_cond);
-    while (!job.done) pthread_cond_wait(&job.cond, &ex->mu);
     pthread_mutex_unlock(&ex->mu);
     pthread_cond_destroy(&job.cond);
-    return job.err;
+    return err;
 }
 
 /* ---- public ------------------------------------------------------------ */
 
-/* For now the submitting thread runs the operation and waits; the executor
- * threads will answer through done once they complete operations themselves. */
-void exec_submit(struct rf_exec *ex, const struct exec_op *op, exec_done_fn done, void *arg) {
-    RF_ASSERT(done);
-    done(arg, exec_run(ex, op));
-}
-
 rf_err exec_run(struct rf_exec *ex, const struct exec_op *op) {
     RF_ASSERT(ex && op && op->fn && op->name);
     if (atomic_load(&ex->shutting_down)) return RF_ERR_SHUTTING_DOWN;
-    if (ex->ops->backend == STORE_SQLITE && op->write) return enqueue_and_wait(ex, op);
+    if (op->write) return enqueue_and_wait(ex, op);
     return run_pooled(ex, op);
+}
+
+void exec_submit(struct rf_exec *ex, const struct exec_op *op, exec_done_fn done, void *arg) {
+    RF_ASSERT(ex && op && op->fn && op->name && done);
+    if (!op->write || atomic_load(&ex->shutting_down)) {
+        done(arg, exec_run(ex, op)); /* a read runs on the caller's thread */
+        return;
+    }
+    pthread_mutex_lock(&ex->mu);
+    struct job *job = job_alloc(ex); /* slots cover the queue plus every batch */
+    rf_err err = RF_ERR_OVERLOADED;
+    if (job) {
+        *job = (struct job){.op = op, .done_fn = done, .done_arg = arg};
+        err = enqueue(ex, job);
+        if (err) job_free(ex, job);
+    } else {
+        atomic_fetch_add(&ex->overloaded, 1);
+    }
+    pthread_mutex_unlock(&ex->mu);
+    if (err) done(arg, err);
 }
 
 static void options_defaults(struct rf_options *o) {
@@ -458,16 +642,48 @@ static void options_defaults(struct rf_options *o) {
     if (o->pool_conns > RF_POOL_CONNS_MAX) o->pool_conns = RF_POOL_CONNS_MAX;
     if (o->busy_timeout_ms <= 0) o->busy_timeout_ms = RF_BUSY_TIMEOUT_MS;
     if (o->pg_timeout_ms <= 0) o->pg_timeout_ms = RF_PG_TIMEOUT_MS;
+    if (o->writers <= 0) o->writers = RF_WRITERS_DEFAULT;
+    if (o->writers > RF_WRITERS_MAX) o->writers = RF_WRITERS_MAX;
+}
+
+/* One committer for SQLite (connected now: its write connection also proves
+ * the file opens), opt.writers for PostgreSQL (they connect on first use). */
+static rf_err start_committers(struct rf_exec *ex) {
+    bool sqlite = ex->ops->backend == STORE_SQLITE;
+    ex->n_committers = sqlite ? 1 : ex->opt.writers;
+    RF_ASSERT(ex->n_committers >= 1 && ex->n_committers <= RF_WRITERS_MAX);
+    for (int i = 0; i < ex->n_committers; i++) {
+        struct committer *cm = &ex->committers[i];
+        cm->ex = ex;
+        if (ex->defer_ops && !(cm->defer = calloc(1, ex->defer_ops->buf_bytes)))
+            return RF_ERR_NOMEM;
+        if (sqlite) {
+            rf_err err = committer_connect(ex, cm);
+            if (err) return err;
+        }
+        if (pthread_create(&cm->thread, NULL, committer_main, cm) != 0) return RF_ERR_INTERNAL;
+        cm->running = true;
+    }
+    return RF_OK;
+}
+
+/* Job slots for exec_submit: the queue's bound plus every committer's batch,
+ * so a slot exists for every job the queue accepts. */
+static rf_err slots_alloc(struct rf_exec *ex) {
+    int n = ex->q_cap + RF_WRITERS_MAX * RF_BATCH_OPS_MAX;
+    ex->slots = calloc((size_t)n, sizeof *ex->slots);
+    if (!ex->slots) return RF_ERR_NOMEM;
+    for (int i = n - 1; i >= 0; i--) {
+        ex->slots[i].next_free = ex->free_slots;
+        ex->free_slots = &ex->slots[i];
+    }
+    return RF_OK;
 }
 
 static rf_err start_sqlite(struct rf_exec *ex) {
-    rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &ex->wconn);
-    if (err) return err;
     ex->pool.cap = RF_READERS_MAX;
     ex->pool.readonly = true;
-    if (pthread_create(&ex->writer, NULL, writer_main, ex) != 0) return RF_ERR_INTERNAL;
-    ex->writer_running = true;
-    return RF_OK;
+    return start_committers(ex);
 }
 
 static rf_err start_postgres(struct rf_exec *ex) {
@@ -476,7 +692,7 @@ static rf_err start_postgres(struct rf_exec *ex) {
     rf_err err = pool_get(ex, &ex->pool, &c);
     if (err) return err;
     pool_put(ex, &ex->pool, c);
-    return RF_OK;
+    return start_committers(ex);
 }
 
 rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
@@ -496,8 +712,8 @@ rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
     pthread_mutex_init(&ex->mu, NULL);
     pthread_cond_init(&ex->q_cond, NULL);
     pthread_cond_init(&ex->pool.cond, NULL);
-    rf_err err = (!ex->url || !ex->queue) ? RF_ERR_NOMEM
-                 : ops->backend == STORE_SQLITE ? start_sqlite(ex) : start_postgres(ex);
+    rf_err err = (!ex->url || !ex->queue) ? RF_ERR_NOMEM : slots_alloc(ex);
+    if (!err) err = ops->backend == STORE_SQLITE ? start_sqlite(ex) : start_postgres(ex);
     if (err) {
         exec_close(ex);
         return err;
@@ -515,8 +731,13 @@ void exec_close(struct rf_exec *ex) {
     ex->closing = true;
     pthread_cond_broadcast(&ex->q_cond);
     pthread_mutex_unlock(&ex->mu);
-    if (ex->writer_running) pthread_join(ex->writer, NULL); /* drains the queue */
-    if (ex->wconn) ex->ops->disconnect(ex->wconn);
+    for (int i = 0; i < ex->n_committers; i++) { /* they drain the queue, then end */
+        struct committer *cm = &ex->committers[i];
+        if (cm->running) pthread_join(cm->thread, NULL);
+        if (cm->conn) ex->ops->disconnect(cm->conn);
+        free(cm->defer);
+    }
+    free(ex->slots);
     RF_ASSERT(ex->pool.n_free == ex->pool.n_open); /* no connection still lent out */
     for (int i = 0; i < ex->pool.n_free; i++) ex->ops->disconnect(ex->pool.free[i]);
     pthread_cond_destroy(&ex->pool.cond);

@@ -84,6 +84,7 @@ struct store_conn {
     bool fail_commit; /* test hook: cut the connection before the next COMMIT */
     bool lose_reply;  /* test hook: lose the answer to the next COMMIT */
     bool serializable; /* test hook: the next write transaction at SERIALIZABLE */
+    bool batch;        /* the next write transaction is a batch (bounded lock waits) */
     char xid[PG_XID_TEXT_BYTES]; /* the open write transaction's id; "" if none */
     int n_stmts;      /* prepared so far, <= RF_STMT_CACHE_MAX */
     struct pg_stmt slots[PG_SLOTS];
@@ -121,11 +122,12 @@ static void log_internal(const PGresult *res, const char *state, const char *wha
 
 static rf_err map_sqlstate(const char *s) {
     if (sqlstate_is(s, "23")) return RF_ERR_CONFLICT; /* unique, check, fk, not null */
-    if (!strcmp(s, "40001") || !strcmp(s, "40P01")) return RF_ERR_RETRY;
+    /* 55P03: a lock wait past a batch's lock_timeout (pg_batch_next_begin) */
+    if (!strcmp(s, "40001") || !strcmp(s, "40P01") || !strcmp(s, "55P03")) return RF_ERR_RETRY;
     /* 57014: the server's statement_timeout (set below the client's deadline) */
     if (sqlstate_is(s, "08") || sqlstate_is(s, "53") || !strcmp(s, "57014") ||
         !strcmp(s, "57P01") ||
-        !strcmp(s, "57P02") || !strcmp(s, "57P03") || !strcmp(s, "55P03"))
+        !strcmp(s, "57P02") || !strcmp(s, "57P03"))
         return RF_ERR_UNAVAILABLE;
     return RF_ERR_INTERNAL;
 }
@@ -341,6 +343,11 @@ static void pg_lose_next_commit_reply(struct store_conn *c) {
 static void pg_serializable_next_begin(struct store_conn *c) {
     RF_ASSERT(c);
     c->serializable = true;
+}
+
+static void pg_batch_next_begin(struct store_conn *c) {
+    RF_ASSERT(c);
+    c->batch = true;
 }
 
 /* ---- prepared statement cache --------------------------------------- */
@@ -577,6 +584,13 @@ static const char PG_BEGIN_WRITE[] = "BEGIN; SELECT pg_current_xact_id()::text";
  * by another transaction that commits after BEGIN cannot be written. */
 static const char PG_BEGIN_SERIALIZABLE[] =
     "BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT pg_current_xact_id()::text";
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
+#define PG_BATCH_LOCK_WAIT "SET LOCAL lock_timeout = " PG_STR(RF_PG_BATCH_LOCK_WAIT_MS) "; "
+static const char PG_BEGIN_BATCH[] =
+    "BEGIN; " PG_BATCH_LOCK_WAIT "SELECT pg_current_xact_id()::text";
+static const char PG_BEGIN_BATCH_SERIALIZABLE[] =
+    "BEGIN ISOLATION LEVEL SERIALIZABLE; " PG_BATCH_LOCK_WAIT "SELECT pg_current_xact_id()::text";
 
 static rf_err pg_begin(struct store_conn *c, bool write) {
     RF_ASSERT(c);
@@ -587,8 +601,11 @@ static rf_err pg_begin(struct store_conn *c, bool write) {
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     RF_ASSERT(ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN);
     if (!write) return run_command(c, "BEGIN READ ONLY");
-    const char *sql = c->serializable ? PG_BEGIN_SERIALIZABLE : PG_BEGIN_WRITE;
+    const char *sql = c->serializable ? (c->batch ? PG_BEGIN_BATCH_SERIALIZABLE
+                                                  : PG_BEGIN_SERIALIZABLE)
+                      : c->batch ? PG_BEGIN_BATCH : PG_BEGIN_WRITE;
     c->serializable = false;
+    c->batch = false;
     PGresult *res = NULL;
     rf_err err = round_trip(c, PQsendQuery(c->pg, sql), sql, &res);
     if (!err && (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))) err = RF_ERR_INTERNAL;
@@ -749,4 +766,5 @@ const struct store_ops store_postgres_ops = {
     .fail_next_commit = pg_fail_next_commit,
     .lose_next_commit_reply = pg_lose_next_commit_reply,
     .serializable_next_begin = pg_serializable_next_begin,
+    .batch_next_begin = pg_batch_next_begin,
 };

@@ -96,6 +96,12 @@ struct store_ops {
     /* Test hook: the next write transaction begins at SERIALIZABLE. NULL
      * where there is no weaker level to leave (SQLite). */
     void (*serializable_next_begin)(struct store_conn *c);
+    /* The next write transaction is a batch of operations: a lock wait inside
+     * it ends after RF_PG_BATCH_LOCK_WAIT_MS with RF_ERR_RETRY (the operation
+     * then runs again alone), so two batches that wait for each other's rows
+     * part in a fraction of the server's deadlock_timeout. NULL where one
+     * writer holds the whole store (SQLite). */
+    void (*batch_next_begin)(struct store_conn *c);
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -14,6 +14,9 @@
  *    the transfer runs once more and both apply once;
  *  - 40001 raised by the server in k attempts: k + 1 runs, applied once; in
  *    RF_RETRIES_MAX attempts: RF_ERR_UNAVAILABLE promptly, nothing applied;
+ *  - two handles' batches crediting two accounts in opposite orders: a lock
+ *    cycle between batches; one credit is aborted in its savepoint and runs
+ *    again alone, every credit applies once;
  *  - a COMMIT that fails after the operation ran: RF_ERR_UNAVAILABLE, not
  *    re-run, nothing applied; the client's retry with the same
  *    Idempotency-Key (meeting a serialization failure of its own) applies
@@ -300,6 +303,88 @@ static void test_serialization_failures_exhaust_retries(void **state) {
     expect_money(&p, 90, 10, 2, 1);
 }
 
+/* ---- two handles' batches locking two rows in opposite orders --------------- */
+
+/* One blocking credit on its own thread (bg_op's shape with any account). */
+struct bg_credit {
+    pthread_t thread;
+    rf *db;
+    const char *account;
+    rf_err err;
+};
+
+static void *bg_credit_main(void *arg) {
+    struct bg_credit *c = arg;
+    if (!c->account) { /* the opener: a grant that starts a delayed batch */
+        struct rf_grant_req req = {.user_id = "opener", .key = "k"};
+        struct rf_grant_res res;
+        c->err = rf_entitlement_grant(c->db, &req, &res, NULL);
+        rf_entitlement_clear(&res.ent);
+    } else {
+        c->err = credit(c->db, c->account, 5);
+    }
+    return NULL;
+}
+
+static void bg_credit_start(struct bg_credit *c, rf *db, const char *account) {
+    *c = (struct bg_credit){.db = db, .account = account, .err = RF_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&c->thread, NULL, bg_credit_main, c), 0);
+    rf_t_sleep_ms(30); /* queued in this order behind the opener's delayed batch */
+}
+
+/* Queues, on handle db, a batch crediting first then second: an opener's
+ * batch sleeps after BEGIN (op delay hook) while the two credits queue. */
+static void queue_batch(rf *db, struct bg_credit c[3], const char *first, const char *second) {
+    bg_credit_start(&c[0], db, NULL);
+    bg_credit_start(&c[1], db, first);
+    bg_credit_start(&c[2], db, second);
+}
+
+/* Two racefree handles (as two processes: each its own executor and
+ * connections), each with one committer: handle A's batch credits a then b,
+ * handle B's b then a. A raw session holds both rows until both batches wait
+ * for their first row, then lets go: A takes a, B takes b, and each waits
+ * for the other's: a lock cycle between two batches. The batch lock wait
+ * (RF_PG_BATCH_LOCK_WAIT_MS) or the deadlock detector aborts one credit in
+ * its savepoint; its batch commits the rest and runs it again alone. Every
+ * credit is answered RF_OK and applied once. */
+static void test_batches_deadlock_retried(void **state) {
+    (void)state;
+    struct pair p;
+    make_pair(&p);
+    struct rf_options opt = {.test_hooks = true, .writers = 1};
+    rf *h[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rf_open(rf_core_fx.url, &opt, &h[i]), RF_OK);
+        rf_test_set_op_delay(h[i], 300);
+    }
+    PGconn *s = raw_connect(), *watcher = raw_connect();
+    raw_exec(s, "BEGIN", NULL);
+    raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
+    raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.b);
+    struct bg_credit c[2][3];
+    queue_batch(h[0], c[0], p.a, p.b);
+    queue_batch(h[1], c[1], p.b, p.a);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 2); /* both batches at their first row */
+    for (int i = 0; i < 2; i++) rf_test_set_op_delay(h[i], 0);
+    raw_exec(s, "ROLLBACK", NULL);
+    PQfinish(s);
+    PQfinish(watcher);
+    int64_t retries = 0;
+    for (int i = 0; i < 2; i++) {
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(pthread_join(c[i][k].thread, NULL), 0);
+            assert_int_equal(c[i][k].err, RF_OK);
+        }
+        struct rf_stats st;
+        rf_stats_get(h[i], &st);
+        retries += st.retries;
+        rf_close(h[i]);
+    }
+    assert_true(retries >= 1); /* the cycle happened and was broken by a re-run */
+    expect_money(&p, 110, 10, 3, 2);
+}
+
 /* ---- a COMMIT that fails after the operation ran --------------------------- */
 
 /* One transfer a -> b of 25 under Idempotency-Key `key`; the typed result
@@ -364,6 +449,7 @@ static int setup(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_deadlock_is_retried, hooks_off),
+        cmocka_unit_test_setup(test_batches_deadlock_retried, hooks_off),
         cmocka_unit_test_setup(test_serialization_failure_is_retried, hooks_off),
         cmocka_unit_test_setup(test_serialization_failures_bounded_retry, hooks_off),
         cmocka_unit_test_setup(test_serialization_failures_exhaust_retries, hooks_off),
