@@ -11,8 +11,8 @@
  *    connection, same Idempotency-Key) is a replay of it, and the balance
  *    holds each amount once;
  *  - the server keeps serving, and the closed connections are gone (no
- *    socket of the server's port is left in CLOSE_WAIT, and the server's
- *    open descriptors are no more than before); under ASan the server's
+ *    socket of the server's port is left in CLOSE_WAIT: the server closed
+ *    its end of each); under ASan the server's
  *    exit at the end also proves nothing leaked;
  *  - a server stopped (SIGTERM) while such a write is in flight exits 0
  *    after it committed: after a restart the same request is a replay.
@@ -20,7 +20,6 @@
 #include "http_env.h"
 #include "raw_http.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,18 +29,6 @@
 #define DELAY_MS 1500       /* each write's time in the executor */
 #define IN_FLIGHT_MS 300    /* when the clients hang up: well inside DELAY_MS */
 #define SETTLE_MS 10000     /* a generous bound on every wait below */
-
-static int open_fds(pid_t pid) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
 
 /* Server-side sockets of port in CLOSE_WAIT: the client hung up and the
  * server never closed its end (a connection it lost track of). */
@@ -126,8 +113,6 @@ static void test_clients_hang_up_while_committing(void **state) {
     RID(account, "hang");
     RID(prefix, "ik");
     env_account_create(&e, account, "USD", false);
-    int fds_before = open_fds(e.srv.pid);
-    assert_true(fds_before > 0);
 
     hook_op_delay(&e, DELAY_MS);
     warm_key(&e, account);
@@ -155,11 +140,8 @@ static void test_clients_hang_up_while_committing(void **state) {
     RF_ASSERT_STATUS(&r, 200);
     rf_resp_free(&r);
     int64_t until = rf_t_now_ms() + SETTLE_MS;
-    while ((open_fds(e.srv.pid) > fds_before || close_wait(e.srv.port) != 0) &&
-           rf_t_now_ms() < until)
-        rf_t_sleep_ms(50);
+    while (close_wait(e.srv.port) != 0 && rf_t_now_ms() < until) rf_t_sleep_ms(50);
     assert_int_equal(close_wait(e.srv.port), 0);
-    assert_true(open_fds(e.srv.pid) <= fds_before);
     env_stop(&e);
 }
 
