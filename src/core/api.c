@@ -784,7 +784,8 @@ struct op_slot {
 
 struct op_pool {
     pthread_mutex_t mu;
-    struct op_slot *free;
+    struct op_slot *free;       /* given back */
+    int n_used;                 /* slots ever taken: the rest were never touched */
     struct op_slot slots[RF_SUBMIT_CALLS_MAX];
 };
 
@@ -792,10 +793,6 @@ rf_err op_pool_open(rf *db) {
     struct op_pool *p = calloc(1, sizeof *p);
     if (!p) return RF_ERR_NOMEM;
     pthread_mutex_init(&p->mu, NULL);
-    for (int i = RF_SUBMIT_CALLS_MAX - 1; i >= 0; i--) {
-        p->slots[i].next_free = p->free;
-        p->free = &p->slots[i];
-    }
     db->op_pool = p;
     return RF_OK;
 }
@@ -805,7 +802,7 @@ void op_pool_close(rf *db) {
     if (!p) return;
     int n_free = 0;
     for (struct op_slot *s = p->free; s; s = s->next_free) n_free++;
-    RF_ASSERT(n_free == RF_SUBMIT_CALLS_MAX); /* the executor answered every call */
+    RF_ASSERT(n_free == p->n_used); /* the executor answered every call */
     pthread_mutex_destroy(&p->mu);
     free(p);
     db->op_pool = NULL;
@@ -815,6 +812,7 @@ static struct op_slot *slot_take(struct op_pool *p) {
     pthread_mutex_lock(&p->mu);
     struct op_slot *s = p->free;
     if (s) p->free = s->next_free;
+    else if (p->n_used < RF_SUBMIT_CALLS_MAX) s = &p->slots[p->n_used++];
     pthread_mutex_unlock(&p->mu);
     return s;
 }
