@@ -20,10 +20,10 @@
  *
  * A connection's way: HEAD (reading the header section, deadline counted
  * from accept or from the request's first byte) -> BODY (deadline) -> BUSY
- * (worker or executor; no deadline) -> WRITE (deadline) -> IDLE (keep-alive, idle timeout) or, after
- * an answer with Connection: close, LINGER (shut down for writing, read and
- * drop what the client still sends for a short while, then close, so the
- * client reads the answer instead of a reset).
+ * (worker or executor; no deadline) -> WRITE (deadline) -> IDLE (keep-alive,
+ * idle timeout) or, after an answer with Connection: close, LINGER (shut
+ * down for writing, read and drop what the client still sends for a short
+ * while, then close, so the client reads the answer instead of a reset).
  *
  * Availability: the table has conns_max slots and each client IP at most
  * client_conns_max. A new connection over either limit evicts the oldest
@@ -86,7 +86,7 @@ struct conn {
     size_t out_len, out_off;
     size_t lingered;            /* bytes dropped while lingering */
     struct conn *ret_next;      /* the return queue (workers, executor); the dead list */
-    struct h_op_call *call;     /* a submitted write's state, allocated once per conn */
+    struct h_op_call *call;     /* a submitted write's state, allocated while needed */
     bool submitted;             /* BUSY with the executor: the loop renders its answer */
     rf_err op_err;              /* the executor's answer (written before the hand-back) */
     struct conn *again_next;    /* the loop's list of pipelined requests to parse */
@@ -132,7 +132,7 @@ struct rf_http_server {
     struct conn *ret_first, *ret_last; /* answered by workers or the executor, for the loop */
     atomic_bool wake_pending;   /* the eventfd was written since the loop last read it */
     bool stopping;
-    atomic_int busy;            /* conns with a worker */
+    atomic_int busy;            /* conns with a worker or the executor */
     atomic_bool stop_loop;
 };
 
@@ -308,7 +308,9 @@ static void after_write(struct rf_http_server *s, struct conn *c) {
     c->body_left = 0;
     if (c->in_len == 0) {
         free(c->in);
+        free(c->call);
         c->in = NULL;
+        c->call = NULL;
         set_state(s, c, CS_IDLE, s->cfg.idle_timeout_ms);
         return;
     }
