@@ -1,9 +1,11 @@
 /*
  * test_submit.c - rf_op_submit, the door that does not wait, on the back end
  * in RF_TEST_DB:
- *  - one thread submits many keyed credits without waiting for any: every
- *    callback arrives exactly once, each with its own result, and the
- *    balance holds each credit exactly once (the ledger stays balanced);
+ *  - one thread submits 1000 keyed credits (to 8 accounts) without waiting
+ *    for any: every
+ *    callback arrives exactly once, on an executor thread, each with its
+ *    own result, and the balance holds each credit exactly once (the ledger
+ *    stays balanced);
  *  - a key submitted again in the same flight is answered as rf_op_run
  *    answers it (a replay of the first result, or in flight; another body
  *    with the key: reused), and the effect happens once;
@@ -134,35 +136,43 @@ static void submit(struct call *c, bool with_fault) {
                  with_fault ? &c->fault : NULL, on_done, c);
 }
 
+#define N_ACCOUNTS 8
+
 static void test_many_credits_one_thread(void **state) {
     (void)state;
-    char account[64], prefix[32];
-    make_account(account, sizeof account);
+    char accounts[N_ACCOUNTS][64], prefix[32];
+    for (int a = 0; a < N_ACCOUNTS; a++) make_account(accounts[a], sizeof accounts[a]);
     rf_rand_id("key", prefix, sizeof prefix);
     struct call *calls = calloc(N_CREDITS, sizeof *calls);
     assert_non_null(calls);
     struct flight f;
     flight_init(&f);
-    int64_t want = 0;
+    int64_t want[N_ACCOUNTS] = {0};
     for (int i = 0; i < N_CREDITS; i++) {
         char key[64];
         snprintf(key, sizeof key, "%s-%d", prefix, i);
-        call_init(&calls[i], &f, account, key, 1 + i % 3);
-        want += 1 + i % 3;
+        call_init(&calls[i], &f, accounts[i % N_ACCOUNTS], key, 1 + i % 3);
+        want[i % N_ACCOUNTS] += 1 + i % 3;
         submit(&calls[i], i % 2 == 0); /* half without a fault: it may be NULL */
     }
     assert_int_equal(flight_wait(&f, N_CREDITS, WAIT_MS), N_CREDITS);
+    struct rf_stats st;
+    rf_stats_get(rf_core_fx.db, &st);
+    print_message("%d credits in %lld batches (%lld retries)\n", N_CREDITS, (long long)st.batches,
+                  (long long)st.retries);
     for (int i = 0; i < N_CREDITS; i++) {
         assert_int_equal(calls[i].calls, 1);
         assert_int_equal(calls[i].err, RF_OK);
         assert_false(calls[i].replayed);
+        /* answered after its COMMIT, by the executor: never by the submitter */
+        assert_false(pthread_equal(calls[i].thread, pthread_self()));
         assert_int_equal(calls[i].res.transfer.amount_minor, 1 + i % 3);
-        assert_string_equal(calls[i].res.transfer.credit_account, account);
+        assert_string_equal(calls[i].res.transfer.credit_account, accounts[i % N_ACCOUNTS]);
         for (int j = 0; j < i; j += 97) /* each its own transfer */
             assert_string_not_equal(calls[i].res.transfer.id, calls[j].res.transfer.id);
         rf_transfer_clear(&calls[i].res.transfer);
     }
-    assert_true(balance(account) == want);
+    for (int a = 0; a < N_ACCOUNTS; a++) assert_true(balance(accounts[a]) == want[a]);
     /* nothing more arrives later */
     assert_int_equal(flight_wait(&f, N_CREDITS + 1, MORE_MS), N_CREDITS);
     check_ledger();
