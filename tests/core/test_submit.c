@@ -2,10 +2,9 @@
  * test_submit.c - rf_op_submit, the door that does not wait, on the back end
  * in RF_TEST_DB:
  *  - one thread submits 1000 keyed credits (to 8 accounts) without waiting
- *    for any: every
- *    callback arrives exactly once, on an executor thread, each with its
- *    own result, and the balance holds each credit exactly once (the ledger
- *    stays balanced);
+ *    for any: every callback arrives exactly once, on an executor thread,
+ *    each with its own result, and each balance holds its credits exactly
+ *    once (the ledger stays balanced);
  *  - a key submitted again in the same flight is answered as rf_op_run
  *    answers it (a replay of the first result, or in flight; another body
  *    with the key: reused), and the effect happens once;
