@@ -197,7 +197,8 @@ void h_op_end(struct rf_http_req *req, struct h_op_call *s, rf_err err, struct r
     /* A result that carries a secret is never kept by a cache. */
     if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
     if (err && out->status == 0) rf_reply_fault(out, err, &s->fault);
-    else if (!err && s->use && s->idem.replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
+    else if (!err && s->use && s->idem.replayed)
+        rf_reply_header(out, "Idempotent-Replayed", "true");
     if (row->res_clear) row->res_clear(s->res);
     rf_decoded_clear(&s->decoded);
 }
