@@ -174,6 +174,36 @@ struct rf_idem;
 rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault);
 
+/* ---- Submitting without waiting ----------------------------------------
+ * rf_op_submit() is rf_op_run() for a thread that submits many operations
+ * without waiting for each (the executor group-commits them together): it
+ * validates req exactly as rf_op_run() does, queues the operation's
+ * transaction (with its Idempotency-Key record) and returns; done(arg, err)
+ * then runs EXACTLY ONCE with what rf_op_run() would have returned, res,
+ * idem->replayed and fault filled as it fills them.
+ *
+ * Which thread: an executor thread, right after the transaction's COMMIT
+ * (or rollback); or the calling thread, before rf_op_submit() returns, when
+ * the call is refused at once (an invalid request; its Idempotency-Key in
+ * flight; RF_ERR_OVERLOADED when the queue, or the 4096 calls a handle keeps
+ * in flight (RF_SUBMIT_CALLS_MAX), are full; RF_ERR_SHUTTING_DOWN). A read
+ * operation runs at once on the calling thread. So done may run before
+ * rf_op_submit() returns: set up whatever it touches first.
+ *
+ * In done: be short (it holds up the commits of other operations) and call
+ * NO rf_* function of this handle (an executor thread waiting on its own
+ * queue never returns); hand the outcome to another thread instead.
+ *
+ * Lifetime: req (and every string it points to), res, idem (and its
+ * strings) and fault must stay valid and untouched until done ran; res is
+ * the caller's to read, and to rf_*_clear(), from done on. fault may be
+ * NULL. Operations submitted by one thread may commit in any order (one
+ * with the Idempotency-Key of another still in flight is answered
+ * RF_ERR_IDEM_IN_FLIGHT, as concurrent rf_op_run() calls are). */
+typedef void (*rf_done_fn)(void *arg, rf_err err);
+void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                  struct rf_fault *fault, rf_done_fn done, void *arg);
+
 /* The request of every list: scope is the list's owner where it has one (a
  * user, an account), status a filter of the list's own enum (0: its
  * default), after a cursor (NULL or "": from the start), limit rows (0: the
@@ -338,6 +368,11 @@ rf_err rf_key_revoke(rf *db, const char *id);
 rf_err rf_key_get(rf *db, const char *id, struct rf_key *out);
 /* RF_ERR_UNAUTHENTICATED for unknown, malformed or revoked keys. */
 rf_err rf_key_authenticate(rf *db, const char *secret, struct rf_key *out);
+/* rf_key_authenticate's answer (in *err, and *out on RF_OK) when it needs
+ * no store read: a malformed key, or a key this process checked within
+ * the last second. False when it would read the store (for an event loop
+ * that must not block: call rf_key_authenticate from a thread that may). */
+bool rf_key_authenticate_cached(rf *db, const char *secret, struct rf_key *out, rf_err *err);
 rf_err rf_key_count_active(rf *db, int64_t *n_out);
 
 struct rf_key_page {

@@ -49,6 +49,7 @@
 #define RF_PG_SCRIPT_TIMEOUT_MS (30 * 60 * 1000) /* one migration script */
 #define RF_PG_RESOLVE_POLL_MS 10               /* re-asking the status of a lost COMMIT */
 #define RF_INFLIGHT_MAX RF_QUEUE_OPS_MAX       /* in-flight idempotency keys */
+#define RF_SUBMIT_CALLS_MAX RF_QUEUE_OPS_MAX   /* rf_op_submit calls in flight per handle */
 #define RF_KEY_CACHE_ENTRIES 256               /* API keys remembered by one process */
 #define RF_KEY_CACHE_TTL_MS 1000               /* how long another process's revoke may go unseen */
 #define RF_IDEM_RETENTION_MS (24LL * 3600 * 1000)

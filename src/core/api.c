@@ -8,6 +8,7 @@
  */
 #include "core/api.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -696,10 +697,10 @@ static void op_explain(const struct rf_op_row *row, const void *req, const void 
     if (row->explain) row->explain(req, res, err, fault);
 }
 
-static rf_err op_submit(rf *db, rf_op op, const struct rf_op_row *row, struct op_call *call,
-                        struct rf_idem *idem, struct rf_fault *fault) {
-    if (!row->write) return core_read(db, rf_op_name(op), op_exec, call);
-    if (!idem || !idem->key) return core_write(db, rf_op_name(op), op_exec, call);
+/* A key the operation cannot take (checked before anything is queued). */
+static rf_err idem_refusal(rf_op op, const struct rf_op_row *row, const struct rf_idem *idem,
+                           struct rf_fault *fault) {
+    if (!row->write || !idem || !idem->key) return RF_OK;
     if (!row->codec) {
         rf_fault_set(fault, RF_ERR_INVALID, NULL, "%s takes no Idempotency-Key", rf_op_name(op));
         return RF_ERR_INVALID;
@@ -709,31 +710,154 @@ static rf_err op_submit(rf *db, rf_op op, const struct rf_op_row *row, struct op
                      "%s answers a secret: an Idempotency-Key needs seal_secret", rf_op_name(op));
         return RF_ERR_INVALID;
     }
-    struct core_result r = {row->codec, call->res, row->res_size, row->res_clear, row->seal};
-    return core_write_result(db, rf_op_name(op), op_exec, call, &r, idem);
+    return RF_OK;
+}
+
+/* The Idempotency-Key record's view of the call's result (NULL: no key). */
+static const struct core_result *keyed_result(const struct op_call *c, const struct rf_idem *idem,
+                                              struct core_result *r) {
+    if (!idem || !idem->key) return NULL;
+    *r = (struct core_result){c->row->codec, c->res, c->row->res_size, c->row->res_clear,
+                              c->row->seal};
+    return r;
+}
+
+/* Both doors' first half: clean outputs, then everything that refuses the
+ * call before the store is asked (fields, rules, the key), and a list's items. */
+static rf_err op_begin(rf_op op, const struct op_call *c, struct rf_idem *idem,
+                       struct rf_fault *fault) {
+    memset(fault, 0, sizeof *fault);
+    memset(c->res, 0, c->row->res_size);
+    if (idem) idem->replayed = false;
+    rf_err err = op_validate(c->row, c->req, fault);
+    if (!err && c->row->page_item_size) err = page_alloc(c->row, c->req, c->res);
+    if (!err) err = idem_refusal(op, c->row, idem, fault);
+    return err;
+}
+
+/* Both doors' last half, once the outcome is known: what a commit makes
+ * this process forget, or what a failure shows (and an empty result). */
+static rf_err op_end(rf *db, const struct op_call *c, const struct rf_idem *idem, rf_err err,
+                     struct rf_fault *fault) {
+    const struct rf_op_row *row = c->row;
+    if (!err && row->committed && !(idem && idem->replayed)) row->committed(db, c->req, c->res);
+    if (err) {
+        op_explain(row, c->req, c->res, err, fault);
+        if (row->res_clear) row->res_clear(c->res);
+        memset(c->res, 0, row->res_size);
+    }
+    RF_ASSERT(err || fault->code == RF_OK);
+    return err;
 }
 
 rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault) {
     RF_ASSERT(db && req && res);
-    const struct rf_op_row *row = rf_op_row(op);
+    struct op_call call = {rf_op_row(op), req, res};
     struct rf_fault scratch;
     if (!fault) fault = &scratch;
-    memset(fault, 0, sizeof *fault);
-    memset(res, 0, row->res_size);
-    if (idem) idem->replayed = false;
-    struct op_call call = {row, req, res};
-    rf_err err = op_validate(row, req, fault);
-    if (!err && row->page_item_size) err = page_alloc(row, req, res);
-    if (!err) err = op_submit(db, op, row, &call, idem, fault);
-    if (!err && row->committed && !(idem && idem->replayed)) row->committed(db, req, res);
-    if (err) {
-        op_explain(row, req, res, err, fault);
-        if (row->res_clear) row->res_clear(res);
-        memset(res, 0, row->res_size);
+    struct core_result r;
+    const char *name = rf_op_name(op);
+    rf_err err = op_begin(op, &call, idem, fault);
+    if (!err && !call.row->write) err = core_read(db, name, op_exec, &call);
+    else if (!err && !keyed_result(&call, idem, &r)) err = core_write(db, name, op_exec, &call);
+    else if (!err) err = core_write_result(db, name, op_exec, &call, &r, idem);
+    return op_end(db, &call, idem, err, fault);
+}
+
+/* ---- rf_op_submit ---------------------------------------------------------
+ * A submitted write's state lives in a slot of a fixed pool per handle (no
+ * allocation per call): taken before it is queued, given back right before
+ * the caller's callback runs. */
+
+struct op_slot {
+    struct core_pending pending;
+    struct op_call call;
+    rf *db;
+    struct rf_idem *idem;
+    struct rf_fault *fault;
+    struct rf_fault own_fault;  /* when the caller passed none */
+    rf_done_fn done;
+    void *arg;
+    struct op_slot *next_free;
+};
+
+struct op_pool {
+    pthread_mutex_t mu;
+    struct op_slot *free;       /* given back */
+    int n_used;                 /* slots ever taken: the rest were never touched */
+    struct op_slot slots[RF_SUBMIT_CALLS_MAX];
+};
+
+rf_err op_pool_open(rf *db) {
+    struct op_pool *p = calloc(1, sizeof *p);
+    if (!p) return RF_ERR_NOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    db->op_pool = p;
+    return RF_OK;
+}
+
+void op_pool_close(rf *db) {
+    struct op_pool *p = db->op_pool;
+    if (!p) return;
+    int n_free = 0;
+    for (struct op_slot *s = p->free; s; s = s->next_free) n_free++;
+    RF_ASSERT(n_free == p->n_used); /* the executor answered every call */
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+    db->op_pool = NULL;
+}
+
+static struct op_slot *slot_take(struct op_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    struct op_slot *s = p->free;
+    if (s) p->free = s->next_free;
+    else if (p->n_used < RF_SUBMIT_CALLS_MAX) s = &p->slots[p->n_used++];
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+static void slot_give(struct op_pool *p, struct op_slot *s) {
+    pthread_mutex_lock(&p->mu);
+    s->next_free = p->free;
+    p->free = s;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The executor's answer (or a refusal on the caller's thread): the same last
+ * half as rf_op_run, then the slot is free again and the caller hears. */
+static void op_done(void *arg, rf_err err) {
+    struct op_slot *s = arg;
+    err = op_end(s->db, &s->call, s->idem, err, s->fault);
+    rf_done_fn done = s->done;
+    void *done_arg = s->arg;
+    slot_give(s->db->op_pool, s);
+    done(done_arg, err);
+}
+
+void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                  struct rf_fault *fault, rf_done_fn done, void *arg) {
+    RF_ASSERT(db && req && res && done);
+    struct op_call call = {rf_op_row(op), req, res};
+    if (!call.row->write) { /* a read decides nothing: answered at once */
+        done(arg, rf_op_run(db, op, req, res, idem, fault));
+        return;
     }
-    RF_ASSERT(err || fault->code == RF_OK);
-    return err;
+    struct rf_fault scratch;
+    rf_err err = op_begin(op, &call, idem, fault ? fault : &scratch);
+    struct op_slot *s = err ? NULL : slot_take(db->op_pool);
+    if (!err && !s) err = RF_ERR_OVERLOADED; /* as many calls in flight as the queue holds */
+    if (err) {
+        done(arg, op_end(db, &call, idem, err, fault ? fault : &scratch));
+        return;
+    }
+    *s = (struct op_slot){.call = call, .db = db, .idem = idem, .fault = fault, .done = done,
+                          .arg = arg};
+    if (!fault) s->fault = &s->own_fault;
+    struct core_result r;
+    const struct core_result *keyed = keyed_result(&s->call, idem, &r);
+    core_write_submit(db, rf_op_name(op), op_exec, &s->call, keyed, idem, &s->pending, op_done,
+                      s);
 }
 
 rf_err rf_op_check(rf_op op, const void *req, struct rf_fault *fault) {

@@ -25,6 +25,8 @@ struct rf {
     uint64_t inflight[RF_INFLIGHT_MAX];
     /* API keys recently read from the store (keys.c). */
     struct key_cache *key_cache;
+    /* rf_op_submit's calls in flight (api.c). */
+    struct op_pool *op_pool;
 };
 
 /* keys.c: the authentication cache's life, with the handle's. */
@@ -49,6 +51,38 @@ struct core_result {
  * stores r->res; a different request is RF_ERR_IDEM_REUSED. */
 rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
                          const struct core_result *r, struct rf_idem *idem);
+
+/* One keyed call inside the Idempotency-Key layer (idempotency.c). */
+struct core_idem_call {
+    exec_fn fn;
+    void *ctx;
+    struct rf_idem *idem;
+    uint64_t hash64;
+    int64_t retention_ms;
+    const struct core_result *typed;
+};
+/* A submitted write: the caller's memory (with fn's ctx, r's result and
+ * idem) until done ran. */
+struct core_pending {
+    rf *db;
+    struct exec_op op;
+    struct core_idem_call call; /* with a key */
+    struct core_result typed;
+    bool keyed;
+    exec_done_fn done;
+    void *arg;
+};
+/* core_write (r NULL) or core_write_result without waiting: done(arg, err)
+ * runs exactly once, on an executor thread after the COMMIT or rollback, or
+ * on this thread before it returns when the operation was refused (its key
+ * in flight, a full queue, shutting down). */
+void core_write_submit(rf *db, const char *name, exec_fn fn, void *ctx,
+                       const struct core_result *r, struct rf_idem *idem,
+                       struct core_pending *p, exec_done_fn done, void *arg);
+
+/* api.c: the bounded pool of rf_op_submit's calls, with the handle's life. */
+rf_err op_pool_open(rf *db);
+void op_pool_close(rf *db);
 
 /* The version for a new incarnation of the natural key (resource, scope,
  * key): above every version that key was ever given, and at least at_least.

@@ -47,8 +47,10 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     db->test_hooks = opt.test_hooks;
     pthread_mutex_init(&db->inflight_mu, NULL);
     rf_err err = key_cache_open(db);
+    if (!err) err = op_pool_open(db);
     if (!err) err = exec_open(url, &opt, db, NULL, &db->exec);
     if (err) {
+        op_pool_close(db);
         key_cache_close(db);
         pthread_mutex_destroy(&db->inflight_mu);
         free(db);
@@ -63,6 +65,7 @@ void rf_shutdown_begin(rf *db) { exec_shutdown_begin(db->exec); }
 void rf_close(rf *db) {
     if (!db) return;
     exec_close(db->exec);
+    op_pool_close(db);
     key_cache_close(db);
     RF_ASSERT(db->inflight_n == 0);
     pthread_mutex_destroy(&db->inflight_mu);

@@ -76,14 +76,7 @@ static void inflight_remove(rf *db, uint64_t h) {
 
 /* ---- inside the transaction -------------------------------------------- */
 
-struct idem_call {
-    exec_fn fn;
-    void *ctx;
-    struct rf_idem *idem;
-    uint64_t hash64;
-    int64_t retention_ms;
-    const struct core_result *typed;
-};
+/* struct core_idem_call (core.h): one keyed call; a submitted write holds one. */
 
 /* A record's status column: 0 marks a typed result (the body is the
  * operation's result text, rf_codec); other values are replies rendered by
@@ -130,10 +123,10 @@ static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
 }
 
 
-static rf_err replay_typed(const struct idem_call *c, struct stored *s);
+static rf_err replay_typed(const struct core_idem_call *c, struct stored *s);
 
 /* RF_OK with idem->replayed set, RF_ERR_NOT_FOUND when there is no record. */
-static rf_err lookup(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
+static rf_err lookup(struct rf_tx *tx, const struct core_idem_call *c, const char *hash_hex) {
     struct rf_idem *idem = c->idem;
     store_val p[3] = {SV_S(idem->api_key_id), SV_S(idem->key), SV_I(tx->now_ms)};
     struct stored s = {0};
@@ -220,7 +213,7 @@ static rf_err unseal_text(const struct rf_idem *idem, char **body, size_t *len) 
 /* Fills the caller's result from a stored typed record. A record rendered
  * before results were stored cannot be decoded: the effect happened, so the
  * answer is a conflict, never a second run. */
-static rf_err replay_typed(const struct idem_call *c, struct stored *s) {
+static rf_err replay_typed(const struct core_idem_call *c, struct stored *s) {
     const struct core_result *r = c->typed;
     rf_err err = s->status == STATUS_TYPED ? RF_OK : RF_ERR_CONFLICT;
     if (!err) err = unseal_text(c->idem, &s->body, &s->body_len);
@@ -232,7 +225,7 @@ static rf_err replay_typed(const struct idem_call *c, struct stored *s) {
     return err;
 }
 
-static rf_err put(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex,
+static rf_err put(struct rf_tx *tx, const struct core_idem_call *c, const char *hash_hex,
                   const char *body, size_t len) {
     if (!body || len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
     RF_ASSERT(strlen(body) == len); /* stored as text: no NUL inside */
@@ -250,7 +243,7 @@ static rf_err put(struct rf_tx *tx, const struct idem_call *c, const char *hash_
     return err;
 }
 
-static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *hash_hex) {
+static rf_err record(struct rf_tx *tx, const struct core_idem_call *c, const char *hash_hex) {
     char *text = rf_codec_encode(c->typed->codec, c->typed->res);
     if (!text) return RF_ERR_NOMEM;
     rf_err err = put(tx, c, hash_hex, text, strlen(text));
@@ -259,7 +252,7 @@ static rf_err record(struct rf_tx *tx, const struct idem_call *c, const char *ha
 }
 
 static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
-    struct idem_call *c = ctx;
+    struct core_idem_call *c = ctx;
     struct rf_idem *idem = c->idem;
     idem->replayed = false; /* a retried attempt starts clean */
     char hash_hex[HASH_HEX_BYTES];
@@ -273,21 +266,25 @@ static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
 }
 
 static void idem_undo(void *ctx) {
-    struct idem_call *c = ctx;
+    struct core_idem_call *c = ctx;
     c->idem->replayed = false;
     if (c->typed->clear) c->typed->clear(c->typed->res);
 }
 
 /* ---- the doors --------------------------------------------------------- */
 
-static rf_err run_keyed(rf *db, const char *name, struct idem_call *call) {
-    rf_err err = inflight_add(db, call->hash64);
-    if (err) return err;
-    struct exec_op op = {.name = name, .fn = idem_apply, .undo = idem_undo, .ctx = call,
-                         .write = true};
-    err = exec_run(db->exec, &op);
-    inflight_remove(db, call->hash64);
-    return err;
+/* The keyed call and its executor operation, once its key is in the
+ * in-flight set (the caller removes it when the operation is over). */
+static rf_err keyed_begin(rf *db, const char *name, exec_fn fn, void *ctx,
+                          const struct core_result *r, struct rf_idem *idem,
+                          struct core_idem_call *call, struct exec_op *op) {
+    RF_ASSERT(db && name && fn && r && r->codec && r->res && idem && idem->key);
+    RF_ASSERT(idem->api_key_id && (!r->seal || idem->seal_secret));
+    idem->replayed = false;
+    *call = (struct core_idem_call){fn, ctx, idem, key_hash64(idem), db->opt.idem_retention_ms, r};
+    *op = (struct exec_op){.name = name, .fn = idem_apply, .undo = idem_undo, .ctx = call,
+                           .write = true};
+    return inflight_add(db, call->hash64);
 }
 
 rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx) {
@@ -298,11 +295,38 @@ rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx) {
 
 rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
                          const struct core_result *r, struct rf_idem *idem) {
-    RF_ASSERT(db && name && fn && r && r->codec && r->res && idem && idem->key);
-    RF_ASSERT(idem->api_key_id && (!r->seal || idem->seal_secret));
-    idem->replayed = false;
-    struct idem_call call = {fn, ctx, idem, key_hash64(idem), db->opt.idem_retention_ms, r};
-    return run_keyed(db, name, &call);
+    struct core_idem_call call;
+    struct exec_op op;
+    rf_err err = keyed_begin(db, name, fn, ctx, r, idem, &call, &op);
+    if (err) return err;
+    err = exec_run(db->exec, &op);
+    inflight_remove(db, call.hash64);
+    return err;
+}
+
+/* The executor's answer to a submitted write: the key leaves the in-flight
+ * set before the caller hears of it, so its next request is not "in flight". */
+static void pending_done(void *arg, rf_err err) {
+    struct core_pending *p = arg;
+    if (p->keyed) inflight_remove(p->db, p->call.hash64);
+    p->done(p->arg, err); /* last: p may be reused from here on */
+}
+
+void core_write_submit(rf *db, const char *name, exec_fn fn, void *ctx,
+                       const struct core_result *r, struct rf_idem *idem,
+                       struct core_pending *p, exec_done_fn done, void *arg) {
+    RF_ASSERT(db && name && fn && p && done);
+    *p = (struct core_pending){.db = db, .keyed = r != NULL, .done = done, .arg = arg};
+    p->op = (struct exec_op){.name = name, .fn = fn, .ctx = ctx, .write = true};
+    if (r) {
+        p->typed = *r;
+        rf_err err = keyed_begin(db, name, fn, ctx, &p->typed, idem, &p->call, &p->op);
+        if (err) {
+            done(arg, err);
+            return;
+        }
+    }
+    exec_submit(db->exec, &p->op, pending_done, p);
 }
 
 rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx) {

@@ -292,6 +292,18 @@ static rf_err key_row(rf *db, struct auth_args *a) {
     return err;
 }
 
+/* The key text's secret against its row's hash (and the row still active). */
+static rf_err key_verify(const struct auth_args *a, const char *secret, struct rf_key *out) {
+    RF_ASSERT(strcmp(a->key.id, a->id) == 0);
+    char want[HASH_HEX_BYTES];
+    secret_hash(secret, want);
+    bool match = strlen(a->hash) == HASH_HEX_BYTES - 1 &&
+                 sodium_memcmp(want, a->hash, HASH_HEX_BYTES - 1) == 0;
+    if (!match || a->key.revoked_at_ms != 0) return RF_ERR_UNAUTHENTICATED;
+    *out = a->key;
+    return RF_OK;
+}
+
 rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
     RF_ASSERT(db && out);
     char id[RF_UUID_TEXT_BYTES];
@@ -300,15 +312,19 @@ rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
     struct auth_args a = {.id = id};
     rf_err err = key_row(db, &a);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_UNAUTHENTICATED;
-    if (err) return err;
-    RF_ASSERT(strcmp(a.key.id, id) == 0);
-    char want[HASH_HEX_BYTES];
-    secret_hash(secret, want);
-    bool match = strlen(a.hash) == HASH_HEX_BYTES - 1 &&
-                 sodium_memcmp(want, a.hash, HASH_HEX_BYTES - 1) == 0;
-    if (!match || a.key.revoked_at_ms != 0) return RF_ERR_UNAUTHENTICATED;
-    *out = a.key;
-    return RF_OK;
+    return err ? err : key_verify(&a, secret, out);
+}
+
+bool rf_key_authenticate_cached(rf *db, const char *text, struct rf_key *out, rf_err *err) {
+    RF_ASSERT(db && out && err);
+    char id[RF_UUID_TEXT_BYTES];
+    const char *secret = NULL;
+    struct auth_args a = {.id = id};
+    uint64_t epoch = 0;
+    if (!parse_key(text, id, &secret)) *err = RF_ERR_UNAUTHENTICATED;
+    else if (cache_get(db, id, &a, &epoch)) *err = key_verify(&a, secret, out);
+    else return false;
+    return true;
 }
 
 /* ---- revoke, count, list ---------------------------------------------- */

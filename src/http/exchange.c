@@ -19,6 +19,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "http/buf.h"
+#include "http/handlers.h"
 #include "http/metrics.h"
 #include "http/request.h"
 #include "http/respond.h"
@@ -109,6 +110,18 @@ void rf_x_serve(struct rf_exchange *x, struct rf_reply *out) {
     x->req.body = x->body;
     x->req.body_len = x->body_len;
     rf_route_serve(&x->req, out);
+}
+
+enum rf_start rf_x_start(struct rf_exchange *x, struct h_op_call *s, struct rf_reply *out,
+                         rf_done_fn done, void *arg) {
+    RF_ASSERT(x->parsed && x->match.kind == RF_MATCH_OK && x->pending.status == 0);
+    x->req.body = x->body;
+    x->req.body_len = x->body_len;
+    return rf_route_start(&x->req, s, out, done, arg);
+}
+
+void rf_x_finish(struct rf_exchange *x, struct h_op_call *s, rf_err err, struct rf_reply *out) {
+    h_op_end(&x->req, s, err, out);
 }
 
 /* ---- rendering ------------------------------------------------------------------ */

@@ -8,7 +8,9 @@
  *
  * server.c owns sockets and connection state; an exchange is touched by the
  * event loop until the request is complete, then by one worker while the
- * handler runs, then by the loop again (handed over under a mutex).
+ * handler runs, then by the loop again (handed over under a mutex). A write
+ * the loop submits itself (rf_x_start) is not touched by anyone while the
+ * executor has it: its request and result are the executor's until done.
  */
 #ifndef RF_HTTP_EXCHANGE_H
 #define RF_HTTP_EXCHANGE_H
@@ -50,6 +52,13 @@ bool rf_x_body_append(struct rf_exchange *x, const char *data, size_t n);
 void rf_x_problem(struct rf_reply *out, rf_err err, const char *detail);
 /* Runs the route (worker threads): authentication, handler. */
 void rf_x_serve(struct rf_exchange *x, struct rf_reply *out);
+/* The event loop's own way for a write (rf_route_start): RF_START_WORKER
+ * (nothing done: rf_x_serve on a worker), RF_START_ANSWERED (out filled),
+ * or RF_START_SUBMITTED: done(arg, err) runs exactly once, maybe before
+ * this returns, and then rf_x_finish renders err and s into out. */
+enum rf_start rf_x_start(struct rf_exchange *x, struct h_op_call *s, struct rf_reply *out,
+                         rf_done_fn done, void *arg);
+void rf_x_finish(struct rf_exchange *x, struct h_op_call *s, rf_err err, struct rf_reply *out);
 /* Renders reply (consumed) as response bytes, logs and counts the exchange.
  * close: send Connection: close. NULL when out of memory. */
 char *rf_x_render(struct rf_exchange *x, struct rf_reply *reply, bool close, size_t *len_out);

@@ -6,8 +6,10 @@
  * Idempotency-Key record in the same transaction), and render the typed
  * result with the route's view, or the failure as problem+json.
  *
- * Rendering happens here, on the request's own thread, after the
- * transaction: never on the writer thread. A replay decodes the stored
+ * Rendering happens here, after the transaction, never on the writer
+ * thread: on the request's worker (h_op: rf_op_run), or, for a write the
+ * event loop submitted (h_op_submit: rf_op_submit), on the loop once the
+ * executor answered (h_op_end). A replay decodes the stored
  * result into the same struct and comes through the same render, so it is
  * byte for byte the first answer, plus "Idempotent-Replayed: true".
  *
@@ -25,17 +27,10 @@
 #include "http/request.h"
 #include "http/respond.h"
 
-struct op_req {
-    alignas(max_align_t) unsigned char req[RF_OP_REQ_BYTES_MAX];
-    alignas(max_align_t) unsigned char res[RF_OP_RES_BYTES_MAX];
-    struct rf_decoded decoded;
-    struct rf_page page;
-};
-
 
 /* The fields that do not come from the body. */
 static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
-                         const struct rf_op_row *row, struct op_req *s, struct rf_problem *p) {
+                         const struct rf_op_row *row, struct h_op_call *s, struct rf_problem *p) {
     for (size_t i = 0; i < row->n_fields; i++) {
         const struct rf_field *f = &row->fields[i];
         if (RF_FIELD_AT(f) == RF_AT_PATH) *rf_field_str(s->req, f) = rf_path_param(req, f->name);
@@ -62,7 +57,7 @@ static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
 
 /* The JSON body, for methods that carry one: empty is allowed when the
  * operation has no required body field. */
-static bool fill_body(struct rf_http_req *req, const struct rf_op_row *row, struct op_req *s,
+static bool fill_body(struct rf_http_req *req, const struct rf_op_row *row, struct h_op_call *s,
                       struct rf_reply *out) {
     if (strcmp(req->method, "POST") != 0 && strcmp(req->method, "PUT") != 0) return true;
     if (!rf_req_body(req, row->fields, row->n_fields, s->req, &s->decoded, out)) return false;
@@ -172,33 +167,53 @@ static rf_err render_unversioned(const struct rf_route *route, const void *res,
     return RF_OK;
 }
 
-void h_op(struct rf_http_req *req, struct rf_reply *out) {
+bool h_op_begin(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out) {
     const struct rf_route *route = req->match->route;
     const struct rf_op_row *row = rf_op_row(route->op);
     RF_ASSERT(row->req_size <= RF_OP_REQ_BYTES_MAX && row->res_size <= RF_OP_RES_BYTES_MAX);
     RF_ASSERT(route->view && out->status == 0);
-    struct op_req s;
-    memset(s.req, 0, row->req_size);
-    s.decoded.n = 0;
+    memset(s->req, 0, row->req_size);
+    s->decoded.n = 0;
+    s->idem = (struct rf_idem){0};
+    s->use = NULL;
     struct rf_problem p;
-    struct rf_idem idem = {0}, *use = NULL;
-    if (!fill_context(req, route, row, &s, &p)) {
+    if (!fill_context(req, route, row, s, &p)) {
         rf_reply_problem(out, &p);
-        return;
+        return false;
     }
-    if (!fill_body(req, row, &s, out)) return;
-    if (fill_idem(req, route, row, &idem, &use, out)) {
-        struct rf_fault fault;
-        rf_err err = rf_op_run(req->ctx->db, route->op, s.req, s.res, use, &fault);
-        if (!err)
-            err = route->reply != RF_REPLY_PAGE && route->view->no_version
-                      ? render_unversioned(route, s.res, out)
-                      : render(route, row, s.res, out);
-        /* A result that carries a secret is never kept by a cache. */
-        if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
-        if (err && out->status == 0) rf_reply_fault(out, err, &fault);
-        else if (!err && use && idem.replayed) rf_reply_header(out, "Idempotent-Replayed", "true");
-        if (row->res_clear) row->res_clear(s.res);
-    }
-    rf_decoded_clear(&s.decoded);
+    if (fill_body(req, row, s, out) && fill_idem(req, route, row, &s->idem, &s->use, out))
+        return true;
+    rf_decoded_clear(&s->decoded);
+    return false;
+}
+
+void h_op_end(struct rf_http_req *req, struct h_op_call *s, rf_err err, struct rf_reply *out) {
+    const struct rf_route *route = req->match->route;
+    const struct rf_op_row *row = rf_op_row(route->op);
+    if (!err)
+        err = route->reply != RF_REPLY_PAGE && route->view->no_version
+                  ? render_unversioned(route, s->res, out)
+                  : render(route, row, s->res, out);
+    /* A result that carries a secret is never kept by a cache. */
+    if (!err && row->seal) rf_reply_header(out, "Cache-Control", "no-store");
+    if (err && out->status == 0) rf_reply_fault(out, err, &s->fault);
+    else if (!err && s->use && s->idem.replayed)
+        rf_reply_header(out, "Idempotent-Replayed", "true");
+    if (row->res_clear) row->res_clear(s->res);
+    rf_decoded_clear(&s->decoded);
+}
+
+bool h_op_submit(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out,
+                 rf_done_fn done, void *arg) {
+    if (!h_op_begin(req, s, out)) return false;
+    rf_op_submit(req->ctx->db, req->match->route->op, s->req, s->res, s->use, &s->fault, done,
+                 arg);
+    return true;
+}
+
+void h_op(struct rf_http_req *req, struct rf_reply *out) {
+    struct h_op_call s;
+    if (!h_op_begin(req, &s, out)) return;
+    rf_err err = rf_op_run(req->ctx->db, req->match->route->op, s.req, s.res, s.use, &s.fault);
+    h_op_end(req, &s, err, out);
 }

@@ -8,10 +8,34 @@
 #ifndef RF_HTTP_HANDLERS_H
 #define RF_HTTP_HANDLERS_H
 
+#include <stdalign.h>
+#include <stddef.h>
+
+#include "http/request.h"
 #include "http/routes.h"
 
 /* h_op.c: every route that names an operation */
 void h_op(struct rf_http_req *req, struct rf_reply *out);
+
+/* One operation's request in its typed form, its result and what it was
+ * told; h_op keeps it on its stack, a submitted write in its connection. */
+struct h_op_call {
+    alignas(max_align_t) unsigned char req[RF_OP_REQ_BYTES_MAX];
+    alignas(max_align_t) unsigned char res[RF_OP_RES_BYTES_MAX];
+    struct rf_decoded decoded;
+    struct rf_page page;
+    struct rf_idem idem;
+    struct rf_idem *use;       /* &idem with an Idempotency-Key, else NULL */
+    struct rf_fault fault;
+};
+/* h_op in halves, for the event loop: the request parsed into s (false:
+ * refused, with out filled), then rf_op_submit(..., done, arg) (done runs
+ * exactly once, maybe before this returns); once done ran, h_op_end renders
+ * the outcome err into out and frees what s holds. */
+bool h_op_submit(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out,
+                 rf_done_fn done, void *arg);
+bool h_op_begin(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out);
+void h_op_end(struct rf_http_req *req, struct h_op_call *s, rf_err err, struct rf_reply *out);
 
 /* h_ops.c */
 void h_healthz(struct rf_http_req *req, struct rf_reply *out);

@@ -17,6 +17,7 @@
 
 #include "base/assert.h"
 #include "base/ids.h"
+#include "core/api.h"
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
@@ -240,34 +241,46 @@ static void roles_text(unsigned roles, char *out, size_t cap) {
     }
 }
 
-/* 401 / 403 / store errors; true when the caller may use the route. */
-static bool authorize(struct rf_http_req *req, unsigned roles, struct rf_reply *out) {
+enum admit { ADMIT_OK, ADMIT_ANSWERED, ADMIT_NEEDS_STORE };
+
+/* 401 / 403 / store errors; ADMIT_OK when the caller may use the route.
+ * cached_only: ADMIT_NEEDS_STORE (out untouched) when checking the key
+ * would read the store. */
+static enum admit authorize(struct rf_http_req *req, unsigned roles, bool cached_only,
+                            struct rf_reply *out) {
     const char *token = rf_bearer_token(req->header(req->src, "Authorization"));
-    rf_err err = token ? rf_key_authenticate(req->ctx->db, token, &req->key)
-                       : RF_ERR_UNAUTHENTICATED;
+    rf_err err = RF_ERR_UNAUTHENTICATED;
+    if (token && cached_only && !rf_key_authenticate_cached(req->ctx->db, token, &req->key, &err))
+        return ADMIT_NEEDS_STORE;
+    if (token && !cached_only) err = rf_key_authenticate(req->ctx->db, token, &req->key);
     if (err != RF_OK) {
         rf_reply_error(out, err, NULL);
         if (err == RF_ERR_UNAUTHENTICATED)
             rf_reply_header(out, "WWW-Authenticate", "Bearer realm=\"racefree\"");
-        return false;
+        return ADMIT_ANSWERED;
     }
     req->authenticated = true;
     req->bearer = token;
-    if (roles & (unsigned)req->key.role) return true;
+    if (roles & (unsigned)req->key.role) return ADMIT_OK;
     char need[64];
     roles_text(roles, need, sizeof need);
     struct rf_problem p;
     rf_problem_set(&p, RF_ERR_FORBIDDEN, "this route needs the role %s; the key has role %s",
                    need, rf_role_name(req->key.role));
     rf_reply_problem(out, &p);
-    return false;
+    return ADMIT_ANSWERED;
 }
 
-void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
+/* Everything before the handler: the key and its role, the path
+ * parameters, the body's media type. */
+static enum admit admit(struct rf_http_req *req, bool cached_only, struct rf_reply *out) {
     const struct rf_match *m = req->match;
     RF_ASSERT(m && m->kind == RF_MATCH_OK && m->route);
     const struct rf_route *r = m->route;
-    if (r->roles != RF_ROLES_PUBLIC && !authorize(req, r->roles, out)) return;
+    if (r->roles != RF_ROLES_PUBLIC) {
+        enum admit a = authorize(req, r->roles, cached_only, out);
+        if (a != ADMIT_OK) return a;
+    }
     for (int i = 0; i < m->n_params; i++) {
         if (m->params[i].valid) continue;
         struct rf_problem p;
@@ -278,15 +291,33 @@ void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
                        (int)m->params[i].name_len, m->params[i].name, RF_ID_CHARS_MAX);
         rf_problem_param(&p, m->params[i].name, m->params[i].name_len);
         rf_reply_problem(out, &p);
-        return;
+        return ADMIT_ANSWERED;
     }
     struct rf_problem p;
     if (!rf_req_media_type(req, &p)) {
         rf_reply_problem(out, &p);
-        return;
+        return ADMIT_ANSWERED;
     }
+    return ADMIT_OK;
+}
+
+void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
+    if (admit(req, false, out) != ADMIT_OK) return;
+    const struct rf_route *r = req->match->route;
     if (r->fn)
         r->fn(req, out);
     else
         h_op(req, out);
+}
+
+enum rf_start rf_route_start(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out,
+                             rf_done_fn done, void *arg) {
+    const struct rf_route *r = req->match->route;
+    if (r->fn || !rf_op_row(r->op)->write) return RF_START_WORKER;
+    switch (admit(req, true, out)) {
+    case ADMIT_NEEDS_STORE: return RF_START_WORKER;
+    case ADMIT_ANSWERED: return RF_START_ANSWERED;
+    case ADMIT_OK: break;
+    }
+    return h_op_submit(req, s, out, done, arg) ? RF_START_SUBMITTED : RF_START_ANSWERED;
 }

@@ -80,6 +80,18 @@ void rf_route_match(const char *method, const char *path, bool test_hooks, struc
  * the path parameters and the body's media type, and runs the handler. req->match must be RF_MATCH_OK. */
 void rf_route_serve(struct rf_http_req *req, struct rf_reply *out);
 
+/* The event loop's way in (http/dispatch.c): a write operation whose
+ * caller this process authenticated within the last second is parsed,
+ * checked and submitted (rf_op_submit) right here, without a worker;
+ * done(arg, err) then runs exactly once (maybe before this returns), and
+ * h_op_end renders the outcome from s. Every other request, or one whose key
+ * the store must check, is RF_START_WORKER (nothing was done: run
+ * rf_route_serve on a worker). RF_START_ANSWERED: refused, out filled. */
+enum rf_start { RF_START_WORKER, RF_START_ANSWERED, RF_START_SUBMITTED };
+struct h_op_call;
+enum rf_start rf_route_start(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out,
+                             rf_done_fn done, void *arg);
+
 /* The matched path spelled canonically: the route's pattern with each
  * parameter's decoded value ("/v1/accounts/a%3Ab/credits" ->
  * "/v1/accounts/a:b/credits"), into out[cap] (cap >= RF_HTTP_PATH_BYTES_MAX

@@ -6,18 +6,24 @@
  * Threads: ONE event-loop thread (epoll, level-triggered) accepts, reads,
  * parses and writes for every connection and enforces every deadline; a
  * bounded pool of worker threads runs handlers (they block on the library).
+ * A write operation whose caller's key is in the key cache takes no worker:
+ * the loop parses and checks it and submits it to the executor
+ * (rf_x_start -> rf_op_submit), whose callback, on an executor thread
+ * right after the COMMIT, only hands the connection back (op_done); the
+ * loop then renders the answer (rf_x_finish). So a write costs no thread
+ * hand-over but the executor's own.
  * A connection belongs to the loop, except while its complete request is
- * with a worker (state BUSY): the loop then does not touch it, and the
- * hand-over both ways goes through srv->mu, so no connection field is ever
- * shared. Idle connections cost a table slot and a few hundred bytes, never
- * a thread.
+ * with a worker or the executor (state BUSY): the loop then does not touch
+ * it, and the hand-back goes through srv->mu (and one eventfd write per
+ * wake of the loop), so no connection field is ever shared. Idle
+ * connections cost a table slot and a few hundred bytes, never a thread.
  *
  * A connection's way: HEAD (reading the header section, deadline counted
  * from accept or from the request's first byte) -> BODY (deadline) -> BUSY
- * (worker) -> WRITE (deadline) -> IDLE (keep-alive, idle timeout) or, after
- * an answer with Connection: close, LINGER (shut down for writing, read and
- * drop what the client still sends for a short while, then close, so the
- * client reads the answer instead of a reset).
+ * (worker or executor; no deadline) -> WRITE (deadline) -> IDLE (keep-alive,
+ * idle timeout) or, after an answer with Connection: close, LINGER (shut
+ * down for writing, read and drop what the client still sends for a short
+ * while, then close, so the client reads the answer instead of a reset).
  *
  * Availability: the table has conns_max slots and each client IP at most
  * client_conns_max. A new connection over either limit evicts the oldest
@@ -31,6 +37,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -47,6 +54,7 @@
 #include "base/clock.h"
 #include "base/limits.h"
 #include "http/exchange.h"
+#include "http/handlers.h"
 #include "http/metrics.h"
 #include "http/respond.h"
 
@@ -59,6 +67,7 @@ enum conn_state { CS_HEAD, CS_BODY, CS_BUSY, CS_WRITE, CS_IDLE, CS_LINGER };
 enum { L_NONE, L_IDLE, L_HEAD, L_COUNT };
 
 struct conn {
+    struct rf_http_server *srv;
     int fd;
     uint32_t ip;                /* client IPv4, network order */
     int slot;                   /* index in srv->slots */
@@ -76,7 +85,10 @@ struct conn {
     char *out;
     size_t out_len, out_off;
     size_t lingered;            /* bytes dropped while lingering */
-    struct conn *ret_next;      /* the workers' return queue; the dead list */
+    struct conn *ret_next;      /* the return queue (workers, executor); the dead list */
+    struct h_op_call *call;     /* a submitted write's state, allocated while needed */
+    bool submitted;             /* BUSY with the executor: the loop renders its answer */
+    rf_err op_err;              /* the executor's answer (written before the hand-back) */
     struct conn *again_next;    /* the loop's list of pipelined requests to parse */
     bool again;                 /* on that list */
 };
@@ -117,9 +129,10 @@ struct rf_http_server {
     pthread_cond_t cv;
     struct conn **queue;        /* requests for workers (ring of conns_max) */
     size_t q_head, q_len;
-    struct conn *ret_first, *ret_last; /* answered by workers, for the loop */
+    struct conn *ret_first, *ret_last; /* answered by workers or the executor, for the loop */
+    atomic_bool wake_pending;   /* the eventfd was written since the loop last read it */
     bool stopping;
-    atomic_int busy;            /* conns with a worker */
+    atomic_int busy;            /* conns with a worker or the executor */
     atomic_bool stop_loop;
 };
 
@@ -215,6 +228,7 @@ static void set_state(struct rf_http_server *s, struct conn *c, enum conn_state 
 static struct conn *conn_new(struct rf_http_server *s, int fd, uint32_t ip) {
     struct conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    c->srv = s;
     c->fd = fd;
     c->ip = ip;
     c->state = CS_HEAD;
@@ -249,7 +263,9 @@ static void conn_close(struct rf_http_server *s, struct conn *c) {
     rf_x_clear(&c->x);
     free(c->in);
     free(c->out);
+    free(c->call);
     c->in = c->out = NULL;
+    c->call = NULL;
     c->ret_next = s->dead;
     s->dead = c;
 }
@@ -292,7 +308,9 @@ static void after_write(struct rf_http_server *s, struct conn *c) {
     c->body_left = 0;
     if (c->in_len == 0) {
         free(c->in);
+        free(c->call);
         c->in = NULL;
+        c->call = NULL;
         set_state(s, c, CS_IDLE, s->cfg.idle_timeout_ms);
         return;
     }
@@ -389,10 +407,25 @@ static struct conn *queue_pop(struct rf_http_server *s) {
     return c;
 }
 
+/* One eventfd write per wake: none while one is pending (the loop clears
+ * the flag before it takes the return queue, so nothing queued after that
+ * goes unseen). */
 static void wake_loop(struct rf_http_server *s) {
+    if (atomic_exchange(&s->wake_pending, true)) return;
     uint64_t one = 1;
     ssize_t n = write(s->evfd, &one, sizeof one);
     (void)n; /* a full counter still wakes the loop */
+}
+
+/* A BUSY connection goes back to the loop (any thread). */
+static void give_back(struct rf_http_server *s, struct conn *c) {
+    pthread_mutex_lock(&s->mu);
+    c->ret_next = NULL;
+    if (s->ret_last) s->ret_last->ret_next = c;
+    else s->ret_first = c;
+    s->ret_last = c;
+    pthread_mutex_unlock(&s->mu);
+    wake_loop(s);
 }
 
 static void *worker_main(void *arg) {
@@ -403,15 +436,45 @@ static void *worker_main(void *arg) {
         rf_x_serve(&c->x, &reply);
         if (atomic_load(&s->ctx.draining)) c->close_after = true;
         c->out = rf_x_render(&c->x, &reply, c->close_after, &c->out_len);
-        pthread_mutex_lock(&s->mu);
-        c->ret_next = NULL;
-        if (s->ret_last) s->ret_last->ret_next = c;
-        else s->ret_first = c;
-        s->ret_last = c;
-        pthread_mutex_unlock(&s->mu);
-        wake_loop(s);
+        give_back(s, c);
     }
     return NULL;
+}
+
+/* ---- writes the loop submits itself ---------------------------------------------------- */
+
+/* The executor's answer, on an executor thread right after the COMMIT (or
+ * on the loop, when the call was refused at once): only the hand-back. */
+static void op_done(void *arg, rf_err err) {
+    struct conn *c = arg;
+    c->op_err = err;
+    give_back(c->srv, c);
+}
+
+/* Starts the request on the loop when it needs no worker; false: it does
+ * (nothing was done). The connection is BUSY while the executor has it. */
+static bool loop_start(struct rf_http_server *s, struct conn *c) {
+    if (!c->call && !(c->call = malloc(sizeof *c->call))) return false;
+    struct rf_reply reply = {0};
+    c->submitted = true; /* read by the loop only, when the connection comes back */
+    enum rf_start st = rf_x_start(&c->x, c->call, &reply, op_done, c);
+    if (st != RF_START_SUBMITTED) c->submitted = false;
+    if (st == RF_START_WORKER) return false;
+    if (st == RF_START_ANSWERED) {
+        respond(s, c, &reply);
+        return true;
+    }
+    set_state(s, c, CS_BUSY, 0);
+    atomic_fetch_add(&s->busy, 1);
+    return true;
+}
+
+/* A submitted write is back: its answer is rendered here, on the loop. */
+static void op_answer(struct rf_http_server *s, struct conn *c) {
+    c->submitted = false;
+    struct rf_reply reply = {0};
+    rf_x_finish(&c->x, c->call, c->op_err, &reply);
+    respond(s, c, &reply);
 }
 
 /* The loop takes back the connections whose answers the workers rendered. */
@@ -419,6 +482,7 @@ static void take_returns(struct rf_http_server *s) {
     uint64_t v;
     ssize_t n = read(s->evfd, &v, sizeof v);
     (void)n;
+    atomic_store(&s->wake_pending, false);
     pthread_mutex_lock(&s->mu);
     struct conn *c = s->ret_first;
     s->ret_first = s->ret_last = NULL;
@@ -426,6 +490,11 @@ static void take_returns(struct rf_http_server *s) {
     while (c) {
         struct conn *next = c->ret_next;
         atomic_fetch_sub(&s->busy, 1);
+        if (c->submitted) {
+            op_answer(s, c);
+            c = next;
+            continue;
+        }
         char *bytes = c->out;
         c->out = NULL;
         start_write(s, c, bytes, c->out_len);
@@ -447,7 +516,7 @@ static void request_ready(struct rf_http_server *s, struct conn *c) {
         respond(s, c, &r);
         return;
     }
-    dispatch(s, c);
+    if (!loop_start(s, c)) dispatch(s, c);
 }
 
 static void too_large(struct rf_http_server *s, struct conn *c) {
@@ -914,6 +983,7 @@ static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
     s->ctx.metrics = &s->metrics;
     atomic_init(&s->ctx.draining, false);
     atomic_init(&s->busy, 0);
+    atomic_init(&s->wake_pending, false);
     atomic_init(&s->stop_loop, false);
     rf_metrics_init(&s->metrics);
     pthread_mutex_init(&s->mu, NULL);
@@ -956,10 +1026,16 @@ struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err
 
 int rf_http_port(const struct rf_http_server *s) { return s->port; }
 
-/* After the loop and the workers stopped: send what is ready, answer what
- * was received, then close everything. */
+/* After the loop and the workers stopped: wait for the writes the executor
+ * still has (it answers every one), send what is ready, answer what was
+ * received, then close everything. */
 static void final_pass(struct rf_http_server *s) {
     take_returns(s);
+    while (atomic_load(&s->busy) > 0) {
+        struct pollfd p = {.fd = s->evfd, .events = POLLIN};
+        poll(&p, 1, RF_HTTP_SWEEP_MS);
+        take_returns(s);
+    }
     on_accept(s);
     for (int i = 0; i < s->cfg.conns_max; i++) {
         struct conn *c = s->slots[i];
