@@ -750,6 +750,26 @@ static rf_err op_end(rf *db, const struct op_call *c, const struct rf_idem *idem
     return err;
 }
 
+/* The write's shard (exec_op.shard): a hash of its first identifying field
+ * (an id or string the field spec names first: the user of a grant, the
+ * account of a credit, the debit account of a transfer), so writes to one
+ * natural key run on one committer in order and never wait on each other's
+ * row locks across batches of one process. */
+static uint32_t op_shard(const struct op_call *c) {
+    const struct rf_op_row *row = c->row;
+    for (size_t i = 0; i < row->n_fields; i++) {
+        const struct rf_field *f = &row->fields[i];
+        bool identifies = f->at == 0 || f->at == RF_AT_BODY || f->at == RF_AT_PATH;
+        if (!identifies || (f->type != RF_FIELD_ID && f->type != RF_FIELD_STRING)) continue;
+        const char *v = *rf_field_str((void *)c->req, f);
+        if (!v) continue;
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (const unsigned char *p = (const unsigned char *)v; *p; p++) h = (h ^ *p) * 16777619u;
+        return h ? h : 1;
+    }
+    return 0;
+}
+
 rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault) {
     RF_ASSERT(db && req && res);
@@ -759,9 +779,10 @@ rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *i
     struct core_result r;
     const char *name = rf_op_name(op);
     rf_err err = op_begin(op, &call, idem, fault);
+    uint32_t shard = err ? 0 : op_shard(&call);
     if (!err && !call.row->write) err = core_read(db, name, op_exec, &call);
-    else if (!err && !keyed_result(&call, idem, &r)) err = core_write(db, name, op_exec, &call);
-    else if (!err) err = core_write_result(db, name, op_exec, &call, &r, idem);
+    else if (!err && !keyed_result(&call, idem, &r)) err = core_write(db, name, shard, op_exec, &call);
+    else if (!err) err = core_write_result(db, name, shard, op_exec, &call, &r, idem);
     return op_end(db, &call, idem, err, fault);
 }
 
@@ -856,8 +877,8 @@ void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *
     if (!fault) s->fault = &s->own_fault;
     struct core_result r;
     const struct core_result *keyed = keyed_result(&s->call, idem, &r);
-    core_write_submit(db, rf_op_name(op), op_exec, &s->call, keyed, idem, &s->pending, op_done,
-                      s);
+    core_write_submit(db, rf_op_name(op), op_shard(&s->call), op_exec, &s->call, keyed, idem,
+                      &s->pending, op_done, s);
 }
 
 rf_err rf_op_check(rf_op op, const void *req, struct rf_fault *fault) {

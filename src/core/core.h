@@ -33,8 +33,10 @@ struct rf {
 rf_err key_cache_open(rf *db);
 void key_cache_close(rf *db);
 
-/* Runs fn(tx, ctx) as one write transaction (core_read: one read). */
-rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx);
+/* Runs fn(tx, ctx) as one write transaction (core_read: one read). shard:
+ * a hash of the operation's natural key (0: none): writes with one shard run
+ * on one committer, in order (exec_op.shard). */
+rf_err core_write(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx);
 rf_err core_read(rf *db, const char *name, exec_fn fn, void *ctx);
 
 /* An operation's typed result, as the Idempotency-Key record stores it. */
@@ -49,7 +51,7 @@ struct core_result {
  * (idem->key set) read and written in it: a record of the same request
  * fills r->res from the stored result (idem->replayed); none runs fn and
  * stores r->res; a different request is RF_ERR_IDEM_REUSED. */
-rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
+rf_err core_write_result(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx,
                          const struct core_result *r, struct rf_idem *idem);
 
 /* One keyed call inside the Idempotency-Key layer (idempotency.c). */
@@ -76,7 +78,7 @@ struct core_pending {
  * runs exactly once, on an executor thread after the COMMIT or rollback, or
  * on this thread before it returns when the operation was refused (its key
  * in flight, a full queue, shutting down). */
-void core_write_submit(rf *db, const char *name, exec_fn fn, void *ctx,
+void core_write_submit(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx,
                        const struct core_result *r, struct rf_idem *idem,
                        struct core_pending *p, exec_done_fn done, void *arg);
 

@@ -275,7 +275,7 @@ static void idem_undo(void *ctx) {
 
 /* The keyed call and its executor operation, once its key is in the
  * in-flight set (the caller removes it when the operation is over). */
-static rf_err keyed_begin(rf *db, const char *name, exec_fn fn, void *ctx,
+static rf_err keyed_begin(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx,
                           const struct core_result *r, struct rf_idem *idem,
                           struct core_idem_call *call, struct exec_op *op) {
     RF_ASSERT(db && name && fn && r && r->codec && r->res && idem && idem->key);
@@ -283,21 +283,21 @@ static rf_err keyed_begin(rf *db, const char *name, exec_fn fn, void *ctx,
     idem->replayed = false;
     *call = (struct core_idem_call){fn, ctx, idem, key_hash64(idem), db->opt.idem_retention_ms, r};
     *op = (struct exec_op){.name = name, .fn = idem_apply, .undo = idem_undo, .ctx = call,
-                           .write = true};
+                           .write = true, .shard = shard};
     return inflight_add(db, call->hash64);
 }
 
-rf_err core_write(rf *db, const char *name, exec_fn fn, void *ctx) {
+rf_err core_write(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx) {
     RF_ASSERT(db && name && fn);
-    struct exec_op op = {.name = name, .fn = fn, .ctx = ctx, .write = true};
+    struct exec_op op = {.name = name, .fn = fn, .ctx = ctx, .write = true, .shard = shard};
     return exec_run(db->exec, &op);
 }
 
-rf_err core_write_result(rf *db, const char *name, exec_fn fn, void *ctx,
+rf_err core_write_result(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx,
                          const struct core_result *r, struct rf_idem *idem) {
     struct core_idem_call call;
     struct exec_op op;
-    rf_err err = keyed_begin(db, name, fn, ctx, r, idem, &call, &op);
+    rf_err err = keyed_begin(db, name, shard, fn, ctx, r, idem, &call, &op);
     if (err) return err;
     err = exec_run(db->exec, &op);
     inflight_remove(db, call.hash64);
@@ -312,15 +312,15 @@ static void pending_done(void *arg, rf_err err) {
     p->done(p->arg, err); /* last: p may be reused from here on */
 }
 
-void core_write_submit(rf *db, const char *name, exec_fn fn, void *ctx,
+void core_write_submit(rf *db, const char *name, uint32_t shard, exec_fn fn, void *ctx,
                        const struct core_result *r, struct rf_idem *idem,
                        struct core_pending *p, exec_done_fn done, void *arg) {
     RF_ASSERT(db && name && fn && p && done);
     *p = (struct core_pending){.db = db, .keyed = r != NULL, .done = done, .arg = arg};
-    p->op = (struct exec_op){.name = name, .fn = fn, .ctx = ctx, .write = true};
+    p->op = (struct exec_op){.name = name, .fn = fn, .ctx = ctx, .write = true, .shard = shard};
     if (r) {
         p->typed = *r;
-        rf_err err = keyed_begin(db, name, fn, ctx, &p->typed, idem, &p->call, &p->op);
+        rf_err err = keyed_begin(db, name, shard, fn, ctx, &p->typed, idem, &p->call, &p->op);
         if (err) {
             done(arg, err);
             return;
@@ -355,7 +355,7 @@ static rf_err op_purge(struct rf_tx *tx, void *ctx) {
 rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out) {
     if (batch_max <= 0 || batch_max > RF_IDEM_PURGE_BATCH) batch_max = RF_IDEM_PURGE_BATCH;
     struct purge_ctx c = {batch_max, 0};
-    rf_err err = core_write(db, "idempotency_purge", op_purge, &c);
+    rf_err err = core_write(db, "idempotency_purge", 0, op_purge, &c);
     if (!err && purged_out) *purged_out = (int)c.purged;
     return err;
 }

@@ -155,7 +155,7 @@ rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRE
     RF_ASSERT(db && out && secret_out && created);
     struct bootstrap_args a = {.created = false};
     *created = false;
-    rf_err err = core_write(db, "key_bootstrap", op_bootstrap, &a);
+    rf_err err = core_write(db, "key_bootstrap", 0, op_bootstrap, &a);
     if (!err && a.created) {
         *out = a.made.key;
         memcpy(secret_out, a.made.secret, RF_KEY_SECRET_BYTES);

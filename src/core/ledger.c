@@ -666,7 +666,7 @@ rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
     if (batch_max <= 0 || batch_max > RF_EXPIRE_BATCH_MAX) batch_max = RF_EXPIRE_BATCH_MAX;
     struct expire_args a = {batch_max, 0, calloc((size_t)batch_max, RF_ID_BYTES)};
     if (!a.ids) return RF_ERR_NOMEM;
-    rf_err err = core_write(db, "transfer_expire", op_expire, &a);
+    rf_err err = core_write(db, "transfer_expire", 0, op_expire, &a);
     if (!err && voided_out) *voided_out = a.n;
     free(a.ids);
     return err;
