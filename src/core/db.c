@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "core/core.h"
+#include "core/deferred.h"
 
 static rf_err migrate_with(const struct store_ops *ops, const char *url,
                            const struct rf_options *opt, int *version_out) {
@@ -47,7 +48,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     db->test_hooks = opt.test_hooks;
     pthread_mutex_init(&db->inflight_mu, NULL);
     rf_err err = key_cache_open(db);
-    if (!err) err = exec_open(url, &opt, db, NULL, &db->exec);
+    if (!err) err = exec_open(url, &opt, db, &deferred_ops, &db->exec);
     if (err) {
         key_cache_close(db);
         pthread_mutex_destroy(&db->inflight_mu);

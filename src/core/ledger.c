@@ -10,7 +10,11 @@
  * (classify_miss), so the answer reflects the state that decided it. Both
  * accounts of a transfer are updated in id order, so two opposite transfers
  * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
- * account's new version, so history order is the order of the balance.
+ * account's new version, so history order is the order of the balance. A
+ * system account's move (funding:*, payouts:*: every credit moves one) is
+ * deferred to the end of the transaction (core/deferred.h), so its row is
+ * not locked from the first credit of a batch until COMMIT; user accounts
+ * are always moved at once, under their exact guard.
  * rf_ledger_check reads every invariant (the ledger's, the payouts', the
  * approvals' through approvals_check) in one snapshot.
  */
@@ -23,6 +27,7 @@
 
 #include "base/assert.h"
 #include "base/ids.h"
+#include "core/deferred.h"
 #include "core/flows.h"
 #include "core/listing.h"
 #include "core/ops.h"
@@ -180,10 +185,17 @@ bool rf_account_id_flow_owned(const char *id) {
     return r && !r->client_moves;
 }
 
+/* The NOT EXISTS reads the committed row without waiting: on PostgreSQL an
+ * INSERT .. ON CONFLICT alone waits for any transaction that has the
+ * existing row locked (every one flushing a move on it), so each credit
+ * would queue behind the one before again. Only a first use tries the
+ * insert, and ON CONFLICT settles two first uses at once. All system
+ * accounts may go negative (deferred.c relies on it). */
 static const char SQL_SYSTEM_ACCOUNT[] =
     "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
     " pending_debits, pending_credits, version, created_at, updated_at)"
-    " VALUES ($1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3) ON CONFLICT (id) DO NOTHING";
+    " SELECT $1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3"
+    " WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE id = $1) ON CONFLICT (id) DO NOTHING";
 
 static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
     for (int i = 0; i < RESERVED_N; i++) {
@@ -330,6 +342,7 @@ static void bounds(int64_t d, int64_t *lo, int64_t *hi) {
 struct after {
     int64_t posted, version, pending_debits, pending_credits;
     bool allow_negative;
+    bool deferred; /* registered for the flush (deferred.h): nothing above is read */
 };
 
 static void read_after(struct rf_tx *tx, struct store_rows *r, void *out) {
@@ -396,6 +409,12 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
  * it, and when the locked state allows the move it is applied (the lock
  * keeps it allowed, so a second try cannot miss; the bound is defensive). */
 static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *after) {
+    /* A system account's move waits for the flush (its entry too), so its row
+     * is locked only at the end of the transaction. */
+    after->deferred = is_system_id(m->account, m->currency) &&
+                      deferred_move(tx, m->account, m->transfer_id, m->d_posted, m->d_pdebits,
+                                    m->d_pcredits);
+    if (after->deferred) return RF_OK;
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
     bounds(m->d_pdebits, &dlo, &dhi);
@@ -416,7 +435,7 @@ static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *a
 
 /* The history row of a posted change; seq is the account's new version. */
 static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct after *after) {
-    if (m->d_posted == 0) return RF_OK;
+    if (m->d_posted == 0 || after->deferred) return RF_OK;
     int64_t amount = m->d_posted < 0 ? -m->d_posted : m->d_posted;
     RF_ASSERT(amount > 0 && after->version >= 2); /* seq 1 is no change's */
     enum rf_entry_side side = m->d_posted < 0 ? RF_ENTRY_DEBIT : RF_ENTRY_CREDIT;

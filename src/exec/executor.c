@@ -72,6 +72,7 @@ struct rf_exec {
     pthread_t writer;
     bool writer_running;
     struct store_conn *wconn;
+    void *wdefer;        /* defer: the writer's buffer (defer_ops->buf_bytes), or NULL */
     struct job **queue;  /* ring of queue_cap */
     int q_head, q_len, q_cap;
     pthread_cond_t q_cond;
@@ -249,11 +250,21 @@ static bool is_store_error(rf_err err) {
     return err == RF_ERR_UNAVAILABLE || err == RF_ERR_OUTCOME_UNKNOWN;
 }
 
+/* defer: applies the transaction's deferred moves right before COMMIT; on a
+ * failure the operation's effect is gone with the rollback. */
+static rf_err defer_flush(struct rf_exec *ex, struct rf_tx *tx, const struct exec_op *op) {
+    rf_err err = ex->defer_ops->flush(tx);
+    if (err) undo(op);
+    return err;
+}
+
 /* Retries only RF_ERR_RETRY, which a lost COMMIT never is (see the top). */
-static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
+static rf_err run_in_tx_with(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op,
+                             void *defer) {
     for (int attempt = 0;; attempt++) {
         RF_ASSERT(attempt < RF_RETRIES_MAX); /* the bound below ends the loop first */
         struct rf_tx tx = make_tx(ex, c, op->write);
+        tx.defer = defer; /* defer: */
         if (op->write && atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
             ex->ops->serializable_next_begin(c);
         rf_err err = ex->ops->begin(c, op->write);
@@ -261,7 +272,9 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct e
             int delay = atomic_load(&ex->delay_ms);
             if (delay > 0) sleep_ms(delay);
         }
+        if (!err && defer) ex->defer_ops->reset(defer); /* defer: at BEGIN */
         if (!err) err = run_one(ex, &tx, op);
+        if (!err && defer) err = defer_flush(ex, &tx, op); /* defer: */
         if (!err && op->write) err = test_serialization_failure(ex, c, op);
         if (!err && op->write) arm_commit_hooks(ex, c);
         if (!err) {
@@ -280,6 +293,17 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct e
         atomic_fetch_add(&ex->retries, 1);
         sleep_ms(1 + (attempt * attempt) % 20 + rand() % 5); /* bounded backoff with jitter */
     }
+}
+
+/* defer: a buffer per write transaction for now; the batched executor keeps
+ * one per batch instead of allocating it per operation. */
+static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, const struct exec_op *op) {
+    bool deferring = op->write && ex->defer_ops;
+    void *defer = deferring ? malloc(ex->defer_ops->buf_bytes) : NULL;
+    if (deferring && !defer) return RF_ERR_NOMEM;
+    rf_err err = run_in_tx_with(ex, c, op, defer);
+    free(defer);
+    return err;
 }
 
 /* A PostgreSQL read that decides no write runs without BEGIN/COMMIT: under
@@ -332,10 +356,12 @@ static bool batch_step(struct rf_exec *ex, struct rf_tx *tx, struct job *job) {
     rf_err err = ops->savepoint(tx->conn, 1);
     if (err) { job->err = err; return false; }
     tx->now_ms = rf_now_ms();
+    int mark = tx->defer ? ex->defer_ops->mark(tx->defer) : 0; /* defer: */
     job->err = run_one(ex, tx, job->op);
     RF_ASSERT(job->err != RF_ERR_RETRY); /* SQLite has no serialization failure to re-run */
     if (job->err) {
         ops->rollback_to(tx->conn, 1);
+        if (tx->defer) ex->defer_ops->rewind(tx->defer, mark); /* defer: its moves are gone */
         if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
     }
     if (ops->release(tx->conn, 1) != RF_OK) {
@@ -347,17 +373,31 @@ static bool batch_step(struct rf_exec *ex, struct rf_tx *tx, struct job *job) {
     return true;
 }
 
-static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
+/* defer: the flush found that applying the deferred moves one by one would
+ * have refused one (a system account leaving int64): the batch is rolled
+ * back, undecided, to run again with every move applied at once, so only the
+ * operation whose move is refused fails. */
+static bool batch_flush_refused(struct rf_exec *ex, struct job **batch, int n) {
+    ex->ops->rollback(ex->wconn);
+    for (int i = 0; i < n; i++)
+        if (batch[i]->err == RF_OK) undo(batch[i]->op);
+    return true;
+}
+
+/* Returns true when the batch must run again without deferring (defer:). */
+static bool run_batch_tx(struct rf_exec *ex, struct job **batch, int n, void *defer) {
     RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max && ex->opt.batch_ops_max <= RF_BATCH_OPS_MAX);
     struct rf_tx tx = make_tx(ex, ex->wconn, true);
+    tx.defer = defer; /* defer: */
     for (int i = 0; i < n; i++) batch[i]->err = RF_OK;
     rf_err err = ex->ops->begin(ex->wconn, true);
     if (err) {
         atomic_fetch_add(&ex->store_errors, 1);
         for (int i = 0; i < n; i++) batch[i]->err = err;
         batch_decided(batch, n);
-        return;
+        return false;
     }
+    if (defer) ex->defer_ops->reset(defer); /* defer: at BEGIN */
     int delay = atomic_load(&ex->delay_ms);
     if (delay > 0) sleep_ms(delay);
     for (int i = 0; i < n; i++) {
@@ -365,8 +405,15 @@ static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
             for (int k = i + 1; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
             batch_lost(ex, batch, i + 1);
             batch_decided(batch, n);
-            return;
+            return false;
         }
+    }
+    err = defer ? ex->defer_ops->flush(&tx) : RF_OK; /* defer: right before COMMIT */
+    if (err == RF_ERR_AMOUNT_OVERFLOW) return batch_flush_refused(ex, batch, n);
+    if (err) {
+        batch_lost(ex, batch, n);
+        batch_decided(batch, n);
+        return false;
     }
     arm_commit_hooks(ex, ex->wconn);
     if (ex->ops->commit(ex->wconn) != RF_OK) {
@@ -376,6 +423,11 @@ static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
     }
     batch_decided(batch, n);
     count_batch(ex, n);
+    return false;
+}
+
+static void run_batch(struct rf_exec *ex, struct job **batch, int n) {
+    if (run_batch_tx(ex, batch, n, ex->wdefer)) run_batch_tx(ex, batch, n, NULL); /* defer: */
 }
 
 static void *writer_main(void *arg) {
@@ -463,6 +515,8 @@ static void options_defaults(struct rf_options *o) {
 static rf_err start_sqlite(struct rf_exec *ex) {
     rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &ex->wconn);
     if (err) return err;
+    if (ex->defer_ops && !(ex->wdefer = malloc(ex->defer_ops->buf_bytes))) /* defer: */
+        return RF_ERR_NOMEM;
     ex->pool.cap = RF_READERS_MAX;
     ex->pool.readonly = true;
     if (pthread_create(&ex->writer, NULL, writer_main, ex) != 0) return RF_ERR_INTERNAL;
@@ -517,6 +571,7 @@ void exec_close(struct rf_exec *ex) {
     pthread_mutex_unlock(&ex->mu);
     if (ex->writer_running) pthread_join(ex->writer, NULL); /* drains the queue */
     if (ex->wconn) ex->ops->disconnect(ex->wconn);
+    free(ex->wdefer); /* defer: */
     RF_ASSERT(ex->pool.n_free == ex->pool.n_open); /* no connection still lent out */
     for (int i = 0; i < ex->pool.n_free; i++) ex->ops->disconnect(ex->pool.free[i]);
     pthread_cond_destroy(&ex->pool.cond);
