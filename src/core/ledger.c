@@ -46,9 +46,14 @@ bool ledger_currency_valid(const char *c) {
     return true;
 }
 
+/* Every credit names funding:<CUR>: copied, not formatted. */
 void ledger_system_id(const char *role, const char *currency, char *out) {
     RF_ASSERT(ledger_currency_valid(currency));
-    snprintf(out, RF_ID_BYTES, "%s:%s", role, currency);
+    size_t n = strlen(role);
+    RF_ASSERT(n + 1 + 3 < RF_ID_BYTES);
+    memcpy(out, role, n);
+    out[n] = ':';
+    memcpy(out + n + 1, currency, 4); /* its three letters and NUL */
 }
 
 void rf_account_clear(struct rf_account *a) {

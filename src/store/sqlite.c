@@ -25,13 +25,20 @@ struct stmt_entry {
     char *text;       /* copy, to verify a pointer is not reused for other text */
     sqlite3_stmt *stmt;
     bool in_use;      /* a cursor is open on it */
+    /* $k is the statement's parameter number param_index[k - 1] (0: the text
+     * does not use $k), found once at prepare instead of per bind by name;
+     * param_max is the highest k the text names. */
+    uint8_t param_index[RF_SQL_PARAMS_MAX];
+    int param_max;
 };
+_Static_assert(RF_SQL_PARAMS_MAX <= UINT8_MAX, "a parameter number fits param_index");
 
 struct store_conn {
     sqlite3 *db;
     bool fail_next_commit;
     int cached;
     struct stmt_entry cache[RF_STMT_CACHE_MAX];
+    struct store_rows *spare_rows; /* a closed cursor kept for the next query */
 };
 
 struct store_rows {
@@ -105,6 +112,7 @@ static rf_err sq_connect(const char *url, const struct rf_options *opt, bool rea
 
 static void sq_disconnect(struct store_conn *c) {
     if (!c) return;
+    free(c->spare_rows);
     for (int i = 0; i < RF_STMT_CACHE_MAX; i++) {
         RF_ASSERT(!c->cache[i].in_use);
         sqlite3_finalize(c->cache[i].stmt);
@@ -133,6 +141,21 @@ static rf_err prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out)
     return RF_OK;
 }
 
+/* The $k -> parameter number table of a cached statement; false when the
+ * text names a parameter that is not $1..$RF_SQL_PARAMS_MAX. */
+static bool params_index(struct stmt_entry *e) {
+    memset(e->param_index, 0, sizeof e->param_index);
+    e->param_max = 0;
+    for (int i = 1; i <= sqlite3_bind_parameter_count(e->stmt); i++) {
+        const char *name = sqlite3_bind_parameter_name(e->stmt, i);
+        long k = name && name[0] == '$' ? strtol(name + 1, NULL, 10) : 0;
+        if (k < 1 || k > RF_SQL_PARAMS_MAX) return false;
+        e->param_index[k - 1] = (uint8_t)i;
+        if (k > e->param_max) e->param_max = (int)k;
+    }
+    return true;
+}
+
 /* Finds or prepares the cached statement for sql; entry_out is NULL when the
  * statement is a one-off (cache full, or the cached one has an open cursor). */
 static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stmt_out,
@@ -149,6 +172,7 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
         if (e->key == NULL && c->cached < RF_STMT_CACHE_MAX / 2) {
             rf_err err = prepare(c, sql, &e->stmt);
             if (err) return err;
+            RF_ASSERT(params_index(e)); /* our texts name $1..$n only */
             e->text = strdup(sql);
             if (!e->text) { sqlite3_finalize(e->stmt); e->stmt = NULL; return RF_ERR_NOMEM; }
             e->key = sql;
@@ -173,13 +197,21 @@ static bool params_within(sqlite3_stmt *st, int n) {
     return true;
 }
 
-static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *p, int n) {
+/* The parameter number of $k (1-based), 0 when the text does not use it:
+ * from the cached statement's table, by name for a one-off statement. */
+static int param_number(sqlite3_stmt *st, const struct stmt_entry *e, int k) {
+    if (e) return e->param_index[k - 1];
+    char name[16];
+    snprintf(name, sizeof name, "$%d", k);
+    return sqlite3_bind_parameter_index(st, name);
+}
+
+static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const struct stmt_entry *e,
+                       const store_val *p, int n) {
     RF_ASSERT(n >= 0 && n <= RF_SQL_PARAMS_MAX && (n == 0 || p));
-    RF_ASSERT(params_within(st, n));
+    RF_ASSERT(e ? e->param_max <= n : params_within(st, n));
     for (int i = 0; i < n; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "$%d", i + 1);
-        int idx = sqlite3_bind_parameter_index(st, name);
+        int idx = param_number(st, e, i + 1);
         if (idx == 0) continue; /* a parameter this text does not use */
         int rc;
         if (p[i].type == SV_INT) rc = sqlite3_bind_int64(st, idx, p[i].i);
@@ -192,10 +224,12 @@ static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const store_val *
 
 static rf_err sq_query(struct store_conn *c, const char *sql, const store_val *p, int n,
                        struct store_rows **out) {
-    struct store_rows *r = calloc(1, sizeof *r);
-    if (!r) return RF_ERR_NOMEM;
+    struct store_rows *r = c->spare_rows; /* no allocation per statement */
+    c->spare_rows = NULL;
+    if (!r && !(r = malloc(sizeof *r))) return RF_ERR_NOMEM;
+    memset(r, 0, sizeof *r);
     rf_err err = stmt_get(c, sql, &r->stmt, &r->entry);
-    if (!err) err = bind_all(c, r->stmt, p, n);
+    if (!err) err = bind_all(c, r->stmt, r->entry, p, n);
     if (err) {
         if (r->entry) { sqlite3_reset(r->stmt); sqlite3_clear_bindings(r->stmt); }
         else sqlite3_finalize(r->stmt);
@@ -248,7 +282,8 @@ static void sq_rows_close(struct store_rows *r) {
     } else {
         sqlite3_finalize(r->stmt);
     }
-    free(r);
+    if (r->conn && !r->conn->spare_rows) r->conn->spare_rows = r;
+    else free(r);
 }
 
 static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p, int n,
@@ -287,17 +322,30 @@ static rf_err sq_commit(struct store_conn *c) {
     return err;
 }
 
-static rf_err savepoint_cmd(struct store_conn *c, const char *verb, int n) {
-    RF_ASSERT(n >= 0 && n < 1000);
+/* The savepoint statements of the numbers the executor uses (one per
+ * operation of a batch), as constant texts the statement cache keeps
+ * prepared; other numbers are formatted and parsed each time. */
+enum { SP_SAVEPOINT, SP_RELEASE, SP_ROLLBACK_TO, SP_VERBS };
+#define SP_CACHED_MAX 4
+#define SP_TEXTS(n) {"SAVEPOINT sp" #n, "RELEASE sp" #n, "ROLLBACK TO sp" #n}
+static const char *const SP_SQL[SP_CACHED_MAX][SP_VERBS] = {SP_TEXTS(0), SP_TEXTS(1),
+                                                            SP_TEXTS(2), SP_TEXTS(3)};
+
+static rf_err savepoint_cmd(struct store_conn *c, int verb, int n) {
+    RF_ASSERT(n >= 0 && n < 1000 && verb >= 0 && verb < SP_VERBS);
+    if (n < SP_CACHED_MAX) return sq_exec(c, SP_SQL[n][verb], NULL, 0, NULL);
+    static const char *const verbs[SP_VERBS] = {"SAVEPOINT", "RELEASE", "ROLLBACK TO"};
     char sql[48];
-    snprintf(sql, sizeof sql, "%s sp%d", verb, n);
+    snprintf(sql, sizeof sql, "%s sp%d", verbs[verb], n);
     return simple(c, sql);
 }
 
-static rf_err sq_savepoint(struct store_conn *c, int n) { return savepoint_cmd(c, "SAVEPOINT", n); }
-static rf_err sq_release(struct store_conn *c, int n) { return savepoint_cmd(c, "RELEASE", n); }
+static rf_err sq_savepoint(struct store_conn *c, int n) {
+    return savepoint_cmd(c, SP_SAVEPOINT, n);
+}
+static rf_err sq_release(struct store_conn *c, int n) { return savepoint_cmd(c, SP_RELEASE, n); }
 static void sq_rollback_to(struct store_conn *c, int n) {
-    (void)savepoint_cmd(c, "ROLLBACK TO", n);
+    (void)savepoint_cmd(c, SP_ROLLBACK_TO, n);
 }
 
 /* A SQLite handle never breaks the way a socket does; errors are per call.
