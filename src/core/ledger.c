@@ -190,28 +190,40 @@ bool rf_account_id_flow_owned(const char *id) {
     return r && !r->client_moves;
 }
 
-/* The NOT EXISTS reads the committed row without waiting: on PostgreSQL an
- * INSERT .. ON CONFLICT alone waits for any transaction that has the
- * existing row locked (every one flushing a move on it), so each credit
- * would queue behind the one before again. Only a first use tries the
- * insert, and ON CONFLICT settles two first uses at once. All system
- * accounts may go negative (deferred.c relies on it). */
+/* All system accounts may go negative (deferred.c relies on it). */
 static const char SQL_SYSTEM_ACCOUNT[] =
     "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
     " pending_debits, pending_credits, version, created_at, updated_at)"
-    " SELECT $1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3"
-    " WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE id = $1) ON CONFLICT (id) DO NOTHING";
+    " VALUES ($1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3) ON CONFLICT (id) DO NOTHING";
+/* A plain read never waits. On PostgreSQL an INSERT .. ON CONFLICT waits for
+ * any transaction that has the existing row locked (each one flushing a move
+ * on it), so every credit would queue behind the one before again; and on
+ * SQLite an INSERT .. SELECT from its own table goes through a temporary
+ * table. So the accounts are read first and inserted only when missing; the
+ * read only skips a no-op: who creates a missing account is still decided
+ * by the primary key (ON CONFLICT DO NOTHING), not by the read. */
+static const char SQL_SYSTEM_MADE[] = "SELECT COUNT(*) FROM accounts WHERE id IN ($1, $2)";
+_Static_assert(RESERVED_N == 2, "SQL_SYSTEM_MADE names every reserved namespace's account");
+
+static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
+    *(int64_t *)out = store_int(tx, r, 0);
+}
 
 static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
+    char ids[RESERVED_N][RF_ID_BYTES];
     for (int i = 0; i < RESERVED_N; i++) {
-        if (!RESERVED[i].per_currency) continue;
-        char id[RF_ID_BYTES];
-        ledger_system_id(RESERVED[i].ns, currency, id);
-        store_val p[3] = {SV_S(id), SV_S(currency), SV_I(tx->now_ms)};
-        rf_err err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
-        if (err) return err;
+        RF_ASSERT(RESERVED[i].per_currency);
+        ledger_system_id(RESERVED[i].ns, currency, ids[i]);
     }
-    return RF_OK;
+    int64_t made = 0;
+    store_val q[2] = {SV_S(ids[0]), SV_S(ids[1])};
+    rf_err err = store_query_one(tx, SQL_SYSTEM_MADE, q, 2, read_count, &made);
+    if (err || made == RESERVED_N) return err;
+    for (int i = 0; i < RESERVED_N && !err; i++) {
+        store_val p[3] = {SV_S(ids[i]), SV_S(currency), SV_I(tx->now_ms)};
+        err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
+    }
+    return err;
 }
 
 /* An id of the form <ns>:CUR of a per-currency namespace names a system
