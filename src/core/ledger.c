@@ -20,7 +20,6 @@
  */
 #include "core/ledger.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -710,13 +709,21 @@ rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
 
 /* ---- credit application (seed 003) ------------------------------------- */
 
-/* {"reason":"..."}, compact with sorted keys; malloc'd, NULL when out of
- * memory (the operation table has checked reason is UTF-8). */
-static char *reason_metadata(const char *reason) {
-    json_t *meta = json_pack("{s:s}", "reason", reason);
-    char *out = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(meta);
-    return out;
+/* {"reason":"..."} as json_dumps writes it compact with sorted keys (one
+ * key), into a fixed buffer: no json_t built and dumped per credit. */
+#define REASON_META_OPEN "{\"reason\":"
+/* An escaped character takes 6 bytes at most (a 4-byte UTF-8 one stays 4);
+ * rf_json_quote wants room for its longest escape, quote and NUL left. */
+#define REASON_META_BYTES (sizeof REASON_META_OPEN + 6 * RF_REASON_CHARS_MAX + 8 + 1)
+
+static void reason_metadata(const char *reason, char out[REASON_META_BYTES]) {
+    size_t open = sizeof REASON_META_OPEN - 1;
+    memcpy(out, REASON_META_OPEN, open);
+    /* The table has checked reason: UTF-8 of at most RF_REASON_CHARS_MAX
+     * characters: it fits. */
+    size_t n = rf_json_quote(reason, out + open, REASON_META_BYTES - open - 1);
+    RF_ASSERT(n > 0);
+    memcpy(out + open + n, "}", 2);
 }
 
 /* A transfer from funding:<CUR> of the account's currency; the table has
@@ -728,14 +735,12 @@ rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = ledger_account_currency(tx, r->id, currency); /* immutable */
     if (err) return err;
     ledger_system_id(LEDGER_NS_FUNDING, currency, funding);
-    char *meta = r->reason ? reason_metadata(r->reason) : NULL;
-    if (r->reason && !meta) return RF_ERR_NOMEM;
+    char meta[REASON_META_BYTES];
+    if (r->reason) reason_metadata(r->reason, meta);
     struct rf_transfer_req t = {.debit_account = funding, .credit_account = r->id,
                                 .amount_minor = r->amount_minor, .currency = currency,
-                                .metadata_json = meta};
-    err = ledger_transfer(tx, &t, res);
-    free(meta);
-    return err;
+                                .metadata_json = r->reason ? meta : NULL};
+    return ledger_transfer(tx, &t, res);
 }
 
 /* ---- transfers and credits: the public functions, over rf_op_run ---------- */
