@@ -136,12 +136,12 @@ static bool guard_of(const struct dmove *const *m, int k, struct guard *g) {
 static const char SQL_FLUSH[] =
     "UPDATE accounts SET posted = posted + $2, pending_debits = pending_debits + $3,"
     " pending_credits = pending_credits + $4, version = version + $5, updated_at = $6"
-    " WHERE id = $1 AND allow_negative = 1 AND posted >= $7 AND posted <= $8"
+    " WHERE id = $1 AND currency = $13 AND allow_negative = 1 AND posted >= $7 AND posted <= $8"
     " AND pending_debits >= $9 AND pending_debits <= $10"
     " AND pending_credits >= $11 AND pending_credits <= $12"
     " RETURNING posted, version";
 static const char SQL_FLUSH_MISS[] =
-    "SELECT allow_negative FROM accounts WHERE id = $1 FOR UPDATE";
+    "SELECT allow_negative FROM accounts WHERE id = $1 AND currency = $2 FOR UPDATE";
 static const char SQL_ENTRY[] =
     "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
     " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -160,13 +160,14 @@ static void read_allow_negative(struct rf_tx *tx, struct store_rows *r, void *ou
     *(bool *)out = store_int(tx, r, 0) != 0;
 }
 
-/* Why the guarded UPDATE missed. A system account is made by the ledger with
- * allow_negative (ensure_system_accounts) and exists before a transfer names
- * it, so the miss is the bounds: a move applied alone would leave int64. */
-static rf_err flush_miss(struct rf_tx *tx, const char *account) {
+/* Why the guarded UPDATE missed. A system account is made by the ledger in
+ * its id's currency with allow_negative (ensure_system_accounts) and exists
+ * before a transfer names it, so the miss is the bounds: a move applied
+ * alone would leave int64. */
+static rf_err flush_miss(struct rf_tx *tx, const char *account, const char *currency) {
     bool allow_negative = false;
-    store_val p[1] = {SV_S(account)};
-    rf_err err = store_query_one(tx, SQL_FLUSH_MISS, p, 1, read_allow_negative, &allow_negative);
+    store_val p[2] = {SV_S(account), SV_S(currency)};
+    rf_err err = store_query_one(tx, SQL_FLUSH_MISS, p, 2, read_allow_negative, &allow_negative);
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
     return allow_negative ? RF_ERR_AMOUNT_OVERFLOW : RF_ERR_INTERNAL;
 }
@@ -196,14 +197,18 @@ static rf_err entries_insert(struct rf_tx *tx, const struct dmove *const *m, int
 static rf_err account_flush(struct rf_tx *tx, const struct dmove *const *m, int k) {
     struct guard g;
     if (!guard_of(m, k, &g)) return RF_ERR_AMOUNT_OVERFLOW;
-    store_val p[12] = {SV_S(m[0]->account), SV_I(g.net[COL_POSTED]), SV_I(g.net[COL_PDEBITS]),
+    /* "<ns>:<CUR>": the currency is the id's last three letters */
+    size_t len = strlen(m[0]->account);
+    RF_ASSERT(len > RF_CURRENCY_BYTES && m[0]->account[len - RF_CURRENCY_BYTES] == ':');
+    const char *currency = m[0]->account + len - (RF_CURRENCY_BYTES - 1);
+    store_val p[13] = {SV_S(m[0]->account), SV_I(g.net[COL_POSTED]), SV_I(g.net[COL_PDEBITS]),
                        SV_I(g.net[COL_PCREDITS]), SV_I(k), SV_I(tx->now_ms),
                        SV_I(g.lo[COL_POSTED]), SV_I(g.hi[COL_POSTED]),
                        SV_I(g.lo[COL_PDEBITS]), SV_I(g.hi[COL_PDEBITS]),
-                       SV_I(g.lo[COL_PCREDITS]), SV_I(g.hi[COL_PCREDITS])};
+                       SV_I(g.lo[COL_PCREDITS]), SV_I(g.hi[COL_PCREDITS]), SV_S(currency)};
     struct flushed f;
-    rf_err err = store_query_one(tx, SQL_FLUSH, p, 12, read_flushed, &f);
-    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0]->account);
+    rf_err err = store_query_one(tx, SQL_FLUSH, p, 13, read_flushed, &f);
+    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0]->account, currency);
     if (err) return err;
     return entries_insert(tx, m, k, &f, g.net[COL_POSTED]);
 }
