@@ -163,7 +163,9 @@ static void read_allow_negative(struct rf_tx *tx, struct store_rows *r, void *ou
 /* Why the guarded UPDATE missed. A system account is made by the ledger in
  * its id's currency with allow_negative (ensure_system_accounts) and exists
  * before a transfer names it, so the miss is the bounds: a move applied
- * alone would leave int64. */
+ * alone would leave int64 (a pending total below zero is ruled out by the
+ * release slots). The executor then re-runs the operations with their moves
+ * applied at once, each under its own guard. */
 static rf_err flush_miss(struct rf_tx *tx, const char *account, const char *currency) {
     bool allow_negative = false;
     store_val p[2] = {SV_S(account), SV_S(currency)};
