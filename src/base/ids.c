@@ -5,7 +5,6 @@
 #include "base/ids.h"
 
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "base/assert.h"
@@ -18,10 +17,34 @@ void rf_uuid7(int64_t now_ms, char out[RF_UUID_TEXT_BYTES]) {
     for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ts >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));
     b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
-    snprintf(out, RF_UUID_TEXT_BYTES,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+    /* 8-4-4-4-12 hex digits; each group's NUL is overwritten by the dash
+     * (one id per operation and per transfer: no formatting per call). */
+    static const int groups[5] = {4, 2, 2, 2, 6};
+    char *at = out;
+    const uint8_t *from = b;
+    for (int g = 0; g < 5; g++) {
+        if (g) *at++ = '-';
+        rf_hex(from, (size_t)groups[g], at);
+        at += 2 * groups[g];
+        from += groups[g];
+    }
+    RF_ASSERT(at == out + RF_UUID_TEXT_BYTES - 1 && *at == '\0');
+}
+
+int rf_i64_text(int64_t v, char out[RF_I64_TEXT_BYTES]) {
+    char rev[RF_I64_TEXT_BYTES];
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN too */
+    int n = 0;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int len = 0;
+    if (v < 0) out[len++] = '-';
+    while (n) out[len++] = rev[--n];
+    out[len] = '\0';
+    RF_ASSERT(len < RF_I64_TEXT_BYTES);
+    return len;
 }
 
 bool rf_id_valid(const char *s) {

@@ -172,3 +172,30 @@ rf_err rf_codec_decode(const struct rf_codec *c, const char *text, void *res) {
     json_decref(o);
     return err;
 }
+
+size_t rf_json_quote(const char *s, char *out, size_t cap) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    if (cap < 3) return 0;
+    out[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (cap - n < 6 + 2) return 0; /* the longest escape, the quote, the NUL */
+        const char *short_esc = *p == '"' ? "\\\"" : *p == '\\' ? "\\\\" : *p == '\b' ? "\\b"
+                              : *p == '\f' ? "\\f" : *p == '\n' ? "\\n" : *p == '\r' ? "\\r"
+                              : *p == '\t' ? "\\t" : NULL;
+        if (short_esc) {
+            out[n++] = short_esc[0];
+            out[n++] = short_esc[1];
+        } else if (*p < 0x20) {
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = hex[*p >> 4];
+            out[n + 5] = hex[*p & 15];
+            n += 6;
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}

@@ -56,4 +56,11 @@ char *rf_codec_encode(const struct rf_codec *c, const void *res);
  * were filled are left for the result's clear function. */
 rf_err rf_codec_decode(const struct rf_codec *c, const char *text, void *res);
 
+/* s as a JSON string, quoted and escaped exactly as jansson's dump escapes
+ * it without flags (\" \\ \b \f \n \r \t, other controls as \u00XX, every
+ * other byte as is), into out[cap]; returns its length, or 0 when it does
+ * not fit. For text stored as JSON on a hot path (a credit's reason) without
+ * building and dumping a json_t per call. 6 bytes per input byte suffice. */
+size_t rf_json_quote(const char *s, char *out, size_t cap);
+
 #endif

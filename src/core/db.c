@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "core/core.h"
+#include "core/deferred.h"
 
 static rf_err migrate_with(const struct store_ops *ops, const char *url,
                            const struct rf_options *opt, int *version_out) {
@@ -48,7 +49,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     pthread_mutex_init(&db->inflight_mu, NULL);
     rf_err err = key_cache_open(db);
     if (!err) err = op_pool_open(db);
-    if (!err) err = exec_open(url, &opt, db, NULL, &db->exec);
+    if (!err) err = exec_open(url, &opt, db, &deferred_ops, &db->exec);
     if (err) {
         op_pool_close(db);
         key_cache_close(db);

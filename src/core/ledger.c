@@ -10,19 +10,23 @@
  * (classify_miss), so the answer reflects the state that decided it. Both
  * accounts of a transfer are updated in id order, so two opposite transfers
  * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
- * account's new version, so history order is the order of the balance.
+ * account's new version, so history order is the order of the balance. A
+ * system account's move (funding:*, payouts:*: every credit moves one) is
+ * deferred to the end of the transaction (core/deferred.h), so its row is
+ * not locked from the first credit of a batch until COMMIT; user accounts
+ * are always moved at once, under their exact guard.
  * rf_ledger_check reads every invariant (the ledger's, the payouts', the
  * approvals' through approvals_check) in one snapshot.
  */
 #include "core/ledger.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
 #include "base/ids.h"
+#include "core/deferred.h"
 #include "core/flows.h"
 #include "core/listing.h"
 #include "core/ops.h"
@@ -41,9 +45,14 @@ bool ledger_currency_valid(const char *c) {
     return true;
 }
 
+/* Every credit names funding:<CUR>: copied, not formatted. */
 void ledger_system_id(const char *role, const char *currency, char *out) {
     RF_ASSERT(ledger_currency_valid(currency));
-    snprintf(out, RF_ID_BYTES, "%s:%s", role, currency);
+    size_t n = strlen(role);
+    RF_ASSERT(n + 1 + 3 < RF_ID_BYTES);
+    memcpy(out, role, n);
+    out[n] = ':';
+    memcpy(out + n + 1, currency, 4); /* its three letters and NUL */
 }
 
 void rf_account_clear(struct rf_account *a) {
@@ -180,21 +189,40 @@ bool rf_account_id_flow_owned(const char *id) {
     return r && !r->client_moves;
 }
 
+/* All system accounts may go negative (deferred.c relies on it). */
 static const char SQL_SYSTEM_ACCOUNT[] =
     "INSERT INTO accounts (id, currency, kind, allow_negative, metadata, posted,"
     " pending_debits, pending_credits, version, created_at, updated_at)"
     " VALUES ($1, $2, 'system', 1, NULL, 0, 0, 0, 1, $3, $3) ON CONFLICT (id) DO NOTHING";
+/* A plain read never waits. On PostgreSQL an INSERT .. ON CONFLICT waits for
+ * any transaction that has the existing row locked (each one flushing a move
+ * on it), so every credit would queue behind the one before again; and on
+ * SQLite an INSERT .. SELECT from its own table goes through a temporary
+ * table. So the accounts are read first and inserted only when missing; the
+ * read only skips a no-op: who creates a missing account is still decided
+ * by the primary key (ON CONFLICT DO NOTHING), not by the read. */
+static const char SQL_SYSTEM_MADE[] = "SELECT COUNT(*) FROM accounts WHERE id IN ($1, $2)";
+_Static_assert(RESERVED_N == 2, "SQL_SYSTEM_MADE names every reserved namespace's account");
+
+static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
+    *(int64_t *)out = store_int(tx, r, 0);
+}
 
 static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
+    char ids[RESERVED_N][RF_ID_BYTES];
     for (int i = 0; i < RESERVED_N; i++) {
-        if (!RESERVED[i].per_currency) continue;
-        char id[RF_ID_BYTES];
-        ledger_system_id(RESERVED[i].ns, currency, id);
-        store_val p[3] = {SV_S(id), SV_S(currency), SV_I(tx->now_ms)};
-        rf_err err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
-        if (err) return err;
+        RF_ASSERT(RESERVED[i].per_currency);
+        ledger_system_id(RESERVED[i].ns, currency, ids[i]);
     }
-    return RF_OK;
+    int64_t made = 0;
+    store_val q[2] = {SV_S(ids[0]), SV_S(ids[1])};
+    rf_err err = store_query_one(tx, SQL_SYSTEM_MADE, q, 2, read_count, &made);
+    if (err || made == RESERVED_N) return err;
+    for (int i = 0; i < RESERVED_N && !err; i++) {
+        store_val p[3] = {SV_S(ids[i]), SV_S(currency), SV_I(tx->now_ms)};
+        err = store_exec(tx, SQL_SYSTEM_ACCOUNT, p, 3, NULL);
+    }
+    return err;
 }
 
 /* An id of the form <ns>:CUR of a per-currency namespace names a system
@@ -330,6 +358,7 @@ static void bounds(int64_t d, int64_t *lo, int64_t *hi) {
 struct after {
     int64_t posted, version, pending_debits, pending_credits;
     bool allow_negative;
+    bool deferred; /* registered for the flush (deferred.h): nothing above is read */
 };
 
 static void read_after(struct rf_tx *tx, struct store_rows *r, void *out) {
@@ -396,6 +425,12 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
  * it, and when the locked state allows the move it is applied (the lock
  * keeps it allowed, so a second try cannot miss; the bound is defensive). */
 static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *after) {
+    /* A system account's move waits for the flush (its entry too), so its row
+     * is locked only at the end of the transaction. */
+    after->deferred = is_system_id(m->account, m->currency) &&
+                      deferred_move(tx, m->account, m->transfer_id, m->d_posted, m->d_pdebits,
+                                    m->d_pcredits);
+    if (after->deferred) return RF_OK;
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
     bounds(m->d_pdebits, &dlo, &dhi);
@@ -416,7 +451,7 @@ static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *a
 
 /* The history row of a posted change; seq is the account's new version. */
 static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct after *after) {
-    if (m->d_posted == 0) return RF_OK;
+    if (m->d_posted == 0 || after->deferred) return RF_OK;
     int64_t amount = m->d_posted < 0 ? -m->d_posted : m->d_posted;
     RF_ASSERT(amount > 0 && after->version >= 2); /* seq 1 is no change's */
     enum rf_entry_side side = m->d_posted < 0 ? RF_ENTRY_DEBIT : RF_ENTRY_CREDIT;
@@ -674,13 +709,21 @@ rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
 
 /* ---- credit application (seed 003) ------------------------------------- */
 
-/* {"reason":"..."}, compact with sorted keys; malloc'd, NULL when out of
- * memory (the operation table has checked reason is UTF-8). */
-static char *reason_metadata(const char *reason) {
-    json_t *meta = json_pack("{s:s}", "reason", reason);
-    char *out = meta ? json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(meta);
-    return out;
+/* {"reason":"..."} as json_dumps writes it compact with sorted keys (one
+ * key), into a fixed buffer: no json_t built and dumped per credit. */
+#define REASON_META_OPEN "{\"reason\":"
+/* An escaped character takes 6 bytes at most (a 4-byte UTF-8 one stays 4);
+ * rf_json_quote wants room for its longest escape, quote and NUL left. */
+#define REASON_META_BYTES (sizeof REASON_META_OPEN + 6 * RF_REASON_CHARS_MAX + 8 + 1)
+
+static void reason_metadata(const char *reason, char out[REASON_META_BYTES]) {
+    size_t open = sizeof REASON_META_OPEN - 1;
+    memcpy(out, REASON_META_OPEN, open);
+    /* The table has checked reason: UTF-8 of at most RF_REASON_CHARS_MAX
+     * characters: it fits. */
+    size_t n = rf_json_quote(reason, out + open, REASON_META_BYTES - open - 1);
+    RF_ASSERT(n > 0);
+    memcpy(out + open + n, "}", 2);
 }
 
 /* A transfer from funding:<CUR> of the account's currency; the table has
@@ -692,14 +735,12 @@ rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = ledger_account_currency(tx, r->id, currency); /* immutable */
     if (err) return err;
     ledger_system_id(LEDGER_NS_FUNDING, currency, funding);
-    char *meta = r->reason ? reason_metadata(r->reason) : NULL;
-    if (r->reason && !meta) return RF_ERR_NOMEM;
+    char meta[REASON_META_BYTES];
+    if (r->reason) reason_metadata(r->reason, meta);
     struct rf_transfer_req t = {.debit_account = funding, .credit_account = r->id,
                                 .amount_minor = r->amount_minor, .currency = currency,
-                                .metadata_json = meta};
-    err = ledger_transfer(tx, &t, res);
-    free(meta);
-    return err;
+                                .metadata_json = r->reason ? meta : NULL};
+    return ledger_transfer(tx, &t, res);
 }
 
 /* ---- transfers and credits: the public functions, over rf_op_run ---------- */

@@ -52,6 +52,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/ids.h"
 #include "base/limits.h"
 #include "store/store.h"
 
@@ -60,7 +61,7 @@
 _Static_assert((PG_SLOTS & (PG_SLOTS - 1)) == 0, "PG_SLOTS must be a power of two");
 
 #define PG_STMT_NAME_BYTES 16 /* "rf_s" + up to 11 digits */
-#define PG_INT_TEXT_BYTES 24  /* "-9223372036854775808" + NUL */
+#define PG_INT_TEXT_BYTES RF_I64_TEXT_BYTES
 #define PG_CMD_BYTES 64       /* "SET idle_in_transaction_session_timeout = <int>" */
 #define PG_LOG_SQL_CHARS 160  /* SQL text shown in an error log line */
 #define PG_XID_TEXT_BYTES 24  /* an xid8 as text: up to 20 digits */
@@ -73,6 +74,7 @@ struct pg_stmt {
     char *text;      /* private copy, to verify a pointer match */
     int n_params;
     int id;          /* prepared as "rf_s<id>" */
+    char name[PG_STMT_NAME_BYTES]; /* that name, kept: not formatted per statement */
 };
 
 struct store_conn {
@@ -412,6 +414,7 @@ static rf_err stmt_prepare(struct store_conn *c, struct pg_stmt *s, const char *
         return err;
     }
     *s = (struct pg_stmt){.key = sql, .text = text, .n_params = n_params, .id = c->n_stmts};
+    rf_strcpy(s->name, sizeof s->name, name);
     c->n_stmts++;
     return RF_OK;
 }
@@ -431,7 +434,7 @@ static rf_err stmt_lookup(struct store_conn *c, const char *sql, int n_params,
         return RF_OK;
     }
     RF_ASSERT(s->n_params == n_params); /* one SQL text, one parameter count */
-    snprintf(name, PG_STMT_NAME_BYTES, "rf_s%d", s->id);
+    memcpy(name, s->name, PG_STMT_NAME_BYTES);
     return RF_OK;
 }
 
@@ -445,7 +448,7 @@ static void params_render(struct pg_params *pp, const store_val *params, int n) 
             pp->values[i] = NULL;
             break;
         case SV_INT:
-            snprintf(pp->ints[i], PG_INT_TEXT_BYTES, "%lld", (long long)v->i);
+            rf_i64_text(v->i, pp->ints[i]);
             pp->values[i] = pp->ints[i];
             break;
         case SV_TEXT:

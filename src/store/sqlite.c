@@ -25,9 +25,13 @@ struct stmt_entry {
     char *text;       /* copy, to verify a pointer is not reused for other text */
     sqlite3_stmt *stmt;
     bool in_use;      /* a cursor is open on it */
-    int n_mapped;     /* param_index holds the first n_mapped parameters */
-    uint8_t param_index[RF_SQL_PARAMS_MAX]; /* SQLite's index of "$<i+1>"; 0: unused */
+    /* $k is the statement's parameter number param_index[k - 1] (0: the text
+     * does not use $k), found once at prepare instead of per bind by name;
+     * param_max is the highest k the text names. */
+    uint8_t param_index[RF_SQL_PARAMS_MAX];
+    int param_max;
 };
+_Static_assert(RF_SQL_PARAMS_MAX <= UINT8_MAX, "a parameter number fits param_index");
 
 /* What sqlite3_wal_hook's callback hands the WAL length to (sq_on_wal). */
 struct wal_watch {
@@ -52,6 +56,7 @@ struct store_conn {
     struct wal_watch wal_watch;
     int cached;
     struct stmt_entry cache[RF_STMT_CACHE_MAX];
+    struct store_rows *spare_rows; /* a closed cursor kept for the next query */
 };
 
 struct store_rows {
@@ -143,6 +148,7 @@ static rf_err sq_connect(const char *url, const struct rf_options *opt, bool rea
 
 static void sq_disconnect(struct store_conn *c) {
     if (!c) return;
+    free(c->spare_rows);
     for (int i = 0; i < RF_STMT_CACHE_MAX; i++) {
         RF_ASSERT(!c->cache[i].in_use);
         sqlite3_finalize(c->cache[i].stmt);
@@ -172,6 +178,21 @@ static rf_err prepare(struct store_conn *c, const char *sql, sqlite3_stmt **out)
     return RF_OK;
 }
 
+/* The $k -> parameter number table of a cached statement; false when the
+ * text names a parameter that is not $1..$RF_SQL_PARAMS_MAX. */
+static bool params_index(struct stmt_entry *e) {
+    memset(e->param_index, 0, sizeof e->param_index);
+    e->param_max = 0;
+    for (int i = 1; i <= sqlite3_bind_parameter_count(e->stmt); i++) {
+        const char *name = sqlite3_bind_parameter_name(e->stmt, i);
+        long k = name && name[0] == '$' ? strtol(name + 1, NULL, 10) : 0;
+        if (k < 1 || k > RF_SQL_PARAMS_MAX) return false;
+        e->param_index[k - 1] = (uint8_t)i;
+        if (k > e->param_max) e->param_max = (int)k;
+    }
+    return true;
+}
+
 /* Finds or prepares the cached statement for sql; entry_out is NULL when the
  * statement is a one-off (cache full, or the cached one has an open cursor). */
 static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stmt_out,
@@ -188,6 +209,7 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
         if (e->key == NULL && c->cached < RF_STMT_CACHE_MAX / 2) {
             rf_err err = prepare(c, sql, &e->stmt);
             if (err) return err;
+            RF_ASSERT(params_index(e)); /* our texts name $1..$n only */
             e->text = strdup(sql);
             if (!e->text) { sqlite3_finalize(e->stmt); e->stmt = NULL; return RF_ERR_NOMEM; }
             e->key = sql;
@@ -212,37 +234,21 @@ static bool params_within(sqlite3_stmt *st, int n) {
     return true;
 }
 
-/* SQLite numbers "$N" parameters in order of first appearance, not by N:
- * looks up the index of "$<i+1>" for i in [from, n) (no printf: it ran for
- * every parameter of every statement). */
-static void param_map(sqlite3_stmt *st, int from, int n, uint8_t *index) {
-    _Static_assert(RF_SQL_PARAMS_MAX < 100, "two digits name a parameter");
-    for (int i = from; i < n; i++) {
-        char name[4] = {'$', 0, 0, 0};
-        int v = i + 1;
-        if (v >= 10) {
-            name[1] = (char)('0' + v / 10);
-            name[2] = (char)('0' + v % 10);
-        } else {
-            name[1] = (char)('0' + v);
-        }
-        index[i] = (uint8_t)sqlite3_bind_parameter_index(st, name);
-    }
+/* The parameter number of $k (1-based), 0 when the text does not use it:
+ * from the cached statement's table, by name for a one-off statement. */
+static int param_number(sqlite3_stmt *st, const struct stmt_entry *e, int k) {
+    if (e) return e->param_index[k - 1];
+    char name[16];
+    snprintf(name, sizeof name, "$%d", k);
+    return sqlite3_bind_parameter_index(st, name);
 }
 
-static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, struct stmt_entry *e,
+static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, const struct stmt_entry *e,
                        const store_val *p, int n) {
     RF_ASSERT(n >= 0 && n <= RF_SQL_PARAMS_MAX && (n == 0 || p));
-    RF_ASSERT(params_within(st, n));
-    uint8_t one_off[RF_SQL_PARAMS_MAX];
-    uint8_t *index = e ? e->param_index : one_off;
-    if (!e) param_map(st, 0, n, index);
-    else if (e->n_mapped < n) {
-        param_map(st, e->n_mapped, n, index);
-        e->n_mapped = n;
-    }
+    RF_ASSERT(e ? e->param_max <= n : params_within(st, n));
     for (int i = 0; i < n; i++) {
-        int idx = index[i];
+        int idx = param_number(st, e, i + 1);
         if (idx == 0) continue; /* a parameter this text does not use */
         int rc;
         if (p[i].type == SV_INT) rc = sqlite3_bind_int64(st, idx, p[i].i);
@@ -255,8 +261,10 @@ static rf_err bind_all(struct store_conn *c, sqlite3_stmt *st, struct stmt_entry
 
 static rf_err sq_query(struct store_conn *c, const char *sql, const store_val *p, int n,
                        struct store_rows **out) {
-    struct store_rows *r = calloc(1, sizeof *r);
-    if (!r) return RF_ERR_NOMEM;
+    struct store_rows *r = c->spare_rows; /* no allocation per statement */
+    c->spare_rows = NULL;
+    if (!r && !(r = malloc(sizeof *r))) return RF_ERR_NOMEM;
+    memset(r, 0, sizeof *r);
     rf_err err = stmt_get(c, sql, &r->stmt, &r->entry);
     if (!err) err = bind_all(c, r->stmt, r->entry, p, n);
     if (err) {
@@ -311,7 +319,8 @@ static void sq_rows_close(struct store_rows *r) {
     } else {
         sqlite3_finalize(r->stmt);
     }
-    free(r);
+    if (r->conn && !r->conn->spare_rows) r->conn->spare_rows = r;
+    else free(r);
 }
 
 static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p, int n,

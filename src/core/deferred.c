@@ -1,0 +1,248 @@
+/*
+ * deferred.c - the per-transaction buffer of system account moves and its
+ * flush (see deferred.h for why they wait until COMMIT).
+ *
+ * The buffer has a fixed capacity (RF_DEFER_MOVES_MAX) and is never
+ * allocated per operation: the executor owns one per transaction. A move
+ * that does not fit is applied at once by the ledger, which is safe in any
+ * order against the buffered moves except for one case: the release of a
+ * hold that is itself still buffered would take the row's pending total
+ * below zero (the hold is not in the row yet). So every buffered hold keeps
+ * one slot free for its release (n + holds <= capacity), and such a release
+ * always fits.
+ *
+ * The executor's mark is (holds, n) in one int; a rewind to it drops the
+ * moves of an operation whose savepoint rolled back.
+ */
+#include "core/deferred.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/ids.h"
+#include "base/limits.h"
+
+enum { COL_POSTED, COL_PDEBITS, COL_PCREDITS, COLS };
+
+struct dmove {
+    char account[RF_DEFER_ACCOUNT_BYTES];
+    char transfer_id[RF_UUID_TEXT_BYTES];
+    int64_t d[COLS];    /* the deltas, by column */
+    int64_t at_ms;      /* the registering operation's clock: its entry's time */
+    bool hold;          /* raises a pending total: keeps a slot free for its release */
+};
+
+struct defer_buf {
+    int n;
+    int holds; /* buffered holds whose release is not buffered */
+    struct dmove moves[RF_DEFER_MOVES_MAX];
+};
+
+#define MARK_STRIDE (RF_DEFER_MOVES_MAX + 1)
+_Static_assert((int64_t)MARK_STRIDE * MARK_STRIDE < INT32_MAX, "a mark fits in an int");
+
+/* ---- registering -------------------------------------------------------- */
+
+static bool hold_buffered(const struct defer_buf *b, const char *account, const char *transfer) {
+    for (int i = 0; i < b->n; i++) {
+        const struct dmove *m = &b->moves[i];
+        if (m->hold && strcmp(m->transfer_id, transfer) == 0 && strcmp(m->account, account) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool deferred_move(struct rf_tx *tx, const char *account, const char *transfer_id,
+                   int64_t d_posted, int64_t d_pdebits, int64_t d_pcredits) {
+    struct defer_buf *b = tx->defer;
+    if (!b || strlen(account) >= RF_DEFER_ACCOUNT_BYTES ||
+        strlen(transfer_id) >= RF_UUID_TEXT_BYTES)
+        return false;
+    bool hold = d_pdebits > 0 || d_pcredits > 0;
+    bool release = d_pdebits < 0 || d_pcredits < 0;
+    RF_ASSERT(!(hold && release)); /* a move places a hold or resolves one */
+    bool own_release = release && hold_buffered(b, account, transfer_id);
+    /* A release of a buffered hold takes the slot its hold kept. */
+    int slots = own_release ? 0 : hold ? 2 : 1;
+    if (b->n + b->holds + slots > RF_DEFER_MOVES_MAX) return false;
+    struct dmove *m = &b->moves[b->n++];
+    rf_strcpy(m->account, sizeof m->account, account);
+    rf_strcpy(m->transfer_id, sizeof m->transfer_id, transfer_id);
+    m->d[COL_POSTED] = d_posted;
+    m->d[COL_PDEBITS] = d_pdebits;
+    m->d[COL_PCREDITS] = d_pcredits;
+    m->at_ms = tx->now_ms;
+    m->hold = hold;
+    b->holds += hold ? 1 : own_release ? -1 : 0;
+    RF_ASSERT(b->holds >= 0 && b->n + b->holds <= RF_DEFER_MOVES_MAX);
+    return true;
+}
+
+/* ---- the executor's buffer operations ----------------------------------- */
+
+static void buf_reset(void *buf) {
+    struct defer_buf *b = buf;
+    b->n = 0;
+    b->holds = 0;
+}
+
+static int buf_mark(const void *buf) {
+    const struct defer_buf *b = buf;
+    return b->holds * MARK_STRIDE + b->n;
+}
+
+static void buf_rewind(void *buf, int mark) {
+    struct defer_buf *b = buf;
+    RF_ASSERT(mark >= 0 && mark % MARK_STRIDE <= b->n); /* a mark of this transaction */
+    b->n = mark % MARK_STRIDE;
+    b->holds = mark / MARK_STRIDE;
+}
+
+/* ---- the flush ---------------------------------------------------------- */
+
+/* A column's net delta and the bounds its starting value must keep so that
+ * every prefix of the moves leaves it inside int64 (pending totals: >= 0). */
+struct span {
+    __int128 sum, lo_prefix, hi_prefix;
+};
+
+struct guard {
+    int64_t net[COLS], lo[COLS], hi[COLS];
+};
+
+/* false: no starting value lets the moves pass (or their net leaves int64):
+ * applied one by one, some move would be refused. */
+static bool guard_of(const struct dmove *const *m, int k, struct guard *g) {
+    struct span s[COLS] = {{0, 0, 0}};
+    for (int i = 0; i < k; i++)
+        for (int c = 0; c < COLS; c++) {
+            s[c].sum += m[i]->d[c];
+            if (s[c].sum < s[c].lo_prefix) s[c].lo_prefix = s[c].sum;
+            if (s[c].sum > s[c].hi_prefix) s[c].hi_prefix = s[c].sum;
+        }
+    for (int c = 0; c < COLS; c++) {
+        __int128 floor = c == COL_POSTED ? (__int128)INT64_MIN : 0;
+        __int128 lo = floor - s[c].lo_prefix, hi = (__int128)INT64_MAX - s[c].hi_prefix;
+        if (lo > hi || s[c].sum < INT64_MIN || s[c].sum > INT64_MAX) return false;
+        g->net[c] = (int64_t)s[c].sum;
+        g->lo[c] = (int64_t)lo; /* lo <= hi <= INT64_MAX, lo >= INT64_MIN */
+        g->hi[c] = (int64_t)hi;
+    }
+    return true;
+}
+
+/* $5 is the number of moves: each is one version, as applied one by one. */
+static const char SQL_FLUSH[] =
+    "UPDATE accounts SET posted = posted + $2, pending_debits = pending_debits + $3,"
+    " pending_credits = pending_credits + $4, version = version + $5, updated_at = $6"
+    " WHERE id = $1 AND currency = $13 AND allow_negative = 1 AND posted >= $7 AND posted <= $8"
+    " AND pending_debits >= $9 AND pending_debits <= $10"
+    " AND pending_credits >= $11 AND pending_credits <= $12"
+    " RETURNING posted, version";
+static const char SQL_FLUSH_MISS[] =
+    "SELECT allow_negative FROM accounts WHERE id = $1 AND currency = $2 FOR UPDATE";
+static const char SQL_ENTRY[] =
+    "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
+    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+struct flushed {
+    int64_t posted, version;
+};
+
+static void read_flushed(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct flushed *f = out;
+    f->posted = store_int(tx, r, 0);
+    f->version = store_int(tx, r, 1);
+}
+
+static void read_allow_negative(struct rf_tx *tx, struct store_rows *r, void *out) {
+    *(bool *)out = store_int(tx, r, 0) != 0;
+}
+
+/* Why the guarded UPDATE missed. A system account is made by the ledger in
+ * its id's currency with allow_negative (ensure_system_accounts) and exists
+ * before a transfer names it, so the miss is the bounds: a move applied
+ * alone would leave int64 (a pending total below zero is ruled out by the
+ * release slots). The executor then re-runs the operations with their moves
+ * applied at once, each under its own guard. */
+static rf_err flush_miss(struct rf_tx *tx, const char *account, const char *currency) {
+    bool allow_negative = false;
+    store_val p[2] = {SV_S(account), SV_S(currency)};
+    rf_err err = store_query_one(tx, SQL_FLUSH_MISS, p, 2, read_allow_negative, &allow_negative);
+    if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
+    return allow_negative ? RF_ERR_AMOUNT_OVERFLOW : RF_ERR_INTERNAL;
+}
+
+/* The entries of one account's k moves, in registration order: seq the
+ * version each move would have given it, balance_after the running total. */
+static rf_err entries_insert(struct rf_tx *tx, const struct dmove *const *m, int k,
+                             const struct flushed *f, int64_t net_posted) {
+    int64_t version = f->version - k, posted = f->posted - net_posted; /* before the moves */
+    RF_ASSERT(version >= 1);
+    for (int i = 0; i < k; i++) {
+        int64_t d = m[i]->d[COL_POSTED];
+        version++;
+        posted += d; /* inside int64: the guard kept every prefix there */
+        if (d == 0) continue;
+        enum rf_entry_side side = d < 0 ? RF_ENTRY_DEBIT : RF_ENTRY_CREDIT;
+        store_val e[7] = {SV_S(m[i]->account), SV_I(version), SV_S(m[i]->transfer_id),
+                          SV_S(rf_entry_side_name(side)), SV_I(d < 0 ? -d : d), SV_I(posted),
+                          SV_I(m[i]->at_ms)};
+        rf_err err = store_exec(tx, SQL_ENTRY, e, 7, NULL);
+        if (err) return err;
+    }
+    RF_ASSERT(version == f->version && posted == f->posted);
+    return RF_OK;
+}
+
+static rf_err account_flush(struct rf_tx *tx, const struct dmove *const *m, int k) {
+    struct guard g;
+    if (!guard_of(m, k, &g)) return RF_ERR_AMOUNT_OVERFLOW;
+    /* "<ns>:<CUR>": the currency is the id's last three letters */
+    size_t len = strlen(m[0]->account);
+    RF_ASSERT(len > RF_CURRENCY_BYTES && m[0]->account[len - RF_CURRENCY_BYTES] == ':');
+    const char *currency = m[0]->account + len - (RF_CURRENCY_BYTES - 1);
+    store_val p[13] = {SV_S(m[0]->account), SV_I(g.net[COL_POSTED]), SV_I(g.net[COL_PDEBITS]),
+                       SV_I(g.net[COL_PCREDITS]), SV_I(k), SV_I(tx->now_ms),
+                       SV_I(g.lo[COL_POSTED]), SV_I(g.hi[COL_POSTED]),
+                       SV_I(g.lo[COL_PDEBITS]), SV_I(g.hi[COL_PDEBITS]),
+                       SV_I(g.lo[COL_PCREDITS]), SV_I(g.hi[COL_PCREDITS]), SV_S(currency)};
+    struct flushed f;
+    rf_err err = store_query_one(tx, SQL_FLUSH, p, 13, read_flushed, &f);
+    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0]->account, currency);
+    if (err) return err;
+    return entries_insert(tx, m, k, &f, g.net[COL_POSTED]);
+}
+
+/* By account id, then in registration order (the buffer's order). */
+static int by_account(const void *a, const void *b) {
+    const struct dmove *x = *(const struct dmove *const *)a, *y = *(const struct dmove *const *)b;
+    int c = strcmp(x->account, y->account);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Every account in id order, so two transactions lock system accounts in
+ * one order and, locking them last, after every user account they touch. */
+static rf_err buf_flush(struct rf_tx *tx) {
+    struct defer_buf *b = tx->defer;
+    if (!b || b->n == 0) return RF_OK;
+    const struct dmove *order[RF_DEFER_MOVES_MAX];
+    for (int i = 0; i < b->n; i++) order[i] = &b->moves[i];
+    qsort(order, (size_t)b->n, sizeof order[0], by_account);
+    for (int i = 0, k; i < b->n; i += k) {
+        for (k = 1; i + k < b->n && strcmp(order[i + k]->account, order[i]->account) == 0; k++) {}
+        rf_err err = account_flush(tx, order + i, k);
+        if (err) return err;
+    }
+    buf_reset(b); /* applied: a second flush applies nothing twice */
+    return RF_OK;
+}
+
+const struct exec_defer_ops deferred_ops = {
+    .buf_bytes = sizeof(struct defer_buf),
+    .reset = buf_reset,
+    .mark = buf_mark,
+    .rewind = buf_rewind,
+    .flush = buf_flush,
+};
