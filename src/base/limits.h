@@ -29,6 +29,10 @@
  * convention), and the WAL length at which the checkpointer thread runs. */
 #define RF_SQLITE_WRITER_CACHE_KIB -65536
 #define RF_SQLITE_CHECKPOINT_PAGES 1000
+/* glibc: free heap kept rather than trimmed, and the size from which an
+ * allocation gets its own mapping (src/cli/main.c). */
+#define RF_MALLOC_TRIM_BYTES (64 * 1024 * 1024)
+#define RF_MALLOC_MMAP_BYTES (4 * 1024 * 1024)
 #define RF_SQLITE_WAL_PAGES_MAX 4000           /* then the writer checkpoints the rest */
 #define RF_WRITERS_DEFAULT 4                   /* PostgreSQL batch committers */
 #define RF_WRITERS_MAX 16
