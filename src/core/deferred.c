@@ -146,6 +146,18 @@ static const char SQL_ENTRY[] =
     "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
     " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
+/* ENTRIES_PER_INSERT entries in one statement: a batch's funding entries
+ * are as many as its credits, and a statement each was most of a flush. */
+#define ENTRIES_PER_INSERT 8
+static const char SQL_ENTRIES[] =
+    "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
+    " created_at) VALUES "
+    "($1, $2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13, $14)"
+    ", ($15, $16, $17, $18, $19, $20, $21), ($22, $23, $24, $25, $26, $27, $28)"
+    ", ($29, $30, $31, $32, $33, $34, $35), ($36, $37, $38, $39, $40, $41, $42)"
+    ", ($43, $44, $45, $46, $47, $48, $49), ($50, $51, $52, $53, $54, $55, $56)";
+_Static_assert(ENTRIES_PER_INSERT * 7 <= RF_SQL_PARAMS_MAX, "one statement's parameters");
+
 struct flushed {
     int64_t posted, version;
 };
@@ -180,16 +192,29 @@ static rf_err entries_insert(struct rf_tx *tx, const struct dmove *const *m, int
                              const struct flushed *f, int64_t net_posted) {
     int64_t version = f->version - k, posted = f->posted - net_posted; /* before the moves */
     RF_ASSERT(version >= 1);
+    store_val e[ENTRIES_PER_INSERT * 7];
+    int rows = 0;
     for (int i = 0; i < k; i++) {
         int64_t d = m[i]->d[COL_POSTED];
         version++;
         posted += d; /* inside int64: the guard kept every prefix there */
         if (d == 0) continue;
         enum rf_entry_side side = d < 0 ? RF_ENTRY_DEBIT : RF_ENTRY_CREDIT;
-        store_val e[7] = {SV_S(m[i]->account), SV_I(version), SV_S(m[i]->transfer_id),
-                          SV_S(rf_entry_side_name(side)), SV_I(d < 0 ? -d : d), SV_I(posted),
-                          SV_I(m[i]->at_ms)};
-        rf_err err = store_exec(tx, SQL_ENTRY, e, 7, NULL);
+        store_val *row = &e[rows * 7];
+        row[0] = SV_S(m[i]->account);
+        row[1] = SV_I(version);
+        row[2] = SV_S(m[i]->transfer_id);
+        row[3] = SV_S(rf_entry_side_name(side));
+        row[4] = SV_I(d < 0 ? -d : d);
+        row[5] = SV_I(posted);
+        row[6] = SV_I(m[i]->at_ms);
+        if (++rows < ENTRIES_PER_INSERT) continue;
+        rf_err err = store_exec(tx, SQL_ENTRIES, e, rows * 7, NULL);
+        if (err) return err;
+        rows = 0;
+    }
+    for (int r = 0; r < rows; r++) { /* the rest one by one */
+        rf_err err = store_exec(tx, SQL_ENTRY, &e[r * 7], 7, NULL);
         if (err) return err;
     }
     RF_ASSERT(version == f->version && posted == f->posted);
