@@ -18,7 +18,7 @@ static const struct cli_cmd commands[] = {
      "                [--idem-retention-hours N] [--pool N] [--payout-max-attempts N]\n"
      "                [--queue-max N] [--http-workers N] [--max-connections N]\n"
      "                [--max-client-connections N] [--header-timeout-ms N]\n"
-     "                [--body-timeout-ms N] [--idle-timeout-ms N]\n"
+     "                [--body-timeout-ms N] [--idle-timeout-ms N] [--reuse-port]\n"
      "                [--test-hooks [--maintenance-interval-ms N]]",
      "run the HTTP API server"},
     {"migrate", cmd_migrate, "[--db URL]", "apply schema migrations and print the version"},
