@@ -30,6 +30,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 RESULTS=${BENCH_RESULTS:-docs/perf/bench-results.tsv}
 PAIRS=256
 PG_PROCS=3
+WRK_TIMEOUT=10s # past wrk's default 2 s, so slow answers count in p99, not as socket errors
 WORK=$(mktemp -d /tmp/rf-bench.XXXXXX)
 chmod 755 "$WORK" # the postgres user must reach $WORK/pg
 PG_DIR="$WORK/pg"
@@ -125,7 +126,7 @@ measure() { # suite system conns round
   esac
   local out
   out=$(RF_BENCH_KEY=$TOKEN RF_BENCH_PREFIX=$prefix RF_BENCH_MODE=$mode RF_BENCH_PAIRS=$PAIRS \
-        wrk -t$t -c"$c" -d"${SECS}s" -s "bench/$script" "http://127.0.0.1:$PORT" | grep '^RESULT')
+        wrk -t$t -c"$c" -d"${SECS}s" --timeout "$WRK_TIMEOUT" -s "bench/$script" "http://127.0.0.1:$PORT" | grep '^RESULT')
   # RESULT requests=N rps=R p50_ms=A p99_ms=B non2xx=E socket_errors=S
   local f=() k
   for k in rps p50_ms p99_ms non2xx socket_errors requests; do
