@@ -65,8 +65,9 @@ async function keyed(db, key, fn) {
   try {
     return await inTx(db, async (c) => (await replay(c, key)) || fn(c));
   } catch (e) {
-    if (e.code !== UNIQUE_VIOLATION) throw e;
-    return replay(db, key);
+    const won = e.code === UNIQUE_VIOLATION && (await replay(db, key));
+    if (!won) throw e;
+    return won;
   }
 }
 
