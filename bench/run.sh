@@ -69,6 +69,7 @@ wait_healthy() { # log_file...: every server answers /healthz and logged that it
       for f in "$@"; do grep -q listening "$f" || continue 2; done
       return 0
     fi
+    grep -qE 'cannot listen|EADDRINUSE' "$@" && return 2 # the port was taken meanwhile
     sleep 0.1
   done
   echo "server did not start:" >&2; tail -n 20 "$@" >&2; exit 1
@@ -88,13 +89,25 @@ drop_store() { # backend run_id
   else psql -q "$PG_URL" -c "DROP DATABASE r$2" >/dev/null; fi
 }
 
-# Starts one system on STORE; its token in TOKEN, its port in PORT.
+# Starts one system on STORE; its token in TOKEN, its port in PORT. Another
+# program on the machine may take the free port first: then again elsewhere.
 start_system() { # system
+  local try
+  if [[ $1 == racefree* ]]; then
+    TOKEN=$("$BIN" keys create --db "$STORE" --role service --name bench | tail -n 1)
+  fi
+  for try in 1 2 3 4 5; do
+    start_on_free_port "$1" && return 0
+    stop_all
+  done
+  echo "no port for $1" >&2; exit 1
+}
+
+start_on_free_port() { # system
   PORT=$(free_port)
   local logs=() i n=1
   case $1 in
   racefree*)
-    TOKEN=$("$BIN" keys create --db "$STORE" --role service --name bench | tail -n 1)
     if [ "$1" != racefree ]; then n=${1#racefree-}; fi
     for i in $(seq 1 "$n"); do
       local args=(serve --db "$STORE" --listen "127.0.0.1:$PORT")
