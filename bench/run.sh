@@ -36,6 +36,8 @@ chmod 755 "$WORK" # the postgres user must reach $WORK/pg
 PG_DIR="$WORK/pg"
 PIDS=()
 STARTED=$(date +%s)
+BENCH_COMMIT=${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+export BENCH_COMMIT # what was measured, for bench/report.js
 
 stop_all() {
   local p
