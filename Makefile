@@ -36,6 +36,10 @@ test-fast: deps
 mutants: deps
 	@scripts/mutants.sh
 
+# racefree side by side with the seeds' hand-written fixes (bench/baselines/,
+# Node; installed on first use), plus the library (rf-bench-embedded); rewrites
+# the top of docs/PERFORMANCE.md and docs/perf/. Filters: BENCH_SECONDS,
+# BENCH_SUITES, BENCH_BACKENDS, BENCH_CONNS, BENCH_ROUNDS (bench/run.sh).
 bench: deps build
 	@bench/run.sh
 

@@ -122,6 +122,7 @@ static int serve_flag(int c, struct serve_args *a) {
         a->opt.pg_timeout_ms = (int)v;
         return 0;
     case 't': a->opt.test_hooks = true; return 0;
+    case 'R': a->http.reuse_port = true; return 0;
     case 'M':
         if (!cli_parse_long(optarg, RF_MAINT_TICK_TEST_MS_MIN, SERVE_MAINT_TICK_MS, &v))
             return cli_usage_error("serve", "--maintenance-interval-ms must be %d..%d",
@@ -146,6 +147,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"writers", required_argument, NULL, 'w'},
         {"pg-timeout-ms", required_argument, NULL, 'T'},
         {"test-hooks", no_argument, NULL, 't'},
+        {"reuse-port", no_argument, NULL, 'R'},
         {"maintenance-interval-ms", required_argument, NULL, 'M'},
         {"http-workers", required_argument, NULL, 'W'},
         {"max-connections", required_argument, NULL, 'C'},

@@ -21,7 +21,7 @@ static const struct cli_cmd commands[] = {
      "                [--queue-max N] [--batch-max N] [--writers N] [--http-workers N]\n"
      "                [--max-connections N]\n"
      "                [--max-client-connections N] [--header-timeout-ms N]\n"
-     "                [--body-timeout-ms N] [--idle-timeout-ms N]\n"
+     "                [--body-timeout-ms N] [--idle-timeout-ms N] [--reuse-port]\n"
      "                [--test-hooks [--maintenance-interval-ms N]]",
      "run the HTTP API server"},
     {"migrate", cmd_migrate, "[--db URL]", "apply schema migrations and print the version"},

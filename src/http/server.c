@@ -896,11 +896,16 @@ static void config_defaults(struct rf_http_config *c) {
     raise_nofile(c);
 }
 
-static int listen_socket(const struct sockaddr_in *sa, int *port) {
+static int listen_socket(const struct sockaddr_in *sa, bool reuse_port, int *port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* The kernel spreads new connections over every process bound this way. */
+    if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        close(fd);
+        return -1;
+    }
     struct sockaddr_in bound;
     socklen_t len = sizeof bound;
     if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
@@ -1008,7 +1013,7 @@ struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err
         snprintf(err, err_cap, "out of memory");
         return NULL;
     }
-    s->lfd = listen_socket(&sa, &s->port);
+    s->lfd = listen_socket(&sa, cfg->reuse_port, &s->port);
     if (s->lfd < 0) {
         snprintf(err, err_cap, "cannot listen on %s:%d (address in use or not permitted?)",
                  cfg->host, cfg->port);

@@ -20,6 +20,7 @@ struct rf_http_config {
     int port;               /* 0: any free port (see rf_http_port) */
     size_t body_max_bytes;  /* 0: RF_BODY_BYTES_MAX */
     bool test_hooks;        /* serve the hidden /v1/_test routes */
+    bool reuse_port;        /* SO_REUSEPORT: several processes share one port */
     /* Connection handling; 0 means the default from limits.h. */
     int workers;            /* handler threads: RF_HTTP_WORKERS_DEFAULT */
     int conns_max;          /* open connections: RF_HTTP_CONNS_MAX */

@@ -15,9 +15,11 @@
  * two processes move the balance once. A record written in a transaction of
  * its own, after the effect's, lets the other process run the effect again
  * in between: the in-process in-flight check cannot see across processes.
+ * And `serve --reuse-port` lets a second process listen on the first's port.
  */
 #include "http_env.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -202,11 +204,77 @@ static void test_same_key_credit_two_processes(void **state)
     env_stop(&e);
 }
 
+/* True when the file holds text (a server's log). */
+static bool log_says(const char *path, const char *text)
+{
+    char buf[8192];
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+/* --reuse-port: several processes on one store listen on one port (how the
+ * benchmark runs three). Without the flag the port is taken and a second
+ * process exits at start; with it the second binds too, and once the first
+ * is gone the port is still served, so the second holds it. */
+static void test_reuse_port_shares_one_port(void **state)
+{
+    (void)state;
+    struct env e;
+    const char *const reuse[] = {"--reuse-port", NULL};
+    env_start(&e, false, reuse);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", e.srv.port);
+
+    struct rf_server plain;
+    const char *const plain_args[] = {"--listen", listen, NULL};
+    assert_int_equal(rf_server_spawn(e.db, plain_args, &plain), 0);
+    int rc = rf_server_wait(&plain, 20000);
+    if (rc <= 0)
+        fail_msg("a second process without --reuse-port on port %d: got %d, not a failed start",
+                 e.srv.port, rc);
+
+    struct rf_server second;
+    const char *const shared[] = {"--listen", listen, "--reuse-port", NULL};
+    assert_int_equal(rf_server_spawn(e.db, shared, &second), 0);
+    second.port = e.srv.port;
+    /* /healthz on the shared port may be the first's answer: wait for the
+     * second's own word that it listens (or that it could not). */
+    int64_t deadline = rf_t_now_ms() + 20000;
+    while (!log_says(second.err_path, "listening on") && rf_t_now_ms() < deadline) {
+        if (log_says(second.err_path, "cannot listen"))
+            break;
+        rf_t_sleep_ms(20);
+    }
+    if (!log_says(second.err_path, "listening on")) {
+        rf_server_dump_log(&second, 4096);
+        fail_msg("a second process with --reuse-port did not listen on port %d", e.srv.port);
+    }
+    e.running = false;
+    assert_int_equal(rf_server_stop(&e.srv, 0), 0);
+
+    char user[64], key[64], path[512];
+    RID(user, "u");
+    RID(key, "pro");
+    ent_path(path, sizeof path, user, key);
+    struct rf_t_resp r;
+    rf_req(second.port, "PUT", path, e.admin, "{}", NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    rf_resp_free(&r);
+    assert_int_equal(rf_server_stop(&second, 0), 0);
+    env_stop(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_processes_same_store),
         cmocka_unit_test(test_same_key_credit_two_processes),
+        cmocka_unit_test(test_reuse_port_shares_one_port),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
