@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -171,6 +172,9 @@ static bool int_arg(const char *text, int min, int max, int *out) {
 }
 
 int main(int argc, char **argv) {
+    /* as the README asks of an embedder on glibc: keep freed heap */
+    (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    (void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
     struct bench b = {.threads = 64, .seconds = 5, .accounts = 256, .with_key = true};
     const char *dir = "/tmp";
     for (int i = 1; i < argc; i++) {
