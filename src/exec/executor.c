@@ -508,7 +508,9 @@ static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
             return;
         }
     }
-    err = defer_flush(ex, &tx);
+    bool deferred = defer_mark(ex, cm) != 0; /* some work was deferred */
+    err = deferred && ex->ops->batch_flush_begins ? ex->ops->batch_flush_begins(cm->conn) : RF_OK;
+    if (!err) err = defer_flush(ex, &tx);
     if (err) {
         batch_rerun_all(ex, cm, batch, n);
         return;

@@ -352,6 +352,11 @@ static void pg_batch_next_begin(struct store_conn *c) {
     c->batch = true;
 }
 
+static rf_err pg_batch_flush_begins(struct store_conn *c) {
+    RF_ASSERT(c);
+    return run_command(c, "SET LOCAL lock_timeout = 0");
+}
+
 /* ---- prepared statement cache --------------------------------------- */
 
 static unsigned slot_hash(const char *key) {
@@ -777,4 +782,5 @@ const struct store_ops store_postgres_ops = {
     .lose_next_commit_reply = pg_lose_next_commit_reply,
     .serializable_next_begin = pg_serializable_next_begin,
     .batch_next_begin = pg_batch_next_begin,
+    .batch_flush_begins = pg_batch_flush_begins,
 };

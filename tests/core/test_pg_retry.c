@@ -343,7 +343,7 @@ static void *bg_credit_main(void *arg) {
 static void bg_credit_start(struct bg_credit *c, rf *db, const char *account) {
     *c = (struct bg_credit){.db = db, .account = account, .err = RF_ERR_INTERNAL};
     assert_int_equal(pthread_create(&c->thread, NULL, bg_credit_main, c), 0);
-    rf_t_sleep_ms(30); /* queued in this order behind the opener's delayed batch */
+    rf_t_sleep_ms(100); /* queued in this order behind the opener's delayed batch */
 }
 
 /* Queues, on handle db, a batch crediting first then second: an opener's
@@ -370,7 +370,7 @@ static void test_batches_deadlock_retried(void **state) {
     rf *h[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
         assert_int_equal(rf_open(rf_core_fx.url, &opt, &h[i]), RF_OK);
-        rf_test_set_op_delay(h[i], 300);
+        rf_test_set_op_delay(h[i], 600); /* past the three 100 ms queueing steps */
     }
     PGconn *s = raw_connect(), *watcher = raw_connect();
     raw_exec(s, "BEGIN", NULL);
