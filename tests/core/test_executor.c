@@ -154,52 +154,6 @@ static void test_lost_commit_answer(void **state) {
     rf_core_fixture_close(&fx);
 }
 
-/* A batch's COMMIT answer lost after the server committed: every operation
- * of the batch is answered with its real result, and is there once. */
-struct lost_batch {
-    rf *db;
-    char user[64];
-    rf_err err[N_OPS];
-};
-
-static void lost_batch_one(int idx, void *ctx) {
-    struct lost_batch *b = ctx;
-    char key[16];
-    snprintf(key, sizeof key, "k%d", idx);
-    b->err[idx] = grant(b->db, b->user, key, NULL);
-}
-
-static void test_lost_commit_answer_batch(void **state) {
-    (void)state;
-    struct rf_options opt = {.writers = 1};
-    struct rf_core_fixture fx;
-    rf *db = open_db(&fx, &opt);
-    struct lost_batch b = {.db = db};
-    rf_rand_id("lostb", b.user, sizeof b.user);
-    assert_int_equal(grant(db, b.user, "opener", NULL), RF_OK);
-    rf_test_set_op_delay(db, 150); /* let a batch build up behind the first */
-    rf_test_lose_commit_replies(db, 2 * N_OPS); /* every commit of the round */
-    assert_int_equal(rf_parallel_fn(N_OPS, lost_batch_one, &b), 0);
-    rf_test_set_op_delay(db, 0);
-    rf_test_lose_commit_replies(db, 0);
-    for (int i = 0; i < N_OPS; i++) {
-        char key[16];
-        snprintf(key, sizeof key, "k%d", i);
-        assert_int_equal(b.err[i], RF_OK);
-        assert_true(exists(db, b.user, key));
-        int64_t version = 0; /* applied once: granting again finds version 1 */
-        assert_int_equal(grant(db, b.user, key, &version), RF_OK);
-        assert_int_equal(version, 1);
-    }
-    struct rf_stats st;
-    rf_stats_get(db, &st);
-    assert_int_equal(st.store_errors, 0);
-    int64_t multi = 0;
-    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
-    assert_true(multi >= 1);
-    rf_core_fixture_close(&fx);
-}
-
 static void test_sqlite_busy(void **state) {
     (void)state;
     if (strncmp(getenv("RF_TEST_DB") ? getenv("RF_TEST_DB") : "", "sqlite", 6) != 0) {
@@ -239,6 +193,7 @@ static void test_sqlite_busy(void **state) {
 }
 
 #define FLOOD 48
+_Static_assert(FLOOD >= N_OPS, "a batch race fits in struct flood");
 
 struct flood {
     rf *db;
@@ -251,6 +206,39 @@ static void flood_one(int idx, void *ctx) {
     char key[16];
     snprintf(key, sizeof key, "f%d", idx);
     f->err[idx] = grant(f->db, f->user, key, NULL);
+}
+
+/* A batch's COMMIT answer lost after the server committed: every operation
+ * of the batch is answered with its real result, and is there once. */
+static void test_lost_commit_answer_batch(void **state) {
+    (void)state;
+    struct rf_options opt = {.writers = 1};
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
+    struct flood b = {.db = db};
+    rf_rand_id("lostb", b.user, sizeof b.user);
+    assert_int_equal(grant(db, b.user, "opener", NULL), RF_OK);
+    rf_test_set_op_delay(db, 150); /* let a batch build up behind the first */
+    rf_test_lose_commit_replies(db, 2 * N_OPS); /* every commit of the round */
+    assert_int_equal(rf_parallel_fn(N_OPS, flood_one, &b), 0);
+    rf_test_set_op_delay(db, 0);
+    rf_test_lose_commit_replies(db, 0);
+    for (int i = 0; i < N_OPS; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "f%d", i);
+        assert_int_equal(b.err[i], RF_OK);
+        assert_true(exists(db, b.user, key));
+        int64_t version = 0; /* applied once: granting again finds version 1 */
+        assert_int_equal(grant(db, b.user, key, &version), RF_OK);
+        assert_int_equal(version, 1);
+    }
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    assert_int_equal(st.store_errors, 0);
+    int64_t multi = 0;
+    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
+    assert_true(multi >= 1);
+    rf_core_fixture_close(&fx);
 }
 
 static void test_queue_full(void **state) {
