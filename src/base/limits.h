@@ -25,6 +25,7 @@
  * wrote); a batch with more overflows to pg_subtrans, which slows every
  * other backend's snapshots. */
 #define RF_PG_BATCH_OPS_MAX 64
+#define RF_SYS_CURRENCIES_MAX 64               /* currencies remembered as having system accounts */
 /* SQLite: the write connection's page cache (negative: KiB, SQLite's
  * convention), and the WAL length at which the checkpointer thread runs. */
 #define RF_SQLITE_WRITER_CACHE_KIB -65536

@@ -271,11 +271,23 @@ static void transfer_res_clear(void *res) {
 static void transfer_clear(void *res) { rf_transfer_clear(res); }
 
 /* Every write of a transfer answers one, stored for its Idempotency-Key. */
+/* A committed transfer that moved a system account: they exist for good. */
+static void transfer_committed(rf *db, const void *req, const void *res) {
+    (void)req;
+    ledger_transfer_committed(db, &((const struct rf_transfer_res *)res)->transfer);
+}
+
 #define TRANSFER_WRITE(fields_, req_t, tx_)                                                   \
     .write = true, FIELDS(fields_), .req_size = sizeof(req_t), .tx = (tx_),                   \
     .res_size = sizeof(struct rf_transfer_res), .res_clear = transfer_res_clear,              \
-    .codec = &transfer_codec
+    .codec = &transfer_codec, .committed = transfer_committed
 /* ---- accounts ------------------------------------------------------------- */
+
+/* A committed account: its creation made its currency's system accounts. */
+static void account_committed(rf *db, const void *req, const void *res) {
+    (void)req;
+    ledger_system_committed(db, ((const struct rf_account_res *)res)->account.currency);
+}
 
 /* kind comes last: a bad kind has always been reported after every other
  * field (absent: user). */
@@ -589,7 +601,8 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                               .check = account_create_check, .tx = op_account_create,
                               .res_size = sizeof(struct rf_account_res),
                               .res_clear = account_res_clear, .codec = &account_codec,
-                              .created_offset = offsetof(struct rf_account_res, created)},
+                              .created_offset = offsetof(struct rf_account_res, created),
+                              .committed = account_committed},
     [RF_OP_ACCOUNT_GET] = {FIELDS(account_get_fields), .req_size = sizeof(struct rf_account_ref),
                            .tx = op_account_get, .res_size = sizeof(struct rf_account),
                            .res_clear = account_clear},

@@ -27,6 +27,13 @@ struct rf {
     struct key_cache *key_cache;
     /* rf_op_submit's calls in flight (api.c). */
     struct op_pool *op_pool;
+    /* Currencies whose system accounts (funding:, payouts:) a committed
+     * transaction of this handle made or used (ledger.c): accounts are never
+     * deleted, so a credit in one skips the existence check. Written under
+     * sys_mu, read without it (sys_n is published after its entry). */
+    pthread_mutex_t sys_mu;
+    _Atomic int sys_n;
+    char sys_known[RF_SYS_CURRENCIES_MAX][RF_CURRENCY_BYTES];
 };
 
 /* keys.c: the authentication cache's life, with the handle's. */

@@ -47,6 +47,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     db->opt = opt;
     db->test_hooks = opt.test_hooks;
     pthread_mutex_init(&db->inflight_mu, NULL);
+    pthread_mutex_init(&db->sys_mu, NULL);
     rf_err err = key_cache_open(db);
     if (!err) err = op_pool_open(db);
     if (!err) err = exec_open(url, &opt, db, &deferred_ops, &db->exec);
@@ -54,6 +55,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
         op_pool_close(db);
         key_cache_close(db);
         pthread_mutex_destroy(&db->inflight_mu);
+        pthread_mutex_destroy(&db->sys_mu);
         free(db);
         return err;
     }
@@ -70,6 +72,7 @@ void rf_close(rf *db) {
     key_cache_close(db);
     RF_ASSERT(db->inflight_n == 0);
     pthread_mutex_destroy(&db->inflight_mu);
+    pthread_mutex_destroy(&db->sys_mu);
     free(db);
 }
 

@@ -20,6 +20,7 @@
  */
 #include "core/ledger.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,7 +209,32 @@ static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
     *(int64_t *)out = store_int(tx, r, 0);
 }
 
+static bool system_known(rf *db, const char *currency) {
+    int n = atomic_load_explicit(&db->sys_n, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (strcmp(db->sys_known[i], currency) == 0) return true;
+    return false;
+}
+
+/* After a transaction that made or moved currency's system accounts
+ * committed: they exist for good (accounts are never deleted). Only then,
+ * since one that rolled back may have made them and taken them back. */
+void ledger_system_committed(rf *db, const char *currency) {
+    if (!ledger_currency_valid(currency) || system_known(db, currency)) return;
+    pthread_mutex_lock(&db->sys_mu);
+    int n = atomic_load_explicit(&db->sys_n, memory_order_relaxed);
+    if (n < RF_SYS_CURRENCIES_MAX && !system_known(db, currency)) {
+        rf_strcpy(db->sys_known[n], RF_CURRENCY_BYTES, currency);
+        atomic_store_explicit(&db->sys_n, n + 1, memory_order_release);
+    } /* full: the rest keep checking, correct and a statement slower */
+    pthread_mutex_unlock(&db->sys_mu);
+}
+
+/* Makes currency's system accounts unless this handle saw a transaction
+ * that had them commit: a plain read (never waits for a locked row), an
+ * insert only when one is missing. */
 static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
+    if (system_known(tx->db, currency)) return RF_OK;
     char ids[RESERVED_N][RF_ID_BYTES];
     for (int i = 0; i < RESERVED_N; i++) {
         RF_ASSERT(RESERVED[i].per_currency);
@@ -230,6 +256,11 @@ static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
 static bool is_system_id(const char *id, const char *currency) {
     const struct reserved_ns *r = reserved_ns_of(id);
     return r && r->per_currency && strcmp(id + strlen(r->ns) + 1, currency) == 0;
+}
+
+void ledger_transfer_committed(rf *db, const struct rf_transfer *t) {
+    if (is_system_id(t->debit_account, t->currency) || is_system_id(t->credit_account, t->currency))
+        ledger_system_committed(db, t->currency);
 }
 
 /* ---- accounts ----------------------------------------------------------- */

@@ -20,6 +20,10 @@ extern const char *const ledger_account_kinds[];
 bool ledger_currency_valid(const char *currency);
 /* "<ns>:<CUR>" (LEDGER_NS_FUNDING, LEDGER_NS_PAYOUTS) into out[RF_ID_BYTES]. */
 void ledger_system_id(const char *ns, const char *currency, char *out);
+/* Committed hooks: currency's system accounts exist (see ledger.c), as a
+ * committed account or a committed transfer naming one shows. */
+void ledger_system_committed(rf *db, const char *currency);
+void ledger_transfer_committed(rf *db, const struct rf_transfer *t);
 
 rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
                        struct rf_transfer_res *res);

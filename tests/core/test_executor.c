@@ -154,6 +154,34 @@ static void test_lost_commit_answer(void **state) {
     rf_core_fixture_close(&fx);
 }
 
+/* A handle remembers a currency's system accounts only after a transaction
+ * that had them committed: here the one that made them (with the first
+ * account in a new currency) fails at COMMIT, so the next one makes them
+ * again, and a credit in that currency still finds its funding account. */
+static void test_system_accounts_after_failed_commit(void **state) {
+    (void)state;
+    struct rf_options opt = {0};
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
+    char id[64];
+    rf_rand_id("sys", id, sizeof id);
+    struct rf_account_req req = {.id = id, .currency = "XTS", .kind = RF_ACCOUNT_USER};
+    struct rf_account_res res;
+    rf_test_fail_next_commit(db);
+    assert_int_equal(rf_account_create(db, &req, &res, NULL), RF_ERR_UNAVAILABLE);
+    rf_account_clear(&res.account);
+    assert_int_equal(rf_account_create(db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    struct rf_transfer_res t;
+    assert_int_equal(rf_credit_apply(db, id, 7, "test", &t, NULL), RF_OK);
+    rf_transfer_clear(&t.transfer);
+    struct rf_account a;
+    assert_int_equal(rf_account_get(db, "funding:XTS", &a), RF_OK);
+    assert_int_equal(a.posted, -7);
+    rf_account_clear(&a);
+    rf_core_fixture_close(&fx);
+}
+
 static void test_sqlite_busy(void **state) {
     (void)state;
     if (strncmp(getenv("RF_TEST_DB") ? getenv("RF_TEST_DB") : "", "sqlite", 6) != 0) {
@@ -287,6 +315,7 @@ int main(void) {
         cmocka_unit_test(test_commit_failure),
         cmocka_unit_test(test_lost_commit_answer),
         cmocka_unit_test(test_lost_commit_answer_batch),
+        cmocka_unit_test(test_system_accounts_after_failed_commit),
         cmocka_unit_test(test_sqlite_busy),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_shutdown_refuses),
