@@ -129,7 +129,13 @@ int raw_read(struct raw_conn *c, struct rf_t_resp *out, int timeout_ms) {
     c->buf[c->len] = '\0';
     char *end;
     while (!(end = strstr(c->buf, "\r\n\r\n"))) {
-        if (fill(c, deadline) <= 0) return fail(out, "no complete response head");
+        ssize_t got = fill(c, deadline);
+        if (got <= 0) { /* a reset before any byte is told apart (out->err) */
+            bool reset = got < 0 && errno == ECONNRESET && c->len == 0;
+            fail(out, reset ? "reset before any answer" : "no complete response head");
+            if (reset) out->err = ECONNRESET;
+            return -1;
+        }
     }
     size_t head = (size_t)(end + 4 - c->buf), cl = 0;
     if (parse_head(c->buf, head, out, &cl) != 0) return -1;
