@@ -209,7 +209,8 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
         if (e->key == NULL && c->cached < RF_STMT_CACHE_MAX / 2) {
             rf_err err = prepare(c, sql, &e->stmt);
             if (err) return err;
-            RF_ASSERT(params_index(e)); /* our texts name $1..$n only */
+            bool named = params_index(e);
+            RF_ASSERT(named); /* our texts name $1..$n only */
             e->text = strdup(sql);
             if (!e->text) { sqlite3_finalize(e->stmt); e->stmt = NULL; return RF_ERR_NOMEM; }
             e->key = sql;
