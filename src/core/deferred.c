@@ -22,6 +22,7 @@
 #include "base/assert.h"
 #include "base/ids.h"
 #include "base/limits.h"
+#include "core/ledger.h"
 
 enum { COL_POSTED, COL_PDEBITS, COL_PCREDITS, COLS };
 
@@ -142,9 +143,6 @@ static const char SQL_FLUSH[] =
     " RETURNING posted, version";
 static const char SQL_FLUSH_MISS[] =
     "SELECT allow_negative FROM accounts WHERE id = $1 AND currency = $2 FOR UPDATE";
-static const char SQL_ENTRY[] =
-    "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
-    " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 /* ENTRIES_PER_INSERT entries in one statement: a batch's funding entries
  * are as many as its credits, and a statement each was most of a flush. */
@@ -214,7 +212,7 @@ static rf_err entries_insert(struct rf_tx *tx, const struct dmove *const *m, int
         rows = 0;
     }
     for (int r = 0; r < rows; r++) { /* the rest one by one */
-        rf_err err = store_exec(tx, SQL_ENTRY, &e[r * 7], 7, NULL);
+        rf_err err = store_exec(tx, ledger_sql_entry, &e[r * 7], 7, NULL);
         if (err) return err;
     }
     RF_ASSERT(version == f->version && posted == f->posted);

@@ -374,7 +374,7 @@ static const char SQL_MOVE[] =
     " ELSE 0 END) = 1"
     " RETURNING posted, version, pending_debits, pending_credits, allow_negative";
 
-static const char SQL_ENTRY[] =
+const char ledger_sql_entry[] =
     "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
     " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
@@ -489,7 +489,7 @@ static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct a
     store_val e[7] = {SV_S(m->account), SV_I(after->version), SV_S(m->transfer_id),
                       SV_S(entry_sides[side]), SV_I(amount), SV_I(after->posted),
                       SV_I(tx->now_ms)};
-    return store_exec(tx, SQL_ENTRY, e, 7, NULL);
+    return store_exec(tx, ledger_sql_entry, e, 7, NULL);
 }
 
 /* Applies both sides in account id order (no lock-order deadlocks). Double

@@ -20,6 +20,10 @@ extern const char *const ledger_account_kinds[];
 bool ledger_currency_valid(const char *currency);
 /* "<ns>:<CUR>" (LEDGER_NS_FUNDING, LEDGER_NS_PAYOUTS) into out[RF_ID_BYTES]. */
 void ledger_system_id(const char *ns, const char *currency, char *out);
+/* The one history row insert ($1..$7: account, seq, transfer, side, amount,
+ * balance_after, created_at), shared with the deferred flush so a
+ * connection prepares it once. */
+extern const char ledger_sql_entry[];
 /* Committed hooks: currency's system accounts exist (see ledger.c), as a
  * committed account or a committed transfer naming one shows. */
 void ledger_system_committed(rf *db, const char *currency);
