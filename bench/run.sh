@@ -16,7 +16,8 @@
 # Filters: BENCH_SECONDS (5) per run, BENCH_SUITES ("grants credits transfers
 # hot embedded"), BENCH_BACKENDS ("sqlite postgres"), BENCH_CONNS ("1 16 64"),
 # BENCH_ROUNDS (2), BENCH_RESULTS (docs/perf/bench-results.tsv),
-# BENCH_REPORT (1: rewrite docs/PERFORMANCE.md; 0: only the TSV).
+# BENCH_REPORT (1: rewrite docs/PERFORMANCE.md; 0: only the TSV),
+# BENCH_RF_ARGS (extra `racefree serve` flags, to try a setting).
 # Installs what the baselines need (npm packages, gnuplot) on first use.
 # Only loopback traffic.
 set -euo pipefail
@@ -115,6 +116,8 @@ start_on_free_port() { # system
       local args=(serve --db "$STORE" --listen "127.0.0.1:$PORT")
       if [ "$BACKEND" = sqlite ]; then args+=(--sync full); fi
       if [ "$n" -gt 1 ]; then args+=(--reuse-port); fi
+      # shellcheck disable=SC2206 # words on purpose: extra serve flags
+      args+=(${BENCH_RF_ARGS:-})
       "$BIN" "${args[@]}" >"$WORK/rf$i.out" 2>"$WORK/rf$i.err" &
       PIDS+=($!); logs+=("$WORK/rf$i.err")
     done ;;
