@@ -64,9 +64,8 @@
 #define RF_TEST_CRASH_EXIT_CODE 86             /* the crash-after-commit test hook's exit status */
 #define RF_EXPIRE_BATCH_MAX 500                /* holds voided per expiry pass */
 #define RF_MOVE_TRIES_MAX 2                    /* guarded balance UPDATEs per account move */
-#define RF_DEFER_MOVES_MAX 512                 /* system account moves one transaction defers;
+#define RF_DEFER_MOVES_MAX 512                 /* balance moves one transaction defers;
                                                   past it a move applies at once */
-#define RF_DEFER_ACCOUNT_BYTES 16              /* a system account id ("payouts:USD") */
 #define RF_CHECK_PAGE_ROWS 256                 /* approvals the ledger check holds at once */
 #define RF_PAYOUT_MAX_ATTEMPTS_DEFAULT 5
 #define RF_PAYOUT_MAX_ATTEMPTS_MAX 100

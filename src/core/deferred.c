@@ -1,6 +1,6 @@
 /*
- * deferred.c - the per-transaction buffer of system account moves and its
- * flush (see deferred.h for why they wait until COMMIT).
+ * deferred.c - the per-transaction buffer of deferred balance moves and
+ * its flush (see deferred.h for which moves wait until COMMIT, and why).
  *
  * The buffer has a fixed capacity (RF_DEFER_MOVES_MAX) and is never
  * allocated per operation: the executor owns one per transaction. A move
@@ -27,11 +27,13 @@
 enum { COL_POSTED, COL_PDEBITS, COL_PCREDITS, COLS };
 
 struct dmove {
-    char account[RF_DEFER_ACCOUNT_BYTES];
+    char account[RF_ID_BYTES];
+    char currency[RF_CURRENCY_BYTES];
     char transfer_id[RF_UUID_TEXT_BYTES];
     int64_t d[COLS];    /* the deltas, by column */
     int64_t at_ms;      /* the registering operation's clock: its entry's time */
     bool hold;          /* raises a pending total: keeps a slot free for its release */
+    bool system;        /* a system account's (else a user account's posted credit) */
 };
 
 struct defer_buf {
@@ -54,21 +56,26 @@ static bool hold_buffered(const struct defer_buf *b, const char *account, const 
     return false;
 }
 
-bool deferred_move(struct rf_tx *tx, const char *account, const char *transfer_id,
+bool deferred_move(struct rf_tx *tx, const struct deferred_account *a, const char *transfer_id,
                    int64_t d_posted, int64_t d_pdebits, int64_t d_pcredits) {
     struct defer_buf *b = tx->defer;
-    if (!b || strlen(account) >= RF_DEFER_ACCOUNT_BYTES ||
+    if (!b || strlen(a->id) >= RF_ID_BYTES || strlen(a->currency) >= RF_CURRENCY_BYTES ||
         strlen(transfer_id) >= RF_UUID_TEXT_BYTES)
         return false;
+    /* A user account's only deferred move is a posted credit: it cannot
+     * take the available balance down, so no guard but int64's is owed. */
+    RF_ASSERT(a->system || (d_posted > 0 && d_pdebits == 0 && d_pcredits == 0));
     bool hold = d_pdebits > 0 || d_pcredits > 0;
     bool release = d_pdebits < 0 || d_pcredits < 0;
     RF_ASSERT(!(hold && release)); /* a move places a hold or resolves one */
-    bool own_release = release && hold_buffered(b, account, transfer_id);
+    bool own_release = release && hold_buffered(b, a->id, transfer_id);
     /* A release of a buffered hold takes the slot its hold kept. */
     int slots = own_release ? 0 : hold ? 2 : 1;
     if (b->n + b->holds + slots > RF_DEFER_MOVES_MAX) return false;
     struct dmove *m = &b->moves[b->n++];
-    rf_strcpy(m->account, sizeof m->account, account);
+    rf_strcpy(m->account, sizeof m->account, a->id);
+    rf_strcpy(m->currency, sizeof m->currency, a->currency);
+    m->system = a->system;
     rf_strcpy(m->transfer_id, sizeof m->transfer_id, transfer_id);
     m->d[COL_POSTED] = d_posted;
     m->d[COL_PDEBITS] = d_pdebits;
@@ -76,6 +83,7 @@ bool deferred_move(struct rf_tx *tx, const char *account, const char *transfer_i
     m->at_ms = tx->now_ms;
     m->hold = hold;
     b->holds += hold ? 1 : own_release ? -1 : 0;
+    RF_ASSERT(m->system || !m->hold);
     RF_ASSERT(b->holds >= 0 && b->n + b->holds <= RF_DEFER_MOVES_MAX);
     return true;
 }
@@ -137,7 +145,7 @@ static bool guard_of(const struct dmove *const *m, int k, struct guard *g) {
 static const char SQL_FLUSH[] =
     "UPDATE accounts SET posted = posted + $2, pending_debits = pending_debits + $3,"
     " pending_credits = pending_credits + $4, version = version + $5, updated_at = $6"
-    " WHERE id = $1 AND currency = $13 AND allow_negative = 1 AND posted >= $7 AND posted <= $8"
+    " WHERE id = $1 AND currency = $13 AND posted >= $7 AND posted <= $8"
     " AND pending_debits >= $9 AND pending_debits <= $10"
     " AND pending_credits >= $11 AND pending_credits <= $12"
     " RETURNING posted, version";
@@ -172,16 +180,19 @@ static void read_allow_negative(struct rf_tx *tx, struct store_rows *r, void *ou
 
 /* Why the guarded UPDATE missed. A system account is made by the ledger in
  * its id's currency with allow_negative (ensure_system_accounts) and exists
- * before a transfer names it, so the miss is the bounds: a move applied
- * alone would leave int64 (a pending total below zero is ruled out by the
- * release slots). The executor then re-runs the operations with their moves
- * applied at once, each under its own guard. */
-static rf_err flush_miss(struct rf_tx *tx, const char *account, const char *currency) {
+ * before a transfer names it; a user account's credit was deferred only
+ * after a read in this transaction found it in that currency (accounts are
+ * never deleted, nor change currency). So the miss is the bounds: a move
+ * applied alone would leave int64 (a pending total below zero is ruled out
+ * by the release slots, availability by a user move being a credit). The
+ * executor then re-runs the operations with their moves applied at once,
+ * each under its own guard. */
+static rf_err flush_miss(struct rf_tx *tx, const struct dmove *m) {
     bool allow_negative = false;
-    store_val p[2] = {SV_S(account), SV_S(currency)};
+    store_val p[2] = {SV_S(m->account), SV_S(m->currency)};
     rf_err err = store_query_one(tx, SQL_FLUSH_MISS, p, 2, read_allow_negative, &allow_negative);
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
-    return allow_negative ? RF_ERR_AMOUNT_OVERFLOW : RF_ERR_INTERNAL;
+    return allow_negative || !m->system ? RF_ERR_AMOUNT_OVERFLOW : RF_ERR_INTERNAL;
 }
 
 /* The entries of one account's k moves, in registration order: seq the
@@ -222,10 +233,7 @@ static rf_err entries_insert(struct rf_tx *tx, const struct dmove *const *m, int
 static rf_err account_flush(struct rf_tx *tx, const struct dmove *const *m, int k) {
     struct guard g;
     if (!guard_of(m, k, &g)) return RF_ERR_AMOUNT_OVERFLOW;
-    /* "<ns>:<CUR>": the currency is the id's last three letters */
-    size_t len = strlen(m[0]->account);
-    RF_ASSERT(len > RF_CURRENCY_BYTES && m[0]->account[len - RF_CURRENCY_BYTES] == ':');
-    const char *currency = m[0]->account + len - (RF_CURRENCY_BYTES - 1);
+    const char *currency = m[0]->currency;
     store_val p[13] = {SV_S(m[0]->account), SV_I(g.net[COL_POSTED]), SV_I(g.net[COL_PDEBITS]),
                        SV_I(g.net[COL_PCREDITS]), SV_I(k), SV_I(tx->now_ms),
                        SV_I(g.lo[COL_POSTED]), SV_I(g.hi[COL_POSTED]),
@@ -233,32 +241,54 @@ static rf_err account_flush(struct rf_tx *tx, const struct dmove *const *m, int 
                        SV_I(g.lo[COL_PCREDITS]), SV_I(g.hi[COL_PCREDITS]), SV_S(currency)};
     struct flushed f;
     rf_err err = store_query_one(tx, SQL_FLUSH, p, 13, read_flushed, &f);
-    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0]->account, currency);
+    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0]);
     if (err) return err;
     return entries_insert(tx, m, k, &f, g.net[COL_POSTED]);
 }
 
-/* By account id, then in registration order (the buffer's order). */
+/* User accounts before system accounts, each by id, then in registration
+ * order (the buffer's order). */
 static int by_account(const void *a, const void *b) {
     const struct dmove *x = *(const struct dmove *const *)a, *y = *(const struct dmove *const *)b;
+    if (x->system != y->system) return x->system ? 1 : -1;
     int c = strcmp(x->account, y->account);
     return c ? c : (x > y) - (x < y);
 }
 
-/* Every account in id order, so two transactions lock system accounts in
- * one order and, locking them last, after every user account they touch. */
-static rf_err buf_flush(struct rf_tx *tx) {
+/* Drops the applied user moves, keeping the system moves in their order (a
+ * user move is never a hold: the release slots stay as they were). */
+static void keep_system_moves(struct defer_buf *b) {
+    int kept = 0;
+    for (int i = 0; i < b->n; i++)
+        if (b->moves[i].system) {
+            if (kept != i) b->moves[kept] = b->moves[i];
+            kept++;
+        }
+    b->n = kept;
+}
+
+/* One phase's accounts in (system, id) order: every transaction locks user
+ * rows before system rows and each kind in one order, so two flushes never
+ * wait for each other in a cycle, and the hot system rows are locked last,
+ * for the shortest time before COMMIT. */
+static rf_err buf_flush(struct rf_tx *tx, enum exec_flush_phase phase) {
     struct defer_buf *b = tx->defer;
     if (!b || b->n == 0) return RF_OK;
+    bool system = phase == EXEC_FLUSH_SYSTEM;
     const struct dmove *order[RF_DEFER_MOVES_MAX];
-    for (int i = 0; i < b->n; i++) order[i] = &b->moves[i];
-    qsort(order, (size_t)b->n, sizeof order[0], by_account);
-    for (int i = 0, k; i < b->n; i += k) {
-        for (k = 1; i + k < b->n && strcmp(order[i + k]->account, order[i]->account) == 0; k++) {}
+    int n = 0;
+    for (int i = 0; i < b->n; i++)
+        if (b->moves[i].system == system) order[n++] = &b->moves[i];
+    RF_ASSERT(!system || n == b->n); /* the user phase ran first */
+    qsort(order, (size_t)n, sizeof order[0], by_account);
+    for (int i = 0, k; i < n; i += k) {
+        for (k = 1; i + k < n && strcmp(order[i + k]->account, order[i]->account) == 0; k++) {}
         rf_err err = account_flush(tx, order + i, k);
         if (err) return err;
     }
-    buf_reset(b); /* applied: a second flush applies nothing twice */
+    /* applied: a second flush applies nothing twice */
+    if (system) buf_reset(b);
+    else keep_system_moves(b);
     return RF_OK;
 }
 

@@ -342,12 +342,17 @@ rf_err rf_account_get(rf *db, const char *id, struct rf_account *out) {
     return rf_op_run(db, RF_OP_ACCOUNT_GET, &req, out, NULL, NULL);
 }
 
+static const char SQL_ACCOUNT_CURRENCY[] = "SELECT currency FROM accounts WHERE id = $1";
+
+static void read_currency(struct rf_tx *tx, struct store_rows *r, void *out) {
+    const char *c = store_text(tx, r, 0);
+    RF_ASSERT(c && strlen(c) == RF_CURRENCY_BYTES - 1); /* the table's CHECK */
+    rf_strcpy(out, RF_CURRENCY_BYTES, c);
+}
+
 rf_err ledger_account_currency(struct rf_tx *tx, const char *id, char currency[RF_CURRENCY_BYTES]) {
-    struct rf_account a = {0};
     store_val p[1] = {SV_S(id)};
-    rf_err err = store_query_one(tx, SQL_ACCOUNT_GET, p, 1, read_account, &a);
-    if (!err) rf_strcpy(currency, RF_CURRENCY_BYTES, a.currency);
-    rf_account_clear(&a);
+    rf_err err = store_query_one(tx, SQL_ACCOUNT_CURRENCY, p, 1, read_currency, currency);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_ACCOUNT_NOT_FOUND : err;
 }
 
@@ -452,16 +457,48 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
     return overflow ? RF_ERR_AMOUNT_OVERFLOW : RF_OK;
 }
 
+static const char SQL_ACCOUNT_IN[] = "SELECT 1 FROM accounts WHERE id = $1 AND currency = $2";
+
+static void read_nothing(struct rf_tx *tx, struct store_rows *r, void *out) {
+    (void)tx, (void)r, (void)out;
+}
+
+/* How a move may wait for the flush: never (a user account's debit or hold,
+ * or a credit from one), a user account's posted credit (DEFER_USER: once a
+ * plain read found the account in the move's currency), or with that read
+ * already done by the operation (DEFER_USER_KNOWN). */
+enum defer_user { DEFER_NONE, DEFER_USER, DEFER_USER_KNOWN };
+
+/* Registers m for the flush (deferred.h) when it may wait there: a system
+ * account's move, or a user account's posted credit as `user` allows; an
+ * account that is not there is left to move_apply, which reports why.
+ * *deferred false: apply it now. */
+static rf_err move_defer(struct rf_tx *tx, const struct move *m, enum defer_user user,
+                         bool *deferred) {
+    struct deferred_account a = {m->account, m->currency, is_system_id(m->account, m->currency)};
+    *deferred = false;
+    if (!tx->defer) return RF_OK;
+    if (!a.system) {
+        if (user == DEFER_NONE || m->d_posted <= 0 || m->d_pdebits || m->d_pcredits) return RF_OK;
+        store_val p[2] = {SV_S(m->account), SV_S(m->currency)};
+        rf_err err = user == DEFER_USER_KNOWN
+                         ? RF_OK
+                         : store_query_one(tx, SQL_ACCOUNT_IN, p, 2, read_nothing, NULL);
+        if (err) return err == RF_ERR_NOT_FOUND ? RF_OK : err;
+    }
+    *deferred = deferred_move(tx, &a, m->transfer_id, m->d_posted, m->d_pdebits, m->d_pcredits);
+    return RF_OK;
+}
+
 /* The guarded UPDATE; on a miss the row is locked and the miss classified on
  * it, and when the locked state allows the move it is applied (the lock
  * keeps it allowed, so a second try cannot miss; the bound is defensive). */
-static rf_err move_apply(struct rf_tx *tx, const struct move *m, struct after *after) {
-    /* A system account's move waits for the flush (its entry too), so its row
-     * is locked only at the end of the transaction. */
-    after->deferred = is_system_id(m->account, m->currency) &&
-                      deferred_move(tx, m->account, m->transfer_id, m->d_posted, m->d_pdebits,
-                                    m->d_pcredits);
-    if (after->deferred) return RF_OK;
+static rf_err move_apply(struct rf_tx *tx, const struct move *m, enum defer_user user,
+                         struct after *after) {
+    /* A deferred move (its entry too) waits for the flush, so its row is
+     * locked only at the end of the transaction. */
+    rf_err derr = move_defer(tx, m, user, &after->deferred);
+    if (derr || after->deferred) return derr;
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
     bounds(m->d_pdebits, &dlo, &dhi);
@@ -495,16 +532,25 @@ static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct a
 /* Applies both sides in account id order (no lock-order deadlocks). Double
  * entry: what the debit side's posted total loses the credit side's gains,
  * and a hold raises (or its resolution lowers) the debit side's pending
- * debits and the credit side's pending credits by the same amount. */
+ * debits and the credit side's pending credits by the same amount. A
+ * credit out of a system account (a credit, a payout's reversal) defers
+ * its user side too, so the operation locks no row before the flush; when
+ * the debit side is a user account its row is locked now anyway, and the
+ * credit side is locked with it, in id order, as before. credit_known: the
+ * operation has read the credit account, in this currency. */
 static rf_err moves_apply(struct rf_tx *tx, const struct move *debit, const struct move *credit,
-                          struct after after[2]) {
+                          bool credit_known, struct after after[2]) {
     RF_ASSERT(debit->d_posted <= 0 && debit->d_posted == -credit->d_posted);
     RF_ASSERT(debit->d_pdebits == credit->d_pcredits && debit->d_pcredits == 0 &&
               credit->d_pdebits == 0);
     RF_ASSERT(strcmp(debit->account, credit->account) != 0);
+    enum defer_user user = !is_system_id(debit->account, debit->currency) ? DEFER_NONE
+                           : credit_known                                  ? DEFER_USER_KNOWN
+                                                                           : DEFER_USER;
     bool debit_first = strcmp(debit->account, credit->account) < 0;
-    rf_err err = move_apply(tx, debit_first ? debit : credit, &after[debit_first ? 0 : 1]);
-    if (!err) err = move_apply(tx, debit_first ? credit : debit, &after[debit_first ? 1 : 0]);
+    rf_err err = move_apply(tx, debit_first ? debit : credit, user, &after[debit_first ? 0 : 1]);
+    if (!err)
+        err = move_apply(tx, debit_first ? credit : debit, user, &after[debit_first ? 1 : 0]);
     return err;
 }
 
@@ -583,8 +629,10 @@ static rf_err transfer_insert(struct rf_tx *tx, const struct rf_transfer_req *re
     return err ? err : RF_ERR_DUPLICATE_REFERENCE;
 }
 
-rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
-                       struct rf_transfer_res *res) {
+/* credit_known: the operation has read the credit account, in req's
+ * currency, in this transaction. */
+static rf_err transfer_apply(struct rf_tx *tx, const struct rf_transfer_req *req,
+                             bool credit_known, struct rf_transfer_res *res) {
     rf_transfer_clear(&res->transfer);
     res->existing_id[0] = '\0';
     rf_err err = transfer_validate(req);
@@ -608,10 +656,15 @@ rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
         credit.d_posted = amt;
     }
     struct after after[2];
-    err = moves_apply(tx, &debit, &credit, after);
+    err = moves_apply(tx, &debit, &credit, credit_known, after);
     if (!err) err = transfer_insert(tx, req, id, res);
     if (!err) err = entries_write(tx, &debit, &credit, after);
     return err;
+}
+
+rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
+                       struct rf_transfer_res *res) {
+    return transfer_apply(tx, req, false, res);
 }
 
 /* A client's transfer: the operation table has checked its fields and that
@@ -691,7 +744,7 @@ rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool 
     struct move debit = {t->debit_account, t->currency, t->id, -paid, -amt, 0};
     struct move credit = {t->credit_account, t->currency, t->id, paid, 0, -amt};
     struct after after[2];
-    err = moves_apply(tx, &debit, &credit, after);
+    err = moves_apply(tx, &debit, &credit, false, after);
     return err ? err : entries_write(tx, &debit, &credit, after);
 }
 
@@ -792,7 +845,7 @@ rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res) {
     struct rf_transfer_req t = {.debit_account = funding, .credit_account = r->id,
                                 .amount_minor = r->amount_minor, .currency = currency,
                                 .metadata_json = r->reason ? meta : NULL};
-    return ledger_transfer(tx, &t, res);
+    return transfer_apply(tx, &t, true, res);
 }
 
 /* ---- transfers and credits: the public functions, over rf_op_run ---------- */

@@ -190,8 +190,8 @@ static void defer_rewind(struct rf_exec *ex, struct committer *cm, int mark) {
     if (cm->defer) ex->defer_ops->rewind(cm->defer, mark);
 }
 
-static rf_err defer_flush(struct rf_exec *ex, struct rf_tx *tx) {
-    return tx->defer ? ex->defer_ops->flush(tx) : RF_OK;
+static rf_err defer_flush(struct rf_exec *ex, struct rf_tx *tx, enum exec_flush_phase phase) {
+    return tx->defer ? ex->defer_ops->flush(tx, phase) : RF_OK;
 }
 
 /* ---- slots for submitted jobs (guarded by mu) ------------------------------ */
@@ -340,7 +340,8 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, void *defer,
         if (!err) err = run_one(ex, &tx, op);
         if (!err && op->write) err = test_serialization_failure(ex, c, op);
         if (!err && op->write) {
-            err = defer_flush(ex, &tx);
+            err = defer_flush(ex, &tx, EXEC_FLUSH_USERS);
+            if (!err) err = defer_flush(ex, &tx, EXEC_FLUSH_SYSTEM);
             if (err) undo(op);
         }
         if (!err && op->write) arm_commit_hooks(ex, c);
@@ -508,9 +509,15 @@ static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
             return;
         }
     }
-    bool deferred = defer_mark(ex, cm) != 0; /* some work was deferred */
-    err = deferred && ex->ops->batch_flush_begins ? ex->ops->batch_flush_begins(cm->conn) : RF_OK;
-    if (!err) err = defer_flush(ex, &tx);
+    /* A user account's row may be locked early by another batch's
+     * operation, so the flush waits for it as long as an operation would
+     * (lock_timeout); the system accounts are locked by flushes alone, in id
+     * order after every user row, so their wait has no cycle and no bound. */
+    err = defer_flush(ex, &tx, EXEC_FLUSH_USERS);
+    bool deferred = defer_mark(ex, cm) != 0; /* system work is left */
+    if (!err && deferred && ex->ops->batch_flush_begins)
+        err = ex->ops->batch_flush_begins(cm->conn);
+    if (!err) err = defer_flush(ex, &tx, EXEC_FLUSH_SYSTEM);
     if (err) {
         batch_rerun_all(ex, cm, batch, n);
         return;

@@ -34,14 +34,18 @@ struct rf_exec;
  * fixed order, so no row that every operation touches is locked across a
  * batch). The executor owns one buffer per transaction (tx->defer), resets it
  * at BEGIN, rewinds it to the operation's mark when the operation's savepoint
- * rolls back, and calls flush right before COMMIT; a flush error fails the
- * transaction as a whole (a batch then falls back to one operation each). */
+ * rolls back, and calls flush right before COMMIT, in two phases: the
+ * user accounts' rows, then the hot system accounts' (a batch waits for the
+ * former as long as for any row, for the latter without bound: see
+ * run_batch); a flush error fails the transaction as a whole (a batch then
+ * falls back to one operation each). */
+enum exec_flush_phase { EXEC_FLUSH_USERS, EXEC_FLUSH_SYSTEM };
 struct exec_defer_ops {
     size_t buf_bytes;
     void (*reset)(void *buf);
     int (*mark)(const void *buf);
     void (*rewind)(void *buf, int mark);
-    rf_err (*flush)(struct rf_tx *tx);
+    rf_err (*flush)(struct rf_tx *tx, enum exec_flush_phase phase);
 };
 
 /* defer may be NULL: tx->defer is then NULL and operations apply at once. */

@@ -1,5 +1,5 @@
 /*
- * test_deferred.c - the system accounts' deferred moves (core/deferred.h),
+ * test_deferred.c - the deferred balance moves (core/deferred.h),
  * on the back end in RF_TEST_DB, each test on an empty store of its own so
  * funding:USD's totals are exact:
  *  - a group-committed batch of credits in which operations that registered
@@ -8,7 +8,8 @@
  *  - many threads released by a barrier crediting many accounts, with
  *    payouts placing, posting and voiding holds on payouts:USD meanwhile;
  *  - a system account's int64 edge still refuses exactly the operation whose
- *    move leaves int64, alone;
+ *    move leaves int64, alone; so does a user account's, whose credits from
+ *    funding:USD are deferred too;
  *  - the buffer keeps a slot for the release of each hold it holds;
  * and after each, every account's history is gapless where every move
  * posts, balance_after is the running balance in seq order, and the
@@ -272,6 +273,48 @@ static void test_system_edge_exact(void **state) {
     rf_core_fixture_close(&fx);
 }
 
+/* ---- the int64 edge of a user account's deferred credits ------------------ */
+
+static void user_edge_one(int idx, void *ctx) {
+    struct edge *e = ctx;
+    e->err[idx] = credit(e->acct[0], idx == 0 ? 3 : 1);
+}
+
+/* A user account at INT64_MAX - 2 (moved there from an account that may go
+ * negative, so funding:USD stays far from its own edge): its credits are
+ * deferred, and batched together three credits 3, 1, 1 do not fit, while
+ * one by one only the 3 is refused. Exactly that happens, and its history
+ * stays dense. */
+static void test_user_edge_exact(void **state) {
+    (void)state;
+    open_fresh();
+    struct edge e;
+    make_account("uedge", e.acct[0], RF_ID_BYTES);
+    rf_rand_id("uneg", e.acct[1], RF_ID_BYTES);
+    struct rf_account_req neg = {.id = e.acct[1], .currency = "USD", .kind = RF_ACCOUNT_USER,
+                                 .allow_negative = true};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(fx.db, &neg, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    struct rf_transfer_req up = {.debit_account = e.acct[1], .credit_account = e.acct[0],
+                                 .amount_minor = INT64_MAX - 2, .currency = "USD"};
+    struct rf_transfer_res t;
+    assert_int_equal(rf_transfer_create(fx.db, &up, &t, NULL), RF_OK);
+    rf_transfer_clear(&t.transfer);
+    rf_test_set_op_delay(fx.db, 150);
+    assert_int_equal(rf_parallel_fn(3, user_edge_one, &e), 0);
+    rf_test_set_op_delay(fx.db, 0);
+    assert_int_equal(e.err[0], RF_ERR_AMOUNT_OVERFLOW);
+    assert_int_equal(e.err[1], RF_OK);
+    assert_int_equal(e.err[2], RF_OK);
+    assert_int_equal(posted_of(e.acct[0], NULL), INT64_MAX);
+    assert_int_equal(posted_of("funding:USD", NULL), -2);
+    assert_int_equal(check_history(e.acct[0], true), 3);
+    check_history("funding:USD", true);
+    check_invariants();
+    rf_core_fixture_close(&fx);
+}
+
 /* ---- the buffer's own accounting ------------------------------------------ */
 
 static void test_buffer_keeps_release_slots(void **state) {
@@ -280,27 +323,29 @@ static void test_buffer_keeps_release_slots(void **state) {
     assert_non_null(buf);
     deferred_ops.reset(buf);
     struct rf_tx tx = {.now_ms = 1, .defer = buf};
+    const struct deferred_account payouts = {"payouts:USD", "USD", true};
+    const struct deferred_account funding = {"funding:USD", "USD", true};
     char id[RF_UUID_TEXT_BYTES];
     int holds = 0;
     for (;; holds++) { /* holds until the buffer refuses one */
         snprintf(id, sizeof id, "hold-%d", holds);
-        if (!deferred_move(&tx, "payouts:USD", id, 0, 0, 5)) break;
+        if (!deferred_move(&tx, &payouts, id, 0, 0, 5)) break;
     }
     assert_int_equal(holds, RF_DEFER_MOVES_MAX / 2);
-    assert_false(deferred_move(&tx, "funding:USD", "plain", -1, 0, 0)); /* full */
-    assert_false(deferred_move(&tx, "payouts:USD", "not-buffered", 5, 0, -5));
+    assert_false(deferred_move(&tx, &funding, "plain", -1, 0, 0)); /* full */
+    assert_false(deferred_move(&tx, &payouts, "not-buffered", 5, 0, -5));
     int mark = deferred_ops.mark(buf);
     for (int i = 0; i < holds; i++) { /* every buffered hold's release fits */
         snprintf(id, sizeof id, "hold-%d", i);
-        assert_true(deferred_move(&tx, "payouts:USD", id, 5, 0, -5));
+        assert_true(deferred_move(&tx, &payouts, id, 5, 0, -5));
     }
-    assert_false(deferred_move(&tx, "funding:USD", "plain", -1, 0, 0));
+    assert_false(deferred_move(&tx, &funding, "plain", -1, 0, 0));
     deferred_ops.rewind(buf, mark); /* the releases are gone: their slots kept again */
-    assert_false(deferred_move(&tx, "funding:USD", "plain", -1, 0, 0));
+    assert_false(deferred_move(&tx, &funding, "plain", -1, 0, 0));
     snprintf(id, sizeof id, "hold-%d", 0);
-    assert_true(deferred_move(&tx, "payouts:USD", id, 5, 0, -5));
+    assert_true(deferred_move(&tx, &payouts, id, 5, 0, -5));
     tx.defer = NULL; /* nothing may be deferred */
-    assert_false(deferred_move(&tx, "funding:USD", "plain", -1, 0, 0));
+    assert_false(deferred_move(&tx, &funding, "plain", -1, 0, 0));
     free(buf);
 }
 
@@ -310,6 +355,7 @@ int main(void) {
         cmocka_unit_test(test_batch_failures_rewound),
         cmocka_unit_test(test_many_writers),
         cmocka_unit_test(test_system_edge_exact),
+        cmocka_unit_test(test_user_edge_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

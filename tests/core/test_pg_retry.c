@@ -186,27 +186,23 @@ static void wait_for_backends(PGconn *watcher, const char *where, int n) {
 
 #define WAITING_FOR_LOCK "wait_event_type = 'Lock'"
 
-/* On its own thread: a transfer a -> b, or a credit to a, of `amount`. */
+/* On its own thread: a transfer a -> b of `amount`. */
 struct bg_op {
     pthread_t thread;
     rf *db;
     const struct pair *p;
     int64_t amount;
-    bool credit;
     rf_err err;
 };
 
 static void *bg_main(void *arg) {
     struct bg_op *t = arg;
-    t->err = t->credit ? credit(t->db, t->p->a, t->amount)
-                       : transfer(t->db, t->p->a, t->p->b, t->amount, NULL);
+    t->err = transfer(t->db, t->p->a, t->p->b, t->amount, NULL);
     return NULL;
 }
 
-static void bg_start(struct bg_op *t, rf *db, const struct pair *p, int64_t amount,
-                     bool credit) {
-    *t = (struct bg_op){.db = db, .p = p, .amount = amount, .credit = credit,
-                        .err = RF_ERR_INTERNAL};
+static void bg_start(struct bg_op *t, rf *db, const struct pair *p, int64_t amount) {
+    *t = (struct bg_op){.db = db, .p = p, .amount = amount, .err = RF_ERR_INTERNAL};
     assert_int_equal(pthread_create(&t->thread, NULL, bg_main, t), 0);
 }
 
@@ -232,7 +228,7 @@ static void test_deadlock_is_retried(void **state) {
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.b);
     struct attempts before = attempts_now();
     struct bg_op t;
-    bg_start(&t, rf_core_fx.db, &p, 30, false);
+    bg_start(&t, rf_core_fx.db, &p, 30);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 1); /* racefree holds a, waits for b */
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a); /* the cycle */
     raw_exec(s, "ROLLBACK", NULL); /* only after racefree's first attempt was aborted */
@@ -248,11 +244,13 @@ static void test_deadlock_is_retried(void **state) {
 
 /* ---- 40001: a real serialization failure ---------------------------------- */
 
-/* Ordered by lock waits, not by timing: a raw session locks a; a credit to
- * a from a second racefree handle queues for it; then the transfer
- * (SERIALIZABLE, test hook) takes its snapshot in BEGIN's round trip and
- * queues behind the credit. The session lets go, the credit commits, and the
- * transfer's write to a, changed after its snapshot, fails with 40001. */
+/* Ordered by lock waits, not by timing: a raw session locks a; a transfer
+ * of 5 out of a from a second racefree handle queues for it (its debit is a
+ * guarded UPDATE at once; a credit would not do: it moves a only in the
+ * flush); then the transfer (SERIALIZABLE, test hook) takes its snapshot in
+ * BEGIN's round trip and queues behind it. The session lets go, the first
+ * commits, and the second's write to a, changed after its snapshot, fails
+ * with 40001. */
 static void test_serialization_failure_is_retried(void **state) {
     (void)state;
     struct pair p;
@@ -264,11 +262,11 @@ static void test_serialization_failure_is_retried(void **state) {
     raw_exec(s, "BEGIN", NULL);
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
     struct bg_op c, t;
-    bg_start(&c, other, &p, 5, true);
+    bg_start(&c, other, &p, 5);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
     rf_test_set_serializable(rf_core_fx.db, true);
     struct attempts before = attempts_now();
-    bg_start(&t, rf_core_fx.db, &p, 30, false);
+    bg_start(&t, rf_core_fx.db, &p, 30);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 2);
     raw_exec(s, "ROLLBACK", NULL);
     PQfinish(s);
@@ -279,7 +277,7 @@ static void test_serialization_failure_is_retried(void **state) {
     rf_close(other);
     assert_int_equal(err, RF_OK);
     expect_attempts(before, 2, 1);
-    expect_money(&p, 75, 30, 3, 1);
+    expect_money(&p, 65, 35, 3, 2);
 }
 
 /* ---- 40001 raised in a number of attempts ---------------------------------- */
