@@ -105,11 +105,12 @@ struct store_ops {
      * part in a fraction of the server's deadlock_timeout. NULL where one
      * writer holds the whole store (SQLite). */
     void (*batch_next_begin)(struct store_conn *c);
-    /* The batch's deferred work begins (PostgreSQL): its lock waits are no
-     * longer bounded by RF_PG_BATCH_LOCK_WAIT_MS. The flush locks only the
-     * system accounts, in id order, so it waits for other flushes' COMMITs
-     * and never for a cycle; bounding it would fail whole batches over to
-     * one transaction per operation exactly when the hot row is busiest. */
+    /* The batch's deferred work on the system accounts begins (PostgreSQL):
+     * its lock waits are no longer bounded by RF_PG_BATCH_LOCK_WAIT_MS. Only
+     * flushes lock those rows, after every user row and in id order, so it
+     * waits for other flushes' COMMITs and never for a cycle; bounding it
+     * would fail whole batches over to one transaction per operation exactly
+     * when the hot row is busiest. */
     rf_err (*batch_flush_begins)(struct store_conn *c);
     /* SQLite: after each commit on c, fn(arg, pages) learns the WAL's length
      * in pages; c checkpoints (passive) only when fn returns true, instead of
