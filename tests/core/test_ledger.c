@@ -4,6 +4,8 @@
  *  - 64 concurrent credits of 1 (distinct keys): +64 exactly, 64 entries;
  *    with one shared Idempotency-Key: one effect;
  *  - 10 units and 64 concurrent debits of 1: exactly 10 succeed;
+ *  - debits and credits racing on one account; both races also from two
+ *    handles at once, as two processes run them;
  *  - concurrent post and void of one hold: exactly one wins;
  *  - int64 edges and bad input change nothing;
  *  - an account's kind is validated once (the create's field spec) with the
@@ -66,6 +68,34 @@ static int64_t balance(const char *id, int64_t *available) {
 static rf_err credit(const char *id, int64_t amount) {
     struct rf_transfer_res res;
     rf_err err = rf_credit_apply(rf_core_fx.db, id, amount, "test", &res, NULL);
+    rf_transfer_clear(&res.transfer);
+    return err;
+}
+
+/* A second handle on the store, as another process has: its own executor,
+ * committers and connections. While it is open the race tests send the
+ * odd threads' operations through it, so moves on one account also race
+ * between committers that no shard orders (one handle sends an account's
+ * operations to one committer). */
+static rf *g_other;
+
+static rf *db_of(int idx) { return g_other && idx % 2 ? g_other : rf_core_fx.db; }
+
+static void other_open(void) {
+    struct rf_options opt = {0};
+    assert_int_equal(rf_open(rf_core_fx.url, &opt, &g_other), RF_OK);
+}
+
+static void other_close(void) {
+    rf_close(g_other);
+    g_other = NULL;
+}
+
+static rf_err transfer_on(rf *db, const char *from, const char *to, int64_t amount) {
+    struct rf_transfer_req req = {.debit_account = from, .credit_account = to,
+                                  .amount_minor = amount, .currency = "USD"};
+    struct rf_transfer_res res;
+    rf_err err = rf_transfer_create(db, &req, &res, NULL);
     rf_transfer_clear(&res.transfer);
     return err;
 }
@@ -146,11 +176,10 @@ struct debits {
 
 static void debit_one(int idx, void *ctx) {
     struct debits *d = ctx;
-    d->err[idx] = transfer(d->from, d->to, 1, false, NULL);
+    d->err[idx] = transfer_on(db_of(idx), d->from, d->to, 1);
 }
 
-static void test_concurrent_debits(void **state) {
-    (void)state;
+static void concurrent_debits(void) {
     struct debits d;
     make_account("rich", d.from, sizeof d.from, false);
     make_account("shop", d.to, sizeof d.to, false);
@@ -166,6 +195,20 @@ static void test_concurrent_debits(void **state) {
     assert_int_equal(balance(d.from, NULL), 0);
     assert_int_equal(balance(d.to, NULL), 10);
     check_invariants();
+}
+
+static void test_concurrent_debits(void **state) {
+    (void)state;
+    concurrent_debits();
+}
+
+/* The same from two handles: a funds check outside the guarded UPDATE
+ * (check-then-update) lets two committers' debits both pass it. */
+static void test_concurrent_debits_two_handles(void **state) {
+    (void)state;
+    other_open();
+    concurrent_debits();
+    other_close();
 }
 
 /* Debits and credits racing on one account that hovers around zero. A debit
@@ -187,16 +230,15 @@ static void mixed_one(int idx, void *ctx) {
     struct mixed *m = ctx;
     for (int i = 0; i < MIXED_ROUNDS; i++) {
         bool credit_turn = (idx + i) % 2 == 0;
-        rf_err err = credit_turn ? transfer(m->peer, m->hot, 1, false, NULL)
-                                 : transfer(m->hot, m->peer, 2, false, NULL);
+        rf_err err = credit_turn ? transfer_on(db_of(idx), m->peer, m->hot, 1)
+                                 : transfer_on(db_of(idx), m->hot, m->peer, 2);
         if (err == RF_OK) credit_turn ? m->ok_credits[idx]++ : m->ok_debits[idx]++;
         else if (err == RF_ERR_INSUFFICIENT_FUNDS && !credit_turn) m->short_funds[idx]++;
         else m->other[idx]++, m->other_err[idx] = err;
     }
 }
 
-static void test_debits_credits_classified(void **state) {
-    (void)state;
+static void debits_credits_classified(void) {
     struct mixed *m = calloc(1, sizeof *m);
     make_account("hot", m->hot, sizeof m->hot, false);
     make_account("peer", m->peer, sizeof m->peer, true);
@@ -215,6 +257,20 @@ static void test_debits_credits_classified(void **state) {
     assert_int_equal(balance(m->peer, NULL), 2 * debits - credits);
     check_invariants();
     free(m);
+}
+
+static void test_debits_credits_classified(void **state) {
+    (void)state;
+    debits_credits_classified();
+}
+
+/* The same from two handles: a balance read, added to in C and written back
+ * (read-modify-write) loses the other committer's move. */
+static void test_debits_credits_two_handles(void **state) {
+    (void)state;
+    other_open();
+    debits_credits_classified();
+    other_close();
 }
 
 struct resolve_race {
@@ -576,6 +632,8 @@ int main(void) {
         cmocka_unit_test_setup(test_concurrent_credits, clean_before),
         cmocka_unit_test_setup(test_concurrent_debits, clean_before),
         cmocka_unit_test_setup(test_debits_credits_classified, clean_before),
+        cmocka_unit_test_setup(test_concurrent_debits_two_handles, clean_before),
+        cmocka_unit_test_setup(test_debits_credits_two_handles, clean_before),
         cmocka_unit_test_setup(test_post_void_race, clean_before),
         cmocka_unit_test_setup(test_partial_post_and_expiry, clean_before),
         cmocka_unit_test_setup(test_bad_input_changes_nothing, clean_before),
