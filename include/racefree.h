@@ -69,6 +69,13 @@ struct rf_options {
                                    COMMIT, pool); default RF_PG_TIMEOUT_MS (5 s) */
     bool no_migrate;            /* do not apply migrations at open */
     bool test_hooks;            /* honour rf_test_* fault injection (tests only) */
+    bool spread_keys;           /* send each write to the shortest queue instead of
+                                   by its key (RACEFREE_SPREAD_KEYS=1 in the
+                                   environment sets it too). Slower; for race
+                                   tests: one process then races one key's
+                                   operations between its writers, as several
+                                   processes always do, where key routing would
+                                   line them up on one writer */
 };
 
 /* url: "sqlite:PATH" or "postgres://..." / "postgresql://...". */

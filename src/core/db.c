@@ -37,6 +37,8 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     if (!ops) return RF_ERR_INVALID;
     struct rf_options opt = options ? *options : (struct rf_options){0};
     if (opt.idem_retention_ms <= 0) opt.idem_retention_ms = RF_IDEM_RETENTION_MS;
+    const char *spread = getenv("RACEFREE_SPREAD_KEYS");
+    if (spread && strcmp(spread, "1") == 0) opt.spread_keys = true;
     if (!opt.no_migrate) {
         rf_err err = migrate_with(ops, url, &opt, NULL);
         if (err) return err;

@@ -608,9 +608,11 @@ static void *committer_main(void *arg) {
 
 /* The committer for job: operations with one shard (one natural key) go to
  * one committer, in queue order, so a process's batches never wait for each
- * other's locks on a hot row; the rest to the shortest queue. */
+ * other's locks on a hot row; the rest (every one with spread_keys) to the
+ * shortest queue. */
 static struct committer *committer_for(struct rf_exec *ex, const struct job *job) {
-    if (job->op->shard) return &ex->committers[job->op->shard % (uint32_t)ex->n_committers];
+    if (job->op->shard && !ex->opt.spread_keys)
+        return &ex->committers[job->op->shard % (uint32_t)ex->n_committers];
     struct committer *best = &ex->committers[0];
     for (int i = 1; i < ex->n_committers; i++)
         if (ex->committers[i].q_len < best->q_len) best = &ex->committers[i];
