@@ -238,7 +238,9 @@ static rf_err put(struct rf_tx *tx, const struct core_idem_call *c, const char *
     store_val p[8] = {SV_S(c->idem->api_key_id), SV_S(c->idem->key), SV_S(hash_hex),
                       SV_I(STATUS_TYPED), SV_S(sealed ? sealed : body), SV_S(NULL),
                       SV_I(tx->now_ms), SV_I(tx->now_ms + c->retention_ms)};
-    rf_err err = store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
+    /* Not waited for: a failure fails the operation (store_exec_later copies
+     * the parameters, so sealed may go now). */
+    rf_err err = store_exec_later(tx, SQL_IDEM_PUT, p, 8);
     free(sealed);
     return err;
 }

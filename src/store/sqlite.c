@@ -338,6 +338,16 @@ static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p,
     return err;
 }
 
+/* In process, a statement costs no round trip: nothing is worth queuing. */
+static rf_err sq_exec_later(struct store_conn *c, const char *sql, const store_val *p, int n) {
+    return sq_exec(c, sql, p, n, NULL);
+}
+
+static rf_err sq_settle(struct store_conn *c) {
+    (void)c;
+    return RF_OK;
+}
+
 static rf_err sq_exec_script(struct store_conn *c, const char *sql) { return simple(c, sql); }
 
 static rf_err sq_begin(struct store_conn *c, bool write) {
@@ -415,6 +425,8 @@ const struct store_ops store_sqlite_ops = {
     .disconnect = sq_disconnect,
     .exec_script = sq_exec_script,
     .exec = sq_exec,
+    .exec_later = sq_exec_later,
+    .settle = sq_settle,
     .query = sq_query,
     .rows_next = sq_rows_next,
     .rows_err = sq_rows_err,

@@ -22,6 +22,11 @@ rf_err store_exec(struct rf_tx *tx, const char *sql, const store_val *p, int n,
     return tx->ops->exec(tx->conn, sql, p, n, changes_out);
 }
 
+rf_err store_exec_later(struct rf_tx *tx, const char *sql, const store_val *p, int n) {
+    RF_ASSERT(tx && tx->conn && sql);
+    return tx->ops->exec_later(tx->conn, sql, p, n);
+}
+
 rf_err store_query(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                    struct store_rows **rows_out) {
     RF_ASSERT(tx && tx->conn && sql && rows_out);
