@@ -541,6 +541,24 @@ static rf_err pipe_read(struct store_conn *c, int64_t deadline, const char *what
     return RF_ERR_INTERNAL;
 }
 
+/* Reads the Sync's result and leaves pipeline mode; false when the
+ * connection broke (the server left after an error: 57P01) or the deadline
+ * passed first. */
+static bool pipe_synced(struct store_conn *c, int64_t deadline, const char *what) {
+    if (!await_result(c->pg, deadline)) {
+        conn_dead(c, what);
+        return false;
+    }
+    PGresult *sync = PQgetResult(c->pg);
+    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (synced && PQexitPipelineMode(c->pg)) return true;
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        fprintf(stderr, "racefree: postgres: a pipeline ended out of step, dropping the "
+                        "connection [%.*s]\n", PG_LOG_SQL_CHARS, what);
+    return false;
+}
+
 /* Ends the pipeline: a Sync after the queued statements and the caller's
  * n_own statements sent after them, then every result in order, within c's
  * timeout. Returns the first error among them all; *own_out (may be NULL)
@@ -572,13 +590,9 @@ static rf_err pipe_finish(struct store_conn *c, int n_own, const char *what,
             PQclear(res);
         }
     }
-    PGresult *sync = await_result(c->pg, deadline) ? PQgetResult(c->pg) : NULL;
-    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
-    if (synced && PQexitPipelineMode(c->pg)) return err;
+    if (pipe_synced(c, deadline, what)) return err;
     if (own_out) PQclear(*own_out);
     if (own_out) *own_out = NULL;
-    conn_dead(c, what);
     return pipe_lost(c);
 }
 
