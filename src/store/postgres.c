@@ -369,9 +369,17 @@ static void pg_batch_next_begin(struct store_conn *c) {
     c->batch = true;
 }
 
+static rf_err pipe_queue(struct store_conn *c, const char *sql, const char *name, int n_params,
+                         const struct pg_params *pp);
+
+/* Queued: it rides the flush's first statement. */
 static rf_err pg_batch_flush_begins(struct store_conn *c) {
+    static const char cmd[] = "SET LOCAL lock_timeout = 0";
     RF_ASSERT(c);
-    return run_command(c, "SET LOCAL lock_timeout = 0");
+    if (c->dead) return RF_ERR_UNAVAILABLE;
+    if (!c->n_queued && PQtransactionStatus(c->pg) != PQTRANS_INTRANS) return run_command(c, cmd);
+    static const struct pg_params none; /* no parameters */
+    return pipe_queue(c, cmd, "", 0, &none);
 }
 
 /* ---- prepared statement cache --------------------------------------- */
@@ -642,6 +650,20 @@ static rf_err run_statement(struct store_conn *c, const char *sql, const store_v
 static rf_err pg_exec(struct store_conn *c, const char *sql, const store_val *params,
                       int n_params, int64_t *changes_out);
 
+/* Sends sql (prepared as name, or "" : unprepared) into c's pipeline,
+ * entering it; its result is learned at the next synchronous call. c is
+ * inside a transaction. */
+static rf_err pipe_queue(struct store_conn *c, const char *sql, const char *name, int n_params,
+                         const struct pg_params *pp) {
+    if (c->n_queued == RF_PG_QUEUED_MAX) {
+        rf_err err = pipe_settle(c);
+        if (err) return err;
+    }
+    if (c->n_queued == 0 && !PQenterPipelineMode(c->pg)) return pipe_lost(c);
+    c->queued[c->n_queued++] = sql;
+    return send_statement(c, sql, name, n_params, pp) ? RF_OK : pipe_lost(c);
+}
+
 /* Queues sql in c's pipeline (entering it) when c is inside a transaction
  * and sql is prepared; else runs it at once: outside a transaction each Sync
  * would commit what it ends, and a first use prepares in a round trip anyway. */
@@ -654,15 +676,9 @@ static rf_err pg_exec_later(struct store_conn *c, const char *sql, const store_v
     bool in_tx = c->n_queued > 0 || PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
     if (!in_tx || !stmt_known(c, sql, n_params, name) || !name[0])
         return pg_exec(c, sql, params, n_params, NULL);
-    if (c->n_queued == RF_PG_QUEUED_MAX) {
-        rf_err err = pipe_settle(c);
-        if (err) return err;
-    }
-    if (c->n_queued == 0 && !PQenterPipelineMode(c->pg)) return pipe_lost(c);
     struct pg_params pp;
     params_render(&pp, params, n_params);
-    c->queued[c->n_queued++] = sql;
-    return send_statement(c, sql, name, n_params, &pp) ? RF_OK : pipe_lost(c);
+    return pipe_queue(c, sql, name, n_params, &pp);
 }
 
 /* Migration scripts may rebuild large tables: inside the migration's

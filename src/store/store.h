@@ -129,7 +129,8 @@ struct store_ops {
      * longer bounded by RF_PG_BATCH_LOCK_WAIT_MS. The flush locks only the
      * system accounts, in id order, so it waits for other flushes' COMMITs
      * and never for a cycle; bounding it would fail whole batches over to
-     * one transaction per operation exactly when the hot row is busiest. */
+     * one transaction per operation exactly when the hot row is busiest.
+     * PostgreSQL queues it as exec_later does (no round trip of its own). */
     rf_err (*batch_flush_begins)(struct store_conn *c);
     /* SQLite: after each commit on c, fn(arg, pages) learns the WAL's length
      * in pages; c checkpoints (passive) only when fn returns true, instead of
