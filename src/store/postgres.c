@@ -87,6 +87,13 @@ struct pg_stmt {
     char name[PG_STMT_NAME_BYTES]; /* that name, kept: not formatted per statement */
 };
 
+/* A statement sent in pipeline mode whose result is not read yet. */
+struct pg_queued {
+    const char *sql;   /* its text (static), for the log */
+    store_later_fn fn; /* given its first row; NULL: nobody reads it */
+    void *ctx;
+};
+
 struct store_conn {
     PGconn *pg;
     char *url;        /* to open the fresh connection that resolves a lost COMMIT */
@@ -100,7 +107,7 @@ struct store_conn {
     char xid[PG_XID_TEXT_BYTES]; /* the open write transaction's id; "" if none */
     int n_queued;     /* exec_later statements sent in pipeline mode, results unread;
                          > 0 exactly while c is in pipeline mode */
-    const char *queued[RF_PG_QUEUED_MAX]; /* their SQL texts (static), for the log */
+    struct pg_queued queued[RF_PG_QUEUED_MAX];
     int n_stmts;      /* prepared so far, <= RF_STMT_CACHE_MAX */
     struct pg_stmt slots[PG_SLOTS];
 };
@@ -369,8 +376,8 @@ static void pg_batch_next_begin(struct store_conn *c) {
     c->batch = true;
 }
 
-static rf_err pipe_queue(struct store_conn *c, const char *sql, const char *name, int n_params,
-                         const struct pg_params *pp);
+static rf_err pipe_queue(struct store_conn *c, const struct pg_queued *q, const char *name,
+                         int n_params, const struct pg_params *pp);
 
 /* Queued: it rides the flush's first statement. */
 static rf_err pg_batch_flush_begins(struct store_conn *c) {
@@ -379,7 +386,7 @@ static rf_err pg_batch_flush_begins(struct store_conn *c) {
     if (c->dead) return RF_ERR_UNAVAILABLE;
     if (!c->n_queued && PQtransactionStatus(c->pg) != PQTRANS_INTRANS) return run_command(c, cmd);
     static const struct pg_params none; /* no parameters */
-    return pipe_queue(c, cmd, "", 0, &none);
+    return pipe_queue(c, &(struct pg_queued){cmd, NULL, NULL}, "", 0, &none);
 }
 
 /* ---- prepared statement cache --------------------------------------- */
@@ -572,6 +579,8 @@ static bool pipe_synced(struct store_conn *c, int64_t deadline, const char *what
  * timeout. Returns the first error among them all; *own_out (may be NULL)
  * gets the last own statement's result when none failed. c leaves pipeline
  * mode, ready for plain calls. */
+static void pipe_deliver(const struct pg_queued *q, PGresult *res);
+
 static rf_err pipe_finish(struct store_conn *c, int n_own, const char *what,
                           PGresult **own_out) {
     RF_ASSERT(c->n_queued > 0 && c->n_queued <= RF_PG_QUEUED_MAX && n_own >= 0);
@@ -583,7 +592,7 @@ static rf_err pipe_finish(struct store_conn *c, int n_own, const char *what,
     rf_err err = RF_OK;
     for (int i = 0; i < n + n_own; i++) {
         PGresult *res = NULL;
-        rf_err e = pipe_read(c, deadline, i < n ? c->queued[i] : what, &res);
+        rf_err e = pipe_read(c, deadline, i < n ? c->queued[i].sql : what, &res);
         if (c->dead || PQstatus(c->pg) != CONNECTION_OK) {
             PQclear(res);
             if (own_out) PQclear(*own_out);
@@ -591,6 +600,7 @@ static rf_err pipe_finish(struct store_conn *c, int n_own, const char *what,
             return pipe_lost(c);
         }
         if (!err) err = e;
+        if (i < n && !err && c->queued[i].fn) pipe_deliver(&c->queued[i], res);
         if (own_out && i >= n && !err) {
             PQclear(*own_out);
             *own_out = res;
@@ -602,6 +612,16 @@ static rf_err pipe_finish(struct store_conn *c, int n_own, const char *what,
     if (own_out) PQclear(*own_out);
     if (own_out) *own_out = NULL;
     return pipe_lost(c);
+}
+
+static int pg_rows_next(struct store_rows *r);
+static void pg_rows_close(struct store_rows *r);
+
+/* A query_later's first row, to its fn. */
+static void pipe_deliver(const struct pg_queued *q, PGresult *res) {
+    struct store_rows r = {.res = res, .row = -1, .n_rows = PQntuples(res),
+                           .n_cols = PQnfields(res)};
+    if (pg_rows_next(&r) > 0) q->fn(q->ctx, &r);
 }
 
 /* Learns what was queued: the first error among it, else RF_OK. */
@@ -653,32 +673,48 @@ static rf_err pg_exec(struct store_conn *c, const char *sql, const store_val *pa
 /* Sends sql (prepared as name, or "" : unprepared) into c's pipeline,
  * entering it; its result is learned at the next synchronous call. c is
  * inside a transaction. */
-static rf_err pipe_queue(struct store_conn *c, const char *sql, const char *name, int n_params,
-                         const struct pg_params *pp) {
+static rf_err pipe_queue(struct store_conn *c, const struct pg_queued *q, const char *name,
+                         int n_params, const struct pg_params *pp) {
+    const char *sql = q->sql;
     if (c->n_queued == RF_PG_QUEUED_MAX) {
         rf_err err = pipe_settle(c);
         if (err) return err;
     }
     if (c->n_queued == 0 && !PQenterPipelineMode(c->pg)) return pipe_lost(c);
-    c->queued[c->n_queued++] = sql;
+    c->queued[c->n_queued++] = *q;
     return send_statement(c, sql, name, n_params, pp) ? RF_OK : pipe_lost(c);
 }
 
 /* Queues sql in c's pipeline (entering it) when c is inside a transaction
  * and sql is prepared; else runs it at once: outside a transaction each Sync
  * would commit what it ends, and a first use prepares in a round trip anyway. */
+static rf_err pg_query(struct store_conn *c, const char *sql, const store_val *params,
+                       int n_params, struct store_rows **rows_out);
+
+/* At once: its row goes to fn before exec_later returns. */
+static rf_err exec_now(struct store_conn *c, const char *sql, const store_val *params,
+                       int n_params, store_later_fn fn, void *ctx) {
+    if (!fn) return pg_exec(c, sql, params, n_params, NULL);
+    struct store_rows *r = NULL;
+    rf_err err = pg_query(c, sql, params, n_params, &r);
+    if (err) return err;
+    if (pg_rows_next(r) > 0) fn(ctx, r);
+    pg_rows_close(r);
+    return RF_OK;
+}
+
 static rf_err pg_exec_later(struct store_conn *c, const char *sql, const store_val *params,
-                            int n_params) {
+                            int n_params, store_later_fn fn, void *ctx) {
     RF_ASSERT(c && sql && n_params >= 0 && n_params <= RF_SQL_PARAMS_MAX);
     RF_ASSERT(n_params == 0 || params);
     if (c->dead) return RF_ERR_UNAVAILABLE;
     char name[PG_STMT_NAME_BYTES];
     bool in_tx = c->n_queued > 0 || PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
     if (!in_tx || !stmt_known(c, sql, n_params, name) || !name[0])
-        return pg_exec(c, sql, params, n_params, NULL);
+        return exec_now(c, sql, params, n_params, fn, ctx);
     struct pg_params pp;
     params_render(&pp, params, n_params);
-    return pipe_queue(c, sql, name, n_params, &pp);
+    return pipe_queue(c, &(struct pg_queued){sql, fn, ctx}, name, n_params, &pp);
 }
 
 /* Migration scripts may rebuild large tables: inside the migration's
@@ -885,10 +921,6 @@ static rf_err resolve_commit(struct store_conn *c) {
     return err;
 }
 
-/* RF_OK: committed (also when the answer was lost and a fresh connection
- * learned that it committed). RF_ERR_OUTCOME_UNKNOWN: may have committed.
- * Any other error: the server did not commit. Never RF_ERR_RETRY for a COMMIT
- * whose answer was lost, so the executor never re-runs such a transaction. */
 static void pg_rollback(struct store_conn *c);
 
 /* What exec_later queued is learned before COMMIT is sent, in a round trip
@@ -905,6 +937,10 @@ static rf_err commit_settle(struct store_conn *c) {
     return err == RF_ERR_RETRY && pg_broken(c) ? RF_ERR_UNAVAILABLE : err;
 }
 
+/* RF_OK: committed (also when the answer was lost and a fresh connection
+ * learned that it committed). RF_ERR_OUTCOME_UNKNOWN: may have committed.
+ * Any other error: the server did not commit. Never RF_ERR_RETRY for a COMMIT
+ * whose answer was lost, so the executor never re-runs such a transaction. */
 static rf_err pg_commit(struct store_conn *c) {
     RF_ASSERT(c);
     if (c->dead || PQstatus(c->pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE; /* not sent */

@@ -339,8 +339,17 @@ static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p,
 }
 
 /* In process, a statement costs no round trip: nothing is worth queuing. */
-static rf_err sq_exec_later(struct store_conn *c, const char *sql, const store_val *p, int n) {
-    return sq_exec(c, sql, p, n, NULL);
+static rf_err sq_exec_later(struct store_conn *c, const char *sql, const store_val *p, int n,
+                            store_later_fn fn, void *ctx) {
+    if (!fn) return sq_exec(c, sql, p, n, NULL);
+    struct store_rows *r = NULL;
+    rf_err err = sq_query(c, sql, p, n, &r);
+    if (err) return err;
+    int rc = sq_rows_next(r);
+    if (rc > 0) fn(ctx, r);
+    if (rc < 0) err = sq_rows_err(r);
+    sq_rows_close(r);
+    return err;
 }
 
 static rf_err sq_settle(struct store_conn *c) {

@@ -46,6 +46,9 @@ static inline store_val sv_text(const char *s) {
 struct store_conn;  /* one back-end connection, owned by one thread at a time */
 struct store_rows;  /* a result cursor */
 
+/* Learns the first row of a statement sent with exec_later (store_query_later). */
+typedef void (*store_later_fn)(void *ctx, struct store_rows *r);
+
 struct store_ops {
     enum store_backend backend;
     const char *name;
@@ -66,9 +69,12 @@ struct store_ops {
      * settle ...), which sends its own statement in the same round trip and
      * returns the FIRST error among the queued statements in place of its
      * own result (a statement after a failed one is not run). Outside a
-     * transaction it runs at once, as exec. */
+     * transaction it runs at once, as exec. fn (may be NULL) is given the
+     * statement's first row, if it has one and nothing before it failed,
+     * before that synchronous call returns (SQLite: before exec_later does);
+     * ctx must stay valid until then. */
     rf_err (*exec_later)(struct store_conn *c, const char *sql, const store_val *params,
-                         int n_params);
+                         int n_params, store_later_fn fn, void *ctx);
     /* Learns the results of what exec_later queued on c: the first error
      * among them, else RF_OK (nothing queued: RF_OK, no round trip). */
     rf_err (*settle)(struct store_conn *c);
@@ -167,6 +173,12 @@ rf_err store_exec(struct rf_tx *tx, const char *sql, const store_val *p, int n,
  * of the operation's savepoint (see store_ops.exec_later). Parameters are
  * copied before it returns. */
 rf_err store_exec_later(struct rf_tx *tx, const char *sql, const store_val *p, int n);
+/* store_exec_later for a query whose first row is needed only after the
+ * caller's next statement, which it makes before it returns (that statement
+ * then costs the round trip of both): fn(ctx, row) runs before that
+ * statement's call returns, when the query has a row and nothing failed. */
+rf_err store_query_later(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                         store_later_fn fn, void *ctx);
 rf_err store_query(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                    struct store_rows **rows_out);
 int store_next(struct rf_tx *tx, struct store_rows *r);

@@ -512,7 +512,7 @@ static void test_connect_deadline(void **state) {
 /* Queues (PostgreSQL) or runs (SQLite) an insert of (id, name, amount). */
 static rf_err later(struct store_conn *c, int64_t id, const char *name, int64_t amount) {
     store_val p[4] = {SV_I(id), SV_S(name), SV_N(), SV_I(amount)};
-    return F.ops->exec_later(c, F.ins, p, 4);
+    return F.ops->exec_later(c, F.ins, p, 4, NULL, NULL);
 }
 
 /* A queued statement that fails: PostgreSQL answers RF_OK now and the error
@@ -554,6 +554,46 @@ static void test_exec_later_release(void **state) {
     assert_int_equal(count_ids(703, 706), 0);
 }
 
+struct got_row {
+    int calls;
+    char name[32];
+};
+
+static void got_name(void *ctx, struct store_rows *r) {
+    struct got_row *g = ctx;
+    g->calls++;
+    snprintf(g->name, sizeof g->name, "%s", F.ops->rows_text(r, 1));
+}
+
+/* A queued query's first row reaches its fn when the next statement returns
+ * (SQLite: at once); a query with no row, or one after a failure, never
+ * calls it. */
+static void test_query_later(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 730, "q-730", NULL, 0));
+    struct got_row g = {0}, none = {0}, after = {0};
+    must(F.ops->exec_later(c, F.sel, (store_val[]){SV_I(730)}, 1, got_name, &g));
+    must(F.ops->exec_later(c, F.sel, (store_val[]){SV_I(739)}, 1, got_name, &none));
+    assert_int_equal(g.calls, F.is_pg ? 0 : 1); /* PostgreSQL: not read yet */
+    assert_int_equal(count_ids(730, 739), 1);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.name, "q-730");
+    assert_int_equal(none.calls, 0);
+    must(F.ops->savepoint(c, 1));
+    later_fails(c, 731, "q-730", 0, RF_ERR_CONFLICT);
+    if (F.is_pg) {
+        must(F.ops->exec_later(c, F.sel, (store_val[]){SV_I(730)}, 1, got_name, &after));
+        assert_int_equal(F.ops->release(c, 1), RF_ERR_CONFLICT);
+        assert_int_equal(after.calls, 0); /* skipped after the failure */
+    }
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(730, 739), 1);
+}
+
 static const char SQL_RAISE_40001[] =
     "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$";
 
@@ -576,11 +616,11 @@ static void test_exec_later_commit(void **state) {
     must(F.ops->begin(c2, true));
     must(F.ops->savepoint(c2, 1));
     /* the first use prepares, and so runs at once */
-    assert_int_equal(F.ops->exec_later(c2, SQL_RAISE_40001, NULL, 0), RF_ERR_RETRY);
+    assert_int_equal(F.ops->exec_later(c2, SQL_RAISE_40001, NULL, 0, NULL, NULL), RF_ERR_RETRY);
     F.ops->rollback_to(c2, 1);
     must(ins(c2, 712, "l-712", NULL, 0));
     must(later(c2, 713, "l-713", 0));
-    must(F.ops->exec_later(c2, SQL_RAISE_40001, NULL, 0));
+    must(F.ops->exec_later(c2, SQL_RAISE_40001, NULL, 0, NULL, NULL));
     assert_int_equal(F.ops->exec(c2, F.count, (store_val[]){SV_I(0), SV_I(1)}, 2, NULL),
                      RF_ERR_RETRY);
     F.ops->rollback(c2);
@@ -619,7 +659,7 @@ static void test_exec_later_connection_lost(void **state) {
     static const char sleep_sql[] = "SELECT pg_sleep($1)";
     must(F.ops->begin(c2, true));
     must(F.ops->exec(c2, sleep_sql, (store_val[]){SV_I(0)}, 1, NULL)); /* prepared */
-    must(F.ops->exec_later(c2, sleep_sql, (store_val[]){SV_I(30)}, 1));
+    must(F.ops->exec_later(c2, sleep_sql, (store_val[]){SV_I(30)}, 1, NULL, NULL));
     int64_t t0 = mono_ms();
     assert_int_equal(F.ops->release_savepoint(c2, 1), RF_ERR_UNAVAILABLE);
     int64_t took = mono_ms() - t0;
@@ -654,6 +694,7 @@ int main(void) {
         cmocka_unit_test(test_connect_deadline),
         cmocka_unit_test(test_exec_later_release),
         cmocka_unit_test(test_exec_later_commit),
+        cmocka_unit_test(test_query_later),
         cmocka_unit_test(test_exec_later_connection_lost),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
