@@ -46,6 +46,8 @@
 #define RF_BUSY_TIMEOUT_MS 5000                /* SQLite busy_timeout */
 #define RF_STMT_CACHE_MAX 128                  /* prepared statements per connection */
 #define RF_SQL_PARAMS_MAX 64                   /* parameters in one statement */
+#define RF_PG_QUEUED_MAX 32                    /* PostgreSQL: statements sent before their
+                                                  results are read (store exec_later) */
 #define RF_PG_TIMEOUT_MS 5000                  /* PostgreSQL: each wait (connect, statement,
                                                   COMMIT, pool), default of --pg-timeout-ms */
 #define RF_PG_TIMEOUT_MS_MIN 100               /* smallest --pg-timeout-ms */

@@ -218,12 +218,12 @@ static rf_err entries_insert(struct rf_tx *tx, const struct dmove *const *m, int
         row[5] = SV_I(posted);
         row[6] = SV_I(m[i]->at_ms);
         if (++rows < ENTRIES_PER_INSERT) continue;
-        rf_err err = store_exec(tx, SQL_ENTRIES, e, rows * 7, NULL);
+        rf_err err = store_exec_later(tx, SQL_ENTRIES, e, rows * 7);
         if (err) return err;
         rows = 0;
     }
     for (int r = 0; r < rows; r++) { /* the rest one by one */
-        rf_err err = store_exec(tx, ledger_sql_entry, &e[r * 7], 7, NULL);
+        rf_err err = store_exec_later(tx, ledger_sql_entry, &e[r * 7], 7);
         if (err) return err;
     }
     RF_ASSERT(version == f->version && posted == f->posted);

@@ -110,16 +110,15 @@ static void read_stored(struct rf_tx *tx, struct store_rows *r, void *out) {
     s->body_len = s->body ? strlen(s->body) : 0;
 }
 
-static rf_err try_lock(struct rf_tx *tx, uint64_t h) {
-    if (tx->ops->backend != STORE_POSTGRES) return RF_OK; /* the writer lock serializes */
-    store_val p[1] = {SV_I((int64_t)h)};
-    char got[8] = "";
-    struct store_rows *r = NULL;
-    rf_err err = store_query(tx, SQL_PG_TRY_LOCK, p, 1, &r);
-    if (err) return err;
-    if (store_next(tx, r) > 0) snprintf(got, sizeof got, "%s", store_text(tx, r, 0));
-    store_close(tx, r);
-    return strcmp(got, "t") == 0 ? RF_OK : RF_ERR_IDEM_IN_FLIGHT;
+/* The try-lock's answer: "t" when this transaction holds the key's lock. */
+struct lock_answer {
+    struct rf_tx *tx;
+    char got[8];
+};
+
+static void read_lock(void *ctx, struct store_rows *r) {
+    struct lock_answer *a = ctx;
+    snprintf(a->got, sizeof a->got, "%s", store_text(a->tx, r, 0));
 }
 
 
@@ -225,6 +224,29 @@ static rf_err replay_typed(const struct core_idem_call *c, struct stored *s) {
     return err;
 }
 
+static void idem_undo(void *ctx);
+
+/* The key's try-lock (PostgreSQL), then its record. The lock is its own
+ * statement, run first, so the lookup's snapshot is taken after the lock is
+ * held and sees a record the previous holder committed (one statement would
+ * read with a snapshot older than its lock: check-then-act across
+ * processes); the lookup rides the lock's round trip (store_query_later).
+ * Without the lock the answer is in flight, whatever the lookup found. */
+static rf_err locked_lookup(struct rf_tx *tx, struct core_idem_call *c, const char *hash_hex) {
+    /* SQLite: the writer lock serializes whole transactions */
+    if (tx->ops->backend != STORE_POSTGRES) return lookup(tx, c, hash_hex);
+    store_val p[1] = {SV_I((int64_t)c->hash64)};
+    struct lock_answer a = {tx, ""};
+    rf_err err = store_query_later(tx, SQL_PG_TRY_LOCK, p, 1, read_lock, &a);
+    if (err) return err;
+    err = lookup(tx, c, hash_hex); /* learns the lock's answer first */
+    if (!a.got[0]) /* the lock's statement failed: its error (the lookup did not run) */
+        return err == RF_OK || err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
+    if (strcmp(a.got, "t") == 0) return err;
+    if (c->idem->replayed) idem_undo(c); /* a replay the lookup decoded is not this request's */
+    return RF_ERR_IDEM_IN_FLIGHT;
+}
+
 static rf_err put(struct rf_tx *tx, const struct core_idem_call *c, const char *hash_hex,
                   const char *body, size_t len) {
     if (!body || len > RF_REPLY_BYTES_MAX) return RF_ERR_INTERNAL;
@@ -238,7 +260,9 @@ static rf_err put(struct rf_tx *tx, const struct core_idem_call *c, const char *
     store_val p[8] = {SV_S(c->idem->api_key_id), SV_S(c->idem->key), SV_S(hash_hex),
                       SV_I(STATUS_TYPED), SV_S(sealed ? sealed : body), SV_S(NULL),
                       SV_I(tx->now_ms), SV_I(tx->now_ms + c->retention_ms)};
-    rf_err err = store_exec(tx, SQL_IDEM_PUT, p, 8, NULL);
+    /* Not waited for: a failure fails the operation (store_exec_later copies
+     * the parameters, so sealed may go now). */
+    rf_err err = store_exec_later(tx, SQL_IDEM_PUT, p, 8);
     free(sealed);
     return err;
 }
@@ -257,8 +281,7 @@ static rf_err idem_apply(struct rf_tx *tx, void *ctx) {
     idem->replayed = false; /* a retried attempt starts clean */
     char hash_hex[HASH_HEX_BYTES];
     rf_hex(idem->request_hash, sizeof idem->request_hash, hash_hex);
-    rf_err err = try_lock(tx, c->hash64);
-    if (!err) err = lookup(tx, c, hash_hex);
+    rf_err err = locked_lookup(tx, c, hash_hex);
     if (err != RF_ERR_NOT_FOUND) return err; /* replayed, reused, in flight, or a store error */
     err = c->fn(tx, c->ctx);
     if (!err) err = record(tx, c, hash_hex);

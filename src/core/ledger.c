@@ -526,7 +526,7 @@ static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct a
     store_val e[7] = {SV_S(m->account), SV_I(after->version), SV_S(m->transfer_id),
                       SV_S(entry_sides[side]), SV_I(amount), SV_I(after->posted),
                       SV_I(tx->now_ms)};
-    return store_exec(tx, ledger_sql_entry, e, 7, NULL);
+    return store_exec_later(tx, ledger_sql_entry, e, 7); /* a failure fails the operation */
 }
 
 /* Applies both sides in account id order (no lock-order deadlocks). Double
@@ -614,6 +614,12 @@ static rf_err transfer_insert(struct rf_tx *tx, const struct rf_transfer_req *re
                        SV_I(req->pending ? 1 : 0), SV_S(req->reference),
                        SV_S(req->metadata_json), SV_I0(req->expires_at_ms), SV_I(tx->now_ms),
                        req->pending ? SV_N() : SV_I(tx->now_ms)};
+    /* Without a reference nothing can conflict (the id is fresh): the row
+     * count is not read, and a failure fails the operation. */
+    if (!req->reference) {
+        rf_err err = store_exec_later(tx, SQL_TRANSFER_INSERT, p, 13);
+        return err ? err : transfer_as_inserted(req, id, tx->now_ms, &res->transfer);
+    }
     int64_t inserted = 0;
     rf_err err = store_exec(tx, SQL_TRANSFER_INSERT, p, 13, &inserted);
     RF_ASSERT(err || inserted == 0 || inserted == 1);

@@ -168,7 +168,7 @@ static rf_err log_outcome(struct rf_tx *tx, const struct rf_payout *p, const cha
                           const char *reason, int retryable) {
     store_val v[7] = {SV_S(p->id), SV_I(p->version), SV_I(p->attempt_count), SV_S(outcome),
                       SV_S(reason), retryable < 0 ? SV_N() : SV_I(retryable), SV_I(tx->now_ms)};
-    return store_exec(tx, SQL_LOG, v, 7, NULL);
+    return store_exec_later(tx, SQL_LOG, v, 7); /* a failure fails the operation */
 }
 
 /* A conditional UPDATE on status = 'pending' returned p: it changed now, its

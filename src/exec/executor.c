@@ -190,8 +190,14 @@ static void defer_rewind(struct rf_exec *ex, struct committer *cm, int mark) {
     if (cm->defer) ex->defer_ops->rewind(cm->defer, mark);
 }
 
+/* One phase of the deferred work; after the last (EXEC_FLUSH_SYSTEM), what
+ * statements it (or a lone operation's body) queued without waiting
+ * (store_exec_later) are settled, so their failure is the flush's and COMMIT
+ * never meets one. */
 static rf_err defer_flush(struct rf_exec *ex, struct rf_tx *tx, enum exec_flush_phase phase) {
-    return tx->defer ? ex->defer_ops->flush(tx, phase) : RF_OK;
+    rf_err err = tx->defer ? ex->defer_ops->flush(tx, phase) : RF_OK;
+    if (err || phase != EXEC_FLUSH_SYSTEM) return err;
+    return ex->ops->settle(tx->conn);
 }
 
 /* ---- slots for submitted jobs (guarded by mu) ------------------------------ */
@@ -452,6 +458,20 @@ static void batch_rerun_all(struct rf_exec *ex, struct committer *cm, struct job
  * serialization failure or deadlock (PostgreSQL) is rolled back to its
  * savepoint, which also releases the row locks it took, and marked to run
  * again in a transaction of its own once the batch ends. */
+/* A failed operation: back to its savepoint, its deferred work dropped. */
+static void step_failed(struct rf_exec *ex, struct committer *cm, struct rf_tx *tx,
+                        struct job *job, int mark) {
+    RF_ASSERT(job->err != RF_OK);
+    ex->ops->rollback_to(tx->conn, 1);
+    defer_rewind(ex, cm, mark);
+    if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
+    if (job->err == RF_ERR_RETRY) job->rerun = true;
+}
+
+static rf_err step_release(const struct store_ops *ops, struct rf_tx *tx, bool last) {
+    return last ? ops->release(tx->conn, 1) : ops->release_savepoint(tx->conn, 1);
+}
+
 static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *tx,
                        struct job *job, bool last) {
     const struct store_ops *ops = ex->ops;
@@ -461,13 +481,18 @@ static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *t
     if (!job->err && ops->backend == STORE_POSTGRES)
         job->err = test_serialization_failure(ex, tx->conn, job->op);
     RF_ASSERT(job->err != RF_ERR_RETRY || ops->backend == STORE_POSTGRES);
-    if (job->err) {
-        ops->rollback_to(tx->conn, 1);
-        defer_rewind(ex, cm, mark);
-        if (job->err == RF_ERR_UNAVAILABLE) atomic_fetch_add(&ex->store_errors, 1);
-        if (job->err == RF_ERR_RETRY) job->rerun = true;
+    if (job->err) step_failed(ex, cm, tx, job, mark);
+    rf_err err = step_release(ops, tx, last);
+    if (err != RF_OK && job->err == RF_OK && !ops->broken(tx->conn)) {
+        /* The release settles what the operation queued (store_exec_later)
+         * and did not run when a queued statement failed: the savepoint
+         * holds, so the operation fails alone, as if the statement had
+         * answered at once. */
+        undo(job->op);
+        job->err = err;
+        step_failed(ex, cm, tx, job, mark);
+        err = step_release(ops, tx, last);
     }
-    rf_err err = last ? ops->release(tx->conn, 1) : ops->release_savepoint(tx->conn, 1);
     if (err != RF_OK) {
         if (job->err == RF_OK) undo(job->op);
         if (job->err == RF_OK || job->rerun) job->err = RF_ERR_UNAVAILABLE;

@@ -34,6 +34,16 @@
  *    the answer had arrived; aborted -> RF_ERR_UNAVAILABLE (changed nothing);
  *    not learnable within the bound -> RF_ERR_OUTCOME_UNKNOWN (may have
  *    committed).
+ *  - A statement whose result nobody reads (exec_later: an INSERT of
+ *    history, a record) is sent inside a transaction in libpq's pipeline
+ *    mode and not waited for. The next synchronous call sends its own
+ *    statement in the same pipeline, then a Sync, and reads every result in
+ *    order: one round trip for all of them. The first error among them is
+ *    the call's answer (the server skips what follows an error until the
+ *    Sync: PGRES_PIPELINE_ABORTED, not run), mapped as any statement's. A
+ *    statement's first use on a connection still prepares it in a round trip
+ *    of its own (the queue is settled first), so a prepare never sits in a
+ *    pipeline that may abort it.
  *
  * A store_conn is used by one thread at a time (the executor's pool hands it
  * out); this file keeps no mutable global state.
@@ -77,6 +87,13 @@ struct pg_stmt {
     char name[PG_STMT_NAME_BYTES]; /* that name, kept: not formatted per statement */
 };
 
+/* A statement sent in pipeline mode whose result is not read yet. */
+struct pg_queued {
+    const char *sql;   /* its text (static), for the log */
+    store_later_fn fn; /* given its first row; NULL: nobody reads it */
+    void *ctx;
+};
+
 struct store_conn {
     PGconn *pg;
     char *url;        /* to open the fresh connection that resolves a lost COMMIT */
@@ -88,6 +105,9 @@ struct store_conn {
     bool serializable; /* test hook: the next write transaction at SERIALIZABLE */
     bool batch;        /* the next write transaction is a batch (bounded lock waits) */
     char xid[PG_XID_TEXT_BYTES]; /* the open write transaction's id; "" if none */
+    int n_queued;     /* exec_later statements sent in pipeline mode, results unread;
+                         > 0 exactly while c is in pipeline mode */
+    struct pg_queued queued[RF_PG_QUEUED_MAX];
     int n_stmts;      /* prepared so far, <= RF_STMT_CACHE_MAX */
     struct pg_stmt slots[PG_SLOTS];
 };
@@ -220,9 +240,13 @@ static rf_err round_trip(struct store_conn *c, int sent, const char *what, PGres
     return RF_ERR_INTERNAL;
 }
 
-/* Runs a parameterless command (BEGIN, COMMIT, SAVEPOINT ...). */
+static rf_err pipe_commands(struct store_conn *c, const char *const *cmds, int n);
+
+/* Runs a parameterless command (BEGIN, COMMIT, SAVEPOINT ...); after queued
+ * statements, in their pipeline (then cmd must be one statement). */
 static rf_err run_command(struct store_conn *c, const char *cmd) {
     if (c->dead) return RF_ERR_UNAVAILABLE;
+    if (c->n_queued) return pipe_commands(c, &cmd, 1);
     PGresult *res = NULL;
     rf_err err = round_trip(c, PQsendQuery(c->pg, cmd), cmd, &res);
     PQclear(res);
@@ -352,9 +376,17 @@ static void pg_batch_next_begin(struct store_conn *c) {
     c->batch = true;
 }
 
+static rf_err pipe_queue(struct store_conn *c, const struct pg_queued *q, const char *name,
+                         int n_params, const struct pg_params *pp);
+
+/* Queued: it rides the flush's first statement. */
 static rf_err pg_batch_flush_begins(struct store_conn *c) {
+    static const char cmd[] = "SET LOCAL lock_timeout = 0";
     RF_ASSERT(c);
-    return run_command(c, "SET LOCAL lock_timeout = 0");
+    if (c->dead) return RF_ERR_UNAVAILABLE;
+    if (!c->n_queued && PQtransactionStatus(c->pg) != PQTRANS_INTRANS) return run_command(c, cmd);
+    static const struct pg_params none; /* no parameters */
+    return pipe_queue(c, &(struct pg_queued){cmd, NULL, NULL}, "", 0, &none);
 }
 
 /* ---- prepared statement cache --------------------------------------- */
@@ -424,22 +456,30 @@ static rf_err stmt_prepare(struct store_conn *c, struct pg_stmt *s, const char *
     return RF_OK;
 }
 
-/* Fills name with the prepared statement for sql, preparing it on first use;
- * leaves name "" when sql must run unprepared (cache full, or the pointer is
- * cached for a different text). */
-static rf_err stmt_lookup(struct store_conn *c, const char *sql, int n_params,
-                          char name[PG_STMT_NAME_BYTES]) {
+/* Fills name with the prepared statement for sql, or "" when sql runs
+ * unprepared (cache full, or the pointer is cached for a different text);
+ * false when sql is not prepared yet and can be (its first use on c). */
+static bool stmt_known(struct store_conn *c, const char *sql, int n_params,
+                       char name[PG_STMT_NAME_BYTES]) {
     name[0] = '\0';
     struct pg_stmt *s = slot_find(c, sql);
-    if (!s->key) {
-        if (c->n_stmts >= RF_STMT_CACHE_MAX) return RF_OK;
-        rf_err err = stmt_prepare(c, s, sql, n_params);
-        if (err) return err;
-    } else if (strcmp(s->text, sql) != 0) {
-        return RF_OK;
-    }
+    if (!s->key) return c->n_stmts >= RF_STMT_CACHE_MAX;
+    if (strcmp(s->text, sql) != 0) return true;
     RF_ASSERT(s->n_params == n_params); /* one SQL text, one parameter count */
     memcpy(name, s->name, PG_STMT_NAME_BYTES);
+    return true;
+}
+
+/* stmt_known, preparing sql on its first use (a round trip: c must not be
+ * in pipeline mode). */
+static rf_err stmt_lookup(struct store_conn *c, const char *sql, int n_params,
+                          char name[PG_STMT_NAME_BYTES]) {
+    RF_ASSERT(c->n_queued == 0);
+    if (stmt_known(c, sql, n_params, name)) return RF_OK;
+    rf_err err = stmt_prepare(c, slot_find(c, sql), sql, n_params);
+    if (err) return err;
+    bool known = stmt_known(c, sql, n_params, name);
+    RF_ASSERT(known && name[0]);
     return RF_OK;
 }
 
@@ -466,7 +506,147 @@ static void params_render(struct pg_params *pp, const store_val *params, int n) 
     }
 }
 
-/* Runs one statement; *res_out (may be NULL on error) must be PQclear'd. */
+/* Sends one statement, prepared as name ("" : unprepared); the PQsend*
+ * return. */
+static int send_statement(struct store_conn *c, const char *sql, const char *name,
+                          int n_params, const struct pg_params *pp) {
+    Oid types[RF_SQL_PARAMS_MAX];
+    return name[0] ? PQsendQueryPrepared(c->pg, name, n_params, pp->values, NULL, NULL, 0)
+                   : PQsendQueryParams(c->pg, sql, n_params, param_types(sql, n_params, types),
+                                       pp->values, NULL, NULL, 0);
+}
+
+/* ---- pipeline (exec_later) ------------------------------------------- */
+
+/* The connection broke, a send failed or the protocol went out of step
+ * mid-pipeline: its state is unknown, so it is never reused (broken() says
+ * so). Nothing it sent in the open transaction can commit. */
+static rf_err pipe_lost(struct store_conn *c) {
+    c->n_queued = 0;
+    c->dead = true;
+    return RF_ERR_UNAVAILABLE;
+}
+
+/* Reads the results of the pipeline's next statement, up to the NULL that
+ * ends them; *out gets the deciding one (to PQclear). A statement the server
+ * skipped after an earlier error (PGRES_PIPELINE_ABORTED) reports
+ * RF_ERR_INTERNAL unlogged: that earlier error always comes first. */
+static rf_err pipe_read(struct store_conn *c, int64_t deadline, const char *what,
+                        PGresult **out) {
+    *out = NULL;
+    rf_err err = RF_OK;
+    for (int i = 0; i < PG_RESULTS_MAX; i++) {
+        if (!await_result(c->pg, deadline)) {
+            conn_dead(c, what);
+            return RF_ERR_UNAVAILABLE;
+        }
+        PGresult *res = PQgetResult(c->pg);
+        if (!res) return err;
+        if (err) {
+            PQclear(res); /* the first error decides */
+            continue;
+        }
+        PQclear(*out);
+        *out = res;
+        err = PQresultStatus(res) == PGRES_PIPELINE_ABORTED ? RF_ERR_INTERNAL
+                                                             : check_result(c->pg, res, what);
+        if (PQstatus(c->pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE;
+    }
+    RF_ASSERT(!"more results than PG_RESULTS_MAX for one statement");
+    return RF_ERR_INTERNAL;
+}
+
+/* Reads the Sync's result and leaves pipeline mode; false when the
+ * connection broke (the server left after an error: 57P01) or the deadline
+ * passed first. */
+static bool pipe_synced(struct store_conn *c, int64_t deadline, const char *what) {
+    if (!await_result(c->pg, deadline)) {
+        conn_dead(c, what);
+        return false;
+    }
+    PGresult *sync = PQgetResult(c->pg);
+    bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (synced && PQexitPipelineMode(c->pg)) return true;
+    if (PQstatus(c->pg) == CONNECTION_OK)
+        fprintf(stderr, "racefree: postgres: a pipeline ended out of step, dropping the "
+                        "connection [%.*s]\n", PG_LOG_SQL_CHARS, what);
+    return false;
+}
+
+/* Ends the pipeline: a Sync after the queued statements and the caller's
+ * n_own statements sent after them, then every result in order, within c's
+ * timeout. Returns the first error among them all; *own_out (may be NULL)
+ * gets the last own statement's result when none failed. c leaves pipeline
+ * mode, ready for plain calls. */
+static void pipe_deliver(const struct pg_queued *q, PGresult *res);
+
+static rf_err pipe_finish(struct store_conn *c, int n_own, const char *what,
+                          PGresult **own_out) {
+    RF_ASSERT(c->n_queued > 0 && c->n_queued <= RF_PG_QUEUED_MAX && n_own >= 0);
+    if (own_out) *own_out = NULL;
+    int n = c->n_queued;
+    if (c->dead || !PQpipelineSync(c->pg)) return pipe_lost(c);
+    c->n_queued = 0;
+    int64_t deadline = rf_mono_ms() + c->timeout_ms;
+    rf_err err = RF_OK;
+    for (int i = 0; i < n + n_own; i++) {
+        PGresult *res = NULL;
+        rf_err e = pipe_read(c, deadline, i < n ? c->queued[i].sql : what, &res);
+        if (c->dead || PQstatus(c->pg) != CONNECTION_OK) {
+            PQclear(res);
+            if (own_out) PQclear(*own_out);
+            if (own_out) *own_out = NULL;
+            return pipe_lost(c);
+        }
+        if (!err) err = e;
+        if (i < n && !err && c->queued[i].fn) pipe_deliver(&c->queued[i], res);
+        if (own_out && i >= n && !err) {
+            PQclear(*own_out);
+            *own_out = res;
+        } else {
+            PQclear(res);
+        }
+    }
+    if (pipe_synced(c, deadline, what)) return err;
+    if (own_out) PQclear(*own_out);
+    if (own_out) *own_out = NULL;
+    return pipe_lost(c);
+}
+
+static int pg_rows_next(struct store_rows *r);
+static void pg_rows_close(struct store_rows *r);
+
+/* A query_later's first row, to its fn. */
+static void pipe_deliver(const struct pg_queued *q, PGresult *res) {
+    struct store_rows r = {.res = res, .row = -1, .n_rows = PQntuples(res),
+                           .n_cols = PQnfields(res)};
+    if (pg_rows_next(&r) > 0) q->fn(q->ctx, &r);
+}
+
+/* Learns what was queued: the first error among it, else RF_OK. */
+static rf_err pipe_settle(struct store_conn *c) {
+    return c->n_queued ? pipe_finish(c, 0, "(queued statements)", NULL) : RF_OK;
+}
+
+static rf_err pg_settle(struct store_conn *c) {
+    RF_ASSERT(c);
+    return pipe_settle(c);
+}
+
+/* Parameterless commands after the queued statements, ending their pipeline
+ * (one round trip). The pipeline's extended protocol takes one statement per
+ * text, so each command is one statement. */
+static rf_err pipe_commands(struct store_conn *c, const char *const *cmds, int n) {
+    RF_ASSERT(c->n_queued > 0 && n >= 1);
+    for (int i = 0; i < n; i++)
+        if (!PQsendQueryParams(c->pg, cmds[i], 0, NULL, NULL, NULL, NULL, 0)) return pipe_lost(c);
+    return pipe_finish(c, n, cmds[n - 1], NULL);
+}
+
+/* Runs one statement; *res_out (may be NULL on error) must be PQclear'd.
+ * After queued statements it rides their pipeline, unless it must first be
+ * prepared (its first use): then the queue is settled first. */
 static rf_err run_statement(struct store_conn *c, const char *sql, const store_val *params,
                             int n_params, PGresult **res_out) {
     RF_ASSERT(c && sql && res_out);
@@ -477,14 +657,64 @@ static rf_err run_statement(struct store_conn *c, const char *sql, const store_v
     struct pg_params pp;
     params_render(&pp, params, n_params);
     char name[PG_STMT_NAME_BYTES];
-    rf_err err = stmt_lookup(c, sql, n_params, name);
+    if (!stmt_known(c, sql, n_params, name)) {
+        rf_err err = pipe_settle(c);
+        if (!err) err = stmt_lookup(c, sql, n_params, name);
+        if (err) return err;
+    }
+    int sent = send_statement(c, sql, name, n_params, &pp);
+    if (!c->n_queued) return round_trip(c, sent, sql, res_out);
+    return sent ? pipe_finish(c, 1, sql, res_out) : pipe_lost(c);
+}
+
+static rf_err pg_exec(struct store_conn *c, const char *sql, const store_val *params,
+                      int n_params, int64_t *changes_out);
+
+/* Sends sql (prepared as name, or "" : unprepared) into c's pipeline,
+ * entering it; its result is learned at the next synchronous call. c is
+ * inside a transaction. */
+static rf_err pipe_queue(struct store_conn *c, const struct pg_queued *q, const char *name,
+                         int n_params, const struct pg_params *pp) {
+    const char *sql = q->sql;
+    if (c->n_queued == RF_PG_QUEUED_MAX) {
+        rf_err err = pipe_settle(c);
+        if (err) return err;
+    }
+    if (c->n_queued == 0 && !PQenterPipelineMode(c->pg)) return pipe_lost(c);
+    c->queued[c->n_queued++] = *q;
+    return send_statement(c, sql, name, n_params, pp) ? RF_OK : pipe_lost(c);
+}
+
+/* Queues sql in c's pipeline (entering it) when c is inside a transaction
+ * and sql is prepared; else runs it at once: outside a transaction each Sync
+ * would commit what it ends, and a first use prepares in a round trip anyway. */
+static rf_err pg_query(struct store_conn *c, const char *sql, const store_val *params,
+                       int n_params, struct store_rows **rows_out);
+
+/* At once: its row goes to fn before exec_later returns. */
+static rf_err exec_now(struct store_conn *c, const char *sql, const store_val *params,
+                       int n_params, store_later_fn fn, void *ctx) {
+    if (!fn) return pg_exec(c, sql, params, n_params, NULL);
+    struct store_rows *r = NULL;
+    rf_err err = pg_query(c, sql, params, n_params, &r);
     if (err) return err;
-    Oid types[RF_SQL_PARAMS_MAX];
-    int sent = name[0] ? PQsendQueryPrepared(c->pg, name, n_params, pp.values, NULL, NULL, 0)
-                       : PQsendQueryParams(c->pg, sql, n_params,
-                                           param_types(sql, n_params, types), pp.values, NULL,
-                                           NULL, 0);
-    return round_trip(c, sent, sql, res_out);
+    if (pg_rows_next(r) > 0) fn(ctx, r);
+    pg_rows_close(r);
+    return RF_OK;
+}
+
+static rf_err pg_exec_later(struct store_conn *c, const char *sql, const store_val *params,
+                            int n_params, store_later_fn fn, void *ctx) {
+    RF_ASSERT(c && sql && n_params >= 0 && n_params <= RF_SQL_PARAMS_MAX);
+    RF_ASSERT(n_params == 0 || params);
+    if (c->dead) return RF_ERR_UNAVAILABLE;
+    char name[PG_STMT_NAME_BYTES];
+    bool in_tx = c->n_queued > 0 || PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
+    if (!in_tx || !stmt_known(c, sql, n_params, name) || !name[0])
+        return exec_now(c, sql, params, n_params, fn, ctx);
+    struct pg_params pp;
+    params_render(&pp, params, n_params);
+    return pipe_queue(c, &(struct pg_queued){sql, fn, ctx}, name, n_params, &pp);
 }
 
 /* Migration scripts may rebuild large tables: inside the migration's
@@ -493,7 +723,8 @@ static rf_err pg_exec_script(struct store_conn *c, const char *sql) {
     RF_ASSERT(c && sql);
     char cmd[PG_CMD_BYTES];
     snprintf(cmd, sizeof cmd, "SET LOCAL statement_timeout = %d", RF_PG_SCRIPT_TIMEOUT_MS);
-    rf_err err = PQtransactionStatus(c->pg) == PQTRANS_INTRANS ? run_command(c, cmd) : RF_OK;
+    rf_err err = pipe_settle(c); /* a script is many statements: never in a pipeline */
+    if (!err && PQtransactionStatus(c->pg) == PQTRANS_INTRANS) err = run_command(c, cmd);
     int saved = c->timeout_ms;
     c->timeout_ms = RF_PG_SCRIPT_TIMEOUT_MS + RF_PG_SCRIPT_TIMEOUT_MS / 10;
     if (!err) err = run_command(c, sql);
@@ -606,6 +837,7 @@ static rf_err pg_begin(struct store_conn *c, bool write) {
      * merge two operations into one: the executor must never do that. */
     PGTransactionStatusType ts = PQtransactionStatus(c->pg);
     RF_ASSERT(ts == PQTRANS_IDLE || ts == PQTRANS_UNKNOWN);
+    RF_ASSERT(c->n_queued == 0); /* commit and rollback settle the queue */
     if (!write) return run_command(c, "BEGIN READ ONLY");
     const char *sql = c->serializable ? (c->batch ? PG_BEGIN_BATCH_SERIALIZABLE
                                                   : PG_BEGIN_SERIALIZABLE)
@@ -689,6 +921,22 @@ static rf_err resolve_commit(struct store_conn *c) {
     return err;
 }
 
+static void pg_rollback(struct store_conn *c);
+
+/* What exec_later queued is learned before COMMIT is sent, in a round trip
+ * of its own: a COMMIT in a pipeline that aborted would be skipped and leave
+ * the transaction open, and the lost-COMMIT resolution would have to tell a
+ * skipped COMMIT from a lost one. Nothing is queued there on the executor's
+ * paths (it settles after the deferred work); this keeps commit correct
+ * for any caller. A failed queued statement rolls the transaction back; its
+ * error (RF_ERR_RETRY included: that is a definite rollback) is returned. */
+static rf_err commit_settle(struct store_conn *c) {
+    rf_err err = pipe_settle(c);
+    if (!err) return RF_OK;
+    pg_rollback(c);
+    return err == RF_ERR_RETRY && pg_broken(c) ? RF_ERR_UNAVAILABLE : err;
+}
+
 /* RF_OK: committed (also when the answer was lost and a fresh connection
  * learned that it committed). RF_ERR_OUTCOME_UNKNOWN: may have committed.
  * Any other error: the server did not commit. Never RF_ERR_RETRY for a COMMIT
@@ -696,6 +944,8 @@ static rf_err resolve_commit(struct store_conn *c) {
 static rf_err pg_commit(struct store_conn *c) {
     RF_ASSERT(c);
     if (c->dead || PQstatus(c->pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE; /* not sent */
+    rf_err settled = commit_settle(c);
+    if (settled) return settled;
     if (c->fail_commit) {
         c->fail_commit = false;
         drop_socket(c);
@@ -722,9 +972,12 @@ static rf_err pg_commit(struct store_conn *c) {
     return err;
 }
 
+/* Queued results are learned and dropped first: a ROLLBACK in a pipeline
+ * that aborted would be skipped. */
 static void pg_rollback(struct store_conn *c) {
     RF_ASSERT(c);
     c->xid[0] = '\0';
+    (void)pipe_settle(c);
     if (!pg_broken(c)) (void)run_command(c, "ROLLBACK");
 }
 
@@ -744,15 +997,23 @@ static rf_err pg_release(struct store_conn *c, int n) {
     return savepoint_command(c, "RELEASE SAVEPOINT", n);
 }
 
+/* After queued statements: RELEASE and SAVEPOINT ride their pipeline as two
+ * statements; a queued error skips both, so savepoint n still holds. */
 static rf_err pg_release_savepoint(struct store_conn *c, int n) {
     RF_ASSERT(c && n >= 0);
-    char cmd[PG_CMD_BYTES];
-    int len = snprintf(cmd, sizeof cmd, "RELEASE SAVEPOINT sp%d; SAVEPOINT sp%d", n, n);
-    RF_ASSERT(len > 0 && (size_t)len < sizeof cmd);
-    return run_command(c, cmd);
+    char rel[PG_CMD_BYTES], set[PG_CMD_BYTES], both[2 * PG_CMD_BYTES + 2];
+    snprintf(rel, sizeof rel, "RELEASE SAVEPOINT sp%d", n);
+    snprintf(set, sizeof set, "SAVEPOINT sp%d", n);
+    const char *const cmds[2] = {rel, set};
+    if (c->n_queued && !c->dead) return pipe_commands(c, cmds, 2);
+    snprintf(both, sizeof both, "%s; %s", rel, set);
+    return run_command(c, both);
 }
 
+/* Queued results are dropped first: the rollback discards what they did,
+ * and a ROLLBACK TO in a pipeline that aborted would be skipped. */
 static void pg_rollback_to(struct store_conn *c, int n) {
+    (void)pipe_settle(c);
     (void)savepoint_command(c, "ROLLBACK TO SAVEPOINT", n);
 }
 
@@ -763,6 +1024,8 @@ const struct store_ops store_postgres_ops = {
     .disconnect = pg_disconnect,
     .exec_script = pg_exec_script,
     .exec = pg_exec,
+    .exec_later = pg_exec_later,
+    .settle = pg_settle,
     .query = pg_query,
     .rows_next = pg_rows_next,
     .rows_err = pg_rows_err,

@@ -338,6 +338,25 @@ static rf_err sq_exec(struct store_conn *c, const char *sql, const store_val *p,
     return err;
 }
 
+/* In process, a statement costs no round trip: nothing is worth queuing. */
+static rf_err sq_exec_later(struct store_conn *c, const char *sql, const store_val *p, int n,
+                            store_later_fn fn, void *ctx) {
+    if (!fn) return sq_exec(c, sql, p, n, NULL);
+    struct store_rows *r = NULL;
+    rf_err err = sq_query(c, sql, p, n, &r);
+    if (err) return err;
+    int rc = sq_rows_next(r);
+    if (rc > 0) fn(ctx, r);
+    if (rc < 0) err = sq_rows_err(r);
+    sq_rows_close(r);
+    return err;
+}
+
+static rf_err sq_settle(struct store_conn *c) {
+    (void)c;
+    return RF_OK;
+}
+
 static rf_err sq_exec_script(struct store_conn *c, const char *sql) { return simple(c, sql); }
 
 static rf_err sq_begin(struct store_conn *c, bool write) {
@@ -415,6 +434,8 @@ const struct store_ops store_sqlite_ops = {
     .disconnect = sq_disconnect,
     .exec_script = sq_exec_script,
     .exec = sq_exec,
+    .exec_later = sq_exec_later,
+    .settle = sq_settle,
     .query = sq_query,
     .rows_next = sq_rows_next,
     .rows_err = sq_rows_err,

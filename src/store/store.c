@@ -22,6 +22,17 @@ rf_err store_exec(struct rf_tx *tx, const char *sql, const store_val *p, int n,
     return tx->ops->exec(tx->conn, sql, p, n, changes_out);
 }
 
+rf_err store_exec_later(struct rf_tx *tx, const char *sql, const store_val *p, int n) {
+    RF_ASSERT(tx && tx->conn && sql);
+    return tx->ops->exec_later(tx->conn, sql, p, n, NULL, NULL);
+}
+
+rf_err store_query_later(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                         store_later_fn fn, void *ctx) {
+    RF_ASSERT(tx && tx->conn && sql && fn);
+    return tx->ops->exec_later(tx->conn, sql, p, n, fn, ctx);
+}
+
 rf_err store_query(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                    struct store_rows **rows_out) {
     RF_ASSERT(tx && tx->conn && sql && rows_out);

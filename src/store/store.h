@@ -46,6 +46,9 @@ static inline store_val sv_text(const char *s) {
 struct store_conn;  /* one back-end connection, owned by one thread at a time */
 struct store_rows;  /* a result cursor */
 
+/* Learns the first row of a statement sent with exec_later (store_query_later). */
+typedef void (*store_later_fn)(void *ctx, struct store_rows *r);
+
 struct store_ops {
     enum store_backend backend;
     const char *name;
@@ -58,6 +61,23 @@ struct store_ops {
     /* One statement. changes_out (may be NULL) gets the affected row count. */
     rf_err (*exec)(struct store_conn *c, const char *sql, const store_val *params,
                    int n_params, int64_t *changes_out);
+    /* One statement whose result the caller does not need and whose failure
+     * is exceptional (it fails the operation). SQLite: runs it, as exec.
+     * PostgreSQL: inside a transaction, sends it without waiting (libpq
+     * pipeline mode) and returns RF_OK; its result is learned at the next
+     * synchronous call on c (exec, query, savepoint, release, commit,
+     * settle ...), which sends its own statement in the same round trip and
+     * returns the FIRST error among the queued statements in place of its
+     * own result (a statement after a failed one is not run). Outside a
+     * transaction it runs at once, as exec. fn (may be NULL) is given the
+     * statement's first row, if it has one and nothing before it failed,
+     * before that synchronous call returns (SQLite: before exec_later does);
+     * ctx must stay valid until then. */
+    rf_err (*exec_later)(struct store_conn *c, const char *sql, const store_val *params,
+                         int n_params, store_later_fn fn, void *ctx);
+    /* Learns the results of what exec_later queued on c: the first error
+     * among them, else RF_OK (nothing queued: RF_OK, no round trip). */
+    rf_err (*settle)(struct store_conn *c);
     /* One statement returning rows; *rows_out must be closed. */
     rf_err (*query)(struct store_conn *c, const char *sql, const store_val *params,
                     int n_params, struct store_rows **rows_out);
@@ -73,14 +93,20 @@ struct store_ops {
      * PostgreSQL BEGIN (READ COMMITTED) / BEGIN READ ONLY (the executor runs
      * PostgreSQL reads without one: see run_autocommit_read). */
     rf_err (*begin)(struct store_conn *c, bool write);
-    /* RF_OK: committed. RF_ERR_OUTCOME_UNKNOWN: the answer was lost and the
+    /* Queued statements (exec_later) are settled first: when one failed,
+     * the transaction is rolled back and its error returned.
+     * RF_OK: committed. RF_ERR_OUTCOME_UNKNOWN: the answer was lost and the
      * outcome could not be learned, so it may have committed. Any other
      * error: nothing was committed. A back end whose COMMIT answer can be
      * lost (PostgreSQL) resolves it before returning, and never returns
      * RF_ERR_RETRY for it: the executor re-runs only what surely rolled back. */
     rf_err (*commit)(struct store_conn *c);
     void (*rollback)(struct store_conn *c);
-    /* Savepoints are named sp<n>. */
+    /* Savepoints are named sp<n>. release and release_savepoint settle what
+     * exec_later queued in the same round trip: when a queued statement
+     * failed, its error is returned on a live connection (broken() false),
+     * the release did NOT run and savepoint n still holds, so the caller can
+     * roll back to it. rollback_to and rollback discard queued results. */
     rf_err (*savepoint)(struct store_conn *c, int n);
     rf_err (*release)(struct store_conn *c, int n);
     void (*rollback_to)(struct store_conn *c, int n);
@@ -110,7 +136,8 @@ struct store_ops {
      * flushes lock those rows, after every user row and in id order, so it
      * waits for other flushes' COMMITs and never for a cycle; bounding it
      * would fail whole batches over to one transaction per operation exactly
-     * when the hot row is busiest. */
+     * when the hot row is busiest. PostgreSQL queues it as exec_later does
+     * (no round trip of its own). */
     rf_err (*batch_flush_begins)(struct store_conn *c);
     /* SQLite: after each commit on c, fn(arg, pages) learns the WAL's length
      * in pages; c checkpoints (passive) only when fn returns true, instead of
@@ -140,6 +167,19 @@ struct rf_tx {
 /* Convenience wrappers over tx->ops (store.c). */
 rf_err store_exec(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                   int64_t *changes_out);
+/* store_exec for a statement whose result the caller does not read and
+ * whose failure fails the operation (an INSERT of history, a record): on
+ * PostgreSQL it costs no round trip of its own; its error, if any, is
+ * returned by the operation's next statement, or by the executor's release
+ * of the operation's savepoint (see store_ops.exec_later). Parameters are
+ * copied before it returns. */
+rf_err store_exec_later(struct rf_tx *tx, const char *sql, const store_val *p, int n);
+/* store_exec_later for a query whose first row is needed only after the
+ * caller's next statement, which it makes before it returns (that statement
+ * then costs the round trip of both): fn(ctx, row) runs before that
+ * statement's call returns, when the query has a row and nothing failed. */
+rf_err store_query_later(struct rf_tx *tx, const char *sql, const store_val *p, int n,
+                         store_later_fn fn, void *ctx);
 rf_err store_query(struct rf_tx *tx, const char *sql, const store_val *p, int n,
                    struct store_rows **rows_out);
 int store_next(struct rf_tx *tx, struct store_rows *r);

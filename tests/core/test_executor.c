@@ -1,6 +1,9 @@
 /*
  * test_executor.c - the executor's promises, on the back end in RF_TEST_DB:
  *  - one failing operation in a group-committed batch is rolled back alone;
+ *    also when what fails is a statement the operation did not wait for
+ *    (store_exec_later: on PostgreSQL its error arrives with the release of
+ *    the operation's savepoint), with the same error it always had;
  *  - a store error (forced commit failure; a real SQLITE_BUSY; a dropped
  *    PostgreSQL connection) answers RF_ERR_UNAVAILABLE to the operations it
  *    affected and loses none that were acknowledged;
@@ -18,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "core/tamper.h"
 #include "racefree.h"
 #include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
@@ -101,6 +105,115 @@ static void test_failure_in_batch(void **state) {
     int64_t multi = 0; /* group commit really batched */
     for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
     assert_true(multi >= 1);
+    rf_core_fixture_close(&fx);
+}
+
+#define N_CREDITS 16
+
+struct credits {
+    rf *db;
+    char ikey[64];
+    char donor[64]; /* a user account that may go negative: the source */
+    char account[N_CREDITS][64];
+    rf_err err[N_CREDITS];
+};
+
+/* Every fourth credit goes to an account whose next entry row is taken. A
+ * credit is a transfer from a user account: a credit from funding:USD would
+ * write its entry in the flush (deferred.h), not in the operation. */
+static bool is_victim(int idx) { return idx % 4 == 1; }
+
+static rf_err keyed_credit(struct credits *c, int idx, bool *replayed) {
+    char key[96];
+    snprintf(key, sizeof key, "%s-%d", c->ikey, idx);
+    struct rf_idem idem = {.api_key_id = "k", .key = key};
+    rf_core_idem_hash(&idem, "POST", "/credits", "1", 1);
+    struct rf_transfer_req req = {.debit_account = c->donor, .credit_account = c->account[idx],
+                                  .amount_minor = 1, .currency = "USD"};
+    struct rf_transfer_res res;
+    rf_err err = rf_transfer_create(c->db, &req, &res, &idem);
+    rf_transfer_clear(&res.transfer);
+    if (replayed) *replayed = idem.replayed;
+    return err;
+}
+
+static void credit_one(int idx, void *ctx) {
+    struct credits *c = ctx;
+    c->err[idx] = keyed_credit(c, idx, NULL);
+}
+
+static int64_t posted(rf *db, const char *id) {
+    struct rf_account a;
+    assert_int_equal(rf_account_get(db, id, &a), RF_OK);
+    int64_t v = a.posted;
+    rf_account_clear(&a);
+    return v;
+}
+
+static void make_account(rf *db, const char *prefix, char *id, size_t cap) {
+    rf_rand_id(prefix, id, cap);
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+}
+
+/* The entry row a credit would write next, written first behind racefree's
+ * back: the credit's entry INSERT, which nothing waits for on PostgreSQL,
+ * violates the primary key. */
+static const char SQL_TAKE_NEXT_ENTRY[] =
+    "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
+    " created_at) SELECT id, version + 1, $2, 'credit', 1, 1, 0 FROM accounts WHERE id = $1";
+static const char SQL_FREE_ENTRY[] = "DELETE FROM entries WHERE account_id = $1 AND transfer_id = $2";
+
+/* Keyed credits in group-committed batches; the entry INSERT of every
+ * fourth fails. Each of those answers RF_ERR_CONFLICT (the store's answer to
+ * a key violation, as when the INSERT was waited for) and changes nothing:
+ * no balance, no idempotency record (the same key runs again later); every
+ * other credit commits once (its key replays), and the ledger stays clean. */
+static void test_queued_failure_in_batch(void **state) {
+    (void)state;
+    struct rf_options opt = {.writers = 1};
+    struct rf_core_fixture fx;
+    struct credits c = {.db = open_db(&fx, &opt)};
+    rf_rand_id("qf", c.ikey, sizeof c.ikey);
+    char t_id[RF_ID_BYTES];
+    rf_rand_id("qf-donor", c.donor, sizeof c.donor);
+    struct rf_account_req donor = {.id = c.donor, .currency = "USD", .kind = RF_ACCOUNT_USER,
+                                   .allow_negative = true};
+    struct rf_account_res made;
+    assert_int_equal(rf_account_create(c.db, &donor, &made, NULL), RF_OK);
+    rf_account_clear(&made.account);
+    struct rf_transfer_res res;
+    assert_int_equal(rf_credit_apply(c.db, c.donor, 1, "donor", &res, NULL), RF_OK);
+    snprintf(t_id, sizeof t_id, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+    for (int i = 0; i < N_CREDITS; i++) {
+        make_account(c.db, "qf", c.account[i], sizeof c.account[i]);
+        if (is_victim(i)) tamper(fx.url, SQL_TAKE_NEXT_ENTRY, c.account[i], t_id, 1);
+    }
+    rf_test_set_op_delay(c.db, 150); /* let a batch build up behind the first */
+    assert_int_equal(rf_parallel_fn(N_CREDITS, credit_one, &c), 0);
+    rf_test_set_op_delay(c.db, 0);
+    for (int i = 0; i < N_CREDITS; i++) {
+        assert_int_equal(c.err[i], is_victim(i) ? RF_ERR_CONFLICT : RF_OK);
+        assert_int_equal(posted(c.db, c.account[i]), is_victim(i) ? 0 : 1);
+    }
+    struct rf_stats st;
+    rf_stats_get(c.db, &st);
+    int64_t multi = 0; /* group commit really batched */
+    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
+    assert_true(multi >= 1);
+    for (int i = 0; i < N_CREDITS; i++) {
+        if (is_victim(i)) tamper(fx.url, SQL_FREE_ENTRY, c.account[i], t_id, 1);
+        bool replayed = false;
+        assert_int_equal(keyed_credit(&c, i, &replayed), RF_OK);
+        assert_true(replayed == !is_victim(i)); /* a failed credit stored no record */
+        assert_int_equal(posted(c.db, c.account[i]), 1);
+    }
+    struct rf_ledger_check chk;
+    assert_int_equal(rf_ledger_check(c.db, &chk), RF_OK);
+    assert_true(chk.clean);
     rf_core_fixture_close(&fx);
 }
 
@@ -312,6 +425,7 @@ static void test_shutdown_refuses(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failure_in_batch),
+        cmocka_unit_test(test_queued_failure_in_batch),
         cmocka_unit_test(test_commit_failure),
         cmocka_unit_test(test_lost_commit_answer),
         cmocka_unit_test(test_lost_commit_answer_batch),

@@ -6,6 +6,10 @@
  * parameters in any order, savepoints that undo only their part, constraint
  * violations as RF_ERR_CONFLICT with the transaction still usable, RETURNING,
  * ON CONFLICT DO NOTHING, a FOR UPDATE suffix, and the commit fault hook.
+ * exec_later: a statement sent without waiting (PostgreSQL: pipeline mode)
+ * whose failure is the next call's answer, mapped as exec maps it, with what
+ * followed it not run and the savepoint before it still usable; SQLite runs
+ * it at once.
  * PostgreSQL only: a COMMIT whose answer is lost is resolved (committed ->
  * RF_OK; not learnable -> RF_ERR_OUTCOME_UNKNOWN), and every wait is bounded (a statement the server would run
  * forever, a server that accepts TCP and never answers).
@@ -53,7 +57,7 @@ static void sql(char *buf, const char *fmt) {
     assert_true(n > 0 && n < SQL_BYTES);
 }
 
-static void must(rf_err err) { assert_int_equal(err, RF_OK); }
+#define must(e) assert_int_equal((e), RF_OK) /* a macro: the failing line is reported */
 
 /* Inserts (id, name, note, amount); params deliberately bound $2 before $1. */
 static rf_err ins(struct store_conn *c, int64_t id, const char *name, const char *note,
@@ -503,6 +507,168 @@ static void test_connect_deadline(void **state) {
     close(fd);
 }
 
+/* ---- exec_later ------------------------------------------------------- */
+
+/* Queues (PostgreSQL) or runs (SQLite) an insert of (id, name, amount). */
+static rf_err later(struct store_conn *c, int64_t id, const char *name, int64_t amount) {
+    store_val p[4] = {SV_I(id), SV_S(name), SV_N(), SV_I(amount)};
+    return F.ops->exec_later(c, F.ins, p, 4, NULL, NULL);
+}
+
+/* A queued statement that fails: PostgreSQL answers RF_OK now and the error
+ * at the next synchronous call; SQLite answers it now. want is the error. */
+static void later_fails(struct store_conn *c, int64_t id, const char *name, int64_t amount,
+                        rf_err want) {
+    assert_int_equal(later(c, id, name, amount), F.is_pg ? RF_OK : want);
+}
+
+/* Queued inserts are learned at the next statement, whose own result (rows)
+ * comes back with them; a failed one is the release's answer, the release
+ * does not run and the savepoint still undoes exactly its part. */
+static void test_exec_later_release(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 700, "l-700", NULL, 0)); /* also prepares F.ins on c */
+    must(F.ops->savepoint(c, 1));
+    must(later(c, 701, "l-701", 0));
+    must(later(c, 702, "l-702", 0));
+    assert_int_equal(count_ids(700, 709), 3); /* its own rows, after the queued ones */
+    must(F.ops->release_savepoint(c, 1));
+    must(later(c, 703, "l-703", 0));
+    later_fails(c, 704, "l-700", 0, RF_ERR_CONFLICT); /* unique name */
+    if (F.is_pg) {
+        must(later(c, 705, "l-705", 0)); /* after the failure: never runs */
+        assert_int_equal(F.ops->release_savepoint(c, 1), RF_ERR_CONFLICT);
+        assert_false(F.ops->broken(c));
+    }
+    F.ops->rollback_to(c, 1); /* the savepoint held: 703 goes, the rest stays */
+    must(F.ops->release_savepoint(c, 1));
+    later_fails(c, 706, "l-706", -1, RF_ERR_CONFLICT); /* check constraint */
+    if (F.is_pg) assert_int_equal(F.ops->release(c, 1), RF_ERR_CONFLICT);
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(later(c, 707, "l-707", 0));
+    must(F.ops->commit(c)); /* settles the queue first */
+    assert_int_equal(count_ids(700, 709), 4);
+    assert_int_equal(count_ids(703, 706), 0);
+}
+
+struct got_row {
+    int calls;
+    char name[32];
+};
+
+static void got_name(void *ctx, struct store_rows *r) {
+    struct got_row *g = ctx;
+    g->calls++;
+    snprintf(g->name, sizeof g->name, "%s", F.ops->rows_text(r, 1));
+}
+
+/* A queued query's first row reaches its fn when the next statement returns
+ * (SQLite: at once); a query with no row, or one after a failure, never
+ * calls it. */
+static void test_query_later(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 730, "q-730", NULL, 0));
+    struct got_row g = {0}, none = {0}, after = {0};
+    must(F.ops->exec_later(c, F.sel, (store_val[]){SV_I(730)}, 1, got_name, &g));
+    must(F.ops->exec_later(c, F.sel, (store_val[]){SV_I(739)}, 1, got_name, &none));
+    assert_int_equal(g.calls, F.is_pg ? 0 : 1); /* PostgreSQL: not read yet */
+    assert_int_equal(count_ids(730, 739), 1);
+    assert_int_equal(g.calls, 1);
+    assert_string_equal(g.name, "q-730");
+    assert_int_equal(none.calls, 0);
+    must(F.ops->savepoint(c, 1));
+    later_fails(c, 731, "q-730", 0, RF_ERR_CONFLICT);
+    if (F.is_pg) {
+        must(F.ops->exec_later(c, F.sel, (store_val[]){SV_I(730)}, 1, got_name, &after));
+        assert_int_equal(F.ops->release(c, 1), RF_ERR_CONFLICT);
+        assert_int_equal(after.calls, 0); /* skipped after the failure */
+    }
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(730, 739), 1);
+}
+
+static const char SQL_RAISE_40001[] =
+    "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END $$";
+
+/* A queued failure is mapped as exec maps it (a serialization failure is
+ * RF_ERR_RETRY) and is also COMMIT's answer: nothing commits, and the
+ * connection begins again cleanly. */
+static void test_exec_later_commit(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    must(ins(c, 710, "l-710", NULL, 0));
+    later_fails(c, 711, "l-710", 0, RF_ERR_CONFLICT);
+    if (F.is_pg) assert_int_equal(F.ops->commit(c), RF_ERR_CONFLICT);
+    else F.ops->rollback(c);
+    assert_false(F.ops->broken(c));
+    assert_int_equal(count_ids(710, 719), 0);
+    if (!F.is_pg) return; /* SQLite has no serialization failure to raise */
+    struct store_conn *c2 = NULL; /* a statement cache with room (F.c's is full) */
+    must(F.ops->connect(F.url, NULL, false, &c2));
+    must(F.ops->begin(c2, true));
+    must(F.ops->savepoint(c2, 1));
+    /* the first use prepares, and so runs at once */
+    assert_int_equal(F.ops->exec_later(c2, SQL_RAISE_40001, NULL, 0, NULL, NULL), RF_ERR_RETRY);
+    F.ops->rollback_to(c2, 1);
+    must(ins(c2, 712, "l-712", NULL, 0));
+    must(later(c2, 713, "l-713", 0));
+    must(F.ops->exec_later(c2, SQL_RAISE_40001, NULL, 0, NULL, NULL));
+    assert_int_equal(F.ops->exec(c2, F.count, (store_val[]){SV_I(0), SV_I(1)}, 2, NULL),
+                     RF_ERR_RETRY);
+    F.ops->rollback(c2);
+    assert_false(F.ops->broken(c2));
+    F.ops->disconnect(c2);
+    assert_int_equal(count_ids(710, 719), 0);
+}
+
+/* The connection dies with statements queued: the next call answers
+ * RF_ERR_UNAVAILABLE, the connection is never reused and nothing commits.
+ * A queued statement that never ends meets the client's deadline. */
+static void test_exec_later_connection_lost(void **state) {
+    (void)state;
+    if (!F.is_pg) return; /* SQLite has no connection to lose */
+    struct store_conn *c2 = NULL;
+    must(F.ops->connect(F.url, NULL, false, &c2));
+    must(F.ops->begin(c2, true));
+    must(ins(c2, 720, "l-720", NULL, 0));
+    int64_t pid = q_int(c2, "SELECT pg_backend_pid()", NULL, 0);
+    must(later(c2, 721, "l-721", 0));
+    store_val p[1] = {SV_I(pid)};
+    assert_int_equal(q_int(F.c, "SELECT pg_terminate_backend($1::int)::int", p, 1), 1);
+    for (int i = 0; i < 500 && q_int(F.c, "SELECT count(*) FROM pg_stat_activity"
+                                          " WHERE pid = $1::int", p, 1) > 0; i++)
+        usleep(10 * 1000); /* bounded: 5 s */
+    assert_int_equal(F.ops->release_savepoint(c2, 1), RF_ERR_UNAVAILABLE);
+    assert_true(F.ops->broken(c2));
+    assert_int_equal(F.ops->commit(c2), RF_ERR_UNAVAILABLE);
+    F.ops->rollback(c2);
+    F.ops->disconnect(c2);
+    assert_int_equal(count_ids(720, 729), 0);
+
+    struct rf_options opt = {.pg_timeout_ms = SHORT_TIMEOUT_MS};
+    must(F.ops->connect(F.url, &opt, false, &c2));
+    must(F.ops->exec(c2, "SET statement_timeout = 0", NULL, 0, NULL));
+    static const char sleep_sql[] = "SELECT pg_sleep($1)";
+    must(F.ops->begin(c2, true));
+    must(F.ops->exec(c2, sleep_sql, (store_val[]){SV_I(0)}, 1, NULL)); /* prepared */
+    must(F.ops->exec_later(c2, sleep_sql, (store_val[]){SV_I(30)}, 1, NULL, NULL));
+    int64_t t0 = mono_ms();
+    assert_int_equal(F.ops->release_savepoint(c2, 1), RF_ERR_UNAVAILABLE);
+    int64_t took = mono_ms() - t0;
+    assert_true(took >= SHORT_TIMEOUT_MS - 50 && took < SHORT_BOUND_MS);
+    assert_true(F.ops->broken(c2));
+    assert_int_equal(F.ops->commit(c2), RF_ERR_UNAVAILABLE);
+    F.ops->disconnect(c2);
+}
+
 static void test_connect_refused(void **state) {
     (void)state;
     if (!F.is_pg) skip();
@@ -526,6 +692,10 @@ int main(void) {
         cmocka_unit_test(test_lost_commit_answer_unknown),
         cmocka_unit_test(test_statement_deadline),
         cmocka_unit_test(test_connect_deadline),
+        cmocka_unit_test(test_exec_later_release),
+        cmocka_unit_test(test_exec_later_commit),
+        cmocka_unit_test(test_query_later),
+        cmocka_unit_test(test_exec_later_connection_lost),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
