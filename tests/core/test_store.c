@@ -234,6 +234,42 @@ static void test_savepoint_undoes_only_its_part(void **state) {
     assert_int_equal(count_ids(102, 102), 1);
 }
 
+/* A savepoint whose journal outgrows memory (SQLite journals each page a
+ * savepoint changes that existed before it, 64 KiB in memory, the rest in a
+ * temp file): 400 rows of 1 KiB written, then all changed and one more
+ * added under a savepoint that rolls back, leave the rows as they were. */
+static void test_savepoint_past_memory(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    char note[1024], upd[SQL_BYTES];
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    snprintf(upd, sizeof upd, "UPDATE %s SET note = 'changed', amount = 1"
+                              " WHERE id >= $1 AND id <= $2", F.table);
+    must(F.ops->begin(c, true));
+    for (int i = 0; i < 400; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "big-%d", 2000 + i);
+        must(ins(c, 2000 + i, name, note, 0));
+    }
+    must(F.ops->savepoint(c, 1));
+    store_val p[2] = {SV_I(2000), SV_I(2399)};
+    int64_t changed = 0;
+    must(F.ops->exec(c, upd, p, 2, &changed));
+    assert_int_equal(changed, 400);
+    must(ins(c, 2400, "big-2400", note, 0));
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(2000, 2400), 400);
+    static char changed_count[SQL_BYTES];
+    snprintf(changed_count, sizeof changed_count,
+             "SELECT COUNT(*) FROM %s WHERE id >= $1 AND id <= $2 AND amount = 0 AND note = $3",
+             F.table);
+    store_val q[3] = {SV_I(2000), SV_I(2399), SV_S(note)};
+    assert_int_equal(q_int(c, changed_count, q, 3), 400);
+}
+
 static void test_constraints_conflict_and_tx_stays_usable(void **state) {
     (void)state;
     struct store_conn *c = F.c;
@@ -608,6 +644,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_and_rows),
         cmocka_unit_test(test_savepoint_undoes_only_its_part),
+        cmocka_unit_test(test_savepoint_past_memory),
         cmocka_unit_test(test_constraints_conflict_and_tx_stays_usable),
         cmocka_unit_test(test_returning),
         cmocka_unit_test(test_returning_rows_written),
