@@ -48,6 +48,11 @@ struct stmt_entry {
      * one returned row by rowid. */
     sqlite3_stmt *dml, *reread;
     char table[RF_SQLITE_TABLE_NAME_BYTES]; /* the table they write and read */
+    /* The rows its last run wrote (update hook), per statement: a cursor on
+     * it keeps them while other statements run; the array is reused. */
+    int64_t *rowids;
+    int rowids_n, rowids_cap;
+    bool rowids_nomem;
 };
 _Static_assert(RF_SQL_PARAMS_MAX <= UINT8_MAX, "a parameter number fits param_index");
 
@@ -75,11 +80,6 @@ struct store_conn {
     int cached;
     struct stmt_entry cache[RF_STMT_CACHE_MAX];
     struct store_rows *spare_rows; /* a closed cursor kept for the next query */
-    /* Rows an emulated RETURNING statement wrote (update hook); reused. */
-    const char *hook_table;
-    int64_t *rowids;
-    int rowids_n, rowids_cap;
-    bool rowids_nomem;
 };
 
 struct store_rows {
@@ -88,7 +88,7 @@ struct store_rows {
     struct stmt_entry *entry; /* NULL: a one-off statement, finalized at close */
     int rc;
     bool emulated;            /* RETURNING emulated: entry->dml, then entry->reread */
-    bool written;             /* entry->dml has run; rowids[next..] are left to read */
+    bool written;             /* entry->dml has run; entry->rowids[next..] are left to read */
     int next;
 };
 
@@ -193,10 +193,10 @@ static void sq_disconnect(struct store_conn *c) {
         sqlite3_finalize(c->cache[i].stmt);
         sqlite3_finalize(c->cache[i].dml);
         sqlite3_finalize(c->cache[i].reread);
+        free(c->cache[i].rowids);
         free(c->cache[i].text);
     }
     for (int k = 0; k < CTL_COUNT; k++) sqlite3_finalize(c->ctl[k]);
-    free(c->rowids);
     sqlite3_close(c->db);
     free(c);
 }
@@ -297,31 +297,29 @@ static void returning_prepare(struct store_conn *c, struct stmt_entry *e) {
 /* sqlite3_update_hook: a row the emulated statement inserted or updated in
  * its table (a DELETE is never emulated; other tables are not its rows). */
 static void note_rowid(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid) {
-    struct store_conn *c = arg;
-    if (op == SQLITE_DELETE || strcmp(db, "main") != 0 || strcmp(table, c->hook_table) != 0)
-        return;
-    if (c->rowids_n == c->rowids_cap) {
-        int cap = c->rowids_cap ? 2 * c->rowids_cap : 16;
-        int64_t *grown = realloc(c->rowids, (size_t)cap * sizeof *grown);
-        if (!grown) { c->rowids_nomem = true; return; }
-        c->rowids = grown;
-        c->rowids_cap = cap;
+    struct stmt_entry *e = arg;
+    if (op == SQLITE_DELETE || strcmp(db, "main") != 0 || strcmp(table, e->table) != 0) return;
+    if (e->rowids_n == e->rowids_cap) {
+        int cap = e->rowids_cap ? 2 * e->rowids_cap : 4;
+        int64_t *grown = realloc(e->rowids, (size_t)cap * sizeof *grown);
+        if (!grown) { e->rowids_nomem = true; return; }
+        e->rowids = grown;
+        e->rowids_cap = cap;
     }
-    c->rowids[c->rowids_n++] = rowid;
+    e->rowids[e->rowids_n++] = rowid;
 }
 
 /* Runs the statement without its RETURNING clause, noting the rows it
  * wrote: SQLITE_DONE, or the statement's error. */
 static int returning_write(struct store_rows *r) {
-    struct store_conn *c = r->conn;
-    c->hook_table = r->entry->table;
-    c->rowids_n = 0;
-    c->rowids_nomem = false;
-    sqlite3_update_hook(c->db, note_rowid, c);
-    int rc = sqlite3_step(r->entry->dml);
-    sqlite3_update_hook(c->db, NULL, NULL);
+    struct stmt_entry *e = r->entry;
+    e->rowids_n = 0;
+    e->rowids_nomem = false;
+    sqlite3_update_hook(r->conn->db, note_rowid, e);
+    int rc = sqlite3_step(e->dml);
+    sqlite3_update_hook(r->conn->db, NULL, NULL);
     if (rc == SQLITE_ROW) rc = SQLITE_MISUSE; /* no RETURNING left to give rows */
-    if (rc == SQLITE_DONE && c->rowids_nomem) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_DONE && e->rowids_nomem) rc = SQLITE_NOMEM;
     return rc;
 }
 
@@ -333,10 +331,10 @@ static int returning_next(struct store_rows *r) {
         r->rc = returning_write(r);
         if (r->rc != SQLITE_DONE) return -1;
     }
-    struct store_conn *c = r->conn;
-    if (r->next == c->rowids_n) return r->rc = SQLITE_DONE, 0;
-    sqlite3_reset(r->entry->reread);
-    sqlite3_bind_int64(r->entry->reread, 1, c->rowids[r->next++]);
+    struct stmt_entry *e = r->entry;
+    if (r->next == e->rowids_n) return r->rc = SQLITE_DONE, 0;
+    sqlite3_reset(e->reread);
+    sqlite3_bind_int64(e->reread, 1, e->rowids[r->next++]);
     r->stmt = r->entry->reread;
     r->rc = sqlite3_step(r->stmt);
     /* the write lock is held: the row it just wrote is there */

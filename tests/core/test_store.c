@@ -331,7 +331,8 @@ static void test_returning(void **state) {
     assert_int_equal(count_ids(300, 302), 2);
 }
 
-/* Every row a multi-row UPDATE wrote, each with its new values; an upsert's
+/* Every row a multi-row UPDATE wrote, each with its new values (also while
+ * other RETURNING statements run between its rows); an upsert's
  * row whether it inserted or updated, none when its WHERE kept the row; a
  * constraint failure as a conflict that leaves the transaction usable; and
  * the same answers outside a transaction. */
@@ -355,6 +356,9 @@ static void test_returning_rows_written(void **state) {
         seen |= 1 << (id - 500);
         assert_int_equal(F.ops->rows_int(r, 1), id + 7);
         assert_string_equal(F.ops->rows_text(r, 2), "many");
+        /* another RETURNING while this cursor is open takes none of its rows */
+        store_val other[3] = {SV_I(520 + i), SV_S(i == 0 ? "o0" : i == 1 ? "o1" : "o2"), SV_I(1)};
+        assert_int_equal(q_int(c, F.upsert_ret, other, 3), 520 + i);
     }
     assert_int_equal(F.ops->rows_next(r), 0);
     F.ops->rows_close(r);
