@@ -245,7 +245,10 @@ static bool written_table(const char *sql, char out[RF_SQLITE_TABLE_NAME_BYTES])
         size_t v = strlen(verbs[i]);
         if (strncmp(sql, verbs[i], v) != 0) continue;
         size_t n = strcspn(sql + v, " (");
-        if (n == 0 || n >= RF_SQLITE_TABLE_NAME_BYTES) return false;
+        /* a plain name: a schema-qualified or quoted one is not the name the
+         * update hook and sqlite_schema report */
+        if (n == 0 || n >= RF_SQLITE_TABLE_NAME_BYTES || strcspn(sql + v, ".\"'`[") < n)
+            return false;
         memcpy(out, sql + v, n);
         out[n] = '\0';
         return true;
@@ -282,10 +285,10 @@ static void returning_prepare(struct store_conn *c, struct stmt_entry *e) {
     int n = snprintf(sql, sizeof sql, "SELECT %.*s FROM %s WHERE rowid = ?1",
                      (int)(e->text + len - cols), cols, e->table);
     /* A WITHOUT ROWID table has no rowid: the read does not prepare. */
+    const unsigned keep = SQLITE_PREPARE_PERSISTENT;
     if (n <= 0 || (size_t)n >= sizeof sql ||
-        sqlite3_prepare_v3(c->db, sql, n, SQLITE_PREPARE_PERSISTENT, &e->reread, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(c->db, e->text, (int)(ret - e->text), SQLITE_PREPARE_PERSISTENT,
-                           &e->dml, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v3(c->db, sql, n, keep, &e->reread, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(c->db, e->text, (int)(ret - e->text), keep, &e->dml, NULL)) {
         sqlite3_finalize(e->reread);
         e->reread = NULL;
         return;

@@ -118,8 +118,8 @@ static void build_sql(void) {
     sql(F.sel_gap, "SELECT COUNT(*) FROM %s WHERE id >= $3 AND name <> $1");
     sql(F.upd_many, "UPDATE %s SET amount = amount + $1, note = 'many' WHERE id >= $2 AND id <= $3"
                     " RETURNING id, amount, note");
-    int n = snprintf(F.upsert_ret, SQL_BYTES, "INSERT INTO %s (id, name, amount) VALUES ($1, $2, $3)"
-                     " ON CONFLICT (id) DO UPDATE SET amount = %s.amount + excluded.amount"
+    int n = snprintf(F.upsert_ret, SQL_BYTES, "INSERT INTO %s (id, name, amount)"
+                     " VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET amount = %s.amount + excluded.amount"
                      " WHERE %s.amount < 1000 RETURNING id, amount", F.table, F.table, F.table);
     assert_true(n > 0 && n < SQL_BYTES);
 }
