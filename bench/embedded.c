@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -175,6 +176,7 @@ int main(int argc, char **argv) {
     /* as the README asks of an embedder on glibc: keep freed heap */
     (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
     (void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* and no memory statistics */
     struct bench b = {.threads = 64, .seconds = 5, .accounts = 256, .with_key = true};
     const char *dir = "/tmp";
     for (int i = 1; i < argc; i++) {

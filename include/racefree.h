@@ -562,6 +562,9 @@ struct rf_ledger_check {
     int64_t approvals;              /* approved approvals checked */
     int64_t approvals_unexecuted;   /* approved, but the transfer, entitlement or payout its
                                        result names is not in the store: the action never ran */
+    int64_t rows_dangling;          /* rows whose reference names no row: an entry's account
+                                       or transfer, a transfer's accounts, a payout's account or
+                                       hold, an attempt's payout (SQLite does not enforce them) */
     bool clean;                     /* every count of a problem above is 0 */
 };
 rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);

@@ -30,6 +30,7 @@
  * convention), and the WAL length at which the checkpointer thread runs. */
 #define RF_SQLITE_WRITER_CACHE_KIB -65536
 #define RF_SQLITE_CHECKPOINT_PAGES 1000
+#define RF_SQLITE_TABLE_NAME_BYTES 64           /* a table whose RETURNING store/sqlite.c reads back */
 /* glibc: free heap kept rather than trimmed, and the size from which an
  * allocation gets its own mapping (src/cli/main.c). */
 #define RF_MALLOC_TRIM_BYTES (64 * 1024 * 1024)

@@ -6,7 +6,9 @@
  * pending transfers, every payout's hold matches the payout (pending <->
  * pending, paid <-> posted in full, failed <-> voided, same amount), and no
  * transfer moves a payouts:<CUR> account without a payout owning it, and
- * every approved approval's action ran (the effect it names exists). Prints
+ * every approved approval's action ran (the effect it names exists), and
+ * every reference between rows names a row (SQLite does not enforce them on
+ * write; PostgreSQL does). Prints
  * what it checked and what it found; exits 0 when the ledger is clean, 1 when
  * it is not (or the check could not run), so it can gate a deploy or page
  * someone from cron.
@@ -47,20 +49,21 @@ int cmd_reconcile(int argc, char **argv) {
            "payouts mismatched with their hold: %lld\n"
            "payout clearing transfers without a payout: %lld\n"
            "approved approvals whose action did not run: %lld\n"
+           "rows whose reference names no row: %lld\n"
            "ledger: %s\n",
            (long long)c.currencies, (long long)c.accounts, (long long)c.payouts,
            (long long)c.approvals, (long long)c.currencies_unbalanced,
            (long long)c.accounts_mismatched, (long long)c.accounts_entries_mismatched,
            (long long)c.accounts_holds_mismatched, (long long)c.payouts_mismatched,
            (long long)c.clearing_unowned, (long long)c.approvals_unexecuted,
-           c.clean ? "clean" : "NOT CLEAN");
+           (long long)c.rows_dangling, c.clean ? "clean" : "NOT CLEAN");
     if (!c.clean)
         fprintf(stderr, "racefree: reconcile: the ledger's invariants do not hold "
                         "(%lld unbalanced currencies, %lld mismatched accounts, %lld mismatched "
                         "payouts, %lld unowned clearing transfers, %lld approvals whose action "
-                        "did not run)\n",
+                        "did not run, %lld rows whose reference names no row)\n",
                 (long long)c.currencies_unbalanced, (long long)c.accounts_mismatched,
                 (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
-                (long long)c.approvals_unexecuted);
+                (long long)c.approvals_unexecuted, (long long)c.rows_dangling);
     return c.clean ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -342,6 +342,8 @@ rf_err rf_account_get(rf *db, const char *id, struct rf_account *out) {
     return rf_op_run(db, RF_OP_ACCOUNT_GET, &req, out, NULL, NULL);
 }
 
+/* Only the column asked for: every credit reads it (the whole row cost
+ * SQLite eleven columns and a metadata copy). */
 static const char SQL_ACCOUNT_CURRENCY[] = "SELECT currency FROM accounts WHERE id = $1";
 
 static void read_currency(struct rf_tx *tx, struct store_rows *r, void *out) {
@@ -968,6 +970,25 @@ static const char SQL_CHECK_CLEARING[] =
     " OR substr(t.credit_account, 1, $1) = $2)"
     " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = t.id)";
 
+/* Rows whose reference names no row. The schema declares each reference
+ * (REFERENCES); PostgreSQL enforces them, SQLite's writer does not (its
+ * foreign key probes cost every transfer and entry insert, and the flows
+ * write a referenced row first: the moves find both accounts, the transfer
+ * precedes its entries, the hold its payout), so this is where a dangling
+ * one shows on SQLite. */
+static const char SQL_CHECK_REFERENCES[] =
+    "SELECT (SELECT COUNT(*) FROM entries e"
+    " WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = e.account_id)"
+    " OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = e.transfer_id))"
+    " + (SELECT COUNT(*) FROM transfers t"
+    " WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.debit_account)"
+    " OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.credit_account))"
+    " + (SELECT COUNT(*) FROM payouts p"
+    " WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = p.account_id)"
+    " OR NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = p.hold_transfer_id))"
+    " + (SELECT COUNT(*) FROM payout_attempts x"
+    " WHERE NOT EXISTS (SELECT 1 FROM payouts p WHERE p.id = x.payout_id))";
+
 /* The first n columns of a row of counts. */
 struct counts {
     int n;
@@ -1016,7 +1037,7 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     struct rf_ledger_check *c = ctx;
     memset(c, 0, sizeof *c);
     struct currency_sum sum = {.check = c};
-    struct counts acc = {.n = 4}, pay = {.n = 2}, clearing = {.n = 1};
+    struct counts acc = {.n = 4}, pay = {.n = 2}, clearing = {.n = 1}, refs = {.n = 1};
     rf_err err = check_snapshot(tx);
     if (!err)
         err = store_query_each(tx, SQL_CHECK_BALANCES, NULL, 0, INT32_MAX, sum_balance, &sum);
@@ -1025,6 +1046,7 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     if (!err) err = store_query_one(tx, SQL_CHECK_PAYOUTS, NULL, 0, read_counts, &pay);
     store_val ns[2] = {SV_I(strlen(LEDGER_NS_PAYOUTS ":")), SV_S(LEDGER_NS_PAYOUTS ":")};
     if (!err) err = store_query_one(tx, SQL_CHECK_CLEARING, ns, 2, read_counts, &clearing);
+    if (!err) err = store_query_one(tx, SQL_CHECK_REFERENCES, NULL, 0, read_counts, &refs);
     if (!err) err = approvals_check(tx, &c->approvals, &c->approvals_unexecuted);
     c->accounts = acc.v[0];
     c->accounts_mismatched = acc.v[1];
@@ -1033,9 +1055,10 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     c->payouts = pay.v[0];
     c->payouts_mismatched = pay.v[1];
     c->clearing_unowned = clearing.v[0];
+    c->rows_dangling = refs.v[0];
     c->clean = c->currencies_unbalanced == 0 && c->accounts_mismatched == 0 &&
                c->payouts_mismatched == 0 && c->clearing_unowned == 0 &&
-               c->approvals_unexecuted == 0;
+               c->approvals_unexecuted == 0 && c->rows_dangling == 0;
     return err;
 }
 

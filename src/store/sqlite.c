@@ -8,6 +8,19 @@
  * serves PostgreSQL and SQLite. A trailing " FOR UPDATE [SKIP LOCKED]" is
  * dropped at prepare time: a SQLite write transaction (BEGIN IMMEDIATE)
  * already holds the database write lock, which is stronger than a row lock.
+ *
+ * RETURNING without its temporary b-tree: SQLite runs "INSERT/UPDATE ..
+ * RETURNING cols" by writing the returned rows into an ephemeral table, one
+ * opened, filled and freed per execution (about 25k instructions: more than
+ * the guarded UPDATE of a credit itself). So for a cached statement on a
+ * rowid table without triggers, run inside a transaction, the store runs the
+ * statement without its RETURNING clause, notes the rowids it inserted or
+ * updated in that table (sqlite3_update_hook), and reads each row back with
+ * "SELECT cols FROM table WHERE rowid = ?". Those are the same rows with the
+ * same values: without triggers only the statement itself changes the
+ * table's rows, and the write transaction keeps every other writer out
+ * until COMMIT. Anything else (a DELETE, a table with triggers, a WITHOUT
+ * ROWID table, autocommit) runs the statement as written.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -30,6 +43,16 @@ struct stmt_entry {
      * param_max is the highest k the text names. */
     uint8_t param_index[RF_SQL_PARAMS_MAX];
     int param_max;
+    /* The RETURNING emulation (file comment), NULL when the text does not
+     * qualify: the statement without its RETURNING clause, and the read of
+     * one returned row by rowid. */
+    sqlite3_stmt *dml, *reread;
+    char table[RF_SQLITE_TABLE_NAME_BYTES]; /* the table they write and read */
+    /* The rows its last run wrote (update hook), per statement: a cursor on
+     * it keeps them while other statements run; the array is reused. */
+    int64_t *rowids;
+    int rowids_n, rowids_cap;
+    bool rowids_nomem;
 };
 _Static_assert(RF_SQL_PARAMS_MAX <= UINT8_MAX, "a parameter number fits param_index");
 
@@ -61,9 +84,12 @@ struct store_conn {
 
 struct store_rows {
     struct store_conn *conn;
-    sqlite3_stmt *stmt;
+    sqlite3_stmt *stmt;       /* the statement whose row the cells are read from */
     struct stmt_entry *entry; /* NULL: a one-off statement, finalized at close */
     int rc;
+    bool emulated;            /* RETURNING emulated: entry->dml, then entry->reread */
+    bool written;             /* entry->dml has run; entry->rowids[next..] are left to read */
+    int next;
 };
 
 static rf_err map_rc(int rc) {
@@ -134,8 +160,21 @@ static rf_err sq_connect(const char *url, const struct rf_options *opt, bool rea
     bool normal = opt && opt->sync == RF_SYNC_NORMAL;
     rf_err err = simple(c, readonly ? "PRAGMA query_only=1" : "PRAGMA journal_mode=WAL");
     if (!err) err = simple(c, normal ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
-    if (!err) err = simple(c, "PRAGMA foreign_keys=ON");
-    if (!err) err = simple(c, "PRAGMA temp_store=MEMORY"); /* savepoint journals */
+    /* The schema's REFERENCES are not enforced on SQLite: their probes cost
+     * every transfer and entry insert a read of each row referenced, and the
+     * flows already write the referenced row first (a move finds its
+     * account, a transfer precedes its entries, a hold its payout). Nothing
+     * relies on a foreign key error; `racefree reconcile` counts a dangling
+     * reference, and PostgreSQL keeps enforcing them. */
+    if (!err) err = simple(c, "PRAGMA foreign_keys=OFF");
+    /* The writer's savepoint journals: with temp_store=FILE SQLite keeps a
+     * statement journal in memory up to 64 KiB (SQLITE_STMTJRNL_SPILL) in
+     * one 64 KiB chunk, and writes a temp file only past that. With MEMORY
+     * it grows the journal in 1 KiB chunks, and frees them all at every
+     * RELEASE: each operation's savepoint malloc'd and freed four chunks
+     * per page it wrote (~12k instructions an operation, on the writer
+     * thread). Readers write no journal: their sorts stay in memory. */
+    if (!err) err = simple(c, readonly ? "PRAGMA temp_store=MEMORY" : "PRAGMA temp_store=FILE");
     if (!err && !readonly) err = simple(c, "PRAGMA cache_size=" RF_STR(RF_SQLITE_WRITER_CACHE_KIB));
     if (err) {
         sqlite3_close(c->db);
@@ -152,6 +191,9 @@ static void sq_disconnect(struct store_conn *c) {
     for (int i = 0; i < RF_STMT_CACHE_MAX; i++) {
         RF_ASSERT(!c->cache[i].in_use);
         sqlite3_finalize(c->cache[i].stmt);
+        sqlite3_finalize(c->cache[i].dml);
+        sqlite3_finalize(c->cache[i].reread);
+        free(c->cache[i].rowids);
         free(c->cache[i].text);
     }
     for (int k = 0; k < CTL_COUNT; k++) sqlite3_finalize(c->ctl[k]);
@@ -193,6 +235,116 @@ static bool params_index(struct stmt_entry *e) {
     return true;
 }
 
+/* ---- RETURNING without a temporary b-tree (file comment) --------------- */
+
+/* The table an "UPDATE t ..." or "INSERT INTO t ..." text writes, into out;
+ * false for any other statement. */
+static bool written_table(const char *sql, char out[RF_SQLITE_TABLE_NAME_BYTES]) {
+    static const char *const verbs[] = {"UPDATE ", "INSERT INTO "};
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        size_t v = strlen(verbs[i]);
+        if (strncmp(sql, verbs[i], v) != 0) continue;
+        size_t n = strcspn(sql + v, " (");
+        /* a plain name: a schema-qualified or quoted one is not the name the
+         * update hook and sqlite_schema report */
+        if (n == 0 || n >= RF_SQLITE_TABLE_NAME_BYTES || strcspn(sql + v, ".\"'`[") < n)
+            return false;
+        memcpy(out, sql + v, n);
+        out[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* True when a trigger fires on table: its changes could differ from what a
+ * RETURNING clause reports, so such a table keeps the real RETURNING. */
+static bool has_triggers(struct store_conn *c, const char *table) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_schema WHERE type = 'trigger'"
+                                  " AND tbl_name = ?1", -1, &st, NULL) != SQLITE_OK)
+        return true;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    bool found = sqlite3_step(st) != SQLITE_DONE;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Prepares e->dml and e->reread when e's text qualifies: INSERT or UPDATE
+ * of a rowid table without triggers, with a RETURNING list of no
+ * parameters. Otherwise they stay NULL and the text runs as written. */
+static void returning_prepare(struct store_conn *c, struct stmt_entry *e) {
+    int len = sql_length_for_sqlite(e->text);
+    const char *ret = NULL;
+    for (const char *p = e->text; (p = strstr(p, " RETURNING ")) && p < e->text + len; p++)
+        ret = p;
+    if (!ret || strchr(ret, '$') || !written_table(e->text, e->table) ||
+        has_triggers(c, e->table))
+        return;
+    const char *cols = ret + strlen(" RETURNING ");
+    char sql[SQLITE_SQL_BYTES_MAX];
+    int n = snprintf(sql, sizeof sql, "SELECT %.*s FROM %s WHERE rowid = ?1",
+                     (int)(e->text + len - cols), cols, e->table);
+    /* A WITHOUT ROWID table has no rowid: the read does not prepare. */
+    const unsigned keep = SQLITE_PREPARE_PERSISTENT;
+    if (n <= 0 || (size_t)n >= sizeof sql ||
+        sqlite3_prepare_v3(c->db, sql, n, keep, &e->reread, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(c->db, e->text, (int)(ret - e->text), keep, &e->dml, NULL)) {
+        sqlite3_finalize(e->reread);
+        e->reread = NULL;
+        return;
+    }
+    /* The clause named no parameter: both texts number $k alike. */
+    RF_ASSERT(sqlite3_bind_parameter_count(e->dml) == sqlite3_bind_parameter_count(e->stmt));
+}
+
+/* sqlite3_update_hook: a row the emulated statement inserted or updated in
+ * its table (a DELETE is never emulated; other tables are not its rows). */
+static void note_rowid(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid) {
+    struct stmt_entry *e = arg;
+    if (op == SQLITE_DELETE || strcmp(db, "main") != 0 || strcmp(table, e->table) != 0) return;
+    if (e->rowids_n == e->rowids_cap) {
+        int cap = e->rowids_cap ? 2 * e->rowids_cap : 4;
+        int64_t *grown = realloc(e->rowids, (size_t)cap * sizeof *grown);
+        if (!grown) { e->rowids_nomem = true; return; }
+        e->rowids = grown;
+        e->rowids_cap = cap;
+    }
+    e->rowids[e->rowids_n++] = rowid;
+}
+
+/* Runs the statement without its RETURNING clause, noting the rows it
+ * wrote: SQLITE_DONE, or the statement's error. */
+static int returning_write(struct store_rows *r) {
+    struct stmt_entry *e = r->entry;
+    e->rowids_n = 0;
+    e->rowids_nomem = false;
+    sqlite3_update_hook(r->conn->db, note_rowid, e);
+    int rc = sqlite3_step(e->dml);
+    sqlite3_update_hook(r->conn->db, NULL, NULL);
+    if (rc == SQLITE_ROW) rc = SQLITE_MISUSE; /* no RETURNING left to give rows */
+    if (rc == SQLITE_DONE && e->rowids_nomem) rc = SQLITE_NOMEM;
+    return rc;
+}
+
+/* The next returned row: the first call writes, every call reads one row. */
+static int returning_next(struct store_rows *r) {
+    if (!r->written) {
+        r->written = true;
+        r->next = 0;
+        r->rc = returning_write(r);
+        if (r->rc != SQLITE_DONE) return -1;
+    }
+    struct stmt_entry *e = r->entry;
+    if (r->next == e->rowids_n) return r->rc = SQLITE_DONE, 0;
+    sqlite3_reset(e->reread);
+    sqlite3_bind_int64(e->reread, 1, e->rowids[r->next++]);
+    r->stmt = r->entry->reread;
+    r->rc = sqlite3_step(r->stmt);
+    /* the write lock is held: the row it just wrote is there */
+    if (r->rc == SQLITE_DONE) r->rc = SQLITE_INTERNAL;
+    return r->rc == SQLITE_ROW ? 1 : -1;
+}
+
 /* Finds or prepares the cached statement for sql; entry_out is NULL when the
  * statement is a one-off (cache full, or the cached one has an open cursor). */
 static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stmt_out,
@@ -215,6 +367,7 @@ static rf_err stmt_get(struct store_conn *c, const char *sql, sqlite3_stmt **stm
             if (!e->text) { sqlite3_finalize(e->stmt); e->stmt = NULL; return RF_ERR_NOMEM; }
             e->key = sql;
             c->cached++;
+            returning_prepare(c, e);
             *stmt_out = e->stmt;
             *entry_out = e;
             return RF_OK;
@@ -267,6 +420,10 @@ static rf_err sq_query(struct store_conn *c, const char *sql, const store_val *p
     if (!r && !(r = malloc(sizeof *r))) return RF_ERR_NOMEM;
     memset(r, 0, sizeof *r);
     rf_err err = stmt_get(c, sql, &r->stmt, &r->entry);
+    if (!err && r->entry && r->entry->dml && !sqlite3_get_autocommit(c->db)) {
+        r->emulated = true; /* in a transaction: the file comment's RETURNING */
+        r->stmt = r->entry->dml;
+    }
     if (!err) err = bind_all(c, r->stmt, r->entry, p, n);
     if (err) {
         if (r->entry) { sqlite3_reset(r->stmt); sqlite3_clear_bindings(r->stmt); }
@@ -281,6 +438,7 @@ static rf_err sq_query(struct store_conn *c, const char *sql, const store_val *p
 }
 
 static int sq_rows_next(struct store_rows *r) {
+    if (r->emulated) return returning_next(r);
     r->rc = sqlite3_step(r->stmt);
     if (r->rc == SQLITE_ROW) return 1;
     if (r->rc == SQLITE_DONE) return 0;
@@ -313,7 +471,12 @@ static const char *sq_rows_text(struct store_rows *r, int col) {
 
 static void sq_rows_close(struct store_rows *r) {
     if (!r) return;
-    if (r->entry) {
+    if (r->emulated) {
+        sqlite3_reset(r->entry->dml);
+        sqlite3_clear_bindings(r->entry->dml);
+        sqlite3_reset(r->entry->reread);
+        r->entry->in_use = false;
+    } else if (r->entry) {
         sqlite3_reset(r->stmt);
         sqlite3_clear_bindings(r->stmt);
         r->entry->in_use = false;

@@ -36,7 +36,7 @@ struct ledger {
 /* What the checker must find: the count of each kind of violation. */
 struct want {
     int64_t currencies_unbalanced, accounts_entries, accounts_holds, accounts_either;
-    int64_t payouts, clearing, approvals_unexecuted;
+    int64_t payouts, clearing, approvals_unexecuted, dangling;
 };
 
 static void wallet(struct ledger *l, char *id, size_t cap, int64_t funds) {
@@ -129,6 +129,7 @@ static void expect(struct ledger *l, const struct want *w) {
     assert_int_equal(c.payouts_mismatched, w->payouts);
     assert_int_equal(c.clearing_unowned, w->clearing);
     assert_int_equal(c.approvals_unexecuted, w->approvals_unexecuted);
+    assert_int_equal(c.rows_dangling, w->dangling);
     bool clean = !memcmp(w, &(struct want){0}, sizeof *w);
     assert_int_equal(c.clean, clean);
     char out[4096], line[160];
@@ -141,6 +142,7 @@ static void expect(struct ledger *l, const struct want *w) {
         {"payouts mismatched with their hold", w->payouts},
         {"payout clearing transfers without a payout", w->clearing},
         {"approved approvals whose action did not run", w->approvals_unexecuted},
+        {"rows whose reference names no row", w->dangling},
         {"ledger", 0},
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -283,6 +285,38 @@ static void test_approval_executed_is_its_action_run(void **state) {
     destroy(&l);
 }
 
+/* A reference that names no row: an entry's transfer, then a transfer's
+ * debit account. SQLite's writer does not enforce the schema's REFERENCES
+ * (the flows write the referenced row first), so the checker is where a
+ * dangling one shows; on PostgreSQL the foreign keys refuse the change. */
+static void test_reference_names_no_row(void **state) {
+    (void)state;
+    struct ledger l;
+    build(&l);
+    static const char entry_gone[] = "UPDATE entries SET transfer_id = 'gone'"
+                                     " WHERE account_id = $1 AND transfer_id = $2";
+    int64_t rows = 0;
+    rf_err err = tamper_try(l.fx.url, entry_gone, l.b, l.transfer, &rows);
+    if (strncmp(l.fx.url, "sqlite:", 7) != 0) {
+        assert_int_equal(err, RF_ERR_CONFLICT); /* PostgreSQL: the foreign key */
+        expect(&l, &CLEAN);
+        destroy(&l);
+        return;
+    }
+    assert_int_equal(err, RF_OK);
+    assert_int_equal(rows, 1);
+    expect(&l, &(struct want){.dangling = 1});
+    tamper(l.fx.url, "UPDATE entries SET transfer_id = $2"
+                  " WHERE account_id = $1 AND transfer_id = 'gone'", l.b, l.transfer, 1);
+    expect(&l, &CLEAN);
+    tamper(l.fx.url, "UPDATE transfers SET debit_account = 'nobody' WHERE id = $1", l.transfer,
+           NULL, 1);
+    expect(&l, &(struct want){.dangling = 1});
+    tamper(l.fx.url, "UPDATE transfers SET debit_account = $2 WHERE id = $1", l.transfer, l.a, 1);
+    expect(&l, &CLEAN);
+    destroy(&l);
+}
+
 /* The approvals are read a page at a time: a violation past the first page
  * (300 copies of the approved transfer's approval, then one whose
  * entitlement was never granted, last in id order) is still found. */
@@ -326,6 +360,7 @@ int main(void) {
         cmocka_unit_test(test_payout_paid_hold_pending),
         cmocka_unit_test(test_approval_executed_is_its_action_run),
         cmocka_unit_test(test_approval_past_the_first_page),
+        cmocka_unit_test(test_reference_names_no_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /*
  * test_migrate.c - migrations on the back end in RF_TEST_DB: applying twice
  * changes nothing, two processes' worth of concurrent migrations agree, and
- * a store whose schema is newer than the binary is refused.
+ * a store whose schema is newer than the binary is refused; migration 007
+ * rebuilds transfers on a store in use and keeps every row, reference and
+ * constraint.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -74,6 +76,95 @@ static void test_schema_too_new(void **state) {
     rf_close(db);
 }
 
+/* ---- 007: transfers rebuilt with its rows ------------------------------- */
+
+static void make_account(rf *db, const char *id) {
+    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+}
+
+/* The stored definition of transfers (SQLite only; "" elsewhere). */
+static void transfers_sql(char *out, size_t cap) {
+    out[0] = '\0';
+    const struct store_ops *ops = store_for_url(g_url);
+    if (ops->backend != STORE_SQLITE) return;
+    struct store_conn *c = NULL;
+    assert_int_equal(ops->connect(g_url, &(struct rf_options){0}, true, &c), RF_OK);
+    struct store_rows *r = NULL;
+    assert_int_equal(ops->query(c, "SELECT sql FROM sqlite_schema WHERE name = 'transfers'", NULL,
+                                0, &r), RF_OK);
+    assert_int_equal(ops->rows_next(r), 1);
+    snprintf(out, cap, "%s", ops->rows_text(r, 0));
+    ops->rows_close(r);
+    ops->disconnect(c);
+}
+
+/* The ledger a store in use has: credits, a referenced transfer, a hold. */
+static void ledger_in_use(rf *db, char held[RF_ID_BYTES], char credited[RF_ID_BYTES]) {
+    make_account(db, "m7-a");
+    make_account(db, "m7-b");
+    struct rf_transfer_res res = {0};
+    assert_int_equal(rf_credit_apply(db, "m7-a", 500, "seed", &res, NULL), RF_OK);
+    snprintf(credited, RF_ID_BYTES, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+    struct rf_transfer_req t = {.debit_account = "m7-a", .credit_account = "m7-b",
+                                .amount_minor = 70, .currency = "USD", .reference = "m7-ref"};
+    assert_int_equal(rf_transfer_create(db, &t, &res, NULL), RF_OK);
+    rf_transfer_clear(&res.transfer);
+    t = (struct rf_transfer_req){.debit_account = "m7-a", .credit_account = "m7-b",
+                                 .amount_minor = 30, .currency = "USD", .pending = true};
+    assert_int_equal(rf_transfer_create(db, &t, &res, NULL), RF_OK);
+    snprintf(held, RF_ID_BYTES, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+}
+
+/* Applies 007 again to a store with rows, as a store at version 6 gets it. */
+static void reapply_007(void) {
+    const struct store_ops *ops = store_for_url(g_url);
+    struct store_conn *c = NULL;
+    assert_int_equal(ops->connect(g_url, &(struct rf_options){0}, false, &c), RF_OK);
+    assert_int_equal(ops->exec_script(c, "DELETE FROM schema_version WHERE version >= 7"), RF_OK);
+    ops->disconnect(c);
+    int version = 0;
+    assert_int_equal(rf_migrate(g_url, &version), RF_OK);
+    assert_true(version >= 7);
+}
+
+static void test_transfers_rebuilt_keep_rows(void **state) {
+    (void)state;
+    rf *db = NULL;
+    assert_int_equal(rf_open(g_url, NULL, &db), RF_OK);
+    char held[RF_ID_BYTES], credited[RF_ID_BYTES];
+    ledger_in_use(db, held, credited);
+    rf_close(db);
+    reapply_007();
+    char sql[4096];
+    transfers_sql(sql, sizeof sql);
+    assert_null(strstr(sql, "IN ('posted'")); /* the check SQLite built a b-tree for */
+    assert_int_equal(rf_open(g_url, NULL, &db), RF_OK);
+    struct rf_transfer t = {0};
+    assert_int_equal(rf_transfer_get(db, credited, &t), RF_OK);
+    assert_int_equal(t.amount_minor, 500);
+    assert_string_equal(t.credit_account, "m7-a");
+    assert_string_equal(t.metadata_json, "{\"reason\":\"seed\"}");
+    rf_transfer_clear(&t);
+    struct rf_transfer_res res = {0};
+    struct rf_transfer_req dup = {.debit_account = "m7-a", .credit_account = "m7-b",
+                                  .amount_minor = 1, .currency = "USD", .reference = "m7-ref"};
+    assert_int_equal(rf_transfer_create(db, &dup, &res, NULL), RF_ERR_DUPLICATE_REFERENCE);
+    rf_transfer_clear(&res.transfer);
+    assert_int_equal(rf_transfer_post(db, held, 0, &res, NULL), RF_OK); /* the hold is intact */
+    assert_int_equal(res.transfer.status, RF_TRANSFER_POSTED);
+    rf_transfer_clear(&res.transfer);
+    struct rf_ledger_check check;
+    assert_int_equal(rf_ledger_check(db, &check), RF_OK);
+    assert_true(check.clean);
+    assert_int_equal(check.accounts_entries_mismatched, 0);
+    rf_close(db);
+}
+
 static int setup(void **state) {
     (void)state;
     return rf_test_db_fresh(g_url, sizeof g_url);
@@ -90,6 +181,7 @@ int main(void) {
         cmocka_unit_test(test_migrate_twice),
         cmocka_unit_test(test_migrate_concurrently),
         cmocka_unit_test(test_schema_too_new),
+        cmocka_unit_test(test_transfers_rebuilt_keep_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

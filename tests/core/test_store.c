@@ -10,6 +10,11 @@
  * whose failure is the next call's answer, mapped as exec maps it, with what
  * followed it not run and the savepoint before it still usable; SQLite runs
  * it at once.
+ * RETURNING answers alike whether SQLite runs it as written or the store
+ * reads the written rows back (store/sqlite.c): every row a statement
+ * wrote, with its new values, none for a row it did not write, a
+ * constraint's conflict, and the statement's values where a trigger
+ * changed the row afterwards (SQLite).
  * PostgreSQL only: a COMMIT whose answer is lost is resolved (committed ->
  * RF_OK; not learnable -> RF_ERR_OUTCOME_UNKNOWN), and every wait is bounded (a statement the server would run
  * forever, a server that accepts TCP and never answers).
@@ -49,7 +54,7 @@ static struct {
     char create[SQL_BYTES], drop[SQL_BYTES], ins[SQL_BYTES], sel[SQL_BYTES],
         count[SQL_BYTES], ins_ret[SQL_BYTES], ins_ignore[SQL_BYTES],
         upd_ret[SQL_BYTES], sel_upd[SQL_BYTES], sel_skip[SQL_BYTES], bad[SQL_BYTES],
-        sel_gap[SQL_BYTES];
+        sel_gap[SQL_BYTES], upd_many[SQL_BYTES], upsert_ret[SQL_BYTES];
 } F;
 
 static void sql(char *buf, const char *fmt) {
@@ -115,6 +120,12 @@ static void build_sql(void) {
                     " FOR UPDATE SKIP LOCKED");
     sql(F.bad, "SELECT no_such_column FROM %s");
     sql(F.sel_gap, "SELECT COUNT(*) FROM %s WHERE id >= $3 AND name <> $1");
+    sql(F.upd_many, "UPDATE %s SET amount = amount + $1, note = 'many' WHERE id >= $2 AND id <= $3"
+                    " RETURNING id, amount, note");
+    int n = snprintf(F.upsert_ret, SQL_BYTES, "INSERT INTO %s (id, name, amount)"
+                     " VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET amount = %s.amount + excluded.amount"
+                     " WHERE %s.amount < 1000 RETURNING id, amount", F.table, F.table, F.table);
+    assert_true(n > 0 && n < SQL_BYTES);
 }
 
 static int group_setup(void **state) {
@@ -227,6 +238,42 @@ static void test_savepoint_undoes_only_its_part(void **state) {
     assert_int_equal(count_ids(102, 102), 1);
 }
 
+/* A savepoint whose journal outgrows memory (SQLite journals each page a
+ * savepoint changes that existed before it, 64 KiB in memory, the rest in a
+ * temp file): 400 rows of 1 KiB written, then all changed and one more
+ * added under a savepoint that rolls back, leave the rows as they were. */
+static void test_savepoint_past_memory(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    char note[1024], upd[SQL_BYTES];
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    snprintf(upd, sizeof upd, "UPDATE %s SET note = 'changed', amount = 1"
+                              " WHERE id >= $1 AND id <= $2", F.table);
+    must(F.ops->begin(c, true));
+    for (int i = 0; i < 400; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "big-%d", 2000 + i);
+        must(ins(c, 2000 + i, name, note, 0));
+    }
+    must(F.ops->savepoint(c, 1));
+    store_val p[2] = {SV_I(2000), SV_I(2399)};
+    int64_t changed = 0;
+    must(F.ops->exec(c, upd, p, 2, &changed));
+    assert_int_equal(changed, 400);
+    must(ins(c, 2400, "big-2400", note, 0));
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(F.ops->commit(c));
+    assert_int_equal(count_ids(2000, 2400), 400);
+    static char changed_count[SQL_BYTES];
+    snprintf(changed_count, sizeof changed_count,
+             "SELECT COUNT(*) FROM %s WHERE id >= $1 AND id <= $2 AND amount = 0 AND note = $3",
+             F.table);
+    store_val q[3] = {SV_I(2000), SV_I(2399), SV_S(note)};
+    assert_int_equal(q_int(c, changed_count, q, 3), 400);
+}
+
 static void test_constraints_conflict_and_tx_stays_usable(void **state) {
     (void)state;
     struct store_conn *c = F.c;
@@ -286,6 +333,92 @@ static void test_returning(void **state) {
     assert_int_equal(changes, 1);
     must(F.ops->commit(c));
     assert_int_equal(count_ids(300, 302), 2);
+}
+
+/* Every row a multi-row UPDATE wrote, each with its new values (also while
+ * other RETURNING statements run between its rows); an upsert's
+ * row whether it inserted or updated, none when its WHERE kept the row; a
+ * constraint failure as a conflict that leaves the transaction usable; and
+ * the same answers outside a transaction. */
+static void test_returning_rows_written(void **state) {
+    (void)state;
+    struct store_conn *c = F.c;
+    must(F.ops->begin(c, true));
+    for (int64_t id = 500; id < 503; id++) {
+        char name[16];
+        snprintf(name, sizeof name, "many-%d", (int)id);
+        must(ins(c, id, name, NULL, id));
+    }
+    struct store_rows *r = NULL;
+    store_val p[3] = {SV_I(7), SV_I(500), SV_I(502)};
+    must(F.ops->query(c, F.upd_many, p, 3, &r));
+    int64_t seen = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(F.ops->rows_next(r), 1);
+        int64_t id = F.ops->rows_int(r, 0);
+        assert_true(id >= 500 && id <= 502 && !(seen & (1 << (id - 500))));
+        seen |= 1 << (id - 500);
+        assert_int_equal(F.ops->rows_int(r, 1), id + 7);
+        assert_string_equal(F.ops->rows_text(r, 2), "many");
+        /* another RETURNING while this cursor is open takes none of its rows */
+        store_val other[3] = {SV_I(520 + i), SV_S(i == 0 ? "o0" : i == 1 ? "o1" : "o2"), SV_I(1)};
+        assert_int_equal(q_int(c, F.upsert_ret, other, 3), 520 + i);
+    }
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+
+    store_val up[3] = {SV_I(510), SV_S("up"), SV_I(600)};
+    assert_int_equal(q_int(c, F.upsert_ret, up, 3), 510); /* inserted */
+    store_val again[3] = {SV_I(510), SV_S("up"), SV_I(600)};
+    must(F.ops->query(c, F.upsert_ret, again, 3, &r)); /* updated: 1200 */
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_int_equal(F.ops->rows_int(r, 1), 1200);
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+    must(F.ops->query(c, F.upsert_ret, again, 3, &r)); /* 1200 is not < 1000: kept */
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+
+    must(F.ops->savepoint(c, 1));
+    store_val neg[3] = {SV_I(-1000), SV_I(500), SV_I(502)}; /* amount >= 0 fails */
+    rf_err err = F.ops->query(c, F.upd_many, neg, 3, &r); /* PostgreSQL fails here */
+    if (!err) { /* SQLite at the first step */
+        assert_int_equal(F.ops->rows_next(r), -1);
+        err = F.ops->rows_err(r);
+        F.ops->rows_close(r);
+    }
+    assert_int_equal(err, RF_ERR_CONFLICT);
+    F.ops->rollback_to(c, 1);
+    must(F.ops->release(c, 1));
+    must(F.ops->commit(c));
+
+    store_val after[3] = {SV_I(1), SV_I(501), SV_I(501)}; /* autocommit */
+    must(F.ops->query(c, F.upd_many, after, 3, &r));
+    assert_int_equal(F.ops->rows_next(r), 1);
+    assert_int_equal(F.ops->rows_int(r, 1), 501 + 7 + 1);
+    assert_int_equal(F.ops->rows_next(r), 0);
+    F.ops->rows_close(r);
+}
+
+/* SQLite: RETURNING reports the statement's values, not what a trigger
+ * wrote to the row afterwards; a table with a trigger keeps SQLite's own
+ * RETURNING, which the store's read-back would not match. */
+static void test_returning_before_trigger(void **state) {
+    (void)state;
+    if (F.is_pg) skip(); /* the trigger syntax is SQLite's; the point is the store's read-back */
+    struct store_conn *c = F.c;
+    must(F.ops->exec_script(c, "CREATE TABLE rf_test_trig (id INTEGER PRIMARY KEY, v BIGINT);"
+                               "CREATE TRIGGER rf_test_trig_bump AFTER UPDATE ON rf_test_trig BEGIN"
+                               " UPDATE rf_test_trig SET v = v + 100 WHERE id = NEW.id AND v < 100;"
+                               " END;"
+                               "INSERT INTO rf_test_trig VALUES (1, 1);"));
+    static const char upd[] = "UPDATE rf_test_trig SET v = v + 1 WHERE id = $1 RETURNING v";
+    must(F.ops->begin(c, true));
+    store_val p[1] = {SV_I(1)};
+    assert_int_equal(q_int(c, upd, p, 1), 2);   /* the trigger then made it 102 */
+    assert_int_equal(q_int(c, upd, p, 1), 103);
+    must(F.ops->commit(c));
+    must(F.ops->exec_script(c, "DROP TABLE rf_test_trig"));
 }
 
 static void test_for_update(void **state) {
@@ -681,8 +814,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_params_and_rows),
         cmocka_unit_test(test_savepoint_undoes_only_its_part),
+        cmocka_unit_test(test_savepoint_past_memory),
         cmocka_unit_test(test_constraints_conflict_and_tx_stays_usable),
         cmocka_unit_test(test_returning),
+        cmocka_unit_test(test_returning_rows_written),
+        cmocka_unit_test(test_returning_before_trigger),
         cmocka_unit_test(test_for_update),
         cmocka_unit_test(test_unexpected_error_is_internal),
         cmocka_unit_test(test_statement_cache),
