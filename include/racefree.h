@@ -60,7 +60,7 @@ struct rf_options {
     int queue_ops_max;          /* executor queue bound; default RF_QUEUE_OPS_MAX */
     int batch_ops_max;          /* group commit batch; default RF_BATCH_OPS_MAX (128) */
     int writers;                /* PostgreSQL: threads committing batches, each on its
-                                   own connection; default 4 (SQLite: always 1) */
+                                   own connection; default 2 (SQLite: always 1) */
     int pool_conns;             /* PostgreSQL pool size; default RF_POOL_CONNS_DEFAULT */
     int busy_timeout_ms;        /* SQLite busy_timeout; default RF_BUSY_TIMEOUT_MS */
     int64_t idem_retention_ms;  /* Idempotency-Key retention; default 24 h */

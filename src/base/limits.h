@@ -36,7 +36,9 @@
 #define RF_MALLOC_TRIM_BYTES (64 * 1024 * 1024)
 #define RF_MALLOC_MMAP_BYTES (4 * 1024 * 1024)
 #define RF_SQLITE_WAL_PAGES_MAX 4000           /* then the writer checkpoints the rest */
-#define RF_WRITERS_DEFAULT 4                   /* PostgreSQL batch committers */
+#define RF_WRITERS_DEFAULT 2                   /* PostgreSQL batch committers: 2 beat 4 on
+                                                  2 cores for 1 process and for 3 (fuller
+                                                  batches, fewer backends) */
 #define RF_WRITERS_MAX 16
 #define RF_PG_BATCH_LOCK_WAIT_MS 200           /* a row lock wait inside a batch (a bare literal: pasted into SQL) */
 #define RF_RETRIES_MAX 8                       /* PostgreSQL 40001/40P01 retries */
