@@ -210,14 +210,16 @@ static bool await_result(PGconn *pg, int64_t deadline_ms) {
     return true;
 }
 
-/* Collects the results of the query string just sent (sent: the PQsend*
- * return), within c's timeout. Returns the first error, else RF_OK; *out gets
- * the deciding result (the first error's, else the last one; may be NULL) to
- * PQclear. After a deadline c is dead and the error is RF_ERR_UNAVAILABLE. */
-static rf_err round_trip(struct store_conn *c, int sent, const char *what, PGresult **out) {
+/* Reads one query's results, up to the NULL that ends them; *out gets the
+ * deciding one (the first error's, else the last one; may be NULL) to
+ * PQclear. After the deadline c is dead and the error RF_ERR_UNAVAILABLE.
+ * In a pipeline, a statement the server skipped after an earlier error
+ * (PGRES_PIPELINE_ABORTED) reports RF_ERR_INTERNAL unlogged (that earlier
+ * error always comes first), and a connection that broke meanwhile is
+ * RF_ERR_UNAVAILABLE. */
+static rf_err results_read(struct store_conn *c, int64_t deadline, const char *what,
+                           bool pipelined, PGresult **out) {
     *out = NULL;
-    if (!sent) return check_result(c->pg, NULL, what);
-    int64_t deadline = rf_mono_ms() + c->timeout_ms;
     rf_err err = RF_OK;
     for (int i = 0; i < PG_RESULTS_MAX; i++) {
         if (!await_result(c->pg, deadline)) {
@@ -234,10 +236,22 @@ static rf_err round_trip(struct store_conn *c, int sent, const char *what, PGres
         }
         PQclear(*out);
         *out = res;
-        err = check_result(c->pg, res, what);
+        bool skipped = pipelined && PQresultStatus(res) == PGRES_PIPELINE_ABORTED;
+        err = skipped ? RF_ERR_INTERNAL : check_result(c->pg, res, what);
+        if (pipelined && PQstatus(c->pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE;
     }
     RF_ASSERT(!"more results than PG_RESULTS_MAX for one query string");
     return RF_ERR_INTERNAL;
+}
+
+/* Collects the results of the query string just sent (sent: the PQsend*
+ * return), within c's timeout. Returns the first error, else RF_OK; *out gets
+ * the deciding result (the first error's, else the last one; may be NULL) to
+ * PQclear. After a deadline c is dead and the error is RF_ERR_UNAVAILABLE. */
+static rf_err round_trip(struct store_conn *c, int sent, const char *what, PGresult **out) {
+    *out = NULL;
+    if (!sent) return check_result(c->pg, NULL, what);
+    return results_read(c, rf_mono_ms() + c->timeout_ms, what, false, out);
 }
 
 static rf_err pipe_commands(struct store_conn *c, const char *const *cmds, int n);
@@ -527,33 +541,10 @@ static rf_err pipe_lost(struct store_conn *c) {
     return RF_ERR_UNAVAILABLE;
 }
 
-/* Reads the results of the pipeline's next statement, up to the NULL that
- * ends them; *out gets the deciding one (to PQclear). A statement the server
- * skipped after an earlier error (PGRES_PIPELINE_ABORTED) reports
- * RF_ERR_INTERNAL unlogged: that earlier error always comes first. */
+/* Reads the results of the pipeline's next statement. */
 static rf_err pipe_read(struct store_conn *c, int64_t deadline, const char *what,
                         PGresult **out) {
-    *out = NULL;
-    rf_err err = RF_OK;
-    for (int i = 0; i < PG_RESULTS_MAX; i++) {
-        if (!await_result(c->pg, deadline)) {
-            conn_dead(c, what);
-            return RF_ERR_UNAVAILABLE;
-        }
-        PGresult *res = PQgetResult(c->pg);
-        if (!res) return err;
-        if (err) {
-            PQclear(res); /* the first error decides */
-            continue;
-        }
-        PQclear(*out);
-        *out = res;
-        err = PQresultStatus(res) == PGRES_PIPELINE_ABORTED ? RF_ERR_INTERNAL
-                                                             : check_result(c->pg, res, what);
-        if (PQstatus(c->pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE;
-    }
-    RF_ASSERT(!"more results than PG_RESULTS_MAX for one statement");
-    return RF_ERR_INTERNAL;
+    return results_read(c, deadline, what, true, out);
 }
 
 /* Reads the Sync's result and leaves pipeline mode; false when the
