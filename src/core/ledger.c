@@ -459,12 +459,6 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
     return overflow ? RF_ERR_AMOUNT_OVERFLOW : RF_OK;
 }
 
-static const char SQL_ACCOUNT_IN[] = "SELECT 1 FROM accounts WHERE id = $1 AND currency = $2";
-
-static void read_nothing(struct rf_tx *tx, struct store_rows *r, void *out) {
-    (void)tx, (void)r, (void)out;
-}
-
 /* How a move may wait for the flush: never (a user account's debit or hold,
  * or a credit from one), a user account's posted credit (DEFER_USER: once a
  * plain read found the account in the move's currency), or with that read
@@ -482,11 +476,12 @@ static rf_err move_defer(struct rf_tx *tx, const struct move *m, enum defer_user
     if (!tx->defer) return RF_OK;
     if (!a.system) {
         if (user == DEFER_NONE || m->d_posted <= 0 || m->d_pdebits || m->d_pcredits) return RF_OK;
-        store_val p[2] = {SV_S(m->account), SV_S(m->currency)};
-        rf_err err = user == DEFER_USER_KNOWN
-                         ? RF_OK
-                         : store_query_one(tx, SQL_ACCOUNT_IN, p, 2, read_nothing, NULL);
-        if (err) return err == RF_ERR_NOT_FOUND ? RF_OK : err;
+        if (user == DEFER_USER) { /* the account, in this currency? */
+            char have[RF_CURRENCY_BYTES];
+            rf_err err = ledger_account_currency(tx, m->account, have);
+            if (err) return err == RF_ERR_ACCOUNT_NOT_FOUND ? RF_OK : err;
+            if (strcmp(have, m->currency) != 0) return RF_OK;
+        }
     }
     *deferred = deferred_move(tx, &a, m->transfer_id, m->d_posted, m->d_pdebits, m->d_pcredits);
     return RF_OK;

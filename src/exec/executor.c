@@ -457,12 +457,6 @@ static void batch_rerun_all(struct rf_exec *ex, struct committer *cm, struct job
     }
 }
 
-/* Runs job inside savepoint 1 (set before it), then releases it and, unless
- * job is the batch's last, sets it again for the next one (one round trip);
- * false if the transaction itself is lost. An operation that met a
- * serialization failure or deadlock (PostgreSQL) is rolled back to its
- * savepoint, which also releases the row locks it took, and marked to run
- * again in a transaction of its own once the batch ends. */
 /* A failed operation: back to its savepoint, its deferred work dropped. */
 static void step_failed(struct rf_exec *ex, struct committer *cm, struct rf_tx *tx,
                         struct job *job, int mark) {
@@ -477,6 +471,12 @@ static rf_err step_release(const struct store_ops *ops, struct rf_tx *tx, bool l
     return last ? ops->release(tx->conn, 1) : ops->release_savepoint(tx->conn, 1);
 }
 
+/* Runs job inside savepoint 1 (set before it), then releases it and, unless
+ * job is the batch's last, sets it again for the next one (one round trip);
+ * false if the transaction itself is lost. An operation that met a
+ * serialization failure or deadlock (PostgreSQL) is rolled back to its
+ * savepoint, which also releases the row locks it took, and marked to run
+ * again in a transaction of its own once the batch ends. */
 static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *tx,
                        struct job *job, bool last) {
     const struct store_ops *ops = ex->ops;

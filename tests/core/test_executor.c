@@ -72,6 +72,15 @@ static void batch_one(int idx, void *ctx) {
     }
 }
 
+/* Group commit really batched: some committed batch held several operations. */
+static void assert_batched(rf *db) {
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    int64_t multi = 0;
+    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
+    assert_true(multi >= 1);
+}
+
 /* One operation of a group-committed batch fails; it alone is rolled back
  * (its savepoint), every other one commits. On both back ends: PostgreSQL
  * batches like SQLite (one committer here, so the batch builds up). */
@@ -100,11 +109,7 @@ static void test_failure_in_batch(void **state) {
     assert_int_equal(e.status, RF_ENT_STATUS_ACTIVE);
     assert_int_equal(e.version, 1);
     rf_entitlement_clear(&e);
-    struct rf_stats st;
-    rf_stats_get(db, &st);
-    int64_t multi = 0; /* group commit really batched */
-    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
-    assert_true(multi >= 1);
+    assert_batched(db);
     rf_core_fixture_close(&fx);
 }
 
@@ -199,11 +204,7 @@ static void test_queued_failure_in_batch(void **state) {
         assert_int_equal(c.err[i], is_victim(i) ? RF_ERR_CONFLICT : RF_OK);
         assert_int_equal(posted(c.db, c.account[i]), is_victim(i) ? 0 : 1);
     }
-    struct rf_stats st;
-    rf_stats_get(c.db, &st);
-    int64_t multi = 0; /* group commit really batched */
-    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
-    assert_true(multi >= 1);
+    assert_batched(c.db);
     for (int i = 0; i < N_CREDITS; i++) {
         if (is_victim(i)) tamper(fx.url, SQL_FREE_ENTRY, c.account[i], t_id, 1);
         bool replayed = false;
@@ -376,9 +377,7 @@ static void test_lost_commit_answer_batch(void **state) {
     struct rf_stats st;
     rf_stats_get(db, &st);
     assert_int_equal(st.store_errors, 0);
-    int64_t multi = 0;
-    for (int i = 1; i < 8; i++) multi += st.batch_ops_hist[i];
-    assert_true(multi >= 1);
+    assert_batched(db);
     rf_core_fixture_close(&fx);
 }
 
