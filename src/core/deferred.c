@@ -33,12 +33,13 @@ struct dmove {
     int64_t d[COLS];    /* the deltas, by column */
     int64_t at_ms;      /* the registering operation's clock: its entry's time */
     bool hold;          /* raises a pending total: keeps a slot free for its release */
-    bool system;        /* a system account's (else a user account's posted credit) */
+    bool system;        /* a system account's (else a user account's posted move) */
 };
 
 struct defer_buf {
     int n;
-    int holds; /* buffered holds whose release is not buffered */
+    int holds;  /* buffered holds whose release is not buffered */
+    bool users; /* a user account's posted move may wait too (deferred.h) */
     struct dmove moves[RF_DEFER_MOVES_MAX];
 };
 
@@ -59,12 +60,12 @@ static bool hold_buffered(const struct defer_buf *b, const char *account, const 
 bool deferred_move(struct rf_tx *tx, const struct deferred_account *a, const char *transfer_id,
                    int64_t d_posted, int64_t d_pdebits, int64_t d_pcredits) {
     struct defer_buf *b = tx->defer;
-    if (!b || strlen(a->id) >= RF_ID_BYTES || strlen(a->currency) >= RF_CURRENCY_BYTES ||
+    if (!b || (!a->system && !b->users) || strlen(a->id) >= RF_ID_BYTES || strlen(a->currency) >= RF_CURRENCY_BYTES ||
         strlen(transfer_id) >= RF_UUID_TEXT_BYTES)
         return false;
-    /* A user account's only deferred move is a posted credit: it cannot
-     * take the available balance down, so no guard but int64's is owed. */
-    RF_ASSERT(a->system || (d_posted > 0 && d_pdebits == 0 && d_pcredits == 0));
+    /* A user account's only deferred move is a posted one: the flush
+     * guards its availability (a debit) and int64 (both) per prefix. */
+    RF_ASSERT(a->system || (d_posted != 0 && d_pdebits == 0 && d_pcredits == 0));
     bool hold = d_pdebits > 0 || d_pcredits > 0;
     bool release = d_pdebits < 0 || d_pcredits < 0;
     RF_ASSERT(!(hold && release)); /* a move places a hold or resolves one */
@@ -88,12 +89,18 @@ bool deferred_move(struct rf_tx *tx, const struct deferred_account *a, const cha
     return true;
 }
 
+bool deferred_users(const struct rf_tx *tx) {
+    const struct defer_buf *b = tx->defer;
+    return b && b->users;
+}
+
 /* ---- the executor's buffer operations ----------------------------------- */
 
-static void buf_reset(void *buf) {
+static void buf_reset(void *buf, bool users) {
     struct defer_buf *b = buf;
     b->n = 0;
     b->holds = 0;
+    b->users = users;
 }
 
 static int buf_mark(const void *buf) {
@@ -118,10 +125,13 @@ struct span {
 
 struct guard {
     int64_t net[COLS], lo[COLS], hi[COLS];
+    int64_t need; /* the availability (posted - pending_debits) every prefix needs */
 };
 
 /* false: no starting value lets the moves pass (or their net leaves int64):
- * applied one by one, some move would be refused. */
+ * applied one by one, some move would be refused. A user account's debits
+ * need its available balance to cover the lowest prefix; a system account
+ * may go negative, so its need is never checked (the flush's CASE). */
 static bool guard_of(const struct dmove *const *m, int k, struct guard *g) {
     struct span s[COLS] = {{0, 0, 0}};
     for (int i = 0; i < k; i++)
@@ -138,6 +148,9 @@ static bool guard_of(const struct dmove *const *m, int k, struct guard *g) {
         g->lo[c] = (int64_t)lo; /* lo <= hi <= INT64_MAX, lo >= INT64_MIN */
         g->hi[c] = (int64_t)hi;
     }
+    __int128 need = -s[COL_POSTED].lo_prefix; /* >= 0: the empty prefix moves nothing */
+    if (need > INT64_MAX && !m[0]->system) return false;
+    g->need = need > INT64_MAX ? INT64_MAX : (int64_t)need;
     return true;
 }
 
@@ -148,9 +161,11 @@ static const char SQL_FLUSH[] =
     " WHERE id = $1 AND currency = $13 AND posted >= $7 AND posted <= $8"
     " AND pending_debits >= $9 AND pending_debits <= $10"
     " AND pending_credits >= $11 AND pending_credits <= $12"
+    " AND (CASE WHEN allow_negative = 1 THEN 1 WHEN posted - pending_debits >= $14 THEN 1"
+    " ELSE 0 END) = 1"
     " RETURNING posted, version";
-static const char SQL_FLUSH_MISS[] =
-    "SELECT allow_negative FROM accounts WHERE id = $1 AND currency = $2 FOR UPDATE";
+static const char SQL_FLUSH_MISS[] = "SELECT allow_negative, posted, pending_debits FROM accounts"
+                                     " WHERE id = $1 AND currency = $2 FOR UPDATE";
 
 /* ENTRIES_PER_INSERT entries in one statement: a batch's funding entries
  * are as many as its credits, and a statement each was most of a flush. */
@@ -174,25 +189,37 @@ static void read_flushed(struct rf_tx *tx, struct store_rows *r, void *out) {
     f->version = store_int(tx, r, 1);
 }
 
-static void read_allow_negative(struct rf_tx *tx, struct store_rows *r, void *out) {
-    *(bool *)out = store_int(tx, r, 0) != 0;
+struct missed {
+    bool allow_negative;
+    int64_t posted, pending_debits;
+};
+
+static void read_missed(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct missed *m = out;
+    m->allow_negative = store_int(tx, r, 0) != 0;
+    m->posted = store_int(tx, r, 1);
+    m->pending_debits = store_int(tx, r, 2);
 }
 
 /* Why the guarded UPDATE missed. A system account is made by the ledger in
  * its id's currency with allow_negative (ensure_system_accounts) and exists
- * before a transfer names it; a user account's credit was deferred only
+ * before a transfer names it; a user account's move was deferred only
  * after a read in this transaction found it in that currency (accounts are
  * never deleted, nor change currency). So the miss is the bounds: a move
  * applied alone would leave int64 (a pending total below zero is ruled out
- * by the release slots, availability by a user move being a credit). The
- * executor then re-runs the operations with their moves applied at once,
- * each under its own guard. */
-static rf_err flush_miss(struct rf_tx *tx, const struct dmove *m) {
-    bool allow_negative = false;
+ * by the release slots), or a user account's debits need more than it has.
+ * The executor then re-runs the operations with their user accounts' moves
+ * applied at once, each under its own guard (a refused flush is never an
+ * operation's answer: see exec_defer_ops). */
+static rf_err flush_miss(struct rf_tx *tx, const struct dmove *m, int64_t need) {
+    struct missed row = {0};
     store_val p[2] = {SV_S(m->account), SV_S(m->currency)};
-    rf_err err = store_query_one(tx, SQL_FLUSH_MISS, p, 2, read_allow_negative, &allow_negative);
+    rf_err err = store_query_one(tx, SQL_FLUSH_MISS, p, 2, read_missed, &row);
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_INTERNAL : err;
-    return allow_negative || !m->system ? RF_ERR_AMOUNT_OVERFLOW : RF_ERR_INTERNAL;
+    if (m->system) return row.allow_negative ? RF_ERR_AMOUNT_OVERFLOW : RF_ERR_INTERNAL;
+    /* pending_debits >= 0, and posted >= it unless allow_negative: no overflow */
+    bool short_funds = !row.allow_negative && row.posted - row.pending_debits < need;
+    return short_funds ? RF_ERR_INSUFFICIENT_FUNDS : RF_ERR_AMOUNT_OVERFLOW;
 }
 
 /* The entries of one account's k moves, in registration order: seq the
@@ -234,14 +261,15 @@ static rf_err account_flush(struct rf_tx *tx, const struct dmove *const *m, int 
     struct guard g;
     if (!guard_of(m, k, &g)) return RF_ERR_AMOUNT_OVERFLOW;
     const char *currency = m[0]->currency;
-    store_val p[13] = {SV_S(m[0]->account), SV_I(g.net[COL_POSTED]), SV_I(g.net[COL_PDEBITS]),
+    store_val p[14] = {SV_S(m[0]->account), SV_I(g.net[COL_POSTED]), SV_I(g.net[COL_PDEBITS]),
                        SV_I(g.net[COL_PCREDITS]), SV_I(k), SV_I(tx->now_ms),
                        SV_I(g.lo[COL_POSTED]), SV_I(g.hi[COL_POSTED]),
                        SV_I(g.lo[COL_PDEBITS]), SV_I(g.hi[COL_PDEBITS]),
-                       SV_I(g.lo[COL_PCREDITS]), SV_I(g.hi[COL_PCREDITS]), SV_S(currency)};
+                       SV_I(g.lo[COL_PCREDITS]), SV_I(g.hi[COL_PCREDITS]), SV_S(currency),
+                       SV_I(g.need)};
     struct flushed f;
-    rf_err err = store_query_one(tx, SQL_FLUSH, p, 13, read_flushed, &f);
-    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0]);
+    rf_err err = store_query_one(tx, SQL_FLUSH, p, 14, read_flushed, &f);
+    if (err == RF_ERR_NOT_FOUND) return flush_miss(tx, m[0], g.need);
     if (err) return err;
     return entries_insert(tx, m, k, &f, g.net[COL_POSTED]);
 }
@@ -287,7 +315,7 @@ static rf_err buf_flush(struct rf_tx *tx, enum exec_flush_phase phase) {
         if (err) return err;
     }
     /* applied: a second flush applies nothing twice */
-    if (system) buf_reset(b);
+    if (system) buf_reset(b, b->users);
     else keep_system_moves(b);
     return RF_OK;
 }

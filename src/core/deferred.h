@@ -1,14 +1,16 @@
 /*
  * deferred.h - balance moves deferred to the end of the write transaction:
- * every move on the system accounts (funding:<CUR>, payouts:<CUR>), and the
- * user-account side of a credit from one.
+ * every move on the system accounts (funding:<CUR>, payouts:<CUR>), and, in
+ * a batch's first run, a user account's posted moves (both sides of a
+ * posted transfer, the user side of a credit).
  *
  * The race it removes is not a wrong answer but a queue: every credit moves
  * funding:<CUR>, and a row UPDATEd early in a transaction stays locked until
  * COMMIT, so every writer in every process waited for the one before it;
  * and a batch that locked a user row early kept it across all its other
- * operations and its wait for the hot row, so batches of other processes
- * touching that user queued behind it too.
+ * operations, so batches of other processes touching that user (one hot
+ * account that every transfer debits) queued behind it, or waited for each
+ * other in a cycle (batch A holds x and wants y, batch B holds y and wants x).
  * Here an operation registers such a move in the transaction's buffer
  * (tx->defer); right before COMMIT the executor calls the flush, which
  * applies, per account, ONE guarded UPDATE with the summed deltas and then
@@ -17,20 +19,20 @@
  * first, then system accounts, each kind in id order: no lock-order
  * deadlock between flushes, and the hot rows are locked last and shortest.
  *
- * Only moves that no guard but int64 can refuse are deferred: a system
- * account may go negative (its pending totals stay >= 0, since a release
- * only takes back its own hold), and a user account's deferred move is a
- * posted credit, which cannot take its available balance down. A user
- * account's debit or hold is never deferred: its overdraft guard stays
- * exact, per operation. (A debit decided before a credit of the same
- * batch is flushed sees the balance without it, as if it ran first: the
- * two were concurrent, and the entries record that order.) The flush
- * guards every prefix of the registered sequence, so it refuses exactly
- * when applying the moves one by one would have; it then fails with
- * RF_ERR_AMOUNT_OVERFLOW and the executor re-runs the transaction's
- * operations with nothing deferred, so the operation whose move leaves
- * int64 learns it alone (in a one-operation transaction the flush's answer
- * already is that operation's).
+ * Only posted moves are deferred on a user account (a hold, and a hold's
+ * resolution, apply at once). The flush guards every prefix of the
+ * registered sequence: int64 for every column, and for a user account that
+ * may not go negative, an available balance (posted - pending_debits) that
+ * covers the lowest prefix of its debits. So it refuses exactly when
+ * applying the moves one by one, in registration order, would have refused
+ * one. A refused flush is never an answer: the executor rolls the batch back
+ * and runs it again with every user account's move applied at once, each
+ * under its own guard (reset(buf, false)); an operation alone in its
+ * transaction never defers a user move, and there the flush's answer (a
+ * system account's int64 edge) is the operation's. A move applied at once
+ * in the same transaction (a hold) is decided before the deferred ones, as
+ * if it had arrived first: the requests were concurrent, and the entries
+ * record that order.
  */
 #ifndef RF_CORE_DEFERRED_H
 #define RF_CORE_DEFERRED_H
@@ -49,11 +51,15 @@ struct deferred_account {
 };
 
 /* Registers a move on account a made by transfer `transfer_id`; a user
- * account's move must be a posted credit (d_posted > 0, nothing pending).
- * false: it was not registered (tx->defer is NULL, the buffer is full, or an
- * id does not fit) and the caller applies it at once, which is correct, just
- * slower. */
+ * account's move must be posted (d_posted != 0, nothing pending).
+ * false: it was not registered (tx->defer is NULL, the buffer is full or
+ * takes no user move now, or an id does not fit) and the caller applies it
+ * at once, which is correct, just slower. */
 bool deferred_move(struct rf_tx *tx, const struct deferred_account *a, const char *transfer_id,
                    int64_t d_posted, int64_t d_pdebits, int64_t d_pcredits);
+
+/* True when tx's buffer takes a user account's move now (in a batch's first
+ * run), so an operation learns whether an account read would serve. */
+bool deferred_users(const struct rf_tx *tx);
 
 #endif

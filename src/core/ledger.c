@@ -459,43 +459,61 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
     return overflow ? RF_ERR_AMOUNT_OVERFLOW : RF_OK;
 }
 
-/* How a move may wait for the flush: never (a user account's debit or hold,
- * or a credit from one), a user account's posted credit (DEFER_USER: once a
- * plain read found the account in the move's currency), or with that read
- * already done by the operation (DEFER_USER_KNOWN). */
-enum defer_user { DEFER_NONE, DEFER_USER, DEFER_USER_KNOWN };
-
 /* Registers m for the flush (deferred.h) when it may wait there: a system
- * account's move, or a user account's posted credit as `user` allows; an
- * account that is not there is left to move_apply, which reports why.
- * *deferred false: apply it now. */
-static rf_err move_defer(struct rf_tx *tx, const struct move *m, enum defer_user user,
-                         bool *deferred) {
+ * account's move, or a user account's posted move once a plain read in this
+ * transaction found the account in the move's currency (seen). A user
+ * account not seen so (absent, another currency), a hold and a hold's
+ * resolution apply at once, where the guarded UPDATE reports what is wrong.
+ * false: apply it now. */
+static bool move_defer(struct rf_tx *tx, const struct move *m, bool seen) {
     struct deferred_account a = {m->account, m->currency, is_system_id(m->account, m->currency)};
-    *deferred = false;
-    if (!tx->defer) return RF_OK;
-    if (!a.system) {
-        if (user == DEFER_NONE || m->d_posted <= 0 || m->d_pdebits || m->d_pcredits) return RF_OK;
-        if (user == DEFER_USER) { /* the account, in this currency? */
-            char have[RF_CURRENCY_BYTES];
-            rf_err err = ledger_account_currency(tx, m->account, have);
-            if (err) return err == RF_ERR_ACCOUNT_NOT_FOUND ? RF_OK : err;
-            if (strcmp(have, m->currency) != 0) return RF_OK;
-        }
-    }
-    *deferred = deferred_move(tx, &a, m->transfer_id, m->d_posted, m->d_pdebits, m->d_pcredits);
-    return RF_OK;
+    if (!a.system && (!seen || m->d_posted == 0 || m->d_pdebits || m->d_pcredits)) return false;
+    return deferred_move(tx, &a, m->transfer_id, m->d_posted, m->d_pdebits, m->d_pcredits);
+}
+
+/* Which of a posted transfer's user accounts exist in its currency, for
+ * move_defer; seen[] (debit, credit) may be true already (read by the
+ * operation). One statement for both: each read is a round trip on
+ * PostgreSQL. Accounts are never deleted nor change currency, so the
+ * plain read stays true until COMMIT. */
+static const char SQL_ACCOUNTS_SEEN[] = "SELECT id, currency FROM accounts WHERE id IN ($1, $2)";
+
+struct seen_read {
+    const struct move *m[2];
+    bool *seen;
+};
+
+static void read_seen(struct rf_tx *tx, struct store_rows *r, void *out) {
+    struct seen_read *s = out;
+    const char *id = store_text(tx, r, 0), *currency = store_text(tx, r, 1);
+    for (int i = 0; i < 2; i++)
+        if (s->m[i] && strcmp(s->m[i]->account, id) == 0)
+            s->seen[i] = strcmp(s->m[i]->currency, currency) == 0;
+}
+
+static rf_err accounts_seen(struct rf_tx *tx, const struct move *debit, const struct move *credit,
+                            bool seen[2]) {
+    if (!deferred_users(tx)) return RF_OK; /* no user move would wait: nothing to learn */
+    const struct move *sides[2] = {debit, credit};
+    struct seen_read s = {{NULL, NULL}, seen};
+    for (int i = 0; i < 2; i++)
+        if (!seen[i] && !is_system_id(sides[i]->account, sides[i]->currency)) s.m[i] = sides[i];
+    if (!s.m[0] && !s.m[1]) return RF_OK;
+    const char *a = s.m[0] ? s.m[0]->account : s.m[1]->account;
+    const char *b = s.m[1] ? s.m[1]->account : a;
+    store_val p[2] = {SV_S(a), SV_S(b)};
+    return store_query_each(tx, SQL_ACCOUNTS_SEEN, p, 2, 2, read_seen, &s);
 }
 
 /* The guarded UPDATE; on a miss the row is locked and the miss classified on
  * it, and when the locked state allows the move it is applied (the lock
  * keeps it allowed, so a second try cannot miss; the bound is defensive). */
-static rf_err move_apply(struct rf_tx *tx, const struct move *m, enum defer_user user,
+static rf_err move_apply(struct rf_tx *tx, const struct move *m, bool seen,
                          struct after *after) {
     /* A deferred move (its entry too) waits for the flush, so its row is
      * locked only at the end of the transaction. */
-    rf_err derr = move_defer(tx, m, user, &after->deferred);
-    if (derr || after->deferred) return derr;
+    after->deferred = move_defer(tx, m, seen);
+    if (after->deferred) return RF_OK;
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
     bounds(m->d_pdebits, &dlo, &dhi);
@@ -530,25 +548,20 @@ static rf_err entry_write(struct rf_tx *tx, const struct move *m, const struct a
  * entry: what the debit side's posted total loses the credit side's gains,
  * and a hold raises (or its resolution lowers) the debit side's pending
  * debits and the credit side's pending credits by the same amount. A
- * credit out of a system account (a credit, a payout's reversal) defers
- * its user side too, so the operation locks no row before the flush; when
- * the debit side is a user account its row is locked now anyway, and the
- * credit side is locked with it, in id order, as before. credit_known: the
- * operation has read the credit account, in this currency. */
+ * posted transfer defers both sides (deferred.h), so it locks no row before
+ * the flush; a hold and its resolution lock theirs now. seen: (debit,
+ * credit) was found in this currency by a read in this transaction. */
 static rf_err moves_apply(struct rf_tx *tx, const struct move *debit, const struct move *credit,
-                          bool credit_known, struct after after[2]) {
+                          const bool seen[2], struct after after[2]) {
     RF_ASSERT(debit->d_posted <= 0 && debit->d_posted == -credit->d_posted);
     RF_ASSERT(debit->d_pdebits == credit->d_pcredits && debit->d_pcredits == 0 &&
               credit->d_pdebits == 0);
     RF_ASSERT(strcmp(debit->account, credit->account) != 0);
-    enum defer_user user = !is_system_id(debit->account, debit->currency) ? DEFER_NONE
-                           : credit_known                                  ? DEFER_USER_KNOWN
-                                                                           : DEFER_USER;
     bool debit_first = strcmp(debit->account, credit->account) < 0;
-    rf_err err = move_apply(tx, debit_first ? debit : credit, user, &after[debit_first ? 0 : 1]);
-    if (!err)
-        err = move_apply(tx, debit_first ? credit : debit, user, &after[debit_first ? 1 : 0]);
-    return err;
+    const struct move *first = debit_first ? debit : credit, *second = debit_first ? credit : debit;
+    struct after *a_first = &after[debit_first ? 0 : 1], *a_second = &after[debit_first ? 1 : 0];
+    rf_err err = move_apply(tx, first, seen[debit_first ? 0 : 1], a_first);
+    return err ? err : move_apply(tx, second, seen[debit_first ? 1 : 0], a_second);
 }
 
 static rf_err entries_write(struct rf_tx *tx, const struct move *debit,
@@ -658,8 +671,10 @@ static rf_err transfer_apply(struct rf_tx *tx, const struct rf_transfer_req *req
         debit.d_posted = -amt;
         credit.d_posted = amt;
     }
+    bool seen[2] = {false, credit_known};
+    err = req->pending ? RF_OK : accounts_seen(tx, &debit, &credit, seen);
     struct after after[2];
-    err = moves_apply(tx, &debit, &credit, credit_known, after);
+    if (!err) err = moves_apply(tx, &debit, &credit, seen, after);
     if (!err) err = transfer_insert(tx, req, id, res);
     if (!err) err = entries_write(tx, &debit, &credit, after);
     return err;
@@ -747,7 +762,8 @@ rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool 
     struct move debit = {t->debit_account, t->currency, t->id, -paid, -amt, 0};
     struct move credit = {t->credit_account, t->currency, t->id, paid, 0, -amt};
     struct after after[2];
-    err = moves_apply(tx, &debit, &credit, false, after);
+    const bool seen[2] = {false, false}; /* a resolution's user moves apply at once */
+    err = moves_apply(tx, &debit, &credit, seen, after);
     return err ? err : entries_write(tx, &debit, &credit, after);
 }
 

@@ -183,8 +183,8 @@ static struct rf_tx make_tx(struct rf_exec *ex, struct store_conn *c, bool write
 
 /* ---- deferred work (exec_defer_ops) --------------------------------------- */
 
-static void defer_reset(struct rf_exec *ex, void *buf) {
-    if (buf) ex->defer_ops->reset(buf);
+static void defer_reset(struct rf_exec *ex, void *buf, bool users) {
+    if (buf) ex->defer_ops->reset(buf, users);
 }
 
 static int defer_mark(struct rf_exec *ex, const struct committer *cm) {
@@ -340,7 +340,7 @@ static rf_err run_in_tx(struct rf_exec *ex, struct store_conn *c, void *defer,
         RF_ASSERT(attempt < RF_RETRIES_MAX); /* the bound below ends the loop first */
         struct rf_tx tx = make_tx(ex, c, op->write);
         tx.defer = op->write ? defer : NULL;
-        defer_reset(ex, tx.defer);
+        defer_reset(ex, tx.defer, false); /* its flush's answer is the operation's */
         if (op->write && atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
             ex->ops->serializable_next_begin(c);
         rf_err err = ex->ops->begin(c, op->write);
@@ -415,10 +415,10 @@ static void committer_check(struct rf_exec *ex, struct committer *cm) {
     cm->conn = NULL;
 }
 
-static struct rf_tx committer_tx(struct rf_exec *ex, struct committer *cm) {
+static struct rf_tx committer_tx(struct rf_exec *ex, struct committer *cm, bool users) {
     struct rf_tx tx = make_tx(ex, cm->conn, true);
     tx.defer = cm->defer;
-    defer_reset(ex, tx.defer);
+    defer_reset(ex, tx.defer, users);
     return tx;
 }
 
@@ -508,8 +508,18 @@ static bool batch_step(struct rf_exec *ex, struct committer *cm, struct rf_tx *t
     return true;
 }
 
-/* BEGIN, one savepoint per operation, the deferred work, COMMIT. */
-static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **batch, int n) {
+/* A flush that refused a move: applied one by one, some operation's move
+ * would have been refused (exec_defer_ops). */
+static bool flush_refused(rf_err err) {
+    return err == RF_ERR_INSUFFICIENT_FUNDS || err == RF_ERR_AMOUNT_OVERFLOW;
+}
+
+/* BEGIN, one savepoint per operation, the deferred work, COMMIT. users: a
+ * user account's moves may wait for the flush. true: the flush refused a
+ * user-deferred move, and every operation that had succeeded is marked to
+ * run again (the caller runs them as one batch with users off). */
+static bool run_batch(struct rf_exec *ex, struct committer *cm, struct job **batch, int n,
+                      bool users) {
     RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max && ex->opt.batch_ops_max <= RF_BATCH_OPS_MAX);
     for (int i = 0; i < n; i++) batch[i]->err = RF_OK;
     rf_err err = committer_connect(ex, cm);
@@ -522,21 +532,21 @@ static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
     if (err) {
         atomic_fetch_add(&ex->store_errors, 1);
         for (int i = 0; i < n; i++) batch[i]->err = err;
-        return;
+        return false;
     }
-    struct rf_tx tx = committer_tx(ex, cm);
+    struct rf_tx tx = committer_tx(ex, cm, users);
     int delay = atomic_load(&ex->delay_ms);
     if (delay > 0) sleep_ms(delay);
     if (ex->ops->savepoint(cm->conn, 1) != RF_OK) {
         for (int k = 0; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
         batch_lost(ex, cm, batch, 0, RF_ERR_UNAVAILABLE);
-        return;
+        return false;
     }
     for (int i = 0; i < n; i++) {
         if (!batch_step(ex, cm, &tx, batch[i], i == n - 1)) {
             for (int k = i + 1; k < n; k++) batch[k]->err = RF_ERR_UNAVAILABLE;
             batch_lost(ex, cm, batch, i + 1, RF_ERR_UNAVAILABLE);
-            return;
+            return false;
         }
     }
     /* A user account's row may be locked early by another batch's
@@ -550,7 +560,7 @@ static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
     if (!err) err = defer_flush(ex, &tx, EXEC_FLUSH_SYSTEM);
     if (err) {
         batch_rerun_all(ex, cm, batch, n);
-        return;
+        return users && flush_refused(err);
     }
     arm_commit_hooks(ex, cm->conn);
     err = ex->ops->commit(cm->conn);
@@ -563,6 +573,27 @@ static void run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
             if (batch[i]->err == RF_OK) crash_if_armed(ex, batch[i]->op);
     }
     count_batch(ex, n);
+    return false;
+}
+
+/* After a refused flush: the operations to run again, as one batch with
+ * every move applied at once (what a user-deferred flush refused is then
+ * decided per operation, by its own guard), instead of a transaction each.
+ * What this batch cannot decide either is left marked for rerun_alone. */
+static void rerun_batch(struct rf_exec *ex, struct committer *cm, struct job **batch, int n) {
+    struct job *again[RF_BATCH_OPS_MAX];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (!batch[i]->rerun) continue;
+        RF_ASSERT(batch[i]->err == RF_ERR_RETRY);
+        batch[i]->rerun = false;
+        again[m++] = batch[i];
+    }
+    RF_ASSERT(m <= n);
+    if (m == 0) return;
+    atomic_fetch_add(&ex->retries, 1);
+    bool refused = run_batch(ex, cm, again, m, false);
+    RF_ASSERT(!refused); /* users off: nothing of theirs to refuse */
 }
 
 /* The operations a batch could not decide run one per transaction, with the
@@ -631,7 +662,7 @@ static void *committer_main(void *arg) {
     for (;;) {
         int n = take_batch(ex, cm, batch);
         if (n == 0) return NULL;
-        run_batch(ex, cm, batch, n);
+        if (run_batch(ex, cm, batch, n, true)) rerun_batch(ex, cm, batch, n);
         rerun_alone(ex, cm, batch, n);
         batch_decided(batch, n);
         committer_check(ex, cm);

@@ -30,19 +30,22 @@ struct exec_op {
 struct rf_exec;
 
 /* Work an operation defers to the end of its transaction (core/deferred.c:
- * the hot system accounts' balance moves, applied once per transaction in a
- * fixed order, so no row that every operation touches is locked across a
- * batch). The executor owns one buffer per transaction (tx->defer), resets it
- * at BEGIN, rewinds it to the operation's mark when the operation's savepoint
- * rolls back, and calls flush right before COMMIT, in two phases: the
- * user accounts' rows, then the hot system accounts' (a batch waits for the
- * former as long as for any row, for the latter without bound: see
- * run_batch); a flush error fails the transaction as a whole (a batch then
- * falls back to one operation each). */
+ * balance moves, applied once per account and transaction in a fixed order,
+ * so no row is locked across a batch's other operations). The executor owns
+ * one buffer per transaction (tx->defer), resets it at BEGIN (users: a user
+ * account's moves may wait too: only in a batch's first run), rewinds it to
+ * the operation's mark when the operation's savepoint rolls back, and calls
+ * flush right before COMMIT, in two phases: the user accounts' rows, then
+ * the hot system accounts' (a batch waits for the former as long as for any
+ * row, for the latter without bound: see run_batch). A flush error fails the
+ * transaction as a whole: a batch whose flush refused a move
+ * (RF_ERR_INSUFFICIENT_FUNDS, RF_ERR_AMOUNT_OVERFLOW) runs again as one
+ * batch with users off, and after any other error (or a second refusal) one
+ * operation per transaction. */
 enum exec_flush_phase { EXEC_FLUSH_USERS, EXEC_FLUSH_SYSTEM };
 struct exec_defer_ops {
     size_t buf_bytes;
-    void (*reset)(void *buf);
+    void (*reset)(void *buf, bool users);
     int (*mark)(const void *buf);
     void (*rewind)(void *buf, int mark);
     rf_err (*flush)(struct rf_tx *tx, enum exec_flush_phase phase);

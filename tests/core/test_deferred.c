@@ -10,6 +10,9 @@
  *  - a system account's int64 edge still refuses exactly the operation whose
  *    move leaves int64, alone; so does a user account's, whose credits from
  *    funding:USD are deferred too;
+ *  - many transfers released together out of one account that can pay only
+ *    some: exactly those succeed (a user account's debits are deferred too,
+ *    and the flush's guard on its availability is exact);
  *  - the buffer keeps a slot for the release of each hold it holds;
  * and after each, every account's history is gapless where every move
  * posts, balance_after is the running balance in seq order, and the
@@ -315,13 +318,68 @@ static void test_user_edge_exact(void **state) {
     rf_core_fixture_close(&fx);
 }
 
+/* ---- a user account's deferred debits: the overdraft guard stays exact ---- */
+
+#define DEBITORS 24
+#define DEBIT_FUNDS 7      /* the hot account's balance: 7 debits of 1 fit */
+#define DEBIT_ROUNDS 2     /* then one round more, with the account dry */
+
+struct debits {
+    char hot[RF_ID_BYTES];
+    char to[DEBITORS][RF_ID_BYTES];
+    rf_err err[DEBITORS];
+};
+
+static void debit_one(int idx, void *ctx) {
+    struct debits *d = ctx;
+    struct rf_transfer_req req = {.debit_account = d->hot, .credit_account = d->to[idx],
+                                  .amount_minor = 1, .currency = "USD"};
+    struct rf_transfer_res res;
+    d->err[idx] = rf_transfer_create(fx.db, &req, &res, NULL);
+    rf_transfer_clear(&res.transfer);
+}
+
+/* Many threads released together each move 1 out of one account holding
+ * DEBIT_FUNDS, in batches that defer both sides of every transfer: exactly
+ * DEBIT_FUNDS succeed, the rest answer insufficient_funds (a flush that
+ * would overdraw is refused and its batch runs again with each move under
+ * its own guard), the account ends at 0 and never went below (its history
+ * is dense and every balance_after >= 0 follows from the running sum
+ * ending at 0 with only debits), and a dry account refuses every one. */
+static void test_user_debits_exact(void **state) {
+    (void)state;
+    open_fresh();
+    struct debits d;
+    make_account("hot", d.hot, RF_ID_BYTES);
+    for (int i = 0; i < DEBITORS; i++) make_account("to", d.to[i], RF_ID_BYTES);
+    assert_int_equal(credit(d.hot, DEBIT_FUNDS), RF_OK);
+    for (int round = 0; round < DEBIT_ROUNDS; round++) {
+        rf_test_set_op_delay(fx.db, 100); /* the batch builds up behind the first */
+        assert_int_equal(rf_parallel_fn(DEBITORS, debit_one, &d), 0);
+        rf_test_set_op_delay(fx.db, 0);
+        int ok = 0;
+        for (int i = 0; i < DEBITORS; i++) {
+            assert_true(d.err[i] == RF_OK || d.err[i] == RF_ERR_INSUFFICIENT_FUNDS);
+            ok += d.err[i] == RF_OK;
+        }
+        assert_int_equal(ok, round == 0 ? DEBIT_FUNDS : 0);
+        assert_int_equal(posted_of(d.hot, NULL), 0);
+    }
+    assert_int_equal(check_history(d.hot, true), 1 + DEBIT_FUNDS);
+    int64_t moved = 0;
+    for (int i = 0; i < DEBITORS; i++) moved += posted_of(d.to[i], NULL);
+    assert_int_equal(moved, DEBIT_FUNDS);
+    check_invariants();
+    rf_core_fixture_close(&fx);
+}
+
 /* ---- the buffer's own accounting ------------------------------------------ */
 
 static void test_buffer_keeps_release_slots(void **state) {
     (void)state;
     void *buf = malloc(deferred_ops.buf_bytes);
     assert_non_null(buf);
-    deferred_ops.reset(buf);
+    deferred_ops.reset(buf, true);
     struct rf_tx tx = {.now_ms = 1, .defer = buf};
     const struct deferred_account payouts = {"payouts:USD", "USD", true};
     const struct deferred_account funding = {"funding:USD", "USD", true};
@@ -356,6 +414,7 @@ int main(void) {
         cmocka_unit_test(test_many_writers),
         cmocka_unit_test(test_system_edge_exact),
         cmocka_unit_test(test_user_edge_exact),
+        cmocka_unit_test(test_user_debits_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,23 +120,32 @@ struct credits {
     char ikey[64];
     char donor[64]; /* a user account that may go negative: the source */
     char account[N_CREDITS][64];
+    char hold[N_CREDITS][RF_ID_BYTES]; /* a hold of 1 from donor to account[i] */
     rf_err err[N_CREDITS];
 };
 
 /* Every fourth credit goes to an account whose next entry row is taken. A
- * credit is a transfer from a user account: a credit from funding:USD would
- * write its entry in the flush (deferred.h), not in the operation. */
+ * credit is the post of a hold: a posted transfer would write its entries
+ * in the flush (deferred.h), not in the operation; a hold's resolution
+ * moves its rows at once and writes its entries as it goes. */
 static bool is_victim(int idx) { return idx % 4 == 1; }
+
+static void place_hold(struct credits *c, int idx) {
+    struct rf_transfer_req req = {.debit_account = c->donor, .credit_account = c->account[idx],
+                                  .amount_minor = 1, .currency = "USD", .pending = true};
+    struct rf_transfer_res res;
+    assert_int_equal(rf_transfer_create(c->db, &req, &res, NULL), RF_OK);
+    snprintf(c->hold[idx], sizeof c->hold[idx], "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+}
 
 static rf_err keyed_credit(struct credits *c, int idx, bool *replayed) {
     char key[96];
     snprintf(key, sizeof key, "%s-%d", c->ikey, idx);
     struct rf_idem idem = {.api_key_id = "k", .key = key};
     rf_core_idem_hash(&idem, "POST", "/credits", "1", 1);
-    struct rf_transfer_req req = {.debit_account = c->donor, .credit_account = c->account[idx],
-                                  .amount_minor = 1, .currency = "USD"};
     struct rf_transfer_res res;
-    rf_err err = rf_transfer_create(c->db, &req, &res, &idem);
+    rf_err err = rf_transfer_post(c->db, c->hold[idx], 0, &res, &idem);
     rf_transfer_clear(&res.transfer);
     if (replayed) *replayed = idem.replayed;
     return err;
@@ -171,7 +180,7 @@ static const char SQL_TAKE_NEXT_ENTRY[] =
     " created_at) SELECT id, version + 1, $2, 'credit', 1, 1, 0 FROM accounts WHERE id = $1";
 static const char SQL_FREE_ENTRY[] = "DELETE FROM entries WHERE account_id = $1 AND transfer_id = $2";
 
-/* Keyed credits in group-committed batches; the entry INSERT of every
+/* Keyed credits (posts of holds) in group-committed batches; the entry INSERT of every
  * fourth fails. Each of those answers RF_ERR_CONFLICT (the store's answer to
  * a key violation, as when the INSERT was waited for) and changes nothing:
  * no balance, no idempotency record (the same key runs again later); every
@@ -195,6 +204,7 @@ static void test_queued_failure_in_batch(void **state) {
     rf_transfer_clear(&res.transfer);
     for (int i = 0; i < N_CREDITS; i++) {
         make_account(c.db, "qf", c.account[i], sizeof c.account[i]);
+        place_hold(&c, i);
         if (is_victim(i)) tamper(fx.url, SQL_TAKE_NEXT_ENTRY, c.account[i], t_id, 1);
     }
     rf_test_set_op_delay(c.db, 150); /* let a batch build up behind the first */
