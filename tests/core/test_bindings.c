@@ -20,6 +20,7 @@
  * unbind then removed must run again, never answer success with no binding:
  * every successful bind names the customer it bound, every unbind removed a
  * binding some bind created, and the store ends as the answers add up to.
+ * (The window is narrow here; test_pg_retry holds it open on PostgreSQL.)
  */
 #include <setjmp.h>
 #include <stdarg.h>

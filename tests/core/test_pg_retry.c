@@ -14,6 +14,11 @@
  *    the transfer runs once more and both apply once;
  *  - 40001 raised by the server in k attempts: k + 1 runs, applied once; in
  *    RF_RETRIES_MAX attempts: RF_ERR_UNAVAILABLE promptly, nothing applied;
+ *  - a bind whose INSERT .. ON CONFLICT met a binding that an unbind (second
+ *    handle) removed before the bind read it back: a statement trigger the
+ *    test installs holds the bind between the two statements on a lock the
+ *    raw session owns; the bind runs once more and creates the binding,
+ *    never answering success with no binding;
  *  - two handles' batches crediting two accounts in opposite orders: a lock
  *    cycle between batches; one credit is aborted in its savepoint and runs
  *    again alone, every credit applies once;
@@ -397,6 +402,86 @@ static void test_batches_deadlock_retried(void **state) {
     expect_money(&p, 110, 10, 3, 2);
 }
 
+/* ---- a bind whose conflict an unbind removes before its read-back ---------- */
+
+/* The gate: a statement trigger, installed by the test in its own database,
+ * that ends every INSERT on customer_bindings by waiting for an advisory lock
+ * the raw session holds. Its own lock_timeout 0: a batch's bounded lock wait
+ * (RF_PG_BATCH_LOCK_WAIT_MS) must not end the wait and re-run the bind. */
+#define BIND_GATE_KEY "16016"
+static const char SQL_GATE_FN[] =
+    "CREATE FUNCTION rf_test_bind_gate() RETURNS trigger LANGUAGE plpgsql"
+    " SET lock_timeout = 0 AS $$ BEGIN"
+    " PERFORM pg_advisory_xact_lock_shared(" BIND_GATE_KEY "); RETURN NULL; END $$";
+static const char SQL_GATE_TRIGGER[] =
+    "CREATE TRIGGER rf_test_bind_gate AFTER INSERT ON customer_bindings"
+    " FOR EACH STATEMENT EXECUTE PROCEDURE rf_test_bind_gate()";
+
+/* On its own thread: a bind of user to customer on "stripe". */
+struct bg_bind {
+    pthread_t thread;
+    const char *user, *customer;
+    struct rf_bind_res res;
+    rf_err err;
+};
+
+static void *bg_bind_main(void *arg) {
+    struct bg_bind *b = arg;
+    b->err = rf_customer_bind(rf_core_fx.db, b->user, "stripe", b->customer, &b->res);
+    return NULL;
+}
+
+/* Check-then-act across two statements: the bind's INSERT .. ON CONFLICT DO
+ * NOTHING meets the committed binding and inserts nothing; the gate holds
+ * the bind there while an unbind from a second handle (another process)
+ * commits; the bind's read of the rows in the way (READ COMMITTED: a new
+ * snapshot) then finds none. Ordered by the gate's lock wait, no sleeps.
+ * The bind must run again and create the binding (2 runs, 1 re-run), never
+ * answer success with no binding. */
+static void test_bind_meets_unbind_is_retried(void **state) {
+    (void)state;
+    char user[64], cus[64];
+    rf_rand_id("user", user, sizeof user);
+    rf_rand_id("cus", cus, sizeof cus);
+    struct rf_bind_res first;
+    assert_int_equal(rf_customer_bind(rf_core_fx.db, user, "stripe", cus, &first), RF_OK);
+    assert_true(first.created);
+    struct rf_options opt = {0};
+    rf *other = NULL;
+    assert_int_equal(rf_open(rf_core_fx.url, &opt, &other), RF_OK);
+    PGconn *s = raw_connect(), *watcher = raw_connect();
+    raw_exec(s, SQL_GATE_FN, NULL);
+    raw_exec(s, SQL_GATE_TRIGGER, NULL);
+    raw_exec(s, "SELECT pg_advisory_lock(" BIND_GATE_KEY ")", NULL);
+    struct attempts before = attempts_now();
+    struct bg_bind t = {.user = user, .customer = cus, .err = RF_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&t.thread, NULL, bg_bind_main, &t), 0);
+    wait_for_backends(watcher, "wait_event = 'advisory'", 1); /* met the binding */
+    struct rf_binding gone;
+    rf_err unbound = rf_customer_unbind(other, user, "stripe", 0, &gone);
+    raw_exec(s, "SELECT pg_advisory_unlock(" BIND_GATE_KEY ")", NULL);
+    assert_int_equal(pthread_join(t.thread, NULL), 0);
+    raw_exec(s, "DROP TRIGGER rf_test_bind_gate ON customer_bindings", NULL);
+    raw_exec(s, "DROP FUNCTION rf_test_bind_gate()", NULL);
+    PQfinish(s);
+    PQfinish(watcher);
+    rf_close(other);
+    assert_int_equal(unbound, RF_OK);
+    assert_int_equal(gone.version, first.binding.version);
+    assert_int_equal(t.err, RF_OK);
+    if (!t.res.created || strcmp(t.res.binding.customer_id, cus) ||
+        strcmp(t.res.binding.user_id, user))
+        fail_msg("bind answered OK (created %d) with binding '%s'/'%s' v%lld", t.res.created,
+                 t.res.binding.user_id, t.res.binding.customer_id,
+                 (long long)t.res.binding.version);
+    assert_true(t.res.binding.version > first.binding.version);
+    expect_attempts(before, 2, 1);
+    struct rf_binding now;
+    assert_int_equal(rf_customer_get_by_user(rf_core_fx.db, user, "stripe", &now), RF_OK);
+    assert_int_equal(now.version, t.res.binding.version);
+    assert_string_equal(now.customer_id, cus);
+}
+
 /* ---- a COMMIT that fails after the operation ran --------------------------- */
 
 /* One transfer a -> b of 25 under Idempotency-Key `key`; the typed result
@@ -465,6 +550,7 @@ int main(void) {
         cmocka_unit_test_setup(test_serialization_failure_is_retried, hooks_off),
         cmocka_unit_test_setup(test_serialization_failures_bounded_retry, hooks_off),
         cmocka_unit_test_setup(test_serialization_failures_exhaust_retries, hooks_off),
+        cmocka_unit_test_setup(test_bind_meets_unbind_is_retried, hooks_off),
         cmocka_unit_test_setup(test_commit_failure_then_keyed_retry, hooks_off),
     };
     return cmocka_run_group_tests(tests, setup, rf_core_teardown);
