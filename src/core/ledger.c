@@ -461,13 +461,13 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
 
 /* Registers m for the flush (deferred.h) when it may wait there: a system
  * account's move, or a user account's posted move once a plain read in this
- * transaction found the account in the move's currency (seen). A user
- * account not seen so (absent, another currency), a hold and a hold's
+ * transaction found the account in the move's currency (known). A user
+ * account not known so (absent, another currency), a hold and a hold's
  * resolution apply at once, where the guarded UPDATE reports what is wrong.
  * false: apply it now. */
-static bool move_defer(struct rf_tx *tx, const struct move *m, bool seen) {
+static bool move_defer(struct rf_tx *tx, const struct move *m, bool known) {
     struct deferred_account a = {m->account, m->currency, is_system_id(m->account, m->currency)};
-    if (!a.system && (!seen || m->d_posted == 0 || m->d_pdebits || m->d_pcredits)) return false;
+    if (!a.system && (!known || m->d_posted == 0 || m->d_pdebits || m->d_pcredits)) return false;
     return deferred_move(tx, &a, m->transfer_id, m->d_posted, m->d_pdebits, m->d_pcredits);
 }
 
@@ -508,11 +508,11 @@ static rf_err accounts_seen(struct rf_tx *tx, const struct move *debit, const st
 /* The guarded UPDATE; on a miss the row is locked and the miss classified on
  * it, and when the locked state allows the move it is applied (the lock
  * keeps it allowed, so a second try cannot miss; the bound is defensive). */
-static rf_err move_apply(struct rf_tx *tx, const struct move *m, bool seen,
+static rf_err move_apply(struct rf_tx *tx, const struct move *m, bool known,
                          struct after *after) {
     /* A deferred move (its entry too) waits for the flush, so its row is
      * locked only at the end of the transaction. */
-    after->deferred = move_defer(tx, m, seen);
+    after->deferred = move_defer(tx, m, known);
     if (after->deferred) return RF_OK;
     int64_t plo, phi, dlo, dhi, clo, chi;
     bounds(m->d_posted, &plo, &phi);
