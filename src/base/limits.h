@@ -21,6 +21,7 @@
 
 #define RF_QUEUE_OPS_MAX 4096                  /* executor queue bound */
 #define RF_BATCH_OPS_MAX 128                   /* SQLite group commit batch */
+#define RF_SYNC_JOBS_MAX (4 * RF_BATCH_OPS_MAX) /* SQLite: answers waiting for one WAL fdatasync */
 /* A PostgreSQL backend caches 64 subtransaction ids (one per savepoint that
  * wrote); a batch with more overflows to pg_subtrans, which slows every
  * other backend's snapshots. */
@@ -112,6 +113,7 @@
 #define RF_QUERY_CHOICE_BYTES 64               /* a decoded ?status= style value */
 #define RF_PROBLEM_PARAM_BYTES 64              /* problem+json param: a field or parameter name */
 #define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
+#define RF_LOG_BUFFER_BYTES 65536              /* access log lines written in one write */
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
 
 /* CLI (src/cli) */

@@ -120,6 +120,17 @@ struct rf_exec {
     bool ckpt_due, ckpt_stop; /* guarded by ckpt_mu */
     bool closing;
 
+    /* SQLite at sync full: the WAL made durable off the writer (the syncer:
+     * its own thread and connection) */
+    pthread_t sync_thread;
+    bool sync_running;
+    struct store_conn *sync_conn;
+    pthread_mutex_t sync_mu;
+    pthread_cond_t sync_work, sync_room;
+    struct job *sync_jobs[RF_SYNC_JOBS_MAX]; /* decided, unanswered, in commit order */
+    int sync_n;
+    bool sync_stop;                          /* sync_* guarded by sync_mu */
+
     struct pool pool;    /* SQLite readers, or the PostgreSQL pool */
     atomic_bool shutting_down;
 
@@ -132,6 +143,7 @@ struct rf_exec {
     atomic_bool fail_armed;
     atomic_int delay_ms;
     atomic_bool fail_commit;
+    atomic_bool fail_sync;    /* the syncer's next fdatasync fails */
     atomic_int lose_replies;  /* commits whose answer the store loses */
     atomic_int fail_serial;   /* write attempts that raise a genuine 40001 */
     atomic_bool serializable; /* write transactions at SERIALIZABLE */
@@ -405,6 +417,13 @@ static rf_err committer_connect(struct rf_exec *ex, struct committer *cm) {
     if (cm->conn) return RF_OK;
     rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &cm->conn);
     if (err) cm->conn = NULL;
+    if (!err && ex->sync_running) { /* the syncer makes its commits durable */
+        err = ex->ops->commit_unsynced(cm->conn);
+        if (err) {
+            ex->ops->disconnect(cm->conn);
+            cm->conn = NULL;
+        }
+    }
     return err;
 }
 
@@ -655,6 +674,92 @@ static int take_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
     return n;
 }
 
+/* ---- SQLite: the WAL made durable off the writer ---------------------------
+ *
+ * At sync full a commit on the writer only appends to the WAL
+ * (commit_unsynced) and the writer goes on to the next batch at once; the
+ * syncer fdatasyncs the WAL and only then answers the batches committed
+ * before it began, many at a time. So the writer never waits for the disk,
+ * and every answer still waits for its own commit to be durable. Every
+ * batch goes through here, even one that committed nothing: its answers
+ * (an idempotent replay, a refusal for lack of funds) may rest on what an
+ * earlier batch wrote, and nobody may learn of that before it is durable.
+ * Readers may see a commit before its fsync: a crash of this process loses
+ * nothing (the page cache keeps the WAL), and a power cut can only undo
+ * commits nobody was told of, whose callers try again. */
+
+/* Hands a decided batch to the syncer; waits while RF_SYNC_JOBS_MAX answers
+ * already wait for a sync (a bound on the pipeline, not a queue). */
+static void sync_hand(struct rf_exec *ex, struct job **batch, int n) {
+    RF_ASSERT(n >= 1 && n <= RF_BATCH_OPS_MAX && RF_BATCH_OPS_MAX <= RF_SYNC_JOBS_MAX);
+    pthread_mutex_lock(&ex->sync_mu);
+    while (ex->sync_n + n > RF_SYNC_JOBS_MAX) pthread_cond_wait(&ex->sync_room, &ex->sync_mu);
+    memcpy(ex->sync_jobs + ex->sync_n, batch, (size_t)n * sizeof *batch);
+    ex->sync_n += n;
+    pthread_cond_signal(&ex->sync_work);
+    pthread_mutex_unlock(&ex->sync_mu);
+}
+
+/* One fdatasync for every job handed over before it began, then their
+ * answers. When the sync fails nothing is known of what reached the disk:
+ * what succeeded is answered RF_ERR_OUTCOME_UNKNOWN (it is committed and
+ * visible; its Idempotency-Key replays it). */
+static void sync_answer(struct rf_exec *ex, struct job **jobs, int n) {
+    rf_err err = atomic_exchange(&ex->fail_sync, false) ? RF_ERR_UNAVAILABLE
+                                                        : ex->ops->wal_sync(ex->sync_conn);
+    if (err) {
+        atomic_fetch_add(&ex->store_errors, 1);
+        for (int i = 0; i < n; i++) {
+            if (jobs[i]->err != RF_OK) continue;
+            undo(jobs[i]->op);
+            jobs[i]->err = RF_ERR_OUTCOME_UNKNOWN;
+        }
+    }
+    for (int i = 0; i < n; i += RF_BATCH_OPS_MAX)
+        answer(ex, jobs + i, n - i < RF_BATCH_OPS_MAX ? n - i : RF_BATCH_OPS_MAX);
+}
+
+static void *syncer_main(void *arg) {
+    struct rf_exec *ex = arg;
+    struct job *jobs[RF_SYNC_JOBS_MAX];
+    for (;;) {
+        pthread_mutex_lock(&ex->sync_mu);
+        while (ex->sync_n == 0 && !ex->sync_stop) pthread_cond_wait(&ex->sync_work, &ex->sync_mu);
+        int n = ex->sync_n;
+        memcpy(jobs, ex->sync_jobs, (size_t)n * sizeof *jobs);
+        ex->sync_n = 0;
+        pthread_cond_broadcast(&ex->sync_room);
+        pthread_mutex_unlock(&ex->sync_mu);
+        if (n == 0) return NULL; /* stopping, and every batch answered */
+        sync_answer(ex, jobs, n);
+    }
+}
+
+/* Before the committer starts: the syncer runs only where the store can
+ * leave a commit's fsync to it (SQLite) and the caller asked for durable
+ * answers (sync full). */
+static rf_err start_syncer(struct rf_exec *ex) {
+    if (ex->opt.sync != RF_SYNC_FULL || !ex->ops->commit_unsynced) return RF_OK;
+    rf_err err = ex->ops->connect(ex->url, &ex->opt, false, &ex->sync_conn);
+    if (err) return err;
+    if (pthread_create(&ex->sync_thread, NULL, syncer_main, ex) != 0) return RF_ERR_INTERNAL;
+    ex->sync_running = true;
+    return RF_OK;
+}
+
+/* After the committers ended: every batch they handed over is answered. */
+static void stop_syncer(struct rf_exec *ex) {
+    pthread_mutex_lock(&ex->sync_mu);
+    ex->sync_stop = true;
+    pthread_cond_signal(&ex->sync_work);
+    pthread_mutex_unlock(&ex->sync_mu);
+    if (ex->sync_running) pthread_join(ex->sync_thread, NULL);
+    ex->sync_running = false;
+    RF_ASSERT(ex->sync_n == 0);
+    if (ex->sync_conn) ex->ops->disconnect(ex->sync_conn);
+    ex->sync_conn = NULL;
+}
+
 static void *committer_main(void *arg) {
     struct committer *cm = arg;
     struct rf_exec *ex = cm->ex;
@@ -666,7 +771,8 @@ static void *committer_main(void *arg) {
         rerun_alone(ex, cm, batch, n);
         batch_decided(batch, n);
         committer_check(ex, cm);
-        answer(ex, batch, n);
+        if (ex->sync_running) sync_hand(ex, batch, n);
+        else answer(ex, batch, n);
     }
 }
 
@@ -779,10 +885,11 @@ static rf_err start_committers(struct rf_exec *ex) {
     return RF_OK;
 }
 
-/* Job slots for exec_submit: the queue's bound plus every committer's batch,
- * so a slot exists for every job the queue accepts. */
+/* Job slots for exec_submit: the queue's bound plus every committer's batch
+ * plus the answers waiting for the syncer, so a slot exists for every job
+ * the queue accepts. */
 static rf_err slots_alloc(struct rf_exec *ex) {
-    int n = ex->q_cap + RF_WRITERS_MAX * RF_BATCH_OPS_MAX;
+    int n = ex->q_cap + RF_WRITERS_MAX * RF_BATCH_OPS_MAX + RF_SYNC_JOBS_MAX;
     ex->slots = calloc((size_t)n, sizeof *ex->slots);
     if (!ex->slots) return RF_ERR_NOMEM;
     for (int i = n - 1; i >= 0; i--) {
@@ -845,7 +952,8 @@ static void stop_checkpointer(struct rf_exec *ex) {
 static rf_err start_sqlite(struct rf_exec *ex) {
     ex->pool.cap = RF_READERS_MAX;
     ex->pool.readonly = true;
-    rf_err err = start_committers(ex);
+    rf_err err = start_syncer(ex);
+    if (!err) err = start_committers(ex);
     return err ? err : start_checkpointer(ex);
 }
 
@@ -875,6 +983,9 @@ rf_err exec_open(const char *url, const struct rf_options *opt, struct rf *db,
     pthread_mutex_init(&ex->mu, NULL);
     pthread_mutex_init(&ex->ckpt_mu, NULL);
     pthread_cond_init(&ex->ckpt_cond, NULL);
+    pthread_mutex_init(&ex->sync_mu, NULL);
+    pthread_cond_init(&ex->sync_work, NULL);
+    pthread_cond_init(&ex->sync_room, NULL);
     pthread_cond_init(&ex->pool.cond, NULL);
     rf_err err = !ex->url ? RF_ERR_NOMEM : slots_alloc(ex);
     if (!err) err = ops->backend == STORE_SQLITE ? start_sqlite(ex) : start_postgres(ex);
@@ -899,6 +1010,13 @@ void exec_close(struct rf_exec *ex) {
     for (int i = 0; i < ex->n_committers; i++) { /* they drain the queue, then end */
         struct committer *cm = &ex->committers[i];
         if (cm->running) pthread_join(cm->thread, NULL);
+    }
+    stop_syncer(ex); /* answers what the committers handed it */
+    pthread_cond_destroy(&ex->sync_room);
+    pthread_cond_destroy(&ex->sync_work);
+    pthread_mutex_destroy(&ex->sync_mu);
+    for (int i = 0; i < ex->n_committers; i++) {
+        struct committer *cm = &ex->committers[i];
         if (cm->conn) ex->ops->disconnect(cm->conn);
         free(cm->defer);
         if (cm->ex) pthread_cond_destroy(&cm->cond);

@@ -80,6 +80,7 @@ struct store_conn {
     int cached;
     struct stmt_entry cache[RF_STMT_CACHE_MAX];
     struct store_rows *spare_rows; /* a closed cursor kept for the next query */
+    sqlite3_file *wal;             /* wal_sync's WAL file (its VFS handle); NULL: not yet */
 };
 
 struct store_rows {
@@ -590,6 +591,40 @@ static rf_err sq_checkpoint(struct store_conn *c) {
     return rc == SQLITE_OK || rc == SQLITE_BUSY ? RF_OK : report(c, rc, "checkpoint");
 }
 
+static rf_err sq_commit_unsynced(struct store_conn *c) {
+    return simple(c, "PRAGMA synchronous=NORMAL");
+}
+
+/* The WAL file as this connection's VFS opened it: a read transaction
+ * opens the WAL (and keeps it open while the connection is), and
+ * SQLITE_FCNTL_JOURNAL_POINTER then names it. Syncing through the VFS, not
+ * a descriptor of our own, keeps whatever the VFS does at a sync (the unix
+ * VFS: fdatasync, and once the directory entry of a file it created). */
+static rf_err wal_file(struct store_conn *c, sqlite3_file **out) {
+    *out = NULL;
+    rf_err err = simple(c, "SELECT count(*) FROM sqlite_schema");
+    if (err) return err;
+    int rc = sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, out);
+    if (rc != SQLITE_OK) return report(c, rc, "WAL file");
+    if (!*out || !(*out)->pMethods) { /* not in WAL mode: nothing else syncs its commits */
+        *out = NULL;
+        fprintf(stderr, "racefree: sqlite: the store has no open WAL file to sync\n");
+        return RF_ERR_UNAVAILABLE;
+    }
+    return RF_OK;
+}
+
+/* Linux: a sync of any handle of the file writes back every dirty page of
+ * it, whichever connection wrote them. */
+static rf_err sq_wal_sync(struct store_conn *c) {
+    if (!c->wal) {
+        rf_err err = wal_file(c, &c->wal);
+        if (err) return err;
+    }
+    int rc = c->wal->pMethods->xSync(c->wal, SQLITE_SYNC_NORMAL);
+    return rc == SQLITE_OK ? RF_OK : report(c, rc, "sync of the WAL");
+}
+
 const struct store_ops store_sqlite_ops = {
     .backend = STORE_SQLITE,
     .name = "sqlite",
@@ -617,4 +652,6 @@ const struct store_ops store_sqlite_ops = {
     .fail_next_commit = sq_fail_next_commit,
     .on_wal = sq_on_wal,
     .checkpoint = sq_checkpoint,
+    .commit_unsynced = sq_commit_unsynced,
+    .wal_sync = sq_wal_sync,
 };

@@ -145,6 +145,15 @@ struct store_ops {
     void (*on_wal)(struct store_conn *c, bool (*fn)(void *arg, int pages), void *arg);
     /* SQLite: a PASSIVE checkpoint (never waits for readers or the writer). */
     rf_err (*checkpoint)(struct store_conn *c);
+    /* SQLite: c's commits stop waiting for their fsync (they are appended to
+     * the WAL, visible, and durable once wal_sync returns); the caller tells
+     * nobody of a commit before a wal_sync that began after it. NULL where a
+     * commit is durable when it returns (PostgreSQL). */
+    rf_err (*commit_unsynced)(struct store_conn *c);
+    /* SQLite: fdatasync of the file's WAL; every commit (of any connection of
+     * this process) that returned before the call is durable once it returns
+     * RF_OK. c is used for nothing else meanwhile (its own thread). */
+    rf_err (*wal_sync)(struct store_conn *c);
 };
 
 extern const struct store_ops store_sqlite_ops;
