@@ -18,6 +18,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/logbuf.h"
 #include "http/buf.h"
 #include "http/handlers.h"
 #include "http/metrics.h"
@@ -197,22 +198,66 @@ static void log_text(const char *in, char *out, size_t cap) {
     out[i] = '\0';
 }
 
+/* One access log line, built in a fixed buffer (no JSON library, no
+ * allocation: it is written for every request); too long a line is
+ * dropped, as before. */
+struct log_line {
+    char text[RF_ACCESS_LOG_BYTES_MAX];
+    size_t len;
+    bool full;
+};
+
+static void line_raw(struct log_line *l, const char *s, size_t n) {
+    if (l->full || n >= sizeof l->text - l->len) {
+        l->full = true;
+        return;
+    }
+    memcpy(l->text + l->len, s, n);
+    l->len += n;
+}
+
+/* A JSON string (NULL: null). The values are printable ASCII already
+ * (log_text, validated ids), so only '"' and '\\' need escaping. */
+static void line_str(struct log_line *l, const char *s) {
+    if (!s) {
+        line_raw(l, "null", 4);
+        return;
+    }
+    line_raw(l, "\"", 1);
+    for (const char *run = s;; s++) {
+        if (*s && *s != '"' && *s != '\\') continue;
+        line_raw(l, run, (size_t)(s - run));
+        if (!*s) break;
+        line_raw(l, *s == '"' ? "\\\"" : "\\\\", 2);
+        run = s + 1;
+    }
+    line_raw(l, "\"", 1);
+}
+
 static void access_log(const struct rf_exchange *x, int64_t duration_us) {
-    char ts[RF_TIME_TEXT_BYTES], path[RF_HTTP_PATH_BYTES_MAX + 1], method[40];
+    char ts[RF_TIME_TEXT_BYTES], path[RF_HTTP_PATH_BYTES_MAX + 1], method[40], nums[64];
     rf_time_format(rf_now_ms(), ts);
     log_text(x->parsed ? x->h1.path : "", path, sizeof path);
     log_text(x->parsed ? x->h1.method : "-", method, sizeof method);
     const struct rf_route *r = x->match.kind == RF_MATCH_OK ? x->match.route : NULL;
-    json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:i, s:f, s:o}", "ts", ts, "request_id",
-                          x->request_id, "method", method, "route",
-                          r ? json_string(r->pattern) : json_null(), "path", path, "status",
-                          x->status, "duration_ms", (double)(duration_us / 1000) +
-                          (double)(duration_us % 1000) / 1000.0, "key_id",
-                          x->req.authenticated ? json_string(x->req.key.id) : json_null());
-    char *line = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-    json_decref(j);
-    if (line && strlen(line) < RF_ACCESS_LOG_BYTES_MAX) fprintf(stderr, "%s\n", line);
-    free(line);
+    struct log_line l = {.len = 0, .full = false};
+    line_raw(&l, "{\"ts\":", 6);
+    line_str(&l, ts);
+    line_raw(&l, ",\"request_id\":", 14);
+    line_str(&l, x->request_id);
+    line_raw(&l, ",\"method\":", 10);
+    line_str(&l, method);
+    line_raw(&l, ",\"route\":", 9);
+    line_str(&l, r ? r->pattern : NULL);
+    line_raw(&l, ",\"path\":", 8);
+    line_str(&l, path);
+    int n = snprintf(nums, sizeof nums, ",\"status\":%d,\"duration_ms\":%lld.%03lld,\"key_id\":",
+                     x->status, (long long)(duration_us / 1000), (long long)(duration_us % 1000));
+    RF_ASSERT(n > 0 && (size_t)n < sizeof nums && duration_us >= 0);
+    line_raw(&l, nums, (size_t)n);
+    line_str(&l, x->req.authenticated ? x->req.key.id : NULL);
+    line_raw(&l, "}", 1);
+    if (!l.full) rf_log_line(l.text, l.len);
 }
 
 char *rf_x_render(struct rf_exchange *x, struct rf_reply *reply, bool close, size_t *len_out) {

@@ -53,6 +53,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
+#include "base/logbuf.h"
 #include "http/exchange.h"
 #include "http/handlers.h"
 #include "http/metrics.h"
@@ -333,31 +334,43 @@ static void run_again(struct rf_http_server *s) {
     }
 }
 
-static void try_write(struct rf_http_server *s, struct conn *c) {
+/* Sends what the socket takes now; true when the whole answer is out. A
+ * failed send closes c (false, and c->fd < 0). */
+static bool send_now(struct rf_http_server *s, struct conn *c) {
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
         if (n <= 0) {
+            if (c->state == CS_BUSY) set_state(s, c, CS_WRITE, RF_HTTP_WRITE_TIMEOUT_MS);
             conn_close(s, c);
-            return;
+            return false;
         }
         c->out_off += (size_t)n;
     }
-    after_write(s, c);
+    return true;
 }
 
-/* Starts writing rendered bytes (NULL: out of memory, close). */
+static void try_write(struct rf_http_server *s, struct conn *c) {
+    if (send_now(s, c)) after_write(s, c);
+}
+
+/* Starts writing rendered bytes (NULL: out of memory, close). Most answers
+ * fit in the socket's buffer and go out at once: the connection moves
+ * straight to what comes next, and its epoll interest changes once (from
+ * BUSY, off epoll, back to reading) instead of twice more (to EPOLLOUT and
+ * back), each a system call on the loop for every request. */
 static void start_write(struct rf_http_server *s, struct conn *c, char *bytes, size_t len) {
     if (!bytes) {
+        if (c->state == CS_BUSY) set_state(s, c, CS_WRITE, RF_HTTP_WRITE_TIMEOUT_MS);
         conn_close(s, c);
         return;
     }
     c->out = bytes;
     c->out_len = len;
     c->out_off = 0;
-    set_state(s, c, CS_WRITE, RF_HTTP_WRITE_TIMEOUT_MS);
-    try_write(s, c);
+    if (send_now(s, c)) after_write(s, c);
+    else if (c->fd >= 0) set_state(s, c, CS_WRITE, RF_HTTP_WRITE_TIMEOUT_MS);
 }
 
 /* Answers from the loop (no handler): consumes reply. */
@@ -816,6 +829,7 @@ static void *loop_main(void *arg) {
     struct epoll_event evs[EVENTS_BATCH];
     int64_t next_sweep = rf_mono_ms() + RF_HTTP_SWEEP_MS;
     for (;;) {
+        rf_log_flush(); /* the access log lines of the last round, in one write */
         int n = epoll_wait(s->epfd, evs, EVENTS_BATCH, RF_HTTP_SWEEP_MS);
         for (int i = 0; i < n; i++) {
             /* an earlier event may have closed this connection: events of a
@@ -837,6 +851,7 @@ static void *loop_main(void *arg) {
         reap_dead(s);
         if (stop && drain_done(s, rf_mono_ms())) break;
     }
+    rf_log_flush();
     return NULL;
 }
 
