@@ -9,9 +9,9 @@
  *    executor runs the transfer once more, the caller gets RF_OK, the
  *    transfer applies once;
  *  - a serialization failure (40001): with racefree at SERIALIZABLE (test
- *    hook), a credit from a second racefree handle commits between the
- *    transfer's snapshot and its write (ordered by lock waits, no sleeps);
- *    the transfer runs once more and both apply once;
+ *    hook), a raw session changes the debited row between the transfer's
+ *    snapshot and its write (ordered by lock waits, no sleeps); the
+ *    transfer runs once more and applies once;
  *  - 40001 raised by the server in k attempts: k + 1 runs, applied once; in
  *    RF_RETRIES_MAX attempts: RF_ERR_UNAVAILABLE promptly, nothing applied;
  *  - a bind whose INSERT .. ON CONFLICT met a binding that an unbind (second
@@ -19,9 +19,9 @@
  *    test installs holds the bind between the two statements on a lock the
  *    raw session owns; the bind runs once more and creates the binding,
  *    never answering success with no binding;
- *  - two handles' batches crediting two accounts in opposite orders: a lock
- *    cycle between batches; one credit is aborted in its savepoint and runs
- *    again alone, every credit applies once;
+ *  - two handles' batches placing holds on two accounts in opposite orders:
+ *    a lock cycle between batches; one hold is aborted in its savepoint and
+ *    runs again alone, every hold is placed once;
  *  - a COMMIT that fails after the operation ran: RF_ERR_UNAVAILABLE, not
  *    re-run, nothing applied; the client's retry with the same
  *    Idempotency-Key (meeting a serialization failure of its own) applies
@@ -249,40 +249,34 @@ static void test_deadlock_is_retried(void **state) {
 
 /* ---- 40001: a real serialization failure ---------------------------------- */
 
-/* Ordered by lock waits, not by timing: a raw session locks a; a transfer
- * of 5 out of a from a second racefree handle queues for it (its debit is a
- * guarded UPDATE at once; a credit would not do: it moves a only in the
- * flush); then the transfer (SERIALIZABLE, test hook) takes its snapshot in
- * BEGIN's round trip and queues behind it. The session lets go, the first
- * commits, and the second's write to a, changed after its snapshot, fails
- * with 40001. */
+/* Ordered by lock waits, not by timing: a raw session locks a; the
+ * transfer (SERIALIZABLE, test hook) takes its snapshot in its first
+ * statements and queues for a (a transfer's rows are moved in the flush,
+ * and its insert's foreign key check on a waits too). The session then
+ * changes a (a new row version, no new money) and commits: the transfer's
+ * write to a, changed after its snapshot, fails with 40001, and the
+ * transfer runs again, alone, and commits once. */
 static void test_serialization_failure_is_retried(void **state) {
     (void)state;
     struct pair p;
     make_pair(&p);
-    struct rf_options opt = {0};
-    rf *other = NULL;
-    assert_int_equal(rf_open(rf_core_fx.url, &opt, &other), RF_OK);
     PGconn *s = raw_connect(), *watcher = raw_connect();
     raw_exec(s, "BEGIN", NULL);
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
-    struct bg_op c, t;
-    bg_start(&c, other, &p, 5);
-    wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
     rf_test_set_serializable(rf_core_fx.db, true);
     struct attempts before = attempts_now();
+    struct bg_op t;
     bg_start(&t, rf_core_fx.db, &p, 30);
-    wait_for_backends(watcher, WAITING_FOR_LOCK, 2);
-    raw_exec(s, "ROLLBACK", NULL);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
+    raw_exec(s, "UPDATE accounts SET updated_at = updated_at WHERE id = $1", p.a);
+    raw_exec(s, "COMMIT", NULL);
     PQfinish(s);
     PQfinish(watcher);
-    assert_int_equal(bg_join(&c), RF_OK);
     rf_err err = bg_join(&t);
     hooks_off(NULL);
-    rf_close(other);
     assert_int_equal(err, RF_OK);
     expect_attempts(before, 2, 1);
-    expect_money(&p, 65, 35, 3, 2);
+    expect_money(&p, 70, 30, 2, 1);
 }
 
 /* ---- 40001 raised in a number of attempts ---------------------------------- */
@@ -337,8 +331,13 @@ static void *bg_credit_main(void *arg) {
         struct rf_grant_res res;
         c->err = rf_entitlement_grant(c->db, &req, &res, NULL);
         rf_entitlement_clear(&res.ent);
-    } else {
-        c->err = credit(c->db, c->account, 5);
+    } else { /* a hold: its user side locks the row at once (deferred.h) */
+        struct rf_transfer_req req = {.debit_account = c->account,
+                                      .credit_account = "funding:USD", .amount_minor = 5,
+                                      .currency = "USD", .pending = true};
+        struct rf_transfer_res res;
+        c->err = rf_transfer_create(c->db, &req, &res, NULL);
+        rf_transfer_clear(&res.transfer);
     }
     return NULL;
 }
@@ -349,7 +348,7 @@ static void bg_credit_start(struct bg_credit *c, rf *db, const char *account) {
     rf_t_sleep_ms(100); /* queued in this order behind the opener's delayed batch */
 }
 
-/* Queues, on handle db, a batch crediting first then second: an opener's
+/* Queues, on handle db, a batch holding on first then second: an opener's
  * batch sleeps after BEGIN (op delay hook) while the two credits queue. */
 static void queue_batch(rf *db, struct bg_credit c[3], const char *first, const char *second) {
     bg_credit_start(&c[0], db, NULL);
@@ -358,17 +357,19 @@ static void queue_batch(rf *db, struct bg_credit c[3], const char *first, const 
 }
 
 /* Two racefree handles (as two processes: each its own executor and
- * connections), each with one committer: handle A's batch credits a then b,
- * handle B's b then a. A raw session holds both rows until both batches wait
+ * connections), each with one committer: handle A's batch places a hold on
+ * a then on b, handle B's on b then a (a hold's user row is locked by the
+ * operation, not by the flush, so the order is the batch's). A raw session holds both rows until both batches wait
  * for their first row, then lets go: A takes a, B takes b, and each waits
  * for the other's: a lock cycle between two batches. The batch lock wait
  * (RF_PG_BATCH_LOCK_WAIT_MS) or the deadlock detector aborts one credit in
  * its savepoint; its batch commits the rest and runs it again alone. Every
- * credit is answered RF_OK and applied once. */
+ * hold is answered RF_OK and placed once. */
 static void test_batches_deadlock_retried(void **state) {
     (void)state;
     struct pair p;
     make_pair(&p);
+    assert_int_equal(credit(rf_core_fx.db, p.b, 100), RF_OK);
     struct rf_options opt = {.test_hooks = true, .writers = 1};
     rf *h[2] = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
@@ -399,7 +400,13 @@ static void test_batches_deadlock_retried(void **state) {
         rf_close(h[i]);
     }
     assert_true(retries >= 1); /* the cycle happened and was broken by a re-run */
-    expect_money(&p, 110, 10, 3, 2);
+    expect_money(&p, 100, 100, 1, 1);
+    for (int i = 0; i < 2; i++) { /* one hold of 5 per handle on each */
+        struct rf_account a;
+        assert_int_equal(rf_account_get(rf_core_fx.db, i ? p.b : p.a, &a), RF_OK);
+        assert_int_equal(a.pending_debits, 10);
+        rf_account_clear(&a);
+    }
 }
 
 /* ---- a bind whose conflict an unbind removes before its read-back ---------- */
