@@ -809,6 +809,10 @@ void rf_test_set_op_delay(rf *db, int delay_ms);
 /* The next commit fails as a store error would (SQLite: forced IOERR;
  * PostgreSQL: the connection is dropped before COMMIT). */
 void rf_test_fail_next_commit(rf *db);
+/* The next fsync that makes committed batches durable fails (SQLite at sync
+ * full; elsewhere nothing happens): what those batches committed is answered
+ * RF_ERR_OUTCOME_UNKNOWN. */
+void rf_test_fail_next_sync(rf *db);
 /* The process exits at once right after the next commit that includes an
  * operation named op_name: a power cut between a request's transactions. */
 void rf_test_crash_after_commit(rf *db, const char *op_name);

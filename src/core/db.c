@@ -105,6 +105,10 @@ void rf_test_fail_next_commit(rf *db) {
     if (db->test_hooks) exec_test_fail_next_commit(db->exec);
 }
 
+void rf_test_fail_next_sync(rf *db) {
+    if (db->test_hooks) exec_test_fail_next_sync(db->exec);
+}
+
 void rf_test_lose_commit_replies(rf *db, int n) {
     if (db->test_hooks) exec_test_lose_commit_replies(db->exec, n);
 }

@@ -1065,6 +1065,8 @@ void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms) {
 
 void exec_test_fail_next_commit(struct rf_exec *ex) { atomic_store(&ex->fail_commit, true); }
 
+void exec_test_fail_next_sync(struct rf_exec *ex) { atomic_store(&ex->fail_sync, true); }
+
 void exec_test_crash_after_commit(struct rf_exec *ex, const char *op_name) {
     RF_ASSERT(op_name && !atomic_load(&ex->crash_armed));
     snprintf(ex->crash_op, sizeof ex->crash_op, "%s", op_name);

@@ -76,6 +76,7 @@ const struct store_ops *exec_store(struct rf_exec *ex);
 void exec_test_fail_next(struct rf_exec *ex, const char *op_name, rf_err err);
 void exec_test_set_op_delay(struct rf_exec *ex, int delay_ms);
 void exec_test_fail_next_commit(struct rf_exec *ex);
+void exec_test_fail_next_sync(struct rf_exec *ex);
 /* The process exits (RF_TEST_CRASH_EXIT_CODE) right after the next commit
  * that includes an operation named op_name. */
 void exec_test_crash_after_commit(struct rf_exec *ex, const char *op_name);

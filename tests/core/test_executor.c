@@ -228,6 +228,46 @@ static void test_queued_failure_in_batch(void **state) {
     rf_core_fixture_close(&fx);
 }
 
+/* A keyed credit of 7 on account, with the key's replay flag. */
+static rf_err keyed_credit7(rf *db, const char *account, const char *key, bool *replayed) {
+    struct rf_idem idem = {.api_key_id = "k", .key = key};
+    rf_core_idem_hash(&idem, "POST", "/credit7", account, strlen(account));
+    struct rf_transfer_res res;
+    rf_err err = rf_credit_apply(db, account, 7, NULL, &res, &idem);
+    rf_transfer_clear(&res.transfer);
+    *replayed = idem.replayed;
+    return err;
+}
+
+/* SQLite at sync full answers a batch only after the fsync that makes it
+ * durable (the syncer): when that fsync fails, the credit it committed is
+ * answered outcome_unknown, not success; the caller's retry with the same
+ * key replays it, applied once. (PostgreSQL's COMMIT is durable when it
+ * returns: there the hook changes nothing and the first call succeeds.) */
+static void test_sync_failure(void **state) {
+    (void)state;
+    struct rf_options opt = {0};
+    struct rf_core_fixture fx;
+    rf *db = open_db(&fx, &opt);
+    bool sqlite = strcmp(rf_backend_name(db), "sqlite") == 0;
+    char account[64], key[64];
+    make_account(db, "sync", account, sizeof account);
+    rf_rand_id("sync-key", key, sizeof key);
+    bool replayed = true;
+    rf_test_fail_next_sync(db);
+    assert_int_equal(keyed_credit7(db, account, key, &replayed),
+                     sqlite ? RF_ERR_OUTCOME_UNKNOWN : RF_OK);
+    assert_false(replayed);
+    assert_int_equal(posted(db, account), 7); /* committed either way */
+    assert_int_equal(keyed_credit7(db, account, key, &replayed), RF_OK);
+    assert_true(replayed);
+    assert_int_equal(posted(db, account), 7);
+    struct rf_stats st;
+    rf_stats_get(db, &st);
+    assert_int_equal(st.store_errors, sqlite ? 1 : 0);
+    rf_core_fixture_close(&fx);
+}
+
 static void test_commit_failure(void **state) {
     (void)state;
     struct rf_options opt = {0};
@@ -436,6 +476,7 @@ int main(void) {
         cmocka_unit_test(test_failure_in_batch),
         cmocka_unit_test(test_queued_failure_in_batch),
         cmocka_unit_test(test_commit_failure),
+        cmocka_unit_test(test_sync_failure),
         cmocka_unit_test(test_lost_commit_answer),
         cmocka_unit_test(test_lost_commit_answer_batch),
         cmocka_unit_test(test_system_accounts_after_failed_commit),
