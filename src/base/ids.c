@@ -4,15 +4,76 @@
  */
 #include "base/ids.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/assert.h"
 #include "base/limits.h"
 
+/* ---- random bytes for ids ------------------------------------------------
+ * randombytes_buf is a getrandom(2) per call, and every operation and every
+ * request took one for its id (a system call is dear on this project's VMs).
+ * Instead each thread draws from a ChaCha20 keystream under a key of its
+ * own from randombytes_buf, a fresh nonce per refill, the used bytes wiped
+ * (arc4random's construction). A forked child gets a new key before its
+ * first id (pthread_atfork bumps the generation), so parent and child never
+ * share a stream. */
+#define RNG_POOL_BYTES 256
+
+struct rng {
+    uint8_t key[crypto_stream_chacha20_KEYBYTES];
+    uint64_t nonce;
+    uint64_t generation;
+    bool keyed;
+    int left; /* unused bytes at the end of pool */
+    uint8_t pool[RNG_POOL_BYTES];
+};
+
+static _Thread_local struct rng tl_rng;
+static atomic_uint_fast64_t rng_generation = 1;
+static pthread_once_t rng_atfork_once = PTHREAD_ONCE_INIT;
+
+static void rng_forked(void) { atomic_fetch_add(&rng_generation, 1); }
+static void rng_atfork(void) { (void)pthread_atfork(NULL, NULL, rng_forked); }
+
+static void rng_refill(struct rng *r) {
+    uint64_t generation = atomic_load(&rng_generation);
+    if (!r->keyed || r->generation != generation) {
+        (void)pthread_once(&rng_atfork_once, rng_atfork);
+        randombytes_buf(r->key, sizeof r->key);
+        r->nonce = 0;
+        r->generation = generation;
+        r->keyed = true;
+    }
+    uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+    for (size_t i = 0; i < sizeof nonce; i++) nonce[i] = (uint8_t)(r->nonce >> (8 * i));
+    r->nonce++;
+    RF_ASSERT(r->nonce != 0); /* 2^64 refills per key: never */
+    crypto_stream_chacha20(r->pool, sizeof r->pool, nonce, r->key);
+    r->left = (int)sizeof r->pool;
+}
+
+void rf_random_id_bytes(void *buf, size_t n) {
+    struct rng *r = &tl_rng;
+    uint8_t *out = buf;
+    if (r->keyed && r->generation != atomic_load(&rng_generation)) r->left = 0; /* forked */
+    while (n > 0) {
+        if (r->left == 0) rng_refill(r);
+        size_t take = n < (size_t)r->left ? n : (size_t)r->left;
+        uint8_t *from = r->pool + (size_t)r->left - take;
+        memcpy(out, from, take);
+        sodium_memzero(from, take); /* what was handed out is not kept */
+        r->left -= (int)take;
+        out += take;
+        n -= take;
+    }
+}
+
 void rf_uuid7(int64_t now_ms, char out[RF_UUID_TEXT_BYTES]) {
     uint8_t b[16];
-    randombytes_buf(b, sizeof b);
+    rf_random_id_bytes(b, sizeof b);
     uint64_t ts = (uint64_t)now_ms;
     for (int i = 0; i < 6; i++) b[i] = (uint8_t)(ts >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (b[6] & 0x0f));

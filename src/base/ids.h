@@ -14,6 +14,9 @@
 #define RF_I64_TEXT_BYTES 21 /* "-9223372036854775808" and its NUL */
 
 void rf_uuid7(int64_t now_ms, char out[RF_UUID_TEXT_BYTES]);
+/* n unpredictable bytes for ids (not for secrets: those take
+ * randombytes_buf), without a system call per call: see ids.c. */
+void rf_random_id_bytes(void *buf, size_t n);
 bool rf_id_valid(const char *s);
 /* The number of characters (code points) of UTF-8 text; SIZE_MAX when s is
  * not valid UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short), so a

@@ -10,7 +10,6 @@
  */
 #include "http/exchange.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/ids.h"
 #include "base/logbuf.h"
 #include "http/buf.h"
 #include "http/handlers.h"
@@ -49,7 +49,7 @@ static void request_id_init(struct rf_exchange *x) {
         return;
     }
     uint8_t rnd[16];
-    randombytes_buf(rnd, sizeof rnd);
+    rf_random_id_bytes(rnd, sizeof rnd);
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < sizeof rnd; i++) {
         x->request_id[2 * i] = hex[rnd[i] >> 4];

@@ -5,14 +5,20 @@
  * hex with the version 7 and variant bits and the time in its first 48 bits;
  * rf_json_quote (core/codec.h) writes what jansson's compact dump writes for
  * a string (a credit's stored reason metadata), for every byte and for
- * UTF-8, and refuses a buffer too small.
+ * UTF-8, and refuses a buffer too small; rf_random_id_bytes (the ids'
+ * randomness without a system call each) repeats nothing across many
+ * draws, nor between a forked child and its parent, whose streams would
+ * otherwise continue from the same state.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -57,6 +63,46 @@ static void test_uuid7(void **state) {
     }
 }
 
+#define DRAWS 20000
+
+static int cmp16(const void *a, const void *b) { return memcmp(a, b, 16); }
+
+/* DRAWS draws of 16 bytes, across refills of the pool: no two alike (a
+ * repeat of 128 random bits would be a broken stream, not chance). */
+static void test_random_distinct(void **state) {
+    (void)state;
+    uint8_t (*d)[16] = malloc(sizeof(uint8_t[DRAWS][16]));
+    assert_non_null(d);
+    for (int i = 0; i < DRAWS; i++) rf_random_id_bytes(d[i], 16);
+    qsort(d, DRAWS, 16, cmp16);
+    for (int i = 1; i < DRAWS; i++) assert_true(memcmp(d[i - 1], d[i], 16) != 0);
+    free(d);
+}
+
+/* After a fork, the child's next bytes are not the parent's next bytes. */
+static void test_random_fork(void **state) {
+    (void)state;
+    uint8_t before[16], parent[16], child[16];
+    rf_random_id_bytes(before, sizeof before); /* the parent's stream is keyed */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uint8_t b[16];
+        rf_random_id_bytes(b, sizeof b);
+        _exit(write(p[1], b, sizeof b) == (ssize_t)sizeof b ? 0 : 1);
+    }
+    close(p[1]);
+    rf_random_id_bytes(parent, sizeof parent);
+    assert_int_equal(read(p[0], child, sizeof child), (ssize_t)sizeof child);
+    close(p[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(memcmp(parent, child, sizeof child) != 0);
+}
+
 static void same_as_jansson(const char *text) {
     json_t *j = json_string(text);
     assert_non_null(j);
@@ -92,6 +138,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_i64_text),
         cmocka_unit_test(test_uuid7),
+        cmocka_unit_test(test_random_distinct),
+        cmocka_unit_test(test_random_fork),
         cmocka_unit_test(test_json_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
