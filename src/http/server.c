@@ -989,6 +989,7 @@ static void workers_join(struct rf_http_server *s) {
     pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
     s->n_workers = 0;
+    rf_log_flush(); /* a worker's last lines, after the loop's last flush */
 }
 
 static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
