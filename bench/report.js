@@ -62,10 +62,15 @@ function comparisonTable(rows) {
 }
 
 function embeddedTable(rows) {
-  const out = ['| mode | threads | calls/s | p50 ms | p99 ms | failed calls |', '|---|---|---|---|---|---|'];
-  for (const mode of ['key', 'nokey']) {
-    const s = summary(rows, `embedded-${mode}`, 'sqlite', 'library', 64);
-    if (s) out.push(`| ${mode === 'key' ? 'with an Idempotency-Key' : 'without a key'} | 64 | ${num(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${s.non2xx} |`);
+  const out = ['| mode | calls in flight | calls/s | p50 ms | p99 ms | failed calls |', '|---|---|---|---|---|---|'];
+  const modes = [
+    ['key', 64, '64 threads, blocking calls, with an Idempotency-Key'],
+    ['nokey', 64, '64 threads, blocking calls, without a key'],
+    ['submit', 1024, '4 threads submitting (`rf_op_submit`), 256 each in flight, with a key'],
+  ];
+  for (const [mode, inflight, label] of modes) {
+    const s = summary(rows, `embedded-${mode}`, 'sqlite', 'library', inflight);
+    if (s) out.push(`| ${label} | ${inflight} | ${num(s.rps)} | ${ms(s.p50)} | ${ms(s.p99)} | ${s.non2xx} |`);
   }
   return out.length > 2 ? out.join('\n') : '(the embedded benchmark did not run)';
 }
@@ -191,8 +196,8 @@ feels every slow fsync): compare rows of one run, not numbers across runs.
 
 ${comparisonTable(rows)}
 
-The library (\`rf-bench-embedded\`: 64 threads calling \`rf_credit_apply\` on
-one SQLite store at sync full):
+The library (\`rf-bench-embedded\`: credits from \`rf_credit_apply\` or
+\`rf_op_submit\` on one SQLite store at sync full):
 
 ${embeddedTable(rows)}
 ${chartRel ? `\n![requests per second against connections](${chartRel})\n` : ''}

@@ -172,14 +172,21 @@ run_backend() { # backend systems...
   done
 }
 
+# Modes: key and nokey, 64 threads blocking in rf_credit_apply (64 calls in
+# flight); submit, 4 threads keeping 256 keyed credits each in flight
+# through rf_op_submit (1024). The conns column is the calls in flight.
 run_embedded() {
-  local mode round out
+  local mode round out args inflight
   for round in $(seq 1 "$ROUNDS"); do
-    for mode in key nokey; do
-      out=$(build/rf-bench-embedded --threads 64 --seconds "$SECS" --dir "$WORK" \
-            $([ $mode = nokey ] && echo --no-key))
-      # RESULT mode=M threads=T seconds=S ops=N ops_s=R p50_ms=A p99_ms=B failed=F
-      printf 'embedded-%s\tsqlite\tlibrary\t64\t%s\t%s\t%s\t%s\t%s\t0\t%s\t%s\n' "$mode" "$round" \
+    for mode in key nokey submit; do
+      case $mode in
+      key) args=(--threads 64); inflight=64 ;;
+      nokey) args=(--threads 64 --no-key); inflight=64 ;;
+      submit) args=(--threads 4 --window 256); inflight=1024 ;;
+      esac
+      out=$(build/rf-bench-embedded "${args[@]}" --seconds "$SECS" --dir "$WORK")
+      # RESULT mode=M threads=T window=W seconds=S ops=N ops_s=R p50_ms=A p99_ms=B failed=F
+      printf 'embedded-%s\tsqlite\tlibrary\t%s\t%s\t%s\t%s\t%s\t%s\t0\t%s\t%s\n' "$mode" "$inflight" "$round" \
         $(sed -E 's/.*ops=([0-9]+) ops_s=([0-9.]+) p50_ms=([0-9.]+) p99_ms=([0-9.]+) failed=([0-9]+).*/\2 \3 \4 \5 \1/' <<<"$out") \
         "$SECS" | tee -a "$RESULTS"
     done
