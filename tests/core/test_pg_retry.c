@@ -19,6 +19,9 @@
  *    test installs holds the bind between the two statements on a lock the
  *    raw session owns; the bind runs once more and creates the binding,
  *    never answering success with no binding;
+ *  - a revoke whose If-Match check waits for the row while a raw session
+ *    moves it on two versions: 412, nothing changed (the check reads the
+ *    row under the lock the write keeps);
  *  - two handles' batches placing holds on two accounts in opposite orders:
  *    a lock cycle between batches; one hold is aborted in its savepoint and
  *    runs again alone, every hold is placed once;
@@ -540,6 +543,63 @@ static void test_commit_failure_then_keyed_retry(void **state) {
     expect_money(&p, 75, 25, 2, 1);
 }
 
+/* ---- an If-Match check holds its row until the write it decides ------------ */
+
+struct bg_revoke {
+    pthread_t thread;
+    const char *user;
+    int64_t if_match;
+    struct rf_entitlement ent;
+    rf_err err;
+};
+
+static void *bg_revoke_main(void *arg) {
+    struct bg_revoke *r = arg;
+    r->err = rf_entitlement_revoke(rf_core_fx.db, r->user, "k", r->if_match, &r->ent);
+    return NULL;
+}
+
+/* A revoke with If-Match: 1 while a raw session holds the entitlement's row;
+ * once the revoke waits for it, the session moves the row on two versions
+ * (as a revoke and a grant committed meanwhile would: still active) and
+ * commits. The revoke's version check reads the row under its lock, so it
+ * sees version 3 and answers 412, changing nothing. Read without the lock,
+ * the check would pass on version 1 and the revoke's UPDATE, waiting behind
+ * the session, would then revoke version 3: a write decided on a version
+ * that was gone. Ordered by lock waits, no sleeps. */
+static void test_if_match_holds_row_lock(void **state) {
+    (void)state;
+    char user[64];
+    rf_rand_id("ifm", user, sizeof user);
+    struct rf_grant_req req = {.user_id = user, .key = "k"};
+    struct rf_grant_res res;
+    assert_int_equal(rf_entitlement_grant(rf_core_fx.db, &req, &res, NULL), RF_OK);
+    assert_int_equal(res.ent.version, 1);
+    rf_entitlement_clear(&res.ent);
+    PGconn *s = raw_connect(), *watcher = raw_connect();
+    raw_exec(s, "BEGIN", NULL);
+    raw_exec(s, "SELECT 1 FROM entitlements WHERE user_id = $1 AND entitlement_key = 'k'"
+                " FOR UPDATE", user);
+    struct bg_revoke r = {.user = user, .if_match = 1, .err = RF_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&r.thread, NULL, bg_revoke_main, &r), 0);
+    wait_for_backends(watcher, WAITING_FOR_LOCK, 1);
+    raw_exec(s, "UPDATE entitlements SET version = version + 2 WHERE user_id = $1"
+                " AND entitlement_key = 'k'", user);
+    raw_exec(s, "COMMIT", NULL);
+    PQfinish(s);
+    PQfinish(watcher);
+    assert_int_equal(pthread_join(r.thread, NULL), 0);
+    if (r.err == RF_OK)
+        fail_msg("revoke with If-Match 1 answered OK at version %lld", (long long)r.ent.version);
+    rf_entitlement_clear(&r.ent);
+    assert_int_equal(r.err, RF_ERR_VERSION_MISMATCH);
+    struct rf_entitlement e;
+    assert_int_equal(rf_entitlement_get(rf_core_fx.db, user, "k", &e), RF_OK);
+    assert_int_equal(e.status, RF_ENT_STATUS_ACTIVE);
+    assert_int_equal(e.version, 3);
+    rf_entitlement_clear(&e);
+}
+
 /* ---- fixture ---------------------------------------------------------------- */
 
 /* rf_core_fx with the test hooks (forced SERIALIZABLE, failed COMMIT). */
@@ -558,6 +618,7 @@ int main(void) {
         cmocka_unit_test_setup(test_serialization_failures_bounded_retry, hooks_off),
         cmocka_unit_test_setup(test_serialization_failures_exhaust_retries, hooks_off),
         cmocka_unit_test_setup(test_bind_meets_unbind_is_retried, hooks_off),
+        cmocka_unit_test_setup(test_if_match_holds_row_lock, hooks_off),
         cmocka_unit_test_setup(test_commit_failure_then_keyed_retry, hooks_off),
     };
     return cmocka_run_group_tests(tests, setup, rf_core_teardown);
