@@ -11,10 +11,12 @@
  * accounts of a transfer are updated in id order, so two opposite transfers
  * cannot deadlock on PostgreSQL. Posted changes also write an entry whose seq is the
  * account's new version, so history order is the order of the balance. A
- * system account's move (funding:*, payouts:*: every credit moves one) is
- * deferred to the end of the transaction (core/deferred.h), so its row is
- * not locked from the first credit of a batch until COMMIT; user accounts
- * are always moved at once, under their exact guard.
+ * system account's move (funding:*, payouts:*: every credit moves one) and,
+ * in a batch's first run, both sides of a posted transfer are deferred to
+ * the end of the transaction (core/deferred.h), where one guarded UPDATE per
+ * account applies them, exact over every prefix, so no row is locked from
+ * an early operation of a batch until COMMIT. Holds and their resolution
+ * move their user rows at once, under the same guard.
  * rf_ledger_check reads every invariant (the ledger's, the payouts', the
  * approvals' through approvals_check) in one snapshot.
  */

@@ -17,7 +17,10 @@
  * batches; busy_timeout waits). Reads run on their own WAL connections and
  * never wait for the writer. A checkpointer thread with its own connection
  * copies the WAL back into the database once it passes
- * RF_SQLITE_CHECKPOINT_PAGES, so a COMMIT never does (it only appends).
+ * RF_SQLITE_CHECKPOINT_PAGES, so a COMMIT never does (it only appends). At
+ * sync full a syncer thread fsyncs the WAL for many batches at once and
+ * only then answers them, so the writer never waits for the disk (see
+ * "the WAL made durable off the writer" below).
  *
  * PostgreSQL: opt.writers committers, each on its own connection, so batches
  * overlap on the server. A row lock wait inside a batch is bounded
