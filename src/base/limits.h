@@ -28,15 +28,17 @@
 #define RF_PG_BATCH_OPS_MAX 64
 #define RF_SYS_CURRENCIES_MAX 64               /* currencies remembered as having system accounts */
 /* SQLite: the write connection's page cache (negative: KiB, SQLite's
- * convention), and the WAL length at which the checkpointer thread runs. */
+ * convention), and the WAL length at which the checkpointer thread runs
+ * (a longer WAL copies each hot page, rewritten by every batch, fewer times:
+ * 4000 served 5% more credits/s than 1000, side by side). */
 #define RF_SQLITE_WRITER_CACHE_KIB -65536
-#define RF_SQLITE_CHECKPOINT_PAGES 1000
+#define RF_SQLITE_CHECKPOINT_PAGES 4000
 #define RF_SQLITE_TABLE_NAME_BYTES 64           /* a table whose RETURNING store/sqlite.c reads back */
 /* glibc: free heap kept rather than trimmed, and the size from which an
  * allocation gets its own mapping (src/cli/main.c). */
 #define RF_MALLOC_TRIM_BYTES (64 * 1024 * 1024)
 #define RF_MALLOC_MMAP_BYTES (4 * 1024 * 1024)
-#define RF_SQLITE_WAL_PAGES_MAX 4000           /* then the writer checkpoints the rest */
+#define RF_SQLITE_WAL_PAGES_MAX 16000          /* then the writer checkpoints the rest */
 #define RF_WRITERS_DEFAULT 2                   /* PostgreSQL batch committers: 2 beat 4 on
                                                   2 cores for 1 process and for 3 (fuller
                                                   batches, fewer backends) */
