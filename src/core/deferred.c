@@ -60,7 +60,8 @@ static bool hold_buffered(const struct defer_buf *b, const char *account, const 
 bool deferred_move(struct rf_tx *tx, const struct deferred_account *a, const char *transfer_id,
                    int64_t d_posted, int64_t d_pdebits, int64_t d_pcredits) {
     struct defer_buf *b = tx->defer;
-    if (!b || (!a->system && !b->users) || strlen(a->id) >= RF_ID_BYTES || strlen(a->currency) >= RF_CURRENCY_BYTES ||
+    if (!b || (!a->system && !b->users)) return false; /* nothing waits, or no user move now */
+    if (strlen(a->id) >= RF_ID_BYTES || strlen(a->currency) >= RF_CURRENCY_BYTES ||
         strlen(transfer_id) >= RF_UUID_TEXT_BYTES)
         return false;
     /* A user account's only deferred move is a posted one: the flush

@@ -317,16 +317,16 @@ static void test_serialization_failures_exhaust_retries(void **state) {
 
 /* ---- two handles' batches locking two rows in opposite orders --------------- */
 
-/* One blocking credit on its own thread (bg_op's shape with any account). */
-struct bg_credit {
+/* One blocking hold (or the opener's grant) on its own thread. */
+struct bg_hold {
     pthread_t thread;
     rf *db;
     const char *account;
     rf_err err;
 };
 
-static void *bg_credit_main(void *arg) {
-    struct bg_credit *c = arg;
+static void *bg_hold_main(void *arg) {
+    struct bg_hold *c = arg;
     if (!c->account) { /* the opener: a grant that starts a delayed batch */
         char user[64]; /* its own user: the openers never wait for each other */
         rf_rand_id("opener", user, sizeof user);
@@ -345,28 +345,28 @@ static void *bg_credit_main(void *arg) {
     return NULL;
 }
 
-static void bg_credit_start(struct bg_credit *c, rf *db, const char *account) {
-    *c = (struct bg_credit){.db = db, .account = account, .err = RF_ERR_INTERNAL};
-    assert_int_equal(pthread_create(&c->thread, NULL, bg_credit_main, c), 0);
+static void bg_hold_start(struct bg_hold *c, rf *db, const char *account) {
+    *c = (struct bg_hold){.db = db, .account = account, .err = RF_ERR_INTERNAL};
+    assert_int_equal(pthread_create(&c->thread, NULL, bg_hold_main, c), 0);
     rf_t_sleep_ms(100); /* queued in this order behind the opener's delayed batch */
 }
 
 /* Queues, on handle db, a batch holding on first then second: an opener's
- * batch sleeps after BEGIN (op delay hook) while the two credits queue. */
-static void queue_batch(rf *db, struct bg_credit c[3], const char *first, const char *second) {
-    bg_credit_start(&c[0], db, NULL);
-    bg_credit_start(&c[1], db, first);
-    bg_credit_start(&c[2], db, second);
+ * batch sleeps after BEGIN (op delay hook) while the two holds queue. */
+static void queue_batch(rf *db, struct bg_hold c[3], const char *first, const char *second) {
+    bg_hold_start(&c[0], db, NULL);
+    bg_hold_start(&c[1], db, first);
+    bg_hold_start(&c[2], db, second);
 }
 
 /* Two racefree handles (as two processes: each its own executor and
  * connections), each with one committer: handle A's batch places a hold on
  * a then on b, handle B's on b then a (a hold's user row is locked by the
- * operation, not by the flush, so the order is the batch's). A raw session holds both rows until both batches wait
- * for their first row, then lets go: A takes a, B takes b, and each waits
- * for the other's: a lock cycle between two batches. The batch lock wait
- * (RF_PG_BATCH_LOCK_WAIT_MS) or the deadlock detector aborts one credit in
- * its savepoint; its batch commits the rest and runs it again alone. Every
+ * operation, not by the flush, so the order is the batch's). A raw session
+ * holds both rows until both batches wait for their first row, then lets
+ * go: A takes a, B takes b, and each waits for the other's: a lock cycle
+ * between two batches. The batch lock wait (RF_PG_BATCH_LOCK_WAIT_MS) or
+ * the deadlock detector aborts one hold in its savepoint; its batch commits the rest and runs it again alone. Every
  * hold is answered RF_OK and placed once. */
 static void test_batches_deadlock_retried(void **state) {
     (void)state;
@@ -383,7 +383,7 @@ static void test_batches_deadlock_retried(void **state) {
     raw_exec(s, "BEGIN", NULL);
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.a);
     raw_exec(s, "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", p.b);
-    struct bg_credit c[2][3];
+    struct bg_hold c[2][3];
     queue_batch(h[0], c[0], p.a, p.b);
     queue_batch(h[1], c[1], p.b, p.a);
     wait_for_backends(watcher, WAITING_FOR_LOCK, 2); /* both batches at their first row */
