@@ -4,8 +4,9 @@
  * scripts. `create` prints the new key alone on the last line of stdout so
  * scripts can take it with `tail -n 1`; the key is never printed again.
  */
-#include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -14,43 +15,76 @@
 #include "cli/cli.h"
 
 struct keys_args {
-    const char *db;
+    struct cli_store store;
     const char *role;
     const char *name;
     const char *id;   /* revoke */
+    bool json;        /* list */
     enum rf_role role_parsed;
 };
 
+#define KEYS_ABOUT_STORE                                                                      \
+    "Works straight on the store (no server needed); the store must exist (a sqlite:\n"     \
+    "URL whose file is missing is refused with exit 2 and nothing is created)."
+
+static const struct cli_flag create_flags[] = {
+    CLI_STORE_FLAGS(struct keys_args),
+    {"role", "ROLE", "admin, service, worker or readonly (required)", NULL, 0, cli_set_str,
+     offsetof(struct keys_args, role), 0, 0, false},
+    {"name", "NAME", "a label: 1-128 characters of [A-Za-z0-9._:-]", "none", 0, cli_set_str,
+     offsetof(struct keys_args, name), 0, 0, false},
+};
+static const struct cli_flag list_flags[] = {
+    CLI_STORE_FLAGS(struct keys_args),
+    {"json", NULL, "print a JSON array of keys instead of a table", "a table with a header",
+     0, cli_set_true, offsetof(struct keys_args, json), 0, 0, false},
+};
+static const struct cli_flag revoke_flags[] = {CLI_STORE_FLAGS(struct keys_args)};
+
+#define SPEC(cmd, operands, about, flags) {cmd, operands, about, flags, sizeof flags / sizeof flags[0]}
+static const struct cli_spec keys_specs[] = {
+    SPEC("keys create", "",
+         "Creates an API key and prints it once, alone on the last line of stdout\n"
+         "(`tail -n 1`); it is never shown again.\n" KEYS_ABOUT_STORE,
+         create_flags),
+    SPEC("keys list", "",
+         "Lists every API key (never a secret): id, role, name, created and revoked times.\n"
+         KEYS_ABOUT_STORE,
+         list_flags),
+    SPEC("keys revoke", "ID",
+         "Revokes the key with this id; running servers refuse it within a second.\n"
+         KEYS_ABOUT_STORE,
+         revoke_flags),
+};
+
+static void keys_overview(FILE *f) {
+    fprintf(f, "usage: racefree keys create --role ROLE [--name NAME] [--db URL] [--schema NAME]\n"
+               "       racefree keys list [--json] [--db URL] [--schema NAME]\n"
+               "       racefree keys revoke ID [--db URL] [--schema NAME]\n\n"
+               "Creates, lists and revokes API keys straight on the store.\n"
+               "Run `racefree keys SUBCOMMAND --help` for its flags and defaults.\n");
+}
+
 /* Parses the flags after `keys <sub>`; at most one positional (the id). */
-static int keys_parse(int argc, char **argv, struct keys_args *a) {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"role", required_argument, NULL, 'r'},
-                                         {"name", required_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
-    optind = 0;
-    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        if (c == 'd') a->db = optarg;
-        else if (c == 'r') a->role = optarg;
-        else if (c == 'n') a->name = optarg;
-        else return cli_usage_error("keys", "bad option");
-    }
-    if (optind < argc) a->id = argv[optind++];
-    if (optind < argc) return cli_usage_error("keys", "unexpected argument '%s'", argv[optind]);
+static int keys_parse(const struct cli_spec *spec, int argc, char **argv, struct keys_args *a) {
+    int first = 0;
+    int rc = cli_parse(spec, argc, argv, a, &first);
+    if (rc) return rc;
+    if (first < argc) a->id = argv[first++];
+    if (first < argc) return cli_usage_error(spec->cmd, "unexpected argument '%s'", argv[first]);
     return 0;
 }
 
 /* Usage checks that need no store; 0 or CLI_EXIT_USAGE. */
 static int keys_check(bool create, bool revoke, struct keys_args *a) {
-    if (!revoke && a->id) return cli_usage_error("keys", "unexpected argument '%s'", a->id);
+    if (!revoke && a->id) return cli_usage_error("", "unexpected argument '%s'", a->id);
     if (revoke && (!a->id || !rf_id_valid(a->id)))
-        return cli_usage_error("keys", "revoke needs a key ID");
-    if (!create && (a->role || a->name))
-        return cli_usage_error("keys", "--role and --name belong to keys create");
+        return cli_usage_error("", "revoke needs a key ID");
     if (!create) return 0;
     if (!a->role || !rf_role_parse(a->role, &a->role_parsed))
-        return cli_usage_error("keys", "create needs --role admin|service|worker|readonly");
+        return cli_usage_error("", "create needs --role admin|service|worker|readonly");
     if (a->name && !rf_id_valid(a->name))
-        return cli_usage_error("keys", "--name must be 1-128 characters of [A-Za-z0-9._:-]");
+        return cli_usage_error("", "--name must be 1-128 characters of [A-Za-z0-9._:-]");
     return 0;
 }
 
@@ -65,24 +99,42 @@ static int keys_create(const struct keys_args *a, rf *db) {
     return CLI_EXIT_OK;
 }
 
-static void print_key(const struct rf_key *k) {
+static void print_key(const struct rf_key *k, bool json, bool first) {
     char created[RF_TIME_TEXT_BYTES], revoked[RF_TIME_TEXT_BYTES] = "-";
     rf_time_format(k->created_at_ms, created);
     if (k->revoked_at_ms) rf_time_format(k->revoked_at_ms, revoked);
-    printf("%s\t%s\t%s\t%s\t%s\n", k->id, rf_role_name(k->role), k->name[0] ? k->name : "-",
-           created, revoked);
+    if (!json) {
+        printf("%s\t%s\t%s\t%s\t%s\n", k->id, rf_role_name(k->role),
+               k->name[0] ? k->name : "-", created, revoked);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s?}", "id", k->id, "role",
+                          rf_role_name(k->role), "name", k->name[0] ? k->name : NULL,
+                          "created_at", created, "revoked_at",
+                          k->revoked_at_ms ? revoked : NULL);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("%s%s", first ? "\n  " : ",\n  ", text ? text : "null");
+    free(text);
+    json_decref(o);
 }
 
-static int keys_list(rf *db) {
+/* A table with a header row, or (--json) one JSON array, built page by page. */
+static int keys_list(const struct keys_args *a, rf *db) {
     char after[RF_CURSOR_BYTES] = "";
+    bool first = true;
+    if (a->json) printf("[");
+    else printf("ID\tROLE\tNAME\tCREATED\tREVOKED\n");
     for (int page = 0; page < RF_CLI_LIST_PAGES_MAX; page++) {
         struct rf_key_page p = {0};
         rf_err err = rf_key_list(db, after[0] ? after : NULL, RF_LIST_LIMIT_MAX, &p);
         if (err != RF_OK) return cli_fail("keys list", err);
-        for (int i = 0; i < p.n; i++) print_key(&p.items[i]);
+        for (int i = 0; i < p.n; i++, first = false) print_key(&p.items[i], a->json, first);
         snprintf(after, sizeof after, "%s", p.next);
         rf_key_page_clear(&p);
-        if (!after[0]) return CLI_EXIT_OK;
+        if (!after[0]) {
+            if (a->json) printf("%s]\n", first ? "" : "\n");
+            return CLI_EXIT_OK;
+        }
     }
     fprintf(stderr, "racefree: keys list: stopped after %d pages\n", RF_CLI_LIST_PAGES_MAX);
     return CLI_EXIT_FAIL;
@@ -102,17 +154,23 @@ static int keys_revoke(const struct keys_args *a, rf *db) {
 int cmd_keys(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("keys", "missing subcommand (create, list or revoke)");
     const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+        keys_overview(stdout);
+        return CLI_EXIT_OK;
+    }
     bool create = strcmp(sub, "create") == 0, list = strcmp(sub, "list") == 0,
          revoke = strcmp(sub, "revoke") == 0;
     if (!create && !list && !revoke) return cli_usage_error("keys", "unknown subcommand '%s'", sub);
+    const struct cli_spec *spec = &keys_specs[create ? 0 : list ? 1 : 2];
     struct keys_args a = {0};
-    int rc = keys_parse(argc - 1, argv + 1, &a);
-    if (!rc) rc = keys_check(create, revoke, &a);
+    int rc = keys_parse(spec, argc - 1, argv + 1, &a);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    rc = keys_check(create, revoke, &a);
     if (rc) return rc;
     rf *db = NULL;
-    rc = cli_open(cli_db_url(a.db), &(struct rf_options){0}, &db);
+    rc = cli_store_open(spec->cmd, &a.store, true, &(struct rf_options){0}, &db);
     if (rc) return rc;
-    rc = create ? keys_create(&a, db) : list ? keys_list(db) : keys_revoke(&a, db);
+    rc = create ? keys_create(&a, db) : list ? keys_list(&a, db) : keys_revoke(&a, db);
     rf_close(db);
     return rc;
 }

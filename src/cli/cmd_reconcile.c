@@ -13,26 +13,31 @@
  * it is not (or the check could not run), so it can gate a deploy or page
  * someone from cron.
  */
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
 
+struct reconcile_args {
+    struct cli_store store;
+};
+
+static const struct cli_flag reconcile_flags[] = {CLI_STORE_FLAGS(struct reconcile_args)};
+static const struct cli_spec reconcile_spec = {
+    "reconcile", "",
+    "Checks the ledger's invariants in one read transaction and prints what it checked\n"
+    "and found. Exit 0: clean; 1: not clean (or the check could not run); 2: bad usage,\n"
+    "or a sqlite: URL whose file does not exist (nothing is created).",
+    reconcile_flags, sizeof reconcile_flags / sizeof reconcile_flags[0]};
+
 int cmd_reconcile(int argc, char **argv) {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *db_flag = NULL;
-    optind = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", opts, NULL)) != -1;) {
-        if (c == 'd') db_flag = optarg;
-        else if (c == 'h') return printf("usage: racefree reconcile [--db URL]\n"), CLI_EXIT_OK;
-        else return cli_usage_error("reconcile", "bad option");
-    }
-    if (optind < argc)
-        return cli_usage_error("reconcile", "unexpected argument '%s'", argv[optind]);
+    struct reconcile_args a = {0};
+    int first = 0;
+    int rc = cli_parse(&reconcile_spec, argc, argv, &a, &first);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if (first < argc)
+        return cli_usage_error("reconcile", "unexpected argument '%s'", argv[first]);
     rf *db = NULL;
-    int rc = cli_open(cli_db_url(db_flag), &(struct rf_options){0}, &db);
+    rc = cli_store_open("reconcile", &a.store, true, &(struct rf_options){0}, &db);
     if (rc) return rc;
     struct rf_ledger_check c;
     rf_err err = rf_ledger_check(db, &c);

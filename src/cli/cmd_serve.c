@@ -10,7 +10,6 @@
  * runs as ordinary code: stop accepting, drain in-flight requests, stop the
  * daemon, stop maintenance, rf_close (which drains the executor), exit 0.
  */
-#include <getopt.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -36,141 +36,113 @@ _Static_assert(RF_IDEM_PURGE_INTERVAL_MS % SERVE_MAINT_TICK_MS == 0,
 _Static_assert(RF_MAINT_TICK_TEST_MS_MIN <= SERVE_MAINT_TICK_MS, "the default is allowed");
 
 struct serve_args {
-    const char *db;
+    struct cli_store store;
     char host[RF_HOST_BYTES];
     int port;
     struct rf_options opt;
-    size_t body_max_bytes;
+    int body_max_bytes;
+    int idem_retention_hours;
     struct rf_http_config http;   /* connection handling flags only */
     int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
 };
 
-/* Plain integer flags: option letter, name, bounds, field. */
-struct int_flag {
-    int c;
-    const char *name;
-    long min, max;
-    size_t offset;                /* an int in struct serve_args */
-};
+static int set_listen(const struct cli_flag *f, void *args, const char *value) {
+    struct serve_args *a = args;
+    (void)f;
+    if (!rf_http_parse_listen(value, a->host, &a->port))
+        return cli_usage_error("serve", "--listen must be HOST:PORT, got '%s'", value);
+    return 0;
+}
 
+static int set_sync(const struct cli_flag *f, void *args, const char *value) {
+    struct serve_args *a = args;
+    (void)f;
+    if (strcmp(value, "full") == 0) a->opt.sync = RF_SYNC_FULL;
+    else if (strcmp(value, "normal") == 0) a->opt.sync = RF_SYNC_NORMAL;
+    else return cli_usage_error("serve", "--sync must be full or normal, got '%s'", value);
+    return 0;
+}
+
+/* serve's flags: one row each (name, value, description, default, parser,
+ * field, bounds, hidden). A new flag is a new row; --help lists it. */
 #define ARG(field) offsetof(struct serve_args, field)
-static const struct int_flag int_flags[] = {
-    {'W', "http-workers", 1, RF_HTTP_WORKERS_MAX, ARG(http.workers)},
-    {'C', "max-connections", 16, RF_HTTP_CONNS_CONFIG_MAX, ARG(http.conns_max)},
-    {'P', "max-client-connections", 1, RF_HTTP_CONNS_CONFIG_MAX, ARG(http.client_conns_max)},
-    {'H', "header-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX, ARG(http.header_timeout_ms)},
-    {'B', "body-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX, ARG(http.body_timeout_ms)},
-    {'I', "idle-timeout-ms", 100, RF_HTTP_TIMEOUT_CONFIG_MS_MAX, ARG(http.idle_timeout_ms)},
-    {'p', "pool", 1, RF_POOL_CONNS_MAX, ARG(opt.pool_conns)},
-    {'q', "queue-max", 1, RF_QUEUE_OPS_MAX, ARG(opt.queue_ops_max)},
-    {'x', "batch-max", 1, RF_BATCH_OPS_MAX, ARG(opt.batch_ops_max)},
-    {'w', "writers", 1, RF_WRITERS_MAX, ARG(opt.writers)},
+static const struct cli_flag serve_flags[] = {
+    CLI_STORE_FLAGS(struct serve_args),
+    {"listen", "HOST:PORT", "the address to serve HTTP on (an IPv4 address or localhost; "
+     "port 0: any free port)", "$RACEFREE_LISTEN, else " CLI_LISTEN_DEFAULT, 0, set_listen, 0,
+     0, 0, false},
+    {"sync", "full|normal", "SQLite: fsync every commit (full) or let the last commits before "
+     "a power loss be lost (normal)", "full", 0, set_sync, 0, 0, 0, false},
+    {"body-max-bytes", "N", "the largest request body accepted", NULL, RF_BODY_BYTES_MAX,
+     cli_set_int, ARG(body_max_bytes), 1, RF_BODY_BYTES_CONFIG_MAX, false},
+    {"idem-retention-hours", "N", "how long an Idempotency-Key's answer is kept for replay",
+     NULL, RF_IDEM_RETENTION_MS / 3600000, cli_set_int, ARG(idem_retention_hours), 1,
+     RF_IDEM_RETENTION_HOURS_MAX, false},
+    {"payout-max-attempts", "N", "failed attempts after which a payout fails", NULL,
+     RF_PAYOUT_MAX_ATTEMPTS_DEFAULT, cli_set_int, ARG(opt.payout_max_attempts), 1,
+     RF_PAYOUT_MAX_ATTEMPTS_MAX, false},
+    {"pool", "N", "PostgreSQL: connections in the pool", NULL, RF_POOL_CONNS_DEFAULT,
+     cli_set_int, ARG(opt.pool_conns), 1, RF_POOL_CONNS_MAX, false},
+    {"pg-timeout-ms", "N", "PostgreSQL: the bound on each wait (connect, statement, COMMIT, "
+     "pool)", NULL, RF_PG_TIMEOUT_MS, cli_set_int, ARG(opt.pg_timeout_ms),
+     RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX, false},
+    {"queue-max", "N", "operations waiting for a writer before 503 overloaded", NULL,
+     RF_QUEUE_OPS_MAX, cli_set_int, ARG(opt.queue_ops_max), 1, RF_QUEUE_OPS_MAX, false},
+    {"batch-max", "N", "operations committed together in one transaction",
+     RF_STR(RF_BATCH_OPS_MAX) " on SQLite, " RF_STR(RF_PG_BATCH_OPS_MAX) " on PostgreSQL", 0,
+     cli_set_int, ARG(opt.batch_ops_max), 1, RF_BATCH_OPS_MAX, false},
+    {"writers", "N", "PostgreSQL: threads committing batches, each on its own connection",
+     NULL, RF_WRITERS_DEFAULT, cli_set_int, ARG(opt.writers), 1, RF_WRITERS_MAX, false},
+    {"http-workers", "N", "HTTP handler threads", NULL, RF_HTTP_WORKERS_DEFAULT, cli_set_int,
+     ARG(http.workers), 1, RF_HTTP_WORKERS_MAX, false},
+    {"max-connections", "N", "open client connections (the oldest idle one is closed past "
+     "it)", NULL, RF_HTTP_CONNS_MAX, cli_set_int, ARG(http.conns_max), 16,
+     RF_HTTP_CONNS_CONFIG_MAX, false},
+    {"max-client-connections", "N", "open connections per client IP address", NULL,
+     RF_HTTP_CLIENT_CONNS_MAX, cli_set_int, ARG(http.client_conns_max), 1,
+     RF_HTTP_CONNS_CONFIG_MAX, false},
+    {"header-timeout-ms", "N", "time to send a request's whole header section", NULL,
+     RF_HTTP_HEADER_TIMEOUT_MS, cli_set_int, ARG(http.header_timeout_ms), 100,
+     RF_HTTP_TIMEOUT_CONFIG_MS_MAX, false},
+    {"body-timeout-ms", "N", "time to send a request's whole body", NULL,
+     RF_HTTP_BODY_TIMEOUT_MS, cli_set_int, ARG(http.body_timeout_ms), 100,
+     RF_HTTP_TIMEOUT_CONFIG_MS_MAX, false},
+    {"idle-timeout-ms", "N", "how long a keep-alive connection may idle between requests",
+     NULL, RF_HTTP_IDLE_TIMEOUT_MS, cli_set_int, ARG(http.idle_timeout_ms), 100,
+     RF_HTTP_TIMEOUT_CONFIG_MS_MAX, false},
+    {"reuse-port", NULL, "SO_REUSEPORT: several racefree processes share one port", "off", 0,
+     cli_set_true, ARG(http.reuse_port), 0, 0, false},
+    /* Tests only: fault injection routes and a short maintenance tick. */
+    {"test-hooks", NULL, "serve /v1/_test/* (tests only)", NULL, 0, cli_set_true,
+     ARG(opt.test_hooks), 0, 0, true},
+    {"maintenance-interval-ms", "N", "maintenance tick (needs --test-hooks)", NULL,
+     SERVE_MAINT_TICK_MS, cli_set_int, ARG(maint_tick_ms), RF_MAINT_TICK_TEST_MS_MIN,
+     SERVE_MAINT_TICK_MS, true},
 };
-#define INT_FLAGS (sizeof int_flags / sizeof int_flags[0])
 
-/* 1: not an integer flag; 0: parsed; else a usage error. */
-static int int_flag(int c, struct serve_args *a) {
-    for (size_t i = 0; i < INT_FLAGS; i++) {
-        const struct int_flag *f = &int_flags[i];
-        if (f->c != c) continue;
-        long v = 0;
-        if (!cli_parse_long(optarg, f->min, f->max, &v))
-            return cli_usage_error("serve", "--%s must be %ld..%ld", f->name, f->min, f->max);
-        *(int *)((char *)a + f->offset) = (int)v;
-        return 0;
-    }
-    return 1;
-}
-
-static int serve_flag(int c, struct serve_args *a) {
-    long v = 0;
-    int rc = int_flag(c, a);
-    if (rc != 1) return rc;
-    switch (c) {
-    case 'd': a->db = optarg; return 0;
-    case 'l':
-        if (!rf_http_parse_listen(optarg, a->host, &a->port))
-            return cli_usage_error("serve", "--listen must be HOST:PORT, got '%s'", optarg);
-        return 0;
-    case 's':
-        if (strcmp(optarg, "full") == 0) a->opt.sync = RF_SYNC_FULL;
-        else if (strcmp(optarg, "normal") == 0) a->opt.sync = RF_SYNC_NORMAL;
-        else return cli_usage_error("serve", "--sync must be full or normal");
-        return 0;
-    case 'b':
-        if (!cli_parse_long(optarg, 1, RF_BODY_BYTES_CONFIG_MAX, &v))
-            return cli_usage_error("serve", "--body-max-bytes must be 1..%d",
-                                   RF_BODY_BYTES_CONFIG_MAX);
-        a->body_max_bytes = (size_t)v;
-        return 0;
-    case 'r':
-        if (!cli_parse_long(optarg, 1, RF_IDEM_RETENTION_HOURS_MAX, &v))
-            return cli_usage_error("serve", "--idem-retention-hours must be 1..%d",
-                                   RF_IDEM_RETENTION_HOURS_MAX);
-        a->opt.idem_retention_ms = (int64_t)v * 3600 * 1000;
-        return 0;
-    case 'm':
-        if (!cli_parse_long(optarg, 1, RF_PAYOUT_MAX_ATTEMPTS_MAX, &v))
-            return cli_usage_error("serve", "--payout-max-attempts must be 1..%d",
-                                   RF_PAYOUT_MAX_ATTEMPTS_MAX);
-        a->opt.payout_max_attempts = (int)v;
-        return 0;
-    case 'T':
-        if (!cli_parse_long(optarg, RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX, &v))
-            return cli_usage_error("serve", "--pg-timeout-ms must be %d..%d",
-                                   RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX);
-        a->opt.pg_timeout_ms = (int)v;
-        return 0;
-    case 't': a->opt.test_hooks = true; return 0;
-    case 'R': a->http.reuse_port = true; return 0;
-    case 'M':
-        if (!cli_parse_long(optarg, RF_MAINT_TICK_TEST_MS_MIN, SERVE_MAINT_TICK_MS, &v))
-            return cli_usage_error("serve", "--maintenance-interval-ms must be %d..%d",
-                                   RF_MAINT_TICK_TEST_MS_MIN, SERVE_MAINT_TICK_MS);
-        a->maint_tick_ms = (int)v;
-        return 0;
-    default: return cli_usage_error("serve", "bad option");
-    }
-}
+static const struct cli_spec serve_spec = {
+    "serve", "",
+    "Serves the HTTP API. Binds the listen address first (a busy port changes nothing),\n"
+    "then opens the store (creating a SQLite file and applying migrations), creates the\n"
+    "first admin key on an empty store and prints it once, and serves until SIGTERM or\n"
+    "SIGINT (then drains in-flight requests and exits 0).",
+    serve_flags, sizeof serve_flags / sizeof serve_flags[0]};
 
 static int serve_parse(int argc, char **argv, struct serve_args *a) {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"sync", required_argument, NULL, 's'},
-        {"body-max-bytes", required_argument, NULL, 'b'},
-        {"idem-retention-hours", required_argument, NULL, 'r'},
-        {"pool", required_argument, NULL, 'p'},
-        {"payout-max-attempts", required_argument, NULL, 'm'},
-        {"queue-max", required_argument, NULL, 'q'},
-        {"batch-max", required_argument, NULL, 'x'},
-        {"writers", required_argument, NULL, 'w'},
-        {"pg-timeout-ms", required_argument, NULL, 'T'},
-        {"test-hooks", no_argument, NULL, 't'},
-        {"reuse-port", no_argument, NULL, 'R'},
-        {"maintenance-interval-ms", required_argument, NULL, 'M'},
-        {"http-workers", required_argument, NULL, 'W'},
-        {"max-connections", required_argument, NULL, 'C'},
-        {"max-client-connections", required_argument, NULL, 'P'},
-        {"header-timeout-ms", required_argument, NULL, 'H'},
-        {"body-timeout-ms", required_argument, NULL, 'B'},
-        {"idle-timeout-ms", required_argument, NULL, 'I'},
-        {NULL, 0, NULL, 0}};
     const char *listen = getenv("RACEFREE_LISTEN");
     if (!listen || !*listen) listen = CLI_LISTEN_DEFAULT;
     if (!rf_http_parse_listen(listen, a->host, &a->port))
         return cli_usage_error("serve", "RACEFREE_LISTEN must be HOST:PORT, got '%s'", listen);
-    optind = 0;
-    for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        int rc = serve_flag(c, a);
-        if (rc) return rc;
-    }
-    if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+    int first = 0;
+    int rc = cli_parse(&serve_spec, argc, argv, a, &first);
+    if (rc) return rc;
+    if (first < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
     /* A shorter tick exists so tests need not wait out the real one. */
     if (a->maint_tick_ms && !a->opt.test_hooks)
         return cli_usage_error("serve", "--maintenance-interval-ms needs --test-hooks");
     if (!a->maint_tick_ms) a->maint_tick_ms = SERVE_MAINT_TICK_MS;
-    a->db = cli_db_url(a->db);
+    if (a->idem_retention_hours)
+        a->opt.idem_retention_ms = (int64_t)a->idem_retention_hours * 3600 * 1000;
     return 0;
 }
 
@@ -266,32 +238,61 @@ struct boot_key {
     char secret[RF_KEY_SECRET_BYTES];
 };
 
-static void boot_key_print(struct boot_key *b, const char *host, int port) {
-    if (!b->created) return;
-    if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+/* The store's URL as a copyable --db value without its password
+ * (postgres://user:SECRET@host -> postgres://user:PASSWORD@host). */
+static void url_redacted(const char *url, char *out, size_t cap) {
+    const char *auth = strstr(url, "://");
+    const char *at = auth ? strchr(auth + 3, '@') : NULL;
+    const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+    const char *colon = auth ? strchr(auth + 3, ':') : NULL;
+    if (at && (!slash || at < slash) && colon && colon < at)
+        snprintf(out, cap, "%.*sPASSWORD%s", (int)(colon + 1 - url), url, at);
+    else snprintf(out, cap, "%s", url);
+}
+
+/* Shown once: the key, a curl line to copy, and the shell variables the
+ * README's examples use. Without a new key: how to make one (the store's
+ * first admin key was shown by the start that created it). */
+static void boot_key_print(struct boot_key *b, const struct serve_args *a, int port) {
+    const char *host = strcmp(a->host, "0.0.0.0") == 0 ? "127.0.0.1" : a->host;
+    if (!b->created) {
+        char url[CLI_URL_BYTES];
+        url_redacted(cli_db_url(a->store.db), url, sizeof url);
+        printf("racefree: this store already has API keys (its first admin key was shown when "
+               "it was created).\nTo make another admin key:\n"
+               "  racefree keys create --db '%s'%s%s --role admin\n",
+               url, a->store.schema ? " --schema " : "", a->store.schema ? a->store.schema : "");
+        fflush(stdout);
+        return;
+    }
     printf("racefree: created the first admin key (id %s). It is shown once, now; store it:\n"
            "%s\n"
            "Try it:\n"
-           "  curl -s -H \"Authorization: Bearer %s\" http://%s:%d/v1/keys\n",
-           b->key.id, b->secret, b->secret, host, port);
+           "  curl -s -H \"Authorization: Bearer %s\" http://%s:%d/v1/keys\n"
+           "For the README's examples:\n"
+           "  export BASE=http://%s:%d KEY=%s\n",
+           b->key.id, b->secret, b->secret, host, port, host, port, b->secret);
     fflush(stdout);
     sodium_memzero(b->secret, sizeof b->secret);
 }
 
-/* Serves until SIGTERM/SIGINT. The first admin key exists before the server
- * accepts, and is printed before the "listening" line. */
-static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
+/* Serves on lfd until SIGTERM/SIGINT. The first admin key exists before the
+ * server accepts, and is printed before the "listening" line. */
+static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t *sigs) {
     struct boot_key boot = {0};
     rf_err err = rf_key_bootstrap(db, &boot.key, boot.secret, &boot.created);
-    if (err != RF_OK) return cli_fail("creating the first admin key", err);
+    if (err != RF_OK) {
+        close(lfd);
+        return cli_fail("creating the first admin key", err);
+    }
     char msg[256];
     struct rf_http_config cfg = a->http;
     cfg.db = db;
     cfg.host = a->host;
     cfg.port = a->port;
-    cfg.body_max_bytes = a->body_max_bytes;
+    cfg.body_max_bytes = (size_t)a->body_max_bytes;
     cfg.test_hooks = a->opt.test_hooks;
-    struct rf_http_server *srv = rf_http_start(&cfg, msg, sizeof msg);
+    struct rf_http_server *srv = rf_http_start(&cfg, lfd, msg, sizeof msg);
     if (!srv) {
         fprintf(stderr, "racefree: %s\n", msg);
         return CLI_EXIT_FAIL;
@@ -301,7 +302,7 @@ static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
         rf_http_stop(srv);
         return cli_fail("starting maintenance", RF_ERR_NOMEM);
     }
-    boot_key_print(&boot, a->host, rf_http_port(srv));
+    boot_key_print(&boot, a, rf_http_port(srv));
     if (a->opt.test_hooks) fprintf(stderr, "racefree: test hooks are on (/v1/_test/*)\n");
     fprintf(stderr, "racefree: listening on http://%s:%d (db: %s)\n", a->host, rf_http_port(srv),
             rf_backend_name(db));
@@ -314,10 +315,20 @@ static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
     return CLI_EXIT_OK;
 }
 
+/* Order: flags, then the listen address (a busy port fails before the
+ * store or any key exists), then the store, then the first admin key. */
 int cmd_serve(int argc, char **argv) {
     struct serve_args a = {0};
     int rc = serve_parse(argc, argv, &a);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    char url[CLI_URL_BYTES], msg[256];
+    rc = cli_store_url("serve", &a.store, false, url, sizeof url);
     if (rc) return rc;
+    int lfd = rf_http_listen(a.host, a.port, a.http.reuse_port, msg, sizeof msg);
+    if (lfd < 0) {
+        fprintf(stderr, "racefree: %s\n", msg);
+        return CLI_EXIT_FAIL;
+    }
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -326,9 +337,12 @@ int cmd_serve(int argc, char **argv) {
     RF_ASSERT(masked == 0);
     signal(SIGPIPE, SIG_IGN);
     rf *db = NULL;
-    rc = cli_open(a.db, &a.opt, &db);
-    if (rc) return rc;
-    rc = serve_run(&a, db, &sigs);
+    rc = cli_store_open("serve", &a.store, false, &a.opt, &db);
+    if (rc) {
+        close(lfd);
+        return rc;
+    }
+    rc = serve_run(&a, db, lfd, &sigs);
     rf_close(db);
     if (rc == CLI_EXIT_OK) fprintf(stderr, "racefree: stopped\n");
     return rc;

@@ -5,7 +5,6 @@
  */
 #include <malloc.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,26 +15,21 @@
 static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
-    {"serve", cmd_serve,
-     "[--db URL] [--listen HOST:PORT] [--sync full|normal] [--body-max-bytes N]\n"
-     "                [--idem-retention-hours N] [--pool N] [--payout-max-attempts N]\n"
-     "                [--queue-max N] [--batch-max N] [--writers N] [--http-workers N]\n"
-     "                [--max-connections N]\n"
-     "                [--max-client-connections N] [--header-timeout-ms N]\n"
-     "                [--body-timeout-ms N] [--idle-timeout-ms N] [--reuse-port]\n"
-     "                [--test-hooks [--maintenance-interval-ms N]]",
-     "run the HTTP API server"},
-    {"migrate", cmd_migrate, "[--db URL]", "apply schema migrations and print the version"},
-    {"reconcile", cmd_reconcile, "[--db URL]",
+    {"serve", cmd_serve, "run the HTTP API server (creates the store and the first admin key)"},
+    {"migrate", cmd_migrate, "apply schema migrations and print the version"},
+    {"reconcile", cmd_reconcile,
      "check the ledger's invariants; exit 0 when they hold, 1 when not"},
-    {"keys", cmd_keys,
-     "create --role admin|service|worker|readonly [--name N] [--db URL]\n"
-     "       racefree keys list [--db URL]\n"
-     "       racefree keys revoke ID [--db URL]",
-     "create, list and revoke API keys"},
-    {"help", cmd_help, "[COMMAND]", "show this help or a command's usage"},
+    {"keys", cmd_keys, "create, list and revoke API keys (keys create|list|revoke)"},
+    {"help", cmd_help, "show this help, or a command's: racefree help COMMAND [SUBCOMMAND]"},
 };
 static const size_t commands_count = sizeof commands / sizeof commands[0];
+
+static const struct cli_flag help_flags[] = {{0}};
+static const struct cli_spec help_spec = {
+    "help", "[COMMAND [SUBCOMMAND]]",
+    "Shows the list of commands, or a command's usage, flags and defaults (the same as\n"
+    "`racefree COMMAND [SUBCOMMAND] --help`).",
+    help_flags, 0};
 
 static const struct cli_cmd *find_cmd(const char *name) {
     for (size_t i = 0; i < commands_count; i++)
@@ -43,31 +37,33 @@ static const struct cli_cmd *find_cmd(const char *name) {
     return NULL;
 }
 
-static void print_usage(FILE *f, const struct cli_cmd *c) {
-    fprintf(f, "usage: racefree %s %s\n", c->name, c->usage);
-}
-
 static void print_help(FILE *f) {
-    fprintf(f, "racefree - race-free transaction service\n\ncommands:\n");
+    fprintf(f, "racefree - race-free transaction service\n\n"
+               "usage: racefree COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < commands_count; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nThe database URL is --db, else $RACEFREE_DB, else %s\n"
-               "(sqlite:PATH or postgres://...). serve listens on --listen, else\n"
-               "$RACEFREE_LISTEN, else %s.\n"
-               "Run `racefree help COMMAND` for a command's usage.\n",
+               "(sqlite:PATH or postgres://...[?schema=NAME]). serve listens on --listen,\n"
+               "else $RACEFREE_LISTEN, else %s.\n"
+               "Run `racefree COMMAND --help` (or `racefree help COMMAND`) for its flags.\n",
             CLI_DB_DEFAULT, CLI_LISTEN_DEFAULT);
 }
 
+/* `help CMD [SUB]` is `CMD [SUB] --help`: one place prints each usage. */
 static int cmd_help(int argc, char **argv) {
-    if (argc < 2) {
+    int first = 0;
+    int rc = cli_parse(&help_spec, argc, argv, NULL, &first);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if (first >= argc) {
         print_help(stdout);
         return CLI_EXIT_OK;
     }
-    const struct cli_cmd *c = find_cmd(argv[1]);
-    if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);
-    print_usage(stdout, c);
-    printf("  %s\n", c->summary);
-    return CLI_EXIT_OK;
+    const struct cli_cmd *c = find_cmd(argv[first]);
+    if (!c) return cli_usage_error("help", "unknown command '%s'", argv[first]);
+    if (argc - first > 2) return cli_usage_error("help", "unexpected argument '%s'", argv[first + 2]);
+    char help[] = "--help";
+    char *sub[] = {argv[first], argc - first == 2 ? argv[first + 1] : help, help, NULL};
+    return c->fn(argc - first == 2 ? 3 : 2, sub);
 }
 
 const char *cli_db_url(const char *flag) {
@@ -85,38 +81,34 @@ bool cli_parse_long(const char *text, long min, long max, long *out) {
     return true;
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    fprintf(stderr, "racefree %s: ", cmd);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    const struct cli_cmd *c = find_cmd(cmd);
-    if (c) print_usage(stderr, c);
-    return CLI_EXIT_USAGE;
-}
-
 int cli_fail(const char *what, rf_err err) {
     fprintf(stderr, "racefree: %s: %s\n", what, rf_err_code(err));
     return CLI_EXIT_FAIL;
 }
 
-int cli_open(const char *url, const struct rf_options *opt, rf **out) {
+int cli_schema_too_new(void) {
+    fprintf(stderr,
+            "racefree: the database schema is newer than this binary (which knows schema "
+            "version %d); run a newer racefree\n",
+            rf_schema_version_latest());
+    return CLI_EXIT_USAGE;
+}
+
+int cli_store_open(const char *cmd, const struct cli_store *s, bool must_exist,
+                   const struct rf_options *opt, rf **out) {
+    char url[CLI_URL_BYTES];
+    int rc = cli_store_url(cmd, s, must_exist, url, sizeof url);
+    if (rc) return rc;
     rf_err err = rf_open(url, opt, out);
     if (err == RF_OK) return 0;
-    if (err == RF_ERR_SCHEMA_TOO_NEW) {
-        fprintf(stderr,
-                "racefree: the database schema is newer than this binary (which knows schema "
-                "version %d); run a newer racefree\n",
-                rf_schema_version_latest());
-        return CLI_EXIT_USAGE;
-    }
+    if (err == RF_ERR_SCHEMA_TOO_NEW) return cli_schema_too_new();
     if (err == RF_ERR_INVALID) {
-        fprintf(stderr, "racefree: invalid database URL (use sqlite:PATH or postgres://...)\n");
+        fprintf(stderr, "racefree: invalid database URL (use sqlite:PATH or "
+                        "postgres://...[?schema=NAME], NAME as --schema allows)\n");
         return CLI_EXIT_USAGE;
     }
-    /* The URL may hold a password: name only the back end. */
+    /* The URL may hold a password: name only the back end (the store
+     * printed the driver's reason above). */
     fprintf(stderr, "racefree: cannot open the %s database: %s\n",
             strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgres", rf_err_code(err));
     return CLI_EXIT_FAIL;

@@ -925,7 +925,9 @@ static int listen_socket(const struct sockaddr_in *sa, bool reuse_port, int *por
     socklen_t len = sizeof bound;
     if (bind(fd, (const struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, LISTEN_BACKLOG) != 0 ||
         getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+        int e = errno; /* the caller reports it */
         close(fd);
+        errno = e;
         return -1;
     }
     *port = ntohs(bound.sin_port);
@@ -1012,36 +1014,50 @@ static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
     return s;
 }
 
-struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err,
-                                     size_t err_cap) {
-    RF_ASSERT(cfg->db && cfg->host && cfg->port >= 0 && cfg->port <= 65535);
+int rf_http_listen(const char *host, int port, bool reuse_port, char *err, size_t err_cap) {
+    RF_ASSERT(host && port >= 0 && port <= 65535);
     struct sockaddr_in sa;
-    if (!listen_addr(cfg->host, cfg->port, &sa)) {
-        snprintf(err, err_cap, "listen host '%s' is not an IPv4 address or localhost", cfg->host);
-        return NULL;
+    if (!listen_addr(host, port, &sa)) {
+        snprintf(err, err_cap, "listen host '%s' is not an IPv4 address or localhost", host);
+        return -1;
     }
+    int bound = 0;
+    int fd = listen_socket(&sa, reuse_port, &bound);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, err_cap, "cannot listen on %s:%d: %s%s", host, port, strerror(e),
+                 e == EADDRINUSE ? " (another process serves there: stop it, or choose "
+                                   "another port with --listen or $RACEFREE_LISTEN)"
+                                 : "");
+    }
+    return fd;
+}
+
+struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, int lfd, char *err,
+                                     size_t err_cap) {
+    RF_ASSERT(cfg->db && cfg->host && lfd >= 0);
     if (sodium_init() < 0) {
         snprintf(err, err_cap, "libsodium failed to initialise");
+        close(lfd);
         return NULL;
     }
     struct rf_http_server *s = server_new(cfg);
     if (!s) {
         snprintf(err, err_cap, "out of memory");
+        close(lfd);
         return NULL;
     }
-    s->lfd = listen_socket(&sa, cfg->reuse_port, &s->port);
-    if (s->lfd < 0) {
-        snprintf(err, err_cap, "cannot listen on %s:%d (address in use or not permitted?)",
-                 cfg->host, cfg->port);
-        server_free(s);
-        return NULL;
-    }
-    if (!server_alloc(s) || !threads_start(s)) {
+    struct sockaddr_in bound;
+    socklen_t len = sizeof bound;
+    s->lfd = lfd;
+    if (getsockname(lfd, (struct sockaddr *)&bound, &len) != 0 || !server_alloc(s) ||
+        !threads_start(s)) {
         snprintf(err, err_cap, "cannot start the HTTP server (out of memory or threads)");
         workers_join(s);
         server_free(s);
         return NULL;
     }
+    s->port = ntohs(bound.sin_port);
     return s;
 }
 

@@ -35,10 +35,16 @@ struct rf_http_server;
 /* Parses "HOST:PORT" (port 0-65535). */
 bool rf_http_parse_listen(const char *text, char host[RF_HOST_BYTES], int *port);
 
-/* Starts serving on internal threads (one event loop, cfg->workers handler
+/* Binds and listens on host:port (before anything else is created, so a busy
+ * port fails first and changes nothing). The socket, or -1 and a message
+ * (with the system's reason) in err. */
+int rf_http_listen(const char *host, int port, bool reuse_port, char *err, size_t err_cap);
+/* Starts serving on lfd (from rf_http_listen; owned from now on, closed on
+ * failure too) on internal threads (one event loop, cfg->workers handler
  * threads). Raises RLIMIT_NOFILE's soft limit to the hard limit. NULL and a
  * message in err on failure. */
-struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, char *err, size_t err_cap);
+struct rf_http_server *rf_http_start(const struct rf_http_config *cfg, int lfd, char *err,
+                                     size_t err_cap);
 /* The port actually bound. */
 int rf_http_port(const struct rf_http_server *s);
 /* Drains and stops: closes idle keep-alive connections, finishes the

@@ -501,6 +501,14 @@ int rf_key_create_cli(const char *db_url, const char *role, const char *name,
                       char key_out[RF_T_KEY_BYTES])
 {
     char out[8192], err[8192];
+    /* `keys` refuses a SQLite file that does not exist: make the store first,
+     * as a user would. */
+    const char *margs[] = {"migrate", "--db", db_url, NULL};
+    if (strncmp(db_url, "sqlite:", 7) == 0 && access(db_url + 7, F_OK) != 0 &&
+        rf_cli_run(margs, out, sizeof out, err, sizeof err, 0) != 0) {
+        fprintf(stderr, "testlib: `racefree migrate --db %s` failed:\n%s\n", db_url, err);
+        return -1;
+    }
     const char *args[] = {"keys", "create", "--db", db_url, "--role", role,
                           name ? "--name" : NULL, name, NULL};
     int rc = rf_cli_run(args, out, sizeof out, err, sizeof err, 0);
