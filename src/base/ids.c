@@ -188,3 +188,10 @@ void rf_hex(const uint8_t *bytes, size_t n, char *out) {
     }
     out[2 * n] = '\0';
 }
+
+bool rf_schema_name_valid(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > RF_PG_SCHEMA_CHARS_MAX || strncmp(s, "pg_", 3) == 0) return false;
+    if (s[0] >= '0' && s[0] <= '9') return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}

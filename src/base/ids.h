@@ -18,6 +18,11 @@ void rf_uuid7(int64_t now_ms, char out[RF_UUID_TEXT_BYTES]);
  * randombytes_buf), without a system call per call: see ids.c. */
 void rf_random_id_bytes(void *buf, size_t n);
 bool rf_id_valid(const char *s);
+/* A PostgreSQL schema racefree may live in (--schema, ?schema=): 1 to
+ * RF_PG_SCHEMA_CHARS_MAX of [a-z0-9_], not starting with a digit, not pg_*
+ * (PostgreSQL's own). Such a name needs no quoting and folds to itself, so
+ * it is pasted into SET search_path as is. */
+bool rf_schema_name_valid(const char *s);
 /* The number of characters (code points) of UTF-8 text; SIZE_MAX when s is
  * not valid UTF-8 (overlong, surrogate, beyond U+10FFFF, cut short), so a
  * "chars > limit" check refuses it too. */

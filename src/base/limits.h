@@ -59,6 +59,8 @@
 #define RF_PG_TIMEOUT_MS_MIN 100               /* smallest --pg-timeout-ms */
 #define RF_PG_TIMEOUT_MS_MAX (10 * 60 * 1000)  /* largest --pg-timeout-ms */
 #define RF_PG_SERVER_TIMEOUT_MARGIN_PERCENT 10 /* statement_timeout this much below the bound */
+#define RF_PG_SCHEMA_CHARS_MAX 63              /* --schema: PostgreSQL's NAMEDATALEN - 1 */
+#define RF_PG_URL_BYTES 4096                   /* a postgres:// URL, ?schema= taken out */
 #define RF_PG_SCRIPT_TIMEOUT_MS (30 * 60 * 1000) /* one migration script */
 #define RF_PG_RESOLVE_POLL_MS 10               /* re-asking the status of a lost COMMIT */
 #define RF_INFLIGHT_MAX RF_QUEUE_OPS_MAX       /* in-flight idempotency keys */

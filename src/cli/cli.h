@@ -27,8 +27,6 @@
 #define CLI_DB_DEFAULT "sqlite:racefree.db"
 #define CLI_LISTEN_DEFAULT "127.0.0.1:8080"
 #define CLI_FLAGS_MAX 48
-/* PostgreSQL schema names: NAMEDATALEN - 1. */
-#define CLI_SCHEMA_CHARS_MAX 63
 #define CLI_URL_BYTES 4096
 
 struct cli_flag;

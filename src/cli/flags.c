@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "base/assert.h"
+#include "base/ids.h"
+#include "base/limits.h"
 #include "cli/cli.h"
 
 #define CLI_OPT_BASE 256 /* getopt_long values: CLI_OPT_BASE + row index */
@@ -129,16 +131,6 @@ int cli_parse(const struct cli_spec *s, int argc, char **argv, void *args, int *
     return 0;
 }
 
-/* Lower-case letters, digits and _, not starting with a digit, at most
- * CLI_SCHEMA_CHARS_MAX, not pg_* (PostgreSQL's own): a name that needs no
- * quoting and folds to itself. The library applies the same rule. */
-static bool schema_valid(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > CLI_SCHEMA_CHARS_MAX || strncmp(s, "pg_", 3) == 0) return false;
-    if (s[0] >= '0' && s[0] <= '9') return false;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
-}
-
 int cli_store_url(const char *cmd, const struct cli_store *s, bool must_exist, char *out,
                   size_t cap) {
     const char *url = cli_db_url(s->db);
@@ -146,10 +138,10 @@ int cli_store_url(const char *cmd, const struct cli_store *s, bool must_exist, c
     if (s->schema && sqlite)
         return cli_usage_error(cmd, "--schema is for PostgreSQL (a SQLite file holds only "
                                     "racefree's tables: use a file of its own)");
-    if (s->schema && !schema_valid(s->schema))
+    if (s->schema && !rf_schema_name_valid(s->schema))
         return cli_usage_error(cmd, "--schema must be 1-%d lower-case letters, digits or _, "
                                     "not starting with a digit or pg_, got '%s'",
-                               CLI_SCHEMA_CHARS_MAX, s->schema);
+                               RF_PG_SCHEMA_CHARS_MAX, s->schema);
     if (s->schema && (strstr(url, "?schema=") || strstr(url, "&schema=")))
         return cli_usage_error(cmd, "give the schema once: --schema or ?schema= in the URL");
     int n = s->schema ? snprintf(out, cap, "%s%cschema=%s", url, strchr(url, '?') ? '&' : '?',

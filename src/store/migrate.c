@@ -35,6 +35,15 @@ static const char SQL_VERSION_MAX[] = "SELECT COALESCE(MAX(version), 0) FROM sch
 static const char SQL_VERSION_INSERT[] =
     "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)";
 static const char SQL_PG_LOCK[] = "SELECT pg_advisory_xact_lock(7277261001)";
+/* A schema racefree was told to live in (the connection's search_path is
+ * then exactly that name: store/postgres.c) is created when missing.
+ * Under the advisory lock, so two racefree processes never both create it;
+ * an existing schema needs no CREATE privilege on the database. */
+static const char SQL_PG_SCHEMA[] =
+    "DO $$ BEGIN"
+    " IF current_schema() IS NULL AND current_setting('search_path') ~ '^[a-z_][a-z0-9_]*$'"
+    " THEN EXECUTE format('CREATE SCHEMA %I', current_setting('search_path'));"
+    " END IF; END $$";
 
 static rf_err current_version(const struct store_ops *ops, struct store_conn *c, int *out) {
     struct store_rows *r = NULL;
@@ -66,6 +75,7 @@ rf_err store_migrate(const struct store_ops *ops, struct store_conn *c, int *ver
     rf_err err = ops->begin(c, true);
     if (err) return err;
     if (ops->backend == STORE_POSTGRES) err = ops->exec(c, SQL_PG_LOCK, NULL, 0, NULL);
+    if (!err && ops->backend == STORE_POSTGRES) err = ops->exec_script(c, SQL_PG_SCHEMA);
     if (!err) err = ops->exec(c, SQL_VERSION_TABLE, NULL, 0, NULL);
     int version = 0;
     if (!err) err = current_version(ops, c, &version);

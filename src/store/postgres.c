@@ -301,6 +301,13 @@ static rf_err open_pg(const char *url, int timeout_ms, PGconn **out) {
         st = PQconnectPoll(pg);
     }
     if (st != PGRES_POLLING_OK || PQstatus(pg) != CONNECTION_OK) {
+        /* libpq's reason (refused, unknown host, authentication, timed
+         * out...): what an operator needs; it never holds the password. */
+        const char *why = PQstatus(pg) == CONNECTION_BAD ? PQerrorMessage(pg) : "";
+        size_t n = strlen(why);
+        while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' ')) n--;
+        fprintf(stderr, "racefree: postgres: cannot connect: %.*s\n", (int)n,
+                n ? why : "no answer within the connect timeout (--pg-timeout-ms)");
         PQfinish(pg);
         return RF_ERR_UNAVAILABLE;
     }
@@ -326,21 +333,64 @@ static rf_err set_server_timeout(struct store_conn *c) {
     return run_command(c, cmd);
 }
 
+/* Takes the schema=NAME query parameter out of url (libpq knows no such
+ * parameter) into out and schema ("" when absent); false when NAME breaks
+ * rf_schema_name_valid or url is too long. */
+static bool url_take_schema(const char *url, char out[RF_PG_URL_BYTES],
+                            char schema[RF_PG_SCHEMA_CHARS_MAX + 1]) {
+    schema[0] = '\0';
+    const char *q = strchr(url, '?');
+    size_t n = q ? (size_t)(q - url) : strlen(url);
+    if (n >= RF_PG_URL_BYTES) return false;
+    memcpy(out, url, n);
+    out[n] = '\0';
+    int kept = 0; /* parameters kept */
+    for (const char *p = q; p && *p;) { /* each "?k=v" or "&k=v" */
+        size_t len = strcspn(p + 1, "&") + 1;
+        if (strncmp(p + 1, "schema=", 7) == 0) {
+            if (len - 8 > RF_PG_SCHEMA_CHARS_MAX) return false;
+            snprintf(schema, RF_PG_SCHEMA_CHARS_MAX + 1, "%.*s", (int)(len - 8), p + 8);
+            if (!rf_schema_name_valid(schema)) return false;
+        } else {
+            if (n + len >= RF_PG_URL_BYTES) return false;
+            out[n] = kept++ ? '&' : '?';
+            memcpy(out + n + 1, p + 1, len - 1);
+            n += len;
+            out[n] = '\0';
+        }
+        p += len;
+    }
+    return true;
+}
+
+/* Every statement names racefree's tables unqualified: with a schema they
+ * resolve there (only there: an app's own tables of the same name, in
+ * public, are never seen), and migrate creates them there. */
+static rf_err set_schema(struct store_conn *c, const char *schema) {
+    char cmd[PG_CMD_BYTES + RF_PG_SCHEMA_CHARS_MAX];
+    if (!schema[0]) return RF_OK;
+    snprintf(cmd, sizeof cmd, "SET search_path TO %s", schema); /* needs no quoting */
+    return run_command(c, cmd);
+}
+
 static rf_err conn_open(const char *url, int timeout_ms, bool readonly,
                         struct store_conn **out) {
     RF_ASSERT(url && out && timeout_ms > 0);
     *out = NULL;
+    char libpq_url[RF_PG_URL_BYTES], schema[RF_PG_SCHEMA_CHARS_MAX + 1];
+    if (!url_take_schema(url, libpq_url, schema)) return RF_ERR_INVALID;
     struct store_conn *c = calloc(1, sizeof *c);
     if (!c) return RF_ERR_NOMEM;
     c->url = strdup(url);
     c->timeout_ms = timeout_ms;
     c->readonly = readonly;
-    rf_err err = c->url ? open_pg(url, timeout_ms, &c->pg) : RF_ERR_NOMEM;
+    rf_err err = c->url ? open_pg(libpq_url, timeout_ms, &c->pg) : RF_ERR_NOMEM;
     if (!err && PQsetnonblocking(c->pg, 1) != 0) err = RF_ERR_UNAVAILABLE;
     if (!err) {
         PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
         err = set_server_timeout(c);
     }
+    if (!err) err = set_schema(c, schema);
     if (err) {
         PQfinish(c->pg);
         free(c->url);
