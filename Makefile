@@ -18,8 +18,19 @@ build: $(BUILD)/Makefile
 	cmake -S . -B $(BUILD) $(CMAKE_ARGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: deps build
-	$(BUILD)/racefree serve
+# Quiet: only the server's binary is built, and the build's output is shown
+# only when it fails (also kept in $(BUILD)/make-run.log), so the first lines
+# a newcomer sees are the server's: the admin key and a curl line to try it.
+# RUN_ARGS go to `racefree serve` (e.g. RUN_ARGS='--listen 127.0.0.1:9090').
+RUN_ARGS ?=
+run: deps
+	@mkdir -p $(BUILD); log=$(BUILD)/make-run.log; \
+	echo "racefree: building $(BUILD)/racefree (output in $$log)..."; \
+	if ! { cmake -S . -B $(BUILD) $(CMAKE_ARGS) && \
+	       cmake --build $(BUILD) -j $(JOBS) --target racefree_bin; } >$$log 2>&1; then \
+	  cat $$log; echo "racefree: the build failed (output above)" >&2; exit 1; \
+	fi
+	@exec $(BUILD)/racefree serve $(RUN_ARGS)
 
 # Every test, on SQLite and on a throwaway PostgreSQL, in a normal build, an
 # ASan+UBSan build, and the threaded executor/core tests under TSan.

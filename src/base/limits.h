@@ -126,5 +126,6 @@
 #define RF_MAINT_TICK_TEST_MS_MIN 10           /* shortest --maintenance-interval-ms */
 #define RF_IDEM_RETENTION_HOURS_MAX (24 * 366) /* largest --idem-retention-hours */
 #define RF_CLI_LIST_PAGES_MAX 100000           /* `keys list` pages */
+#define RF_CHECK_PROGRESS_ROWS 100000          /* `reconcile --progress`: a line per this many rows */
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * cmd_reconcile.c - `racefree reconcile [--db URL]`: checks the ledger's
+ * cmd_reconcile.c - `racefree reconcile [--db URL] [--progress]`: checks the ledger's
  * invariants straight against the store (rf_ledger_check, one read
  * transaction): per currency the posted balances sum to zero, every
  * account's balance equals the sum of its entries and its holds equal its
@@ -14,17 +14,35 @@
  * someone from cron.
  */
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/ledger.h"
 
 struct reconcile_args {
     struct cli_store store;
+    bool progress;
 };
 
-static const struct cli_flag reconcile_flags[] = {CLI_STORE_FLAGS(struct reconcile_args)};
+static const struct cli_flag reconcile_flags[] = {
+    CLI_STORE_FLAGS(struct reconcile_args),
+    {"progress", NULL, "print each check as it starts, and a line every "
+     RF_STR(RF_CHECK_PROGRESS_ROWS) " rows, on stderr", "on when stderr is a terminal", 0,
+     cli_set_true, offsetof(struct reconcile_args, progress), 0, 0, false},
+};
+
+/* One line per step and per RF_CHECK_PROGRESS_ROWS rows, on stderr (stdout
+ * keeps only the result, for scripts). */
+static void print_progress(void *ctx, int step, int steps, const char *what, int64_t rows) {
+    (void)ctx;
+    if (rows) fprintf(stderr, "racefree reconcile: [%d/%d] %s: %lld rows\n", step, steps, what,
+                      (long long)rows);
+    else fprintf(stderr, "racefree reconcile: [%d/%d] %s\n", step, steps, what);
+}
 static const struct cli_spec reconcile_spec = {
     "reconcile", "",
     "Checks the ledger's invariants in one read transaction and prints what it checked\n"
+    "(progress on stderr: each check, and a line per " RF_STR(RF_CHECK_PROGRESS_ROWS) " rows)\n"
     "and found. Exit 0: clean; 1: not clean (or the check could not run); 2: bad usage,\n"
     "or a sqlite: URL whose file does not exist (nothing is created).",
     reconcile_flags, sizeof reconcile_flags / sizeof reconcile_flags[0]};
@@ -40,7 +58,8 @@ int cmd_reconcile(int argc, char **argv) {
     rc = cli_store_open("reconcile", &a.store, true, &(struct rf_options){0}, &db);
     if (rc) return rc;
     struct rf_ledger_check c;
-    rf_err err = rf_ledger_check(db, &c);
+    bool progress = a.progress || isatty(STDERR_FILENO);
+    rf_err err = ledger_check_progress(db, &c, progress ? print_progress : NULL, NULL);
     rf_close(db);
     if (err != RF_OK) return cli_fail("reconcile", err);
     printf("currencies checked: %lld\n"

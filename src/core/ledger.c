@@ -1014,10 +1014,26 @@ static void read_counts(struct rf_tx *tx, struct store_rows *r, void *out) {
     for (int i = 0; i < c->n; i++) c->v[i] = store_int(tx, r, i);
 }
 
+/* One check's output and whom to tell how far it got. */
+struct check_run {
+    struct rf_ledger_check *check;
+    ledger_progress_fn fn; /* may be NULL */
+    void *ctx;
+};
+
+#define CHECK_STEPS 6
+
+static void check_step(const struct check_run *run, int step, const char *what, int64_t rows) {
+    RF_ASSERT(step >= 1 && step <= CHECK_STEPS);
+    if (run->fn) run->fn(run->ctx, step, CHECK_STEPS, what, rows);
+}
+
 struct currency_sum {
     char currency[RF_CURRENCY_BYTES];
     __int128 total;
     struct rf_ledger_check *check;
+    const struct check_run *run;
+    int64_t rows;
 };
 
 static void end_currency(struct currency_sum *s) {
@@ -1035,6 +1051,7 @@ static void sum_balance(struct rf_tx *tx, struct store_rows *r, void *ctx) {
         s->total = 0;
     }
     s->total += store_int(tx, r, 1);
+    if (++s->rows % RF_CHECK_PROGRESS_ROWS == 0) check_step(s->run, 1, "balances", s->rows);
 }
 
 /* Every invariant in one read transaction. On PostgreSQL a read runs at READ
@@ -1047,19 +1064,26 @@ static rf_err check_snapshot(struct rf_tx *tx) {
 }
 
 static rf_err op_check(struct rf_tx *tx, void *ctx) {
-    struct rf_ledger_check *c = ctx;
+    const struct check_run *run = ctx;
+    struct rf_ledger_check *c = run->check;
     memset(c, 0, sizeof *c);
-    struct currency_sum sum = {.check = c};
+    struct currency_sum sum = {.check = c, .run = run};
     struct counts acc = {.n = 4}, pay = {.n = 2}, clearing = {.n = 1}, refs = {.n = 1};
     rf_err err = check_snapshot(tx);
+    check_step(run, 1, "balances", 0);
     if (!err)
         err = store_query_each(tx, SQL_CHECK_BALANCES, NULL, 0, INT32_MAX, sum_balance, &sum);
     end_currency(&sum);
+    check_step(run, 2, "accounts against their entries and holds", 0);
     if (!err) err = store_query_one(tx, SQL_CHECK_ACCOUNTS, NULL, 0, read_counts, &acc);
+    check_step(run, 3, "payouts against their holds", 0);
     if (!err) err = store_query_one(tx, SQL_CHECK_PAYOUTS, NULL, 0, read_counts, &pay);
     store_val ns[2] = {SV_I(strlen(LEDGER_NS_PAYOUTS ":")), SV_S(LEDGER_NS_PAYOUTS ":")};
+    check_step(run, 4, "payout clearing transfers", 0);
     if (!err) err = store_query_one(tx, SQL_CHECK_CLEARING, ns, 2, read_counts, &clearing);
+    check_step(run, 5, "references between rows", 0);
     if (!err) err = store_query_one(tx, SQL_CHECK_REFERENCES, NULL, 0, read_counts, &refs);
+    check_step(run, 6, "approved approvals", 0);
     if (!err) err = approvals_check(tx, &c->approvals, &c->approvals_unexecuted);
     c->accounts = acc.v[0];
     c->accounts_mismatched = acc.v[1];
@@ -1075,8 +1099,14 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     return err;
 }
 
-rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out) {
+rf_err ledger_check_progress(rf *db, struct rf_ledger_check *out, ledger_progress_fn fn,
+                             void *ctx) {
     RF_ASSERT(db && out);
     memset(out, 0, sizeof *out);
-    return core_read(db, "ledger_check", op_check, out);
+    struct check_run run = {out, fn, ctx};
+    return core_read(db, "ledger_check", op_check, &run);
+}
+
+rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out) {
+    return ledger_check_progress(db, out, NULL, NULL);
 }

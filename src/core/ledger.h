@@ -37,6 +37,14 @@ rf_err ledger_transfer(struct rf_tx *tx, const struct rf_transfer_req *req,
  * in the resolving UPDATE. */
 rf_err ledger_resolve(struct rf_tx *tx, const char *id, const char *owner, bool post,
                       int64_t amount_minor, struct rf_transfer_res *res);
+/* rf_ledger_check, telling fn (may be NULL) each step as it starts (rows 0)
+ * and every RF_CHECK_PROGRESS_ROWS rows of a step read row by row. fn runs
+ * on the executor's reader thread, inside the read transaction. For
+ * `racefree reconcile --progress`. */
+typedef void (*ledger_progress_fn)(void *ctx, int step, int steps, const char *what,
+                                   int64_t rows);
+rf_err ledger_check_progress(rf *db, struct rf_ledger_check *out, ledger_progress_fn fn,
+                             void *ctx);
 rf_err ledger_account_currency(struct rf_tx *tx, const char *id,
                                char currency[RF_CURRENCY_BYTES]);
 

@@ -7,7 +7,8 @@
  *    default; test-only flags are not listed; an unknown flag or a flag
  *    without its value exits 2 and names it;
  *  - keys and reconcile refuse a sqlite: URL whose file does not exist
- *    (exit 2, the file is not created); migrate creates it;
+ *    (exit 2, the file is not created); migrate creates it; reconcile
+ *    --progress prints each check on stderr;
  *  - a PostgreSQL that cannot be reached is reported with libpq's reason;
  *  - keys list prints a header row, and --json a JSON array of the keys;
  *  - serve on a busy port exits non-zero with a clear message and creates
@@ -60,7 +61,7 @@ static const struct help_case help_cases[] = {
       "--body-timeout-ms N", "--idle-timeout-ms N", "--reuse-port", "--help"}},
     {{"serve", "-h"}, {"--db URL", "--listen HOST:PORT", "--help"}},
     {{"migrate", "--help"}, {"--db URL", "--schema NAME", "--help"}},
-    {{"reconcile", "-h"}, {"--db URL", "--schema NAME", "--help"}},
+    {{"reconcile", "-h"}, {"--db URL", "--schema NAME", "--progress", "--help"}},
     {{"keys", "create", "--help"}, {"--db URL", "--schema NAME", "--role ROLE", "--name NAME"}},
     {{"keys", "list", "-h"}, {"--db URL", "--schema NAME", "--json"}},
     {{"keys", "revoke", "--help"}, {"--db URL", "--schema NAME", "--help"}},
@@ -144,7 +145,15 @@ static void test_missing_sqlite_refused(void **state)
     }
     assert_int_equal(RUN("migrate", "--db", url), 0);
     assert_int_equal(access(path, F_OK), 0);
+    /* Progress goes to stderr with --progress (or a terminal), the result
+     * to stdout either way. */
     assert_int_equal(RUN("reconcile", "--db", url), 0);
+    if (strstr(err, "[1/6]"))
+        fail_msg("reconcile printed progress without --progress to a file:\n%s", err);
+    assert_int_equal(RUN("reconcile", "--progress", "--db", url), 0);
+    must_contain(err, "racefree reconcile: [1/6] balances", "reconcile --progress");
+    must_contain(err, "racefree reconcile: [6/6] approved approvals", "reconcile --progress");
+    must_contain(out, "ledger: clean", "reconcile --progress");
     rf_test_db_cleanup(url);
 }
 
