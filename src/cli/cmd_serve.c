@@ -1,6 +1,8 @@
 /*
- * cmd_serve.c - `racefree serve`: open the store (applying migrations),
- * create the first admin key on an empty store, serve HTTP, do maintenance
+ * cmd_serve.c - `racefree serve`: bind the listen address first (a busy port
+ * fails before anything is created), open the store (applying migrations),
+ * create the first admin key on an empty store (or say how to make one when
+ * the store has keys), serve HTTP, do maintenance
  * in the background (void expired holds every few seconds, purge expired
  * Idempotency-Keys every minute), and shut down gracefully.
  *

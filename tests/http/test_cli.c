@@ -12,8 +12,8 @@
  *  - a PostgreSQL that cannot be reached is reported with libpq's reason;
  *  - keys list prints a header row, and --json a JSON array of the keys;
  *  - serve on a busy port exits non-zero with a clear message and creates
- *    neither the store nor a key; a second start on a store with keys says
- *    how to create an admin key;
+ *    neither the store nor a key (test_keys_cli: a second start on a store
+ *    with keys says how to create an admin key);
  *  - PostgreSQL: --schema (and ?schema= in the URL) puts racefree's tables
  *    in their own schema beside an app's own `accounts` table, which a
  *    migration, a server and a credit leave untouched. SQLite refuses
@@ -239,33 +239,6 @@ static void test_busy_port_creates_nothing(void **state)
     rf_test_db_cleanup(db);
 }
 
-static void test_second_start_says_how_to_make_a_key(void **state)
-{
-    (void)state;
-    char db[RF_T_URL_BYTES];
-    if (rf_test_db_fresh(db, sizeof db) != 0)
-        fail_msg("no fresh database");
-    struct rf_server srv;
-    if (rf_server_start(db, NULL, &srv) != 0)
-        fail_msg("first start failed");
-    assert_int_equal(rf_server_stop(&srv, 0), 0);
-    if (rf_server_start(db, NULL, &srv) != 0)
-        fail_msg("second start failed");
-    static char text[65536];
-    for (int64_t until = rf_t_now_ms() + 10000; rf_t_now_ms() < until; rf_t_sleep_ms(10)) {
-        rf_server_read_stdout(&srv, text, sizeof text);
-        if (strstr(text, "--role admin"))
-            break;
-    }
-    must_contain(text, "already has API keys", "serve (second start)");
-    must_contain(text, "racefree keys create --db '", "serve (second start)");
-    must_contain(text, "--role admin", "serve (second start)");
-    if (strstr(text, "rfk_"))
-        fail_msg("the second start printed a key:\n%s", text);
-    assert_int_equal(rf_server_stop(&srv, 0), 0);
-    rf_test_db_cleanup(db);
-}
-
 /* Runs sql on url (libpq); the first value of the first row into val. */
 static void pg_exec(const char *url, const char *sql, char *val, size_t cap)
 {
@@ -348,7 +321,6 @@ int main(void)
         cmocka_unit_test(test_pg_unreachable_says_why),
         cmocka_unit_test(test_keys_list_header_and_json),
         cmocka_unit_test(test_busy_port_creates_nothing),
-        cmocka_unit_test(test_second_start_says_how_to_make_a_key),
         cmocka_unit_test(test_schema_beside_app_tables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,9 @@
  * Proves:
  *  - the first `racefree serve` on an empty store prints an admin key and a
  *    curl example on stdout, and that key works as admin; a second start on
- *    the same store prints no new key and the first still works (one
- *    bootstrap key per store);
+ *    the same store prints no new key, says how to create an admin key
+ *    (`racefree keys create --db ... --role admin`), and the first key still
+ *    works (one bootstrap key per store);
  *  - `racefree keys create` prints the key alone on its last stdout line, and
  *    the key authenticates with its role;
  *  - `racefree keys list` shows it (never the secret);
@@ -102,6 +103,10 @@ static void test_bootstrap_admin_key(void **state)
     char key2[RF_T_KEY_BYTES];
     if (wait_key(&srv, out, sizeof out, key2, sizeof key2))
         fail_msg("second start printed a key again:\n%s", out);
+    /* ... but says how to make one (printed before the "listening" line). */
+    if (!strstr(out, "already has API keys") || !strstr(out, "racefree keys create --db '") ||
+        !strstr(out, "--role admin"))
+        fail_msg("second start did not say how to create an admin key:\n%s", out);
     assert_int_equal(get_status(srv.port, "/v1/keys", key), 200);
     struct rf_t_resp r;
     rf_req(srv.port, "GET", "/v1/keys?limit=500", key, NULL, NULL, &r);
