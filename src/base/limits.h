@@ -60,7 +60,7 @@
 #define RF_PG_TIMEOUT_MS_MAX (10 * 60 * 1000)  /* largest --pg-timeout-ms */
 #define RF_PG_SERVER_TIMEOUT_MARGIN_PERCENT 10 /* statement_timeout this much below the bound */
 #define RF_PG_SCHEMA_CHARS_MAX 63              /* --schema: PostgreSQL's NAMEDATALEN - 1 */
-#define RF_PG_URL_BYTES 4096                   /* a postgres:// URL, ?schema= taken out */
+#define RF_DB_URL_BYTES 4096                   /* a database URL (--db, $RACEFREE_DB, rf_open) */
 #define RF_PG_SCRIPT_TIMEOUT_MS (30 * 60 * 1000) /* one migration script */
 #define RF_PG_RESOLVE_POLL_MS 10               /* re-asking the status of a lost COMMIT */
 #define RF_INFLIGHT_MAX RF_QUEUE_OPS_MAX       /* in-flight idempotency keys */
@@ -126,6 +126,7 @@
 #define RF_MAINT_TICK_TEST_MS_MIN 10           /* shortest --maintenance-interval-ms */
 #define RF_IDEM_RETENTION_HOURS_MAX (24 * 366) /* largest --idem-retention-hours */
 #define RF_CLI_LIST_PAGES_MAX 100000           /* `keys list` pages */
+#define RF_CLI_FLAGS_MAX 48                    /* flags of one command (its table) */
 #define RF_CHECK_PROGRESS_ROWS 100000          /* `reconcile --progress`: a line per this many rows */
 
 #endif

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/limits.h"
 #include "racefree.h"
 
 #define CLI_EXIT_OK 0
@@ -26,8 +27,6 @@
 
 #define CLI_DB_DEFAULT "sqlite:racefree.db"
 #define CLI_LISTEN_DEFAULT "127.0.0.1:8080"
-#define CLI_FLAGS_MAX 48
-#define CLI_URL_BYTES 4096
 
 struct cli_flag;
 /* Stores value (NULL for a switch) into args; 0, or prints why and returns

@@ -26,7 +26,7 @@ int cmd_migrate(int argc, char **argv) {
     int rc = cli_parse(&migrate_spec, argc, argv, &a, &first);
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     if (first < argc) return cli_usage_error("migrate", "unexpected argument '%s'", argv[first]);
-    char url[CLI_URL_BYTES];
+    char url[RF_DB_URL_BYTES];
     rc = cli_store_url("migrate", &a.store, false, url, sizeof url);
     if (rc) return rc;
     int version = 0;

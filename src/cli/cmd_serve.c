@@ -258,7 +258,7 @@ static void url_redacted(const char *url, char *out, size_t cap) {
 static void boot_key_print(struct boot_key *b, const struct serve_args *a, int port) {
     const char *host = strcmp(a->host, "0.0.0.0") == 0 ? "127.0.0.1" : a->host;
     if (!b->created) {
-        char url[CLI_URL_BYTES];
+        char url[RF_DB_URL_BYTES];
         url_redacted(cli_db_url(a->store.db), url, sizeof url);
         printf("racefree: this store already has API keys (its first admin key was shown when "
                "it was created).\nTo make another admin key:\n"
@@ -323,7 +323,7 @@ int cmd_serve(int argc, char **argv) {
     struct serve_args a = {0};
     int rc = serve_parse(argc, argv, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    char url[CLI_URL_BYTES], msg[256];
+    char url[RF_DB_URL_BYTES], msg[256];
     rc = cli_store_url("serve", &a.store, false, url, sizeof url);
     if (rc) return rc;
     int lfd = rf_http_listen(a.host, a.port, a.http.reuse_port, msg, sizeof msg);

@@ -95,7 +95,7 @@ void cli_print_spec(FILE *out, const struct cli_spec *s) {
 
 /* The getopt_long table for s: one option per row, then --help. */
 static void build_options(const struct cli_spec *s, struct option *opts) {
-    RF_ASSERT(s->n_flags + 2 <= CLI_FLAGS_MAX);
+    RF_ASSERT(s->n_flags + 2 <= RF_CLI_FLAGS_MAX);
     for (size_t i = 0; i < s->n_flags; i++)
         opts[i] = (struct option){s->flags[i].name,
                                   s->flags[i].arg ? required_argument : no_argument, NULL,
@@ -112,7 +112,7 @@ static int bad_flag(const struct cli_spec *s, int c, char **argv) {
 }
 
 int cli_parse(const struct cli_spec *s, int argc, char **argv, void *args, int *first_operand) {
-    struct option opts[CLI_FLAGS_MAX];
+    struct option opts[RF_CLI_FLAGS_MAX];
     build_options(s, opts);
     parsing_cmd = s->cmd;
     optind = 0;

@@ -96,7 +96,7 @@ int cli_schema_too_new(void) {
 
 int cli_store_open(const char *cmd, const struct cli_store *s, bool must_exist,
                    const struct rf_options *opt, rf **out) {
-    char url[CLI_URL_BYTES];
+    char url[RF_DB_URL_BYTES];
     int rc = cli_store_url(cmd, s, must_exist, url, sizeof url);
     if (rc) return rc;
     rf_err err = rf_open(url, opt, out);

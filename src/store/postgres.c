@@ -336,12 +336,12 @@ static rf_err set_server_timeout(struct store_conn *c) {
 /* Takes the schema=NAME query parameter out of url (libpq knows no such
  * parameter) into out and schema ("" when absent); false when NAME breaks
  * rf_schema_name_valid or url is too long. */
-static bool url_take_schema(const char *url, char out[RF_PG_URL_BYTES],
+static bool url_take_schema(const char *url, char out[RF_DB_URL_BYTES],
                             char schema[RF_PG_SCHEMA_CHARS_MAX + 1]) {
     schema[0] = '\0';
     const char *q = strchr(url, '?');
     size_t n = q ? (size_t)(q - url) : strlen(url);
-    if (n >= RF_PG_URL_BYTES) return false;
+    if (n >= RF_DB_URL_BYTES) return false;
     memcpy(out, url, n);
     out[n] = '\0';
     int kept = 0; /* parameters kept */
@@ -352,7 +352,7 @@ static bool url_take_schema(const char *url, char out[RF_PG_URL_BYTES],
             snprintf(schema, RF_PG_SCHEMA_CHARS_MAX + 1, "%.*s", (int)(len - 8), p + 8);
             if (!rf_schema_name_valid(schema)) return false;
         } else {
-            if (n + len >= RF_PG_URL_BYTES) return false;
+            if (n + len >= RF_DB_URL_BYTES) return false;
             out[n] = kept++ ? '&' : '?';
             memcpy(out + n + 1, p + 1, len - 1);
             n += len;
@@ -377,7 +377,7 @@ static rf_err conn_open(const char *url, int timeout_ms, bool readonly,
                         struct store_conn **out) {
     RF_ASSERT(url && out && timeout_ms > 0);
     *out = NULL;
-    char libpq_url[RF_PG_URL_BYTES], schema[RF_PG_SCHEMA_CHARS_MAX + 1];
+    char libpq_url[RF_DB_URL_BYTES], schema[RF_PG_SCHEMA_CHARS_MAX + 1];
     if (!url_take_schema(url, libpq_url, schema)) return RF_ERR_INVALID;
     struct store_conn *c = calloc(1, sizeof *c);
     if (!c) return RF_ERR_NOMEM;
