@@ -297,6 +297,14 @@ static void test_schema_beside_app_tables(void **state)
     credit_over_http(srv.port, key);
     assert_int_equal(rf_server_stop(&srv, 0), 0);
     assert_int_equal(RUN("reconcile", "--db", db, "--schema", "rf_app"), 0);
+    /* schema= among libpq's own parameters; given twice is refused. */
+    char url2[RF_T_URL_BYTES + 96];
+    snprintf(url2, sizeof url2, "%s%cconnect_timeout=10&schema=rf_app&application_name=t", db,
+             strchr(db, '?') ? '&' : '?');
+    assert_int_equal(RUN("keys", "list", "--json", "--db", url2), 0);
+    must_contain(out, "\"role\":\"service\"", "keys list (?schema= among others)");
+    assert_int_equal(RUN("keys", "list", "--db", url2, "--schema", "rf_app"), 2);
+    must_contain(err, "give the schema once", "keys list (schema twice)");
 
     pg_exec(db, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM "
                 "information_schema.columns WHERE table_schema = 'public' AND table_name = "
