@@ -86,7 +86,7 @@ static void test_client_live(void **state)
     (void)state;
     struct env e;
     env_start_fresh(&e, false, NULL);
-    const char *live[] = {"--test", "dist/test/live/", NULL};
+    const char *live[] = {"--test", "dist/test/live/client.test.js", NULL};
     int rc = node_run(&e, live);
     if (rc != 0)
         rf_server_dump_log(&e.srv, 4096);
