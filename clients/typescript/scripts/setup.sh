@@ -3,7 +3,8 @@
 # tests (tests/client, `make test`) need it: `npm ci` from the committed
 # package-lock.json, skipped while node_modules was installed from this very
 # lock file by this Node (a stamp holds the lock's hash), then `tsc` for the
-# package and its tests, and `tsc --strict` for examples/readme.ts.
+# package and its tests, and `tsc --strict` for examples/readme.ts and for
+# the TypeScript example in the repository's README.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,4 +19,11 @@ fi
 rm -rf dist
 "$NPM" run --silent build
 "$NPM" run --silent typecheck-example
+# The README's TypeScript example, as printed there, must compile too.
+mkdir -p dist/readme
+awk '/^## TypeScript client/ {in_s=1} in_s && /^```ts$/ {in_b=1; next} in_b && /^```$/ {exit} in_b' \
+  ../../README.md >dist/readme/snippet.ts
+[ -s dist/readme/snippet.ts ] || { echo "setup.sh: no \`\`\`ts block under '## TypeScript client' in README.md" >&2; exit 1; }
+node_modules/.bin/tsc --strict --noEmit --target ES2022 --module NodeNext --moduleResolution NodeNext \
+  --types node dist/readme/snippet.ts
 echo "setup.sh: built dist/ (package, tests, examples/readme.ts)"
