@@ -6,15 +6,16 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 
 import { Racefree, RacefreeError } from "../../src/index.js";
+import { recordingFetch, seen, undeclared } from "./declared.js";
 
 const URL_ = process.env.RACEFREE_URL;
 const KEY = process.env.RACEFREE_KEY;
 if (!URL_ || !KEY) throw new Error("RACEFREE_URL and RACEFREE_KEY must be set (tests/client runs this)");
 
-const rf = new Racefree(URL_, KEY);
+const rf = new Racefree(URL_, KEY, { fetch: recordingFetch });
 const uid = (p: string): string => `${p}-${randomBytes(6).toString("hex")}`;
 /** A currency no other test uses, so funding:<CUR> may take any amount. */
 const currency = (): string => Array.from(randomBytes(3), (b) => String.fromCharCode(65 + (b % 26))).join("");
@@ -198,7 +199,7 @@ test("approvals: a transfer action runs once when approved; reject and cancel", 
 test("keys: create, list, get, revoke; the revoked key stops working", async () => {
   const k = await rf.keys.create({ role: "readonly", name: uid("ro") });
   assert.ok(k.key.length > 0);
-  const ro = new Racefree(URL_, k.key);
+  const ro = new Racefree(URL_, k.key, { fetch: recordingFetch });
   const w = await wallet();
   assert.equal((await ro.accounts.get(w)).id, w);
   await expectError(ro.accounts.credit(w, { amount_minor: 1n }), 403, "forbidden");
@@ -287,7 +288,11 @@ test("an answer lost after the effect: the retry with the same key replays it, t
   assert.equal((await rf.accounts.get(w)).posted, 30n);
 });
 
+test("every header the server sent is declared in docs/openapi.yaml for its operation and status", () => {
+  assert.ok(seen.length > 50, `only ${seen.length} responses recorded`);
+  assert.deepEqual(undeclared(), []);
+});
+
 before(async () => {
   assert.equal((await rf.request<{ status: string }>("GET", "/healthz")).data.status, "ok");
 });
-after(() => undefined);
