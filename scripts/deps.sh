@@ -25,6 +25,17 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node.js and npm: the TypeScript client's tests (tests/client) build and run
+# it, with its dev packages from npm. Asked for by command, not by package: a
+# Node.js installed otherwise (NodeSource's nodejs carries npm itself and
+# conflicts with Debian's npm) is used as it is.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi

@@ -1,0 +1,285 @@
+/**
+ * client.ts - the hand-written client over racefree's HTTP API.
+ *
+ * One door, request(): it writes the body with the lossless writer, reads
+ * the answer with the lossless reader (json.ts), turns every error status
+ * into a RacefreeError, and retries what is safe to retry:
+ *  - every POST carries an Idempotency-Key: the caller's, or one made per
+ *    call (a random UUID), so a retry can never apply the effect twice: the
+ *    server replays the first answer for the same key;
+ *  - a 503 (overloaded, store_unavailable, outcome_unknown, ...) and a
+ *    network error (no answer, connection reset, timeout) are retried with
+ *    the SAME key, at most `maxAttempts` attempts in all; the wait honours
+ *    Retry-After, else grows exponentially from `baseDelayMs` with jitter,
+ *    capped at `maxDelayMs`; a Retry-After longer than `maxDelayMs` is not
+ *    waited for (the error is thrown);
+ *  - any other status (4xx and other 5xx) is never retried.
+ * The resource methods (accounts, transfers, ...) are thin typed wrappers.
+ */
+import { randomUUID } from "node:crypto";
+
+import { RacefreeError, RacefreeNetworkError } from "./errors.js";
+import { parseJson, stringifyJson } from "./json.js";
+import type * as T from "./types.js";
+
+export interface ClientOptions {
+  /** Attempts in all for one call, retries included (default 4). */
+  maxAttempts?: number;
+  /** First backoff step without Retry-After, doubled per retry (default 200 ms). */
+  baseDelayMs?: number;
+  /** Longest wait between attempts; a longer Retry-After is not waited for (default 10 000 ms). */
+  maxDelayMs?: number;
+  /** Deadline of one attempt; past it the attempt counts as a network error (default 30 000 ms). */
+  timeoutMs?: number;
+  /** The fetch to use (default globalThis.fetch). */
+  fetch?: typeof fetch;
+}
+
+export interface CallOptions {
+  /** Sent as Idempotency-Key; a POST without one gets a fresh key per call. */
+  idempotencyKey?: string;
+  /** Sent as If-Match (a version number is quoted: 3 -> "3"). */
+  ifMatch?: string | number;
+  /** Extra headers (X-Request-Id, ...). */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface RequestOptions extends CallOptions {
+  body?: unknown;
+  query?: Record<string, string | number | null | undefined>;
+}
+
+export interface RacefreeResponse<D> {
+  status: number;
+  data: D;
+  headers: Headers;
+  /** The ETag header without quotes ("3" -> "3"), when sent. */
+  etag: string | undefined;
+  /** True when the server replayed the stored answer of an earlier request with this key. */
+  replayed: boolean;
+  requestId: string | undefined;
+  /** The Idempotency-Key sent (the caller's or the generated one). */
+  idempotencyKey: string | undefined;
+  /** Attempts it took (1 when the first succeeded). */
+  attempts: number;
+}
+
+const DEFAULTS = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 10_000, timeoutMs: 30_000 };
+
+const seg = (s: string): string => encodeURIComponent(s);
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Retry-After in ms (seconds or an HTTP date), or undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The wait before retry number `retry` (1, 2, ...): Retry-After, else jittered exponential. */
+export function backoffMs(retry: number, retryAfter: number | undefined, base: number, cap: number): number {
+  if (retryAfter !== undefined) return retryAfter;
+  const ceiling = Math.min(cap, base * 2 ** (retry - 1));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+export class Racefree {
+  readonly baseUrl: string;
+  readonly #apiKey: string;
+  readonly #opts: Required<Omit<ClientOptions, "fetch">>;
+  readonly #fetch: typeof fetch;
+
+  constructor(baseUrl: string, apiKey: string, options: ClientOptions = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+    this.#apiKey = apiKey;
+    this.#opts = {
+      maxAttempts: Math.max(1, options.maxAttempts ?? DEFAULTS.maxAttempts),
+      baseDelayMs: options.baseDelayMs ?? DEFAULTS.baseDelayMs,
+      maxDelayMs: options.maxDelayMs ?? DEFAULTS.maxDelayMs,
+      timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+    };
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  #url(path: string, query?: RequestOptions["query"]): string {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null) q.set(k, String(v));
+    const qs = q.toString();
+    return this.baseUrl + path + (qs ? `?${qs}` : "");
+  }
+
+  #headers(method: string, o: RequestOptions, key: string | undefined): Record<string, string> {
+    const h: Record<string, string> = { Authorization: `Bearer ${this.#apiKey}`, Accept: "application/json" };
+    if (o.body !== undefined) h["Content-Type"] = "application/json";
+    if (key !== undefined) h["Idempotency-Key"] = key;
+    if (o.ifMatch !== undefined) h["If-Match"] = typeof o.ifMatch === "number" ? `"${o.ifMatch}"` : o.ifMatch;
+    return { ...h, ...o.headers };
+  }
+
+  /** Any endpoint: `path` starts with `/` (`/v1/accounts/a1`); the answer's body is parsed losslessly. */
+  async request<D = unknown>(method: string, path: string, o: RequestOptions = {}): Promise<RacefreeResponse<D>> {
+    const m = method.toUpperCase();
+    const key = o.idempotencyKey ?? (m === "POST" ? randomUUID() : undefined);
+    const init = {
+      method: m,
+      headers: this.#headers(m, o, key),
+      body: o.body === undefined ? undefined : stringifyJson(o.body),
+    };
+    const url = this.#url(path, o.query);
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.#fetch(url, { ...init, signal: this.#signal(o.signal) });
+      } catch (err) {
+        if (o.signal?.aborted) throw err;
+        if (attempt >= this.#opts.maxAttempts) {
+          throw new RacefreeNetworkError(`${m} ${path}: no answer after ${attempt} attempts`, err, key, attempt);
+        }
+        await sleep(backoffMs(attempt, undefined, this.#opts.baseDelayMs, this.#opts.maxDelayMs), o.signal);
+        continue;
+      }
+      const text = await res.text();
+      if (res.status === 503 && attempt < this.#opts.maxAttempts) {
+        const wait = backoffMs(attempt, retryAfterMs(res.headers.get("Retry-After")), this.#opts.baseDelayMs,
+          this.#opts.maxDelayMs);
+        if (wait <= this.#opts.maxDelayMs) {
+          await sleep(wait, o.signal);
+          continue;
+        }
+      }
+      return this.#finish<D>(res, text, key, attempt);
+    }
+  }
+
+  #signal(caller: AbortSignal | undefined): AbortSignal {
+    const t = AbortSignal.timeout(this.#opts.timeoutMs);
+    if (!caller) return t;
+    // AbortSignal.any is Node 20.3+; before it the caller's signal alone bounds the attempt.
+    return typeof AbortSignal.any === "function" ? AbortSignal.any([caller, t]) : caller;
+  }
+
+  #finish<D>(res: Response, text: string, key: string | undefined, attempts: number): RacefreeResponse<D> {
+    const requestId = res.headers.get("X-Request-Id") ?? undefined;
+    let body: unknown = undefined;
+    if (text.length > 0) {
+      try {
+        body = parseJson(text);
+      } catch (err) {
+        if (res.ok) throw err;
+      }
+    }
+    if (!res.ok) {
+      const problem = (body !== null && typeof body === "object" && !Array.isArray(body) ? body : {}) as T.Problem;
+      throw new RacefreeError(res.status, problem, requestId, key);
+    }
+    const etag = res.headers.get("ETag")?.replace(/^(W\/)?"(.*)"$/, "$2") ?? undefined;
+    return {
+      status: res.status,
+      data: body as D,
+      headers: res.headers,
+      etag,
+      replayed: res.headers.get("Idempotent-Replayed") === "true",
+      requestId,
+      idempotencyKey: key,
+      attempts,
+    };
+  }
+
+  async #data<D>(method: string, path: string, o: RequestOptions = {}): Promise<D> {
+    return (await this.request<D>(method, path, o)).data;
+  }
+
+  #list<D>(path: string, l: T.ListOptions & { status?: string } = {}): Promise<T.Page<D>> {
+    return this.#data<T.Page<D>>("GET", path, { query: { status: l.status, limit: l.limit, after: l.after } });
+  }
+
+  readonly accounts = {
+    create: (body: T.AccountCreate, o?: CallOptions) => this.#data<T.Account>("POST", "/v1/accounts", { ...o, body }),
+    get: (id: string) => this.#data<T.Account>("GET", `/v1/accounts/${seg(id)}`),
+    entries: (id: string, l?: T.ListOptions) => this.#list<T.Entry>(`/v1/accounts/${seg(id)}/entries`, l),
+    /** Credits the account from funding:<CUR>; answers the transfer that moved the money. */
+    credit: (id: string, body: T.CreditApply, o?: CallOptions) =>
+      this.#data<T.Transfer>("POST", `/v1/accounts/${seg(id)}/credits`, { ...o, body }),
+  };
+
+  readonly transfers = {
+    create: (body: T.TransferCreate, o?: CallOptions) => this.#data<T.Transfer>("POST", "/v1/transfers", { ...o, body }),
+    get: (id: string) => this.#data<T.Transfer>("GET", `/v1/transfers/${seg(id)}`),
+    /** Posts a hold: all of it, or `amount_minor` and releases the rest. */
+    post: (id: string, body: T.TransferPost = {}, o?: CallOptions) =>
+      this.#data<T.Transfer>("POST", `/v1/transfers/${seg(id)}/post`, { ...o, body }),
+    void: (id: string, o?: CallOptions) => this.#data<T.Transfer>("POST", `/v1/transfers/${seg(id)}/void`, o),
+  };
+
+  readonly entitlements = {
+    grant: (userId: string, key: string, body: T.EntitlementGrant = {}, o?: CallOptions) =>
+      this.#data<T.Entitlement>("PUT", `/v1/users/${seg(userId)}/entitlements/${seg(key)}`, { ...o, body }),
+    revoke: (userId: string, key: string, o?: CallOptions) =>
+      this.#data<void>("DELETE", `/v1/users/${seg(userId)}/entitlements/${seg(key)}`, o),
+    get: (userId: string, key: string) =>
+      this.#data<T.Entitlement>("GET", `/v1/users/${seg(userId)}/entitlements/${seg(key)}`),
+    list: (userId: string, l?: T.ListOptions & { status?: T.EntitlementStatus }) =>
+      this.#list<T.Entitlement>(`/v1/users/${seg(userId)}/entitlements`, l),
+  };
+
+  readonly customers = {
+    bind: (userId: string, provider: string, customerId: string) =>
+      this.#data<T.CustomerBinding>("PUT", `/v1/users/${seg(userId)}/customers/${seg(provider)}`,
+        { body: { customer_id: customerId } }),
+    get: (userId: string, provider: string) =>
+      this.#data<T.CustomerBinding>("GET", `/v1/users/${seg(userId)}/customers/${seg(provider)}`),
+    /** The binding of a provider's customer (reverse lookup). */
+    lookup: (provider: string, customerId: string) =>
+      this.#data<T.CustomerBinding>("GET", `/v1/customers/${seg(provider)}/${seg(customerId)}`),
+    unbind: (userId: string, provider: string, o?: CallOptions) =>
+      this.#data<void>("DELETE", `/v1/users/${seg(userId)}/customers/${seg(provider)}`, o),
+  };
+
+  readonly approvals = {
+    create: (body: T.ApprovalCreate, o?: CallOptions) => this.#data<T.Approval>("POST", "/v1/approvals", { ...o, body }),
+    get: (id: string) => this.#data<T.Approval>("GET", `/v1/approvals/${seg(id)}`),
+    list: (l?: T.ListOptions & { status?: T.ApprovalStatus }) => this.#list<T.Approval>("/v1/approvals", l),
+    approve: (id: string, body: T.ApprovalApprove, o?: CallOptions) =>
+      this.#data<T.Approval>("POST", `/v1/approvals/${seg(id)}/approve`, { ...o, body }),
+    reject: (id: string, body: T.ApprovalReject, o?: CallOptions) =>
+      this.#data<T.Approval>("POST", `/v1/approvals/${seg(id)}/reject`, { ...o, body }),
+    cancel: (id: string, body: T.ApprovalCancel = {}, o?: CallOptions) =>
+      this.#data<T.Approval>("POST", `/v1/approvals/${seg(id)}/cancel`, { ...o, body }),
+  };
+
+  readonly payouts = {
+    create: (body: T.PayoutCreate, o?: CallOptions) => this.#data<T.Payout>("POST", "/v1/payouts", { ...o, body }),
+    get: (id: string) => this.#data<T.Payout>("GET", `/v1/payouts/${seg(id)}`),
+    list: (l?: T.ListOptions & { status?: T.PayoutStatus }) => this.#list<T.Payout>("/v1/payouts", l),
+    /** Counts an attempt (call it before asking the provider). */
+    recordAttempt: (id: string, o?: CallOptions) => this.#data<T.Payout>("POST", `/v1/payouts/${seg(id)}/attempts`, o),
+    succeeded: (id: string, body: T.PayoutSucceeded, o?: CallOptions) =>
+      this.#data<T.Payout>("POST", `/v1/payouts/${seg(id)}/succeeded`, { ...o, body }),
+    failed: (id: string, body: T.PayoutFailed, o?: CallOptions) =>
+      this.#data<T.Payout>("POST", `/v1/payouts/${seg(id)}/failed`, { ...o, body }),
+  };
+
+  readonly keys = {
+    create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
+    get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),
+    list: (l?: T.ListOptions) => this.#list<T.Key>("/v1/keys", l),
+    revoke: (id: string) => this.#data<void>("DELETE", `/v1/keys/${seg(id)}`),
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * types.ts - the generated schema types (schema.ts, from docs/openapi.yaml) as
+ * this client hands them out and takes them in.
+ *
+ * The schema types amounts as `number` (a JSON integer). The client reads
+ * every amount member (json.ts AMOUNT_KEYS) as a `bigint`, so `Read<T>` turns
+ * those members' `number` into `bigint`, at any depth; requests take `bigint`
+ * or `number` there (`Write<T>`): a number must be a safe integer (the writer
+ * refuses one past 2^53-1, which has already been rounded).
+ */
+import type { components } from "./schema.js";
+
+type Schemas = components["schemas"];
+
+/** The amount members (kept in step with json.ts AMOUNT_KEYS). */
+export type AmountKey =
+  | "amount_minor"
+  | "posted_amount_minor"
+  | "posted"
+  | "pending_debits"
+  | "pending_credits"
+  | "available"
+  | "balance_after";
+
+type NumberTo<T, R> = T extends number ? R : T;
+
+/** A response type as the client returns it: amounts are bigint. */
+export type Read<T> = T extends readonly (infer U)[]
+  ? Read<U>[]
+  : T extends object
+    ? { [K in keyof T]: K extends AmountKey ? NumberTo<T[K], bigint> : Read<T[K]> }
+    : T;
+
+/** A request type as the client takes it: amounts are bigint or number. */
+export type Write<T> = T extends readonly (infer U)[]
+  ? Write<U>[]
+  : T extends object
+    ? { [K in keyof T]: K extends AmountKey ? NumberTo<T[K], bigint | number> : Write<T[K]> }
+    : T;
+
+export type Account = Read<Schemas["Account"]>;
+export type AccountCreate = Write<Schemas["AccountCreate"]>;
+export type Entry = Read<Schemas["Entry"]>;
+export type Transfer = Read<Schemas["Transfer"]>;
+export type TransferCreate = Write<Schemas["TransferCreate"]>;
+export type TransferPost = Write<Schemas["TransferPost"]>;
+export type CreditApply = Write<Schemas["CreditApply"]>;
+export type Entitlement = Read<Schemas["Entitlement"]>;
+export type EntitlementGrant = Write<Schemas["EntitlementGrant"]>;
+export type Payout = Read<Schemas["Payout"]>;
+export type PayoutCreate = Write<Schemas["PayoutCreate"]>;
+export type PayoutSucceeded = Write<Schemas["PayoutSucceeded"]>;
+export type PayoutFailed = Write<Schemas["PayoutFailed"]>;
+export type CustomerBinding = Read<Schemas["CustomerBinding"]>;
+export type Approval = Read<Schemas["Approval"]>;
+export type ApprovalCreate = Write<Schemas["ApprovalCreate"]>;
+export type ApprovalAction = Write<Schemas["ApprovalAction"]>;
+export type ApprovalApprove = Write<Schemas["ApprovalApprove"]>;
+export type ApprovalReject = Write<Schemas["ApprovalReject"]>;
+export type ApprovalCancel = Write<Schemas["ApprovalCancel"]>;
+export type Key = Read<Schemas["Key"]>;
+export type KeyCreate = Write<Schemas["KeyCreate"]>;
+export type KeyCreated = Read<Schemas["KeyCreated"]>;
+export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
+
+/** One page of a list: `next` is the cursor for the following page, or null. */
+export interface Page<T> {
+  data: T[];
+  next: string | null;
+}
+
+export type EntitlementStatus = "active" | "revoked" | "expired" | "all";
+export type PayoutStatus = "all" | "pending" | "paid" | "failed";
+export type ApprovalStatus = "all" | "pending" | "approved" | "rejected" | "cancelled" | "expired";
+
+/** limit (1-500) and after (a cursor: the previous page's `next`). */
+export interface ListOptions {
+  limit?: number;
+  after?: string | null;
+}
