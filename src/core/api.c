@@ -309,6 +309,29 @@ static const struct rf_field account_entries_fields[] = {
     F_LIST_QUERY(1),
 };
 
+/* Every account and every transfer: ?kind= / ?status= take the list's
+ * status slot (struct rf_list_req comes first in each request), the rest
+ * are filters. */
+_Static_assert(offsetof(struct rf_account_list_req, list) == 0 &&
+                   offsetof(struct rf_transfer_list_req, list) == 0,
+               "a filtered list's request starts with the list's");
+#define F_FILTER(T, member, name_, type_, ...) \
+    RF_F(T, member, name_, type_, false, .at = RF_AT_FILTER, __VA_ARGS__)
+static const struct rf_field account_list_fields[] = {
+    F_LIST_QUERY(RF_ACCOUNTS_SYSTEM + 1),
+    F_FILTER(struct rf_account_list_req, currency, "currency", RF_FIELD_CURRENCY, .max_len = 3),
+};
+static const struct rf_field transfer_list_fields[] = {
+    F_LIST_QUERY(RF_TRANSFERS_VOIDED + 1),
+    F_FILTER(struct rf_transfer_list_req, account, "account", RF_FIELD_ID,
+             .max_len = RF_ID_CHARS_MAX),
+    F_FILTER(struct rf_transfer_list_req, currency, "currency", RF_FIELD_CURRENCY, .max_len = 3),
+    F_FILTER(struct rf_transfer_list_req, created_after_ms, "created_after", RF_FIELD_TIME,
+             .max_len = 0),
+    F_FILTER(struct rf_transfer_list_req, created_before_ms, "created_before", RF_FIELD_TIME,
+             .max_len = 0),
+};
+
 /* An id in a namespace racefree reserves for its system accounts
  * (funding:*, payouts:*): no client creates one. */
 static rf_err account_create_check(const void *req, struct rf_fault *fault) {
@@ -340,6 +363,8 @@ static void account_res_clear(void *res) {
 }
 static void account_clear(void *res) { rf_account_clear(res); }
 static void entry_page_clear(void *res) { rf_entry_page_clear(res); }
+static void account_page_clear(void *res) { rf_account_page_clear(res); }
+static void transfer_page_clear(void *res) { rf_transfer_page_clear(res); }
 /* ---- payouts ------------------------------------------------------------- */
 
 static const struct rf_field payout_destination_fields[] = {
@@ -421,6 +446,8 @@ PAGE_SHAPE(struct rf_key_page);
 PAGE_SHAPE(struct rf_entry_page);
 PAGE_SHAPE(struct rf_payout_page);
 PAGE_SHAPE(struct rf_approval_page);
+PAGE_SHAPE(struct rf_account_page);
+PAGE_SHAPE(struct rf_transfer_page);
 
 /* ---- approvals ------------------------------------------------------------ */
 
@@ -612,6 +639,16 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                .res_size = sizeof(struct rf_entry_page),
                                .res_clear = entry_page_clear,
                                .page_item_size = sizeof(struct rf_entry)},
+    [RF_OP_ACCOUNT_LIST] = {FIELDS(account_list_fields),
+                            .req_size = sizeof(struct rf_account_list_req),
+                            .tx = op_account_list, .res_size = sizeof(struct rf_account_page),
+                            .res_clear = account_page_clear,
+                            .page_item_size = sizeof(struct rf_account)},
+    [RF_OP_TRANSFER_LIST] = {FIELDS(transfer_list_fields),
+                             .req_size = sizeof(struct rf_transfer_list_req),
+                             .tx = op_transfer_list, .res_size = sizeof(struct rf_transfer_page),
+                             .res_clear = transfer_page_clear,
+                             .page_item_size = sizeof(struct rf_transfer)},
     [RF_OP_PAYOUT_CREATE] = {.write = true, FIELDS(payout_create_fields),
                              .req_size = sizeof(struct rf_payout_req),
                              .check = payout_create_check, .tx = op_payout_create,

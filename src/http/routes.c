@@ -65,6 +65,8 @@ const struct rf_route rf_routes[] = {
 
     OP("POST", "/v1/accounts", ADMIN | SERVICE, RF_OP_ACCOUNT_CREATE, rf_view_account,
        RF_REPLY_UPSERT, RF_IDEM_OPTIONAL),
+    LIST("GET", "/v1/accounts", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_LIST, rf_view_account,
+         rf_list_accounts),
     OP("GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_GET,
        rf_view_account, RF_REPLY_ENTITY, RF_IDEM_NONE),
     LIST("GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_ENTRIES,
@@ -74,6 +76,8 @@ const struct rf_route rf_routes[] = {
 
     OP("POST", "/v1/transfers", ADMIN | SERVICE, RF_OP_TRANSFER_CREATE, rf_view_transfer,
        RF_REPLY_CREATED, RF_IDEM_REQUIRED),
+    LIST("GET", "/v1/transfers", ADMIN | SERVICE | READONLY, RF_OP_TRANSFER_LIST,
+         rf_view_transfer, rf_list_transfers),
     OP("GET", "/v1/transfers/{id}", ADMIN | SERVICE | READONLY, RF_OP_TRANSFER_GET,
        rf_view_transfer, RF_REPLY_ENTITY, RF_IDEM_NONE),
     OP("POST", "/v1/transfers/{id}/post", ADMIN | SERVICE, RF_OP_TRANSFER_POST, rf_view_transfer,
