@@ -757,11 +757,13 @@ struct rf_approval {
     bool require_distinct_approver;
     char *metadata_json;            /* malloc'd or NULL */
     int64_t expires_at_ms;          /* 0: never */
-    char approved_by[RF_ID_BYTES];  /* "" unless approved */
+    char approved_by[RF_ID_BYTES];  /* "" unless approved: a label */
+    char approved_key[RF_ID_BYTES]; /* the API key that approved; "" when none */
     int64_t approved_at_ms;
     int64_t executed_at_ms;
     char *result_json;              /* malloc'd or NULL: the action's result */
     char rejected_by[RF_ID_BYTES];
+    char rejected_key[RF_ID_BYTES]; /* the API key that rejected; "" when none */
     int64_t rejected_at_ms;
     char *rejection_reason;         /* malloc'd or NULL */
     int64_t cancelled_at_ms;
@@ -790,9 +792,12 @@ struct rf_approval_ref {
     const char *by;             /* approved_by, rejected_by (required); cancelled_by: NULL,
                                    or it must equal requested_by */
     const char *reason;         /* reject: NULL or 1..RF_REASON_CHARS_MAX characters */
-    /* cancel: who asks. caller_key is the asking API key's id, NULL for a
-     * caller trusted with every approval (the library used directly); an
-     * asking key whose caller_role is RF_ROLE_ADMIN is trusted too. */
+    /* Who asks: caller_key is the asking API key's id, NULL for a caller
+     * trusted with every approval (the library used directly). Approve and
+     * reject record it; approve refuses the key that requested the approval
+     * (RF_ERR_SELF_APPROVAL, when it requires a distinct approver; without
+     * a key on either side the labels are compared). Cancel: only the
+     * requesting key, or a key whose caller_role is RF_ROLE_ADMIN. */
     const char *caller_key;
     int caller_role;            /* enum rf_role; 0: none given */
     int64_t if_match_version;   /* 0: unconditional */

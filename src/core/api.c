@@ -465,9 +465,15 @@ static const struct rf_field approval_create_fields[] = {
 static const struct rf_field approval_get_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
 };
+/* Who acts is the calling key, recorded on the approval (core/approvals.c
+ * judges self-approval by it); the body's name is a label. */
+#define F_CALLER_KEY                                                                  \
+    RF_F(struct rf_approval_ref, caller_key, "caller_key", RF_FIELD_ID, false,       \
+         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER)
 static const struct rf_field approval_approve_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
     F_ID(struct rf_approval_ref, by, "approved_by", RF_AT_BODY),
+    F_CALLER_KEY,
     F_IF_MATCH(struct rf_approval_ref, if_match_version),
 };
 static const struct rf_field approval_reject_fields[] = {
@@ -475,6 +481,7 @@ static const struct rf_field approval_reject_fields[] = {
     F_ID(struct rf_approval_ref, by, "rejected_by", RF_AT_BODY),
     RF_F(struct rf_approval_ref, reason, "reason", RF_FIELD_STRING, false,
          .max_len = RF_REASON_CHARS_MAX, .min = 1),
+    F_CALLER_KEY,
     F_IF_MATCH(struct rf_approval_ref, if_match_version),
 };
 /* Cancelling: who asks is the calling key and its role (an admin key may
@@ -486,8 +493,7 @@ static const struct rf_field approval_cancel_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
     RF_F(struct rf_approval_ref, by, "cancelled_by", RF_FIELD_ID, false,
          .max_len = RF_ID_CHARS_MAX),
-    RF_F(struct rf_approval_ref, caller_key, "caller_key", RF_FIELD_ID, false,
-         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
+    F_CALLER_KEY,
     RF_F(struct rf_approval_ref, caller_role, "caller_role", RF_FIELD_CHOICE, false,
          .at = RF_AT_CALLER_ROLE, .choices = caller_role_names, .choice_values = caller_role_values,
          .choice_text = "admin, service, worker or readonly"),
@@ -521,10 +527,12 @@ static const struct rf_member approval_members[] = {
     RF_MEMBER(struct rf_approval, metadata_json, TEXT),
     RF_MEMBER(struct rf_approval, expires_at_ms, I64),
     RF_MEMBER(struct rf_approval, approved_by, CHARS),
+    RF_MEMBER_ADDED(struct rf_approval, approved_key, CHARS),
     RF_MEMBER(struct rf_approval, approved_at_ms, I64),
     RF_MEMBER(struct rf_approval, executed_at_ms, I64),
     RF_MEMBER(struct rf_approval, result_json, TEXT),
     RF_MEMBER(struct rf_approval, rejected_by, CHARS),
+    RF_MEMBER_ADDED(struct rf_approval, rejected_key, CHARS),
     RF_MEMBER(struct rf_approval, rejected_at_ms, I64),
     RF_MEMBER(struct rf_approval, rejection_reason, TEXT),
     RF_MEMBER(struct rf_approval, cancelled_at_ms, I64),
