@@ -146,7 +146,9 @@ const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_APPROVAL_REJECT, "approval_reject")            \
     X(RF_OP_APPROVAL_CANCEL, "approval_cancel")            \
     X(RF_OP_APPROVAL_GET, "approval_get")                  \
-    X(RF_OP_APPROVAL_LIST, "approval_list")
+    X(RF_OP_APPROVAL_LIST, "approval_list")                \
+    X(RF_OP_ACCOUNT_LIST, "account_list")                  \
+    X(RF_OP_TRANSFER_LIST, "transfer_list")
 
 typedef enum rf_op {
 #define RF_OP_ENUM_(id, name) id,
@@ -546,6 +548,44 @@ void rf_entry_page_clear(struct rf_entry_page *p);
 rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
                           struct rf_entry_page *out);
 
+/* Lists of every account and every transfer, in commit order (the order
+ * and cursor every list has: a consumer that follows `next` while others
+ * write sees each row exactly once). */
+/* The account list's kind filter (rf_list_req.status), in this order. */
+enum rf_account_filter { RF_ACCOUNTS_ALL = 0, RF_ACCOUNTS_USER, RF_ACCOUNTS_SYSTEM };
+struct rf_account_list_req {
+    struct rf_list_req list;      /* no scope; status: enum rf_account_filter */
+    const char *currency;         /* NULL: every currency */
+};
+struct rf_account_page {
+    struct rf_account *items;     /* malloc'd; rf_account_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+void rf_account_page_clear(struct rf_account_page *p);
+rf_err rf_account_list(rf *db, const struct rf_account_list_req *req, struct rf_account_page *out);
+
+/* The transfer list's status filter (rf_list_req.status): all, then each
+ * enum rf_transfer_status + 1. */
+enum rf_transfer_filter {
+    RF_TRANSFERS_ALL = 0, RF_TRANSFERS_POSTED, RF_TRANSFERS_PENDING, RF_TRANSFERS_VOIDED
+};
+struct rf_transfer_list_req {
+    struct rf_list_req list;      /* no scope; status: enum rf_transfer_filter */
+    const char *account;          /* NULL: any; else the debit or the credit account */
+    const char *currency;         /* NULL: every currency */
+    int64_t created_after_ms;     /* 0: no bound; else created_at >= it */
+    int64_t created_before_ms;    /* 0: no bound; else created_at < it */
+};
+struct rf_transfer_page {
+    struct rf_transfer *items;    /* malloc'd; rf_transfer_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+void rf_transfer_page_clear(struct rf_transfer_page *p);
+rf_err rf_transfer_list(rf *db, const struct rf_transfer_list_req *req,
+                        struct rf_transfer_page *out);
+
 /* The ledger's invariants, checked in one read transaction. */
 struct rf_ledger_check {
     int64_t currencies;
@@ -717,11 +757,13 @@ struct rf_approval {
     bool require_distinct_approver;
     char *metadata_json;            /* malloc'd or NULL */
     int64_t expires_at_ms;          /* 0: never */
-    char approved_by[RF_ID_BYTES];  /* "" unless approved */
+    char approved_by[RF_ID_BYTES];  /* "" unless approved: a label */
+    char approved_key[RF_ID_BYTES]; /* the API key that approved; "" when none */
     int64_t approved_at_ms;
     int64_t executed_at_ms;
     char *result_json;              /* malloc'd or NULL: the action's result */
     char rejected_by[RF_ID_BYTES];
+    char rejected_key[RF_ID_BYTES]; /* the API key that rejected; "" when none */
     int64_t rejected_at_ms;
     char *rejection_reason;         /* malloc'd or NULL */
     int64_t cancelled_at_ms;
@@ -750,9 +792,12 @@ struct rf_approval_ref {
     const char *by;             /* approved_by, rejected_by (required); cancelled_by: NULL,
                                    or it must equal requested_by */
     const char *reason;         /* reject: NULL or 1..RF_REASON_CHARS_MAX characters */
-    /* cancel: who asks. caller_key is the asking API key's id, NULL for a
-     * caller trusted with every approval (the library used directly); an
-     * asking key whose caller_role is RF_ROLE_ADMIN is trusted too. */
+    /* Who asks: caller_key is the asking API key's id, NULL for a caller
+     * trusted with every approval (the library used directly). Approve and
+     * reject record it; approve refuses the key that requested the approval
+     * (RF_ERR_SELF_APPROVAL, when it requires a distinct approver; without
+     * a key on either side the labels are compared). Cancel: only the
+     * requesting key, or a key whose caller_role is RF_ROLE_ADMIN. */
     const char *caller_key;
     int caller_role;            /* enum rf_role; 0: none given */
     int64_t if_match_version;   /* 0: unconditional */

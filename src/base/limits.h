@@ -115,6 +115,7 @@
 #define RF_REQUEST_ID_CHARS_MAX 64             /* X-Request-Id */
 #define RF_PROBLEM_DETAIL_BYTES 256            /* problem+json detail text */
 #define RF_QUERY_CHOICE_BYTES 64               /* a decoded ?status= style value */
+#define RF_QUERY_FILTER_BYTES 256              /* a decoded list filter (?account=): an id fits */
 #define RF_PROBLEM_PARAM_BYTES 64              /* problem+json param: a field or parameter name */
 #define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
 #define RF_LOG_BUFFER_BYTES 65536              /* access log lines written in one write */

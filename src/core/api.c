@@ -309,6 +309,29 @@ static const struct rf_field account_entries_fields[] = {
     F_LIST_QUERY(1),
 };
 
+/* Every account and every transfer: ?kind= / ?status= take the list's
+ * status slot (struct rf_list_req comes first in each request), the rest
+ * are filters. */
+_Static_assert(offsetof(struct rf_account_list_req, list) == 0 &&
+                   offsetof(struct rf_transfer_list_req, list) == 0,
+               "a filtered list's request starts with the list's");
+#define F_FILTER(T, member, name_, type_, ...) \
+    RF_F(T, member, name_, type_, false, .at = RF_AT_FILTER, __VA_ARGS__)
+static const struct rf_field account_list_fields[] = {
+    F_LIST_QUERY(RF_ACCOUNTS_SYSTEM + 1),
+    F_FILTER(struct rf_account_list_req, currency, "currency", RF_FIELD_CURRENCY, .max_len = 3),
+};
+static const struct rf_field transfer_list_fields[] = {
+    F_LIST_QUERY(RF_TRANSFERS_VOIDED + 1),
+    F_FILTER(struct rf_transfer_list_req, account, "account", RF_FIELD_ID,
+             .max_len = RF_ID_CHARS_MAX),
+    F_FILTER(struct rf_transfer_list_req, currency, "currency", RF_FIELD_CURRENCY, .max_len = 3),
+    F_FILTER(struct rf_transfer_list_req, created_after_ms, "created_after", RF_FIELD_TIME,
+             .max_len = 0),
+    F_FILTER(struct rf_transfer_list_req, created_before_ms, "created_before", RF_FIELD_TIME,
+             .max_len = 0),
+};
+
 /* An id in a namespace racefree reserves for its system accounts
  * (funding:*, payouts:*): no client creates one. */
 static rf_err account_create_check(const void *req, struct rf_fault *fault) {
@@ -340,6 +363,8 @@ static void account_res_clear(void *res) {
 }
 static void account_clear(void *res) { rf_account_clear(res); }
 static void entry_page_clear(void *res) { rf_entry_page_clear(res); }
+static void account_page_clear(void *res) { rf_account_page_clear(res); }
+static void transfer_page_clear(void *res) { rf_transfer_page_clear(res); }
 /* ---- payouts ------------------------------------------------------------- */
 
 static const struct rf_field payout_destination_fields[] = {
@@ -421,6 +446,8 @@ PAGE_SHAPE(struct rf_key_page);
 PAGE_SHAPE(struct rf_entry_page);
 PAGE_SHAPE(struct rf_payout_page);
 PAGE_SHAPE(struct rf_approval_page);
+PAGE_SHAPE(struct rf_account_page);
+PAGE_SHAPE(struct rf_transfer_page);
 
 /* ---- approvals ------------------------------------------------------------ */
 
@@ -438,9 +465,15 @@ static const struct rf_field approval_create_fields[] = {
 static const struct rf_field approval_get_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
 };
+/* Who acts is the calling key, recorded on the approval (core/approvals.c
+ * judges self-approval by it); the body's name is a label. */
+#define F_CALLER_KEY                                                                  \
+    RF_F(struct rf_approval_ref, caller_key, "caller_key", RF_FIELD_ID, false,       \
+         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER)
 static const struct rf_field approval_approve_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
     F_ID(struct rf_approval_ref, by, "approved_by", RF_AT_BODY),
+    F_CALLER_KEY,
     F_IF_MATCH(struct rf_approval_ref, if_match_version),
 };
 static const struct rf_field approval_reject_fields[] = {
@@ -448,6 +481,7 @@ static const struct rf_field approval_reject_fields[] = {
     F_ID(struct rf_approval_ref, by, "rejected_by", RF_AT_BODY),
     RF_F(struct rf_approval_ref, reason, "reason", RF_FIELD_STRING, false,
          .max_len = RF_REASON_CHARS_MAX, .min = 1),
+    F_CALLER_KEY,
     F_IF_MATCH(struct rf_approval_ref, if_match_version),
 };
 /* Cancelling: who asks is the calling key and its role (an admin key may
@@ -459,8 +493,7 @@ static const struct rf_field approval_cancel_fields[] = {
     F_ID(struct rf_approval_ref, id, "id", RF_AT_PATH),
     RF_F(struct rf_approval_ref, by, "cancelled_by", RF_FIELD_ID, false,
          .max_len = RF_ID_CHARS_MAX),
-    RF_F(struct rf_approval_ref, caller_key, "caller_key", RF_FIELD_ID, false,
-         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
+    F_CALLER_KEY,
     RF_F(struct rf_approval_ref, caller_role, "caller_role", RF_FIELD_CHOICE, false,
          .at = RF_AT_CALLER_ROLE, .choices = caller_role_names, .choice_values = caller_role_values,
          .choice_text = "admin, service, worker or readonly"),
@@ -494,10 +527,12 @@ static const struct rf_member approval_members[] = {
     RF_MEMBER(struct rf_approval, metadata_json, TEXT),
     RF_MEMBER(struct rf_approval, expires_at_ms, I64),
     RF_MEMBER(struct rf_approval, approved_by, CHARS),
+    RF_MEMBER_ADDED(struct rf_approval, approved_key, CHARS),
     RF_MEMBER(struct rf_approval, approved_at_ms, I64),
     RF_MEMBER(struct rf_approval, executed_at_ms, I64),
     RF_MEMBER(struct rf_approval, result_json, TEXT),
     RF_MEMBER(struct rf_approval, rejected_by, CHARS),
+    RF_MEMBER_ADDED(struct rf_approval, rejected_key, CHARS),
     RF_MEMBER(struct rf_approval, rejected_at_ms, I64),
     RF_MEMBER(struct rf_approval, rejection_reason, TEXT),
     RF_MEMBER(struct rf_approval, cancelled_at_ms, I64),
@@ -612,6 +647,16 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                .res_size = sizeof(struct rf_entry_page),
                                .res_clear = entry_page_clear,
                                .page_item_size = sizeof(struct rf_entry)},
+    [RF_OP_ACCOUNT_LIST] = {FIELDS(account_list_fields),
+                            .req_size = sizeof(struct rf_account_list_req),
+                            .tx = op_account_list, .res_size = sizeof(struct rf_account_page),
+                            .res_clear = account_page_clear,
+                            .page_item_size = sizeof(struct rf_account)},
+    [RF_OP_TRANSFER_LIST] = {FIELDS(transfer_list_fields),
+                             .req_size = sizeof(struct rf_transfer_list_req),
+                             .tx = op_transfer_list, .res_size = sizeof(struct rf_transfer_page),
+                             .res_clear = transfer_page_clear,
+                             .page_item_size = sizeof(struct rf_transfer)},
     [RF_OP_PAYOUT_CREATE] = {.write = true, FIELDS(payout_create_fields),
                              .req_size = sizeof(struct rf_payout_req),
                              .check = payout_create_check, .tx = op_payout_create,

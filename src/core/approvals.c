@@ -33,7 +33,7 @@
     "id, status, action_type, action, requested_by, require_distinct_approver,"       \
     " metadata, expires_at, approved_by, approved_at, executed_at, result, rejected_by," \
     " rejected_at, rejection_reason, cancelled_at, created_at, updated_at, version," \
-    " requested_key"
+    " requested_key, approved_key, rejected_key"
 
 void rf_approval_clear(struct rf_approval *a) {
     if (!a) return;
@@ -111,6 +111,8 @@ static void read_approval(struct rf_tx *tx, struct store_rows *r, void *out) {
     a->updated_at_ms = store_int(tx, r, 17);
     a->version = store_int(tx, r, 18);
     rf_strcpy(a->requested_key, sizeof a->requested_key, store_text(tx, r, 19));
+    rf_strcpy(a->approved_key, sizeof a->approved_key, store_text(tx, r, 20));
+    rf_strcpy(a->rejected_key, sizeof a->rejected_key, store_text(tx, r, 21));
     /* the schema's CHECK: executed if and only if approved */
     RF_ASSERT((a->status == RF_APPROVAL_STATUS_APPROVED) == (a->executed_at_ms != 0));
     if (a->status == RF_APPROVAL_STATUS_PENDING && expired(a, tx->now_ms))
@@ -155,11 +157,11 @@ static const char SQL_LOCK[] = "SELECT " APPROVAL_COLS " FROM approvals WHERE id
 
 static const char SQL_APPROVE[] =
     "UPDATE approvals SET status = 'approved', approved_by = $2, approved_at = $3,"
-    " executed_at = $3, result = $4, updated_at = $3, version = version + 1"
+    " executed_at = $3, result = $4, updated_at = $3, version = version + 1, approved_key = $6"
     " WHERE id = $1 AND status = 'pending' AND version = $5 RETURNING " APPROVAL_COLS;
 static const char SQL_REJECT[] =
     "UPDATE approvals SET status = 'rejected', rejected_by = $2, rejected_at = $3,"
-    " rejection_reason = $4, updated_at = $3, version = version + 1"
+    " rejection_reason = $4, updated_at = $3, version = version + 1, rejected_key = $6"
     " WHERE id = $1 AND status = 'pending' AND version = $5 RETURNING " APPROVAL_COLS;
 static const char SQL_CANCEL[] =
     "UPDATE approvals SET status = 'cancelled', cancelled_at = $3, updated_at = $3,"
@@ -230,13 +232,23 @@ static bool may_cancel(const struct rf_approval_ref *r, const struct rf_approval
     return !r->by || strcmp(r->by, cur->requested_by) == 0;
 }
 
+/* Who acted is the API key: when both the requesting and the approving key
+ * are known, the requesting key may not approve, whatever the labels say
+ * (two keys may share a label; one key may use two). An approval from
+ * before keys were recorded, or a call without a key (the library used
+ * directly), is judged by the labels, as it always was. */
+static bool self_approval(const struct rf_approval_ref *r, const struct rf_approval *cur) {
+    if (r->caller_key && cur->requested_key[0])
+        return strcmp(r->caller_key, cur->requested_key) == 0;
+    return strcmp(r->by, cur->requested_by) == 0;
+}
+
 static rf_err transition(struct rf_tx *tx, const struct transition_args *a) {
     const struct rf_approval_ref *r = a->req;
     rf_err err = lock_pending(tx, a);
     if (err) return err;
     const struct rf_approval *cur = a->out;
-    if (a->kind == T_APPROVE && cur->require_distinct_approver &&
-        strcmp(r->by, cur->requested_by) == 0)
+    if (a->kind == T_APPROVE && cur->require_distinct_approver && self_approval(r, cur))
         return RF_ERR_SELF_APPROVAL;
     if (a->kind == T_CANCEL && !may_cancel(r, cur)) return RF_ERR_NOT_REQUESTER;
     char *result = NULL;
@@ -245,9 +257,11 @@ static rf_err transition(struct rf_tx *tx, const struct transition_args *a) {
     static const char *const sql[] = {SQL_APPROVE, SQL_REJECT, SQL_CANCEL};
     const char *text = a->kind == T_APPROVE ? result : a->kind == T_REJECT ? r->reason : NULL;
     int64_t locked_version = cur->version; /* cur is a->out: the UPDATE overwrites it */
-    store_val p[5] = {SV_S(r->id), SV_S(r->by), SV_I(tx->now_ms), SV_S(text),
-                      SV_I(locked_version)};
-    err = store_query_one(tx, sql[a->kind], p, 5, read_approval, a->out);
+    /* $6, the acting key, is recorded by approve and reject */
+    store_val p[6] = {SV_S(r->id), SV_S(r->by), SV_I(tx->now_ms), SV_S(text),
+                      SV_I(locked_version), SV_S(r->caller_key)};
+    err = store_query_one(tx, sql[a->kind], p, a->kind == T_CANCEL ? 5 : 6, read_approval,
+                          a->out);
     free(result);
     RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the row is locked and was pending */
     if (!err) transition_done(tx, a, locked_version);

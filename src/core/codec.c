@@ -167,7 +167,8 @@ rf_err rf_codec_decode(const struct rf_codec *c, const char *text, void *res) {
     for (size_t i = 0; !err && i < c->n; i++) {
         const struct rf_member *m = &c->members[i];
         json_t *v = json_object_get(o, m->name);
-        err = v ? member_fill(m, v, (char *)res + m->offset) : RF_ERR_INTERNAL;
+        if (v) err = member_fill(m, v, (char *)res + m->offset);
+        else if (!m->added) err = RF_ERR_INTERNAL;
     }
     json_decref(o);
     return err;

@@ -7,11 +7,12 @@
  * A codec lists every member of a result struct the edge may read. The text
  * is a compact JSON object {"member": value} (null for an absent string), so
  * a record written by one version is read by the next as long as member
- * names stay.
+ * names stay (a member added later is marked so: RF_MEMBER_ADDED).
  */
 #ifndef RF_CORE_CODEC_H
 #define RF_CORE_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "racefree.h"
@@ -32,6 +33,7 @@ struct rf_member {
     size_t offset;
     size_t size;
     const char *const *names; /* ENUM: the name of each value */
+    bool added;               /* added after records were stored: absent reads as zero */
 };
 
 struct rf_codec {
@@ -47,6 +49,11 @@ struct rf_codec {
 #define RF_MEMBER_NAMED(T, path, names_)                                                  \
     {.name = #path, .type = RF_MEMBER_ENUM, .offset = offsetof(T, path),                \
      .size = sizeof(((T *)0)->path), .names = (names_)}
+/* A member added to a result after records of it were stored: a record
+ * without it decodes with the member left zero ("" / 0 / false). */
+#define RF_MEMBER_ADDED(T, path, kind)                                                    \
+    {.name = #path, .type = RF_MEMBER_##kind, .offset = offsetof(T, path),              \
+     .size = sizeof(((T *)0)->path), .added = true}
 #define RF_CODEC(members) {(members), sizeof(members) / sizeof((members)[0])}
 
 /* The text of res (malloc'd), or NULL when out of memory. */

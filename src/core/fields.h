@@ -47,6 +47,8 @@ enum rf_field_at {
     RF_AT_CALLER = 8,   /* the calling API key's id */
     RF_AT_QUERY = 16,   /* lists: ?status=, ?after=, ?limit= */
     RF_AT_CALLER_ROLE = 32, /* the calling API key's role (CHOICE of enum rf_role) */
+    RF_AT_FILTER = 64,  /* lists: a filter in the query (?currency=), decoded by its type
+                         * as a JSON string member of that name would be */
 };
 
 struct rf_field {

@@ -946,6 +946,98 @@ rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int
     return rf_op_run(db, RF_OP_ACCOUNT_ENTRIES, &req, out, NULL, NULL);
 }
 
+/* ---- lists of accounts and transfers --------------------------------------- */
+
+/* Commit order (core/listing.h; list_pos: migration 008), list_pos the
+ * column after the entity's. A filter whose parameter is '' (or a time
+ * bound of 0 / INT64_MAX) lets every row through. */
+static const char SQL_ACCOUNT_LIST[] =
+    "SELECT " ACCOUNT_COLS ", list_pos FROM accounts WHERE " LIST_AFTER("id")
+    " AND ($4 = '' OR currency = $4) AND ($5 = '' OR kind = $5)" LIST_ORDER("id") " LIMIT $6";
+static const char SQL_ACCOUNT_POS[] = "SELECT list_pos FROM accounts WHERE id = $1";
+static const char SQL_TRANSFER_LIST[] =
+    "SELECT " TRANSFER_COLS ", list_pos FROM transfers WHERE " LIST_AFTER("id")
+    " AND ($4 = '' OR debit_account = $4 OR credit_account = $4) AND ($5 = '' OR currency = $5)"
+    " AND ($6 = '' OR status = $6) AND created_at >= $7 AND created_at < $8"
+    LIST_ORDER("id") " LIMIT $9";
+static const char SQL_TRANSFER_POS[] = "SELECT list_pos FROM transfers WHERE id = $1";
+
+static void clear_account(void *a) { rf_account_clear(a); }
+static void clear_transfer(void *t) { rf_transfer_clear(t); }
+
+void rf_account_page_clear(struct rf_account_page *p) {
+    if (!p) return;
+    page_clear(p->items, p->n, sizeof *p->items, clear_account);
+    memset(p, 0, sizeof *p);
+}
+
+void rf_transfer_page_clear(struct rf_transfer_page *p) {
+    if (!p) return;
+    page_clear(p->items, p->n, sizeof *p->items, clear_transfer);
+    memset(p, 0, sizeof *p);
+}
+
+static const char *any_if_null(const char *s) { return s ? s : ""; }
+
+/* A filter other than all lists the value one before it in its enum's
+ * names (all is 0): the kind or status column's text, "" for all. */
+_Static_assert(RF_ACCOUNTS_USER - 1 == RF_ACCOUNT_USER &&
+                   RF_ACCOUNTS_SYSTEM - 1 == RF_ACCOUNT_SYSTEM,
+               "enum rf_account_filter follows enum rf_account_kind");
+_Static_assert(RF_TRANSFERS_POSTED - 1 == RF_TRANSFER_POSTED &&
+                   RF_TRANSFERS_PENDING - 1 == RF_TRANSFER_PENDING &&
+                   RF_TRANSFERS_VOIDED - 1 == RF_TRANSFER_VOIDED,
+               "enum rf_transfer_filter follows enum rf_transfer_status");
+static const char *filter_name(const char *const names[], int64_t filter) {
+    return filter == 0 ? "" : names[filter - 1];
+}
+
+rf_err op_account_list(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_account_list_req *r = req;
+    struct rf_account_page *out = res;
+    RF_ASSERT(r->list.status >= RF_ACCOUNTS_ALL && r->list.status <= RF_ACCOUNTS_SYSTEM);
+    struct list_page lp = {.pos_col = 11, .key_col = 0, .pos_sql = SQL_ACCOUNT_POS,
+                           .read_row = read_account, .clear_item = clear_account,
+                           LIST_INTO(out, core_limit((int)r->list.limit))};
+    rf_err err = list_cursor_parse(r->list.after, &lp.after);
+    if (err) return err;
+    store_val p[6] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
+                      SV_S(any_if_null(r->currency)),
+                      SV_S(filter_name(ledger_account_kinds, r->list.status)), SV_I(lp.limit)};
+    err = list_page_run(tx, SQL_ACCOUNT_LIST, p, 6, &lp);
+    out->n = lp.n;
+    return err;
+}
+
+rf_err op_transfer_list(struct rf_tx *tx, const void *req, void *res) {
+    const struct rf_transfer_list_req *r = req;
+    struct rf_transfer_page *out = res;
+    RF_ASSERT(r->list.status >= RF_TRANSFERS_ALL && r->list.status <= RF_TRANSFERS_VOIDED);
+    struct list_page lp = {.pos_col = 14, .key_col = 0, .pos_sql = SQL_TRANSFER_POS,
+                           .read_row = read_transfer, .clear_item = clear_transfer,
+                           LIST_INTO(out, core_limit((int)r->list.limit))};
+    rf_err err = list_cursor_parse(r->list.after, &lp.after);
+    if (err) return err;
+    int64_t before = r->created_before_ms ? r->created_before_ms : INT64_MAX;
+    store_val p[9] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
+                      SV_S(any_if_null(r->account)), SV_S(any_if_null(r->currency)),
+                      SV_S(filter_name(ledger_transfer_statuses, r->list.status)),
+                      SV_I(r->created_after_ms), SV_I(before), SV_I(lp.limit)};
+    err = list_page_run(tx, SQL_TRANSFER_LIST, p, 9, &lp);
+    out->n = lp.n;
+    return err;
+}
+
+rf_err rf_account_list(rf *db, const struct rf_account_list_req *req,
+                       struct rf_account_page *out) {
+    return rf_op_run(db, RF_OP_ACCOUNT_LIST, req, out, NULL, NULL);
+}
+
+rf_err rf_transfer_list(rf *db, const struct rf_transfer_list_req *req,
+                        struct rf_transfer_page *out) {
+    return rf_op_run(db, RF_OP_TRANSFER_LIST, req, out, NULL, NULL);
+}
+
 /* ---- invariants ----------------------------------------------------------- */
 
 /* Summed in C with 128 bits: a partial sum of int64 balances can leave int64

@@ -8,7 +8,7 @@
  * commit order, and a row is listed only once nothing can still commit before
  * it:
  *   - every listed table has a column list_pos set when the row is inserted
- *     (migration 006): on PostgreSQL the inserting transaction's id
+ *     (migration 006; accounts and transfers: 008): on PostgreSQL the inserting transaction's id
  *     (txid_current()), on SQLite a counter bumped inside the write
  *     transaction (writes are serialized, so counter order is commit order);
  *   - a list returns only rows with list_pos below the view list_horizon: on
@@ -18,8 +18,8 @@
  *     it), on SQLite no bound at all;
  *   - rows are ordered by (list_pos, key), and the cursor is the last row's
  *     (list_pos, key).
- * A row written before migration 006 has list_pos 0: those come first, in
- * key order.
+ * A row written before its table got list_pos has list_pos 0: those come
+ * first, in key order.
  *
  * Lists whose rows are already in commit order (an account's entries: seq is
  * the account's version, taken under the account's row lock) use the same

@@ -33,6 +33,7 @@ extern const int key_role_values[KEY_ROLES_COUNT];
 rf_err op_account_create(struct rf_tx *tx, const void *req, void *res);
 rf_err op_account_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_account_entries(struct rf_tx *tx, const void *req, void *res);
+rf_err op_account_list(struct rf_tx *tx, const void *req, void *res);
 
 /* ledger.c: the names of enum rf_transfer_status, in its order,
  * NULL-terminated (a transfer's codec stores its status by name). */
@@ -44,6 +45,7 @@ rf_err op_transfer_get(struct rf_tx *tx, const void *req, void *res);
 rf_err op_transfer_post(struct rf_tx *tx, const void *req, void *res);
 rf_err op_transfer_void(struct rf_tx *tx, const void *req, void *res);
 rf_err op_credit_apply(struct rf_tx *tx, const void *req, void *res);
+rf_err op_transfer_list(struct rf_tx *tx, const void *req, void *res);
 
 /* payouts.c */
 rf_err op_payout_create(struct rf_tx *tx, const void *req, void *res);

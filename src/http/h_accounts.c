@@ -1,8 +1,8 @@
 /*
  * h_accounts.c - how an account and an account's entry render (the only
  * place either becomes JSON). Create (POST /v1/accounts), read (GET
- * /v1/accounts/{id}) and history (GET /v1/accounts/{id}/entries) are
- * operation routes run by h_op.c with these views, so a create, its
+ * /v1/accounts/{id}), history (GET /v1/accounts/{id}/entries) and the list
+ * of every account (GET /v1/accounts?currency=&kind=) are operation routes run by h_op.c with these views, so a create, its
  * Idempotency-Key replay and a read are one shape. Balances are in minor
  * units; `available` is posted minus pending debits (what a debit may
  * take). The credit shorthand POST /v1/accounts/{id}/credits makes a
@@ -58,3 +58,13 @@ const struct rf_view rf_view_entry = {.json = entry_json, .entity_size = sizeof(
  * here (a decimal seq, which the library checks once the account is
  * found). */
 const struct rf_list_query rf_list_entries = {.cursor_valid = rf_id_valid};
+
+/* GET /v1/accounts: ?kind= in enum rf_account_filter's order (absent: all),
+ * ?currency= a filter of the operation's own (core/api.c); the cursor is an
+ * account id. */
+static const char *const kind_names[] = {"all", "user", "system"};
+_Static_assert(RF_ACCOUNTS_ALL == 0 && RF_ACCOUNTS_USER == 1 && RF_ACCOUNTS_SYSTEM == 2,
+               "kind_names follows enum rf_account_filter");
+const struct rf_list_query rf_list_accounts = {
+    .status_param = "kind", .statuses = kind_names, .n_statuses = 3,
+    .status_default = RF_ACCOUNTS_ALL, .cursor_valid = rf_id_valid};

@@ -9,8 +9,12 @@
  *
  * What the routes check lives in core/api.c's approval rows: an action is
  * a bounded JSON object here and core/actions.c names what is wrong in it
- * (the problem's detail); who asked is the API key (requested_key_id), and
- * only that key, or an admin key, may cancel (403 not_requester).
+ * (the problem's detail). Who acted is the API key: requested_by_key,
+ * approved_by_key and rejected_by_key are the calling keys' ids (never from
+ * the body; requested_key_id is the older name of requested_by_key, kept
+ * for clients that read it), and the *_by members are labels. The key that
+ * requested may not approve (403 self_approval) and only it, or an admin
+ * key, may cancel (403 not_requester).
  */
 #include <stddef.h>
 
@@ -34,17 +38,19 @@ static json_t *approval_json(const void *entity) {
         json_decref(result);
         return NULL;
     }
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o,"
-                     " s:o, s:o, s:o, s:o, s:o, s:I}",
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o,"
+                     " s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I}",
                      "id", a->id, "status", rf_approval_status_name(a->status), "action", action,
                      "action_type", rf_action_type_name(a->action_type), "requested_by",
-                     a->requested_by, "requested_key_id",
-                     rf_json_str(a->requested_key),
+                     a->requested_by, "requested_by_key", rf_json_str(a->requested_key),
+                     "requested_key_id", rf_json_str(a->requested_key),
                      "require_distinct_approver", a->require_distinct_approver, "metadata", meta,
                      "expires_at", rf_json_time(a->expires_at_ms), "approved_by",
-                     rf_json_str(a->approved_by), "approved_at", rf_json_time(a->approved_at_ms),
+                     rf_json_str(a->approved_by), "approved_by_key",
+                     rf_json_str(a->approved_key), "approved_at", rf_json_time(a->approved_at_ms),
                      "executed_at", rf_json_time(a->executed_at_ms), "result", result,
-                     "rejected_by", rf_json_str(a->rejected_by), "rejected_at",
+                     "rejected_by", rf_json_str(a->rejected_by), "rejected_by_key",
+                     rf_json_str(a->rejected_key), "rejected_at",
                      rf_json_time(a->rejected_at_ms), "rejection_reason",
                      rf_json_str(a->rejection_reason), "cancelled_at",
                      rf_json_time(a->cancelled_at_ms), "created_at",

@@ -42,17 +42,61 @@ static bool fill_context(struct rf_http_req *req, const struct rf_route *route,
     }
     if (route->reply != RF_REPLY_PAGE) return true;
     const struct rf_list_query *q = route->list;
-    RF_ASSERT(q && row->req_size == sizeof(struct rf_list_req));
+    RF_ASSERT(q && row->req_size >= sizeof(struct rf_list_req)); /* it comes first */
     struct rf_list_req *lr = (struct rf_list_req *)s->req;
     if (!rf_req_page(req, q->cursor_valid, &s->page, p)) return false;
     size_t status = 0;
-    if (q->statuses && !rf_req_choice(req, "status", q->statuses, q->n_statuses,
+    const char *status_param = q->status_param ? q->status_param : "status";
+    if (q->statuses && !rf_req_choice(req, status_param, q->statuses, q->n_statuses,
                                       q->status_default, &status, p))
         return false;
     lr->status = (int64_t)status;
     lr->after = s->page.after;
     lr->limit = s->page.limit;
     return true;
+}
+
+/* A filter's fault, said of the query: 400 invalid_query_param naming it. */
+static void filter_fault(struct rf_fault *fault, struct rf_reply *out) {
+    static const char field[] = "field '";
+    char detail[RF_FAULT_DETAIL_BYTES], param[RF_FAULT_PARAM_BYTES];
+    bool said_field = strncmp(fault->detail, field, strlen(field)) == 0;
+    memcpy(detail, fault->detail, sizeof detail);
+    memcpy(param, fault->param, sizeof param);
+    rf_fault_set(fault, RF_ERR_INVALID_QUERY_PARAM, param, "%s%s",
+                 said_field ? "query parameter '" : "", detail + (said_field ? strlen(field) : 0));
+    rf_reply_fault(out, RF_ERR_INVALID_QUERY_PARAM, fault);
+}
+
+/* A list's filters (the fields at RF_AT_FILTER): each ?name= given becomes
+ * the string member of that name of a JSON object, which the field spec
+ * decodes, so a filter takes exactly the values a body field of its type
+ * does. The object lives as long as the request (req->json: a GET has no
+ * body), since decoded strings point into it. */
+static bool fill_filters(struct rf_http_req *req, const struct rf_op_row *row,
+                         struct h_op_call *s, struct rf_reply *out) {
+    struct rf_fault fault = {0};
+    for (size_t i = 0; i < row->n_fields; i++) {
+        const struct rf_field *f = &row->fields[i];
+        if (RF_FIELD_AT(f) != RF_AT_FILTER) continue;
+        char value[RF_QUERY_FILTER_BYTES];
+        int has = rf_req_query(req, f->name, value, sizeof value);
+        if (has == 0) continue;
+        if (!req->json) req->json = json_object();
+        json_t *v = has > 0 ? json_string(value) : NULL; /* NULL: not UTF-8 */
+        if (!v || !req->json || json_object_set_new(req->json, f->name, v) != 0) {
+            rf_fault_set(&fault, RF_ERR_INVALID_QUERY_PARAM, f->name,
+                         "query parameter '%s' must be at most %d bytes of UTF-8, "
+                         "percent-encoded", f->name, RF_QUERY_FILTER_BYTES - 1);
+            rf_reply_fault(out, RF_ERR_INVALID_QUERY_PARAM, &fault);
+            return false;
+        }
+    }
+    if (!req->json) return true;
+    rf_err err = rf_fields_decode(req->json, row->fields, row->n_fields, RF_AT_FILTER, NULL,
+                                  s->req, &s->decoded, &fault);
+    if (err) filter_fault(&fault, out);
+    return !err;
 }
 
 /* The JSON body, for methods that carry one: empty is allowed when the
@@ -181,7 +225,9 @@ bool h_op_begin(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *o
         rf_reply_problem(out, &p);
         return false;
     }
-    if (fill_body(req, row, s, out) && fill_idem(req, route, row, &s->idem, &s->use, out))
+    bool filtered = route->reply != RF_REPLY_PAGE || fill_filters(req, row, s, out);
+    if (filtered && fill_body(req, row, s, out) &&
+        fill_idem(req, route, row, &s->idem, &s->use, out))
         return true;
     rf_decoded_clear(&s->decoded);
     return false;

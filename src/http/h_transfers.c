@@ -1,6 +1,8 @@
 /*
  * h_transfers.c - how a transfer renders (the only place one becomes JSON).
- * /v1/transfers: create (POST), read (GET /{id}), and the two ways a hold
+ * /v1/transfers: create (POST), read (GET /{id}), the list (GET, with
+ * ?account= either side, ?currency=, ?status=, ?created_after= inclusive and
+ * ?created_before= exclusive), and the two ways a hold
  * resolves (POST /{id}/post, POST /{id}/void); plus the credit shorthand
  * POST /v1/accounts/{id}/credits, which is a transfer from the currency's
  * funding account and answers a transfer. All are operation routes run by
@@ -19,6 +21,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "base/ids.h"
 #include "http/respond.h"
 #include "http/view.h"
 
@@ -54,3 +57,14 @@ const struct rf_view rf_view_transfer = {
     .n_location = 1,
     .entity_size = sizeof(struct rf_transfer),
 };
+
+/* GET /v1/transfers: ?status= in enum rf_transfer_filter's order (absent:
+ * all); the other filters are the operation's own (core/api.c); the cursor
+ * is a transfer id. */
+static const char *const status_names[] = {"all", "posted", "pending", "voided"};
+_Static_assert(RF_TRANSFERS_ALL == 0 && RF_TRANSFERS_POSTED == 1 && RF_TRANSFERS_PENDING == 2 &&
+                   RF_TRANSFERS_VOIDED == 3,
+               "status_names follows enum rf_transfer_filter");
+const struct rf_list_query rf_list_transfers = {
+    .statuses = status_names, .n_statuses = 4, .status_default = RF_TRANSFERS_ALL,
+    .cursor_valid = rf_id_valid};

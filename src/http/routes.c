@@ -25,6 +25,7 @@
 
 #define ADMIN RF_ROLE_ADMIN
 #define SERVICE RF_ROLE_SERVICE
+#define WORKER RF_ROLE_WORKER
 #define READONLY RF_ROLE_READONLY
 #define ENT_PATH "/v1/users/{user_id}/entitlements/{key}"
 
@@ -64,6 +65,8 @@ const struct rf_route rf_routes[] = {
 
     OP("POST", "/v1/accounts", ADMIN | SERVICE, RF_OP_ACCOUNT_CREATE, rf_view_account,
        RF_REPLY_UPSERT, RF_IDEM_OPTIONAL),
+    LIST("GET", "/v1/accounts", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_LIST, rf_view_account,
+         rf_list_accounts),
     OP("GET", "/v1/accounts/{id}", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_GET,
        rf_view_account, RF_REPLY_ENTITY, RF_IDEM_NONE),
     LIST("GET", "/v1/accounts/{id}/entries", ADMIN | SERVICE | READONLY, RF_OP_ACCOUNT_ENTRIES,
@@ -73,6 +76,8 @@ const struct rf_route rf_routes[] = {
 
     OP("POST", "/v1/transfers", ADMIN | SERVICE, RF_OP_TRANSFER_CREATE, rf_view_transfer,
        RF_REPLY_CREATED, RF_IDEM_REQUIRED),
+    LIST("GET", "/v1/transfers", ADMIN | SERVICE | READONLY, RF_OP_TRANSFER_LIST,
+         rf_view_transfer, rf_list_transfers),
     OP("GET", "/v1/transfers/{id}", ADMIN | SERVICE | READONLY, RF_OP_TRANSFER_GET,
        rf_view_transfer, RF_REPLY_ENTITY, RF_IDEM_NONE),
     OP("POST", "/v1/transfers/{id}/post", ADMIN | SERVICE, RF_OP_TRANSFER_POST, rf_view_transfer,
@@ -86,11 +91,13 @@ const struct rf_route rf_routes[] = {
          rf_list_payouts),
     OP("GET", "/v1/payouts/{id}", ADMIN | SERVICE | READONLY, RF_OP_PAYOUT_GET, rf_view_payout,
        RF_REPLY_ENTITY, RF_IDEM_NONE),
-    OP("POST", "/v1/payouts/{id}/attempts", ADMIN | SERVICE, RF_OP_PAYOUT_ATTEMPT,
+    /* A worker records what the provider said: attempts and outcomes, and
+     * nothing else (it cannot create, read or move money otherwise). */
+    OP("POST", "/v1/payouts/{id}/attempts", ADMIN | SERVICE | WORKER, RF_OP_PAYOUT_ATTEMPT,
        rf_view_payout, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
-    OP("POST", "/v1/payouts/{id}/succeeded", ADMIN | SERVICE, RF_OP_PAYOUT_SUCCEEDED,
+    OP("POST", "/v1/payouts/{id}/succeeded", ADMIN | SERVICE | WORKER, RF_OP_PAYOUT_SUCCEEDED,
        rf_view_payout, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
-    OP("POST", "/v1/payouts/{id}/failed", ADMIN | SERVICE, RF_OP_PAYOUT_FAILED,
+    OP("POST", "/v1/payouts/{id}/failed", ADMIN | SERVICE | WORKER, RF_OP_PAYOUT_FAILED,
        rf_view_payout, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
 
     OP("PUT", BINDING_PATH, ADMIN | SERVICE, RF_OP_CUSTOMER_BIND, rf_view_binding,

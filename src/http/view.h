@@ -37,8 +37,10 @@ enum rf_reply_kind {
 };
 
 /* What a list route reads from its query: ?status= among names (absent:
- * index status_default), ?after= of the cursor's form, ?limit=. */
+ * index status_default), ?after= of the cursor's form, ?limit=. Its other
+ * filters are the operation's fields at RF_AT_FILTER (h_op.c). */
 struct rf_list_query {
+    const char *status_param;           /* the status slot's parameter; NULL: "status" */
     const char *const *statuses;        /* NULL: the list has no ?status= */
     size_t n_statuses;
     size_t status_default;
@@ -59,6 +61,8 @@ extern const struct rf_list_query rf_list_approvals;
 extern const struct rf_view rf_view_account;
 extern const struct rf_view rf_view_entry;
 extern const struct rf_list_query rf_list_entries;
+extern const struct rf_list_query rf_list_accounts;
+extern const struct rf_list_query rf_list_transfers;
 extern const struct rf_view rf_view_payout;
 extern const struct rf_list_query rf_list_payouts;
 

@@ -468,6 +468,63 @@ static void test_cancel_caller_role(void **state) {
     rf_approval_page_clear(&page);
 }
 
+/* Self-approval is judged by the acting key when both keys are known: the
+ * requesting key may not approve under any label, another key may under
+ * the same label; each key is recorded. Without a requesting key (an
+ * approval from before keys were recorded, or made by the library) or
+ * without an approving key, the labels decide, as they always did. */
+static rf_err approve_as(const char *id, const char *label, const char *key,
+                         struct rf_approval *out) {
+    struct rf_approval_ref ref = {.id = id, .by = label, .caller_key = key};
+    struct rf_fault fault;
+    return rf_op_run(rf_core_fx.db, RF_OP_APPROVAL_APPROVE, &ref, out, NULL, &fault);
+}
+
+static void test_self_approval_by_key(void **state) {
+    (void)state;
+    rf *db = rf_core_fx.db;
+    struct rf_approval_req req = {
+        .action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-sk\",\"key\":\"pro\"}",
+        .requested_by = "alice", .requested_key = "key-a", .require_distinct_approver = true};
+    struct rf_approval a, b;
+    assert_int_equal(rf_approval_create(db, &req, &a, NULL, NULL, 0), RF_OK);
+    assert_int_equal(approve_as(a.id, "bob", "key-a", &b), RF_ERR_SELF_APPROVAL);
+    assert_int_equal(approve_as(a.id, "alice", "key-b", &b), RF_OK);
+    assert_string_equal(b.approved_by, "alice");
+    assert_string_equal(b.approved_key, "key-b");
+    assert_string_equal(b.requested_key, "key-a");
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
+    /* rejecting records its key too */
+    req.action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-sk2\",\"key\":\"pro\"}";
+    assert_int_equal(rf_approval_create(db, &req, &a, NULL, NULL, 0), RF_OK);
+    struct rf_approval_ref rej = {.id = a.id, .by = "carol", .caller_key = "key-c"};
+    struct rf_fault fault;
+    assert_int_equal(rf_op_run(db, RF_OP_APPROVAL_REJECT, &rej, &b, NULL, &fault), RF_OK);
+    assert_string_equal(b.rejected_key, "key-c");
+    assert_string_equal(b.approved_key, "");
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
+    /* no requesting key: the labels decide, whoever approves */
+    req.action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-sk3\",\"key\":\"pro\"}";
+    req.requested_key = NULL;
+    assert_int_equal(rf_approval_create(db, &req, &a, NULL, NULL, 0), RF_OK);
+    assert_int_equal(approve_as(a.id, "alice", "key-b", &b), RF_ERR_SELF_APPROVAL);
+    assert_int_equal(approve_as(a.id, "bob", "key-b", &b), RF_OK);
+    assert_string_equal(b.approved_key, "key-b");
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
+    /* no approving key (the library): the labels decide */
+    req.action_json = "{\"type\":\"entitlement_grant\",\"user_id\":\"u-sk4\",\"key\":\"pro\"}";
+    req.requested_key = "key-a";
+    assert_int_equal(rf_approval_create(db, &req, &a, NULL, NULL, 0), RF_OK);
+    assert_int_equal(rf_approval_approve(db, a.id, "alice", 0, &b, NULL), RF_ERR_SELF_APPROVAL);
+    assert_int_equal(rf_approval_approve(db, a.id, "bob", 0, &b, NULL), RF_OK);
+    assert_string_equal(b.approved_key, "");
+    rf_approval_clear(&b);
+    rf_approval_clear(&a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_approve_reject_race),
@@ -476,6 +533,7 @@ int main(void) {
         cmocka_unit_test(test_bad_actions),
         cmocka_unit_test(test_replays_fill_the_result),
         cmocka_unit_test(test_cancel_caller_role),
+        cmocka_unit_test(test_self_approval_by_key),
     };
     return cmocka_run_group_tests(tests, rf_core_setup, rf_core_teardown);
 }

@@ -1,9 +1,11 @@
 /*
  * test_migrate.c - migrations on the back end in RF_TEST_DB: applying twice
  * changes nothing, two processes' worth of concurrent migrations agree, and
- * a store whose schema is newer than the binary is refused; migration 007
- * rebuilds transfers on a store in use and keeps every row, reference and
- * constraint.
+ * a store whose schema is newer than the binary is refused; a store in use
+ * at version 6 migrates to the latest keeping every row, reference and
+ * constraint (007 rebuilds transfers; 008 orders the lists of accounts and
+ * transfers, older rows first; 009 keeps approvals and judges the older
+ * ones by label).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,22 +78,18 @@ static void test_schema_too_new(void **state) {
     rf_close(db);
 }
 
-/* ---- 007: transfers rebuilt with its rows ------------------------------- */
+/* ---- a store in use at version 6, migrated to the latest ------------------ */
 
-static void make_account(rf *db, const char *id) {
-    struct rf_account_req req = {.id = id, .currency = "USD", .kind = RF_ACCOUNT_USER};
-    struct rf_account_res res;
-    assert_int_equal(rf_account_create(db, &req, &res, NULL), RF_OK);
-    rf_account_clear(&res.account);
-}
+extern const struct store_migration store_migrations_sqlite[];
+extern const struct store_migration store_migrations_postgres[];
 
 /* The stored definition of transfers (SQLite only; "" elsewhere). */
-static void transfers_sql(char *out, size_t cap) {
+static void transfers_sql(const char *url, char *out, size_t cap) {
     out[0] = '\0';
-    const struct store_ops *ops = store_for_url(g_url);
+    const struct store_ops *ops = store_for_url(url);
     if (ops->backend != STORE_SQLITE) return;
     struct store_conn *c = NULL;
-    assert_int_equal(ops->connect(g_url, &(struct rf_options){0}, true, &c), RF_OK);
+    assert_int_equal(ops->connect(url, &(struct rf_options){0}, true, &c), RF_OK);
     struct store_rows *r = NULL;
     assert_int_equal(ops->query(c, "SELECT sql FROM sqlite_schema WHERE name = 'transfers'", NULL,
                                 0, &r), RF_OK);
@@ -101,51 +99,68 @@ static void transfers_sql(char *out, size_t cap) {
     ops->disconnect(c);
 }
 
-/* The ledger a store in use has: credits, a referenced transfer, a hold. */
-static void ledger_in_use(rf *db, char held[RF_ID_BYTES], char credited[RF_ID_BYTES]) {
-    make_account(db, "m7-a");
-    make_account(db, "m7-b");
-    struct rf_transfer_res res = {0};
-    assert_int_equal(rf_credit_apply(db, "m7-a", 500, "seed", &res, NULL), RF_OK);
-    snprintf(credited, RF_ID_BYTES, "%s", res.transfer.id);
-    rf_transfer_clear(&res.transfer);
-    struct rf_transfer_req t = {.debit_account = "m7-a", .credit_account = "m7-b",
-                                .amount_minor = 70, .currency = "USD", .reference = "m7-ref"};
-    assert_int_equal(rf_transfer_create(db, &t, &res, NULL), RF_OK);
-    rf_transfer_clear(&res.transfer);
-    t = (struct rf_transfer_req){.debit_account = "m7-a", .credit_account = "m7-b",
-                                 .amount_minor = 30, .currency = "USD", .pending = true};
-    assert_int_equal(rf_transfer_create(db, &t, &res, NULL), RF_OK);
-    snprintf(held, RF_ID_BYTES, "%s", res.transfer.id);
-    rf_transfer_clear(&res.transfer);
-}
+/* What a store at version 6 held: a credit, a referenced transfer and a hold
+ * (balances and entries as the ledger keeps them), and two pending
+ * approvals labelled "alice": one from before keys were recorded, one
+ * requested by key k1. */
+static const char V6_ROWS[] =
+    "INSERT INTO accounts (id, currency, kind, allow_negative, posted, pending_debits,"
+    " pending_credits, version, created_at, updated_at) VALUES"
+    " ('funding:USD', 'USD', 'system', 1, -500, 0, 0, 2, 1, 1),"
+    " ('payouts:USD', 'USD', 'system', 1, 0, 0, 0, 1, 1, 1),"
+    " ('m7-a', 'USD', 'user', 0, 430, 30, 0, 4, 1, 1),"
+    " ('m7-b', 'USD', 'user', 0, 70, 0, 30, 3, 1, 1);"
+    "INSERT INTO transfers (id, debit_account, credit_account, amount_minor, posted_amount,"
+    " currency, status, was_pending, reference, metadata, created_at, resolved_at, version)"
+    " VALUES ('t7-1', 'funding:USD', 'm7-a', 500, 500, 'USD', 'posted', 0, NULL,"
+    " '{\"reason\":\"seed\"}', 1, 1, 1),"
+    " ('t7-2', 'm7-a', 'm7-b', 70, 70, 'USD', 'posted', 0, 'm7-ref', NULL, 1, 1, 1),"
+    " ('t7-3', 'm7-a', 'm7-b', 30, NULL, 'USD', 'pending', 1, NULL, NULL, 1, NULL, 1);"
+    "INSERT INTO entries (account_id, seq, transfer_id, side, amount_minor, balance_after,"
+    " created_at) VALUES ('funding:USD', 2, 't7-1', 'debit', 500, -500, 1),"
+    " ('m7-a', 2, 't7-1', 'credit', 500, 500, 1), ('m7-a', 3, 't7-2', 'debit', 70, 430, 1),"
+    " ('m7-b', 2, 't7-2', 'credit', 70, 70, 1);"
+    "INSERT INTO approvals (id, status, action_type, action, requested_by,"
+    " require_distinct_approver, created_at, updated_at, version, requested_key) VALUES"
+    " ('ap-old', 'pending', 'entitlement_grant',"
+    " '{\"type\":\"entitlement_grant\",\"user_id\":\"u-old\",\"key\":\"pro\"}', 'alice', 1,"
+    " 1, 1, 1, NULL),"
+    " ('ap-k1', 'pending', 'entitlement_grant',"
+    " '{\"type\":\"entitlement_grant\",\"user_id\":\"u-k1\",\"key\":\"pro\"}', 'alice', 1,"
+    " 1, 1, 1, 'k1');";
 
-/* Applies 007 again to a store with rows, as a store at version 6 gets it. */
-static void reapply_007(void) {
-    const struct store_ops *ops = store_for_url(g_url);
+/* A fresh store taken to version 6 (the migrations of that time, as
+ * rf_migrate applies them) with V6_ROWS in it. */
+static void store_at_v6(const char *url) {
+    const struct store_ops *ops = store_for_url(url);
+    const struct store_migration *m =
+        ops->backend == STORE_SQLITE ? store_migrations_sqlite : store_migrations_postgres;
     struct store_conn *c = NULL;
-    assert_int_equal(ops->connect(g_url, &(struct rf_options){0}, false, &c), RF_OK);
-    assert_int_equal(ops->exec_script(c, "DELETE FROM schema_version WHERE version >= 7"), RF_OK);
+    assert_int_equal(ops->connect(url, &(struct rf_options){0}, false, &c), RF_OK);
+    assert_int_equal(ops->begin(c, true), RF_OK);
+    assert_int_equal(ops->exec_script(c, "CREATE TABLE schema_version (version BIGINT PRIMARY"
+                                         " KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"),
+                     RF_OK);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(m[i].version, i + 1);
+        assert_int_equal(ops->exec_script(c, m[i].sql), RF_OK);
+        store_val p[3] = {SV_I(m[i].version), SV_S(m[i].name), SV_I(1)};
+        assert_int_equal(ops->exec(c, "INSERT INTO schema_version (version, name, applied_at)"
+                                      " VALUES ($1, $2, $3)", p, 3, NULL),
+                         RF_OK);
+    }
+    assert_int_equal(ops->exec_script(c, V6_ROWS), RF_OK);
+    assert_int_equal(ops->commit(c), RF_OK);
     ops->disconnect(c);
-    int version = 0;
-    assert_int_equal(rf_migrate(g_url, &version), RF_OK);
-    assert_true(version >= 7);
 }
 
-static void test_transfers_rebuilt_keep_rows(void **state) {
-    (void)state;
-    rf *db = NULL;
-    assert_int_equal(rf_open(g_url, NULL, &db), RF_OK);
-    char held[RF_ID_BYTES], credited[RF_ID_BYTES];
-    ledger_in_use(db, held, credited);
-    rf_close(db);
-    reapply_007();
-    char sql[4096];
-    transfers_sql(sql, sizeof sql);
-    assert_null(strstr(sql, "IN ('posted'")); /* the check SQLite built a b-tree for */
-    assert_int_equal(rf_open(g_url, NULL, &db), RF_OK);
+/* 007 rebuilds transfers (SQLite) keeping every row, reference and
+ * constraint; 008 lists the rows from before it first, in id order, and
+ * new ones after them; 009 keeps the approvals, judges the old one by its
+ * label and the keyed one by key. */
+static void check_ledger_after(rf *db) {
     struct rf_transfer t = {0};
-    assert_int_equal(rf_transfer_get(db, credited, &t), RF_OK);
+    assert_int_equal(rf_transfer_get(db, "t7-1", &t), RF_OK);
     assert_int_equal(t.amount_minor, 500);
     assert_string_equal(t.credit_account, "m7-a");
     assert_string_equal(t.metadata_json, "{\"reason\":\"seed\"}");
@@ -155,14 +170,59 @@ static void test_transfers_rebuilt_keep_rows(void **state) {
                                   .amount_minor = 1, .currency = "USD", .reference = "m7-ref"};
     assert_int_equal(rf_transfer_create(db, &dup, &res, NULL), RF_ERR_DUPLICATE_REFERENCE);
     rf_transfer_clear(&res.transfer);
-    assert_int_equal(rf_transfer_post(db, held, 0, &res, NULL), RF_OK); /* the hold is intact */
+    assert_int_equal(rf_transfer_post(db, "t7-3", 0, &res, NULL), RF_OK); /* the hold is intact */
     assert_int_equal(res.transfer.status, RF_TRANSFER_POSTED);
     rf_transfer_clear(&res.transfer);
+    assert_int_equal(rf_credit_apply(db, "m7-b", 5, NULL, &res, NULL), RF_OK);
+    char fresh[RF_ID_BYTES];
+    snprintf(fresh, sizeof fresh, "%s", res.transfer.id);
+    rf_transfer_clear(&res.transfer);
+    struct rf_transfer_list_req lr = {.list = {.limit = 10}, .currency = "USD"};
+    struct rf_transfer_page pg = {0};
+    assert_int_equal(rf_transfer_list(db, &lr, &pg), RF_OK);
+    assert_int_equal(pg.n, 4);
+    const char *const want[] = {"t7-1", "t7-2", "t7-3", fresh};
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(pg.items[i].id, want[i]);
+    rf_transfer_page_clear(&pg);
     struct rf_ledger_check check;
     assert_int_equal(rf_ledger_check(db, &check), RF_OK);
     assert_true(check.clean);
     assert_int_equal(check.accounts_entries_mismatched, 0);
+}
+
+static rf_err approve_as(rf *db, const char *id, const char *label, const char *key) {
+    struct rf_approval_ref ref = {.id = id, .by = label, .caller_key = key};
+    struct rf_approval out;
+    struct rf_fault fault;
+    rf_err err = rf_op_run(db, RF_OP_APPROVAL_APPROVE, &ref, &out, NULL, &fault);
+    if (!err) {
+        assert_string_equal(out.approved_key, key);
+        rf_approval_clear(&out);
+    }
+    return err;
+}
+
+static void test_store_in_use_migrated(void **state) {
+    (void)state;
+    char url[RF_T_URL_BYTES];
+    assert_int_equal(rf_test_db_fresh(url, sizeof url), 0);
+    store_at_v6(url);
+    int version = 0;
+    assert_int_equal(rf_migrate(url, &version), RF_OK);
+    assert_true(version >= 9);
+    char sql[4096];
+    transfers_sql(url, sql, sizeof sql);
+    assert_null(strstr(sql, "IN ('posted'")); /* the check SQLite built a b-tree for */
+    rf *db = NULL;
+    assert_int_equal(rf_open(url, NULL, &db), RF_OK);
+    check_ledger_after(db);
+    assert_int_equal(approve_as(db, "ap-old", "alice", "k2"), RF_ERR_SELF_APPROVAL);
+    assert_int_equal(approve_as(db, "ap-old", "bob", "k2"), RF_OK);
+    assert_int_equal(approve_as(db, "ap-k1", "bob", "k1"), RF_ERR_SELF_APPROVAL);
+    assert_int_equal(approve_as(db, "ap-k1", "alice", "k2"), RF_OK);
     rf_close(db);
+    rf_test_db_cleanup(url);
 }
 
 static int setup(void **state) {
@@ -181,7 +241,7 @@ int main(void) {
         cmocka_unit_test(test_migrate_twice),
         cmocka_unit_test(test_migrate_concurrently),
         cmocka_unit_test(test_schema_too_new),
-        cmocka_unit_test(test_transfers_rebuilt_keep_rows),
+        cmocka_unit_test(test_store_in_use_migrated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

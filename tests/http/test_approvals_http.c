@@ -12,8 +12,10 @@
  *    once, with one history entry, and result.transfer_id is a posted
  *    transfer); if rejected, it never ran;
  *  - approve with a stale If-Match: 412 and nothing changed;
- *  - self approval: 403 self_approval (allowed when
- *    require_distinct_approver is false);
+ *  - self approval is judged by API key: the requesting key gets 403
+ *    self_approval whatever label it sends, another key may approve under
+ *    the requester's label (allowed for the same key when
+ *    require_distinct_approver is false); the answers name the keys;
  *  - an action that fails (insufficient_funds): 409 insufficient_funds, the
  *    approval stays pending at version 1, nothing moved, and approving again
  *    (even with the same Idempotency-Key) succeeds after a credit;
@@ -49,12 +51,19 @@
 #define LIST_PAGES_MAX 2000
 
 static char g_cur[4]; /* this run's currency: funding:<CUR> is ours alone */
+/* A second service key: approvals are requested with g_env.service and
+ * decided with this one (the requesting key may not approve). */
+static char g_approver[256], g_approver_id[RF_ID_BYTES];
 
 static int setup(void **state)
 {
     (void)state;
     env_start_fresh(&g_env, false, NULL); /* lists read from the start */
     rand_currency(g_cur);
+    char name[64];
+    RID(name, "approver");
+    key_create_http(&g_env, "service", name, g_approver_id, sizeof g_approver_id, g_approver,
+                    sizeof g_approver);
     return 0;
 }
 
@@ -162,14 +171,14 @@ static json_t *check_approval(const struct rf_t_resp *r)
     if (!ct || strncmp(ct, "application/json", 16) != 0)
         fail_msg("approval Content-Type is %s: %s", ct ? ct : "absent", body);
     json_t *j = rf_resp_json(r);
-    if (!json_is_object(j) || json_object_size(j) != 20)
-        fail_msg("approval is not an object of 20 members: %s", body);
+    if (!json_is_object(j) || json_object_size(j) != 23)
+        fail_msg("approval is not an object of 23 members: %s", body);
     static const char *const members[] = {
-        "id", "status", "action", "action_type", "requested_by", "requested_key_id",
-        "require_distinct_approver",
-        "metadata", "expires_at", "approved_by", "approved_at", "executed_at", "result",
-        "rejected_by", "rejected_at", "rejection_reason", "cancelled_at", "created_at",
-        "updated_at", "version"};
+        "id", "status", "action", "action_type", "requested_by", "requested_by_key",
+        "requested_key_id", "require_distinct_approver",
+        "metadata", "expires_at", "approved_by", "approved_by_key", "approved_at", "executed_at",
+        "result", "rejected_by", "rejected_by_key", "rejected_at", "rejection_reason",
+        "cancelled_at", "created_at", "updated_at", "version"};
     for (size_t i = 0; i < sizeof members / sizeof members[0]; i++)
         if (!json_object_get(j, members[i]))
             fail_msg("approval has no \"%s\": %s", members[i], body);
@@ -194,11 +203,13 @@ static json_t *check_approval(const struct rf_t_resp *r)
     if (!is_time_or_null(json_object_get(j, "executed_at"), !approved) ||
         !is_time_or_null(json_object_get(j, "approved_at"), !approved) ||
         json_is_null(json_object_get(j, "approved_by")) == approved ||
+        json_is_null(json_object_get(j, "approved_by_key")) == approved ||
         (approved ? !json_is_object(json_object_get(j, "result"))
                   : !json_is_null(json_object_get(j, "result"))))
         fail_msg("approval fields contradict status %s: %s", st, body);
     if (!is_time_or_null(json_object_get(j, "rejected_at"), !rejected) ||
         json_is_null(json_object_get(j, "rejected_by")) == rejected ||
+        json_is_null(json_object_get(j, "rejected_by_key")) == rejected ||
         json_is_null(json_object_get(j, "rejection_reason")) == rejected)
         fail_msg("rejection fields contradict status %s: %s", st, body);
     if (!is_time_or_null(json_object_get(j, "cancelled_at"), !cancelled))
@@ -260,13 +271,14 @@ static json_t *approval_get(const char *id, char *raw, size_t cap)
     return j;
 }
 
-/* POST /v1/approvals/{id}/<what> with body and optional extra headers. */
+/* POST /v1/approvals/{id}/<what> with body and optional extra headers: a
+ * cancel by the requesting key, an approval or a rejection by another. */
 static void decide(const char *id, const char *what, const char *body, const char *const *hdrs,
                    struct rf_t_resp *out)
 {
     char path[256];
     snprintf(path, sizeof path, "/v1/approvals/%s/%s", id, what);
-    req("POST", path, g_env.service, body, hdrs, out);
+    req("POST", path, strcmp(what, "cancel") == 0 ? g_env.service : g_approver, body, hdrs, out);
 }
 
 static void expect_status(const char *id, const char *status, int64_t version)
@@ -299,7 +311,7 @@ static void test_approve_reject_race(void **state)
             reqs[i].method = "POST";
             snprintf(reqs[i].path, sizeof reqs[i].path, "/v1/approvals/%s/%s", id,
                      approve ? "approve" : "reject");
-            reqs[i].api_key = (i % 3) ? g_env.service : g_env.admin;
+            reqs[i].api_key = (i % 3) ? g_approver : g_env.admin;
             if (approve)
                 snprintf(bodies[i], sizeof bodies[i], "{\"approved_by\": \"approver-%d\"}", i);
             else
@@ -420,6 +432,10 @@ static void test_stale_if_match(void **state)
     assert_int_equal(env_balance(&g_env, to).posted, 70); /* once */
 }
 
+/* Who acts is the API key, never the body: the key that requested an
+ * approval may not approve it under any label (403 self_approval), another
+ * key may under the requester's own label, and the answer names both keys
+ * (requested_by_key, approved_by_key; rejected_by_key for a rejection). */
 static void test_self_approval(void **state)
 {
     (void)state;
@@ -427,34 +443,79 @@ static void test_self_approval(void **state)
     make_account(from, sizeof from, "treasury", 100);
     make_account(to, sizeof to, "wallet", 0);
     transfer_action(action, sizeof action, from, to, 10);
-    json_t *j = create_approval(action, "alice", ", \"metadata\": {\"ticket\": \"OPS-1\"}", id,
-                                sizeof id);
-    assert_true(json_is_true(json_object_get(j, "require_distinct_approver")));
-    assert_string_equal(rf_t_json_str(json_object_get(j, "metadata"), "ticket"), "OPS-1");
-    json_decref(j);
+    char name[64], req_id[RF_ID_BYTES], req_key[256], path[256];
+    RID(name, "requester");
+    key_create_http(&g_env, "service", name, req_id, sizeof req_id, req_key, sizeof req_key);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"action\": %s, \"requested_by\": \"alice\", \"metadata\": {\"ticket\": \"OPS-1\"},"
+             " \"requested_by_key\": null}", action);
     struct rf_t_resp r;
-    decide(id, "approve", "{\"approved_by\": \"alice\"}", NULL, &r);
-    RF_ASSERT_PROBLEM(&r, 403, "self_approval");
+    /* the key is never taken from the body */
+    req("POST", "/v1/approvals", req_key, body, NULL, &r);
+    RF_ASSERT_PROBLEM(&r, 400, "unknown_field");
     rf_resp_free(&r);
+    snprintf(body, sizeof body,
+             "{\"action\": %s, \"requested_by\": \"alice\", \"metadata\": {\"ticket\": \"OPS-1\"}}",
+             action);
+    req("POST", "/v1/approvals", req_key, body, NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    json_t *j = check_approval(&r);
+    snprintf(id, sizeof id, "%s", rf_t_json_str(j, "id"));
+    assert_true(json_is_true(json_object_get(j, "require_distinct_approver")));
+    assert_string_equal(rf_t_json_str(j, "requested_by_key"), req_id);
+    assert_string_equal(rf_t_json_str(j, "requested_key_id"), req_id);
+    assert_true(json_is_null(json_object_get(j, "approved_by_key")));
+    json_decref(j);
+    rf_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/approvals/%s/approve", id);
+    /* the requesting key, under another label, a label-free one or its own */
+    const char *same_key[] = {"{\"approved_by\": \"bob\"}", "{\"approved_by\": \"alice\"}"};
+    for (int i = 0; i < 2; i++) {
+        req("POST", path, req_key, same_key[i], NULL, &r);
+        RF_ASSERT_PROBLEM(&r, 403, "self_approval");
+        rf_resp_free(&r);
+    }
     expect_status(id, "pending", 1);
     assert_int_equal(env_balance(&g_env, to).posted, 0);
-    /* Someone else may approve it. */
-    decide(id, "approve", "{\"approved_by\": \"bob\"}", NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    rf_resp_free(&r);
-    assert_int_equal(env_balance(&g_env, to).posted, 10);
-
-    /* Without the requirement the requester may approve. */
-    json_decref(create_approval(action, "alice", ", \"require_distinct_approver\": false", id,
-                                sizeof id));
-    decide(id, "approve", "{\"approved_by\": \"alice\"}", NULL, &r);
+    /* another key under the requester's label */
+    req("POST", path, g_approver, "{\"approved_by\": \"alice\"}", NULL, &r);
     RF_ASSERT_STATUS(&r, 200);
     j = check_approval(&r);
     assert_string_equal(rf_t_json_str(j, "approved_by"), "alice");
+    assert_string_equal(rf_t_json_str(j, "approved_by_key"), g_approver_id);
+    assert_string_equal(rf_t_json_str(j, "requested_by_key"), req_id);
+    json_decref(j);
+    rf_resp_free(&r);
+    assert_int_equal(env_balance(&g_env, to).posted, 10);
+    j = approval_get(id, NULL, 0); /* and so it reads */
+    assert_string_equal(rf_t_json_str(j, "approved_by_key"), g_approver_id);
+    json_decref(j);
+
+    /* Without the requirement the requesting key may approve. */
+    json_decref(create_approval(action, "alice", ", \"require_distinct_approver\": false", id,
+                                sizeof id));
+    snprintf(path, sizeof path, "/v1/approvals/%s/approve", id);
+    req("POST", path, g_env.service, "{\"approved_by\": \"alice\"}", NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    j = check_approval(&r);
+    assert_string_equal(rf_t_json_str(j, "approved_by"), "alice");
+    assert_string_equal(rf_t_json_str(j, "approved_by_key"),
+                        rf_t_json_str(j, "requested_by_key"));
     assert_true(json_is_false(json_object_get(j, "require_distinct_approver")));
     json_decref(j);
     rf_resp_free(&r);
     assert_int_equal(env_balance(&g_env, to).posted, 20);
+
+    /* A rejection names its key. */
+    json_decref(create_approval(action, "alice", "", id, sizeof id));
+    decide(id, "reject", "{\"rejected_by\": \"carol\", \"reason\": \"no\"}", NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    j = check_approval(&r);
+    assert_string_equal(rf_t_json_str(j, "rejected_by_key"), g_approver_id);
+    assert_true(json_is_null(json_object_get(j, "approved_by_key")));
+    json_decref(j);
+    rf_resp_free(&r);
 }
 
 static void test_action_failure_retryable(void **state)

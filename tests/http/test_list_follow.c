@@ -7,9 +7,10 @@
  * read past that key lands behind the consumer's cursor and is never seen;
  * a consumer that re-reads from an old position sees rows twice.
  *
- * Proves, for the payout list and a user's entitlement list: writer threads
- * create rows continuously (each 2xx answer's id is recorded), while one
- * consumer per list follows `next` from the start (small pages, so cursors
+ * Proves, for the payout list, a user's entitlement list, the account list
+ * (?currency=&kind=user) and the transfer list (?currency=&status=posted):
+ * writer threads create rows continuously (each 2xx answer's id is
+ * recorded), while one consumer per list follows `next` from the start (small pages, so cursors
  * cross rows still in flight; an empty page means "at the end for now": it
  * asks again with the same cursor). After the writers stop, each consumer
  * drains to the end. Every acknowledged id was seen exactly once and no id
@@ -23,10 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAYOUT_WRITERS 4
-#define ENT_WRITERS 4
-#define WRITERS (PAYOUT_WRITERS + ENT_WRITERS)
-#define CONSUMERS 2
+/* What a writer writes; each kind has its list and one consumer of it. */
+enum kind { K_PAYOUT, K_ENT, K_ACCOUNT, K_TRANSFER, KINDS };
+static const int writers_of[KINDS] = {[K_PAYOUT] = 3, [K_ENT] = 3, [K_ACCOUNT] = 2,
+                                      [K_TRANSFER] = 2};
+#define WRITERS 10
+#define CONSUMERS KINDS
 #define WRITE_MS 2500          /* how long the writers keep writing */
 #define DRAIN_MS 10000         /* bound on the consumers' drain after that */
 #define ROWS_PER_WRITER_MAX 4000
@@ -37,7 +40,8 @@
 typedef char id_t_[ID_CHARS + 1];
 
 struct writer {
-    char wallet[64], cur[4];   /* payout writers: a funded wallet of their own */
+    enum kind kind;
+    char wallet[64], cur[4];   /* payout and transfer writers: a wallet of their own */
     id_t_ *acked;
     int n_acked;
     int n_5xx;
@@ -55,6 +59,7 @@ struct consumer {
 static struct {
     struct env e;
     char user[64];
+    char account_cur[4], transfer_cur[4]; /* the accounts' and the credits' currencies */
     struct writer w[WRITERS];
     struct consumer c[CONSUMERS];
     atomic_int writers_done;
@@ -63,9 +68,13 @@ static struct {
 
 /* ---- writers -------------------------------------------------------------- */
 
-static void wallet_make(struct writer *w)
+/* A wallet in cur (NULL: a currency of its own), funded when fund. */
+static void wallet_make(struct writer *w, const char *cur, bool fund)
 {
-    rand_currency(w->cur);
+    if (cur)
+        snprintf(w->cur, sizeof w->cur, "%s", cur);
+    else
+        rand_currency(w->cur);
     RID(w->wallet, "wallet");
     char body[256], path[256], h[128];
     snprintf(body, sizeof body, "{\"id\": \"%s\", \"currency\": \"%s\", \"kind\": \"user\"}",
@@ -74,6 +83,8 @@ static void wallet_make(struct writer *w)
     env_req(&g.e, "POST", "/v1/accounts", g.e.service, body, NULL, &r);
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
+    if (!fund)
+        return;
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", w->wallet);
     idem_hdr_fresh(h, sizeof h);
     const char *hdrs[] = {h, NULL};
@@ -82,19 +93,26 @@ static void wallet_make(struct writer *w)
     rf_resp_free(&r);
 }
 
-/* One write: a payout of 1 from the writer's wallet, or a grant of a new
- * entitlement key to the shared user. */
-static void write_one(int idx, struct writer *w)
+/* One write: a payout of 1 from the writer's wallet, a grant of a new
+ * entitlement key to the shared user, an account in the accounts' currency
+ * (its id the server's), or a credit of 1 to the writer's wallet. */
+static void write_one(struct writer *w)
 {
     char path[256], body[512], h[128], key[64];
     const char *hdrs[] = {h, NULL};
     struct rf_t_resp r;
-    if (idx < PAYOUT_WRITERS) {
+    idem_hdr_fresh(h, sizeof h);
+    if (w->kind == K_ACCOUNT) {
+        snprintf(body, sizeof body, "{\"currency\": \"%s\"}", g.account_cur);
+        env_req(&g.e, "POST", "/v1/accounts", g.e.service, body, NULL, &r);
+    } else if (w->kind == K_TRANSFER) {
+        snprintf(path, sizeof path, "/v1/accounts/%s/credits", w->wallet);
+        env_req(&g.e, "POST", path, g.e.service, "{\"amount_minor\": 1}", hdrs, &r);
+    } else if (w->kind == K_PAYOUT) {
         snprintf(body, sizeof body,
                  "{\"account\": \"%s\", \"amount_minor\": 1, \"currency\": \"%s\","
                  " \"destination\": {\"provider\": \"stripe\", \"ref\": \"acct_1\"}}",
                  w->wallet, w->cur);
-        idem_hdr_fresh(h, sizeof h);
         env_req(&g.e, "POST", "/v1/payouts", g.e.service, body, hdrs, &r);
     } else {
         RID(key, "plan");
@@ -115,7 +133,7 @@ static void writer_run(int idx)
 {
     struct writer *w = &g.w[idx];
     while (rf_t_now_ms() < g.stop_at_ms && w->n_acked < ROWS_PER_WRITER_MAX)
-        write_one(idx, w);
+        write_one(w);
     atomic_fetch_add(&g.writers_done, 1);
 }
 
@@ -235,42 +253,59 @@ static id_t_ *acked_of(int from, int to, int *n_out)
     return all;
 }
 
+/* Each kind's writers and the consumer of its list. */
+static void setup_kinds(void)
+{
+    rand_currency(g.account_cur);
+    do
+        rand_currency(g.transfer_cur);
+    while (strcmp(g.transfer_cur, g.account_cur) == 0);
+    int from = 0;
+    for (int k = 0; k < KINDS; k++) {
+        struct consumer *c = &g.c[k];
+        c->writer_from = from;
+        c->writer_to = from += writers_of[k];
+        for (int i = c->writer_from; i < c->writer_to; i++) {
+            g.w[i].kind = (enum kind)k;
+            g.w[i].acked = calloc(ROWS_PER_WRITER_MAX, sizeof(id_t_));
+            assert_non_null(g.w[i].acked);
+            if (k == K_PAYOUT || k == K_TRANSFER)
+                wallet_make(&g.w[i], k == K_TRANSFER ? g.transfer_cur : NULL, k == K_PAYOUT);
+        }
+        c->seen = calloc(SEEN_MAX, sizeof(id_t_));
+        assert_non_null(c->seen);
+    }
+    assert_int_equal(from, WRITERS);
+    snprintf(g.c[K_PAYOUT].list_path, sizeof g.c[0].list_path, "/v1/payouts?limit=%d",
+             PAGE_LIMIT);
+    snprintf(g.c[K_ENT].list_path, sizeof g.c[0].list_path,
+             "/v1/users/%s/entitlements?status=all&limit=%d", g.user, PAGE_LIMIT);
+    snprintf(g.c[K_ACCOUNT].list_path, sizeof g.c[0].list_path,
+             "/v1/accounts?currency=%s&kind=user&limit=%d", g.account_cur, PAGE_LIMIT);
+    snprintf(g.c[K_TRANSFER].list_path, sizeof g.c[0].list_path,
+             "/v1/transfers?currency=%s&status=posted&limit=%d", g.transfer_cur, PAGE_LIMIT);
+}
+
 static void test_follow_while_writing(void **state)
 {
     (void)state;
+    static const char *const names[KINDS] = {"payouts", "entitlements", "accounts",
+                                             "transfers"};
     memset(&g, 0, sizeof g);
     env_start_fresh(&g.e, false, NULL);
     RID(g.user, "u");
-    for (int i = 0; i < WRITERS; i++) {
-        g.w[i].acked = calloc(ROWS_PER_WRITER_MAX, sizeof(id_t_));
-        assert_non_null(g.w[i].acked);
-        if (i < PAYOUT_WRITERS)
-            wallet_make(&g.w[i]);
-    }
-    snprintf(g.c[0].list_path, sizeof g.c[0].list_path, "/v1/payouts?limit=%d", PAGE_LIMIT);
-    g.c[0].writer_from = 0;
-    g.c[0].writer_to = PAYOUT_WRITERS;
-    g.c[1].writer_from = PAYOUT_WRITERS;
-    g.c[1].writer_to = WRITERS;
-    snprintf(g.c[1].list_path, sizeof g.c[1].list_path,
-             "/v1/users/%s/entitlements?status=all&limit=%d", g.user, PAGE_LIMIT);
-    for (int i = 0; i < CONSUMERS; i++) {
-        g.c[i].seen = calloc(SEEN_MAX, sizeof(id_t_));
-        assert_non_null(g.c[i].seen);
-    }
+    setup_kinds();
     g.stop_at_ms = rf_t_now_ms() + WRITE_MS;
     assert_int_equal(rf_parallel_fn(WRITERS + CONSUMERS, run_one, NULL), 0);
-    int n;
-    id_t_ *want = acked_of(0, PAYOUT_WRITERS, &n);
-    check_exactly_once("payouts", &g.c[0], want, n);
-    free(want);
-    want = acked_of(PAYOUT_WRITERS, WRITERS, &n);
-    check_exactly_once("entitlements", &g.c[1], want, n);
-    free(want);
+    for (int k = 0; k < KINDS; k++) {
+        int n;
+        id_t_ *want = acked_of(g.c[k].writer_from, g.c[k].writer_to, &n);
+        check_exactly_once(names[k], &g.c[k], want, n);
+        free(want);
+        free(g.c[k].seen);
+    }
     for (int i = 0; i < WRITERS; i++)
         free(g.w[i].acked);
-    for (int i = 0; i < CONSUMERS; i++)
-        free(g.c[i].seen);
     env_stop(&g.e);
 }
 

@@ -147,6 +147,93 @@ static void payout_do(const char *id, const char *what, const char *body, struct
     env_req(&g_env, "POST", path, g_env.service, body, NULL, out);
 }
 
+/* The worker role records what the provider said, and nothing else: a
+ * worker key posts an attempt (with an Idempotency-Key, replayed once), a
+ * retryable failure and the success of one payout; the same key gets 403
+ * forbidden on a credit, a grant, a key, a transfer, a new payout and a
+ * read, and those refusals change nothing. */
+static void worker_post(const char *id, const char *what, const char *body, const char *ik,
+                        int status, struct rf_t_resp *out)
+{
+    char path[256], h[160];
+    snprintf(path, sizeof path, "/v1/payouts/%s/%s", id, what);
+    snprintf(h, sizeof h, "Idempotency-Key: %s", ik);
+    const char *hdrs[] = {h, NULL};
+    env_req(&g_env, "POST", path, g_env.worker, body, ik[0] ? hdrs : NULL, out);
+    RF_ASSERT_STATUS(out, status);
+}
+
+static void test_worker_records_attempts_and_outcomes(void **state)
+{
+    (void)state;
+    char wallet[64], cur[4];
+    make_wallet(wallet, sizeof wallet, cur, 50);
+    struct payout po;
+    make_payout(wallet, cur, 10, 3, &po);
+    char ik[64];
+    rf_rand_id("wk", ik, sizeof ik);
+    struct rf_t_resp r;
+    for (int i = 0; i < 2; i++) { /* the second is the first's replay */
+        worker_post(po.id, "attempts", NULL, ik, 200, &r);
+        json_t *j = rf_resp_json(&r);
+        assert_int_equal(rf_t_json_int(j, "attempt_count"), 1);
+        const char *replayed = rf_resp_header(&r, "Idempotent-Replayed");
+        assert_true(i == 0 ? replayed == NULL : replayed && strcmp(replayed, "true") == 0);
+        json_decref(j);
+        rf_resp_free(&r);
+    }
+    worker_post(po.id, "failed", "{\"reason\": \"timeout\", \"retryable\": true}", "", 200, &r);
+    json_t *j = rf_resp_json(&r);
+    assert_string_equal(rf_t_json_str(j, "status"), "pending");
+    assert_string_equal(rf_t_json_str(j, "last_error"), "timeout");
+    json_decref(j);
+    rf_resp_free(&r);
+    worker_post(po.id, "succeeded", "{\"provider_payout_id\": \"po_w1\"}", "", 200, &r);
+    rf_resp_free(&r);
+    j = payout_get(po.id);
+    assert_string_equal(rf_t_json_str(j, "status"), "paid");
+    assert_string_equal(rf_t_json_str(j, "provider_payout_id"), "po_w1");
+    json_decref(j);
+
+    struct bal before = env_balance(&g_env, wallet);
+    char credit[256], grant[256], payout[256];
+    snprintf(credit, sizeof credit, "/v1/accounts/%s/credits", wallet);
+    snprintf(grant, sizeof grant, "/v1/users/%s/entitlements/pro", wallet);
+    snprintf(payout, sizeof payout, "/v1/payouts/%s", po.id);
+    char xfer[256], newpo[512];
+    snprintf(xfer, sizeof xfer,
+             "{\"debit_account\": \"%s\", \"credit_account\": \"funding:%s\","
+             " \"amount_minor\": 1, \"currency\": \"%s\"}", wallet, cur, cur);
+    snprintf(newpo, sizeof newpo,
+             "{\"account\": \"%s\", \"amount_minor\": 1, \"currency\": \"%s\","
+             " \"destination\": {\"provider\": \"p\", \"ref\": \"r\"}}", wallet, cur);
+    const struct {
+        const char *method, *path, *body;
+    } refused[] = {
+        {"POST", credit, "{\"amount_minor\": 5}"}, {"PUT", grant, "{}"},
+        {"POST", "/v1/keys", "{\"role\": \"admin\"}"}, {"GET", "/v1/keys", NULL},
+        {"POST", "/v1/transfers", xfer}, {"POST", "/v1/payouts", newpo},
+        {"GET", payout, NULL},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        char h[128];
+        idem_hdr_fresh(h, sizeof h);
+        const char *hdrs[] = {h, NULL};
+        env_req(&g_env, refused[i].method, refused[i].path, g_env.worker, refused[i].body, hdrs,
+                &r);
+        if (r.status != 403)
+            fail_msg("worker %s %s: expected 403, got %d %s", refused[i].method,
+                     refused[i].path, r.status, r.body);
+        RF_ASSERT_PROBLEM(&r, 403, "forbidden");
+        rf_resp_free(&r);
+    }
+    struct bal after = env_balance(&g_env, wallet);
+    assert_memory_equal(&before, &after, sizeof before);
+    env_req(&g_env, "GET", grant, g_env.readonly, NULL, NULL, &r);
+    RF_ASSERT_PROBLEM(&r, 404, "entitlement_not_found");
+    rf_resp_free(&r);
+}
+
 /* ---- the races ------------------------------------------------------------- */
 
 static void test_concurrent_attempts(void **state)
@@ -707,6 +794,8 @@ int main(void)
         cmocka_unit_test_setup(test_succeeded_repeat_idempotent, env_ledger_clean_before),
         cmocka_unit_test_setup(test_bad_input_and_list, env_ledger_clean_before),
         cmocka_unit_test_setup(test_problem_details, env_ledger_clean_before),
+        cmocka_unit_test_setup(test_worker_records_attempts_and_outcomes,
+                               env_ledger_clean_before),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
