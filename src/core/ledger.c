@@ -949,18 +949,19 @@ rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int
 /* ---- lists of accounts and transfers --------------------------------------- */
 
 /* Commit order (core/listing.h; list_pos: migration 008), list_pos the
- * column after the entity's. A filter whose parameter is '' (or a time
+ * column after the entity's. Transfers are read through transfers_listed,
+ * whose list_pos is the rowid on SQLite (no trigger on the hot insert). A filter whose parameter is '' (or a time
  * bound of 0 / INT64_MAX) lets every row through. */
 static const char SQL_ACCOUNT_LIST[] =
     "SELECT " ACCOUNT_COLS ", list_pos FROM accounts WHERE " LIST_AFTER("id")
     " AND ($4 = '' OR currency = $4) AND ($5 = '' OR kind = $5)" LIST_ORDER("id") " LIMIT $6";
 static const char SQL_ACCOUNT_POS[] = "SELECT list_pos FROM accounts WHERE id = $1";
 static const char SQL_TRANSFER_LIST[] =
-    "SELECT " TRANSFER_COLS ", list_pos FROM transfers WHERE " LIST_AFTER("id")
+    "SELECT " TRANSFER_COLS ", list_pos FROM transfers_listed WHERE " LIST_AFTER("id")
     " AND ($4 = '' OR debit_account = $4 OR credit_account = $4) AND ($5 = '' OR currency = $5)"
     " AND ($6 = '' OR status = $6) AND created_at >= $7 AND created_at < $8"
     LIST_ORDER("id") " LIMIT $9";
-static const char SQL_TRANSFER_POS[] = "SELECT list_pos FROM transfers WHERE id = $1";
+static const char SQL_TRANSFER_POS[] = "SELECT list_pos FROM transfers_listed WHERE id = $1";
 
 static void clear_account(void *a) { rf_account_clear(a); }
 static void clear_transfer(void *t) { rf_transfer_clear(t); }

@@ -13,3 +13,7 @@ ALTER TABLE transfers ALTER COLUMN list_pos SET DEFAULT txid_current();
 
 CREATE INDEX accounts_list ON accounts (list_pos, id);
 CREATE INDEX transfers_list ON transfers (list_pos, id);
+
+-- The lists read transfers through this view, as on SQLite (where list_pos
+-- is the rowid). A migration that adds a column to transfers re-creates it.
+CREATE VIEW transfers_listed AS SELECT * FROM transfers;
