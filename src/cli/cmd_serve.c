@@ -23,6 +23,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "cli/cli.h"
 #include "http/server.h"
 
@@ -43,6 +44,7 @@ struct serve_args {
     size_t body_max_bytes;
     struct rf_http_config http;   /* connection handling flags only */
     int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
+    enum rf_log_level log_level;  /* --log-level: the least level logged */
 };
 
 /* Plain integer flags: option letter, name, bounds, field. */
@@ -121,6 +123,10 @@ static int serve_flag(int c, struct serve_args *a) {
                                    RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX);
         a->opt.pg_timeout_ms = (int)v;
         return 0;
+    case 'L':
+        if (!rf_log_level_parse(optarg, &a->log_level))
+            return cli_usage_error("serve", "--log-level must be debug, info, warn or error");
+        return 0;
     case 't': a->opt.test_hooks = true; return 0;
     case 'R': a->http.reuse_port = true; return 0;
     case 'M':
@@ -146,6 +152,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         {"batch-max", required_argument, NULL, 'x'},
         {"writers", required_argument, NULL, 'w'},
         {"pg-timeout-ms", required_argument, NULL, 'T'},
+        {"log-level", required_argument, NULL, 'L'},
         {"test-hooks", no_argument, NULL, 't'},
         {"reuse-port", no_argument, NULL, 'R'},
         {"maintenance-interval-ms", required_argument, NULL, 'M'},
@@ -190,7 +197,7 @@ static void maint_purge(rf *db) {
         int purged = 0;
         rf_err err = rf_idem_purge(db, RF_IDEM_PURGE_BATCH, &purged);
         if (err != RF_OK) {
-            fprintf(stderr, "racefree: idempotency purge: %s\n", rf_err_code(err));
+            rf_log_failure(err, "the purge transaction failed", "idempotency purge");
             return;
         }
         if (purged < RF_IDEM_PURGE_BATCH) return;
@@ -203,7 +210,7 @@ static void maint_expire(rf *db) {
         int voided = 0;
         rf_err err = rf_transfer_expire(db, RF_EXPIRE_BATCH_MAX, &voided);
         if (err != RF_OK) {
-            fprintf(stderr, "racefree: expiring holds: %s\n", rf_err_code(err));
+            rf_log_failure(err, "the expiry transaction failed", "expiring holds");
             return;
         }
         if (voided < RF_EXPIRE_BATCH_MAX) return;
@@ -293,7 +300,7 @@ static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
     cfg.test_hooks = a->opt.test_hooks;
     struct rf_http_server *srv = rf_http_start(&cfg, msg, sizeof msg);
     if (!srv) {
-        fprintf(stderr, "racefree: %s\n", msg);
+        rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
     }
     struct maint m;
@@ -302,20 +309,21 @@ static int serve_run(const struct serve_args *a, rf *db, const sigset_t *sigs) {
         return cli_fail("starting maintenance", RF_ERR_NOMEM);
     }
     boot_key_print(&boot, a->host, rf_http_port(srv));
-    if (a->opt.test_hooks) fprintf(stderr, "racefree: test hooks are on (/v1/_test/*)\n");
-    fprintf(stderr, "racefree: listening on http://%s:%d (db: %s)\n", a->host, rf_http_port(srv),
-            rf_backend_name(db));
+    if (a->opt.test_hooks) rf_log(RF_LOG_WARN, "test hooks are on (/v1/_test/*)");
+    struct rf_log_kv kv[2] = {RF_KV_STR("store", rf_backend_name(db)),
+                              RF_KV_STR("log_level", rf_log_level_name(a->log_level))};
+    rf_log_kv(RF_LOG_INFO, kv, 2, "listening on http://%s:%d", a->host, rf_http_port(srv));
     int sig = 0;
     sigwait(sigs, &sig);
-    fprintf(stderr, "racefree: %s: stopping (draining in-flight requests)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rf_log(RF_LOG_INFO, "%s: stopping (draining in-flight requests)",
+           sig == SIGINT ? "SIGINT" : "SIGTERM");
     rf_http_stop(srv);
     maint_stop(&m);
     return CLI_EXIT_OK;
 }
 
 int cmd_serve(int argc, char **argv) {
-    struct serve_args a = {0};
+    struct serve_args a = {.log_level = RF_LOG_INFO};
     int rc = serve_parse(argc, argv, &a);
     if (rc) return rc;
     sigset_t sigs;
@@ -325,11 +333,15 @@ int cmd_serve(int argc, char **argv) {
     int masked = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     RF_ASSERT(masked == 0);
     signal(SIGPIPE, SIG_IGN);
+    rf_log_level_set(a.log_level);
     rf *db = NULL;
     rc = cli_open(a.db, &a.opt, &db);
     if (rc) return rc;
+    /* the URL may hold a password: the back end only */
+    rf_log_kv(RF_LOG_INFO, &RF_KV_INT("schema_version", rf_schema_version_latest()), 1,
+              "store open (%s)", rf_backend_name(db));
     rc = serve_run(&a, db, &sigs);
     rf_close(db);
-    if (rc == CLI_EXIT_OK) fprintf(stderr, "racefree: stopped\n");
+    if (rc == CLI_EXIT_OK) rf_log(RF_LOG_INFO, "stopped");
     return rc;
 }

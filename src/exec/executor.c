@@ -57,6 +57,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
+#include "base/log.h"
 
 struct job {
     const struct exec_op *op;
@@ -318,7 +319,7 @@ static bool take_one(atomic_int *counter) {
  * between two transactions of one request would leave behind. */
 static void crash_if_armed(struct rf_exec *ex, const struct exec_op *op) {
     if (!atomic_load(&ex->crash_armed) || strcmp(ex->crash_op, op->name) != 0) return;
-    fprintf(stderr, "racefree: test hook: exiting right after the commit of %s\n", op->name);
+    rf_log(RF_LOG_WARN, "test hook: exiting right after the commit of %s", op->name);
     _exit(RF_TEST_CRASH_EXIT_CODE);
 }
 
