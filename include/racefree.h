@@ -92,6 +92,7 @@ rf_err rf_migrate(const char *url, int *version_out);
 int rf_schema_version_latest(void);
 
 /* Executor and store counters, for /metrics. */
+#define RF_STATS_TX_BUCKETS 13
 struct rf_stats {
     int64_t queue_depth;
     int64_t queue_ops_max;
@@ -101,6 +102,11 @@ struct rf_stats {
     int64_t retries;
     int64_t overloaded;
     int64_t store_errors;
+    /* Batch transactions by their latency, BEGIN to COMMIT's answer: counts
+     * per bucket (upper bounds: exec_tx_bounds_us, the last +Inf) and the
+     * sum in microseconds. */
+    int64_t tx_us_hist[RF_STATS_TX_BUCKETS];
+    int64_t tx_us_total;
 };
 void rf_stats_get(rf *db, struct rf_stats *out);
 const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
