@@ -221,7 +221,8 @@ static void problem_code(const struct rf_reply *r, char *out, size_t cap) {
  * not log a line per probe; everything else info. */
 static enum rf_log_level access_level(const struct rf_exchange *x) {
     if (x->status >= 500) return RF_LOG_ERROR;
-    bool probe = x->match.kind == RF_MATCH_OK && x->match.route->roles == RF_ROLES_PUBLIC;
+    const struct rf_route *r = x->match.kind == RF_MATCH_OK ? x->match.route : NULL;
+    bool probe = r && r->roles == RF_ROLES_PUBLIC; /* no route before the head parsed */
     return probe ? RF_LOG_DEBUG : RF_LOG_INFO;
 }
 

@@ -391,9 +391,13 @@ static void respond_close(struct rf_http_server *s, struct conn *c, rf_err err,
     respond(s, c, &r);
 }
 
+/* The same for a problem the parser made (it may name a header: param). */
 static void respond_problem_close(struct rf_http_server *s, struct conn *c,
                                   const struct rf_problem *p) {
-    respond_close(s, c, p->err, p->detail);
+    struct rf_reply r = {0};
+    rf_reply_problem(&r, p);
+    c->close_after = true;
+    respond(s, c, &r);
 }
 
 /* ---- workers --------------------------------------------------------------------------- */
