@@ -20,7 +20,7 @@ static const struct cli_cmd commands[] = {
      "[--db URL] [--listen HOST:PORT] [--sync full|normal] [--body-max-bytes N]\n"
      "                [--idem-retention-hours N] [--pool N] [--payout-max-attempts N]\n"
      "                [--queue-max N] [--batch-max N] [--writers N] [--http-workers N]\n"
-     "                [--max-connections N]\n"
+     "                [--max-connections N] [--log-level debug|info|warn|error]\n"
      "                [--max-client-connections N] [--header-timeout-ms N]\n"
      "                [--body-timeout-ms N] [--idle-timeout-ms N] [--reuse-port]\n"
      "                [--test-hooks [--maintenance-interval-ms N]]",
