@@ -118,6 +118,42 @@ static void test_version_mismatch_names_version(void **state)
     rf_resp_free(&r);
 }
 
+/* An approval once rejected: approving it is 409 invalid_state naming the
+ * state, and with a stale If-Match 412 naming the version (If-Match is
+ * judged first). */
+static void test_approval_facts(void **state)
+{
+    (void)state;
+    char user[64], body[512], path[256];
+    RID(user, "pa");
+    snprintf(body, sizeof body,
+             "{\"action\": {\"type\": \"entitlement_grant\", \"user_id\": \"%s\","
+             " \"key\": \"pro\"}, \"requested_by\": \"requester\"}", user);
+    struct rf_t_resp r;
+    post_ik("/v1/approvals", body, NULL, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    json_t *a = rf_resp_json(&r);
+    rf_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/approvals/%s/reject", rf_t_json_str(a, "id"));
+    post_ik(path, "{\"rejected_by\": \"checker\", \"reason\": \"no\"}", NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    int64_t now = etag_version(&r);
+    rf_resp_free(&r);
+    snprintf(path, sizeof path, "/v1/approvals/%s/approve", rf_t_json_str(a, "id"));
+    json_decref(a);
+    post_ik(path, "{\"approved_by\": \"checker\"}", NULL, &r);
+    json_t *j = problem(&r, 409, "invalid_state");
+    assert_string_equal(rf_t_json_str(j, "current_status"), "rejected");
+    json_decref(j);
+    rf_resp_free(&r);
+    post_ik(path, "{\"approved_by\": \"checker\"}", "If-Match: \"1\"", &r);
+    j = problem(&r, 412, "version_mismatch");
+    assert_int_equal(now, 2);
+    assert_int_equal(rf_t_json_int(j, "current_version"), now);
+    json_decref(j);
+    rf_resp_free(&r);
+}
+
 static void expect_param(const struct rf_t_resp *r, int status, const char *code,
                          const char *param)
 {
@@ -192,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_insufficient_funds_names_available),
         cmocka_unit_test(test_invalid_state_names_status),
         cmocka_unit_test(test_version_mismatch_names_version),
+        cmocka_unit_test(test_approval_facts),
         cmocka_unit_test(test_param_names_the_input),
         cmocka_unit_test(test_request_id_everywhere),
     };
