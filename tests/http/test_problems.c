@@ -36,30 +36,43 @@ static json_t *problem(const struct rf_t_resp *r, int status, const char *code)
     return j;
 }
 
+#define ACCOUNT_ID_BYTES 64
+
+/* Two fresh accounts in a fresh currency; a may go negative. */
+static void two_accounts(char cur[4], char *a, char *b, bool a_negative)
+{
+    rand_currency(cur);
+    rf_rand_id("pa", a, ACCOUNT_ID_BYTES);
+    rf_rand_id("pb", b, ACCOUNT_ID_BYTES);
+    env_account_create(&g_env, a, cur, a_negative);
+    env_account_create(&g_env, b, cur, false);
+}
+
+/* POST /v1/transfers of amount from a to b (a hold when pending). */
+static void transfer(const char *a, const char *b, int amount, const char *cur, bool pending,
+                     struct rf_t_resp *r)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": %d,"
+             " \"currency\": \"%s\", \"pending\": %s}", a, b, amount, cur, pending ? "true" : "false");
+    post_ik("/v1/transfers", body, NULL, r);
+}
+
 static void test_insufficient_funds_names_available(void **state)
 {
     (void)state;
-    char cur[4], a[64], b[64], body[512], path[256];
-    rand_currency(cur);
-    RID(a, "pf-a");
-    RID(b, "pf-b");
-    env_account_create(&g_env, a, cur, false);
-    env_account_create(&g_env, b, cur, false);
+    char cur[4], a[ACCOUNT_ID_BYTES], b[ACCOUNT_ID_BYTES], path[256];
+    two_accounts(cur, a, b, false);
     struct rf_t_resp r;
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", a);
     post_ik(path, "{\"amount_minor\": 40}", NULL, &r);
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
-    snprintf(body, sizeof body,
-             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": 15,"
-             " \"currency\": \"%s\", \"pending\": true}", a, b, cur);
-    post_ik("/v1/transfers", body, NULL, &r); /* a hold: available 25 */
+    transfer(a, b, 15, cur, true, &r); /* a hold: available 25 */
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
-    snprintf(body, sizeof body,
-             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": 26,"
-             " \"currency\": \"%s\"}", a, b, cur);
-    post_ik("/v1/transfers", body, NULL, &r);
+    transfer(a, b, 26, cur, false, &r);
     json_t *j = problem(&r, 409, "insufficient_funds");
     assert_int_equal(rf_t_json_int(j, "available"), 25);
     assert_int_equal(rf_t_json_int(j, "available"), env_balance(&g_env, a).available);
@@ -71,17 +84,10 @@ static void test_insufficient_funds_names_available(void **state)
 static void test_invalid_state_names_status(void **state)
 {
     (void)state;
-    char cur[4], a[64], b[64], body[512], path[256];
-    rand_currency(cur);
-    RID(a, "ps-a");
-    RID(b, "ps-b");
-    env_account_create(&g_env, a, cur, true);
-    env_account_create(&g_env, b, cur, false);
-    snprintf(body, sizeof body,
-             "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": 5,"
-             " \"currency\": \"%s\", \"pending\": true}", a, b, cur);
+    char cur[4], a[ACCOUNT_ID_BYTES], b[ACCOUNT_ID_BYTES], path[256];
+    two_accounts(cur, a, b, true);
     struct rf_t_resp r;
-    post_ik("/v1/transfers", body, NULL, &r);
+    transfer(a, b, 5, cur, true, &r);
     RF_ASSERT_STATUS(&r, 201);
     json_t *t = rf_resp_json(&r);
     rf_resp_free(&r);
