@@ -78,7 +78,8 @@ rf_err store_migrate(const struct store_ops *ops, struct store_conn *c, int *ver
         return err;
     }
     if (version != from) {
-        struct rf_log_kv kv[2] = {RF_KV_INT("from_version", from), RF_KV_INT("to_version", version)};
+        struct rf_log_kv kv[2] = {RF_KV_INT("from_version", from),
+                                  RF_KV_INT("to_version", version)};
         rf_log_kv(RF_LOG_INFO, kv, 2, "migrations applied");
     }
     if (version_out) *version_out = version;

@@ -974,7 +974,8 @@ static rf_err pg_commit(struct store_conn *c) {
     } else if (!err && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         /* COMMIT of a transaction an earlier error aborted reports ROLLBACK:
          * a flow ignored an error, which is a bug, and nothing was written. */
-        rf_log_failure(RF_ERR_INTERNAL, "COMMIT answered ROLLBACK", "postgres: COMMIT of an aborted transaction rolled back");
+        rf_log_failure(RF_ERR_INTERNAL, "COMMIT answered ROLLBACK",
+                       "postgres: COMMIT of an aborted transaction rolled back");
         err = RF_ERR_INTERNAL;
     }
     PQclear(res);

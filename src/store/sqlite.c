@@ -609,7 +609,8 @@ static rf_err wal_file(struct store_conn *c, sqlite3_file **out) {
     if (rc != SQLITE_OK) return report(c, rc, "WAL file");
     if (!*out || !(*out)->pMethods) { /* not in WAL mode: nothing else syncs its commits */
         *out = NULL;
-        rf_log_failure(RF_ERR_UNAVAILABLE, "the store has no open WAL file to sync", "sqlite: sync");
+        rf_log_failure(RF_ERR_UNAVAILABLE, "the store has no open WAL file to sync",
+                       "sqlite: sync");
         return RF_ERR_UNAVAILABLE;
     }
     return RF_OK;

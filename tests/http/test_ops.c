@@ -40,7 +40,8 @@ static void metrics_parse(const char *body)
                 fail_msg("/metrics comment is neither HELP nor TYPE: %s", line);
             continue;
         }
-        size_t name = strspn(line, "abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:");
+        size_t name =
+            strspn(line, "abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:");
         char *value = line + name;
         if (*value == '{')
             value = strstr(value, "} ") ? strstr(value, "} ") + 1 : NULL;

@@ -55,7 +55,8 @@ static void transfer(const char *a, const char *b, int amount, const char *cur, 
     char body[512];
     snprintf(body, sizeof body,
              "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": %d,"
-             " \"currency\": \"%s\", \"pending\": %s}", a, b, amount, cur, pending ? "true" : "false");
+             " \"currency\": \"%s\", \"pending\": %s}",
+             a, b, amount, cur, pending ? "true" : "false");
     post_ik("/v1/transfers", body, NULL, r);
 }
 

@@ -98,7 +98,8 @@ int rf_check_problem(const struct rf_t_resp *r, const char *want_code, char *why
         rc = -1;
     } else if (!list_title(code) || strcmp(rf_t_json_str(j, "title"), list_title(code)) != 0) {
         snprintf(why, cap, "title \"%s\" is not the list's title of %s (\"%s\")",
-                 rf_t_json_str(j, "title"), code, list_title(code) ? list_title(code) : "no such code");
+                 rf_t_json_str(j, "title"), code,
+                 list_title(code) ? list_title(code) : "no such code");
         rc = -1;
     } else {
         rc = check_request_id(r, j, why, cap);
