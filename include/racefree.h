@@ -92,6 +92,7 @@ rf_err rf_migrate(const char *url, int *version_out);
 int rf_schema_version_latest(void);
 
 /* Executor and store counters, for /metrics. */
+#define RF_STATS_TX_BUCKETS 13
 struct rf_stats {
     int64_t queue_depth;
     int64_t queue_ops_max;
@@ -101,6 +102,11 @@ struct rf_stats {
     int64_t retries;
     int64_t overloaded;
     int64_t store_errors;
+    /* Batch transactions by their latency, BEGIN to COMMIT's answer: counts
+     * per bucket (upper bounds: exec_tx_bounds_us, the last +Inf) and the
+     * sum in microseconds. */
+    int64_t tx_us_hist[RF_STATS_TX_BUCKETS];
+    int64_t tx_us_total;
 };
 void rf_stats_get(rf *db, struct rf_stats *out);
 const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
@@ -163,6 +169,20 @@ const char *rf_op_name(rf_op op);
 /* What was wrong with a request, when validation refused it: the field at
  * fault and a sentence. code is the API code to show (invalid_field,
  * unknown_field, or the operation's own error). */
+#define RF_FACT_STATUS_BYTES 32
+/* What a refusal depends on, as the store saw it when it refused, so a
+ * client can act without reading again: the resource's current state
+ * (invalid_state), its current version (version_mismatch), the debited
+ * account's available balance and currency (insufficient_funds). Empty or
+ * 0 when not known (has_available says whether available is). */
+struct rf_facts {
+    char status[RF_FACT_STATUS_BYTES];  /* "pending", "rejected", ... */
+    int64_t version;
+    bool has_available;
+    int64_t available;                  /* minor units */
+    char currency[4];
+};
+
 #define RF_FAULT_PARAM_BYTES 64
 #define RF_FAULT_DETAIL_BYTES 256
 struct rf_fault {
@@ -173,6 +193,7 @@ struct rf_fault {
         const char *name;               /* NULL: none; e.g. "existing_transfer_id" */
         char value[RF_ID_BYTES];
     } extra[2];                         /* what the failure names besides the field */
+    struct rf_facts facts;              /* the state the failure depends on */
 };
 
 struct rf_idem;

@@ -109,54 +109,55 @@
       "after must be the next of a previous page or a listed row's id.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
- * connection limits); the library never returns them. Their titles are the
- * HTTP reason phrase of their status. */
+ * connection limits); the library never returns them. Their titles name the
+ * code, as the library's do (the reason phrase of their status is on the
+ * status line): one title per code, never "Not Found" beside "Not found". */
 #define RF_ERRORS_HTTP(X)                                                                         \
-    X(RF_ERR_INVALID_FIELD, "invalid_field", 400, 0, "Bad Request",                              \
-      "A field of the body is not valid.")                                                       \
-    X(RF_ERR_UNKNOWN_FIELD, "unknown_field", 400, 0, "Bad Request",                              \
-      "The body has a field this operation does not take.")                                      \
-    X(RF_ERR_MALFORMED_JSON, "malformed_json", 400, 0, "Bad Request",                            \
-      "The body is not well-formed JSON.")                                                       \
-    X(RF_ERR_INVALID_IDEM_KEY, "invalid_idempotency_key", 400, 0, "Bad Request",                 \
-      "The Idempotency-Key header is not valid.")                                                \
-    X(RF_ERR_IDEM_REQUIRED, "idempotency_key_required", 400, 0, "Bad Request",                   \
-      "This operation needs an Idempotency-Key header.")                                         \
-    X(RF_ERR_INVALID_IF_MATCH, "invalid_if_match", 400, 0, "Bad Request",                        \
-      "The If-Match header is not valid.")                                                       \
-    X(RF_ERR_INVALID_LIMIT, "invalid_limit", 400, 0, "Bad Request",                              \
-      "The limit query parameter is not valid.")                                                 \
-    X(RF_ERR_INVALID_QUERY_PARAM, "invalid_query_param", 400, 0, "Bad Request",                  \
-      "A query parameter is not valid.")                                                         \
-    X(RF_ERR_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415, 0, "Unsupported Media Type", \
-      "The body must be application/json.")                                                      \
-    X(RF_ERR_INVALID_PATH_PARAM, "invalid_path_param", 400, 0, "Bad Request",                    \
-      "A path parameter is not valid.")                                                          \
-    X(RF_ERR_ROUTE_NOT_FOUND, "route_not_found", 404, 0, "Not Found",                            \
-      "No route matches this path.")                                                             \
-    X(RF_ERR_METHOD_NOT_ALLOWED, "method_not_allowed", 405, 0, "Method Not Allowed",             \
-      "This path does not accept the method.")                                                   \
-    X(RF_ERR_INVALID_REQUEST_LINE, "invalid_request_line", 400, 0, "Bad Request",                \
-      "The request line is not valid.")                                                          \
-    X(RF_ERR_HTTP_VERSION, "http_version_not_supported", 505, 0, "HTTP Version Not Supported",   \
-      "Only HTTP/1.0 and HTTP/1.1 are served.")                                                  \
-    X(RF_ERR_INVALID_HEADER, "invalid_header", 400, 0, "Bad Request",                            \
-      "A header line is not valid.")                                                             \
-    X(RF_ERR_INVALID_CONTENT_LENGTH, "invalid_content_length", 400, 0, "Bad Request",            \
-      "The Content-Length header is not valid.")                                                 \
-    X(RF_ERR_MISSING_HOST, "missing_host", 400, 0, "Bad Request",                                \
-      "HTTP/1.1 needs exactly one Host header.")                                                 \
-    X(RF_ERR_UNSUPPORTED_TRANSFER_ENCODING, "unsupported_transfer_encoding", 501, 0,             \
-      "Not Implemented", "Only the chunked transfer coding is served.")                          \
-    X(RF_ERR_HEADERS_TOO_LARGE, "headers_too_large", 431, 0, "Request Header Fields Too Large",  \
-      "The header section is too large.")                                                        \
-    X(RF_ERR_BODY_TOO_LARGE, "body_too_large", 413, 0, "Content Too Large",                      \
-      "The body is too large.")                                                                  \
-    X(RF_ERR_MALFORMED_CHUNKED_BODY, "malformed_chunked_body", 400, 0, "Bad Request",            \
-      "The chunked body is malformed.")                                                          \
-    X(RF_ERR_REQUEST_TIMEOUT, "request_timeout", 408, 0, "Request Timeout",                      \
-      "The request took too long to arrive.")                                                    \
-    X(RF_ERR_TOO_MANY_CONNECTIONS, "too_many_connections", 503, 1, "Service Unavailable",        \
+    X(RF_ERR_INVALID_FIELD, "invalid_field", 400, 0, "Invalid field",                             \
+      "A field of the body is not valid.")                                                        \
+    X(RF_ERR_UNKNOWN_FIELD, "unknown_field", 400, 0, "Unknown field",                             \
+      "The body has a field this operation does not take.")                                       \
+    X(RF_ERR_MALFORMED_JSON, "malformed_json", 400, 0, "Malformed JSON",                          \
+      "The body is not well-formed JSON.")                                                        \
+    X(RF_ERR_INVALID_IDEM_KEY, "invalid_idempotency_key", 400, 0, "Invalid Idempotency-Key",      \
+      "The Idempotency-Key header is not valid.")                                                 \
+    X(RF_ERR_IDEM_REQUIRED, "idempotency_key_required", 400, 0, "Idempotency key required",       \
+      "This operation needs an Idempotency-Key header.")                                          \
+    X(RF_ERR_INVALID_IF_MATCH, "invalid_if_match", 400, 0, "Invalid If-Match",                    \
+      "The If-Match header is not valid.")                                                        \
+    X(RF_ERR_INVALID_LIMIT, "invalid_limit", 400, 0, "Invalid limit",                             \
+      "The limit query parameter is not valid.")                                                  \
+    X(RF_ERR_INVALID_QUERY_PARAM, "invalid_query_param", 400, 0, "Invalid query parameter",       \
+      "A query parameter is not valid.")                                                          \
+    X(RF_ERR_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", 415, 0, "Unsupported media type",  \
+      "The body must be application/json.")                                                       \
+    X(RF_ERR_INVALID_PATH_PARAM, "invalid_path_param", 400, 0, "Invalid path parameter",          \
+      "A path parameter is not valid.")                                                           \
+    X(RF_ERR_ROUTE_NOT_FOUND, "route_not_found", 404, 0, "Route not found",                       \
+      "No route matches this path.")                                                              \
+    X(RF_ERR_METHOD_NOT_ALLOWED, "method_not_allowed", 405, 0, "Method not allowed",              \
+      "This path does not accept the method.")                                                    \
+    X(RF_ERR_INVALID_REQUEST_LINE, "invalid_request_line", 400, 0, "Invalid request line",        \
+      "The request line is not valid.")                                                           \
+    X(RF_ERR_HTTP_VERSION, "http_version_not_supported", 505, 0, "HTTP version not supported",    \
+      "Only HTTP/1.0 and HTTP/1.1 are served.")                                                   \
+    X(RF_ERR_INVALID_HEADER, "invalid_header", 400, 0, "Invalid header",                          \
+      "A header line is not valid.")                                                              \
+    X(RF_ERR_INVALID_CONTENT_LENGTH, "invalid_content_length", 400, 0, "Invalid Content-Length",  \
+      "The Content-Length header is not valid.")                                                  \
+    X(RF_ERR_MISSING_HOST, "missing_host", 400, 0, "Missing Host",                                \
+      "HTTP/1.1 needs exactly one Host header.")                                                  \
+    X(RF_ERR_UNSUPPORTED_TRANSFER_ENCODING, "unsupported_transfer_encoding", 501, 0,              \
+      "Unsupported transfer encoding", "Only the chunked transfer coding is served.")             \
+    X(RF_ERR_HEADERS_TOO_LARGE, "headers_too_large", 431, 0, "Headers too large",                 \
+      "The header section is too large.")                                                         \
+    X(RF_ERR_BODY_TOO_LARGE, "body_too_large", 413, 0, "Body too large",                          \
+      "The body is too large.")                                                                   \
+    X(RF_ERR_MALFORMED_CHUNKED_BODY, "malformed_chunked_body", 400, 0, "Malformed chunked body",  \
+      "The chunked body is malformed.")                                                           \
+    X(RF_ERR_REQUEST_TIMEOUT, "request_timeout", 408, 0, "Request timeout",                       \
+      "The request took too long to arrive.")                                                     \
+    X(RF_ERR_TOO_MANY_CONNECTIONS, "too_many_connections", 503, 1, "Too many connections",        \
       "The server has too many connections; retry later.")
 
 /* Every code: the library's first (their values are the ABI), then the edge's. */

@@ -119,6 +119,8 @@
 #define RF_PROBLEM_PARAM_BYTES 64              /* problem+json param: a field or parameter name */
 #define RF_ACCESS_LOG_BYTES_MAX 4096           /* one access log line */
 #define RF_LOG_BUFFER_BYTES 65536              /* access log lines written in one write */
+#define RF_LOG_LINE_BYTES_MAX 4096             /* one log line (rf_log_kv) */
+#define RF_LOG_VALUE_CHARS_MAX 512             /* a logged string value; longer is cut */
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
 
 /* CLI (src/cli) */

@@ -25,6 +25,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "cli/cli.h"
 #include "http/server.h"
 
@@ -46,6 +47,7 @@ struct serve_args {
     int idem_retention_hours;
     struct rf_http_config http;   /* connection handling flags only */
     int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
+    enum rf_log_level log_level;  /* --log-level: the least level logged */
 };
 
 static int set_listen(const struct cli_flag *f, void *args, const char *value) {
@@ -62,6 +64,15 @@ static int set_sync(const struct cli_flag *f, void *args, const char *value) {
     if (strcmp(value, "full") == 0) a->opt.sync = RF_SYNC_FULL;
     else if (strcmp(value, "normal") == 0) a->opt.sync = RF_SYNC_NORMAL;
     else return cli_usage_error("serve", "--sync must be full or normal, got '%s'", value);
+    return 0;
+}
+
+static int set_log_level(const struct cli_flag *f, void *args, const char *value) {
+    struct serve_args *a = args;
+    (void)f;
+    if (!rf_log_level_parse(value, &a->log_level))
+        return cli_usage_error("serve", "--log-level must be debug, info, warn or error, got '%s'",
+                               value);
     return 0;
 }
 
@@ -112,6 +123,8 @@ static const struct cli_flag serve_flags[] = {
     {"idle-timeout-ms", "N", "how long a keep-alive connection may idle between requests",
      NULL, RF_HTTP_IDLE_TIMEOUT_MS, cli_set_int, ARG(http.idle_timeout_ms), 100,
      RF_HTTP_TIMEOUT_CONFIG_MS_MAX, false},
+    {"log-level", "debug|info|warn|error", "the least level logged (debug also logs /healthz, "
+     "/readyz and /metrics)", "info", 0, set_log_level, 0, 0, 0, false},
     {"reuse-port", NULL, "SO_REUSEPORT: several racefree processes share one port", "off", 0,
      cli_set_true, ARG(http.reuse_port), 0, 0, false},
     /* Tests only: fault injection routes and a short maintenance tick. */
@@ -164,7 +177,7 @@ static void maint_purge(rf *db) {
         int purged = 0;
         rf_err err = rf_idem_purge(db, RF_IDEM_PURGE_BATCH, &purged);
         if (err != RF_OK) {
-            fprintf(stderr, "racefree: idempotency purge: %s\n", rf_err_code(err));
+            rf_log_failure(err, "the purge transaction failed", "idempotency purge");
             return;
         }
         if (purged < RF_IDEM_PURGE_BATCH) return;
@@ -177,7 +190,7 @@ static void maint_expire(rf *db) {
         int voided = 0;
         rf_err err = rf_transfer_expire(db, RF_EXPIRE_BATCH_MAX, &voided);
         if (err != RF_OK) {
-            fprintf(stderr, "racefree: expiring holds: %s\n", rf_err_code(err));
+            rf_log_failure(err, "the expiry transaction failed", "expiring holds");
             return;
         }
         if (voided < RF_EXPIRE_BATCH_MAX) return;
@@ -296,7 +309,7 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
     cfg.test_hooks = a->opt.test_hooks;
     struct rf_http_server *srv = rf_http_start(&cfg, lfd, msg, sizeof msg);
     if (!srv) {
-        fprintf(stderr, "racefree: %s\n", msg);
+        rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
     }
     struct maint m;
@@ -305,13 +318,14 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
         return cli_fail("starting maintenance", RF_ERR_NOMEM);
     }
     boot_key_print(&boot, a, rf_http_port(srv));
-    if (a->opt.test_hooks) fprintf(stderr, "racefree: test hooks are on (/v1/_test/*)\n");
-    fprintf(stderr, "racefree: listening on http://%s:%d (db: %s)\n", a->host, rf_http_port(srv),
-            rf_backend_name(db));
+    if (a->opt.test_hooks) rf_log(RF_LOG_WARN, "test hooks are on (/v1/_test/*)");
+    struct rf_log_kv kv[2] = {RF_KV_STR("store", rf_backend_name(db)),
+                              RF_KV_STR("log_level", rf_log_level_name(a->log_level))};
+    rf_log_kv(RF_LOG_INFO, kv, 2, "listening on http://%s:%d", a->host, rf_http_port(srv));
     int sig = 0;
     sigwait(sigs, &sig);
-    fprintf(stderr, "racefree: %s: stopping (draining in-flight requests)\n",
-            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rf_log(RF_LOG_INFO, "%s: stopping (draining in-flight requests)",
+           sig == SIGINT ? "SIGINT" : "SIGTERM");
     rf_http_stop(srv);
     maint_stop(&m);
     return CLI_EXIT_OK;
@@ -320,7 +334,7 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
 /* Order: flags, then the listen address (a busy port fails before the
  * store or any key exists), then the store, then the first admin key. */
 int cmd_serve(int argc, char **argv) {
-    struct serve_args a = {0};
+    struct serve_args a = {.log_level = RF_LOG_INFO};
     int rc = serve_parse(argc, argv, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
     char url[RF_DB_URL_BYTES], msg[256];
@@ -328,7 +342,7 @@ int cmd_serve(int argc, char **argv) {
     if (rc) return rc;
     int lfd = rf_http_listen(a.host, a.port, a.http.reuse_port, msg, sizeof msg);
     if (lfd < 0) {
-        fprintf(stderr, "racefree: %s\n", msg);
+        rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
     }
     sigset_t sigs;
@@ -338,14 +352,18 @@ int cmd_serve(int argc, char **argv) {
     int masked = pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     RF_ASSERT(masked == 0);
     signal(SIGPIPE, SIG_IGN);
+    rf_log_level_set(a.log_level);
     rf *db = NULL;
     rc = cli_store_open("serve", &a.store, false, &a.opt, &db);
     if (rc) {
         close(lfd);
         return rc;
     }
+    /* the URL may hold a password: the back end only */
+    rf_log_kv(RF_LOG_INFO, &RF_KV_INT("schema_version", rf_schema_version_latest()), 1,
+              "store open (%s)", rf_backend_name(db));
     rc = serve_run(&a, db, lfd, &sigs);
     rf_close(db);
-    if (rc == CLI_EXIT_OK) fprintf(stderr, "racefree: stopped\n");
+    if (rc == CLI_EXIT_OK) rf_log(RF_LOG_INFO, "stopped");
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/ids.h"
 #include "base/limits.h"
 #include "core/actions.h"
 #include "core/core.h"
@@ -702,7 +703,23 @@ struct op_call {
     const struct rf_op_row *row;
     const void *req;
     void *res;
+    struct rf_facts *facts;   /* the caller's fault's: what a refusal depends on */
 };
+
+void core_fact_status(struct rf_tx *tx, const char *status) {
+    if (tx->facts && status) rf_strcpy(tx->facts->status, sizeof tx->facts->status, status);
+}
+
+void core_fact_version(struct rf_tx *tx, int64_t version) {
+    if (tx->facts) tx->facts->version = version;
+}
+
+void core_fact_available(struct rf_tx *tx, int64_t available, const char *currency) {
+    if (!tx->facts) return;
+    tx->facts->has_available = true;
+    tx->facts->available = available;
+    rf_strcpy(tx->facts->currency, sizeof tx->facts->currency, currency ? currency : "");
+}
 
 /* Every attempt (the executor retries) starts from a zeroed result; a
  * page keeps its items, which list_page_run empties. */
@@ -712,7 +729,15 @@ static rf_err op_exec(struct rf_tx *tx, void *ctx) {
         if (c->row->res_clear) c->row->res_clear(c->res);
         memset(c->res, 0, c->row->res_size);
     }
+    /* An operation inside another's transaction (an approval's action)
+     * records into the outer call's facts. */
+    bool own_facts = !tx->facts;
+    if (own_facts) {
+        memset(c->facts, 0, sizeof *c->facts);
+        tx->facts = c->facts;
+    }
     rf_err err = c->row->tx(tx, c->req, c->res);
+    if (own_facts) tx->facts = NULL;
     if (c->row->page_item_size && !err) {
         const struct list_out *pg = c->res;
         RF_ASSERT(pg->n >= 0 && pg->n <= core_limit((int)((const struct rf_list_req *)c->req)->limit));
@@ -799,6 +824,7 @@ static rf_err op_end(rf *db, const struct op_call *c, const struct rf_idem *idem
                      struct rf_fault *fault) {
     const struct rf_op_row *row = c->row;
     if (!err && row->committed && !(idem && idem->replayed)) row->committed(db, c->req, c->res);
+    if (!err) memset(&fault->facts, 0, sizeof fault->facts); /* a refused attempt's */
     if (err) {
         op_explain(row, c->req, c->res, err, fault);
         if (row->res_clear) row->res_clear(c->res);
@@ -831,9 +857,9 @@ static uint32_t op_shard(const struct op_call *c) {
 rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault) {
     RF_ASSERT(db && req && res);
-    struct op_call call = {rf_op_row(op), req, res};
     struct rf_fault scratch;
     if (!fault) fault = &scratch;
+    struct op_call call = {rf_op_row(op), req, res, &fault->facts};
     struct core_result r;
     const char *name = rf_op_name(op);
     rf_err err = op_begin(op, &call, idem, fault);
@@ -917,7 +943,7 @@ static void op_done(void *arg, rf_err err) {
 void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                   struct rf_fault *fault, rf_done_fn done, void *arg) {
     RF_ASSERT(db && req && res && done);
-    struct op_call call = {rf_op_row(op), req, res};
+    struct op_call call = {rf_op_row(op), req, res, NULL}; /* facts: once a slot holds it */
     if (!call.row->write) { /* a read decides nothing: answered at once */
         done(arg, rf_op_run(db, op, req, res, idem, fault));
         return;
@@ -933,6 +959,7 @@ void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *
     *s = (struct op_slot){.call = call, .db = db, .idem = idem, .fault = fault, .done = done,
                           .arg = arg};
     if (!fault) s->fault = &s->own_fault;
+    s->call.facts = &s->fault->facts;
     struct core_result r;
     const struct core_result *keyed = keyed_result(&s->call, idem, &r);
     core_write_submit(db, rf_op_name(op), op_shard(&s->call), op_exec, &s->call, keyed, idem,
@@ -949,7 +976,7 @@ rf_err rf_op_run_tx(struct rf_tx *tx, rf_op op, const void *req, void *res,
     RF_ASSERT(tx && req && res && fault);
     const struct rf_op_row *row = rf_op_row(op);
     RF_ASSERT(row->write); /* composed inside a write */
-    struct op_call call = {row, req, res};
+    struct op_call call = {row, req, res, &fault->facts};
     rf_err err = op_validate(row, req, fault);
     if (!err) err = op_exec(tx, &call);
     if (err) op_explain(row, req, res, err, fault);

@@ -184,6 +184,8 @@ static rf_err lock_pending(struct rf_tx *tx, const struct transition_args *a) {
     rf_err err = store_query_one(tx, SQL_LOCK, p, 1, read_approval, a->out);
     if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_APPROVAL_NOT_FOUND : err;
     int64_t if_match = a->req->if_match_version;
+    core_fact_version(tx, a->out->version);
+    core_fact_status(tx, approval_status_names[a->out->status]);
     if (if_match && if_match != a->out->version) return RF_ERR_VERSION_MISMATCH;
     if (a->out->status == RF_APPROVAL_STATUS_EXPIRED)
         return a->kind == T_APPROVE ? RF_ERR_APPROVAL_EXPIRED : RF_ERR_INVALID_STATE;

@@ -36,6 +36,13 @@ struct rf {
     char sys_known[RF_SYS_CURRENCIES_MAX][RF_CURRENCY_BYTES];
 };
 
+/* A refusal's facts (rf_facts), recorded where the operation decides it,
+ * from the row state that decided it (not a later read, which could see a
+ * newer state than the one refused). No-ops outside an operation. */
+void core_fact_status(struct rf_tx *tx, const char *status);
+void core_fact_version(struct rf_tx *tx, int64_t version);
+void core_fact_available(struct rf_tx *tx, int64_t available, const char *currency);
+
 /* keys.c: the authentication cache's life, with the handle's. */
 rf_err key_cache_open(rf *db);
 void key_cache_close(rf *db);

@@ -166,6 +166,7 @@ rf_err op_customer_unbind(struct rf_tx *tx, const void *req, void *res) {
      * unbind came first and found nothing, never a version mismatch. */
     if (a->if_match_version == 0) return RF_ERR_BINDING_NOT_FOUND;
     err = store_query_one(tx, SQL_BY_USER, p, 2, read_binding, out);
+    if (!err) core_fact_version(tx, out->version);
     return err == RF_ERR_NOT_FOUND ? RF_ERR_BINDING_NOT_FOUND
            : err                   ? err
                                    : RF_ERR_VERSION_MISMATCH;

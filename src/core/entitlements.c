@@ -123,6 +123,7 @@ static rf_err check_version(struct rf_tx *tx, const char *user_id, const char *k
     rf_entitlement_clear(&cur);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_VERSION_MISMATCH;
     if (err) return err;
+    if (have != want) core_fact_version(tx, have);
     return have == want ? RF_OK : RF_ERR_VERSION_MISMATCH;
 }
 

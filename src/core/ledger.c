@@ -455,6 +455,7 @@ static rf_err classify_miss(struct rf_tx *tx, const struct move *m) {
     bool overflow = leaves_int64(a.posted, m->d_posted) ||
                     leaves_int64(a.pending_debits, m->d_pdebits) ||
                     leaves_int64(a.pending_credits, m->d_pcredits);
+    if (!other_currency && short_funds) core_fact_available(tx, avail, a.currency);
     rf_account_clear(&a);
     if (other_currency) return RF_ERR_CURRENCY_MISMATCH;
     if (short_funds) return RF_ERR_INSUFFICIENT_FUNDS;
@@ -736,6 +737,9 @@ static rf_err classify_resolve(struct rf_tx *tx, const char *id, const char *own
     err = store_query_one(tx, SQL_TRANSFER_GET, p, 1, read_transfer, &t);
     bool pending = !err && t.status == RF_TRANSFER_PENDING;
     bool too_much = !err && amount > t.amount_minor;
+    /* a hold past expires_at is pending until the sweep voids it */
+    bool expired = pending && t.expires_at_ms && t.expires_at_ms <= tx->now_ms;
+    if (!err) core_fact_status(tx, expired ? "expired" : ledger_transfer_statuses[t.status]);
     rf_transfer_clear(&t);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_TRANSFER_NOT_FOUND;
     if (err) return err;

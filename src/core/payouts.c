@@ -184,6 +184,7 @@ static void payout_moved(const struct rf_tx *tx, const struct rf_payout *p,
 /* A conditional UPDATE missed: absent, or no longer pending. */
 static rf_err classify(struct rf_tx *tx, const char *id, struct rf_payout *out) {
     rf_err err = payout_get(tx, id, out);
+    if (!err) core_fact_status(tx, payout_status_names[out->status]);
     return err ? err : RF_ERR_INVALID_STATE;
 }
 

@@ -57,6 +57,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
+#include "base/log.h"
 
 struct job {
     const struct exec_op *op;
@@ -139,6 +140,7 @@ struct rf_exec {
 
     atomic_llong batches, batch_ops_total, retries, overloaded, store_errors;
     atomic_llong hist[8];
+    atomic_llong tx_hist[RF_STATS_TX_BUCKETS], tx_us_total;
 
     /* test hooks */
     char fail_op[64];   /* guarded by mu */
@@ -181,7 +183,16 @@ static void undo(const struct exec_op *op) {
     if (op->undo) op->undo(op->ctx);
 }
 
-static void count_batch(struct rf_exec *ex, int n) {
+const int64_t exec_tx_bounds_us[RF_STATS_TX_BUCKETS - 1] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
+
+/* A batch's size, and its transaction's latency since started_us. */
+static void count_batch(struct rf_exec *ex, int n, int64_t started_us) {
+    int64_t us = rf_mono_us() - started_us;
+    int t = 0;
+    while (t < RF_STATS_TX_BUCKETS - 1 && us > exec_tx_bounds_us[t]) t++;
+    atomic_fetch_add(&ex->tx_hist[t], 1);
+    atomic_fetch_add(&ex->tx_us_total, us > 0 ? us : 0);
     int b = 0;
     while ((1 << (b + 1)) <= n && b < 7) b++;
     atomic_fetch_add(&ex->hist[b], 1);
@@ -318,7 +329,7 @@ static bool take_one(atomic_int *counter) {
  * between two transactions of one request would leave behind. */
 static void crash_if_armed(struct rf_exec *ex, const struct exec_op *op) {
     if (!atomic_load(&ex->crash_armed) || strcmp(ex->crash_op, op->name) != 0) return;
-    fprintf(stderr, "racefree: test hook: exiting right after the commit of %s\n", op->name);
+    rf_log(RF_LOG_WARN, "test hook: exiting right after the commit of %s", op->name);
     _exit(RF_TEST_CRASH_EXIT_CODE);
 }
 
@@ -544,6 +555,7 @@ static bool run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
                       bool users) {
     RF_ASSERT(n >= 1 && n <= ex->opt.batch_ops_max && ex->opt.batch_ops_max <= RF_BATCH_OPS_MAX);
     for (int i = 0; i < n; i++) batch[i]->err = RF_OK;
+    int64_t started_us = rf_mono_us();
     rf_err err = committer_connect(ex, cm);
     if (!err) {
         if (atomic_load(&ex->serializable) && ex->ops->serializable_next_begin)
@@ -594,7 +606,7 @@ static bool run_batch(struct rf_exec *ex, struct committer *cm, struct job **bat
         for (int i = 0; i < n; i++)
             if (batch[i]->err == RF_OK) crash_if_armed(ex, batch[i]->op);
     }
-    count_batch(ex, n);
+    count_batch(ex, n, started_us);
     return false;
 }
 
@@ -1048,6 +1060,8 @@ void exec_stats(struct rf_exec *ex, struct rf_stats *out) {
     out->retries = atomic_load(&ex->retries);
     out->overloaded = atomic_load(&ex->overloaded);
     out->store_errors = atomic_load(&ex->store_errors);
+    for (int i = 0; i < RF_STATS_TX_BUCKETS; i++) out->tx_us_hist[i] = atomic_load(&ex->tx_hist[i]);
+    out->tx_us_total = atomic_load(&ex->tx_us_total);
 }
 
 const struct store_ops *exec_store(struct rf_exec *ex) { return ex->ops; }

@@ -70,6 +70,9 @@ void exec_shutdown_begin(struct rf_exec *ex);
 /* Drains queued operations, then closes every connection. */
 void exec_close(struct rf_exec *ex);
 void exec_stats(struct rf_exec *ex, struct rf_stats *out);
+/* The upper bounds, in microseconds, of rf_stats.tx_us_hist's buckets but
+ * the last (+Inf): Prometheus's default latency buckets from 0.5 ms. */
+extern const int64_t exec_tx_bounds_us[RF_STATS_TX_BUCKETS - 1];
 const struct store_ops *exec_store(struct rf_exec *ex);
 
 /* Test hooks (see rf_test_* in racefree.h). */

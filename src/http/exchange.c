@@ -18,6 +18,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/ids.h"
+#include "base/log.h"
 #include "base/logbuf.h"
 #include "http/buf.h"
 #include "http/handlers.h"
@@ -198,65 +199,63 @@ static void log_text(const char *in, char *out, size_t cap) {
     out[i] = '\0';
 }
 
+/* The problem's code when reply is problem+json: its "code" member, found
+ * as text (the body is compact JSON we made or stored; the sequence
+ * "code":" cannot occur inside a JSON string, whose quotes are escaped).
+ * "" when there is none. */
+static void problem_code(const struct rf_reply *r, char *out, size_t cap) {
+    out[0] = '\0';
+    if (!r->body || !has_line(r->headers, "Content-Type: " RF_CT_PROBLEM)) return;
+    const char *at = memmem(r->body, r->body_len, "\"code\":\"", 8);
+    if (!at) return;
+    at += 8;
+    size_t n = 0;
+    while (at + n < r->body + r->body_len && at[n] != '"' && n + 1 < cap) n++;
+    memcpy(out, at, n);
+    out[n] = '\0';
+}
+
+/* The access log line's level: a 5xx is an error (its code is on the
+ * line, its cause on the store's line before it); a probe (the public
+ * routes: /healthz, /readyz, /metrics) is debug, so the default level does
+ * not log a line per probe; everything else info. */
+static enum rf_log_level access_level(const struct rf_exchange *x) {
+    if (x->status >= 500) return RF_LOG_ERROR;
+    const struct rf_route *r = x->match.kind == RF_MATCH_OK ? x->match.route : NULL;
+    bool probe = r && r->roles == RF_ROLES_PUBLIC; /* no route before the head parsed */
+    return probe ? RF_LOG_DEBUG : RF_LOG_INFO;
+}
+
 /* One access log line, built in a fixed buffer (no JSON library, no
  * allocation: it is written for every request); too long a line is
- * dropped, as before. */
-struct log_line {
-    char text[RF_ACCESS_LOG_BYTES_MAX];
-    size_t len;
-    bool full;
-};
-
-static void line_raw(struct log_line *l, const char *s, size_t n) {
-    if (l->full || n >= sizeof l->text - l->len) {
-        l->full = true;
-        return;
-    }
-    memcpy(l->text + l->len, s, n);
-    l->len += n;
-}
-
-/* A JSON string (NULL: null). The values are printable ASCII already
- * (log_text, validated ids), so only '"' and '\\' need escaping. */
-static void line_str(struct log_line *l, const char *s) {
-    if (!s) {
-        line_raw(l, "null", 4);
-        return;
-    }
-    line_raw(l, "\"", 1);
-    for (const char *run = s;; s++) {
-        if (*s && *s != '"' && *s != '\\') continue;
-        line_raw(l, run, (size_t)(s - run));
-        if (!*s) break;
-        line_raw(l, *s == '"' ? "\\\"" : "\\\\", 2);
-        run = s + 1;
-    }
-    line_raw(l, "\"", 1);
-}
-
-static void access_log(const struct rf_exchange *x, int64_t duration_us) {
-    char ts[RF_TIME_TEXT_BYTES], path[RF_HTTP_PATH_BYTES_MAX + 1], method[40], nums[64];
-    rf_time_format(rf_now_ms(), ts);
+ * dropped. Never the Authorization header or a body: the key's id only. */
+static void access_log(const struct rf_exchange *x, const char *code, int64_t duration_us) {
+    enum rf_log_level level = access_level(x);
+    if (!rf_log_enabled(level)) return;
+    char path[RF_HTTP_PATH_BYTES_MAX + 1], method[40], nums[64], text[RF_ACCESS_LOG_BYTES_MAX];
     log_text(x->parsed ? x->h1.path : "", path, sizeof path);
     log_text(x->parsed ? x->h1.method : "-", method, sizeof method);
     const struct rf_route *r = x->match.kind == RF_MATCH_OK ? x->match.route : NULL;
-    struct log_line l = {.len = 0, .full = false};
-    line_raw(&l, "{\"ts\":", 6);
-    line_str(&l, ts);
-    line_raw(&l, ",\"request_id\":", 14);
-    line_str(&l, x->request_id);
-    line_raw(&l, ",\"method\":", 10);
-    line_str(&l, method);
-    line_raw(&l, ",\"route\":", 9);
-    line_str(&l, r ? r->pattern : NULL);
-    line_raw(&l, ",\"path\":", 8);
-    line_str(&l, path);
+    struct rf_log_buf l = {.text = text, .len = 0, .cap = sizeof text, .full = false};
+    rf_log_begin(&l, level);
+    RF_LOG_LIT(&l, ",\"msg\":\"request\",\"request_id\":");
+    rf_log_str(&l, x->request_id);
+    RF_LOG_LIT(&l, ",\"method\":");
+    rf_log_str(&l, method);
+    RF_LOG_LIT(&l, ",\"route\":");
+    rf_log_str(&l, r ? r->pattern : NULL);
+    RF_LOG_LIT(&l, ",\"path\":");
+    rf_log_str(&l, path);
     int n = snprintf(nums, sizeof nums, ",\"status\":%d,\"duration_ms\":%lld.%03lld,\"key_id\":",
                      x->status, (long long)(duration_us / 1000), (long long)(duration_us % 1000));
     RF_ASSERT(n > 0 && (size_t)n < sizeof nums && duration_us >= 0);
-    line_raw(&l, nums, (size_t)n);
-    line_str(&l, x->req.authenticated ? x->req.key.id : NULL);
-    line_raw(&l, "}", 1);
+    rf_log_raw(&l, nums, (size_t)n);
+    rf_log_str(&l, x->req.authenticated ? x->req.key.id : NULL);
+    if (code[0]) {
+        RF_LOG_LIT(&l, ",\"code\":");
+        rf_log_str(&l, code);
+    }
+    RF_LOG_LIT(&l, "}");
     if (!l.full) rf_log_line(l.text, l.len);
 }
 
@@ -264,6 +263,8 @@ char *rf_x_render(struct rf_exchange *x, struct rf_reply *reply, bool close, siz
     RF_ASSERT(reply->status >= 100 && reply->status <= 599 && x->status == 0);
     if (!x->request_id[0]) request_id_init(x);
     problem_add_request_id(x->request_id, reply);
+    char code[64];
+    problem_code(reply, code, sizeof code);
     char *bytes = render_bytes(x, reply, close, len_out);
     int status = reply->status;
     rf_reply_clear(reply);
@@ -272,7 +273,7 @@ char *rf_x_render(struct rf_exchange *x, struct rf_reply *reply, bool close, siz
     int route = x->match.kind == RF_MATCH_OK ? x->match.route_index : -1;
     rf_metrics_observe(x->ctx->metrics, route, x->parsed ? x->h1.method : "", x->status,
                        duration_us);
-    access_log(x, duration_us);
+    access_log(x, code, duration_us);
     return bytes;
 }
 

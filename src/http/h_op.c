@@ -119,7 +119,7 @@ static bool fill_idem(struct rf_http_req *req, const struct rf_route *route,
     if (route->idem == RF_IDEM_NONE) return true;
     struct rf_problem p;
     const char *key = NULL;
-    if (!rf_idem_key_parse(req->header(req->src, "Idempotency-Key"), &key, &p)) {
+    if (!rf_idem_key_parse(req->header(req->src, RF_HDR_IDEM_KEY), &key, &p)) {
         rf_reply_problem(out, &p);
         return false;
     }
@@ -128,6 +128,7 @@ static bool fill_idem(struct rf_http_req *req, const struct rf_route *route,
                        "this operation moves money: send an Idempotency-Key header "
                        "(1-%d printable ASCII characters)",
                        RF_IDEM_KEY_CHARS_MAX);
+        rf_problem_param(&p, RF_HDR_IDEM_KEY, strlen(RF_HDR_IDEM_KEY));
         rf_reply_problem(out, &p);
         return false;
     }

@@ -152,6 +152,7 @@ static bool parse_field(char *line, struct rf_h1_field *f, struct rf_problem *p)
     for (size_t i = 0; i < vlen; i++) {
         if (!is_value_char((unsigned char)v[i])) {
             rf_problem_set(p, RF_ERR_INVALID_HEADER, "header %s has a control character", line);
+            if (nlen < sizeof p->param) rf_problem_param(p, line, nlen); /* a client's name */
             return false;
         }
     }
@@ -176,6 +177,7 @@ static bool list_has(const char *list, const char *token) {
 
 static bool bad_cl(struct rf_problem *p, const char *why) {
     rf_problem_set(p, RF_ERR_INVALID_CONTENT_LENGTH, "%s", why);
+    rf_problem_param(p, "Content-Length", strlen("Content-Length"));
     return false;
 }
 
@@ -204,6 +206,7 @@ static bool check_framing(struct rf_h1_req *r, const char *te, int hosts, struct
     if (r->minor == 1 && hosts != 1) {
         rf_problem_set(p, RF_ERR_MISSING_HOST, "HTTP/1.1 needs exactly one Host header (got %d)",
                        hosts);
+        rf_problem_param(p, "Host", strlen("Host"));
         return false;
     }
     if (te && r->content_length >= 0)

@@ -6,12 +6,26 @@
  */
 #include "http/metrics.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "base/assert.h"
+#include "exec/executor.h"
 #include "http/buf.h"
 #include "http/routes.h"
+
+/* The build's version and commit (CMakeLists.txt); "" when the build did
+ * not say (a tree without git, a project without a version yet): the label
+ * is then "unknown". */
+#ifndef RF_BUILD_VERSION
+#define RF_BUILD_VERSION ""
+#endif
+#ifndef RF_BUILD_COMMIT
+#define RF_BUILD_COMMIT ""
+#endif
 
 static const int metric_statuses[RF_METRIC_STATUSES - 1] = {
     200, 201, 204, 400, 401, 403, 404, 405, 409, 412, 413, 422, 429, 500, 503, 504};
@@ -156,6 +170,99 @@ static void render_stats(const struct rf_stats *st, struct rf_buf *b) {
     render_gauge(b, "racefree_executor_overloaded_total", "counter",
                  "Operations refused with a full queue.", st->overloaded);
     render_gauge(b, "racefree_store_errors_total", "counter", "Store errors.", st->store_errors);
+    const char *t = "racefree_store_transaction_seconds";
+    rf_buf_printf(b, "# HELP %s Batch transaction latency, BEGIN to COMMIT's answer.\n"
+                     "# TYPE %s histogram\n", t, t);
+    cum = 0;
+    for (size_t i = 0; i < RF_STATS_TX_BUCKETS; i++) {
+        cum += st->tx_us_hist[i];
+        char le[16] = "+Inf";
+        if (i < RF_STATS_TX_BUCKETS - 1)
+            snprintf(le, sizeof le, "%g", (double)exec_tx_bounds_us[i] / 1e6);
+        rf_buf_printf(b, "%s_bucket{le=\"%s\"} %lld\n", t, le, (long long)cum);
+    }
+    rf_buf_printf(b, "%s_sum %.6f\n%s_count %lld\n", t, (double)st->tx_us_total / 1e6, t,
+                  (long long)cum);
+}
+
+/* ---- build and process ---------------------------------------------------
+ * The process_* series are the ones Prometheus client libraries export
+ * (same names, units and types), read from /proc and getrlimit. */
+
+/* The process's start, in seconds since the epoch: /proc/self/stat's
+ * starttime (clock ticks after boot) plus the boot time from /proc/stat.
+ * 0 when /proc does not say. */
+static double process_start_s(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    char line[256];
+    long long btime = 0;
+    while (fgets(line, sizeof line, f)) /* bounded by the file */
+        if (sscanf(line, "btime %lld", &btime) == 1) break;
+    fclose(f);
+    f = fopen("/proc/self/stat", "r");
+    if (!f) return 0;
+    char stat[1024];
+    size_t n = fread(stat, 1, sizeof stat - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    const char *after = strrchr(stat, ')'); /* the command may hold spaces */
+    unsigned long long start_ticks = 0;
+    /* after ") ": state is field 3; starttime is field 22 */
+    if (!after || sscanf(after + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                                    "%*d %*d %*d %*d %llu", &start_ticks) != 1)
+        return 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    return hz > 0 ? (double)btime + (double)start_ticks / (double)hz : 0;
+}
+
+/* Resident memory in bytes (/proc/self/statm's second field, in pages). */
+static long long resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    long long size = 0, resident = 0;
+    int got = fscanf(f, "%lld %lld", &size, &resident);
+    fclose(f);
+    return got == 2 ? resident * sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Open descriptors: entries of /proc/self/fd (bounded by the fd limit). */
+static long long open_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 0;
+    long long n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n > 0 ? n - 1 : 0; /* the directory's own descriptor */
+}
+
+static void render_double(struct rf_buf *b, const char *name, const char *type, const char *help,
+                          double v) {
+    rf_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.6f\n", name, help, name, type, name, v);
+}
+
+static void render_process(struct rf_buf *b) {
+    rf_buf_printf(b, "# HELP racefree_build_info The running build: version and commit.\n"
+                     "# TYPE racefree_build_info gauge\n"
+                     "racefree_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+                  RF_BUILD_VERSION[0] ? RF_BUILD_VERSION : "unknown",
+                  RF_BUILD_COMMIT[0] ? RF_BUILD_COMMIT : "unknown");
+    struct rusage ru;
+    double cpu = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    render_double(b, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.",
+                  cpu);
+    render_gauge(b, "process_resident_memory_bytes", "gauge", "Resident memory in bytes.",
+                 resident_bytes());
+    render_gauge(b, "process_open_fds", "gauge", "Open file descriptors.", open_fds());
+    struct rlimit rl;
+    long long max_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long long)rl.rlim_cur : 0;
+    render_gauge(b, "process_max_fds", "gauge", "The open file descriptor limit.", max_fds);
+    render_double(b, "process_start_time_seconds", "gauge",
+                  "Start time of the process since the epoch, in seconds.", process_start_s());
 }
 
 char *rf_metrics_render(struct rf_metrics *m, const struct rf_stats *st, size_t *len_out) {
@@ -164,5 +271,6 @@ char *rf_metrics_render(struct rf_metrics *m, const struct rf_stats *st, size_t 
     render_requests(m, &b);
     render_durations(m, &b);
     render_stats(st, &b);
+    render_process(&b);
     return rf_buf_take(&b, len_out);
 }

@@ -87,6 +87,7 @@ bool rf_idem_key_parse(const char *value, const char **key_out, struct rf_proble
         rf_problem_set(p, RF_ERR_INVALID_IDEM_KEY,
                        "Idempotency-Key must be 1-%d printable ASCII characters",
                        RF_IDEM_KEY_CHARS_MAX);
+        rf_problem_param(p, RF_HDR_IDEM_KEY, strlen(RF_HDR_IDEM_KEY));
         return false;
     }
     *key_out = value;
@@ -128,11 +129,12 @@ bool rf_if_match_parse(const char *value, int64_t *version_out, struct rf_proble
     *version_out = 0;
     rf_problem_set(p, RF_ERR_INVALID_IF_MATCH,
                    "If-Match must be \"<version>\" with a version >= 1, or *");
+    rf_problem_param(p, RF_HDR_IF_MATCH, strlen(RF_HDR_IF_MATCH));
     return false;
 }
 
 bool rf_req_if_match(const struct rf_http_req *req, int64_t *version_out, struct rf_problem *p) {
-    return rf_if_match_parse(req->header(req->src, "If-Match"), version_out, p);
+    return rf_if_match_parse(req->header(req->src, RF_HDR_IF_MATCH), version_out, p);
 }
 
 const char *rf_bearer_token(const char *authorization) {

@@ -43,6 +43,10 @@ bool rf_req_body(struct rf_http_req *req, const struct rf_field *f, size_t n, vo
 
 /* ---- Headers --------------------------------------------------------------- */
 
+/* The headers a problem can name as its `param`. */
+#define RF_HDR_IDEM_KEY "Idempotency-Key"
+#define RF_HDR_IF_MATCH "If-Match"
+
 /* NULL header: *key_out = NULL. Else 1-255 printable ASCII. */
 bool rf_idem_key_parse(const char *value, const char **key_out, struct rf_problem *p);
 /* NULL or "*": 0 (unconditional). "N", W/"N" or N with N >= 1: N. */

@@ -238,10 +238,26 @@ json_t *rf_json_str(const char *s) { return (s && *s) ? json_string(s) : json_nu
 
 /* ---- Failures of operations --------------------------------------------- */
 
+/* The facts the code's answer depends on (rf_facts), under the names the
+ * Problem schema documents: each code shows only its own, so a transfer
+ * that an approval ran and that found the funds short shows the balance,
+ * not the approval's state. */
+static void put_facts(json_t *extra, rf_err code, const struct rf_facts *facts) {
+    if (code == RF_ERR_INVALID_STATE && facts->status[0])
+        json_object_set_new(extra, "current_status", json_string(facts->status));
+    if (code == RF_ERR_VERSION_MISMATCH && facts->version > 0)
+        json_object_set_new(extra, "current_version", json_integer(facts->version));
+    if (code == RF_ERR_INSUFFICIENT_FUNDS && facts->has_available) {
+        json_object_set_new(extra, "available", json_integer(facts->available));
+        json_object_set_new(extra, "currency", json_string(facts->currency));
+    }
+}
+
 void rf_reply_fault(struct rf_reply *out, rf_err err, const struct rf_fault *f) {
     RF_ASSERT(err != RF_OK && f);
     rf_err code = f->code != RF_OK ? f->code : err;
     json_t *extra = json_object();
+    if (extra) put_facts(extra, code, &f->facts);
     if (extra && f->param[0]) json_object_set_new(extra, "param", json_string(f->param));
     for (int i = 0; extra && i < 2; i++)
         if (f->extra[i].name)

@@ -53,6 +53,7 @@
 #include "base/assert.h"
 #include "base/clock.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "base/logbuf.h"
 #include "http/exchange.h"
 #include "http/handlers.h"
@@ -390,9 +391,13 @@ static void respond_close(struct rf_http_server *s, struct conn *c, rf_err err,
     respond(s, c, &r);
 }
 
+/* The same for a problem the parser made (it may name a header: param). */
 static void respond_problem_close(struct rf_http_server *s, struct conn *c,
                                   const struct rf_problem *p) {
-    respond_close(s, c, p->err, p->detail);
+    struct rf_reply r = {0};
+    rf_reply_problem(&r, p);
+    c->close_after = true;
+    respond(s, c, &r);
 }
 
 /* ---- workers --------------------------------------------------------------------------- */
@@ -894,8 +899,8 @@ static void raise_nofile(struct rf_http_config *cfg) {
     const rlim_t reserve = 256; /* store connections, logs, the listener */
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)cfg->conns_max + reserve) {
         int fit = rl.rlim_cur > reserve * 2 ? (int)(rl.rlim_cur - reserve) : (int)reserve;
-        fprintf(stderr, "racefree: open file limit %llu: serving at most %d connections\n",
-                (unsigned long long)rl.rlim_cur, fit);
+        rf_log(RF_LOG_WARN, "open file limit %llu: serving at most %d connections",
+               (unsigned long long)rl.rlim_cur, fit);
         cfg->conns_max = fit;
     }
 }
@@ -1092,8 +1097,8 @@ void rf_http_stop(struct rf_http_server *s) {
     pthread_join(s->loop, NULL);
     int left = atomic_load(&s->busy);
     if (left > 0)
-        fprintf(stderr, "racefree: %d request(s) still running after %d ms; waiting for them\n",
-                left, RF_SHUTDOWN_DRAIN_MS);
+        rf_log(RF_LOG_WARN, "%d request(s) still running after %d ms; waiting for them", left,
+               RF_SHUTDOWN_DRAIN_MS);
     workers_join(s);
     final_pass(s);
     server_free(s);

@@ -9,6 +9,7 @@
 
 #include "base/assert.h"
 #include "base/clock.h"
+#include "base/log.h"
 #include "store/store.h"
 
 extern const struct store_migration store_migrations_sqlite[];
@@ -77,13 +78,19 @@ rf_err store_migrate(const struct store_ops *ops, struct store_conn *c, int *ver
     if (ops->backend == STORE_POSTGRES) err = ops->exec(c, SQL_PG_LOCK, NULL, 0, NULL);
     if (!err && ops->backend == STORE_POSTGRES) err = ops->exec_script(c, SQL_PG_SCHEMA);
     if (!err) err = ops->exec(c, SQL_VERSION_TABLE, NULL, 0, NULL);
-    int version = 0;
+    int version = 0, from = 0;
     if (!err) err = current_version(ops, c, &version);
+    from = version;
     if (!err) err = apply_pending(ops, c, &version);
     if (!err) err = ops->commit(c);
     if (err) {
         ops->rollback(c);
         return err;
+    }
+    if (version != from) {
+        struct rf_log_kv kv[2] = {RF_KV_INT("from_version", from),
+                                  RF_KV_INT("to_version", version)};
+        rf_log_kv(RF_LOG_INFO, kv, 2, "migrations applied");
     }
     if (version_out) *version_out = version;
     return RF_OK;

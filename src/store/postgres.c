@@ -64,6 +64,7 @@
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "store/store.h"
 
 /* Open addressing at load <= 1/2 keeps probe chains short. */
@@ -131,6 +132,14 @@ static bool sqlstate_is(const char *state, const char *prefix) {
     return strncmp(state, prefix, strlen(prefix)) == 0;
 }
 
+/* libpq's message about the connection, on one line. */
+static void pg_cause(const PGconn *pg, char *out, size_t cap) {
+    rf_strcpy(out, cap, pg ? PQerrorMessage(pg) : "no connection");
+    for (char *s = out; *s; s++)
+        if (*s == '\n' || *s == '\r') *s = (s[1] ? ' ' : '\0');
+    if (!out[0]) rf_strcpy(out, cap, "connection lost");
+}
+
 /* Messages of data exceptions (22) and raised exceptions (P0) can quote
  * values; only the SQLSTATE of those is logged. */
 static void log_internal(const PGresult *res, const char *state, const char *what) {
@@ -138,8 +147,9 @@ static void log_internal(const PGresult *res, const char *state, const char *wha
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     if (!msg) msg = "(no message)";
     if (sqlstate_is(state, "22") || sqlstate_is(state, "P0")) msg = "(withheld: may quote values)";
-    fprintf(stderr, "racefree: postgres: SQLSTATE %s: %s [%.*s]\n", state, msg,
-            PG_LOG_SQL_CHARS, what);
+    char cause[RF_LOG_VALUE_CHARS_MAX];
+    snprintf(cause, sizeof cause, "SQLSTATE %s: %s", state, msg);
+    rf_log_failure(RF_ERR_INTERNAL, cause, "postgres: %.*s", PG_LOG_SQL_CHARS, what);
 }
 
 static rf_err map_sqlstate(const char *s) {
@@ -158,7 +168,12 @@ static rf_err map_sqlstate(const char *s) {
 static rf_err check_result(PGconn *pg, const PGresult *res, const char *what) {
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return RF_OK;
-    if (PQstatus(pg) != CONNECTION_OK) return RF_ERR_UNAVAILABLE;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char cause[RF_LOG_VALUE_CHARS_MAX];
+        pg_cause(pg, cause, sizeof cause);
+        rf_log_failure(RF_ERR_UNAVAILABLE, cause, "postgres: %.*s", PG_LOG_SQL_CHARS, what);
+        return RF_ERR_UNAVAILABLE;
+    }
     if (!res) return RF_ERR_NOMEM; /* libpq returns NULL only when out of memory */
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     if (!state) state = "XX000"; /* a client-side error has no SQLSTATE */
@@ -187,8 +202,8 @@ static bool wait_socket(int fd, short events, int64_t deadline_ms) {
  * still be in flight), so it is never used again; broken() reports it. */
 static void conn_dead(struct store_conn *c, const char *what) {
     if (!c->dead)
-        fprintf(stderr, "racefree: postgres: no answer within %d ms, dropping the connection "
-                        "[%.*s]\n", c->timeout_ms, PG_LOG_SQL_CHARS, what);
+        rf_log_failure(RF_ERR_UNAVAILABLE, "no answer within the timeout: connection dropped",
+                       "postgres: %.*s (%d ms)", PG_LOG_SQL_CHARS, what, c->timeout_ms);
     c->dead = true;
 }
 
@@ -610,8 +625,8 @@ static bool pipe_synced(struct store_conn *c, int64_t deadline, const char *what
     PQclear(sync);
     if (synced && PQexitPipelineMode(c->pg)) return true;
     if (PQstatus(c->pg) == CONNECTION_OK)
-        fprintf(stderr, "racefree: postgres: a pipeline ended out of step, dropping the "
-                        "connection [%.*s]\n", PG_LOG_SQL_CHARS, what);
+        rf_log_failure(RF_ERR_UNAVAILABLE, "a pipeline ended out of step: connection dropped",
+                       "postgres: %.*s", PG_LOG_SQL_CHARS, what);
     return false;
 }
 
@@ -898,7 +913,7 @@ static rf_err pg_begin(struct store_conn *c, bool write) {
 static void drop_socket(struct store_conn *c) {
     int fd = PQsocket(c->pg);
     if (fd >= 0 && shutdown(fd, SHUT_RDWR) != 0)
-        fprintf(stderr, "racefree: postgres: test hook shutdown: %s\n", strerror(errno));
+        rf_log_failure(RF_ERR_INTERNAL, strerror(errno), "postgres: test hook shutdown");
 }
 
 /* Test hook: COMMIT was sent; waits until its answer is in the socket (the
@@ -913,12 +928,12 @@ static void lose_reply(struct store_conn *c) {
     int sv[2];
     if (fd < 0 || !wait_socket(fd, POLLIN, deadline) ||
         socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
-        fprintf(stderr, "racefree: postgres: test hook: the answer to COMMIT did not arrive\n");
+        rf_log(RF_LOG_WARN, "postgres: test hook: the answer to COMMIT did not arrive");
         return;
     }
     close(sv[1]);
     if (dup2(sv[0], fd) < 0) /* closes the real socket: reads now see EOF */
-        fprintf(stderr, "racefree: postgres: test hook dup2: %s\n", strerror(errno));
+        rf_log_failure(RF_ERR_INTERNAL, strerror(errno), "postgres: test hook dup2");
     close(sv[0]);
 }
 
@@ -955,10 +970,15 @@ static rf_err resolve_commit(struct store_conn *c) {
         else if (strcmp(status, "aborted") == 0) err = RF_ERR_UNAVAILABLE;
         pg_disconnect(q);
     }
-    fprintf(stderr, "racefree: postgres: the answer to COMMIT was lost; transaction %s: %s%s\n",
-            c->xid,
-            err == RF_OK ? "committed" : err == RF_ERR_UNAVAILABLE ? "aborted" : "outcome unknown, ",
-            err == RF_ERR_OUTCOME_UNKNOWN ? status : "");
+    char cause[RF_LOG_VALUE_CHARS_MAX];
+    pg_cause(c->pg, cause, sizeof cause);
+    if (err == RF_OK) /* the answer the client gets is the commit's: no failure */
+        rf_log_kv(RF_LOG_WARN, &RF_KV_STR("cause", cause), 1,
+                  "postgres: the answer to COMMIT was lost; transaction %s: committed", c->xid);
+    else
+        rf_log_failure(err, cause, "postgres: the answer to COMMIT was lost; transaction %s: %s%s",
+                       c->xid, err == RF_ERR_UNAVAILABLE ? "aborted" : "outcome unknown, ",
+                       err == RF_ERR_OUTCOME_UNKNOWN ? status : "");
     return err;
 }
 
@@ -1004,7 +1024,8 @@ static rf_err pg_commit(struct store_conn *c) {
     } else if (!err && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         /* COMMIT of a transaction an earlier error aborted reports ROLLBACK:
          * a flow ignored an error, which is a bug, and nothing was written. */
-        fprintf(stderr, "racefree: postgres: COMMIT of an aborted transaction rolled back\n");
+        rf_log_failure(RF_ERR_INTERNAL, "COMMIT answered ROLLBACK",
+                       "postgres: COMMIT of an aborted transaction rolled back");
         err = RF_ERR_INTERNAL;
     }
     PQclear(res);

@@ -29,6 +29,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "store/store.h"
 
 #define SQLITE_SQL_BYTES_MAX 8192
@@ -108,7 +109,7 @@ static rf_err map_rc(int rc) {
 static rf_err report(struct store_conn *c, int rc, const char *what) {
     rf_err err = map_rc(rc);
     if (err == RF_ERR_INTERNAL || err == RF_ERR_UNAVAILABLE)
-        fprintf(stderr, "racefree: sqlite %s: %s\n", what, sqlite3_errmsg(c->db));
+        rf_log_failure(err, sqlite3_errmsg(c->db), "sqlite: %s", what);
     return err;
 }
 
@@ -124,7 +125,7 @@ static rf_err control(struct store_conn *c, enum ctl k) {
     if (rc == SQLITE_DONE) return RF_OK;
     rf_err err = map_rc(rc);
     if (err != RF_ERR_CONFLICT)
-        fprintf(stderr, "racefree: sqlite: %s: %s\n", ctl_sql[k], sqlite3_errmsg(c->db));
+        rf_log_failure(err, sqlite3_errmsg(c->db), "sqlite: %s", ctl_sql[k]);
     return err;
 }
 
@@ -133,7 +134,7 @@ static rf_err simple(struct store_conn *c, const char *sql) {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
         rf_err err = map_rc(rc);
-        if (err != RF_ERR_CONFLICT) fprintf(stderr, "racefree: sqlite: %s\n", msg ? msg : "?");
+        if (err != RF_ERR_CONFLICT) rf_log_failure(err, msg ? msg : "?", "sqlite: %.200s", sql);
         sqlite3_free(msg);
         return err;
     }
@@ -150,8 +151,8 @@ static rf_err sq_connect(const char *url, const struct rf_options *opt, bool rea
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        fprintf(stderr, "racefree: sqlite open %s: %s\n", path,
-                c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        rf_log_failure(RF_ERR_UNAVAILABLE, c->db ? sqlite3_errmsg(c->db) : "out of memory",
+                       "sqlite: cannot open %s", path);
         sqlite3_close(c->db);
         free(c);
         return RF_ERR_UNAVAILABLE;
@@ -534,7 +535,7 @@ static void sq_rollback(struct store_conn *c) {
 static rf_err sq_commit(struct store_conn *c) {
     if (c->fail_next_commit) {
         c->fail_next_commit = false;
-        fprintf(stderr, "racefree: sqlite: forced commit failure (test hook)\n");
+        rf_log_failure(RF_ERR_UNAVAILABLE, "forced commit failure (test hook)", "sqlite: COMMIT");
         sq_rollback(c);
         return RF_ERR_UNAVAILABLE;
     }
@@ -608,7 +609,8 @@ static rf_err wal_file(struct store_conn *c, sqlite3_file **out) {
     if (rc != SQLITE_OK) return report(c, rc, "WAL file");
     if (!*out || !(*out)->pMethods) { /* not in WAL mode: nothing else syncs its commits */
         *out = NULL;
-        fprintf(stderr, "racefree: sqlite: the store has no open WAL file to sync\n");
+        rf_log_failure(RF_ERR_UNAVAILABLE, "the store has no open WAL file to sync",
+                       "sqlite: sync");
         return RF_ERR_UNAVAILABLE;
     }
     return RF_OK;

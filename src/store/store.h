@@ -171,6 +171,9 @@ struct rf_tx {
     int64_t now_ms;     /* one clock reading per operation */
     bool write;
     void *defer;        /* the transaction's deferred work (exec_defer_ops); NULL: none */
+    /* Where the running operation records what its refusal depends on
+     * (rf_facts: current state, version, balance); NULL between operations. */
+    struct rf_facts *facts;
 };
 
 /* Convenience wrappers over tx->ops (store.c). */

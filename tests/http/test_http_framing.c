@@ -133,6 +133,31 @@ static void test_framing_errors(void **state) {
     expect_framing_error("200 header fields", big, (size_t)n, 431, "headers_too_large");
 }
 
+/* A framing error that one header causes names it as the problem's param. */
+static void test_framing_params(void **state) {
+    (void)state;
+    struct { const char *bytes, *code, *param; } cases[] = {
+        {"GET /healthz HTTP/1.1\r\n\r\n", "missing_host", "Host"},
+        {"POST /v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+         "invalid_content_length", "Content-Length"},
+        {"POST /v1/keys HTTP/1.1\r\nHost: x\r\nIdempotency-Key: a\x01b\r\n\r\n",
+         "invalid_header", "Idempotency-Key"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct raw_conn c;
+        RF_CHECK(raw_open(&c, E.srv.port));
+        RF_CHECK(raw_send(&c, cases[i].bytes, strlen(cases[i].bytes)));
+        struct rf_t_resp r;
+        if (raw_read(&c, &r, READ_MS) != 0) fail_msg("%s: no answer: %s", cases[i].code, r.errmsg);
+        assert_problem_with_id(&r, 400, cases[i].code);
+        json_t *j = rf_resp_json(&r);
+        assert_string_equal(rf_t_json_str(j, "param"), cases[i].param);
+        json_decref(j);
+        rf_resp_free(&r);
+        raw_close(&c);
+    }
+}
+
 static void auth_line(char *out, size_t cap) {
     snprintf(out, cap, "Authorization: Bearer %s\r\n", E.admin);
 }
@@ -431,7 +456,8 @@ static void test_sigterm_under_load(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_framing_errors),   cmocka_unit_test(test_chunked_too_large),
+        cmocka_unit_test(test_framing_errors),
+        cmocka_unit_test(test_framing_params),   cmocka_unit_test(test_chunked_too_large),
         cmocka_unit_test(test_expect_continue),  cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_keep_alive),       cmocka_unit_test(test_drain),
         cmocka_unit_test(test_sigterm_under_load),

@@ -49,7 +49,7 @@ static bool listening(const struct rf_server *srv)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = '\0';
     fclose(f);
-    return strstr(buf, "racefree: listening on") != NULL;
+    return strstr(buf, "\"msg\":\"listening on http://") != NULL;
 }
 
 /* The key the server printed, if it printed one: polls its stdout until the

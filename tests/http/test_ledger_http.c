@@ -807,7 +807,7 @@ static void test_exact_answers(void **state)
              " \"currency\": \"%s\", \"expires_at\": \"%s\"}",
              a, b, cur, exp);
     static const char hold_rule[] =
-        PROBLEM_BASE "invalid_field\",\"title\":\"Bad Request\",\"status\":400,"
+        PROBLEM_BASE "invalid_field\",\"title\":\"Invalid field\",\"status\":400,"
         "\"detail\":\"field 'expires_at' is for pending transfers only (\\\"pending\\\": "
         "true)\",\"code\":\"invalid_field\"}";
     for (int with_key = 0; with_key < 2; with_key++) {

@@ -4,7 +4,10 @@
  * Proves:
  *  - /healthz and /readyz answer 200 without a key; /metrics is Prometheus
  *    text with racefree_http_requests_total and racefree_executor_queue_depth,
- *    and counts the requests made;
+ *    and counts the requests made; every line of it parses (a comment, or a
+ *    name, optional labels and a number); it has racefree_build_info, the
+ *    process_* series with plausible values, and the store's transaction
+ *    latency histogram counting the writes made;
  *  - SIGTERM while 16 grants are in flight (each held 1500 ms in its
  *    transaction by the op-delay test hook) lets every one of them finish with
  *    a 2xx, the process exits 0, and all 16 grants are there after a restart
@@ -19,6 +22,68 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+/* Every line of an exposition: "# HELP|TYPE ...", or "name[{labels}] number". */
+static void metrics_parse(const char *body)
+{
+    for (const char *s = body; *s;) {
+        size_t len = strcspn(s, "\n");
+        char line[1024];
+        if (len >= sizeof line)
+            fail_msg("/metrics line too long: %.200s", s);
+        memcpy(line, s, len);
+        line[len] = '\0';
+        s += len + (s[len] == '\n');
+        if (line[0] == '#') {
+            if (strncmp(line, "# HELP ", 7) && strncmp(line, "# TYPE ", 7))
+                fail_msg("/metrics comment is neither HELP nor TYPE: %s", line);
+            continue;
+        }
+        size_t name =
+            strspn(line, "abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:");
+        char *value = line + name;
+        if (*value == '{')
+            value = strstr(value, "} ") ? strstr(value, "} ") + 1 : NULL;
+        char *end = NULL;
+        if (name == 0 || !value || *value != ' ' || (strtod(value + 1, &end), *end != '\0'))
+            fail_msg("/metrics line does not parse: %s", line);
+    }
+}
+
+/* The value of the sample whose text before the value is exactly `series`
+ * ("name" or "name{labels}"); fails when there is none. */
+static double metric(const char *body, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *s = body; s && *s; s = strchr(s, '\n') ? strchr(s, '\n') + 1 : NULL)
+        if (strncmp(s, series, n) == 0 && s[n] == ' ')
+            return strtod(s + n + 1, NULL);
+    fail_msg("/metrics has no sample %s", series);
+    return 0;
+}
+
+/* The build and process series, and the store latency histogram. */
+static void metrics_build_process_store(const char *body)
+{
+    metrics_parse(body);
+    const char *info = strstr(body, "\nracefree_build_info{version=\"");
+    if (!info || !strstr(info, "\",commit=\"") || strncmp(strstr(info, "} "), "} 1\n", 4) != 0)
+        fail_msg("/metrics lacks racefree_build_info{version,commit} 1:\n%.3000s", body);
+    assert_true(metric(body, "process_cpu_seconds_total") > 0);
+    assert_true(metric(body, "process_resident_memory_bytes") > 1024 * 1024);
+    double fds = metric(body, "process_open_fds");
+    assert_true(fds >= 3 && fds <= metric(body, "process_max_fds"));
+    double start = metric(body, "process_start_time_seconds");
+    double now = (double)time(NULL);
+    if (!(start > now - 3600 && start <= now + 1)) /* started by this test, within its bound */
+        fail_msg("process_start_time_seconds %.0f is not near now (%.0f)", start, now);
+    double count = metric(body, "racefree_store_transaction_seconds_count");
+    assert_true(count >= 1); /* the three writes ran in one batch or more */
+    assert_true(metric(body, "racefree_store_transaction_seconds_bucket{le=\"+Inf\"}") == count);
+    assert_true(metric(body, "racefree_store_transaction_seconds_bucket{le=\"0.0005\"}") <= count);
+    assert_true(metric(body, "racefree_store_transaction_seconds_sum") > 0);
+}
 
 static void test_health_ready_metrics(void **state)
 {
@@ -73,6 +138,7 @@ static void test_health_ready_metrics(void **state)
     if (!found)
         fail_msg("/metrics has no racefree_http_requests_total sample for the 201:\n%.3000s",
                  r.body);
+    metrics_build_process_store(r.body);
     /* Never data: no user id, no key. */
     assert_null(strstr(r.body, user));
     assert_null(strstr(r.body, e.admin));

@@ -601,32 +601,86 @@ static void test_error_list(void **state) {
     assert_string_equal(rf_err_code(RF_ERR__COUNT), "internal");
 }
 
-/* A problem takes its status, title and code from its rf_err's row. */
+/* The list's title of every code, straight from the rows (not through
+ * rf_err_title, which the test checks). */
+#define TITLE_ROW(name, code, status, retry_after, title, detail) [name] = title,
+static const char *const list_titles[RF_ERR__COUNT] = {RF_ERRORS(TITLE_ROW)};
+#undef TITLE_ROW
+
+/* The members every problem body has, checked against err's row. */
+static void check_problem_body(const struct rf_reply *r, rf_err err) {
+    assert_int_equal(r->status, rf_err_status(err));
+    json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), r->status);
+    assert_string_equal(json_string_value(json_object_get(j, "code")), rf_err_code(err));
+    assert_string_equal(json_string_value(json_object_get(j, "title")), list_titles[err]);
+    json_decref(j);
+}
+
+/* Every code, by each way a problem is made (a handler's rf_problem, a
+ * library error, an operation's fault), has its list title, and no two
+ * codes share one: a client can show the title for the code. */
 static void test_problem_from_list(void **state) {
     (void)state;
-    static const rf_err errs[] = {RF_ERR_INVALID_FIELD, RF_ERR_HEADERS_TOO_LARGE,
-                                  RF_ERR_BINDING_CONFLICT, RF_ERR_NOMEM,
-                                  RF_ERR_METHOD_NOT_ALLOWED};
-    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+    for (int e = RF_OK + 1; e < RF_ERR__COUNT; e++) {
+        for (int o = RF_OK + 1; o < e; o++)
+            if (strcmp(list_titles[e], list_titles[o]) == 0)
+                fail_msg("%s and %s share the title \"%s\"", rf_err_code((rf_err)o),
+                         rf_err_code((rf_err)e), list_titles[e]);
         struct rf_problem p;
-        rf_problem_set(&p, errs[i], "detail %d", 7);
-        assert_int_equal(p.err, errs[i]);
+        rf_problem_set(&p, (rf_err)e, "detail %d", 7);
+        assert_int_equal(p.err, e);
         struct rf_reply r = {0};
         rf_reply_problem(&r, &p);
-        assert_int_equal(r.status, rf_err_status(errs[i]));
+        check_problem_body(&r, (rf_err)e);
+        rf_reply_clear(&r);
+        rf_reply_error(&r, (rf_err)e, NULL);
+        check_problem_body(&r, (rf_err)e);
+        rf_reply_clear(&r);
+        struct rf_fault f = {.code = (rf_err)e};
+        rf_reply_fault(&r, RF_ERR_INVALID, &f);
+        check_problem_body(&r, (rf_err)e);
+        rf_reply_clear(&r);
+    }
+}
+
+/* A fault's facts render under the Problem schema's names, each only for
+ * the code that depends on it. */
+static void test_problem_facts(void **state) {
+    (void)state;
+    struct rf_fault f = {.facts = {.status = "voided", .version = 7, .has_available = true,
+                                   .available = 9007199254740993LL, .currency = "EUR"}};
+    static const struct {
+        rf_err err;
+        const char *has[2], *lacks[3];
+    } want[] = {
+        {RF_ERR_INVALID_STATE, {"current_status", NULL}, {"current_version", "available", NULL}},
+        {RF_ERR_VERSION_MISMATCH, {"current_version", NULL}, {"current_status", "available", NULL}},
+        {RF_ERR_INSUFFICIENT_FUNDS, {"available", "currency"}, {"current_status", NULL, NULL}},
+        {RF_ERR_CONFLICT, {NULL, NULL}, {"current_status", "current_version", "available"}},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct rf_reply r = {0};
+        rf_reply_fault(&r, want[i].err, &f);
         json_t *j = json_loadb(r.body, r.body_len, 0, NULL);
-        assert_non_null(j);
-        assert_int_equal(json_integer_value(json_object_get(j, "status")), r.status);
-        assert_string_equal(json_string_value(json_object_get(j, "code")), rf_err_code(errs[i]));
-        assert_string_equal(json_string_value(json_object_get(j, "title")),
-                            rf_err_title(errs[i]));
-        assert_string_equal(json_string_value(json_object_get(j, "detail")), "detail 7");
+        for (int k = 0; k < 2 && want[i].has[k]; k++)
+            assert_non_null(json_object_get(j, want[i].has[k]));
+        for (int k = 0; k < 3 && want[i].lacks[k]; k++)
+            assert_null(json_object_get(j, want[i].lacks[k]));
         json_decref(j);
         rf_reply_clear(&r);
     }
-    /* an edge code keeps the reason phrase of its status as its title */
-    assert_string_equal(rf_err_title(RF_ERR_HEADERS_TOO_LARGE),
-                        rf_status_reason(rf_err_status(RF_ERR_HEADERS_TOO_LARGE)));
+    struct rf_reply r = {0};
+    rf_reply_fault(&r, RF_ERR_INSUFFICIENT_FUNDS, &f);
+    assert_non_null(strstr(r.body, "\"available\":9007199254740993,\"currency\":\"EUR\""));
+    rf_reply_clear(&r);
+    rf_reply_fault(&r, RF_ERR_VERSION_MISMATCH, &f);
+    assert_non_null(strstr(r.body, "\"current_version\":7"));
+    rf_reply_clear(&r);
+    rf_reply_fault(&r, RF_ERR_INVALID_STATE, &f);
+    assert_non_null(strstr(r.body, "\"current_status\":\"voided\""));
+    rf_reply_clear(&r);
 }
 
 static void test_listen(void **state) {
@@ -664,6 +718,7 @@ int main(void) {
         cmocka_unit_test(test_route_match),
         cmocka_unit_test(test_route_table),
         cmocka_unit_test(test_err_status),
+        cmocka_unit_test(test_problem_facts),
         cmocka_unit_test(test_error_list),
         cmocka_unit_test(test_problem_from_list),
         cmocka_unit_test(test_listen),
