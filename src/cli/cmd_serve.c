@@ -271,13 +271,14 @@ static void url_redacted(const char *url, char *out, size_t cap) {
 static void boot_key_print(struct boot_key *b, const struct serve_args *a, int port) {
     const char *host = strcmp(a->host, "0.0.0.0") == 0 ? "127.0.0.1" : a->host;
     if (!b->created) {
-        char url[RF_DB_URL_BYTES];
+        /* Not a secret, so a log line (stderr, JSON) like every other. */
+        char url[RF_DB_URL_BYTES], cmd[RF_DB_URL_BYTES + 2 * RF_PG_SCHEMA_CHARS_MAX];
         url_redacted(cli_db_url(a->store.db), url, sizeof url);
-        printf("racefree: this store already has API keys (its first admin key was shown when "
-               "it was created).\nTo make another admin key:\n"
-               "  racefree keys create --db '%s'%s%s --role admin\n",
-               url, a->store.schema ? " --schema " : "", a->store.schema ? a->store.schema : "");
-        fflush(stdout);
+        snprintf(cmd, sizeof cmd, "racefree keys create --db '%s'%s%s --role admin", url,
+                 a->store.schema ? " --schema " : "", a->store.schema ? a->store.schema : "");
+        rf_log_kv(RF_LOG_INFO, &RF_KV_STR("command", cmd), 1,
+                  "this store already has API keys (its first admin key was shown when it was "
+                  "created); to make another admin key: %s", cmd);
         return;
     }
     printf("racefree: created the first admin key (id %s). It is shown once, now; store it:\n"

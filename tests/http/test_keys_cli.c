@@ -103,7 +103,8 @@ static void test_bootstrap_admin_key(void **state)
     char key2[RF_T_KEY_BYTES];
     if (wait_key(&srv, out, sizeof out, key2, sizeof key2))
         fail_msg("second start printed a key again:\n%s", out);
-    /* ... but says how to make one (printed before the "listening" line). */
+    /* ... but says how to make one (a log line before the "listening" one). */
+    rf_server_read_stderr(&srv, out, sizeof out);
     if (!strstr(out, "already has API keys") || !strstr(out, "racefree keys create --db '") ||
         !strstr(out, "--role admin"))
         fail_msg("second start did not say how to create an admin key:\n%s", out);

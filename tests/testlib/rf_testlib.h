@@ -101,6 +101,8 @@ int rf_server_wait(struct rf_server *srv, int timeout_ms);
 void rf_server_dump_log(const struct rf_server *srv, size_t max_bytes);
 /* Reads the server's stdout so far into buf (NUL-terminated, truncated). */
 size_t rf_server_read_stdout(const struct rf_server *srv, char *buf, size_t cap);
+/* The same for its stderr (the JSON log lines). */
+size_t rf_server_read_stderr(const struct rf_server *srv, char *buf, size_t cap);
 
 /* The racefree binary (env RF_BIN); aborts the process if it is unset. */
 const char *rf_bin(void);

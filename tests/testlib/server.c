@@ -153,18 +153,28 @@ void rf_server_dump_log(const struct rf_server *srv, size_t max_bytes)
     dump_file_tail(srv->err_path, "server stderr", max_bytes);
 }
 
-size_t rf_server_read_stdout(const struct rf_server *srv, char *buf, size_t cap)
+static size_t read_whole(const char *path, char *buf, size_t cap)
 {
     if (cap == 0)
         return 0;
     buf[0] = '\0';
-    FILE *f = fopen(srv->out_path, "r");
+    FILE *f = fopen(path, "r");
     if (!f)
         return 0;
     size_t n = fread(buf, 1, cap - 1, f);
     buf[n] = '\0';
     fclose(f);
     return n;
+}
+
+size_t rf_server_read_stdout(const struct rf_server *srv, char *buf, size_t cap)
+{
+    return read_whole(srv->out_path, buf, cap);
+}
+
+size_t rf_server_read_stderr(const struct rf_server *srv, char *buf, size_t cap)
+{
+    return read_whole(srv->err_path, buf, cap);
 }
 
 static bool file_contains(const char *path, const char *needle)

@@ -128,7 +128,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Accounts, in commit order (oldest first), paginated.
+         * @description Every account (user and system), in commit order (oldest first), with the cursor
+         *     rules of every list: `?after=` is the last id seen, and a consumer that follows
+         *     `next` while others write sees every account exactly once. Filters combine (AND);
+         *     a bad value of any of them gets `400 invalid_query_param` naming it in `param`.
+         */
+        get: operations["listAccounts"];
         put?: never;
         /**
          * Create an account (idempotent on its id).
@@ -226,7 +233,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Transfers, in commit order (oldest first), paginated.
+         * @description Every transfer (credits and payout holds included), in commit order (oldest
+         *     first), with the cursor rules of every list: `?after=` is the last id seen, and a
+         *     consumer that follows `next` while others write sees every transfer exactly once.
+         *     Filters combine (AND); a bad value of any of them gets `400 invalid_query_param`
+         *     naming it in `param`. The created range is half-open, so consecutive windows
+         *     (`created_after=<day>`, `created_before=<next day>`) together list each transfer
+         *     once.
+         */
+        get: operations["listTransfers"];
         put?: never;
         /**
          * Move money from one account to another (or hold it).
@@ -576,8 +593,9 @@ export interface paths {
         /**
          * Approve and execute the action, in one transaction.
          * @description With the approval row locked: checks that it exists, `If-Match`, that it is
-         *     `pending` and not expired, and the approver; **executes the action**; stores its
-         *     `result`; sets `approved`, `approved_by`, `approved_at`, `executed_at` and
+         *     `pending` and not expired, and the approver (the calling API key, not the one that
+         *     requested it); **executes the action**; stores its `result`; sets `approved`,
+         *     `approved_by`, `approved_by_key` (the calling key), `approved_at`, `executed_at` and
          *     `version` + 1. Of concurrent approve/reject/cancel calls exactly one succeeds and the
          *     others get `409 invalid_state`; the action runs at most once. If the action fails
          *     (`409 insufficient_funds`, `404 account_not_found`, `400 currency_mismatch`, ...),
@@ -691,20 +709,58 @@ export interface components {
         Status: {
             status: string;
         };
-        /** @description RFC 9457 problem details. Further members may be added. */
+        /**
+         * @description RFC 9457 problem details. Further members may be added. Besides `param` and
+         *     `request_id`, a problem carries the facts a client needs to act on it, as the store
+         *     saw them when it refused: `current_status` (409 `invalid_state`), `current_version`
+         *     (412 `version_mismatch`, when the resource exists), `available` and `currency`
+         *     (409 `insufficient_funds`). Each code carries only its own facts.
+         */
         Problem: {
             /** @example https://racefree.dev/problems/entitlement_not_found */
             type: string;
+            /**
+             * @description One title per code (the error list, include/racefree_errors.h), such as
+             *     `Insufficient funds`; switch on `code`, show `title`.
+             */
             title: string;
+            /** @description The HTTP status (not the resource's state; see `current_status`). */
             status: number;
             detail: string;
             /**
              * @description The one field, query or path parameter, or header at fault, when there is one
-             *     (`expires_at`, `after`, `id`, `Content-Type`).
+             *     (`expires_at`, `after`, `id`, `Content-Type`, `Idempotency-Key`, `If-Match`,
+             *     `Host`, `Content-Length`).
              */
             param?: string;
-            /** @description The request's id, as in the `X-Request-Id` header. */
-            request_id?: string;
+            /**
+             * @description The request's id, equal to the `X-Request-Id` response header (the client's
+             *     `X-Request-Id` when it sent a valid one, else one the server made); in every
+             *     problem, also those the HTTP layer answers itself (framing, 404 route, 413, 431).
+             */
+            request_id: string;
+            /**
+             * @description `invalid_state`: the resource's current state (`voided`, `rejected`, `paid`, `expired`, ...).
+             * @example voided
+             */
+            current_status?: string;
+            /**
+             * Format: int64
+             * @description `version_mismatch`: the resource's current version (its ETag's number).
+             * @example 3
+             */
+            current_version?: number;
+            /**
+             * Format: int64
+             * @description `insufficient_funds`: the debited account's available balance, in minor units.
+             * @example 2500
+             */
+            available?: number;
+            /**
+             * @description `insufficient_funds`: the currency of `available`.
+             * @example EUR
+             */
+            currency?: string;
             /**
              * @description Stable snake_case code to switch on.
              * @enum {string}
@@ -913,6 +969,14 @@ export interface components {
             updated_at: components["schemas"]["Time"];
             version: number;
         };
+        AccountPage: {
+            data: components["schemas"]["Account"][];
+            next: components["schemas"]["Next"];
+        };
+        TransferPage: {
+            data: components["schemas"]["Transfer"][];
+            next: components["schemas"]["Next"];
+        };
         PayoutPage: {
             data: components["schemas"]["Payout"][];
             next: components["schemas"]["Next"];
@@ -942,7 +1006,7 @@ export interface components {
             requested_by: components["schemas"]["Id"];
             /** @description After it the approval reads as `expired` and cannot be approved. */
             expires_at?: components["schemas"]["Time"] | null;
-            /** @description `requested_by` may not approve it (`403 self_approval`); `true` when absent. */
+            /** @description The requesting API key may not approve it (`403 self_approval`); another key may, whatever its label; `true` when absent. */
             require_distinct_approver?: boolean;
             /** @description Any JSON object, nested at most 16 levels, at most 16 KiB as compact JSON. */
             metadata?: {
@@ -1026,9 +1090,16 @@ export interface components {
             /** @description A label the client chose. */
             requested_by: components["schemas"]["Id"];
             /**
-             * @description The id of the API key that created the approval (who acted); only it, or an admin
-             *     key, may cancel. `null` for approvals created before keys were recorded (only an
-             *     admin key may cancel those).
+             * @description The id of the API key that created the approval (who acted; set by the server from
+             *     the calling key, never from the body). It may not approve the approval when
+             *     `require_distinct_approver` is true; only it, or an admin key, may cancel. `null`
+             *     for approvals created before keys were recorded (only an admin key may cancel
+             *     those, and their approver's label may not be `requested_by`).
+             */
+            requested_by_key: string | null;
+            /**
+             * @deprecated
+             * @description The same as `requested_by_key` (its older name).
              */
             requested_key_id: string | null;
             require_distinct_approver: boolean;
@@ -1037,7 +1108,13 @@ export interface components {
             } | null;
             /** Format: date-time */
             expires_at: string | null;
+            /** @description A label the approving client chose. */
             approved_by: string | null;
+            /**
+             * @description The id of the API key that approved (from the calling key); `null` unless approved,
+             *     and for approvals approved before keys were recorded.
+             */
+            approved_by_key: string | null;
             /** Format: date-time */
             approved_at: string | null;
             /**
@@ -1053,7 +1130,13 @@ export interface components {
             result: {
                 [key: string]: unknown;
             } | null;
+            /** @description A label the rejecting client chose. */
             rejected_by: string | null;
+            /**
+             * @description The id of the API key that rejected (from the calling key); `null` unless
+             *     rejected, and for approvals rejected before keys were recorded.
+             */
+            rejected_by_key: string | null;
             /** Format: date-time */
             rejected_at: string | null;
             rejection_reason: string | null;
@@ -1577,6 +1660,42 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listAccounts: {
+        parameters: {
+            query?: {
+                /** @description Only accounts in this currency (three upper-case letters). */
+                currency?: components["schemas"]["Currency"];
+                kind?: "all" | "user" | "system";
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     createAccount: {
         parameters: {
             query?: never;
@@ -1772,6 +1891,47 @@ export interface operations {
             503: components["responses"]["Unavailable"];
         };
     };
+    listTransfers: {
+        parameters: {
+            query?: {
+                /** @description Only transfers that debit or credit this account. */
+                account?: components["schemas"]["Id"];
+                currency?: components["schemas"]["Currency"];
+                status?: "all" | "posted" | "pending" | "voided";
+                /** @description Only transfers created at or after this time (inclusive). */
+                created_after?: components["schemas"]["Time"];
+                /** @description Only transfers created before this time (exclusive). */
+                created_before?: components["schemas"]["Time"];
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransferPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
     createTransfer: {
         parameters: {
             query?: never;
@@ -1847,7 +2007,8 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "A transfer with this reference exists.",
                      *       "code": "duplicate_reference",
-                     *       "existing_transfer_id": "0190f5a2-7c1e-7d3a-9b4e-2f1c8d6a5b40"
+                     *       "existing_transfer_id": "0190f5a2-7c1e-7d3a-9b4e-2f1c8d6a5b40",
+                     *       "request_id": "7454e3132f4c625ec01470b1c431bf02"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -2383,7 +2544,8 @@ export interface operations {
                      *       "status": 409,
                      *       "detail": "the user is bound to customer cus_AAA",
                      *       "code": "customer_binding_conflict",
-                     *       "existing_customer_id": "cus_AAA"
+                     *       "existing_customer_id": "cus_AAA",
+                     *       "request_id": "7454e3132f4c625ec01470b1c431bf02"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["BindingConflict"];
@@ -2636,7 +2798,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthenticated"];
-            /** @description `forbidden`, or `self_approval`: `approved_by` is the requester and the approval requires a distinct approver. */
+            /** @description `forbidden`, or `self_approval`: the calling key is the one that requested the approval (for an approval without `requested_by_key`: `approved_by` is the requester's label) and the approval requires a distinct approver. */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["RequestId"];

@@ -179,9 +179,14 @@ test("approvals: a transfer action runs once when approved; reject and cancel", 
   assert.equal(ap.status, "pending");
   assert.equal(ap.action.type, "transfer");
   assert.equal(ap.action.type === "transfer" && ap.action.amount_minor, 9007199254740993n);
-  await expectError(rf.approvals.approve(ap.id, { approved_by: "agent-7" }), 403, "self_approval");
-  const done = await rf.approvals.approve(ap.id, { approved_by: "ops-2" }, { ifMatch: ap.version });
+  // The requesting key may not approve, whatever label it writes; another key may.
+  await expectError(rf.approvals.approve(ap.id, { approved_by: "ops-2" }), 403, "self_approval");
+  const second = await rf.keys.create({ role: "service", name: uid("approver") });
+  const approver = new Racefree(URL_, second.key, { fetch: recordingFetch });
+  const done = await approver.approvals.approve(ap.id, { approved_by: "ops-2" }, { ifMatch: ap.version });
   assert.equal(done.status, "approved");
+  assert.equal(done.approved_by_key, second.id);
+  assert.equal(done.requested_by_key, ap.requested_by_key);
   assert.equal(done.result?.type, "transfer");
   assert.equal((await rf.accounts.get(a)).posted, 9007199254740993n);
   await expectError(rf.approvals.reject(ap.id, { rejected_by: "ops-2" }), 409, "invalid_state");
