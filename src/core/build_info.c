@@ -1,14 +1,11 @@
 /*
  * build_info.c - what the library says about itself: its version (from
  * CMake's project(), through racefree_version.h) and the git commit it was
- * built from (RF_BUILD_COMMIT, given to this one file by CMakeLists.txt so
- * a new commit recompiles nothing else).
+ * built from (rf_build_commit.h, which the build rewrites when the commit
+ * changes, so a new commit recompiles this file alone).
  */
 #include "racefree.h"
-
-#ifndef RF_BUILD_COMMIT
-#define RF_BUILD_COMMIT ""
-#endif
+#include "rf_build_commit.h"
 
 const char *rf_version(void) { return RF_VERSION; }
 
