@@ -481,8 +481,8 @@ struct rf_account_res {
 /* An existing id with other attributes: RF_ERR_ACCOUNT_EXISTS. An id in a
  * namespace racefree reserves for its system accounts (funding:*, payouts:*):
  * RF_ERR_RESERVED_ID. */
-RF_API rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
-                         struct rf_idem *idem);
+RF_API rf_err rf_account_create(rf *db, const struct rf_account_req *req,
+                                struct rf_account_res *res, struct rf_idem *idem);
 RF_API rf_err rf_account_get(rf *db, const char *id, struct rf_account *out);
 /* Names one account: RF_OP_ACCOUNT_GET's request (its entries are an
  * rf_list_req whose scope is the account's id). */
@@ -551,8 +551,8 @@ struct rf_credit_req {
     const char *reason;
 };
 
-RF_API rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
-                          struct rf_idem *idem);
+RF_API rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req,
+                                 struct rf_transfer_res *res, struct rf_idem *idem);
 /* Posts a pending transfer: amount_minor 0 posts all, less posts part and
  * releases the rest. A transfer resolves at most once: RF_ERR_INVALID_STATE.
  * A payout's hold resolves only through its payout: RF_ERR_HOLD_OWNED. */
@@ -566,8 +566,9 @@ RF_API rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out);
 RF_API rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out);
 
 /* Seed 003: credit an account from its currency's funding account. */
-RF_API rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount_minor, const char *reason,
-                       struct rf_transfer_res *res, struct rf_idem *idem);
+RF_API rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount_minor,
+                              const char *reason, struct rf_transfer_res *res,
+                              struct rf_idem *idem);
 
 /* Which side of its transfer an entry records: the names "debit" and
  * "credit" appear only at the edge (JSON, the entries' side column). */
@@ -668,7 +669,8 @@ struct rf_payout_outcome_req {
 RF_API rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
                         struct rf_idem *idem);
 /* attempt_count + 1, atomically; only while pending. */
-RF_API rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out, struct rf_idem *idem);
+RF_API rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out,
+                                struct rf_idem *idem);
 /* Posts the hold; a repeat with the same provider id is an idempotent RF_OK. */
 RF_API rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
                            struct rf_payout *out, struct rf_idem *idem);
@@ -809,9 +811,9 @@ RF_API rf_err rf_approval_approve(rf *db, const char *id, const char *approved_b
                            int64_t if_match_version, struct rf_approval *out,
                            struct rf_idem *idem);
 /* reason may be NULL. */
-RF_API rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
-                          int64_t if_match_version, struct rf_approval *out,
-                          struct rf_idem *idem);
+RF_API rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by,
+                                 const char *reason, int64_t if_match_version,
+                                 struct rf_approval *out, struct rf_idem *idem);
 /* Only the requester cancels. caller_key: the id of the API key asking, which
  * must be the approval's requested_key (RF_ERR_NOT_REQUESTER otherwise); NULL
  * for a caller trusted with every approval (an admin key, or the library used

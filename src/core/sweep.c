@@ -21,7 +21,8 @@
 
 _Static_assert(RF_EXPIRE_BATCH_MAX == 500 && RF_IDEM_PURGE_BATCH == 1000,
                "racefree.h's sweep comment names these batch sizes");
-_Static_assert(RF_SWEEP_INTERVAL_MS_MIN >= 1 && RF_SWEEP_INTERVAL_MS_MIN <= RF_SWEEP_INTERVAL_MS_MAX,
+_Static_assert(RF_SWEEP_INTERVAL_MS_MIN >= 1 &&
+                   RF_SWEEP_INTERVAL_MS_MIN <= RF_SWEEP_INTERVAL_MS_MAX,
                "the interval's bounds");
 
 /* One sweep's batches until one comes back short (nothing left past due)

@@ -92,7 +92,7 @@ static void done_count(void *arg, rf_err err) {
 
 static int heard_n(struct heard *h) { return atomic_load_explicit(&h->n, memory_order_acquire); }
 
-static void test_misuse_answers(void **state) {
+static void test_misuse_at_the_door(void **state) {
     (void)state;
     struct rf_core_fixture fx = {0};
     open_with(&fx, NULL);
@@ -129,6 +129,20 @@ static void test_misuse_answers(void **state) {
     idem = (struct rf_idem){.key = "", .api_key_id = "app"};
     assert_int_equal(rf_credit_apply(db, acc, 5, NULL, &tr, &idem), RF_ERR_INVALID);
     assert_int_equal(available(db, acc), 0);
+    rf_core_fixture_close(&fx);
+}
+
+static void test_misuse_elsewhere(void **state) {
+    (void)state;
+    struct rf_core_fixture fx = {0};
+    open_with(&fx, NULL);
+    rf *db = fx.db;
+    char acc[64];
+    new_account(db, acc, sizeof acc);
+    struct rf_transfer_res tr;
+    struct rf_account out;
+    struct rf_account_ref ref = {acc};
+    struct rf_idem idem = {.key = "k", .api_key_id = "app"};
     /* submit: no callback is refused; the rest is told to the callback once */
     struct heard seen = {0, 0};
     assert_int_equal(rf_op_submit(db, RF_OP_ACCOUNT_GET, &ref, &out, NULL, NULL, NULL, NULL),
@@ -208,10 +222,9 @@ static void test_replay_fills_result(void **state) {
     struct rf_core_fixture fx = {0};
     open_with(&fx, NULL);
     rf *db = fx.db;
-    char a[64], b[64], ka[80], kc[80], kt[80];
+    char a[64], b[64], kc[80], kt[80];
     new_account(db, a, sizeof a);
     new_account(db, b, sizeof b);
-    snprintf(ka, sizeof ka, "acct-%s", a);
     snprintf(kc, sizeof kc, "credit-%s", a);
     snprintf(kt, sizeof kt, "transfer-%s", a);
     struct rf_idem idem;
@@ -253,7 +266,18 @@ static void test_replay_fills_result(void **state) {
     rf_transfer_clear(&again.transfer);
     assert_int_equal(available(db, a), 400);
     assert_int_equal(available(db, b), 300);
-    /* an account: created stays what the first run said */
+    rf_core_fixture_close(&fx);
+}
+
+/* An account's replay: created stays what the first run said. */
+static void test_replay_fills_account(void **state) {
+    (void)state;
+    struct rf_core_fixture fx = {0};
+    open_with(&fx, NULL);
+    rf *db = fx.db;
+    char ka[80];
+    rf_rand_id("acct", ka, sizeof ka);
+    struct rf_idem idem;
     struct rf_account_req areq = {.id = ka, .currency = "USD", .metadata_json = "{\"n\":1}"};
     struct rf_account_res r1, r2;
     keyed(&idem, ka);
@@ -359,8 +383,10 @@ static void test_sweep_thread(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_misuse_answers),
+        cmocka_unit_test(test_misuse_at_the_door),
+        cmocka_unit_test(test_misuse_elsewhere),
         cmocka_unit_test(test_replay_fills_result),
+        cmocka_unit_test(test_replay_fills_account),
         cmocka_unit_test(test_sweep_call),
         cmocka_unit_test(test_sweep_thread),
     };
