@@ -43,8 +43,18 @@ static int64_t wall_ms(void) {
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-static void open_with(struct rf_core_fixture *fx, const struct rf_options *opt) {
-    assert_int_equal(rf_core_fixture_open(fx, opt), 0);
+/* The sweep tests' handles: records kept 500 ms; swept by the caller, or
+ * by the handle's own thread every 50 ms. */
+static int setup_sweep_call(void **state) {
+    *state = &rf_core_fx;
+    struct rf_options opt = {.idem_retention_ms = 500};
+    return rf_core_fixture_open(&rf_core_fx, &opt);
+}
+
+static int setup_sweep_thread(void **state) {
+    *state = &rf_core_fx;
+    struct rf_options opt = {.idem_retention_ms = 500, .sweep_interval_ms = 50};
+    return rf_core_fixture_open(&rf_core_fx, &opt);
 }
 
 static char *new_account(rf *db, char *id, size_t cap) {
@@ -94,9 +104,7 @@ static int heard_n(struct heard *h) { return atomic_load_explicit(&h->n, memory_
 
 static void test_misuse_at_the_door(void **state) {
     (void)state;
-    struct rf_core_fixture fx = {0};
-    open_with(&fx, NULL);
-    rf *db = fx.db;
+    rf *db = rf_core_fx.db;
     char acc[64];
     new_account(db, acc, sizeof acc);
     struct rf_transfer_res tr;
@@ -129,14 +137,11 @@ static void test_misuse_at_the_door(void **state) {
     idem = (struct rf_idem){.key = "", .api_key_id = "app"};
     assert_int_equal(rf_credit_apply(db, acc, 5, NULL, &tr, &idem), RF_ERR_INVALID);
     assert_int_equal(available(db, acc), 0);
-    rf_core_fixture_close(&fx);
 }
 
 static void test_misuse_elsewhere(void **state) {
     (void)state;
-    struct rf_core_fixture fx = {0};
-    open_with(&fx, NULL);
-    rf *db = fx.db;
+    rf *db = rf_core_fx.db;
     char acc[64];
     new_account(db, acc, sizeof acc);
     struct rf_transfer_res tr;
@@ -177,10 +182,10 @@ static void test_misuse_elsewhere(void **state) {
     assert_int_equal(rf_sweep(db, 0, NULL), RF_ERR_INVALID);
     assert_int_equal(rf_sweep(db, 4, NULL), RF_ERR_INVALID);
     assert_false(rf_err_parse(NULL, NULL));
-    assert_int_equal(rf_open(fx.url, NULL, NULL), RF_ERR_INVALID);
-    rf *other = (rf *)&fx; /* must be overwritten */
+    assert_int_equal(rf_open(rf_core_fx.url, NULL, NULL), RF_ERR_INVALID);
+    rf *other = (rf *)&rf_core_fx; /* must be overwritten */
     struct rf_options bad = {.sweep_interval_ms = RF_SWEEP_INTERVAL_MS_MIN - 1};
-    assert_int_equal(rf_open(fx.url, &bad, &other), RF_ERR_INVALID);
+    assert_int_equal(rf_open(rf_core_fx.url, &bad, &other), RF_ERR_INVALID);
     assert_null(other);
     /* void functions with a NULL handle do nothing */
     struct rf_stats st;
@@ -195,7 +200,6 @@ static void test_misuse_elsewhere(void **state) {
     assert_int_equal(rf_credit_apply(db, acc, 5, NULL, &tr, NULL), RF_OK);
     rf_transfer_clear(&tr.transfer);
     assert_int_equal(available(db, acc), 5);
-    rf_core_fixture_close(&fx);
 }
 
 /* The first run's result and its replay's must be the same transfer. */
@@ -219,9 +223,7 @@ static void keyed(struct rf_idem *idem, const char *key) {
 
 static void test_replay_fills_result(void **state) {
     (void)state;
-    struct rf_core_fixture fx = {0};
-    open_with(&fx, NULL);
-    rf *db = fx.db;
+    rf *db = rf_core_fx.db;
     char a[64], b[64], kc[80], kt[80];
     new_account(db, a, sizeof a);
     new_account(db, b, sizeof b);
@@ -266,15 +268,12 @@ static void test_replay_fills_result(void **state) {
     rf_transfer_clear(&again.transfer);
     assert_int_equal(available(db, a), 400);
     assert_int_equal(available(db, b), 300);
-    rf_core_fixture_close(&fx);
 }
 
 /* An account's replay: created stays what the first run said. */
 static void test_replay_fills_account(void **state) {
     (void)state;
-    struct rf_core_fixture fx = {0};
-    open_with(&fx, NULL);
-    rf *db = fx.db;
+    rf *db = rf_core_fx.db;
     char ka[80];
     rf_rand_id("acct", ka, sizeof ka);
     struct rf_idem idem;
@@ -293,7 +292,6 @@ static void test_replay_fills_account(void **state) {
     assert_int_equal(r1.account.version, r2.account.version);
     rf_account_clear(&r1.account);
     rf_account_clear(&r2.account);
-    rf_core_fixture_close(&fx);
 }
 
 /* A hold on a new account, expiring ~1 s from now; its id in hold. */
@@ -334,9 +332,7 @@ static void keyed_credit(rf *db, const char *key) {
 
 static void test_sweep_call(void **state) {
     (void)state;
-    struct rf_core_fixture fx = {0};
-    struct rf_options opt = {.idem_retention_ms = 500};
-    open_with(&fx, &opt);
+    struct rf_core_fixture fx = rf_core_fx;
     char hold[RF_ID_BYTES], key[64];
     rf_rand_id("sweep-call", key, sizeof key);
     hold_expiring(fx.db, hold, sizeof hold);
@@ -357,14 +353,11 @@ static void test_sweep_call(void **state) {
     assert_true(st.idem_purged >= 1);
     assert_int_equal(st.holds_voided, 0);
     assert_int_equal(idem_rows(fx.url, "embed-test", key), 0);
-    rf_core_fixture_close(&fx);
 }
 
 static void test_sweep_thread(void **state) {
     (void)state;
-    struct rf_core_fixture fx = {0};
-    struct rf_options opt = {.idem_retention_ms = 500, .sweep_interval_ms = 50};
-    open_with(&fx, &opt);
+    struct rf_core_fixture fx = rf_core_fx;
     char hold[RF_ID_BYTES], key[64];
     rf_rand_id("sweep-thread", key, sizeof key);
     hold_expiring(fx.db, hold, sizeof hold);
@@ -378,17 +371,16 @@ static void test_sweep_thread(void **state) {
     }
     assert_true(voided);
     assert_true(purged);
-    rf_core_fixture_close(&fx); /* stops the thread */
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_misuse_at_the_door),
-        cmocka_unit_test(test_misuse_elsewhere),
-        cmocka_unit_test(test_replay_fills_result),
-        cmocka_unit_test(test_replay_fills_account),
-        cmocka_unit_test(test_sweep_call),
-        cmocka_unit_test(test_sweep_thread),
+        rf_core_unit_test(test_misuse_at_the_door),
+        rf_core_unit_test(test_misuse_elsewhere),
+        rf_core_unit_test(test_replay_fills_result),
+        rf_core_unit_test(test_replay_fills_account),
+        cmocka_unit_test_setup_teardown(test_sweep_call, setup_sweep_call, rf_core_teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_thread, setup_sweep_thread, rf_core_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
