@@ -80,7 +80,10 @@ typedef struct rf rf;
 
 enum rf_sync { RF_SYNC_FULL = 0, RF_SYNC_NORMAL = 1 };
 
-/* Zero-initialised options mean "the default" for every field. */
+/* Zero-initialised options mean "the default" for every field. A size or
+ * count past its bound is clamped to it (queue_ops_max 4096, batch_ops_max
+ * 128, writers 16, pool_conns 128); sweep_interval_ms out of its range is
+ * RF_ERR_INVALID. */
 struct rf_options {
     enum rf_sync sync;          /* SQLite synchronous; default full */
     int queue_ops_max;          /* executor queue bound; default RF_QUEUE_OPS_MAX */

@@ -9,7 +9,7 @@
  *    sweep set, bad rf_idem_hash counts, NULL outputs of the key and check
  *    functions are RF_ERR_INVALID (with the fault's detail where there is
  *    one), and a refused keyed credit moves no money; void functions given
- *    a NULL handle do nothing;
+ *    a NULL handle do nothing; a queue bound past its range is clamped;
  *  - an Idempotency-Key replay fills the typed result as the first run did
  *    (a credit, a transfer, an account; through rf_op_run and rf_op_submit)
  *    and moves the money once;
@@ -187,6 +187,13 @@ static void test_misuse_elsewhere(void **state) {
     struct rf_options bad = {.sweep_interval_ms = RF_SWEEP_INTERVAL_MS_MIN - 1};
     assert_int_equal(rf_open(rf_core_fx.url, &bad, &other), RF_ERR_INVALID);
     assert_null(other);
+    /* a bound past its range is clamped, not an allocation of it */
+    struct rf_options big = {.queue_ops_max = 1 << 30, .no_migrate = true};
+    assert_int_equal(rf_open(rf_core_fx.url, &big, &other), RF_OK);
+    struct rf_stats big_st;
+    rf_stats_get(other, &big_st);
+    assert_int_equal(big_st.queue_ops_max, 4096);
+    rf_close(other);
     /* void functions with a NULL handle do nothing */
     struct rf_stats st;
     memset(&st, 0xff, sizeof st);
