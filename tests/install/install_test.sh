@@ -2,7 +2,8 @@
 # install_test.sh - `cmake --install` into a temporary DESTDIR, as a user or
 # a package build does, and then use what was installed, never the build
 # tree:
-#   - the files: the racefree binary (--version), the three headers, the
+#   - the files: the racefree binary (--version and version print the
+#     version and the commit), the three headers, the
 #     static library, the shared library as libracefree.so ->
 #     libracefree.so.0 (its SONAME) -> libracefree.so.<version>, racefree.pc,
 #     racefree(1) and racefree(3), LICENSE, CHANGELOG.md, the systemd unit
@@ -49,9 +50,11 @@ MAJOR="${RF_VERSION%%.*}"
   fail "libracefree.so.$MAJOR -> $(readlink "$LIB/libracefree.so.$MAJOR")"
 soname="$(objdump -p "$LIB/libracefree.so.$RF_VERSION" | awk '$1 == "SONAME" {print $2}')"
 [ "$soname" = "libracefree.so.$MAJOR" ] || fail "SONAME is '$soname', not libracefree.so.$MAJOR"
-"$ROOT/$RF_BINDIR/racefree" --version >"$WORK/version.out"
-grep -q "^racefree $RF_VERSION" "$WORK/version.out" ||
-  fail "racefree --version printed: $(cat "$WORK/version.out")"
+for arg in --version version; do
+  "$ROOT/$RF_BINDIR/racefree" "$arg" >"$WORK/version.out"
+  grep -q "^racefree $RF_VERSION\( (git [0-9a-f]*)\)\?$" "$WORK/version.out" ||
+    fail "racefree $arg printed: $(cat "$WORK/version.out")"
+done
 
 # ---- exports: exactly racefree.h's RF_API functions --------------------------
 nm -D --defined-only "$LIB/libracefree.so.$RF_VERSION" | awk '{print $3}' |
