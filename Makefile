@@ -3,8 +3,11 @@
 BUILD      ?= build
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+# `make install`: where (PREFIX) and under which staging root (DESTDIR).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all build deps run test test-fast asan tsan clean bench mutants
+.PHONY: all build deps run test test-fast asan tsan clean bench mutants install
 
 all: build
 
@@ -31,6 +34,14 @@ run: deps
 	  cat $$log; echo "racefree: the build failed (output above)" >&2; exit 1; \
 	fi
 	@exec $(BUILD)/racefree serve $(RUN_ARGS)
+
+# Installs the binary, the headers, both libraries, racefree.pc, the man
+# pages and the docs under $(DESTDIR)$(PREFIX) (README "Install"). The
+# prefix is configured too, so the library directory suits it (lib/<arch>
+# under /usr on Debian).
+install: build
+	cmake -S . -B $(BUILD) $(CMAKE_ARGS) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 # Every test, on SQLite and on a throwaway PostgreSQL, in a normal build, an
 # ASan+UBSan build, and the threaded executor/core tests under TSan.

@@ -9,6 +9,17 @@
  * Threading: an rf handle is safe to share between threads. Output structs are
  * owned by the caller; functions that fill heap memory say so and pair with an
  * rf_*_clear() function.
+ *
+ * Misuse: a NULL handle, request or result, an op outside RF_OPS, a bad
+ * Idempotency-Key is answered RF_ERR_INVALID (with struct rf_fault's detail
+ * where the function takes one); the library never aborts on its caller's
+ * arguments. A void function given a NULL handle does nothing.
+ *
+ * Sweeps: pending transfers past expires_at are voided, and Idempotency-Key
+ * records past their retention are deleted, only by a sweep. `racefree
+ * serve` runs them; an embedding program must too: set
+ * rf_options.sweep_interval_ms (the library then sweeps on a thread of its
+ * own), or call rf_sweep() itself, every few seconds (see rf_sweep).
  */
 #ifndef RACEFREE_H
 #define RACEFREE_H
@@ -18,10 +29,25 @@
 #include <stdint.h>
 
 #include "racefree_errors.h"
+#include "racefree_version.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* What the shared library exports: the functions declared here, and
+ * nothing else (it is built with -fvisibility=hidden). */
+#if defined(__GNUC__) && defined(RF_BUILDING_LIBRARY)
+#define RF_API __attribute__((visibility("default")))
+#else
+#define RF_API
+#endif
+
+/* The library's version, "MAJOR.MINOR.PATCH" (the same as RF_VERSION in
+ * racefree_version.h when the headers and the library match). */
+RF_API const char *rf_version(void);
+/* The git commit the library was built from ("" when unknown). */
+RF_API const char *rf_build_commit(void);
 
 /* Ids and keys: 1-128 chars of [A-Za-z0-9._:-]; +1 for the NUL. */
 #define RF_ID_BYTES 129
@@ -45,16 +71,19 @@ typedef enum rf_err {
 #undef RF_ERR_ENUM_ROW_
 #undef RF_ERR_COUNT_ROW_
 
-const char *rf_err_code(rf_err err);
+RF_API const char *rf_err_code(rf_err err);
 /* The rf_err whose code is `code` (any row, RF_OK's "ok" included); false
  * when no row has it. */
-bool rf_err_parse(const char *code, rf_err *out);
+RF_API bool rf_err_parse(const char *code, rf_err *out);
 
 typedef struct rf rf;
 
 enum rf_sync { RF_SYNC_FULL = 0, RF_SYNC_NORMAL = 1 };
 
-/* Zero-initialised options mean "the default" for every field. */
+/* Zero-initialised options mean "the default" for every field. A size or
+ * count past its bound is clamped to it (queue_ops_max 4096, batch_ops_max
+ * 128, writers 16, pool_conns 128); sweep_interval_ms out of its range is
+ * RF_ERR_INVALID. */
 struct rf_options {
     enum rf_sync sync;          /* SQLite synchronous; default full */
     int queue_ops_max;          /* executor queue bound; default RF_QUEUE_OPS_MAX */
@@ -68,7 +97,7 @@ struct rf_options {
     int pg_timeout_ms;          /* PostgreSQL: bound on each wait (connect, statement,
                                    COMMIT, pool); default RF_PG_TIMEOUT_MS (5 s) */
     bool no_migrate;            /* do not apply migrations at open */
-    bool test_hooks;            /* honour rf_test_* fault injection (tests only) */
+    bool test_hooks;            /* the library's own tests' fault injection; leave false */
     bool spread_keys;           /* send each write to the shortest queue instead of
                                    by its key (RACEFREE_SPREAD_KEYS=1 in the
                                    environment sets it too). Slower; for race
@@ -76,20 +105,27 @@ struct rf_options {
                                    operations between its writers, as several
                                    processes always do, where key routing would
                                    line them up on one writer */
+    int sweep_interval_ms;      /* > 0: a library thread runs rf_sweep(RF_SWEEP_ALL)
+                                   every this many ms (RF_SWEEP_INTERVAL_MS_MIN..
+                                   RF_SWEEP_INTERVAL_MS_MAX; 5000 is what `racefree
+                                   serve` does), from rf_open to rf_close. 0 (the
+                                   default): no thread; the program calls rf_sweep().
+                                   Out of range: rf_open is RF_ERR_INVALID */
 };
 
 /* url: "sqlite:PATH" or "postgres://..." / "postgresql://...". */
-rf_err rf_open(const char *url, const struct rf_options *options, rf **out);
-/* Drains the executor (finishes queued operations and the current batch). */
-void rf_close(rf *db);
+RF_API rf_err rf_open(const char *url, const struct rf_options *options, rf **out);
+/* Stops the sweep thread, then drains the executor (finishes queued
+ * operations and the current batch). NULL: nothing. */
+RF_API void rf_close(rf *db);
 /* Stop accepting new operations (they get RF_ERR_SHUTTING_DOWN). */
-void rf_shutdown_begin(rf *db);
+RF_API void rf_shutdown_begin(rf *db);
 
 /* Store reachable and schema current. */
-rf_err rf_ready(rf *db);
+RF_API rf_err rf_ready(rf *db);
 /* Applies migrations; *version_out gets the schema version now in place. */
-rf_err rf_migrate(const char *url, int *version_out);
-int rf_schema_version_latest(void);
+RF_API rf_err rf_migrate(const char *url, int *version_out);
+RF_API int rf_schema_version_latest(void);
 
 /* Executor and store counters, for /metrics. */
 #define RF_STATS_TX_BUCKETS 13
@@ -108,8 +144,8 @@ struct rf_stats {
     int64_t tx_us_hist[RF_STATS_TX_BUCKETS];
     int64_t tx_us_total;
 };
-void rf_stats_get(rf *db, struct rf_stats *out);
-const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
+RF_API void rf_stats_get(rf *db, struct rf_stats *out);
+RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
 
 /* ---- Operations ----------------------------------------------------------
  * Every operation is one row of one table (src/core/api.c): its name, its
@@ -164,7 +200,7 @@ typedef enum rf_op {
 } rf_op;
 
 /* The operation's name ("entitlement_grant"); NULL for an unknown op. */
-const char *rf_op_name(rf_op op);
+RF_API const char *rf_op_name(rf_op op);
 
 /* What was wrong with a request, when validation refused it: the field at
  * fault and a sentence. code is the API code to show (invalid_field,
@@ -201,7 +237,7 @@ struct rf_idem;
  * op's result struct, zeroed first; cleared again on failure). idem may be
  * NULL or carry no key; fault may be NULL. A request the op's field spec
  * refuses is RF_ERR_INVALID with fault filled. */
-rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+RF_API rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault);
 
 /* ---- Submitting without waiting ----------------------------------------
@@ -229,10 +265,16 @@ rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *i
  * the caller's to read, and to rf_*_clear(), from done on. fault may be
  * NULL. Operations submitted by one thread may commit in any order (one
  * with the Idempotency-Key of another still in flight is answered
- * RF_ERR_IDEM_IN_FLIGHT, as concurrent rf_op_run() calls are). */
+ * RF_ERR_IDEM_IN_FLIGHT, as concurrent rf_op_run() calls are).
+ *
+ * Returns RF_OK when done runs (or ran) exactly once; RF_ERR_INVALID when
+ * done is NULL: nothing was submitted and nothing will be called. (A NULL
+ * db, req or res, or an op outside RF_OPS, is told to done as
+ * RF_ERR_INVALID.) */
 typedef void (*rf_done_fn)(void *arg, rf_err err);
-void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
-                  struct rf_fault *fault, rf_done_fn done, void *arg);
+RF_API rf_err rf_op_submit(rf *db, rf_op op, const void *req, void *res,
+                           struct rf_idem *idem, struct rf_fault *fault, rf_done_fn done,
+                           void *arg);
 
 /* The request of every list: scope is the list's owner where it has one (a
  * user, an account), status a filter of the list's own enum (0: its
@@ -254,9 +296,14 @@ struct rf_list_req {
  * nothing. A record written by a version before typed results cannot be
  * replayed: RF_ERR_CONFLICT (the effect happened; it never runs again). */
 struct rf_idem {
-    const char *key;            /* NULL: no idempotency */
-    const char *api_key_id;     /* scope */
-    uint8_t request_hash[32];   /* what identifies the request: rf_idem_hash */
+    const char *key;            /* NULL: no idempotency; else 1..255 characters */
+    const char *api_key_id;     /* the scope keys are unique in: required with a key,
+                                   1..128 characters (an embedding program without
+                                   callers of its own: any fixed text, e.g. "app") */
+    /* What identifies the request: rf_idem_hash. Left zero, every request
+     * under one key counts as the same one: a different request replays
+     * the first one's result instead of answering RF_ERR_IDEM_REUSED. */
+    uint8_t request_hash[32];
     /* The caller's secret (the server: the caller's API key text). An
      * operation whose result carries a secret (a new API key) stores it
      * sealed (XChaCha20-Poly1305) under a key derived from this and the
@@ -269,9 +316,11 @@ struct rf_idem {
 #define RF_IDEM_HASH_PARTS_MAX 8
 /* Fills request_hash over the parts that identify the request, in order
  * (the server: the method and the path, each with its NUL, then the body).
- * At most RF_IDEM_HASH_PARTS_MAX parts; a NULL or empty part adds nothing. */
-void rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
-                  const size_t lens[]);
+ * At most RF_IDEM_HASH_PARTS_MAX parts; a NULL or empty part adds nothing.
+ * RF_ERR_INVALID (and nothing filled) for a NULL idem, a count outside
+ * 0..RF_IDEM_HASH_PARTS_MAX, or parts/lens NULL with a count. */
+RF_API rf_err rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
+                           const size_t lens[]);
 
 /* ---- Entitlements ------------------------------------------------------ */
 /* The list's ?status= filter (struct rf_list_req's status), in this order:
@@ -288,7 +337,7 @@ enum rf_ent_status {
     RF_ENT_STATUS_EXPIRED = RF_ENT_EXPIRED,
 };
 /* "active" | "revoked" | "expired"; NULL for a value that is no status. */
-const char *rf_ent_status_name(enum rf_ent_status status);
+RF_API const char *rf_ent_status_name(enum rf_ent_status status);
 
 struct rf_entitlement {
     char id[RF_ID_BYTES];
@@ -303,7 +352,7 @@ struct rf_entitlement {
     int64_t updated_at_ms;
     int64_t version;
 };
-void rf_entitlement_clear(struct rf_entitlement *e);
+RF_API void rf_entitlement_clear(struct rf_entitlement *e);
 
 struct rf_grant_req {
     const char *user_id;
@@ -326,11 +375,11 @@ struct rf_ent_ref {
     int64_t if_match_version;
 };
 
-rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req,
+RF_API rf_err rf_entitlement_grant(rf *db, const struct rf_grant_req *req,
                             struct rf_grant_res *res, struct rf_idem *idem);
-rf_err rf_entitlement_revoke(rf *db, const char *user_id, const char *key,
+RF_API rf_err rf_entitlement_revoke(rf *db, const char *user_id, const char *key,
                              int64_t if_match_version, struct rf_entitlement *out);
-rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
+RF_API rf_err rf_entitlement_get(rf *db, const char *user_id, const char *key,
                           struct rf_entitlement *out);
 
 /* Every list (the *_list functions and rf_account_entries) is in commit
@@ -346,14 +395,14 @@ struct rf_entitlement_page {
     int n;
     char next[RF_CURSOR_BYTES];   /* "" when this page reached the end of the list */
 };
-void rf_entitlement_page_clear(struct rf_entitlement_page *p);
-rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
+RF_API void rf_entitlement_page_clear(struct rf_entitlement_page *p);
+RF_API rf_err rf_entitlement_list(rf *db, const char *user_id, enum rf_ent_filter filter,
                            const char *after, int limit, struct rf_entitlement_page *out);
 
 /* ---- API keys ---------------------------------------------------------- */
 enum rf_role { RF_ROLE_ADMIN = 1, RF_ROLE_SERVICE = 2, RF_ROLE_WORKER = 4, RF_ROLE_READONLY = 8 };
-const char *rf_role_name(enum rf_role role);
-bool rf_role_parse(const char *name, enum rf_role *out);
+RF_API const char *rf_role_name(enum rf_role role);
+RF_API bool rf_role_parse(const char *name, enum rf_role *out);
 
 struct rf_key {
     char id[RF_ID_BYTES];
@@ -377,41 +426,41 @@ struct rf_key_created {
     struct rf_key key;
     char secret[RF_KEY_SECRET_BYTES];
 };
-void rf_key_created_clear(struct rf_key_created *c);
+RF_API void rf_key_created_clear(struct rf_key_created *c);
 
 /* Names one key: RF_OP_KEY_REVOKE. */
 struct rf_key_ref {
     const char *id;
 };
 
-rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_created *out,
+RF_API rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_created *out,
                      struct rf_idem *idem);
 /* Creates the first admin key exactly once per store (two processes starting
  * on an empty store at once create one key between them). *created is false
  * when a bootstrap key was made before; then out and secret_out are untouched. */
-rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRET_BYTES],
+RF_API rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRET_BYTES],
                         bool *created);
 /* RF_ERR_KEY_NOT_FOUND when unknown or already revoked. */
-rf_err rf_key_revoke(rf *db, const char *id);
+RF_API rf_err rf_key_revoke(rf *db, const char *id);
 /* One key, active or revoked (never its secret); RF_ERR_KEY_NOT_FOUND when
  * no key has the id. */
-rf_err rf_key_get(rf *db, const char *id, struct rf_key *out);
+RF_API rf_err rf_key_get(rf *db, const char *id, struct rf_key *out);
 /* RF_ERR_UNAUTHENTICATED for unknown, malformed or revoked keys. */
-rf_err rf_key_authenticate(rf *db, const char *secret, struct rf_key *out);
+RF_API rf_err rf_key_authenticate(rf *db, const char *secret, struct rf_key *out);
 /* rf_key_authenticate's answer (in *err, and *out on RF_OK) when it needs
  * no store read: a malformed key, or a key this process checked within
  * the last second. False when it would read the store (for an event loop
  * that must not block: call rf_key_authenticate from a thread that may). */
-bool rf_key_authenticate_cached(rf *db, const char *secret, struct rf_key *out, rf_err *err);
-rf_err rf_key_count_active(rf *db, int64_t *n_out);
+RF_API bool rf_key_authenticate_cached(rf *db, const char *secret, struct rf_key *out, rf_err *err);
+RF_API rf_err rf_key_count_active(rf *db, int64_t *n_out);
 
 struct rf_key_page {
     struct rf_key *items; /* malloc'd */
     int n;
     char next[RF_CURSOR_BYTES];
 };
-void rf_key_page_clear(struct rf_key_page *p);
-rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out);
+RF_API void rf_key_page_clear(struct rf_key_page *p);
+RF_API rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out);
 
 /* ---- Ledger (double entry) ---------------------------------------------
  * Every transfer debits one account and credits another in one currency, so
@@ -426,7 +475,7 @@ rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out
  * (JSON, the database's kind column). user (0) is the default. */
 enum rf_account_kind { RF_ACCOUNT_USER = 0, RF_ACCOUNT_SYSTEM };
 /* "user" | "system"; NULL for a value that is no kind. */
-const char *rf_account_kind_name(enum rf_account_kind kind);
+RF_API const char *rf_account_kind_name(enum rf_account_kind kind);
 
 struct rf_account {
     char id[RF_ID_BYTES];
@@ -442,7 +491,7 @@ struct rf_account {
     int64_t created_at_ms;
     int64_t updated_at_ms;
 };
-void rf_account_clear(struct rf_account *a);
+RF_API void rf_account_clear(struct rf_account *a);
 
 struct rf_account_req {
     const char *id;               /* NULL: the server makes one */
@@ -458,9 +507,9 @@ struct rf_account_res {
 /* An existing id with other attributes: RF_ERR_ACCOUNT_EXISTS. An id in a
  * namespace racefree reserves for its system accounts (funding:*, payouts:*):
  * RF_ERR_RESERVED_ID. */
-rf_err rf_account_create(rf *db, const struct rf_account_req *req, struct rf_account_res *res,
-                         struct rf_idem *idem);
-rf_err rf_account_get(rf *db, const char *id, struct rf_account *out);
+RF_API rf_err rf_account_create(rf *db, const struct rf_account_req *req,
+                                struct rf_account_res *res, struct rf_idem *idem);
+RF_API rf_err rf_account_get(rf *db, const char *id, struct rf_account *out);
 /* Names one account: RF_OP_ACCOUNT_GET's request (its entries are an
  * rf_list_req whose scope is the account's id). */
 struct rf_account_ref {
@@ -468,10 +517,10 @@ struct rf_account_ref {
 };
 /* True for an id in a reserved namespace (no client may create it; credits
  * and payouts may not name it). */
-bool rf_account_id_reserved(const char *id);
+RF_API bool rf_account_id_reserved(const char *id);
 /* True for an id in a reserved namespace that only its own flow moves
  * (payouts:*): transfers naming one are RF_ERR_RESERVED_ID. */
-bool rf_account_id_flow_owned(const char *id);
+RF_API bool rf_account_id_flow_owned(const char *id);
 
 /* A transfer's status: the names "posted", "pending" and "voided" appear
  * only at the edge (JSON, the database's status column). A transfer starts
@@ -479,7 +528,7 @@ bool rf_account_id_flow_owned(const char *id);
  * voided. */
 enum rf_transfer_status { RF_TRANSFER_POSTED = 0, RF_TRANSFER_PENDING, RF_TRANSFER_VOIDED };
 /* "posted" | "pending" | "voided"; NULL for a value that is no status. */
-const char *rf_transfer_status_name(enum rf_transfer_status status);
+RF_API const char *rf_transfer_status_name(enum rf_transfer_status status);
 
 struct rf_transfer {
     char id[RF_ID_BYTES];
@@ -497,7 +546,7 @@ struct rf_transfer {
     int64_t resolved_at_ms;       /* 0: not resolved */
     int64_t version;
 };
-void rf_transfer_clear(struct rf_transfer *t);
+RF_API void rf_transfer_clear(struct rf_transfer *t);
 
 struct rf_transfer_req {
     const char *debit_account;
@@ -528,29 +577,30 @@ struct rf_credit_req {
     const char *reason;
 };
 
-rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req, struct rf_transfer_res *res,
-                          struct rf_idem *idem);
+RF_API rf_err rf_transfer_create(rf *db, const struct rf_transfer_req *req,
+                                 struct rf_transfer_res *res, struct rf_idem *idem);
 /* Posts a pending transfer: amount_minor 0 posts all, less posts part and
  * releases the rest. A transfer resolves at most once: RF_ERR_INVALID_STATE.
  * A payout's hold resolves only through its payout: RF_ERR_HOLD_OWNED. */
-rf_err rf_transfer_post(rf *db, const char *id, int64_t amount_minor,
+RF_API rf_err rf_transfer_post(rf *db, const char *id, int64_t amount_minor,
                         struct rf_transfer_res *res, struct rf_idem *idem);
-rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
+RF_API rf_err rf_transfer_void(rf *db, const char *id, struct rf_transfer_res *res,
                         struct rf_idem *idem);
-rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out);
+RF_API rf_err rf_transfer_get(rf *db, const char *id, struct rf_transfer *out);
 /* Voids pending transfers past expires_at, at most batch_max per call
  * (never a payout's hold). */
-rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out);
+RF_API rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out);
 
 /* Seed 003: credit an account from its currency's funding account. */
-rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount_minor, const char *reason,
-                       struct rf_transfer_res *res, struct rf_idem *idem);
+RF_API rf_err rf_credit_apply(rf *db, const char *account_id, int64_t amount_minor,
+                              const char *reason, struct rf_transfer_res *res,
+                              struct rf_idem *idem);
 
 /* Which side of its transfer an entry records: the names "debit" and
  * "credit" appear only at the edge (JSON, the entries' side column). */
 enum rf_entry_side { RF_ENTRY_DEBIT = 0, RF_ENTRY_CREDIT };
 /* "debit" | "credit"; NULL for a value that is no side. */
-const char *rf_entry_side_name(enum rf_entry_side side);
+RF_API const char *rf_entry_side_name(enum rf_entry_side side);
 
 struct rf_entry {
     int64_t seq;                  /* the account's version after the entry */
@@ -565,8 +615,8 @@ struct rf_entry_page {
     int n;
     char next[RF_CURSOR_BYTES];
 };
-void rf_entry_page_clear(struct rf_entry_page *p);
-rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
+RF_API void rf_entry_page_clear(struct rf_entry_page *p);
+RF_API rf_err rf_account_entries(rf *db, const char *account_id, const char *after, int limit,
                           struct rf_entry_page *out);
 
 /* Lists of every account and every transfer, in commit order (the order
@@ -583,8 +633,9 @@ struct rf_account_page {
     int n;
     char next[RF_CURSOR_BYTES];
 };
-void rf_account_page_clear(struct rf_account_page *p);
-rf_err rf_account_list(rf *db, const struct rf_account_list_req *req, struct rf_account_page *out);
+RF_API void rf_account_page_clear(struct rf_account_page *p);
+RF_API rf_err rf_account_list(rf *db, const struct rf_account_list_req *req,
+                              struct rf_account_page *out);
 
 /* The transfer list's status filter (rf_list_req.status): all, then each
  * enum rf_transfer_status + 1. */
@@ -603,9 +654,9 @@ struct rf_transfer_page {
     int n;
     char next[RF_CURSOR_BYTES];
 };
-void rf_transfer_page_clear(struct rf_transfer_page *p);
-rf_err rf_transfer_list(rf *db, const struct rf_transfer_list_req *req,
-                        struct rf_transfer_page *out);
+RF_API void rf_transfer_page_clear(struct rf_transfer_page *p);
+RF_API rf_err rf_transfer_list(rf *db, const struct rf_transfer_list_req *req,
+                               struct rf_transfer_page *out);
 
 /* The ledger's invariants, checked in one read transaction. */
 struct rf_ledger_check {
@@ -628,7 +679,7 @@ struct rf_ledger_check {
                                        hold, an attempt's payout (SQLite does not enforce them) */
     bool clean;                     /* every count of a problem above is 0 */
 };
-rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);
+RF_API rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);
 
 /* ---- Payouts (seed 000, part 2) ---------------------------------------- */
 /* A payout's state: the names "pending", "paid" and "failed" appear only at
@@ -640,7 +691,7 @@ enum rf_payout_status {
     RF_PAYOUT_STATUS_FAILED,
 };
 /* "pending" | "paid" | "failed"; NULL for a value that is no status. */
-const char *rf_payout_status_name(enum rf_payout_status status);
+RF_API const char *rf_payout_status_name(enum rf_payout_status status);
 
 struct rf_payout {
     char id[RF_ID_BYTES];
@@ -661,7 +712,7 @@ struct rf_payout {
     int64_t updated_at_ms;
     int64_t version;
 };
-void rf_payout_clear(struct rf_payout *p);
+RF_API void rf_payout_clear(struct rf_payout *p);
 
 struct rf_payout_req {
     const char *account;
@@ -680,28 +731,29 @@ struct rf_payout_outcome_req {
     const char *reason;             /* failed */
     bool retryable;                 /* failed */
 };
-rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
+RF_API rf_err rf_payout_create(rf *db, const struct rf_payout_req *req, struct rf_payout *out,
                         struct rf_idem *idem);
 /* attempt_count + 1, atomically; only while pending. */
-rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out, struct rf_idem *idem);
+RF_API rf_err rf_payout_attempt(rf *db, const char *id, struct rf_payout *out,
+                                struct rf_idem *idem);
 /* Posts the hold; a repeat with the same provider id is an idempotent RF_OK. */
-rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
+RF_API rf_err rf_payout_succeeded(rf *db, const char *id, const char *provider_payout_id,
                            struct rf_payout *out, struct rf_idem *idem);
 /* Records the failure; non-retryable or max_attempts reached voids the hold. */
-rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
+RF_API rf_err rf_payout_failed(rf *db, const char *id, const char *reason, bool retryable,
                         struct rf_payout *out, struct rf_idem *idem);
-rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out);
+RF_API rf_err rf_payout_get(rf *db, const char *id, struct rf_payout *out);
 
 struct rf_payout_page {
     struct rf_payout *items;        /* malloc'd; rf_payout_page_clear */
     int n;
     char next[RF_CURSOR_BYTES];
 };
-void rf_payout_page_clear(struct rf_payout_page *p);
+RF_API void rf_payout_page_clear(struct rf_payout_page *p);
 /* The list's filter (rf_list_req.status), in this order. */
 enum rf_payout_filter { RF_PAYOUT_ALL = 0, RF_PAYOUT_PENDING, RF_PAYOUT_PAID, RF_PAYOUT_FAILED };
 /* status: NULL or "" for all, else pending | paid | failed. */
-rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
+RF_API rf_err rf_payout_list(rf *db, const char *status, const char *after, int limit,
                       struct rf_payout_page *out);
 
 /* ---- Provider-customer bindings (seed 002) -----------------------------
@@ -734,14 +786,14 @@ struct rf_bind_req {
     const char *customer_id;
     int64_t if_match_version;
 };
-rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
+RF_API rf_err rf_customer_bind(rf *db, const char *user_id, const char *provider,
                         const char *customer_id, struct rf_bind_res *res);
-rf_err rf_customer_get_by_user(rf *db, const char *user_id, const char *provider,
+RF_API rf_err rf_customer_get_by_user(rf *db, const char *user_id, const char *provider,
                                struct rf_binding *out);
-rf_err rf_customer_get_by_customer(rf *db, const char *provider, const char *customer_id,
+RF_API rf_err rf_customer_get_by_customer(rf *db, const char *provider, const char *customer_id,
                                    struct rf_binding *out);
 /* if_match_version 0: unconditional. */
-rf_err rf_customer_unbind(rf *db, const char *user_id, const char *provider,
+RF_API rf_err rf_customer_unbind(rf *db, const char *user_id, const char *provider,
                           int64_t if_match_version, struct rf_binding *out);
 
 /* ---- Approvals (seed 004) ----------------------------------------------
@@ -759,7 +811,7 @@ enum rf_approval_status {
     RF_APPROVAL_STATUS_EXPIRED,
 };
 /* The API's name ("pending", ...); NULL for a value outside the enum. */
-const char *rf_approval_status_name(enum rf_approval_status status);
+RF_API const char *rf_approval_status_name(enum rf_approval_status status);
 /* The operation an approval carries (its action's "type"). */
 enum rf_action_type {
     RF_ACTION_TRANSFER = 0,
@@ -767,7 +819,7 @@ enum rf_action_type {
     RF_ACTION_PAYOUT,
 };
 /* The API's name ("transfer", "entitlement_grant", "payout"); NULL outside the enum. */
-const char *rf_action_type_name(enum rf_action_type type);
+RF_API const char *rf_action_type_name(enum rf_action_type type);
 struct rf_approval {
     char id[RF_ID_BYTES];
     enum rf_approval_status status;
@@ -792,7 +844,7 @@ struct rf_approval {
     int64_t updated_at_ms;
     int64_t version;
 };
-void rf_approval_clear(struct rf_approval *a);
+RF_API void rf_approval_clear(struct rf_approval *a);
 
 struct rf_approval_req {
     const char *action_json;        /* a JSON object with "type"; validated here */
@@ -804,7 +856,7 @@ struct rf_approval_req {
 };
 /* RF_ERR_INVALID with detail_out (if given, cap bytes) naming what is wrong
  * in the action (the fault's detail, "" when the error's generic text fits). */
-rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
+RF_API rf_err rf_approval_create(rf *db, const struct rf_approval_req *req, struct rf_approval *out,
                           struct rf_idem *idem, char *detail_out, size_t detail_cap);
 /* Names one approval (get) and, for a transition out of pending, who moves
  * it: the request of approve, reject and cancel. */
@@ -825,28 +877,28 @@ struct rf_approval_ref {
 };
 
 /* The action's own error (insufficient_funds, ...) leaves the approval pending. */
-rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by,
+RF_API rf_err rf_approval_approve(rf *db, const char *id, const char *approved_by,
                            int64_t if_match_version, struct rf_approval *out,
                            struct rf_idem *idem);
 /* reason may be NULL. */
-rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by, const char *reason,
-                          int64_t if_match_version, struct rf_approval *out,
-                          struct rf_idem *idem);
+RF_API rf_err rf_approval_reject(rf *db, const char *id, const char *rejected_by,
+                                 const char *reason, int64_t if_match_version,
+                                 struct rf_approval *out, struct rf_idem *idem);
 /* Only the requester cancels. caller_key: the id of the API key asking, which
  * must be the approval's requested_key (RF_ERR_NOT_REQUESTER otherwise); NULL
  * for a caller trusted with every approval (an admin key, or the library used
  * directly). cancelled_by is a label: NULL, or it must equal requested_by. */
-rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
+RF_API rf_err rf_approval_cancel(rf *db, const char *id, const char *cancelled_by,
                           const char *caller_key, int64_t if_match_version,
                           struct rf_approval *out, struct rf_idem *idem);
-rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out);
+RF_API rf_err rf_approval_get(rf *db, const char *id, struct rf_approval *out);
 
 struct rf_approval_page {
     struct rf_approval *items;      /* malloc'd; rf_approval_page_clear */
     int n;
     char next[RF_CURSOR_BYTES];
 };
-void rf_approval_page_clear(struct rf_approval_page *p);
+RF_API void rf_approval_page_clear(struct rf_approval_page *p);
 /* The list's ?status= filter (struct rf_list_req's status): pending reads
  * only those not past expires_at, expired the pending ones past it. */
 enum rf_approval_filter {
@@ -858,47 +910,43 @@ enum rf_approval_filter {
     RF_APPROVAL_EXPIRED,
 };
 /* status: NULL or "" for all; else pending | approved | rejected | cancelled | expired. */
-rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
+RF_API rf_err rf_approval_list(rf *db, const char *status, const char *after, int limit,
                         struct rf_approval_page *out);
 
-/* ---- Maintenance -------------------------------------------------------
- * Purges expired Idempotency-Keys, at most batch_max rows per call, in its
- * own transaction. *purged_out gets the number removed. */
-rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out);
-
-/* ---- Test hooks (only with options.test_hooks) -------------------------- */
-/* The next operation whose name matches fails inside its savepoint with err
- * (after doing its writes), as a forced fault would. name "*" matches any. */
-void rf_test_fail_next(rf *db, const char *op_name, rf_err err);
-/* Every operation sleeps delay_ms inside its transaction (in-flight tests). */
-void rf_test_set_op_delay(rf *db, int delay_ms);
-/* The next commit fails as a store error would (SQLite: forced IOERR;
- * PostgreSQL: the connection is dropped before COMMIT). */
-void rf_test_fail_next_commit(rf *db);
-/* The next fsync that makes committed batches durable fails (SQLite at sync
- * full; elsewhere nothing happens): what those batches committed is answered
- * RF_ERR_OUTCOME_UNKNOWN. */
-void rf_test_fail_next_sync(rf *db);
-/* The process exits at once right after the next commit that includes an
- * operation named op_name: a power cut between a request's transactions. */
-void rf_test_crash_after_commit(rf *db, const char *op_name);
-/* The next n write commits reach the server, which commits (or refuses),
- * and their answers are lost, as when the connection dies in between; the
- * outcome is then resolved on a fresh connection (PostgreSQL; SQLite has no
- * answer to lose and ignores this). n <= 0 disarms. */
-void rf_test_lose_commit_replies(rf *db, int n);
-/* The next n write attempts fail with a serialization failure (SQLSTATE
- * 40001) raised by PostgreSQL inside their transaction after the operation's
- * body ran; the executor retries each like a real one. SQLite ignores this.
- * n <= 0 disarms. */
-void rf_test_fail_serialization(rf *db, int n);
-/* While on, write transactions run at SERIALIZABLE instead of READ COMMITTED
- * (PostgreSQL; SQLite ignores this), so a row another transaction changed
- * after this one's snapshot fails it with a genuine serialization failure. */
-void rf_test_set_serializable(rf *db, bool on);
-/* How many times the executor has run an operation's body (every attempt
- * counts, retries included); 0 without options.test_hooks. */
-int64_t rf_test_op_runs(rf *db);
+/* ---- Maintenance: the sweeps --------------------------------------------
+ * Two things happen only when a sweep runs, never on their own:
+ *   - RF_SWEEP_EXPIRE_HOLDS voids pending transfers past their expires_at
+ *     (never a payout's hold), releasing the money they held;
+ *   - RF_SWEEP_PURGE_IDEM deletes Idempotency-Key records past their
+ *     retention (rf_options.idem_retention_ms; an expired record is never
+ *     replayed, but its row stays until purged).
+ * rf_sweep() runs the ones asked for, each in batches (one transaction per
+ * batch: 500 holds, 1000 records) and at
+ * most RF_SWEEP_ROUNDS_MAX batches per call, so a backlog drains over a
+ * few calls without holding up other work. How often: a hold is voided
+ * within about one interval of its expires_at, so every few seconds
+ * (`racefree serve` expires every 5 s and purges every minute); from one
+ * thread or process at a time is enough (two at once are safe, each row is
+ * voided or deleted once). Or let the library do it: sweep_interval_ms. */
+enum rf_sweep_what {
+    RF_SWEEP_EXPIRE_HOLDS = 1,
+    RF_SWEEP_PURGE_IDEM = 2,
+    RF_SWEEP_ALL = RF_SWEEP_EXPIRE_HOLDS | RF_SWEEP_PURGE_IDEM,
+};
+#define RF_SWEEP_INTERVAL_MS_MIN 10
+#define RF_SWEEP_INTERVAL_MS_MAX (3600 * 1000)
+#define RF_SWEEP_ROUNDS_MAX 16
+struct rf_sweep_stats {
+    int64_t holds_voided;   /* pending transfers voided by this call */
+    int64_t idem_purged;    /* Idempotency-Key records deleted by this call */
+};
+/* what: RF_SWEEP_* bits (0 or other bits: RF_ERR_INVALID). out may be NULL.
+ * Stops at the first error and returns it (out has what was done). */
+RF_API rf_err rf_sweep(rf *db, unsigned what, struct rf_sweep_stats *out);
+/* One batch of the purge: at most batch_max rows (<= 0 or more than
+ * RF_IDEM_PURGE_BATCH: that many), in its own transaction. *purged_out
+ * gets the number removed. */
+RF_API rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out);
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,7 @@ const char *rf_err_code(rf_err err) {
 }
 
 bool rf_err_parse(const char *code, rf_err *out) {
-    RF_ASSERT(code && out);
+    if (!code || !out) return false;
     for (int e = 0; e < RF_ERR__COUNT; e++) {
         if (strcmp(err_codes[e], code) == 0) {
             *out = (rf_err)e;

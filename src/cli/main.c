@@ -134,6 +134,15 @@ static void sqlite_no_memstatus(void) {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* `racefree --version` / `racefree version`: the version, and the commit
+ * it was built from when the build knew it. */
+static int print_version(void) {
+    const char *commit = rf_build_commit();
+    printf("racefree %s%s%s%s\n", rf_version(), *commit ? " (git " : "", commit,
+           *commit ? ")" : "");
+    return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
     malloc_keep_heap();
     sqlite_no_memstatus();
@@ -145,6 +154,8 @@ int main(int argc, char **argv) {
         print_help(stdout);
         return CLI_EXIT_OK;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
+        return print_version();
     const struct cli_cmd *c = find_cmd(argv[1]);
     if (!c) {
         fprintf(stderr, "racefree: unknown command '%s'\n\n", argv[1]);

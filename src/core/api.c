@@ -780,10 +780,25 @@ static void op_explain(const struct rf_op_row *row, const void *req, const void 
     if (row->explain) row->explain(req, res, err, fault);
 }
 
-/* A key the operation cannot take (checked before anything is queued). */
+/* A key the operation cannot take (checked before anything is queued): a
+ * read or an operation that stores no result, a key or scope without text
+ * or longer than a key may be, a sealed result without the caller's secret. */
 static rf_err idem_refusal(rf_op op, const struct rf_op_row *row, const struct rf_idem *idem,
                            struct rf_fault *fault) {
     if (!row->write || !idem || !idem->key) return RF_OK;
+    size_t key_len = strnlen(idem->key, RF_IDEM_KEY_CHARS_MAX + 1);
+    if (key_len == 0 || key_len > RF_IDEM_KEY_CHARS_MAX) {
+        rf_fault_set(fault, RF_ERR_INVALID, NULL, "an Idempotency-Key is 1..%d characters",
+                     RF_IDEM_KEY_CHARS_MAX);
+        return RF_ERR_INVALID;
+    }
+    size_t scope_len = idem->api_key_id ? strnlen(idem->api_key_id, RF_ID_CHARS_MAX + 1) : 0;
+    if (scope_len == 0 || scope_len > RF_ID_CHARS_MAX) {
+        rf_fault_set(fault, RF_ERR_INVALID, NULL,
+                     "an Idempotency-Key needs api_key_id, the scope its keys are unique in "
+                     "(1..%d characters; any fixed text, e.g. \"app\")", RF_ID_CHARS_MAX);
+        return RF_ERR_INVALID;
+    }
     if (!row->codec) {
         rf_fault_set(fault, RF_ERR_INVALID, NULL, "%s takes no Idempotency-Key", rf_op_name(op));
         return RF_ERR_INVALID;
@@ -854,9 +869,26 @@ static uint32_t op_shard(const struct op_call *c) {
     return 0;
 }
 
+/* A call no operation can run (a NULL handle, request or result, an op
+ * outside RF_OPS): RF_ERR_INVALID with what is wrong, and nothing touched
+ * but fault. The library's caller gets an error, never an abort. */
+static rf_err op_misuse(const rf *db, rf_op op, const void *req, const void *res,
+                        struct rf_fault *fault) {
+    const char *what = !db ? "db is NULL"
+                       : !rf_op_has_row(op) ? "op is not an operation of RF_OPS"
+                       : !req ? "req is NULL"
+                       : !res ? "res is NULL"
+                              : NULL;
+    if (!what) return RF_OK;
+    if (fault) memset(fault, 0, sizeof *fault);
+    rf_fault_set(fault, RF_ERR_INVALID, NULL, "%s", what);
+    return RF_ERR_INVALID;
+}
+
 rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault) {
-    RF_ASSERT(db && req && res);
+    rf_err misuse = op_misuse(db, op, req, res, fault);
+    if (misuse) return misuse;
     struct rf_fault scratch;
     if (!fault) fault = &scratch;
     struct op_call call = {rf_op_row(op), req, res, &fault->facts};
@@ -940,13 +972,18 @@ static void op_done(void *arg, rf_err err) {
     done(done_arg, err);
 }
 
-void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
-                  struct rf_fault *fault, rf_done_fn done, void *arg) {
-    RF_ASSERT(db && req && res && done);
+rf_err rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                    struct rf_fault *fault, rf_done_fn done, void *arg) {
+    if (!done) return RF_ERR_INVALID; /* no one to tell: nothing is submitted */
+    rf_err misuse = op_misuse(db, op, req, res, fault);
+    if (misuse) {
+        done(arg, misuse);
+        return RF_OK;
+    }
     struct op_call call = {rf_op_row(op), req, res, NULL}; /* facts: once a slot holds it */
     if (!call.row->write) { /* a read decides nothing: answered at once */
         done(arg, rf_op_run(db, op, req, res, idem, fault));
-        return;
+        return RF_OK;
     }
     struct rf_fault scratch;
     rf_err err = op_begin(op, &call, idem, fault ? fault : &scratch);
@@ -954,7 +991,7 @@ void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *
     if (!err && !s) err = RF_ERR_OVERLOADED; /* as many calls in flight as the queue holds */
     if (err) {
         done(arg, op_end(db, &call, idem, err, fault ? fault : &scratch));
-        return;
+        return RF_OK;
     }
     *s = (struct op_slot){.call = call, .db = db, .idem = idem, .fault = fault, .done = done,
                           .arg = arg};
@@ -964,6 +1001,7 @@ void rf_op_submit(rf *db, rf_op op, const void *req, void *res, struct rf_idem *
     const struct core_result *keyed = keyed_result(&s->call, idem, &r);
     core_write_submit(db, rf_op_name(op), op_shard(&s->call), op_exec, &s->call, keyed, idem,
                       &s->pending, op_done, s);
+    return RF_OK;
 }
 
 rf_err rf_op_check(rf_op op, const void *req, struct rf_fault *fault) {

@@ -27,6 +27,9 @@ struct rf {
     struct key_cache *key_cache;
     /* rf_op_submit's calls in flight (api.c). */
     struct op_pool *op_pool;
+    /* The sweep thread, when rf_options.sweep_interval_ms asked for one
+     * (sweep.c); NULL otherwise. */
+    struct sweeper *sweeper;
     /* Currencies whose system accounts (funding:, payouts:) a committed
      * transaction of this handle made or used (ledger.c): accounts are never
      * deleted, so a credit in one skips the existence check. Written under
@@ -42,6 +45,13 @@ struct rf {
 void core_fact_status(struct rf_tx *tx, const char *status);
 void core_fact_version(struct rf_tx *tx, int64_t version);
 void core_fact_available(struct rf_tx *tx, int64_t available, const char *currency);
+
+/* sweep.c: whether rf_options.sweep_interval_ms is allowed (0: no thread),
+ * and the thread's life, with the handle's: started once the executor
+ * runs, stopped before it drains. */
+bool sweep_interval_valid(int interval_ms);
+rf_err sweeper_start(rf *db, int interval_ms);
+void sweeper_stop(rf *db);
 
 /* keys.c: the authentication cache's life, with the handle's. */
 rf_err key_cache_open(rf *db);

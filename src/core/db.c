@@ -1,6 +1,8 @@
 /*
- * db.c - the rf handle: open (migrate, start the executor), close, readiness,
- * stats and test hooks. Flows live in their own files.
+ * db.c - the rf handle: open (migrate, start the executor and the sweep
+ * thread), close, readiness, stats, the version and the test hooks (their
+ * declarations are internal: core/test_hooks.h). Flows live in their own
+ * files.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 #include "base/assert.h"
 #include "core/core.h"
 #include "core/deferred.h"
+#include "core/test_hooks.h"
 
 static rf_err migrate_with(const struct store_ops *ops, const char *url,
                            const struct rf_options *opt, int *version_out) {
@@ -31,11 +34,13 @@ rf_err rf_migrate(const char *url, int *version_out) {
 int rf_schema_version_latest(void) { return store_schema_latest(STORE_SQLITE); }
 
 rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
-    RF_ASSERT(out);
+    if (!out) return RF_ERR_INVALID;
+    *out = NULL;
     if (sodium_init() < 0) return RF_ERR_INTERNAL;
     const struct store_ops *ops = store_for_url(url);
     if (!ops) return RF_ERR_INVALID;
     struct rf_options opt = options ? *options : (struct rf_options){0};
+    if (!sweep_interval_valid(opt.sweep_interval_ms)) return RF_ERR_INVALID;
     if (opt.idem_retention_ms <= 0) opt.idem_retention_ms = RF_IDEM_RETENTION_MS;
     const char *spread = getenv("RACEFREE_SPREAD_KEYS");
     if (spread && strcmp(spread, "1") == 0) opt.spread_keys = true;
@@ -53,7 +58,9 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     rf_err err = key_cache_open(db);
     if (!err) err = op_pool_open(db);
     if (!err) err = exec_open(url, &opt, db, &deferred_ops, &db->exec);
+    if (!err) err = sweeper_start(db, opt.sweep_interval_ms);
     if (err) {
+        if (db->exec) exec_close(db->exec);
         op_pool_close(db);
         key_cache_close(db);
         pthread_mutex_destroy(&db->inflight_mu);
@@ -65,10 +72,13 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     return RF_OK;
 }
 
-void rf_shutdown_begin(rf *db) { exec_shutdown_begin(db->exec); }
+void rf_shutdown_begin(rf *db) {
+    if (db) exec_shutdown_begin(db->exec);
+}
 
 void rf_close(rf *db) {
     if (!db) return;
+    sweeper_stop(db); /* its sweep in progress finishes first */
     exec_close(db->exec);
     op_pool_close(db);
     key_cache_close(db);
@@ -83,11 +93,15 @@ static rf_err op_ready(struct rf_tx *tx, void *ctx) {
     return store_schema_check(tx->ops, tx->conn);
 }
 
-rf_err rf_ready(rf *db) { return core_read(db, "ready", op_ready, NULL); }
+rf_err rf_ready(rf *db) { return db ? core_read(db, "ready", op_ready, NULL) : RF_ERR_INVALID; }
 
-void rf_stats_get(rf *db, struct rf_stats *out) { exec_stats(db->exec, out); }
+void rf_stats_get(rf *db, struct rf_stats *out) {
+    if (!out) return;
+    if (!db) memset(out, 0, sizeof *out);
+    else exec_stats(db->exec, out);
+}
 
-const char *rf_backend_name(rf *db) { return db->ops->name; }
+const char *rf_backend_name(rf *db) { return db ? db->ops->name : NULL; }
 
 void rf_test_fail_next(rf *db, const char *op_name, rf_err err) {
     if (db->test_hooks) exec_test_fail_next(db->exec, op_name, err);

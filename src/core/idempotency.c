@@ -27,14 +27,16 @@
 
 #define HASH_HEX_BYTES 65
 
-void rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
-                  const size_t lens[]) {
-    RF_ASSERT(idem && n_parts >= 0 && n_parts <= RF_IDEM_HASH_PARTS_MAX);
+rf_err rf_idem_hash(struct rf_idem *idem, int n_parts, const void *const parts[],
+                    const size_t lens[]) {
+    if (!idem || n_parts < 0 || n_parts > RF_IDEM_HASH_PARTS_MAX || (n_parts && (!parts || !lens)))
+        return RF_ERR_INVALID;
     crypto_hash_sha256_state st;
     crypto_hash_sha256_init(&st);
     for (int i = 0; i < n_parts; i++)
         if (parts[i] && lens[i]) crypto_hash_sha256_update(&st, parts[i], lens[i]);
     crypto_hash_sha256_final(&st, idem->request_hash);
+    return RF_OK;
 }
 
 static uint64_t key_hash64(const struct rf_idem *idem) {
@@ -376,6 +378,7 @@ static rf_err op_purge(struct rf_tx *tx, void *ctx) {
 }
 
 rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out) {
+    if (!db) return RF_ERR_INVALID;
     if (batch_max <= 0 || batch_max > RF_IDEM_PURGE_BATCH) batch_max = RF_IDEM_PURGE_BATCH;
     struct purge_ctx c = {batch_max, 0};
     rf_err err = core_write(db, "idempotency_purge", 0, op_purge, &c);

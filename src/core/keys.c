@@ -152,7 +152,7 @@ static rf_err op_bootstrap(struct rf_tx *tx, void *ctx) {
 
 rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRET_BYTES],
                         bool *created) {
-    RF_ASSERT(db && out && secret_out && created);
+    if (!db || !out || !secret_out || !created) return RF_ERR_INVALID;
     struct bootstrap_args a = {.created = false};
     *created = false;
     rf_err err = core_write(db, "key_bootstrap", 0, op_bootstrap, &a);
@@ -305,7 +305,7 @@ static rf_err key_verify(const struct auth_args *a, const char *secret, struct r
 }
 
 rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
-    RF_ASSERT(db && out);
+    if (!db || !out) return RF_ERR_INVALID;
     char id[RF_UUID_TEXT_BYTES];
     const char *secret = NULL;
     if (!parse_key(text, id, &secret)) return RF_ERR_UNAUTHENTICATED;
@@ -316,7 +316,10 @@ rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
 }
 
 bool rf_key_authenticate_cached(rf *db, const char *text, struct rf_key *out, rf_err *err) {
-    RF_ASSERT(db && out && err);
+    if (!db || !out || !err) { /* misuse: answered without the store */
+        if (err) *err = RF_ERR_INVALID;
+        return true;
+    }
     char id[RF_UUID_TEXT_BYTES];
     const char *secret = NULL;
     struct auth_args a = {.id = id};
@@ -378,6 +381,7 @@ static rf_err op_key_count(struct rf_tx *tx, void *ctx) {
 }
 
 rf_err rf_key_count_active(rf *db, int64_t *n_out) {
+    if (!db || !n_out) return RF_ERR_INVALID;
     *n_out = 0;
     return core_read(db, "key_count", op_key_count, n_out);
 }

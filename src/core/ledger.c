@@ -828,6 +828,7 @@ static rf_err op_expire(struct rf_tx *tx, void *ctx) {
 }
 
 rf_err rf_transfer_expire(rf *db, int batch_max, int *voided_out) {
+    if (!db) return RF_ERR_INVALID;
     if (batch_max <= 0 || batch_max > RF_EXPIRE_BATCH_MAX) batch_max = RF_EXPIRE_BATCH_MAX;
     struct expire_args a = {batch_max, 0, calloc((size_t)batch_max, RF_ID_BYTES)};
     if (!a.ids) return RF_ERR_NOMEM;
@@ -1198,7 +1199,7 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
 
 rf_err ledger_check_progress(rf *db, struct rf_ledger_check *out, ledger_progress_fn fn,
                              void *ctx) {
-    RF_ASSERT(db && out);
+    if (!db || !out) return RF_ERR_INVALID;
     memset(out, 0, sizeof *out);
     struct check_run run = {out, fn, ctx};
     return core_read(db, "ledger_check", op_check, &run);

@@ -866,8 +866,12 @@ void exec_submit(struct rf_exec *ex, const struct exec_op *op, exec_done_fn done
     if (err) done(arg, err);
 }
 
+/* A field left 0 gets its default; one past its bound is clamped to it (a
+ * queue larger than RF_QUEUE_OPS_MAX would also outgrow the in-flight key
+ * set, which is sized by it). */
 static void options_defaults(struct rf_options *o) {
-    if (o->queue_ops_max <= 0) o->queue_ops_max = RF_QUEUE_OPS_MAX;
+    if (o->queue_ops_max <= 0 || o->queue_ops_max > RF_QUEUE_OPS_MAX)
+        o->queue_ops_max = RF_QUEUE_OPS_MAX;
     if (o->batch_ops_max <= 0 || o->batch_ops_max > RF_BATCH_OPS_MAX)
         o->batch_ops_max = RF_BATCH_OPS_MAX;
     if (o->pool_conns <= 0) o->pool_conns = RF_POOL_CONNS_DEFAULT;

@@ -9,6 +9,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "core/test_hooks.h"
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"

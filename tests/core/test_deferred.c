@@ -30,6 +30,7 @@
 #include "base/ids.h"
 #include "base/limits.h"
 #include "core/deferred.h"
+#include "core/test_hooks.h"
 #include "racefree.h"
 #include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "core/test_hooks.h"
 #include "racefree.h"
 #include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "core/tamper.h"
+#include "core/test_hooks.h"
 #include "racefree.h"
 #include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"

@@ -42,6 +42,7 @@
 #include <pthread.h>
 
 #include "base/limits.h"
+#include "core/test_hooks.h"
 #include "racefree.h"
 #include "testlib/rf_corefixture.h"
 #include "testlib/rf_testlib.h"
