@@ -14,6 +14,31 @@ rf_err entitlement_grant_tx(struct rf_tx *tx, const struct rf_grant_req *req,
 
 rf_err payout_create_tx(struct rf_tx *tx, const struct rf_payout_req *req, struct rf_payout *out);
 
+/* ---- checkouts (checkouts.c), as the webhook ledger (webhooks.c) drives them */
+
+/* What a verified provider event asks of a checkout. */
+enum checkout_event { CHECKOUT_EV_PAID, CHECKOUT_EV_EXPIRED, CHECKOUT_EV_REFUNDED };
+
+struct checkout_event_res {
+    bool matched;                 /* a checkout was found */
+    bool applied;                 /* its state changed (false: the transition is not
+                                     allowed from the current state; recorded, no effect) */
+    char checkout_id[RF_ID_BYTES];
+    char status[16];              /* the checkout's status after the event */
+};
+
+/* Applies ev to the checkout named by checkout_id (non-NULL), else by
+ * (provider, provider_ref): PAID moves pending -> paid and fulfils it
+ * (grants its entitlement items, applies its credit items with idempotency
+ * keys derived from the checkout) -> fulfilled, all in tx; EXPIRED moves
+ * pending -> expired; REFUNDED moves fulfilled -> refunded, revoking its
+ * grants and reversing its credits. No matching checkout: RF_OK with
+ * matched false. Never begins or commits: the webhook ledger records the
+ * event in the same transaction. */
+rf_err checkout_apply_event(struct rf_tx *tx, enum checkout_event ev, const char *provider,
+                            const char *checkout_id, const char *provider_ref,
+                            struct checkout_event_res *out);
+
 /* The ledger check's approvals invariant: every approved approval's action
  * ran, i.e. the effect its result names is in the store. Counts the approved
  * approvals checked and those whose effect is missing. */
