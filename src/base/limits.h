@@ -124,8 +124,6 @@
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
 
 /* CLI (src/cli) */
-#define RF_IDEM_PURGE_INTERVAL_MS (60 * 1000)  /* maintenance thread period */
-#define RF_IDEM_PURGE_ROUNDS_MAX 16            /* purge batches per period */
 #define RF_MAINT_TICK_TEST_MS_MIN 10           /* shortest --maintenance-interval-ms */
 #define RF_IDEM_RETENTION_HOURS_MAX (24 * 366) /* largest --idem-retention-hours */
 #define RF_CLI_LIST_PAGES_MAX 100000           /* `keys list` pages */

@@ -51,7 +51,8 @@ void rf_log_raw(struct rf_log_buf *b, const char *s, size_t n) {
 }
 
 /* A JSON string of at most RF_LOG_VALUE_CHARS_MAX characters of s (NULL:
- * null): '"' and '\\' escaped, anything outside printable ASCII as '?'. */
+ * null): '"' and '\\' escaped, line breaks and tabs as a space, anything
+ * else outside printable ASCII as '?'. */
 void rf_log_str(struct rf_log_buf *b, const char *s) {
     if (!s) {
         RF_LOG_LIT(b, "null");
@@ -63,7 +64,10 @@ void rf_log_str(struct rf_log_buf *b, const char *s) {
     for (size_t i = 0; s[i] && i < RF_LOG_VALUE_CHARS_MAX; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') out[n++] = '\\';
-        out[n++] = (c < 0x20 || c > 0x7e) ? '?' : (char)c;
+        /* a driver's message spans lines (libpq: "failed: ...\n\tIs the server
+         * running"): whitespace reads as a space, other bytes as '?' */
+        bool space = c == '\n' || c == '\t' || c == '\r';
+        out[n++] = space ? ' ' : (c < 0x20 || c > 0x7e) ? '?' : (char)c;
     }
     out[n++] = '"';
     RF_ASSERT(n <= sizeof out);

@@ -112,7 +112,12 @@ bool cli_parse_long(const char *text, long min, long max, long *out);
 /* Prints "racefree <cmd>: <message>" and where to find the usage to stderr;
  * returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints the failure of a library call: "racefree: <what>: <code>". */
+/* A command's own error: "racefree: <message>" on stderr, or, once
+ * cli_log_json() ran (serve: every line it writes is a JSON log line), an
+ * error-level log line. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_log_json(void);
+/* Prints the failure of a library call (cli_error "<what>: <code>"). */
 int cli_fail(const char *what, rf_err err);
 /* The schema-too-new message; returns CLI_EXIT_USAGE. */
 int cli_schema_too_new(void);

@@ -1,24 +1,22 @@
 /*
  * cmd_serve.c - `racefree serve`: bind the listen address first (a busy port
- * fails before anything is created), open the store (applying migrations),
+ * fails before anything is created), open the store (applying migrations,
+ * with the library's sweep thread: expired holds voided and expired
+ * Idempotency-Keys purged every few seconds, rf_options.sweep_interval_ms),
  * create the first admin key on an empty store (or say how to make one when
- * the store has keys), serve HTTP, do maintenance
- * in the background (void expired holds every few seconds, purge expired
- * Idempotency-Keys every minute), and shut down gracefully.
+ * the store has keys), serve HTTP, and shut down gracefully.
  *
  * Signals: SIGTERM and SIGINT are blocked before any thread exists (the
- * library's executor, the HTTP server's threads and the maintenance thread
- * inherit the mask), and main waits for them with sigwait(), so shutdown
- * runs as ordinary code: stop accepting, drain in-flight requests, stop the
- * daemon, stop maintenance, rf_close (which drains the executor), exit 0.
- */
+ * library's executor and sweep thread and the HTTP server's threads inherit
+ * the mask), and main waits for them with sigwait(), so shutdown runs as
+ * ordinary code: stop accepting, drain in-flight requests, stop the daemon,
+ * rf_close (which stops the sweeps and drains the executor), exit 0. */
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -29,13 +27,10 @@
 #include "cli/cli.h"
 #include "http/server.h"
 
-/* Maintenance periods. Expired holds are voided within about this long of
- * their expires_at, in batches of RF_EXPIRE_BATCH_MAX (bounded rounds per
- * tick, so a backlog drains over several ticks without starving purges). */
+/* The sweeps' period (rf_options.sweep_interval_ms: the library's sweep
+ * thread voids expired holds and purges expired Idempotency-Keys): expired
+ * holds are voided within about this long of their expires_at. */
 #define SERVE_MAINT_TICK_MS 5000
-#define SERVE_EXPIRE_ROUNDS_MAX 16
-_Static_assert(RF_IDEM_PURGE_INTERVAL_MS % SERVE_MAINT_TICK_MS == 0,
-               "purges run on a whole number of ticks");
 _Static_assert(RF_MAINT_TICK_TEST_MS_MIN <= SERVE_MAINT_TICK_MS, "the default is allowed");
 
 struct serve_args {
@@ -156,92 +151,10 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
     if (a->maint_tick_ms && !a->opt.test_hooks)
         return cli_usage_error("serve", "--maintenance-interval-ms needs --test-hooks");
     if (!a->maint_tick_ms) a->maint_tick_ms = SERVE_MAINT_TICK_MS;
+    a->opt.sweep_interval_ms = a->maint_tick_ms;
     if (a->idem_retention_hours)
         a->opt.idem_retention_ms = (int64_t)a->idem_retention_hours * 3600 * 1000;
     return 0;
-}
-
-/* ---- Maintenance: void expired holds, purge expired Idempotency-Keys ------- */
-
-struct maint {
-    rf *db;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;  /* CLOCK_MONOTONIC */
-    bool stop;
-    int tick_ms;        /* SERVE_MAINT_TICK_MS, or shorter under test hooks */
-};
-
-static void maint_purge(rf *db) {
-    for (int round = 0; round < RF_IDEM_PURGE_ROUNDS_MAX; round++) {
-        int purged = 0;
-        rf_err err = rf_idem_purge(db, RF_IDEM_PURGE_BATCH, &purged);
-        if (err != RF_OK) {
-            rf_log_failure(err, "the purge transaction failed", "idempotency purge");
-            return;
-        }
-        if (purged < RF_IDEM_PURGE_BATCH) return;
-    }
-}
-
-/* Voids pending transfers past expires_at, RF_EXPIRE_BATCH_MAX at a time. */
-static void maint_expire(rf *db) {
-    for (int round = 0; round < SERVE_EXPIRE_ROUNDS_MAX; round++) {
-        int voided = 0;
-        rf_err err = rf_transfer_expire(db, RF_EXPIRE_BATCH_MAX, &voided);
-        if (err != RF_OK) {
-            rf_log_failure(err, "the expiry transaction failed", "expiring holds");
-            return;
-        }
-        if (voided < RF_EXPIRE_BATCH_MAX) return;
-    }
-}
-
-static void *maint_main(void *arg) {
-    struct maint *m = arg;
-    const int purge_ticks = RF_IDEM_PURGE_INTERVAL_MS / m->tick_ms;
-    int tick = 0;
-    pthread_mutex_lock(&m->mu);
-    while (!m->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        int64_t ns = until.tv_nsec + (int64_t)(m->tick_ms % 1000) * 1000000;
-        until.tv_sec += m->tick_ms / 1000 + (time_t)(ns / 1000000000);
-        until.tv_nsec = (long)(ns % 1000000000);
-        while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &until) == 0) {
-        }
-        if (m->stop) break;
-        pthread_mutex_unlock(&m->mu);
-        maint_expire(m->db);
-        if (++tick % purge_ticks == 0) maint_purge(m->db);
-        pthread_mutex_lock(&m->mu);
-    }
-    pthread_mutex_unlock(&m->mu);
-    return NULL;
-}
-
-static bool maint_start(struct maint *m, rf *db, int tick_ms) {
-    RF_ASSERT(tick_ms >= RF_MAINT_TICK_TEST_MS_MIN && tick_ms <= SERVE_MAINT_TICK_MS);
-    m->db = db;
-    m->tick_ms = tick_ms;
-    m->stop = false;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&m->mu, NULL);
-    return pthread_create(&m->thread, NULL, maint_main, m) == 0;
-}
-
-static void maint_stop(struct maint *m) {
-    pthread_mutex_lock(&m->mu);
-    m->stop = true;
-    pthread_cond_signal(&m->cv);
-    pthread_mutex_unlock(&m->mu);
-    pthread_join(m->thread, NULL);
-    pthread_cond_destroy(&m->cv);
-    pthread_mutex_destroy(&m->mu);
 }
 
 /* ---- Serving ----------------------------------------------------------------- */
@@ -313,11 +226,6 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
         rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
     }
-    struct maint m;
-    if (!maint_start(&m, db, a->maint_tick_ms)) {
-        rf_http_stop(srv);
-        return cli_fail("starting maintenance", RF_ERR_NOMEM);
-    }
     boot_key_print(&boot, a, rf_http_port(srv));
     if (a->opt.test_hooks) rf_log(RF_LOG_WARN, "test hooks are on (/v1/_test/*)");
     struct rf_log_kv kv[2] = {RF_KV_STR("store", rf_backend_name(db)),
@@ -328,7 +236,6 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
     rf_log(RF_LOG_INFO, "%s: stopping (draining in-flight requests)",
            sig == SIGINT ? "SIGINT" : "SIGTERM");
     rf_http_stop(srv);
-    maint_stop(&m);
     return CLI_EXIT_OK;
 }
 
@@ -338,6 +245,7 @@ int cmd_serve(int argc, char **argv) {
     struct serve_args a = {.log_level = RF_LOG_INFO};
     int rc = serve_parse(argc, argv, &a);
     if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    cli_log_json(); /* from here on, every line serve writes is a log line */
     char url[RF_DB_URL_BYTES], msg[256];
     rc = cli_store_url("serve", &a.store, false, url, sizeof url);
     if (rc) return rc;

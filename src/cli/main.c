@@ -5,14 +5,17 @@
  */
 #include <malloc.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/limits.h"
+#include "base/log.h"
 #include "cli/cli.h"
 
 static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
 
 static const struct cli_cmd commands[] = {
     {"serve", cmd_serve, "run the HTTP API server (creates the store and the first admin key)"},
@@ -20,6 +23,7 @@ static const struct cli_cmd commands[] = {
     {"reconcile", cmd_reconcile,
      "check the ledger's invariants; exit 0 when they hold, 1 when not"},
     {"keys", cmd_keys, "create, list and revoke API keys (keys create|list|revoke)"},
+    {"version", cmd_version, "print the version and the commit it was built from (--version)"},
     {"help", cmd_help, "show this help, or a command's: racefree help COMMAND [SUBCOMMAND]"},
 };
 static const size_t commands_count = sizeof commands / sizeof commands[0];
@@ -81,16 +85,30 @@ bool cli_parse_long(const char *text, long min, long max, long *out) {
     return true;
 }
 
+static bool log_json; /* set once, before any thread, by serve */
+
+void cli_log_json(void) { log_json = true; }
+
+void cli_error(const char *fmt, ...) {
+    char msg[RF_LOG_LINE_BYTES_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (log_json) rf_log(RF_LOG_ERROR, "%s", msg);
+    else fprintf(stderr, "racefree: %s\n", msg);
+}
+
 int cli_fail(const char *what, rf_err err) {
-    fprintf(stderr, "racefree: %s: %s\n", what, rf_err_code(err));
+    if (log_json) rf_log_kv(RF_LOG_ERROR, &RF_KV_STR("code", rf_err_code(err)), 1, "%s", what);
+    else fprintf(stderr, "racefree: %s: %s\n", what, rf_err_code(err));
     return CLI_EXIT_FAIL;
 }
 
 int cli_schema_too_new(void) {
-    fprintf(stderr,
-            "racefree: the database schema is newer than this binary (which knows schema "
-            "version %d); run a newer racefree\n",
-            rf_schema_version_latest());
+    cli_error("the database schema is newer than this binary (which knows schema version %d); "
+              "run a newer racefree",
+              rf_schema_version_latest());
     return CLI_EXIT_USAGE;
 }
 
@@ -103,14 +121,14 @@ int cli_store_open(const char *cmd, const struct cli_store *s, bool must_exist,
     if (err == RF_OK) return 0;
     if (err == RF_ERR_SCHEMA_TOO_NEW) return cli_schema_too_new();
     if (err == RF_ERR_INVALID) {
-        fprintf(stderr, "racefree: invalid database URL (use sqlite:PATH or "
-                        "postgres://...[?schema=NAME], NAME as --schema allows)\n");
+        cli_error("invalid database URL (use sqlite:PATH or postgres://...[?schema=NAME], NAME "
+                  "as --schema allows)");
         return CLI_EXIT_USAGE;
     }
     /* The URL may hold a password: name only the back end (the store
      * printed the driver's reason above). */
-    fprintf(stderr, "racefree: cannot open the %s database: %s\n",
-            strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgres", rf_err_code(err));
+    cli_error("cannot open the %s database: %s",
+              strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgres", rf_err_code(err));
     return CLI_EXIT_FAIL;
 }
 
@@ -143,6 +161,19 @@ static int print_version(void) {
     return CLI_EXIT_OK;
 }
 
+static const struct cli_flag version_flags[] = {{0}};
+static const struct cli_spec version_spec = {
+    "version", "", "Prints `racefree VERSION (git COMMIT)`; the same as `racefree --version`.",
+    version_flags, 0};
+
+static int cmd_version(int argc, char **argv) {
+    int first = 0;
+    int rc = cli_parse(&version_spec, argc, argv, NULL, &first);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
+    if (first < argc) return cli_usage_error("version", "unexpected argument '%s'", argv[first]);
+    return print_version();
+}
+
 int main(int argc, char **argv) {
     malloc_keep_heap();
     sqlite_no_memstatus();
@@ -154,8 +185,7 @@ int main(int argc, char **argv) {
         print_help(stdout);
         return CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)
-        return print_version();
+    if (strcmp(argv[1], "--version") == 0) return print_version();
     const struct cli_cmd *c = find_cmd(argv[1]);
     if (!c) {
         fprintf(stderr, "racefree: unknown command '%s'\n\n", argv[1]);

@@ -17,6 +17,7 @@
 
 #include "base/assert.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "core/core.h"
 
 _Static_assert(RF_EXPIRE_BATCH_MAX == 500 && RF_IDEM_PURGE_BATCH == 1000,
@@ -83,7 +84,9 @@ static void *sweeper_main(void *arg) {
         }
         if (s->stop) break;
         pthread_mutex_unlock(&s->mu);
-        (void)rf_sweep(s->db, RF_SWEEP_ALL, NULL);
+        rf_err err = rf_sweep(s->db, RF_SWEEP_ALL, NULL);
+        if (err && err != RF_ERR_SHUTTING_DOWN)
+            rf_log_failure(err, "a sweep transaction failed", "sweep");
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);

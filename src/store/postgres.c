@@ -321,8 +321,10 @@ static rf_err open_pg(const char *url, int timeout_ms, PGconn **out) {
         const char *why = PQstatus(pg) == CONNECTION_BAD ? PQerrorMessage(pg) : "";
         size_t n = strlen(why);
         while (n > 0 && (why[n - 1] == '\n' || why[n - 1] == ' ')) n--;
-        fprintf(stderr, "racefree: postgres: cannot connect: %.*s\n", (int)n,
-                n ? why : "no answer within the connect timeout (--pg-timeout-ms)");
+        char cause[RF_LOG_LINE_BYTES_MAX / 2];
+        snprintf(cause, sizeof cause, "%.*s", (int)n,
+                 n ? why : "no answer within the connect timeout (--pg-timeout-ms)");
+        rf_log_failure(RF_ERR_UNAVAILABLE, cause, "postgres: cannot connect");
         PQfinish(pg);
         return RF_ERR_UNAVAILABLE;
     }

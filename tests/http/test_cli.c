@@ -58,7 +58,8 @@ static const struct help_case help_cases[] = {
       "--body-max-bytes N", "--idem-retention-hours N", "--payout-max-attempts N", "--pool N",
       "--pg-timeout-ms N", "--queue-max N", "--batch-max N", "--writers N", "--http-workers N",
       "--max-connections N", "--max-client-connections N", "--header-timeout-ms N",
-      "--body-timeout-ms N", "--idle-timeout-ms N", "--reuse-port", "--help"}},
+      "--body-timeout-ms N", "--idle-timeout-ms N", "--log-level debug|info|warn|error",
+      "--reuse-port", "--help"}},
     {{"serve", "-h"}, {"--db URL", "--listen HOST:PORT", "--help"}},
     {{"migrate", "--help"}, {"--db URL", "--schema NAME", "--help"}},
     {{"reconcile", "-h"}, {"--db URL", "--schema NAME", "--progress", "--help"}},
@@ -67,8 +68,9 @@ static const struct help_case help_cases[] = {
     {{"keys", "revoke", "--help"}, {"--db URL", "--schema NAME", "--help"}},
     {{"keys", "--help"}, {"keys create", "keys list", "keys revoke"}},
     {{"help", "--help"}, {"--help"}},
-    {{"help"}, {"serve", "migrate", "reconcile", "keys", "help"}},
-    {{"--help"}, {"serve", "migrate", "reconcile", "keys", "help"}},
+    {{"help"}, {"serve", "migrate", "reconcile", "keys", "version", "help"}},
+    {{"--help"}, {"serve", "migrate", "reconcile", "keys", "version", "help"}},
+    {{"version", "--help"}, {"--version", "--help"}},
 };
 
 static void test_help_everywhere(void **state)
@@ -165,6 +167,23 @@ static void test_pg_unreachable_says_why(void **state)
     assert_int_equal(rc, 1);
     must_contain(err, "Connection refused", "keys list (unreachable)");
     must_contain(err, "store_unavailable", "keys list (unreachable)");
+    /* serve says the same, and every line it writes is a JSON log line:
+     * its startup failures too. */
+    rc = RUN("serve", "--db", "postgresql://postgres@127.0.0.1:1/racefree", "--listen",
+             "127.0.0.1:0");
+    assert_int_equal(rc, 1);
+    must_contain(err, "Connection refused", "serve (unreachable)");
+    int lines = 0;
+    for (const char *s = err; *s; lines++) {
+        size_t len = strcspn(s, "\n");
+        json_error_t jerr;
+        json_t *j = json_loadb(s, len, 0, &jerr);
+        if (!json_is_object(j) || !json_is_string(json_object_get(j, "level")))
+            fail_msg("serve wrote a line that is not a JSON log line: %.*s", (int)len, s);
+        json_decref(j);
+        s += len + (s[len] == '\n');
+    }
+    assert_true(lines >= 2); /* the cause, then what could not be opened */
 }
 
 static void test_keys_list_header_and_json(void **state)
