@@ -121,9 +121,8 @@ static rf_err int_check(const struct rf_field *f, int64_t v, struct rf_fault *fa
     return v >= f->min && v <= f->max ? RF_OK : int_bad(f, fault);
 }
 
-/* An object value: nesting and compact size bounded. */
-static rf_err object_check(const struct rf_field *f, json_t *v, struct rf_fault *fault) {
-    if (!json_is_object(v)) return bad(fault, f, "field '%s' must be a JSON object", f->name);
+/* A container value's nesting and compact size, bounded. */
+static rf_err bounded(const struct rf_field *f, json_t *v, struct rf_fault *fault) {
     if (!depth_ok(v, 1))
         return bad(fault, f, "field '%s' is nested deeper than %d levels", f->name,
                    RF_JSON_DEPTH_MAX);
@@ -131,6 +130,12 @@ static rf_err object_check(const struct rf_field *f, json_t *v, struct rf_fault 
     if (need == 0 || need > f->max_len)
         return bad(fault, f, "field '%s' is larger than %zu bytes", f->name, f->max_len);
     return RF_OK;
+}
+
+/* An object value: nesting and compact size bounded. */
+static rf_err object_check(const struct rf_field *f, json_t *v, struct rf_fault *fault) {
+    if (!json_is_object(v)) return bad(fault, f, "field '%s' must be a JSON object", f->name);
+    return bounded(f, v, fault);
 }
 
 /* An array value: min..max elements, each an object, bounded as an OBJECT. */
@@ -144,13 +149,7 @@ static rf_err array_check(const struct rf_field *f, json_t *v, struct rf_fault *
     json_t *e;
     json_array_foreach(v, i, e) if (!json_is_object(e))
         return bad(fault, f, "field '%s' must be an array of JSON objects", f->name);
-    if (!depth_ok(v, 1))
-        return bad(fault, f, "field '%s' is nested deeper than %d levels", f->name,
-                   RF_JSON_DEPTH_MAX);
-    size_t need = json_dumpb(v, NULL, 0, OBJECT_FLAGS);
-    if (need == 0 || need > f->max_len)
-        return bad(fault, f, "field '%s' is larger than %zu bytes", f->name, f->max_len);
-    return RF_OK;
+    return bounded(f, v, fault);
 }
 
 /* OBJECT or ARRAY: the value's own check. */

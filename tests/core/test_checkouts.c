@@ -218,20 +218,25 @@ static void test_refunded_twice_reverses_once(void **state) {
     check_clean();
 }
 
+/* A fulfilled sale whose user then spent 400 of the 500 credited at a shop. */
+static void sale_paid_and_spent(struct sale *s, bool allow_negative, char *shop, size_t cap) {
+    sale_new(s, allow_negative, 0);
+    assert_true(event(CHECKOUT_EV_PAID, s->co.id).applied);
+    wallet(shop, cap, "USD", false);
+    struct rf_transfer_req spend = {.debit_account = s->wallet, .credit_account = shop,
+                                    .amount_minor = 400, .currency = "USD"};
+    struct rf_transfer_res t;
+    assert_int_equal(rf_transfer_create(rf_core_fx.db, &spend, &t, NULL), RF_OK);
+    rf_transfer_clear(&t.transfer);
+}
+
 /* The user spent 400 of the 500 credited: the refund takes back the 100
  * left (the account may not go negative) and records 400 short. */
 static void test_refund_shortfall(void **state) {
     (void)state;
     struct sale s;
-    sale_new(&s, false, 0);
-    event(CHECKOUT_EV_PAID, s.co.id);
     char shop[64];
-    wallet(shop, sizeof shop, "USD", false);
-    struct rf_transfer_req spend = {.debit_account = s.wallet, .credit_account = shop,
-                                    .amount_minor = 400, .currency = "USD"};
-    struct rf_transfer_res t;
-    assert_int_equal(rf_transfer_create(rf_core_fx.db, &spend, &t, NULL), RF_OK);
-    rf_transfer_clear(&t.transfer);
+    sale_paid_and_spent(&s, false, shop, sizeof shop);
     struct checkout_event_res r = event(CHECKOUT_EV_REFUNDED, s.co.id);
     assert_true(r.applied);
     sale_reload(&s);
@@ -247,15 +252,8 @@ static void test_refund_shortfall(void **state) {
 static void test_refund_negative_allowed(void **state) {
     (void)state;
     struct sale s;
-    sale_new(&s, true, 0);
-    event(CHECKOUT_EV_PAID, s.co.id);
     char shop[64];
-    wallet(shop, sizeof shop, "USD", false);
-    struct rf_transfer_req spend = {.debit_account = s.wallet, .credit_account = shop,
-                                    .amount_minor = 400, .currency = "USD"};
-    struct rf_transfer_res t;
-    assert_int_equal(rf_transfer_create(rf_core_fx.db, &spend, &t, NULL), RF_OK);
-    rf_transfer_clear(&t.transfer);
+    sale_paid_and_spent(&s, true, shop, sizeof shop);
     assert_true(event(CHECKOUT_EV_REFUNDED, s.co.id).applied);
     sale_reload(&s);
     assert_int_equal(s.co.refund_shortfall_minor, 0);

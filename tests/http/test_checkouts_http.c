@@ -157,6 +157,24 @@ static void bind_reqs(struct rf_par_req *reqs, char paths[2][256], char bodies[2
     }
 }
 
+/* Racers of side i % 2: every request of one side is 200 (its resends are
+ * the same binding), every request of the other is 409 loser_code.
+ * Returns the winning side. */
+static int one_side_won(const struct rf_par_req *reqs, const char *loser_code, int round)
+{
+    int won[2] = {0, 0};
+    for (int i = 0; i < RACERS; i++) {
+        if (reqs[i].resp.status == 200) won[i % 2]++;
+        else RF_ASSERT_PROBLEM(&reqs[i].resp, 409, loser_code);
+    }
+    if ((won[0] > 0) == (won[1] > 0))
+        fail_msg("round %d: the sides won %d and %d times: exactly one may", round, won[0],
+                 won[1]);
+    int w = won[0] ? 0 : 1;
+    assert_int_equal(won[w], RACERS / 2);
+    return w;
+}
+
 static void test_bind_two_refs_race(void **state)
 {
     (void)state;
@@ -176,16 +194,7 @@ static void test_bind_two_refs_race(void **state)
         bind_reqs(reqs, paths, bodies);
         assert_int_equal(rf_parallel(reqs, RACERS), 0);
         env_no_5xx(reqs, RACERS);
-        int won[2] = {0, 0};
-        for (int i = 0; i < RACERS; i++) {
-            if (reqs[i].resp.status == 200) won[i % 2]++;
-            else RF_ASSERT_PROBLEM(&reqs[i].resp, 409, "provider_ref_bound");
-        }
-        if ((won[0] > 0) == (won[1] > 0))
-            fail_msg("round %d: refs won %d and %d times: exactly one may win", round, won[0],
-                     won[1]);
-        int w = won[0] ? 0 : 1;
-        assert_int_equal(won[w], RACERS / 2); /* the winner's resends are the same binding */
+        int w = one_side_won(reqs, "provider_ref_bound", round);
         struct rf_t_resp r = {0};
         char get[256];
         snprintf(get, sizeof get, "/v1/checkouts/%s", id);
@@ -218,15 +227,7 @@ static void test_bind_one_ref_two_checkouts(void **state)
         bind_reqs(reqs, paths, bodies);
         assert_int_equal(rf_parallel(reqs, RACERS), 0);
         env_no_5xx(reqs, RACERS);
-        int won[2] = {0, 0};
-        for (int i = 0; i < RACERS; i++) {
-            if (reqs[i].resp.status == 200) won[i % 2]++;
-            else RF_ASSERT_PROBLEM(&reqs[i].resp, 409, "provider_ref_taken");
-        }
-        if ((won[0] > 0) == (won[1] > 0))
-            fail_msg("round %d: checkouts won %d and %d times: exactly one may", round, won[0],
-                     won[1]);
-        assert_int_equal(won[won[0] ? 0 : 1], RACERS / 2);
+        one_side_won(reqs, "provider_ref_taken", round);
         rf_par_free(reqs, RACERS);
     }
     env_ledger_check(&g_env, 1);
