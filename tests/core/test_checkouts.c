@@ -6,8 +6,10 @@
  * transition), EXPIRED after fulfilled is recorded without effect, REFUNDED
  * reverses once, a refund of money already spent records its shortfall, a
  * key the user held from another source is neither re-sourced nor revoked;
- * the create's item rules and the provider reference binding. The ledger
- * check (with its checkouts invariant) is clean after each test.
+ * concurrent PAID events apply once; the create's item rules and the
+ * provider reference binding. The ledger check (with its checkouts
+ * invariant) is clean after each test, and reports drift planted in the
+ * store.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +174,42 @@ static void test_paid_twice_fulfils_once(void **state) {
     check_clean();
 }
 
+#define PAID_RACERS 16
+
+struct paid_race {
+    const char *id;
+    int applied[PAID_RACERS];
+};
+
+static void paid_one(int idx, void *ctx) {
+    struct paid_race *p = ctx;
+    struct event_call e = {.ev = CHECKOUT_EV_PAID, .id = p->id};
+    rf_err err = core_write(rf_core_fx.db, "test_checkout_event", 0, event_tx, &e);
+    p->applied[idx] = err == RF_OK && e.res.applied ? 1 : err == RF_OK ? 0 : -1;
+}
+
+/* Concurrent PAID events (each in its own transaction): one applies, the
+ * others find it fulfilled; one grant, one credit. */
+static void test_paid_concurrently_fulfils_once(void **state) {
+    (void)state;
+    struct sale s;
+    sale_new(&s, false, 0);
+    struct paid_race p = {.id = s.co.id};
+    assert_int_equal(rf_parallel_fn(PAID_RACERS, paid_one, &p), 0);
+    int applied = 0;
+    for (int i = 0; i < PAID_RACERS; i++) {
+        if (p.applied[i] < 0) fail_msg("event %d failed", i);
+        applied += p.applied[i];
+    }
+    assert_int_equal(applied, 1);
+    assert_int_equal(posted(s.wallet), 500);
+    assert_int_equal(count(TRANSITIONS("to_status = 'fulfilled' AND applied = 1"), s.co.id), 1);
+    assert_int_equal(count(TRANSITIONS("to_status = 'paid' AND applied = 0"), s.co.id),
+                     PAID_RACERS - 1);
+    rf_checkout_clear(&s.co);
+    check_clean();
+}
+
 static void test_expired_after_fulfilled_no_effect(void **state) {
     (void)state;
     struct sale s;
@@ -320,6 +358,64 @@ static void test_key_held_elsewhere(void **state) {
     check_clean();
 }
 
+/* ---- the ledger check catches checkout drift ------------------------------------ */
+
+struct exec_call {
+    const char *sql, *arg;
+};
+
+static rf_err exec_tx(struct rf_tx *tx, void *ctx) {
+    struct exec_call *c = ctx;
+    store_val p[1] = {SV_S(c->arg)};
+    return store_exec(tx, c->sql, p, 1, NULL);
+}
+
+/* One statement on the store, behind the operations' back. */
+static void tamper(const char *sql, const char *arg) {
+    struct exec_call c = {sql, arg};
+    assert_int_equal(core_write(rf_core_fx.db, "test_tamper", 0, exec_tx, &c), RF_OK);
+}
+
+static int64_t mismatched(void) {
+    struct rf_ledger_check c;
+    assert_int_equal(rf_ledger_check(rf_core_fx.db, &c), RF_OK);
+    assert_true(c.checkouts >= 1);
+    if (c.checkouts_mismatched) assert_false(c.clean);
+    return c.checkouts_mismatched;
+}
+
+/* Each planted drift is reported, and the check is clean once it is undone:
+ * a credit whose transfer is not linked, a grant naming no entitlement, a
+ * checkout back in pending with its effects, a shortfall that does not add
+ * up. */
+static void test_check_catches_drift(void **state) {
+    (void)state;
+    struct sale s;
+    sale_new(&s, false, 0);
+    assert_true(event(CHECKOUT_EV_PAID, s.co.id).applied);
+    assert_int_equal(mismatched(), 0);
+    static const struct { const char *plant, *undo; } drifts[] = {
+        {"UPDATE checkout_items SET transfer_id = 'x' || transfer_id WHERE checkout_id = $1",
+         "UPDATE checkout_items SET transfer_id = substr(transfer_id, 2) WHERE checkout_id = $1"
+         " AND transfer_id IS NOT NULL"},
+        {"UPDATE checkout_items SET entitlement_id = 'x' || entitlement_id WHERE checkout_id = $1",
+         "UPDATE checkout_items SET entitlement_id = substr(entitlement_id, 2)"
+         " WHERE checkout_id = $1 AND entitlement_id IS NOT NULL"},
+        {"UPDATE checkouts SET status = 'pending' WHERE id = $1",
+         "UPDATE checkouts SET status = 'fulfilled' WHERE id = $1"},
+        {"UPDATE checkouts SET refund_shortfall = 7 WHERE id = $1",
+         "UPDATE checkouts SET refund_shortfall = 0 WHERE id = $1"},
+    };
+    for (size_t i = 0; i < sizeof drifts / sizeof drifts[0]; i++) {
+        tamper(drifts[i].plant, s.co.id);
+        if (mismatched() == 0) fail_msg("drift %zu not reported: %s", i, drifts[i].plant);
+        tamper(drifts[i].undo, s.co.id);
+        assert_int_equal(mismatched(), 0);
+    }
+    rf_checkout_clear(&s.co);
+    check_clean();
+}
+
 /* ---- create and bind ----------------------------------------------------------- */
 
 static rf_err create_with(const char *items, const char *ref, struct rf_checkout *out) {
@@ -401,6 +497,7 @@ static void test_bind_ref(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_paid_twice_fulfils_once, clean_before),
+        cmocka_unit_test_setup(test_paid_concurrently_fulfils_once, clean_before),
         cmocka_unit_test_setup(test_expired_after_fulfilled_no_effect, clean_before),
         cmocka_unit_test_setup(test_refunded_twice_reverses_once, clean_before),
         cmocka_unit_test_setup(test_refund_shortfall, clean_before),
@@ -408,6 +505,7 @@ int main(void) {
         cmocka_unit_test_setup(test_pending_edges, clean_before),
         cmocka_unit_test_setup(test_lapsed_cannot_be_paid, clean_before),
         cmocka_unit_test_setup(test_key_held_elsewhere, clean_before),
+        cmocka_unit_test_setup(test_check_catches_drift, clean_before),
         cmocka_unit_test_setup(test_create_rules, clean_before),
         cmocka_unit_test_setup(test_bind_ref, clean_before),
     };
