@@ -288,18 +288,19 @@ rf_err op_checkout_create(struct rf_tx *tx, const void *req, void *res) {
 
 static const char SQL_TRANSITION[] =
     "INSERT INTO checkout_transitions (id, checkout_id, from_status, to_status, cause, applied,"
-    " at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    " version, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 static const char SQL_MOVE[] =
     "UPDATE checkouts SET status = $3, version = version + 1, updated_at = $4"
     " WHERE id = $1 AND status = $2 RETURNING " CHECKOUT_COLS;
 
-static rf_err transition_record(struct rf_tx *tx, const char *id, const char *from,
+/* c: the checkout after the attempt (its version). */
+static rf_err transition_record(struct rf_tx *tx, const struct rf_checkout *c, const char *from,
                                 const char *to, const char *cause, bool applied) {
     char tid[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, tid);
-    store_val p[7] = {SV_S(tid), SV_S(id), SV_S(from), SV_S(to), SV_S(cause),
-                      SV_I(applied ? 1 : 0), SV_I(tx->now_ms)};
-    return store_exec_later(tx, SQL_TRANSITION, p, 7); /* a failure fails the operation */
+    store_val p[8] = {SV_S(tid), SV_S(c->id), SV_S(from), SV_S(to), SV_S(cause),
+                      SV_I(applied ? 1 : 0), SV_I(c->version), SV_I(tx->now_ms)};
+    return store_exec_later(tx, SQL_TRANSITION, p, 8); /* a failure fails the operation */
 }
 
 /* from -> to on the locked row c (which the caller read in from), one
@@ -307,15 +308,15 @@ static rf_err transition_record(struct rf_tx *tx, const char *id, const char *fr
 static rf_err checkout_move(struct rf_tx *tx, struct rf_checkout *c, enum rf_checkout_status from,
                             enum rf_checkout_status to, const char *cause) {
     int64_t was = c->version;
-    store_val p[4] = {SV_S(c->id), SV_S(checkout_status_names[from]),
-                      SV_S(checkout_status_names[to]), SV_I(tx->now_ms)};
     char id[RF_ID_BYTES];
     rf_strcpy(id, sizeof id, c->id);
+    store_val p[4] = {SV_S(id), SV_S(checkout_status_names[from]),
+                      SV_S(checkout_status_names[to]), SV_I(tx->now_ms)};
     rf_err err = store_query_one(tx, SQL_MOVE, p, 4, read_checkout, c);
     RF_ASSERT(err != RF_ERR_NOT_FOUND); /* the row is locked in `from` */
     if (err) return err;
     RF_ASSERT(c->version == was + 1 && c->status == to);
-    return transition_record(tx, id, checkout_status_names[from], checkout_status_names[to],
+    return transition_record(tx, c, checkout_status_names[from], checkout_status_names[to],
                              cause, true);
 }
 
@@ -569,7 +570,7 @@ rf_err checkout_apply_event(struct rf_tx *tx, enum checkout_event ev, const char
         err = event_apply(tx, ev, &c, c.status);
     } else {
         if (lapsed(tx, &c)) c.status = RF_CHECKOUT_EXPIRED; /* as it reads */
-        err = transition_record(tx, c.id, checkout_status_names[c.status],
+        err = transition_record(tx, &c, checkout_status_names[c.status],
                                 checkout_status_names[event_targets[ev]], event_causes[ev], false);
     }
     rf_strcpy(out->status, sizeof out->status, checkout_status_names[c.status]);
@@ -613,7 +614,7 @@ rf_err op_checkout_cancel(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = store_query_one(tx, SQL_CANCEL, p, 3, read_checkout, out);
     if (!err) {
         RF_ASSERT(out->status == RF_CHECKOUT_CANCELED && out->version >= 2);
-        return transition_record(tx, out->id, ST(PENDING), ST(CANCELED), "cancel", true);
+        return transition_record(tx, out, ST(PENDING), ST(CANCELED), "cancel", true);
     }
     if (err != RF_ERR_NOT_FOUND) return err;
     err = checkout_get(tx, r->id, out);

@@ -48,7 +48,9 @@ CREATE TABLE checkout_items (
 );
 
 -- Every transition attempt, allowed or not: applied = 0 records one the
--- state machine refused (it changed nothing).
+-- state machine refused (it changed nothing). version is the checkout's
+-- after the attempt (a refused one leaves it), which orders the attempts
+-- of one checkout where their time (ms) ties.
 CREATE TABLE checkout_transitions (
   id           TEXT PRIMARY KEY,
   checkout_id  TEXT NOT NULL REFERENCES checkouts (id),
@@ -56,6 +58,7 @@ CREATE TABLE checkout_transitions (
   to_status    TEXT NOT NULL,
   cause        TEXT NOT NULL,
   applied      INTEGER NOT NULL CHECK (applied IN (0,1)),
+  version      BIGINT NOT NULL CHECK (version >= 1),
   at           BIGINT NOT NULL
 );
 CREATE INDEX checkout_transitions_checkout ON checkout_transitions (checkout_id, id);
