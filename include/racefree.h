@@ -988,6 +988,7 @@ struct rf_checkout {
     char *items_json;                 /* malloc'd: the items, a JSON array */
     int64_t refund_shortfall_minor;   /* refunded: credit not reversed (the account had spent it) */
     int64_t expires_at_ms;
+    char created_key[RF_ID_BYTES];    /* the API key that created it; "" from the library */
     int64_t created_at_ms;
     int64_t updated_at_ms;
     int64_t version;
@@ -1005,6 +1006,7 @@ struct rf_checkout_req {
     const char *provider_ref;         /* NULL: bound later */
     const char *items_json;
     int64_t expires_at_ms;
+    const char *created_key;          /* the calling API key's id (the HTTP edge); NULL */
 };
 /* Names one checkout: a read, a cancel (If-Match: if_match_version, 0:
  * unconditional), a provider reference binding (provider, ref). */
@@ -1013,6 +1015,7 @@ struct rf_checkout_ref {
     const char *provider;
     const char *ref;
     int64_t if_match_version;
+    const char *caller_key;           /* cancel: recorded on its transition; NULL */
 };
 RF_API rf_err rf_checkout_create(rf *db, const struct rf_checkout_req *req,
                                  struct rf_checkout *out, struct rf_idem *idem);

@@ -564,6 +564,8 @@ static const struct rf_field checkout_create_fields[] = {
     RF_F(struct rf_checkout_req, items_json, "items", RF_FIELD_ARRAY, true, .min = 1,
          .max = RF_CHECKOUT_ITEMS_MAX, .max_len = RF_CHECKOUT_ITEMS_BYTES_MAX),
     F_TIME(struct rf_checkout_req, expires_at_ms, "expires_at"),
+    RF_F(struct rf_checkout_req, created_key, "created_key", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
 };
 static const struct rf_field checkout_get_fields[] = {
     F_ID(struct rf_checkout_ref, id, "id", RF_AT_PATH),
@@ -576,6 +578,8 @@ static const struct rf_field checkout_bind_fields[] = {
 static const struct rf_field checkout_cancel_fields[] = {
     F_ID(struct rf_checkout_ref, id, "id", RF_AT_PATH),
     F_IF_MATCH(struct rf_checkout_ref, if_match_version),
+    RF_F(struct rf_checkout_ref, caller_key, "caller_key", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX, .at = RF_AT_CALLER),
 };
 static const struct rf_field checkout_list_fields[] = {
     F_ID(struct rf_list_req, scope, "user_id", RF_AT_PATH),
@@ -611,6 +615,7 @@ static const struct rf_member checkout_members[] = {
     RF_MEMBER(struct rf_checkout, items_json, TEXT),
     RF_MEMBER(struct rf_checkout, refund_shortfall_minor, I64),
     RF_MEMBER(struct rf_checkout, expires_at_ms, I64),
+    RF_MEMBER(struct rf_checkout, created_key, CHARS),
     RF_MEMBER(struct rf_checkout, created_at_ms, I64),
     RF_MEMBER(struct rf_checkout, updated_at_ms, I64),
     RF_MEMBER(struct rf_checkout, version, I64),

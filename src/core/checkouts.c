@@ -39,7 +39,7 @@
 
 #define CHECKOUT_COLS                                                                   \
     "id, user_id, currency, amount_minor, provider, provider_ref, status, items,"      \
-    " refund_shortfall, expires_at, created_at, updated_at, version"
+    " refund_shortfall, expires_at, created_at, updated_at, version, created_key"
 
 /* THE names of enum rf_checkout_status, in its order: the JSON's, the status
  * column's (its CHECK lets it hold only these) and the list filter's. */
@@ -94,6 +94,8 @@ static void read_stored(struct rf_tx *tx, struct store_rows *r, void *out) {
     c->created_at_ms = store_int(tx, r, 10);
     c->updated_at_ms = store_int(tx, r, 11);
     c->version = store_int(tx, r, 12);
+    if (!store_null(tx, r, 13))
+        rf_strcpy(c->created_key, sizeof c->created_key, store_text(tx, r, 13));
     RF_ASSERT(c->version >= 1 && c->amount_minor > 0 && c->refund_shortfall_minor >= 0);
 }
 
@@ -225,8 +227,8 @@ rf_err checkout_items_check(const void *req, struct rf_fault *fault) {
 
 static const char SQL_INSERT[] =
     "INSERT INTO checkouts (id, user_id, currency, amount_minor, provider, provider_ref,"
-    " status, items, refund_shortfall, expires_at, created_at, updated_at, version)"
-    " VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 0, $8, $9, $9, 1)"
+    " status, items, refund_shortfall, expires_at, created_at, updated_at, version,"
+    " created_key) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, 0, $8, $9, $9, 1, $10)"
     " RETURNING " CHECKOUT_COLS;
 static const char SQL_ITEM_INSERT[] =
     "INSERT INTO checkout_items (checkout_id, idx, type, entitlement_key, account_id,"
@@ -270,10 +272,11 @@ rf_err op_checkout_create(struct rf_tx *tx, const void *req, void *res) {
     char id[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, id);
     if (!err) {
-        store_val p[9] = {SV_S(id), SV_S(r->user_id), SV_S(r->currency), SV_I(r->amount_minor),
-                          SV_S(r->provider), SV_S(r->provider_ref), SV_S(canonical),
-                          SV_I(expires), SV_I(tx->now_ms)};
-        err = store_query_one(tx, SQL_INSERT, p, 9, read_checkout, out);
+        store_val p[10] = {SV_S(id), SV_S(r->user_id), SV_S(r->currency),
+                           SV_I(r->amount_minor), SV_S(r->provider), SV_S(r->provider_ref),
+                           SV_S(canonical), SV_I(expires), SV_I(tx->now_ms),
+                           SV_S(r->created_key)};
+        err = store_query_one(tx, SQL_INSERT, p, 10, read_checkout, out);
         if (err == RF_ERR_CONFLICT) err = RF_ERR_PROVIDER_REF_TAKEN; /* UNIQUE decided */
     }
     if (!err) err = items_insert(tx, id, &it);
@@ -288,19 +291,21 @@ rf_err op_checkout_create(struct rf_tx *tx, const void *req, void *res) {
 
 static const char SQL_TRANSITION[] =
     "INSERT INTO checkout_transitions (id, checkout_id, from_status, to_status, cause, applied,"
-    " version, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    " version, at, actor_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 static const char SQL_MOVE[] =
     "UPDATE checkouts SET status = $3, version = version + 1, updated_at = $4"
     " WHERE id = $1 AND status = $2 RETURNING " CHECKOUT_COLS;
 
-/* c: the checkout after the attempt (its version). */
+/* c: the checkout after the attempt (its version); actor_key: the API key
+ * that asked, NULL for a provider's event. */
 static rf_err transition_record(struct rf_tx *tx, const struct rf_checkout *c, const char *from,
-                                const char *to, const char *cause, bool applied) {
+                                const char *to, const char *cause, bool applied,
+                                const char *actor_key) {
     char tid[RF_ID_BYTES];
     rf_uuid7(tx->now_ms, tid);
-    store_val p[8] = {SV_S(tid), SV_S(c->id), SV_S(from), SV_S(to), SV_S(cause),
-                      SV_I(applied ? 1 : 0), SV_I(c->version), SV_I(tx->now_ms)};
-    return store_exec_later(tx, SQL_TRANSITION, p, 8); /* a failure fails the operation */
+    store_val p[9] = {SV_S(tid), SV_S(c->id), SV_S(from), SV_S(to), SV_S(cause),
+                      SV_I(applied ? 1 : 0), SV_I(c->version), SV_I(tx->now_ms), SV_S(actor_key)};
+    return store_exec_later(tx, SQL_TRANSITION, p, 9); /* a failure fails the operation */
 }
 
 /* from -> to on the locked row c (which the caller read in from), one
@@ -317,7 +322,7 @@ static rf_err checkout_move(struct rf_tx *tx, struct rf_checkout *c, enum rf_che
     if (err) return err;
     RF_ASSERT(c->version == was + 1 && c->status == to);
     return transition_record(tx, c, checkout_status_names[from], checkout_status_names[to],
-                             cause, true);
+                             cause, true, NULL);
 }
 
 /* ---- fulfilment and refund -------------------------------------------------- */
@@ -571,7 +576,8 @@ rf_err checkout_apply_event(struct rf_tx *tx, enum checkout_event ev, const char
     } else {
         if (lapsed(tx, &c)) c.status = RF_CHECKOUT_EXPIRED; /* as it reads */
         err = transition_record(tx, &c, checkout_status_names[c.status],
-                                checkout_status_names[event_targets[ev]], event_causes[ev], false);
+                                checkout_status_names[event_targets[ev]], event_causes[ev], false,
+                                NULL);
     }
     rf_strcpy(out->status, sizeof out->status, checkout_status_names[c.status]);
     rf_checkout_clear(&c);
@@ -614,7 +620,8 @@ rf_err op_checkout_cancel(struct rf_tx *tx, const void *req, void *res) {
     rf_err err = store_query_one(tx, SQL_CANCEL, p, 3, read_checkout, out);
     if (!err) {
         RF_ASSERT(out->status == RF_CHECKOUT_CANCELED && out->version >= 2);
-        return transition_record(tx, out, ST(PENDING), ST(CANCELED), "cancel", true);
+        return transition_record(tx, out, ST(PENDING), ST(CANCELED), "cancel", true,
+                                 r->caller_key);
     }
     if (err != RF_ERR_NOT_FOUND) return err;
     err = checkout_get(tx, r->id, out);
@@ -631,7 +638,7 @@ rf_err op_checkout_get(struct rf_tx *tx, const void *req, void *res) {
     return checkout_get(tx, ((const struct rf_checkout_ref *)req)->id, res);
 }
 
-/* Commit order (core/listing.h): list_pos is column 13. The filter reads
+/* Commit order (core/listing.h): list_pos is column 14. The filter reads
  * the state as a caller sees it: a lapsed pending row is expired. */
 static const char SQL_LIST[] =
     "SELECT " CHECKOUT_COLS ", list_pos FROM checkouts WHERE user_id = $4 AND "
@@ -644,7 +651,7 @@ rf_err op_checkout_list(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_list_req *r = req;
     struct rf_checkout_page *out = res;
     RF_ASSERT(r->status >= RF_CHECKOUTS_ALL && r->status <= RF_CHECKOUTS_REFUNDED);
-    struct list_page lp = {.pos_col = 13, .key_col = 0, .pos_sql = SQL_LIST_POS,
+    struct list_page lp = {.pos_col = 14, .key_col = 0, .pos_sql = SQL_LIST_POS,
                            .read_row = read_checkout, .clear_item = clear_checkout,
                            LIST_INTO(out, core_limit((int)r->limit))};
     rf_err err = list_cursor_parse(r->after, &lp.after);

@@ -19,13 +19,14 @@ static json_t *checkout_json(const void *entity) {
     const struct rf_checkout *c = entity;
     json_t *items = c->items_json ? json_loads(c->items_json, 0, NULL) : json_array();
     if (!items) return NULL;
-    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:I}", "id",
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:o, s:s, s:o, s:I, s:o, s:o, s:o, s:o, s:I}", "id",
                      c->id, "user_id", c->user_id, "currency", c->currency, "amount_minor",
                      (json_int_t)c->amount_minor, "provider", c->provider, "provider_ref",
                      c->provider_ref[0] ? json_string(c->provider_ref) : json_null(), "status",
                      rf_checkout_status_name(c->status), "items", items,
                      "refund_shortfall_minor", (json_int_t)c->refund_shortfall_minor,
-                     "expires_at", rf_json_time(c->expires_at_ms), "created_at",
+                     "expires_at", rf_json_time(c->expires_at_ms), "created_key",
+                     c->created_key[0] ? json_string(c->created_key) : json_null(), "created_at",
                      rf_json_time(c->created_at_ms), "updated_at",
                      rf_json_time(c->updated_at_ms), "version", (json_int_t)c->version);
 }

@@ -84,6 +84,7 @@ static void sale_new(struct sale *s, bool allow_negative, int64_t expires_at_ms)
     assert_int_equal(rf_checkout_create(rf_core_fx.db, &req, &s->co, NULL), RF_OK);
     assert_int_equal(s->co.status, RF_CHECKOUT_PENDING);
     assert_int_equal(s->co.version, 1);
+    assert_string_equal(s->co.created_key, ""); /* a library caller */
 }
 
 static void sale_reload(struct sale *s) {

@@ -61,6 +61,8 @@ static void checkout_new(const char *user, const char *currency, char *id, size_
     json_t *j = rf_resp_json(&r);
     snprintf(id, cap, "%s", rf_t_json_str(j, "id"));
     assert_string_equal(rf_t_json_str(j, "status"), "pending");
+    const char *by = rf_t_json_str(j, "created_key"); /* who acted: the calling key */
+    assert_true(by && *by && strstr(g_env.service, by) != NULL);
     json_decref(j);
     rf_resp_free(&r);
 }

@@ -1137,6 +1137,8 @@ export interface components {
              */
             refund_shortfall_minor: number;
             expires_at: components["schemas"]["Time"];
+            /** @description The id of the API key that created the checkout (null when created through the library). */
+            created_key: string | null;
             created_at: components["schemas"]["Time"];
             updated_at: components["schemas"]["Time"];
             version: number;

@@ -4,6 +4,7 @@
 -- by the database, not by a prior SELECT. Many checkouts without a reference
 -- yet coexist (NULLs are distinct in a UNIQUE constraint).
 -- A pending checkout past expires_at reads as expired (checkouts.c).
+-- created_key: the API key that created it (NULL: a library caller).
 
 CREATE TABLE checkouts (
   id               TEXT PRIMARY KEY,
@@ -17,6 +18,7 @@ CREATE TABLE checkouts (
   items            TEXT NOT NULL,
   refund_shortfall BIGINT NOT NULL DEFAULT 0 CHECK (refund_shortfall >= 0),
   expires_at       BIGINT NOT NULL,
+  created_key      TEXT,
   created_at       BIGINT NOT NULL,
   updated_at       BIGINT NOT NULL,
   version          BIGINT NOT NULL CHECK (version >= 1),
@@ -50,13 +52,15 @@ CREATE TABLE checkout_items (
 -- Every transition attempt, allowed or not: applied = 0 records one the
 -- state machine refused (it changed nothing). version is the checkout's
 -- after the attempt (a refused one leaves it), which orders the attempts
--- of one checkout where their time (ms) ties.
+-- of one checkout where their time (ms) ties. actor_key: the API key that
+-- asked (a cancel), NULL for a provider's event or a library caller.
 CREATE TABLE checkout_transitions (
   id           TEXT PRIMARY KEY,
   checkout_id  TEXT NOT NULL REFERENCES checkouts (id),
   from_status  TEXT NOT NULL,
   to_status    TEXT NOT NULL,
   cause        TEXT NOT NULL,
+  actor_key    TEXT,
   applied      INTEGER NOT NULL CHECK (applied IN (0,1)),
   version      BIGINT NOT NULL CHECK (version >= 1),
   at           BIGINT NOT NULL
