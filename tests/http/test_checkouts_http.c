@@ -10,8 +10,9 @@
  *    provider_ref_bound) and GET shows it;
  *  - 32 PUT /provider-ref of one reference to two checkouts: one checkout
  *    wins, the other's answers are all 409 provider_ref_taken;
- *  - the rules at the edge: no Idempotency-Key, bad items, an unknown
- *    checkout, roles, cancel with If-Match (412, 200, then 409);
+ *  - the rules at the edge: no Idempotency-Key, bad items, a checkout born
+ *    expired, an unknown checkout, roles, another provider's reference,
+ *    cancel with If-Match (412, 200, then 409);
  * no response is a 5xx, and the ledger check (its checkouts invariant with
  * it) is clean after each test.
  */
@@ -258,10 +259,20 @@ static void test_edge_rules(void **state)
         "\"items\":[{\"type\":\"gift\"}]}", hdrs, &r);
     RF_ASSERT_PROBLEM(&r, 400, "invalid_field");
     rf_resp_free(&r);
+    req("POST", "/v1/checkouts", g_env.service,
+        "{\"user_id\":\"u\",\"currency\":\"USD\",\"amount_minor\":1,\"provider\":\"stripe\","
+        "\"expires_at\":\"2020-01-01T00:00:00.000Z\",\"items\":[{\"type\":\"entitlement\","
+        "\"key\":\"k\"}]}", hdrs, &r);
+    RF_ASSERT_PROBLEM(&r, 400, "invalid_field"); /* born expired */
+    rf_resp_free(&r);
     req("GET", "/v1/checkouts/no-such-checkout", g_env.readonly, NULL, NULL, &r);
     RF_ASSERT_PROBLEM(&r, 404, "checkout_not_found");
     rf_resp_free(&r);
     checkout_new(user, cur, id, sizeof id);
+    snprintf(path, sizeof path, "/v1/checkouts/%s/provider-ref", id);
+    req("PUT", path, g_env.service, "{\"provider\":\"paypal\",\"ref\":\"o-1\"}", NULL, &r);
+    RF_ASSERT_PROBLEM(&r, 400, "invalid_field"); /* not the checkout's provider */
+    rf_resp_free(&r);
     snprintf(path, sizeof path, "/v1/checkouts/%s/cancel", id);
     const char *stale[] = {"If-Match: \"7\"", NULL};
     req("POST", path, g_env.service, NULL, stale, &r);
