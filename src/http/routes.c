@@ -122,6 +122,17 @@ const struct rf_route rf_routes[] = {
     OP("POST", "/v1/approvals/{id}/cancel", ADMIN | SERVICE, RF_OP_APPROVAL_CANCEL,
        rf_view_approval, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
 
+    OP("POST", "/v1/checkouts", ADMIN | SERVICE, RF_OP_CHECKOUT_CREATE, rf_view_checkout,
+       RF_REPLY_CREATED, RF_IDEM_REQUIRED),
+    OP("GET", "/v1/checkouts/{id}", ADMIN | SERVICE | READONLY, RF_OP_CHECKOUT_GET,
+       rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("PUT", "/v1/checkouts/{id}/provider-ref", ADMIN | SERVICE, RF_OP_CHECKOUT_BIND_REF,
+       rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", "/v1/checkouts/{id}/cancel", ADMIN | SERVICE, RF_OP_CHECKOUT_CANCEL,
+       rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    LIST("GET", "/v1/users/{user_id}/checkouts", ADMIN | SERVICE | READONLY,
+         RF_OP_CHECKOUT_LIST, rf_view_checkout, rf_list_checkouts),
+
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
     HIDDEN("POST", "/v1/_test/fail-next-commit", ADMIN, h_test_fail_next_commit),

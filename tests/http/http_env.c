@@ -376,11 +376,13 @@ static void ledger_check_or_fail(struct env *e, int min_currencies, const char *
     if (c.currencies < min_currencies || !c.clean)
         fail_msg("ledger invariants broken %s: %lld currencies (%lld unbalanced), %lld accounts "
                  "(%lld mismatched), %lld payouts (%lld mismatched), %lld unowned clearing, "
-                 "%lld approved approvals (%lld whose action did not run)",
+                 "%lld approved approvals (%lld whose action did not run), %lld checkouts "
+                 "(%lld mismatched)",
                  when, (long long)c.currencies, (long long)c.currencies_unbalanced,
                  (long long)c.accounts, (long long)c.accounts_mismatched, (long long)c.payouts,
                  (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
-                 (long long)c.approvals, (long long)c.approvals_unexecuted);
+                 (long long)c.approvals, (long long)c.approvals_unexecuted,
+                 (long long)c.checkouts, (long long)c.checkouts_mismatched);
 }
 
 void env_ledger_check(struct env *e, int min_currencies)

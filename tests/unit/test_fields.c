@@ -246,6 +246,50 @@ static void test_codec_round_trip(void **state) {
     assert_int_equal(rf_codec_decode(&grown, "{\"ent.id\":\"k\"}", &d), RF_ERR_INTERNAL);
 }
 
+/* ARRAY: a JSON array of min..max objects, bounded in bytes, kept as its
+ * compact text; the same rule for a decoded body and a struct. */
+struct array_req {
+    const char *items;
+};
+static const struct rf_field array_spec[] = {
+    RF_F(struct array_req, items, "items", RF_FIELD_ARRAY, true, .min = 1, .max = 2,
+         .max_len = 32),
+};
+
+static rf_err array_decode(const char *text, struct array_req *r, struct rf_decoded *d) {
+    struct rf_fault f = {0};
+    memset(r, 0, sizeof *r);
+    d->n = 0;
+    json_t *j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    rf_err err = rf_fields_decode(j, array_spec, 1, RF_AT_BODY, NULL, r, d, &f);
+    json_decref(j);
+    if (err) assert_int_equal(f.code, RF_ERR_INVALID_FIELD);
+    return err;
+}
+
+static void test_array_field(void **state) {
+    (void)state;
+    struct array_req r;
+    struct rf_decoded d = {0};
+    assert_int_equal(array_decode("{\"items\": [ {\"b\": 1, \"a\": 2} ]}", &r, &d), RF_OK);
+    assert_string_equal(r.items, "[{\"a\":2,\"b\":1}]");
+    struct rf_fault f = {0};
+    assert_int_equal(rf_fields_check(array_spec, 1, &r, &f), RF_OK);
+    rf_decoded_clear(&d);
+    const char *refused[] = {"{\"items\": []}", "{\"items\": [1]}", "{\"items\": {}}",
+                             "{\"items\": [{},{},{}]}", "{\"items\": [{\"long\":\"0123456789012345678901\"}]}",
+                             "{}"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_int_equal(array_decode(refused[i], &r, &d), RF_ERR_INVALID);
+    const char *bad_structs[] = {"nope", "{}", "[]", "[{},{},{}]"};
+    for (size_t i = 0; i < sizeof bad_structs / sizeof bad_structs[0]; i++) {
+        r.items = bad_structs[i];
+        assert_int_equal(rf_fields_check(array_spec, 1, &r, &f), RF_ERR_INVALID);
+        assert_string_equal(f.param, "items");
+    }
+}
+
 static void test_every_op_has_a_row(void **state) {
     (void)state;
     for (int op = 0; op < RF_OP__COUNT; op++) {
@@ -266,6 +310,7 @@ int main(void) {
         cmocka_unit_test(test_decode_refused),
         cmocka_unit_test(test_check_struct),
         cmocka_unit_test(test_codec_round_trip),
+        cmocka_unit_test(test_array_field),
         cmocka_unit_test(test_every_op_has_a_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

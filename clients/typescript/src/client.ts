@@ -276,6 +276,18 @@ export class Racefree {
       this.#data<T.Payout>("POST", `/v1/payouts/${seg(id)}/failed`, { ...o, body }),
   };
 
+  readonly checkouts = {
+    /** Idempotency-Key required: pass one to make retries (and racing tabs) one checkout. */
+    create: (body: T.CheckoutCreate, o?: CallOptions) => this.#data<T.Checkout>("POST", "/v1/checkouts", { ...o, body }),
+    get: (id: string) => this.#data<T.Checkout>("GET", `/v1/checkouts/${seg(id)}`),
+    /** Binds the provider's reference once; the same binding again is answered 200. */
+    bindProviderRef: (id: string, body: T.CheckoutProviderRef) =>
+      this.#data<T.Checkout>("PUT", `/v1/checkouts/${seg(id)}/provider-ref`, { body }),
+    cancel: (id: string, o?: CallOptions) => this.#data<T.Checkout>("POST", `/v1/checkouts/${seg(id)}/cancel`, o),
+    listByUser: (userId: string, l?: T.ListOptions & { status?: T.CheckoutStatus }) =>
+      this.#list<T.Checkout>(`/v1/users/${seg(userId)}/checkouts`, l),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

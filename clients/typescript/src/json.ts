@@ -41,6 +41,7 @@ export const AMOUNT_KEYS: ReadonlySet<string> = new Set([
   "pending_credits",
   "available",
   "balance_after",
+  "refund_shortfall_minor",
 ]);
 
 /** Nesting deeper than this is refused, so hostile input cannot overflow the stack. */

@@ -20,7 +20,8 @@ export type AmountKey =
   | "pending_debits"
   | "pending_credits"
   | "available"
-  | "balance_after";
+  | "balance_after"
+  | "refund_shortfall_minor";
 
 type NumberTo<T, R> = T extends number ? R : T;
 
@@ -51,6 +52,10 @@ export type Payout = Read<Schemas["Payout"]>;
 export type PayoutCreate = Write<Schemas["PayoutCreate"]>;
 export type PayoutSucceeded = Write<Schemas["PayoutSucceeded"]>;
 export type PayoutFailed = Write<Schemas["PayoutFailed"]>;
+export type Checkout = Read<Schemas["Checkout"]>;
+export type CheckoutCreate = Write<Schemas["CheckoutCreate"]>;
+export type CheckoutItem = Write<Schemas["CheckoutItem"]>;
+export type CheckoutProviderRef = Write<Schemas["CheckoutProviderRef"]>;
 export type CustomerBinding = Read<Schemas["CustomerBinding"]>;
 export type Approval = Read<Schemas["Approval"]>;
 export type ApprovalCreate = Write<Schemas["ApprovalCreate"]>;
@@ -71,6 +76,7 @@ export interface Page<T> {
 
 export type EntitlementStatus = "active" | "revoked" | "expired" | "all";
 export type PayoutStatus = "all" | "pending" | "paid" | "failed";
+export type CheckoutStatus = "all" | "pending" | "paid" | "fulfilled" | "expired" | "canceled" | "refunded";
 export type ApprovalStatus = "all" | "pending" | "approved" | "rejected" | "cancelled" | "expired";
 
 /** limit (1-500) and after (a cursor: the previous page's `next`). */

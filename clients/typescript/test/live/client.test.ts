@@ -158,6 +158,33 @@ test("payouts: create holds, attempts count, succeeded posts, failed releases", 
   assert.ok(listed.data.some((x) => x.id === p.id && x.status === "paid"));
 });
 
+test("checkouts: create with a key (a replay is the same checkout), bind a reference once, list, cancel", async () => {
+  const w = await wallet();
+  const user = uid("buyer");
+  const body = { user_id: user, currency: "USD", amount_minor: 1999n, provider: "stripe",
+    items: [{ type: "entitlement" as const, key: uid("pro") }, { type: "credit" as const, account: w, amount_minor: 500n }] };
+  const key = uid("cart");
+  const c = await rf.checkouts.create(body, { idempotencyKey: key });
+  assert.equal(c.status, "pending");
+  assert.equal(c.provider_ref, null);
+  assert.equal(c.refund_shortfall_minor, 0n);
+  assert.equal((await rf.checkouts.create(body, { idempotencyKey: key })).id, c.id);
+  const ref = uid("cs");
+  const bound = await rf.checkouts.bindProviderRef(c.id, { provider: "stripe", ref });
+  assert.equal(bound.provider_ref, ref);
+  assert.equal((await rf.checkouts.bindProviderRef(c.id, { provider: "stripe", ref })).version, bound.version);
+  await expectError(rf.checkouts.bindProviderRef(c.id, { provider: "stripe", ref: uid("cs") }), 409, "provider_ref_bound");
+  const other = await rf.checkouts.create(body, { idempotencyKey: uid("cart") });
+  await expectError(rf.checkouts.bindProviderRef(other.id, { provider: "stripe", ref }), 409, "provider_ref_taken");
+  assert.equal((await rf.checkouts.get(c.id)).items.length, 2);
+  const canceled = await rf.checkouts.cancel(other.id, { ifMatch: other.version });
+  assert.equal(canceled.status, "canceled");
+  await expectError(rf.checkouts.cancel(other.id), 409, "invalid_state");
+  const listed = await rf.checkouts.listByUser(user, { status: "all", limit: 500 });
+  assert.deepEqual(listed.data.map((x) => x.id).sort(), [c.id, other.id].sort());
+  await expectError(rf.checkouts.get("no-such-checkout"), 404, "checkout_not_found");
+});
+
 test("customer bindings: bind, read both ways, conflict, unbind with If-Match", async () => {
   const user = uid("user");
   const cus = uid("cus");
