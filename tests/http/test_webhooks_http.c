@@ -15,7 +15,8 @@
  *    unhandled type is recorded ignored; several v1 values (one right) and
  *    a v0 are accepted; 32 parallel deliveries of one event: all 200,
  *    exactly one first delivery, one row;
- *  - GET /v1/webhook-events?status=&provider= lists them, admin only.
+ *  - GET /v1/webhook-events?status=&provider= lists them, admin only;
+ *  - the CLI's secrets (set, rotate, list) are the ones the server verifies with.
  */
 #include "http_env.h"
 
@@ -358,6 +359,42 @@ static void test_parallel_one_event(void **state) {
     assert_int_equal(events_listed(prov, NULL), 1);
 }
 
+/* ---- the CLI ---------------------------------------------------------------------- */
+
+/* `racefree webhooks secret set|rotate|list` on the server's store: the
+ * running server verifies with what the CLI sealed (the same key), list
+ * never prints a secret, and bad usage exits 2. */
+static void test_cli(void **state) {
+    (void)state;
+    char prov[64], out[8192], err[2048];
+    fresh_provider(prov, sizeof prov);
+    const char *set[] = {"webhooks", "secret", "set", "--db", g_env.db, "--provider", prov,
+                         "--secret", SECRET_A, NULL};
+    assert_int_equal(rf_cli_run(set, out, sizeof out, err, sizeof err, 0), 0);
+    deliver_new(prov, SECRET_A, 200, NULL);
+    const char *rot[] = {"webhooks", "secret", "rotate", "--db", g_env.db, "--provider", prov,
+                         "--secret", SECRET_B, "--overlap-s", "600", NULL};
+    assert_int_equal(rf_cli_run(rot, out, sizeof out, err, sizeof err, 0), 0);
+    assert_null(strstr(out, "whsec_"));
+    deliver_new(prov, SECRET_A, 200, NULL);
+    deliver_new(prov, SECRET_B, 200, NULL);
+    const char *list[] = {"webhooks", "secret", "list", "--db", g_env.db, NULL};
+    assert_int_equal(rf_cli_run(list, out, sizeof out, err, sizeof err, 0), 0);
+    assert_non_null(strstr(out, prov));
+    assert_null(strstr(out, "whsec_"));
+    const char *help[] = {"webhooks", "secret", "rotate", "--help", NULL};
+    assert_int_equal(rf_cli_run(help, out, sizeof out, err, sizeof err, 0), 0);
+    assert_non_null(strstr(out, "--overlap-s"));
+    const char *no_secret[] = {"webhooks", "secret", "set", "--db", g_env.db, "--provider",
+                               prov, NULL};
+    assert_int_equal(rf_cli_run(no_secret, out, sizeof out, err, sizeof err, 0), 2);
+    char unknown[64];
+    fresh_provider(unknown, sizeof unknown);
+    const char *rot_unknown[] = {"webhooks", "secret", "rotate", "--db", g_env.db, "--provider",
+                                 unknown, "--secret", SECRET_B, NULL};
+    assert_int_equal(rf_cli_run(rot_unknown, out, sizeof out, err, sizeof err, 0), 1);
+}
+
 static int setup(void **state) {
     /* the server seals secrets under this key (inherited from this process) */
     setenv("RACEFREE_SECRETS_KEY",
@@ -373,6 +410,7 @@ int main(void) {
         cmocka_unit_test(test_replay_and_statuses),
         cmocka_unit_test(test_stripe_header_forms),
         cmocka_unit_test(test_parallel_one_event),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
