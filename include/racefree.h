@@ -191,6 +191,11 @@ RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_APPROVAL_LIST, "approval_list")                \
     X(RF_OP_ACCOUNT_LIST, "account_list")                  \
     X(RF_OP_TRANSFER_LIST, "transfer_list")                \
+    X(RF_OP_CHECKOUT_CREATE, "checkout_create")            \
+    X(RF_OP_CHECKOUT_BIND_REF, "checkout_bind_ref")        \
+    X(RF_OP_CHECKOUT_GET, "checkout_get")                  \
+    X(RF_OP_CHECKOUT_LIST, "checkout_list")                \
+    X(RF_OP_CHECKOUT_CANCEL, "checkout_cancel")            \
     X(RF_OP_WEBHOOK_SECRET_SET, "webhook_secret_set")      \
     X(RF_OP_WEBHOOK_SECRET_ROTATE, "webhook_secret_rotate") \
     X(RF_OP_WEBHOOK_SECRET_LIST, "webhook_secret_list")    \
@@ -679,6 +684,10 @@ struct rf_ledger_check {
     int64_t approvals;              /* approved approvals checked */
     int64_t approvals_unexecuted;   /* approved, but the transfer, entitlement or payout its
                                        result names is not in the store: the action never ran */
+    int64_t checkouts;              /* paid, fulfilled and refunded checkouts checked */
+    int64_t checkouts_mismatched;   /* a checkout whose grants and credits (and a refunded
+                                       one's reversals) are not exactly its items', or a
+                                       grant or credit naming a checkout that has none */
     int64_t rows_dangling;          /* rows whose reference names no row: an entry's account
                                        or transfer, a transfer's accounts, a payout's account or
                                        hold, an attempt's payout (SQLite does not enforce them) */
@@ -952,6 +961,89 @@ RF_API rf_err rf_sweep(rf *db, unsigned what, struct rf_sweep_stats *out);
  * RF_IDEM_PURGE_BATCH: that many), in its own transaction. *purged_out
  * gets the number removed. */
 RF_API rf_err rf_idem_purge(rf *db, int batch_max, int *purged_out);
+
+/* ---- Checkouts (seed 001) ------------------------------------------------
+ * A checkout is what a user is buying: entitlement items (a key granted) and
+ * credit items (an amount credited from funding:<CUR> to an account), paid
+ * through a provider whose reference (a session or order id) is bound to it
+ * once: UNIQUE per provider across all checkouts. State machine:
+ * pending -> paid -> fulfilled (one transaction: the provider's payment
+ * event), pending -> expired | canceled, fulfilled -> refunded; every
+ * transition attempt is recorded, refused ones change nothing. A pending
+ * checkout past expires_at reads as expired and cannot be paid. */
+enum rf_checkout_status {
+    RF_CHECKOUT_PENDING = 0,
+    RF_CHECKOUT_PAID,
+    RF_CHECKOUT_FULFILLED,
+    RF_CHECKOUT_EXPIRED,
+    RF_CHECKOUT_CANCELED,
+    RF_CHECKOUT_REFUNDED,
+};
+/* "pending" | "paid" | ...; NULL for a value that is no status. */
+RF_API const char *rf_checkout_status_name(enum rf_checkout_status status);
+
+struct rf_checkout {
+    char id[RF_ID_BYTES];
+    char user_id[RF_ID_BYTES];
+    char currency[RF_CURRENCY_BYTES];
+    int64_t amount_minor;
+    char provider[RF_ID_BYTES];
+    char provider_ref[RF_ID_BYTES];   /* "" until bound */
+    enum rf_checkout_status status;
+    char *items_json;                 /* malloc'd: the items, a JSON array */
+    int64_t refund_shortfall_minor;   /* refunded: credit not reversed (the account had spent it) */
+    int64_t expires_at_ms;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t version;
+};
+RF_API void rf_checkout_clear(struct rf_checkout *c);
+
+/* items_json: a JSON array of 1..50 items, each {"type":"entitlement","key":K}
+ * or {"type":"credit","account":A,"amount_minor":N}; a credit's account
+ * must exist in the checkout's currency. expires_at_ms 0: 24 hours. */
+struct rf_checkout_req {
+    const char *user_id;
+    const char *currency;
+    int64_t amount_minor;
+    const char *provider;
+    const char *provider_ref;         /* NULL: bound later */
+    const char *items_json;
+    int64_t expires_at_ms;
+};
+/* Names one checkout: a read, a cancel (If-Match: if_match_version, 0:
+ * unconditional), a provider reference binding (provider, ref). */
+struct rf_checkout_ref {
+    const char *id;
+    const char *provider;
+    const char *ref;
+    int64_t if_match_version;
+};
+RF_API rf_err rf_checkout_create(rf *db, const struct rf_checkout_req *req,
+                                 struct rf_checkout *out, struct rf_idem *idem);
+/* Binds once: the same binding again is RF_OK; another reference on a bound
+ * checkout RF_ERR_PROVIDER_REF_BOUND; a reference another checkout holds
+ * RF_ERR_PROVIDER_REF_TAKEN. */
+RF_API rf_err rf_checkout_bind_ref(rf *db, const struct rf_checkout_ref *req,
+                                   struct rf_checkout *out);
+RF_API rf_err rf_checkout_get(rf *db, const char *id, struct rf_checkout *out);
+/* pending -> canceled; RF_ERR_INVALID_STATE from any other state. */
+RF_API rf_err rf_checkout_cancel(rf *db, const struct rf_checkout_ref *req,
+                                 struct rf_checkout *out);
+struct rf_checkout_page {
+    struct rf_checkout *items;        /* malloc'd; rf_checkout_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+RF_API void rf_checkout_page_clear(struct rf_checkout_page *p);
+/* The list's filter (rf_list_req.status): all, then each status + 1. */
+enum rf_checkout_filter {
+    RF_CHECKOUTS_ALL = 0, RF_CHECKOUTS_PENDING, RF_CHECKOUTS_PAID, RF_CHECKOUTS_FULFILLED,
+    RF_CHECKOUTS_EXPIRED, RF_CHECKOUTS_CANCELED, RF_CHECKOUTS_REFUNDED
+};
+/* A user's checkouts in commit order; status NULL or "" for all. */
+RF_API rf_err rf_checkout_list(rf *db, const char *user_id, const char *status,
+                               const char *after, int limit, struct rf_checkout_page *out);
 
 /* ---- Webhooks: signing secrets and the event ledger ----------------------
  * A provider's signing secrets (the primary and, during a rotation's

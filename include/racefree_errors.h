@@ -106,7 +106,14 @@
       "The id is in a namespace racefree reserves for itself.")                                  \
     /* ?after= names no row of the list */                                                        \
     X(RF_ERR_INVALID_CURSOR, "invalid_cursor", 400, 0, "Invalid cursor",                         \
-      "after must be the next of a previous page or a listed row's id.")                         \
+      "after must be the next of a previous page or a listed row's id.")                    \
+    /* checkouts */                                                                               \
+    X(RF_ERR_CHECKOUT_NOT_FOUND, "checkout_not_found", 404, 0, "Checkout not found",             \
+      "The checkout does not exist.")                                                            \
+    X(RF_ERR_PROVIDER_REF_TAKEN, "provider_ref_taken", 409, 0, "Provider reference taken",       \
+      "Another checkout holds this provider reference.")                                         \
+    X(RF_ERR_PROVIDER_REF_BOUND, "provider_ref_bound", 409, 0, "Provider reference bound",       \
+      "The checkout is bound to another provider reference.")                                    \
     /* webhooks: no secret is configured for the provider in the path */                          \
     X(RF_ERR_WEBHOOK_PROVIDER_UNKNOWN, "webhook_provider_unknown", 404, 0,                       \
       "Webhook provider unknown", "No webhook secret is configured for this provider.")          \

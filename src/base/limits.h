@@ -79,6 +79,9 @@
 #define RF_CHECK_PAGE_ROWS 256                 /* approvals the ledger check holds at once */
 #define RF_PAYOUT_MAX_ATTEMPTS_DEFAULT 5
 #define RF_PAYOUT_MAX_ATTEMPTS_MAX 100
+#define RF_CHECKOUT_ITEMS_MAX 50               /* items of one checkout */
+#define RF_CHECKOUT_ITEMS_BYTES_MAX (16 * 1024) /* a checkout's items, compact JSON */
+#define RF_CHECKOUT_TTL_MS_DEFAULT (24LL * 3600 * 1000) /* expires_at when not given */
 #define RF_REASON_CHARS_MAX 512               /* failure reasons, credit reasons */
 
 #define RF_HEADER_BYTES_MAX 8192                /* a request's header section */

@@ -66,6 +66,7 @@ int cmd_reconcile(int argc, char **argv) {
            "accounts checked: %lld\n"
            "payouts checked: %lld\n"
            "approved approvals checked: %lld\n"
+           "checkouts checked: %lld\n"
            "currencies unbalanced: %lld\n"
            "accounts mismatched: %lld\n"
            "accounts whose balance differs from their entries: %lld\n"
@@ -73,21 +74,24 @@ int cmd_reconcile(int argc, char **argv) {
            "payouts mismatched with their hold: %lld\n"
            "payout clearing transfers without a payout: %lld\n"
            "approved approvals whose action did not run: %lld\n"
+           "checkouts whose grants and credits differ from their items: %lld\n"
            "rows whose reference names no row: %lld\n"
            "ledger: %s\n",
            (long long)c.currencies, (long long)c.accounts, (long long)c.payouts,
-           (long long)c.approvals, (long long)c.currencies_unbalanced,
+           (long long)c.approvals, (long long)c.checkouts, (long long)c.currencies_unbalanced,
            (long long)c.accounts_mismatched, (long long)c.accounts_entries_mismatched,
            (long long)c.accounts_holds_mismatched, (long long)c.payouts_mismatched,
            (long long)c.clearing_unowned, (long long)c.approvals_unexecuted,
-           (long long)c.rows_dangling, c.clean ? "clean" : "NOT CLEAN");
+           (long long)c.checkouts_mismatched, (long long)c.rows_dangling, c.clean ? "clean" : "NOT CLEAN");
     if (!c.clean)
         fprintf(stderr, "racefree: reconcile: the ledger's invariants do not hold "
                         "(%lld unbalanced currencies, %lld mismatched accounts, %lld mismatched "
                         "payouts, %lld unowned clearing transfers, %lld approvals whose action "
-                        "did not run, %lld rows whose reference names no row)\n",
+                        "did not run, %lld mismatched checkouts, %lld rows whose reference names no "
+                        "row)\n",
                 (long long)c.currencies_unbalanced, (long long)c.accounts_mismatched,
                 (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
-                (long long)c.approvals_unexecuted, (long long)c.rows_dangling);
+                (long long)c.approvals_unexecuted, (long long)c.checkouts_mismatched,
+                (long long)c.rows_dangling);
     return c.clean ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }

@@ -552,6 +552,83 @@ static void approval_page_clear(void *res) { rf_approval_page_clear(res); }
      .res_size = sizeof(struct rf_approval), .res_clear = approval_clear,                 \
      .codec = &approval_codec}
 
+/* ---- checkouts -------------------------------------------------------------- */
+
+static const struct rf_field checkout_create_fields[] = {
+    F_ID(struct rf_checkout_req, user_id, "user_id", RF_AT_BODY),
+    RF_F(struct rf_checkout_req, currency, "currency", RF_FIELD_CURRENCY, true),
+    F_AMOUNT(struct rf_checkout_req, true),
+    F_ID(struct rf_checkout_req, provider, "provider", RF_AT_BODY),
+    RF_F(struct rf_checkout_req, provider_ref, "provider_ref", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX),
+    RF_F(struct rf_checkout_req, items_json, "items", RF_FIELD_ARRAY, true, .min = 1,
+         .max = RF_CHECKOUT_ITEMS_MAX, .max_len = RF_CHECKOUT_ITEMS_BYTES_MAX),
+    F_TIME(struct rf_checkout_req, expires_at_ms, "expires_at"),
+};
+static const struct rf_field checkout_get_fields[] = {
+    F_ID(struct rf_checkout_ref, id, "id", RF_AT_PATH),
+};
+static const struct rf_field checkout_bind_fields[] = {
+    F_ID(struct rf_checkout_ref, id, "id", RF_AT_PATH),
+    F_ID(struct rf_checkout_ref, provider, "provider", RF_AT_BODY),
+    F_ID(struct rf_checkout_ref, ref, "ref", RF_AT_BODY),
+};
+static const struct rf_field checkout_cancel_fields[] = {
+    F_ID(struct rf_checkout_ref, id, "id", RF_AT_PATH),
+    F_IF_MATCH(struct rf_checkout_ref, if_match_version),
+};
+static const struct rf_field checkout_list_fields[] = {
+    F_ID(struct rf_list_req, scope, "user_id", RF_AT_PATH),
+    F_LIST_QUERY(RF_CHECKOUTS_REFUNDED + 1),
+};
+
+/* The two invalid_requests decided in the transaction: a checkout born
+ * expired, a binding naming another provider than the checkout's. */
+static void checkout_create_explain(const void *req, const void *res, rf_err err,
+                                    struct rf_fault *fault) {
+    (void)req;
+    (void)res;
+    if (err == RF_ERR_INVALID && !fault->detail[0])
+        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "expires_at", "expires_at is not in the future");
+}
+static void checkout_bind_explain(const void *req, const void *res, rf_err err,
+                                  struct rf_fault *fault) {
+    (void)req;
+    const struct rf_checkout *c = res;
+    if (err == RF_ERR_INVALID && !fault->detail[0])
+        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "provider", "the checkout's provider is %s",
+                     c->provider);
+}
+
+static const struct rf_member checkout_members[] = {
+    RF_MEMBER(struct rf_checkout, id, CHARS),
+    RF_MEMBER(struct rf_checkout, user_id, CHARS),
+    RF_MEMBER(struct rf_checkout, currency, CHARS),
+    RF_MEMBER(struct rf_checkout, amount_minor, I64),
+    RF_MEMBER(struct rf_checkout, provider, CHARS),
+    RF_MEMBER(struct rf_checkout, provider_ref, CHARS),
+    RF_MEMBER_NAMED(struct rf_checkout, status, checkout_status_names),
+    RF_MEMBER(struct rf_checkout, items_json, TEXT),
+    RF_MEMBER(struct rf_checkout, refund_shortfall_minor, I64),
+    RF_MEMBER(struct rf_checkout, expires_at_ms, I64),
+    RF_MEMBER(struct rf_checkout, created_at_ms, I64),
+    RF_MEMBER(struct rf_checkout, updated_at_ms, I64),
+    RF_MEMBER(struct rf_checkout, version, I64),
+};
+static const struct rf_codec checkout_codec = RF_CODEC(checkout_members);
+_Static_assert(sizeof(enum rf_checkout_status) == sizeof(int),
+               "a checkout's status is stored as an enum (int) member");
+
+static void checkout_clear(void *res) { rf_checkout_clear(res); }
+static void checkout_page_clear(void *res) { rf_checkout_page_clear(res); }
+PAGE_SHAPE(struct rf_checkout_page);
+
+/* Every checkout write answers the checkout, stored for its Idempotency-Key. */
+#define CHECKOUT_WRITE(spec, req_t, fn)                                                   \
+    .write = true, FIELDS(spec), .req_size = sizeof(req_t), .tx = fn,                     \
+    .res_size = sizeof(struct rf_checkout), .res_clear = checkout_clear,                  \
+    .codec = &checkout_codec
+
 /* ---- webhooks ------------------------------------------------------------- */
 
 static const struct rf_field webhook_secret_set_fields[] = {
@@ -742,7 +819,23 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
     [RF_OP_PAYOUT_LIST] = {FIELDS(payout_list_fields), .req_size = sizeof(struct rf_list_req),
                            .tx = op_payout_list, .res_size = sizeof(struct rf_payout_page),
                            .res_clear = payout_page_clear,
-                             .page_item_size = sizeof(struct rf_payout)},
+                           .page_item_size = sizeof(struct rf_payout)},
+    [RF_OP_CHECKOUT_CREATE] = {CHECKOUT_WRITE(checkout_create_fields, struct rf_checkout_req,
+                                              op_checkout_create),
+                               .body_check = checkout_items_check,
+                               .explain = checkout_create_explain},
+    [RF_OP_CHECKOUT_BIND_REF] = {CHECKOUT_WRITE(checkout_bind_fields, struct rf_checkout_ref,
+                                                op_checkout_bind_ref),
+                                 .explain = checkout_bind_explain},
+    [RF_OP_CHECKOUT_GET] = {FIELDS(checkout_get_fields), .req_size = sizeof(struct rf_checkout_ref),
+                            .tx = op_checkout_get, .res_size = sizeof(struct rf_checkout),
+                            .res_clear = checkout_clear},
+    [RF_OP_CHECKOUT_LIST] = {FIELDS(checkout_list_fields), .req_size = sizeof(struct rf_list_req),
+                             .tx = op_checkout_list, .res_size = sizeof(struct rf_checkout_page),
+                             .res_clear = checkout_page_clear,
+                             .page_item_size = sizeof(struct rf_checkout)},
+    [RF_OP_CHECKOUT_CANCEL] = {CHECKOUT_WRITE(checkout_cancel_fields, struct rf_checkout_ref,
+                                              op_checkout_cancel)},
     [RF_OP_WEBHOOK_SECRET_SET] = WEBHOOK_SECRET_WRITE(webhook_secret_set_fields,
                                                       op_webhook_secret_set),
     [RF_OP_WEBHOOK_SECRET_ROTATE] = WEBHOOK_SECRET_WRITE(webhook_secret_rotate_fields,

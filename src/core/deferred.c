@@ -95,6 +95,16 @@ bool deferred_users(const struct rf_tx *tx) {
     return b && b->users;
 }
 
+int64_t deferred_posted(const struct rf_tx *tx, const char *account) {
+    const struct defer_buf *b = tx->defer;
+    int64_t sum = 0;
+    for (int i = 0; b && i < b->n; i++)
+        if (strcmp(b->moves[i].account, account) == 0 &&
+            __builtin_add_overflow(sum, b->moves[i].d[COL_POSTED], &sum))
+            return 0; /* cannot happen: the flush keeps every prefix in int64 */
+    return sum;
+}
+
 /* ---- the executor's buffer operations ----------------------------------- */
 
 static void buf_reset(void *buf, bool users) {

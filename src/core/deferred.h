@@ -62,4 +62,9 @@ bool deferred_move(struct rf_tx *tx, const struct deferred_account *a, const cha
  * run), so an operation learns whether an account read would serve. */
 bool deferred_users(const struct rf_tx *tx);
 
+/* The posted delta tx's buffer holds for account (0: none): what a read of
+ * the account's row does not show yet. A refund sizes its reversal by the
+ * row plus this, so it sees the credits of earlier operations of its batch. */
+int64_t deferred_posted(const struct rf_tx *tx, const char *account);
+
 #endif

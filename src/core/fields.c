@@ -133,6 +133,31 @@ static rf_err object_check(const struct rf_field *f, json_t *v, struct rf_fault 
     return RF_OK;
 }
 
+/* An array value: min..max elements, each an object, bounded as an OBJECT. */
+static rf_err array_check(const struct rf_field *f, json_t *v, struct rf_fault *fault) {
+    if (!json_is_array(v)) return bad(fault, f, "field '%s' must be a JSON array", f->name);
+    size_t n = json_array_size(v);
+    if ((int64_t)n < f->min || (int64_t)n > f->max)
+        return bad(fault, f, "field '%s' must have %lld to %lld elements", f->name,
+                   (long long)f->min, (long long)f->max);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) if (!json_is_object(e))
+        return bad(fault, f, "field '%s' must be an array of JSON objects", f->name);
+    if (!depth_ok(v, 1))
+        return bad(fault, f, "field '%s' is nested deeper than %d levels", f->name,
+                   RF_JSON_DEPTH_MAX);
+    size_t need = json_dumpb(v, NULL, 0, OBJECT_FLAGS);
+    if (need == 0 || need > f->max_len)
+        return bad(fault, f, "field '%s' is larger than %zu bytes", f->name, f->max_len);
+    return RF_OK;
+}
+
+/* OBJECT or ARRAY: the value's own check. */
+static rf_err json_value_check(const struct rf_field *f, json_t *v, struct rf_fault *fault) {
+    return f->type == RF_FIELD_ARRAY ? array_check(f, v, fault) : object_check(f, v, fault);
+}
+
 /* CHOICE: the C value of name, or -1 when name is not one of the choices. */
 static int choice_of(const struct rf_field *f, const char *name) {
     for (int i = 0; f->choices[i]; i++)
@@ -161,7 +186,7 @@ static int *enum_at(void *req, const struct rf_field *f) {
 
 static rf_err decode_object(const struct rf_field *f, json_t *v, void *req, struct rf_decoded *d,
                             struct rf_fault *fault) {
-    rf_err err = object_check(f, v, fault);
+    rf_err err = json_value_check(f, v, fault);
     if (err) return err;
     RF_ASSERT(d->n < RF_HTTP_FIELDS_MAX);
     char *text = json_dumps(v, OBJECT_FLAGS);
@@ -186,6 +211,7 @@ static rf_err decode_one(const struct rf_field *f, json_t *v, void *req, struct 
         if (!json_is_object(v)) return bad(fault, f, "field '%s' must be a JSON object", f->name);
         return RF_OK;
     case RF_FIELD_OBJECT:
+    case RF_FIELD_ARRAY:
         return decode_object(f, v, req, d, fault);
     case RF_FIELD_BOOL:
         if (!json_is_boolean(v)) return bad(fault, f, "field '%s' must be true or false", f->name);
@@ -302,10 +328,11 @@ static rf_err check_one(const struct rf_field *f, const void *req, struct rf_fau
     }
     const char *s = *rf_field_str(r, f);
     if (!s) return f->required ? bad(fault, f, "field '%s' is required", f->name) : RF_OK;
-    if (f->type != RF_FIELD_OBJECT) return text_check(f, s, fault);
+    if (f->type != RF_FIELD_OBJECT && f->type != RF_FIELD_ARRAY) return text_check(f, s, fault);
     json_t *v = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
-    rf_err err = v ? object_check(f, v, fault)
-                   : bad(fault, f, "field '%s' must be a JSON object", f->name);
+    rf_err err = v ? json_value_check(f, v, fault)
+                   : bad(fault, f, "field '%s' must be a JSON %s", f->name,
+                         f->type == RF_FIELD_ARRAY ? "array" : "object");
     json_decref(v);
     return err;
 }

@@ -36,6 +36,9 @@ enum rf_field_type {
                         * are in the same request struct); faults name "in 'name': ...".
                         * Decoded after the other fields of its level; max_len (0: none)
                         * bounds it and its depth as an OBJECT's */
+    RF_FIELD_ARRAY,    /* const char *: a JSON array's text of min..max elements, each an
+                        * object, bounded as an OBJECT (max_len bytes compact, depth); the
+                        * operation's own rules read its elements */
 };
 
 /* Where a field comes from at the HTTP edge. An approval's action object
@@ -55,8 +58,9 @@ struct rf_field {
     const char *name;
     enum rf_field_type type;
     bool required;       /* a null or absent optional member is "not present" */
-    size_t max_len;      /* STRING: characters; OBJECT, NESTED: bytes */
-    int64_t min, max;    /* INT: the range; STRING: min is the fewest characters */
+    size_t max_len;      /* STRING: characters; OBJECT, NESTED, ARRAY: bytes */
+    int64_t min, max;    /* INT: the range; STRING: min is the fewest characters;
+                            ARRAY: the number of elements */
     size_t offset;       /* of the member in the request struct */
     enum rf_field_at at; /* 0 means RF_AT_BODY */
     const struct rf_field *sub; /* NESTED: its fields */

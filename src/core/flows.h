@@ -44,4 +44,10 @@ rf_err checkout_apply_event(struct rf_tx *tx, enum checkout_event ev, const char
  * approvals checked and those whose effect is missing. */
 rf_err approvals_check(struct rf_tx *tx, int64_t *checked, int64_t *unexecuted);
 
+/* The ledger check's checkouts invariant (checkouts.c): every fulfilled
+ * checkout has exactly its grants and credits, a refunded one its
+ * reversals too, and nothing else carries a checkout's name. Counts the
+ * checkouts checked and the problems found. */
+rf_err checkouts_check(struct rf_tx *tx, int64_t *checked, int64_t *mismatched);
+
 #endif

@@ -1119,7 +1119,7 @@ struct check_run {
     void *ctx;
 };
 
-#define CHECK_STEPS 6
+#define CHECK_STEPS 7
 
 static void check_step(const struct check_run *run, int step, const char *what, int64_t rows) {
     RF_ASSERT(step >= 1 && step <= CHECK_STEPS);
@@ -1183,6 +1183,8 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     if (!err) err = store_query_one(tx, SQL_CHECK_REFERENCES, NULL, 0, read_counts, &refs);
     check_step(run, 6, "approved approvals", 0);
     if (!err) err = approvals_check(tx, &c->approvals, &c->approvals_unexecuted);
+    check_step(run, 7, "checkouts against their grants and credits", 0);
+    if (!err) err = checkouts_check(tx, &c->checkouts, &c->checkouts_mismatched);
     c->accounts = acc.v[0];
     c->accounts_mismatched = acc.v[1];
     c->accounts_entries_mismatched = acc.v[2];
@@ -1193,7 +1195,8 @@ static rf_err op_check(struct rf_tx *tx, void *ctx) {
     c->rows_dangling = refs.v[0];
     c->clean = c->currencies_unbalanced == 0 && c->accounts_mismatched == 0 &&
                c->payouts_mismatched == 0 && c->clearing_unowned == 0 &&
-               c->approvals_unexecuted == 0 && c->rows_dangling == 0;
+               c->approvals_unexecuted == 0 && c->checkouts_mismatched == 0 &&
+               c->rows_dangling == 0;
     return err;
 }
 

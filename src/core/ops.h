@@ -74,6 +74,17 @@ rf_err op_approval_list(struct rf_tx *tx, const void *req, void *res);
  * action types' are core/actions.h's action_type_names). */
 extern const char *const approval_status_names[];
 
+/* checkouts.c */
+rf_err op_checkout_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_checkout_bind_ref(struct rf_tx *tx, const void *req, void *res);
+rf_err op_checkout_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_checkout_list(struct rf_tx *tx, const void *req, void *res);
+rf_err op_checkout_cancel(struct rf_tx *tx, const void *req, void *res);
+/* The create's rule across its body: each item's fields and shape. */
+rf_err checkout_items_check(const void *req, struct rf_fault *fault);
+/* The names of enum rf_checkout_status (NULL-terminated), in its order. */
+extern const char *const checkout_status_names[];
+
 /* webhook_secrets.c */
 rf_err op_webhook_secret_set(struct rf_tx *tx, const void *req, void *res);
 rf_err op_webhook_secret_rotate(struct rf_tx *tx, const void *req, void *res);

@@ -42,9 +42,6 @@
 
 enum ev_kind { EV_IGNORED = -1 };
 
-/* Until the checkouts flow is linked in, a delivery finds no checkout. */
-#pragma weak checkout_apply_event
-
 struct parsed_event {
     char event_id[RF_ID_BYTES];
     char type[RF_WEBHOOK_TYPE_BYTES];
@@ -155,11 +152,10 @@ static rf_err apply(struct rf_tx *tx, const struct parsed_event *ev, struct rf_w
     memset(&cr, 0, sizeof cr);
     rf_err err = RF_OK;
     const char *provider = out->event.provider;
-    if (!checkout_apply_event) cr.matched = false;
-    else if (ev->provider_ref[0])
+    if (ev->provider_ref[0])
         err = checkout_apply_event(tx, (enum checkout_event)ev->kind, provider, NULL,
                                    ev->provider_ref, &cr);
-    if (!err && !cr.matched && ev->checkout_id[0] && checkout_apply_event)
+    if (!err && !cr.matched && ev->checkout_id[0])
         err = checkout_apply_event(tx, (enum checkout_event)ev->kind, provider, ev->checkout_id,
                                    NULL, &cr);
     if (err) return err;

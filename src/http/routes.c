@@ -122,6 +122,16 @@ const struct rf_route rf_routes[] = {
     OP("POST", "/v1/approvals/{id}/cancel", ADMIN | SERVICE, RF_OP_APPROVAL_CANCEL,
        rf_view_approval, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
 
+    OP("POST", "/v1/checkouts", ADMIN | SERVICE, RF_OP_CHECKOUT_CREATE, rf_view_checkout,
+       RF_REPLY_CREATED, RF_IDEM_REQUIRED),
+    OP("GET", "/v1/checkouts/{id}", ADMIN | SERVICE | READONLY, RF_OP_CHECKOUT_GET,
+       rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("PUT", "/v1/checkouts/{id}/provider-ref", ADMIN | SERVICE, RF_OP_CHECKOUT_BIND_REF,
+       rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", "/v1/checkouts/{id}/cancel", ADMIN | SERVICE, RF_OP_CHECKOUT_CANCEL,
+       rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    LIST("GET", "/v1/users/{user_id}/checkouts", ADMIN | SERVICE | READONLY,
+         RF_OP_CHECKOUT_LIST, rf_view_checkout, rf_list_checkouts),
     /* Webhook deliveries authenticate by the provider's signature, checked
      * by the operation against the provider's secrets (no API key). */
     ROUTE("POST", "/v1/webhooks/{provider}", RF_ROLES_PUBLIC, h_webhook_receive),

@@ -148,11 +148,13 @@ static void test_missing_sqlite_refused(void **state)
     /* Progress goes to stderr with --progress (or a terminal), the result
      * to stdout either way. */
     assert_int_equal(RUN("reconcile", "--db", url), 0);
-    if (strstr(err, "[1/6]"))
+    if (strstr(err, "[1/7]"))
         fail_msg("reconcile printed progress without --progress to a file:\n%s", err);
     assert_int_equal(RUN("reconcile", "--progress", "--db", url), 0);
-    must_contain(err, "racefree reconcile: [1/6] balances", "reconcile --progress");
-    must_contain(err, "racefree reconcile: [6/6] approved approvals", "reconcile --progress");
+    must_contain(err, "racefree reconcile: [1/7] balances", "reconcile --progress");
+    must_contain(err, "racefree reconcile: [6/7] approved approvals", "reconcile --progress");
+    must_contain(err, "racefree reconcile: [7/7] checkouts against their grants and credits",
+                 "reconcile --progress");
     must_contain(out, "ledger: clean", "reconcile --progress");
     rf_test_db_cleanup(url);
 }

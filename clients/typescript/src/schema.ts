@@ -696,6 +696,127 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/checkouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a pending checkout (requires an Idempotency-Key).
+         * @description A checkout is what a user buys: `entitlement` items (a key granted to `user_id`)
+         *     and `credit` items (an amount credited from `funding:<CUR>` to an account), paid
+         *     through `provider`. It is born `pending`; the provider's payment event (the webhook
+         *     ledger) moves it to `paid` and fulfils it to `fulfilled` in one transaction.
+         *     Parallel requests with one `Idempotency-Key` create one checkout and all answer it.
+         *     `items`: 1 to 50; a credit's `account` must exist in the checkout's `currency`
+         *     (`404 account_not_found`, `400 currency_mismatch`) and may not be a system account
+         *     (`400 invalid_field`, `param` `items`); one checkout grants a key once.
+         *     `expires_at` defaults to 24 hours after creation; past it a pending checkout reads
+         *     as `expired` and cannot be paid. `provider_ref`, when given, binds the provider's
+         *     reference at once (`409 provider_ref_taken` when another checkout holds it).
+         */
+        post: operations["createCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkouts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CheckoutId"];
+            };
+            cookie?: never;
+        };
+        /** Read a checkout (a pending one past `expires_at` reads as `expired`). */
+        get: operations["getCheckout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkouts/{id}/provider-ref": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CheckoutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Bind the provider's reference (a session or order id) to the checkout, once.
+         * @description One guarded write: it binds only a checkout without a reference, and the database's
+         *     `UNIQUE(provider, provider_ref)` refuses a reference another checkout holds
+         *     (`409 provider_ref_taken`). The same binding again is `200` with the checkout
+         *     unchanged; another reference on a bound checkout is `409 provider_ref_bound`.
+         *     `provider` must be the checkout's (`400 invalid_field`, `param` `provider`).
+         */
+        put: operations["bindCheckoutProviderRef"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/checkouts/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CheckoutId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a pending checkout.
+         * @description `pending` -> `canceled`, one version up. Any other state (an expired one too) is
+         *     `409 invalid_state` with the current `status`; `If-Match` with another version is
+         *     `412 version_mismatch`. No body (or `{}`).
+         */
+        post: operations["cancelCheckout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/checkouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A user's checkouts, in commit order (oldest first), paginated.
+         * @description `status` filters (`all`, the default, or one status; `expired` includes pending checkouts past `expires_at`); any other value gets `400 invalid_query_param`.
+         */
+        get: operations["listUserCheckouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/{provider}": {
         parameters: {
             query?: never;
@@ -885,7 +1006,7 @@ export interface components {
              * @description Stable snake_case code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable";
+            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable";
         };
         EntitlementGrant: {
             source?: string | null;
@@ -1095,6 +1216,53 @@ export interface components {
         };
         TransferPage: {
             data: components["schemas"]["Transfer"][];
+            next: components["schemas"]["Next"];
+        };
+        CheckoutItem: {
+            /** @constant */
+            type: "entitlement";
+            key: components["schemas"]["Id"];
+        } | {
+            /** @constant */
+            type: "credit";
+            account: components["schemas"]["Id"];
+            amount_minor: components["schemas"]["AmountMinor"];
+        };
+        CheckoutCreate: {
+            user_id: components["schemas"]["Id"];
+            currency: components["schemas"]["Currency"];
+            amount_minor: components["schemas"]["AmountMinor"];
+            provider: components["schemas"]["Id"];
+            provider_ref?: components["schemas"]["Id"];
+            items: components["schemas"]["CheckoutItem"][];
+            expires_at?: components["schemas"]["Time"];
+        };
+        CheckoutProviderRef: {
+            provider: components["schemas"]["Id"];
+            ref: components["schemas"]["Id"];
+        };
+        Checkout: {
+            id: string;
+            user_id: components["schemas"]["Id"];
+            currency: components["schemas"]["Currency"];
+            amount_minor: components["schemas"]["AmountMinor"];
+            provider: components["schemas"]["Id"];
+            provider_ref: string | null;
+            /** @enum {string} */
+            status: "pending" | "paid" | "fulfilled" | "expired" | "canceled" | "refunded";
+            items: components["schemas"]["CheckoutItem"][];
+            /**
+             * @description After a refund: the credit not reversed because the account had spent it and may
+             *     not go negative (for operators; the refund itself always happens).
+             */
+            refund_shortfall_minor: number;
+            expires_at: components["schemas"]["Time"];
+            created_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            version: number;
+        };
+        CheckoutPage: {
+            data: components["schemas"]["Checkout"][];
             next: components["schemas"]["Next"];
         };
         PayoutPage: {
@@ -1460,6 +1628,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description `checkout_not_found`: no such checkout. */
+        CheckoutNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description `payout_not_found`: no such payout. */
         PayoutNotFound: {
             headers: {
@@ -1540,6 +1718,7 @@ export interface components {
         IdempotencyKeyRequired: string;
         AccountId: components["schemas"]["Id"];
         TransferId: components["schemas"]["Id"];
+        CheckoutId: components["schemas"]["Id"];
         PayoutId: components["schemas"]["Id"];
         /** @description The payment provider, such as `stripe`. */
         Provider: components["schemas"]["Id"];
@@ -3264,6 +3443,243 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createCheckout: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Required: the request moves money (else `400 idempotency_key_required`). 1-255
+                 *     printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`).
+                 */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "user_id": "user-1",
+                 *       "currency": "USD",
+                 *       "amount_minor": 1999,
+                 *       "provider": "stripe",
+                 *       "items": [
+                 *         {
+                 *           "type": "entitlement",
+                 *           "key": "pro"
+                 *         },
+                 *         {
+                 *           "type": "credit",
+                 *           "account": "wallet-user-1",
+                 *           "amount_minor": 500
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["CheckoutCreate"];
+            };
+        };
+        responses: {
+            /** @description Created (or, with the same Idempotency-Key, the checkout created first). */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            /**
+             * @description Invalid input (the codes of every `400`, and `idempotency_key_required`),
+             *     `currency_mismatch`.
+             */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AccountNotFound"];
+            /** @description `provider_ref_taken` or `idempotency_key_in_flight`. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getCheckout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CheckoutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkout. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["CheckoutNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    bindCheckoutProviderRef: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["CheckoutId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "provider": "stripe",
+                 *       "ref": "cs_test_a1b2c3"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CheckoutProviderRef"];
+            };
+        };
+        responses: {
+            /** @description Bound (now or before, to this reference). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["CheckoutNotFound"];
+            /** @description `provider_ref_taken` or `provider_ref_bound`. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelCheckout: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `"N"`, `W/"N"` or `N` (N >= 1), or `*` for unconditional. */
+                "If-Match"?: components["parameters"]["IfMatch"];
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["CheckoutId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Canceled. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Checkout"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["CheckoutNotFound"];
+            409: components["responses"]["InvalidState"];
+            412: components["responses"]["VersionMismatch"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listUserCheckouts: {
+        parameters: {
+            query?: {
+                status?: "all" | "pending" | "paid" | "fulfilled" | "expired" | "canceled" | "refunded";
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckoutPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };
