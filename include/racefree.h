@@ -1098,7 +1098,7 @@ struct rf_webhook_event {       /* one row of the event ledger */
     char provider[RF_ID_BYTES];
     char event_id[RF_ID_BYTES]; /* the provider's */
     char type[RF_WEBHOOK_TYPE_BYTES];
-    char status[RF_STATUS_BYTES]; /* processed | ignored | unmatched */
+    char status[RF_STATUS_BYTES]; /* processed | ignored | unmatched | deferred */
     char checkout_id[RF_ID_BYTES];  /* the checkout it named or matched; "" none */
     char provider_ref[RF_ID_BYTES]; /* the provider reference it named; "" none */
     int64_t event_created_at_ms;
@@ -1116,7 +1116,7 @@ RF_API rf_err rf_webhook_receive(rf *db, const struct rf_webhook_req *req,
 /* The list's ?status= filter, in this order. */
 enum rf_webhook_event_filter {
     RF_WEBHOOK_EVENTS_ALL = 0, RF_WEBHOOK_EVENTS_PROCESSED, RF_WEBHOOK_EVENTS_IGNORED,
-    RF_WEBHOOK_EVENTS_UNMATCHED
+    RF_WEBHOOK_EVENTS_UNMATCHED, RF_WEBHOOK_EVENTS_DEFERRED
 };
 struct rf_webhook_event_list_req {
     struct rf_list_req list;    /* no scope; status: enum rf_webhook_event_filter */

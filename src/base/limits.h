@@ -143,5 +143,6 @@
 #define RF_WEBHOOK_SIG_HEADER_BYTES_MAX 2048   /* a signature header's value */
 #define RF_WEBHOOK_SIGS_MAX 8                  /* v1 values tried from one header */
 #define RF_WEBHOOK_SECRETS_MAX 2               /* accepted at once: primary and previous */
+#define RF_WEBHOOK_MATCH_MAX 16                /* waiting events applied to one checkout at once */
 
 #endif

@@ -685,7 +685,7 @@ static rf_err webhook_receive_check(const void *req, struct rf_fault *fault) {
 }
 
 static const struct rf_field webhook_event_list_fields[] = {
-    F_LIST_QUERY(RF_WEBHOOK_EVENTS_UNMATCHED + 1),
+    F_LIST_QUERY(RF_WEBHOOK_EVENTS_DEFERRED + 1),
     F_FILTER(struct rf_webhook_event_list_req, provider, "provider", RF_FIELD_ID,
              .max_len = RF_ID_CHARS_MAX),
 };

@@ -24,7 +24,11 @@
  *           data.object.payment_intent as provider ref.
  *   others  {id, type: checkout.paid | checkout.expired | checkout.refunded,
  *           created, checkout_id | provider_ref}.
- * Any other type is recorded as ignored.
+ * Any other type is recorded as ignored. An event whose checkout is not
+ * there yet is recorded unmatched, and a refund delivered before its payment
+ * deferred; webhook_events_match (flows.h) applies them, in the providers'
+ * event order, when the checkout is paid here, and is the function a
+ * checkout's create or provider-ref binding calls to pick up what waited.
  */
 #include <string.h>
 
@@ -123,7 +127,8 @@ static rf_err parse_event(const char *provider, const char *body, size_t len,
     " COALESCE(provider_ref, ''), event_created_at, received_at"
 static const char SQL_CLAIM[] =
     "INSERT INTO webhook_events (id, provider, event_id, type, status, checkout_id,"
-    " provider_ref, event_created_at, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " provider_ref, event_created_at, received_at, effect)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     " ON CONFLICT (provider, event_id) DO NOTHING RETURNING " EVENT_COLS;
 static const char SQL_BY_EVENT[] =
     "SELECT " EVENT_COLS " FROM webhook_events WHERE provider = $1 AND event_id = $2";
@@ -144,30 +149,112 @@ static void read_event(struct rf_tx *tx, struct store_rows *r, void *out) {
     e->received_at_ms = store_int(tx, r, 8);
 }
 
-/* Applies a claimed event to its checkout: by provider ref first, then by
- * checkout id (a client_reference_id that names no checkout of ours is
- * only a fallback). Records what happened on the event's row. */
-static rf_err apply(struct rf_tx *tx, const struct parsed_event *ev, struct rf_webhook_res *out) {
+/* The effect column: what a handled event asks, by enum checkout_event. */
+static const char *const effect_names[] = {"paid", "expired", "refunded"};
+
+static int effect_kind(const char *name) {
+    for (int k = 0; k < 3; k++)
+        if (strcmp(name, effect_names[k]) == 0) return k;
+    return EV_IGNORED;
+}
+
+/* What an event asked and what came of it, as webhook_events records it. */
+struct applied {
+    const char *status;
+    char checkout_id[RF_ID_BYTES];
     struct checkout_event_res cr;
-    memset(&cr, 0, sizeof cr);
+};
+
+/* Applies one recorded event (row_id) to its checkout, found by provider
+ * ref first, then by checkout id (a client_reference_id that names no
+ * checkout of ours is only a fallback), and records the outcome on its row:
+ * processed (applied), deferred (a refund delivered before its payment:
+ * applied once the checkout is paid), ignored (a transition the checkout's
+ * state does not allow, such as expired after paid: recorded, no effect),
+ * unmatched (no checkout yet). */
+static rf_err apply_one(struct rf_tx *tx, const char *provider, const char *row_id, int kind,
+                        const char *checkout_id, const char *provider_ref, struct applied *out) {
+    RF_ASSERT(kind >= CHECKOUT_EV_PAID && kind <= CHECKOUT_EV_REFUNDED);
+    struct checkout_event_res *cr = &out->cr;
+    memset(cr, 0, sizeof *cr);
     rf_err err = RF_OK;
-    const char *provider = out->event.provider;
-    if (ev->provider_ref[0])
-        err = checkout_apply_event(tx, (enum checkout_event)ev->kind, provider, NULL,
-                                   ev->provider_ref, &cr);
-    if (!err && !cr.matched && ev->checkout_id[0])
-        err = checkout_apply_event(tx, (enum checkout_event)ev->kind, provider, ev->checkout_id,
-                                   NULL, &cr);
+    if (provider_ref && provider_ref[0])
+        err = checkout_apply_event(tx, (enum checkout_event)kind, provider, NULL, provider_ref, cr);
+    if (!err && !cr->matched && checkout_id && checkout_id[0])
+        err = checkout_apply_event(tx, (enum checkout_event)kind, provider, checkout_id, NULL, cr);
     if (err) return err;
-    /* A transition the checkout's state does not allow (expired after paid)
-     * is recorded as ignored: the event is known, it had no effect. */
-    const char *status = !cr.matched ? "unmatched" : cr.applied ? "processed" : "ignored";
-    const char *checkout = cr.matched ? cr.checkout_id : ev->checkout_id;
-    rf_strcpy(out->event.status, sizeof out->event.status, status);
-    rf_strcpy(out->event.checkout_id, sizeof out->event.checkout_id, checkout);
-    if (cr.matched) rf_strcpy(out->checkout_status, sizeof out->checkout_status, cr.status);
-    store_val p[3] = {SV_S(out->event.id), SV_S(status), SV_S(checkout[0] ? checkout : NULL)};
+    bool before_payment = strcmp(cr->status, "pending") == 0 || strcmp(cr->status, "paid") == 0;
+    out->status = !cr->matched ? "unmatched"
+                  : cr->applied ? "processed"
+                  : kind == CHECKOUT_EV_REFUNDED && before_payment ? "deferred"
+                                                                  : "ignored";
+    rf_strcpy(out->checkout_id, sizeof out->checkout_id,
+              cr->matched ? cr->checkout_id : checkout_id ? checkout_id : "");
+    store_val p[3] = {SV_S(row_id), SV_S(out->status),
+                      SV_S(out->checkout_id[0] ? out->checkout_id : NULL)};
     return store_exec(tx, SQL_OUTCOME, p, 3, NULL);
+}
+
+struct waiting {
+    char id[RF_ID_BYTES];
+    int kind;
+    char checkout_id[RF_ID_BYTES];
+    char provider_ref[RF_ID_BYTES];
+};
+struct waiting_list {
+    struct waiting w[RF_WEBHOOK_MATCH_MAX];
+    int n;
+};
+
+static void read_waiting(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    struct waiting_list *l = ctx;
+    RF_ASSERT(l->n < RF_WEBHOOK_MATCH_MAX);
+    struct waiting *w = &l->w[l->n++];
+    rf_strcpy(w->id, sizeof w->id, store_text(tx, r, 0));
+    w->kind = effect_kind(store_text(tx, r, 1));
+    rf_strcpy(w->checkout_id, sizeof w->checkout_id, store_text(tx, r, 2));
+    rf_strcpy(w->provider_ref, sizeof w->provider_ref, store_text(tx, r, 3));
+}
+
+static const char SQL_WAITING[] =
+    "SELECT id, effect, COALESCE(checkout_id, ''), COALESCE(provider_ref, '')"
+    " FROM webhook_events WHERE provider = $1 AND status IN ('unmatched', 'deferred')"
+    " AND effect IS NOT NULL AND (checkout_id = $2 OR provider_ref = $3)"
+    " ORDER BY event_created_at, received_at, id LIMIT $4";
+
+rf_err webhook_events_match(struct rf_tx *tx, const char *provider, const char *checkout_id,
+                            const char *provider_ref, char status_out[RF_STATUS_BYTES]) {
+    struct waiting_list l = {.n = 0};
+    store_val p[4] = {SV_S(provider), SV_S(checkout_id), SV_S(provider_ref),
+                      SV_I(RF_WEBHOOK_MATCH_MAX)};
+    rf_err err = store_query_each(tx, SQL_WAITING, p, 4, RF_WEBHOOK_MATCH_MAX, read_waiting, &l);
+    for (int i = 0; !err && i < l.n; i++) {
+        if (l.w[i].kind == EV_IGNORED) continue;
+        struct applied a;
+        err = apply_one(tx, provider, l.w[i].id, l.w[i].kind, l.w[i].checkout_id,
+                        l.w[i].provider_ref, &a);
+        if (!err && a.cr.matched && status_out)
+            rf_strcpy(status_out, RF_STATUS_BYTES, a.cr.status);
+    }
+    return err;
+}
+
+/* A claimed event applied; when it moved its checkout, the events that
+ * waited for that (a refund delivered before its payment) follow in the
+ * same transaction. */
+static rf_err apply(struct rf_tx *tx, const struct parsed_event *ev, struct rf_webhook_res *out) {
+    struct applied a;
+    const char *provider = out->event.provider;
+    rf_err err = apply_one(tx, provider, out->event.id, ev->kind, ev->checkout_id,
+                           ev->provider_ref, &a);
+    if (err) return err;
+    rf_strcpy(out->event.status, sizeof out->event.status, a.status);
+    rf_strcpy(out->event.checkout_id, sizeof out->event.checkout_id, a.checkout_id);
+    if (a.cr.matched) rf_strcpy(out->checkout_status, sizeof out->checkout_status, a.cr.status);
+    if (!a.cr.applied) return RF_OK;
+    return webhook_events_match(tx, provider, a.cr.checkout_id,
+                                ev->provider_ref[0] ? ev->provider_ref : NULL,
+                                out->checkout_status);
 }
 
 /* Claims the event: the row made now (first delivery) or the row already
@@ -177,11 +264,12 @@ static rf_err claim(struct rf_tx *tx, const char *provider, const struct parsed_
     char id[RF_UUID_TEXT_BYTES];
     rf_uuid7(tx->now_ms, id);
     const char *status = ev->kind == EV_IGNORED ? "ignored" : "unmatched";
-    store_val p[9] = {SV_S(id), SV_S(provider), SV_S(ev->event_id), SV_S(ev->type),
-                      SV_S(status), SV_S(ev->checkout_id[0] ? ev->checkout_id : NULL),
-                      SV_S(ev->provider_ref[0] ? ev->provider_ref : NULL),
-                      SV_I(ev->created_ms), SV_I(tx->now_ms)};
-    rf_err err = store_query_one(tx, SQL_CLAIM, p, 9, read_event, &out->event);
+    store_val p[10] = {SV_S(id), SV_S(provider), SV_S(ev->event_id), SV_S(ev->type),
+                       SV_S(status), SV_S(ev->checkout_id[0] ? ev->checkout_id : NULL),
+                       SV_S(ev->provider_ref[0] ? ev->provider_ref : NULL),
+                       SV_I(ev->created_ms), SV_I(tx->now_ms),
+                       SV_S(ev->kind == EV_IGNORED ? NULL : effect_names[ev->kind])};
+    rf_err err = store_query_one(tx, SQL_CLAIM, p, 10, read_event, &out->event);
     if (err != RF_ERR_NOT_FOUND) return err;
     out->duplicate = true;
     err = store_query_one(tx, SQL_BY_EVENT, p + 1, 2, read_event, &out->event);
@@ -215,8 +303,8 @@ static const char SQL_EVENT_LIST[] =
 static const char SQL_EVENT_POS[] = "SELECT list_pos FROM webhook_events WHERE id = $1";
 
 /* The status names of enum rf_webhook_event_filter (all first), NULL-terminated. */
-const char *const webhook_event_filter_names[] = {"all", "processed", "ignored", "unmatched",
-                                                  NULL};
+const char *const webhook_event_filter_names[] = {"all",       "processed", "ignored",
+                                                  "unmatched", "deferred",  NULL};
 
 rf_err op_webhook_event_list(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_webhook_event_list_req *r = req;

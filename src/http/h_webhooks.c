@@ -44,9 +44,9 @@ static json_t *event_json(const void *entity) {
 const struct rf_view rf_view_webhook_event = {
     .json = event_json, .entity_size = sizeof(struct rf_webhook_event), .no_version = true};
 
-/* GET /v1/webhook-events?status=processed|ignored|unmatched&provider=. */
+/* GET /v1/webhook-events?status=processed|ignored|unmatched|deferred&provider=. */
 const struct rf_list_query rf_list_webhook_events = {
-    .statuses = webhook_event_filter_names, .n_statuses = 4,
+    .statuses = webhook_event_filter_names, .n_statuses = 5,
     .status_default = RF_WEBHOOK_EVENTS_ALL, .cursor_valid = rf_id_valid};
 
 /* Stripe signs with Stripe-Signature; every other provider with racefree's

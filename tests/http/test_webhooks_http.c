@@ -303,7 +303,7 @@ static void test_replay_and_statuses(void **state) {
  * right, and a v0 scheme that is ignored. */
 static void test_stripe_header_forms(void **state) {
     (void)state;
-    wh_secret_set(&g_env, "stripe", SECRET_A);
+    wh_secret_set(&g_env, "stripe", WH_STRIPE_SECRET);
     char ev_id[64], body[512], sig[WH_SIG_BYTES], hdr[600];
     rf_rand_id("evt", ev_id, sizeof ev_id);
     snprintf(body, sizeof body,
@@ -311,7 +311,7 @@ static void test_stripe_header_forms(void **state) {
              " \"created\": 1767225600, \"data\": {\"object\": {\"id\": \"cus_1\"}}}",
              ev_id);
     int64_t now = wh_now_s();
-    wh_sign(SECRET_A, now, body, sig);
+    wh_sign(WH_STRIPE_SECRET, now, body, sig);
     const char *v1 = strstr(sig, "v1=");
     snprintf(hdr, sizeof hdr, "Stripe-Signature: t=%lld,v0=%064d,v1=%064d,%s", (long long)now, 7,
              0, v1);
@@ -397,8 +397,7 @@ static void test_cli(void **state) {
 
 static int setup(void **state) {
     /* the server seals secrets under this key (inherited from this process) */
-    setenv("RACEFREE_SECRETS_KEY",
-           "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", 1);
+    setenv("RACEFREE_SECRETS_KEY", WH_TEST_SECRETS_KEY, 1);
     return env_group_setup(state);
 }
 

@@ -13,6 +13,11 @@
 #include "http_env.h"
 
 #define WH_SIG_BYTES 256
+/* The secrets key every webhook test server is given (one value: the
+ * PostgreSQL test database is shared, and a secret sealed by one process
+ * must open in another), and the secret every test sets for "stripe". */
+#define WH_TEST_SECRETS_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+#define WH_STRIPE_SECRET "whsec_test_secret_aaaaaaaaaaaaaaaa"
 #define WH_HEADER_BYTES 320
 
 /* "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" into out. */

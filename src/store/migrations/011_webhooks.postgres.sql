@@ -26,7 +26,9 @@ CREATE TABLE webhook_events (
   provider          TEXT NOT NULL,
   event_id          TEXT NOT NULL,
   type              TEXT NOT NULL,
-  status            TEXT NOT NULL CHECK (status IN ('processed','ignored','unmatched')),
+  status            TEXT NOT NULL
+                    CHECK (status IN ('processed','ignored','unmatched','deferred')),
+  effect            TEXT CHECK (effect IN ('paid','expired','refunded')),
   checkout_id       TEXT,
   provider_ref      TEXT,
   event_created_at  BIGINT NOT NULL,
@@ -38,7 +40,10 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_secrets_list ON webhook_secrets (list_pos, provider);
 CREATE INDEX webhook_events_list ON webhook_events (list_pos, id);
 CREATE INDEX webhook_events_status_list ON webhook_events (status, list_pos, id);
-CREATE INDEX webhook_events_unmatched_checkout ON webhook_events (provider, checkout_id)
-  WHERE status = 'unmatched';
-CREATE INDEX webhook_events_unmatched_ref ON webhook_events (provider, provider_ref)
-  WHERE status = 'unmatched';
+-- Events still waiting for their checkout (unmatched: none found yet;
+-- deferred: a refund delivered before the payment), found again by
+-- webhook_events_match when the checkout appears or is paid.
+CREATE INDEX webhook_events_waiting_checkout ON webhook_events (provider, checkout_id)
+  WHERE status IN ('unmatched', 'deferred');
+CREATE INDEX webhook_events_waiting_ref ON webhook_events (provider, provider_ref)
+  WHERE status IN ('unmatched', 'deferred');
