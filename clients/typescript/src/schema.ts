@@ -851,7 +851,9 @@ export interface paths {
          *     reference). Other providers: `{"id", "type": "checkout.paid" | "checkout.expired" |
          *     "checkout.refunded", "created", "checkout_id" | "provider_ref"}`. Members not named
          *     are ignored; other types are recorded as `ignored`; an event naming no known checkout
-         *     is recorded as `unmatched` (listed for operators).
+         *     is recorded as `unmatched` (listed for operators); a refund delivered before its
+         *     payment is `deferred` and applied right after the payment, in the same transaction.
+         *     An event the checkout's state does not allow (expired after paid) is `ignored`.
          */
         post: operations["receiveWebhook"];
         delete?: never;
@@ -1486,10 +1488,11 @@ export interface components {
             /**
              * @description `processed`: applied to its checkout; `ignored`: a type not handled, or a
              *     transition the checkout's state does not allow (recorded, no effect);
-             *     `unmatched`: no checkout found.
+             *     `unmatched`: no checkout found (yet); `deferred`: a refund delivered before its
+             *     checkout was paid, applied in the transaction that pays it.
              * @enum {string}
              */
-            status: "processed" | "ignored" | "unmatched";
+            status: "processed" | "ignored" | "unmatched" | "deferred";
             checkout_id: string | null;
             provider_ref: string | null;
             /** @description The provider's `created`; null when absent. */
@@ -3767,7 +3770,7 @@ export interface operations {
     listWebhookEvents: {
         parameters: {
             query?: {
-                status?: "all" | "processed" | "ignored" | "unmatched";
+                status?: "all" | "processed" | "ignored" | "unmatched" | "deferred";
                 provider?: components["schemas"]["Id"];
                 limit?: components["parameters"]["Limit"];
                 /**

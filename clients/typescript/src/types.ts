@@ -74,7 +74,7 @@ export interface Page<T> {
 
 export type EntitlementStatus = "active" | "revoked" | "expired" | "all";
 export type PayoutStatus = "all" | "pending" | "paid" | "failed";
-export type WebhookEventStatus = "all" | "processed" | "ignored" | "unmatched";
+export type WebhookEventStatus = "all" | "processed" | "ignored" | "unmatched" | "deferred";
 export type ApprovalStatus = "all" | "pending" | "approved" | "rejected" | "cancelled" | "expired";
 
 /** limit (1-500) and after (a cursor: the previous page's `next`). */
