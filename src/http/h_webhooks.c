@@ -61,7 +61,8 @@ void h_webhook_receive(struct rf_http_req *req, struct rf_reply *out) {
     const char *provider = rf_path_param(req, "provider");
     struct rf_webhook_req r = {.provider = provider,
                                .signature = req->header(req->src, signature_header(provider)),
-                               .body = req->body, .body_len = req->body_len};
+                               .body = req->body, .body_len = req->body_len,
+                               .tolerance_s = req->ctx->webhook_tolerance_s};
     struct rf_webhook_res res;
     struct rf_fault fault = {0};
     rf_err err = rf_op_run(req->ctx->db, RF_OP_WEBHOOK_RECEIVE, &r, &res, NULL, &fault);

@@ -8,6 +8,7 @@
  *  - rejections: bad signature, stale and future timestamps, wrong secret,
  *    one altered body byte, no header, a malformed header, an unknown
  *    provider: each its 4xx code, and the ledger holds nothing for them;
+ *  - serve --webhook-tolerance-s narrows the timestamp window;
  *  - rotation: during the overlap both the old and the new secret verify;
  *    after `set` only the new one does;
  *  - the ledger: an event for no known checkout is recorded unmatched, a
@@ -359,6 +360,31 @@ static void test_parallel_one_event(void **state) {
     assert_int_equal(events_listed(prov, NULL), 1);
 }
 
+/* serve --webhook-tolerance-s bounds the timestamp's age (and lead) instead
+ * of the 300 s default: 60 s is then too old, 5 s fine. */
+static void test_tolerance_flag(void **state) {
+    (void)state;
+    struct env e;
+    const char *args[] = {"--webhook-tolerance-s", "10", NULL};
+    env_start(&e, false, args);
+    char prov[64], ev_id[64], body[512];
+    fresh_provider(prov, sizeof prov);
+    wh_secret_set(&e, prov, SECRET_A);
+    rf_rand_id("evt", ev_id, sizeof ev_id);
+    generic_event(body, sizeof body, ev_id, "checkout.paid", "co-none");
+    struct rf_t_resp r;
+    wh_deliver(&e, prov, SECRET_A, wh_now_s() - 60, body, &r);
+    expect_status(&r, 401, "webhook_timestamp_out_of_tolerance");
+    rf_resp_free(&r);
+    wh_deliver(&e, prov, SECRET_A, wh_now_s() + 60, body, &r);
+    expect_status(&r, 401, "webhook_timestamp_out_of_tolerance");
+    rf_resp_free(&r);
+    wh_deliver(&e, prov, SECRET_A, wh_now_s() - 5, body, &r);
+    expect_status(&r, 200, NULL);
+    rf_resp_free(&r);
+    env_stop(&e);
+}
+
 /* ---- the CLI ---------------------------------------------------------------------- */
 
 /* `racefree webhooks secret set|rotate|list` on the server's store: the
@@ -410,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_stripe_header_forms),
         cmocka_unit_test(test_parallel_one_event),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_tolerance_flag),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }
