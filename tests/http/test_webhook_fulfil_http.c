@@ -173,28 +173,8 @@ static void test_completed_delivered_42_times(void **state) {
     char st[32];
     checkout_state(&c, st, sizeof st, &version);
 
-    char sig[WH_SIG_BYTES], hdr[WH_HEADER_BYTES];
-    wh_sign(WH_STRIPE_SECRET, wh_now_s(), body, sig);
-    wh_header("stripe", sig, hdr);
-    struct rf_par_req reqs[PARALLEL];
-    memset(reqs, 0, sizeof reqs);
-    for (int i = 0; i < PARALLEL; i++) {
-        reqs[i].port = g_env.srv.port;
-        reqs[i].method = "POST";
-        snprintf(reqs[i].path, sizeof reqs[i].path, "/v1/webhooks/stripe");
-        reqs[i].body = body;
-        reqs[i].headers[0] = hdr;
-    }
-    assert_int_equal(rf_parallel(reqs, PARALLEL), 0);
-    env_no_5xx(reqs, PARALLEL);
-    for (int i = 0; i < PARALLEL; i++) {
-        expect(&reqs[i].resp, 200);
-        json_t *j = rf_resp_json(&reqs[i].resp);
-        if (!json_is_true(json_object_get(j, "duplicate")))
-            fail_msg("a replay was not a duplicate: %s", reqs[i].resp.body);
-        json_decref(j);
-    }
-    rf_par_free(reqs, PARALLEL);
+    /* every one a replay now */
+    assert_int_equal(wh_deliver_parallel(&g_env, "stripe", WH_STRIPE_SECRET, body, PARALLEL), 0);
     assert_fulfilled_once(&c);
     int64_t after = 0;
     checkout_state(&c, st, sizeof st, &after);
@@ -208,33 +188,24 @@ static void test_first_delivery_parallel(void **state) {
     (void)state;
     struct co c;
     checkout_new("stripe", true, &c);
-    char ev_id[64], body[1024], sig[WH_SIG_BYTES], hdr[WH_HEADER_BYTES];
+    char ev_id[64], body[1024];
     RID(ev_id, "evt");
     session_completed(body, sizeof body, ev_id, &c);
-    wh_sign(WH_STRIPE_SECRET, wh_now_s(), body, sig);
-    wh_header("stripe", sig, hdr);
-    struct rf_par_req reqs[PARALLEL];
-    memset(reqs, 0, sizeof reqs);
-    for (int i = 0; i < PARALLEL; i++) {
-        reqs[i].port = g_env.srv.port;
-        reqs[i].method = "POST";
-        snprintf(reqs[i].path, sizeof reqs[i].path, "/v1/webhooks/stripe");
-        reqs[i].body = body;
-        reqs[i].headers[0] = hdr;
-    }
-    assert_int_equal(rf_parallel(reqs, PARALLEL), 0);
-    env_no_5xx(reqs, PARALLEL);
-    int firsts = 0;
-    for (int i = 0; i < PARALLEL; i++) {
-        expect(&reqs[i].resp, 200);
-        json_t *j = rf_resp_json(&reqs[i].resp);
-        firsts += !json_is_true(json_object_get(j, "duplicate"));
-        json_decref(j);
-    }
-    rf_par_free(reqs, PARALLEL);
+    int firsts = wh_deliver_parallel(&g_env, "stripe", WH_STRIPE_SECRET, body, PARALLEL);
     assert_int_equal(firsts, 1);
     assert_fulfilled_once(&c);
     env_ledger_check(&g_env, 1);
+}
+
+/* A checkout paid by a first checkout.session.completed (its body into
+ * paid[cap]): fulfilled. */
+static void checkout_fulfilled(struct co *c, char *paid, size_t cap) {
+    char ev[64];
+    checkout_new("stripe", true, c);
+    RID(ev, "evt");
+    session_completed(paid, cap, ev, c);
+    assert_false(deliver("stripe", paid, "processed"));
+    assert_fulfilled_once(c);
 }
 
 /* ---- out of order ----------------------------------------------------------- */
@@ -242,11 +213,8 @@ static void test_first_delivery_parallel(void **state) {
 static void test_expired_after_completed(void **state) {
     (void)state;
     struct co c;
-    checkout_new("stripe", true, &c);
     char ev[64], body[1024], obj[256];
-    RID(ev, "evt");
-    session_completed(body, sizeof body, ev, &c);
-    assert_false(deliver("stripe", body, "processed"));
+    checkout_fulfilled(&c, body, sizeof body);
     RID(ev, "evt");
     snprintf(obj, sizeof obj, "{\"id\": \"%s\", \"object\": \"checkout.session\"}", c.ref);
     stripe_event(body, sizeof body, ev, "checkout.session.expired", obj);
@@ -299,11 +267,8 @@ static void test_refund_before_completed_and_twice(void **state) {
 static void test_refund_after_completed_twice(void **state) {
     (void)state;
     struct co c;
-    checkout_new("stripe", true, &c);
     char ev[64], body[1024], refund[1024];
-    RID(ev, "evt");
-    session_completed(body, sizeof body, ev, &c);
-    assert_false(deliver("stripe", body, "processed"));
+    checkout_fulfilled(&c, body, sizeof body);
     RID(ev, "evt");
     refund_body(refund, sizeof refund, ev, &c);
     assert_false(deliver("stripe", refund, "processed"));

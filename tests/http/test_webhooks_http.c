@@ -51,6 +51,17 @@ static void generic_event(char *out, size_t cap, const char *event_id, const cha
              event_id, type, checkout_id);
 }
 
+/* A fresh provider with SECRET_A, and a fresh generic event of type for
+ * checkout_id. */
+static void provider_and_event(char *prov, size_t prov_cap, char *body, size_t cap,
+                               const char *type, const char *checkout_id) {
+    char ev_id[64];
+    fresh_provider(prov, prov_cap);
+    wh_secret_set(&g_env, prov, SECRET_A);
+    rf_rand_id("evt", ev_id, sizeof ev_id);
+    generic_event(body, cap, ev_id, type, checkout_id);
+}
+
 /* The number of ledger rows of provider (with ?status= when not NULL). */
 static int events_listed(const char *provider, const char *status) {
     char path[512];
@@ -154,11 +165,8 @@ static void post_raw(const char *provider, const char *header, const char *body,
 
 static void test_rejections(void **state) {
     (void)state;
-    char prov[64], ev_id[64], body[512], sig[WH_SIG_BYTES], hdr[WH_HEADER_BYTES];
-    fresh_provider(prov, sizeof prov);
-    wh_secret_set(&g_env, prov, SECRET_A);
-    rf_rand_id("evt", ev_id, sizeof ev_id);
-    generic_event(body, sizeof body, ev_id, "checkout.paid", "co-none");
+    char prov[64], body[512], sig[WH_SIG_BYTES], hdr[WH_HEADER_BYTES];
+    provider_and_event(prov, sizeof prov, body, sizeof body, "checkout.paid", "co-none");
     int64_t now = wh_now_s();
     struct rf_t_resp r;
 
@@ -330,33 +338,9 @@ static void test_stripe_header_forms(void **state) {
 
 static void test_parallel_one_event(void **state) {
     (void)state;
-    char prov[64], ev_id[64], body[512], sig[WH_SIG_BYTES], hdr[WH_HEADER_BYTES];
-    fresh_provider(prov, sizeof prov);
-    wh_secret_set(&g_env, prov, SECRET_A);
-    rf_rand_id("evt", ev_id, sizeof ev_id);
-    generic_event(body, sizeof body, ev_id, "checkout.refunded", "co-par");
-    wh_sign(SECRET_A, wh_now_s(), body, sig);
-    wh_header(prov, sig, hdr);
-    struct rf_par_req reqs[PARALLEL];
-    memset(reqs, 0, sizeof reqs);
-    for (int i = 0; i < PARALLEL; i++) {
-        reqs[i].port = g_env.srv.port;
-        reqs[i].method = "POST";
-        snprintf(reqs[i].path, sizeof reqs[i].path, "/v1/webhooks/%s", prov);
-        reqs[i].body = body;
-        reqs[i].headers[0] = hdr;
-    }
-    assert_int_equal(rf_parallel(reqs, PARALLEL), 0);
-    env_no_5xx(reqs, PARALLEL);
-    int firsts = 0;
-    for (int i = 0; i < PARALLEL; i++) {
-        expect_status(&reqs[i].resp, 200, NULL);
-        json_t *j = rf_resp_json(&reqs[i].resp);
-        firsts += !json_is_true(json_object_get(j, "duplicate"));
-        json_decref(j);
-    }
-    rf_par_free(reqs, PARALLEL);
-    assert_int_equal(firsts, 1);
+    char prov[64], body[512];
+    provider_and_event(prov, sizeof prov, body, sizeof body, "checkout.refunded", "co-par");
+    assert_int_equal(wh_deliver_parallel(&g_env, prov, SECRET_A, body, PARALLEL), 1);
     assert_int_equal(events_listed(prov, NULL), 1);
 }
 

@@ -5,6 +5,7 @@
 #include "webhook_sign.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -51,4 +52,33 @@ void wh_secret_set(struct env *e, const char *provider, const char *secret) {
     env_req(e, "PUT", path, e->admin, body, NULL, &r);
     if (r.status != 200) fail_msg("PUT %s: %d %s", path, r.status, r.body);
     rf_resp_free(&r);
+}
+
+int wh_deliver_parallel(struct env *e, const char *provider, const char *secret,
+                        const char *body, int n) {
+    char sig[WH_SIG_BYTES], hdr[WH_HEADER_BYTES];
+    wh_sign(secret, wh_now_s(), body, sig);
+    wh_header(provider, sig, hdr);
+    struct rf_par_req *reqs = calloc((size_t)n, sizeof *reqs);
+    assert_non_null(reqs);
+    for (int i = 0; i < n; i++) {
+        reqs[i].port = e->srv.port;
+        reqs[i].method = "POST";
+        snprintf(reqs[i].path, sizeof reqs[i].path, "/v1/webhooks/%s", provider);
+        reqs[i].body = body;
+        reqs[i].headers[0] = hdr;
+    }
+    assert_int_equal(rf_parallel(reqs, n), 0);
+    env_no_5xx(reqs, n);
+    int firsts = 0;
+    for (int i = 0; i < n; i++) {
+        if (reqs[i].resp.status != 200)
+            fail_msg("delivery %d: %d %s", i, reqs[i].resp.status, reqs[i].resp.body);
+        json_t *j = rf_resp_json(&reqs[i].resp);
+        firsts += !json_is_true(json_object_get(j, "duplicate"));
+        json_decref(j);
+    }
+    rf_par_free(reqs, n);
+    free(reqs);
+    return firsts;
 }

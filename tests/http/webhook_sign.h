@@ -30,6 +30,11 @@ int64_t wh_now_s(void);
 /* POST /v1/webhooks/<provider> with body signed by secret at t (no API key). */
 void wh_deliver(struct env *e, const char *provider, const char *secret, int64_t t,
                 const char *body, struct rf_t_resp *out);
+/* The same delivery (body signed once, now) n times at once, released
+ * together (rf_parallel); fails the test on a 5xx or a status other than
+ * 200. Returns how many were first deliveries (duplicate false). */
+int wh_deliver_parallel(struct env *e, const char *provider, const char *secret,
+                        const char *body, int n);
 /* PUT /v1/webhook-secrets/<provider> {"secret"} as admin; fails unless 200. */
 void wh_secret_set(struct env *e, const char *provider, const char *secret);
 
