@@ -195,7 +195,12 @@ RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_CHECKOUT_BIND_REF, "checkout_bind_ref")        \
     X(RF_OP_CHECKOUT_GET, "checkout_get")                  \
     X(RF_OP_CHECKOUT_LIST, "checkout_list")                \
-    X(RF_OP_CHECKOUT_CANCEL, "checkout_cancel")
+    X(RF_OP_CHECKOUT_CANCEL, "checkout_cancel")            \
+    X(RF_OP_WEBHOOK_SECRET_SET, "webhook_secret_set")      \
+    X(RF_OP_WEBHOOK_SECRET_ROTATE, "webhook_secret_rotate") \
+    X(RF_OP_WEBHOOK_SECRET_LIST, "webhook_secret_list")    \
+    X(RF_OP_WEBHOOK_RECEIVE, "webhook_receive")            \
+    X(RF_OP_WEBHOOK_EVENT_LIST, "webhook_event_list")
 
 typedef enum rf_op {
 #define RF_OP_ENUM_(id, name) id,
@@ -1042,6 +1047,92 @@ enum rf_checkout_filter {
 /* A user's checkouts in commit order; status NULL or "" for all. */
 RF_API rf_err rf_checkout_list(rf *db, const char *user_id, const char *status,
                                const char *after, int limit, struct rf_checkout_page *out);
+
+/* ---- Webhooks: signing secrets and the event ledger ----------------------
+ * A provider's signing secrets (the primary and, during a rotation's
+ * overlap, the previous one) are stored sealed with libsodium secretbox
+ * under the process's secrets key: RACEFREE_SECRETS_KEY (64 hex digits) or
+ * the file RACEFREE_SECRETS_KEY_FILE names (64 hex digits); without either,
+ * secret operations and deliveries are RF_ERR_SECRETS_KEY_UNAVAILABLE. No
+ * function ever returns a secret. */
+#define RF_WEBHOOK_SECRET_CHARS_MIN 16
+#define RF_WEBHOOK_SECRET_CHARS_MAX 256
+#define RF_WEBHOOK_TYPE_BYTES 64
+struct rf_webhook_secret_req {
+    const char *provider;
+    const char *secret;         /* 16-256 printable ASCII characters */
+    int64_t overlap_s;          /* rotate: how long the old secret stays valid;
+                                   0: RF_WEBHOOK_OVERLAP_S_DEFAULT (24 h) */
+};
+struct rf_webhook_secret {      /* a provider's secrets, without their values */
+    char provider[RF_ID_BYTES];
+    int64_t primary_set_at_ms;
+    int64_t previous_expires_at_ms; /* 0: no previous secret is accepted */
+    int64_t version;
+};
+struct rf_webhook_secret_page {
+    struct rf_webhook_secret *items; /* malloc'd; rf_webhook_secret_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+RF_API void rf_webhook_secret_page_clear(struct rf_webhook_secret_page *p);
+/* set: the secret becomes the provider's only one (a previous is dropped);
+ * rotate: it becomes the primary and the old primary stays accepted for
+ * overlap_s (RF_ERR_WEBHOOK_PROVIDER_UNKNOWN when none is set). */
+RF_API rf_err rf_webhook_secret_set(rf *db, const struct rf_webhook_secret_req *req,
+                                    struct rf_webhook_secret *out);
+RF_API rf_err rf_webhook_secret_rotate(rf *db, const struct rf_webhook_secret_req *req,
+                                       struct rf_webhook_secret *out);
+RF_API rf_err rf_webhook_secret_list(rf *db, const char *after, int limit,
+                                     struct rf_webhook_secret_page *out);
+
+/* One delivery as the provider sent it: the signature header's value
+ * (Stripe-Signature for "stripe", X-Racefree-Signature otherwise) and the
+ * raw body, verified byte for byte before it is parsed. */
+struct rf_webhook_req {
+    const char *provider;
+    const char *signature;
+    const char *body;           /* body_len bytes, not NUL-terminated */
+    size_t body_len;
+    int64_t tolerance_s;        /* |now - t| allowed; 0: RF_WEBHOOK_TOLERANCE_S_DEFAULT */
+};
+struct rf_webhook_event {       /* one row of the event ledger */
+    char id[RF_ID_BYTES];       /* racefree's id of the record */
+    char provider[RF_ID_BYTES];
+    char event_id[RF_ID_BYTES]; /* the provider's */
+    char type[RF_WEBHOOK_TYPE_BYTES];
+    char status[RF_STATUS_BYTES]; /* processed | ignored | unmatched | deferred */
+    char checkout_id[RF_ID_BYTES];  /* the checkout it named or matched; "" none */
+    char provider_ref[RF_ID_BYTES]; /* the provider reference it named; "" none */
+    int64_t event_created_at_ms;
+    int64_t received_at_ms;
+};
+struct rf_webhook_res {
+    struct rf_webhook_event event;
+    bool duplicate;             /* a replay: the event was recorded before, nothing changed */
+    char checkout_status[RF_STATUS_BYTES]; /* after the event; "" when none matched */
+};
+/* Verifies, records and applies one delivery in one transaction. */
+RF_API rf_err rf_webhook_receive(rf *db, const struct rf_webhook_req *req,
+                                 struct rf_webhook_res *out);
+
+/* The list's ?status= filter, in this order. */
+enum rf_webhook_event_filter {
+    RF_WEBHOOK_EVENTS_ALL = 0, RF_WEBHOOK_EVENTS_PROCESSED, RF_WEBHOOK_EVENTS_IGNORED,
+    RF_WEBHOOK_EVENTS_UNMATCHED, RF_WEBHOOK_EVENTS_DEFERRED
+};
+struct rf_webhook_event_list_req {
+    struct rf_list_req list;    /* no scope; status: enum rf_webhook_event_filter */
+    const char *provider;       /* NULL: every provider */
+};
+struct rf_webhook_event_page {
+    struct rf_webhook_event *items; /* malloc'd; rf_webhook_event_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+RF_API void rf_webhook_event_page_clear(struct rf_webhook_event_page *p);
+RF_API rf_err rf_webhook_event_list(rf *db, const struct rf_webhook_event_list_req *req,
+                                    struct rf_webhook_event_page *out);
 
 #ifdef __cplusplus
 }

@@ -113,7 +113,27 @@
     X(RF_ERR_PROVIDER_REF_TAKEN, "provider_ref_taken", 409, 0, "Provider reference taken",       \
       "Another checkout holds this provider reference.")                                         \
     X(RF_ERR_PROVIDER_REF_BOUND, "provider_ref_bound", 409, 0, "Provider reference bound",       \
-      "The checkout is bound to another provider reference.")
+      "The checkout is bound to another provider reference.")                                    \
+    /* webhooks: no secret is configured for the provider in the path */                          \
+    X(RF_ERR_WEBHOOK_PROVIDER_UNKNOWN, "webhook_provider_unknown", 404, 0,                       \
+      "Webhook provider unknown", "No webhook secret is configured for this provider.")          \
+    /* the signature header is absent or not t=<unix>,v1=<hex> */                                 \
+    X(RF_ERR_WEBHOOK_SIGNATURE_MALFORMED, "webhook_signature_malformed", 400, 0,                 \
+      "Webhook signature malformed",                                                             \
+      "The signature header must be t=<unix seconds>,v1=<hex HMAC-SHA256>.")                     \
+    X(RF_ERR_WEBHOOK_SIGNATURE_MISMATCH, "webhook_signature_mismatch", 401, 0,                   \
+      "Webhook signature mismatch",                                                              \
+      "No v1 signature matches the body under the provider's active secrets.")                   \
+    X(RF_ERR_WEBHOOK_TIMESTAMP_STALE, "webhook_timestamp_out_of_tolerance", 401, 0,              \
+      "Webhook timestamp out of tolerance",                                                      \
+      "The signature's timestamp is too far from the server's clock.")                           \
+    /* a verified body that is not an event in the provider's envelope */                         \
+    X(RF_ERR_WEBHOOK_PAYLOAD_INVALID, "webhook_payload_invalid", 400, 0,                         \
+      "Webhook payload invalid", "The body is not an event this endpoint can read.")             \
+    /* neither RACEFREE_SECRETS_KEY nor a key file: secrets cannot be sealed or opened */         \
+    X(RF_ERR_SECRETS_KEY_UNAVAILABLE, "secrets_key_unavailable", 503, 0,                         \
+      "Secrets key unavailable",                                                                 \
+      "The server has no secrets key (RACEFREE_SECRETS_KEY or RACEFREE_SECRETS_KEY_FILE).")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -133,4 +133,14 @@
 #define RF_CLI_FLAGS_MAX 48                    /* flags of one command (its table) */
 #define RF_CHECK_PROGRESS_ROWS 100000          /* `reconcile --progress`: a line per this many rows */
 
+/* Webhooks */
+#define RF_WEBHOOK_TOLERANCE_S_DEFAULT 300     /* |now - signature t| accepted, both ways */
+#define RF_WEBHOOK_TOLERANCE_S_MAX 3600        /* largest --webhook-tolerance-s */
+#define RF_WEBHOOK_OVERLAP_S_DEFAULT 86400     /* a rotated-out secret stays valid this long */
+#define RF_WEBHOOK_OVERLAP_S_MAX (30 * 86400)  /* longest rotation overlap */
+#define RF_WEBHOOK_SIG_HEADER_BYTES_MAX 2048   /* a signature header's value */
+#define RF_WEBHOOK_SIGS_MAX 8                  /* v1 values tried from one header */
+#define RF_WEBHOOK_SECRETS_MAX 2               /* accepted at once: primary and previous */
+#define RF_WEBHOOK_MATCH_MAX 16                /* waiting events applied to one checkout at once */
+
 #endif

@@ -118,6 +118,9 @@ static const struct cli_flag serve_flags[] = {
     {"idle-timeout-ms", "N", "how long a keep-alive connection may idle between requests",
      NULL, RF_HTTP_IDLE_TIMEOUT_MS, cli_set_int, ARG(http.idle_timeout_ms), 100,
      RF_HTTP_TIMEOUT_CONFIG_MS_MAX, false},
+    {"webhook-tolerance-s", "N", "how far a webhook signature's timestamp may be from now, "
+     "either way", NULL, RF_WEBHOOK_TOLERANCE_S_DEFAULT, cli_set_int,
+     ARG(http.webhook_tolerance_s), 1, RF_WEBHOOK_TOLERANCE_S_MAX, false},
     {"log-level", "debug|info|warn|error", "the least level logged (debug also logs /healthz, "
      "/readyz and /metrics)", "info", 0, set_log_level, 0, 0, 0, false},
     {"reuse-port", NULL, "SO_REUSEPORT: several racefree processes share one port", "off", 0,

@@ -23,6 +23,8 @@ static const struct cli_cmd commands[] = {
     {"reconcile", cmd_reconcile,
      "check the ledger's invariants; exit 0 when they hold, 1 when not"},
     {"keys", cmd_keys, "create, list and revoke API keys (keys create|list|revoke)"},
+    {"webhooks", cmd_webhooks,
+     "set, rotate and list providers' webhook signing secrets (webhooks secret set|rotate|list)"},
     {"version", cmd_version, "print the version and the commit it was built from (--version)"},
     {"help", cmd_help, "show this help, or a command's: racefree help COMMAND [SUBCOMMAND]"},
 };

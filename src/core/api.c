@@ -634,6 +634,75 @@ PAGE_SHAPE(struct rf_checkout_page);
     .res_size = sizeof(struct rf_checkout), .res_clear = checkout_clear,                  \
     .codec = &checkout_codec
 
+/* ---- webhooks ------------------------------------------------------------- */
+
+static const struct rf_field webhook_secret_set_fields[] = {
+    F_ID(struct rf_webhook_secret_req, provider, "provider", RF_AT_PATH),
+    RF_F(struct rf_webhook_secret_req, secret, "secret", RF_FIELD_STRING, true,
+         .min = RF_WEBHOOK_SECRET_CHARS_MIN, .max_len = RF_WEBHOOK_SECRET_CHARS_MAX),
+};
+static const struct rf_field webhook_secret_rotate_fields[] = {
+    F_ID(struct rf_webhook_secret_req, provider, "provider", RF_AT_PATH),
+    RF_F(struct rf_webhook_secret_req, secret, "secret", RF_FIELD_STRING, true,
+         .min = RF_WEBHOOK_SECRET_CHARS_MIN, .max_len = RF_WEBHOOK_SECRET_CHARS_MAX),
+    RF_F(struct rf_webhook_secret_req, overlap_s, "overlap_seconds", RF_FIELD_INT, false,
+         .min = 1, .max = RF_WEBHOOK_OVERLAP_S_MAX),
+};
+static const struct rf_field webhook_secret_list_fields[] = {
+    F_LIST_QUERY(1), /* no ?status=: every provider */
+};
+/* A secret is what the provider's dashboard shows: printable ASCII. */
+static rf_err webhook_secret_check(const void *req, struct rf_fault *fault) {
+    const struct rf_webhook_secret_req *r = req;
+    for (const char *c = r->secret; c && *c; c++)
+        if (*c < 0x21 || *c > 0x7e) {
+            rf_fault_set(fault, RF_ERR_INVALID, "secret",
+                         "field 'secret' must be printable ASCII without spaces");
+            return RF_ERR_INVALID;
+        }
+    return RF_OK;
+}
+static const struct rf_member webhook_secret_members[] = {
+    RF_MEMBER(struct rf_webhook_secret, provider, CHARS),
+    RF_MEMBER(struct rf_webhook_secret, primary_set_at_ms, I64),
+    RF_MEMBER(struct rf_webhook_secret, previous_expires_at_ms, I64),
+    RF_MEMBER(struct rf_webhook_secret, version, I64),
+};
+static const struct rf_codec webhook_secret_codec = RF_CODEC(webhook_secret_members);
+static void webhook_secret_page_clear(void *res) { rf_webhook_secret_page_clear(res); }
+
+/* A delivery: the provider is the path's; the signature header and the raw
+ * body are not JSON fields (the body is the provider's, verified byte for
+ * byte before it is read), so webhook_receive_check bounds them. */
+static const struct rf_field webhook_receive_fields[] = {
+    F_ID(struct rf_webhook_req, provider, "provider", RF_AT_PATH),
+    RF_F(struct rf_webhook_req, tolerance_s, "tolerance_s", RF_FIELD_INT, false, .min = 1,
+         .max = RF_WEBHOOK_TOLERANCE_S_MAX),
+};
+static rf_err webhook_receive_check(const void *req, struct rf_fault *fault) {
+    const struct rf_webhook_req *r = req;
+    (void)fault;
+    if (!r->body && r->body_len) return RF_ERR_INVALID;
+    if (!r->signature ||
+        strnlen(r->signature, RF_WEBHOOK_SIG_HEADER_BYTES_MAX + 1) > RF_WEBHOOK_SIG_HEADER_BYTES_MAX)
+        return RF_ERR_WEBHOOK_SIGNATURE_MALFORMED;
+    return RF_OK;
+}
+
+static const struct rf_field webhook_event_list_fields[] = {
+    F_LIST_QUERY(RF_WEBHOOK_EVENTS_DEFERRED + 1),
+    F_FILTER(struct rf_webhook_event_list_req, provider, "provider", RF_FIELD_ID,
+             .max_len = RF_ID_CHARS_MAX),
+};
+_Static_assert(offsetof(struct rf_webhook_event_list_req, list) == 0,
+               "a filtered list's request starts with the list's");
+static void webhook_event_page_clear(void *res) { rf_webhook_event_page_clear(res); }
+
+#define WEBHOOK_SECRET_WRITE(spec, tx_)                                                   \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_webhook_secret_req),       \
+     .body_check = webhook_secret_check, .tx = tx_,                                       \
+     .res_size = sizeof(struct rf_webhook_secret), .codec = &webhook_secret_codec}
+
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
@@ -772,6 +841,26 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                              .page_item_size = sizeof(struct rf_checkout)},
     [RF_OP_CHECKOUT_CANCEL] = {CHECKOUT_WRITE(checkout_cancel_fields, struct rf_checkout_ref,
                                               op_checkout_cancel)},
+    [RF_OP_WEBHOOK_SECRET_SET] = WEBHOOK_SECRET_WRITE(webhook_secret_set_fields,
+                                                      op_webhook_secret_set),
+    [RF_OP_WEBHOOK_SECRET_ROTATE] = WEBHOOK_SECRET_WRITE(webhook_secret_rotate_fields,
+                                                         op_webhook_secret_rotate),
+    [RF_OP_WEBHOOK_SECRET_LIST] = {FIELDS(webhook_secret_list_fields),
+                                   .req_size = sizeof(struct rf_list_req),
+                                   .tx = op_webhook_secret_list,
+                                   .res_size = sizeof(struct rf_webhook_secret_page),
+                                   .res_clear = webhook_secret_page_clear,
+                                   .page_item_size = sizeof(struct rf_webhook_secret)},
+    [RF_OP_WEBHOOK_RECEIVE] = {.write = true, FIELDS(webhook_receive_fields),
+                               .req_size = sizeof(struct rf_webhook_req),
+                               .check = webhook_receive_check, .tx = op_webhook_receive,
+                               .res_size = sizeof(struct rf_webhook_res)},
+    [RF_OP_WEBHOOK_EVENT_LIST] = {FIELDS(webhook_event_list_fields),
+                                  .req_size = sizeof(struct rf_webhook_event_list_req),
+                                  .tx = op_webhook_event_list,
+                                  .res_size = sizeof(struct rf_webhook_event_page),
+                                  .res_clear = webhook_event_page_clear,
+                                  .page_item_size = sizeof(struct rf_webhook_event)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

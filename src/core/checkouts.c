@@ -258,6 +258,22 @@ static rf_err items_insert(struct rf_tx *tx, const char *id, const struct items 
     return err;
 }
 
+/* A provider's events may arrive before the checkout they name exists, or
+ * before its reference is bound: the webhook ledger keeps them (unmatched,
+ * deferred) and they are applied here, in the transaction that makes the
+ * checkout findable, so no event waits for an operator once it can match.
+ * c is read again when one did. */
+static rf_err events_waiting(struct rf_tx *tx, struct rf_checkout *c) {
+    char status[RF_STATUS_BYTES] = "";
+    rf_err err = webhook_events_match(tx, c->provider, c->id,
+                                      c->provider_ref[0] ? c->provider_ref : NULL, status);
+    if (err || !status[0]) return err;
+    char id[RF_ID_BYTES];
+    rf_strcpy(id, sizeof id, c->id);
+    rf_checkout_clear(c);
+    return checkout_get(tx, id, c);
+}
+
 rf_err op_checkout_create(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_checkout_req *r = req;
     struct rf_checkout *out = res;
@@ -284,7 +300,7 @@ rf_err op_checkout_create(struct rf_tx *tx, const void *req, void *res) {
     RF_ASSERT(err || (out->status == RF_CHECKOUT_PENDING && out->version == 1));
     free(canonical);
     items_clear(&it);
-    return err;
+    return err ? err : events_waiting(tx, out);
 }
 
 /* ---- transitions ------------------------------------------------------------ */
@@ -598,6 +614,7 @@ rf_err op_checkout_bind_ref(struct rf_tx *tx, const void *req, void *res) {
     store_val p[4] = {SV_S(r->id), SV_S(r->provider), SV_S(r->ref), SV_I(tx->now_ms)};
     rf_err err = store_query_one(tx, SQL_BIND, p, 4, read_checkout, out);
     if (err == RF_ERR_CONFLICT) return RF_ERR_PROVIDER_REF_TAKEN;
+    if (err == RF_OK) return events_waiting(tx, out); /* bound now */
     if (err != RF_ERR_NOT_FOUND) return err;
     /* Missed: absent, another provider's, or bound already. */
     err = checkout_get(tx, r->id, out);

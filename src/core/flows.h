@@ -39,6 +39,18 @@ rf_err checkout_apply_event(struct rf_tx *tx, enum checkout_event ev, const char
                             const char *checkout_id, const char *provider_ref,
                             struct checkout_event_res *out);
 
+/* ---- the webhook event ledger (webhooks.c), as checkouts call it ------- */
+
+/* Applies, in the providers' event order, the recorded events of provider
+ * that wait for this checkout (named by checkout_id or provider_ref, either
+ * may be NULL): unmatched ones (no checkout when they arrived) and deferred
+ * ones (a refund delivered before the payment). For a checkout's creation or
+ * provider-ref binding to call in its own transaction, after the row is
+ * written; at most RF_WEBHOOK_MATCH_MAX events per call. status_out (may be
+ * NULL) gets the checkout's status after the last one that matched. */
+rf_err webhook_events_match(struct rf_tx *tx, const char *provider, const char *checkout_id,
+                            const char *provider_ref, char status_out[RF_STATUS_BYTES]);
+
 /* The ledger check's approvals invariant: every approved approval's action
  * ran, i.e. the effect its result names is in the store. Counts the approved
  * approvals checked and those whose effect is missing. */

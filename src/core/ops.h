@@ -85,4 +85,15 @@ rf_err checkout_items_check(const void *req, struct rf_fault *fault);
 /* The names of enum rf_checkout_status (NULL-terminated), in its order. */
 extern const char *const checkout_status_names[];
 
+/* webhook_secrets.c */
+rf_err op_webhook_secret_set(struct rf_tx *tx, const void *req, void *res);
+rf_err op_webhook_secret_rotate(struct rf_tx *tx, const void *req, void *res);
+rf_err op_webhook_secret_list(struct rf_tx *tx, const void *req, void *res);
+
+/* webhooks.c */
+rf_err op_webhook_receive(struct rf_tx *tx, const void *req, void *res);
+rf_err op_webhook_event_list(struct rf_tx *tx, const void *req, void *res);
+/* "all", then the event statuses of enum rf_webhook_event_filter, NULL-terminated. */
+extern const char *const webhook_event_filter_names[];
+
 #endif

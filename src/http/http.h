@@ -40,6 +40,7 @@ struct rf_http_ctx {
     rf *db;
     bool test_hooks;            /* serve the hidden /v1/_test routes */
     size_t body_max_bytes;      /* the limit of routes with body_max 0 */
+    int webhook_tolerance_s;    /* a webhook signature's age bound, either way; 0: default */
     struct rf_metrics *metrics;
     atomic_bool draining;       /* shutdown began: new requests get 503 */
 };

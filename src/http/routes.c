@@ -132,6 +132,17 @@ const struct rf_route rf_routes[] = {
        rf_view_checkout, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
     LIST("GET", "/v1/users/{user_id}/checkouts", ADMIN | SERVICE | READONLY,
          RF_OP_CHECKOUT_LIST, rf_view_checkout, rf_list_checkouts),
+    /* Webhook deliveries authenticate by the provider's signature, checked
+     * by the operation against the provider's secrets (no API key). */
+    ROUTE("POST", "/v1/webhooks/{provider}", RF_ROLES_PUBLIC, h_webhook_receive),
+    LIST("GET", "/v1/webhook-events", ADMIN, RF_OP_WEBHOOK_EVENT_LIST, rf_view_webhook_event,
+         rf_list_webhook_events),
+    LIST("GET", "/v1/webhook-secrets", ADMIN, RF_OP_WEBHOOK_SECRET_LIST, rf_view_webhook_secret,
+         rf_list_webhook_secrets),
+    OP("PUT", "/v1/webhook-secrets/{provider}", ADMIN, RF_OP_WEBHOOK_SECRET_SET,
+       rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", "/v1/webhook-secrets/{provider}/rotate", ADMIN, RF_OP_WEBHOOK_SECRET_ROTATE,
+       rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
 
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),

@@ -1008,6 +1008,7 @@ static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
     s->ctx.db = cfg->db;
     s->ctx.test_hooks = cfg->test_hooks;
     s->ctx.body_max_bytes = s->cfg.body_max_bytes;
+    s->ctx.webhook_tolerance_s = s->cfg.webhook_tolerance_s;
     s->ctx.metrics = &s->metrics;
     atomic_init(&s->ctx.draining, false);
     atomic_init(&s->busy, 0);

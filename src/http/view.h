@@ -67,5 +67,9 @@ extern const struct rf_view rf_view_payout;
 extern const struct rf_list_query rf_list_payouts;
 extern const struct rf_view rf_view_checkout;
 extern const struct rf_list_query rf_list_checkouts;
+extern const struct rf_view rf_view_webhook_secret;
+extern const struct rf_list_query rf_list_webhook_secrets;
+extern const struct rf_view rf_view_webhook_event;
+extern const struct rf_list_query rf_list_webhook_events;
 
 #endif

@@ -288,6 +288,22 @@ export class Racefree {
       this.#list<T.Checkout>(`/v1/users/${seg(userId)}/checkouts`, l),
   };
 
+  /** Webhook signing secrets (never returned) and the event ledger (admin). Deliveries
+   * themselves come from the payment provider, signed, to POST /v1/webhooks/{provider}. */
+  readonly webhooks = {
+    /** Sets the provider's secret; it becomes the only one accepted. */
+    setSecret: (provider: string, secret: string) =>
+      this.#data<T.WebhookSecret>("PUT", `/v1/webhook-secrets/${seg(provider)}`, { body: { secret } }),
+    /** A new primary; the old secret stays accepted for `overlap_seconds` (default 24 h). */
+    rotateSecret: (provider: string, body: T.WebhookSecretRotate, o?: CallOptions) =>
+      this.#data<T.WebhookSecret>("POST", `/v1/webhook-secrets/${seg(provider)}/rotate`, { ...o, body }),
+    listSecrets: (l?: T.ListOptions) => this.#list<T.WebhookSecret>("/v1/webhook-secrets", l),
+    listEvents: (l: T.ListOptions & { status?: T.WebhookEventStatus; provider?: string } = {}) =>
+      this.#data<T.Page<T.WebhookEvent>>("GET", "/v1/webhook-events", {
+        query: { status: l.status, provider: l.provider, limit: l.limit, after: l.after },
+      }),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

@@ -817,6 +817,129 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description `stripe`, or any other provider name with a configured secret. */
+                provider: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A payment provider's event delivery, authenticated by its signature.
+         * @description No API key: the signature header authenticates the delivery. `stripe` sends
+         *     `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]` (other schemes such as
+         *     `v0` are ignored); every other provider sends `X-Racefree-Signature` with the same
+         *     construction. `v1` is hex HMAC-SHA256(secret, "<t>.<raw body>"), checked byte for byte
+         *     against the raw body before it is parsed, in constant time, under the provider's
+         *     primary secret and, during a rotation's overlap, the previous one; `t` must be within
+         *     300 s of the server's clock, either way.
+         *
+         *     The event is recorded in the ledger (`UNIQUE (provider, event_id)`) in the same
+         *     transaction as its effect on the checkout: the first delivery applies it, every
+         *     replay (sequential or parallel) answers 200 with `duplicate: true` and changes
+         *     nothing. Stripe events: `checkout.session.completed` (not `payment_status: unpaid`)
+         *     and `checkout.session.async_payment_succeeded` pay the checkout,
+         *     `checkout.session.expired` expires it (both find it by `data.object.id` as its
+         *     provider reference, else `data.object.client_reference_id` as its id);
+         *     `charge.refunded` with `data.object.refunded: true` refunds it (found by
+         *     `data.object.metadata.checkout_id`, else `data.object.payment_intent` as its provider
+         *     reference). Other providers: `{"id", "type": "checkout.paid" | "checkout.expired" |
+         *     "checkout.refunded", "created", "checkout_id" | "provider_ref"}`. Members not named
+         *     are ignored; other types are recorded as `ignored`; an event naming no known checkout
+         *     is recorded as `unmatched` (listed for operators, and applied in the transaction that
+         *     creates the checkout with that `provider_ref` or binds it); a refund delivered before its
+         *     payment is `deferred` and applied right after the payment, in the same transaction.
+         *     An event the checkout's state does not allow (expired after paid) is `ignored`.
+         */
+        post: operations["receiveWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The event ledger, in commit order (oldest first), paginated. */
+        get: operations["listWebhookEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Providers with webhook secrets, paginated (never the secrets). */
+        get: operations["listWebhookSecrets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-secrets/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a provider's signing secret; it becomes the only one accepted. */
+        put: operations["setWebhookSecret"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-secrets/{provider}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new primary secret; the old one stays accepted for the overlap.
+         * @description The new secret signs from now on; the previous primary keeps verifying deliveries
+         *     until `previous_expires_at` (`overlap_seconds` from now, 24 h by default), or until
+         *     the next `PUT`. A secret rotated out before that is dropped.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -886,7 +1009,7 @@ export interface components {
              * @description Stable snake_case code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections";
+            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable";
         };
         EntitlementGrant: {
             source?: string | null;
@@ -1338,6 +1461,58 @@ export interface components {
         KeyCreated: components["schemas"]["Key"] & {
             /** @description The secret API key, shown once. */
             key: string;
+        };
+        WebhookSecretSet: {
+            /** @description The provider's signing secret (printable ASCII), e.g. Stripe's `whsec_...`. */
+            secret: string;
+        };
+        WebhookSecretRotate: {
+            secret: string;
+            /** @description How long the old secret stays accepted; default 86400. */
+            overlap_seconds?: number;
+        };
+        WebhookSecret: {
+            provider: components["schemas"]["Id"];
+            primary_set_at: components["schemas"]["Time"];
+            /** @description Until when the previous secret is accepted; null when there is none. */
+            previous_expires_at: components["schemas"]["Time"] | null;
+            version: number;
+        };
+        WebhookSecretPage: {
+            data: components["schemas"]["WebhookSecret"][];
+            next: components["schemas"]["Next"];
+        };
+        WebhookEvent: {
+            id: components["schemas"]["Id"];
+            provider: components["schemas"]["Id"];
+            /** @description The provider's event id; unique per provider. */
+            event_id: components["schemas"]["Id"];
+            type: string;
+            /**
+             * @description `processed`: applied to its checkout; `ignored`: a type not handled, or a
+             *     transition the checkout's state does not allow (recorded, no effect);
+             *     `unmatched`: no checkout found (yet); `deferred`: a refund delivered before its
+             *     checkout was paid, applied in the transaction that pays it.
+             * @enum {string}
+             */
+            status: "processed" | "ignored" | "unmatched" | "deferred";
+            checkout_id: string | null;
+            provider_ref: string | null;
+            /** @description The provider's `created`; null when absent. */
+            event_created_at: components["schemas"]["Time"] | null;
+            received_at: components["schemas"]["Time"];
+        };
+        WebhookEventPage: {
+            data: components["schemas"]["WebhookEvent"][];
+            next: components["schemas"]["Next"];
+        };
+        WebhookReceipt: {
+            received: boolean;
+            /** @description A replay of a recorded event; nothing changed. */
+            duplicate: boolean;
+            event: components["schemas"]["WebhookEvent"];
+            /** @description The checkout's status after this delivery; null when none matched. */
+            checkout_status: string | null;
         };
         KeyPage: {
             data: components["schemas"]["Key"][];
@@ -3512,6 +3687,268 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
+        };
+    };
+    receiveWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description `stripe` only: `t=<unix seconds>,v1=<hex HMAC-SHA256>`. */
+                "Stripe-Signature"?: string;
+                /** @description Every provider but `stripe`, the same construction. */
+                "X-Racefree-Signature"?: string;
+            };
+            path: {
+                /** @description `stripe`, or any other provider name with a configured secret. */
+                provider: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "id": "evt_1",
+                 *       "type": "checkout.paid",
+                 *       "created": 1767225600,
+                 *       "checkout_id": "co_123"
+                 *     }
+                 */
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Received (also a replay, with `duplicate` true). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReceipt"];
+                };
+            };
+            /**
+             * @description `webhook_signature_malformed` (no header, or not `t=...,v1=...`),
+             *     `webhook_payload_invalid` (a verified body that is not an event: no `id` or
+             *     `type`, or a handled type naming no checkout). Nothing recorded.
+             */
+            400: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description `webhook_signature_mismatch` (no `v1` matches under an accepted secret: a wrong
+             *     secret, an altered body) or `webhook_timestamp_out_of_tolerance`. Nothing recorded.
+             */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `webhook_provider_unknown`: no secret is set for this provider. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookEvents: {
+        parameters: {
+            query?: {
+                status?: "all" | "processed" | "ignored" | "unmatched" | "deferred";
+                provider?: components["schemas"]["Id"];
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listWebhookSecrets: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecretPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "secret": "whsec_0123456789abcdef"
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookSecretSet"];
+            };
+        };
+        responses: {
+            /** @description Set (the secret itself is never returned). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description `secrets_key_unavailable`, or the store is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                provider: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "secret": "whsec_fedcba9876543210",
+                 *       "overlap_seconds": 86400
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookSecretRotate"];
+            };
+        };
+        responses: {
+            /** @description Rotated. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description `webhook_provider_unknown`: no secret to rotate; set one first. */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            409: components["responses"]["IdempotencyInFlight"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            /** @description `secrets_key_unavailable`, or the store is unavailable. */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
 }

@@ -66,6 +66,9 @@ export type ApprovalCancel = Write<Schemas["ApprovalCancel"]>;
 export type Key = Read<Schemas["Key"]>;
 export type KeyCreate = Write<Schemas["KeyCreate"]>;
 export type KeyCreated = Read<Schemas["KeyCreated"]>;
+export type WebhookSecret = Read<Schemas["WebhookSecret"]>;
+export type WebhookSecretRotate = Write<Schemas["WebhookSecretRotate"]>;
+export type WebhookEvent = Read<Schemas["WebhookEvent"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */
@@ -77,6 +80,7 @@ export interface Page<T> {
 export type EntitlementStatus = "active" | "revoked" | "expired" | "all";
 export type PayoutStatus = "all" | "pending" | "paid" | "failed";
 export type CheckoutStatus = "all" | "pending" | "paid" | "fulfilled" | "expired" | "canceled" | "refunded";
+export type WebhookEventStatus = "all" | "processed" | "ignored" | "unmatched" | "deferred";
 export type ApprovalStatus = "all" | "pending" | "approved" | "rejected" | "cancelled" | "expired";
 
 /** limit (1-500) and after (a cursor: the previous page's `next`). */

@@ -241,6 +241,25 @@ test("keys: create, list, get, revoke; the revoked key stops working", async () 
   await expectError(ro.accounts.get(w), 401, "unauthenticated");
 });
 
+test("webhooks: secrets set, rotated and listed without their values; the event ledger lists", async () => {
+  const provider = uid("gen");
+  const set = await rf.webhooks.setSecret(provider, "whsec_client_test_0123456789");
+  assert.equal(set.provider, provider);
+  assert.equal(set.version, 1);
+  assert.equal(set.previous_expires_at, null);
+  const rot = await rf.webhooks.rotateSecret(provider, { secret: "whsec_client_test_abcdefghij", overlap_seconds: 60 });
+  assert.equal(rot.version, 2);
+  assert.ok(typeof rot.previous_expires_at === "string");
+  const page = await rf.webhooks.listSecrets({ limit: 500 });
+  assert.ok(page.data.some((x) => x.provider === provider));
+  assert.ok(!JSON.stringify(page).includes("whsec_"));
+  await expectError(rf.webhooks.rotateSecret(uid("none"), { secret: "whsec_client_test_abcdefghij" }), 404,
+    "webhook_provider_unknown");
+  const events = await rf.webhooks.listEvents({ provider, status: "unmatched", limit: 10 });
+  assert.deepEqual(events.data, []);
+  assert.equal(events.next, null);
+});
+
 /** A proxy to the server that can fail a request in one of two ways, once. */
 async function proxy(fail: "503-before" | "drop-after") {
   const keys: string[] = [];
