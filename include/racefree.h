@@ -1053,8 +1053,10 @@ RF_API rf_err rf_checkout_list(rf *db, const char *user_id, const char *status,
  * overlap, the previous one) are stored sealed with libsodium secretbox
  * under the process's secrets key: RACEFREE_SECRETS_KEY (64 hex digits) or
  * the file RACEFREE_SECRETS_KEY_FILE names (64 hex digits); without either,
- * secret operations and deliveries are RF_ERR_SECRETS_KEY_UNAVAILABLE. No
- * function ever returns a secret. */
+ * under the store's own key (made by the first secret set, kept in the
+ * store). A given key that does not load, or secrets sealed under another
+ * key, are RF_ERR_SECRETS_KEY_UNAVAILABLE. No function ever returns a
+ * secret. */
 #define RF_WEBHOOK_SECRET_CHARS_MIN 16
 #define RF_WEBHOOK_SECRET_CHARS_MAX 256
 #define RF_WEBHOOK_TYPE_BYTES 64

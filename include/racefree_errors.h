@@ -130,10 +130,11 @@
     /* a verified body that is not an event in the provider's envelope */                         \
     X(RF_ERR_WEBHOOK_PAYLOAD_INVALID, "webhook_payload_invalid", 400, 0,                         \
       "Webhook payload invalid", "The body is not an event this endpoint can read.")             \
-    /* neither RACEFREE_SECRETS_KEY nor a key file: secrets cannot be sealed or opened */         \
+    /* the given secrets key does not load, or the secrets were sealed under another */           \
     X(RF_ERR_SECRETS_KEY_UNAVAILABLE, "secrets_key_unavailable", 503, 0,                         \
       "Secrets key unavailable",                                                                 \
-      "The server has no secrets key (RACEFREE_SECRETS_KEY or RACEFREE_SECRETS_KEY_FILE).")
+      "The webhook secrets cannot be opened with this server's secrets key "                    \
+      "(RACEFREE_SECRETS_KEY or RACEFREE_SECRETS_KEY_FILE).")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -3,8 +3,9 @@
  * provider's webhook signing secrets, straight on the store (no server
  * needed). Secrets go in and are never printed: `list` shows providers, when
  * their primary was set and until when a rotated-out secret is accepted.
- * Sealing needs the secrets key the server uses (RACEFREE_SECRETS_KEY or
- * RACEFREE_SECRETS_KEY_FILE in the environment).
+ * Sealing uses the secrets key the server uses (RACEFREE_SECRETS_KEY or
+ * RACEFREE_SECRETS_KEY_FILE in the environment), or, when neither is given,
+ * the store's own key.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,8 @@ struct wh_args {
 #define WH_ABOUT_STORE                                                                        \
     "Works straight on the store (no server needed); the store must exist. Secrets are\n"   \
     "sealed under RACEFREE_SECRETS_KEY (64 hex digits) or the key in the file\n"            \
-    "RACEFREE_SECRETS_KEY_FILE names: give the CLI the same key as the server."
+    "RACEFREE_SECRETS_KEY_FILE names (give the CLI the same key as the server), or,\n"      \
+    "when neither is set, under the store's own key."
 
 #define PROVIDER_FLAG                                                                         \
     {"provider", "NAME", "the provider: stripe, or another name (1-128 of [A-Za-z0-9._:-])", \
@@ -106,8 +108,9 @@ static int wh_write(const struct cli_spec *spec, bool rotate, const struct wh_ar
     if (err == RF_ERR_INVALID) return cli_usage_error(spec->cmd, "--secret must be 16-256 "
                                                       "printable ASCII characters");
     if (err == RF_ERR_SECRETS_KEY_UNAVAILABLE)
-        fprintf(stderr, "racefree: %s: set RACEFREE_SECRETS_KEY (64 hex digits) or "
-                        "RACEFREE_SECRETS_KEY_FILE to the server's secrets key\n", spec->cmd);
+        fprintf(stderr, "racefree: %s: the secrets key does not open this store's secrets: "
+                        "give RACEFREE_SECRETS_KEY (64 hex digits) or RACEFREE_SECRETS_KEY_FILE "
+                        "as the server has it\n", spec->cmd);
     if (err != RF_OK) return cli_fail(spec->cmd, err);
     printf("PROVIDER\tPRIMARY_SET\tPREVIOUS_UNTIL\tVERSION\n");
     print_secret(&out);

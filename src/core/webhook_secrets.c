@@ -5,12 +5,16 @@
  * opening them for the signature check of a delivery.
  *
  * Verification computes an HMAC with the secret itself, so a hash cannot
- * serve: the secrets are sealed at rest with libsodium secretbox under the
- * process's secrets key, which lives outside the store (RACEFREE_SECRETS_KEY
- * or the file RACEFREE_SECRETS_KEY_FILE names). A copy of the store (a
- * backup, a dump, a read replica) then does not reveal them; someone who
- * holds both the store and the key does. One row per provider holds both
- * secrets, so a set or a rotate is one guarded statement (no
+ * serve: the secrets are sealed at rest with libsodium secretbox. The key is
+ * the process's when one is given (RACEFREE_SECRETS_KEY, or the file
+ * RACEFREE_SECRETS_KEY_FILE names): it lives outside the store, so a copy of
+ * the store (a backup, a dump, a read replica) does not reveal them, while
+ * someone who holds both the store and the key does. Without one, the
+ * store's own key seals them (a random key in secrets_store_key, made by the
+ * first secret set: INSERT .. ON CONFLICT DO NOTHING, so racing first sets
+ * agree on one), so webhooks work with no set-up on every node of a store,
+ * protected only as well as the store itself (README). One row per provider
+ * holds both secrets, so a set or a rotate is one guarded statement (no
  * read-modify-write across two rows).
  */
 #include <pthread.h>
@@ -34,14 +38,15 @@
                                RF_WEBHOOK_SECRET_CHARS_MAX * 4) + 1)
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static uint8_t secrets_key[KEY_BYTES];
-static bool secrets_key_loaded;
+static uint8_t process_key[KEY_BYTES];
+static bool process_key_given;   /* RACEFREE_SECRETS_KEY or _FILE was set */
+static bool process_key_loaded;  /* ... and held a key */
 
-/* 64 hex digits (surrounding whitespace allowed) into secrets_key. */
-static bool key_from_hex(const char *hex) {
+/* 64 hex digits (surrounding whitespace allowed) into key. */
+static bool key_from_hex(const char *hex, uint8_t key[KEY_BYTES]) {
     size_t len = 0;
     const char *end = NULL;
-    if (sodium_hex2bin(secrets_key, KEY_BYTES, hex, strlen(hex), " \t\r\n", &len, &end) != 0)
+    if (sodium_hex2bin(key, KEY_BYTES, hex, strlen(hex), " \t\r\n", &len, &end) != 0)
         return false;
     return len == KEY_BYTES;
 }
@@ -49,40 +54,76 @@ static bool key_from_hex(const char *hex) {
 static void key_load(void) {
     const char *hex = getenv("RACEFREE_SECRETS_KEY");
     if (hex && *hex) {
-        secrets_key_loaded = key_from_hex(hex);
+        process_key_given = true;
+        process_key_loaded = key_from_hex(hex, process_key);
         return;
     }
     const char *path = getenv("RACEFREE_SECRETS_KEY_FILE");
-    FILE *f = path && *path ? fopen(path, "r") : NULL;
+    if (!path || !*path) return;
+    process_key_given = true;
+    FILE *f = fopen(path, "r");
     if (!f) return;
     char buf[2 * KEY_BYTES + 16];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    secrets_key_loaded = key_from_hex(buf);
+    process_key_loaded = key_from_hex(buf, process_key);
     sodium_memzero(buf, sizeof buf);
 }
 
-static bool key_ready(void) {
+static const char SQL_STORE_KEY_MAKE[] =
+    "INSERT INTO secrets_store_key (id, key_hex) VALUES (1, $1) ON CONFLICT (id) DO NOTHING";
+static const char SQL_STORE_KEY[] = "SELECT key_hex FROM secrets_store_key WHERE id = 1";
+
+static void read_key_hex(struct rf_tx *tx, struct store_rows *r, void *out) {
+    if (!key_from_hex(store_text(tx, r, 0), out)) memset(out, 0, KEY_BYTES);
+}
+
+/* The sealing key into key: the process's when given (a given key that does
+ * not load is unavailable, never silently replaced), else the store's, made
+ * first when make (a set or rotate; a delivery only reads it). */
+static rf_err key_get(struct rf_tx *tx, bool make, uint8_t key[KEY_BYTES]) {
     pthread_once(&key_once, key_load);
-    return secrets_key_loaded;
+    if (process_key_given) {
+        if (!process_key_loaded) return RF_ERR_SECRETS_KEY_UNAVAILABLE;
+        memcpy(key, process_key, KEY_BYTES);
+        return RF_OK;
+    }
+    if (make) {
+        uint8_t fresh[KEY_BYTES];
+        char hex[2 * KEY_BYTES + 1];
+        randombytes_buf(fresh, sizeof fresh);
+        sodium_bin2hex(hex, sizeof hex, fresh, sizeof fresh);
+        store_val p[1] = {SV_S(hex)};
+        rf_err err = store_exec(tx, SQL_STORE_KEY_MAKE, p, 1, NULL);
+        sodium_memzero(fresh, sizeof fresh);
+        sodium_memzero(hex, sizeof hex);
+        if (err) return err;
+    }
+    rf_err err = store_query_one(tx, SQL_STORE_KEY, NULL, 0, read_key_hex, key);
+    if (err == RF_ERR_NOT_FOUND) return RF_ERR_WEBHOOK_PROVIDER_UNKNOWN; /* nothing sealed yet */
+    if (!err && sodium_is_zero(key, KEY_BYTES)) err = RF_ERR_SECRETS_KEY_UNAVAILABLE;
+    return err;
 }
 
 /* hex(nonce || secretbox(secret)) into out[SEALED_HEX_BYTES]. */
-static rf_err seal(const char *secret, char *out) {
-    if (!key_ready()) return RF_ERR_SECRETS_KEY_UNAVAILABLE;
+static rf_err seal(struct rf_tx *tx, const char *secret, char *out) {
+    uint8_t key[KEY_BYTES];
+    rf_err err = key_get(tx, true, key);
+    if (err) return err;
     size_t len = strlen(secret);
     RF_ASSERT(len <= RF_WEBHOOK_SECRET_CHARS_MAX * 4);
     uint8_t box[NONCE_BYTES + crypto_secretbox_MACBYTES + RF_WEBHOOK_SECRET_CHARS_MAX * 4];
     randombytes_buf(box, NONCE_BYTES);
-    crypto_secretbox_easy(box + NONCE_BYTES, (const uint8_t *)secret, len, box, secrets_key);
+    crypto_secretbox_easy(box + NONCE_BYTES, (const uint8_t *)secret, len, box, key);
     sodium_bin2hex(out, SEALED_HEX_BYTES, box, NONCE_BYTES + crypto_secretbox_MACBYTES + len);
+    sodium_memzero(key, sizeof key);
     return RF_OK;
 }
 
 /* Opens one sealed secret into out[cap] (NUL-terminated); false when it
  * does not open under this key (another key, a damaged row). */
-static bool unseal(const char *hex, char *out, size_t cap) {
+static bool unseal(const char *hex, const uint8_t key[KEY_BYTES], char *out, size_t cap) {
     uint8_t box[NONCE_BYTES + crypto_secretbox_MACBYTES + RF_WEBHOOK_SECRET_CHARS_MAX * 4];
     size_t len = 0;
     if (sodium_hex2bin(box, sizeof box, hex, strlen(hex), NULL, &len, NULL) != 0 ||
@@ -91,7 +132,7 @@ static bool unseal(const char *hex, char *out, size_t cap) {
     size_t plain = len - NONCE_BYTES - crypto_secretbox_MACBYTES;
     if (plain + 1 > cap) return false;
     if (crypto_secretbox_open_easy((uint8_t *)out, box + NONCE_BYTES, len - NONCE_BYTES, box,
-                                   secrets_key) != 0)
+                                   key) != 0)
         return false;
     out[plain] = '\0';
     return true;
@@ -132,7 +173,7 @@ static void read_secret(struct rf_tx *tx, struct store_rows *r, void *out) {
 rf_err op_webhook_secret_set(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_webhook_secret_req *r = req;
     char sealed[SEALED_HEX_BYTES];
-    rf_err err = seal(r->secret, sealed);
+    rf_err err = seal(tx, r->secret, sealed);
     if (err) return err;
     store_val p[3] = {SV_S(r->provider), SV_S(sealed), SV_I(tx->now_ms)};
     err = store_query_one(tx, SQL_SET, p, 3, read_secret, res);
@@ -143,7 +184,7 @@ rf_err op_webhook_secret_set(struct rf_tx *tx, const void *req, void *res) {
 rf_err op_webhook_secret_rotate(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_webhook_secret_req *r = req;
     char sealed[SEALED_HEX_BYTES];
-    rf_err err = seal(r->secret, sealed);
+    rf_err err = seal(tx, r->secret, sealed);
     if (err) return err;
     int64_t overlap_s = r->overlap_s > 0 ? r->overlap_s : RF_WEBHOOK_OVERLAP_S_DEFAULT;
     store_val p[4] = {SV_S(r->provider), SV_S(sealed), SV_I(tx->now_ms),
@@ -169,6 +210,7 @@ rf_err op_webhook_secret_list(struct rf_tx *tx, const void *req, void *res) {
 struct opened {
     struct webhook_secrets *out;
     int64_t now_ms;
+    const uint8_t *key;
     bool ok;
 };
 
@@ -176,19 +218,22 @@ static void read_sealed(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct opened *o = ctx;
     struct webhook_secrets *s = o->out;
     s->n = 0;
-    o->ok = unseal(store_text(tx, r, 0), s->value[0], sizeof s->value[0]);
+    o->ok = unseal(store_text(tx, r, 0), o->key, s->value[0], sizeof s->value[0]);
     if (o->ok) s->n = 1;
     const char *prev = store_text(tx, r, 1);
     if (o->ok && prev && prev[0] && store_int(tx, r, 2) > o->now_ms)
-        o->ok = unseal(prev, s->value[s->n++], sizeof s->value[0]);
+        o->ok = unseal(prev, o->key, s->value[s->n++], sizeof s->value[0]);
 }
 
 rf_err webhook_secrets_open(struct rf_tx *tx, const char *provider, struct webhook_secrets *out) {
     memset(out, 0, sizeof *out);
-    if (!key_ready()) return RF_ERR_SECRETS_KEY_UNAVAILABLE;
-    struct opened o = {out, tx->now_ms, false};
+    uint8_t key[KEY_BYTES];
+    rf_err err = key_get(tx, false, key);
+    if (err) return err;
+    struct opened o = {out, tx->now_ms, key, false};
     store_val p[1] = {SV_S(provider)};
-    rf_err err = store_query_one(tx, SQL_OPEN, p, 1, read_sealed, &o);
+    err = store_query_one(tx, SQL_OPEN, p, 1, read_sealed, &o);
+    sodium_memzero(key, sizeof key);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_WEBHOOK_PROVIDER_UNKNOWN;
     if (!err && !o.ok) err = RF_ERR_SECRETS_KEY_UNAVAILABLE; /* sealed under another key */
     for (int i = 0; i < out->n; i++) {

@@ -369,6 +369,38 @@ static void test_tolerance_flag(void **state) {
     env_stop(&e);
 }
 
+/* With no secrets key given to either, the server and the CLI seal with the
+ * store's own key: a secret set by the CLI verifies a delivery the server
+ * takes, and one set over HTTP too (webhooks work with no set-up). */
+static void test_store_key_when_none_given(void **state) {
+    (void)state;
+    unsetenv("RACEFREE_SECRETS_KEY");
+    struct env e;
+    env_start_fresh(&e, false, NULL);
+    char prov[64], prov2[64], ev_id[64], body[512], out[4096], err[4096];
+    fresh_provider(prov, sizeof prov);
+    const char *set[] = {"webhooks", "secret", "set", "--db", e.db, "--provider", prov,
+                         "--secret", SECRET_A, NULL};
+    int rc = rf_cli_run(set, out, sizeof out, err, sizeof err, 0);
+    if (rc != 0) fail_msg("webhooks secret set without a key: exit %d: %s", rc, err);
+    fresh_provider(prov2, sizeof prov2);
+    wh_secret_set(&e, prov2, SECRET_B);
+    const char *provs[2] = {prov, prov2}, *secrets[2] = {SECRET_A, SECRET_B};
+    for (int i = 0; i < 2; i++) {
+        rf_rand_id("evt", ev_id, sizeof ev_id);
+        generic_event(body, sizeof body, ev_id, "checkout.paid", "co-none");
+        struct rf_t_resp r;
+        wh_deliver(&e, provs[i], secrets[i], wh_now_s(), body, &r);
+        expect_status(&r, 200, NULL);
+        rf_resp_free(&r);
+        wh_deliver(&e, provs[i], secrets[1 - i], wh_now_s(), body, &r); /* the other's */
+        expect_status(&r, 401, "webhook_signature_mismatch");
+        rf_resp_free(&r);
+    }
+    env_stop(&e);
+    setenv("RACEFREE_SECRETS_KEY", WH_TEST_SECRETS_KEY, 1);
+}
+
 /* ---- the CLI ---------------------------------------------------------------------- */
 
 /* `racefree webhooks secret set|rotate|list` on the server's store: the
@@ -421,6 +453,7 @@ int main(void) {
         cmocka_unit_test(test_parallel_one_event),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_tolerance_flag),
+        cmocka_unit_test(test_store_key_when_none_given),
     };
     return cmocka_run_group_tests(tests, setup, env_group_teardown);
 }

@@ -21,6 +21,14 @@ CREATE TABLE webhook_secrets (
   list_pos             BIGINT NOT NULL DEFAULT 0
 );
 
+-- secrets_store_key: the key that seals the secrets when the process is
+-- given none (RACEFREE_SECRETS_KEY / _FILE): one random key per store, made
+-- by the first secret set, so webhooks work with no set-up on every node.
+CREATE TABLE secrets_store_key (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  key_hex  TEXT NOT NULL
+);
+
 CREATE TABLE webhook_events (
   id                TEXT PRIMARY KEY,
   provider          TEXT NOT NULL,
