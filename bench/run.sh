@@ -97,6 +97,7 @@ drop_store() { # backend run_id
 start_system() { # system
   local try
   if [[ $1 == racefree* ]]; then
+    "$BIN" migrate --db "$STORE" >/dev/null 2>&1 # keys refuses a store that does not exist
     TOKEN=$("$BIN" keys create --db "$STORE" --role service --name bench | tail -n 1)
   fi
   for try in 1 2 3 4 5; do
