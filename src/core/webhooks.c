@@ -216,10 +216,17 @@ static void read_waiting(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     rf_strcpy(w->provider_ref, sizeof w->provider_ref, store_text(tx, r, 3));
 }
 
+/* One branch per partial index (webhook_events_waiting_checkout / _ref): an
+ * OR of the two would make both back ends read every waiting event of the
+ * provider, and unmatched events for checkouts that never come accumulate,
+ * so every checkout creation would grow slower with them. */
+#define WAITING_BRANCH(col, n)                                                              \
+    "SELECT id, effect, COALESCE(checkout_id, '') AS ck, COALESCE(provider_ref, '') AS ref," \
+    " event_created_at, received_at FROM webhook_events WHERE provider = $1"                \
+    " AND status IN ('unmatched', 'deferred') AND effect IS NOT NULL AND " col " = $" n
 static const char SQL_WAITING[] =
-    "SELECT id, effect, COALESCE(checkout_id, ''), COALESCE(provider_ref, '')"
-    " FROM webhook_events WHERE provider = $1 AND status IN ('unmatched', 'deferred')"
-    " AND effect IS NOT NULL AND (checkout_id = $2 OR provider_ref = $3)"
+    "SELECT id, effect, ck, ref FROM (" WAITING_BRANCH("checkout_id", "2")
+    " UNION " WAITING_BRANCH("provider_ref", "3") ") AS w"
     " ORDER BY event_created_at, received_at, id LIMIT $4";
 
 rf_err webhook_events_match(struct rf_tx *tx, const char *provider, const char *checkout_id,
