@@ -134,7 +134,14 @@
     X(RF_ERR_SECRETS_KEY_UNAVAILABLE, "secrets_key_unavailable", 503, 0,                         \
       "Secrets key unavailable",                                                                 \
       "The webhook secrets cannot be opened with this server's secrets key "                    \
-      "(RACEFREE_SECRETS_KEY or RACEFREE_SECRETS_KEY_FILE).")
+      "(RACEFREE_SECRETS_KEY or RACEFREE_SECRETS_KEY_FILE).")                                \
+    /* leases: another holder has the lease (holder and expires_at in the problem) */            \
+    X(RF_ERR_LEASE_HELD, "lease_held", 409, 0, "Lease held",                                     \
+      "Another holder has this lease until it expires or is released.")                         \
+    /* a fencing token lower than the highest issued, or no longer the holder's */               \
+    X(RF_ERR_STALE_LEASE, "stale_lease", 409, 0, "Stale lease",                                  \
+      "The token is not the current holder's: the lease expired and was taken over, "         \
+      "or was released.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -62,4 +62,46 @@ rf_err approvals_check(struct rf_tx *tx, int64_t *checked, int64_t *unexecuted);
  * checkouts checked and the problems found. */
 rf_err checkouts_check(struct rf_tx *tx, int64_t *checked, int64_t *mismatched);
 
+/* ---- leases (leases.c) ----------------------------------------------------- */
+
+/* The fence every lease-protected write runs in its own transaction, before
+ * its effect: RF_OK when token is the current token of lease name (the
+ * highest issued for that name, on any node), else RF_ERR_STALE_LEASE. It
+ * reads the lease row under a lock a takeover's acquire must wait for
+ * (PostgreSQL: FOR SHARE/FOR UPDATE; SQLite: the one writer), so no takeover
+ * commits between the check and tx's commit. */
+rf_err lease_fence_tx(struct rf_tx *tx, const char *name, int64_t token);
+
+/* ---- payout batches (payout_batches.c), as HTTP and the scheduler run them */
+
+struct payout_batch_spec {
+    const char *currency;      /* 3 letters */
+    int64_t min_amount_minor;  /* >= 1: a wallet's available balance must reach it */
+    const char *run_key;       /* the batch's identity (UNIQUE): a run with the key
+                                  of an existing batch finishes or returns that batch */
+    const char *holder;        /* who runs it, as the payouts lease's holder */
+};
+
+/* Runs one batch to completion under the `payouts` lease: acquires it
+ * (RF_ERR_LEASE_HELD when another holder has it), finishes any batch an
+ * earlier run left unfinished (a crash), creates or finds (by run_key) this
+ * batch and processes it in chunks of bounded size, each chunk one
+ * transaction fenced with the lease's token (lease_fence_tx), then releases
+ * the lease. Blocks the calling thread; never call it on an executor thread.
+ * batch_id_out gets the batch's id (also when it already existed). */
+rf_err payout_batch_run(rf *db, const struct payout_batch_spec *spec,
+                        char batch_id_out[RF_ID_BYTES], struct rf_fault *fault);
+
+/* ---- the job queue (jobs.c) ----------------------------------------------- */
+
+/* Enqueues a job inside tx, so that an effect and its follow-up work commit
+ * together (or neither does): a row of the job queue as POST /v1/jobs makes
+ * it, with the same unique_key rule (while a job with that key in that queue
+ * is not terminal, *created is false and out is that job). struct rf_job_req
+ * and struct rf_job are racefree.h's. */
+struct rf_job_req;
+struct rf_job;
+rf_err job_enqueue_tx(struct rf_tx *tx, const struct rf_job_req *req, struct rf_job *out,
+                      bool *created);
+
 #endif
