@@ -8,13 +8,15 @@
 #             vs Node + pg, 3 cluster workers  (PostgreSQL durable: fsync on)
 # Suites: grants, credits (Idempotency-Key, spread over 256 accounts),
 # transfers (spread over 256 pairs of accounts), hot (transfers out of one
-# account). Then the library itself (rf-bench-embedded, 64 threads, with and
-# without an Idempotency-Key). Every wrk run is one TSV row in the results
-# file; bench/report.js turns them into the top section of
-# docs/PERFORMANCE.md and the chart docs/perf/throughput.svg.
+# account), jobs (the job queue: enqueue, claim 16 at a time, complete; its
+# rps column is jobs completed per second). Then the library itself
+# (rf-bench-embedded, 64 threads, with and without an Idempotency-Key).
+# Every wrk run is one TSV row in the results file; bench/report.js turns
+# them into the top section of docs/PERFORMANCE.md and the chart
+# docs/perf/throughput.svg.
 #
 # Filters: BENCH_SECONDS (5) per run, BENCH_SUITES ("grants credits transfers
-# hot embedded"), BENCH_BACKENDS ("sqlite postgres"), BENCH_CONNS ("1 16 64"),
+# hot jobs embedded"), BENCH_BACKENDS ("sqlite postgres"), BENCH_CONNS ("1 16 64"),
 # BENCH_ROUNDS (2), BENCH_RESULTS (docs/perf/bench-results.tsv),
 # BENCH_REPORT (1: rewrite docs/PERFORMANCE.md; 0: only the TSV),
 # BENCH_RF_ARGS (extra `racefree serve` flags, to try a setting).
@@ -24,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/racefree
 SECS=${BENCH_SECONDS:-5}
-SUITES=${BENCH_SUITES:-"grants credits transfers hot embedded"}
+SUITES=${BENCH_SUITES:-"grants credits transfers hot jobs embedded"}
 BACKENDS=${BENCH_BACKENDS:-"sqlite postgres"}
 CONNS=${BENCH_CONNS:-"1 16 64"}
 ROUNDS=${BENCH_ROUNDS:-2}
@@ -138,6 +140,7 @@ measure() { # suite system conns round
   local suite=$1 c=$3 prefix="b$RANDOM$RANDOM" script mode=distinct t=$(( $3 < 2 ? 1 : 2 ))
   case $suite in
   grants) script=grant.lua ;;
+  jobs) script=jobs.lua ;;
   credits) script=credit.lua; node bench/setup.js "http://127.0.0.1:$PORT" "$TOKEN" "$prefix" $PAIRS credits ;;
   transfers|hot)
     script=transfer.lua; [ "$suite" = hot ] && mode=hot

@@ -4,8 +4,9 @@
 // drives both), Bearer-token auth (one static token, BASELINE_TOKEN), body
 // parsing, input checks and the answers (JSON, problems as
 // application/problem+json with a stable code, like racefree's).
-// A store module gives handlers { grant, createAccount, credit, transfer },
-// each returning { status, body, replayed } or a Promise of it.
+// A store module gives handlers { grant, createAccount, credit, transfer,
+// enqueue, claim, complete }, each returning { status, body, replayed } or a
+// Promise of it.
 const http = require('node:http');
 const crypto = require('node:crypto');
 
@@ -14,7 +15,13 @@ const ROUTES = [
   ['POST', /^\/v1\/accounts$/, 'createAccount'],
   ['POST', /^\/v1\/accounts\/([^/]+)\/credits$/, 'credit'],
   ['POST', /^\/v1\/transfers$/, 'transfer'],
+  ['POST', /^\/v1\/jobs$/, 'enqueue'],
+  ['POST', /^\/v1\/queues\/([^/]+)\/claim$/, 'claim'],
+  ['POST', /^\/v1\/jobs\/([^/]+)\/complete$/, 'complete'],
 ];
+const JOB_PAYLOAD_BYTES_MAX = 16 * 1024;
+const CLAIM_JOBS_MAX = 100;
+const LEASE_MS_MAX = 3600 * 1000;
 const BODY_BYTES_MAX = 64 * 1024;
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -75,6 +82,28 @@ function transferJson(row) {
     expires_at: null, created_at: row.created_at, resolved_at: row.created_at, version: 1 };
 }
 
+// A job row as racefree answers it (the fields the benchmark reads and a few more).
+function jobJson(row) {
+  return { id: row.id, queue: row.queue, kind: row.kind, payload: JSON.parse(row.payload),
+    unique_key: row.unique_key, status: row.status, priority: Number(row.priority),
+    attempt: Number(row.attempt), max_attempts: Number(row.max_attempts), token: Number(row.token),
+    worker_id: row.worker_id, result: row.result === null || row.result === undefined ? null : JSON.parse(row.result) };
+}
+
+function intIn(value, name, min, max) {
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new Problem(400, 'invalid_field', `${name} must be an integer in ${min}..${max}`);
+  return value;
+}
+
+function jobRequest(body) {
+  const payload = JSON.stringify(body.payload === undefined ? {} : body.payload);
+  if (payload.length > JOB_PAYLOAD_BYTES_MAX || typeof body.payload !== 'object') throw new Problem(400, 'invalid_field', 'payload');
+  return { queue: id(body.queue, 'queue'), kind: id(body.kind, 'kind'), payload,
+    uniqueKey: body.unique_key === undefined ? null : id(body.unique_key, 'unique_key'),
+    priority: body.priority === undefined ? 0 : intIn(body.priority, 'priority', 0, 100),
+    maxAttempts: body.max_attempts === undefined ? 10 : intIn(body.max_attempts, 'max_attempts', 1, 100) };
+}
+
 // Calls the route's handler with checked input; the location of its answer.
 function dispatch(h, name, m, req, body) {
   switch (name) {
@@ -96,6 +125,14 @@ function dispatch(h, name, m, req, body) {
     if (t.debit === t.credit) throw new Problem(400, 'same_account', 'debit and credit are one account');
     return [h.transfer(t), null];
   }
+  case 'enqueue':
+    return [h.enqueue(jobRequest(body)), null];
+  case 'claim':
+    return [h.claim(id(decodeURIComponent(m[1]), 'queue'), id(body.worker_id, 'worker_id'),
+      intIn(body.lease_ms, 'lease_ms', 1, LEASE_MS_MAX), intIn(body.max_jobs, 'max_jobs', 1, CLAIM_JOBS_MAX)), m[0]];
+  case 'complete':
+    return [h.complete(id(decodeURIComponent(m[1]), 'id'), intIn(body.token, 'token', 1, Number.MAX_SAFE_INTEGER),
+      body.result === undefined ? null : JSON.stringify(body.result)), m[0]];
   }
   throw new Error(`no handler ${name}`);
 }
@@ -114,7 +151,7 @@ function handle(h, req, res, raw) {
     .then(() => {
       const [result, location] = dispatch(h, route[2], req.url.match(route[1]), req, body);
       return Promise.resolve(result).then((r) =>
-        sendResult(res, r, location || `/v1/transfers/${r.body.id}`));
+        sendResult(res, r, location || `/v1/${route[2] === 'enqueue' ? 'jobs' : 'transfers'}/${r.body.id}`));
     })
     .catch((e) => {
       if (e instanceof Problem) return sendProblem(res, e);
@@ -149,4 +186,4 @@ function serve(handlers) {
   return server;
 }
 
-module.exports = { serve, Problem, transferJson };
+module.exports = { serve, Problem, transferJson, jobJson };

@@ -9,13 +9,17 @@
 //   deadlock between two transfers), the overdraft checked under the lock.
 // - grant (DEBT-015's fix): in one transaction, INSERT ... ON CONFLICT DO
 //   NOTHING RETURNING, else the existing row.
+// - jobs (seed 001's queue worker with job identity): enqueue INSERT ... ON
+//   CONFLICT on a partial UNIQUE (queue, unique_key) of live jobs; claim one
+//   UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) that bumps
+//   the fencing token; complete UPDATE ... WHERE token = $2 AND running.
 // Two requests racing with one Idempotency-Key: the loser's history INSERT
 // hits the UNIQUE key, rolls back, and it answers the winner's row.
 // BASELINE_PG_URL is the database; BASELINE_LISTEN, BASELINE_TOKEN as in http.js.
 const cluster = require('node:cluster');
 const { randomUUID } = require('node:crypto');
 const { Pool } = require('pg');
-const { serve, Problem, transferJson } = require('./http');
+const { serve, Problem, transferJson, jobJson } = require('./http');
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, currency TEXT NOT NULL,
@@ -25,7 +29,15 @@ const SCHEMA = `
     currency TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL DEFAULT now());
   CREATE TABLE IF NOT EXISTS entitlements (id UUID PRIMARY KEY, user_id TEXT NOT NULL,
     key TEXT NOT NULL, status TEXT NOT NULL, source TEXT, granted_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    UNIQUE (user_id, key));`;
+    UNIQUE (user_id, key));
+  CREATE TABLE IF NOT EXISTS jobs (id UUID PRIMARY KEY, queue TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL, unique_key TEXT, status TEXT NOT NULL, priority INT NOT NULL,
+    run_at TIMESTAMPTZ NOT NULL DEFAULT now(), attempt INT NOT NULL DEFAULT 0, max_attempts INT NOT NULL,
+    token BIGINT NOT NULL DEFAULT 0, worker_id TEXT, lease_expires_at TIMESTAMPTZ, result TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(), finished_at TIMESTAMPTZ);
+  CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (queue, priority, run_at, id) WHERE status = 'available';
+  CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs (queue, unique_key)
+    WHERE unique_key IS NOT NULL AND status IN ('available', 'running');`;
 const UNIQUE_VIOLATION = '23505';
 
 function pool() {
@@ -107,6 +119,31 @@ function handlers(db) {
       const row = (await db.query('SELECT * FROM accounts WHERE id = $1', [a.id])).rows[0];
       if (row.currency !== a.currency || row.kind !== a.kind) throw new Problem(409, 'account_exists', 'the id exists with other attributes');
       return { status: 200, body: row };
+    },
+    enqueue: async (j) => {
+      const ins = await db.query(`INSERT INTO jobs (id, queue, kind, payload, unique_key, status, priority, max_attempts)
+        VALUES ($1, $2, $3, $4, $5, 'available', $6, $7)
+        ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL AND status IN ('available', 'running')
+        DO NOTHING RETURNING *`, [randomUUID(), j.queue, j.kind, j.payload, j.uniqueKey, j.priority, j.maxAttempts]);
+      if (ins.rows.length) return { status: 201, body: jobJson(ins.rows[0]) };
+      const row = await db.query(`SELECT * FROM jobs WHERE queue = $1 AND unique_key = $2
+        AND status IN ('available', 'running')`, [j.queue, j.uniqueKey]);
+      if (!row.rows.length) throw new Problem(409, 'conflict', 'the job with this unique_key just finished; retry');
+      return { status: 200, body: jobJson(row.rows[0]) };
+    },
+    claim: async (queue, workerId, leaseMs, maxJobs) => {
+      const r = await db.query(`UPDATE jobs SET status = 'running', attempt = attempt + 1, token = token + 1,
+          worker_id = $2, lease_expires_at = now() + $3 * interval '1 millisecond'
+        WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND status = 'available' AND run_at <= now()
+                     ORDER BY priority, run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+        RETURNING *`, [queue, workerId, leaseMs, maxJobs]);
+      return { status: 200, body: { data: r.rows.map(jobJson) } };
+    },
+    complete: async (jobId, token, result) => {
+      const r = await db.query(`UPDATE jobs SET status = 'completed', result = $3, finished_at = now()
+        WHERE id = $1 AND token = $2 AND status = 'running' RETURNING *`, [jobId, token, result]);
+      if (!r.rows.length) throw new Problem(409, 'stale_lease', 'the token is not the job\'s current claim');
+      return { status: 200, body: jobJson(r.rows[0]) };
     },
   };
 }

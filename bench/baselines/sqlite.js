@@ -8,11 +8,15 @@
 //   (balance = balance + ?, never read-modify-write), history insert.
 // - transfer: one transaction: key check, guarded debit (balance >= amount:
 //   overdraft guard), credit, history insert.
+// - jobs: enqueue INSERT ... ON CONFLICT DO NOTHING on a partial UNIQUE
+//   (queue, unique_key) of live jobs, then the existing row; claim one
+//   UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING (one writer: no
+//   lock clause needed), bumping the fencing token; complete guarded by token.
 // A transaction is BEGIN IMMEDIATE: the write lock is taken up front.
 // BASELINE_DB is the file; BASELINE_LISTEN and BASELINE_TOKEN as in http.js.
 const Database = require('better-sqlite3');
 const { randomUUID } = require('node:crypto');
-const { serve, Problem, transferJson } = require('./http');
+const { serve, Problem, transferJson, jobJson } = require('./http');
 
 const db = new Database(process.env.BASELINE_DB || 'baseline.db');
 db.pragma('journal_mode = WAL');
@@ -26,7 +30,15 @@ db.exec(`
     currency TEXT NOT NULL, created_at TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS entitlements (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
     key TEXT NOT NULL, status TEXT NOT NULL, source TEXT, granted_at TEXT NOT NULL,
-    UNIQUE (user_id, key));`);
+    UNIQUE (user_id, key));
+  CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, queue TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL, unique_key TEXT, status TEXT NOT NULL, priority INTEGER NOT NULL,
+    run_at INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL,
+    token INTEGER NOT NULL DEFAULT 0, worker_id TEXT, lease_expires_at INTEGER, result TEXT,
+    created_at INTEGER NOT NULL, finished_at INTEGER);
+  CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (queue, priority, run_at, id) WHERE status = 'available';
+  CREATE UNIQUE INDEX IF NOT EXISTS jobs_unique ON jobs (queue, unique_key)
+    WHERE unique_key IS NOT NULL AND status IN ('available', 'running');`);
 
 const q = {
   grant: db.prepare(`INSERT OR IGNORE INTO entitlements (id, user_id, key, status, source, granted_at)
@@ -40,6 +52,17 @@ const q = {
   debit: db.prepare('UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?'),
   history: db.prepare(`INSERT INTO history (id, idempotency_key, debit_account, credit_account,
                        amount_minor, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+  enqueue: db.prepare(`INSERT INTO jobs (id, queue, kind, payload, unique_key, status, priority, max_attempts,
+                       run_at, created_at) VALUES (?, ?, ?, ?, ?, 'available', ?, ?, ?, ?)
+                       ON CONFLICT (queue, unique_key) WHERE unique_key IS NOT NULL
+                       AND status IN ('available', 'running') DO NOTHING RETURNING *`),
+  liveJob: db.prepare(`SELECT * FROM jobs WHERE queue = ? AND unique_key = ? AND status IN ('available', 'running')`),
+  claim: db.prepare(`UPDATE jobs SET status = 'running', attempt = attempt + 1, token = token + 1,
+                     worker_id = ?, lease_expires_at = ?
+                     WHERE id IN (SELECT id FROM jobs WHERE queue = ? AND status = 'available' AND run_at <= ?
+                                  ORDER BY priority, run_at, id LIMIT ?) RETURNING *`),
+  complete: db.prepare(`UPDATE jobs SET status = 'completed', result = ?, finished_at = ?
+                        WHERE id = ? AND token = ? AND status = 'running' RETURNING *`),
 };
 
 function mustAccount(id) {
@@ -79,6 +102,13 @@ const transfer = db.transaction((t) => {
   return record(t.key, t.debit, t.credit, t.amount, currency);
 });
 
+const enqueue = db.transaction((j) => {
+  const now = Date.now();
+  const row = q.enqueue.get(randomUUID(), j.queue, j.kind, j.payload, j.uniqueKey, j.priority, j.maxAttempts, now, now);
+  if (row) return { status: 201, body: jobJson(row) };
+  return { status: 200, body: jobJson(q.liveJob.get(j.queue, j.uniqueKey)) };
+});
+
 const handlers = {
   grant(userId, key, source) {
     const inserted = q.grant.run(randomUUID(), userId, key, source, new Date().toISOString()).changes === 1;
@@ -92,6 +122,16 @@ const handlers = {
   },
   credit: (accountId, key, amountMinor) => credit.immediate(accountId, key, amountMinor),
   transfer: (t) => transfer.immediate(t),
+  enqueue: (j) => enqueue.immediate(j),
+  claim(queue, workerId, leaseMs, maxJobs) {
+    const now = Date.now();
+    return { status: 200, body: { data: q.claim.all(workerId, now + leaseMs, queue, now, maxJobs).map(jobJson) } };
+  },
+  complete(jobId, token, result) {
+    const row = q.complete.get(result, Date.now(), jobId, token);
+    if (!row) throw new Problem(409, 'stale_lease', 'the token is not the job\'s current claim');
+    return { status: 200, body: jobJson(row) };
+  },
 };
 
 serve(handlers);
