@@ -182,7 +182,7 @@ static const char SQL_ADVANCE[] =
     " payouts_created = payouts_created + $4, skipped_pending = skipped_pending + $5,"
     " total_minor = total_minor + $6, chunks = chunks + 1, lease_token = $7,"
     " status = CASE WHEN $8 = 1 THEN 'completed' ELSE 'running' END,"
-    " completed_at = CASE WHEN $8 = 1 THEN $9 ELSE NULL END, updated_at = $9,"
+    " completed_at = CASE WHEN $8 = 1 THEN CAST($9 AS BIGINT) ELSE NULL END, updated_at = $9,"
     " version = version + 1 WHERE id = $1 AND status = 'running' RETURNING " BATCH_COLS;
 
 static rf_err chunk_tx(struct rf_tx *tx, void *ctx) {
