@@ -1,4 +1,4 @@
--- 012_leases (SQLite): leases with fencing tokens, payout batches.
+-- 012_leases (both back ends): leases with fencing tokens, payout batches.
 --
 -- leases: one row per lease name. token is the fencing token: it grows by
 -- one on every acquire, in the one atomic statement that takes the lease
