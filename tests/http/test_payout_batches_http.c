@@ -373,69 +373,71 @@ static void post_until_run(struct env *e, int port, const struct fixture *f,
     }
 }
 
+/* Two processes on a fresh store: `slow` pauses pause_ms after every chunk
+ * (holding the payouts lease for ttl_ms), the env's own server runs
+ * straight; a batch is started on slow and has paid a first chunk. */
+struct slow_run {
+    struct env e;
+    struct rf_server slow;
+    struct fixture f;
+    struct bg_post bg;
+    char first[64]; /* the slow run's batch */
+};
+
+static void slow_run_start(struct slow_run *s, int pause_ms, int ttl_ms)
+{
+    env_start_fresh(&s->e, true, NULL);
+    if (rf_server_start(s->e.db, hooks_arg, &s->slow) != 0) fail_msg("second server");
+    hook_batch(&s->e, s->slow.port, pause_ms, 3, ttl_ms);
+    hook_batch(&s->e, s->e.srv.port, 0, 3, 0);
+    fixture_make(&s->e, &s->f);
+    bg_start(&s->bg, s->slow.port, s->e.admin, &s->f);
+    wait_first_payout(&s->e, &s->f, s->first, sizeof s->first);
+}
+
 static void test_batch_killed_halfway_is_finished_elsewhere(void **state)
 {
     (void)state;
-    struct env e;
-    env_start_fresh(&e, true, NULL);
-    struct rf_server doomed;
-    if (rf_server_start(e.db, hooks_arg, &doomed) != 0) fail_msg("second server");
-    hook_batch(&e, doomed.port, 1000, 3, 800); /* a pause after every chunk */
-    hook_batch(&e, e.srv.port, 0, 3, 0);
-    struct fixture f;
-    fixture_make(&e, &f);
-    struct bg_post bg;
-    bg_start(&bg, doomed.port, e.admin, &f);
-    char first[64];
-    wait_first_payout(&e, &f, first, sizeof first);
-    json_t *b = batch_get(&e, first);
+    static struct slow_run s;
+    slow_run_start(&s, 1000, 800);
+    json_t *b = batch_get(&s.e, s.first);
     assert_string_equal(rf_t_json_str(b, "status"), "running"); /* halfway */
     json_decref(b);
-    assert_int_equal(rf_server_signal(&doomed, SIGKILL), 0);
-    rf_server_wait(&doomed, 20000);
-    pthread_join(bg.th, NULL);
-    assert_true(bg.resp.status == 0); /* it never answered */
-    rf_resp_free(&bg.resp);
+    assert_int_equal(rf_server_signal(&s.slow, SIGKILL), 0);
+    rf_server_wait(&s.slow, 20000);
+    pthread_join(s.bg.th, NULL);
+    assert_true(s.bg.resp.status == 0); /* it never answered */
+    rf_resp_free(&s.bg.resp);
 
     struct rf_t_resp r;
-    post_until_run(&e, e.srv.port, &f, &r);
+    post_until_run(&s.e, s.e.srv.port, &s.f, &r);
     RF_ASSERT_STATUS(&r, 201);
     b = rf_resp_json(&r);
     assert_int_equal(nested_int(b, "totals", "payouts"), 0); /* the killed batch paid them */
     json_decref(b);
     rf_resp_free(&r);
-    b = batch_get(&e, first);
-    assert_int_equal(nested_int(b, "progress", "payouts_created"), f.n_eligible);
+    b = batch_get(&s.e, s.first);
+    assert_int_equal(nested_int(b, "progress", "payouts_created"), s.f.n_eligible);
     json_decref(b);
-    check_outcome(&e, &f);
-    env_stop(&e);
+    check_outcome(&s.e, &s.f);
+    env_stop(&s.e);
 }
 
 static void test_batch_taken_over_is_fenced(void **state)
 {
     (void)state;
-    struct env e;
-    env_start_fresh(&e, true, NULL);
-    struct rf_server slow;
-    if (rf_server_start(e.db, hooks_arg, &slow) != 0) fail_msg("second server");
-    hook_batch(&e, slow.port, 3000, 3, 200); /* its lease expires in every pause */
-    hook_batch(&e, e.srv.port, 0, 3, 0);
-    struct fixture f;
-    fixture_make(&e, &f);
-    struct bg_post bg;
-    bg_start(&bg, slow.port, e.admin, &f);
-    char first[64];
-    wait_first_payout(&e, &f, first, sizeof first);
+    static struct slow_run s;
+    slow_run_start(&s, 3000, 200); /* its lease expires in every pause */
     struct rf_t_resp r;
-    post_until_run(&e, e.srv.port, &f, &r);
+    post_until_run(&s.e, s.e.srv.port, &s.f, &r);
     RF_ASSERT_STATUS(&r, 201);
     rf_resp_free(&r);
-    pthread_join(bg.th, NULL);
-    RF_ASSERT_PROBLEM(&bg.resp, 409, "stale_lease"); /* it woke to a newer token */
-    rf_resp_free(&bg.resp);
-    check_outcome(&e, &f);
-    assert_int_equal(rf_server_stop(&slow, 0), 0);
-    env_stop(&e);
+    pthread_join(s.bg.th, NULL);
+    RF_ASSERT_PROBLEM(&s.bg.resp, 409, "stale_lease"); /* it woke to a newer token */
+    rf_resp_free(&s.bg.resp);
+    check_outcome(&s.e, &s.f);
+    assert_int_equal(rf_server_stop(&s.slow, 0), 0);
+    env_stop(&s.e);
 }
 
 int main(void)
