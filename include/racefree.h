@@ -111,6 +111,9 @@ struct rf_options {
                                    serve` does), from rf_open to rf_close. 0 (the
                                    default): no thread; the program calls rf_sweep().
                                    Out of range: rf_open is RF_ERR_INVALID */
+    int64_t lease_max_ttl_ms;   /* longest ttl_ms a lease acquire or renew may ask;
+                                   default RF_LEASE_TTL_MS_MAX_DEFAULT (60 s), at most
+                                   RF_LEASE_TTL_MS_LIMIT (1 day) */
 };
 
 /* url: "sqlite:PATH" or "postgres://..." / "postgresql://...". */
@@ -200,7 +203,12 @@ RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_WEBHOOK_SECRET_ROTATE, "webhook_secret_rotate") \
     X(RF_OP_WEBHOOK_SECRET_LIST, "webhook_secret_list")    \
     X(RF_OP_WEBHOOK_RECEIVE, "webhook_receive")            \
-    X(RF_OP_WEBHOOK_EVENT_LIST, "webhook_event_list")
+    X(RF_OP_WEBHOOK_EVENT_LIST, "webhook_event_list")      \
+    X(RF_OP_LEASE_ACQUIRE, "lease_acquire")                \
+    X(RF_OP_LEASE_RENEW, "lease_renew")                    \
+    X(RF_OP_LEASE_RELEASE, "lease_release")                \
+    X(RF_OP_LEASE_GET, "lease_get")                        \
+    X(RF_OP_PAYOUT_BATCH_GET, "payout_batch_get")
 
 typedef enum rf_op {
 #define RF_OP_ENUM_(id, name) id,
@@ -1135,6 +1143,67 @@ struct rf_webhook_event_page {
 RF_API void rf_webhook_event_page_clear(struct rf_webhook_event_page *p);
 RF_API rf_err rf_webhook_event_list(rf *db, const struct rf_webhook_event_list_req *req,
                                     struct rf_webhook_event_page *out);
+
+/* ---- Leases --------------------------------------------------------------
+ * A named lease with fencing tokens (RF_OP_LEASE_ACQUIRE, _RENEW, _RELEASE,
+ * _GET through rf_op_run). Acquire succeeds when the lease is free (never
+ * taken, expired or released) and issues the next token: strictly
+ * increasing per name across every process on the store. While it is held,
+ * acquire is RF_ERR_LEASE_HELD for everyone, the holder too (a holder name
+ * is a label; only the token proves ownership: renew with it). Renew and
+ * release need the current token (RF_ERR_STALE_LEASE otherwise); a renew of
+ * an expired lease nobody took since succeeds (the token is still the
+ * highest issued). ttl_ms: 1..rf_options.lease_max_ttl_ms. */
+struct rf_lease_req {
+    const char *name;       /* the lease (an id) */
+    const char *holder;     /* acquire: who takes it (an id; a label) */
+    int64_t ttl_ms;         /* acquire: required; renew: 0 = the acquire's */
+    int64_t token;          /* renew, release: the current token */
+};
+enum rf_lease_status { RF_LEASE_HELD = 0, RF_LEASE_EXPIRED, RF_LEASE_RELEASED };
+struct rf_lease {
+    char name[RF_ID_BYTES];
+    char holder[RF_ID_BYTES];
+    int64_t token;
+    enum rf_lease_status status;   /* as of the operation's clock */
+    int64_t ttl_ms;
+    int64_t acquired_at_ms;
+    int64_t expires_at_ms;
+    int64_t updated_at_ms;
+    int64_t version;
+    /* RF_ERR_LEASE_HELD: the holder's expiry as RFC 3339 text (the problem's
+     * expires_at; holder is the member above). ttl_max_ms: RF_ERR_INVALID for
+     * a ttl_ms past the store's maximum, the maximum. */
+    char held_until[RF_ID_BYTES];
+    int64_t ttl_max_ms;
+};
+
+/* ---- Payout batches -------------------------------------------------------
+ * One run of payouts for every user wallet of a currency whose available
+ * balance reaches min_amount_minor (POST /v1/payout-batches; the scheduler).
+ * RF_OP_PAYOUT_BATCH_GET reads one by id. */
+enum rf_payout_batch_status { RF_PAYOUT_BATCH_RUNNING = 0, RF_PAYOUT_BATCH_COMPLETED };
+struct rf_payout_batch_ref {
+    const char *id;
+};
+struct rf_payout_batch {
+    char id[RF_ID_BYTES];
+    char currency[RF_CURRENCY_BYTES];
+    int64_t min_amount_minor;
+    char provider[RF_ID_BYTES];        /* the payouts' provider */
+    enum rf_payout_batch_status status;
+    char cursor[RF_ID_BYTES];          /* the last wallet scanned ("" before the first) */
+    int64_t wallets_scanned;           /* user wallets of the currency looked at */
+    int64_t payouts_created;
+    int64_t skipped_pending;           /* eligible, but a payout of theirs is pending */
+    int64_t total_minor;               /* the sum of the payouts created */
+    int64_t chunks;                    /* committed chunks */
+    int64_t lease_token;               /* the payouts lease token of the last chunk */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t completed_at_ms;           /* 0 while running */
+    int64_t version;
+};
 
 #ifdef __cplusplus
 }

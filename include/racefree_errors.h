@@ -141,7 +141,11 @@
     /* a fencing token lower than the highest issued, or no longer the holder's */               \
     X(RF_ERR_STALE_LEASE, "stale_lease", 409, 0, "Stale lease",                                  \
       "The token is not the current holder's: the lease expired and was taken over, "         \
-      "or was released.")
+      "or was released.")                                                                       \
+    X(RF_ERR_LEASE_NOT_FOUND, "lease_not_found", 404, 0, "Lease not found",                      \
+      "No lease of this name was ever acquired.")                                              \
+    X(RF_ERR_PAYOUT_BATCH_NOT_FOUND, "payout_batch_not_found", 404, 0, "Payout batch not found", \
+      "The payout batch does not exist.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

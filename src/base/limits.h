@@ -110,7 +110,7 @@
 #define RF_HTTP_ACCEPT_PAUSE_MS 100            /* accept() paused after EMFILE */
 #define RF_HTTP_PATH_BYTES_MAX 1024            /* longer paths match no route */
 #define RF_HTTP_PATH_PARAMS_MAX 4              /* {params} in one route pattern */
-#define RF_HTTP_ROUTES_MAX 64                  /* rows in the route table */
+#define RF_HTTP_ROUTES_MAX 96                  /* rows in the route table */
 #define RF_HTTP_FIELDS_MAX 16                  /* fields in one request body spec */
 #define RF_OP_REQ_BYTES_MAX 512                /* an operation's request struct */
 #define RF_OP_RES_BYTES_MAX 4096               /* an operation's result struct */
@@ -142,5 +142,13 @@
 #define RF_WEBHOOK_SIGS_MAX 8                  /* v1 values tried from one header */
 #define RF_WEBHOOK_SECRETS_MAX 2               /* accepted at once: primary and previous */
 #define RF_WEBHOOK_MATCH_MAX 16                /* waiting events applied to one checkout at once */
+
+/* Leases and payout batches */
+#define RF_LEASE_TTL_MS_MAX_DEFAULT 60000      /* longest lease ttl_ms unless configured */
+#define RF_LEASE_TTL_MS_LIMIT 86400000         /* largest --lease-max-ttl-ms (1 day) */
+#define RF_PAYOUT_BATCH_CHUNK_WALLETS 100      /* wallets one batch chunk (transaction) scans */
+#define RF_PAYOUT_BATCH_LEASE_TTL_MS 30000     /* the payouts lease a batch run holds, renewed per chunk */
+#define RF_PAYOUT_BATCH_UNFINISHED_MAX 16      /* unfinished batches one run finishes first */
+#define RF_TEST_BATCH_PAUSE_MS_MAX 60000       /* test hook: longest pause between chunks */
 
 #endif

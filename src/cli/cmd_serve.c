@@ -40,6 +40,7 @@ struct serve_args {
     struct rf_options opt;
     int body_max_bytes;
     int idem_retention_hours;
+    int lease_max_ttl_ms;         /* --lease-max-ttl-ms */
     struct rf_http_config http;   /* connection handling flags only */
     int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
     enum rf_log_level log_level;  /* --log-level: the least level logged */
@@ -89,6 +90,9 @@ static const struct cli_flag serve_flags[] = {
     {"payout-max-attempts", "N", "failed attempts after which a payout fails", NULL,
      RF_PAYOUT_MAX_ATTEMPTS_DEFAULT, cli_set_int, ARG(opt.payout_max_attempts), 1,
      RF_PAYOUT_MAX_ATTEMPTS_MAX, false},
+    {"lease-max-ttl-ms", "N", "the longest ttl_ms a lease acquire or renew may ask", NULL,
+     RF_LEASE_TTL_MS_MAX_DEFAULT, cli_set_int, ARG(lease_max_ttl_ms), 1, RF_LEASE_TTL_MS_LIMIT,
+     false},
     {"pool", "N", "PostgreSQL: connections in the pool", NULL, RF_POOL_CONNS_DEFAULT,
      cli_set_int, ARG(opt.pool_conns), 1, RF_POOL_CONNS_MAX, false},
     {"pg-timeout-ms", "N", "PostgreSQL: the bound on each wait (connect, statement, COMMIT, "
@@ -155,6 +159,7 @@ static int serve_parse(int argc, char **argv, struct serve_args *a) {
         return cli_usage_error("serve", "--maintenance-interval-ms needs --test-hooks");
     if (!a->maint_tick_ms) a->maint_tick_ms = SERVE_MAINT_TICK_MS;
     a->opt.sweep_interval_ms = a->maint_tick_ms;
+    a->opt.lease_max_ttl_ms = a->lease_max_ttl_ms;
     if (a->idem_retention_hours)
         a->opt.idem_retention_ms = (int64_t)a->idem_retention_hours * 3600 * 1000;
     return 0;

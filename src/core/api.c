@@ -703,6 +703,63 @@ static void webhook_event_page_clear(void *res) { rf_webhook_event_page_clear(re
      .body_check = webhook_secret_check, .tx = tx_,                                       \
      .res_size = sizeof(struct rf_webhook_secret), .codec = &webhook_secret_codec}
 
+/* ---- leases and payout batches -------------------------------------------- */
+
+#define F_LEASE_NAME F_ID(struct rf_lease_req, name, "name", RF_AT_PATH)
+#define F_LEASE_TTL(required_)                                                            \
+    RF_F(struct rf_lease_req, ttl_ms, "ttl_ms", RF_FIELD_INT, required_, .min = 1,       \
+         .max = RF_LEASE_TTL_MS_LIMIT) /* the store's own maximum: in the transaction */
+#define F_LEASE_TOKEN \
+    RF_F(struct rf_lease_req, token, "token", RF_FIELD_INT, true, .min = 1, .max = INT64_MAX)
+static const struct rf_field lease_acquire_fields[] = {
+    F_LEASE_NAME,
+    F_ID(struct rf_lease_req, holder, "holder", RF_AT_BODY),
+    F_LEASE_TTL(true),
+};
+static const struct rf_field lease_renew_fields[] = {F_LEASE_NAME, F_LEASE_TOKEN,
+                                                     F_LEASE_TTL(false)};
+static const struct rf_field lease_release_fields[] = {F_LEASE_NAME, F_LEASE_TOKEN};
+static const struct rf_field lease_get_fields[] = {F_LEASE_NAME};
+
+/* 409 lease_held names who holds it and until when. */
+static const struct rf_op_extra lease_extras[] = {
+    {RF_ERR_LEASE_HELD, "holder", true, offsetof(struct rf_lease, holder)},
+    {RF_ERR_LEASE_HELD, "expires_at", true, offsetof(struct rf_lease, held_until)},
+};
+
+/* A ttl_ms past the configured maximum is decided in the transaction. */
+static void lease_explain(const void *req, const void *res, rf_err err, struct rf_fault *fault) {
+    (void)req;
+    const struct rf_lease *l = res;
+    if (err == RF_ERR_INVALID && l->ttl_max_ms > 0)
+        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "ttl_ms",
+                     "field 'ttl_ms' must be at most %lld (the server's lease maximum)",
+                     (long long)l->ttl_max_ms);
+}
+
+static const struct rf_member lease_members[] = {
+    RF_MEMBER(struct rf_lease, name, CHARS),
+    RF_MEMBER(struct rf_lease, holder, CHARS),
+    RF_MEMBER(struct rf_lease, token, I64),
+    RF_MEMBER(struct rf_lease, status, INT),
+    RF_MEMBER(struct rf_lease, ttl_ms, I64),
+    RF_MEMBER(struct rf_lease, acquired_at_ms, I64),
+    RF_MEMBER(struct rf_lease, expires_at_ms, I64),
+    RF_MEMBER(struct rf_lease, updated_at_ms, I64),
+    RF_MEMBER(struct rf_lease, version, I64),
+};
+static const struct rf_codec lease_codec = RF_CODEC(lease_members);
+_Static_assert(sizeof(enum rf_lease_status) == sizeof(int), "a lease status is an INT member");
+
+#define LEASE_WRITE(spec, fn)                                                              \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_lease_req), .tx = fn,      \
+     .res_size = sizeof(struct rf_lease), .codec = &lease_codec, EXTRAS(lease_extras),    \
+     .explain = lease_explain}
+
+static const struct rf_field payout_batch_get_fields[] = {
+    F_ID(struct rf_payout_batch_ref, id, "id", RF_AT_PATH),
+};
+
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
@@ -861,6 +918,15 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                   .res_size = sizeof(struct rf_webhook_event_page),
                                   .res_clear = webhook_event_page_clear,
                                   .page_item_size = sizeof(struct rf_webhook_event)},
+    [RF_OP_LEASE_ACQUIRE] = LEASE_WRITE(lease_acquire_fields, op_lease_acquire),
+    [RF_OP_LEASE_RENEW] = LEASE_WRITE(lease_renew_fields, op_lease_renew),
+    [RF_OP_LEASE_RELEASE] = LEASE_WRITE(lease_release_fields, op_lease_release),
+    [RF_OP_LEASE_GET] = {FIELDS(lease_get_fields), .req_size = sizeof(struct rf_lease_req),
+                         .tx = op_lease_get, .res_size = sizeof(struct rf_lease)},
+    [RF_OP_PAYOUT_BATCH_GET] = {FIELDS(payout_batch_get_fields),
+                                .req_size = sizeof(struct rf_payout_batch_ref),
+                                .tx = op_payout_batch_get,
+                                .res_size = sizeof(struct rf_payout_batch)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

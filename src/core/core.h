@@ -37,6 +37,12 @@ struct rf {
     pthread_mutex_t sys_mu;
     _Atomic int sys_n;
     char sys_known[RF_SYS_CURRENCIES_MAX][RF_CURRENCY_BYTES];
+    /* Test hooks of payout batch runs (rf_test_payout_batch); 0: unset. */
+    struct {
+        _Atomic int pause_ms;
+        _Atomic int chunk_wallets;
+        _Atomic int64_t lease_ttl_ms;
+    } batch_hook;
 };
 
 /* A refusal's facts (rf_facts), recorded where the operation decides it,

@@ -5,6 +5,7 @@
  * files.
  */
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,8 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     struct rf_options opt = options ? *options : (struct rf_options){0};
     if (!sweep_interval_valid(opt.sweep_interval_ms)) return RF_ERR_INVALID;
     if (opt.idem_retention_ms <= 0) opt.idem_retention_ms = RF_IDEM_RETENTION_MS;
+    if (opt.lease_max_ttl_ms > RF_LEASE_TTL_MS_LIMIT) return RF_ERR_INVALID;
+    if (opt.lease_max_ttl_ms <= 0) opt.lease_max_ttl_ms = RF_LEASE_TTL_MS_MAX_DEFAULT;
     const char *spread = getenv("RACEFREE_SPREAD_KEYS");
     if (spread && strcmp(spread, "1") == 0) opt.spread_keys = true;
     if (!opt.no_migrate) {
@@ -133,6 +136,13 @@ void rf_test_fail_serialization(rf *db, int n) {
 
 void rf_test_set_serializable(rf *db, bool on) {
     if (db->test_hooks) exec_test_set_serializable(db->exec, on);
+}
+
+void rf_test_payout_batch(rf *db, int pause_ms, int chunk_wallets, int64_t lease_ttl_ms) {
+    if (!db->test_hooks) return;
+    atomic_store(&db->batch_hook.pause_ms, pause_ms);
+    atomic_store(&db->batch_hook.chunk_wallets, chunk_wallets);
+    atomic_store(&db->batch_hook.lease_ttl_ms, lease_ttl_ms);
 }
 
 int64_t rf_test_op_runs(rf *db) { return db->test_hooks ? exec_test_op_runs(db->exec) : 0; }

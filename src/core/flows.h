@@ -80,6 +80,7 @@ struct payout_batch_spec {
     const char *run_key;       /* the batch's identity (UNIQUE): a run with the key
                                   of an existing batch finishes or returns that batch */
     const char *holder;        /* who runs it, as the payouts lease's holder */
+    const char *provider;      /* the payouts' provider (an id); NULL: "batch" */
 };
 
 /* Runs one batch to completion under the `payouts` lease: acquires it

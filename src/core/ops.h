@@ -96,4 +96,18 @@ rf_err op_webhook_event_list(struct rf_tx *tx, const void *req, void *res);
 /* "all", then the event statuses of enum rf_webhook_event_filter, NULL-terminated. */
 extern const char *const webhook_event_filter_names[];
 
+/* leases.c */
+rf_err op_lease_acquire(struct rf_tx *tx, const void *req, void *res);
+rf_err op_lease_renew(struct rf_tx *tx, const void *req, void *res);
+rf_err op_lease_release(struct rf_tx *tx, const void *req, void *res);
+rf_err op_lease_get(struct rf_tx *tx, const void *req, void *res);
+
+/* payout_batches.c */
+rf_err op_payout_batch_get(struct rf_tx *tx, const void *req, void *res);
+/* The batch whose run_key is run_key: RF_OK with out filled, or
+ * RF_ERR_PAYOUT_BATCH_NOT_FOUND (one read transaction). */
+rf_err payout_batch_find(rf *db, const char *run_key, struct rf_payout_batch *out);
+/* The names of enum rf_payout_batch_status (NULL-terminated), in its order. */
+extern const char *const payout_batch_status_names[];
+
 #endif

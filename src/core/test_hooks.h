@@ -39,6 +39,11 @@ void rf_test_fail_serialization(rf *db, int n);
  * (PostgreSQL; SQLite ignores this), so a row another transaction changed
  * after this one's snapshot fails it with a genuine serialization failure. */
 void rf_test_set_serializable(rf *db, bool on);
+/* Payout batch runs (payout_batch_run) sleep pause_ms after each committed
+ * chunk (a test kills the process or lets the lease expire meanwhile), scan
+ * chunk_wallets wallets per chunk, and hold the payouts lease for
+ * lease_ttl_ms; 0 keeps each default. */
+void rf_test_payout_batch(rf *db, int pause_ms, int chunk_wallets, int64_t lease_ttl_ms);
 /* How many times the executor has run an operation's body (every attempt
  * counts, retries included); 0 without options.test_hooks. */
 int64_t rf_test_op_runs(rf *db);

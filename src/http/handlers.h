@@ -45,6 +45,11 @@ void h_metrics(struct rf_http_req *req, struct rf_reply *out);
 /* h_webhooks.c: POST /v1/webhooks/{provider} (signature, not API key) */
 void h_webhook_receive(struct rf_http_req *req, struct rf_reply *out);
 
+/* h_leases.c: POST /v1/payout-batches (a batch run on this worker), and
+ * its test hook (hidden, --test-hooks only) */
+void h_payout_batch_create(struct rf_http_req *req, struct rf_reply *out);
+void h_test_payout_batch(struct rf_http_req *req, struct rf_reply *out);
+
 /* h_test.c (hidden routes, --test-hooks only) */
 void h_test_op_delay(struct rf_http_req *req, struct rf_reply *out);
 void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out);

@@ -144,11 +144,26 @@ const struct rf_route rf_routes[] = {
     OP("POST", "/v1/webhook-secrets/{provider}/rotate", ADMIN, RF_OP_WEBHOOK_SECRET_ROTATE,
        rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
 
+    OP("POST", "/v1/leases/{name}/acquire", ADMIN | SERVICE, RF_OP_LEASE_ACQUIRE, rf_view_lease,
+       RF_REPLY_CREATED, RF_IDEM_OPTIONAL),
+    OP("POST", "/v1/leases/{name}/renew", ADMIN | SERVICE, RF_OP_LEASE_RENEW, rf_view_lease,
+       RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("POST", "/v1/leases/{name}/release", ADMIN | SERVICE, RF_OP_LEASE_RELEASE, rf_view_lease,
+       RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("GET", "/v1/leases/{name}", ADMIN | SERVICE | READONLY, RF_OP_LEASE_GET, rf_view_lease,
+       RF_REPLY_ENTITY, RF_IDEM_NONE),
+    /* A batch is many transactions under the payouts lease: its own handler
+     * runs it on this worker (h_leases.c). Admin only. */
+    ROUTE("POST", "/v1/payout-batches", ADMIN, h_payout_batch_create),
+    OP("GET", "/v1/payout-batches/{id}", ADMIN | SERVICE | READONLY, RF_OP_PAYOUT_BATCH_GET,
+       rf_view_payout_batch, RF_REPLY_ENTITY, RF_IDEM_NONE),
+
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
     HIDDEN("POST", "/v1/_test/fail-next-commit", ADMIN, h_test_fail_next_commit),
     HIDDEN("POST", "/v1/_test/lose-commit-replies", ADMIN, h_test_lose_commit_replies),
     HIDDEN("POST", "/v1/_test/crash-after-commit", ADMIN, h_test_crash_after_commit),
+    HIDDEN("POST", "/v1/_test/payout-batch", ADMIN, h_test_payout_batch),
 };
 const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 

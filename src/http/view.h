@@ -71,5 +71,7 @@ extern const struct rf_view rf_view_webhook_secret;
 extern const struct rf_list_query rf_list_webhook_secrets;
 extern const struct rf_view rf_view_webhook_event;
 extern const struct rf_list_query rf_list_webhook_events;
+extern const struct rf_view rf_view_lease;
+extern const struct rf_view rf_view_payout_batch;
 
 #endif

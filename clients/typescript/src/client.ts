@@ -276,6 +276,28 @@ export class Racefree {
       this.#data<T.Payout>("POST", `/v1/payouts/${seg(id)}/failed`, { ...o, body }),
   };
 
+  /** Named leases with fencing tokens: `acquire` answers a token strictly above every
+   * earlier one for the name, or throws 409 `lease_held` (problem members `holder`,
+   * `expires_at`); `renew` and `release` need the current token (409 `stale_lease`). */
+  readonly leases = {
+    acquire: (name: string, body: T.LeaseAcquire, o?: CallOptions) =>
+      this.#data<T.Lease>("POST", `/v1/leases/${seg(name)}/acquire`, { ...o, body }),
+    renew: (name: string, body: T.LeaseRenew, o?: CallOptions) =>
+      this.#data<T.Lease>("POST", `/v1/leases/${seg(name)}/renew`, { ...o, body }),
+    release: (name: string, body: T.LeaseRelease, o?: CallOptions) =>
+      this.#data<T.Lease>("POST", `/v1/leases/${seg(name)}/release`, { ...o, body }),
+    get: (name: string) => this.#data<T.Lease>("GET", `/v1/leases/${seg(name)}`),
+  };
+
+  /** Payout batches (admin): one payout per wallet of a currency at or above a minimum,
+   * under the `payouts` lease. The Idempotency-Key is the batch's identity: pass one so
+   * that a retry finishes or returns the same batch. */
+  readonly payoutBatches = {
+    create: (body: T.PayoutBatchCreate, o?: CallOptions) =>
+      this.#data<T.PayoutBatch>("POST", "/v1/payout-batches", { ...o, body }),
+    get: (id: string) => this.#data<T.PayoutBatch>("GET", `/v1/payout-batches/${seg(id)}`),
+  };
+
   readonly checkouts = {
     /** Idempotency-Key required: pass one to make retries (and racing tabs) one checkout. */
     create: (body: T.CheckoutCreate, o?: CallOptions) => this.#data<T.Checkout>("POST", "/v1/checkouts", { ...o, body }),

@@ -940,6 +940,156 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/leases/{name}/acquire": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take a lease; answers a fencing token.
+         * @description Succeeds when the lease is free (never taken, expired, or released) and issues
+         *     the next `token`: strictly increasing per lease name across every process on the
+         *     store (one atomic statement takes the lease and raises the token). While it is
+         *     held, every acquire gets `409 lease_held` with the current `holder` and
+         *     `expires_at` as problem members, the holder's own name included: a holder is a
+         *     label, only the token proves ownership (renew with it). `ttl_ms` is 1 to the
+         *     server's `--lease-max-ttl-ms` (default 60000); more is `400 invalid_field` with
+         *     `param` `ttl_ms`.
+         */
+        post: operations["acquireLease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leases/{name}/renew": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend a lease from now; needs the current token.
+         * @description `expires_at` becomes now + `ttl_ms` (absent: the acquire's `ttl_ms`). The token
+         *     must be the current one (the highest issued for the name) and the lease not
+         *     released, else `409 stale_lease`. A lease that expired but that nobody took since
+         *     is still its holder's: renewing it succeeds.
+         */
+        post: operations["renewLease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leases/{name}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a lease back; needs the current token.
+         * @description The lease is free at once for the next acquire (which issues a higher token). A
+         *     token that is not the current one, or a second release, is `409 stale_lease`.
+         */
+        post: operations["releaseLease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leases/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        /** Read a lease (its holder, current token and status). */
+        get: operations["getLease"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payout-batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay out every wallet of a currency at or above a minimum, once.
+         * @description Runs synchronously under the `payouts` lease (`409 lease_held` while another run,
+         *     on any node, holds it): first finishes any batch an earlier run left `running`
+         *     (a crash, a lost lease), then creates this batch and walks the currency's user
+         *     wallets (accounts of kind `user`) in id order, in chunks of at most 100 wallets,
+         *     each chunk one transaction fenced by the lease's token. A wallet whose available
+         *     balance is at least `min_amount_minor` gets one payout (with its hold, as
+         *     `POST /v1/payouts` makes it) of its whole available balance, with `destination`
+         *     `{"provider": <provider>, "ref": <account id>}` and `metadata`
+         *     `{"payout_batch_id": <id>}`; a wallet with a payout already `pending` is skipped
+         *     (`progress.skipped_pending`), so a batch never puts a second payout in flight for
+         *     it. One batch pays one wallet at most once (`UNIQUE(batch_id, account_id)`).
+         *     The `Idempotency-Key` (required) is the batch's identity, per API key: the same key
+         *     again answers the completed batch (`200`, `Idempotent-Replayed: true`) or finishes
+         *     it if it is still running; the same key with other terms is `422
+         *     idempotency_key_reused`. A run whose lease expired and was taken over stops with
+         *     `409 stale_lease`; the run that took over finishes its batch.
+         */
+        post: operations["createPayoutBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payout-batches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["PayoutBatchId"];
+            };
+            cookie?: never;
+        };
+        /** Read a payout batch's status, progress and totals. */
+        get: operations["getPayoutBatch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1009,7 +1159,7 @@ export interface components {
              * @description Stable snake_case code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease";
+            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found";
         };
         EntitlementGrant: {
             source?: string | null;
@@ -1269,6 +1419,97 @@ export interface components {
         CheckoutPage: {
             data: components["schemas"]["Checkout"][];
             next: components["schemas"]["Next"];
+        };
+        LeaseAcquire: {
+            holder: components["schemas"]["Id"];
+            /**
+             * Format: int64
+             * @description At most the server's `--lease-max-ttl-ms` (default 60000).
+             */
+            ttl_ms: number;
+        };
+        LeaseRenew: {
+            /** Format: int64 */
+            token: number;
+            /**
+             * Format: int64
+             * @description Absent, the acquire's.
+             */
+            ttl_ms?: number;
+        };
+        LeaseRelease: {
+            /** Format: int64 */
+            token: number;
+        };
+        Lease: {
+            name: components["schemas"]["Id"];
+            holder: components["schemas"]["Id"];
+            /**
+             * Format: int64
+             * @description The fencing token, strictly increasing per name.
+             */
+            token: number;
+            /** @enum {string} */
+            status: "held" | "expired" | "released";
+            /** Format: int64 */
+            ttl_ms: number;
+            acquired_at: components["schemas"]["Time"];
+            expires_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            /** Format: int64 */
+            version: number;
+        };
+        LeaseHeldProblem: components["schemas"]["Problem"] & {
+            holder?: components["schemas"]["Id"];
+            expires_at?: components["schemas"]["Time"];
+        };
+        PayoutBatchCreate: {
+            currency: components["schemas"]["Currency"];
+            min_amount_minor: components["schemas"]["AmountMinor"];
+            /** @description The payouts' provider; absent, `batch`. */
+            provider?: components["schemas"]["Id"];
+        };
+        PayoutBatch: {
+            id: components["schemas"]["Id"];
+            /** @enum {string} */
+            status: "running" | "completed";
+            currency: components["schemas"]["Currency"];
+            min_amount_minor: components["schemas"]["AmountMinor"];
+            provider: components["schemas"]["Id"];
+            progress: {
+                /** Format: int64 */
+                wallets_scanned: number;
+                /** Format: int64 */
+                payouts_created: number;
+                /**
+                 * Format: int64
+                 * @description Eligible wallets skipped because a payout of theirs is pending.
+                 */
+                skipped_pending: number;
+                /** Format: int64 */
+                chunks: number;
+                /** @description The last wallet scanned (wallets are walked in id order). */
+                cursor: string | null;
+            };
+            totals: {
+                /** Format: int64 */
+                payouts: number;
+                /**
+                 * Format: int64
+                 * @description The sum of the batch's payouts.
+                 */
+                amount_minor: number;
+            };
+            /**
+             * Format: int64
+             * @description The payouts lease token of the last chunk.
+             */
+            lease_token: number;
+            created_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            completed_at: components["schemas"]["Time"] | null;
+            /** Format: int64 */
+            version: number;
         };
         PayoutPage: {
             data: components["schemas"]["Payout"][];
@@ -1654,6 +1895,49 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description `lease_held`: another holder has the lease; the problem names it (`holder`) and
+         *     when it expires (`expires_at`).
+         */
+        LeaseHeld: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["LeaseHeldProblem"];
+            };
+        };
+        /** @description `stale_lease`: the token is not the current one (taken over or released). */
+        StaleLease: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `lease_not_found`: no lease of this name was ever acquired. */
+        LeaseNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `payout_batch_not_found`: no such payout batch. */
+        PayoutBatchNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description `customer_binding_not_found`: no such binding. */
         BindingNotFound: {
             headers: {
@@ -1731,6 +2015,8 @@ export interface components {
         /** @description The provider's customer id. */
         CustomerId: components["schemas"]["Id"];
         ApprovalId: components["schemas"]["Id"];
+        LeaseName: components["schemas"]["Id"];
+        PayoutBatchId: components["schemas"]["Id"];
         /** @description `"N"`, `W/"N"` or `N` (N >= 1), or `*` for unconditional. */
         IfMatch: string;
         Limit: number;
@@ -3949,6 +4235,271 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+        };
+    };
+    acquireLease: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "holder": "worker-7",
+                 *       "ttl_ms": 30000
+                 *     }
+                 */
+                "application/json": components["schemas"]["LeaseAcquire"];
+            };
+        };
+        responses: {
+            /** @description Acquired, with a new token. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lease"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["LeaseHeld"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    renewLease: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": 42,
+                 *       "ttl_ms": 30000
+                 *     }
+                 */
+                "application/json": components["schemas"]["LeaseRenew"];
+            };
+        };
+        responses: {
+            /** @description Renewed. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lease"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["LeaseNotFound"];
+            409: components["responses"]["StaleLease"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    releaseLease: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": 42
+                 *     }
+                 */
+                "application/json": components["schemas"]["LeaseRelease"];
+            };
+        };
+        responses: {
+            /** @description Released (`status` is `released`). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lease"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["LeaseNotFound"];
+            409: components["responses"]["StaleLease"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getLease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: components["parameters"]["LeaseName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lease. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Lease"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["LeaseNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createPayoutBatch: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Required: the request moves money (else `400 idempotency_key_required`). 1-255
+                 *     printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`).
+                 */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "currency": "USD",
+                 *       "min_amount_minor": 1000,
+                 *       "provider": "stripe"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PayoutBatchCreate"];
+            };
+        };
+        responses: {
+            /** @description This Idempotency-Key's batch, already completed (a replay). */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutBatch"];
+                };
+            };
+            /** @description The batch, completed. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutBatch"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            /** @description `lease_held` (another run has the payouts lease) or `stale_lease`. */
+            409: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getPayoutBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["PayoutBatchId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The batch. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutBatch"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["PayoutBatchNotFound"];
+            503: components["responses"]["Unavailable"];
         };
     };
 }

@@ -69,6 +69,12 @@ export type KeyCreated = Read<Schemas["KeyCreated"]>;
 export type WebhookSecret = Read<Schemas["WebhookSecret"]>;
 export type WebhookSecretRotate = Write<Schemas["WebhookSecretRotate"]>;
 export type WebhookEvent = Read<Schemas["WebhookEvent"]>;
+export type Lease = Read<Schemas["Lease"]>;
+export type LeaseAcquire = Write<Schemas["LeaseAcquire"]>;
+export type LeaseRenew = Write<Schemas["LeaseRenew"]>;
+export type LeaseRelease = Write<Schemas["LeaseRelease"]>;
+export type PayoutBatch = Read<Schemas["PayoutBatch"]>;
+export type PayoutBatchCreate = Write<Schemas["PayoutBatchCreate"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */

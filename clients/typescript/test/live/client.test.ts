@@ -339,6 +339,43 @@ test("an answer lost after the effect: the retry with the same key replays it, t
   assert.equal((await rf.accounts.get(w)).posted, 30n);
 });
 
+test("leases: acquire, held (409 with holder), renew, stale token, release, a higher token next", async () => {
+  const name = uid("lease");
+  const a = await rf.leases.acquire(name, { holder: "node-a", ttl_ms: 5000 });
+  assert.equal(a.status, "held");
+  const held = await expectError(rf.leases.acquire(name, { holder: "node-b", ttl_ms: 5000 }), 409, "lease_held");
+  assert.equal(held.problem.holder, "node-a");
+  assert.equal(held.problem.expires_at, a.expires_at);
+  assert.equal((await rf.leases.renew(name, { token: a.token })).token, a.token);
+  await expectError(rf.leases.renew(name, { token: a.token + 1 }), 409, "stale_lease");
+  assert.equal((await rf.leases.release(name, { token: a.token })).status, "released");
+  await expectError(rf.leases.release(name, { token: a.token }), 409, "stale_lease");
+  const b = await rf.leases.acquire(name, { holder: "node-b", ttl_ms: 5000 });
+  assert.ok(b.token > a.token);
+  assert.equal((await rf.leases.get(name)).holder, "node-b");
+  await rf.leases.release(name, { token: b.token });
+});
+
+test("payout batches: one payout per eligible wallet, a replay with the same key, totals", async () => {
+  const cur = currency();
+  const rich = await wallet(cur);
+  const poor = await wallet(cur);
+  await rf.accounts.credit(rich, { amount_minor: 900n });
+  await rf.accounts.credit(poor, { amount_minor: 10n });
+  const idempotencyKey = uid("batch");
+  const first = await rf.request<{ id: string }>("POST", "/v1/payout-batches",
+    { body: { currency: cur, min_amount_minor: 100 }, idempotencyKey });
+  assert.equal(first.status, 201);
+  const b = await rf.payoutBatches.create({ currency: cur, min_amount_minor: 100 }, { idempotencyKey });
+  assert.equal(b.id, first.data.id);
+  assert.equal(b.status, "completed");
+  assert.equal(b.totals.payouts, 1);
+  assert.equal(b.totals.amount_minor, 900n);
+  assert.deepEqual(await rf.payoutBatches.get(b.id), b);
+  assert.equal((await rf.accounts.get(rich)).available, 0n);
+  assert.equal((await rf.accounts.get(poor)).available, 10n);
+});
+
 test("every header the server sent is declared in docs/openapi.yaml for its operation and status", () => {
   assert.ok(seen.length > 50, `only ${seen.length} responses recorded`);
   assert.deepEqual(undeclared(), []);
