@@ -141,7 +141,10 @@
     /* a fencing token lower than the highest issued, or no longer the holder's */               \
     X(RF_ERR_STALE_LEASE, "stale_lease", 409, 0, "Stale lease",                                  \
       "The token is not the current holder's: the lease expired and was taken over, "         \
-      "or was released.")
+      "or was released.")                                                                       \
+    /* schedules: no schedule of that name is configured on this server */                     \
+    X(RF_ERR_SCHEDULE_NOT_FOUND, "schedule_not_found", 404, 0, "Schedule not found",            \
+      "This server has no schedule of that name (racefree serve --schedule).")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

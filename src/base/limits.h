@@ -143,4 +143,19 @@
 #define RF_WEBHOOK_SECRETS_MAX 2               /* accepted at once: primary and previous */
 #define RF_WEBHOOK_MATCH_MAX 16                /* waiting events applied to one checkout at once */
 
+/* Scheduled runs (racefree serve --schedule, src/core/schedule.c) */
+#define RF_SCHEDULES_MAX 16                    /* --schedule flags of one serve */
+#define RF_SCHEDULE_SPEC_CHARS_MAX 64          /* one --schedule SPEC */
+#define RF_SCHEDULE_NAME_CHARS_MAX 48          /* its name (before '@'): "payouts:USD:100" */
+#define RF_SCHEDULE_INTERVAL_MS_MIN 200        /* shortest interval (tests run 10 in seconds) */
+#define RF_SCHEDULE_INTERVAL_MS_MAX (7LL * 24 * 3600 * 1000) /* longest interval: a week */
+#define RF_SCHEDULE_CURRENCIES_MAX 16          /* currencies one `payouts@` run pays out */
+#define RF_SCHEDULE_BATCH_IDS_BYTES (RF_SCHEDULE_CURRENCIES_MAX * 40) /* a run's batch ids, comma-separated */
+#define RF_SCHEDULE_ATTEMPTS_MAX 5             /* tries of one slot's run before it is failed */
+#define RF_SCHEDULE_LEASE_TRIES_MAX 4          /* lease_held answers retried within one tick */
+#define RF_SCHEDULE_LEASE_BACKOFF_MS 100       /* first wait after lease_held; doubles */
+#define RF_SCHEDULE_RESUME_AFTER_MS 10000      /* a running run untouched this long is resumed */
+#define RF_SCHEDULE_RESUME_MAX 4               /* unfinished runs one tick resumes */
+#define RF_SCHEDULE_ERROR_CHARS_MAX 256        /* a run's recorded error */
+
 #endif

@@ -143,6 +143,10 @@ const struct rf_route rf_routes[] = {
        rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_NONE),
     OP("POST", "/v1/webhook-secrets/{provider}/rotate", ADMIN, RF_OP_WEBHOOK_SECRET_ROTATE,
        rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    /* Scheduled runs: any HTTP trigger of a scheduled job is admin only. */
+    ROUTE("GET", "/v1/schedules", ADMIN | READONLY, h_schedule_list),
+    ROUTE("POST", "/v1/schedules/{name}/run", ADMIN, h_schedule_run),
+    ROUTE("GET", "/v1/schedules/{name}/runs", ADMIN | READONLY, h_schedule_runs),
 
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
