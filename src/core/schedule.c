@@ -240,16 +240,16 @@ static rf_err op_resume(struct rf_tx *tx, void *ctx) {
  * it belongs to, so a slower earlier attempt cannot overwrite a later one. */
 static rf_err op_finish(struct rf_tx *tx, void *ctx) {
     struct run_ctx *c = ctx;
-    store_val p[8] = {SV_S(c->sp->name), SV_I(c->sp->interval_ms), SV_I(c->slot),
+    store_val p[9] = {SV_S(c->sp->name), SV_I(c->sp->interval_ms), SV_I(c->slot),
                       SV_I(c->seen_attempts), SV_S(c->batch_ids), SV_S(c->error),
-                      SV_I(tx->now_ms), SV_S(c->keep_running ? "running" : c->status)};
+                      SV_I(tx->now_ms), SV_S(c->keep_running ? "running" : c->status),
+                      c->keep_running ? SV_N() : SV_I(tx->now_ms)};
     int64_t n = 0;
     rf_err err = store_exec(tx,
                             "UPDATE schedule_runs SET status = $8, batch_ids = $5, error = $6,"
-                            " updated_at = $7, resume_at = $7,"
-                            " finished_at = CASE WHEN $8 = 'running' THEN NULL ELSE $7 END"
+                            " updated_at = $7, resume_at = $7, finished_at = $9"
                             " WHERE " RUN_KEY " AND status = 'running' AND attempts = $4",
-                            p, 8, &n);
+                            p, 9, &n);
     if (err) return err;
     c->changed = n == 1;
     return run_reread(tx, c);
@@ -417,6 +417,10 @@ static void *scheduler_main(void *arg) {
         int64_t now = rf_now_ms(), wake = INT64_MAX;
         for (int i = 0; i < s->n && !stopping(s); i++) {
             int64_t slot = sched_slot(&s->specs[i], now);
+            /* Woken a whole slot late (a stalled process, a long run): the
+             * slot slept through is claimed too, unless another process has
+             * it; at most one, so a long outage is not replayed. */
+            if (s->ticked[i] >= 0 && slot > s->ticked[i] + 1) tick(s, i, slot - 1);
             if (slot > s->ticked[i]) tick(s, i, slot);
             s->ticked[i] = slot;
             int64_t next = (slot + 1) * s->specs[i].interval_ms;
