@@ -69,6 +69,8 @@ export type KeyCreated = Read<Schemas["KeyCreated"]>;
 export type WebhookSecret = Read<Schemas["WebhookSecret"]>;
 export type WebhookSecretRotate = Write<Schemas["WebhookSecretRotate"]>;
 export type WebhookEvent = Read<Schemas["WebhookEvent"]>;
+export type Schedule = Read<Schemas["Schedule"]>;
+export type ScheduleRun = Read<Schemas["ScheduleRun"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */
