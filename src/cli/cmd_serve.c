@@ -257,7 +257,7 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
     }
     struct rf_http_server *srv = rf_http_start(&cfg, lfd, msg, sizeof msg);
     if (!srv) {
-        scheduler_stop(cfg.scheduler);
+        scheduler_free(cfg.scheduler);
         rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
     }
@@ -276,9 +276,10 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
            sig == SIGINT ? "SIGINT" : "SIGTERM");
     /* The scheduler first (it finishes the run it is in, starts no other),
      * while HTTP still answers; then HTTP drains, its schedule triggers
-     * included, before anything they use goes away. */
+     * included, and only then is the scheduler they use freed. */
     scheduler_stop(cfg.scheduler);
     rf_http_stop(srv);
+    scheduler_free(cfg.scheduler);
     return CLI_EXIT_OK;
 }
 

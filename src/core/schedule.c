@@ -235,6 +235,25 @@ static rf_err op_resume(struct rf_tx *tx, void *ctx) {
     return run_reread(tx, c);
 }
 
+/* A run whose last attempt died with the process (or left it running)
+ * after RF_SCHEDULE_ATTEMPTS_MAX attempts: failed, so no tick picks it up
+ * again. Guarded like a resume. */
+static rf_err op_abandon(struct rf_tx *tx, void *ctx) {
+    struct run_ctx *c = ctx;
+    store_val p[5] = {SV_S(c->sp->name), SV_I(c->sp->interval_ms), SV_I(c->slot),
+                      SV_I(c->seen_attempts), SV_I(tx->now_ms)};
+    int64_t n = 0;
+    rf_err err = store_exec(tx,
+                            "UPDATE schedule_runs SET status = 'failed', updated_at = $5,"
+                            " finished_at = $5, error = COALESCE(error, 'attempts_exhausted')"
+                            " WHERE " RUN_KEY " AND status = 'running' AND attempts = $4"
+                            " AND resume_at <= $5",
+                            p, 5, &n);
+    if (err) return err;
+    c->changed = n == 1;
+    return run_reread(tx, c);
+}
+
 /* The outcome of an attempt; keep_running leaves the run for the next tick
  * (resume_at now), else it is finished with status. Guarded by the attempt
  * it belongs to, so a slower earlier attempt cannot overwrite a later one. */
@@ -279,11 +298,7 @@ static bool stopping(struct scheduler *s) {
 
 /* Waits ms, or less when the scheduler is told to stop; false then. */
 static bool pause_ms(struct scheduler *s, int64_t ms) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    int64_t ns = t.tv_nsec + (ms % 1000) * 1000000;
-    t.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    t.tv_nsec = (long)(ns % 1000000000);
+    struct timespec t = rf_mono_deadline(ms);
     pthread_mutex_lock(&s->mu);
     while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &t) != ETIMEDOUT) {
     }
@@ -349,9 +364,10 @@ static rf_err run_slot(struct scheduler *s, struct run_ctx *c, bool *created) {
         *created = true;
         return run_attempt(s, c);
     }
-    if (strcmp(c->run.status, "running") != 0 || c->run.attempts >= RF_SCHEDULE_ATTEMPTS_MAX)
-        return RF_OK;
+    if (strcmp(c->run.status, "running") != 0) return RF_OK;
     c->seen_attempts = c->run.attempts;
+    if (c->run.attempts >= RF_SCHEDULE_ATTEMPTS_MAX)
+        return core_write(s->db, "schedule_abandon", 0, op_abandon, c);
     err = core_write(s->db, "schedule_resume", 0, op_resume, c);
     if (err || !c->changed) return err;
     return run_attempt(s, c);
@@ -452,14 +468,10 @@ rf_err scheduler_start(rf *db, const struct sched_spec *specs, int n, struct sch
         s->ticked[i] = -1;
     }
     node_name(s->node);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    rf_cond_init_mono(&s->cv);
     pthread_mutex_init(&s->mu, NULL);
     if (n > 0 && pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
-        scheduler_stop(s);
+        scheduler_free(s);
         return RF_ERR_INTERNAL;
     }
     s->started = n > 0;
@@ -471,9 +483,15 @@ void scheduler_stop(struct scheduler *s) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
     s->stop = true;
-    pthread_cond_signal(&s->cv);
+    pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (s->started) pthread_join(s->thread, NULL);
+    s->started = false;
+}
+
+void scheduler_free(struct scheduler *s) {
+    if (!s) return;
+    scheduler_stop(s);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

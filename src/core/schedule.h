@@ -65,8 +65,11 @@ struct sched_run_page {
  * node names this process in the runs it claims. */
 struct scheduler;
 rf_err scheduler_start(rf *db, const struct sched_spec *specs, int n, struct scheduler **out);
-/* Stops the thread after the run it is in (if any) and frees s (NULL: no-op). */
+/* Stops the thread after the run it is in (if any); s stays usable by
+ * scheduler_run_now (HTTP triggers still draining) until scheduler_free,
+ * which stops it first if need be (NULL: no-op for both). */
 void scheduler_stop(struct scheduler *s);
+void scheduler_free(struct scheduler *s);
 
 int scheduler_count(const struct scheduler *s);
 const struct sched_spec *scheduler_spec(const struct scheduler *s, int i);
