@@ -150,7 +150,8 @@
 #define RF_SCHEDULE_INTERVAL_MS_MIN 200        /* shortest interval (tests run 10 in seconds) */
 #define RF_SCHEDULE_INTERVAL_MS_MAX (7LL * 24 * 3600 * 1000) /* longest interval: a week */
 #define RF_SCHEDULE_CURRENCIES_MAX 16          /* currencies one `payouts@` run pays out */
-#define RF_SCHEDULE_BATCH_IDS_BYTES (RF_SCHEDULE_CURRENCIES_MAX * 40) /* a run's batch ids, comma-separated */
+/* a run's batch ids, comma-separated: an id and its comma per currency */
+#define RF_SCHEDULE_BATCH_IDS_BYTES (RF_SCHEDULE_CURRENCIES_MAX * (RF_ID_CHARS_MAX + 1))
 #define RF_SCHEDULE_ATTEMPTS_MAX 5             /* tries of one slot's run before it is failed */
 #define RF_SCHEDULE_LEASE_TRIES_MAX 4          /* lease_held answers retried within one tick */
 #define RF_SCHEDULE_LEASE_BACKOFF_MS 100       /* first wait after lease_held; doubles */
