@@ -145,7 +145,10 @@
     X(RF_ERR_LEASE_NOT_FOUND, "lease_not_found", 404, 0, "Lease not found",                      \
       "No lease of this name was ever acquired.")                                              \
     X(RF_ERR_PAYOUT_BATCH_NOT_FOUND, "payout_batch_not_found", 404, 0, "Payout batch not found", \
-      "The payout batch does not exist.")
+      "The payout batch does not exist.")                                                        \
+    /* schedules: no schedule of that name is configured on this server */                     \
+    X(RF_ERR_SCHEDULE_NOT_FOUND, "schedule_not_found", 404, 0, "Schedule not found",            \
+      "This server has no schedule of that name (racefree serve --schedule).")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

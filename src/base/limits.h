@@ -150,5 +150,20 @@
 #define RF_PAYOUT_BATCH_LEASE_TTL_MS 30000     /* the payouts lease a batch run holds, renewed per chunk */
 #define RF_PAYOUT_BATCH_UNFINISHED_MAX 16      /* unfinished batches one run finishes first */
 #define RF_TEST_BATCH_PAUSE_MS_MAX 60000       /* test hook: longest pause between chunks */
+/* Scheduled runs (racefree serve --schedule, src/core/schedule.c) */
+#define RF_SCHEDULES_MAX 16                    /* --schedule flags of one serve */
+#define RF_SCHEDULE_SPEC_CHARS_MAX 64          /* one --schedule SPEC */
+#define RF_SCHEDULE_NAME_CHARS_MAX 48          /* its name (before '@'): "payouts:USD:100" */
+#define RF_SCHEDULE_INTERVAL_MS_MIN 200        /* shortest interval (tests run 10 in seconds) */
+#define RF_SCHEDULE_INTERVAL_MS_MAX (7LL * 24 * 3600 * 1000) /* longest interval: a week */
+#define RF_SCHEDULE_CURRENCIES_MAX 16          /* currencies one `payouts@` run pays out */
+/* a run's batch ids, comma-separated: an id and its comma per currency */
+#define RF_SCHEDULE_BATCH_IDS_BYTES (RF_SCHEDULE_CURRENCIES_MAX * (RF_ID_CHARS_MAX + 1))
+#define RF_SCHEDULE_ATTEMPTS_MAX 5             /* tries of one slot's run before it is failed */
+#define RF_SCHEDULE_LEASE_TRIES_MAX 4          /* lease_held answers retried within one tick */
+#define RF_SCHEDULE_LEASE_BACKOFF_MS 100       /* first wait after lease_held; doubles */
+#define RF_SCHEDULE_RESUME_AFTER_MS 10000      /* a running run untouched this long is resumed */
+#define RF_SCHEDULE_RESUME_MAX 4               /* unfinished runs one tick resumes */
+#define RF_SCHEDULE_ERROR_CHARS_MAX 256        /* a run's recorded error */
 
 #endif

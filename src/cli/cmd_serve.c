@@ -25,6 +25,7 @@
 #include "base/limits.h"
 #include "base/log.h"
 #include "cli/cli.h"
+#include "core/schedule.h"
 #include "http/server.h"
 
 /* The sweeps' period (rf_options.sweep_interval_ms: the library's sweep
@@ -44,6 +45,8 @@ struct serve_args {
     struct rf_http_config http;   /* connection handling flags only */
     int maint_tick_ms;            /* --maintenance-interval-ms, test hooks only */
     enum rf_log_level log_level;  /* --log-level: the least level logged */
+    struct sched_spec schedules[RF_SCHEDULES_MAX]; /* --schedule, in the order given */
+    int n_schedules;
 };
 
 static int set_listen(const struct cli_flag *f, void *args, const char *value) {
@@ -69,6 +72,26 @@ static int set_log_level(const struct cli_flag *f, void *args, const char *value
     if (!rf_log_level_parse(value, &a->log_level))
         return cli_usage_error("serve", "--log-level must be debug, info, warn or error, got '%s'",
                                value);
+    return 0;
+}
+
+/* --schedule SPEC (repeatable): parsed here, so a bad one exits 2 before
+ * anything is bound or opened. */
+static int add_schedule(const struct cli_flag *f, void *args, const char *value) {
+    struct serve_args *a = args;
+    (void)f;
+    char why[256];
+    if (a->n_schedules == RF_SCHEDULES_MAX)
+        return cli_usage_error("serve", "at most %d --schedule flags", RF_SCHEDULES_MAX);
+    struct sched_spec *sp = &a->schedules[a->n_schedules];
+    if (!sched_spec_parse(value, sp, why, sizeof why))
+        return cli_usage_error("serve", "--schedule '%s': %s", value, why);
+    for (int i = 0; i < a->n_schedules; i++)
+        if (strcmp(a->schedules[i].name, sp->name) == 0)
+            return cli_usage_error("serve", "--schedule '%s': a schedule named '%s' is "
+                                   "already given ('%s')", value, sp->name,
+                                   a->schedules[i].text);
+    a->n_schedules++;
     return 0;
 }
 
@@ -127,6 +150,9 @@ static const struct cli_flag serve_flags[] = {
      ARG(http.webhook_tolerance_s), 1, RF_WEBHOOK_TOLERANCE_S_MAX, false},
     {"log-level", "debug|info|warn|error", "the least level logged (debug also logs /healthz, "
      "/readyz and /metrics)", "info", 0, set_log_level, 0, 0, 0, false},
+    {"schedule", "SPEC", "run a task every interval, once across every server on the store "
+     "(repeatable): payouts[:CUR[:MIN]]@INTERVAL, INTERVAL like 500ms, 30s, 10m, 1h, 1d",
+     "none", 0, add_schedule, 0, 0, 0, false},
     {"reuse-port", NULL, "SO_REUSEPORT: several racefree processes share one port", "off", 0,
      cli_set_true, ARG(http.reuse_port), 0, 0, false},
     /* Tests only: fault injection routes and a short maintenance tick. */
@@ -229,11 +255,21 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
     cfg.port = a->port;
     cfg.body_max_bytes = (size_t)a->body_max_bytes;
     cfg.test_hooks = a->opt.test_hooks;
+    err = scheduler_start(db, a->schedules, a->n_schedules, &cfg.scheduler);
+    if (err != RF_OK) {
+        close(lfd);
+        return cli_fail("starting the scheduler", err);
+    }
     struct rf_http_server *srv = rf_http_start(&cfg, lfd, msg, sizeof msg);
     if (!srv) {
+        scheduler_free(cfg.scheduler);
         rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
     }
+    for (int i = 0; i < a->n_schedules; i++)
+        rf_log_kv(RF_LOG_INFO, &RF_KV_STR("schedule", a->schedules[i].name), 1,
+                  "schedule %s: every %lld ms", a->schedules[i].text,
+                  (long long)a->schedules[i].interval_ms);
     boot_key_print(&boot, a, rf_http_port(srv));
     if (a->opt.test_hooks) rf_log(RF_LOG_WARN, "test hooks are on (/v1/_test/*)");
     struct rf_log_kv kv[2] = {RF_KV_STR("store", rf_backend_name(db)),
@@ -243,7 +279,12 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
     sigwait(sigs, &sig);
     rf_log(RF_LOG_INFO, "%s: stopping (draining in-flight requests)",
            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    /* The scheduler first (it finishes the run it is in, starts no other),
+     * while HTTP still answers; then HTTP drains, its schedule triggers
+     * included, and only then is the scheduler they use freed. */
+    scheduler_stop(cfg.scheduler);
     rf_http_stop(srv);
+    scheduler_free(cfg.scheduler);
     return CLI_EXIT_OK;
 }
 

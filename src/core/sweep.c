@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "base/assert.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "core/core.h"
@@ -64,22 +65,13 @@ struct sweeper {
     int interval_ms;
 };
 
-static struct timespec deadline_after(int ms) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    int64_t ns = t.tv_nsec + (int64_t)(ms % 1000) * 1000000;
-    t.tv_sec += ms / 1000 + (time_t)(ns / 1000000000);
-    t.tv_nsec = (long)(ns % 1000000000);
-    return t;
-}
-
 /* A failed sweep (the store unavailable, shutting down) is tried again at
  * the next interval: nothing it would have done is lost by waiting. */
 static void *sweeper_main(void *arg) {
     struct sweeper *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
-        struct timespec until = deadline_after(s->interval_ms);
+        struct timespec until = rf_mono_deadline(s->interval_ms);
         while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &until) != ETIMEDOUT) {
         }
         if (s->stop) break;
@@ -104,11 +96,7 @@ rf_err sweeper_start(rf *db, int interval_ms) {
     struct sweeper *s = calloc(1, sizeof *s);
     if (!s) return RF_ERR_NOMEM;
     *s = (struct sweeper){.db = db, .interval_ms = interval_ms};
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    rf_cond_init_mono(&s->cv);
     pthread_mutex_init(&s->mu, NULL);
     if (pthread_create(&s->thread, NULL, sweeper_main, s) != 0) {
         pthread_cond_destroy(&s->cv);

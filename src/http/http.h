@@ -42,6 +42,7 @@ struct rf_http_ctx {
     size_t body_max_bytes;      /* the limit of routes with body_max 0 */
     int webhook_tolerance_s;    /* a webhook signature's age bound, either way; 0: default */
     struct rf_metrics *metrics;
+    struct scheduler *scheduler; /* this process's --schedule specs; NULL: none */
     atomic_bool draining;       /* shutdown began: new requests get 503 */
 };
 

@@ -143,6 +143,10 @@ const struct rf_route rf_routes[] = {
        rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_NONE),
     OP("POST", "/v1/webhook-secrets/{provider}/rotate", ADMIN, RF_OP_WEBHOOK_SECRET_ROTATE,
        rf_view_webhook_secret, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    /* Scheduled runs: any HTTP trigger of a scheduled job is admin only. */
+    ROUTE("GET", "/v1/schedules", ADMIN | READONLY, h_schedule_list),
+    ROUTE("POST", "/v1/schedules/{name}/run", ADMIN, h_schedule_run),
+    ROUTE("GET", "/v1/schedules/{name}/runs", ADMIN | READONLY, h_schedule_runs),
 
     OP("POST", "/v1/leases/{name}/acquire", ADMIN | SERVICE, RF_OP_LEASE_ACQUIRE, rf_view_lease,
        RF_REPLY_CREATED, RF_IDEM_OPTIONAL),

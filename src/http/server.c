@@ -1007,6 +1007,7 @@ static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
     s->lfd = s->epfd = s->evfd = -1;
     s->ctx.db = cfg->db;
     s->ctx.test_hooks = cfg->test_hooks;
+    s->ctx.scheduler = cfg->scheduler;
     s->ctx.body_max_bytes = s->cfg.body_max_bytes;
     s->ctx.webhook_tolerance_s = s->cfg.webhook_tolerance_s;
     s->ctx.metrics = &s->metrics;

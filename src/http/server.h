@@ -29,6 +29,7 @@ struct rf_http_config {
     int body_timeout_ms;    /* a request's body: RF_HTTP_BODY_TIMEOUT_MS */
     int idle_timeout_ms;    /* keep-alive between requests: RF_HTTP_IDLE_TIMEOUT_MS */
     int webhook_tolerance_s; /* |now - signature t| accepted: RF_WEBHOOK_TOLERANCE_S_DEFAULT */
+    struct scheduler *scheduler; /* serve --schedule (core/schedule.h); NULL: none */
 };
 
 struct rf_http_server;

@@ -88,7 +88,8 @@ static void test_client_live(void **state)
     /* the server seals webhook secrets under this key (inherited) */
     setenv("RACEFREE_SECRETS_KEY",
            "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100", 1);
-    env_start_fresh(&e, false, NULL);
+    const char *serve_args[] = {"--schedule", "payouts@1h", NULL}; /* rf.schedules */
+    env_start_fresh(&e, false, serve_args);
     const char *live[] = {"--test", "dist/test/live/client.test.js", NULL};
     int rc = node_run(&e, live);
     if (rc != 0)

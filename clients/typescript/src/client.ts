@@ -326,6 +326,18 @@ export class Racefree {
       }),
   };
 
+  /** This server's `racefree serve --schedule` runs. Triggering a run is admin only. */
+  readonly schedules = {
+    /** This server's schedules, each with its last run and next slot (admin, readonly). */
+    list: () => this.#data<T.Page<T.Schedule>>("GET", "/v1/schedules"),
+    /** Runs the current slot now; once per slot however often it is called (201: this call
+     * claimed it, 200: the slot's run as it is). */
+    run: (name: string, o?: CallOptions) =>
+      this.#data<T.ScheduleRun>("POST", `/v1/schedules/${seg(name)}/run`, o),
+    /** A schedule's runs, in claim order. */
+    runs: (name: string, l?: T.ListOptions) => this.#list<T.ScheduleRun>(`/v1/schedules/${seg(name)}/runs`, l),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

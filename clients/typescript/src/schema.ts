@@ -1090,6 +1090,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This server's schedules, with each one's last run and next slot. */
+        get: operations["listSchedules"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{name}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A schedule's name, its SPEC before `@` (`payouts`, `payouts:USD:500`). */
+                name: components["parameters"]["ScheduleName"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Runs the current slot's run of a schedule now (once per slot).
+         * @description Claims the current slot and runs it, answering when it has finished (`201`); when the
+         *     slot is already claimed (by the scheduler of any process, or an earlier call), answers
+         *     that run as it is (`200`; `status: running` while another process runs it). Calling it
+         *     five times within one interval makes one run. A run its process left unfinished is
+         *     resumed. Admin only, as every HTTP trigger of a scheduled job.
+         */
+        post: operations["runSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/schedules/{name}/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A schedule's name, its SPEC before `@` (`payouts`, `payouts:USD:500`). */
+                name: components["parameters"]["ScheduleName"];
+            };
+            cookie?: never;
+        };
+        /** A schedule's runs (every interval it had), in claim order, paginated. */
+        get: operations["listScheduleRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1159,7 +1223,7 @@ export interface components {
              * @description Stable snake_case code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found";
+            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found" | "schedule_not_found";
         };
         EntitlementGrant: {
             source?: string | null;
@@ -1743,6 +1807,71 @@ export interface components {
             event_created_at: components["schemas"]["Time"] | null;
             received_at: components["schemas"]["Time"];
         };
+        Schedule: {
+            name: components["schemas"]["Id"];
+            /**
+             * @description As given to `--schedule`.
+             * @example payouts:USD:500@1h
+             */
+            spec: string;
+            /** @enum {string} */
+            task: "payouts";
+            /** @description Null when the task pays out every currency that has user wallets. */
+            currency: string | null;
+            /** Format: int64 */
+            min_amount_minor: number;
+            /** Format: int64 */
+            interval_ms: number;
+            /**
+             * Format: int64
+             * @description `floor(now_ms / interval_ms)` on this server's clock.
+             */
+            current_slot: number;
+            next_run_at: components["schemas"]["Time"];
+            /** @description The run of the latest slot claimed; null before the first. */
+            last_run: components["schemas"]["ScheduleRun"] | null;
+        };
+        ScheduleList: {
+            data: components["schemas"]["Schedule"][];
+            next: components["schemas"]["Next"];
+        };
+        ScheduleRun: {
+            /** @description `<name>:<interval_ms>:<slot>`. */
+            id: components["schemas"]["Id"];
+            schedule: components["schemas"]["Id"];
+            /** Format: int64 */
+            slot: number;
+            /** Format: int64 */
+            interval_ms: number;
+            spec: string;
+            /** @description The process that claimed the run (or last resumed it). */
+            node: string;
+            /**
+             * @description What claimed it, the scheduler's tick or `POST .../run`.
+             * @enum {string}
+             */
+            via: "schedule" | "http";
+            /**
+             * @description `running` until it finishes; a run whose attempt failed (another process held the
+             *     payouts lease, the store was unavailable) stays `running` and the next tick of any
+             *     process resumes it, up to 5 attempts, then `failed`.
+             * @enum {string}
+             */
+            status: "running" | "succeeded" | "failed";
+            /** Format: int64 */
+            attempts: number;
+            /** @description The payout batches it made or finished, one per currency. */
+            batch_ids: string[];
+            /** @description The code of the last failed attempt; null when none. */
+            error: string | null;
+            started_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            finished_at: components["schemas"]["Time"] | null;
+        };
+        ScheduleRunPage: {
+            data: components["schemas"]["ScheduleRun"][];
+            next: components["schemas"]["Next"];
+        };
         WebhookEventPage: {
             data: components["schemas"]["WebhookEvent"][];
             next: components["schemas"]["Next"];
@@ -1847,6 +1976,16 @@ export interface components {
          *     `idempotency_key_in_flight`.
          */
         InvalidState: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `schedule_not_found`: this server has no `--schedule` of that name. */
+        ScheduleNotFound: {
             headers: {
                 "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
@@ -1997,6 +2136,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description A schedule's name, its SPEC before `@` (`payouts`, `payouts:USD:500`). */
+        ScheduleName: components["schemas"]["Id"];
         UserId: components["schemas"]["Id"];
         EntitlementKey: components["schemas"]["Id"];
         /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
@@ -4499,6 +4640,106 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["PayoutBatchNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every `--schedule` of this server, in the order given (one page). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleList"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    runSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A schedule's name, its SPEC before `@` (`payouts`, `payouts:USD:500`). */
+                name: components["parameters"]["ScheduleName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The slot's run, claimed before this call. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRun"];
+                };
+            };
+            /** @description This call claimed the slot and ran it. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRun"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ScheduleNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listScheduleRuns: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                /** @description A schedule's name, its SPEC before `@` (`payouts`, `payouts:USD:500`). */
+                name: components["parameters"]["ScheduleName"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScheduleRunPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ScheduleNotFound"];
             503: components["responses"]["Unavailable"];
         };
     };

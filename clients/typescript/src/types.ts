@@ -75,6 +75,8 @@ export type LeaseRenew = Write<Schemas["LeaseRenew"]>;
 export type LeaseRelease = Write<Schemas["LeaseRelease"]>;
 export type PayoutBatch = Read<Schemas["PayoutBatch"]>;
 export type PayoutBatchCreate = Write<Schemas["PayoutBatchCreate"]>;
+export type Schedule = Read<Schemas["Schedule"]>;
+export type ScheduleRun = Read<Schemas["ScheduleRun"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */

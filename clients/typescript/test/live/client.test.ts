@@ -299,6 +299,21 @@ async function proxy(fail: "503-before" | "drop-after") {
   return { url: `http://127.0.0.1:${port}`, keys, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+test("schedules: this server's list, a run triggered twice is one run, its runs; unknown name 404", async () => {
+  const list = await rf.schedules.list();
+  const payouts = list.data.find((x) => x.name === "payouts");
+  assert.ok(payouts, "the server runs with --schedule payouts@1h");
+  assert.equal(payouts.interval_ms, 3600000);
+  const slot = payouts.current_slot;
+  const a = await rf.schedules.run("payouts");
+  const b = await rf.schedules.run("payouts");
+  if (a.slot === slot && b.slot === slot) assert.equal(a.id, b.id);
+  assert.ok(["running", "succeeded"].includes(b.status));
+  const runs = await rf.schedules.runs("payouts", { limit: 500 });
+  assert.equal(runs.data.filter((r) => r.slot === b.slot).length, 1);
+  await expectError(rf.schedules.run("nosuch"), 404, "schedule_not_found");
+});
+
 test("a 503 with Retry-After is retried with the same key: the credit happens once", async () => {
   const w = await wallet();
   const p = await proxy("503-before");
