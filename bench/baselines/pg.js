@@ -11,7 +11,7 @@
 //   NOTHING RETURNING, else the existing row.
 // - jobs (seed 001's queue worker with job identity): enqueue INSERT ... ON
 //   CONFLICT on a partial UNIQUE (queue, unique_key) of live jobs; claim one
-//   UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) that bumps
+//   UPDATE ... FROM (a MATERIALIZED CTE ... FOR UPDATE SKIP LOCKED) that bumps
 //   the fencing token; complete UPDATE ... WHERE token = $2 AND running.
 // Two requests racing with one Idempotency-Key: the loser's history INSERT
 // hits the UNIQUE key, rolls back, and it answers the winner's row.
@@ -132,11 +132,16 @@ function handlers(db) {
       return { status: 200, body: jobJson(row.rows[0]) };
     },
     claim: async (queue, workerId, leaseMs, maxJobs) => {
-      const r = await db.query(`UPDATE jobs SET status = 'running', attempt = attempt + 1, token = token + 1,
+      // The ids picked once (a MATERIALIZED CTE): as `WHERE id IN (SELECT ...
+      // LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may run the sub-select
+      // again and claim more than n jobs.
+      const r = await db.query(`WITH picked AS MATERIALIZED (
+          SELECT id FROM jobs WHERE queue = $1 AND status = 'available' AND run_at <= now()
+          ORDER BY priority, run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+        UPDATE jobs SET status = 'running', attempt = attempt + 1, token = token + 1,
           worker_id = $2, lease_expires_at = now() + $3 * interval '1 millisecond'
-        WHERE id IN (SELECT id FROM jobs WHERE queue = $1 AND status = 'available' AND run_at <= now()
-                     ORDER BY priority, run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
-        RETURNING *`, [queue, workerId, leaseMs, maxJobs]);
+        FROM picked WHERE jobs.id = picked.id
+        RETURNING jobs.*`, [queue, workerId, leaseMs, maxJobs]);
       return { status: 200, body: { data: r.rows.map(jobJson) } };
     },
     complete: async (jobId, token, result) => {
