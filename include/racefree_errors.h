@@ -141,7 +141,10 @@
     /* a fencing token lower than the highest issued, or no longer the holder's */               \
     X(RF_ERR_STALE_LEASE, "stale_lease", 409, 0, "Stale lease",                                  \
       "The token is not the current holder's: the lease expired and was taken over, "         \
-      "or was released.")
+      "or was released.")                                                                      \
+    /* the job queue: no job with this id */                                                     \
+    X(RF_ERR_JOB_NOT_FOUND, "job_not_found", 404, 0, "Job not found",                            \
+      "No job with this id exists.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -96,4 +96,21 @@ rf_err op_webhook_event_list(struct rf_tx *tx, const void *req, void *res);
 /* "all", then the event statuses of enum rf_webhook_event_filter, NULL-terminated. */
 extern const char *const webhook_event_filter_names[];
 
+/* jobs.c */
+rf_err op_job_enqueue(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_claim(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_heartbeat(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_complete(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_fail(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_cancel(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_queue_stats(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_job_status (NULL-terminated), in its order. */
+extern const char *const job_status_names[];
+
+/* dropin.c */
+rf_err op_dropin_process(struct rf_tx *tx, const void *req, void *res);
+rf_err op_dropin_match_record(struct rf_tx *tx, const void *req, void *res);
+rf_err op_dropin_match_list(struct rf_tx *tx, const void *req, void *res);
+
 #endif
