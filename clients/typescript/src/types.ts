@@ -69,6 +69,15 @@ export type KeyCreated = Read<Schemas["KeyCreated"]>;
 export type WebhookSecret = Read<Schemas["WebhookSecret"]>;
 export type WebhookSecretRotate = Write<Schemas["WebhookSecretRotate"]>;
 export type WebhookEvent = Read<Schemas["WebhookEvent"]>;
+export type Job = Read<Schemas["Job"]>;
+export type JobCreate = Write<Schemas["JobCreate"]>;
+export type JobClaim = Write<Schemas["JobClaim"]>;
+export type JobHeartbeat = Write<Schemas["JobHeartbeat"]>;
+export type JobComplete = Write<Schemas["JobComplete"]>;
+export type JobFail = Write<Schemas["JobFail"]>;
+export type QueueStats = Read<Schemas["QueueStats"]>;
+export type DropInMatch = Read<Schemas["DropInMatch"]>;
+export type DropInMatchRecord = Write<Schemas["DropInMatchRecord"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */
