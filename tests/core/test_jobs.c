@@ -11,6 +11,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,29 +44,44 @@ static int64_t available(const char *queue) {
     return st.available;
 }
 
+/* rf_op_run_then of a grant of (n->user, n->key) with jobs; the grant's
+ * result is not kept. */
+static rf_err grant_then(const struct names *n, struct rf_idem *idem,
+                         const struct rf_job_req *jobs, int n_jobs, struct rf_job *out,
+                         struct rf_fault *fault) {
+    struct rf_grant_req g = {.user_id = n->user, .key = n->key};
+    struct rf_grant_res res;
+    rf_err err = rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, idem, fault,
+                                jobs, n_jobs, out);
+    rf_entitlement_clear(&res.ent);
+    return err;
+}
+
+/* Whether the grant of (n->user, n->key) is in the store. */
+static bool granted(const struct names *n) {
+    struct rf_entitlement e;
+    rf_err err = rf_entitlement_get(rf_core_fx.db, n->user, n->key, &e);
+    assert_true(err == RF_OK || err == RF_ERR_ENTITLEMENT_NOT_FOUND);
+    rf_entitlement_clear(&e);
+    return err == RF_OK;
+}
+
 static void test_then_commits_together(void **state) {
     (void)state;
     struct names n;
     names_fresh(&n);
-    struct rf_grant_req g = {.user_id = n.user, .key = n.key};
-    struct rf_grant_res res;
     struct rf_job_req jr = job_of(&n);
     struct rf_job out[1];
     struct rf_fault fault;
-    assert_int_equal(rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, NULL,
-                                    &fault, &jr, 1, out),
-                     RF_OK);
-    assert_true(res.created && out[0].created);
+    assert_int_equal(grant_then(&n, NULL, &jr, 1, out, &fault), RF_OK);
+    assert_true(out[0].created);
     struct rf_job j;
     assert_int_equal(rf_job_get(rf_core_fx.db, out[0].id, &j), RF_OK);
     assert_int_equal(j.status, RF_JOB_AVAILABLE);
     assert_string_equal(j.unique_key, n.ukey);
-    struct rf_entitlement e;
-    assert_int_equal(rf_entitlement_get(rf_core_fx.db, n.user, n.key, &e), RF_OK);
-    rf_entitlement_clear(&e);
+    assert_true(granted(&n));
     rf_job_clear(&j);
     rf_job_clear(&out[0]);
-    rf_entitlement_clear(&res.ent);
     assert_int_equal(available(n.queue), 1);
 }
 
@@ -94,19 +110,13 @@ static void test_then_refused_job_rolls_back_op(void **state) {
     (void)state;
     struct names n;
     names_fresh(&n);
-    struct rf_grant_req g = {.user_id = n.user, .key = n.key};
-    struct rf_grant_res res;
     struct rf_job_req jobs[2] = {job_of(&n), job_of(&n)};
     jobs[1].unique_key = NULL;
     jobs[1].run_at_ms = 253402300799000LL; /* 9999: past what the queue takes, decided in tx */
     struct rf_job out[2];
     struct rf_fault fault;
-    assert_int_equal(rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, NULL,
-                                    &fault, jobs, 2, out),
-                     RF_ERR_INVALID);
-    struct rf_entitlement e;
-    assert_int_equal(rf_entitlement_get(rf_core_fx.db, n.user, n.key, &e),
-                     RF_ERR_ENTITLEMENT_NOT_FOUND);
+    assert_int_equal(grant_then(&n, NULL, jobs, 2, out, &fault), RF_ERR_INVALID);
+    assert_false(granted(&n));
     assert_int_equal(available(n.queue), 0); /* the first job went with the grant */
 }
 
@@ -116,21 +126,16 @@ static void test_then_replay_enqueues_nothing(void **state) {
     names_fresh(&n);
     char idem_key[64];
     rf_rand_id("idem", idem_key, sizeof idem_key);
-    struct rf_grant_req g = {.user_id = n.user, .key = n.key};
     struct rf_job_req jr = job_of(&n);
     jr.unique_key = NULL; /* without a key a second run would make a second job */
     for (int round = 0; round < 2; round++) {
         struct rf_idem idem = {.key = idem_key, .api_key_id = "app"};
-        struct rf_grant_res res;
         struct rf_job out[1];
         struct rf_fault fault;
-        assert_int_equal(rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, &idem,
-                                        &fault, &jr, 1, out),
-                         RF_OK);
+        assert_int_equal(grant_then(&n, &idem, &jr, 1, out, &fault), RF_OK);
         assert_int_equal(idem.replayed, round == 1);
         assert_int_equal(out[0].id[0] != '\0', round == 0);
         rf_job_clear(&out[0]);
-        rf_entitlement_clear(&res.ent);
     }
     assert_int_equal(available(n.queue), 1);
 }
@@ -139,23 +144,17 @@ static void test_then_bad_job_refused_first(void **state) {
     (void)state;
     struct names n;
     names_fresh(&n);
-    struct rf_grant_req g = {.user_id = n.user, .key = n.key};
-    struct rf_grant_res res;
     struct rf_job_req jr = job_of(&n);
     jr.payload_json = "[1]";
     struct rf_job out[1];
     struct rf_fault fault;
-    assert_int_equal(rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, NULL,
-                                    &fault, &jr, 1, out),
-                     RF_ERR_INVALID);
+    assert_int_equal(grant_then(&n, NULL, &jr, 1, out, &fault), RF_ERR_INVALID);
     assert_string_equal(fault.param, "jobs[0].payload");
-    struct rf_entitlement e;
-    assert_int_equal(rf_entitlement_get(rf_core_fx.db, n.user, n.key, &e),
-                     RF_ERR_ENTITLEMENT_NOT_FOUND);
-    /* A read op, or too many jobs, is a misuse. */
-    assert_int_equal(rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, NULL,
-                                    &fault, &jr, 17, out),
-                     RF_ERR_INVALID);
+    assert_false(granted(&n));
+    /* More jobs than one call takes is a misuse: nothing runs either. */
+    jr.payload_json = "{}";
+    assert_int_equal(grant_then(&n, NULL, &jr, 17, out, &fault), RF_ERR_INVALID);
+    assert_false(granted(&n));
 }
 
 static void test_rescue_counts_attempts(void **state) {

@@ -123,6 +123,40 @@ static int64_t time_ms(const char *s) {
     return (int64_t)timegm(&tm) * 1000 + ms;
 }
 
+static void par_same(struct rf_par_req *reqs, const char *method, const char *path,
+                     const char *key, const char *body) {
+    memset(reqs, 0, sizeof(struct rf_par_req) * PAR);
+    for (int i = 0; i < PAR; i++) {
+        reqs[i] = (struct rf_par_req){.port = g.srv.port, .method = method, .api_key = key,
+                                      .body = body};
+        snprintf(reqs[i].path, sizeof reqs[i].path, "%s", path);
+    }
+    assert_int_equal(rf_parallel(reqs, PAR), 0);
+}
+
+/* One 201 and the rest 200, all naming one id (copied into id). */
+static void one_created(struct rf_par_req *reqs, char *id, size_t cap) {
+    int n201 = 0;
+    id[0] = '\0';
+    for (int i = 0; i < PAR; i++) {
+        if (reqs[i].resp.status != 200) RF_ASSERT_STATUS(&reqs[i].resp, 201);
+        n201 += reqs[i].resp.status == 201;
+        json_t *j = rf_resp_json(&reqs[i].resp);
+        if (!id[0]) snprintf(id, cap, "%s", rf_t_json_str(j, "id"));
+        assert_string_equal(rf_t_json_str(j, "id"), id);
+        json_decref(j);
+    }
+    assert_int_equal(n201, 1);
+    rf_par_free(reqs, PAR);
+}
+
+/* Enqueues into queue (201) and copies the new job's id into id. */
+static void enqueue_id(const char *queue, const char *extra, char *id, size_t cap) {
+    json_t *j = enqueue(queue, extra, 201);
+    snprintf(id, cap, "%s", rf_t_json_str(j, "id"));
+    json_decref(j);
+}
+
 /* ---- unique_key ------------------------------------------------------------ */
 
 static void test_unique_key_race(void **state) {
@@ -133,23 +167,9 @@ static void test_unique_key_race(void **state) {
     snprintf(body, sizeof body,
              "{\"queue\":\"%s\",\"kind\":\"k\",\"payload\":{},\"unique_key\":\"%s\"}", queue, ukey);
     static struct rf_par_req reqs[PAR];
-    memset(reqs, 0, sizeof reqs);
-    for (int i = 0; i < PAR; i++)
-        reqs[i] = (struct rf_par_req){.port = g.srv.port, .method = "POST",
-                                      .path = "/v1/jobs", .api_key = g.service, .body = body};
-    assert_int_equal(rf_parallel(reqs, PAR), 0);
-    int n201 = 0;
-    char id[128] = "";
-    for (int i = 0; i < PAR; i++) {
-        if (reqs[i].resp.status != 200) RF_ASSERT_STATUS(&reqs[i].resp, 201);
-        n201 += reqs[i].resp.status == 201;
-        json_t *j = rf_resp_json(&reqs[i].resp);
-        if (!id[0]) snprintf(id, sizeof id, "%s", rf_t_json_str(j, "id"));
-        assert_string_equal(rf_t_json_str(j, "id"), id);
-        json_decref(j);
-    }
-    assert_int_equal(n201, 1);
-    rf_par_free(reqs, PAR);
+    char id[128];
+    par_same(reqs, "POST", "/v1/jobs", g.service, body);
+    one_created(reqs, id, sizeof id);
 
     /* Completed: the key is free for a new job. */
     json_t *job = claim_one(queue, 30000, 1);
@@ -342,10 +362,8 @@ static void test_fail_and_attempts(void **state) {
     (void)state;
     char queue[64];
     RID(queue, "qf");
-    json_t *j = enqueue(queue, ",\"max_attempts\":2", 201);
     char id[64];
-    snprintf(id, sizeof id, "%s", rf_t_json_str(j, "id"));
-    json_decref(j);
+    enqueue_id(queue, ",\"max_attempts\":2", id, sizeof id);
 
     json_t *c1 = claim_one(queue, 30000, 1);
     assert_int_equal(rf_t_json_int(c1, "attempt"), 1);
@@ -384,9 +402,7 @@ static void test_cancel(void **state) {
     (void)state;
     char queue[64], id[64];
     RID(queue, "qc");
-    json_t *j = enqueue(queue, NULL, 201);
-    snprintf(id, sizeof id, "%s", rf_t_json_str(j, "id"));
-    json_decref(j);
+    enqueue_id(queue, NULL, id, sizeof id);
     json_decref(claim_one(queue, 30000, 1));
     job_call_problem(id, "cancel", g.worker, "{}", 403, "forbidden");
     char path[256];
@@ -403,9 +419,7 @@ static void test_heartbeat_extends(void **state) {
     (void)state;
     char queue[64], id[64];
     RID(queue, "qh");
-    json_t *j = enqueue(queue, NULL, 201);
-    snprintf(id, sizeof id, "%s", rf_t_json_str(j, "id"));
-    json_decref(j);
+    enqueue_id(queue, NULL, id, sizeof id);
     json_t *c = claim_one(queue, SHORT_LEASE_MS, 1);
     json_t *h = job_call(id, "heartbeat", "{\"token\":1,\"lease_ms\":60000}", 200);
     assert_true(time_ms(rf_t_json_str(h, "lease_expires_at")) >
@@ -427,33 +441,6 @@ static void test_heartbeat_extends(void **state) {
 }
 
 /* ---- drop-in ---------------------------------------------------------------- */
-
-static void par_same(struct rf_par_req *reqs, const char *method, const char *path,
-                     const char *key, const char *body) {
-    memset(reqs, 0, sizeof(struct rf_par_req) * PAR);
-    for (int i = 0; i < PAR; i++) {
-        reqs[i] = (struct rf_par_req){.port = g.srv.port, .method = method, .api_key = key,
-                                      .body = body};
-        snprintf(reqs[i].path, sizeof reqs[i].path, "%s", path);
-    }
-    assert_int_equal(rf_parallel(reqs, PAR), 0);
-}
-
-/* One 201 and the rest 200, all naming one id (copied into id). */
-static void one_created(struct rf_par_req *reqs, char *id, size_t cap) {
-    int n201 = 0;
-    id[0] = '\0';
-    for (int i = 0; i < PAR; i++) {
-        if (reqs[i].resp.status != 200) RF_ASSERT_STATUS(&reqs[i].resp, 201);
-        n201 += reqs[i].resp.status == 201;
-        json_t *j = rf_resp_json(&reqs[i].resp);
-        if (!id[0]) snprintf(id, cap, "%s", rf_t_json_str(j, "id"));
-        assert_string_equal(rf_t_json_str(j, "id"), id);
-        json_decref(j);
-    }
-    assert_int_equal(n201, 1);
-    rf_par_free(reqs, PAR);
-}
 
 static void test_dropin_triggers_and_matches(void **state) {
     (void)state;
