@@ -939,7 +939,7 @@ RF_API rf_err rf_approval_list(rf *db, const char *status, const char *after, in
                         struct rf_approval_page *out);
 
 /* ---- Maintenance: the sweeps --------------------------------------------
- * Two things happen only when a sweep runs, never on their own:
+ * Three things happen only when a sweep runs, never on their own:
  *   - RF_SWEEP_EXPIRE_HOLDS voids pending transfers past their expires_at
  *     (never a payout's hold), releasing the money they held;
  *   - RF_SWEEP_PURGE_IDEM deletes Idempotency-Key records past their
@@ -949,7 +949,7 @@ RF_API rf_err rf_approval_list(rf *db, const char *status, const char *after, in
  *     that died or stalled) available again, their attempt counted, or
  *     failed when it was their last (500 per batch, rf_job_rescue).
  * rf_sweep() runs the ones asked for, each in batches (one transaction per
- * batch: 500 holds, 1000 records) and at
+ * batch: 500 holds, 1000 records, 500 jobs) and at
  * most RF_SWEEP_ROUNDS_MAX batches per call, so a backlog drains over a
  * few calls without holding up other work. How often: a hold is voided
  * within about one interval of its expires_at, so every few seconds
