@@ -706,15 +706,13 @@ static void webhook_event_page_clear(void *res) { rf_webhook_event_page_clear(re
 
 /* ---- the job queue and drop-in processing ---------------------------------- */
 
-#define F_QUEUE(T, member, at_) \
-    RF_F(T, member, "queue", RF_FIELD_ID, true, .max_len = RF_JOB_QUEUE_CHARS_MAX, .at = at_)
 #define F_TOKEN(T) RF_F(T, token, "token", RF_FIELD_INT, true, .min = 1, .max = INT64_MAX)
 #define F_LEASE_MS(T) \
     RF_F(T, lease_ms, "lease_ms", RF_FIELD_INT, false, .min = RF_JOB_LEASE_MS_MIN, \
          .max = RF_JOB_LEASE_MS_MAX)
 
 static const struct rf_field job_enqueue_fields[] = {
-    F_QUEUE(struct rf_job_req, queue, RF_AT_BODY),
+    RF_F(struct rf_job_req, queue, "queue", RF_FIELD_ID, true, .max_len = RF_JOB_QUEUE_CHARS_MAX),
     RF_F(struct rf_job_req, kind, "kind", RF_FIELD_ID, true, .max_len = RF_JOB_KIND_CHARS_MAX),
     RF_F(struct rf_job_req, payload_json, "payload", RF_FIELD_OBJECT, true,
          .max_len = RF_JOB_PAYLOAD_BYTES_MAX),
@@ -726,15 +724,27 @@ static const struct rf_field job_enqueue_fields[] = {
     RF_F(struct rf_job_req, priority, "priority", RF_FIELD_INT, false, .min = 0,
          .max = RF_JOB_PRIORITY_MAX),
 };
+/* A queue named in the path: an id (the router checked), bounded here to a
+ * queue name's length; too long is the path's fault (invalid_path_param). */
+#define F_QUEUE_PATH(T) F_ID(T, queue, "queue", RF_AT_PATH)
+static rf_err queue_path_check(const void *req, struct rf_fault *fault) {
+    const char *q = ((const struct rf_job_claim_req *)req)->queue;
+    if (q && strlen(q) <= RF_JOB_QUEUE_CHARS_MAX) return RF_OK;
+    rf_fault_set(fault, RF_ERR_INVALID_PATH_PARAM, "queue",
+                 "path parameter 'queue' must be an id of at most %d characters",
+                 RF_JOB_QUEUE_CHARS_MAX);
+    return RF_ERR_INVALID;
+}
+
 static const struct rf_field job_claim_fields[] = {
-    F_QUEUE(struct rf_job_claim_req, queue, RF_AT_PATH),
+    F_QUEUE_PATH(struct rf_job_claim_req),
     F_ID(struct rf_job_claim_req, worker_id, "worker_id", RF_AT_BODY),
     F_LEASE_MS(struct rf_job_claim_req),
     RF_F(struct rf_job_claim_req, max_jobs, "max_jobs", RF_FIELD_INT, false, .min = 1,
          .max = RF_JOB_CLAIM_MAX),
 };
 static const struct rf_field queue_stats_fields[] = {
-    F_QUEUE(struct rf_job_claim_req, queue, RF_AT_PATH),
+    F_QUEUE_PATH(struct rf_job_claim_req),
 };
 static const struct rf_field job_ref_fields[] = {
     F_ID(struct rf_job_ref, id, "id", RF_AT_PATH),
@@ -990,7 +1000,8 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                            .created_offset = offsetof(struct rf_job, created),
                            .explain = job_enqueue_explain},
     [RF_OP_JOB_CLAIM] = {.write = true, FIELDS(job_claim_fields),
-                         .req_size = sizeof(struct rf_job_claim_req), .tx = op_job_claim,
+                         .req_size = sizeof(struct rf_job_claim_req),
+                         .check = queue_path_check, .tx = op_job_claim,
                          .res_size = sizeof(struct rf_job_page), .res_clear = job_page_clear},
     [RF_OP_JOB_HEARTBEAT] = JOB_WRITE(job_heartbeat_fields, op_job_heartbeat),
     [RF_OP_JOB_COMPLETE] = JOB_WRITE(job_complete_fields, op_job_complete),
@@ -1000,7 +1011,8 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                        .tx = op_job_get, .res_size = sizeof(struct rf_job),
                        .res_clear = job_clear},
     [RF_OP_QUEUE_STATS] = {FIELDS(queue_stats_fields), .req_size = sizeof(struct rf_job_claim_req),
-                           .tx = op_queue_stats, .res_size = sizeof(struct rf_queue_stats)},
+                           .check = queue_path_check, .tx = op_queue_stats,
+                           .res_size = sizeof(struct rf_queue_stats)},
     [RF_OP_DROPIN_PROCESS] = {.write = true, FIELDS(dropin_process_fields),
                               .req_size = sizeof(struct rf_dropin_req), .tx = op_dropin_process,
                               .res_size = sizeof(struct rf_job), .res_clear = job_clear,

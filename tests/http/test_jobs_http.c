@@ -569,7 +569,7 @@ static void test_bad_input(void **state) {
     snprintf(path, sizeof path, "/v1/queues/%s/claim", long_queue);
     struct rf_t_resp r;
     rf_req(g.srv.port, "POST", path, g.worker, "{\"worker_id\":\"w\"}", NULL, &r);
-    RF_ASSERT_4XX_PROBLEM(&r);
+    RF_ASSERT_PROBLEM(&r, 400, "invalid_path_param");
     rf_resp_free(&r);
     rf_req(g.srv.port, "GET", "/v1/queues/q/stats", g.readonly, NULL, NULL, &r);
     RF_ASSERT_STATUS(&r, 200);
