@@ -7,10 +7,11 @@
  *   - two enqueues of one unique_key (check-then-insert): the partial
  *     UNIQUE index jobs_unique_live decides, INSERT .. ON CONFLICT DO
  *     NOTHING RETURNING, then the live row is read; never a SELECT first;
- *   - two workers claiming one job: the claim is ONE statement, UPDATE ..
- *     WHERE id IN (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED) on PostgreSQL
- *     (a row another claim holds is skipped, never taken twice), the same
- *     without the lock clause on SQLite (one writer at a time);
+ *   - two workers claiming one job: the claim is ONE statement, the ids
+ *     picked once (a MATERIALIZED CTE: SELECT .. LIMIT n FOR UPDATE SKIP
+ *     LOCKED on PostgreSQL, so a row another claim holds is skipped, never
+ *     taken twice; without the lock clause on SQLite, one writer at a time),
+ *     then UPDATE .. FROM them .. RETURNING;
  *   - a worker that lost its job (lease expired and rescued, claimed again,
  *     canceled) finishing it anyway: every claim bumps the job's token, and
  *     heartbeat, complete and fail are each one UPDATE guarded by token and
@@ -152,14 +153,20 @@ rf_err op_job_enqueue(struct rf_tx *tx, const void *req, void *res) {
 
 /* ---- claim ---------------------------------------------------------------------- */
 
-/* The lock clause is inside the sub-select, where SQLite has no syntax for
- * it, so the statement comes in two spellings of one text. */
+/* The ids are picked once, in a materialized CTE, then updated: with
+ * "WHERE id IN (SELECT .. LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may run
+ * the sub-select again for other outer rows (a semi-join rescanned, or
+ * EvalPlanQual's recheck after a concurrent claim), and each run can pick
+ * other rows, so one claim could move more than n jobs (the extra ones
+ * running under a lease nobody knows of). The lock clause is inside the CTE,
+ * where SQLite has no syntax for it, so the text comes in two spellings. */
 #define SQL_CLAIM(lock)                                                                   \
-    "UPDATE jobs SET status = 'running', attempt = attempt + 1, token = token + 1,"       \
-    " worker_id = $2, lease_ms = $3, lease_expires_at = $4, updated_at = $5,"             \
-    " version = version + 1 WHERE status = 'available' AND id IN (SELECT id FROM jobs"    \
-    " WHERE queue = $1 AND status = 'available' AND run_at <= $5"                         \
-    " ORDER BY priority, run_at, id LIMIT $6" lock ") RETURNING " JOB_COLS
+    "WITH picked AS MATERIALIZED (SELECT id AS picked_id FROM jobs WHERE queue = $1"      \
+    " AND status = 'available' AND run_at <= $5 ORDER BY priority, run_at, id LIMIT $6"   \
+    lock ") UPDATE jobs SET status = 'running', attempt = attempt + 1,"                   \
+    " token = token + 1, worker_id = $2, lease_ms = $3, lease_expires_at = $4,"          \
+    " updated_at = $5, version = version + 1 FROM picked"                                 \
+    " WHERE id = picked.picked_id AND status = 'available' RETURNING " JOB_COLS
 static const char SQL_CLAIM_PG[] = SQL_CLAIM(" FOR UPDATE SKIP LOCKED");
 static const char SQL_CLAIM_SQLITE[] = SQL_CLAIM("");
 
@@ -170,8 +177,8 @@ struct claimed {
 
 static void claimed_row(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct claimed *c = ctx;
-    RF_ASSERT(c->page->n < c->cap);
-    read_job(tx, r, &c->page->items[c->page->n++]);
+    if (c->page->n < c->cap) read_job(tx, r, &c->page->items[c->page->n]);
+    c->page->n++; /* one past cap: more rows moved than asked (see SQL_CLAIM) */
 }
 
 rf_err op_job_claim(struct rf_tx *tx, const void *req, void *res) {
@@ -187,7 +194,12 @@ rf_err op_job_claim(struct rf_tx *tx, const void *req, void *res) {
     store_val p[6] = {SV_S(r->queue), SV_S(r->worker_id), SV_I(lease_ms),
                       SV_I(tx->now_ms + lease_ms), SV_I(tx->now_ms), SV_I(max_jobs)};
     const char *sql = tx->ops->backend == STORE_POSTGRES ? SQL_CLAIM_PG : SQL_CLAIM_SQLITE;
-    return store_query_each(tx, sql, p, 6, max_jobs, claimed_row, &c);
+    rf_err err = store_query_each(tx, sql, p, 6, max_jobs + 1, claimed_row, &c);
+    if (out->n > max_jobs) { /* never: each claimed job is one the caller is told of */
+        out->n = max_jobs;
+        return RF_ERR_INTERNAL;
+    }
+    return err;
 }
 
 /* ---- a worker's calls: heartbeat, complete, fail ------------------------------------ */

@@ -50,7 +50,7 @@ static rf_err grant_then(const struct names *n, struct rf_idem *idem,
                          const struct rf_job_req *jobs, int n_jobs, struct rf_job *out,
                          struct rf_fault *fault) {
     struct rf_grant_req g = {.user_id = n->user, .key = n->key};
-    struct rf_grant_res res;
+    struct rf_grant_res res = {0}; /* a misuse leaves it untouched */
     rf_err err = rf_op_run_then(rf_core_fx.db, RF_OP_ENTITLEMENT_GRANT, &g, &res, idem, fault,
                                 jobs, n_jobs, out);
     rf_entitlement_clear(&res.ent);

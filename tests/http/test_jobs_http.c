@@ -9,7 +9,8 @@
  *    completed, the key makes a new job;
  *  - 64 workers over 1,000 jobs (two servers on SQLite, three on
  *    PostgreSQL): no job is held by two live claims, every job is completed
- *    exactly once, none is lost; 8 workers that claim and never finish (as
+ *    exactly once, none is lost, every claim the server made was answered
+ *    to a worker (a job's token counts the claims workers saw of it); 8 workers that claim and never finish (as
  *    if killed) lose their jobs to the rescue, others complete them, and
  *    their late completes are 409 stale_lease;
  *  - fail with attempts left -> available (retry_in_ms, or the backoff:
@@ -320,6 +321,28 @@ static void stats_check(int port, const char *queue) {
     rf_resp_free(&r);
 }
 
+/* Every claim the server made was told to a worker: a job's token (one per
+ * claim) equals the claims the workers saw of it, and it is completed. A
+ * claim that moved more jobs than it answered would leave a job with a
+ * token nobody saw. */
+static void claims_told(int port) {
+    for (int i = 0; i < N_JOBS; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/jobs/%s", R.jobs[i].id);
+        struct rf_t_resp r;
+        rf_req(port, "GET", path, g.readonly, NULL, NULL, &r);
+        RF_ASSERT_STATUS(&r, 200);
+        json_t *j = rf_resp_json(&r);
+        assert_string_equal(rf_t_json_str(j, "status"), "completed");
+        if (rf_t_json_int(j, "token") != __builtin_popcount(R.jobs[i].tokens_seen))
+            fail_msg("job %s: token %lld, claims seen %d", R.jobs[i].id,
+                     (long long)rf_t_json_int(j, "token"),
+                     __builtin_popcount(R.jobs[i].tokens_seen));
+        json_decref(j);
+        rf_resp_free(&r);
+    }
+}
+
 static void test_64_workers(void **state) {
     (void)state;
     struct rf_server extra[2];
@@ -352,6 +375,7 @@ static void test_64_workers(void **state) {
         assert_true(R.jobs[R.killed_job[i]].tokens_seen > (1u << R.killed_token[i]));
     }
     for (int i = 0; i < R.n_ports; i++) stats_check(R.ports[i], R.queue);
+    claims_told(R.ports[R.n_ports - 1]);
     for (int i = 0; i < n_extra; i++) assert_int_equal(rf_server_stop(&extra[i], 0), 0);
     pthread_mutex_destroy(&R.mu);
 }
