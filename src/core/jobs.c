@@ -338,14 +338,16 @@ rf_err op_queue_stats(struct rf_tx *tx, const void *req, void *res) {
 
 /* ---- the rescue (a sweep) ------------------------------------------------------------ */
 
+/* Picked once, as the claim's (SQL_CLAIM says why), so a batch is at most
+ * batch_max jobs. */
 #define SQL_RESCUE(lock)                                                                  \
-    "UPDATE jobs SET status = CASE WHEN attempt >= max_attempts THEN 'failed'"            \
-    " ELSE 'available' END, finished_at = CASE WHEN attempt >= max_attempts"              \
-    " THEN CAST($1 AS BIGINT) ELSE NULL END, run_at = $1, last_error = 'lease expired',"  \
-    " lease_expires_at = NULL, updated_at = $1, version = version + 1"                    \
-    " WHERE status = 'running' AND lease_expires_at <= $1 AND id IN (SELECT id FROM jobs" \
+    "WITH picked AS MATERIALIZED (SELECT id AS picked_id FROM jobs"                       \
     " WHERE status = 'running' AND lease_expires_at <= $1 ORDER BY lease_expires_at"      \
-    " LIMIT $2" lock ")"
+    " LIMIT $2" lock ") UPDATE jobs SET status = CASE WHEN attempt >= max_attempts"       \
+    " THEN 'failed' ELSE 'available' END, finished_at = CASE WHEN attempt >= max_attempts" \
+    " THEN CAST($1 AS BIGINT) ELSE NULL END, run_at = $1, last_error = 'lease expired',"  \
+    " lease_expires_at = NULL, updated_at = $1, version = version + 1 FROM picked"        \
+    " WHERE id = picked.picked_id AND status = 'running' AND lease_expires_at <= $1"
 static const char SQL_RESCUE_PG[] = SQL_RESCUE(" FOR UPDATE SKIP LOCKED");
 static const char SQL_RESCUE_SQLITE[] = SQL_RESCUE("");
 
