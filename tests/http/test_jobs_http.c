@@ -17,6 +17,8 @@
  *    500..1000 ms after the first attempt), the last attempt -> failed;
  *    cancel -> canceled, a stale token then, a second cancel 409
  *    invalid_state; a heartbeat keeps a short lease from being rescued;
+ *    once rescued and claimed again, the first claim's token can neither
+ *    complete nor fail the job;
  *  - 32 parallel drop-in triggers of one photo -> one job; a completed job
  *    is returned again; a canceled one lets a trigger enqueue a fresh one;
  *    32 parallel identical match records -> one row;
@@ -458,10 +460,22 @@ static void test_heartbeat_extends(void **state) {
     /* Without a heartbeat the same lease is rescued: its token goes stale. */
     json_decref(enqueue(queue, NULL, 201));
     json_t *c2 = claim_one(queue, SHORT_LEASE_MS, 1);
-    rf_t_sleep_ms(PAST_LEASE_MS);
-    job_call_problem(rf_t_json_str(c2, "id"), "heartbeat", g.worker, "{\"token\":1}", 409,
-                     "stale_lease");
+    char id2[64];
+    snprintf(id2, sizeof id2, "%s", rf_t_json_str(c2, "id"));
     json_decref(c2);
+    rf_t_sleep_ms(PAST_LEASE_MS);
+    job_call_problem(id2, "heartbeat", g.worker, "{\"token\":1}", 409, "stale_lease");
+    /* Claimed again (token 2): the first claim's token finishes nothing. */
+    json_t *c3 = claim_one(queue, 60000, 1);
+    assert_string_equal(rf_t_json_str(c3, "id"), id2);
+    assert_int_equal(rf_t_json_int(c3, "token"), 2);
+    json_decref(c3);
+    job_call_problem(id2, "complete", g.worker, "{\"token\":1}", 409, "stale_lease");
+    job_call_problem(id2, "fail", g.worker, "{\"token\":1,\"error\":\"late\"}", 409,
+                     "stale_lease");
+    json_t *done2 = job_call(id2, "complete", "{\"token\":2}", 200);
+    assert_string_equal(rf_t_json_str(done2, "status"), "completed");
+    json_decref(done2);
 }
 
 /* ---- drop-in ---------------------------------------------------------------- */
