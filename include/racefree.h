@@ -208,7 +208,18 @@ RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_LEASE_RENEW, "lease_renew")                    \
     X(RF_OP_LEASE_RELEASE, "lease_release")                \
     X(RF_OP_LEASE_GET, "lease_get")                        \
-    X(RF_OP_PAYOUT_BATCH_GET, "payout_batch_get")
+    X(RF_OP_PAYOUT_BATCH_GET, "payout_batch_get")          \
+    X(RF_OP_JOB_ENQUEUE, "job_enqueue")                    \
+    X(RF_OP_JOB_CLAIM, "job_claim")                        \
+    X(RF_OP_JOB_HEARTBEAT, "job_heartbeat")                \
+    X(RF_OP_JOB_COMPLETE, "job_complete")                  \
+    X(RF_OP_JOB_FAIL, "job_fail")                          \
+    X(RF_OP_JOB_CANCEL, "job_cancel")                      \
+    X(RF_OP_JOB_GET, "job_get")                            \
+    X(RF_OP_QUEUE_STATS, "queue_stats")                    \
+    X(RF_OP_DROPIN_PROCESS, "dropin_process")              \
+    X(RF_OP_DROPIN_MATCH_RECORD, "dropin_match_record")    \
+    X(RF_OP_DROPIN_MATCH_LIST, "dropin_match_list")
 
 typedef enum rf_op {
 #define RF_OP_ENUM_(id, name) id,
@@ -936,14 +947,17 @@ RF_API rf_err rf_approval_list(rf *db, const char *status, const char *after, in
                         struct rf_approval_page *out);
 
 /* ---- Maintenance: the sweeps --------------------------------------------
- * Two things happen only when a sweep runs, never on their own:
+ * Three things happen only when a sweep runs, never on their own:
  *   - RF_SWEEP_EXPIRE_HOLDS voids pending transfers past their expires_at
  *     (never a payout's hold), releasing the money they held;
  *   - RF_SWEEP_PURGE_IDEM deletes Idempotency-Key records past their
  *     retention (rf_options.idem_retention_ms; an expired record is never
- *     replayed, but its row stays until purged).
+ *     replayed, but its row stays until purged);
+ *   - RF_SWEEP_RESCUE_JOBS makes running jobs whose lease expired (a worker
+ *     that died or stalled) available again, their attempt counted, or
+ *     failed when it was their last (500 per batch, rf_job_rescue).
  * rf_sweep() runs the ones asked for, each in batches (one transaction per
- * batch: 500 holds, 1000 records) and at
+ * batch: 500 holds, 1000 records, 500 jobs) and at
  * most RF_SWEEP_ROUNDS_MAX batches per call, so a backlog drains over a
  * few calls without holding up other work. How often: a hold is voided
  * within about one interval of its expires_at, so every few seconds
@@ -953,7 +967,8 @@ RF_API rf_err rf_approval_list(rf *db, const char *status, const char *after, in
 enum rf_sweep_what {
     RF_SWEEP_EXPIRE_HOLDS = 1,
     RF_SWEEP_PURGE_IDEM = 2,
-    RF_SWEEP_ALL = RF_SWEEP_EXPIRE_HOLDS | RF_SWEEP_PURGE_IDEM,
+    RF_SWEEP_RESCUE_JOBS = 4,
+    RF_SWEEP_ALL = RF_SWEEP_EXPIRE_HOLDS | RF_SWEEP_PURGE_IDEM | RF_SWEEP_RESCUE_JOBS,
 };
 #define RF_SWEEP_INTERVAL_MS_MIN 10
 #define RF_SWEEP_INTERVAL_MS_MAX (3600 * 1000)
@@ -961,6 +976,7 @@ enum rf_sweep_what {
 struct rf_sweep_stats {
     int64_t holds_voided;   /* pending transfers voided by this call */
     int64_t idem_purged;    /* Idempotency-Key records deleted by this call */
+    int64_t jobs_rescued;   /* expired job leases made available (or failed) */
 };
 /* what: RF_SWEEP_* bits (0 or other bits: RF_ERR_INVALID). out may be NULL.
  * Stops at the first error and returns it (out has what was done). */
@@ -1204,6 +1220,164 @@ struct rf_payout_batch {
     int64_t completed_at_ms;           /* 0 while running */
     int64_t version;
 };
+
+/* ---- Job queue -----------------------------------------------------------
+ * Jobs live in named queues. A worker claims available jobs (run_at passed)
+ * in priority order (0..100, LOWER first; 0 when not given), then run_at,
+ * then id; a claim moves a job to running under a lease (lease_ms) and a
+ * fencing token, one higher than any earlier claim of that job. Heartbeat,
+ * complete and fail need the current token (RF_ERR_STALE_LEASE otherwise:
+ * the job was rescued, claimed again or canceled). A fail with attempts
+ * left makes it available again after retry_in_ms or an exponential
+ * backoff with jitter (1 s doubled per attempt, capped at 1 h, then a random
+ * half to whole of it); the last attempt's fail makes it failed. A lease
+ * that expires is rescued by the sweep (RF_SWEEP_RESCUE_JOBS), counting the
+ * attempt. Terminal states: completed, failed, canceled.
+ * Identity: while a job with a unique_key is available or running, an
+ * enqueue with that key in that queue returns it (created false); once it
+ * is terminal, the key makes a new job. */
+enum rf_job_status {
+    RF_JOB_AVAILABLE = 0,
+    RF_JOB_RUNNING,
+    RF_JOB_COMPLETED,
+    RF_JOB_FAILED,
+    RF_JOB_CANCELED,
+};
+/* "available" | "running" | ...; NULL for a value that is no status. */
+RF_API const char *rf_job_status_name(enum rf_job_status status);
+
+struct rf_job {
+    char id[RF_ID_BYTES];
+    char queue[RF_ID_BYTES];
+    char kind[RF_ID_BYTES];
+    char *payload_json;             /* malloc'd: a JSON object */
+    char unique_key[RF_ID_BYTES];   /* "" when none */
+    enum rf_job_status status;
+    int64_t priority;               /* 0..100, lower first */
+    int64_t run_at_ms;              /* not claimed before */
+    int64_t attempt;                /* claims so far */
+    int64_t max_attempts;
+    int64_t token;                  /* the current claim's fencing token; 0: never claimed */
+    char worker_id[RF_ID_BYTES];    /* the current or last claimant; "" never claimed */
+    int64_t lease_expires_at_ms;    /* running: the lease's end; else 0 */
+    int64_t lease_ms;               /* the last claim's lease (a heartbeat's default) */
+    char *last_error;               /* malloc'd or NULL */
+    char *result_json;              /* malloc'd or NULL: what /complete recorded */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t finished_at_ms;         /* terminal: when; else 0 */
+    int64_t version;                /* bumped by every change */
+    bool created;                   /* enqueue: a new job (else the unique_key's existing one) */
+};
+RF_API void rf_job_clear(struct rf_job *j);
+
+struct rf_job_req {
+    const char *queue;              /* an id of 1..64 characters */
+    const char *kind;               /* an id of 1..128 characters */
+    const char *payload_json;       /* a JSON object, at most 16 KiB */
+    const char *unique_key;         /* NULL: none */
+    int64_t run_at_ms;              /* 0: now; at most a year ahead */
+    int64_t max_attempts;           /* 0: 10; at most 100 */
+    int64_t priority;               /* 0..100, lower first */
+};
+/* Names one job, with what a worker's call carries. */
+struct rf_job_ref {
+    const char *id;
+    int64_t token;                  /* heartbeat, complete, fail: the claim's token */
+    int64_t lease_ms;               /* heartbeat: the new lease from now; 0: the claim's */
+    const char *result_json;        /* complete: NULL or a JSON object */
+    const char *error;              /* fail: 1..1000 characters */
+    int64_t retry_in_ms;            /* fail: 0: the backoff */
+};
+struct rf_job_claim_req {
+    const char *queue;
+    const char *worker_id;
+    int64_t lease_ms;               /* 0: 30 s; 100 ms..1 h */
+    int64_t max_jobs;               /* 0: 1; at most 100 */
+};
+struct rf_job_page {                /* the claimed jobs (next is always "") */
+    struct rf_job *items;           /* malloc'd; rf_job_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+RF_API void rf_job_page_clear(struct rf_job_page *p);
+struct rf_queue_stats {
+    char queue[RF_ID_BYTES];
+    int64_t available;              /* of which ready (run_at passed): ready */
+    int64_t ready;
+    int64_t running;
+    int64_t completed;
+    int64_t failed;
+    int64_t canceled;
+    int64_t oldest_ready_age_ms;    /* how long the oldest ready job waits; 0: none */
+};
+
+RF_API rf_err rf_job_enqueue(rf *db, const struct rf_job_req *req, struct rf_job *out,
+                             struct rf_idem *idem);
+RF_API rf_err rf_job_claim(rf *db, const struct rf_job_claim_req *req, struct rf_job_page *out);
+RF_API rf_err rf_job_heartbeat(rf *db, const struct rf_job_ref *req, struct rf_job *out);
+RF_API rf_err rf_job_complete(rf *db, const struct rf_job_ref *req, struct rf_job *out);
+RF_API rf_err rf_job_fail(rf *db, const struct rf_job_ref *req, struct rf_job *out);
+/* available or running -> canceled (a running claim's token goes stale);
+ * RF_ERR_INVALID_STATE from a terminal state. */
+RF_API rf_err rf_job_cancel(rf *db, const char *id, struct rf_job *out);
+RF_API rf_err rf_job_get(rf *db, const char *id, struct rf_job *out);
+RF_API rf_err rf_queue_stats(rf *db, const char *queue, struct rf_queue_stats *out);
+/* One batch of the rescue: at most batch_max (<= 0 or more than
+ * RF_JOB_RESCUE_BATCH: that many) running jobs whose lease expired, in its
+ * own transaction. *rescued_out gets the number moved. */
+RF_API rf_err rf_job_rescue(rf *db, int batch_max, int *rescued_out);
+
+/* Runs the write op as rf_op_run() does and, in the SAME transaction,
+ * enqueues the n_jobs (0..16) jobs of jobs[] (as rf_job_enqueue, with its
+ * unique_key rule), so an effect and its follow-up work commit together or
+ * not at all: the op fails -> no job; a job refused -> the op's effect is
+ * rolled back too. jobs_out (n_jobs of them, may be NULL when n_jobs is 0)
+ * gets each job (rf_job_clear each). An Idempotency-Key replay runs
+ * nothing: res is the first call's result, no job is enqueued and
+ * jobs_out is left zeroed. A job request the queue refuses is
+ * RF_ERR_INVALID with fault naming "jobs[i].field". */
+RF_API rf_err rf_op_run_then(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                             struct rf_fault *fault, const struct rf_job_req *jobs, int n_jobs,
+                             struct rf_job *jobs_out);
+
+/* ---- Drop-in processing (seed 001) -----------------------------------------
+ * A photo's processing is one job of the queue "drop-in" (kind
+ * "drop_in.process", payload {"photo_id"}): a trigger returns the photo's
+ * job while it is available, running or completed (created false), and
+ * enqueues a fresh one only when the last one failed or was canceled.
+ * A match is recorded once per (photo, attendee, face): the first record
+ * stands and later ones return it. */
+struct rf_dropin_req {
+    const char *photo_id;
+    const char *attendee_id;
+    const char *face_id;
+    int64_t similarity_bp;          /* 0..10000 (basis points of 100 %); 0 also when absent */
+    const char *metadata_json;      /* NULL or a JSON object */
+};
+struct rf_dropin_match {
+    char id[RF_ID_BYTES];
+    char photo_id[RF_ID_BYTES];
+    char attendee_id[RF_ID_BYTES];
+    char face_id[RF_ID_BYTES];
+    int64_t similarity_bp;
+    char *metadata_json;            /* malloc'd or NULL */
+    int64_t created_at_ms;
+    int64_t version;                /* always 1: a match never changes */
+    bool created;
+};
+RF_API void rf_dropin_match_clear(struct rf_dropin_match *m);
+struct rf_dropin_match_page {
+    struct rf_dropin_match *items;  /* malloc'd; rf_dropin_match_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+};
+RF_API void rf_dropin_match_page_clear(struct rf_dropin_match_page *p);
+RF_API rf_err rf_dropin_process(rf *db, const char *photo_id, struct rf_job *out);
+RF_API rf_err rf_dropin_match_record(rf *db, const struct rf_dropin_req *req,
+                                     struct rf_dropin_match *out);
+RF_API rf_err rf_dropin_match_list(rf *db, const char *photo_id, const char *after, int limit,
+                                   struct rf_dropin_match_page *out);
 
 #ifdef __cplusplus
 }

@@ -148,7 +148,10 @@
       "The payout batch does not exist.")                                                        \
     /* schedules: no schedule of that name is configured on this server */                     \
     X(RF_ERR_SCHEDULE_NOT_FOUND, "schedule_not_found", 404, 0, "Schedule not found",            \
-      "This server has no schedule of that name (racefree serve --schedule).")
+      "This server has no schedule of that name (racefree serve --schedule).")              \
+    /* the job queue: no job with this id */                                                     \
+    X(RF_ERR_JOB_NOT_FOUND, "job_not_found", 404, 0, "Job not found",                            \
+      "No job with this id exists.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -166,4 +166,29 @@
 #define RF_SCHEDULE_RESUME_MAX 4               /* unfinished runs one tick resumes */
 #define RF_SCHEDULE_ERROR_CHARS_MAX 256        /* a run's recorded error */
 
+/* Job queue (core/jobs.c) and drop-in processing (core/dropin.c) */
+#define RF_JOB_QUEUE_CHARS_MAX 64              /* a queue's name (an id) */
+#define RF_JOB_KIND_CHARS_MAX 128              /* a job's kind (an id) */
+#define RF_JOB_PAYLOAD_BYTES_MAX (16 * 1024)   /* a job's payload, a JSON object */
+#define RF_JOB_RESULT_BYTES_MAX (16 * 1024)    /* what /complete records, a JSON object */
+#define RF_JOB_ERROR_CHARS_MAX 1000            /* what /fail records */
+#define RF_JOB_ATTEMPTS_DEFAULT 10             /* max_attempts when not given */
+#define RF_JOB_ATTEMPTS_MAX 100                /* largest max_attempts */
+#define RF_JOB_PRIORITY_MAX 100                /* priorities 0..100, lower is claimed first */
+#define RF_JOB_LEASE_MS_MIN 100                /* shortest claim or heartbeat lease */
+#define RF_JOB_LEASE_MS_MAX (3600 * 1000)      /* longest: one hour */
+#define RF_JOB_LEASE_MS_DEFAULT 30000          /* a claim's lease when not given */
+#define RF_JOB_CLAIM_MAX 100                   /* jobs one claim may take */
+#define RF_JOB_RETRY_IN_MS_MAX (7 * 86400 * 1000LL) /* longest retry_in_ms a /fail may ask */
+#define RF_JOB_RUN_AT_AHEAD_MS_MAX (366 * 86400 * 1000LL) /* run_at at most a year ahead */
+#define RF_JOB_BACKOFF_BASE_MS 1000            /* first retry's backoff, doubled per attempt */
+#define RF_JOB_BACKOFF_CAP_MS (3600 * 1000)    /* the backoff's cap before jitter */
+#define RF_JOB_RESCUE_BATCH 500                /* expired leases made available per sweep batch */
+#define RF_JOB_ENQUEUE_TRIES 4                 /* insert/read rounds when the existing job
+                                                  of a unique_key finishes in between */
+#define RF_JOBS_THEN_MAX 16                    /* jobs rf_op_run_then enqueues with one op */
+#define RF_DROPIN_QUEUE "drop-in"              /* the queue drop-in processing uses */
+#define RF_DROPIN_KIND "drop_in.process"       /* its jobs' kind */
+#define RF_DROPIN_SIMILARITY_BP_MAX 10000      /* similarity_bp: 0..100.00 % in basis points */
+
 #endif

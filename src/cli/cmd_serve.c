@@ -1,8 +1,9 @@
 /*
  * cmd_serve.c - `racefree serve`: bind the listen address first (a busy port
  * fails before anything is created), open the store (applying migrations,
- * with the library's sweep thread: expired holds voided and expired
- * Idempotency-Keys purged every few seconds, rf_options.sweep_interval_ms),
+ * with the library's sweep thread: expired holds voided, expired
+ * Idempotency-Keys purged and expired job leases rescued every few seconds,
+ * rf_options.sweep_interval_ms),
  * create the first admin key on an empty store (or say how to make one when
  * the store has keys), serve HTTP, and shut down gracefully.
  *

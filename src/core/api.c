@@ -19,6 +19,7 @@
 #include "base/limits.h"
 #include "core/actions.h"
 #include "core/core.h"
+#include "core/flows.h"
 #include "core/ledger.h"
 #include "core/listing.h"
 #include "core/ops.h"
@@ -760,6 +761,137 @@ static const struct rf_field payout_batch_get_fields[] = {
     F_ID(struct rf_payout_batch_ref, id, "id", RF_AT_PATH),
 };
 
+/* ---- the job queue and drop-in processing ---------------------------------- */
+
+#define F_TOKEN(T) RF_F(T, token, "token", RF_FIELD_INT, true, .min = 1, .max = INT64_MAX)
+#define F_LEASE_MS(T) \
+    RF_F(T, lease_ms, "lease_ms", RF_FIELD_INT, false, .min = RF_JOB_LEASE_MS_MIN, \
+         .max = RF_JOB_LEASE_MS_MAX)
+
+static const struct rf_field job_enqueue_fields[] = {
+    RF_F(struct rf_job_req, queue, "queue", RF_FIELD_ID, true, .max_len = RF_JOB_QUEUE_CHARS_MAX),
+    RF_F(struct rf_job_req, kind, "kind", RF_FIELD_ID, true, .max_len = RF_JOB_KIND_CHARS_MAX),
+    RF_F(struct rf_job_req, payload_json, "payload", RF_FIELD_OBJECT, true,
+         .max_len = RF_JOB_PAYLOAD_BYTES_MAX),
+    RF_F(struct rf_job_req, unique_key, "unique_key", RF_FIELD_ID, false,
+         .max_len = RF_ID_CHARS_MAX),
+    F_TIME(struct rf_job_req, run_at_ms, "run_at"),
+    RF_F(struct rf_job_req, max_attempts, "max_attempts", RF_FIELD_INT, false, .min = 1,
+         .max = RF_JOB_ATTEMPTS_MAX),
+    RF_F(struct rf_job_req, priority, "priority", RF_FIELD_INT, false, .min = 0,
+         .max = RF_JOB_PRIORITY_MAX),
+};
+/* A queue named in the path: an id (the router checked), bounded here to a
+ * queue name's length; too long is the path's fault (invalid_path_param). */
+#define F_QUEUE_PATH(T) F_ID(T, queue, "queue", RF_AT_PATH)
+static rf_err queue_path_check(const void *req, struct rf_fault *fault) {
+    const char *q = ((const struct rf_job_claim_req *)req)->queue;
+    if (q && strlen(q) <= RF_JOB_QUEUE_CHARS_MAX) return RF_OK;
+    rf_fault_set(fault, RF_ERR_INVALID_PATH_PARAM, "queue",
+                 "path parameter 'queue' must be an id of at most %d characters",
+                 RF_JOB_QUEUE_CHARS_MAX);
+    return RF_ERR_INVALID;
+}
+
+static const struct rf_field job_claim_fields[] = {
+    F_QUEUE_PATH(struct rf_job_claim_req),
+    F_ID(struct rf_job_claim_req, worker_id, "worker_id", RF_AT_BODY),
+    F_LEASE_MS(struct rf_job_claim_req),
+    RF_F(struct rf_job_claim_req, max_jobs, "max_jobs", RF_FIELD_INT, false, .min = 1,
+         .max = RF_JOB_CLAIM_MAX),
+};
+static const struct rf_field queue_stats_fields[] = {
+    F_QUEUE_PATH(struct rf_job_claim_req),
+};
+static const struct rf_field job_ref_fields[] = {
+    F_ID(struct rf_job_ref, id, "id", RF_AT_PATH),
+};
+static const struct rf_field job_heartbeat_fields[] = {
+    F_ID(struct rf_job_ref, id, "id", RF_AT_PATH),
+    F_TOKEN(struct rf_job_ref),
+    F_LEASE_MS(struct rf_job_ref),
+};
+static const struct rf_field job_complete_fields[] = {
+    F_ID(struct rf_job_ref, id, "id", RF_AT_PATH),
+    F_TOKEN(struct rf_job_ref),
+    RF_F(struct rf_job_ref, result_json, "result", RF_FIELD_OBJECT, false,
+         .max_len = RF_JOB_RESULT_BYTES_MAX),
+};
+static const struct rf_field job_fail_fields[] = {
+    F_ID(struct rf_job_ref, id, "id", RF_AT_PATH),
+    F_TOKEN(struct rf_job_ref),
+    RF_F(struct rf_job_ref, error, "error", RF_FIELD_STRING, true, .min = 1,
+         .max_len = RF_JOB_ERROR_CHARS_MAX),
+    RF_F(struct rf_job_ref, retry_in_ms, "retry_in_ms", RF_FIELD_INT, false, .min = 1,
+         .max = RF_JOB_RETRY_IN_MS_MAX),
+};
+
+/* The one invalid_request decided in the transaction: run_at too far ahead. */
+static void job_enqueue_explain(const void *req, const void *res, rf_err err,
+                                struct rf_fault *fault) {
+    (void)req;
+    (void)res;
+    if (err == RF_ERR_INVALID && !fault->detail[0])
+        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "run_at",
+                     "run_at is at most %d days ahead",
+                     (int)(RF_JOB_RUN_AT_AHEAD_MS_MAX / 86400000));
+}
+
+static const struct rf_member job_members[] = {
+    RF_MEMBER(struct rf_job, id, CHARS),
+    RF_MEMBER(struct rf_job, queue, CHARS),
+    RF_MEMBER(struct rf_job, kind, CHARS),
+    RF_MEMBER(struct rf_job, payload_json, TEXT),
+    RF_MEMBER(struct rf_job, unique_key, CHARS),
+    RF_MEMBER_NAMED(struct rf_job, status, job_status_names),
+    RF_MEMBER(struct rf_job, priority, I64),
+    RF_MEMBER(struct rf_job, run_at_ms, I64),
+    RF_MEMBER(struct rf_job, attempt, I64),
+    RF_MEMBER(struct rf_job, max_attempts, I64),
+    RF_MEMBER(struct rf_job, token, I64),
+    RF_MEMBER(struct rf_job, worker_id, CHARS),
+    RF_MEMBER(struct rf_job, lease_expires_at_ms, I64),
+    RF_MEMBER(struct rf_job, lease_ms, I64),
+    RF_MEMBER(struct rf_job, last_error, TEXT),
+    RF_MEMBER(struct rf_job, result_json, TEXT),
+    RF_MEMBER(struct rf_job, created_at_ms, I64),
+    RF_MEMBER(struct rf_job, updated_at_ms, I64),
+    RF_MEMBER(struct rf_job, finished_at_ms, I64),
+    RF_MEMBER(struct rf_job, version, I64),
+    RF_MEMBER(struct rf_job, created, BOOL),
+};
+static const struct rf_codec job_codec = RF_CODEC(job_members);
+_Static_assert(sizeof(enum rf_job_status) == sizeof(int),
+               "a job's status is stored as an enum (int) member");
+
+static void job_clear(void *res) { rf_job_clear(res); }
+static void job_page_clear(void *res) { rf_job_page_clear(res); }
+PAGE_SHAPE(struct rf_job_page);
+
+/* A worker's call on one job: the job after it, stored for its key. */
+#define JOB_WRITE(spec, fn)                                                               \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_job_ref), .tx = fn,       \
+     .res_size = sizeof(struct rf_job), .res_clear = job_clear, .codec = &job_codec}
+
+static const struct rf_field dropin_process_fields[] = {
+    F_ID(struct rf_dropin_req, photo_id, "photo_id", RF_AT_PATH),
+};
+static const struct rf_field dropin_match_fields[] = {
+    F_ID(struct rf_dropin_req, photo_id, "photo_id", RF_AT_PATH),
+    F_ID(struct rf_dropin_req, attendee_id, "attendee_id", RF_AT_PATH),
+    F_ID(struct rf_dropin_req, face_id, "face_id", RF_AT_PATH),
+    RF_F(struct rf_dropin_req, similarity_bp, "similarity_bp", RF_FIELD_INT, false, .min = 0,
+         .max = RF_DROPIN_SIMILARITY_BP_MAX),
+    F_METADATA(struct rf_dropin_req, metadata_json),
+};
+static const struct rf_field dropin_match_list_fields[] = {
+    F_ID(struct rf_list_req, scope, "photo_id", RF_AT_PATH),
+    F_LIST_QUERY(1), /* no ?status=: every match */
+};
+static void dropin_match_clear(void *res) { rf_dropin_match_clear(res); }
+static void dropin_match_page_clear(void *res) { rf_dropin_match_page_clear(res); }
+PAGE_SHAPE(struct rf_dropin_match_page);
+
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
@@ -927,6 +1059,42 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                 .req_size = sizeof(struct rf_payout_batch_ref),
                                 .tx = op_payout_batch_get,
                                 .res_size = sizeof(struct rf_payout_batch)},
+    [RF_OP_JOB_ENQUEUE] = {.write = true, FIELDS(job_enqueue_fields),
+                           .req_size = sizeof(struct rf_job_req), .tx = op_job_enqueue,
+                           .res_size = sizeof(struct rf_job), .res_clear = job_clear,
+                           .codec = &job_codec,
+                           .created_offset = offsetof(struct rf_job, created),
+                           .explain = job_enqueue_explain},
+    [RF_OP_JOB_CLAIM] = {.write = true, FIELDS(job_claim_fields),
+                         .req_size = sizeof(struct rf_job_claim_req),
+                         .check = queue_path_check, .tx = op_job_claim,
+                         .res_size = sizeof(struct rf_job_page), .res_clear = job_page_clear},
+    [RF_OP_JOB_HEARTBEAT] = JOB_WRITE(job_heartbeat_fields, op_job_heartbeat),
+    [RF_OP_JOB_COMPLETE] = JOB_WRITE(job_complete_fields, op_job_complete),
+    [RF_OP_JOB_FAIL] = JOB_WRITE(job_fail_fields, op_job_fail),
+    [RF_OP_JOB_CANCEL] = JOB_WRITE(job_ref_fields, op_job_cancel),
+    [RF_OP_JOB_GET] = {FIELDS(job_ref_fields), .req_size = sizeof(struct rf_job_ref),
+                       .tx = op_job_get, .res_size = sizeof(struct rf_job),
+                       .res_clear = job_clear},
+    [RF_OP_QUEUE_STATS] = {FIELDS(queue_stats_fields), .req_size = sizeof(struct rf_job_claim_req),
+                           .check = queue_path_check, .tx = op_queue_stats,
+                           .res_size = sizeof(struct rf_queue_stats)},
+    [RF_OP_DROPIN_PROCESS] = {.write = true, FIELDS(dropin_process_fields),
+                              .req_size = sizeof(struct rf_dropin_req), .tx = op_dropin_process,
+                              .res_size = sizeof(struct rf_job), .res_clear = job_clear,
+                              .created_offset = offsetof(struct rf_job, created)},
+    [RF_OP_DROPIN_MATCH_RECORD] = {.write = true, FIELDS(dropin_match_fields),
+                                   .req_size = sizeof(struct rf_dropin_req),
+                                   .tx = op_dropin_match_record,
+                                   .res_size = sizeof(struct rf_dropin_match),
+                                   .res_clear = dropin_match_clear,
+                                   .created_offset = offsetof(struct rf_dropin_match, created)},
+    [RF_OP_DROPIN_MATCH_LIST] = {FIELDS(dropin_match_list_fields),
+                                 .req_size = sizeof(struct rf_list_req),
+                                 .tx = op_dropin_match_list,
+                                 .res_size = sizeof(struct rf_dropin_match_page),
+                                 .res_clear = dropin_match_page_clear,
+                                 .page_item_size = sizeof(struct rf_dropin_match)},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {
@@ -1138,21 +1306,81 @@ static rf_err op_misuse(const rf *db, rf_op op, const void *req, const void *res
     return RF_ERR_INVALID;
 }
 
+/* The follow-up jobs of rf_op_run_then, enqueued in the operation's own
+ * transaction right after its effect (call comes first: op_exec's ctx). */
+struct op_then {
+    struct op_call call;
+    const struct rf_job_req *jobs;
+    int n_jobs;
+    struct rf_job *jobs_out;
+};
+
+static rf_err op_then_exec(struct rf_tx *tx, void *ctx) {
+    struct op_then *t = ctx;
+    rf_err err = op_exec(tx, &t->call);
+    for (int i = 0; i < t->n_jobs; i++) rf_job_clear(&t->jobs_out[i]); /* a retried attempt's */
+    for (int i = 0; !err && i < t->n_jobs; i++)
+        err = job_enqueue_tx(tx, &t->jobs[i], &t->jobs_out[i], &t->jobs_out[i].created);
+    return err;
+}
+
+/* Each follow-up job passes the queue's own field spec before anything runs. */
+static rf_err then_check(const struct op_then *t, struct rf_fault *fault) {
+    for (int i = 0; i < t->n_jobs; i++) {
+        struct rf_fault f = {0};
+        if (!rf_op_check(RF_OP_JOB_ENQUEUE, &t->jobs[i], &f)) continue;
+        rf_fault_set(fault, RF_ERR_INVALID, NULL, "jobs[%d]: %s", i, f.detail);
+        snprintf(fault->param, sizeof fault->param, "jobs[%d].%.40s", i, f.param);
+        return RF_ERR_INVALID;
+    }
+    return RF_OK;
+}
+
+static rf_err op_run(rf *db, rf_op op, struct op_then *t, struct rf_idem *idem,
+                     struct rf_fault *fault) {
+    struct op_call *call = &t->call;
+    struct core_result r;
+    const char *name = rf_op_name(op);
+    rf_err err = op_begin(op, call, idem, fault);
+    if (!err && t->n_jobs) err = then_check(t, fault);
+    uint32_t shard = err ? 0 : op_shard(call);
+    if (!err && !call->row->write) err = core_read(db, name, op_exec, call);
+    else if (!err && !keyed_result(call, idem, &r)) err = core_write(db, name, shard, op_then_exec, t);
+    else if (!err) err = core_write_result(db, name, shard, op_then_exec, t, &r, idem);
+    if (err || (idem && idem->replayed))
+        for (int i = 0; i < t->n_jobs; i++) rf_job_clear(&t->jobs_out[i]);
+    return op_end(db, call, idem, err, fault);
+}
+
 rf_err rf_op_run(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
                  struct rf_fault *fault) {
     rf_err misuse = op_misuse(db, op, req, res, fault);
     if (misuse) return misuse;
     struct rf_fault scratch;
     if (!fault) fault = &scratch;
-    struct op_call call = {rf_op_row(op), req, res, &fault->facts};
-    struct core_result r;
-    const char *name = rf_op_name(op);
-    rf_err err = op_begin(op, &call, idem, fault);
-    uint32_t shard = err ? 0 : op_shard(&call);
-    if (!err && !call.row->write) err = core_read(db, name, op_exec, &call);
-    else if (!err && !keyed_result(&call, idem, &r)) err = core_write(db, name, shard, op_exec, &call);
-    else if (!err) err = core_write_result(db, name, shard, op_exec, &call, &r, idem);
-    return op_end(db, &call, idem, err, fault);
+    struct op_then t = {.call = {rf_op_row(op), req, res, &fault->facts}};
+    return op_run(db, op, &t, idem, fault);
+}
+
+rf_err rf_op_run_then(rf *db, rf_op op, const void *req, void *res, struct rf_idem *idem,
+                      struct rf_fault *fault, const struct rf_job_req *jobs, int n_jobs,
+                      struct rf_job *jobs_out) {
+    rf_err misuse = op_misuse(db, op, req, res, fault);
+    if (misuse) return misuse;
+    if (n_jobs < 0 || n_jobs > RF_JOBS_THEN_MAX || (n_jobs && (!jobs || !jobs_out)) ||
+        !rf_op_row(op)->write) {
+        if (fault) memset(fault, 0, sizeof *fault);
+        rf_fault_set(fault, RF_ERR_INVALID, NULL,
+                     "rf_op_run_then takes a write op and 0..%d jobs with jobs_out",
+                     RF_JOBS_THEN_MAX);
+        return RF_ERR_INVALID;
+    }
+    struct rf_fault scratch;
+    if (!fault) fault = &scratch;
+    if (n_jobs) memset(jobs_out, 0, (size_t)n_jobs * sizeof *jobs_out);
+    struct op_then t = {.call = {rf_op_row(op), req, res, &fault->facts}, .jobs = jobs,
+                        .n_jobs = n_jobs, .jobs_out = jobs_out};
+    return op_run(db, op, &t, idem, fault);
 }
 
 /* ---- rf_op_submit ---------------------------------------------------------

@@ -87,11 +87,14 @@ static rf_err text_check(const struct rf_field *f, const char *s, struct rf_faul
                        (long long)f->min, f->max_len);
         return RF_OK;
     }
-    case RF_FIELD_ID:
-        if (!rf_id_valid(s))
+    case RF_FIELD_ID: {
+        /* max_len: a shorter bound than every id's (a queue's name) */
+        int max = f->max_len && f->max_len < RF_ID_CHARS_MAX ? (int)f->max_len : RF_ID_CHARS_MAX;
+        if (!rf_id_valid(s) || strlen(s) > (size_t)max)
             return bad(fault, f, "field '%s' must be 1-%d characters of [A-Za-z0-9._:-]",
-                       f->name, RF_ID_CHARS_MAX);
+                       f->name, max);
         return RF_OK;
+    }
     case RF_FIELD_CURRENCY:
         if (strlen(s) != 3 || !upper_az(s[0]) || !upper_az(s[1]) || !upper_az(s[2]))
             return bad(fault, f,

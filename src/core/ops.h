@@ -109,5 +109,21 @@ rf_err op_payout_batch_get(struct rf_tx *tx, const void *req, void *res);
 rf_err payout_batch_find(rf *db, const char *run_key, struct rf_payout_batch *out);
 /* The names of enum rf_payout_batch_status (NULL-terminated), in its order. */
 extern const char *const payout_batch_status_names[];
+/* jobs.c */
+rf_err op_job_enqueue(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_claim(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_heartbeat(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_complete(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_fail(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_cancel(struct rf_tx *tx, const void *req, void *res);
+rf_err op_job_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_queue_stats(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_job_status (NULL-terminated), in its order. */
+extern const char *const job_status_names[];
+
+/* dropin.c */
+rf_err op_dropin_process(struct rf_tx *tx, const void *req, void *res);
+rf_err op_dropin_match_record(struct rf_tx *tx, const void *req, void *res);
+rf_err op_dropin_match_list(struct rf_tx *tx, const void *req, void *res);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * sweep.c - the sweeps (racefree.h, "Maintenance"): void pending transfers
- * past expires_at, delete Idempotency-Key records past their retention. Both
- * happen only when a sweep runs, so an embedding program either calls
+ * past expires_at, delete Idempotency-Key records past their retention,
+ * rescue jobs whose lease expired (jobs.c). Each happens only when a sweep
+ * runs, so an embedding program either calls
  * rf_sweep() or asks rf_open for the thread here (sweep_interval_ms), which
  * runs rf_sweep(RF_SWEEP_ALL) every interval until rf_close.
  *
@@ -21,7 +22,8 @@
 #include "base/log.h"
 #include "core/core.h"
 
-_Static_assert(RF_EXPIRE_BATCH_MAX == 500 && RF_IDEM_PURGE_BATCH == 1000,
+_Static_assert(RF_EXPIRE_BATCH_MAX == 500 && RF_IDEM_PURGE_BATCH == 1000 &&
+                   RF_JOB_RESCUE_BATCH == 500,
                "racefree.h's sweep comment names these batch sizes");
 _Static_assert(RF_SWEEP_INTERVAL_MS_MIN >= 1 &&
                    RF_SWEEP_INTERVAL_MS_MIN <= RF_SWEEP_INTERVAL_MS_MAX,
@@ -42,7 +44,7 @@ static rf_err sweep_rounds(rf *db, rf_err (*batch)(rf *, int, int *), int batch_
 }
 
 rf_err rf_sweep(rf *db, unsigned what, struct rf_sweep_stats *out) {
-    struct rf_sweep_stats st = {0, 0};
+    struct rf_sweep_stats st = {0, 0, 0};
     if (out) *out = st;
     if (!db || what == 0 || (what & ~(unsigned)RF_SWEEP_ALL)) return RF_ERR_INVALID;
     rf_err err = RF_OK;
@@ -50,6 +52,8 @@ rf_err rf_sweep(rf *db, unsigned what, struct rf_sweep_stats *out) {
         err = sweep_rounds(db, rf_transfer_expire, RF_EXPIRE_BATCH_MAX, &st.holds_voided);
     if (!err && (what & RF_SWEEP_PURGE_IDEM))
         err = sweep_rounds(db, rf_idem_purge, RF_IDEM_PURGE_BATCH, &st.idem_purged);
+    if (!err && (what & RF_SWEEP_RESCUE_JOBS))
+        err = sweep_rounds(db, rf_job_rescue, RF_JOB_RESCUE_BATCH, &st.jobs_rescued);
     if (out) *out = st;
     return err;
 }

@@ -158,7 +158,9 @@ struct any_page {
     char next[RF_CURSOR_BYTES];
 };
 
-static rf_err render_page(const struct rf_view *v, const void *res, struct rf_reply *out) {
+/* A list page, or a write's items (with_next false: no cursor to name). */
+static rf_err render_page(const struct rf_view *v, const void *res, bool with_next,
+                          struct rf_reply *out) {
     const struct any_page *pg = res;
     RF_ASSERT(pg->n >= 0 && pg->n <= RF_LIST_LIMIT_MAX && v->entity_size > 0);
     json_t *data = json_array();
@@ -169,8 +171,9 @@ static rf_err render_page(const struct rf_view *v, const void *res, struct rf_re
             data = NULL;
         }
     }
-    json_t *page = data ? json_pack("{s:o, s:o}", "data", data, "next", rf_json_str(pg->next))
-                        : NULL;
+    json_t *page = !data       ? NULL
+                   : with_next ? json_pack("{s:o, s:o}", "data", data, "next", rf_json_str(pg->next))
+                               : json_pack("{s:o}", "data", data);
     if (!page) return RF_ERR_NOMEM;
     rf_reply_json(out, 200, page);
     return RF_OK;
@@ -179,7 +182,8 @@ static rf_err render_page(const struct rf_view *v, const void *res, struct rf_re
 static rf_err render(const struct rf_route *route, const struct rf_op_row *row, const void *res,
                      struct rf_reply *out) {
     const struct rf_view *v = route->view;
-    if (route->reply == RF_REPLY_PAGE) return render_page(v, res, out);
+    if (route->reply == RF_REPLY_PAGE || route->reply == RF_REPLY_ITEMS)
+        return render_page(v, res, route->reply == RF_REPLY_PAGE, out);
     if (route->reply == RF_REPLY_GONE) {
         rf_reply_empty(out, 204);
         return RF_OK;

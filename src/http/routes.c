@@ -162,6 +162,33 @@ const struct rf_route rf_routes[] = {
     OP("GET", "/v1/payout-batches/{id}", ADMIN | SERVICE | READONLY, RF_OP_PAYOUT_BATCH_GET,
        rf_view_payout_batch, RF_REPLY_ENTITY, RF_IDEM_NONE),
 
+    /* The job queue: producers (service, admin) enqueue and cancel; workers
+     * (worker, service) claim and answer for what they claimed, by token. */
+    OP("POST", "/v1/jobs", ADMIN | SERVICE, RF_OP_JOB_ENQUEUE, rf_view_job, RF_REPLY_UPSERT,
+       RF_IDEM_OPTIONAL),
+    OP("GET", "/v1/jobs/{id}", ADMIN | SERVICE | WORKER | READONLY, RF_OP_JOB_GET, rf_view_job,
+       RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", "/v1/jobs/{id}/heartbeat", SERVICE | WORKER, RF_OP_JOB_HEARTBEAT, rf_view_job,
+       RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", "/v1/jobs/{id}/complete", SERVICE | WORKER, RF_OP_JOB_COMPLETE, rf_view_job,
+       RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("POST", "/v1/jobs/{id}/fail", SERVICE | WORKER, RF_OP_JOB_FAIL, rf_view_job,
+       RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("POST", "/v1/jobs/{id}/cancel", ADMIN | SERVICE, RF_OP_JOB_CANCEL, rf_view_job,
+       RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("POST", "/v1/queues/{queue}/claim", SERVICE | WORKER, RF_OP_JOB_CLAIM, rf_view_job,
+       RF_REPLY_ITEMS, RF_IDEM_NONE),
+    OP("GET", "/v1/queues/{queue}/stats", ADMIN | SERVICE | WORKER | READONLY,
+       RF_OP_QUEUE_STATS, rf_view_queue_stats, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    /* Drop-in processing: only the service triggers it (never a browser's
+     * key); the worker that processes the photo records its matches. */
+    OP("POST", "/v1/drop-in/photos/{photo_id}/process", SERVICE, RF_OP_DROPIN_PROCESS,
+       rf_view_job, RF_REPLY_UPSERT, RF_IDEM_NONE),
+    OP("PUT", "/v1/drop-in/photos/{photo_id}/matches/{attendee_id}/{face_id}", SERVICE | WORKER,
+       RF_OP_DROPIN_MATCH_RECORD, rf_view_dropin_match, RF_REPLY_UPSERT, RF_IDEM_NONE),
+    LIST("GET", "/v1/drop-in/photos/{photo_id}/matches", ADMIN | SERVICE | WORKER | READONLY,
+         RF_OP_DROPIN_MATCH_LIST, rf_view_dropin_match, rf_list_dropin_matches),
+
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
     HIDDEN("POST", "/v1/_test/fail-next-commit", ADMIN, h_test_fail_next_commit),

@@ -34,6 +34,7 @@ enum rf_reply_kind {
     RF_REPLY_EMPTY,      /* 204 with the entity's ETag */
     RF_REPLY_GONE,       /* 204 without ETag: the entity is gone, no version left to name */
     RF_REPLY_PAGE,       /* a list page: {"data": [...], "next": ...} */
+    RF_REPLY_ITEMS,      /* a write's items (a page-shaped result): {"data": [...]} */
 };
 
 /* What a list route reads from its query: ?status= among names (absent:
@@ -73,5 +74,9 @@ extern const struct rf_view rf_view_webhook_event;
 extern const struct rf_list_query rf_list_webhook_events;
 extern const struct rf_view rf_view_lease;
 extern const struct rf_view rf_view_payout_batch;
+extern const struct rf_view rf_view_job;
+extern const struct rf_view rf_view_queue_stats;
+extern const struct rf_view rf_view_dropin_match;
+extern const struct rf_list_query rf_list_dropin_matches;
 
 #endif

@@ -180,7 +180,7 @@ static void test_misuse_elsewhere(void **state) {
     assert_int_equal(rf_ready(NULL), RF_ERR_INVALID);
     assert_int_equal(rf_sweep(NULL, RF_SWEEP_ALL, NULL), RF_ERR_INVALID);
     assert_int_equal(rf_sweep(db, 0, NULL), RF_ERR_INVALID);
-    assert_int_equal(rf_sweep(db, 4, NULL), RF_ERR_INVALID);
+    assert_int_equal(rf_sweep(db, RF_SWEEP_ALL + 1, NULL), RF_ERR_INVALID); /* no such bit */
     assert_false(rf_err_parse(NULL, NULL));
     assert_int_equal(rf_open(rf_core_fx.url, NULL, NULL), RF_ERR_INVALID);
     rf *other = (rf *)&rf_core_fx; /* must be overwritten */

@@ -338,6 +338,46 @@ export class Racefree {
     runs: (name: string, l?: T.ListOptions) => this.#list<T.ScheduleRun>(`/v1/schedules/${seg(name)}/runs`, l),
   };
 
+  /** The job queue: producers enqueue (a unique_key makes one live job), workers claim under
+   * a lease and answer with the claim's fencing token (a stale one is 409 stale_lease). */
+  readonly jobs = {
+    /** 201 a new job; 200 the live job of its unique_key in that queue. */
+    enqueue: (body: T.JobCreate, o?: CallOptions) => this.#data<T.Job>("POST", "/v1/jobs", { ...o, body }),
+    /** Up to max_jobs ready jobs, each running under a lease with a new token (maybe none). */
+    claim: async (queue: string, body: T.JobClaim) =>
+      (await this.#data<{ data: T.Job[] }>("POST", `/v1/queues/${seg(queue)}/claim`, { body })).data,
+    heartbeat: (id: string, body: T.JobHeartbeat) =>
+      this.#data<T.Job>("POST", `/v1/jobs/${seg(id)}/heartbeat`, { body }),
+    complete: (id: string, body: T.JobComplete, o?: CallOptions) =>
+      this.#data<T.Job>("POST", `/v1/jobs/${seg(id)}/complete`, { ...o, body }),
+    /** Retried after retry_in_ms or the backoff while attempts are left; else failed. */
+    fail: (id: string, body: T.JobFail, o?: CallOptions) =>
+      this.#data<T.Job>("POST", `/v1/jobs/${seg(id)}/fail`, { ...o, body }),
+    cancel: (id: string, o?: CallOptions) => this.#data<T.Job>("POST", `/v1/jobs/${seg(id)}/cancel`, o),
+    get: (id: string) => this.#data<T.Job>("GET", `/v1/jobs/${seg(id)}`),
+  };
+
+  readonly queues = {
+    /** counts.available shares its name with the balance member the JSON reader reads as a
+     * bigint (AMOUNT_KEYS); a count is a number, so it is given back as one. */
+    stats: async (queue: string) => {
+      const st = await this.#data<T.QueueStats>("GET", `/v1/queues/${seg(queue)}/stats`);
+      return { ...st, counts: { ...st.counts, available: Number(st.counts.available) } };
+    },
+  };
+
+  /** Drop-in photo processing: one job per photo (service keys trigger it), matches once each. */
+  readonly dropIn = {
+    /** 201 the photo's new job; 200 its job while available, running or completed. */
+    process: (photoId: string) => this.#data<T.Job>("POST", `/v1/drop-in/photos/${seg(photoId)}/process`),
+    /** 201 the first record; 200 with that same row for every later one. */
+    recordMatch: (photoId: string, attendeeId: string, faceId: string, body: T.DropInMatchRecord = {}) =>
+      this.#data<T.DropInMatch>("PUT",
+        `/v1/drop-in/photos/${seg(photoId)}/matches/${seg(attendeeId)}/${seg(faceId)}`, { body }),
+    listMatches: (photoId: string, l?: T.ListOptions) =>
+      this.#list<T.DropInMatch>(`/v1/drop-in/photos/${seg(photoId)}/matches`, l),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

@@ -1154,6 +1154,259 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enqueue a job (201), or return the live job of its unique_key (200).
+         * @description `queue` (an id of at most 64 characters) and `kind` name the work, `payload` is a
+         *     JSON object of at most 16 KiB. `priority` is 0..100, LOWER is claimed first (0 when
+         *     absent); `run_at` (at most a year ahead) delays the first claim; `max_attempts`
+         *     1..100 (10 when absent). A `unique_key` is the job's identity while it is
+         *     `available` or `running`: enqueuing it again in that queue answers that job with
+         *     `200` (a partial UNIQUE index decides between racing enqueues, so they make one
+         *     job); once the job is terminal the key makes a new one.
+         */
+        post: operations["enqueueJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        /** Read a job. */
+        get: operations["getJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Extend a claim's lease (lease_ms from now; the claim's lease_ms when absent).
+         * @description Needs the claim's `token`: a job that is no longer running under it (its lease
+         *     expired and the sweep rescued it, another worker claimed it, it was canceled)
+         *     answers `409 stale_lease`.
+         */
+        post: operations["heartbeatJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a claimed job (terminal), recording an optional result object.
+         * @description Needs the claim's `token` (`409 stale_lease` otherwise).
+         */
+        post: operations["completeJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/fail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fail a claimed attempt; retried later while attempts are left, else failed.
+         * @description With attempts left the job is `available` again at now + `retry_in_ms`, or after an
+         *     exponential backoff with jitter (1 s doubled per attempt made, capped at 1 h, then
+         *     a random point in its upper half); the last attempt's fail makes it `failed`
+         *     (terminal). Needs the claim's `token` (`409 stale_lease` otherwise).
+         */
+        post: operations["failJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a job that is not terminal (a running claim's token goes stale). */
+        post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's name, an id of at most 64 characters. */
+                queue: components["parameters"]["Queue"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim up to max_jobs available jobs under a lease, each with a fencing token.
+         * @description Takes jobs whose `run_at` passed, in `priority` (lower first), then `run_at`, then id
+         *     order, in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so parallel claims
+         *     never take one job twice; SQLite's one writer). Each claimed job is `running`, its
+         *     `attempt` and `token` one higher, its lease `lease_ms` long (100 ms..1 h, 30 s when
+         *     absent); `max_jobs` 1..100 (1 when absent). An empty `data` means nothing is ready.
+         *     A lease that expires is rescued by the server's sweep: available again, its
+         *     attempt counted (failed when it was the last).
+         */
+        post: operations["claimJobs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{queue}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's name, an id of at most 64 characters. */
+                queue: components["parameters"]["Queue"];
+            };
+            cookie?: never;
+        };
+        /** A queue's jobs counted per status, and how long the oldest ready job waits. */
+        get: operations["getQueueStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drop-in/photos/{photo_id}/process": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                photo_id: components["parameters"]["PhotoId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trigger a photo's processing - one job per photo (service keys only).
+         * @description Enqueues the photo's job (queue `drop-in`, kind `drop_in.process`, payload
+         *     `{"photo_id"}`) and answers it with `201`; while that job is available, running or
+         *     completed, every trigger answers it with `200` (racing triggers make one job). Only
+         *     a `failed` or `canceled` last job lets a trigger enqueue a fresh one (`201`).
+         */
+        post: operations["processDropInPhoto"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drop-in/photos/{photo_id}/matches/{attendee_id}/{face_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                photo_id: components["parameters"]["PhotoId"];
+                attendee_id: components["schemas"]["Id"];
+                face_id: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Record a face match once per (photo, attendee, face) - 201, then 200 with it.
+         * @description `UNIQUE(photo_id, attendee_id, face_id)` decides: the first record stands and every
+         *     later one (racing or repeated) answers it unchanged with `200`.
+         */
+        put: operations["recordDropInMatch"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drop-in/photos/{photo_id}/matches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                photo_id: components["parameters"]["PhotoId"];
+            };
+            cookie?: never;
+        };
+        /** A photo's matches, in commit order (oldest first), paginated. */
+        get: operations["listDropInMatches"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1223,7 +1476,7 @@ export interface components {
              * @description Stable snake_case code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found" | "schedule_not_found";
+            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found" | "schedule_not_found" | "job_not_found";
         };
         EntitlementGrant: {
             source?: string | null;
@@ -1888,6 +2141,120 @@ export interface components {
             data: components["schemas"]["Key"][];
             next: components["schemas"]["Next"];
         };
+        JobCreate: {
+            queue: string;
+            kind: components["schemas"]["Id"];
+            /** @description Any JSON object, at most 16 KiB as compact JSON. */
+            payload: {
+                [key: string]: unknown;
+            };
+            unique_key?: components["schemas"]["Id"];
+            run_at?: components["schemas"]["Time"];
+            /** @description 10 when absent. */
+            max_attempts?: number;
+            /** @description Lower is claimed first; 0 when absent. */
+            priority?: number;
+        };
+        Job: {
+            id: string;
+            queue: string;
+            kind: string;
+            payload: {
+                [key: string]: unknown;
+            };
+            unique_key: string | null;
+            /** @enum {string} */
+            status: "available" | "running" | "completed" | "failed" | "canceled";
+            priority: number;
+            run_at: components["schemas"]["Time"];
+            /** @description Claims so far. */
+            attempt: number;
+            max_attempts: number;
+            /**
+             * Format: int64
+             * @description The current claim's fencing token (0 before the first claim).
+             */
+            token: number;
+            worker_id: string | null;
+            /** Format: date-time */
+            lease_expires_at: string | null;
+            last_error: string | null;
+            result: {
+                [key: string]: unknown;
+            } | null;
+            created_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            /** Format: date-time */
+            finished_at: string | null;
+            /** Format: int64 */
+            version: number;
+        };
+        JobClaim: {
+            worker_id: components["schemas"]["Id"];
+            /** @description 30000 when absent. */
+            lease_ms?: number;
+            /** @description 1 when absent. */
+            max_jobs?: number;
+        };
+        JobClaimed: {
+            data: components["schemas"]["Job"][];
+        };
+        JobHeartbeat: {
+            /** Format: int64 */
+            token: number;
+            lease_ms?: number;
+        };
+        JobComplete: {
+            /** Format: int64 */
+            token: number;
+            /** @description Any JSON object, at most 16 KiB as compact JSON. */
+            result?: {
+                [key: string]: unknown;
+            };
+        };
+        JobFail: {
+            /** Format: int64 */
+            token: number;
+            error: string;
+            /** Format: int64 */
+            retry_in_ms?: number;
+        };
+        QueueStats: {
+            queue: string;
+            counts: {
+                available: number;
+                running: number;
+                completed: number;
+                failed: number;
+                canceled: number;
+            };
+            /** @description Available jobs whose run_at passed. */
+            ready: number;
+            /** @description How long the oldest ready job has waited; 0 when none is ready. */
+            oldest_ready_age_ms: number;
+        };
+        DropInMatchRecord: {
+            /** @description Similarity in basis points (9912 is 99.12 %). */
+            similarity_bp?: number;
+            metadata?: {
+                [key: string]: unknown;
+            };
+        };
+        DropInMatch: {
+            id: string;
+            photo_id: string;
+            attendee_id: string;
+            face_id: string;
+            similarity_bp: number;
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+            created_at: components["schemas"]["Time"];
+        };
+        DropInMatchPage: {
+            data: components["schemas"]["DropInMatch"][];
+            next: components["schemas"]["Next"];
+        };
     };
     responses: {
         /**
@@ -2097,6 +2464,40 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description `job_not_found`: no such job. */
+        JobNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description `stale_lease`: the token is not the job's current claim (its lease expired and the
+         *     sweep rescued it, it was claimed again, or canceled); GET the job to see where it is.
+         */
+        JobStaleLease: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The job after the call. */
+        JobAfter: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Job"];
+            };
+        };
         /** @description `body_too_large`: the body exceeds the server's limit. */
         TooLarge: {
             headers: {
@@ -2158,6 +2559,10 @@ export interface components {
         ApprovalId: components["schemas"]["Id"];
         LeaseName: components["schemas"]["Id"];
         PayoutBatchId: components["schemas"]["Id"];
+        JobId: components["schemas"]["Id"];
+        /** @description A queue's name, an id of at most 64 characters. */
+        Queue: string;
+        PhotoId: components["schemas"]["Id"];
         /** @description `"N"`, `W/"N"` or `N` (N >= 1), or `*` for unconditional. */
         IfMatch: string;
         Limit: number;
@@ -4740,6 +5145,419 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["ScheduleNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    enqueueJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "queue": "emails",
+                 *       "kind": "receipt.send",
+                 *       "payload": {
+                 *         "order": "o-1"
+                 *       },
+                 *       "unique_key": "receipt-o-1",
+                 *       "priority": 10
+                 *     }
+                 */
+                "application/json": components["schemas"]["JobCreate"];
+            };
+        };
+        responses: {
+            /** @description The live job with this unique_key in this queue. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Enqueued (or, with the same Idempotency-Key, the job enqueued first). */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyInFlight"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["JobNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    heartbeatJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": 1,
+                 *       "lease_ms": 30000
+                 *     }
+                 */
+                "application/json": components["schemas"]["JobHeartbeat"];
+            };
+        };
+        responses: {
+            200: components["responses"]["JobAfter"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["JobNotFound"];
+            409: components["responses"]["JobStaleLease"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    completeJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": 1,
+                 *       "result": {
+                 *         "sent": true
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["JobComplete"];
+            };
+        };
+        responses: {
+            200: components["responses"]["JobAfter"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["JobNotFound"];
+            409: components["responses"]["JobStaleLease"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    failJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": 1,
+                 *       "error": "SMTP 451",
+                 *       "retry_in_ms": 60000
+                 *     }
+                 */
+                "application/json": components["schemas"]["JobFail"];
+            };
+        };
+        responses: {
+            200: components["responses"]["JobAfter"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["JobNotFound"];
+            409: components["responses"]["JobStaleLease"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["JobId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["JobAfter"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["JobNotFound"];
+            409: components["responses"]["InvalidState"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    claimJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's name, an id of at most 64 characters. */
+                queue: components["parameters"]["Queue"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "worker_id": "worker-7",
+                 *       "lease_ms": 30000,
+                 *       "max_jobs": 10
+                 *     }
+                 */
+                "application/json": components["schemas"]["JobClaim"];
+            };
+        };
+        responses: {
+            /** @description The claimed jobs (maybe none). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobClaimed"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getQueueStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's name, an id of at most 64 characters. */
+                queue: components["parameters"]["Queue"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts, read now. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueStats"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    processDropInPhoto: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                photo_id: components["parameters"]["PhotoId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["JobAfter"];
+            /** @description The photo's new job. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    recordDropInMatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                photo_id: components["parameters"]["PhotoId"];
+                attendee_id: components["schemas"]["Id"];
+                face_id: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "similarity_bp": 9912,
+                 *       "metadata": {
+                 *         "model": "v3"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["DropInMatchRecord"];
+            };
+        };
+        responses: {
+            /** @description The match recorded before. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DropInMatch"];
+                };
+            };
+            /** @description Recorded. */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DropInMatch"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listDropInMatches: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` of the previous page, or the id of the last row seen (an account's
+                 *     entries: its `seq`); absent: the start of the list. Rows after it, in commit order;
+                 *     a malformed cursor, or one naming no row of the list, is `400 invalid_cursor`.
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                photo_id: components["parameters"]["PhotoId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DropInMatchPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
         };
     };

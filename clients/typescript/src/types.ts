@@ -77,6 +77,15 @@ export type PayoutBatch = Read<Schemas["PayoutBatch"]>;
 export type PayoutBatchCreate = Write<Schemas["PayoutBatchCreate"]>;
 export type Schedule = Read<Schemas["Schedule"]>;
 export type ScheduleRun = Read<Schemas["ScheduleRun"]>;
+export type Job = Read<Schemas["Job"]>;
+export type JobCreate = Write<Schemas["JobCreate"]>;
+export type JobClaim = Write<Schemas["JobClaim"]>;
+export type JobHeartbeat = Write<Schemas["JobHeartbeat"]>;
+export type JobComplete = Write<Schemas["JobComplete"]>;
+export type JobFail = Write<Schemas["JobFail"]>;
+export type QueueStats = Read<Schemas["QueueStats"]>;
+export type DropInMatch = Read<Schemas["DropInMatch"]>;
+export type DropInMatchRecord = Write<Schemas["DropInMatchRecord"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */

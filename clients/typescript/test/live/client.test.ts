@@ -314,6 +314,39 @@ test("schedules: this server's list, a run triggered twice is one run, its runs;
   await expectError(rf.schedules.run("nosuch"), 404, "schedule_not_found");
 });
 
+test("jobs: enqueue (unique_key), claim, heartbeat, complete, fail, cancel, stats; drop-in", async () => {
+  const k = await rf.keys.create({ role: "service", name: uid("svc") });
+  const svc = new Racefree(URL_, k.key, { fetch: recordingFetch });
+  const queue = uid("q");
+  const job = await svc.jobs.enqueue({ queue, kind: "mail.send", payload: { to: "a" }, unique_key: "u1" });
+  assert.equal(job.status, "available");
+  assert.equal((await svc.jobs.enqueue({ queue, kind: "mail.send", payload: {}, unique_key: "u1" })).id, job.id);
+  const [claimed] = await svc.jobs.claim(queue, { worker_id: "w1", lease_ms: 30000, max_jobs: 5 });
+  assert.equal(claimed?.id, job.id);
+  assert.equal(claimed?.token, 1);
+  assert.equal((await svc.jobs.heartbeat(job.id, { token: 1, lease_ms: 60000 })).status, "running");
+  await expectError(svc.jobs.complete(job.id, { token: 2 }), 409, "stale_lease");
+  assert.equal((await svc.jobs.complete(job.id, { token: 1, result: { ok: true } })).status, "completed");
+  const other = await svc.jobs.enqueue({ queue, kind: "mail.send", payload: {}, max_attempts: 1 });
+  await svc.jobs.claim(queue, { worker_id: "w1" });
+  assert.equal((await svc.jobs.fail(other.id, { token: 1, error: "boom" })).status, "failed");
+  const third = await svc.jobs.enqueue({ queue, kind: "mail.send", payload: {} });
+  assert.equal((await rf.jobs.cancel(third.id)).status, "canceled");
+  await expectError(rf.jobs.cancel(third.id), 409, "invalid_state");
+  assert.equal((await rf.jobs.get(job.id)).status, "completed");
+  const st = await rf.queues.stats(queue);
+  assert.deepEqual(st.counts, { available: 0, running: 0, completed: 1, failed: 1, canceled: 1 });
+
+  const photo = uid("photo");
+  const pj = await svc.dropIn.process(photo);
+  assert.equal((await svc.dropIn.process(photo)).id, pj.id);
+  await expectError(rf.dropIn.process(photo), 403, "forbidden");
+  const m = await svc.dropIn.recordMatch(photo, "att-1", "face-1", { similarity_bp: 9900 });
+  assert.equal((await svc.dropIn.recordMatch(photo, "att-1", "face-1", { similarity_bp: 9900 })).id, m.id);
+  const page = await rf.dropIn.listMatches(photo);
+  assert.deepEqual(page.data.map((x) => x.id), [m.id]);
+});
+
 test("a 503 with Retry-After is retried with the same key: the credit happens once", async () => {
   const w = await wallet();
   const p = await proxy("503-before");
