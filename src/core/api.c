@@ -33,6 +33,8 @@
     RF_F(T, member, name_, RF_FIELD_ID, true, .max_len = RF_ID_CHARS_MAX, .at = at_)
 #define F_IF_MATCH(T, member) \
     RF_F(T, member, "if_match_version", RF_FIELD_INT, false, .max = INT64_MAX, .at = RF_AT_IF_MATCH)
+/* A fencing token: a lease's or a job claim's. */
+#define F_TOKEN(T) RF_F(T, token, "token", RF_FIELD_INT, true, .min = 1, .max = INT64_MAX)
 #define F_METADATA(T, member) \
     RF_F(T, member, "metadata", RF_FIELD_OBJECT, false, .max_len = RF_METADATA_BYTES_MAX)
 #define F_TIME(T, member, name_) RF_F(T, member, name_, RF_FIELD_TIME, false, .at = 0)
@@ -710,8 +712,7 @@ static void webhook_event_page_clear(void *res) { rf_webhook_event_page_clear(re
 #define F_LEASE_TTL(required_)                                                            \
     RF_F(struct rf_lease_req, ttl_ms, "ttl_ms", RF_FIELD_INT, required_, .min = 1,       \
          .max = RF_LEASE_TTL_MS_LIMIT) /* the store's own maximum: in the transaction */
-#define F_LEASE_TOKEN \
-    RF_F(struct rf_lease_req, token, "token", RF_FIELD_INT, true, .min = 1, .max = INT64_MAX)
+#define F_LEASE_TOKEN F_TOKEN(struct rf_lease_req)
 static const struct rf_field lease_acquire_fields[] = {
     F_LEASE_NAME,
     F_ID(struct rf_lease_req, holder, "holder", RF_AT_BODY),
@@ -763,7 +764,6 @@ static const struct rf_field payout_batch_get_fields[] = {
 
 /* ---- the job queue and drop-in processing ---------------------------------- */
 
-#define F_TOKEN(T) RF_F(T, token, "token", RF_FIELD_INT, true, .min = 1, .max = INT64_MAX)
 #define F_LEASE_MS(T) \
     RF_F(T, lease_ms, "lease_ms", RF_FIELD_INT, false, .min = RF_JOB_LEASE_MS_MIN, \
          .max = RF_JOB_LEASE_MS_MAX)
