@@ -105,4 +105,24 @@ struct rf_job;
 rf_err job_enqueue_tx(struct rf_tx *tx, const struct rf_job_req *req, struct rf_job *out,
                       bool *created);
 
+/* ---- notifications (notifications.c), as announcements fan out ----------- */
+
+struct notification_spec {
+    const char *user_id;
+    const char *kind;
+    const char *title;
+    const char *body;
+    const char *data_json;        /* NULL or a JSON object */
+    const char *dedupe_key;       /* NULL: none; else unique per user */
+    const char *announcement_id;  /* NULL: none; else UNIQUE (announcement_id, user_id) */
+};
+
+/* Creates the notification in tx, or finds the one that already has its
+ * identity ((user_id, dedupe_key) or (announcement_id, user_id)), with one
+ * INSERT ... ON CONFLICT DO NOTHING RETURNING and a read of the existing
+ * row: *created says which, id_out gets its id. A fan-out chunk resumed after
+ * a crash therefore makes no second notification for a recipient. */
+rf_err notification_create_tx(struct rf_tx *tx, const struct notification_spec *spec,
+                              char id_out[RF_ID_BYTES], bool *created);
+
 #endif
