@@ -948,6 +948,14 @@ static const struct rf_member notification_members[] = {
 };
 static const struct rf_codec notification_codec = RF_CODEC(notification_members);
 
+static const struct rf_member notification_count_members[] = {
+    RF_MEMBER(struct rf_notification_count, user_id, CHARS),
+    RF_MEMBER(struct rf_notification_count, unread_count, I64),
+    RF_MEMBER(struct rf_notification_count, marked, I64),
+    RF_MEMBER(struct rf_notification_count, up_to, CHARS),
+};
+static const struct rf_codec notification_count_codec = RF_CODEC(notification_count_members);
+
 static void notification_clear(void *res) { rf_notification_clear(res); }
 static void notification_page_clear(void *res) { rf_notification_page_clear(res); }
 /* A page with one member more (the unread count) after every page's. */
@@ -957,12 +965,17 @@ _Static_assert(offsetof(struct rf_notification_page, items) == offsetof(struct l
                        offsetof(struct list_out, next),
                "struct rf_notification_page starts with the shape of every page");
 
-#define NOTIFICATION_OP(write_, spec, fn)                                                   \
-    {.write = write_, FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn, \
+/* A read of one notification or of the count. */
+#define NOTIFICATION_OP(spec, fn)                                                           \
+    {FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn,               \
      .res_size = sizeof(struct rf_notification), .res_clear = notification_clear}
-#define NOTIFICATION_COUNT_OP(write_, spec, fn)                                             \
-    {.write = write_, FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn, \
+#define NOTIFICATION_COUNT_OP(spec, fn)                                                     \
+    {FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn,               \
      .res_size = sizeof(struct rf_notification_count)}
+/* A change of the read state: its result stored for an Idempotency-Key. */
+#define NOTIFICATION_MARK(spec, fn, res_type, clear, codec_)                               \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn, \
+     .res_size = sizeof(res_type), .res_clear = clear, .codec = &(codec_)}
 
 /* ---- the table ------------------------------------------------------------- */
 
@@ -1173,22 +1186,26 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                    .res_size = sizeof(struct rf_notification),
                                    .res_clear = notification_clear, .codec = &notification_codec,
                                    .created_offset = offsetof(struct rf_notification, created)},
-    [RF_OP_NOTIFICATION_GET] = NOTIFICATION_OP(false, notification_ref_fields,
-                                               op_notification_get),
+    [RF_OP_NOTIFICATION_GET] = NOTIFICATION_OP(notification_ref_fields, op_notification_get),
     [RF_OP_NOTIFICATION_LIST] = {FIELDS(notification_list_fields),
                                  .req_size = sizeof(struct rf_notification_list_req),
                                  .tx = op_notification_list,
                                  .res_size = sizeof(struct rf_notification_page),
                                  .res_clear = notification_page_clear,
                                  .page_item_size = sizeof(struct rf_notification)},
-    [RF_OP_NOTIFICATION_UNREAD_COUNT] = NOTIFICATION_COUNT_OP(false, notification_user_fields,
+    [RF_OP_NOTIFICATION_UNREAD_COUNT] = NOTIFICATION_COUNT_OP(notification_user_fields,
                                                               op_notification_unread_count),
-    [RF_OP_NOTIFICATION_READ] = NOTIFICATION_OP(true, notification_ref_fields,
-                                                op_notification_read),
-    [RF_OP_NOTIFICATION_UNREAD] = NOTIFICATION_OP(true, notification_ref_fields,
-                                                  op_notification_unread),
-    [RF_OP_NOTIFICATION_READ_ALL] = NOTIFICATION_COUNT_OP(true, notification_read_all_fields,
-                                                          op_notification_read_all),
+    [RF_OP_NOTIFICATION_READ] = NOTIFICATION_MARK(notification_ref_fields, op_notification_read,
+                                                  struct rf_notification, notification_clear,
+                                                  notification_codec),
+    [RF_OP_NOTIFICATION_UNREAD] = NOTIFICATION_MARK(notification_ref_fields,
+                                                    op_notification_unread,
+                                                    struct rf_notification, notification_clear,
+                                                    notification_codec),
+    [RF_OP_NOTIFICATION_READ_ALL] = NOTIFICATION_MARK(notification_read_all_fields,
+                                                      op_notification_read_all,
+                                                      struct rf_notification_count, NULL,
+                                                      notification_count_codec),
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

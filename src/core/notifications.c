@@ -54,10 +54,6 @@ void rf_notification_page_clear(struct rf_notification_page *p) {
     memset(p, 0, sizeof *p);
 }
 
-static void text_col(struct rf_tx *tx, struct store_rows *r, int col, char *out, size_t cap) {
-    if (!store_null(tx, r, col)) rf_strcpy(out, cap, store_text(tx, r, col));
-}
-
 /* Reads NOTE_COLS. */
 static void read_note(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct rf_notification *n = out;
@@ -68,8 +64,8 @@ static void read_note(struct rf_tx *tx, struct store_rows *r, void *out) {
     n->title = core_dup_col(tx, r, 3);
     n->body = core_dup_col(tx, r, 4);
     n->data_json = core_dup_col(tx, r, 5);
-    text_col(tx, r, 6, n->dedupe_key, sizeof n->dedupe_key);
-    text_col(tx, r, 7, n->announcement_id, sizeof n->announcement_id);
+    core_chars_col(tx, r, 6, n->dedupe_key, sizeof n->dedupe_key);
+    core_chars_col(tx, r, 7, n->announcement_id, sizeof n->announcement_id);
     n->read_at_ms = store_null(tx, r, 8) ? 0 : store_int(tx, r, 8);
     n->created_at_ms = store_int(tx, r, 9);
     n->updated_at_ms = store_int(tx, r, 10);
