@@ -5872,7 +5872,10 @@ export interface operations {
     readAllNotifications: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 user_id: components["parameters"]["UserId"];
             };
@@ -5898,7 +5901,9 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotificationNotFound"];
+            409: components["responses"]["IdempotencyInFlight"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
             503: components["responses"]["Unavailable"];
         };
     };
@@ -5962,7 +5967,10 @@ export interface operations {
     readNotification: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 user_id: components["parameters"]["UserId"];
                 id: components["parameters"]["NotificationId"];
@@ -5986,13 +5994,18 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotificationNotFound"];
+            409: components["responses"]["IdempotencyInFlight"];
+            422: components["responses"]["IdempotencyReused"];
             503: components["responses"]["Unavailable"];
         };
     };
     unreadNotification: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 user_id: components["parameters"]["UserId"];
                 id: components["parameters"]["NotificationId"];
@@ -6016,6 +6029,8 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotificationNotFound"];
+            409: components["responses"]["IdempotencyInFlight"];
+            422: components["responses"]["IdempotencyReused"];
             503: components["responses"]["Unavailable"];
         };
     };
