@@ -11,7 +11,8 @@
  * never disagrees with its rows while a writer adds notifications and
  * another client marks them read-all; another user's id is 404
  * notification_not_found on every route (and changes nothing); bad input
- * 400 naming the param; roles 401/403.
+ * 400 naming the param; roles 401/403; an Idempotency-Key replays a create
+ * and a read (the replay changes nothing).
  */
 #include "http_env.h"
 
@@ -463,6 +464,28 @@ static void test_idempotency_key(void **state) {
     RF_ASSERT_STATUS(&r1, 201);
     env_req(&g_env, "POST", path, g_env.service, body, headers, &r2);
     RF_ASSERT_STATUS(&r2, 201);
+    assert_true(resp_replayed(&r2));
+    assert_string_equal(r1.body, r2.body);
+    /* A read with a key, replayed after an unread: the first answer, and
+     * the unread stands. */
+    json_t *j = rf_resp_json(&r1);
+    char read_path[320];
+    snprintf(read_path, sizeof read_path, "%s/%s/read", path, rf_t_json_str(j, "id"));
+    json_decref(j);
+    rf_resp_free(&r1);
+    rf_resp_free(&r2);
+    idem_hdr_fresh(hdr, sizeof hdr);
+    env_req(&g_env, "POST", read_path, g_env.service, NULL, headers, &r1);
+    RF_ASSERT_STATUS(&r1, 200);
+    assert_int_equal(unread_count(user), 0);
+    snprintf(read_path + strlen(read_path) - strlen("read"), 8, "unread");
+    struct rf_t_resp u;
+    env_req(&g_env, "POST", read_path, g_env.service, NULL, NULL, &u);
+    RF_ASSERT_STATUS(&u, 200);
+    rf_resp_free(&u);
+    snprintf(read_path + strlen(read_path) - strlen("unread"), 8, "read");
+    env_req(&g_env, "POST", read_path, g_env.service, NULL, headers, &r2);
+    RF_ASSERT_STATUS(&r2, 200);
     assert_true(resp_replayed(&r2));
     assert_string_equal(r1.body, r2.body);
     rf_resp_free(&r1);
