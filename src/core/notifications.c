@@ -195,13 +195,21 @@ static const char SQL_READ_ALL[] =
     "UPDATE notifications SET read_at = $2, updated_at = $2, version = version + 1"
     " WHERE user_id = $1 AND read_at IS NULL AND (list_pos, id) <= ($3, $4)";
 
+/* id's list_pos among user's notifications; not_found when it is none of
+ * theirs. */
+static rf_err pos_of_user(struct rf_tx *tx, const char *user_id, const char *id,
+                          rf_err not_found, int64_t *pos) {
+    store_val p[2] = {SV_S(id), SV_S(user_id)};
+    rf_err err = store_query_one(tx, SQL_POS_OF_USER, p, 2, read_count, pos);
+    return err == RF_ERR_NOT_FOUND ? not_found : err;
+}
+
 rf_err op_notification_read_all(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_notification_ref *r = req;
     struct rf_notification_count *out = res;
     int64_t pos = 0;
-    store_val p[2] = {SV_S(r->up_to), SV_S(r->user_id)};
-    rf_err err = store_query_one(tx, SQL_POS_OF_USER, p, 2, read_count, &pos);
-    if (err) return err == RF_ERR_NOT_FOUND ? RF_ERR_NOTIFICATION_NOT_FOUND : err;
+    rf_err err = pos_of_user(tx, r->user_id, r->up_to, RF_ERR_NOTIFICATION_NOT_FOUND, &pos);
+    if (err) return err;
     store_val q[4] = {SV_S(r->user_id), SV_I(tx->now_ms), SV_I(pos), SV_S(r->up_to)};
     err = store_exec(tx, SQL_READ_ALL, q, 4, &out->marked);
     if (err) return err;
@@ -227,6 +235,9 @@ static const char SQL_LIST[] =
     " AND (n.list_pos, n.id) > ($1, $2) AND n.list_pos < $3 AND ($5 = 0 OR ($5 = 1"
     " AND n.read_at IS NULL) OR ($5 = 2 AND n.read_at IS NOT NULL))"
     " ORDER BY n.list_pos, n.id LIMIT $6";
+/* The cursor is resolved among the user's own rows (pos_of_user, before
+ * list_page_run), so another user's id is an invalid cursor, not a
+ * position: the list tells nothing of ids outside its user. */
 static const char SQL_LIST_POS[] = "SELECT list_pos FROM notifications WHERE id = $1";
 
 static void page_unread(struct rf_tx *tx, struct store_rows *r, void *ctx) {
@@ -243,6 +254,8 @@ rf_err op_notification_list(struct rf_tx *tx, const void *req, void *res) {
                            .row_seen = page_unread, .row_ctx = &out->unread_count,
                            LIST_INTO(out, core_limit((int)r->list.limit))};
     rf_err err = list_cursor_parse(r->list.after, &lp.after);
+    if (!err && lp.after.pos == LIST_POS_UNRESOLVED)
+        err = pos_of_user(tx, r->list.scope, lp.after.key, RF_ERR_INVALID_CURSOR, &lp.after.pos);
     if (err) return err;
     store_val p[6] = {SV_I(lp.after.pos), SV_S(lp.after.key), LIST_HORIZON_SLOT,
                       SV_S(r->list.scope), SV_I(r->unread), SV_I(lp.limit)};

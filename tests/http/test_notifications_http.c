@@ -10,7 +10,8 @@
  * count marked and the unread count after; a list page's unread_count
  * never disagrees with its rows while a writer adds notifications and
  * another client marks them read-all; another user's id is 404
- * notification_not_found on every route (and changes nothing); bad input
+ * notification_not_found on every route (and changes nothing) and no
+ * cursor of the list (400 invalid_cursor); bad input
  * 400 naming the param; roles 401/403; an Idempotency-Key replays a create
  * and a read (the replay changes nothing).
  */
@@ -370,6 +371,14 @@ static void test_other_users_id(void **state) {
     assert_int_equal(rf_t_json_int(g, "version"), 1);
     json_decref(g);
     assert_int_equal(unread_count(b), 1);
+    /* As a cursor, another user's id is no position (400 invalid_cursor),
+     * so a list tells nothing of ids outside its user. */
+    snprintf(suffix, sizeof suffix, "?after=%s", id);
+    json_decref(note_call("GET", b, suffix, g_env.readonly, NULL, 400, "invalid_cursor"));
+    snprintf(suffix, sizeof suffix, "?after=%s", mine);
+    json_t *l = note_call("GET", b, suffix, g_env.readonly, NULL, 200, NULL);
+    assert_int_equal(json_array_size(json_object_get(l, "data")), 0);
+    json_decref(l);
     /* b's own id under a's path is not found either. */
     snprintf(suffix, sizeof suffix, "/%s/read", mine);
     json_decref(note_call("POST", a, suffix, g_env.service, NULL, 404, "notification_not_found"));

@@ -1424,6 +1424,8 @@ export interface paths {
          *     page's rows (one snapshot): a page that starts and ends the list (`next` null)
          *     holds exactly `unread_count` notifications whose `read_at` is null, even while
          *     other clients create notifications and mark them read.
+         *     `after` must be one of this user's notification ids (another user's is `400
+         *     invalid_cursor`).
          */
         get: operations["listNotifications"];
         put?: never;
