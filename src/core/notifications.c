@@ -73,7 +73,8 @@ static void read_note(struct rf_tx *tx, struct store_rows *r, void *out) {
     RF_ASSERT(n->version >= 1 && n->created_at_ms > 0 && n->read_at_ms >= 0);
 }
 
-static const char SQL_GET[] = "SELECT " NOTE_COLS " FROM notifications WHERE id = $1 AND user_id = $2";
+static const char SQL_GET[] =
+    "SELECT " NOTE_COLS " FROM notifications WHERE id = $1 AND user_id = $2";
 
 /* The user's notification id: RF_ERR_NOTIFICATION_NOT_FOUND when there is
  * none, also when the id is another user's. */
@@ -175,7 +176,8 @@ static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
     *(int64_t *)out = store_int(tx, r, 0);
 }
 
-static rf_err unread_count(struct rf_tx *tx, const char *user_id, struct rf_notification_count *out) {
+static rf_err unread_count(struct rf_tx *tx, const char *user_id,
+                           struct rf_notification_count *out) {
     rf_strcpy(out->user_id, sizeof out->user_id, user_id);
     store_val p[1] = {SV_S(user_id)};
     return store_query_one(tx, SQL_UNREAD_COUNT, p, 1, read_count, &out->unread_count);
@@ -223,9 +225,9 @@ rf_err op_notification_read_all(struct rf_tx *tx, const void *req, void *res) {
 /* Commit order (core/listing.h): list_pos is column NOTE_N_COLS, the
  * user's unread count the one after it, computed by the same statement so
  * it is of the page's snapshot, and under the same horizon: it counts the
- * unread notifications the list shows (a row another transaction's
- * commit order still holds back is in neither). The one-row count LEFT JOINs the page, so
- * an empty page still carries the count (on one row of NULLs, which
+ * unread notifications the list shows (a row that commit order still
+ * holds back is in neither). The one-row count LEFT JOINs the page, so an
+ * empty page still carries the count (on one row of NULLs, which
  * list_page_run lists not). $5: 0 every one, 1 unread, 2 read. */
 static const char SQL_LIST[] =
     "SELECT n.id, n.user_id, n.kind, n.title, n.body, n.data, n.dedupe_key,"

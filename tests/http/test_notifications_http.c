@@ -186,7 +186,8 @@ static void test_dedupe_race(void **state) {
     char user[64];
     RID(user, "nd");
     static struct rf_par_req reqs[RACERS];
-    static const char body[] = "{\"kind\":\"k\",\"title\":\"t\",\"body\":\"b\",\"dedupe_key\":\"d1\"}";
+    static const char body[] =
+        "{\"kind\":\"k\",\"title\":\"t\",\"body\":\"b\",\"dedupe_key\":\"d1\"}";
     memset(reqs, 0, sizeof reqs);
     for (int i = 0; i < RACERS; i++) {
         reqs[i].port = g_env.srv.port;
