@@ -219,7 +219,14 @@ RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_QUEUE_STATS, "queue_stats")                    \
     X(RF_OP_DROPIN_PROCESS, "dropin_process")              \
     X(RF_OP_DROPIN_MATCH_RECORD, "dropin_match_record")    \
-    X(RF_OP_DROPIN_MATCH_LIST, "dropin_match_list")
+    X(RF_OP_DROPIN_MATCH_LIST, "dropin_match_list")      \
+    X(RF_OP_NOTIFICATION_CREATE, "notification_create")  \
+    X(RF_OP_NOTIFICATION_GET, "notification_get")        \
+    X(RF_OP_NOTIFICATION_LIST, "notification_list")      \
+    X(RF_OP_NOTIFICATION_UNREAD_COUNT, "notification_unread_count") \
+    X(RF_OP_NOTIFICATION_READ, "notification_read")      \
+    X(RF_OP_NOTIFICATION_UNREAD, "notification_unread")  \
+    X(RF_OP_NOTIFICATION_READ_ALL, "notification_read_all")
 
 typedef enum rf_op {
 #define RF_OP_ENUM_(id, name) id,
@@ -1378,6 +1385,87 @@ RF_API rf_err rf_dropin_match_record(rf *db, const struct rf_dropin_req *req,
                                      struct rf_dropin_match *out);
 RF_API rf_err rf_dropin_match_list(rf *db, const char *photo_id, const char *after, int limit,
                                    struct rf_dropin_match_page *out);
+
+
+/* ---- Notifications (seed 001: one read-state contract) ---------------------
+ * A user's notifications, reachable only under that user: every call names
+ * (user_id, id), and another user's id is RF_ERR_NOTIFICATION_NOT_FOUND.
+ * The read state is read_at_ms alone: 0 while unread, else the FIRST read's
+ * time (a repeated read changes nothing and returns the same read_at_ms);
+ * unread clears it. A dedupe_key is unique per user: a repeated create
+ * returns the existing notification (created false), whatever its content.
+ * Lists are in commit order (the list order); read_all marks every unread
+ * notification of the user up to and including up_to in that order. */
+struct rf_notification_req {
+    const char *user_id;
+    const char *kind;               /* an id, 1..64 characters */
+    const char *title;              /* 1..200 characters */
+    const char *body;               /* 0..4000 characters */
+    const char *data_json;          /* NULL or a JSON object (8 KiB) */
+    const char *dedupe_key;         /* NULL or an id, unique per user */
+};
+/* Names one notification of one user (read_all: up_to). */
+struct rf_notification_ref {
+    const char *user_id;
+    const char *id;
+    const char *up_to;
+};
+struct rf_notification {
+    char id[RF_ID_BYTES];
+    char user_id[RF_ID_BYTES];
+    char kind[RF_ID_BYTES];
+    char *title;                    /* malloc'd */
+    char *body;                     /* malloc'd */
+    char *data_json;                /* malloc'd or NULL */
+    char dedupe_key[RF_ID_BYTES];   /* "" when none */
+    char announcement_id[RF_ID_BYTES]; /* "" when none */
+    int64_t read_at_ms;             /* 0: unread */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t version;
+    bool created;
+};
+RF_API void rf_notification_clear(struct rf_notification *n);
+/* The list's ?unread= filter. */
+enum rf_notification_filter {
+    RF_NOTIFICATIONS_ALL = 0,
+    RF_NOTIFICATIONS_UNREAD = 1,    /* ?unread=true */
+    RF_NOTIFICATIONS_READ = 2,      /* ?unread=false */
+};
+struct rf_notification_list_req {
+    struct rf_list_req list;        /* scope: the user; no status */
+    int unread;                     /* enum rf_notification_filter */
+};
+/* A page, and the user's unread count read by the same statement (one
+ * snapshot): with ?unread=true, a page that ends the list from its start
+ * holds exactly unread_count items. */
+struct rf_notification_page {
+    struct rf_notification *items;  /* malloc'd; rf_notification_page_clear */
+    int n;
+    char next[RF_CURSOR_BYTES];
+    int64_t unread_count;
+};
+RF_API void rf_notification_page_clear(struct rf_notification_page *p);
+struct rf_notification_count {
+    char user_id[RF_ID_BYTES];
+    int64_t unread_count;
+    int64_t marked;                 /* read_all: how many it marked read */
+    char up_to[RF_ID_BYTES];        /* read_all: the up_to it was given */
+};
+RF_API rf_err rf_notification_create(rf *db, const struct rf_notification_req *req,
+                                     struct rf_notification *out, struct rf_idem *idem);
+RF_API rf_err rf_notification_get(rf *db, const char *user_id, const char *id,
+                                  struct rf_notification *out);
+RF_API rf_err rf_notification_list(rf *db, const struct rf_notification_list_req *req,
+                                   struct rf_notification_page *out);
+RF_API rf_err rf_notification_unread_count(rf *db, const char *user_id,
+                                           struct rf_notification_count *out);
+RF_API rf_err rf_notification_read(rf *db, const char *user_id, const char *id,
+                                   struct rf_notification *out);
+RF_API rf_err rf_notification_unread(rf *db, const char *user_id, const char *id,
+                                     struct rf_notification *out);
+RF_API rf_err rf_notification_read_all(rf *db, const char *user_id, const char *up_to,
+                                       struct rf_notification_count *out);
 
 #ifdef __cplusplus
 }

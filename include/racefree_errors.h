@@ -151,7 +151,10 @@
       "This server has no schedule of that name (racefree serve --schedule).")              \
     /* the job queue: no job with this id */                                                     \
     X(RF_ERR_JOB_NOT_FOUND, "job_not_found", 404, 0, "Job not found",                            \
-      "No job with this id exists.")
+      "No job with this id exists.")                                                             \
+    /* notifications: none with this id under this user (another user's is not found either) */ \
+    X(RF_ERR_NOTIFICATION_NOT_FOUND, "notification_not_found", 404, 0, "Notification not found", \
+      "This user has no notification with this id.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

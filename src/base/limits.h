@@ -191,4 +191,11 @@
 #define RF_DROPIN_KIND "drop_in.process"       /* its jobs' kind */
 #define RF_DROPIN_SIMILARITY_BP_MAX 10000      /* similarity_bp: 0..100.00 % in basis points */
 
+/* Notifications */
+#define RF_NOTIFICATION_KIND_CHARS_MAX 64      /* a notification's kind (an id: "order.shipped") */
+#define RF_NOTIFICATION_TITLE_CHARS_MAX 200    /* its title, 1..200 characters */
+#define RF_NOTIFICATION_BODY_CHARS_MAX 4000    /* its body, 0..4000 characters */
+#define RF_NOTIFICATION_DATA_BYTES_MAX (8 * 1024) /* its data, a JSON object */
+#define RF_NOTIFICATION_DEDUPE_CHARS_MAX 128   /* its dedupe_key (an id), unique per user */
+
 #endif

@@ -892,6 +892,91 @@ static void dropin_match_clear(void *res) { rf_dropin_match_clear(res); }
 static void dropin_match_page_clear(void *res) { rf_dropin_match_page_clear(res); }
 PAGE_SHAPE(struct rf_dropin_match_page);
 
+/* ---- notifications ------------------------------------------------------------ */
+
+static const struct rf_field notification_create_fields[] = {
+    F_ID(struct rf_notification_req, user_id, "user_id", RF_AT_PATH),
+    RF_F(struct rf_notification_req, kind, "kind", RF_FIELD_ID, true,
+         .max_len = RF_NOTIFICATION_KIND_CHARS_MAX),
+    RF_F(struct rf_notification_req, title, "title", RF_FIELD_STRING, true, .min = 1,
+         .max_len = RF_NOTIFICATION_TITLE_CHARS_MAX),
+    RF_F(struct rf_notification_req, body, "body", RF_FIELD_STRING, true,
+         .max_len = RF_NOTIFICATION_BODY_CHARS_MAX),
+    RF_F(struct rf_notification_req, data_json, "data", RF_FIELD_OBJECT, false,
+         .max_len = RF_NOTIFICATION_DATA_BYTES_MAX),
+    RF_F(struct rf_notification_req, dedupe_key, "dedupe_key", RF_FIELD_ID, false,
+         .max_len = RF_NOTIFICATION_DEDUPE_CHARS_MAX),
+};
+static const struct rf_field notification_ref_fields[] = {
+    F_ID(struct rf_notification_ref, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_notification_ref, id, "id", RF_AT_PATH),
+};
+static const struct rf_field notification_user_fields[] = {
+    F_ID(struct rf_notification_ref, user_id, "user_id", RF_AT_PATH),
+};
+static const struct rf_field notification_read_all_fields[] = {
+    F_ID(struct rf_notification_ref, user_id, "user_id", RF_AT_PATH),
+    F_ID(struct rf_notification_ref, up_to, "up_to", RF_AT_BODY),
+};
+/* ?unread=true: the unread ones; ?unread=false: the read ones; absent: all. */
+static const char *const notification_unread_names[] = {"true", "false", NULL};
+static const int notification_unread_values[] = {RF_NOTIFICATIONS_UNREAD, RF_NOTIFICATIONS_READ};
+_Static_assert(offsetof(struct rf_notification_list_req, list) == 0,
+               "a filtered list's request starts with the list's");
+static const struct rf_field notification_list_fields[] = {
+    F_ID(struct rf_list_req, scope, "user_id", RF_AT_PATH),
+    F_LIST_QUERY(1), /* no ?status= */
+    RF_F(struct rf_notification_list_req, unread, "unread", RF_FIELD_CHOICE, false,
+         .at = RF_AT_FILTER, .choices = notification_unread_names,
+         .choice_values = notification_unread_values, .choice_text = "true or false"),
+};
+
+static const struct rf_member notification_members[] = {
+    RF_MEMBER(struct rf_notification, id, CHARS),
+    RF_MEMBER(struct rf_notification, user_id, CHARS),
+    RF_MEMBER(struct rf_notification, kind, CHARS),
+    RF_MEMBER(struct rf_notification, title, TEXT),
+    RF_MEMBER(struct rf_notification, body, TEXT),
+    RF_MEMBER(struct rf_notification, data_json, TEXT),
+    RF_MEMBER(struct rf_notification, dedupe_key, CHARS),
+    RF_MEMBER(struct rf_notification, announcement_id, CHARS),
+    RF_MEMBER(struct rf_notification, read_at_ms, I64),
+    RF_MEMBER(struct rf_notification, created_at_ms, I64),
+    RF_MEMBER(struct rf_notification, updated_at_ms, I64),
+    RF_MEMBER(struct rf_notification, version, I64),
+    RF_MEMBER(struct rf_notification, created, BOOL),
+};
+static const struct rf_codec notification_codec = RF_CODEC(notification_members);
+
+static const struct rf_member notification_count_members[] = {
+    RF_MEMBER(struct rf_notification_count, user_id, CHARS),
+    RF_MEMBER(struct rf_notification_count, unread_count, I64),
+    RF_MEMBER(struct rf_notification_count, marked, I64),
+    RF_MEMBER(struct rf_notification_count, up_to, CHARS),
+};
+static const struct rf_codec notification_count_codec = RF_CODEC(notification_count_members);
+
+static void notification_clear(void *res) { rf_notification_clear(res); }
+static void notification_page_clear(void *res) { rf_notification_page_clear(res); }
+/* A page with one member more (the unread count) after every page's. */
+_Static_assert(offsetof(struct rf_notification_page, items) == offsetof(struct list_out, items) &&
+                   offsetof(struct rf_notification_page, n) == offsetof(struct list_out, n) &&
+                   offsetof(struct rf_notification_page, next) ==
+                       offsetof(struct list_out, next),
+               "struct rf_notification_page starts with the shape of every page");
+
+/* A read of one notification or of the count. */
+#define NOTIFICATION_OP(spec, fn)                                                           \
+    {FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn,               \
+     .res_size = sizeof(struct rf_notification), .res_clear = notification_clear}
+#define NOTIFICATION_COUNT_OP(spec, fn)                                                     \
+    {FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn,               \
+     .res_size = sizeof(struct rf_notification_count)}
+/* A change of the read state: its result stored for an Idempotency-Key. */
+#define NOTIFICATION_MARK(spec, fn, res_type, clear, codec_)                               \
+    {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn, \
+     .res_size = sizeof(res_type), .res_clear = clear, .codec = &(codec_)}
+
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
@@ -1095,6 +1180,32 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                  .res_size = sizeof(struct rf_dropin_match_page),
                                  .res_clear = dropin_match_page_clear,
                                  .page_item_size = sizeof(struct rf_dropin_match)},
+    [RF_OP_NOTIFICATION_CREATE] = {.write = true, FIELDS(notification_create_fields),
+                                   .req_size = sizeof(struct rf_notification_req),
+                                   .tx = op_notification_create,
+                                   .res_size = sizeof(struct rf_notification),
+                                   .res_clear = notification_clear, .codec = &notification_codec,
+                                   .created_offset = offsetof(struct rf_notification, created)},
+    [RF_OP_NOTIFICATION_GET] = NOTIFICATION_OP(notification_ref_fields, op_notification_get),
+    [RF_OP_NOTIFICATION_LIST] = {FIELDS(notification_list_fields),
+                                 .req_size = sizeof(struct rf_notification_list_req),
+                                 .tx = op_notification_list,
+                                 .res_size = sizeof(struct rf_notification_page),
+                                 .res_clear = notification_page_clear,
+                                 .page_item_size = sizeof(struct rf_notification)},
+    [RF_OP_NOTIFICATION_UNREAD_COUNT] = NOTIFICATION_COUNT_OP(notification_user_fields,
+                                                              op_notification_unread_count),
+    [RF_OP_NOTIFICATION_READ] = NOTIFICATION_MARK(notification_ref_fields, op_notification_read,
+                                                  struct rf_notification, notification_clear,
+                                                  notification_codec),
+    [RF_OP_NOTIFICATION_UNREAD] = NOTIFICATION_MARK(notification_ref_fields,
+                                                    op_notification_unread,
+                                                    struct rf_notification, notification_clear,
+                                                    notification_codec),
+    [RF_OP_NOTIFICATION_READ_ALL] = NOTIFICATION_MARK(notification_read_all_fields,
+                                                      op_notification_read_all,
+                                                      struct rf_notification_count, NULL,
+                                                      notification_count_codec),
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

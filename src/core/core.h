@@ -124,6 +124,8 @@ rf_err core_version_next(struct rf_tx *tx, const char *resource, const char *sco
 
 /* Copies a nullable column into a malloc'd string (NULL for NULL). */
 char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col);
+/* Copies a nullable column into out (cap bytes); NULL leaves out as it is. */
+void core_chars_col(struct rf_tx *tx, struct store_rows *r, int col, char *out, size_t cap);
 /* Cursor pagination: clamps limit to [1, RF_LIST_LIMIT_MAX]. */
 int core_limit(int limit);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/ids.h"
 #include "core/core.h"
 #include "core/deferred.h"
 #include "core/test_hooks.h"
@@ -150,6 +151,10 @@ int64_t rf_test_op_runs(rf *db) { return db->test_hooks ? exec_test_op_runs(db->
 char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col) {
     if (store_null(tx, r, col)) return NULL;
     return strdup(store_text(tx, r, col));
+}
+
+void core_chars_col(struct rf_tx *tx, struct store_rows *r, int col, char *out, size_t cap) {
+    if (!store_null(tx, r, col)) rf_strcpy(out, cap, store_text(tx, r, col));
 }
 
 int core_limit(int limit) {

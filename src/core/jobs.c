@@ -68,10 +68,6 @@ void rf_job_page_clear(struct rf_job_page *p) {
     memset(p, 0, sizeof *p);
 }
 
-static void text_col(struct rf_tx *tx, struct store_rows *r, int col, char *out, size_t cap) {
-    if (!store_null(tx, r, col)) rf_strcpy(out, cap, store_text(tx, r, col));
-}
-
 /* Reads JOB_COLS. */
 static void read_job(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct rf_job *j = out;
@@ -80,14 +76,14 @@ static void read_job(struct rf_tx *tx, struct store_rows *r, void *out) {
     rf_strcpy(j->queue, sizeof j->queue, store_text(tx, r, 1));
     rf_strcpy(j->kind, sizeof j->kind, store_text(tx, r, 2));
     j->payload_json = core_dup_col(tx, r, 3);
-    text_col(tx, r, 4, j->unique_key, sizeof j->unique_key);
+    core_chars_col(tx, r, 4, j->unique_key, sizeof j->unique_key);
     j->status = status_of(store_text(tx, r, 5));
     j->priority = store_int(tx, r, 6);
     j->run_at_ms = store_int(tx, r, 7);
     j->attempt = store_int(tx, r, 8);
     j->max_attempts = store_int(tx, r, 9);
     j->token = store_int(tx, r, 10);
-    text_col(tx, r, 11, j->worker_id, sizeof j->worker_id);
+    core_chars_col(tx, r, 11, j->worker_id, sizeof j->worker_id);
     j->lease_expires_at_ms = store_null(tx, r, 12) ? 0 : store_int(tx, r, 12);
     j->lease_ms = store_int(tx, r, 13);
     j->last_error = core_dup_col(tx, r, 14);

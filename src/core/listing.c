@@ -63,6 +63,10 @@ static rf_err cursor_resolve(struct rf_tx *tx, struct list_page *lp) {
 /* Reads one row (the one past the limit only says "more follow"). */
 static void page_row(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct list_page *lp = ctx;
+    if (lp->row_seen) {
+        lp->row_seen(tx, r, lp->row_ctx);
+        if (store_null(tx, r, lp->pos_col)) return;
+    }
     if (++lp->n_seen > lp->limit) return;
     RF_ASSERT(lp->n < lp->limit); /* the array holds limit items */
     lp->last.pos = store_int(tx, r, lp->pos_col);

@@ -95,6 +95,13 @@ struct list_page {
     size_t next_bytes;
     void *items;                /* out: limit items, the first n filled */
     int n;
+    /* Optional (NULL: none): called with every row the statement returns,
+     * before it becomes an item, so a page can read a value the same
+     * statement (one snapshot) computed beside its rows. A row whose
+     * list_pos is NULL is then no item: a statement that must return that
+     * value even when no row is listed returns one such row (a LEFT JOIN). */
+    void (*row_seen)(struct rf_tx *tx, struct store_rows *r, void *ctx);
+    void *row_ctx;
     /* private to list_page_run */
     int n_seen;
     struct list_cursor last;

@@ -126,4 +126,13 @@ rf_err op_dropin_process(struct rf_tx *tx, const void *req, void *res);
 rf_err op_dropin_match_record(struct rf_tx *tx, const void *req, void *res);
 rf_err op_dropin_match_list(struct rf_tx *tx, const void *req, void *res);
 
+/* notifications.c */
+rf_err op_notification_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_notification_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_notification_list(struct rf_tx *tx, const void *req, void *res);
+rf_err op_notification_unread_count(struct rf_tx *tx, const void *req, void *res);
+rf_err op_notification_read(struct rf_tx *tx, const void *req, void *res);
+rf_err op_notification_unread(struct rf_tx *tx, const void *req, void *res);
+rf_err op_notification_read_all(struct rf_tx *tx, const void *req, void *res);
+
 #endif

@@ -174,6 +174,10 @@ static rf_err render_page(const struct rf_view *v, const void *res, bool with_ne
     json_t *page = !data       ? NULL
                    : with_next ? json_pack("{s:o, s:o}", "data", data, "next", rf_json_str(pg->next))
                                : json_pack("{s:o}", "data", data);
+    if (page && with_next && v->page_members && !v->page_members(res, page)) {
+        json_decref(page);
+        page = NULL;
+    }
     if (!page) return RF_ERR_NOMEM;
     rf_reply_json(out, 200, page);
     return RF_OK;

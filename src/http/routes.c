@@ -41,6 +41,7 @@
     {.method = m, .pattern = pat, .roles = roles_, .op = op_, .view = &(view_),       \
      .reply = RF_REPLY_PAGE, .list = &(list_)}
 #define BINDING_PATH "/v1/users/{user_id}/customers/{provider}"
+#define NOTE_PATH "/v1/users/{user_id}/notifications"
 
 const struct rf_route rf_routes[] = {
     ROUTE("GET", "/healthz", RF_ROLES_PUBLIC, h_healthz),
@@ -188,6 +189,25 @@ const struct rf_route rf_routes[] = {
        RF_OP_DROPIN_MATCH_RECORD, rf_view_dropin_match, RF_REPLY_UPSERT, RF_IDEM_NONE),
     LIST("GET", "/v1/drop-in/photos/{photo_id}/matches", ADMIN | SERVICE | WORKER | READONLY,
          RF_OP_DROPIN_MATCH_LIST, rf_view_dropin_match, rf_list_dropin_matches),
+    /* Notifications: the service (and admins) send and mark them on a
+     * user's behalf; readonly keys may read; workers have no business with
+     * them. The literal read-all and unread-count come before {id}, which
+     * would match them (the first route of the method wins). */
+    OP("POST", NOTE_PATH, ADMIN | SERVICE, RF_OP_NOTIFICATION_CREATE, rf_view_notification,
+       RF_REPLY_UPSERT, RF_IDEM_OPTIONAL),
+    LIST("GET", NOTE_PATH, ADMIN | SERVICE | READONLY, RF_OP_NOTIFICATION_LIST,
+         rf_view_notification, rf_list_notifications),
+    OP("POST", NOTE_PATH "/read-all", ADMIN | SERVICE, RF_OP_NOTIFICATION_READ_ALL,
+       rf_view_notification_count, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("GET", NOTE_PATH "/unread-count", ADMIN | SERVICE | READONLY,
+       RF_OP_NOTIFICATION_UNREAD_COUNT, rf_view_notification_count, RF_REPLY_ENTITY,
+       RF_IDEM_NONE),
+    OP("GET", NOTE_PATH "/{id}", ADMIN | SERVICE | READONLY, RF_OP_NOTIFICATION_GET,
+       rf_view_notification, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", NOTE_PATH "/{id}/read", ADMIN | SERVICE, RF_OP_NOTIFICATION_READ,
+       rf_view_notification, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    OP("POST", NOTE_PATH "/{id}/unread", ADMIN | SERVICE, RF_OP_NOTIFICATION_UNREAD,
+       rf_view_notification, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
 
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),

@@ -25,6 +25,9 @@ struct rf_view {
     int n_location;
     size_t entity_size;                 /* a list item */
     bool no_version;                    /* no version: no ETag, no Location */
+    /* A list page's members beside "data" and "next", read from the page
+     * result (NULL: none); false when out of memory. */
+    bool (*page_members)(const void *page, json_t *obj);
 };
 
 enum rf_reply_kind {
@@ -78,5 +81,8 @@ extern const struct rf_view rf_view_job;
 extern const struct rf_view rf_view_queue_stats;
 extern const struct rf_view rf_view_dropin_match;
 extern const struct rf_list_query rf_list_dropin_matches;
+extern const struct rf_view rf_view_notification;
+extern const struct rf_view rf_view_notification_count;
+extern const struct rf_list_query rf_list_notifications;
 
 #endif

@@ -378,6 +378,34 @@ export class Racefree {
       this.#list<T.DropInMatch>(`/v1/drop-in/photos/${seg(photoId)}/matches`, l),
   };
 
+  /** A user's notifications, reachable only under that user (another user's id is 404
+   * notification_not_found). One read state: read_at, null or the first read's time. */
+  readonly notifications = {
+    /** 201 a new one; 200 the user's existing one with this dedupe_key. */
+    create: (userId: string, body: T.NotificationCreate, o?: CallOptions) =>
+      this.#data<T.Notification>("POST", `/v1/users/${seg(userId)}/notifications`, { ...o, body }),
+    get: (userId: string, id: string) =>
+      this.#data<T.Notification>("GET", `/v1/users/${seg(userId)}/notifications/${seg(id)}`),
+    /** A page in commit order with the user's unread_count read by the same statement;
+     * unread: true only the unread ones, false only the read ones. */
+    list: (userId: string, l: T.ListOptions & { unread?: boolean } = {}) =>
+      this.#data<T.NotificationPage>("GET", `/v1/users/${seg(userId)}/notifications`, {
+        query: { limit: l.limit, after: l.after, unread: l.unread === undefined ? undefined : String(l.unread) },
+      }),
+    unreadCount: (userId: string) =>
+      this.#data<T.NotificationUnreadCount>("GET", `/v1/users/${seg(userId)}/notifications/unread-count`),
+    /** Sets read_at once: a repeat answers the same read_at. */
+    read: (userId: string, id: string) =>
+      this.#data<T.Notification>("POST", `/v1/users/${seg(userId)}/notifications/${seg(id)}/read`),
+    unread: (userId: string, id: string) =>
+      this.#data<T.Notification>("POST", `/v1/users/${seg(userId)}/notifications/${seg(id)}/unread`),
+    /** Marks every unread one up to and including upTo in list order. */
+    readAll: (userId: string, upTo: string) =>
+      this.#data<T.NotificationReadAllResult>("POST", `/v1/users/${seg(userId)}/notifications/read-all`, {
+        body: { up_to: upTo },
+      }),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

@@ -86,6 +86,11 @@ export type JobFail = Write<Schemas["JobFail"]>;
 export type QueueStats = Read<Schemas["QueueStats"]>;
 export type DropInMatch = Read<Schemas["DropInMatch"]>;
 export type DropInMatchRecord = Write<Schemas["DropInMatchRecord"]>;
+export type Notification = Read<Schemas["Notification"]>;
+export type NotificationCreate = Write<Schemas["NotificationCreate"]>;
+export type NotificationPage = Read<Schemas["NotificationPage"]>;
+export type NotificationReadAllResult = Read<Schemas["NotificationReadAllResult"]>;
+export type NotificationUnreadCount = Read<Schemas["NotificationUnreadCount"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */

@@ -432,3 +432,27 @@ test("every header the server sent is declared in docs/openapi.yaml for its oper
 before(async () => {
   assert.equal((await rf.request<{ status: string }>("GET", "/healthz")).data.status, "ok");
 });
+
+test("notifications: create (dedupe_key), read once, unread, list with unread_count, readAll; another user's id 404", async () => {
+  const user = uid("user");
+  const other = uid("user");
+  const a = await rf.notifications.create(user, { kind: "order.shipped", title: "Shipped", body: "b", data: { o: 1 }, dedupe_key: "s-1" });
+  assert.equal(a.read_at, null);
+  assert.equal((await rf.notifications.create(user, { kind: "x", title: "t", body: "", dedupe_key: "s-1" })).id, a.id);
+  const b = await rf.notifications.create(user, { kind: "k", title: "second", body: "b" });
+  const r1 = await rf.notifications.read(user, a.id);
+  assert.ok(r1.read_at);
+  assert.equal((await rf.notifications.read(user, a.id)).read_at, r1.read_at);
+  assert.equal((await rf.notifications.unreadCount(user)).unread_count, 1);
+  const page = await rf.notifications.list(user, { unread: true });
+  assert.deepEqual(page.data.map((n) => n.id), [b.id]);
+  assert.equal(page.unread_count, 1);
+  assert.equal((await rf.notifications.unread(user, a.id)).read_at, null);
+  const all = await rf.notifications.readAll(user, b.id);
+  assert.equal(all.marked, 2);
+  assert.equal(all.unread_count, 0);
+  assert.equal((await rf.notifications.get(user, b.id)).id, b.id);
+  await expectError(rf.notifications.get(other, a.id), 404, "notification_not_found");
+  await expectError(rf.notifications.read(other, a.id), 404, "notification_not_found");
+  await expectError(rf.notifications.readAll(other, a.id), 404, "notification_not_found");
+});
