@@ -151,7 +151,10 @@
       "This server has no schedule of that name (racefree serve --schedule).")              \
     /* the job queue: no job with this id */                                                     \
     X(RF_ERR_JOB_NOT_FOUND, "job_not_found", 404, 0, "Job not found",                            \
-      "No job with this id exists.")
+      "No job with this id exists.")                                                             \
+    /* announcements: no announcement with this id */                                           \
+    X(RF_ERR_ANNOUNCEMENT_NOT_FOUND, "announcement_not_found", 404, 0, "Announcement not found", \
+      "No announcement with this id exists.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -126,4 +126,11 @@ rf_err op_dropin_process(struct rf_tx *tx, const void *req, void *res);
 rf_err op_dropin_match_record(struct rf_tx *tx, const void *req, void *res);
 rf_err op_dropin_match_list(struct rf_tx *tx, const void *req, void *res);
 
+/* announcements.c */
+rf_err op_announcement_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_announcement_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_announcement_retry_failed(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_announcement_state (NULL-terminated), in its order. */
+extern const char *const announcement_state_names[];
+
 #endif

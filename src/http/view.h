@@ -78,5 +78,6 @@ extern const struct rf_view rf_view_job;
 extern const struct rf_view rf_view_queue_stats;
 extern const struct rf_view rf_view_dropin_match;
 extern const struct rf_list_query rf_list_dropin_matches;
+extern const struct rf_view rf_view_announcement;
 
 #endif

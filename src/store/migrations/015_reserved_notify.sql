@@ -1,0 +1,2 @@
+-- TEMPORARY placeholder (deleted at merge): migration 015 is notifications'.
+SELECT 1;
