@@ -86,6 +86,8 @@ export type JobFail = Write<Schemas["JobFail"]>;
 export type QueueStats = Read<Schemas["QueueStats"]>;
 export type DropInMatch = Read<Schemas["DropInMatch"]>;
 export type DropInMatchRecord = Write<Schemas["DropInMatchRecord"]>;
+export type Announcement = Read<Schemas["Announcement"]>;
+export type AnnouncementCreate = Write<Schemas["AnnouncementCreate"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */
