@@ -827,15 +827,19 @@ static const struct rf_field job_fail_fields[] = {
          .max = RF_JOB_RETRY_IN_MS_MAX),
 };
 
-/* The one invalid_request decided in the transaction: run_at too far ahead. */
+/* The one invalid_request an enqueue decides in its transaction: the job's
+ * start (the field named field) too far ahead. */
+static void run_at_explain(rf_err err, const char *field, struct rf_fault *fault) {
+    if (err == RF_ERR_INVALID && !fault->detail[0])
+        rf_fault_set(fault, RF_ERR_INVALID_FIELD, field, "%s is at most %d days ahead", field,
+                     (int)(RF_JOB_RUN_AT_AHEAD_MS_MAX / 86400000));
+}
+
 static void job_enqueue_explain(const void *req, const void *res, rf_err err,
                                 struct rf_fault *fault) {
     (void)req;
     (void)res;
-    if (err == RF_ERR_INVALID && !fault->detail[0])
-        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "run_at",
-                     "run_at is at most %d days ahead",
-                     (int)(RF_JOB_RUN_AT_AHEAD_MS_MAX / 86400000));
+    run_at_explain(err, "run_at", fault);
 }
 
 static const struct rf_member job_members[] = {
@@ -908,14 +912,12 @@ static const struct rf_field announcement_ref_fields[] = {
     F_ID(struct rf_announcement_req, id, "id", RF_AT_PATH),
 };
 
-/* The one invalid_request decided in the transaction: send_at too far ahead. */
+/* send_at is the fan-out job's run_at. */
 static void announcement_create_explain(const void *req, const void *res, rf_err err,
                                         struct rf_fault *fault) {
     (void)req;
     (void)res;
-    if (err == RF_ERR_INVALID && !fault->detail[0])
-        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "send_at", "send_at is at most %d days ahead",
-                     (int)(RF_JOB_RUN_AT_AHEAD_MS_MAX / 86400000));
+    run_at_explain(err, "send_at", fault);
 }
 
 static const struct rf_member announcement_members[] = {

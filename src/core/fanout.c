@@ -13,7 +13,6 @@
  * chunk's end: a stop gives the job back at once (a fail with a short
  * retry) instead of leaving it to the lease.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -24,7 +23,7 @@
 #include <unistd.h>
 
 #include "base/assert.h"
-#include "base/clock.h"
+#include "base/halt.h"
 #include "base/ids.h"
 #include "base/limits.h"
 #include "base/log.h"
@@ -38,28 +37,13 @@ struct rf_fanout {
     char node[RF_ID_BYTES];
     pthread_t thread;
     bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* on CLOCK_MONOTONIC */
-    bool stop;
+    struct rf_halt halt;
 };
 
-static bool stopping(struct rf_fanout *f) {
-    pthread_mutex_lock(&f->mu);
-    bool stop = f->stop;
-    pthread_mutex_unlock(&f->mu);
-    return stop;
-}
+static bool stopping(struct rf_fanout *f) { return rf_halt_requested(&f->halt); }
 
 /* Waits ms, or less when told to stop; false then. */
-static bool pause_ms(struct rf_fanout *f, int64_t ms) {
-    struct timespec t = rf_mono_deadline(ms);
-    pthread_mutex_lock(&f->mu);
-    while (!f->stop && pthread_cond_timedwait(&f->cv, &f->mu, &t) != ETIMEDOUT) {
-    }
-    bool go_on = !f->stop;
-    pthread_mutex_unlock(&f->mu);
-    return go_on;
-}
+static bool pause_ms(struct rf_fanout *f, int64_t ms) { return rf_halt_wait_ms(&f->halt, ms); }
 
 /* ---- the test hook ------------------------------------------------------------ */
 
@@ -177,8 +161,7 @@ rf_err rf_fanout_start(rf *db, int chunk, struct rf_fanout **out) {
     rf_random_id_bytes(b, sizeof b);
     rf_hex(b, sizeof b, hex);
     snprintf(f->node, sizeof f->node, "fanout-%ld-%s", (long)getpid(), hex);
-    rf_cond_init_mono(&f->cv);
-    pthread_mutex_init(&f->mu, NULL);
+    rf_halt_init(&f->halt);
     if (pthread_create(&f->thread, NULL, fanout_main, f) != 0) {
         rf_fanout_stop(f);
         return RF_ERR_INTERNAL;
@@ -190,12 +173,8 @@ rf_err rf_fanout_start(rf *db, int chunk, struct rf_fanout **out) {
 
 void rf_fanout_stop(struct rf_fanout *f) {
     if (!f) return;
-    pthread_mutex_lock(&f->mu);
-    f->stop = true;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
+    rf_halt_request(&f->halt);
     if (f->started) pthread_join(f->thread, NULL);
-    pthread_cond_destroy(&f->cv);
-    pthread_mutex_destroy(&f->mu);
+    rf_halt_destroy(&f->halt);
     free(f);
 }
