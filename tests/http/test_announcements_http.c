@@ -12,6 +12,8 @@
  *    and the job was claimed more than once (the kill landed mid-way);
  *  - injected delivery failures -> partially_failed with their counts;
  *    retry-failed -> sent; a second retry-failed changes nothing;
+ *  - send_at ahead: the fan-out job waits for it (run_at = send_at), the
+ *    announcement stays scheduled with no recipient;
  *  - audiences: entitlement_key reaches the users with an active
  *    entitlement of that key (not a revoked one), all reaches every user
  *    the store knows;
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define N_USERS 5000
 #define WAIT_MS 40000
@@ -278,6 +281,37 @@ static void test_entitlement_key_and_all(void **state) {
     json_decref(a);
 }
 
+/* send_at an hour ahead: the job waits for it, nothing is delivered. */
+static void test_send_at_later_is_scheduled(void **state) {
+    (void)state;
+    char at[32], body[256], id[128];
+    time_t later = time(NULL) + 3600;
+    struct tm tm;
+    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&later, &tm));
+    snprintf(body, sizeof body,
+             "{\"title\":\"t\",\"body\":\"b\",\"audience\":{\"all\":true},\"send_at\":\"%s\"}",
+             at);
+    create_ok(&g, body, id, sizeof id);
+    rf_t_sleep_ms(600); /* more than two polls of the fan-out thread */
+    json_t *a = ann_get(&g, id);
+    assert_string_equal(rf_t_json_str(a, "state"), "scheduled");
+    assert_int_equal(count(a, "recipients"), 0);
+    assert_false(json_is_true(json_object_get(a, "fanout_done")));
+    char path[256];
+    snprintf(path, sizeof path, "/v1/jobs/%s", rf_t_json_str(a, "job_id"));
+    json_t *want = json_object_get(a, "send_at");
+    struct rf_t_resp r;
+    env_req(&g, "GET", path, g.readonly, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    json_t *job = rf_resp_json(&r);
+    assert_string_equal(rf_t_json_str(job, "status"), "available");
+    assert_string_equal(rf_t_json_str(job, "run_at"), json_string_value(want));
+    assert_string_equal(rf_t_json_str(job, "queue"), "racefree.announcements");
+    json_decref(job);
+    json_decref(a);
+    rf_resp_free(&r);
+}
+
 static void problem(const char *key, const char *body, bool with_idem, int status,
                     const char *code) {
     struct rf_t_resp r;
@@ -338,6 +372,7 @@ int main(void) {
         cmocka_unit_test(test_5000_listed_users_once),
         cmocka_unit_test(test_failures_then_retry),
         cmocka_unit_test(test_entitlement_key_and_all),
+        cmocka_unit_test(test_send_at_later_is_scheduled),
         cmocka_unit_test(test_killed_mid_fanout_resumes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
