@@ -302,6 +302,9 @@ static const char SQL_ADVANCE[] =
     "UPDATE announcements SET fanout_cursor = $2, fanout_done_at = $3, updated_at = $4,"
     " version = version + 1 WHERE id = $1";
 
+static const char SQL_TOUCH[] =
+    "UPDATE announcements SET updated_at = $2, version = version + 1 WHERE id = $1";
+
 struct chunk {
     struct fanout_chunk *in;
     char kind[16], cursor[RF_ID_BYTES];
@@ -392,6 +395,10 @@ static rf_err chunk_run(struct rf_tx *tx, struct chunk *c) {
         if (!was_done) err = store_exec_later(tx, SQL_ADVANCE, q, 4);
     }
     if (!err) err = chunk_deliver(tx, c);
+    if (!err && was_done && c->n > 0) { /* a retry's deliveries change it too (its ETag) */
+        store_val q[2] = {SV_S(c->in->id), SV_I(tx->now_ms)};
+        err = store_exec_later(tx, SQL_TOUCH, q, 2);
+    }
     if (!err) c->in->more = !c->done || c->n == c->in->chunk;
     return err;
 }

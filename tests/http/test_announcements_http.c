@@ -233,9 +233,11 @@ static void test_failures_then_retry(void **state) {
     json_decref(a);
     a = retry(id);
     assert_int_equal(rf_t_json_int(a, "retries"), 1);
+    int64_t retried_version = rf_t_json_int(a, "version");
     json_decref(a);
     a = wait_settled(&g, id);
     assert_sent(a, 50);
+    assert_true(rf_t_json_int(a, "version") > retried_version); /* the deliveries changed it */
     json_decref(a);
     a = retry(id); /* none failed: nothing moves */
     assert_int_equal(rf_t_json_int(a, "retries"), 1);
