@@ -291,13 +291,15 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
     sigwait(sigs, &sig);
     rf_log(RF_LOG_INFO, "%s: stopping (draining in-flight requests)",
            sig == SIGINT ? "SIGINT" : "SIGTERM");
-    /* The scheduler and the fan-out first (each finishes the run or chunk it
-     * is in, starts no other; the fan-out gives its job back), while HTTP
-     * still answers; then HTTP drains, its schedule triggers included, and
-     * only then is the scheduler they use freed. */
-    rf_fanout_stop(fanout);
+    /* The scheduler first (it finishes the run it is in, starts no other),
+     * while HTTP still answers; then HTTP drains, its schedule triggers
+     * included, and only then is the scheduler they use freed. The fan-out
+     * after the drain (nothing on HTTP waits for it, and its chunk in flight
+     * must not delay the refusal of new requests): it finishes its chunk
+     * and gives its job back before the store closes. */
     scheduler_stop(cfg.scheduler);
     rf_http_stop(srv);
+    rf_fanout_stop(fanout);
     scheduler_free(cfg.scheduler);
     return CLI_EXIT_OK;
 }
