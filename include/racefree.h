@@ -226,7 +226,10 @@ RF_API const char *rf_backend_name(rf *db); /* "sqlite" or "postgres" */
     X(RF_OP_NOTIFICATION_UNREAD_COUNT, "notification_unread_count") \
     X(RF_OP_NOTIFICATION_READ, "notification_read")      \
     X(RF_OP_NOTIFICATION_UNREAD, "notification_unread")  \
-    X(RF_OP_NOTIFICATION_READ_ALL, "notification_read_all")
+    X(RF_OP_NOTIFICATION_READ_ALL, "notification_read_all") \
+    X(RF_OP_ANNOUNCEMENT_CREATE, "announcement_create")    \
+    X(RF_OP_ANNOUNCEMENT_GET, "announcement_get")          \
+    X(RF_OP_ANNOUNCEMENT_RETRY_FAILED, "announcement_retry_failed")
 
 typedef enum rf_op {
 #define RF_OP_ENUM_(id, name) id,
@@ -1466,6 +1469,74 @@ RF_API rf_err rf_notification_unread(rf *db, const char *user_id, const char *id
                                      struct rf_notification *out);
 RF_API rf_err rf_notification_read_all(rf *db, const char *user_id, const char *up_to,
                                        struct rf_notification_count *out);
+/* ---- announcements ----------------------------------------------------------
+ * An announcement is one notification (kind "announcement") to every user of
+ * its audience: {"all": true} (every user id racefree knows: of an
+ * entitlement, a customer binding, a checkout or a notification),
+ * {"user_ids": [...]} (1..5000 distinct ids) or {"entitlement_key": K} (every user with an active,
+ * unexpired entitlement K). The row and its fan-out job (queue
+ * "racefree.announcements", unique_key the announcement's id, run_at
+ * send_at) commit in one transaction; the fan-out (rf_fanout_start, which
+ * `racefree serve` runs) delivers it in chunks of one transaction each, one
+ * recipient row per (announcement, user). The audience is read as it stands
+ * when the fan-out reaches it, in user id order.
+ * Its state is derived, never stored: scheduled (no recipient yet), sending
+ * (the audience not exhausted, or recipients pending), sent (every recipient
+ * delivered) or partially_failed (none pending, some failed). */
+enum rf_announcement_state {
+    RF_ANNOUNCEMENT_SCHEDULED = 0,
+    RF_ANNOUNCEMENT_SENDING,
+    RF_ANNOUNCEMENT_SENT,
+    RF_ANNOUNCEMENT_PARTIALLY_FAILED,
+};
+/* "scheduled" | "sending" | ...; NULL for a value that is no state. */
+RF_API const char *rf_announcement_state_name(enum rf_announcement_state state);
+
+struct rf_announcement {
+    char id[RF_ID_BYTES];
+    char *title;                    /* malloc'd */
+    char *body;                     /* malloc'd */
+    char audience[16];              /* "all" | "user_ids" | "entitlement_key" */
+    char entitlement_key[RF_ID_BYTES]; /* audience entitlement_key: the key; else "" */
+    int64_t audience_size;          /* audience user_ids: the distinct ids; else 0 */
+    enum rf_announcement_state state;
+    bool fanout_done;               /* every recipient row exists */
+    int64_t recipients;             /* recipient rows so far */
+    int64_t pending, delivered, failed;
+    int64_t retries;                /* retry-failed calls that moved recipients */
+    char job_id[RF_ID_BYTES];       /* the fan-out job */
+    int64_t send_at_ms;
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+    int64_t version;                /* bumped by every chunk and retry */
+    bool created;
+};
+RF_API void rf_announcement_clear(struct rf_announcement *a);
+
+struct rf_announcement_req {
+    const char *id;                 /* get, retry-failed */
+    const char *title;              /* create: 1..200 characters */
+    const char *body;               /* create: 1..4000 characters */
+    const char *audience_json;      /* create: one of the three audience objects */
+    int64_t send_at_ms;             /* create: 0: now; at most a year ahead */
+};
+
+/* The Idempotency-Key is required at the HTTP edge; here it is optional. */
+RF_API rf_err rf_announcement_create(rf *db, const struct rf_announcement_req *req,
+                                     struct rf_announcement *out, struct rf_idem *idem);
+RF_API rf_err rf_announcement_get(rf *db, const char *id, struct rf_announcement *out);
+/* Moves the failed recipients back to pending and enqueues a fan-out job
+ * that delivers them (unique_key "<id>:retry:<n>"); none failed: nothing. */
+RF_API rf_err rf_announcement_retry_failed(rf *db, const char *id, struct rf_announcement *out);
+
+/* The fan-out worker: a thread that claims jobs of the announcements queue
+ * (30 s leases, a heartbeat per chunk; worker_id "fanout-<pid>-<random>") and
+ * runs each in chunks of chunk recipients (1..5000; 0: 500), each chunk one
+ * transaction. rf_fanout_stop finishes the chunk in flight and gives its job
+ * back (a fail with a short retry), so another process continues it. */
+struct rf_fanout;
+RF_API rf_err rf_fanout_start(rf *db, int chunk, struct rf_fanout **out);
+RF_API void rf_fanout_stop(struct rf_fanout *f);
 
 #ifdef __cplusplus
 }

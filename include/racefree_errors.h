@@ -154,7 +154,10 @@
       "No job with this id exists.")                                                             \
     /* notifications: none with this id under this user (another user's is not found either) */ \
     X(RF_ERR_NOTIFICATION_NOT_FOUND, "notification_not_found", 404, 0, "Notification not found", \
-      "This user has no notification with this id.")
+      "This user has no notification with this id.")                                             \
+    /* announcements: no announcement with this id */                                           \
+    X(RF_ERR_ANNOUNCEMENT_NOT_FOUND, "announcement_not_found", 404, 0, "Announcement not found", \
+      "No announcement with this id exists.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

@@ -197,5 +197,26 @@
 #define RF_NOTIFICATION_BODY_CHARS_MAX 4000    /* its body, 0..4000 characters */
 #define RF_NOTIFICATION_DATA_BYTES_MAX (8 * 1024) /* its data, a JSON object */
 #define RF_NOTIFICATION_DEDUPE_CHARS_MAX 128   /* its dedupe_key (an id), unique per user */
+/* Announcements (announcements.c) and their fan-out on the job queue. */
+#define RF_ANNOUNCE_QUEUE "racefree.announcements" /* the fan-out's queue */
+#define RF_ANNOUNCE_KIND "announcement.fanout"  /* its jobs' kind */
+#define RF_ANNOUNCE_TITLE_CHARS_MAX 200        /* an announcement's title */
+#define RF_ANNOUNCE_BODY_CHARS_MAX 4000        /* its body */
+#define RF_ANNOUNCE_USER_IDS_MAX 5000          /* audience.user_ids: distinct users listed */
+/* audience as JSON: 5,000 ids of RF_ID_CHARS_MAX characters, quoted, and the rest */
+#define RF_ANNOUNCE_AUDIENCE_BYTES_MAX (RF_ANNOUNCE_USER_IDS_MAX * (RF_ID_CHARS_MAX + 3) + 256)
+/* POST /v1/announcements' body limit: its audience, title and body (4 bytes a
+ * character at most), and the other members; larger than RF_BODY_BYTES_MAX */
+#define RF_ANNOUNCE_REQUEST_BYTES_MAX                                                 \
+    (RF_ANNOUNCE_AUDIENCE_BYTES_MAX + 4 * (RF_ANNOUNCE_TITLE_CHARS_MAX +              \
+                                           RF_ANNOUNCE_BODY_CHARS_MAX) + 4096)
+#define RF_FANOUT_CHUNK_DEFAULT 500            /* recipients per fan-out transaction */
+#define RF_FANOUT_CHUNK_MAX 5000               /* largest --fanout-chunk */
+#define RF_FANOUT_POLL_MS 250                  /* the fan-out worker's wait when no job is ready */
+#define RF_FANOUT_LEASE_MS 30000               /* its claims' lease (heartbeat every chunk) */
+#define RF_FANOUT_ATTEMPTS 100                 /* a fan-out job's max_attempts (stops count) */
+#define RF_FANOUT_FAIL_RETRY_MS 1000           /* a failed chunk's job is retried after this */
+#define RF_TEST_FANOUT_FAIL_USERS_CHARS_MAX 1024 /* test hook: the ids whose delivery fails */
+#define RF_TEST_FANOUT_PAUSE_MS_MAX 60000      /* test hook: longest pause after a chunk */
 
 #endif

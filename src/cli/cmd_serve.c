@@ -48,6 +48,7 @@ struct serve_args {
     enum rf_log_level log_level;  /* --log-level: the least level logged */
     struct sched_spec schedules[RF_SCHEDULES_MAX]; /* --schedule, in the order given */
     int n_schedules;
+    int fanout_chunk;             /* --fanout-chunk: recipients per fan-out transaction */
 };
 
 static int set_listen(const struct cli_flag *f, void *args, const char *value) {
@@ -154,6 +155,8 @@ static const struct cli_flag serve_flags[] = {
     {"schedule", "SPEC", "run a task every interval, once across every server on the store "
      "(repeatable): payouts[:CUR[:MIN]]@INTERVAL, INTERVAL like 500ms, 30s, 10m, 1h, 1d",
      "none", 0, add_schedule, 0, 0, 0, false},
+    {"fanout-chunk", "N", "announcement fan-out: recipients delivered per transaction", NULL,
+     RF_FANOUT_CHUNK_DEFAULT, cli_set_int, ARG(fanout_chunk), 1, RF_FANOUT_CHUNK_MAX, false},
     {"reuse-port", NULL, "SO_REUSEPORT: several racefree processes share one port", "off", 0,
      cli_set_true, ARG(http.reuse_port), 0, 0, false},
     /* Tests only: fault injection routes and a short maintenance tick. */
@@ -261,8 +264,16 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
         close(lfd);
         return cli_fail("starting the scheduler", err);
     }
+    struct rf_fanout *fanout = NULL;
+    err = rf_fanout_start(db, a->fanout_chunk, &fanout);
+    if (err != RF_OK) {
+        scheduler_free(cfg.scheduler);
+        close(lfd);
+        return cli_fail("starting the announcement fan-out", err);
+    }
     struct rf_http_server *srv = rf_http_start(&cfg, lfd, msg, sizeof msg);
     if (!srv) {
+        rf_fanout_stop(fanout);
         scheduler_free(cfg.scheduler);
         rf_log(RF_LOG_ERROR, "%s", msg);
         return CLI_EXIT_FAIL;
@@ -282,9 +293,13 @@ static int serve_run(const struct serve_args *a, rf *db, int lfd, const sigset_t
            sig == SIGINT ? "SIGINT" : "SIGTERM");
     /* The scheduler first (it finishes the run it is in, starts no other),
      * while HTTP still answers; then HTTP drains, its schedule triggers
-     * included, and only then is the scheduler they use freed. */
+     * included, and only then is the scheduler they use freed. The fan-out
+     * after the drain (nothing on HTTP waits for it, and its chunk in flight
+     * must not delay the refusal of new requests): it finishes its chunk
+     * and gives its job back before the store closes. */
     scheduler_stop(cfg.scheduler);
     rf_http_stop(srv);
+    rf_fanout_stop(fanout);
     scheduler_free(cfg.scheduler);
     return CLI_EXIT_OK;
 }

@@ -18,6 +18,7 @@
 #include "base/ids.h"
 #include "base/limits.h"
 #include "core/actions.h"
+#include "core/announce.h"
 #include "core/core.h"
 #include "core/flows.h"
 #include "core/ledger.h"
@@ -826,15 +827,19 @@ static const struct rf_field job_fail_fields[] = {
          .max = RF_JOB_RETRY_IN_MS_MAX),
 };
 
-/* The one invalid_request decided in the transaction: run_at too far ahead. */
+/* The one invalid_request an enqueue decides in its transaction: the job's
+ * start (the field named field) too far ahead. */
+static void run_at_explain(rf_err err, const char *field, struct rf_fault *fault) {
+    if (err == RF_ERR_INVALID && !fault->detail[0])
+        rf_fault_set(fault, RF_ERR_INVALID_FIELD, field, "%s is at most %d days ahead", field,
+                     (int)(RF_JOB_RUN_AT_AHEAD_MS_MAX / 86400000));
+}
+
 static void job_enqueue_explain(const void *req, const void *res, rf_err err,
                                 struct rf_fault *fault) {
     (void)req;
     (void)res;
-    if (err == RF_ERR_INVALID && !fault->detail[0])
-        rf_fault_set(fault, RF_ERR_INVALID_FIELD, "run_at",
-                     "run_at is at most %d days ahead",
-                     (int)(RF_JOB_RUN_AT_AHEAD_MS_MAX / 86400000));
+    run_at_explain(err, "run_at", fault);
 }
 
 static const struct rf_member job_members[] = {
@@ -976,6 +981,58 @@ _Static_assert(offsetof(struct rf_notification_page, items) == offsetof(struct l
 #define NOTIFICATION_MARK(spec, fn, res_type, clear, codec_)                               \
     {.write = true, FIELDS(spec), .req_size = sizeof(struct rf_notification_ref), .tx = fn, \
      .res_size = sizeof(res_type), .res_clear = clear, .codec = &(codec_)}
+/* ---- announcements ---------------------------------------------------------- */
+
+static const struct rf_field announcement_create_fields[] = {
+    RF_F(struct rf_announcement_req, title, "title", RF_FIELD_STRING, true, .min = 1,
+         .max_len = RF_ANNOUNCE_TITLE_CHARS_MAX),
+    RF_F(struct rf_announcement_req, body, "body", RF_FIELD_STRING, true, .min = 1,
+         .max_len = RF_ANNOUNCE_BODY_CHARS_MAX),
+    RF_F(struct rf_announcement_req, audience_json, "audience", RF_FIELD_OBJECT, true,
+         .max_len = RF_ANNOUNCE_AUDIENCE_BYTES_MAX),
+    F_TIME(struct rf_announcement_req, send_at_ms, "send_at"),
+};
+static const struct rf_field announcement_ref_fields[] = {
+    F_ID(struct rf_announcement_req, id, "id", RF_AT_PATH),
+};
+
+/* send_at is the fan-out job's run_at. */
+static void announcement_create_explain(const void *req, const void *res, rf_err err,
+                                        struct rf_fault *fault) {
+    (void)req;
+    (void)res;
+    run_at_explain(err, "send_at", fault);
+}
+
+static const struct rf_member announcement_members[] = {
+    RF_MEMBER(struct rf_announcement, id, CHARS),
+    RF_MEMBER(struct rf_announcement, title, TEXT),
+    RF_MEMBER(struct rf_announcement, body, TEXT),
+    RF_MEMBER(struct rf_announcement, audience, CHARS),
+    RF_MEMBER(struct rf_announcement, entitlement_key, CHARS),
+    RF_MEMBER(struct rf_announcement, audience_size, I64),
+    RF_MEMBER_NAMED(struct rf_announcement, state, announcement_state_names),
+    RF_MEMBER(struct rf_announcement, fanout_done, BOOL),
+    RF_MEMBER(struct rf_announcement, recipients, I64),
+    RF_MEMBER(struct rf_announcement, pending, I64),
+    RF_MEMBER(struct rf_announcement, delivered, I64),
+    RF_MEMBER(struct rf_announcement, failed, I64),
+    RF_MEMBER(struct rf_announcement, retries, I64),
+    RF_MEMBER(struct rf_announcement, job_id, CHARS),
+    RF_MEMBER(struct rf_announcement, send_at_ms, I64),
+    RF_MEMBER(struct rf_announcement, created_at_ms, I64),
+    RF_MEMBER(struct rf_announcement, updated_at_ms, I64),
+    RF_MEMBER(struct rf_announcement, version, I64),
+    RF_MEMBER(struct rf_announcement, created, BOOL),
+};
+static const struct rf_codec announcement_codec = RF_CODEC(announcement_members);
+_Static_assert(sizeof(enum rf_announcement_state) == sizeof(int),
+               "an announcement's state is stored as an enum (int) member");
+static void announcement_clear(void *res) { rf_announcement_clear(res); }
+
+#define ANNOUNCEMENT_ROW(spec, fn, write_)                                                  \
+    .write = write_, FIELDS(spec), .req_size = sizeof(struct rf_announcement_req), .tx = fn, \
+    .res_size = sizeof(struct rf_announcement), .res_clear = announcement_clear
 
 /* ---- the table ------------------------------------------------------------- */
 
@@ -1206,6 +1263,17 @@ static const struct rf_op_row rows[RF_OP__COUNT] = {
                                                       op_notification_read_all,
                                                       struct rf_notification_count, NULL,
                                                       notification_count_codec),
+    [RF_OP_ANNOUNCEMENT_CREATE] = {ANNOUNCEMENT_ROW(announcement_create_fields,
+                                                    op_announcement_create, true),
+                                   .codec = &announcement_codec,
+                                   .body_check = announcement_audience_check,
+                                   .created_offset = offsetof(struct rf_announcement, created),
+                                   .explain = announcement_create_explain},
+    [RF_OP_ANNOUNCEMENT_GET] = {ANNOUNCEMENT_ROW(announcement_ref_fields, op_announcement_get,
+                                                 false)},
+    [RF_OP_ANNOUNCEMENT_RETRY_FAILED] = {ANNOUNCEMENT_ROW(announcement_ref_fields,
+                                                         op_announcement_retry_failed, true),
+                                         .codec = &announcement_codec},
 };
 
 static const char *const op_names[RF_OP__COUNT] = {

@@ -43,6 +43,13 @@ struct rf {
         _Atomic int chunk_wallets;
         _Atomic int64_t lease_ttl_ms;
     } batch_hook;
+    /* Test hooks of announcement fan-outs (rf_test_fanout, fanout.c). */
+    struct {
+        _Atomic int pause_ms;
+        _Atomic int64_t lease_ms;
+        pthread_mutex_t mu; /* fail_users */
+        char fail_users[RF_TEST_FANOUT_FAIL_USERS_CHARS_MAX + 1];
+    } fanout_hook;
 };
 
 /* A refusal's facts (rf_facts), recorded where the operation decides it,

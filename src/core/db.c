@@ -59,6 +59,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
     db->test_hooks = opt.test_hooks;
     pthread_mutex_init(&db->inflight_mu, NULL);
     pthread_mutex_init(&db->sys_mu, NULL);
+    pthread_mutex_init(&db->fanout_hook.mu, NULL);
     rf_err err = key_cache_open(db);
     if (!err) err = op_pool_open(db);
     if (!err) err = exec_open(url, &opt, db, &deferred_ops, &db->exec);
@@ -69,6 +70,7 @@ rf_err rf_open(const char *url, const struct rf_options *options, rf **out) {
         key_cache_close(db);
         pthread_mutex_destroy(&db->inflight_mu);
         pthread_mutex_destroy(&db->sys_mu);
+        pthread_mutex_destroy(&db->fanout_hook.mu);
         free(db);
         return err;
     }
@@ -89,6 +91,7 @@ void rf_close(rf *db) {
     RF_ASSERT(db->inflight_n == 0);
     pthread_mutex_destroy(&db->inflight_mu);
     pthread_mutex_destroy(&db->sys_mu);
+    pthread_mutex_destroy(&db->fanout_hook.mu);
     free(db);
 }
 

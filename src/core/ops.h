@@ -134,5 +134,11 @@ rf_err op_notification_unread_count(struct rf_tx *tx, const void *req, void *res
 rf_err op_notification_read(struct rf_tx *tx, const void *req, void *res);
 rf_err op_notification_unread(struct rf_tx *tx, const void *req, void *res);
 rf_err op_notification_read_all(struct rf_tx *tx, const void *req, void *res);
+/* announcements.c */
+rf_err op_announcement_create(struct rf_tx *tx, const void *req, void *res);
+rf_err op_announcement_get(struct rf_tx *tx, const void *req, void *res);
+rf_err op_announcement_retry_failed(struct rf_tx *tx, const void *req, void *res);
+/* The names of enum rf_announcement_state (NULL-terminated), in its order. */
+extern const char *const announcement_state_names[];
 
 #endif

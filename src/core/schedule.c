@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/assert.h"
+#include "base/halt.h"
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -284,28 +285,13 @@ struct scheduler {
     char node[RF_ID_BYTES];
     pthread_t thread;
     bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;                   /* on CLOCK_MONOTONIC */
-    bool stop;
+    struct rf_halt halt;
 };
 
-static bool stopping(struct scheduler *s) {
-    pthread_mutex_lock(&s->mu);
-    bool stop = s->stop;
-    pthread_mutex_unlock(&s->mu);
-    return stop;
-}
+static bool stopping(struct scheduler *s) { return rf_halt_requested(&s->halt); }
 
 /* Waits ms, or less when the scheduler is told to stop; false then. */
-static bool pause_ms(struct scheduler *s, int64_t ms) {
-    struct timespec t = rf_mono_deadline(ms);
-    pthread_mutex_lock(&s->mu);
-    while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &t) != ETIMEDOUT) {
-    }
-    bool go_on = !s->stop;
-    pthread_mutex_unlock(&s->mu);
-    return go_on;
-}
+static bool pause_ms(struct scheduler *s, int64_t ms) { return rf_halt_wait_ms(&s->halt, ms); }
 
 /* The task, retried while another holder has the lease (doubling backoff,
  * RF_SCHEDULE_LEASE_TRIES_MAX tries in all). */
@@ -468,8 +454,7 @@ rf_err scheduler_start(rf *db, const struct sched_spec *specs, int n, struct sch
         s->ticked[i] = -1;
     }
     node_name(s->node);
-    rf_cond_init_mono(&s->cv);
-    pthread_mutex_init(&s->mu, NULL);
+    rf_halt_init(&s->halt);
     if (n > 0 && pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
         scheduler_free(s);
         return RF_ERR_INTERNAL;
@@ -481,10 +466,7 @@ rf_err scheduler_start(rf *db, const struct sched_spec *specs, int n, struct sch
 
 void scheduler_stop(struct scheduler *s) {
     if (!s) return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = true;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    rf_halt_request(&s->halt);
     if (s->started) pthread_join(s->thread, NULL);
     s->started = false;
 }
@@ -492,8 +474,7 @@ void scheduler_stop(struct scheduler *s) {
 void scheduler_free(struct scheduler *s) {
     if (!s) return;
     scheduler_stop(s);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->mu);
+    rf_halt_destroy(&s->halt);
     free(s);
 }
 

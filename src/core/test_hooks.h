@@ -44,6 +44,11 @@ void rf_test_set_serializable(rf *db, bool on);
  * chunk_wallets wallets per chunk, and hold the payouts lease for
  * lease_ttl_ms; 0 keeps each default. */
 void rf_test_payout_batch(rf *db, int pause_ms, int chunk_wallets, int64_t lease_ttl_ms);
+/* Announcement fan-outs (rf_fanout_start's worker) sleep pause_ms after
+ * each committed chunk (a test kills the process meanwhile), claim with
+ * lease_ms leases (0: the default), and fail the delivery to every user id
+ * in fail_users (comma-separated; NULL or "": none). */
+void rf_test_fanout(rf *db, int pause_ms, int64_t lease_ms, const char *fail_users);
 /* How many times the executor has run an operation's body (every attempt
  * counts, retries included); 0 without options.test_hooks. */
 int64_t rf_test_op_runs(rf *db);

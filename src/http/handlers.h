@@ -49,6 +49,8 @@ void h_webhook_receive(struct rf_http_req *req, struct rf_reply *out);
  * its test hook (hidden, --test-hooks only) */
 void h_payout_batch_create(struct rf_http_req *req, struct rf_reply *out);
 void h_test_payout_batch(struct rf_http_req *req, struct rf_reply *out);
+/* h_announcements.c: the fan-out's test hook (hidden, --test-hooks only) */
+void h_test_fanout(struct rf_http_req *req, struct rf_reply *out);
 /* h_schedules.c: /v1/schedules (serve --schedule) */
 void h_schedule_list(struct rf_http_req *req, struct rf_reply *out);
 void h_schedule_run(struct rf_http_req *req, struct rf_reply *out);

@@ -208,6 +208,16 @@ const struct rf_route rf_routes[] = {
        rf_view_notification, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
     OP("POST", NOTE_PATH "/{id}/unread", ADMIN | SERVICE, RF_OP_NOTIFICATION_UNREAD,
        rf_view_notification, RF_REPLY_ENTITY, RF_IDEM_OPTIONAL),
+    /* Announcements: admin and service send; the create's body may list
+     * 5,000 user ids, so its limit is its own. */
+    {.method = "POST", .pattern = "/v1/announcements", .roles = ADMIN | SERVICE,
+     .body_max = RF_ANNOUNCE_REQUEST_BYTES_MAX, .op = RF_OP_ANNOUNCEMENT_CREATE,
+     .view = &rf_view_announcement, .reply = RF_REPLY_CREATED, .idem = RF_IDEM_REQUIRED},
+    OP("GET", "/v1/announcements/{id}", ADMIN | SERVICE | READONLY, RF_OP_ANNOUNCEMENT_GET,
+       rf_view_announcement, RF_REPLY_ENTITY, RF_IDEM_NONE),
+    OP("POST", "/v1/announcements/{id}/retry-failed", ADMIN | SERVICE,
+       RF_OP_ANNOUNCEMENT_RETRY_FAILED, rf_view_announcement, RF_REPLY_ENTITY,
+       RF_IDEM_OPTIONAL),
 
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
@@ -215,6 +225,7 @@ const struct rf_route rf_routes[] = {
     HIDDEN("POST", "/v1/_test/lose-commit-replies", ADMIN, h_test_lose_commit_replies),
     HIDDEN("POST", "/v1/_test/crash-after-commit", ADMIN, h_test_crash_after_commit),
     HIDDEN("POST", "/v1/_test/payout-batch", ADMIN, h_test_payout_batch),
+    HIDDEN("POST", "/v1/_test/fanout", ADMIN, h_test_fanout),
 };
 const size_t rf_routes_count = sizeof rf_routes / sizeof rf_routes[0];
 

@@ -84,5 +84,6 @@ extern const struct rf_list_query rf_list_dropin_matches;
 extern const struct rf_view rf_view_notification;
 extern const struct rf_view rf_view_notification_count;
 extern const struct rf_list_query rf_list_notifications;
+extern const struct rf_view rf_view_announcement;
 
 #endif

@@ -406,6 +406,19 @@ export class Racefree {
       }),
   };
 
+  /** Announcements through the outbox: the announcement and its fan-out job commit together;
+   * the server delivers it in chunks; its state is derived from the recipients. */
+  readonly announcements = {
+    /** Idempotency-Key required: pass one so that a retried send makes one announcement. */
+    create: (body: T.AnnouncementCreate, o?: CallOptions) =>
+      this.#data<T.Announcement>("POST", "/v1/announcements", { ...o, body }),
+    /** State (scheduled, sending, sent, partially_failed) and recipients' counts. */
+    get: (id: string) => this.#data<T.Announcement>("GET", `/v1/announcements/${seg(id)}`),
+    /** Failed recipients back to pending, delivered by a job of their own (none failed: no-op). */
+    retryFailed: (id: string, o?: CallOptions) =>
+      this.#data<T.Announcement>("POST", `/v1/announcements/${seg(id)}/retry-failed`, o),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

@@ -1557,6 +1557,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/announcements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an announcement and its fan-out job, in one transaction (201).
+         * @description `audience` is exactly one of `{"all": true}` (every user id racefree holds a row of:
+         *     an entitlement, a customer binding, a checkout or a notification),
+         *     `{"user_ids": [...]}` (1..5000 user ids; repeats count once) or `{"entitlement_key": K}` (every user with an
+         *     active, unexpired entitlement K). The audience is read as it stands when the
+         *     fan-out reaches it, in user id order. `send_at` (at most a year ahead; now when
+         *     absent) is when the fan-out starts. The body may be up to 660 KiB (5,000 ids),
+         *     larger than other routes' limit. The fan-out job is in the queue
+         *     `racefree.announcements` with the announcement's id as its unique_key.
+         */
+        post: operations["createAnnouncement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/announcements/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["AnnouncementId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An announcement, its derived state and its recipients' counts.
+         * @description `state`: `scheduled` (no recipient yet), `sending` (the audience not exhausted, or
+         *     recipients pending), `sent` (every recipient delivered) or `partially_failed` (none
+         *     pending, some failed). Counts and state are read in one snapshot.
+         */
+        get: operations["getAnnouncement"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/announcements/{id}/retry-failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["AnnouncementId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move failed recipients back to pending and enqueue a job that delivers them.
+         * @description In one transaction: every `failed` recipient becomes `pending`, `retries` grows by
+         *     one and a fan-out job (unique_key `<id>:retry:<retries>`) is enqueued. With no
+         *     failed recipient it changes nothing and answers the announcement.
+         */
+        post: operations["retryFailedAnnouncement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1626,7 +1701,7 @@ export interface components {
              * @description Stable snake_case code to switch on.
              * @enum {string}
              */
-            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found" | "schedule_not_found" | "job_not_found" | "notification_not_found";
+            code: "invalid_request" | "malformed_json" | "unknown_field" | "invalid_field" | "invalid_path_param" | "invalid_idempotency_key" | "invalid_if_match" | "invalid_limit" | "invalid_cursor" | "invalid_query_param" | "unauthenticated" | "forbidden" | "not_found" | "route_not_found" | "entitlement_not_found" | "key_not_found" | "method_not_allowed" | "version_mismatch" | "invalid_state" | "conflict" | "idempotency_key_in_flight" | "idempotency_key_reused" | "idempotency_key_required" | "body_too_large" | "overloaded" | "shutting_down" | "store_unavailable" | "retry" | "schema_too_new" | "out_of_memory" | "internal" | "account_not_found" | "account_exists" | "transfer_not_found" | "insufficient_funds" | "currency_mismatch" | "same_account" | "duplicate_reference" | "amount_overflow" | "payout_not_found" | "duplicate_provider_payout_id" | "customer_binding_conflict" | "customer_binding_not_found" | "approval_not_found" | "approval_expired" | "self_approval" | "not_requester" | "hold_owned_by_payout" | "reserved_id" | "checkout_not_found" | "provider_ref_taken" | "provider_ref_bound" | "unsupported_media_type" | "outcome_unknown" | "invalid_request_line" | "http_version_not_supported" | "invalid_header" | "headers_too_large" | "missing_host" | "invalid_content_length" | "unsupported_transfer_encoding" | "malformed_chunked_body" | "request_timeout" | "too_many_connections" | "webhook_provider_unknown" | "webhook_signature_malformed" | "webhook_signature_mismatch" | "webhook_timestamp_out_of_tolerance" | "webhook_payload_invalid" | "secrets_key_unavailable" | "lease_held" | "stale_lease" | "lease_not_found" | "payout_batch_not_found" | "schedule_not_found" | "job_not_found" | "notification_not_found" | "announcement_not_found";
         };
         EntitlementGrant: {
             source?: string | null;
@@ -2455,6 +2530,50 @@ export interface components {
             user_id: string;
             unread_count: number;
         };
+        AnnouncementCreate: {
+            title: string;
+            body: string;
+            audience: {
+                /** @enum {boolean} */
+                all: true;
+            } | {
+                user_ids: string[];
+            } | {
+                entitlement_key: string;
+            };
+            send_at?: components["schemas"]["Time"];
+        };
+        Announcement: {
+            id: string;
+            title: string;
+            body: string;
+            /**
+             * @description `{"all": true}`, `{"entitlement_key": K}`, or `{"user_ids": N}`: the number of
+             *     distinct ids listed (the list itself is not repeated).
+             */
+            audience: {
+                all?: boolean;
+                user_ids?: number;
+                entitlement_key?: string;
+            };
+            /** @enum {string} */
+            state: "scheduled" | "sending" | "sent" | "partially_failed";
+            /** @description Every recipient row exists (the audience is exhausted). */
+            fanout_done: boolean;
+            counts: {
+                recipients: number;
+                pending: number;
+                delivered: number;
+                failed: number;
+            };
+            retries: number;
+            /** @description The fan-out job (GET /v1/jobs/{id}). */
+            job_id: string;
+            send_at: components["schemas"]["Time"];
+            created_at: components["schemas"]["Time"];
+            updated_at: components["schemas"]["Time"];
+            version: number;
+        };
     };
     responses: {
         /**
@@ -2674,6 +2793,16 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description `announcement_not_found`: no such announcement. */
+        AnnouncementNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description `job_not_found`: no such job. */
         JobNotFound: {
             headers: {
@@ -2770,6 +2899,7 @@ export interface components {
         LeaseName: components["schemas"]["Id"];
         PayoutBatchId: components["schemas"]["Id"];
         NotificationId: components["schemas"]["Id"];
+        AnnouncementId: components["schemas"]["Id"];
         JobId: components["schemas"]["Id"];
         /** @description A queue's name, an id of at most 64 characters. */
         Queue: string;
@@ -6031,6 +6161,121 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotificationNotFound"];
+            409: components["responses"]["IdempotencyInFlight"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    createAnnouncement: {
+        parameters: {
+            query?: never;
+            header: {
+                /**
+                 * @description Required: the request moves money (else `400 idempotency_key_required`). 1-255
+                 *     printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`).
+                 */
+                "Idempotency-Key": components["parameters"]["IdempotencyKeyRequired"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "title": "Maintenance",
+                 *       "body": "We are down at 02:00 UTC.",
+                 *       "audience": {
+                 *         "entitlement_key": "pro"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["AnnouncementCreate"];
+            };
+        };
+        responses: {
+            /** @description Created (or, with the same Idempotency-Key, the one created first). */
+            201: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Announcement"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["IdempotencyInFlight"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyReused"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getAnnouncement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["AnnouncementId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The announcement. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Announcement"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AnnouncementNotFound"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    retryFailedAnnouncement: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description 1-255 printable ASCII characters, scoped to the API key (else `400 invalid_idempotency_key`). */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                id: components["parameters"]["AnnouncementId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The announcement after the move. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Announcement"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["AnnouncementNotFound"];
             409: components["responses"]["IdempotencyInFlight"];
             422: components["responses"]["IdempotencyReused"];
             503: components["responses"]["Unavailable"];

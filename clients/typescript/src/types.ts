@@ -91,6 +91,8 @@ export type NotificationCreate = Write<Schemas["NotificationCreate"]>;
 export type NotificationPage = Read<Schemas["NotificationPage"]>;
 export type NotificationReadAllResult = Read<Schemas["NotificationReadAllResult"]>;
 export type NotificationUnreadCount = Read<Schemas["NotificationUnreadCount"]>;
+export type Announcement = Read<Schemas["Announcement"]>;
+export type AnnouncementCreate = Write<Schemas["AnnouncementCreate"]>;
 export type Problem = Read<Schemas["Problem"]> & { [member: string]: unknown };
 
 /** One page of a list: `next` is the cursor for the following page, or null. */

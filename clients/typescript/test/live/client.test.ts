@@ -347,6 +347,23 @@ test("jobs: enqueue (unique_key), claim, heartbeat, complete, fail, cancel, stat
   assert.deepEqual(page.data.map((x) => x.id), [m.id]);
 });
 
+test("announcements: create (one per key), delivered to every listed user, retry-failed with none failed", async () => {
+  const users = [uid("ann"), uid("ann"), uid("ann")];
+  const key = uid("announce");
+  const body = { title: "Hi", body: "News", audience: { user_ids: users } };
+  const a = await rf.announcements.create(body, { idempotencyKey: key });
+  assert.equal((await rf.announcements.create(body, { idempotencyKey: key })).id, a.id);
+  let got = await rf.announcements.get(a.id);
+  for (let i = 0; i < 400 && got.state !== "sent"; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    got = await rf.announcements.get(a.id);
+  }
+  assert.equal(got.state, "sent");
+  assert.deepEqual(got.counts, { recipients: 3, pending: 0, delivered: 3, failed: 0 });
+  assert.equal((await rf.announcements.retryFailed(a.id)).retries, 0);
+  await expectError(rf.announcements.get("no-such-announcement"), 404, "announcement_not_found");
+});
+
 test("a 503 with Retry-After is retried with the same key: the credit happens once", async () => {
   const w = await wallet();
   const p = await proxy("503-before");
