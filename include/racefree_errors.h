@@ -151,7 +151,10 @@
       "This server has no schedule of that name (racefree serve --schedule).")              \
     /* the job queue: no job with this id */                                                     \
     X(RF_ERR_JOB_NOT_FOUND, "job_not_found", 404, 0, "Job not found",                            \
-      "No job with this id exists.")
+      "No job with this id exists.")                                                              \
+    /* the caller's rate limit is used up; Retry-After is set per answer */                      \
+    X(RF_ERR_RATE_LIMITED, "rate_limited", 429, 0, "Rate limited",                               \
+      "Too many requests; retry after the Retry-After header's seconds.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the
