@@ -372,7 +372,9 @@ static void start_write(struct rf_http_server *s, struct conn *c, char *bytes, s
         conn_close(s, c);
         return;
     }
-    if (s->unauth && c->x.status == 401) rf_unauth_charge(s->unauth, c->ip, rf_mono_ms());
+    if (s->unauth && c->x.status == 401 && c->x.match.kind == RF_MATCH_OK &&
+        c->x.match.route->roles != RF_ROLES_PUBLIC) /* not a webhook's bad signature */
+        rf_unauth_charge(s->unauth, c->ip, rf_mono_ms());
     c->out = bytes;
     c->out_len = len;
     c->out_off = 0;

@@ -42,13 +42,14 @@ void rf_unauth_free(struct rf_unauth *u) { free(u); }
 
 static struct slot *slot_of(struct rf_unauth *u, uint32_t ip) {
     uint32_t h = ip * 2654435761u; /* Knuth's multiplicative hash */
-    struct slot *sl = &u->s[h % RF_UNAUTH_IPS_MAX];
-    if (!sl->used || sl->ip != ip) *sl = (struct slot){.ip = ip, .used = true, .tat = 0};
-    return sl;
+    return &u->s[h % RF_UNAUTH_IPS_MAX];
 }
 
+/* A look only: an IP whose slot another IP holds has no count (it would
+ * take the slot over with its first charge, not with every request). */
 bool rf_unauth_over(struct rf_unauth *u, uint32_t ip, int64_t now_ms, int64_t *retry_ms) {
     struct slot *sl = slot_of(u, ip);
+    if (!sl->used || sl->ip != ip) return false;
     int64_t tat = 0;
     struct rf_rate_result r;
     gcra_step(u->g, sl->tat != 0, sl->tat, now_ms, &tat, &r); /* a look: tat is not kept */
@@ -58,6 +59,7 @@ bool rf_unauth_over(struct rf_unauth *u, uint32_t ip, int64_t now_ms, int64_t *r
 
 void rf_unauth_charge(struct rf_unauth *u, uint32_t ip, int64_t now_ms) {
     struct slot *sl = slot_of(u, ip);
+    if (!sl->used || sl->ip != ip) *sl = (struct slot){.ip = ip, .used = true, .tat = 0};
     struct rf_rate_result r;
     gcra_step(u->g, sl->tat != 0, sl->tat, now_ms, &sl->tat, &r);
 }
