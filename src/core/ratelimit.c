@@ -71,26 +71,33 @@ void gcra_step(struct gcra g, bool has_tat, int64_t tat, int64_t now, int64_t *n
     gcra_result(g, ok, *new_tat, now, out);
 }
 
-/* "N/PERIOD" -> quota and window; the unit is required. */
+static bool bad_spec(const char *text, char *why, size_t why_cap) {
+    snprintf(why, why_cap, "'%.*s' is not N/PERIOD (e.g. 100/10s; PERIOD a whole number with ms, "
+             "s, m or h)", RF_RATE_SPEC_CHARS_MAX, text ? text : "");
+    return false;
+}
+
+/* "N/PERIOD" -> quota and window; digits only (no sign, no space), the unit
+ * required. strtoll saturates, and the bounds check catches that. */
 bool rf_rate_limit_parse(const char *text, struct rf_rate_limit *out, char *why,
                          size_t why_cap) {
     static const struct { const char *unit; int64_t ms; } units[] = {
         {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    const char *fmt = "'%s' is not N/PERIOD (e.g. 100/10s; PERIOD a number with ms, s, m or h)";
-    if (!text || strlen(text) > RF_RATE_SPEC_CHARS_MAX) return snprintf(why, why_cap, fmt, ""), false;
+    if (!text || strlen(text) > RF_RATE_SPEC_CHARS_MAX || text[0] < '0' || text[0] > '9')
+        return bad_spec(text, why, why_cap);
     char *end = NULL;
-    if (text[0] < '0' || text[0] > '9') return snprintf(why, why_cap, fmt, text), false;
     long long n = strtoll(text, &end, 10);
-    if (*end != '/' || end[1] < '0' || end[1] > '9') return snprintf(why, why_cap, fmt, text), false;
+    if (*end != '/' || end[1] < '0' || end[1] > '9') return bad_spec(text, why, why_cap);
     long long p = strtoll(end + 1, &end, 10);
     int64_t unit_ms = 0;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(end, units[i].unit) == 0) unit_ms = units[i].ms;
-    if (!unit_ms) return snprintf(why, why_cap, fmt, text), false;
-    struct rf_rate_limit l = {.quota = n, .window_ms = p <= RF_RATE_WINDOW_MS_MAX ? p * unit_ms : 0};
+    if (!unit_ms) return bad_spec(text, why, why_cap);
+    struct rf_rate_limit l = {.quota = n,
+                              .window_ms = p <= RF_RATE_WINDOW_MS_MAX ? p * unit_ms : 0};
     if (!rf_rate_limit_valid(&l)) {
-        snprintf(why, why_cap, "'%s': N must be 1-%d, PERIOD 1ms-24h, and N at most one per ms of "
-                 "PERIOD", text, RF_RATE_QUOTA_MAX);
+        snprintf(why, why_cap, "'%s': N must be 1-%d, PERIOD 1ms-24h, and N at most one per ms "
+                 "of PERIOD", text, RF_RATE_QUOTA_MAX);
         return false;
     }
     *out = l;
