@@ -443,12 +443,23 @@ enum rf_role { RF_ROLE_ADMIN = 1, RF_ROLE_SERVICE = 2, RF_ROLE_WORKER = 4, RF_RO
 RF_API const char *rf_role_name(enum rf_role role);
 RF_API bool rf_role_parse(const char *name, enum rf_role *out);
 
+/* A rate limit: at most quota requests per window_ms (GCRA: the whole quota
+ * may come at once, then one request per window_ms / quota). quota 0: none.
+ * Bounds: 1 <= quota <= RF_RATE_QUOTA_MAX, RF_RATE_WINDOW_MS_MIN <=
+ * window_ms <= RF_RATE_WINDOW_MS_MAX, and quota <= window_ms (at most one
+ * request per millisecond sustained). */
+struct rf_rate_limit {
+    int64_t quota;
+    int64_t window_ms;
+};
+
 struct rf_key {
     char id[RF_ID_BYTES];
     char name[RF_ID_BYTES];
     enum rf_role role;
     int64_t created_at_ms;
     int64_t revoked_at_ms; /* 0: active */
+    struct rf_rate_limit rate_limit; /* the key's own limit; quota 0: its role's */
 };
 
 /* The request of RF_OP_KEY_CREATE: role one of enum rf_role; name an id,
@@ -474,6 +485,11 @@ struct rf_key_ref {
 
 RF_API rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_created *out,
                      struct rf_idem *idem);
+/* rf_key_create with the key's own rate limit (limit NULL or quota 0: none,
+ * its role's applies); RF_ERR_INVALID when the limit is out of bounds. */
+RF_API rf_err rf_key_create_limited(rf *db, enum rf_role role, const char *name,
+                                    const struct rf_rate_limit *limit,
+                                    struct rf_key_created *out);
 /* Creates the first admin key exactly once per store (two processes starting
  * on an empty store at once create one key between them). *created is false
  * when a bootstrap key was made before; then out and secret_out are untouched. */
@@ -500,6 +516,27 @@ struct rf_key_page {
 };
 RF_API void rf_key_page_clear(struct rf_key_page *p);
 RF_API rf_err rf_key_list(rf *db, const char *after, int limit, struct rf_key_page *out);
+
+/* ---- rate limits (GCRA, shared through the store) ---------------------- */
+
+/* One request's verdict. remaining: requests that would still conform now;
+ * reset_ms: until the whole quota is available again; retry_after_ms: when
+ * refused, until the next request conforms (>= 1). */
+struct rf_rate_result {
+    bool allowed;
+    int64_t remaining;
+    int64_t reset_ms;
+    int64_t retry_after_ms;
+};
+/* Takes one request from key_id's bucket for route_class (an id) under
+ * limit, in one atomic statement on the store (every process on the store
+ * shares the bucket). RF_ERR_INVALID when limit is out of bounds. */
+RF_API rf_err rf_rate_take(rf *db, const char *key_id, const char *route_class,
+                           const struct rf_rate_limit *limit, struct rf_rate_result *out);
+/* Parses "N/PERIOD" (PERIOD: a positive integer with ms, s, m or h, e.g.
+ * "100/10s") into out within the bounds above; false and a reason in why. */
+RF_API bool rf_rate_limit_parse(const char *text, struct rf_rate_limit *out, char *why,
+                                size_t why_cap);
 
 /* ---- Ledger (double entry) ---------------------------------------------
  * Every transfer debits one account and credits another in one currency, so

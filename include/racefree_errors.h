@@ -157,7 +157,10 @@
       "This user has no notification with this id.")                                             \
     /* announcements: no announcement with this id */                                           \
     X(RF_ERR_ANNOUNCEMENT_NOT_FOUND, "announcement_not_found", 404, 0, "Announcement not found", \
-      "No announcement with this id exists.")
+      "No announcement with this id exists.")                                                    \
+    /* the caller's rate limit is used up; Retry-After is set per answer */                      \
+    X(RF_ERR_RATE_LIMITED, "rate_limited", 429, 0, "Rate limited",                               \
+      "Too many requests; retry after the Retry-After header's seconds.")
 
 /* Errors only the HTTP edge answers (request parsing, framing, routing,
  * connection limits); the library never returns them. Their titles name the

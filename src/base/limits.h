@@ -67,6 +67,14 @@
 #define RF_SUBMIT_CALLS_MAX RF_QUEUE_OPS_MAX   /* rf_op_submit calls in flight per handle */
 #define RF_KEY_CACHE_ENTRIES 256               /* API keys remembered by one process */
 #define RF_KEY_CACHE_TTL_MS 1000               /* how long another process's revoke may go unseen */
+#define RF_ROLES_COUNT 4                       /* enum rf_role's bits */
+#define RF_RATE_QUOTA_MAX 1000000              /* requests in one rate limit's window */
+#define RF_RATE_WINDOW_MS_MIN 1                /* a rate limit's shortest window */
+#define RF_RATE_WINDOW_MS_MAX (24LL * 3600 * 1000) /* a rate limit's longest window: a day */
+#define RF_RATE_SPEC_CHARS_MAX 32              /* "N/PERIOD" text of --rate-limit */
+/* Unauthenticated requests (no key or a bad one) per client IP, per process */
+#define RF_UNAUTH_RATE_DEFAULT "600/60s"       /* default --unauth-rate-limit */
+#define RF_UNAUTH_IPS_MAX 4096                 /* client IPs whose unauthenticated rate is kept */
 #define RF_IDEM_RETENTION_MS (24LL * 3600 * 1000)
 #define RF_IDEM_PURGE_BATCH 1000
 #define RF_REPLY_BYTES_MAX (256 * 1024)        /* stored idempotent response */

@@ -59,6 +59,8 @@ struct cli_spec {
 int cli_set_str(const struct cli_flag *f, void *args, const char *value);  /* const char * */
 int cli_set_true(const struct cli_flag *f, void *args, const char *value); /* bool */
 int cli_set_int(const struct cli_flag *f, void *args, const char *value);  /* int in [min, max] */
+/* struct rf_rate_limit from "N/PERIOD" (rf_rate_limit_parse); exit 2 when bad */
+int cli_set_rate_limit(const struct cli_flag *f, void *args, const char *value);
 
 /* Parses argv (argv[0] is the command name) with s's flags, -h and --help.
  * Returns 0 with *first_operand set to the first non-flag argument's index,

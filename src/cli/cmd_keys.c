@@ -19,6 +19,7 @@ struct keys_args {
     const char *role;
     const char *name;
     const char *id;   /* revoke */
+    struct rf_rate_limit rate_limit; /* create --rate-limit; quota 0: none */
     bool json;        /* list */
     enum rf_role role_parsed;
 };
@@ -33,6 +34,10 @@ static const struct cli_flag create_flags[] = {
      offsetof(struct keys_args, role), 0, 0, false},
     {"name", "NAME", "a label: 1-128 characters of [A-Za-z0-9._:-]", "none", 0, cli_set_str,
      offsetof(struct keys_args, name), 0, 0, false},
+    {"rate-limit", "N/PERIOD", "this key's own rate limit per route class (e.g. 100/10s; "
+     "PERIOD in ms, s, m or h), overriding its role's serve --rate-limit",
+     "the role's limit", 0, cli_set_rate_limit, offsetof(struct keys_args, rate_limit), 0, 0,
+     false},
 };
 static const struct cli_flag list_flags[] = {
     CLI_STORE_FLAGS(struct keys_args),
@@ -58,7 +63,8 @@ static const struct cli_spec keys_specs[] = {
 };
 
 static void keys_overview(FILE *f) {
-    fprintf(f, "usage: racefree keys create --role ROLE [--name NAME] [--db URL] [--schema NAME]\n"
+    fprintf(f, "usage: racefree keys create --role ROLE [--name NAME] [--rate-limit N/PERIOD]\n"
+               "                            [--db URL] [--schema NAME]\n"
                "       racefree keys list [--json] [--db URL] [--schema NAME]\n"
                "       racefree keys revoke ID [--db URL] [--schema NAME]\n\n"
                "Creates, lists and revokes API keys straight on the store.\n"
@@ -90,10 +96,13 @@ static int keys_check(bool create, bool revoke, struct keys_args *a) {
 
 static int keys_create(const struct keys_args *a, rf *db) {
     struct rf_key_created made;
-    rf_err err = rf_key_create(db, a->role_parsed, a->name, &made, NULL);
+    rf_err err = rf_key_create_limited(db, a->role_parsed, a->name, &a->rate_limit, &made);
     if (err != RF_OK) return cli_fail("keys create", err);
     printf("id: %s\nrole: %s\n", made.key.id, rf_role_name(made.key.role));
     if (made.key.name[0]) printf("name: %s\n", made.key.name);
+    if (made.key.rate_limit.quota)
+        printf("rate limit: %lld per %lld ms\n", (long long)made.key.rate_limit.quota,
+               (long long)made.key.rate_limit.window_ms);
     printf("The key is shown once; store it now:\n%s\n", made.secret);
     rf_key_created_clear(&made);
     return CLI_EXIT_OK;

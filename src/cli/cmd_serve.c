@@ -97,6 +97,40 @@ static int add_schedule(const struct cli_flag *f, void *args, const char *value)
     return 0;
 }
 
+/* --rate-limit ROLE=N/PERIOD (repeatable, one per role): parsed here, so a
+ * bad one exits 2 before anything is bound or opened. */
+static int add_rate_limit(const struct cli_flag *f, void *args, const char *value) {
+    struct serve_args *a = args;
+    (void)f;
+    char role[16], why[160];
+    size_t n = strcspn(value, "=");
+    enum rf_role r;
+    if (value[n] != '=' || n >= sizeof role)
+        return cli_usage_error("serve", "--rate-limit must be ROLE=N/PERIOD, got '%s'", value);
+    memcpy(role, value, n);
+    role[n] = '\0';
+    if (!rf_role_parse(role, &r))
+        return cli_usage_error("serve", "--rate-limit '%s': ROLE must be admin, service, worker "
+                               "or readonly", value);
+    struct rf_rate_limit *l = &a->http.role_limits[__builtin_ctz((unsigned)r)];
+    if (l->quota)
+        return cli_usage_error("serve", "--rate-limit '%s': role %s has a limit already", value,
+                               role);
+    if (!rf_rate_limit_parse(value + n + 1, l, why, sizeof why))
+        return cli_usage_error("serve", "--rate-limit: %s", why);
+    return 0;
+}
+
+static int set_unauth_limit(const struct cli_flag *f, void *args, const char *value) {
+    struct serve_args *a = args;
+    char why[160];
+    (void)f;
+    a->http.unauth_off = strcmp(value, "off") == 0;
+    if (!a->http.unauth_off && !rf_rate_limit_parse(value, &a->http.unauth_limit, why, sizeof why))
+        return cli_usage_error("serve", "--unauth-rate-limit: %s (or off)", why);
+    return 0;
+}
+
 /* serve's flags: one row each (name, value, description, default, parser,
  * field, bounds, hidden). A new flag is a new row; --help lists it. */
 #define ARG(field) offsetof(struct serve_args, field)
@@ -152,6 +186,13 @@ static const struct cli_flag serve_flags[] = {
      ARG(http.webhook_tolerance_s), 1, RF_WEBHOOK_TOLERANCE_S_MAX, false},
     {"log-level", "debug|info|warn|error", "the least level logged (debug also logs /healthz, "
      "/readyz and /metrics)", "info", 0, set_log_level, 0, 0, 0, false},
+    {"rate-limit", "ROLE=N/PERIOD", "limit each key of ROLE to N requests per PERIOD (ms, s, m "
+     "or h) per route class (read: GET; write: the rest), shared by every server on the store; "
+     "repeatable, one per role; a key's own keys create --rate-limit overrides it", "none", 0,
+     add_rate_limit, 0, 0, 0, false},
+    {"unauth-rate-limit", "N/PERIOD|off", "requests without a valid API key accepted per client "
+     "IP address by this process (more get 429 rate_limited)", RF_UNAUTH_RATE_DEFAULT, 0,
+     set_unauth_limit, 0, 0, 0, false},
     {"schedule", "SPEC", "run a task every interval, once across every server on the store "
      "(repeatable): payouts[:CUR[:MIN]]@INTERVAL, INTERVAL like 500ms, 30s, 10m, 1h, 1d",
      "none", 0, add_schedule, 0, 0, 0, false},

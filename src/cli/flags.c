@@ -54,6 +54,14 @@ int cli_set_int(const struct cli_flag *f, void *args, const char *value) {
     return 0;
 }
 
+int cli_set_rate_limit(const struct cli_flag *f, void *args, const char *value) {
+    char why[160];
+    struct rf_rate_limit *out = (struct rf_rate_limit *)(void *)((char *)args + f->offset);
+    if (!rf_rate_limit_parse(value, out, why, sizeof why))
+        return cli_usage_error("", "--%s: %s", f->name, why);
+    return 0;
+}
+
 /* Prints text word-wrapped to CLI_HELP_WIDTH, continuation lines indented
  * to CLI_HELP_COL; col is where the cursor is. */
 static void print_wrapped(FILE *out, const char *text, int col) {

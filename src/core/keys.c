@@ -20,6 +20,7 @@
 #include "base/ids.h"
 #include "core/core.h"
 #include "core/listing.h"
+#include "core/ratelimit.h"
 #include "core/ops.h"
 
 #define KEY_PREFIX "rfk_"
@@ -75,13 +76,13 @@ static void read_key(struct rf_tx *tx, struct store_rows *r, void *out) {
 /* ---- create ------------------------------------------------------------ */
 
 static const char SQL_KEY_INSERT[] =
-    "INSERT INTO api_keys (id, name, role, secret_hash, created_at, revoked_at)"
-    " VALUES ($1, $2, $3, $4, $5, NULL)";
+    "INSERT INTO api_keys (id, name, role, secret_hash, created_at, revoked_at,"
+    " rate_limit_quota, rate_limit_window_ms) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)";
 
 /* A new key: a fresh id and secret, only the secret's hash stored. The id is
  * made here, so two creates never meet on one row. */
 static rf_err insert_key(struct rf_tx *tx, enum rf_role role, const char *name,
-                         struct rf_key_created *out) {
+                         const struct rf_rate_limit *limit, struct rf_key_created *out) {
     struct rf_key *k = &out->key;
     RF_ASSERT(strcmp(rf_role_name(role), "unknown") != 0);
     rf_uuid7(tx->now_ms, k->id);
@@ -89,6 +90,7 @@ static rf_err insert_key(struct rf_tx *tx, enum rf_role role, const char *name,
     k->role = role;
     k->created_at_ms = tx->now_ms;
     k->revoked_at_ms = 0;
+    if (limit && limit->quota) k->rate_limit = *limit;
     uint8_t raw[SECRET_BYTES];
     char secret_hex[SECRET_HEX_BYTES], hash_hex[HASH_HEX_BYTES];
     randombytes_buf(raw, sizeof raw);
@@ -101,14 +103,15 @@ static rf_err insert_key(struct rf_tx *tx, enum rf_role role, const char *name,
     /* the key text names its row: rf_key_authenticate finds it by this id */
     RF_ASSERT(strlen(out->secret) == KEY_TEXT_CHARS &&
               strncmp(out->secret + strlen(KEY_PREFIX), k->id, RF_UUID_TEXT_BYTES - 1) == 0);
-    store_val p[5] = {SV_S(k->id), SV_S(k->name), SV_S(rf_role_name(role)), SV_S(hash_hex),
-                      SV_I(tx->now_ms)};
-    return store_exec(tx, SQL_KEY_INSERT, p, 5, NULL);
+    store_val p[7] = {SV_S(k->id), SV_S(k->name), SV_S(rf_role_name(role)), SV_S(hash_hex),
+                      SV_I(tx->now_ms), SV_I0(k->rate_limit.quota),
+                      SV_I0(k->rate_limit.window_ms)};
+    return store_exec(tx, SQL_KEY_INSERT, p, 7, NULL);
 }
 
 rf_err op_key_create(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_key_create_req *r = req;
-    return insert_key(tx, r->role, r->name, res);
+    return insert_key(tx, r->role, r->name, NULL, res);
 }
 
 void rf_key_created_clear(struct rf_key_created *c) {
@@ -120,6 +123,28 @@ rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_
     /* "" from C names the key by its role, as NULL does (the edge refuses "") */
     struct rf_key_create_req req = {role, name && *name ? name : NULL};
     return rf_op_run(db, RF_OP_KEY_CREATE, &req, out, idem, NULL);
+}
+
+struct create_limited_args {
+    enum rf_role role;
+    const char *name;
+    const struct rf_rate_limit *limit;
+    struct rf_key_created *out;
+};
+
+static rf_err op_key_create_limited(struct rf_tx *tx, void *ctx) {
+    struct create_limited_args *a = ctx;
+    return insert_key(tx, a->role, a->name, a->limit, a->out);
+}
+
+rf_err rf_key_create_limited(rf *db, enum rf_role role, const char *name,
+                             const struct rf_rate_limit *limit, struct rf_key_created *out) {
+    if (!limit || !limit->quota) return rf_key_create(db, role, name, out, NULL);
+    if (!db || !out || !rf_rate_limit_valid(limit) || strcmp(rf_role_name(role), "unknown") == 0 ||
+        (name && *name && !rf_id_valid(name)))
+        return RF_ERR_INVALID;
+    struct create_limited_args a = {role, name && *name ? name : NULL, limit, out};
+    return core_write(db, "key_create", 0, op_key_create_limited, &a);
 }
 
 /* ---- bootstrap: the first admin key, exactly once per store ------------ */
@@ -142,7 +167,7 @@ static rf_err op_bootstrap(struct rf_tx *tx, void *ctx) {
     store_val p[1] = {SV_I(tx->now_ms)};
     rf_err err = store_exec(tx, SQL_BOOTSTRAP_CLAIM, p, 1, &changes);
     if (err || changes == 0) return err;
-    err = insert_key(tx, RF_ROLE_ADMIN, "bootstrap", &a->made);
+    err = insert_key(tx, RF_ROLE_ADMIN, "bootstrap", NULL, &a->made);
     if (err) return err;
     store_val q[1] = {SV_S(a->made.key.id)};
     err = store_exec(tx, SQL_BOOTSTRAP_SET, q, 1, NULL);
@@ -168,7 +193,8 @@ rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRE
 /* ---- authenticate ------------------------------------------------------ */
 
 static const char SQL_KEY_AUTH[] =
-    "SELECT id, name, role, created_at, revoked_at, secret_hash FROM api_keys WHERE id = $1";
+    "SELECT id, name, role, created_at, revoked_at, secret_hash, rate_limit_quota,"
+    " rate_limit_window_ms FROM api_keys WHERE id = $1";
 
 struct auth_args {
     const char *id;
@@ -180,6 +206,10 @@ static void read_auth(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct auth_args *a = out;
     read_key(tx, r, &a->key);
     snprintf(a->hash, sizeof a->hash, "%s", store_text(tx, r, 5));
+    /* the key's own limit (NULL: its role's), read with the row every
+     * request authenticates against, so a limit costs no extra read */
+    a->key.rate_limit.quota = store_null(tx, r, 6) ? 0 : store_int(tx, r, 6);
+    a->key.rate_limit.window_ms = store_null(tx, r, 7) ? 0 : store_int(tx, r, 7);
 }
 
 static rf_err op_key_auth(struct rf_tx *tx, void *ctx) {
@@ -328,6 +358,24 @@ bool rf_key_authenticate_cached(rf *db, const char *text, struct rf_key *out, rf
     else if (cache_get(db, id, &a, &epoch)) *err = key_verify(&a, secret, out);
     else return false;
     return true;
+}
+
+bool rf_key_seen(rf *db, const char *text) {
+    char id[RF_UUID_TEXT_BYTES];
+    const char *secret = NULL;
+    if (!db || !parse_key(text, id, &secret)) return false;
+    struct key_cache *c = db->key_cache;
+    struct auth_args a = {.id = id};
+    pthread_mutex_lock(&c->mu);
+    struct key_cache_entry *e = cache_slot(c, id);
+    bool found = strcmp(e->id, id) == 0;
+    if (found) {
+        a.key = e->key;
+        memcpy(a.hash, e->hash, sizeof a.hash);
+    }
+    pthread_mutex_unlock(&c->mu);
+    struct rf_key k;
+    return found && key_verify(&a, secret, &k) == RF_OK;
 }
 
 /* ---- revoke, count, list ---------------------------------------------- */

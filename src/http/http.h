@@ -43,6 +43,8 @@ struct rf_http_ctx {
     int webhook_tolerance_s;    /* a webhook signature's age bound, either way; 0: default */
     struct rf_metrics *metrics;
     struct scheduler *scheduler; /* this process's --schedule specs; NULL: none */
+    /* per-role rate limits by the role's bit index (quota 0: none) */
+    struct rf_rate_limit role_limits[RF_ROLES_COUNT];
     atomic_bool draining;       /* shutdown began: new requests get 503 */
 };
 

@@ -18,6 +18,7 @@
 #include "base/assert.h"
 #include "base/ids.h"
 #include "core/api.h"
+#include "core/ratelimit.h"
 #include "http/handlers.h"
 #include "http/request.h"
 #include "http/respond.h"
@@ -407,13 +408,68 @@ static enum admit admit(struct rf_http_req *req, bool cached_only, struct rf_rep
     return ADMIT_OK;
 }
 
+/* ---- rate limits ------------------------------------------------------------
+ * Every route a key calls is limited when its key has a limit of its own or
+ * its role has one (serve --rate-limit); the store holds the bucket, per key
+ * and route class: "read" (GET, HEAD) and "write" (everything else), so a
+ * polling reader never uses up the writes a key has left. A limited request
+ * always runs on a worker (the limit is a store write it waits for). The
+ * headers are those of draft-ietf-httpapi-ratelimit-headers-08 (October
+ * 2024): RateLimit-Policy: "<class>";q=<quota>;w=<window s> and
+ * RateLimit: "<class>";r=<remaining>;t=<s until the quota is whole>. */
+
+static const struct rf_rate_limit *route_limit(const struct rf_http_req *req) {
+    if (!req->authenticated) return NULL;
+    if (req->key.rate_limit.quota) return &req->key.rate_limit;
+    const struct rf_rate_limit *l = &req->ctx->role_limits[__builtin_ctz((unsigned)req->key.role)];
+    return l->quota ? l : NULL;
+}
+
+static const char *route_class(const struct rf_http_req *req) {
+    bool read = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    return read ? "read" : "write";
+}
+
+static void rate_headers(struct rf_reply *out, const char *cls, const struct rf_rate_limit *l,
+                         const struct rf_rate_result *rr) {
+    rf_reply_header(out, "RateLimit-Policy", "\"%s\";q=%lld;w=%lld", cls, (long long)l->quota,
+                    (long long)gcra_ceil_s(l->window_ms));
+    rf_reply_header(out, "RateLimit", "\"%s\";r=%lld;t=%lld", cls, (long long)rr->remaining,
+                    (long long)(rr->reset_ms ? gcra_ceil_s(rr->reset_ms) : 0));
+}
+
+/* Takes the request from its bucket; false when out holds the answer
+ * (429 rate_limited, or the store's error). */
+static bool rate_take(struct rf_http_req *req, const struct rf_rate_limit *l,
+                      struct rf_rate_result *rr, struct rf_reply *out) {
+    const char *cls = route_class(req);
+    rf_err err = rf_rate_take(req->ctx->db, req->key.id, cls, l, rr);
+    if (err) {
+        rf_reply_error(out, err, NULL);
+        return false;
+    }
+    if (rr->allowed) return true;
+    int64_t retry_s = gcra_ceil_s(rr->retry_after_ms);
+    char detail[160];
+    snprintf(detail, sizeof detail, "this key may make %lld %s requests per %lld ms; retry in "
+             "%lld s", (long long)l->quota, cls, (long long)l->window_ms, (long long)retry_s);
+    rf_reply_error(out, RF_ERR_RATE_LIMITED, detail);
+    rf_reply_header(out, "Retry-After", "%lld", (long long)retry_s);
+    rate_headers(out, cls, l, rr);
+    return false;
+}
+
 void rf_route_serve(struct rf_http_req *req, struct rf_reply *out) {
     if (admit(req, false, out) != ADMIT_OK) return;
+    const struct rf_rate_limit *limit = route_limit(req);
+    struct rf_rate_result rr;
+    if (limit && !rate_take(req, limit, &rr, out)) return;
     const struct rf_route *r = req->match->route;
     if (r->fn)
         r->fn(req, out);
     else
         h_op(req, out);
+    if (limit) rate_headers(out, route_class(req), limit, &rr);
 }
 
 enum rf_start rf_route_start(struct rf_http_req *req, struct h_op_call *s, struct rf_reply *out,
@@ -425,5 +481,6 @@ enum rf_start rf_route_start(struct rf_http_req *req, struct h_op_call *s, struc
     case ADMIT_ANSWERED: return RF_START_ANSWERED;
     case ADMIT_OK: break;
     }
+    if (route_limit(req)) return RF_START_WORKER; /* the limit waits for the store */
     return h_op_submit(req, s, out, done, arg) ? RF_START_SUBMITTED : RF_START_ANSWERED;
 }

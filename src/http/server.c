@@ -58,7 +58,11 @@
 #include "http/exchange.h"
 #include "http/handlers.h"
 #include "http/metrics.h"
+#include "http/request.h"
 #include "http/respond.h"
+#include "http/routes.h"
+#include "http/unauth.h"
+#include "core/ratelimit.h"
 
 #define ACCEPT_BATCH 64
 #define EVENTS_BATCH 256
@@ -126,6 +130,7 @@ struct rf_http_server {
     int64_t linger_deadline;    /* 0 until the listener is closed at the drain's end */
     struct conn *dead;          /* closed, freed after the event batch */
     struct conn *again;         /* buffered (pipelined) requests to parse next */
+    struct rf_unauth *unauth;   /* requests without a valid key per IP; NULL: off */
     /* shared, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -367,6 +372,9 @@ static void start_write(struct rf_http_server *s, struct conn *c, char *bytes, s
         conn_close(s, c);
         return;
     }
+    if (s->unauth && c->x.status == 401 && c->x.match.kind == RF_MATCH_OK &&
+        c->x.match.route->roles != RF_ROLES_PUBLIC) /* not a webhook's bad signature */
+        rf_unauth_charge(s->unauth, c->ip, rf_mono_ms());
     c->out = bytes;
     c->out_len = len;
     c->out_off = 0;
@@ -522,6 +530,24 @@ static void take_returns(struct rf_http_server *s) {
 
 /* ---- reading requests --------------------------------------------------------------------- */
 
+/* A request that needs a key, from an IP past its unauthenticated limit,
+ * without a key this process verified lately: 429 at once (no key read). */
+static bool unauth_refused(struct rf_http_server *s, struct conn *c) {
+    const struct rf_match *m = &c->x.match;
+    int64_t retry_ms = 0;
+    if (!s->unauth || m->kind != RF_MATCH_OK || m->route->roles == RF_ROLES_PUBLIC ||
+        !rf_unauth_over(s->unauth, c->ip, rf_mono_ms(), &retry_ms))
+        return false;
+    const char *token = rf_bearer_token(rf_h1_field(&c->x.h1, "Authorization"));
+    if (token && rf_key_seen(s->ctx.db, token)) return false;
+    struct rf_reply r = {0};
+    rf_reply_error(&r, RF_ERR_RATE_LIMITED, "too many requests without a valid API key from "
+                   "this address; retry later");
+    rf_reply_header(&r, "Retry-After", "%lld", (long long)gcra_ceil_s(retry_ms));
+    respond(s, c, &r);
+    return true;
+}
+
 /* The request is complete: answer the decided refusal, or hand it to a worker. */
 static void request_ready(struct rf_http_server *s, struct conn *c) {
     if (c->x.pending.status != 0) {
@@ -534,6 +560,7 @@ static void request_ready(struct rf_http_server *s, struct conn *c) {
         respond(s, c, &r);
         return;
     }
+    if (unauth_refused(s, c)) return;
     if (!loop_start(s, c)) dispatch(s, c);
 }
 
@@ -913,6 +940,10 @@ static void config_defaults(struct rf_http_config *c) {
     if (c->header_timeout_ms <= 0) c->header_timeout_ms = RF_HTTP_HEADER_TIMEOUT_MS;
     if (c->body_timeout_ms <= 0) c->body_timeout_ms = RF_HTTP_BODY_TIMEOUT_MS;
     if (c->idle_timeout_ms <= 0) c->idle_timeout_ms = RF_HTTP_IDLE_TIMEOUT_MS;
+    char why[128];
+    if (!c->unauth_off && !c->unauth_limit.quota &&
+        !rf_rate_limit_parse(RF_UNAUTH_RATE_DEFAULT, &c->unauth_limit, why, sizeof why))
+        RF_ASSERT(0 && "RF_UNAUTH_RATE_DEFAULT is a valid limit");
     raise_nofile(c);
 }
 
@@ -948,6 +979,7 @@ static bool server_alloc(struct rf_http_server *s) {
     s->free_slots = calloc((size_t)n, sizeof *s->free_slots);
     s->queue = calloc((size_t)n, sizeof *s->queue);
     s->clients = calloc(s->clients_cap, sizeof *s->clients);
+    if (!s->cfg.unauth_off && !(s->unauth = rf_unauth_new(&s->cfg.unauth_limit))) return false;
     s->workers = calloc((size_t)s->cfg.workers, sizeof *s->workers);
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -974,6 +1006,7 @@ static void server_free(struct rf_http_server *s) {
     free(s->queue);
     free(s->clients);
     free(s->workers);
+    rf_unauth_free(s->unauth);
     free(s);
 }
 
@@ -1008,6 +1041,7 @@ static struct rf_http_server *server_new(const struct rf_http_config *cfg) {
     s->ctx.db = cfg->db;
     s->ctx.test_hooks = cfg->test_hooks;
     s->ctx.scheduler = cfg->scheduler;
+    memcpy(s->ctx.role_limits, cfg->role_limits, sizeof s->ctx.role_limits);
     s->ctx.body_max_bytes = s->cfg.body_max_bytes;
     s->ctx.webhook_tolerance_s = s->cfg.webhook_tolerance_s;
     s->ctx.metrics = &s->metrics;

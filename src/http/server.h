@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/limits.h"
 #include "racefree.h"
 
 #define RF_HOST_BYTES 64
@@ -30,6 +31,13 @@ struct rf_http_config {
     int idle_timeout_ms;    /* keep-alive between requests: RF_HTTP_IDLE_TIMEOUT_MS */
     int webhook_tolerance_s; /* |now - signature t| accepted: RF_WEBHOOK_TOLERANCE_S_DEFAULT */
     struct scheduler *scheduler; /* serve --schedule (core/schedule.h); NULL: none */
+    /* serve --rate-limit ROLE=N/PERIOD, by the role's bit index (quota 0:
+     * none); a key's own limit overrides its role's. */
+    struct rf_rate_limit role_limits[RF_ROLES_COUNT];
+    /* --unauth-rate-limit: requests without a valid key per client IP, in
+     * this process (quota 0: RF_UNAUTH_RATE_DEFAULT, unless unauth_off) */
+    struct rf_rate_limit unauth_limit;
+    bool unauth_off;
 };
 
 struct rf_http_server;

@@ -88,7 +88,12 @@ static void test_client_live(void **state)
     /* the server seals webhook secrets under this key (inherited) */
     setenv("RACEFREE_SECRETS_KEY",
            "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100", 1);
-    const char *serve_args[] = {"--schedule", "payouts@1h", NULL}; /* rf.schedules */
+    /* rf.schedules; and limits no test reaches, so that every keyed answer
+     * carries the RateLimit headers and the declared-headers check sees them */
+    const char *serve_args[] = {"--schedule", "payouts@1h",
+                                "--rate-limit", "admin=1000000/1h", "--rate-limit", "service=1000000/1h",
+                                "--rate-limit", "worker=1000000/1h", "--rate-limit", "readonly=1000000/1h",
+                                NULL};
     env_start_fresh(&e, false, serve_args);
     const char *live[] = {"--test", "dist/test/live/client.test.js", NULL};
     int rc = node_run(&e, live);

@@ -7,13 +7,14 @@
  *  - every POST carries an Idempotency-Key: the caller's, or one made per
  *    call (a random UUID), so a retry can never apply the effect twice: the
  *    server replays the first answer for the same key;
- *  - a 503 (overloaded, store_unavailable, outcome_unknown, ...) and a
+ *  - a 503 (overloaded, store_unavailable, outcome_unknown, ...), a 429
+ *    (rate_limited: nothing was done) and a
  *    network error (no answer, connection reset, timeout) are retried with
  *    the SAME key, at most `maxAttempts` attempts in all; the wait honours
  *    Retry-After, else grows exponentially from `baseDelayMs` with jitter,
  *    capped at `maxDelayMs`; a Retry-After longer than `maxDelayMs` is not
  *    waited for (the error is thrown);
- *  - any other status (4xx and other 5xx) is never retried.
+ *  - any other status (other 4xx and 5xx) is never retried.
  * The resource methods (accounts, transfers, ...) are thin typed wrappers.
  */
 import { randomUUID } from "node:crypto";
@@ -156,7 +157,7 @@ export class Racefree {
         continue;
       }
       const text = await res.text();
-      if (res.status === 503 && attempt < this.#opts.maxAttempts) {
+      if ((res.status === 503 || res.status === 429) && attempt < this.#opts.maxAttempts) {
         const wait = backoffMs(attempt, retryAfterMs(res.headers.get("Retry-After")), this.#opts.baseDelayMs,
           this.#opts.maxDelayMs);
         if (wait <= this.#opts.maxDelayMs) {

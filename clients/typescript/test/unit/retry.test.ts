@@ -1,4 +1,4 @@
-// The client's retry rules without a server (a fetch stand-in): 503 and
+// The client's retry rules without a server (a fetch stand-in): 503, 429 and
 // network errors are retried with the same Idempotency-Key, 4xx never,
 // attempts are bounded, Retry-After is honoured, a long one is not waited for.
 import assert from "node:assert/strict";
@@ -41,6 +41,27 @@ test("503 then success: retried with the same generated key, after Retry-After",
   assert.equal(seen.length, 2);
   assert.ok(seen[0]!.key && seen[0]!.key === seen[1]!.key, "the retry must carry the first key");
   assert.equal(seen[0]!.body, `{"amount_minor":9007199254740993}`);
+});
+
+test("429 rate_limited then success: retried after Retry-After, like a 503", async () => {
+  const { f, seen } = scripted([
+    { status: 429, body: problem("rate_limited", 429), headers: { "Retry-After": "1" } },
+    { status: 200, body: `{"data":[],"next":null}`, headers: { "Content-Type": "application/json" } },
+  ]);
+  const c = new Racefree("http://x", "k", { ...fast, fetch: f });
+  const t0 = Date.now();
+  const r = await c.request("GET", "/v1/accounts");
+  assert.ok(Date.now() - t0 >= 900, "Retry-After: 1 was not waited for");
+  assert.equal(r.attempts, 2);
+  assert.equal(seen.length, 2);
+});
+
+test("a 429 whose Retry-After is longer than maxDelayMs is thrown as rate_limited", async () => {
+  const { f, seen } = scripted([{ status: 429, body: problem("rate_limited", 429), headers: { "Retry-After": "60" } }]);
+  const c = new Racefree("http://x", "k", { ...fast, fetch: f });
+  await assert.rejects(c.request("GET", "/a"),
+    (e: unknown) => e instanceof RacefreeError && e.status === 429 && e.code === "rate_limited");
+  assert.equal(seen.length, 1);
 });
 
 test("network errors are retried with the caller's key, bounded by maxAttempts", async () => {
