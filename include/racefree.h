@@ -463,10 +463,12 @@ struct rf_key {
 };
 
 /* The request of RF_OP_KEY_CREATE: role one of enum rf_role; name an id,
- * NULL (or "" from C) for the role's name. */
+ * NULL (or "" from C) for the role's name; rate_limit the key's own limit as
+ * "N/PERIOD" (rf_rate_limit_parse), NULL for its role's. */
 struct rf_key_create_req {
     enum rf_role role;
     const char *name;
+    const char *rate_limit;
 };
 
 /* A new key and its secret: the full key text, shown once and never stored

@@ -108,19 +108,36 @@ static int keys_create(const struct keys_args *a, rf *db) {
     return CLI_EXIT_OK;
 }
 
-static void print_key(const struct rf_key *k, bool json, bool first) {
-    char created[RF_TIME_TEXT_BYTES], revoked[RF_TIME_TEXT_BYTES] = "-";
-    rf_time_format(k->created_at_ms, created);
-    if (k->revoked_at_ms) rf_time_format(k->revoked_at_ms, revoked);
-    if (!json) {
-        printf("%s\t%s\t%s\t%s\t%s\n", k->id, rf_role_name(k->role),
-               k->name[0] ? k->name : "-", created, revoked);
+/* The key's own limit as --rate-limit takes it (the largest whole unit),
+ * "-" when its role's applies. */
+static void format_limit(const struct rf_rate_limit *l, char *out, size_t cap) {
+    static const struct { const char *unit; int64_t ms; } units[] = {
+        {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+    if (!l->quota) {
+        snprintf(out, cap, "-");
         return;
     }
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s?}", "id", k->id, "role",
+    size_t u = 0;
+    while (l->window_ms % units[u].ms != 0) u++; /* ends at ms, which divides all */
+    snprintf(out, cap, "%lld/%lld%s", (long long)l->quota,
+             (long long)(l->window_ms / units[u].ms), units[u].unit);
+}
+
+static void print_key(const struct rf_key *k, bool json, bool first) {
+    char created[RF_TIME_TEXT_BYTES], revoked[RF_TIME_TEXT_BYTES] = "-", limit[48];
+    rf_time_format(k->created_at_ms, created);
+    if (k->revoked_at_ms) rf_time_format(k->revoked_at_ms, revoked);
+    format_limit(&k->rate_limit, limit, sizeof limit);
+    if (!json) {
+        printf("%s\t%s\t%s\t%s\t%s\t%s\n", k->id, rf_role_name(k->role),
+               k->name[0] ? k->name : "-", created, revoked, limit);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s?, s:s?}", "id", k->id, "role",
                           rf_role_name(k->role), "name", k->name[0] ? k->name : NULL,
                           "created_at", created, "revoked_at",
-                          k->revoked_at_ms ? revoked : NULL);
+                          k->revoked_at_ms ? revoked : NULL, "rate_limit",
+                          k->rate_limit.quota ? limit : NULL);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     printf("%s%s", first ? "\n  " : ",\n  ", text ? text : "null");
     free(text);
@@ -132,7 +149,7 @@ static int keys_list(const struct keys_args *a, rf *db) {
     char after[RF_CURSOR_BYTES] = "";
     bool first = true;
     if (a->json) printf("[");
-    else printf("ID\tROLE\tNAME\tCREATED\tREVOKED\n");
+    else printf("ID\tROLE\tNAME\tCREATED\tREVOKED\tRATE_LIMIT\n");
     for (int page = 0; page < RF_CLI_LIST_PAGES_MAX; page++) {
         struct rf_key_page p = {0};
         rf_err err = rf_key_list(db, after[0] ? after : NULL, RF_LIST_LIMIT_MAX, &p);

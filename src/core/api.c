@@ -56,7 +56,20 @@ static const struct rf_field key_create_fields[] = {
          .choices = key_role_names, .choice_values = key_role_values,
          .choice_text = "one of admin|service|worker|readonly"),
     RF_F(struct rf_key_create_req, name, "name", RF_FIELD_ID, false, .max_len = RF_ID_CHARS_MAX),
+    RF_F(struct rf_key_create_req, rate_limit, "rate_limit", RF_FIELD_STRING, false, .min = 1,
+         .max_len = RF_RATE_SPEC_CHARS_MAX),
 };
+
+/* rate_limit is "N/PERIOD", as `keys create --rate-limit` takes it. */
+static rf_err key_create_check(const void *req, struct rf_fault *fault) {
+    const struct rf_key_create_req *r = req;
+    struct rf_rate_limit limit;
+    char why[128];
+    if (!r->rate_limit || rf_rate_limit_parse(r->rate_limit, &limit, why, sizeof why))
+        return RF_OK;
+    rf_fault_set(fault, RF_ERR_INVALID_FIELD, "rate_limit", "field 'rate_limit' %s", why);
+    return RF_ERR_INVALID_FIELD;
+}
 static const struct rf_field key_ref_fields[] = {
     F_ID(struct rf_key_ref, id, "id", RF_AT_PATH),
 };
@@ -72,6 +85,8 @@ static const struct rf_member key_created_members[] = {
     RF_MEMBER(struct rf_key_created, key.created_at_ms, I64),
     RF_MEMBER(struct rf_key_created, key.revoked_at_ms, I64),
     RF_MEMBER(struct rf_key_created, secret, CHARS),
+    RF_MEMBER_ADDED(struct rf_key_created, key.rate_limit.quota, I64),
+    RF_MEMBER_ADDED(struct rf_key_created, key.rate_limit.window_ms, I64),
 };
 static const struct rf_codec key_created_codec = RF_CODEC(key_created_members);
 
@@ -1037,7 +1052,7 @@ static void announcement_clear(void *res) { rf_announcement_clear(res); }
 /* ---- the table ------------------------------------------------------------- */
 
 static const struct rf_op_row rows[RF_OP__COUNT] = {
-    [RF_OP_KEY_CREATE] = {.write = true, FIELDS(key_create_fields),
+    [RF_OP_KEY_CREATE] = {.write = true, FIELDS(key_create_fields), .check = key_create_check,
                           .req_size = sizeof(struct rf_key_create_req), .tx = op_key_create,
                           .res_size = sizeof(struct rf_key_created),
                           .res_clear = key_created_clear, .codec = &key_created_codec,

@@ -71,7 +71,14 @@ static void read_key(struct rf_tx *tx, struct store_rows *r, void *out) {
     RF_ASSERT(ok); /* the schema's CHECK allows only known roles */
     k->created_at_ms = store_int(tx, r, 3);
     k->revoked_at_ms = store_int(tx, r, 4);
+    /* the key's own limit (NULL: its role's), read with the row every
+     * request authenticates against, so a limit costs no extra read */
+    k->rate_limit.quota = store_null(tx, r, 5) ? 0 : store_int(tx, r, 5);
+    k->rate_limit.window_ms = store_null(tx, r, 6) ? 0 : store_int(tx, r, 6);
 }
+
+/* Every key query reads these first, in read_key's order. */
+#define KEY_COLS "id, name, role, created_at, revoked_at, rate_limit_quota, rate_limit_window_ms"
 
 /* ---- create ------------------------------------------------------------ */
 
@@ -111,7 +118,12 @@ static rf_err insert_key(struct rf_tx *tx, enum rf_role role, const char *name,
 
 rf_err op_key_create(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_key_create_req *r = req;
-    return insert_key(tx, r->role, r->name, NULL, res);
+    struct rf_rate_limit limit = {0};
+    char why[128];
+    /* the op's check has refused a bad spec already */
+    if (r->rate_limit && !rf_rate_limit_parse(r->rate_limit, &limit, why, sizeof why))
+        return RF_ERR_INVALID;
+    return insert_key(tx, r->role, r->name, &limit, res);
 }
 
 void rf_key_created_clear(struct rf_key_created *c) {
@@ -121,7 +133,7 @@ void rf_key_created_clear(struct rf_key_created *c) {
 rf_err rf_key_create(rf *db, enum rf_role role, const char *name, struct rf_key_created *out,
                      struct rf_idem *idem) {
     /* "" from C names the key by its role, as NULL does (the edge refuses "") */
-    struct rf_key_create_req req = {role, name && *name ? name : NULL};
+    struct rf_key_create_req req = {role, name && *name ? name : NULL, NULL};
     return rf_op_run(db, RF_OP_KEY_CREATE, &req, out, idem, NULL);
 }
 
@@ -193,8 +205,7 @@ rf_err rf_key_bootstrap(rf *db, struct rf_key *out, char secret_out[RF_KEY_SECRE
 /* ---- authenticate ------------------------------------------------------ */
 
 static const char SQL_KEY_AUTH[] =
-    "SELECT id, name, role, created_at, revoked_at, secret_hash, rate_limit_quota,"
-    " rate_limit_window_ms FROM api_keys WHERE id = $1";
+    "SELECT " KEY_COLS ", secret_hash FROM api_keys WHERE id = $1";
 
 struct auth_args {
     const char *id;
@@ -205,11 +216,7 @@ struct auth_args {
 static void read_auth(struct rf_tx *tx, struct store_rows *r, void *out) {
     struct auth_args *a = out;
     read_key(tx, r, &a->key);
-    snprintf(a->hash, sizeof a->hash, "%s", store_text(tx, r, 5));
-    /* the key's own limit (NULL: its role's), read with the row every
-     * request authenticates against, so a limit costs no extra read */
-    a->key.rate_limit.quota = store_null(tx, r, 6) ? 0 : store_int(tx, r, 6);
-    a->key.rate_limit.window_ms = store_null(tx, r, 7) ? 0 : store_int(tx, r, 7);
+    snprintf(a->hash, sizeof a->hash, "%s", store_text(tx, r, 7));
 }
 
 static rf_err op_key_auth(struct rf_tx *tx, void *ctx) {
@@ -384,7 +391,7 @@ bool rf_key_seen(rf *db, const char *text) {
  * see one success and one key_not_found, never a read-modify-write. */
 static const char SQL_KEY_REVOKE[] =
     "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
-    " RETURNING id, name, role, created_at, revoked_at";
+    " RETURNING " KEY_COLS;
 
 rf_err op_key_revoke(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_key_ref *r = req;
@@ -403,7 +410,7 @@ rf_err rf_key_revoke(rf *db, const char *id) {
 }
 
 static const char SQL_KEY_GET[] =
-    "SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE id = $1";
+    "SELECT " KEY_COLS " FROM api_keys WHERE id = $1";
 
 rf_err op_key_get(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_key_ref *r = req;
@@ -434,9 +441,9 @@ rf_err rf_key_count_active(rf *db, int64_t *n_out) {
     return core_read(db, "key_count", op_key_count, n_out);
 }
 
-/* Commit order (core/listing.h): list_pos is column 5. */
+/* Commit order (core/listing.h): list_pos is column 7. */
 static const char SQL_KEY_LIST[] =
-    "SELECT id, name, role, created_at, revoked_at, list_pos FROM api_keys WHERE "
+    "SELECT " KEY_COLS ", list_pos FROM api_keys WHERE "
     LIST_AFTER("id") LIST_ORDER("id") " LIMIT $4";
 static const char SQL_KEY_POS[] = "SELECT list_pos FROM api_keys WHERE id = $1";
 
@@ -444,7 +451,7 @@ rf_err op_key_list(struct rf_tx *tx, const void *req, void *res) {
     const struct rf_list_req *r = req;
     struct rf_key_page *out = res;
     RF_ASSERT(r->status == 0 && !r->scope); /* every key, one list */
-    struct list_page lp = {.pos_col = 5, .key_col = 0, .pos_sql = SQL_KEY_POS,
+    struct list_page lp = {.pos_col = 7, .key_col = 0, .pos_sql = SQL_KEY_POS,
                            .read_row = read_key, LIST_INTO(out, core_limit((int)r->limit))};
     rf_err err = list_cursor_parse(r->after, &lp.after);
     if (err) return err;

@@ -11,11 +11,20 @@
 #include "http/respond.h"
 #include "http/view.h"
 
+/* The key's own limit, or null when its role's applies. */
+static json_t *rate_limit_json(const struct rf_rate_limit *l) {
+    if (!l->quota) return json_null();
+    return json_pack("{s:I, s:I}", "quota", (json_int_t)l->quota, "window_ms",
+                     (json_int_t)l->window_ms);
+}
+
 static json_t *key_json(const void *entity) {
     const struct rf_key *k = entity;
-    return json_pack("{s:s, s:o, s:s, s:o, s:o}", "id", k->id, "name", rf_json_str(k->name),
-                     "role", rf_role_name(k->role), "created_at", rf_json_time(k->created_at_ms),
-                     "revoked_at", rf_json_time(k->revoked_at_ms));
+    return json_pack("{s:s, s:o, s:s, s:o, s:o, s:o}", "id", k->id, "name",
+                     rf_json_str(k->name), "role", rf_role_name(k->role), "created_at",
+                     rf_json_time(k->created_at_ms), "revoked_at",
+                     rf_json_time(k->revoked_at_ms), "rate_limit",
+                     rate_limit_json(&k->rate_limit));
 }
 
 static json_t *key_created_json(const void *entity) {

@@ -106,7 +106,7 @@ static void test_create_refuses_bad_input(void **state) {
          "field 'name' must be 1-128 characters of [A-Za-z0-9._:-]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct rf_key_create_req req = {(enum rf_role)cases[i].role, cases[i].name};
+        struct rf_key_create_req req = {(enum rf_role)cases[i].role, cases[i].name, NULL};
         struct rf_key_created made;
         memset(&made, 'x', sizeof made);
         struct rf_fault fault;
@@ -207,7 +207,7 @@ static void test_idempotent_create_sealed(void **state) {
     rf_rand_id("ik", other, sizeof other);
     idem_init(&idem, other, "same", NULL);
     struct rf_fault fault;
-    struct rf_key_create_req req = {RF_ROLE_SERVICE, r->name};
+    struct rf_key_create_req req = {RF_ROLE_SERVICE, r->name, NULL};
     assert_int_equal(rf_op_run(db, RF_OP_KEY_CREATE, &req, &made, &idem, &fault),
                      RF_ERR_INVALID);
     assert_non_null(strstr(fault.detail, "seal_secret"));

@@ -198,7 +198,7 @@ static void test_keys_list_header_and_json(void **state)
     if (rf_key_create_cli(db, "worker", name, key) != 0)
         fail_msg("keys create failed");
     assert_int_equal(RUN("keys", "list", "--db", db), 0);
-    if (strncmp(out, "ID\tROLE\tNAME\tCREATED\tREVOKED\n", 29) != 0)
+    if (strncmp(out, "ID\tROLE\tNAME\tCREATED\tREVOKED\tRATE_LIMIT\n", 40) != 0)
         fail_msg("keys list has no header row:\n%s", out);
     must_contain(out, name, "keys list");
     assert_int_equal(RUN("keys", "list", "--json", "--db", db), 0);
@@ -215,7 +215,16 @@ static void test_keys_list_header_and_json(void **state)
     assert_non_null(json_string_value(json_object_get(k, "id")));
     if (strstr(out, key))
         fail_msg("keys list --json shows the secret");
+    assert_true(json_is_null(json_object_get(k, "rate_limit"))); /* its role's */
     json_decref(arr);
+    /* a key's own limit, in the largest whole unit, in both forms */
+    assert_int_equal(RUN("keys", "create", "--role", "service", "--rate-limit", "1500/60000ms",
+                         "--db", db), 0);
+    assert_int_equal(RUN("keys", "list", "--db", db), 0);
+    must_contain(out, "\t1500/1m\n", "keys list");
+    must_contain(out, "\t-\n", "keys list");
+    assert_int_equal(RUN("keys", "list", "--json", "--db", db), 0);
+    must_contain(out, "\"rate_limit\":\"1500/1m\"", "keys list --json");
     rf_test_db_cleanup(db);
 }
 

@@ -214,6 +214,78 @@ static void test_unauthenticated_flood(void **state)
     env_stop(&e);
 }
 
+/* The key's own limit through POST /v1/keys: shown on the key (create, GET,
+ * list), enforced, replayed with its Idempotency-Key; a bad spec is 400 with
+ * param rate_limit and makes no key. */
+static void test_keys_api_limit(void **state)
+{
+    (void)state;
+    struct env e;
+    env_start_fresh(&e, false, NULL);
+    struct rf_t_resp r, again;
+    const char *hdrs[] = {"Idempotency-Key: rl-key-1", NULL};
+    const char *body = "{\"role\":\"service\",\"name\":\"limited\",\"rate_limit\":\"2/1h\"}";
+    env_req(&e, "POST", "/v1/keys", e.admin, body, hdrs, &r);
+    RF_ASSERT_STATUS(&r, 201);
+    env_req(&e, "POST", "/v1/keys", e.admin, body, hdrs, &again);
+    RF_ASSERT_STATUS(&again, 201);
+    assert_true(resp_replayed(&again));
+    json_t *k = rf_resp_json(&r), *k2 = rf_resp_json(&again);
+    json_t *rl = json_object_get(k, "rate_limit");
+    assert_int_equal(json_integer_value(json_object_get(rl, "quota")), 2);
+    assert_int_equal(json_integer_value(json_object_get(rl, "window_ms")), 3600000);
+    assert_true(json_equal(rl, json_object_get(k2, "rate_limit")));
+    char id[64], secret[RF_T_KEY_BYTES], path[128];
+    snprintf(id, sizeof id, "%s", rf_t_json_str(k, "id"));
+    snprintf(secret, sizeof secret, "%s", rf_t_json_str(k, "key"));
+    json_decref(k);
+    json_decref(k2);
+    rf_resp_free(&r);
+    rf_resp_free(&again);
+    snprintf(path, sizeof path, "/v1/keys/%s", id);
+    env_req(&e, "GET", path, e.admin, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    k = rf_resp_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(k, "rate_limit"),
+                                                        "quota")), 2);
+    json_decref(k);
+    rf_resp_free(&r);
+    env_req(&e, "GET", "/v1/keys?limit=100", e.admin, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    json_t *page = rf_resp_json(&r), *item;
+    size_t i;
+    int limited = 0, unlimited = 0;
+    json_array_foreach(json_object_get(page, "data"), i, item) {
+        json_t *l = json_object_get(item, "rate_limit");
+        if (strcmp(rf_t_json_str(item, "id"), id) == 0) limited += json_is_object(l);
+        else unlimited += json_is_null(l);
+    }
+    assert_int_equal(limited, 1);
+    assert_true(unlimited >= 1);
+    json_decref(page);
+    rf_resp_free(&r);
+    const char *upath = "/v1/users/rl-user/entitlements";
+    assert_int_equal(limited_get(&e, upath, secret, 200), 1);
+    assert_int_equal(limited_get(&e, upath, secret, 200), 0);
+    assert_int_equal(limited_get(&e, upath, secret, 429), 0);
+    int before = keys_named(&e, "bad");
+    const char *bad[] = {"\"5/1w\"", "\"0/1s\"", "\"\"", "7", "\"2000/1s\""};
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+        char bb[128];
+        snprintf(bb, sizeof bb, "{\"role\":\"service\",\"name\":\"bad\",\"rate_limit\":%s}",
+                 bad[b]);
+        env_req(&e, "POST", "/v1/keys", e.admin, bb, NULL, &r);
+        RF_ASSERT_STATUS(&r, 400);
+        json_t *p = rf_resp_json(&r);
+        assert_string_equal(rf_t_json_str(p, "code"), "invalid_field");
+        assert_string_equal(rf_t_json_str(p, "param"), "rate_limit");
+        json_decref(p);
+        rf_resp_free(&r);
+    }
+    assert_int_equal(keys_named(&e, "bad"), before);
+    env_stop(&e);
+}
+
 static void expect_usage(const char *const *args, const char *msg)
 {
     char so[1024], se[1024];
@@ -252,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_no_limit_no_headers),
         cmocka_unit_test(test_unauthenticated_flood),
         cmocka_unit_test(test_bad_specs),
+        cmocka_unit_test(test_keys_api_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2231,6 +2231,12 @@ export interface components {
             /** @enum {string} */
             role: "admin" | "service" | "worker" | "readonly";
             name?: components["schemas"]["Id"];
+            /**
+             * @description The key's own rate limit, `N/PERIOD` (PERIOD a number with `ms`, `s`, `m` or `h`,
+             *     e.g. `1000/1m`), as `racefree keys create --rate-limit` takes it; it overrides the
+             *     role's (`serve --rate-limit`). Absent: the role's limit applies.
+             */
+            rate_limit?: string;
         };
         Key: {
             id: string;
@@ -2240,6 +2246,11 @@ export interface components {
             created_at: components["schemas"]["Time"];
             /** Format: date-time */
             revoked_at: string | null;
+            /** @description The key's own rate limit; null when its role's applies. */
+            rate_limit: null | {
+                quota: number;
+                window_ms: number;
+            };
         };
         KeyCreated: components["schemas"]["Key"] & {
             /** @description The secret API key, shown once. */
