@@ -6,6 +6,7 @@
 #include "racefree.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,23 @@ void rand_currency(char out[4])
     for (int i = 0; i < 3; i++, n /= 26)
         out[i] = (char)('A' + n % 26);
     out[3] = '\0';
+}
+
+json_t *env_get_json(struct env *e, const char *api_key, const char *path_fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, path_fmt);
+    int n = vsnprintf(path, sizeof path, path_fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof path);
+    struct rf_t_resp r;
+    env_req(e, "GET", path, api_key, NULL, NULL, &r);
+    RF_ASSERT_STATUS(&r, 200);
+    json_t *j = rf_resp_json(&r);
+    if (!j) fail_msg("GET %s: the body is not JSON: %s", path, r.body ? r.body : "");
+    rf_resp_free(&r);
+    return j;
 }
 
 struct bal env_balance(struct env *e, const char *account_id)

@@ -49,6 +49,11 @@ void ent_path(char *out, size_t cap, const char *user, const char *key);
 void env_req(struct env *e, const char *method, const char *path, const char *api_key,
              const char *body, const char *const *headers, struct rf_t_resp *out);
 
+/* GET path (printf format) with api_key: must answer 200 with a JSON body,
+ * which it returns (json_decref it). */
+json_t *env_get_json(struct env *e, const char *api_key, const char *path_fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A key revoked by ANOTHER process (the CLI) stops working on a running
  * server within its key cache's TTL (RF_KEY_CACHE_TTL_MS, 1 s): asks GET
  * path with api_key until it answers 401, and fails unless that happened

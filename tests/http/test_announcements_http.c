@@ -82,15 +82,7 @@ static void create_ok(struct env *e, const char *body, char *id, size_t cap) {
 }
 
 static json_t *ann_get(struct env *e, const char *id) {
-    char path[256];
-    snprintf(path, sizeof path, "/v1/announcements/%s", id);
-    struct rf_t_resp r;
-    env_req(e, "GET", path, e->readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *j = rf_resp_json(&r);
-    rf_resp_free(&r);
-    assert_non_null(j);
-    return j;
+    return env_get_json(e, e->readonly, "/v1/announcements/%s", id);
 }
 
 static int64_t count(json_t *a, const char *name) {
@@ -211,16 +203,11 @@ static void test_killed_mid_fanout_resumes(void **state) {
     if (rf_server_start(k.db, restart, &k.srv) != 0) fail_msg("restart");
     json_t *a = wait_settled(&k, id);
     assert_sent(a, N_USERS);
-    char path[256];
-    snprintf(path, sizeof path, "/v1/jobs/%s", rf_t_json_str(a, "job_id"));
+    json_t *job = env_get_json(&k, k.readonly, "/v1/jobs/%s", rf_t_json_str(a, "job_id"));
     json_decref(a);
-    env_req(&k, "GET", path, k.readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *job = rf_resp_json(&r);
     assert_string_equal(rf_t_json_str(job, "status"), "completed");
     assert_true(rf_t_json_int(job, "attempt") >= 2); /* rescued and claimed again */
     json_decref(job);
-    rf_resp_free(&r);
     assert_notified(&k, prefix, N_USERS, id); /* no duplicate from the chunk replayed */
     env_stop(&k);
 }
@@ -331,19 +318,13 @@ static void test_send_at_later_is_scheduled(void **state) {
     assert_string_equal(rf_t_json_str(a, "state"), "scheduled");
     assert_int_equal(count(a, "recipients"), 0);
     assert_false(json_is_true(json_object_get(a, "fanout_done")));
-    char path[256];
-    snprintf(path, sizeof path, "/v1/jobs/%s", rf_t_json_str(a, "job_id"));
     json_t *want = json_object_get(a, "send_at");
-    struct rf_t_resp r;
-    env_req(&g, "GET", path, g.readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *job = rf_resp_json(&r);
+    json_t *job = env_get_json(&g, g.readonly, "/v1/jobs/%s", rf_t_json_str(a, "job_id"));
     assert_string_equal(rf_t_json_str(job, "status"), "available");
     assert_string_equal(rf_t_json_str(job, "run_at"), json_string_value(want));
     assert_string_equal(rf_t_json_str(job, "queue"), "racefree.announcements");
     json_decref(job);
     json_decref(a);
-    rf_resp_free(&r);
 }
 
 static void problem(const char *key, const char *body, bool with_idem, int status,

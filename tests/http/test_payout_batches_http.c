@@ -98,14 +98,7 @@ static void batch_post(int port, const char *key, const struct fixture *f, int64
 
 static json_t *batch_get(struct env *e, const char *id)
 {
-    char path[200];
-    snprintf(path, sizeof path, "/v1/payout-batches/%s", id);
-    struct rf_t_resp r;
-    env_req(e, "GET", path, e->readonly, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *j = rf_resp_json(&r);
-    rf_resp_free(&r);
-    return j;
+    return env_get_json(e, e->readonly, "/v1/payout-batches/%s", id);
 }
 
 static int64_t nested_int(json_t *j, const char *obj, const char *name)

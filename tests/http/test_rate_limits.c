@@ -235,24 +235,18 @@ static void test_keys_api_limit(void **state)
     assert_int_equal(json_integer_value(json_object_get(rl, "quota")), 2);
     assert_int_equal(json_integer_value(json_object_get(rl, "window_ms")), 3600000);
     assert_true(json_equal(rl, json_object_get(k2, "rate_limit")));
-    char id[64], secret[RF_T_KEY_BYTES], path[128];
+    char id[64], secret[RF_T_KEY_BYTES];
     snprintf(id, sizeof id, "%s", rf_t_json_str(k, "id"));
     snprintf(secret, sizeof secret, "%s", rf_t_json_str(k, "key"));
     json_decref(k);
     json_decref(k2);
     rf_resp_free(&r);
     rf_resp_free(&again);
-    snprintf(path, sizeof path, "/v1/keys/%s", id);
-    env_req(&e, "GET", path, e.admin, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    k = rf_resp_json(&r);
+    k = env_get_json(&e, e.admin, "/v1/keys/%s", id);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(k, "rate_limit"),
                                                         "quota")), 2);
     json_decref(k);
-    rf_resp_free(&r);
-    env_req(&e, "GET", "/v1/keys?limit=100", e.admin, NULL, NULL, &r);
-    RF_ASSERT_STATUS(&r, 200);
-    json_t *page = rf_resp_json(&r), *item;
+    json_t *page = env_get_json(&e, e.admin, "/v1/keys?limit=100"), *item;
     size_t i;
     int limited = 0, unlimited = 0;
     json_array_foreach(json_object_get(page, "data"), i, item) {
@@ -263,7 +257,6 @@ static void test_keys_api_limit(void **state)
     assert_int_equal(limited, 1);
     assert_true(unlimited >= 1);
     json_decref(page);
-    rf_resp_free(&r);
     const char *upath = "/v1/users/rl-user/entitlements";
     assert_int_equal(limited_get(&e, upath, secret, 200), 1);
     assert_int_equal(limited_get(&e, upath, secret, 200), 0);
