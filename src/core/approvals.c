@@ -433,17 +433,13 @@ static void read_approved(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     json_decref(result);
 }
 
-static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
-    *(int64_t *)out = store_int(tx, r, 0);
-}
-
 static rf_err check_page(struct rf_tx *tx, const struct approved_page *pg, int64_t *unexecuted) {
     for (int i = 0; i < pg->n; i++) {
         int64_t found = 0;
         if (pg->items[i].effect >= 0) {
             store_val p[1] = {SV_S(pg->items[i].id)};
             rf_err err = store_query_one(tx, EFFECTS[pg->items[i].effect].sql, p, 1,
-                                         read_count, &found);
+                                         core_int_row, &found);
             if (err) return err;
         }
         *unexecuted += found == 0;

@@ -129,6 +129,8 @@ void op_pool_close(rf *db);
 rf_err core_version_next(struct rf_tx *tx, const char *resource, const char *scope,
                          const char *key, int64_t at_least, int64_t *out);
 
+/* A row reader for store_query_one/each: column 0 into *(int64_t *)out. */
+void core_int_row(struct rf_tx *tx, struct store_rows *r, void *out);
 /* Copies a nullable column into a malloc'd string (NULL for NULL). */
 char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col);
 /* Copies a nullable column into out (cap bytes); NULL leaves out as it is. */

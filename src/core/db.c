@@ -156,6 +156,10 @@ char *core_dup_col(struct rf_tx *tx, struct store_rows *r, int col) {
     return strdup(store_text(tx, r, col));
 }
 
+void core_int_row(struct rf_tx *tx, struct store_rows *r, void *out) {
+    *(int64_t *)out = store_int(tx, r, 0);
+}
+
 void core_chars_col(struct rf_tx *tx, struct store_rows *r, int col, char *out, size_t cap) {
     if (!store_null(tx, r, col)) rf_strcpy(out, cap, store_text(tx, r, col));
 }

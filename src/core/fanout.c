@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "core/announce.h"
 #include "core/core.h"
+#include "core/flows.h"
 #include "core/test_hooks.h"
 
 struct rf_fanout {
@@ -133,13 +134,24 @@ static void run_job(struct rf_fanout *f, const struct rf_job *job) {
     rf_job_clear(&out);
 }
 
+static rf_err ready_tx(struct rf_tx *tx, void *ctx) {
+    return job_ready_tx(tx, RF_ANNOUNCE_QUEUE, ctx);
+}
+
+/* Polls with a read and claims only when a job is ready: an idle server
+ * (every process, every RF_FANOUT_POLL_MS) then runs no write transaction,
+ * which would wait for SQLite's writer and count as a write everywhere. */
 static void *fanout_main(void *arg) {
     struct rf_fanout *f = arg;
     while (!stopping(f)) {
-        struct rf_job_claim_req req = {.queue = RF_ANNOUNCE_QUEUE, .worker_id = f->node,
-                                       .lease_ms = lease_of(f->db), .max_jobs = 1};
+        bool ready = false;
+        rf_err err = core_read(f->db, "announcement_poll", ready_tx, &ready);
         struct rf_job_page page = {0};
-        rf_err err = rf_job_claim(f->db, &req, &page);
+        if (!err && ready) {
+            struct rf_job_claim_req req = {.queue = RF_ANNOUNCE_QUEUE, .worker_id = f->node,
+                                           .lease_ms = lease_of(f->db), .max_jobs = 1};
+            err = rf_job_claim(f->db, &req, &page);
+        }
         if (!err && page.n == 1) run_job(f, &page.items[0]);
         bool idle = err || page.n == 0;
         rf_job_page_clear(&page);

@@ -105,6 +105,11 @@ struct rf_job;
 rf_err job_enqueue_tx(struct rf_tx *tx, const struct rf_job_req *req, struct rf_job *out,
                       bool *created);
 
+/* Whether queue has a job a claim would take now (available, run_at
+ * passed): a read, for a poller to skip the claim's write transaction while
+ * there is nothing to claim. Only a hint: the claim decides. */
+rf_err job_ready_tx(struct rf_tx *tx, const char *queue, bool *ready);
+
 /* ---- notifications (notifications.c), as announcements fan out ----------- */
 
 struct notification_spec {

@@ -302,6 +302,19 @@ rf_err op_job_cancel(struct rf_tx *tx, const void *req, void *res) {
     return RF_ERR_INVALID_STATE;
 }
 
+/* The claim's own index (jobs_claim) answers it. */
+static const char SQL_READY[] =
+    "SELECT 1 FROM jobs WHERE queue = $1 AND status = 'available' AND run_at <= $2 LIMIT 1";
+
+rf_err job_ready_tx(struct rf_tx *tx, const char *queue, bool *ready) {
+    RF_ASSERT(tx && queue && ready);
+    int64_t one = 0;
+    store_val p[2] = {SV_S(queue), SV_I(tx->now_ms)};
+    rf_err err = store_query_one(tx, SQL_READY, p, 2, core_int_row, &one);
+    *ready = err == RF_OK;
+    return err == RF_ERR_NOT_FOUND ? RF_OK : err;
+}
+
 rf_err op_job_get(struct rf_tx *tx, const void *req, void *res) {
     return job_get(tx, ((const struct rf_job_ref *)req)->id, res);
 }

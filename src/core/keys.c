@@ -427,12 +427,8 @@ rf_err rf_key_get(rf *db, const char *id, struct rf_key *out) {
 
 static const char SQL_KEY_COUNT[] = "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL";
 
-static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
-    *(int64_t *)out = store_int(tx, r, 0);
-}
-
 static rf_err op_key_count(struct rf_tx *tx, void *ctx) {
-    return store_query_one(tx, SQL_KEY_COUNT, NULL, 0, read_count, ctx);
+    return store_query_one(tx, SQL_KEY_COUNT, NULL, 0, core_int_row, ctx);
 }
 
 rf_err rf_key_count_active(rf *db, int64_t *n_out) {

@@ -207,10 +207,6 @@ static const char SQL_SYSTEM_ACCOUNT[] =
 static const char SQL_SYSTEM_MADE[] = "SELECT COUNT(*) FROM accounts WHERE id IN ($1, $2)";
 _Static_assert(RESERVED_N == 2, "SQL_SYSTEM_MADE names every reserved namespace's account");
 
-static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
-    *(int64_t *)out = store_int(tx, r, 0);
-}
-
 static bool system_known(rf *db, const char *currency) {
     int n = atomic_load_explicit(&db->sys_n, memory_order_acquire);
     for (int i = 0; i < n; i++)
@@ -244,7 +240,7 @@ static rf_err ensure_system_accounts(struct rf_tx *tx, const char *currency) {
     }
     int64_t made = 0;
     store_val q[2] = {SV_S(ids[0]), SV_S(ids[1])};
-    rf_err err = store_query_one(tx, SQL_SYSTEM_MADE, q, 2, read_count, &made);
+    rf_err err = store_query_one(tx, SQL_SYSTEM_MADE, q, 2, core_int_row, &made);
     if (err || made == RESERVED_N) return err;
     for (int i = 0; i < RESERVED_N && !err; i++) {
         store_val p[3] = {SV_S(ids[i]), SV_S(currency), SV_I(tx->now_ms)};

@@ -172,15 +172,11 @@ rf_err op_notification_unread(struct rf_tx *tx, const void *req, void *res) {
 static const char SQL_UNREAD_COUNT[] =
     "SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL";
 
-static void read_count(struct rf_tx *tx, struct store_rows *r, void *out) {
-    *(int64_t *)out = store_int(tx, r, 0);
-}
-
 static rf_err unread_count(struct rf_tx *tx, const char *user_id,
                            struct rf_notification_count *out) {
     rf_strcpy(out->user_id, sizeof out->user_id, user_id);
     store_val p[1] = {SV_S(user_id)};
-    return store_query_one(tx, SQL_UNREAD_COUNT, p, 1, read_count, &out->unread_count);
+    return store_query_one(tx, SQL_UNREAD_COUNT, p, 1, core_int_row, &out->unread_count);
 }
 
 rf_err op_notification_unread_count(struct rf_tx *tx, const void *req, void *res) {
@@ -202,7 +198,7 @@ static const char SQL_READ_ALL[] =
 static rf_err pos_of_user(struct rf_tx *tx, const char *user_id, const char *id,
                           rf_err not_found, int64_t *pos) {
     store_val p[2] = {SV_S(id), SV_S(user_id)};
-    rf_err err = store_query_one(tx, SQL_POS_OF_USER, p, 2, read_count, pos);
+    rf_err err = store_query_one(tx, SQL_POS_OF_USER, p, 2, core_int_row, pos);
     return err == RF_ERR_NOT_FOUND ? not_found : err;
 }
 

@@ -127,20 +127,16 @@ struct take_args {
     struct rf_rate_result *out;
 };
 
-static void read_tat(struct rf_tx *tx, struct store_rows *r, void *out) {
-    *(int64_t *)out = store_int(tx, r, 0);
-}
-
 static rf_err op_rate_take(struct rf_tx *tx, void *ctx) {
     struct take_args *a = ctx;
     const char *sql = tx->ops->backend == STORE_POSTGRES ? SQL_TAKE_PG : SQL_TAKE_SQLITE;
     store_val p[5] = {SV_S(a->key_id), SV_S(a->route_class), SV_I(tx->now_ms), SV_I(a->g.t_ms),
                       SV_I(a->g.tau_ms)};
     int64_t tat = 0;
-    rf_err err = store_query_one(tx, sql, p, 5, read_tat, &tat);
+    rf_err err = store_query_one(tx, sql, p, 5, core_int_row, &tat);
     bool allowed = err == RF_OK;
     if (err == RF_ERR_NOT_FOUND) /* the WHERE refused: the current tat, for Retry-After */
-        err = store_query_one(tx, SQL_TAT, p, 2, read_tat, &tat);
+        err = store_query_one(tx, SQL_TAT, p, 2, core_int_row, &tat);
     if (err) return err;
     gcra_result(a->g, allowed, tat, tx->now_ms, a->out);
     return RF_OK;
