@@ -78,6 +78,15 @@ static void bad(struct kl_client *c, int status, const struct kl_req *q, const c
     snprintf(c->bad_what, sizeof c->bad_what, "%s %s: %.300s", q->method, q->path, what);
 }
 
+/* A 503 that says the store is away (not that the server is overloaded or
+ * shutting down: this load never provokes those). */
+static bool store_away(const struct rf_t_resp *r)
+{
+    char code[64];
+    rf_problem_code(r, code, sizeof code);
+    return strcmp(code, "store_unavailable") == 0 || strcmp(code, "outcome_unknown") == 0;
+}
+
 /* Sends q until it is answered 2xx (true), or something else definite
  * (false, recorded as bad). */
 static bool send_until_answered(struct kl_load *l, struct kl_client *c, const struct kl_req *q)
@@ -99,8 +108,9 @@ static bool send_until_answered(struct kl_load *l, struct kl_client *c, const st
         }
         if (s == 0)
             c->no_answer++;
-        else if (s == 503) {
+        else if (s == 503 && store_away(&r)) {
             c->unavailable++;
+            atomic_fetch_add(&l->unavailable, 1);
             c->no_retry_after += rf_resp_header(&r, "Retry-After") == NULL;
         } else {
             bad(c, s, q, r.body ? r.body : "");
@@ -190,15 +200,25 @@ void kl_start(struct kl_load *l)
     }
 }
 
-void kl_wait_acked(struct kl_load *l, int64_t n)
+static void wait_count(atomic_llong *count, int64_t n, const char *what)
 {
-    int64_t from = atomic_load(&l->acked), t0 = rf_t_now_ms();
-    while (atomic_load(&l->acked) < from + n) {
+    int64_t from = atomic_load(count), t0 = rf_t_now_ms();
+    while (atomic_load(count) < from + n) {
         if (rf_t_now_ms() - t0 > KL_RETRY_MAX_MS)
-            fail_msg("the load acknowledged %lld requests in %d ms, waiting for %lld",
-                     (long long)(atomic_load(&l->acked) - from), KL_RETRY_MAX_MS, (long long)n);
+            fail_msg("the load had %lld %s in %d ms, waiting for %lld",
+                     (long long)(atomic_load(count) - from), what, KL_RETRY_MAX_MS, (long long)n);
         rf_t_sleep_ms(5);
     }
+}
+
+void kl_wait_acked(struct kl_load *l, int64_t n)
+{
+    wait_count(&l->acked, n, "requests acknowledged");
+}
+
+void kl_wait_unavailable(struct kl_load *l, int64_t n)
+{
+    wait_count(&l->unavailable, n, "answers 503");
 }
 
 void kl_finish(struct kl_load *l)

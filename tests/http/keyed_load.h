@@ -44,7 +44,8 @@ struct kl_load {
     struct env *e;
     atomic_int port;  /* where the clients send: a restarted server has a new port */
     atomic_bool stop; /* finish the request in progress, then return */
-    atomic_llong acked; /* requests acknowledged, all clients */
+    atomic_llong acked;       /* requests acknowledged, all clients */
+    atomic_llong unavailable; /* attempts answered 503, all clients */
     int n_clients;
     uint64_t seed;
     char run[40];     /* this run's prefix of ids and Idempotency-Keys */
@@ -69,6 +70,8 @@ void kl_set_port(struct kl_load *l, int port);
 /* Waits (bounded by KL_RETRY_MAX_MS) until at least n more requests were
  * acknowledged than when called: the load is running. */
 void kl_wait_acked(struct kl_load *l, int64_t n);
+/* The same for n more attempts answered 503: the store is seen away. */
+void kl_wait_unavailable(struct kl_load *l, int64_t n);
 /* Asks every client to stop after its request in progress is answered, and
  * joins them. */
 void kl_finish(struct kl_load *l);
