@@ -182,8 +182,10 @@ static void *client_main(void *arg)
         c->want_a += da;
         c->want_b += db;
         c->grants += grant;
-        if (!send_until_answered(l, c, &q))
+        if (!send_until_answered(l, c, &q)) {
+            atomic_fetch_add(&l->failed, 1);
             return NULL;
+        }
         c->ops++;
         atomic_fetch_add(&l->acked, 1);
     }
@@ -200,10 +202,21 @@ void kl_start(struct kl_load *l)
     }
 }
 
-static void wait_count(atomic_llong *count, int64_t n, const char *what)
+/* Fails the test with the first bad answer a client stopped on. */
+static void no_client_failed(struct kl_load *l)
+{
+    if (atomic_load(&l->failed) == 0)
+        return;
+    for (int i = 0; i < l->n_clients; i++)
+        if (l->c[i].bad_status != 0)
+            fail_msg("client %d: answer %d: %s", i, l->c[i].bad_status, l->c[i].bad_what);
+}
+
+static void wait_count(struct kl_load *l, atomic_llong *count, int64_t n, const char *what)
 {
     int64_t from = atomic_load(count), t0 = rf_t_now_ms();
     while (atomic_load(count) < from + n) {
+        no_client_failed(l);
         if (rf_t_now_ms() - t0 > KL_RETRY_MAX_MS)
             fail_msg("the load had %lld %s in %d ms, waiting for %lld",
                      (long long)(atomic_load(count) - from), what, KL_RETRY_MAX_MS, (long long)n);
@@ -213,12 +226,12 @@ static void wait_count(atomic_llong *count, int64_t n, const char *what)
 
 void kl_wait_acked(struct kl_load *l, int64_t n)
 {
-    wait_count(&l->acked, n, "requests acknowledged");
+    wait_count(l, &l->acked, n, "requests acknowledged");
 }
 
 void kl_wait_unavailable(struct kl_load *l, int64_t n)
 {
-    wait_count(&l->unavailable, n, "answers 503");
+    wait_count(l, &l->unavailable, n, "answers 503");
 }
 
 void kl_finish(struct kl_load *l)

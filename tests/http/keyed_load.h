@@ -46,6 +46,7 @@ struct kl_load {
     atomic_bool stop; /* finish the request in progress, then return */
     atomic_llong acked;       /* requests acknowledged, all clients */
     atomic_llong unavailable; /* attempts answered 503, all clients */
+    atomic_int failed;        /* clients that stopped on a bad answer (bad_status set first) */
     int n_clients;
     uint64_t seed;
     char run[40];     /* this run's prefix of ids and Idempotency-Keys */
