@@ -95,8 +95,8 @@ static bool send_until_answered(struct kl_load *l, struct kl_client *c, const st
     int64_t t0 = rf_t_now_ms();
     for (int attempt = 0;; attempt++) {
         struct rf_t_resp r;
-        rf_req(atomic_load(&l->port), q->method, q->path, l->e->service, q->body[0] ? q->body : NULL,
-               hdrs, &r);
+        const char *body = q->body[0] ? q->body : NULL;
+        rf_req(atomic_load(&l->port), q->method, q->path, l->e->service, body, hdrs, &r);
         int s = r.status;
         if (attempt > 0)
             c->retries++;
@@ -147,8 +147,8 @@ static void next_req(struct kl_load *l, struct kl_client *c, int64_t n, struct k
         q->method = "POST";
         snprintf(q->path, sizeof q->path, "/v1/transfers");
         snprintf(q->body, sizeof q->body,
-                 "{\"debit_account\": \"%s\", \"credit_account\": \"%s\", \"amount_minor\": %" PRId64
-                 ", \"currency\": \"%s\"}",
+                 "{\"debit_account\": \"%s\", \"credit_account\": \"%s\","
+                 " \"amount_minor\": %" PRId64 ", \"currency\": \"%s\"}",
                  c->acct_a, c->acct_b, amount, l->cur);
         *da = -amount;
         *db = amount;
