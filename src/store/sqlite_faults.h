@@ -19,7 +19,9 @@
 enum store_io_fault { STORE_IO_OK = 0, STORE_IO_EIO, STORE_IO_FULL };
 
 /* The name of the fault VFS, registered (not as the default) on the first
- * call; NULL when it could not be. */
+ * call over whatever VFS is the default then (a test's own default VFS
+ * registered before, such as the power-loss shim, stays underneath); NULL
+ * when it could not be. */
 const char *store_faults_vfs(void);
 /* Arms fault f after after_bytes more bytes were written (0: the next
  * write), process-wide for every file opened through the VFS; STORE_IO_OK
