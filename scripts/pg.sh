@@ -5,6 +5,11 @@
 #                             listening on 127.0.0.1 and a socket in DIR; prints
 #                             the URL alone on the last line (also in DIR/url)
 #   scripts/pg.sh stop DIR    stops the server (fast) and removes DIR
+#   scripts/pg.sh down DIR [fast|immediate]
+#                             stops the server and keeps DIR (for tests that
+#                             restart PostgreSQL under load; immediate: as a
+#                             crash, the next start runs recovery)
+#   scripts/pg.sh up DIR      starts a stopped cluster again on its port
 #
 # The cluster trades durability for speed (fsync, full_page_writes and
 # synchronous_commit off): it holds test data only and dies with the run.
@@ -18,7 +23,7 @@ READY_TIMEOUT_S=30
 
 die() { echo "pg.sh: $*" >&2; exit 1; }
 
-usage() { die "usage: $0 start|stop DIR"; }
+usage() { die "usage: $0 start|stop|up DIR, or $0 down DIR [fast|immediate]"; }
 
 # Newest installed server, by version number (Debian: /usr/lib/postgresql/N/bin).
 pg_bindir() {
@@ -133,9 +138,41 @@ cmd_stop() {
     rm -rf -- "$dir"
 }
 
-[[ $# -eq 2 ]] || usage
+# A cluster this script made (start) in DIR, as an absolute path.
+cluster_dir() {
+    [[ -f "$1/url" && -f "$1/data/PG_VERSION" ]] || die "$1 is not a cluster of pg.sh start"
+    (cd "$1" && pwd)
+}
+
+cmd_down() {
+    local dir bin mode=${2:-fast}
+    [[ "$mode" == fast || "$mode" == immediate ]] || usage
+    dir=$(cluster_dir "$1")
+    bin=$(pg_bindir)
+    cd "$dir"
+    as_owner "$bin/pg_ctl" stop -D "$dir/data" -m "$mode" -w -t "$READY_TIMEOUT_S" >/dev/null \
+        || die "pg_ctl stop -m $mode failed for $dir"
+}
+
+# The same port as before (it is in the URL the clients hold); fails when
+# another process took it meanwhile.
+cmd_up() {
+    local dir bin port
+    dir=$(cluster_dir "$1")
+    bin=$(pg_bindir)
+    port=$(sed -n 's|.*:\([0-9]*\)/.*|\1|p' "$dir/url")
+    [[ -n "$port" ]] || die "no port in $dir/url"
+    cd "$dir"
+    as_owner "$bin/pg_ctl" start -D "$dir/data" -l "$dir/server.log" -w -t "$READY_TIMEOUT_S" \
+        -o "-p $port" >/dev/null || { tail -n 20 "$dir/server.log" >&2; die "pg_ctl start failed"; }
+    wait_ready "$bin" "$port"
+}
+
+[[ $# -eq 2 || ( $# -eq 3 && "$1" == down ) ]] || usage
 case "$1" in
     start) cmd_start "$2" ;;
     stop) cmd_stop "$2" ;;
+    down) cmd_down "$2" "${3:-fast}" ;;
+    up) cmd_up "$2" ;;
     *) usage ;;
 esac

@@ -79,6 +79,7 @@
 #define RF_IDEM_PURGE_BATCH 1000
 #define RF_REPLY_BYTES_MAX (256 * 1024)        /* stored idempotent response */
 #define RF_TEST_DELAY_MS_MAX 10000
+#define RF_TEST_IO_AFTER_BYTES_MAX (1024LL * 1024 * 1024) /* the I/O fault hook's budget */
 #define RF_TEST_CRASH_EXIT_CODE 86             /* the crash-after-commit test hook's exit status */
 #define RF_EXPIRE_BATCH_MAX 500                /* holds voided per expiry pass */
 #define RF_MOVE_TRIES_MAX 2                    /* guarded balance UPDATEs per account move */

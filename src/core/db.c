@@ -14,6 +14,7 @@
 #include "core/core.h"
 #include "core/deferred.h"
 #include "core/test_hooks.h"
+#include "store/sqlite_faults.h"
 
 static rf_err migrate_with(const struct store_ops *ops, const char *url,
                            const struct rf_options *opt, int *version_out) {
@@ -132,6 +133,14 @@ void rf_test_fail_next_sync(rf *db) {
 
 void rf_test_lose_commit_replies(rf *db, int n) {
     if (db->test_hooks) exec_test_lose_commit_replies(db->exec, n);
+}
+
+void rf_test_io_fault(rf *db, enum rf_test_io fault, int64_t after_bytes) {
+    static const enum store_io_fault map[] = {
+        [RF_TEST_IO_OK] = STORE_IO_OK, [RF_TEST_IO_EIO] = STORE_IO_EIO,
+        [RF_TEST_IO_FULL] = STORE_IO_FULL};
+    RF_ASSERT(fault >= RF_TEST_IO_OK && fault <= RF_TEST_IO_FULL);
+    if (db->test_hooks && db->ops->backend == STORE_SQLITE) store_io_fault(map[fault], after_bytes);
 }
 
 void rf_test_fail_serialization(rf *db, int n) {

@@ -49,6 +49,13 @@ void rf_test_payout_batch(rf *db, int pause_ms, int chunk_wallets, int64_t lease
  * lease_ms leases (0: the default), and fail the delivery to every user id
  * in fail_users (comma-separated; NULL or "": none). */
 void rf_test_fanout(rf *db, int pause_ms, int64_t lease_ms, const char *fail_users);
+/* SQLite: from after_bytes more bytes written on, every write of the
+ * store's files fails as on a full disk (RF_TEST_IO_FULL: SQLITE_FULL) or a
+ * failing one (RF_TEST_IO_EIO: SQLITE_IOERR, fsync and truncate too), until
+ * RF_TEST_IO_OK; reads keep working. Process-wide (store/sqlite_faults.h);
+ * PostgreSQL ignores this. */
+enum rf_test_io { RF_TEST_IO_OK = 0, RF_TEST_IO_EIO, RF_TEST_IO_FULL };
+void rf_test_io_fault(rf *db, enum rf_test_io fault, int64_t after_bytes);
 /* How many times the executor has run an operation's body (every attempt
  * counts, retries included); 0 without options.test_hooks. */
 int64_t rf_test_op_runs(rf *db);

@@ -20,6 +20,8 @@ struct hook_args {
     int64_t count;  /* lose-commit-replies */
     const char *op; /* fail-next, crash-after-commit */
     const char *code;
+    const char *fault;   /* io-fault */
+    int64_t after_bytes; /* io-fault */
 };
 
 #define ARG_OP RF_F(struct hook_args, op, "op", RF_FIELD_STRING, true, .max_len = RF_ID_CHARS_MAX)
@@ -83,6 +85,29 @@ void h_test_lose_commit_replies(struct rf_http_req *req, struct rf_reply *out) {
     if (!hook_args(req, f, 1, &a, out)) return;
     rf_test_lose_commit_replies(req->ctx->db, (int)a.count);
     rf_reply_empty(out, 204);
+}
+
+/* {"fault": "full"|"eio"|"off", "after_bytes": n}: SQLite's writes fail
+ * as on a full or failing disk once n more bytes were written (0 or absent:
+ * the next write), until "off" (store/sqlite_faults.h). */
+void h_test_io_fault(struct rf_http_req *req, struct rf_reply *out) {
+    static const struct rf_field f[] = {
+        RF_F(struct hook_args, fault, "fault", RF_FIELD_STRING, true, .max_len = 8),
+        RF_F(struct hook_args, after_bytes, "after_bytes", RF_FIELD_INT, false,
+             .max = RF_TEST_IO_AFTER_BYTES_MAX)};
+    struct hook_args a;
+    if (!hook_args(req, f, 2, &a, out)) return;
+    static const char *const names[] = {[RF_TEST_IO_OK] = "off", [RF_TEST_IO_EIO] = "eio",
+                                        [RF_TEST_IO_FULL] = "full"};
+    for (int i = RF_TEST_IO_OK; i <= RF_TEST_IO_FULL; i++) {
+        if (strcmp(a.fault, names[i]) != 0) continue;
+        rf_test_io_fault(req->ctx->db, (enum rf_test_io)i, a.after_bytes);
+        rf_reply_empty(out, 204);
+        return;
+    }
+    struct rf_problem p;
+    rf_problem_set(&p, RF_ERR_INVALID_FIELD, "field 'fault' must be full, eio or off");
+    rf_reply_problem(out, &p);
 }
 
 void h_test_fail_next_commit(struct rf_http_req *req, struct rf_reply *out) {

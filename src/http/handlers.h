@@ -61,6 +61,7 @@ void h_test_op_delay(struct rf_http_req *req, struct rf_reply *out);
 void h_test_fail_next(struct rf_http_req *req, struct rf_reply *out);
 void h_test_fail_next_commit(struct rf_http_req *req, struct rf_reply *out);
 void h_test_crash_after_commit(struct rf_http_req *req, struct rf_reply *out);
+void h_test_io_fault(struct rf_http_req *req, struct rf_reply *out);
 void h_test_lose_commit_replies(struct rf_http_req *req, struct rf_reply *out);
 
 #endif

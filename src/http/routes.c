@@ -225,6 +225,7 @@ const struct rf_route rf_routes[] = {
     HIDDEN("POST", "/v1/_test/fail-next-commit", ADMIN, h_test_fail_next_commit),
     HIDDEN("POST", "/v1/_test/lose-commit-replies", ADMIN, h_test_lose_commit_replies),
     HIDDEN("POST", "/v1/_test/crash-after-commit", ADMIN, h_test_crash_after_commit),
+    HIDDEN("POST", "/v1/_test/io-fault", ADMIN, h_test_io_fault),
     HIDDEN("POST", "/v1/_test/payout-batch", ADMIN, h_test_payout_batch),
     HIDDEN("POST", "/v1/_test/fanout", ADMIN, h_test_fanout),
 };

@@ -30,6 +30,7 @@
 #include "base/assert.h"
 #include "base/limits.h"
 #include "base/log.h"
+#include "store/sqlite_faults.h"
 #include "store/store.h"
 
 #define SQLITE_SQL_BYTES_MAX 8192
@@ -149,7 +150,9 @@ static rf_err sq_connect(const char *url, const struct rf_options *opt, bool rea
     struct store_conn *c = calloc(1, sizeof *c);
     if (!c) return RF_ERR_NOMEM;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
+    /* A test-hooks handle's files go through the fault VFS (sqlite_faults.h). */
+    const char *vfs = opt && opt->test_hooks ? store_faults_vfs() : NULL;
+    int rc = sqlite3_open_v2(path, &c->db, flags, vfs);
     if (rc != SQLITE_OK) {
         rf_log_failure(RF_ERR_UNAVAILABLE, c->db ? sqlite3_errmsg(c->db) : "out of memory",
                        "sqlite: cannot open %s", path);

@@ -19,7 +19,7 @@
  * PostgreSQL only (registered when the PostgreSQL variant runs); it needs the
  * server binaries scripts/pg.sh uses and RF_SOURCE_DIR.
  */
-#include "http_env.h"
+#include "pg_cluster.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -42,9 +42,7 @@
 #define MID_TX_FREEZE_MS 500    /* the freeze lands this long into that wait */
 
 static struct {
-    char dir[128];
-    char url[RF_T_URL_BYTES];
-    bool started;
+    struct pg_cluster pg;
     pid_t pids[FROZEN_MAX]; /* [0] the postmaster */
     int n_pids;
     pthread_mutex_t mu;
@@ -53,42 +51,12 @@ static struct {
     bool watchdog_running;
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* The server on the cluster; env_stop is not used (the database is ours). */
 /* ---- the cluster ---------------------------------------------------------- */
-
-/* Runs `scripts/pg.sh verb dir`; its output into out. Returns the exit code. */
-static int pg_sh(const char *verb, char *out, size_t cap)
-{
-    const char *src = getenv("RF_SOURCE_DIR");
-    if (!src)
-        fail_msg("RF_SOURCE_DIR is not set");
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "'%s/scripts/pg.sh' %s '%s' 2>&1", src, verb, P.dir);
-    FILE *f = popen(cmd, "r");
-    if (!f)
-        fail_msg("popen %s", cmd);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    return pclose(f);
-}
-
-static void cluster_start(void)
-{
-    char id[32], out[8192];
-    RID(id, "frz");
-    snprintf(P.dir, sizeof P.dir, "/tmp/rf-%s", id);
-    int rc = pg_sh("start", out, sizeof out);
-    if (rc != 0)
-        fail_msg("scripts/pg.sh start failed (%d): %s", rc, out);
-    P.started = true;
-    assert_int_equal(rf_last_line(out, P.url, sizeof P.url), 0);
-    assert_true(strncmp(P.url, "postgresql://", 13) == 0);
-}
 
 static pid_t postmaster_pid(void)
 {
     char path[192];
-    snprintf(path, sizeof path, "%s/data/postmaster.pid", P.dir);
+    snprintf(path, sizeof path, "%s/data/postmaster.pid", P.pg.dir);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     long pid = 0;
@@ -199,19 +167,9 @@ static int setup(void **state)
     (void)state;
     if (!rf_test_db_is_pg())
         fail_msg("test_pg_freeze is registered for PostgreSQL only");
-    cluster_start();
-    struct {
-        const char *role;
-        char *out;
-    } roles[] = {{"admin", g_env.admin}, {"service", g_env.service}, {"readonly", g_env.readonly}};
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-        if (rf_key_create_cli(P.url, roles[i].role, NULL, roles[i].out) != 0)
-            fail_msg("keys create --role %s failed", roles[i].role);
+    pg_cluster_start(&P.pg, "frz", false);
     static const char *const args[] = {"--pg-timeout-ms", PG_TIMEOUT_ARG, "--test-hooks", NULL};
-    snprintf(g_env.db, sizeof g_env.db, "%s", P.url);
-    if (rf_server_start(P.url, args, &g_env.srv) != 0)
-        fail_msg("racefree serve did not start on %s", P.url);
-    g_env.running = true;
+    pg_cluster_env_start(&P.pg, &g_env, args);
     return 0;
 }
 
@@ -224,9 +182,7 @@ static int teardown(void **state)
     int rc = 0;
     if (g_env.running)
         rc = rf_server_stop(&g_env.srv, 0);
-    char out[4096];
-    if (P.started && pg_sh("stop", out, sizeof out) != 0)
-        fprintf(stderr, "test_pg_freeze: scripts/pg.sh stop: %s\n", out);
+    pg_cluster_stop(&P.pg);
     if (rc != 0)
         fail_msg("racefree serve did not exit 0 on SIGTERM (got %d)", rc);
     return 0;

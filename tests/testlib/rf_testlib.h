@@ -97,6 +97,10 @@ int rf_server_stop(struct rf_server *srv, int timeout_ms);
 /* Sends SIGTERM only (for shutdown tests); rf_server_wait collects it. */
 int rf_server_signal(struct rf_server *srv, int sig);
 int rf_server_wait(struct rf_server *srv, int timeout_ms);
+/* A crash: SIGKILL, then reaps the process (bounded). Returns 0 when it died
+ * of that SIGKILL (its log files are removed), -1 when it had already ended
+ * otherwise or could not be reaped (the log is printed). */
+int rf_server_kill(struct rf_server *srv);
 /* Prints the last `max_bytes` of the server's stderr on stderr. */
 void rf_server_dump_log(const struct rf_server *srv, size_t max_bytes);
 /* Reads the server's stdout so far into buf (NUL-terminated, truncated). */

@@ -374,6 +374,29 @@ int rf_server_wait(struct rf_server *srv, int timeout_ms)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int rf_server_kill(struct rf_server *srv)
+{
+    if (srv->pid <= 0)
+        return -1;
+    pid_t pid = srv->pid;
+    kill(pid, SIGKILL);
+    int status = 0;
+    int r = wait_bounded(pid, STOP_TIMEOUT_MS, &status);
+    live_del(pid);
+    srv->pid = 0;
+    if (r == 1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+        unlink(srv->out_path);
+        unlink(srv->err_path);
+        return 0;
+    }
+    char how[64] = "not reaped";
+    if (r == 1)
+        describe_status(status, how, sizeof how);
+    fprintf(stderr, "testlib: server on port %d was to die of SIGKILL, but: %s\n", srv->port, how);
+    rf_server_dump_log(srv, 16384);
+    return -1;
+}
+
 int rf_server_stop(struct rf_server *srv, int timeout_ms)
 {
     if (srv->pid <= 0)
