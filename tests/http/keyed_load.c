@@ -75,7 +75,8 @@ static void bad(struct kl_client *c, int status, const struct kl_req *q, const c
     if (c->bad_status != 0)
         return;
     c->bad_status = status;
-    snprintf(c->bad_what, sizeof c->bad_what, "%s %s: %.300s", q->method, q->path, what);
+    int n = snprintf(c->bad_what, sizeof c->bad_what, "%s %s: %.300s", q->method, q->path, what);
+    (void)n; /* a long answer is cut: the start says what went wrong */
 }
 
 /* A 503 that says the store is away (not that the server is overloaded or
