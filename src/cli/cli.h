@@ -107,6 +107,8 @@ int cmd_migrate(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
 int cmd_webhooks(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_torture(int argc, char **argv);
 
 /* The database URL: the flag, else $RACEFREE_DB, else CLI_DB_DEFAULT. */
 const char *cli_db_url(const char *flag);
