@@ -78,6 +78,8 @@ struct klass {
 struct tally {
     struct klass k[RF_PROBE_CLASSES_MAX];
     int n, overflow, no_answer, racy_rounds;
+    int apart;             /* rounds with an answer back before the last release */
+    int64_t spread_max_us; /* the widest release */
     int64_t *lat;
     int n_lat;
     char racy[RF_PROBE_RACY_SHOWN][96];
@@ -194,6 +196,8 @@ static void print_report(const struct tally *t, int copies, int rounds) {
     }
     if (t->overflow) printf("%5d x other (more than %d groups)\n", t->overflow, RF_PROBE_CLASSES_MAX);
     int64_t *lat = t->lat;
+    printf("released within %lld us per round; %d of %d rounds had every copy in flight "
+           "before the first answer\n", (long long)t->spread_max_us, rounds - t->apart, rounds);
     printf("latency from release: p50 %.1f ms, p99 %.1f ms (%d answers of %d)\n",
            (double)race_percentile(lat, t->n_lat, 50) / 1000.0,
            (double)race_percentile(lat, t->n_lat, 99) / 1000.0, t->n_lat, copies * rounds);
@@ -273,13 +277,16 @@ static int run_rounds(const struct probe_args *a, const struct probe_req *q,
             return CLI_EXIT_USAGE;
         }
         char why[256];
-        int rc = race_run(msgs, a->copies, a->timeout_ms, rs, why, sizeof why);
+        struct race_timing tm;
+        int rc = race_run(msgs, a->copies, a->timeout_ms, rs, &tm, why, sizeof why);
         for (int c = 0; c < a->copies; c++) free(msgs[c].data);
         if (rc != 0) {
             cli_error("probe: %s", why);
             return CLI_EXIT_USAGE;
         }
         tally_round(t, rs, a->copies, r);
+        t->spread_max_us = tm.spread_us > t->spread_max_us ? tm.spread_us : t->spread_max_us;
+        t->apart += tm.lead_us < 0;
         for (int c = 0; c < a->copies; c++) race_resp_free(&rs[c]);
     }
     return 0;

@@ -366,8 +366,19 @@ static void close_all(struct conn *cs, int n) {
     free(cs);
 }
 
+/* The release's spread and the first answer's lead over the last release. */
+static void measure(const struct conn *cs, const struct race_resp *out, int n,
+                    struct race_timing *t) {
+    int64_t first_answer = INT64_MAX, last = cs[n - 1].released_us;
+    for (int i = 0; i < n; i++)
+        if (out[i].status && cs[i].released_us + out[i].latency_us < first_answer)
+            first_answer = cs[i].released_us + out[i].latency_us;
+    t->spread_us = last - cs[0].released_us;
+    t->lead_us = first_answer == INT64_MAX ? 0 : first_answer - last;
+}
+
 int race_run(const struct race_msg *msgs, int n, int timeout_ms, struct race_resp *out,
-             char *why, size_t why_cap) {
+             struct race_timing *timing, char *why, size_t why_cap) {
     RF_ASSERT(n >= 1 && n <= RF_RACE_COPIES_MAX);
     memset(out, 0, sizeof *out * (size_t)n);
     struct conn *cs = calloc((size_t)n, sizeof *cs);
@@ -392,6 +403,7 @@ int race_run(const struct race_msg *msgs, int n, int timeout_ms, struct race_res
             send_all(cs[i].fd, last, 1, deadline); /* an answer may still be read */
     }
     read_all(cs, n, now_us() + (int64_t)timeout_ms * 1000, out);
+    if (timing) measure(cs, out, n, timing);
     close_all(cs, n);
     return 0;
 }

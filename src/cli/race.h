@@ -57,14 +57,24 @@ struct race_resp {
     int64_t latency_us;  /* from the last byte sent to the response read in full */
 };
 
+/* How together a race was: the release took spread_us from the first last
+ * byte to the last one, and the first complete answer came lead_us after
+ * the last release (negative: an answer was back before every request was
+ * released, so the requests were not all in flight at once). */
+struct race_timing {
+    int64_t spread_us;
+    int64_t lead_us;
+};
+
 /* Opens n connections (n <= RF_RACE_COPIES_MAX), sends each request but its
  * last byte, then every last byte at once, and reads every response within
  * timeout_ms of the release. Returns 0 when every connection was opened and
  * its request sent (each out[i] then holds its answer or why there is none);
  * -1 with why when a connection could not be made (nothing was released).
+ * timing (may be NULL) receives how together the release was.
  * Free the answers with race_resp_free. */
 int race_run(const struct race_msg *msgs, int n, int timeout_ms, struct race_resp *out,
-             char *why, size_t why_cap);
+             struct race_timing *timing, char *why, size_t why_cap);
 void race_resp_free(struct race_resp *r);
 
 /* A response header's value (case-insensitive name) copied into out; false
