@@ -108,20 +108,6 @@ static bool choose(const char *spec, bool *pick) {
 
 /* ---- keys of the run ------------------------------------------------------------------ */
 
-static bool make_key(struct tt *t, struct tt_stats *s, const char *role, char *secret) {
-    char body[160];
-    snprintf(body, sizeof body, "{\"role\":\"%s\",\"name\":\"%s-%s\"}", role, t->run, role);
-    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/keys", t->admin, NULL, body, NULL}, 201);
-    const char *id = json_string_value(json_object_get(j, "id"));
-    const char *key = json_string_value(json_object_get(j, "key"));
-    if (id && key) {
-        snprintf(t->key_ids[t->n_keys++], sizeof t->key_ids[0], "%s", id);
-        snprintf(secret, TT_KEY_BYTES, "%s", key);
-    }
-    json_decref(j);
-    return id && key;
-}
-
 static void revoke_keys(struct tt *t) {
     struct tt_stats s = {0};
     for (int i = 0; i < t->n_keys; i++) {
@@ -180,7 +166,8 @@ static int report(struct tt_stats *st, const bool *pick, uint64_t seed) {
 static int run_all(struct tt *t, const bool *pick, uint64_t seed) {
     struct tt_stats st[TT_SCENARIOS_MAX] = {0};
     struct tt_stats *setup = &st[0];
-    if (!make_key(t, setup, "service", t->service) || !make_key(t, setup, "worker", t->worker)) {
+    if (!tt_make_key(t, setup, "service", t->service) ||
+        !tt_make_key(t, setup, "worker", t->worker)) {
         cli_error("torture: could not make the run's keys with --key: %s", setup->note);
         revoke_keys(t);
         return CLI_EXIT_USAGE;

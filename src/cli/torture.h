@@ -30,7 +30,8 @@ struct tt {
     const char *admin;           /* --key */
     char service[TT_KEY_BYTES];  /* made by the run (POST /v1/keys), revoked at its end */
     char worker[TT_KEY_BYTES];
-    char key_ids[2][RF_ID_CHARS_MAX + 1];
+    char readonly[TT_KEY_BYTES];
+    char key_ids[3][RF_ID_CHARS_MAX + 1];
     int n_keys;
     uint64_t rng;                /* splitmix64 state, from --seed */
     char run[24];                /* the prefix of every id this run makes */
@@ -56,6 +57,10 @@ struct tt_req {
 /* A fresh id "<run>-<what>-<n>" from the run's seeded generator. */
 void tt_id(struct tt *t, const char *what, char *out, size_t cap);
 uint64_t tt_rand(struct tt *t);
+
+/* Makes a key of role with the admin key (remembered for revoking at the
+ * end); its secret into secret. False (s->failed) when refused. */
+bool tt_make_key(struct tt *t, struct tt_stats *s, const char *role, char *secret);
 
 /* One request to one node; its status (0: no answer). out is freed by the
  * caller (race_resp_free). A 5xx counts as a violation in s. */

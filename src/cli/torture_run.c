@@ -189,3 +189,19 @@ bool tt_replayed(const struct race_resp *r) {
 void tt_rounds(struct tt *t, struct tt_stats *s, void (*round)(struct tt *, struct tt_stats *)) {
     for (int r = 0; r < t->rounds && !s->failed; r++) round(t, s);
 }
+
+bool tt_make_key(struct tt *t, struct tt_stats *s, const char *role, char *secret) {
+    RF_ASSERT(t->n_keys < (int)(sizeof t->key_ids / sizeof t->key_ids[0]));
+    char body[160];
+    snprintf(body, sizeof body, "{\"role\":\"%s\",\"name\":\"%s-%s\"}", role, t->run, role);
+    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/keys", t->admin, NULL, body, NULL}, 201);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    const char *key = json_string_value(json_object_get(j, "key"));
+    if (id && key) {
+        snprintf(t->key_ids[t->n_keys++], sizeof t->key_ids[0], "%s", id);
+        snprintf(secret, TT_KEY_BYTES, "%s", key);
+    }
+    json_decref(j);
+    return id && key;
+}
+
