@@ -13,6 +13,9 @@ const find = (user, key) => grants.find((g) => g.user === user && g.key === key)
 // SELECT * FROM grants WHERE user = $1 AND key = $2
 exports.selectGrant = async (user, key) => { await roundTrip(); return find(user, key); };
 
+// SELECT * FROM grants WHERE user = $1
+exports.selectGrants = async (user) => { await roundTrip(); return grants.filter((g) => g.user === user); };
+
 // INSERT INTO grants ... RETURNING *
 exports.insertGrant = async (user, key) => {
   await roundTrip();
