@@ -4,7 +4,7 @@
  * the scenario table. A scenario makes fresh data, releases conflicting
  * requests together through the race engine (race.c), and checks the flow's
  * invariant through the API; scenarios live a few to a file
- * (torture_access.c, torture_ledger.c, torture_work.c).
+ * (torture_access.c, torture_ledger.c, torture_work.c, torture_flows.c).
  *
  * A "conflict provoked" is a raced answer that reports losing to another
  * request of the same race: any 409, 412, 422 or 429, an idempotent replay
@@ -35,7 +35,7 @@ struct tt {
     int n_keys;
     uint64_t rng;                /* splitmix64 state, from --seed */
     char run[24];                /* the prefix of every id this run makes */
-    char currency[4];
+    char currency[4];            /* "Z" and two letters, never an ISO 4217 currency */
     int clients, rounds, timeout_ms;
     int next_node;               /* round robin over nodes */
 };
@@ -52,6 +52,7 @@ struct tt_stats {
 /* One request of a race, or a single call. */
 struct tt_req {
     const char *method, *path, *key, *idem, *body, *if_match;
+    const char *header; /* one more "Name: value", or NULL */
 };
 
 /* A fresh id "<run>-<what>-<n>" from the run's seeded generator. */
@@ -98,6 +99,15 @@ int tt_list_count(struct tt *t, struct tt_stats *s, const char *path, const char
 /* True when the answer is an idempotent replay. */
 bool tt_replayed(const struct race_resp *r);
 
+/* Ledger helpers (torture_ledger.c): a fresh user account in the run's
+ * currency (its id into id); a credit to it from funding; the account
+ * checked against its history (posted = the sum of its entries = the last
+ * balance_after) and the balance the scenario expects (else a violation). */
+bool tt_account_new(struct tt *t, struct tt_stats *s, char *id, size_t cap);
+bool tt_credit(struct tt *t, struct tt_stats *s, const char *id, int64_t amount);
+void tt_history_check(struct tt *t, struct tt_stats *s, const char *scenario, const char *id,
+                      int64_t want);
+
 /* Runs round() --rounds times, each on fresh data, until one fails to run. */
 void tt_rounds(struct tt *t, struct tt_stats *s, void (*round)(struct tt *, struct tt_stats *));
 
@@ -115,5 +125,7 @@ extern const struct tt_scenario tt_ledger_scenarios[];
 extern const int tt_ledger_count;
 extern const struct tt_scenario tt_work_scenarios[];
 extern const int tt_work_count;
+extern const struct tt_scenario tt_flow_scenarios[];
+extern const int tt_flow_count;
 
 #endif

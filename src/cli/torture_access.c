@@ -23,7 +23,7 @@ static void grant_round(struct tt *t, struct tt_stats *s) {
     struct race_resp rs[RF_RACE_COPIES_MAX];
     int n = t->clients;
     for (int i = 0; i < n; i++)
-        qs[i] = (struct tt_req){"PUT", path, t->service, NULL, "{\"source\":\"torture\"}", NULL};
+        qs[i] = (struct tt_req){"PUT", path, t->service, NULL, "{\"source\":\"torture\"}", NULL, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
     int created = tt_count(rs, n, 201), ok = created + tt_count(rs, n, 200);
@@ -47,7 +47,7 @@ static void bound_user(struct tt *t, struct tt_stats *s, const char *customer, c
     char path[200];
     snprintf(path, sizeof path, "/v1/customers/" ACCESS_PROVIDER "/%s", customer);
     int st = 0;
-    json_t *j = tt_json(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0}, &st);
+    json_t *j = tt_json(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0, NULL}, &st);
     const char *u = json_string_value(json_object_get(j, "user_id"));
     snprintf(out, cap, "%s", st == 200 && u ? u : "");
     json_decref(j);
@@ -65,7 +65,7 @@ static void bind_round(struct tt *t, struct tt_stats *s) {
         tt_id(t, "user", users[i], sizeof users[i]);
         snprintf(paths[i], sizeof paths[i], "/v1/users/%.63s/customers/" ACCESS_PROVIDER,
                  users[i]);
-        qs[i] = (struct tt_req){"PUT", paths[i], t->service, NULL, body, NULL};
+        qs[i] = (struct tt_req){"PUT", paths[i], t->service, NULL, body, NULL, NULL};
     }
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
@@ -92,14 +92,14 @@ static void approval_check(struct tt *t, struct tt_stats *s, const char *id, int
                            const char *ent_path) {
     char path[200];
     snprintf(path, sizeof path, "/v1/approvals/%s", id);
-    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0}, 200);
+    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0, NULL}, 200);
     const char *status = json_string_value(json_object_get(j, "status"));
     if (j && won >= 0 && (!status || strcmp(status, states[won]) != 0))
         tt_violation(s, "approval", "%s is '%s' but its %s won", id, status ? status : "?",
                      verbs[won]);
     json_decref(j);
     struct race_resp r;
-    int st = tt_call(t, s, &(struct tt_req){"GET", ent_path, t->service, 0, 0, 0}, &r);
+    int st = tt_call(t, s, &(struct tt_req){"GET", ent_path, t->service, 0, 0, 0, NULL}, &r);
     race_resp_free(&r);
     if (won >= 0 && st != (won == APPROVE ? 200 : 404))
         tt_violation(s, "approval", "%s ended %s, but its granted entitlement answers %d",
@@ -113,7 +113,7 @@ static void approval_round(struct tt *t, struct tt_stats *s) {
     snprintf(ent_path, sizeof ent_path, "/v1/users/%s/entitlements/%s", user, key);
     snprintf(body, sizeof body, "{\"action\":{\"type\":\"entitlement_grant\",\"user_id\":\"%s\","
              "\"key\":\"%s\"},\"requested_by\":\"torture\"}", user, key);
-    json_t *a = tt_must(t, s, &(struct tt_req){"POST", "/v1/approvals", t->service, 0, body, 0}, 201);
+    json_t *a = tt_must(t, s, &(struct tt_req){"POST", "/v1/approvals", t->service, 0, body, 0, NULL}, 201);
     const char *id = json_string_value(json_object_get(a, "id"));
     if (!id) return json_decref(a);
     struct tt_req qs[RF_RACE_COPIES_MAX];
@@ -125,7 +125,7 @@ static void approval_round(struct tt *t, struct tt_stats *s) {
     /* The requester (service) may cancel; another key (admin) approves and rejects. */
     for (int i = 0; i < n; i++)
         qs[i] = (struct tt_req){"POST", path[i % 3], i % 3 == CANCEL ? t->service : t->admin,
-                                NULL, bodies[i % 3], NULL};
+                                NULL, bodies[i % 3], NULL, NULL};
     if (tt_race(t, s, qs, n, rs) == 0) {
         tt_conflicts(s, rs, n);
         for (int i = 0; i < n; i++) won = rs[i].status == 200 ? i % 3 : won;

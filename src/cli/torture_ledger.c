@@ -14,13 +14,12 @@
 
 #define LEDGER_AMOUNT_MINOR 100 /* each raced credit or debit */
 
-/* A fresh user account in the run's currency; false when it failed. */
-static bool account_new(struct tt *t, struct tt_stats *s, char *id, size_t cap) {
+bool tt_account_new(struct tt *t, struct tt_stats *s, char *id, size_t cap) {
     char body[200];
     tt_id(t, "acct", id, cap);
     snprintf(body, sizeof body, "{\"id\":\"%s\",\"currency\":\"%s\",\"kind\":\"user\"}", id,
              t->currency);
-    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/accounts", t->service, 0, body, 0}, 201);
+    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/accounts", t->service, 0, body, 0, NULL}, 201);
     json_decref(j);
     return j != NULL;
 }
@@ -29,14 +28,22 @@ static void credit_body(char *out, size_t cap, int64_t amount) {
     snprintf(out, cap, "{\"amount_minor\":%" PRId64 ",\"reason\":\"torture\"}", amount);
 }
 
-/* The account against its history and the expected balance. */
-static void history_check(struct tt *t, struct tt_stats *s, const char *sc, const char *id,
+bool tt_credit(struct tt *t, struct tt_stats *s, const char *id, int64_t amount) {
+    char path[200], key[96], body[96];
+    snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
+    tt_id(t, "idem", key, sizeof key);
+    credit_body(body, sizeof body, amount);
+    json_decref(tt_must(t, s, &(struct tt_req){"POST", path, t->service, key, body, 0, NULL}, 201));
+    return !s->failed;
+}
+
+void tt_history_check(struct tt *t, struct tt_stats *s, const char *sc, const char *id,
                           int64_t want) {
     char path[200];
     snprintf(path, sizeof path, "/v1/accounts/%s", id);
-    json_t *a = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0}, 200);
+    json_t *a = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0, NULL}, 200);
     snprintf(path, sizeof path, "/v1/accounts/%s/entries?limit=500", id);
-    json_t *e = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0}, 200);
+    json_t *e = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0, NULL}, 200);
     json_t *data = json_object_get(e, "data"), *row;
     size_t i;
     int64_t sum = 0, last = 0;
@@ -59,14 +66,14 @@ static void history_check(struct tt *t, struct tt_stats *s, const char *sc, cons
 
 static void one_key_round(struct tt *t, struct tt_stats *s) {
     char id[64], path[200], key[96], body[96];
-    if (!account_new(t, s, id, sizeof id)) return;
+    if (!tt_account_new(t, s, id, sizeof id)) return;
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
     tt_id(t, "idem", key, sizeof key);
     credit_body(body, sizeof body, LEDGER_AMOUNT_MINOR);
     struct tt_req qs[RF_RACE_COPIES_MAX];
     struct race_resp rs[RF_RACE_COPIES_MAX];
     int n = t->clients, first = 0, replays = 0, in_flight = 0;
-    for (int i = 0; i < n; i++) qs[i] = (struct tt_req){"POST", path, t->service, key, body, NULL};
+    for (int i = 0; i < n; i++) qs[i] = (struct tt_req){"POST", path, t->service, key, body, NULL, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
     for (int i = 0; i < n; i++) {
@@ -81,7 +88,7 @@ static void one_key_round(struct tt *t, struct tt_stats *s) {
                      "replays, %d in flight, %d transfer ids", path, n, first, replays,
                      in_flight, tt_distinct(rs, n, "id"));
     tt_free(rs, n);
-    history_check(t, s, "credit_one_key", id, LEDGER_AMOUNT_MINOR);
+    tt_history_check(t, s, "credit_one_key", id, LEDGER_AMOUNT_MINOR);
 }
 
 /* ---- many keys ---------------------------------------------------------------------- */
@@ -89,7 +96,7 @@ static void one_key_round(struct tt *t, struct tt_stats *s) {
 static void many_keys_round(struct tt *t, struct tt_stats *s) {
     char id[64], path[200];
     static char keys[RF_RACE_COPIES_MAX][96], bodies[RF_RACE_COPIES_MAX][96];
-    if (!account_new(t, s, id, sizeof id)) return;
+    if (!tt_account_new(t, s, id, sizeof id)) return;
     snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
     struct tt_req qs[RF_RACE_COPIES_MAX];
     struct race_resp rs[RF_RACE_COPIES_MAX];
@@ -99,7 +106,7 @@ static void many_keys_round(struct tt *t, struct tt_stats *s) {
         tt_id(t, "idem", keys[i], sizeof keys[i]);
         credit_body(bodies[i], sizeof bodies[i], LEDGER_AMOUNT_MINOR + i);
         total += LEDGER_AMOUNT_MINOR + i;
-        qs[i] = (struct tt_req){"POST", path, t->service, keys[i], bodies[i], NULL};
+        qs[i] = (struct tt_req){"POST", path, t->service, keys[i], bodies[i], NULL, NULL};
     }
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
@@ -108,22 +115,17 @@ static void many_keys_round(struct tt *t, struct tt_stats *s) {
         tt_violation(s, "credit_many_keys", "%s with %d keys: %d x 201, %d transfer ids", path, n,
                      created, tt_distinct(rs, n, "id"));
     tt_free(rs, n);
-    history_check(t, s, "credit_many_keys", id, total);
+    tt_history_check(t, s, "credit_many_keys", id, total);
 }
 
 /* ---- overdraft ---------------------------------------------------------------------------- */
 
 static void overdraft_round(struct tt *t, struct tt_stats *s) {
-    char id[64], body[96], key[96], path[200];
+    char id[64];
     static char keys[RF_RACE_COPIES_MAX][96], bodies[RF_RACE_COPIES_MAX][200];
-    if (!account_new(t, s, id, sizeof id)) return;
     int n = t->clients, fit = n / 2;
     int64_t funded = (int64_t)fit * LEDGER_AMOUNT_MINOR + LEDGER_AMOUNT_MINOR / 2;
-    snprintf(path, sizeof path, "/v1/accounts/%s/credits", id);
-    tt_id(t, "idem", key, sizeof key);
-    credit_body(body, sizeof body, funded);
-    json_decref(tt_must(t, s, &(struct tt_req){"POST", path, t->service, key, body, 0}, 201));
-    if (s->failed) return;
+    if (!tt_account_new(t, s, id, sizeof id) || !tt_credit(t, s, id, funded)) return;
     struct tt_req qs[RF_RACE_COPIES_MAX];
     struct race_resp rs[RF_RACE_COPIES_MAX];
     for (int i = 0; i < n; i++) {
@@ -131,7 +133,7 @@ static void overdraft_round(struct tt *t, struct tt_stats *s) {
         snprintf(bodies[i], sizeof bodies[i], "{\"debit_account\":\"%s\",\"credit_account\":"
                  "\"funding:%s\",\"amount_minor\":%d,\"currency\":\"%s\"}", id, t->currency,
                  LEDGER_AMOUNT_MINOR, t->currency);
-        qs[i] = (struct tt_req){"POST", "/v1/transfers", t->service, keys[i], bodies[i], NULL};
+        qs[i] = (struct tt_req){"POST", "/v1/transfers", t->service, keys[i], bodies[i], NULL, NULL};
     }
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
@@ -141,7 +143,7 @@ static void overdraft_round(struct tt *t, struct tt_stats *s) {
                      "succeeded and %d were refused (want exactly %d = floor(balance/amount))",
                      id, funded, paid, n, LEDGER_AMOUNT_MINOR, refused, fit);
     tt_free(rs, n);
-    history_check(t, s, "overdraft", id, funded - (int64_t)paid * LEDGER_AMOUNT_MINOR);
+    tt_history_check(t, s, "overdraft", id, funded - (int64_t)paid * LEDGER_AMOUNT_MINOR);
 }
 
 static void sc_one_key(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, one_key_round); }

@@ -25,13 +25,14 @@ void tt_id(struct tt *t, const char *what, char *out, size_t cap) {
 }
 
 static bool build(struct tt *t, const struct tt_req *q, struct race_msg *m) {
-    const char *hs[4];
+    const char *hs[5];
     char auth[TT_KEY_BYTES + 32], idem[RF_IDEM_KEY_CHARS_MAX + 32], im[64];
     int n = 0;
     if (q->key) snprintf(auth, sizeof auth, "Authorization: Bearer %s", q->key), hs[n++] = auth;
     if (q->idem) snprintf(idem, sizeof idem, "Idempotency-Key: %s", q->idem), hs[n++] = idem;
     if (q->if_match) snprintf(im, sizeof im, "If-Match: \"%s\"", q->if_match), hs[n++] = im;
     if (q->body) hs[n++] = "Content-Type: application/json";
+    if (q->header) hs[n++] = q->header;
     const struct race_target *to = &t->nodes[t->next_node++ % t->n_nodes];
     return race_build(to, q->method, q->path, hs, n, q->body, q->body ? strlen(q->body) : 0, m);
 }
@@ -173,7 +174,7 @@ int tt_distinct(const struct race_resp *rs, int n, const char *field) {
 }
 
 int tt_list_count(struct tt *t, struct tt_stats *s, const char *path, const char *key) {
-    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, key, 0, 0, 0}, 200);
+    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, key, 0, 0, 0, NULL}, 200);
     json_t *data = json_object_get(j, "data");
     int n = json_is_array(data) && json_is_null(json_object_get(j, "next")) ? (int)json_array_size(data)
                                                                            : -1;
@@ -194,7 +195,7 @@ bool tt_make_key(struct tt *t, struct tt_stats *s, const char *role, char *secre
     RF_ASSERT(t->n_keys < (int)(sizeof t->key_ids / sizeof t->key_ids[0]));
     char body[160];
     snprintf(body, sizeof body, "{\"role\":\"%s\",\"name\":\"%s-%s\"}", role, t->run, role);
-    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/keys", t->admin, NULL, body, NULL}, 201);
+    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/keys", t->admin, NULL, body, NULL, NULL}, 201);
     const char *id = json_string_value(json_object_get(j, "id"));
     const char *key = json_string_value(json_object_get(j, "key"));
     if (id && key) {

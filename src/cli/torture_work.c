@@ -44,7 +44,7 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
     tt_id(t, "queue", queue, sizeof queue);
     snprintf(body, sizeof body, "{\"queue\":\"%s\",\"kind\":\"torture\",\"payload\":{}}", queue);
     for (int i = 0; i < jobs && !s->failed; i++)
-        json_decref(tt_must(t, s, &(struct tt_req){"POST", "/v1/jobs", t->service, 0, body, 0}, 201));
+        json_decref(tt_must(t, s, &(struct tt_req){"POST", "/v1/jobs", t->service, 0, body, 0, NULL}, 201));
     if (s->failed) return;
     snprintf(path, sizeof path, "/v1/queues/%s/claim", queue);
     struct tt_req qs[RF_RACE_COPIES_MAX];
@@ -52,7 +52,7 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
     for (int i = 0; i < n; i++) {
         snprintf(bodies[i], sizeof bodies[i], "{\"worker_id\":\"%s-w%d\",\"lease_ms\":60000,"
                  "\"max_jobs\":1}", t->run, i);
-        qs[i] = (struct tt_req){"POST", path, t->worker, NULL, bodies[i], NULL};
+        qs[i] = (struct tt_req){"POST", path, t->worker, NULL, bodies[i], NULL, NULL};
     }
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
@@ -64,7 +64,7 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
     tt_free(rs, n);
     for (int i = 0; i < got; i++) { /* finish them: nothing left for the sweep */
         snprintf(path, sizeof path, "/v1/jobs/%.63s/complete", ids[i]);
-        json_decref(tt_must(t, s, &(struct tt_req){"POST", path, t->worker, 0, "{\"token\":1}", 0},
+        json_decref(tt_must(t, s, &(struct tt_req){"POST", path, t->worker, 0, "{\"token\":1}", 0, NULL},
                             200));
     }
 }
@@ -72,7 +72,7 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
 /* ---- read_once ----------------------------------------------------------------------- */
 
 static void read_check(struct tt *t, struct tt_stats *s, const char *path, const char *read_at) {
-    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0}, 200);
+    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0, NULL}, 200);
     const char *now = json_string_value(json_object_get(j, "read_at"));
     if (j && (!now || !read_at || strcmp(now, read_at) != 0))
         tt_violation(s, "read_once", "%s: read_at is %s after the race answered %s", path,
@@ -85,7 +85,7 @@ static void read_round(struct tt *t, struct tt_stats *s) {
     tt_id(t, "user", user, sizeof user);
     snprintf(base, sizeof base, "/v1/users/%s/notifications", user);
     json_t *j = tt_must(t, s, &(struct tt_req){"POST", base, t->service, 0,
-                                               "{\"kind\":\"torture\",\"title\":\"t\",\"body\":\"b\"}", 0}, 201);
+                                               "{\"kind\":\"torture\",\"title\":\"t\",\"body\":\"b\"}", 0, NULL}, 201);
     const char *id = json_string_value(json_object_get(j, "id"));
     if (!id) return json_decref(j);
     snprintf(path, sizeof path, "%s/%s", base, id);
@@ -97,8 +97,8 @@ static void read_round(struct tt *t, struct tt_stats *s) {
     struct race_resp rs[RF_RACE_COPIES_MAX];
     int n = t->clients, marked = 0, lost = 0;
     for (int i = 0; i < n; i++) /* reads and read-alls, alternating */
-        qs[i] = i % 2 ? (struct tt_req){"POST", all, t->service, 0, all_body, 0}
-                      : (struct tt_req){"POST", read, t->service, 0, NULL, 0};
+        qs[i] = i % 2 ? (struct tt_req){"POST", all, t->service, 0, all_body, 0, NULL}
+                      : (struct tt_req){"POST", read, t->service, 0, NULL, 0, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
     for (int i = 1; i < n; i += 2) {
@@ -135,7 +135,7 @@ static bool read_limit(struct tt *t, struct tt_stats *s, const char *path, long 
                        long *r) {
     struct race_resp one;
     char policy[128] = "", left[128] = "";
-    tt_call(t, s, &(struct tt_req){"GET", path, t->readonly, 0, 0, 0}, &one);
+    tt_call(t, s, &(struct tt_req){"GET", path, t->readonly, 0, 0, 0, NULL}, &one);
     bool limited = race_resp_header(&one, "RateLimit-Policy", policy, sizeof policy);
     race_resp_header(&one, "RateLimit", left, sizeof left);
     race_resp_free(&one);
@@ -163,7 +163,7 @@ static void rate_round(struct tt *t, struct tt_stats *s) {
     }
     struct tt_req qs[RF_RACE_COPIES_MAX];
     struct race_resp rs[RF_RACE_COPIES_MAX];
-    for (int i = 0; i < n; i++) qs[i] = (struct tt_req){"GET", path, t->readonly, 0, 0, 0};
+    for (int i = 0; i < n; i++) qs[i] = (struct tt_req){"GET", path, t->readonly, 0, 0, 0, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
     int64_t slowest_us = 0;

@@ -29,6 +29,7 @@ static const struct {
 } expected[] = {
     {"grant", true},     {"bind", true},      {"approval", true},
     {"credit_one_key", true}, {"credit_many_keys", false}, {"overdraft", true},
+    {"fulfil", true},    {"payout_batch", true},
     {"claim", true},     {"read_once", true}, {"rate_limit", true},
 };
 
