@@ -205,8 +205,8 @@ static void print_report(const struct tally *t, int copies, int rounds) {
 
 static int verdict(const struct tally *t, int rounds) {
     if (t->racy_rounds) {
-        printf("verdict: RACE SIGN in %d of %d rounds (more than one 201 Created per round, or a "
-               "5xx):\n", t->racy_rounds, rounds);
+        printf("verdict: RACE SIGN in %d of %d round%s (more than one 201 Created per round, or "
+               "a 5xx):\n", t->racy_rounds, rounds, rounds == 1 ? "" : "s");
         for (int i = 0; i < t->racy_rounds && i < RF_PROBE_RACY_SHOWN; i++)
             printf("  %s\n", t->racy[i]);
         return CLI_EXIT_FAIL;
@@ -216,8 +216,8 @@ static int verdict(const struct tally *t, int rounds) {
                t->no_answer);
         return CLI_EXIT_USAGE;
     }
-    printf("verdict: no race sign in %d rounds (at most one 201 Created per round, no 5xx)\n",
-           rounds);
+    printf("verdict: no race sign in %d round%s (at most one 201 Created per round, no 5xx)\n",
+           rounds, rounds == 1 ? "" : "s");
     return CLI_EXIT_OK;
 }
 

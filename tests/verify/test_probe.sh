@@ -41,7 +41,7 @@ for f in grant.http grant.curl; do
     [ $rc -eq 1 ] || fail "$f vs racy: exit $rc, want 1: $(cat "$tmp/out" "$tmp/err")"
     n=$(created)
     [ "${n:-0}" -gt 1 ] || fail "$f vs racy: $n x 201, want more than one: $(cat "$tmp/out")"
-    grep -q 'RACE SIGN in 1 of 1 rounds' "$tmp/out" || fail "$f vs racy: no verdict line"
+    grep -q 'RACE SIGN in 1 of 1 round ' "$tmp/out" || fail "$f vs racy: no verdict line"
 
     probe $f "$fixed" "fixed-$f"
     [ $rc -eq 0 ] || fail "$f vs fixed: exit $rc, want 0: $(cat "$tmp/out" "$tmp/err")"
