@@ -49,9 +49,8 @@ static const struct cli_flag probe_flags[] = {
     {"url", "BASE", "send to http://HOST[:PORT][/PREFIX] instead of the request's own host "
      "(no TLS: use a plain-HTTP port or a local proxy)", "the request's URL or Host", 0,
      cli_set_str, offsetof(struct probe_args, url), 0, 0, false},
-    {"timeout-ms", "MS", "bound on connecting and sending, and on all answers of a round", NULL,
-     RF_RACE_TIMEOUT_MS_DEFAULT, cli_set_int, offsetof(struct probe_args, timeout_ms), 1,
-     RF_RACE_TIMEOUT_MS_MAX, false},
+    CLI_RACE_TIMEOUT_FLAG(struct probe_args,
+                          "bound on connecting and sending, and on all answers of a round"),
 };
 
 static const struct cli_spec probe_spec = {
@@ -93,7 +92,8 @@ static size_t match_time(const char *s) {
     if (s[i] == '.')
         for (i++; isdigit((unsigned char)s[i]); i++) {}
     if (s[i] == 'Z') return i + 1;
-    if ((s[i] == '+' || s[i] == '-') && isdigit((unsigned char)s[i + 1]) && s[i + 3] == ':') return i + 6;
+    if ((s[i] == '+' || s[i] == '-') && isdigit((unsigned char)s[i + 1]) && s[i + 3] == ':')
+        return i + 6;
     return i;
 }
 
@@ -194,7 +194,8 @@ static void print_report(const struct tally *t, int copies, int rounds) {
             print_body("                                 vs ", k->other);
         }
     }
-    if (t->overflow) printf("%5d x other (more than %d groups)\n", t->overflow, RF_PROBE_CLASSES_MAX);
+    if (t->overflow)
+        printf("%5d x other (more than %d groups)\n", t->overflow, RF_PROBE_CLASSES_MAX);
     int64_t *lat = t->lat;
     printf("released within %lld us per round; %d of %d rounds had every copy in flight "
            "before the first answer\n", (long long)t->spread_max_us, rounds - t->apart, rounds);

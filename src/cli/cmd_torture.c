@@ -44,9 +44,7 @@ static const struct cli_flag torture_flags[] = {
     {"seed", "S", "the seed of every id the run makes: the same seed repeats the same run (on "
      "a store that has not seen it)", "random, printed", 0, cli_set_str,
      offsetof(struct torture_args, seed), 0, 0, false},
-    {"timeout-ms", "MS", "bound on each race's connections and answers", NULL,
-     RF_RACE_TIMEOUT_MS_DEFAULT, cli_set_int, offsetof(struct torture_args, timeout_ms), 1,
-     RF_RACE_TIMEOUT_MS_MAX, false},
+    CLI_RACE_TIMEOUT_FLAG(struct torture_args, "bound on each race's connections and answers"),
 };
 
 static const struct cli_spec torture_spec = {
@@ -70,7 +68,8 @@ static const struct tt_scenario *scenarios[TT_SCENARIOS_MAX];
 static int n_scenarios;
 
 static void table_add(const struct tt_scenario *rows, int n) {
-    for (int i = 0; i < n && n_scenarios < TT_SCENARIOS_MAX; i++) scenarios[n_scenarios++] = &rows[i];
+    for (int i = 0; i < n && n_scenarios < TT_SCENARIOS_MAX; i++)
+        scenarios[n_scenarios++] = &rows[i];
 }
 
 static void table_load(void) {
@@ -98,7 +97,8 @@ static bool choose(const char *spec, bool *pick) {
         size_t len = strcspn(p, ",");
         const struct tt_scenario *sc = find_scenario(p, len);
         if (!sc) {
-            cli_usage_error("torture", "unknown scenario '%.*s' (see --scenario list)", (int)len, p);
+            cli_usage_error("torture", "unknown scenario '%.*s' (see --scenario list)", (int)len,
+                            p);
             return false;
         }
         for (int i = 0; i < n_scenarios; i++) pick[i] = pick[i] || scenarios[i] == sc;
@@ -116,7 +116,8 @@ static void revoke_keys(struct tt *t) {
         snprintf(path, sizeof path, "/v1/keys/%s", t->key_ids[i]);
         struct race_resp r;
         int st = tt_call(t, &s, &(struct tt_req){"DELETE", path, t->admin, 0, 0, 0, NULL}, &r);
-        if (st != 204) fprintf(stderr, "racefree torture: revoking key %s: %d\n", t->key_ids[i], st);
+        if (st != 204)
+            fprintf(stderr, "racefree torture: revoking key %s: %d\n", t->key_ids[i], st);
         race_resp_free(&r);
     }
 }
@@ -147,7 +148,8 @@ static int report(struct tt_stats *st, const bool *pick, uint64_t seed) {
         int64_t *grown = realloc(all, (size_t)(total.n_lat + n + 1) * sizeof *all);
         if (grown) all = grown, memcpy(all + total.n_lat, s->lat, (size_t)n * sizeof *all),
                    total.n_lat += n;
-        print_row(scenarios[i]->name, s, race_percentile(s->lat, n, 50), race_percentile(s->lat, n, 99));
+        print_row(scenarios[i]->name, s, race_percentile(s->lat, n, 50),
+                  race_percentile(s->lat, n, 99));
         total.requests += s->requests, total.conflicts += s->conflicts;
         total.violations += s->violations, total.races += s->races, total.together += s->together;
         if (s->failed && rc == CLI_EXIT_OK) rc = CLI_EXIT_USAGE;
@@ -224,14 +226,16 @@ static void pick_currency(struct tt *t) {
 }
 
 static void list_scenarios(void) {
-    for (int i = 0; i < n_scenarios; i++) printf("%-18s %s\n", scenarios[i]->name, scenarios[i]->about);
+    for (int i = 0; i < n_scenarios; i++)
+        printf("%-18s %s\n", scenarios[i]->name, scenarios[i]->about);
 }
 
 static bool seed_of(const char *text, uint64_t *seed) {
     if (!text) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        *seed = ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20);
+        *seed =
+            ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20);
         *seed %= 1000000000000ULL; /* short enough to retype */
         return true;
     }
@@ -250,7 +254,8 @@ int cmd_torture(int argc, char **argv) {
     table_load();
     if (strcmp(a.scenario, "list") == 0) return list_scenarios(), CLI_EXIT_OK;
     if (!a.key) a.key = getenv("RACEFREE_KEY");
-    if (!a.url || !a.key || !*a.key) return cli_usage_error("torture", "--url and --key are required");
+    if (!a.url || !a.key || !*a.key)
+        return cli_usage_error("torture", "--url and --key are required");
     static struct tt t; /* large (the nodes); one per process */
     memset(&t, 0, sizeof t);
     uint64_t seed = 0;

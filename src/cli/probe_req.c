@@ -158,8 +158,10 @@ static int shell_words(const char *s, char **words, int max, char *why, size_t c
                 if (s[1] != '\n') rf_buf_append(&w, s + 1, 1);
                 s++;
             } else if (q != '\'' && (*s == '$' || *s == '`') &&
-                       (s[1] == '{' || s[1] == '(' || s[1] == '_' || isalpha((unsigned char)s[1]))) {
-                snprintf(why, cap, "'%.20s...' needs a shell to expand it: write the value itself", s);
+                       (s[1] == '{' || s[1] == '(' || s[1] == '_' ||
+                        isalpha((unsigned char)s[1]))) {
+                snprintf(why, cap, "'%.20s...' needs a shell to expand it: write the value itself",
+                         s);
                 rf_buf_free(&w);
                 return -1;
             } else {
@@ -201,7 +203,8 @@ static bool curl_one(char **w, int n, int *i, struct probe_req *r, struct rf_buf
                                         "-v", "--verbose", "--compressed", "-sS", "-Ss"};
     for (size_t k = 0; k < sizeof quiet / sizeof quiet[0]; k++)
         if (strcmp(a, quiet[k]) == 0) return true;
-    bool sx = strncmp(a, "-X", 2) == 0, sh = strncmp(a, "-H", 2) == 0, sd = strncmp(a, "-d", 2) == 0;
+    bool sx = strncmp(a, "-X", 2) == 0, sh = strncmp(a, "-H", 2) == 0,
+         sd = strncmp(a, "-d", 2) == 0;
     const char *v = NULL;
     if (sx || strcmp(a, "--request") == 0) {
         if (!(v = opt_value(w, n, i, sx ? a : NULL)) || strlen(v) >= sizeof r->method) goto missing;
@@ -250,7 +253,8 @@ static bool curl_finish(struct probe_req *r, struct rf_buf *data, bool json, cha
                           : "Content-Type: application/x-www-form-urlencoded";
     if (data->len && !find_header(r, "Content-Type") && !add_header(r, ct, strlen(ct), why, cap))
         return false;
-    if (json && !find_header(r, "Accept") && !add_header(r, "Accept: application/json", 24, why, cap))
+    if (json && !find_header(r, "Accept") &&
+        !add_header(r, "Accept: application/json", 24, why, cap))
         return false;
     r->body = rf_buf_take(data, &r->body_len);
     return true;

@@ -185,7 +185,8 @@ static int connect_to(const struct race_target *t, int64_t deadline_us, char *wh
         return -1;
     }
     int fd = -1, err = ECONNREFUSED;
-    for (const struct addrinfo *p = ai; p && fd < 0; p = p->ai_next) fd = try_connect(p, deadline_us, &err);
+    for (const struct addrinfo *p = ai; p && fd < 0; p = p->ai_next)
+        fd = try_connect(p, deadline_us, &err);
     freeaddrinfo(ai);
     if (fd < 0) snprintf(why, cap, "cannot connect to %s: %s", t->hostport, strerror(err));
     return fd;

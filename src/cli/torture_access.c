@@ -23,7 +23,8 @@ static void grant_round(struct tt *t, struct tt_stats *s) {
     struct race_resp rs[RF_RACE_COPIES_MAX];
     int n = t->clients;
     for (int i = 0; i < n; i++)
-        qs[i] = (struct tt_req){"PUT", path, t->service, NULL, "{\"source\":\"torture\"}", NULL, NULL};
+        qs[i] =
+            (struct tt_req){"PUT", path, t->service, NULL, "{\"source\":\"torture\"}", NULL, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
     int created = tt_count(rs, n, 201), ok = created + tt_count(rs, n, 200);
@@ -31,7 +32,8 @@ static void grant_round(struct tt *t, struct tt_stats *s) {
         tt_violation(s, "grant", "%s: %d x 201 and %d x 200 of %d grants (want one 201, the "
                      "rest 200)", path, created, ok - created, n);
     if (tt_distinct(rs, n, "id") != 1)
-        tt_violation(s, "grant", "%s: %d different entitlement ids", path, tt_distinct(rs, n, "id"));
+        tt_violation(s, "grant", "%s: %d different entitlement ids", path,
+                     tt_distinct(rs, n, "id"));
     tt_free(rs, n);
     snprintf(list, sizeof list, "/v1/users/%s/entitlements?status=all&limit=500", user);
     int rows = tt_list_count(t, s, list, t->service);
@@ -113,7 +115,8 @@ static void approval_round(struct tt *t, struct tt_stats *s) {
     snprintf(ent_path, sizeof ent_path, "/v1/users/%s/entitlements/%s", user, key);
     snprintf(body, sizeof body, "{\"action\":{\"type\":\"entitlement_grant\",\"user_id\":\"%s\","
              "\"key\":\"%s\"},\"requested_by\":\"torture\"}", user, key);
-    json_t *a = tt_must(t, s, &(struct tt_req){"POST", "/v1/approvals", t->service, 0, body, 0, NULL}, 201);
+    json_t *a =
+        tt_must(t, s, &(struct tt_req){"POST", "/v1/approvals", t->service, 0, body, 0, NULL}, 201);
     const char *id = json_string_value(json_object_get(a, "id"));
     if (!id) return json_decref(a);
     struct tt_req qs[RF_RACE_COPIES_MAX];
@@ -121,7 +124,8 @@ static void approval_round(struct tt *t, struct tt_stats *s) {
     static const char *const bodies[] = {"{\"approved_by\":\"torture\"}",
         "{\"rejected_by\":\"torture\",\"reason\":\"torture\"}", "{\"cancelled_by\":\"torture\"}"};
     int n = t->clients, won = -1;
-    for (int v = 0; v < 3; v++) snprintf(path[v], sizeof path[v], "/v1/approvals/%s/%s", id, verbs[v]);
+    for (int v = 0; v < 3; v++)
+        snprintf(path[v], sizeof path[v], "/v1/approvals/%s/%s", id, verbs[v]);
     /* The requester (service) may cancel; another key (admin) approves and rejects. */
     for (int i = 0; i < n; i++)
         qs[i] = (struct tt_req){"POST", path[i % 3], i % 3 == CANCEL ? t->service : t->admin,

@@ -19,7 +19,8 @@ bool tt_account_new(struct tt *t, struct tt_stats *s, char *id, size_t cap) {
     tt_id(t, "acct", id, cap);
     snprintf(body, sizeof body, "{\"id\":\"%s\",\"currency\":\"%s\",\"kind\":\"user\"}", id,
              t->currency);
-    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/accounts", t->service, 0, body, 0, NULL}, 201);
+    json_t *j =
+        tt_must(t, s, &(struct tt_req){"POST", "/v1/accounts", t->service, 0, body, 0, NULL}, 201);
     json_decref(j);
     return j != NULL;
 }
@@ -73,7 +74,8 @@ static void one_key_round(struct tt *t, struct tt_stats *s) {
     struct tt_req qs[RF_RACE_COPIES_MAX];
     struct race_resp rs[RF_RACE_COPIES_MAX];
     int n = t->clients, first = 0, replays = 0, in_flight = 0;
-    for (int i = 0; i < n; i++) qs[i] = (struct tt_req){"POST", path, t->service, key, body, NULL, NULL};
+    for (int i = 0; i < n; i++)
+        qs[i] = (struct tt_req){"POST", path, t->service, key, body, NULL, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
     for (int i = 0; i < n; i++) {
@@ -133,7 +135,8 @@ static void overdraft_round(struct tt *t, struct tt_stats *s) {
         snprintf(bodies[i], sizeof bodies[i], "{\"debit_account\":\"%s\",\"credit_account\":"
                  "\"funding:%s\",\"amount_minor\":%d,\"currency\":\"%s\"}", id, t->currency,
                  LEDGER_AMOUNT_MINOR, t->currency);
-        qs[i] = (struct tt_req){"POST", "/v1/transfers", t->service, keys[i], bodies[i], NULL, NULL};
+        qs[i] =
+            (struct tt_req){"POST", "/v1/transfers", t->service, keys[i], bodies[i], NULL, NULL};
     }
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);

@@ -176,8 +176,9 @@ int tt_distinct(const struct race_resp *rs, int n, const char *field) {
 int tt_list_count(struct tt *t, struct tt_stats *s, const char *path, const char *key) {
     json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, key, 0, 0, 0, NULL}, 200);
     json_t *data = json_object_get(j, "data");
-    int n = json_is_array(data) && json_is_null(json_object_get(j, "next")) ? (int)json_array_size(data)
-                                                                           : -1;
+    int n = json_is_array(data) && json_is_null(json_object_get(j, "next"))
+                ? (int)json_array_size(data)
+                : -1;
     json_decref(j);
     return n;
 }
@@ -195,7 +196,8 @@ bool tt_make_key(struct tt *t, struct tt_stats *s, const char *role, char *secre
     RF_ASSERT(t->n_keys < (int)(sizeof t->key_ids / sizeof t->key_ids[0]));
     char body[160];
     snprintf(body, sizeof body, "{\"role\":\"%s\",\"name\":\"%s-%s\"}", role, t->run, role);
-    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/keys", t->admin, NULL, body, NULL, NULL}, 201);
+    json_t *j =
+        tt_must(t, s, &(struct tt_req){"POST", "/v1/keys", t->admin, NULL, body, NULL, NULL}, 201);
     const char *id = json_string_value(json_object_get(j, "id"));
     const char *key = json_string_value(json_object_get(j, "key"));
     if (id && key) {

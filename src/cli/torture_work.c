@@ -44,7 +44,8 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
     tt_id(t, "queue", queue, sizeof queue);
     snprintf(body, sizeof body, "{\"queue\":\"%s\",\"kind\":\"torture\",\"payload\":{}}", queue);
     for (int i = 0; i < jobs && !s->failed; i++)
-        json_decref(tt_must(t, s, &(struct tt_req){"POST", "/v1/jobs", t->service, 0, body, 0, NULL}, 201));
+        json_decref(
+            tt_must(t, s, &(struct tt_req){"POST", "/v1/jobs", t->service, 0, body, 0, NULL}, 201));
     if (s->failed) return;
     snprintf(path, sizeof path, "/v1/queues/%s/claim", queue);
     struct tt_req qs[RF_RACE_COPIES_MAX];
@@ -64,8 +65,8 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
     tt_free(rs, n);
     for (int i = 0; i < got; i++) { /* finish them: nothing left for the sweep */
         snprintf(path, sizeof path, "/v1/jobs/%.63s/complete", ids[i]);
-        json_decref(tt_must(t, s, &(struct tt_req){"POST", path, t->worker, 0, "{\"token\":1}", 0, NULL},
-                            200));
+        json_decref(tt_must(
+            t, s, &(struct tt_req){"POST", path, t->worker, 0, "{\"token\":1}", 0, NULL}, 200));
     }
 }
 
@@ -84,8 +85,11 @@ static void read_round(struct tt *t, struct tt_stats *s) {
     char user[64], base[160], path[240], read[260], all_body[160], all[200];
     tt_id(t, "user", user, sizeof user);
     snprintf(base, sizeof base, "/v1/users/%s/notifications", user);
-    json_t *j = tt_must(t, s, &(struct tt_req){"POST", base, t->service, 0,
-                                               "{\"kind\":\"torture\",\"title\":\"t\",\"body\":\"b\"}", 0, NULL}, 201);
+    json_t *j =
+        tt_must(t, s,
+                &(struct tt_req){"POST", base, t->service, 0,
+                                 "{\"kind\":\"torture\",\"title\":\"t\",\"body\":\"b\"}", 0, NULL},
+                201);
     const char *id = json_string_value(json_object_get(j, "id"));
     if (!id) return json_decref(j);
     snprintf(path, sizeof path, "%s/%s", base, id);
