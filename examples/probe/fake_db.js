@@ -5,7 +5,7 @@
 const crypto = require('node:crypto');
 
 const grants = [];
-const roundTrip = () => new Promise((resolve) => setTimeout(resolve, 20));
+const roundTrip = () => new Promise((resolve) => setTimeout(resolve, 50));
 const newGrant = (user, key) =>
   ({ id: crypto.randomUUID(), user, key, granted_at: new Date().toISOString() });
 const find = (user, key) => grants.find((g) => g.user === user && g.key === key);

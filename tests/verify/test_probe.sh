@@ -25,6 +25,14 @@ start() {
 }
 start grant_racy.js racy
 start grant_fixed.js fixed
+fixed_pid=${pids##* }
+# A first request to each compiles Node's HTTP path: under load that alone
+# can take longer than the example's 50 ms database round trip, which would
+# serialise the copies of the first race.
+printf 'PUT /users/warm-up/grants/pro HTTP/1.1\r\nHost: x\r\n\r\n' > "$tmp/warm"
+for p in "$racy" "$fixed"; do
+    "$RF_BIN" probe --request "$tmp/warm" --url "http://127.0.0.1:$p" --copies 2 > /dev/null 2>&1
+done
 
 # probe FILE PORT USER -> output in $tmp/out, exit code in $rc. USER makes a
 # fresh grant per run (each run is its own check-then-insert).
@@ -49,6 +57,31 @@ for f in grant.http grant.curl; do
     grep -q '^ *15 x 200 ' "$tmp/out" || fail "$f vs fixed: want 15 x 200: $(cat "$tmp/out")"
 done
 
+# A chunked answer is read whole (de-chunked), and each round's race signs
+# are its own: 1 x 201 per round over 3 rounds is no race.
+"$RF_NODE" -e '
+let n = 0;
+require("node:http").createServer((req, res) => {
+  req.resume();
+  res.writeHead(n++ % 8 ? 200 : 201, { "Content-Type": "text/plain" });
+  res.write("chunk-"); setTimeout(() => res.end("ed"), 5);
+}).listen(0, "127.0.0.1", function () { console.log(`listening on ${this.address().port}`); });
+' > "$tmp/chunked.out" 2>&1 &
+pids="$pids $!"
+i=0
+while ! grep -q '^listening on ' "$tmp/chunked.out"; do
+    i=$((i + 1)); [ $i -le 100 ] || fail "chunked server did not start"
+    sleep 0.1
+done
+chunked=$(sed -n 's/^listening on //p' "$tmp/chunked.out")
+printf 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n' > "$tmp/get"
+"$RF_BIN" probe --request "$tmp/get" --url "http://127.0.0.1:$chunked" --copies 8 --rounds 3 \
+    > "$tmp/out" 2> "$tmp/err"
+rc=$?
+[ $rc -eq 0 ] || fail "chunked: exit $rc, want 0: $(cat "$tmp/out" "$tmp/err")"
+grep -q '^ *3 x 201  chunk-ed$' "$tmp/out" || fail "chunked: want 3 x 201 chunk-ed: $(cat "$tmp/out")"
+grep -q '^ *21 x 200  chunk-ed$' "$tmp/out" || fail "chunked: want 21 x 200: $(cat "$tmp/out")"
+
 # What it refuses: exit 2 with the reason on stderr.
 refuse() { # WHAT FILE-CONTENT URL EXPECTED-TEXT
     printf '%s' "$2" > "$tmp/bad"
@@ -64,7 +97,7 @@ refuse shellvar 'curl -H "Authorization: Bearer $KEY" http://127.0.0.1/a' \
     "http://127.0.0.1:$fixed" "needs a shell to expand it"
 refuse rawline "GIVE ME /a" "http://127.0.0.1:$fixed" "is not 'METHOD TARGET HTTP/1.x'"
 # A port nothing listens on: the port of a server just stopped.
-kill "${pids##* }"; wait "${pids##* }" 2>/dev/null
+kill "$fixed_pid"; wait "$fixed_pid" 2>/dev/null
 refuse refused "curl http://127.0.0.1/a" "http://127.0.0.1:$fixed" "cannot connect"
 
 for p in $pids; do kill "$p" 2>/dev/null; done
