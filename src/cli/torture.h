@@ -44,7 +44,9 @@ struct tt {
 struct tt_stats {
     int requests, conflicts, violations, races, together;
     bool skipped, failed;        /* skipped: not applicable here; failed: could not run */
-    char note[160];              /* why skipped or failed */
+    bool expect_429;             /* the scenario provokes 429s (else one fails it: a limit
+                                    below --clients would read as a broken invariant) */
+    char note[256];              /* why skipped or failed */
     int64_t *lat;                /* raced requests' latencies, us */
     int n_lat, cap_lat;
 };

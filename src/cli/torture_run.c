@@ -50,6 +50,7 @@ static void fail(struct tt_stats *s, const char *fmt, ...) {
 int tt_race(struct tt *t, struct tt_stats *s, const struct tt_req *qs, int n,
             struct race_resp *out) {
     RF_ASSERT(n >= 1 && n <= RF_RACE_COPIES_MAX);
+    memset(out, 0, sizeof *out * (size_t)n); /* freeable whatever happens */
     struct race_msg msgs[RF_RACE_COPIES_MAX] = {{0}};
     for (int i = 0; i < n; i++)
         if (!build(t, &qs[i], &msgs[i])) {
@@ -63,6 +64,12 @@ int tt_race(struct tt *t, struct tt_stats *s, const struct tt_req *qs, int n,
     for (int i = 0; i < n; i++) free(msgs[i].data);
     if (rc != 0) {
         fail(s, "%s", why);
+        return -1;
+    }
+    if (!s->expect_429 && tt_count(out, n, 429) > 0) {
+        fail(s, "%s %s: 429: the deployment's rate limit for the run's keys is below what a race "
+             "sends at once; raise it or lower --clients", qs[0].method, qs[0].path);
+        tt_free(out, n);
         return -1;
     }
     if (n > 1) s->races++, s->together += tm.lead_us >= 0;

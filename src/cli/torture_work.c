@@ -191,6 +191,7 @@ static void rate_round(struct tt *t, struct tt_stats *s) {
 static void sc_claim(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, claim_round); }
 static void sc_read(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, read_round); }
 static void sc_rate(struct tt *t, struct tt_stats *s) {
+    s->expect_429 = true;
     if (!t->readonly[0] && !tt_make_key(t, s, "readonly", t->readonly)) return;
     for (int i = 0; i < t->rounds && !s->failed && !s->skipped; i++) rate_round(t, s);
 }
