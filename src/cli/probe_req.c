@@ -138,6 +138,10 @@ static bool parse_raw(const char *text, size_t len, struct probe_req *r, char *w
 
 /* ---- curl command line -------------------------------------------------------------- */
 
+static void words_free(char **words, int n) {
+    for (int i = 0; i < n; i++) free(words[i]);
+}
+
 /* Splits a shell command line into words (quotes, backslashes, line
  * continuations). Refuses what a shell would expand. */
 static int shell_words(const char *s, char **words, int max, char *why, size_t cap) {
@@ -163,7 +167,7 @@ static int shell_words(const char *s, char **words, int max, char *why, size_t c
                 snprintf(why, cap, "'%.20s...' needs a shell to expand it: write the value itself",
                          s);
                 rf_buf_free(&w);
-                return -1;
+                return words_free(words, n), -1;
             } else {
                 rf_buf_append(&w, s, 1);
             }
@@ -171,7 +175,7 @@ static int shell_words(const char *s, char **words, int max, char *why, size_t c
         if (q || n >= max || w.failed) {
             snprintf(why, cap, q ? "unterminated %c quote" : "command line too long", q);
             rf_buf_free(&w);
-            return -1;
+            return words_free(words, n), -1;
         }
         words[n++] = rf_buf_take(&w, NULL);
         if (!words[n - 1]) words[n - 1] = strdup("");
@@ -270,7 +274,7 @@ static bool parse_curl(const char *text, struct probe_req *r, char *why, size_t 
     for (int i = 1; i < n && ok; i++) ok = curl_one(w, n, &i, r, &data, &json, why, cap);
     if (ok) ok = curl_finish(r, &data, json, why, cap);
     rf_buf_free(&data);
-    for (int i = 0; i < n; i++) free(w[i]);
+    words_free(w, n);
     return ok;
 }
 
