@@ -98,6 +98,11 @@ int tt_distinct(const struct race_resp *rs, int n, const char *field);
 /* GET path (a list) with key: its rows on one page, or -1 (more pages, or
  * not a list: the scenario fails). */
 int tt_list_count(struct tt *t, struct tt_stats *s, const char *path, const char *key);
+/* The answers to n copies of one request with one Idempotency-Key: one
+ * first 201, the rest replays of it or 409 idempotency_key_in_flight, one
+ * id among them (else a violation naming what). */
+void tt_one_key_check(struct tt_stats *s, const char *scenario, const char *what,
+                      const struct race_resp *rs, int n);
 /* True when the answer is an idempotent replay. */
 bool tt_replayed(const struct race_resp *r);
 

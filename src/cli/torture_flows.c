@@ -3,7 +3,8 @@
  * checkout however many payment events arrive at once (replays of one event
  * and distinct events alike: the webhook event ledger and the checkout's
  * state machine), and one payout per wallet however many payout batches
- * start at once (the payouts lease, on any node).
+ * start at once (the payouts lease, on any node), and one checkout however
+ * many creates with one Idempotency-Key race.
  *
  * Webhooks are delivered under a provider named after the run, whose signing
  * secret the run sets (PUT /v1/webhook-secrets, admin), signed as racefree's
@@ -45,18 +46,25 @@ static void sign(const char *secret, int64_t ts, const char *body, char *out, si
     snprintf(out, cap, "X-Racefree-Signature: %s", sig);
 }
 
-/* A pending checkout of an entitlement and a credit to a fresh account. */
-static bool checkout_new(struct tt *t, struct tt_stats *s, char *id, char *user, char *key,
-                         char *acct) {
-    char idem[96], body[600];
+/* A checkout's body: an entitlement and a credit to a fresh account. */
+static bool checkout_body(struct tt *t, struct tt_stats *s, char *user, char *key, char *acct,
+                          char *body, size_t cap) {
     tt_id(t, "user", user, 64);
     tt_id(t, "ent", key, 64);
-    tt_id(t, "idem", idem, sizeof idem);
     if (!tt_account_new(t, s, acct, 64)) return false;
-    snprintf(body, sizeof body, "{\"user_id\":\"%s\",\"currency\":\"%s\",\"amount_minor\":%d,"
+    snprintf(body, cap, "{\"user_id\":\"%s\",\"currency\":\"%s\",\"amount_minor\":%d,"
              "\"provider\":\"%s\",\"items\":[{\"type\":\"entitlement\",\"key\":\"%s\"},{\"type\":"
              "\"credit\",\"account\":\"%s\",\"amount_minor\":%d}]}", user, t->currency,
              FLOW_PRICE_MINOR, t->run, key, acct, FLOW_CREDIT_MINOR);
+    return true;
+}
+
+/* A pending checkout (its id into id). */
+static bool checkout_new(struct tt *t, struct tt_stats *s, char *id, char *user, char *key,
+                         char *acct) {
+    char idem[96], body[600];
+    tt_id(t, "idem", idem, sizeof idem);
+    if (!checkout_body(t, s, user, key, acct, body, sizeof body)) return false;
     json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/checkouts", t->service, idem, body, 0,
                                                NULL}, 201);
     const char *cid = json_string_value(json_object_get(j, "id"));
@@ -133,6 +141,28 @@ static void sc_fulfil(struct tt *t, struct tt_stats *s) {
     for (int r = 0; r < t->rounds && !s->failed; r++) fulfil_round(t, s, secret);
 }
 
+/* ---- checkout_one_key ------------------------------------------------------------------------ */
+
+static void checkout_round(struct tt *t, struct tt_stats *s) {
+    char user[64], key[64], acct[64], idem[96], body[600], list[200];
+    tt_id(t, "idem", idem, sizeof idem);
+    if (!checkout_body(t, s, user, key, acct, body, sizeof body)) return;
+    struct tt_req qs[RF_RACE_COPIES_MAX];
+    struct race_resp rs[RF_RACE_COPIES_MAX];
+    int n = t->clients;
+    for (int i = 0; i < n; i++)
+        qs[i] = (struct tt_req){"POST", "/v1/checkouts", t->service, idem, body, NULL, NULL};
+    if (tt_race(t, s, qs, n, rs) != 0) return;
+    tt_conflicts(s, rs, n);
+    tt_one_key_check(s, "checkout_one_key", "POST /v1/checkouts", rs, n);
+    tt_free(rs, n);
+    snprintf(list, sizeof list, "/v1/users/%s/checkouts?status=all&limit=500", user);
+    int rows = tt_list_count(t, s, list, t->service);
+    if (rows >= 0 && rows != 1)
+        tt_violation(s, "checkout_one_key", "user %s has %d checkouts from one key, want 1", user,
+                     rows);
+}
+
 /* ---- payout_batch ------------------------------------------------------------------------ */
 
 /* Each wallet's whole balance is held by exactly one payout. */
@@ -178,8 +208,11 @@ static void payout_round(struct tt *t, struct tt_stats *s) {
 }
 
 static void sc_payout(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, payout_round); }
+static void sc_checkout(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, checkout_round); }
 
 const struct tt_scenario tt_flow_scenarios[] = {
+    {"checkout_one_key", "N creates of one checkout with one Idempotency-Key: one checkout, the "
+     "rest replays or 409 in flight", sc_checkout},
     {"fulfil", "payment events for one checkout race (one event repeated, and distinct ones): "
      "one applied, the rest duplicate or ignored; fulfilled with one grant and one credit",
      sc_fulfil},

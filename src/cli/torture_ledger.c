@@ -2,7 +2,8 @@
  * torture_ledger.c - the scenarios of money: no double credit when one
  * Idempotency-Key races with itself, every credit counted once when many
  * keys race, and no overdraft when debits race past the balance (the
- * read-modify-write of a balance). Each ends with the account checked
+ * read-modify-write of a balance), and one resolution when posts and voids
+ * of one hold race. Each ends with the account checked
  * against its history: its posted balance equals the sum of its entries and
  * the last entry's balance_after, and the amount the race should leave.
  */
@@ -73,22 +74,12 @@ static void one_key_round(struct tt *t, struct tt_stats *s) {
     credit_body(body, sizeof body, LEDGER_AMOUNT_MINOR);
     struct tt_req qs[RF_RACE_COPIES_MAX];
     struct race_resp rs[RF_RACE_COPIES_MAX];
-    int n = t->clients, first = 0, replays = 0, in_flight = 0;
+    int n = t->clients;
     for (int i = 0; i < n; i++)
         qs[i] = (struct tt_req){"POST", path, t->service, key, body, NULL, NULL};
     if (tt_race(t, s, qs, n, rs) != 0) return;
     tt_conflicts(s, rs, n);
-    for (int i = 0; i < n; i++) {
-        char code[64];
-        tt_code(&rs[i], code, sizeof code);
-        first += rs[i].status == 201 && !tt_replayed(&rs[i]);
-        replays += rs[i].status == 201 && tt_replayed(&rs[i]);
-        in_flight += rs[i].status == 409 && strcmp(code, "idempotency_key_in_flight") == 0;
-    }
-    if (first != 1 || first + replays + in_flight != n || tt_distinct(rs, n, "id") != 1)
-        tt_violation(s, "credit_one_key", "%s with one Idempotency-Key x %d: %d first 201, %d "
-                     "replays, %d in flight, %d transfer ids", path, n, first, replays,
-                     in_flight, tt_distinct(rs, n, "id"));
+    tt_one_key_check(s, "credit_one_key", path, rs, n);
     tt_free(rs, n);
     tt_history_check(t, s, "credit_one_key", id, LEDGER_AMOUNT_MINOR);
 }
@@ -149,9 +140,54 @@ static void overdraft_round(struct tt *t, struct tt_stats *s) {
     tt_history_check(t, s, "overdraft", id, funded - (int64_t)paid * LEDGER_AMOUNT_MINOR);
 }
 
+/* ---- hold ------------------------------------------------------------------------------ */
+
+/* A hold of LEDGER_AMOUNT_MINOR on a funded account; its transfer id into tid. */
+static bool hold_new(struct tt *t, struct tt_stats *s, char *acct, char *tid, size_t cap) {
+    char key[96], body[256];
+    if (!tt_account_new(t, s, acct, 64) || !tt_credit(t, s, acct, 4 * LEDGER_AMOUNT_MINOR))
+        return false;
+    tt_id(t, "idem", key, sizeof key);
+    snprintf(body, sizeof body, "{\"debit_account\":\"%s\",\"credit_account\":\"funding:%s\","
+             "\"amount_minor\":%d,\"currency\":\"%s\",\"pending\":true}", acct, t->currency,
+             LEDGER_AMOUNT_MINOR, t->currency);
+    json_t *j = tt_must(t, s, &(struct tt_req){"POST", "/v1/transfers", t->service, key, body, 0,
+                                               NULL}, 201);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    snprintf(tid, cap, "%s", id ? id : "");
+    json_decref(j);
+    return id != NULL;
+}
+
+static void hold_round(struct tt *t, struct tt_stats *s) {
+    char acct[64], tid[64], paths[2][200];
+    static char keys[RF_RACE_COPIES_MAX][96];
+    if (!hold_new(t, s, acct, tid, sizeof tid)) return;
+    snprintf(paths[0], sizeof paths[0], "/v1/transfers/%s/post", tid);
+    snprintf(paths[1], sizeof paths[1], "/v1/transfers/%s/void", tid);
+    struct tt_req qs[RF_RACE_COPIES_MAX];
+    struct race_resp rs[RF_RACE_COPIES_MAX];
+    int n = t->clients, posted = -1;
+    for (int i = 0; i < n; i++) { /* posts and voids, alternating */
+        tt_id(t, "idem", keys[i], sizeof keys[i]);
+        qs[i] = (struct tt_req){"POST", paths[i % 2], t->service, keys[i], NULL, NULL, NULL};
+    }
+    if (tt_race(t, s, qs, n, rs) != 0) return;
+    tt_conflicts(s, rs, n);
+    for (int i = 0; i < n; i++) posted = rs[i].status == 200 ? i % 2 == 0 : posted;
+    int ok = tt_count(rs, n, 200), refused = tt_count(rs, n, 409);
+    if (ok != 1 || refused != n - 1)
+        tt_violation(s, "hold", "hold %s: %d x 200 and %d x 409 of %d racing posts and voids "
+                     "(want one resolution)", tid, ok, refused, n);
+    tt_free(rs, n);
+    tt_history_check(t, s, "hold", acct,
+                     4 * LEDGER_AMOUNT_MINOR - (posted == 1 ? LEDGER_AMOUNT_MINOR : 0));
+}
+
 static void sc_one_key(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, one_key_round); }
 static void sc_many_keys(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, many_keys_round); }
 static void sc_overdraft(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, overdraft_round); }
+static void sc_hold(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, hold_round); }
 
 const struct tt_scenario tt_ledger_scenarios[] = {
     {"credit_one_key", "N credits with one Idempotency-Key: one credit, the rest replays or "
@@ -160,5 +196,7 @@ const struct tt_scenario tt_ledger_scenarios[] = {
      sc_many_keys},
     {"overdraft", "N debits past the balance: exactly floor(balance/amount) succeed, the rest "
      "409; balance = its history", sc_overdraft},
+    {"hold", "posts and voids of one hold race: one resolution, the rest 409; balance = its "
+     "history", sc_hold},
 };
 const int tt_ledger_count = sizeof tt_ledger_scenarios / sizeof tt_ledger_scenarios[0];

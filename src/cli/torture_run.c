@@ -215,3 +215,19 @@ bool tt_make_key(struct tt *t, struct tt_stats *s, const char *role, char *secre
     return id && key;
 }
 
+
+void tt_one_key_check(struct tt_stats *s, const char *scenario, const char *what,
+                      const struct race_resp *rs, int n) {
+    int first = 0, replays = 0, in_flight = 0;
+    for (int i = 0; i < n; i++) {
+        char code[64];
+        tt_code(&rs[i], code, sizeof code);
+        first += rs[i].status == 201 && !tt_replayed(&rs[i]);
+        replays += rs[i].status == 201 && tt_replayed(&rs[i]);
+        in_flight += rs[i].status == 409 && strcmp(code, "idempotency_key_in_flight") == 0;
+    }
+    if (first != 1 || first + replays + in_flight != n || tt_distinct(rs, n, "id") != 1)
+        tt_violation(s, scenario, "%s with one Idempotency-Key x %d: %d first 201, %d replays, "
+                     "%d in flight, %d ids (want one 201, the rest replays or in flight)", what,
+                     n, first, replays, in_flight, tt_distinct(rs, n, "id"));
+}

@@ -1,6 +1,7 @@
 /*
  * torture_work.c - the scenarios of work done once: a job claimed by one
  * worker however many claim at once (the check-then-update of "available"),
+ * one holder of a lease however many acquire it at once,
  * a notification's read_at set once when reads and read-alls race, and a
  * rate limit that holds when a burst past its quota arrives at once (on
  * every node: the limit is kept in the store). The rate limit is checked
@@ -68,6 +69,40 @@ static void claim_round(struct tt *t, struct tt_stats *s) {
         json_decref(tt_must(
             t, s, &(struct tt_req){"POST", path, t->worker, 0, "{\"token\":1}", 0, NULL}, 200));
     }
+}
+
+/* ---- lease ------------------------------------------------------------------------------ */
+
+static void lease_round(struct tt *t, struct tt_stats *s) {
+    char name[64], path[200], holder[64] = "";
+    static char bodies[RF_RACE_COPIES_MAX][128];
+    tt_id(t, "lease", name, sizeof name);
+    snprintf(path, sizeof path, "/v1/leases/%s/acquire", name);
+    struct tt_req qs[RF_RACE_COPIES_MAX];
+    struct race_resp rs[RF_RACE_COPIES_MAX];
+    int n = t->clients;
+    for (int i = 0; i < n; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "{\"holder\":\"%s-h%d\",\"ttl_ms\":30000}", t->run,
+                 i);
+        qs[i] = (struct tt_req){"POST", path, t->service, NULL, bodies[i], NULL, NULL};
+    }
+    if (tt_race(t, s, qs, n, rs) != 0) return;
+    tt_conflicts(s, rs, n);
+    for (int i = 0; i < n; i++)
+        if (rs[i].status == 201) snprintf(holder, sizeof holder, "%s-h%d", t->run, i);
+    int won = tt_count(rs, n, 201), held = tt_count(rs, n, 409);
+    if (won != 1 || held != n - 1)
+        tt_violation(s, "lease", "lease %s: %d x 201 and %d x 409 of %d acquires (want one holder)",
+                     name, won, held, n);
+    tt_free(rs, n);
+    snprintf(path, sizeof path, "/v1/leases/%s", name);
+    json_t *j = tt_must(t, s, &(struct tt_req){"GET", path, t->service, 0, 0, 0, NULL}, 200);
+    const char *h = json_string_value(json_object_get(j, "holder"));
+    if (j && (!h || strcmp(h, holder) != 0 || json_integer_value(json_object_get(j, "token")) != 1))
+        tt_violation(s, "lease", "lease %s is held by '%s' with token %lld; the 201 went to '%s' "
+                     "with token 1", name, h ? h : "?",
+                     (long long)json_integer_value(json_object_get(j, "token")), holder);
+    json_decref(j);
 }
 
 /* ---- read_once ----------------------------------------------------------------------- */
@@ -190,6 +225,7 @@ static void rate_round(struct tt *t, struct tt_stats *s) {
 
 static void sc_claim(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, claim_round); }
 static void sc_read(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, read_round); }
+static void sc_lease(struct tt *t, struct tt_stats *s) { tt_rounds(t, s, lease_round); }
 static void sc_rate(struct tt *t, struct tt_stats *s) {
     s->expect_429 = true;
     if (!t->readonly[0] && !tt_make_key(t, s, "readonly", t->readonly)) return;
@@ -199,6 +235,8 @@ static void sc_rate(struct tt *t, struct tt_stats *s) {
 const struct tt_scenario tt_work_scenarios[] = {
     {"claim", "N workers claim a queue of N/2 jobs at once: each job claimed by one worker",
      sc_claim},
+    {"lease", "N acquires of one lease: one holder (201, token 1), the rest 409 lease_held",
+     sc_lease},
     {"read_once", "reads and read-alls of one notification race: one read_at, marked once",
      sc_read},
     {"rate_limit", "a burst past a readonly key's read quota: no more pass than it allows, the "
