@@ -166,9 +166,31 @@ static int report(struct tt_stats *st, const bool *pick, uint64_t seed) {
 
 /* ---- running ------------------------------------------------------------------------------- */
 
+/* The seed's mark on the store: a lease named after the run, whose first
+ * acquire ever gets token 1. Any other answer means this store has seen
+ * the seed, and the same ids would find the earlier run's data (a grant
+ * would answer 200, not 201): refused. Released at the end. */
+static bool seed_fresh(struct tt *t, struct tt_stats *s, bool release) {
+    char path[200];
+    snprintf(path, sizeof path, "/v1/leases/%s-seed/%s", t->run, release ? "release" : "acquire");
+    const char *body =
+        release ? "{\"token\":1}" : "{\"holder\":\"racefree-torture\",\"ttl_ms\":60000}";
+    int st = 0;
+    json_t *j = tt_json(t, s, &(struct tt_req){"POST", path, t->admin, 0, body, 0, NULL}, &st);
+    bool first = st == 201 && json_integer_value(json_object_get(j, "token")) == 1;
+    json_decref(j);
+    return first;
+}
+
 static int run_all(struct tt *t, const bool *pick, uint64_t seed) {
     struct tt_stats st[TT_SCENARIOS_MAX] = {0};
     struct tt_stats *setup = &st[0];
+    if (!seed_fresh(t, setup, false)) {
+        cli_error("torture: this deployment has already seen seed %" PRIu64 " (or refused the "
+                  "lease %s-seed: %s): the same seed makes the same ids; pick another", seed,
+                  t->run, setup->failed ? setup->note : "taken");
+        return CLI_EXIT_USAGE;
+    }
     if (!tt_make_key(t, setup, "service", t->service) ||
         !tt_make_key(t, setup, "worker", t->worker)) {
         cli_error("torture: could not make the run's keys with --key: %s", setup->note);
@@ -188,6 +210,7 @@ static int run_all(struct tt *t, const bool *pick, uint64_t seed) {
                 st[i].failed ? ", could not run" : st[i].skipped ? ", skipped" : "");
     }
     revoke_keys(t);
+    seed_fresh(t, &(struct tt_stats){0}, true);
     int rc = report(st, pick, seed);
     for (int i = 0; i < n_scenarios; i++) free(st[i].lat);
     return rc;
