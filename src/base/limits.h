@@ -136,7 +136,8 @@
 
 /* The race engine (src/cli/race.c) and the commands on it: probe, torture */
 #define RF_RACE_COPIES_MAX 256                 /* connections released together in one race */
-#define RF_RACE_REQUEST_BYTES_MAX (RF_BODY_BYTES_CONFIG_MAX + 16 * 1024) /* one request, head and body */
+/* One request, head and body: the largest body a server may accept, and headers */
+#define RF_RACE_REQUEST_BYTES_MAX (RF_BODY_BYTES_CONFIG_MAX + 16 * 1024)
 #define RF_RACE_RESPONSE_BYTES_MAX (4 * 1024 * 1024) /* one response, head and body */
 #define RF_RACE_TIMEOUT_MS_DEFAULT 10000       /* connect, send and each response, per race */
 #define RF_RACE_TIMEOUT_MS_MAX 600000          /* largest --timeout-ms */
@@ -151,6 +152,8 @@
 #define RF_PROBE_RACY_SHOWN 5                  /* rounds with a race sign named in the verdict */
 #define RF_TORTURE_CLIENTS_MAX RF_RACE_COPIES_MAX /* torture --clients */
 #define RF_TORTURE_ROUNDS_MAX 1000             /* torture --rounds */
+#define RF_TORTURE_SCENARIOS_MAX 32            /* rows of torture's scenario table */
+#define RF_TORTURE_KEY_BYTES 256               /* an API key's secret as torture keeps it */
 
 /* CLI (src/cli) */
 #define RF_MAINT_TICK_TEST_MS_MIN 10           /* shortest --maintenance-interval-ms */

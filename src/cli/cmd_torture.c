@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/assert.h"
 #include "cli/cli.h"
 #include "cli/torture.h"
 
@@ -63,13 +64,12 @@ static const struct cli_spec torture_spec = {
 
 /* ---- the scenario table ------------------------------------------------------------ */
 
-#define TT_SCENARIOS_MAX 32
-static const struct tt_scenario *scenarios[TT_SCENARIOS_MAX];
+static const struct tt_scenario *scenarios[RF_TORTURE_SCENARIOS_MAX];
 static int n_scenarios;
 
 static void table_add(const struct tt_scenario *rows, int n) {
-    for (int i = 0; i < n && n_scenarios < TT_SCENARIOS_MAX; i++)
-        scenarios[n_scenarios++] = &rows[i];
+    RF_ASSERT(n_scenarios + n <= RF_TORTURE_SCENARIOS_MAX); /* a new row needs room */
+    for (int i = 0; i < n; i++) scenarios[n_scenarios++] = &rows[i];
 }
 
 static void table_load(void) {
@@ -183,7 +183,7 @@ static bool seed_fresh(struct tt *t, struct tt_stats *s, bool release) {
 }
 
 static int run_all(struct tt *t, const bool *pick, uint64_t seed) {
-    struct tt_stats st[TT_SCENARIOS_MAX] = {0};
+    struct tt_stats st[RF_TORTURE_SCENARIOS_MAX] = {0};
     struct tt_stats *setup = &st[0];
     if (!seed_fresh(t, setup, false)) {
         cli_error("torture: this deployment has already seen seed %" PRIu64 " (or refused the "
@@ -282,7 +282,7 @@ int cmd_torture(int argc, char **argv) {
     static struct tt t; /* large (the nodes); one per process */
     memset(&t, 0, sizeof t);
     uint64_t seed = 0;
-    bool pick[TT_SCENARIOS_MAX] = {false};
+    bool pick[RF_TORTURE_SCENARIOS_MAX] = {false};
     if (!parse_nodes(&t, a.url) || !choose(a.scenario, pick)) return CLI_EXIT_USAGE;
     if (!seed_of(a.seed, &seed)) return cli_usage_error("torture", "--seed takes a decimal number");
     t.admin = a.key, t.clients = a.clients, t.rounds = a.rounds, t.timeout_ms = a.timeout_ms;

@@ -22,15 +22,14 @@
 
 #include "cli/race.h"
 
-#define TT_KEY_BYTES 256 /* an API key's secret */
 
 struct tt {
     struct race_target nodes[RF_RACE_TARGETS_MAX];
     int n_nodes;
     const char *admin;           /* --key */
-    char service[TT_KEY_BYTES];  /* made by the run (POST /v1/keys), revoked at its end */
-    char worker[TT_KEY_BYTES];
-    char readonly[TT_KEY_BYTES];
+    char service[RF_TORTURE_KEY_BYTES];  /* made by the run (POST /v1/keys), revoked at its end */
+    char worker[RF_TORTURE_KEY_BYTES];
+    char readonly[RF_TORTURE_KEY_BYTES];
     char key_ids[3][RF_ID_CHARS_MAX + 1];
     int n_keys;
     uint64_t rng;                /* splitmix64 state, from --seed */

@@ -26,7 +26,7 @@ void tt_id(struct tt *t, const char *what, char *out, size_t cap) {
 
 static bool build(struct tt *t, const struct tt_req *q, struct race_msg *m) {
     const char *hs[5];
-    char auth[TT_KEY_BYTES + 32], idem[RF_IDEM_KEY_CHARS_MAX + 32], im[64];
+    char auth[RF_TORTURE_KEY_BYTES + 32], idem[RF_IDEM_KEY_CHARS_MAX + 32], im[64];
     int n = 0;
     if (q->key) snprintf(auth, sizeof auth, "Authorization: Bearer %s", q->key), hs[n++] = auth;
     if (q->idem) snprintf(idem, sizeof idem, "Idempotency-Key: %s", q->idem), hs[n++] = idem;
@@ -209,7 +209,7 @@ bool tt_make_key(struct tt *t, struct tt_stats *s, const char *role, char *secre
     const char *key = json_string_value(json_object_get(j, "key"));
     if (id && key) {
         snprintf(t->key_ids[t->n_keys++], sizeof t->key_ids[0], "%s", id);
-        snprintf(secret, TT_KEY_BYTES, "%s", key);
+        snprintf(secret, RF_TORTURE_KEY_BYTES, "%s", key);
     }
     json_decref(j);
     return id && key;
