@@ -11,6 +11,7 @@ const send = (res, status, body) => {
   res.end(body ? JSON.stringify(body) : undefined);
 };
 let keys = 0;
+const leases = new Map(); // name -> acquires so far (the fencing token)
 
 http.createServer(async (req, res) => {
   req.resume();
@@ -20,6 +21,12 @@ http.createServer(async (req, res) => {
   if (req.method === 'POST' && url.pathname === '/v1/keys')
     return send(res, 201, { id: `key-${++keys}`, key: `secret-${keys}` });
   if (req.method === 'DELETE' && url.pathname.startsWith('/v1/keys/')) return send(res, 204);
+  const lease = url.pathname.match(/^\/v1\/leases\/([\w.:-]+)\/(acquire|release)$/);
+  if (req.method === 'POST' && lease && lease[2] === 'acquire') {
+    leases.set(lease[1], (leases.get(lease[1]) || 0) + 1);
+    return send(res, 201, { name: lease[1], token: leases.get(lease[1]) });
+  }
+  if (req.method === 'POST' && lease) return send(res, 200, { name: lease[1] });
   if (req.method === 'PUT' && grant) {
     const existing = await db.selectGrant(grant[1], grant[2]);
     if (existing) return send(res, 200, existing);
