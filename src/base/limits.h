@@ -135,6 +135,27 @@
 #define RF_LOG_VALUE_CHARS_MAX 512             /* a logged string value; longer is cut */
 #define RF_METRICS_BYTES_MAX (512 * 1024)      /* the /metrics page */
 
+/* The race engine (src/cli/race.c) and the commands on it: probe, torture */
+#define RF_RACE_COPIES_MAX 256                 /* connections released together in one race */
+/* One request, head and body: the largest body a server may accept, and headers */
+#define RF_RACE_REQUEST_BYTES_MAX (RF_BODY_BYTES_CONFIG_MAX + 16 * 1024)
+#define RF_RACE_RESPONSE_BYTES_MAX (4 * 1024 * 1024) /* one response, head and body */
+#define RF_RACE_TIMEOUT_MS_DEFAULT 10000       /* connect, send and each response, per race */
+#define RF_RACE_TIMEOUT_MS_MAX 600000          /* largest --timeout-ms */
+#define RF_RACE_URL_CHARS_MAX 1024             /* a --url */
+#define RF_RACE_TARGETS_MAX 16                 /* comma-separated --url nodes */
+#define RF_PROBE_ROUNDS_MAX 1000               /* probe --rounds */
+#define RF_PROBE_FILE_BYTES_MAX RF_RACE_REQUEST_BYTES_MAX /* probe --request FILE */
+#define RF_PROBE_CURL_ARGS_MAX 256             /* words of a curl command line */
+#define RF_PROBE_HEADERS_MAX 64                /* headers of a probed request */
+#define RF_PROBE_SHOW_BYTES 400                /* a body shown in probe's report */
+#define RF_PROBE_CLASSES_MAX 32                /* answer groups probe keeps (the rest: "other") */
+#define RF_PROBE_RACY_SHOWN 5                  /* rounds with a race sign named in the verdict */
+#define RF_TORTURE_CLIENTS_MAX RF_RACE_COPIES_MAX /* torture --clients */
+#define RF_TORTURE_ROUNDS_MAX 1000             /* torture --rounds */
+#define RF_TORTURE_SCENARIOS_MAX 32            /* rows of torture's scenario table */
+#define RF_TORTURE_KEY_BYTES 256               /* an API key's secret as torture keeps it */
+
 /* CLI (src/cli) */
 #define RF_MAINT_TICK_TEST_MS_MIN 10           /* shortest --maintenance-interval-ms */
 #define RF_IDEM_RETENTION_HOURS_MAX (24 * 366) /* largest --idem-retention-hours */

@@ -86,6 +86,12 @@ struct cli_store {
      "the URL's ?schema=, else the database's search_path", 0, cli_set_str,                   \
      offsetof(type, store.schema), 0, 0, false}
 
+/* The --timeout-ms row of the commands that fire requests (probe, torture):
+ * args has an int member timeout_ms. */
+#define CLI_RACE_TIMEOUT_FLAG(type, help_)                                                     \
+    {"timeout-ms", "MS", help_, NULL, RF_RACE_TIMEOUT_MS_DEFAULT, cli_set_int,                \
+     offsetof(type, timeout_ms), 1, RF_RACE_TIMEOUT_MS_MAX, false}
+
 /* The store's URL with --schema folded in as ?schema=NAME, into out.
  * 0, or prints why and returns CLI_EXIT_USAGE. must_exist: a sqlite: URL
  * whose file does not exist is refused (nothing is created). */
@@ -107,6 +113,8 @@ int cmd_migrate(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_reconcile(int argc, char **argv);
 int cmd_webhooks(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_torture(int argc, char **argv);
 
 /* The database URL: the flag, else $RACEFREE_DB, else CLI_DB_DEFAULT. */
 const char *cli_db_url(const char *flag);

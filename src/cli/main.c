@@ -25,6 +25,10 @@ static const struct cli_cmd commands[] = {
     {"keys", cmd_keys, "create, list and revoke API keys (keys create|list|revoke)"},
     {"webhooks", cmd_webhooks,
      "set, rotate and list providers' webhook signing secrets (webhooks secret set|rotate|list)"},
+    {"probe", cmd_probe,
+     "fire N copies of one HTTP request released together; exit 1 on a race sign"},
+    {"torture", cmd_torture,
+     "race every racefree flow on a deployment and check its invariants through the API"},
     {"version", cmd_version, "print the version and the commit it was built from (--version)"},
     {"help", cmd_help, "show this help, or a command's: racefree help COMMAND [SUBCOMMAND]"},
 };

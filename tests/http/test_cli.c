@@ -67,9 +67,15 @@ static const struct help_case help_cases[] = {
     {{"keys", "list", "-h"}, {"--db URL", "--schema NAME", "--json"}},
     {{"keys", "revoke", "--help"}, {"--db URL", "--schema NAME", "--help"}},
     {{"keys", "--help"}, {"keys create", "keys list", "keys revoke"}},
+    {{"probe", "--help"},
+     {"--request FILE", "--copies N", "--rounds R", "--vary HEADER", "--url BASE",
+      "--timeout-ms MS", "--help"}},
+    {{"torture", "-h"},
+     {"--url URL", "--key KEY", "--scenario NAME", "--clients N", "--rounds N", "--seed S",
+      "--timeout-ms MS", "--help"}},
     {{"help", "--help"}, {"--help"}},
-    {{"help"}, {"serve", "migrate", "reconcile", "keys", "version", "help"}},
-    {{"--help"}, {"serve", "migrate", "reconcile", "keys", "version", "help"}},
+    {{"help"}, {"serve", "migrate", "reconcile", "keys", "probe", "torture", "version", "help"}},
+    {{"--help"}, {"serve", "migrate", "reconcile", "keys", "probe", "torture", "version", "help"}},
     {{"version", "--help"}, {"--version", "--help"}},
 };
 
