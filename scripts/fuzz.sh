@@ -6,7 +6,8 @@
 #      a crash found once must stay fixed;
 #   2. fuzzes for FUZZ_SECONDS, starting from the seed corpus
 #      (tests/fuzz/corpus/<target>/, read only) and from what earlier runs
-#      found (build-fuzz/corpus/<target>/, where new inputs are written).
+#      found (build-fuzz/corpus/<target>/, where new inputs are written),
+#      with tests/fuzz/<target>.dict as its dictionary when there is one.
 # A crash, a sanitizer report or a broken invariant fails the target; its
 # input is left in build-fuzz/crashes/<target>/. Prints one line per target
 # (seconds, executions) and the total, and exits non-zero if any failed.
@@ -68,8 +69,10 @@ for t in $FUZZ_TARGETS; do
     fi
   fi
   echo "== fuzz: $t for ${SECONDS_EACH}s"
+  dict=()  # tests/fuzz/<target>.dict: tokens worth trying (JSON, field names)
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   rc=0
-  "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -print_final_stats=1 \
+  "$bin" -max_total_time="$SECONDS_EACH" -timeout=10 -print_final_stats=1 "${dict[@]}" \
     -artifact_prefix="$BUILD/crashes/$t/" "$BUILD/corpus/$t" "tests/fuzz/corpus/$t" \
     >"$log" 2>&1 || rc=$?
   runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
