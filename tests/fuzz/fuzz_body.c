@@ -32,8 +32,9 @@ static void fill_context(const struct rf_op_row *row, char *req) {
 }
 
 /* Every decoded body field passes the struct check on its own. A nested
- * field is checked through its members (they are fields of the same
- * struct, and absent members of an absent object are not "missing"). */
+ * object is left out: its members are decoded only when it is present, and
+ * checked alone they would call an absent object's required members
+ * missing. */
 static void check_agrees(const struct rf_field *f, size_t n, const void *req) {
     for (size_t i = 0; i < n; i++) {
         if (f[i].type == RF_FIELD_NESTED) continue;
