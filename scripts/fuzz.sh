@@ -36,6 +36,7 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 
 mkdir -p "$BUILD"
+started="$(date +%s)"
 echo "== fuzz: building the targets with clang in $BUILD/"
 if ! { cmake -S . -B "$BUILD" -DRF_FUZZ=ON -DCMAKE_C_COMPILER=clang &&
        cmake --build "$BUILD" -j "$JOBS" --target fuzz_targets; } >"$BUILD/fuzz-build.log" 2>&1; then
@@ -43,6 +44,8 @@ if ! { cmake -S . -B "$BUILD" -DRF_FUZZ=ON -DCMAKE_C_COMPILER=clang &&
   echo "fuzz.sh: the build failed (log: $BUILD/fuzz-build.log)" >&2
   exit 1
 fi
+
+built="$(date +%s)"
 
 # ASan's leak check and UBSan's stop on the first report (the build already
 # makes UBSan fatal); libFuzzer's own -timeout bounds one input.
@@ -89,7 +92,8 @@ for t in $FUZZ_TARGETS; do
 done
 
 echo
-echo "== fuzz summary (${SECONDS_EACH}s per target)"
+echo "== fuzz summary (${SECONDS_EACH}s per target; build $((built - started))s," \
+  "all $(( $(date +%s) - started ))s)"
 printf '%s\n' "${rows[@]}"
 echo "total: $total fuzz executions"
 if [ "$failed" -ne 0 ]; then
