@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all build deps run test test-fast asan tsan clean bench mutants install
+.PHONY: all build deps run test test-fast asan tsan clean bench mutants install fuzz
 
 all: build
 
@@ -52,6 +52,14 @@ test: deps
 test-fast: deps
 	@RF_TEST_VARIANTS=plain scripts/test.sh
 
+# The libFuzzer targets of tests/fuzz, built with clang in build-fuzz/, each
+# run for FUZZ_SECONDS from its seed corpus after replaying its kept
+# regression inputs (scripts/fuzz.sh; FUZZ_TARGETS picks some). `make test`
+# runs the same for 10 s per target.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 # Re-introduces each bug class in tests/mutants/ one at a time and runs the
 # tests that must catch it, on SQLite and PostgreSQL (docs/TESTING.md).
 # Not part of `make test`: it rebuilds once per mutant.
@@ -66,4 +74,4 @@ bench: deps build
 	@bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-mutants
+	rm -rf $(BUILD) build-asan build-tsan build-mutants build-fuzz

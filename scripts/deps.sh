@@ -5,7 +5,9 @@
 # Fast no-op when everything is present (one dpkg-query call). Otherwise runs
 # `apt-get update` once and installs the missing packages, as root directly or
 # through sudo. The sanitizer runtimes (libasan8, libubsan1, libtsan2) come
-# with gcc 12 itself (libgcc-12-dev depends on them), so no clang is needed.
+# with gcc 12 itself (libgcc-12-dev depends on them); clang is for the
+# libFuzzer targets alone (scripts/fuzz.sh: libFuzzer and clang's sanitizer
+# runtimes come with it, through libclang-rt-14-dev).
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +15,7 @@ PACKAGES=(
   libsqlite3-dev libpq-dev postgresql
   libjansson-dev libsodium-dev libcmocka-dev
   wrk curl
+  clang
 )
 
 missing=()

@@ -8,6 +8,9 @@
 #   tsan  -> build-tsan/  the library and black-box tests (ctest -L 'core|http'), TSan:
 #                         the servers the black-box tests start are TSan builds too;
 #                         without the label restart (see run_variant)
+#   fuzz  -> build-fuzz/  the libFuzzer targets of tests/fuzz (clang, ASan+UBSan):
+#                         their kept regression inputs, then RF_FUZZ_TEST_SECONDS
+#                         (default 10) of fuzzing each (scripts/fuzz.sh)
 # Prints one summary line per variant and exits non-zero if any failed.
 # Dependencies are installed by the Makefile's `deps` target beforehand.
 set -euo pipefail
@@ -15,15 +18,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-VARIANTS="${RF_TEST_VARIANTS:-plain asan tsan}"
+VARIANTS="${RF_TEST_VARIANTS:-plain asan tsan fuzz}"
 JOBS="$(nproc 2>/dev/null || echo 2)"
 CTEST_JOBS="${RF_CTEST_JOBS:-2}"
 CTEST_TIMEOUT="${RF_CTEST_TIMEOUT:-300}"
 
 for v in $VARIANTS; do
   case "$v" in
-    plain|asan|tsan) ;;
-    *) echo "test.sh: unknown variant '$v' (plain, asan, tsan)" >&2; exit 2 ;;
+    plain|asan|tsan|fuzz) ;;
+    *) echo "test.sh: unknown variant '$v' (plain, asan, tsan, fuzz)" >&2; exit 2 ;;
   esac
 done
 
@@ -40,14 +43,21 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "== starting a throwaway PostgreSQL in $PG_DIR"
-PG_URL="$(scripts/pg.sh start "$PG_DIR" | tail -n 1)"
-if [ -z "$PG_URL" ]; then
-  echo "test.sh: scripts/pg.sh start printed no URL" >&2
-  exit 1
+# Every variant but fuzz (which needs no store) runs the PostgreSQL tests.
+need_pg=0
+for v in $VARIANTS; do
+  [ "$v" = fuzz ] || need_pg=1
+done
+if [ "$need_pg" -eq 1 ]; then
+  echo "== starting a throwaway PostgreSQL in $PG_DIR"
+  PG_URL="$(scripts/pg.sh start "$PG_DIR" | tail -n 1)"
+  if [ -z "$PG_URL" ]; then
+    echo "test.sh: scripts/pg.sh start printed no URL" >&2
+    exit 1
+  fi
+  export RACEFREE_TEST_PG_URL="$PG_URL"
+  echo "== PostgreSQL at $PG_URL"
 fi
-export RACEFREE_TEST_PG_URL="$PG_URL"
-echo "== PostgreSQL at $PG_URL"
 
 # ---- variants -------------------------------------------------------------
 declare -A SUMMARY=()
@@ -106,8 +116,29 @@ run_variant() {
   fi
 }
 
+# The fuzz step: bounded by time, not by tests (7 targets x 10 s, plus the
+# clang build); fails on any crash, sanitizer report or broken invariant.
+run_fuzz() {
+  local log="$LOG_DIR/fuzz.log" rc=0
+  echo "== [fuzz] the libFuzzer targets, ${RF_FUZZ_TEST_SECONDS:-10}s each, in build-fuzz/"
+  FUZZ_SECONDS="${RF_FUZZ_TEST_SECONDS:-10}" FUZZ_BUILD=build-fuzz scripts/fuzz.sh 2>&1 |
+    tee "$log" || rc=$?
+  local line
+  line="$(grep -E '^total: ' "$log" | tail -n 1 || true)"
+  if [ "$rc" -eq 0 ]; then
+    SUMMARY[fuzz]="ok: ${line:-fuzz.sh passed}"
+  else
+    SUMMARY[fuzz]="FAILED: ${line:-fuzz.sh exited $rc} (log: $log)"
+    return 1
+  fi
+}
+
 start="$(date +%s)"
 for v in $VARIANTS; do
+  if [ "$v" = fuzz ]; then
+    run_fuzz || failed=1
+    continue
+  fi
   if ! run_variant "$v"; then
     failed=1
   fi

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "base/ids.h"
 #include "base/limits.h"
 #include "core/codec.h"
 #include "exec/executor.h"
@@ -69,6 +70,10 @@ void sweeper_stop(rf *db);
 /* keys.c: the authentication cache's life, with the handle's. */
 rf_err key_cache_open(rf *db);
 void key_cache_close(rf *db);
+/* keys.c: splits a key's text "rfk_<uuid>_<64 hex>" (the Authorization
+ * header's bearer token) into its id and its secret, without the store;
+ * false when malformed. Its own function so tests/fuzz can feed it. */
+bool key_text_parse(const char *text, char id[RF_UUID_TEXT_BYTES], const char **secret);
 
 /* Runs fn(tx, ctx) as one write transaction (core_read: one read). shard:
  * a hash of the operation's natural key (0: none): writes with one shard run

@@ -41,6 +41,24 @@ rf_err checkout_apply_event(struct rf_tx *tx, enum checkout_event ev, const char
 
 /* ---- the webhook event ledger (webhooks.c), as checkouts call it ------- */
 
+/* What the ledger reads of a delivery's body (the provider's payload, after
+ * its signature verified): the envelope and the checkout it names. */
+enum ev_kind { EV_IGNORED = -1 };
+struct parsed_event {
+    char event_id[RF_ID_BYTES];
+    char type[RF_WEBHOOK_TYPE_BYTES];
+    int64_t created_ms;
+    int kind; /* enum checkout_event, or EV_IGNORED */
+    char checkout_id[RF_ID_BYTES];
+    char provider_ref[RF_ID_BYTES];
+};
+/* Parses body as provider's ("stripe", or the generic scheme) payload into
+ * ev, without the store; RF_ERR_WEBHOOK_PAYLOAD_INVALID when it is not one
+ * (no id or type, or a handled type naming no checkout). Its own function
+ * so tests/fuzz can feed it. */
+rf_err webhook_event_parse(const char *provider, const char *body, size_t len,
+                           struct parsed_event *ev);
+
 /* Applies, in the providers' event order, the recorded events of provider
  * that wait for this checkout (named by checkout_id or provider_ref, either
  * may be NULL): unmatched ones (no checkout when they arrived) and deferred

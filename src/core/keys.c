@@ -225,8 +225,7 @@ static rf_err op_key_auth(struct rf_tx *tx, void *ctx) {
     return store_query_one(tx, SQL_KEY_AUTH, p, 1, read_auth, a);
 }
 
-/* Splits "rfk_<uuid>_<64 hex>" into id and secret; false if malformed. */
-static bool parse_key(const char *text, char id[RF_UUID_TEXT_BYTES], const char **secret) {
+bool key_text_parse(const char *text, char id[RF_UUID_TEXT_BYTES], const char **secret) {
     size_t pre = strlen(KEY_PREFIX);
     if (!text || strncmp(text, KEY_PREFIX, pre) != 0) return false;
     if (strlen(text) != pre + RF_UUID_TEXT_BYTES - 1 + 1 + SECRET_HEX_BYTES - 1) return false;
@@ -345,7 +344,7 @@ rf_err rf_key_authenticate(rf *db, const char *text, struct rf_key *out) {
     if (!db || !out) return RF_ERR_INVALID;
     char id[RF_UUID_TEXT_BYTES];
     const char *secret = NULL;
-    if (!parse_key(text, id, &secret)) return RF_ERR_UNAUTHENTICATED;
+    if (!key_text_parse(text, id, &secret)) return RF_ERR_UNAUTHENTICATED;
     struct auth_args a = {.id = id};
     rf_err err = key_row(db, &a);
     if (err == RF_ERR_NOT_FOUND) return RF_ERR_UNAUTHENTICATED;
@@ -361,7 +360,7 @@ bool rf_key_authenticate_cached(rf *db, const char *text, struct rf_key *out, rf
     const char *secret = NULL;
     struct auth_args a = {.id = id};
     uint64_t epoch = 0;
-    if (!parse_key(text, id, &secret)) *err = RF_ERR_UNAUTHENTICATED;
+    if (!key_text_parse(text, id, &secret)) *err = RF_ERR_UNAUTHENTICATED;
     else if (cache_get(db, id, &a, &epoch)) *err = key_verify(&a, secret, out);
     else return false;
     return true;
@@ -370,7 +369,7 @@ bool rf_key_authenticate_cached(rf *db, const char *text, struct rf_key *out, rf
 bool rf_key_seen(rf *db, const char *text) {
     char id[RF_UUID_TEXT_BYTES];
     const char *secret = NULL;
-    if (!db || !parse_key(text, id, &secret)) return false;
+    if (!db || !key_text_parse(text, id, &secret)) return false;
     struct key_cache *c = db->key_cache;
     struct auth_args a = {.id = id};
     pthread_mutex_lock(&c->mu);

@@ -23,8 +23,7 @@ rf_err list_cursor_parse(const char *after, struct list_cursor *out) {
     return RF_OK;
 }
 
-/* An entries cursor: a decimal in 0..INT64_MAX without leading zeros. */
-static bool decimal_pos(const char *s, int64_t *out) {
+bool list_pos_text_parse(const char *s, int64_t *out) {
     size_t n = strlen(s);
     if (n == 0 || n > 19 || (n > 1 && s[0] == '0')) return false;
     uint64_t v = 0;
@@ -50,7 +49,7 @@ static rf_err cursor_resolve(struct rf_tx *tx, struct list_page *lp) {
     struct list_cursor *c = &lp->after;
     if (c->pos != LIST_POS_UNRESOLVED) return RF_OK;
     if (lp->key_col < 0) {
-        if (!decimal_pos(c->key, &c->pos)) return RF_ERR_INVALID_CURSOR;
+        if (!list_pos_text_parse(c->key, &c->pos)) return RF_ERR_INVALID_CURSOR;
         c->key[0] = '\0';
         return RF_OK;
     }

@@ -48,6 +48,9 @@ struct list_cursor {
 /* Takes ?after= (NULL or "": the start) as the key of the last row seen;
  * RF_ERR_INVALID_CURSOR when it is not an id. */
 rf_err list_cursor_parse(const char *after, struct list_cursor *out);
+/* A list ordered by pos alone (an account's entries) names its cursor by
+ * the decimal pos: 0..INT64_MAX without leading zeros; false otherwise. */
+bool list_pos_text_parse(const char *s, int64_t *out);
 
 /* SQL shared by the lists over list_pos. A list query binds the cursor as
  * $1 (pos) and $2 (key) and the horizon as $3 (LIST_HORIZON_SLOT, filled by

@@ -44,17 +44,6 @@
 #include "core/webhook_secrets.h"
 #include "core/webhook_sig.h"
 
-enum ev_kind { EV_IGNORED = -1 };
-
-struct parsed_event {
-    char event_id[RF_ID_BYTES];
-    char type[RF_WEBHOOK_TYPE_BYTES];
-    int64_t created_ms;
-    int kind; /* enum checkout_event, or EV_IGNORED */
-    char checkout_id[RF_ID_BYTES];
-    char provider_ref[RF_ID_BYTES];
-};
-
 /* A string member that is a valid id, copied into out; "" otherwise. */
 static void id_member(const json_t *obj, const char *name, char out[RF_ID_BYTES]) {
     const char *s = json_string_value(json_object_get(obj, name));
@@ -97,8 +86,8 @@ static void parse_generic(const json_t *root, struct parsed_event *ev) {
 
 /* The envelope both schemes share: id (an id), type (printable, short),
  * created (unix seconds, optional). A handled type must name its checkout. */
-static rf_err parse_event(const char *provider, const char *body, size_t len,
-                          struct parsed_event *ev) {
+rf_err webhook_event_parse(const char *provider, const char *body, size_t len,
+                           struct parsed_event *ev) {
     memset(ev, 0, sizeof *ev);
     ev->kind = EV_IGNORED;
     json_t *root = json_loadb(body ? body : "", len, 0, NULL);
@@ -296,7 +285,7 @@ rf_err op_webhook_receive(struct rf_tx *tx, const void *req, void *res) {
     webhook_secrets_wipe(&s);
     if (err) return err;
     struct parsed_event ev;
-    err = parse_event(r->provider, r->body, r->body_len, &ev);
+    err = webhook_event_parse(r->provider, r->body, r->body_len, &ev);
     if (!err) err = claim(tx, r->provider, &ev, out);
     if (err || out->duplicate || ev.kind == EV_IGNORED) return err;
     return apply(tx, &ev, out);

@@ -260,7 +260,9 @@ bool rf_h1_parse_head(char *head, size_t len, struct rf_h1_req *r, struct rf_pro
     if (!parse_request_line(line, r, p)) return false;
     const char *te = NULL;
     int hosts = 0;
-    while ((line = next_line(&cur, end, &bad)) != NULL && *line) {
+    /* A line that starts with a NUL is not the blank line that ends the
+     * head: it is a header line with a NUL in it (bad), refused below. */
+    while ((line = next_line(&cur, end, &bad)) != NULL && (*line || bad)) {
         if (bad || line[0] == ' ' || line[0] == '\t') {
             rf_problem_set(p, RF_ERR_INVALID_HEADER, "a header line has a bare CR, a NUL or "
                            "is folded");

@@ -128,6 +128,29 @@ static void test_header_errors(void **state) {
     expect_error(many, 431, "headers_too_large");
 }
 
+/* A header line that starts with a NUL is a bad line, not the blank line
+ * that ends the head: it used to end the field loop and fail the parser's
+ * assertion, so one such request stopped the server (found by fuzz_http1;
+ * its input is kept in tests/fuzz/regressions/fuzz_http1/). */
+static void test_nul_first_header_line(void **state) {
+    (void)state;
+#define HEAD(text) {text, sizeof text - 1} /* the NUL inside counts */
+    static const struct {
+        const char *text;
+        size_t len;
+    } heads[] = {HEAD("GET /a HTTP/1.1\r\nHost: x\r\n\0zz\r\n\r\n"),
+                 HEAD("GET /a HTTP/1.0\n\0\n\n"), HEAD("GET /a HTTP/1.1\r\n\0Host: x\r\n\r\n")};
+#undef HEAD
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        size_t len = heads[i].len;
+        memcpy(headbuf, heads[i].text, len);
+        assert_int_equal(rf_h1_head_end(headbuf, len), len);
+        memset(&prob, 0, sizeof prob);
+        assert_false(rf_h1_parse_head(headbuf, len, &req, &prob));
+        assert_string_equal(rf_err_code(prob.err), "invalid_header");
+    }
+}
+
 static void test_framing_errors(void **state) {
     (void)state;
     const char *bad_cl[] = {
@@ -244,7 +267,7 @@ int main(void) {
         cmocka_unit_test(test_good_heads),       cmocka_unit_test(test_request_line_errors),
         cmocka_unit_test(test_header_errors),    cmocka_unit_test(test_framing_errors),
         cmocka_unit_test(test_head_end),         cmocka_unit_test(test_chunked_good),
-        cmocka_unit_test(test_chunked_bad),
+        cmocka_unit_test(test_chunked_bad),      cmocka_unit_test(test_nul_first_header_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
