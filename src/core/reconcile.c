@@ -8,13 +8,13 @@
  *     operation committing between two checks would look like drift); on
  *     SQLite a read transaction on a reader connection is one WAL snapshot.
  *     Neither takes a lock a writer waits for.
- *   - bounded memory on any store: every check is ONE statement that
- *     aggregates in the database and returns at most
- *     RF_RECONCILE_EXAMPLES_MAX rows, each carrying the total count of
- *     violating rows (COUNT(*) OVER (), computed before the LIMIT). The
- *     PostgreSQL driver reads a whole result into memory, so no statement
- *     here returns a row per account or per entry; the per-currency sum is
- *     made exact in SQL (see SQL_CURRENCIES) instead of in C.
+ *   - bounded memory on any store: every check aggregates in the database
+ *     and returns one row (the count of violating rows) and, only when
+ *     there are some, at most RF_RECONCILE_EXAMPLES_MAX more (ORDER BY ..
+ *     LIMIT keeps only those). The PostgreSQL driver reads a whole result
+ *     into memory, so no statement here returns a row per account or per
+ *     entry; the per-currency sum is made exact in SQL (SQL_CURRENCIES)
+ *     instead of in C. On SQLite sorts go to a temporary file (snapshot).
  *   - the checks are a table (CHECKS): a name users grep for, the invariant
  *     in one sentence, what the two cells of an example row are, and the
  *     statement selecting the violating rows as (a, b).
@@ -36,10 +36,15 @@ _Static_assert(sizeof(((struct rf_reconcile_check *)0)->cells) /
                    RF_RECONCILE_EXAMPLES_MAX,
                "struct rf_reconcile_check holds RF_RECONCILE_EXAMPLES_MAX examples");
 
-/* The violating rows of q (columns a, b), the first ones and their count. */
-#define EXAMPLES(q)                                                                 \
-    "SELECT a, b, COUNT(*) OVER () FROM (" q ") v ORDER BY a, b LIMIT "             \
-    RF_STR(RF_RECONCILE_EXAMPLES_MAX)
+/* A check is q, VIOLATING(q) its violating rows as (a, b): counted first, and only when
+ * there are some, read again for the first ones (ORDER BY with a LIMIT
+ * keeps only that many rows on both back ends; a window count would buffer
+ * every violating row). */
+#define VIOLATING(q) q
+static const char SQL_COUNT_PRE[] = "SELECT COUNT(*) FROM (";
+static const char SQL_COUNT_POST[] = ") v";
+static const char SQL_FIRST_PRE[] = "SELECT a, b FROM (";
+static const char SQL_FIRST_POST[] = ") v ORDER BY a, b LIMIT " RF_STR(RF_RECONCILE_EXAMPLES_MAX);
 
 /* Per currency, posted balances sum to zero. SUM over int64 fails on SQLite
  * when a partial sum leaves int64 (even if the total is zero), so each
@@ -48,17 +53,17 @@ _Static_assert(sizeof(((struct rf_reconcile_check *)0)->cells) /
  * tests below are (integer division and % truncate toward zero on both
  * back ends). */
 #define HALF "4294967296"
-static const char SQL_CURRENCIES[] = EXAMPLES(
+static const char SQL_CURRENCIES[] = VIOLATING(
     "SELECT currency AS a, '' AS b FROM accounts GROUP BY currency"
     " HAVING SUM(posted / " HALF ") + SUM(posted % " HALF ") / " HALF " <> 0"
     " OR SUM(posted % " HALF ") % " HALF " <> 0");
 
-static const char SQL_ACCOUNT_ENTRIES[] = EXAMPLES(
+static const char SQL_ACCOUNT_ENTRIES[] = VIOLATING(
     "SELECT a.id AS a, '' AS b FROM accounts a WHERE a.posted <> COALESCE((SELECT"
     " SUM(CASE WHEN e.side = 'credit' THEN e.amount_minor ELSE -e.amount_minor END)"
     " FROM entries e WHERE e.account_id = a.id), 0)");
 
-static const char SQL_ACCOUNT_HOLDS[] = EXAMPLES(
+static const char SQL_ACCOUNT_HOLDS[] = VIOLATING(
     "SELECT a.id AS a, '' AS b FROM accounts a WHERE a.pending_debits <> COALESCE((SELECT"
     " SUM(t.amount_minor) FROM transfers t WHERE t.debit_account = a.id"
     " AND t.status = 'pending'), 0) OR a.pending_credits <> COALESCE((SELECT"
@@ -67,7 +72,7 @@ static const char SQL_ACCOUNT_HOLDS[] = EXAMPLES(
 
 /* pending <-> pending, paid <-> posted in full, failed <-> voided, with the
  * payout's amount, account and currency, from the account to payouts:<CUR>. */
-static const char SQL_PAYOUT_HOLDS[] = EXAMPLES(
+static const char SQL_PAYOUT_HOLDS[] = VIOLATING(
     "SELECT p.id AS a, p.hold_transfer_id AS b FROM payouts p"
     " LEFT JOIN transfers t ON t.id = p.hold_transfer_id WHERE t.id IS NULL"
     " OR t.amount_minor <> p.amount_minor OR t.currency <> p.currency"
@@ -76,7 +81,7 @@ static const char SQL_PAYOUT_HOLDS[] = EXAMPLES(
     " OR (p.status = 'paid' AND t.status = 'posted' AND t.posted_amount = p.amount_minor)"
     " OR (p.status = 'failed' AND t.status = 'voided'))");
 
-static const char SQL_PAYOUT_CLEARING[] = EXAMPLES(
+static const char SQL_PAYOUT_CLEARING[] = VIOLATING(
     "SELECT t.id AS a, '' AS b FROM transfers t WHERE (substr(t.debit_account, 1, 8) ="
     " 'payouts:' OR substr(t.credit_account, 1, 8) = 'payouts:')"
     " AND NOT EXISTS (SELECT 1 FROM payouts p WHERE p.hold_transfer_id = t.id)");
@@ -88,7 +93,7 @@ static const char SQL_PAYOUT_CLEARING[] = EXAMPLES(
  * pending only once). A batch's payout beside a pending POST /v1/payouts
  * one is not: that endpoint allows several, and the snapshot holds no order
  * telling which came first (created_at is read before the row lock). */
-static const char SQL_PAYOUT_BATCH_IN_FLIGHT[] = EXAMPLES(
+static const char SQL_PAYOUT_BATCH_IN_FLIGHT[] = VIOLATING(
     "SELECT p.account_id AS a, p.id AS b FROM payouts p"
     " JOIN payout_batch_items i ON i.payout_id = p.id WHERE p.status = 'pending'"
     " AND EXISTS (SELECT 1 FROM payouts q JOIN payout_batch_items j ON j.payout_id = q.id"
@@ -108,7 +113,7 @@ static const char SQL_PAYOUT_BATCH_IN_FLIGHT[] = EXAMPLES(
  * not approved that carries an execution (the schema's CHECKs refuse it:
  * checked for a store whose constraints were lost). */
 #define SQL_APPROVALS(j)                                                            \
-    EXAMPLES("SELECT x.id AS a, COALESCE(x.eff, '') AS b FROM (SELECT id, action_type, " \
+    VIOLATING("SELECT x.id AS a, COALESCE(x.eff, '') AS b FROM (SELECT id, action_type, " \
              EFFECT_OF(j) " AS eff FROM approvals WHERE status = 'approved') x"      \
              " WHERE x.eff IS NULL"                                                  \
              " OR (x.action_type = 'transfer' AND NOT EXISTS (SELECT 1 FROM transfers t" \
@@ -133,7 +138,7 @@ static const char SQL_APPROVALS_PG[] = SQL_APPROVALS(J_PG);
 #define ITEM_OF "FROM checkout_items i JOIN checkouts c ON c.id = i.checkout_id"
 #define DONE "c.status IN ('fulfilled','refunded')"
 #define IDX "CAST(i.idx AS TEXT)"
-static const char SQL_CHECKOUTS[] = EXAMPLES(
+static const char SQL_CHECKOUTS[] = VIOLATING(
     "SELECT id AS a, 'paid' AS b FROM checkouts WHERE status = 'paid'"
     " UNION ALL SELECT c.id, " IDX " " ITEM_OF " WHERE i.type = 'credit' AND " DONE
     " AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = i.transfer_id"
@@ -164,7 +169,7 @@ static const char SQL_CHECKOUTS[] = EXAMPLES(
  * applied the same effect to it: paid leaves the checkout fulfilled (or
  * refunded later), expired expired, refunded refunded; a second event of
  * one effect finds the transition done and is recorded ignored. */
-static const char SQL_WEBHOOKS[] = EXAMPLES(
+static const char SQL_WEBHOOKS[] = VIOLATING(
     "SELECT w.id AS a, COALESCE(w.checkout_id, '') AS b FROM webhook_events w"
     " LEFT JOIN checkouts c ON c.id = w.checkout_id WHERE w.status = 'processed'"
     " AND (c.id IS NULL OR w.effect IS NULL"
@@ -180,7 +185,7 @@ static const char SQL_WEBHOOKS[] = EXAMPLES(
  * announcement), each notification of an announcement is a delivered
  * recipient's, and an announcement to listed user ids whose fan-out is done
  * has one recipient per distinct id. */
-static const char SQL_ANNOUNCEMENTS[] = EXAMPLES(
+static const char SQL_ANNOUNCEMENTS[] = VIOLATING(
     "SELECT r.announcement_id AS a, r.user_id AS b FROM announcement_recipients r"
     " WHERE r.status = 'delivered' AND NOT EXISTS (SELECT 1 FROM notifications n"
     " WHERE n.id = r.notification_id AND n.announcement_id = r.announcement_id"
@@ -195,12 +200,12 @@ static const char SQL_ANNOUNCEMENTS[] = EXAMPLES(
 
 /* read_at is set and cleared with updated_at in one UPDATE, so a read
  * notification's read_at is never after its updated_at, and never 0. */
-static const char SQL_NOTIFICATIONS[] = EXAMPLES(
+static const char SQL_NOTIFICATIONS[] = VIOLATING(
     "SELECT id AS a, user_id AS b FROM notifications WHERE read_at IS NOT NULL"
     " AND (read_at > updated_at OR read_at <= 0)");
 
 /* One live (available or running) job per (queue, unique_key). */
-static const char SQL_JOBS[] = EXAMPLES(
+static const char SQL_JOBS[] = VIOLATING(
     "SELECT queue AS a, unique_key AS b FROM jobs WHERE unique_key IS NOT NULL"
     " AND status IN ('available','running') GROUP BY queue, unique_key HAVING COUNT(*) > 1");
 
@@ -209,22 +214,23 @@ static const char SQL_JOBS[] = EXAMPLES(
 #define DUP1(t, c) DUP(t, c, c)
 #define DUP1N(t, c) " SELECT '" t "' AS a, " c " AS b FROM " t " WHERE " c " IS NOT NULL" \
     " GROUP BY " c " HAVING COUNT(*) > 1"
-#define DUP2(t, c, d) DUP(t, c " || '/' || " d, c ", " d)
+/* Grouped by the key's own columns (its index's order: no sort on SQLite). */
+#define DUP2(t, c, d) DUP(t, c " || '/' || CAST(" d " AS TEXT)", c ", " d)
 #define U " UNION ALL"
-static const char SQL_DUPLICATES[] = EXAMPLES(
+static const char SQL_DUPLICATES[] = VIOLATING(
     DUP1("api_keys", "id") U DUP2("idempotency_keys", "key_id", "idem_key")
     U DUP1("entitlements", "id") U DUP2("entitlements", "user_id", "entitlement_key")
     U DUP1("accounts", "id") U DUP1("transfers", "id") U DUP1N("transfers", "reference")
-    U DUP2("entries", "account_id", "CAST(seq AS TEXT)") U DUP1("payouts", "id")
+    U DUP2("entries", "account_id", "seq") U DUP1("payouts", "id")
     U DUP1("payouts", "hold_transfer_id") U DUP1("payouts", "provider_idempotency_key")
     U DUP1N("payouts", "provider_payout_id")
-    U DUP2("payout_attempts", "payout_id", "CAST(seq AS TEXT)")
+    U DUP2("payout_attempts", "payout_id", "seq")
     U DUP2("customer_bindings", "provider", "user_id")
     U DUP2("customer_bindings", "provider", "customer_id") U DUP1("approvals", "id")
     U DUP1("checkouts", "id")
     U " SELECT 'checkouts', provider || '/' || provider_ref FROM checkouts"
       " WHERE provider_ref IS NOT NULL GROUP BY provider, provider_ref HAVING COUNT(*) > 1"
-    U DUP2("checkout_items", "checkout_id", "CAST(idx AS TEXT)")
+    U DUP2("checkout_items", "checkout_id", "idx")
     U DUP1("webhook_events", "id") U DUP2("webhook_events", "provider", "event_id")
     U DUP1("webhook_secrets", "provider") U DUP1("jobs", "id")
     U DUP1("drop_in_photos", "photo_id")
@@ -249,7 +255,7 @@ static const char SQL_DUPLICATES[] = EXAMPLES(
 #define DANGLING(t, row, col, target)                                                  \
     " SELECT '" t "' AS a, " row " AS b FROM " t " x WHERE NOT EXISTS (SELECT 1 FROM " \
     target " y WHERE y.id = x." col ")"
-static const char SQL_REFERENCES[] = EXAMPLES(
+static const char SQL_REFERENCES[] = VIOLATING(
     DANGLING("entries", "x.account_id || '/' || CAST(x.seq AS TEXT)", "account_id", "accounts")
     U DANGLING("entries", "x.account_id || '/' || CAST(x.seq AS TEXT)", "transfer_id",
                "transfers")
@@ -314,14 +320,41 @@ static char *cell_dup(struct rf_tx *tx, struct store_rows *r, int col) {
     return out;
 }
 
-/* One row of EXAMPLES(): its two cells and the total count. */
+/* One of the first violating rows: its two cells. */
 static void read_example(struct rf_tx *tx, struct store_rows *r, void *ctx) {
     struct rf_reconcile_check *c = ctx;
     RF_ASSERT(c->n_examples < RF_RECONCILE_EXAMPLES_MAX);
-    c->violations = store_int(tx, r, 2);
     c->cells[c->n_examples][0] = cell_dup(tx, r, 0);
     c->cells[c->n_examples][1] = c->columns[1] ? cell_dup(tx, r, 1) : NULL;
     c->n_examples++;
+}
+
+static void read_total(struct rf_tx *tx, struct store_rows *r, void *ctx) {
+    ((struct rf_reconcile_check *)ctx)->violations = store_int(tx, r, 0);
+}
+
+/* pre q post, into a malloc'd string (NULL: out of memory). */
+static char *wrap(const char *pre, const char *q, const char *post) {
+    size_t a = strlen(pre), b = strlen(q), c = strlen(post);
+    char *out = malloc(a + b + c + 1);
+    if (!out) return NULL;
+    memcpy(out, pre, a);
+    memcpy(out + a, q, b);
+    memcpy(out + a + b, post, c + 1);
+    return out;
+}
+
+/* The count of q's rows, then (when there are some) the first of them. */
+static rf_err run_check(struct rf_tx *tx, const char *q, struct rf_reconcile_check *c) {
+    char *count = wrap(SQL_COUNT_PRE, q, SQL_COUNT_POST);
+    rf_err err = count ? store_query_one(tx, count, NULL, 0, read_total, c) : RF_ERR_NOMEM;
+    free(count);
+    if (err || c->violations == 0) return err;
+    char *first = wrap(SQL_FIRST_PRE, q, SQL_FIRST_POST);
+    err = first ? store_query_each(tx, first, NULL, 0, RF_RECONCILE_EXAMPLES_MAX, read_example, c)
+                : RF_ERR_NOMEM;
+    free(first);
+    return err;
 }
 
 struct reconcile_run {
@@ -330,11 +363,22 @@ struct reconcile_run {
 };
 
 /* REPEATABLE READ makes the statements one snapshot; it must be the
- * transaction's first statement. SQLite's read transaction already is one. */
+ * transaction's first statement. SQLite's read transaction already is one;
+ * there a reader keeps its temporary b-trees in memory (temp_store, for the
+ * lists' speed), and a GROUP BY no index serves sorts through one, so
+ * reconcile moves them to a file while it runs (after_checks puts them
+ * back): its memory then stays at the page cache's size on any store. */
 static rf_err snapshot(struct rf_tx *tx) {
-    if (tx->ops->backend != STORE_POSTGRES) return RF_OK;
+    if (tx->ops->backend != STORE_POSTGRES) return store_exec(tx, "PRAGMA temp_store=FILE", NULL,
+                                                              0, NULL);
     return store_exec(tx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, 0,
                       NULL);
+}
+
+static rf_err after_checks(struct rf_tx *tx, rf_err err) {
+    if (tx->ops->backend == STORE_POSTGRES) return err;
+    rf_err restored = store_exec(tx, "PRAGMA temp_store=MEMORY", NULL, 0, NULL);
+    return err ? err : restored;
 }
 
 static rf_err op_reconcile(struct rf_tx *tx, void *ctx) {
@@ -353,11 +397,11 @@ static rf_err op_reconcile(struct rf_tx *tx, void *ctx) {
         if (run->opts && run->opts->progress)
             run->opts->progress(run->opts->ctx, i + 1, N_CHECKS, k->name);
         const char *sql = pg && k->sql_pg ? k->sql_pg : k->sql;
-        err = store_query_each(tx, sql, NULL, 0, RF_RECONCILE_EXAMPLES_MAX, read_example, c);
+        err = run_check(tx, sql, c);
         out->violations += c->violations;
     }
     out->clean = !err && out->violations == 0;
-    return err;
+    return after_checks(tx, err);
 }
 
 rf_err rf_reconcile(rf *db, const struct rf_reconcile_opts *opts, struct rf_reconcile *out) {

@@ -21,7 +21,8 @@ rf_err tamper_try(const char *url, const char *sql, const char *a, const char *b
                   int64_t *rows_out) {
     const struct store_ops *ops = store_for_url(url);
     struct store_conn *c = NULL;
-    struct rf_options opt = {0};
+    /* a test's bulk fill may take longer than a request's bound */
+    struct rf_options opt = {.pg_timeout_ms = RF_PG_TIMEOUT_MS_MAX};
     assert_non_null(ops);
     assert_int_equal(ops->connect(url, &opt, false, &c), RF_OK);
     store_val p[2] = {SV_S(a), SV_S(b)};
