@@ -92,6 +92,10 @@ void reconcile_expect(rf *db, const char *url, const struct reconcile_want *want
     char *lib = rf_reconcile_json(&r);
     assert_non_null(lib);
     rf_reconcile_clear(&r);
+    if (n == 0) { /* clean: the command's exit 0 is test_cli's, each process costs */
+        free(lib);
+        return;
+    }
     static char out[256 * 1024];
     char err[4096];
     const char *args[] = {"reconcile", "--json", "--db", url, NULL};

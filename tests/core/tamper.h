@@ -31,9 +31,10 @@ struct reconcile_want {
     int64_t violations;
     const char *rows[4];
 };
-/* Fails the test unless both rf_reconcile(db) and `racefree reconcile
- * --json --db url` report exactly want[0..n) (every other check clean; exit
- * 0 when n is 0, else 1) and the library's JSON is the CLI's document. */
+/* Fails the test unless rf_reconcile(db) reports exactly want[0..n) (every
+ * other check clean) and, when n > 0, `racefree reconcile --json --db url`
+ * exits 1 printing the library's document (n == 0 skips the process: a
+ * clean store's exit 0 is proven by test_cli and the HTTP tests). */
 void reconcile_expect(rf *db, const char *url, const struct reconcile_want *want, int n);
 /* reconcile_expect with one check and no rows named. */
 void reconcile_reports(rf *db, const char *url, const char *check, int64_t violations);
