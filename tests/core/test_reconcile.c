@@ -1,16 +1,19 @@
 /*
- * test_reconcile.c - every check of rf_reconcile proven able to fail: each
- * test starts from a store of its own holding a clean ledger made by the
- * library (a funded wallet, a payout), checks it clean, then writes rows
- * straight into the store with plain SQL (as a bug, a manual fix or a
- * restored backup would) and requires rf_reconcile and `racefree reconcile
- * --json` (exit 1) to report exactly that violation, with the rows' ids,
- * every other check clean. Also what reconcile must NOT call drift (a batch
- * payout beside a later POST /v1/payouts one) and its exit 2 when it
- * cannot run. test_reconcile_memory: its memory on 200,000 entries.
- * (test_checker covers the ledger's checks against rf_ledger_check too.)
+ * test_reconcile.c - every check of rf_reconcile proven able to fail: the
+ * tests share a store of their own holding a clean ledger made by the
+ * library (a funded wallet, a payout); each writes rows straight into it
+ * with plain SQL (as a bug, a manual fix or a restored backup would),
+ * requires rf_reconcile and `racefree reconcile --json` (exit 1) to report
+ * exactly that violation, with the rows' ids, every other check clean, and
+ * undoes its rows. Also what reconcile must NOT call drift (a batch payout
+ * beside a POST /v1/payouts one; a store a writer is changing while it
+ * reads) and its exit 2 when it cannot run. test_reconcile_memory: its
+ * memory on 200,000 entries. (test_checker covers the ledger's checks
+ * against rf_ledger_check too.)
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -83,6 +86,8 @@ static void undo(struct store *s, const char *const *sql) {
 
 /* An example row as reconcile_want names it: two ids and a space. */
 #define ROW_BYTES (3 * RF_ID_BYTES)
+#define RECONCILE_LIVE_RUNS 20    /* reconciles while the writer runs */
+#define RECONCILE_WRITES_MAX 2000 /* the writer's moves, at most (it stops when told) */
 #define ONE(check, n, ...) (const struct reconcile_want[]){{check, n, {__VA_ARGS__, NULL}}}, 1
 
 /* An account of another currency with a balance and no entry: its currency
@@ -408,6 +413,67 @@ static void test_cannot_run(void **state) {
     tamper(s->fx.url, "DELETE FROM schema_version WHERE version = 9999", NULL, NULL, 1);
 }
 
+/* What a writer does while reconcile reads: moves between two wallets, each
+ * a hold then its post or void. */
+struct writer {
+    struct store *s;
+    char other[64];
+    atomic_bool stop;
+    atomic_int rounds;
+};
+
+static void *write_loop(void *arg) {
+    struct writer *w = arg;
+    for (int i = 0; i < RECONCILE_WRITES_MAX && !atomic_load(&w->stop); i++) {
+        struct rf_transfer_req req = {.debit_account = w->s->wallet, .credit_account = w->other,
+                                      .amount_minor = 1, .currency = "USD", .pending = true};
+        struct rf_transfer_res t, done;
+        if (rf_transfer_create(w->s->fx.db, &req, &t, NULL) != RF_OK) return "create";
+        rf_err err = i % 2 ? rf_transfer_void(w->s->fx.db, t.transfer.id, &done, NULL)
+                           : rf_transfer_post(w->s->fx.db, t.transfer.id, 0, &done, NULL);
+        rf_transfer_clear(&t.transfer);
+        if (err != RF_OK) return "resolve";
+        rf_transfer_clear(&done.transfer);
+        atomic_store(&w->rounds, i + 1);
+    }
+    return NULL;
+}
+
+/* Reconcile on a live store: run again and again while a writer moves
+ * money, it never reports drift that is not there, and the writer keeps
+ * committing meanwhile (its moves all succeed). */
+static void test_live_store(void **state) {
+    (void)state;
+    struct store *s = &g_store;
+    build(s);
+    static struct writer w;
+    w.s = s;
+    atomic_store(&w.stop, false);
+    atomic_store(&w.rounds, 0);
+    rf_rand_id("other", w.other, sizeof w.other);
+    struct rf_account_req req = {.id = w.other, .currency = "USD", .kind = RF_ACCOUNT_USER};
+    struct rf_account_res res;
+    assert_int_equal(rf_account_create(s->fx.db, &req, &res, NULL), RF_OK);
+    rf_account_clear(&res.account);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, write_loop, &w), 0);
+    for (int i = 0; i < RECONCILE_LIVE_RUNS; i++) {
+        struct rf_reconcile r;
+        assert_int_equal(rf_reconcile(s->fx.db, NULL, &r), RF_OK);
+        for (int j = 0; j < r.n; j++)
+            if (r.checks[j].violations)
+                fail_msg("live store: %s reported %lld", r.checks[j].name,
+                         (long long)r.checks[j].violations);
+        rf_reconcile_clear(&r);
+    }
+    atomic_store(&w.stop, true);
+    void *failed = NULL;
+    assert_int_equal(pthread_join(th, &failed), 0);
+    if (failed) fail_msg("the writer's %s failed", (const char *)failed);
+    assert_true(atomic_load(&w.rounds) > 0);
+    reconcile_expect(s->fx.db, s->fx.url, NULL, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_currency_and_entries),
@@ -423,6 +489,7 @@ int main(void) {
         cmocka_unit_test(test_notification_read_state),
         cmocka_unit_test(test_jobs_and_duplicate_keys),
         cmocka_unit_test(test_references),
+        cmocka_unit_test(test_live_store),
         cmocka_unit_test(test_cannot_run),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
