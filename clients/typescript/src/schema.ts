@@ -1649,7 +1649,8 @@ export interface paths {
          *     table: on a large store it takes seconds or more; on PostgreSQL each check's statement
          *     is bounded by the server's `--pg-timeout-ms` (a check past it answers `503`
          *     `store_unavailable`, and `racefree reconcile --pg-timeout-ms N` runs it with a longer
-         *     bound). Admin keys only.
+         *     bound); on SQLite it holds one reader connection, never the writer, while it reads.
+         *     Admin keys only.
          */
         get: operations["reconcile"];
         put?: never;
