@@ -763,6 +763,43 @@ struct rf_ledger_check {
 };
 RF_API rf_err rf_ledger_check(rf *db, struct rf_ledger_check *out);
 
+/* ---- Reconciliation: every flow's invariants, with the rows involved ---- */
+/* rf_reconcile reads every invariant the flows promise in ONE read snapshot
+ * (PostgreSQL: REPEATABLE READ READ ONLY; SQLite: a WAL read transaction on
+ * a reader connection), so it never blocks a writer and a write committing
+ * meanwhile cannot look like drift. Each check aggregates in SQL and brings
+ * back at most RF_RECONCILE_EXAMPLES_MAX example rows and the total count,
+ * so memory does not grow with the store. The checks, their names and their
+ * columns are listed in racefree(1) and README ("Reconcile"). */
+struct rf_reconcile_check {
+    const char *name;          /* stable snake_case name, e.g. "account_entries" */
+    const char *invariant;     /* what holds when it is clean, one sentence */
+    const char *columns[2];    /* what each example row's cells are; columns[1] may be NULL */
+    int64_t violations;        /* rows that break it (every one, not only the examples) */
+    int n_examples;            /* the first rows in (cell 0, cell 1) order */
+    char *cells[/* RF_RECONCILE_EXAMPLES_MAX */ 10][2]; /* malloc'd; "" where none */
+};
+struct rf_reconcile {
+    struct rf_reconcile_check *checks; /* malloc'd; rf_reconcile_clear */
+    int n;
+    int64_t violations;        /* summed over the checks */
+    bool clean;                /* violations == 0 */
+};
+/* progress (may be NULL) is told each check as it starts, on the reader's
+ * thread. Each statement is bounded as every read of db is: on PostgreSQL
+ * by rf_options.pg_timeout_ms (a check past it fails the call with
+ * RF_ERR_UNAVAILABLE and changes nothing). */
+struct rf_reconcile_opts {
+    void (*progress)(void *ctx, int step, int steps, const char *name);
+    void *ctx;
+};
+RF_API rf_err rf_reconcile(rf *db, const struct rf_reconcile_opts *opts, struct rf_reconcile *out);
+RF_API void rf_reconcile_clear(struct rf_reconcile *r);
+/* The document `racefree reconcile --json` prints and GET /v1/admin/reconcile
+ * answers (README "Reconcile"), compact JSON, malloc'd (free it); NULL when
+ * out of memory. */
+RF_API char *rf_reconcile_json(const struct rf_reconcile *r);
+
 /* ---- Payouts (seed 000, part 2) ---------------------------------------- */
 /* A payout's state: the names "pending", "paid" and "failed" appear only at
  * the edge (JSON, the database's status column). A payout is born pending

@@ -162,6 +162,9 @@
 #define RF_CLI_LIST_PAGES_MAX 100000           /* `keys list` pages */
 #define RF_CLI_FLAGS_MAX 48                    /* flags of one command (its table) */
 #define RF_CHECK_PROGRESS_ROWS 100000          /* `reconcile --progress`: a line per this many rows */
+#define RF_RECONCILE_EXAMPLES_MAX 10           /* example rows a reconcile check reports */
+#define RF_RECONCILE_CELL_CHARS_MAX 256        /* an example cell (an id, a key) */
+#define RF_RECONCILE_PG_TIMEOUT_MS RF_PG_TIMEOUT_MS_MAX /* `reconcile`: default --pg-timeout-ms */
 
 /* Webhooks */
 #define RF_WEBHOOK_TOLERANCE_S_DEFAULT 300     /* |now - signature t| accepted, both ways */

@@ -1,97 +1,123 @@
 /*
- * cmd_reconcile.c - `racefree reconcile [--db URL] [--progress]`: checks the ledger's
- * invariants straight against the store (rf_ledger_check, one read
- * transaction): per currency the posted balances sum to zero, every
- * account's balance equals the sum of its entries and its holds equal its
- * pending transfers, every payout's hold matches the payout (pending <->
- * pending, paid <-> posted in full, failed <-> voided, same amount), and no
- * transfer moves a payouts:<CUR> account without a payout owning it, and
- * every approved approval's action ran (the effect it names exists), and
- * every reference between rows names a row (SQLite does not enforce them on
- * write; PostgreSQL does). Prints
- * what it checked and what it found; exits 0 when the ledger is clean, 1 when
- * it is not (or the check could not run), so it can gate a deploy or page
- * someone from cron.
+ * cmd_reconcile.c - `racefree reconcile [--db URL] [--json] [--progress]`:
+ * every invariant the flows promise, checked straight against the store in
+ * one read snapshot (rf_reconcile, core/reconcile.c), each violation with
+ * the rows involved (at most RF_RECONCILE_EXAMPLES_MAX per check, and the
+ * total count).
+ *
+ * The exit code is the contract scripts, cron and the crash tests rely on:
+ * 0 clean, 1 drift (some invariant does not hold), 2 could not run (bad
+ * usage, bad URL, store unreachable, schema newer than this binary, a
+ * check that failed or timed out). Stdout holds only the result (a table,
+ * or with --json the document README "Reconcile" describes); progress and
+ * errors go to stderr.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "base/limits.h"
 #include "cli/cli.h"
-#include "core/ledger.h"
+
+#define EXIT_DRIFT 1
+#define EXIT_CANNOT_RUN 2
 
 struct reconcile_args {
     struct cli_store store;
+    bool json;
     bool progress;
+    int pg_timeout_ms;
 };
 
 static const struct cli_flag reconcile_flags[] = {
     CLI_STORE_FLAGS(struct reconcile_args),
-    {"progress", NULL, "print each check as it starts, and a line every "
-     RF_STR(RF_CHECK_PROGRESS_ROWS) " rows, on stderr", "on when stderr is a terminal", 0,
-     cli_set_true, offsetof(struct reconcile_args, progress), 0, 0, false},
+    {"json", NULL, "print the result as one JSON document (README \"Reconcile\")", NULL, 0,
+     cli_set_true, offsetof(struct reconcile_args, json), 0, 0, false},
+    {"progress", NULL, "print each check as it starts, on stderr",
+     "on when stderr is a terminal", 0, cli_set_true, offsetof(struct reconcile_args, progress),
+     0, 0, false},
+    {"pg-timeout-ms", "N", "PostgreSQL: the bound on connecting and on each check's statement",
+     NULL, RF_RECONCILE_PG_TIMEOUT_MS, cli_set_int,
+     offsetof(struct reconcile_args, pg_timeout_ms), RF_PG_TIMEOUT_MS_MIN, RF_PG_TIMEOUT_MS_MAX,
+     false},
 };
 
-/* One line per step and per RF_CHECK_PROGRESS_ROWS rows, on stderr (stdout
- * keeps only the result, for scripts). */
-static void print_progress(void *ctx, int step, int steps, const char *what, int64_t rows) {
+static void print_progress(void *ctx, int step, int steps, const char *name) {
     (void)ctx;
-    if (rows) fprintf(stderr, "racefree reconcile: [%d/%d] %s: %lld rows\n", step, steps, what,
-                      (long long)rows);
-    else fprintf(stderr, "racefree reconcile: [%d/%d] %s\n", step, steps, what);
+    fprintf(stderr, "racefree reconcile: [%d/%d] %s\n", step, steps, name);
 }
+
 static const struct cli_spec reconcile_spec = {
     "reconcile", "",
-    "Checks the ledger's invariants in one read transaction and prints what it checked\n"
-    "(progress on stderr: each check, and a line per " RF_STR(RF_CHECK_PROGRESS_ROWS) " rows)\n"
-    "and found. Exit 0: clean; 1: not clean (or the check could not run); 2: bad usage,\n"
-    "or a sqlite: URL whose file does not exist (nothing is created).",
+    "Checks every invariant of the ledger, payouts, approvals, checkouts, webhook\n"
+    "events, announcements, notifications and jobs in one read snapshot (writers are\n"
+    "never blocked) and prints each check with its violations and up to "
+    RF_STR(RF_RECONCILE_EXAMPLES_MAX) " of the\n"
+    "rows involved. Exit 0: clean; 1: drift; 2: could not run (bad usage or URL, store\n"
+    "unreachable, schema too new, a check failed). A sqlite: URL whose file does not\n"
+    "exist is refused (nothing is created).",
     reconcile_flags, sizeof reconcile_flags / sizeof reconcile_flags[0]};
 
+/* One example row: "a" or "a b", the columns' names in the header line. */
+static void print_check(const struct rf_reconcile_check *c) {
+    printf("%-24s %10lld", c->name, (long long)c->violations);
+    for (int i = 0; i < c->n_examples; i++)
+        printf("%s%s%s%s", i ? ", " : "  ", c->cells[i][0], c->cells[i][1] ? " " : "",
+               c->cells[i][1] ? c->cells[i][1] : "");
+    if (c->violations > c->n_examples) printf(", ...");
+    printf("\n");
+}
+
+static void print_table(const struct rf_reconcile *r) {
+    printf("%-24s %10s  %s\n", "CHECK", "VIOLATIONS", "ROWS (first "
+           RF_STR(RF_RECONCILE_EXAMPLES_MAX) ")");
+    for (int i = 0; i < r->n; i++) print_check(&r->checks[i]);
+    int bad = 0;
+    for (int i = 0; i < r->n; i++) bad += r->checks[i].violations > 0;
+    if (r->clean) printf("reconcile: clean (%d checks)\n", r->n);
+    else printf("reconcile: NOT CLEAN: %lld violations in %d of %d checks\n",
+                (long long)r->violations, bad, r->n);
+}
+
+static int print_json(const struct rf_reconcile *r) {
+    char *doc = rf_reconcile_json(r);
+    if (!doc) {
+        cli_fail("reconcile", RF_ERR_NOMEM);
+        return EXIT_CANNOT_RUN;
+    }
+    printf("%s\n", doc);
+    free(doc);
+    return 0;
+}
+
 int cmd_reconcile(int argc, char **argv) {
-    struct reconcile_args a = {0};
+    struct reconcile_args a = {.pg_timeout_ms = RF_RECONCILE_PG_TIMEOUT_MS};
     int first = 0;
     int rc = cli_parse(&reconcile_spec, argc, argv, &a, &first);
-    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : rc;
-    if (first < argc)
-        return cli_usage_error("reconcile", "unexpected argument '%s'", argv[first]);
+    if (rc) return rc == CLI_HELP_SHOWN ? CLI_EXIT_OK : EXIT_CANNOT_RUN;
+    if (first < argc) {
+        cli_usage_error("reconcile", "unexpected argument '%s'", argv[first]);
+        return EXIT_CANNOT_RUN;
+    }
     rf *db = NULL;
-    rc = cli_store_open("reconcile", &a.store, true, &(struct rf_options){0}, &db);
-    if (rc) return rc;
-    struct rf_ledger_check c;
+    if (cli_store_open("reconcile", &a.store, true,
+                       &(struct rf_options){.pg_timeout_ms = a.pg_timeout_ms}, &db))
+        return EXIT_CANNOT_RUN;
     bool progress = a.progress || isatty(STDERR_FILENO);
-    rf_err err = ledger_check_progress(db, &c, progress ? print_progress : NULL, NULL);
+    struct rf_reconcile r;
+    rf_err err = rf_reconcile(db, &(struct rf_reconcile_opts){progress ? print_progress : NULL,
+                                                             NULL}, &r);
     rf_close(db);
-    if (err != RF_OK) return cli_fail("reconcile", err);
-    printf("currencies checked: %lld\n"
-           "accounts checked: %lld\n"
-           "payouts checked: %lld\n"
-           "approved approvals checked: %lld\n"
-           "checkouts checked: %lld\n"
-           "currencies unbalanced: %lld\n"
-           "accounts mismatched: %lld\n"
-           "accounts whose balance differs from their entries: %lld\n"
-           "accounts whose pending totals differ from their open holds: %lld\n"
-           "payouts mismatched with their hold: %lld\n"
-           "payout clearing transfers without a payout: %lld\n"
-           "approved approvals whose action did not run: %lld\n"
-           "checkouts whose grants and credits differ from their items: %lld\n"
-           "rows whose reference names no row: %lld\n"
-           "ledger: %s\n",
-           (long long)c.currencies, (long long)c.accounts, (long long)c.payouts,
-           (long long)c.approvals, (long long)c.checkouts, (long long)c.currencies_unbalanced,
-           (long long)c.accounts_mismatched, (long long)c.accounts_entries_mismatched,
-           (long long)c.accounts_holds_mismatched, (long long)c.payouts_mismatched,
-           (long long)c.clearing_unowned, (long long)c.approvals_unexecuted,
-           (long long)c.checkouts_mismatched, (long long)c.rows_dangling, c.clean ? "clean" : "NOT CLEAN");
-    if (!c.clean)
-        fprintf(stderr, "racefree: reconcile: the ledger's invariants do not hold "
-                        "(%lld unbalanced currencies, %lld mismatched accounts, %lld mismatched "
-                        "payouts, %lld unowned clearing transfers, %lld approvals whose action "
-                        "did not run, %lld mismatched checkouts, %lld rows whose reference names no "
-                        "row)\n",
-                (long long)c.currencies_unbalanced, (long long)c.accounts_mismatched,
-                (long long)c.payouts_mismatched, (long long)c.clearing_unowned,
-                (long long)c.approvals_unexecuted, (long long)c.checkouts_mismatched,
-                (long long)c.rows_dangling);
-    return c.clean ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    if (err != RF_OK) {
+        cli_fail("reconcile", err);
+        return EXIT_CANNOT_RUN;
+    }
+    if (a.json) rc = print_json(&r);
+    else print_table(&r);
+    int exit_code = rc ? rc : r.clean ? CLI_EXIT_OK : EXIT_DRIFT;
+    if (!rc && !r.clean)
+        fprintf(stderr, "racefree: reconcile: %lld violations of the store's invariants\n",
+                (long long)r.violations);
+    rf_reconcile_clear(&r);
+    return exit_code;
 }

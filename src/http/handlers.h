@@ -55,6 +55,8 @@ void h_test_fanout(struct rf_http_req *req, struct rf_reply *out);
 void h_schedule_list(struct rf_http_req *req, struct rf_reply *out);
 void h_schedule_run(struct rf_http_req *req, struct rf_reply *out);
 void h_schedule_runs(struct rf_http_req *req, struct rf_reply *out);
+/* h_admin.c: GET /v1/admin/reconcile */
+void h_admin_reconcile(struct rf_http_req *req, struct rf_reply *out);
 
 /* h_test.c (hidden routes, --test-hooks only) */
 void h_test_op_delay(struct rf_http_req *req, struct rf_reply *out);

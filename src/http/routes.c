@@ -220,6 +220,10 @@ const struct rf_route rf_routes[] = {
        RF_OP_ANNOUNCEMENT_RETRY_FAILED, rf_view_announcement, RF_REPLY_ENTITY,
        RF_IDEM_OPTIONAL),
 
+    /* Reconciliation: the store's invariants with the rows that break them,
+     * for admins only (it reads every table). */
+    ROUTE("GET", "/v1/admin/reconcile", ADMIN, h_admin_reconcile),
+
     HIDDEN("POST", "/v1/_test/op-delay", ADMIN, h_test_op_delay),
     HIDDEN("POST", "/v1/_test/fail-next", ADMIN, h_test_fail_next),
     HIDDEN("POST", "/v1/_test/fail-next-commit", ADMIN, h_test_fail_next_commit),

@@ -22,7 +22,21 @@ void tamper(const char *url, const char *sql, const char *a, const char *b, int6
 
 /* `racefree reconcile --db url`: its exit code, stdout in out. */
 int reconcile_run(const char *url, char *out, size_t cap);
-/* Fails the test unless reconcile exits 1 and prints line. */
-void reconcile_reports(const char *url, const char *line);
+
+/* What reconcile must find for one check: its name, its count of
+ * violations, and example rows it must list ("a" or "a b": the cells joined
+ * by a space; NULL-terminated, may be empty). */
+struct reconcile_want {
+    const char *check;
+    int64_t violations;
+    const char *rows[4];
+};
+/* Fails the test unless rf_reconcile(db) reports exactly want[0..n) (every
+ * other check clean) and, when n > 0, `racefree reconcile --json --db url`
+ * exits 1 printing the library's document (n == 0 skips the process: a
+ * clean store's exit 0 is proven by test_cli and the HTTP tests). */
+void reconcile_expect(rf *db, const char *url, const struct reconcile_want *want, int n);
+/* reconcile_expect with one check and no rows named. */
+void reconcile_reports(rf *db, const char *url, const char *check, int64_t violations);
 
 #endif

@@ -488,7 +488,8 @@ static void test_check_catches_payout_drift(void **state) {
     tamper(url, "UPDATE payouts SET amount_minor = amount_minor + 1 WHERE id = $1", p[1].id, NULL,
            1);
     check_drift(2, 0);
-    reconcile_reports(url, "payouts mismatched with their hold: 2\n");
+    reconcile_expect(rf_core_fx.db, url, &(struct reconcile_want){"payout_holds", 2,
+                     {NULL}}, 1);
     /* a hold on payouts:USD that no payout owns */
     struct rf_transfer_req req = {.debit_account = w, .credit_account = other,
                                   .amount_minor = 5, .currency = "USD", .pending = true};
@@ -498,7 +499,10 @@ static void test_check_catches_payout_drift(void **state) {
            t.transfer.id, NULL, 1);
     rf_transfer_clear(&t.transfer);
     check_drift(2, 1);
-    reconcile_reports(url, "payout clearing transfers without a payout: 1\n");
+    reconcile_expect(rf_core_fx.db, url, (const struct reconcile_want[]){
+                     {"payout_holds", 2, {NULL}}, {"payout_clearing", 1, {NULL}},
+                     /* the hold's credit side moved: other and payouts:USD */
+                     {"account_holds", 2, {"payouts:USD", other}}}, 3);
     for (int i = 0; i < 4; i++) rf_payout_clear(&p[i]);
     rf_core_fixture_close(&rf_core_fx);
     rf_core_fx = shared;

@@ -362,6 +362,24 @@ void env_no_5xx(const struct rf_par_req *reqs, int n)
         env_no_5xx_one(reqs[i].method, reqs[i].path, &reqs[i].resp);
 }
 
+/* Every invariant rf_reconcile checks holds too (the flows the test ran
+ * left nothing that reconcile calls drift); names the first broken check. */
+static void reconcile_clean_or_fail(rf *db, const char *when)
+{
+    struct rf_reconcile r;
+    rf_err err = rf_reconcile(db, NULL, &r);
+    if (err != RF_OK)
+        fail_msg("rf_reconcile: %s", rf_err_code(err));
+    for (int i = 0; i < r.n && !r.clean; i++) {
+        const struct rf_reconcile_check *k = &r.checks[i];
+        if (k->violations)
+            fail_msg("reconcile %s: %s: %lld violations (first: %s %s)", when, k->name,
+                     (long long)k->violations, k->cells[0][0],
+                     k->cells[0][1] ? k->cells[0][1] : "");
+    }
+    rf_reconcile_clear(&r);
+}
+
 static void ledger_check_or_fail(struct env *e, int min_currencies, const char *when)
 {
     rf *db = NULL;
@@ -371,6 +389,8 @@ static void ledger_check_or_fail(struct env *e, int min_currencies, const char *
         fail_msg("rf_open(%s): %s", e->db, rf_err_code(err));
     struct rf_ledger_check c;
     err = rf_ledger_check(db, &c);
+    if (err == RF_OK)
+        reconcile_clean_or_fail(db, when);
     rf_close(db);
     if (err != RF_OK)
         fail_msg("rf_ledger_check: %s", rf_err_code(err));

@@ -420,6 +420,13 @@ export class Racefree {
       this.#data<T.Announcement>("POST", `/v1/announcements/${seg(id)}/retry-failed`, o),
   };
 
+  /** Administration (admin keys only). */
+  readonly admin = {
+    /** Every invariant of the store checked now in one read snapshot: `clean`, and per check its
+     * count of violating rows with up to `examples_max` of them (200 whether clean or not). */
+    reconcile: () => this.#data<T.Reconciliation>("GET", "/v1/admin/reconcile"),
+  };
+
   readonly keys = {
     create: (body: T.KeyCreate, o?: CallOptions) => this.#data<T.KeyCreated>("POST", "/v1/keys", { ...o, body }),
     get: (id: string) => this.#data<T.Key>("GET", `/v1/keys/${seg(id)}`),

@@ -1632,6 +1632,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/reconcile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Checks every invariant of the store now and reports each violation with its rows.
+         * @description Runs the same checks as `racefree reconcile` in one read snapshot (PostgreSQL:
+         *     REPEATABLE READ READ ONLY; SQLite: a WAL read transaction), so writers are never
+         *     blocked and a write committing meanwhile is never mistaken for drift. Answers `200`
+         *     whether the store is clean or not: the document's `clean` says which, and each check
+         *     lists its count of violating rows and up to `examples_max` of them. It reads every
+         *     table: on a large store it takes seconds or more; on PostgreSQL each check's statement
+         *     is bounded by the server's `--pg-timeout-ms` (a check past it answers `503`
+         *     `store_unavailable`, and `racefree reconcile --pg-timeout-ms N` runs it with a longer
+         *     bound); on SQLite it holds one reader connection, never the writer, while it reads.
+         *     Admin keys only.
+         */
+        get: operations["reconcile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2584,6 +2613,40 @@ export interface components {
             created_at: components["schemas"]["Time"];
             updated_at: components["schemas"]["Time"];
             version: number;
+        };
+        Reconciliation: {
+            /** @enum {string} */
+            object: "reconciliation";
+            /** @description Every check found no violation (`violations` is 0). */
+            clean: boolean;
+            /**
+             * Format: int64
+             * @description The violating rows of every check, summed.
+             */
+            violations: number;
+            /** @description The most example rows a check lists. */
+            examples_max: number;
+            /** @description Every check, always in the same order (README "Reconcile" lists them). */
+            checks: components["schemas"]["ReconcileCheck"][];
+        };
+        ReconcileCheck: {
+            /**
+             * @description Stable name, e.g. `account_entries`.
+             * @enum {string}
+             */
+            name: "currency_balances" | "account_entries" | "account_holds" | "payout_holds" | "payout_clearing" | "payout_batch_in_flight" | "approvals_executed" | "checkout_effects" | "webhook_effects" | "announcement_recipients" | "notification_read_state" | "jobs_unique_live" | "duplicate_keys" | "references";
+            /** @description What holds when the check is clean, one sentence. */
+            invariant: string;
+            clean: boolean;
+            /**
+             * Format: int64
+             * @description Every violating row, not only the examples.
+             */
+            violations: number;
+            /** @description What each cell of an example row is (e.g. `[payout, hold_transfer]`). */
+            columns: string[];
+            /** @description The first violating rows in cell order, one cell per column. */
+            examples: string[][];
         };
     };
     responses: {
@@ -6649,6 +6712,33 @@ export interface operations {
             404: components["responses"]["AnnouncementNotFound"];
             409: components["responses"]["IdempotencyInFlight"];
             422: components["responses"]["IdempotencyReused"];
+            429: components["responses"]["RateLimited"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    reconcile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reconciliation, clean or not. */
+            200: {
+                headers: {
+                    "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["RateLimited"];
             503: components["responses"]["Unavailable"];
         };

@@ -299,6 +299,17 @@ async function proxy(fail: "503-before" | "drop-after") {
   return { url: `http://127.0.0.1:${port}`, keys, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
+test("admin.reconcile: the store's invariants, clean after the flows above; admin only", async () => {
+  const r = await rf.admin.reconcile();
+  assert.equal(r.object, "reconciliation");
+  assert.equal(r.clean, true, JSON.stringify(r.checks.filter((c) => !c.clean)));
+  assert.equal(r.violations, 0);
+  assert.ok(r.checks.some((c) => c.name === "account_entries" && c.columns[0] === "account"));
+  const k = await rf.keys.create({ role: "readonly", name: uid("ro") });
+  const ro = new Racefree(URL_, k.key, { fetch: recordingFetch });
+  await expectError(ro.admin.reconcile(), 403, "forbidden");
+});
+
 test("schedules: this server's list, a run triggered twice is one run, its runs; unknown name 404", async () => {
   const list = await rf.schedules.list();
   const payouts = list.data.find((x) => x.name === "payouts");
