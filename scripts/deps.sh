@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libsqlite3-dev libpq-dev postgresql
   libjansson-dev libsodium-dev libcmocka-dev
-  wrk curl
+  wrk curl git
   clang
 )
 
