@@ -7,7 +7,7 @@
 #   asan  -> build-asan/  every test, built with ASan+UBSan
 #   tsan  -> build-tsan/  the library and black-box tests (ctest -L 'core|http'), TSan:
 #                         the servers the black-box tests start are TSan builds too;
-#                         without the label restart (see run_variant)
+#                         without the labels restart and memory (see run_variant)
 #   fuzz  -> build-fuzz/  the libFuzzer targets of tests/fuzz (clang, ASan+UBSan):
 #                         their kept regression inputs, then RF_FUZZ_TEST_SECONDS
 #                         (default 10) of fuzzing each (scripts/fuzz.sh)
@@ -71,8 +71,10 @@ run_variant() {
     # TSan leaves out the tests labelled restart (servers killed or their
     # PostgreSQL restarted, round after round): they are about processes
     # dying, the plain and ASan runs cover them, and under TSan they would
-    # cost ~90 s of test time for no thread checked that others miss.
-    tsan)  dir=build-tsan; sanitize=thread; ctest_args=(-L 'core|http' -LE restart) ;;
+    # cost ~90 s of test time for no thread checked that others miss; and
+    # the label memory (a process's peak size, which TSan's shadow memory
+    # would swamp).
+    tsan)  dir=build-tsan; sanitize=thread; ctest_args=(-L 'core|http' -LE 'restart|memory') ;;
   esac
   local log="$LOG_DIR/$v.ctest.log"
 
